@@ -1,0 +1,42 @@
+/** The host's own settings (`host:` in config.yaml) and the listener keys it owns in every plugin block. */
+import { Type, type Static } from "@sinclair/typebox";
+import { Duration } from "./units";
+
+export const HostSchema = Type.Object(
+  {
+    data_dir: Type.String({ default: "./data", minLength: 1, description: "Where embedded stores, CA keys and secrets live." }),
+    log_level: Type.Union(
+      ["debug", "info", "warn", "warning", "error", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "CRITICAL"].map((l) => Type.Literal(l)),
+      { default: "info" },
+    ),
+    metrics_enabled: Type.Boolean({ default: true, description: "Serve GET /metrics on every plugin." }),
+    redis_url: Type.String({ default: "", description: "Empty: embedded stores. Set: Redis for durability and many instances." }),
+    bind: Type.String({ default: "0.0.0.0", description: "Default listen address of every plugin." }),
+    shutdown_grace: Duration({ default: "10s", description: "How long SIGTERM waits for in-flight requests." }),
+    reload_debounce: Duration({ default: "150ms", description: "Quiet time after a config.yaml change before it is applied." }),
+    drain_timeout: Duration({ default: "30s", description: "How long a replaced instance may finish in-flight requests after a reload." }),
+    mtls: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false, description: "ENABLE_MTLS: every listener requires a client certificate from the platform CA." }),
+        open_paths: Type.Array(Type.String(), { default: ["/health"], description: "Paths reachable without a client certificate when mTLS is on." }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export type HostSettings = Static<typeof HostSchema>;
+
+/** Keys in `plugins.<id>` that belong to the host, not the plugin. */
+export const ListenerSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, description: "0 picks a free port (tests)." }),
+    hostname: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+);
+
+export const LISTENER_KEYS = ["enabled", "port", "hostname"] as const;
+export type Listener = Static<typeof ListenerSchema>;

@@ -1,0 +1,80 @@
+/**
+ * Conventions every plugin's Elysia app shares: coded JSON errors (never a bare 500 or an HTML page),
+ * a correlation id taken from X-Request-Id (or generated) and echoed, and W3C traceparent propagation.
+ */
+import { Elysia } from "elysia";
+import { CodedError, jsonError } from "./errors";
+import type { Logger } from "./log";
+
+const REQUEST_ID_RE = /^[A-Za-z0-9._:\-]{1,128}$/;
+
+/** The caller's X-Request-Id when it is sane, otherwise a fresh one. */
+export function requestIdOf(req: Request): string {
+  const given = req.headers.get("x-request-id");
+  return given && REQUEST_ID_RE.test(given) ? given : crypto.randomUUID();
+}
+
+const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+function randomHex(bytes: number): string {
+  const buf = crypto.getRandomValues(new Uint8Array(bytes));
+  let s = "";
+  for (const b of buf) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
+/**
+ * W3C trace context: keep the caller's trace id, mint a new span id for our hop.
+ * An absent or malformed header starts a new trace (sampled flag copied when present).
+ */
+export function nextTraceparent(incoming: string | null): string {
+  const m = incoming ? TRACEPARENT_RE.exec(incoming) : null;
+  const traceId = m && m[1] !== "0".repeat(32) ? m[1] : randomHex(16);
+  return `00-${traceId}-${randomHex(8)}-${m ? m[3] : "01"}`;
+}
+
+function validationWhere(error: any): { where?: string; details?: unknown } {
+  try {
+    const all = typeof error?.all === "object" ? error.all : undefined;
+    if (Array.isArray(all) && all.length > 0) {
+      const details = all.slice(0, 20).map((e: any) => ({ where: e.path || "/", message: e.summary ?? e.message }));
+      return { where: details[0].where, details };
+    }
+  } catch { /* fall through */ }
+  return {};
+}
+
+/**
+ * Shared Elysia conventions. `prefix` is the plugin's error-code prefix (e.g. "EV" → EV_ERR_VALIDATION).
+ * Use with `.use(httpConventions({ prefix, log }))` before the plugin's routes.
+ */
+export function httpConventions(opts: { prefix: string; log: Logger }) {
+  const { prefix, log } = opts;
+  return new Elysia({ name: `http-conventions:${prefix}` })
+    .onRequest(({ request, set }) => {
+      set.headers["x-request-id"] = requestIdOf(request);
+    })
+    .onError({ as: "global" }, ({ code, error, request, set }) => {
+      const requestId = (set.headers["x-request-id"] as string | undefined) ?? requestIdOf(request);
+      const headers = { "x-request-id": requestId };
+      if (error instanceof CodedError) return error.toResponse(headers);
+      switch (code) {
+        case "VALIDATION": {
+          const { where, details } = validationWhere(error);
+          return jsonError(400, `${prefix}_ERR_VALIDATION`, "request failed validation", where, details, headers);
+        }
+        case "PARSE":
+          return jsonError(400, `${prefix}_ERR_PARSE`, "request body could not be parsed", undefined, undefined, headers);
+        case "NOT_FOUND":
+          return jsonError(404, `${prefix}_ERR_NOT_FOUND`, `no route for ${request.method} ${new URL(request.url).pathname}`, undefined, undefined, headers);
+        case "INVALID_COOKIE_SIGNATURE":
+          return jsonError(400, `${prefix}_ERR_BAD_COOKIE`, "invalid cookie signature", undefined, undefined, headers);
+        default: {
+          const status = typeof (error as any)?.status === "number" && (error as any).status < 500 ? (error as any).status : 500;
+          if (status >= 500) log.error("unhandled error", { err: error, requestId, path: new URL(request.url).pathname });
+          return jsonError(status, `${prefix}_ERR_${status >= 500 ? "INTERNAL" : "REQUEST"}`, status >= 500 ? "internal error" : String((error as any)?.message ?? "bad request"), undefined, undefined, headers);
+        }
+      }
+    })
+    .as("global");
+}

@@ -1,0 +1,80 @@
+/**
+ * The contract between the host and a plugin. Interfaces only: the host knows plugins through
+ * this file alone, and plugins know the host through the context it hands them.
+ */
+import type { TSchema, Static } from "@sinclair/typebox";
+import type { AnyElysia } from "elysia";
+import type { Server } from "bun";
+import type { Logger } from "./log";
+import type { PluginMetrics } from "./metrics";
+import type { Bus } from "./bus";
+import type { SharedPool } from "./shared-pool";
+import type { HostSettings } from "../config/host-schema";
+
+export interface PluginContext {
+  /** Same string as the config key (`plugins.<id>`) and the logger name. */
+  readonly id: string;
+  readonly log: Logger;
+  /** Get-or-create metric factory; names get the common prefix; survives reloads. */
+  readonly metrics: PluginMetrics;
+  /** Typed in-process bus shared by every plugin of this process. */
+  readonly bus: Bus;
+  /** State that must outlive a reload, keyed by identity (upstream health, breaker windows, CA keys...). */
+  readonly shared: SharedPool;
+  /** Aborted when this instance is being stopped (reload swap or shutdown). */
+  readonly signal: AbortSignal;
+  /** Host-wide settings (data dir, redis url, tls of the platform...). Frozen. */
+  readonly host: HostSettings;
+}
+
+export interface HealthReport {
+  /** true → 200, false → 503. */
+  ok: boolean;
+  /** Why not ok, in words an operator can act on. */
+  reason?: string;
+  /** Dependency-by-dependency detail, e.g. { redis: "up", store: "embedded" }. */
+  checks?: Record<string, unknown>;
+}
+
+export type FetchHandler = (req: Request, server: Server<unknown>) => Response | Promise<Response>;
+
+export interface PluginInstance {
+  /** Routes only: the host binds the port. GET /health and GET /metrics are served by the host. */
+  app: AnyElysia;
+  /**
+   * Optional raw handler used instead of `app.fetch` (a hot path that bypasses Elysia's router,
+   * e.g. the gateway's proxy). It receives every request except /health and /metrics.
+   */
+  fetch?: FetchHandler;
+  /** Consumers, timers, anything that needs the instance to be live. */
+  start?(): Promise<void>;
+  /** Idempotent; safe after a half-finished provision. */
+  stop(): Promise<void>;
+  /** Readiness of this plugin and its dependencies; default: ok. */
+  health?(): HealthReport | Promise<HealthReport>;
+}
+
+export interface PluginDefinition<S extends TSchema = TSchema> {
+  /** Same string as the config key and the log name. */
+  id: string;
+  /** One-line description for the start-up table and README. */
+  description: string;
+  /** Default port (the plugin table: gateway 8000, security 8009, events 8011, breaker 8012, falco 8013). */
+  defaultPort: number;
+  /**
+   * The plugin's own settings (everything in `plugins.<id>` except the listener keys the host owns:
+   * enabled, port, hostname). Validated at load, defaults applied, then frozen.
+   */
+  schema: S;
+  /** Plugins that must be started before this one (when both are enabled in this process). */
+  dependsOn?: readonly string[];
+  /** Listener options fixed for the life of the port (body limit, idle timeout in seconds). */
+  serve?: { maxRequestBodySize?: number; idleTimeout?: number };
+  /** Build an instance. No ports are bound here. */
+  provision(config: Static<S>, ctx: PluginContext): Promise<PluginInstance>;
+}
+
+/** Identity helper that keeps the schema's static type attached to provision's config. */
+export function definePlugin<S extends TSchema>(def: PluginDefinition<S>): PluginDefinition<S> {
+  return def;
+}

@@ -1,0 +1,349 @@
+/**
+ * The plugin host: loads config, provisions plugins in dependency order, binds their ports, and applies
+ * a changed config as build-new → swap → drain-and-stop-old. A failure anywhere in a reload leaves the
+ * running config serving and is logged with its location.
+ */
+import type { Registry } from "prom-client";
+import { Counter, Gauge } from "prom-client";
+import type { Server } from "bun";
+import { createLogger, parseLogLevel, type LogSink, type RootLogger } from "../core/log";
+import { createBus, type Bus } from "../core/bus";
+import { createSharedPool, type SharedPool } from "../core/shared-pool";
+import { createHostRegistry, createPluginMetrics, renderMetrics, METRICS_CONTENT_TYPE, type PluginMetrics } from "../core/metrics";
+import { HostErrors } from "../core/errors";
+import type { PluginContext, PluginInstance } from "../core/plugin";
+import { loadConfig, formatErrors, type LoadedConfig, type PluginBlock, type PluginResolver, type ConfigError } from "../config/load";
+import { directoryResolver } from "./resolve";
+import { dependencyOrder } from "./order";
+import { bind, drained, type BoundServer, type Generation, type Slot } from "./listener";
+import { renderTable, type TableRow } from "./table";
+
+export interface HostOptions {
+  file: string;
+  only?: string[];
+  env?: Record<string, string | undefined>;
+  resolve?: PluginResolver;
+  logSink?: LogSink;
+}
+
+export type ReloadOutcome =
+  | { ok: true; changed: string[] }
+  | { ok: false; stage: "config"; errors: ConfigError[] }
+  | { ok: false; stage: "apply"; plugin: string; error: string };
+
+interface RunningPlugin {
+  slot: Slot;
+  bound: BoundServer;
+  metrics: PluginMetrics;
+  startedAt: number;
+}
+
+const VERSION = "0.1.0";
+
+export class Host {
+  readonly log: RootLogger;
+  readonly bus: Bus;
+  readonly shared: SharedPool;
+  readonly hostRegistry: Registry;
+  private config!: LoadedConfig;
+  private readonly running = new Map<string, RunningPlugin>();
+  private readonly pluginMetrics = new Map<string, PluginMetrics>();
+  private readonly resolve: PluginResolver;
+  private reloadChain: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+  private readonly reloads: Counter<"result">;
+  private readonly lastReloadOk: Gauge;
+  private readonly lastReloadTime: Gauge;
+
+  constructor(private readonly opts: HostOptions) {
+    const env = opts.env ?? process.env;
+    this.log = createLogger({ level: parseLogLevel(env.LOG_LEVEL), sink: opts.logSink, fields: { plugin: "host" } });
+    this.bus = createBus(this.log);
+    this.shared = createSharedPool();
+    this.resolve = opts.resolve ?? directoryResolver();
+    this.hostRegistry = createHostRegistry({ defaultMetrics: true });
+    const hostMetrics = createPluginMetrics("host", this.hostRegistry);
+    this.reloads = hostMetrics.counter({ name: "config_reloads_total", help: "Config reloads by result (success, failure).", labelNames: ["result"] as const });
+    this.reloads.inc({ result: "success" }, 0);
+    this.reloads.inc({ result: "failure" }, 0);
+    this.lastReloadOk = hostMetrics.gauge({ name: "config_last_reload_successful", help: "1 when the last config reload applied, 0 when it was refused." });
+    this.lastReloadOk.set(1);
+    this.lastReloadTime = hostMetrics.gauge({ name: "config_last_reload_success_timestamp_seconds", help: "When the running config was applied." });
+    hostMetrics.gauge({
+      name: "plugin_up",
+      help: "1 for every plugin this process hosts.",
+      labelNames: ["plugin"] as const,
+      collect: (g) => { g.reset(); for (const id of this.running.keys()) g.set({ plugin: id }, 1); },
+    });
+    hostMetrics.gauge({
+      name: "requests_in_flight",
+      help: "Requests being handled, by plugin.",
+      labelNames: ["plugin"] as const,
+      collect: (g) => { g.reset(); for (const [id, r] of this.running) g.set({ plugin: id }, r.slot.gen.inflight); },
+    });
+  }
+
+  get currentConfig(): LoadedConfig { return this.config; }
+
+  /** Where a hosted plugin listens. */
+  address(id: string): { hostname: string; port: number; url: string } | undefined {
+    const r = this.running.get(id);
+    if (!r) return undefined;
+    const host = r.bound.hostname === "0.0.0.0" ? "127.0.0.1" : r.bound.hostname;
+    return { hostname: r.bound.hostname, port: r.bound.port, url: `http://${host.includes(":") ? `[${host}]` : host}:${r.bound.port}` };
+  }
+
+  plugins(): string[] { return [...this.running.keys()]; }
+
+  private async load(): Promise<{ ok: true; config: LoadedConfig } | { ok: false; errors: ConfigError[] }> {
+    return loadConfig({ file: this.opts.file, env: this.opts.env, resolve: this.resolve, only: this.opts.only });
+  }
+
+  /** Load, provision, start and bind every plugin. Throws with a readable message on any failure. */
+  async start(): Promise<TableRow[]> {
+    const result = await this.load();
+    if (!result.ok) throw new Error(`config is invalid:\n${formatErrors(this.opts.file, result.errors)}`);
+    this.config = result.config;
+    this.log.setLevel(parseLogLevel(this.config.host.log_level));
+    const rows: TableRow[] = [];
+    const started: RunningPlugin[] = [];
+    try {
+      for (const block of dependencyOrder(this.config.plugins.map((b) => ({ ...b, dependsOn: b.definition.dependsOn })))) {
+        const t0 = performance.now();
+        const gen = await this.provision(block);
+        const slot = this.makeSlot(block.id, gen);
+        let bound: BoundServer;
+        try {
+          bound = this.bindSlot(slot, block);
+        } catch (err) {
+          await this.stopGeneration(gen);
+          throw err;
+        }
+        const running: RunningPlugin = { slot, bound, metrics: this.metricsFor(block.id), startedAt: Date.now() };
+        this.running.set(block.id, running);
+        started.push(running);
+        rows.push({ plugin: block.id, address: `${bound.hostname}:${bound.port}`, state: "running", ms: Math.round(performance.now() - t0) });
+      }
+    } catch (err) {
+      for (const r of started.reverse()) {
+        r.bound.server.stop(true);
+        await this.stopGeneration(r.slot.gen);
+        this.running.delete(r.slot.id);
+      }
+      throw err;
+    }
+    this.lastReloadTime.set(Date.now() / 1000);
+    this.log.info("host started", { plugins: rows.map((r) => `${r.plugin}@${r.address}`), config: this.opts.file });
+    return rows;
+  }
+
+  /** Serialised: a reload requested during a reload runs after it, against the newest file. */
+  reload(reason = "manual"): Promise<ReloadOutcome> {
+    const next = this.reloadChain.then(() => this.reloadNow(reason));
+    this.reloadChain = next.catch(() => undefined);
+    return next;
+  }
+
+  private fail(outcome: ReloadOutcome & { ok: false }): ReloadOutcome {
+    this.reloads.inc({ result: "failure" });
+    this.lastReloadOk.set(0);
+    if (outcome.stage === "config") {
+      this.log.error("config reload refused: the running config keeps serving", {
+        file: this.opts.file,
+        errors: outcome.errors.map((e) => ({ path: e.path, line: e.line, column: e.column, message: e.message })),
+      });
+    } else {
+      this.log.error("config reload failed while building a new instance: the running config keeps serving", { plugin: outcome.plugin, error: outcome.error });
+    }
+    return outcome;
+  }
+
+  private async reloadNow(reason: string): Promise<ReloadOutcome> {
+    if (this.stopped) return { ok: true, changed: [] };
+    const result = await this.load();
+    if (!result.ok) return this.fail({ ok: false, stage: "config", errors: result.errors });
+    const next = result.config;
+    const hostChanged = next.hostFingerprint !== this.config.hostFingerprint;
+    const nextById = new Map(next.plugins.map((b) => [b.id, b]));
+
+    // 1. Build every changed plugin's new generation (and bind moved ports) before touching the running ones.
+    interface Plan { block: PluginBlock; gen: Generation; newBound?: BoundServer; slot?: Slot }
+    const plans: Plan[] = [];
+    const rollback = async () => {
+      for (const p of plans.reverse()) {
+        p.newBound?.server.stop(true);
+        await this.stopGeneration(p.gen);
+      }
+    };
+    try {
+      for (const block of dependencyOrder(next.plugins.map((b) => ({ ...b, dependsOn: b.definition.dependsOn })))) {
+        const current = this.running.get(block.id);
+        const sameListener = current && current.slot.gen.block.listener.port === block.listener.port && current.slot.gen.block.listener.hostname === block.listener.hostname;
+        if (current && sameListener && !hostChanged && current.slot.gen.block.fingerprint === block.fingerprint) continue;
+        const gen = await this.provisionWith(block, next);
+        const plan: Plan = { block, gen };
+        plans.push(plan);
+        if (!current) {
+          plan.slot = this.makeSlot(block.id, gen);
+          plan.newBound = this.bindSlot(plan.slot, block);
+        } else if (!sameListener) {
+          // Bind the new port first; the old one closes only after the swap.
+          plan.newBound = this.bindSlot(current.slot, block);
+        }
+      }
+    } catch (err) {
+      await rollback();
+      const failed = plans.length > 0 ? plans[plans.length - 1].block.id : "?";
+      return this.fail({ ok: false, stage: "apply", plugin: (err as { plugin?: string }).plugin ?? failed, error: (err as Error).message });
+    }
+
+    // 2. Swap: every changed plugin at once.
+    const retired: { gen: Generation; server?: Server<unknown> }[] = [];
+    this.config = next;
+    this.log.setLevel(parseLogLevel(next.host.log_level));
+    for (const plan of plans) {
+      const current = this.running.get(plan.block.id);
+      if (!current) {
+        this.running.set(plan.block.id, { slot: plan.slot!, bound: plan.newBound!, metrics: this.metricsFor(plan.block.id), startedAt: Date.now() });
+        continue;
+      }
+      retired.push({ gen: current.slot.gen, server: plan.newBound ? current.bound.server : undefined });
+      current.slot.gen = plan.gen;
+      if (plan.newBound) current.bound = plan.newBound;
+    }
+    const removed = [...this.running.keys()].filter((id) => !nextById.has(id));
+    for (const id of removed) {
+      const r = this.running.get(id)!;
+      this.running.delete(id);
+      r.slot.closing = true;
+      retired.push({ gen: r.slot.gen, server: r.bound.server });
+    }
+
+    // 3. Drain and stop what was replaced, without holding up the caller.
+    const drainMs = next.host.drain_timeout;
+    const retiring = retired.map(async ({ gen, server }) => {
+      if (server) server.stop(false);
+      const clean = await drained(gen, drainMs);
+      if (!clean) this.log.warn("replaced instance still had requests in flight after drain_timeout; stopping it", { plugin: gen.block.id, inflight: gen.inflight });
+      await this.stopGeneration(gen);
+      if (server) server.stop(true);
+    });
+    await Promise.all(retiring);
+
+    const changed = [...plans.map((p) => p.block.id), ...removed];
+    this.reloads.inc({ result: "success" });
+    this.lastReloadOk.set(1);
+    this.lastReloadTime.set(Date.now() / 1000);
+    this.log.info("config reloaded", { reason, changed, unchanged: next.plugins.map((b) => b.id).filter((id) => !changed.includes(id)) });
+    return { ok: true, changed };
+  }
+
+  /** Graceful stop: refuse new requests, let in-flight ones finish up to shutdown_grace, stop everything. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const grace = this.config?.host.shutdown_grace ?? 10_000;
+    const all = [...this.running.values()];
+    for (const r of all) r.bound.server.stop(false);
+    const results = await Promise.all(all.map((r) => drained(r.slot.gen, grace)));
+    results.forEach((clean, i) => {
+      if (!clean) this.log.warn("shutdown grace period over with requests in flight", { plugin: all[i].slot.id, inflight: all[i].slot.gen.inflight });
+    });
+    for (const r of dependencyOrder(all.map((r) => ({ id: r.slot.id, dependsOn: r.slot.gen.block.definition.dependsOn, r }))).reverse()) {
+      r.r.slot.closing = true;
+      await this.stopGeneration(r.r.slot.gen);
+      r.r.bound.server.stop(true);
+    }
+    this.running.clear();
+    await this.shared.closeAll();
+    this.log.info("host stopped");
+  }
+
+  private metricsFor(id: string): PluginMetrics {
+    let m = this.pluginMetrics.get(id);
+    if (!m) this.pluginMetrics.set(id, (m = createPluginMetrics(id)));
+    return m;
+  }
+
+  private provision(block: PluginBlock): Promise<Generation> {
+    return this.provisionWith(block, this.config);
+  }
+
+  private async provisionWith(block: PluginBlock, config: LoadedConfig): Promise<Generation> {
+    const abort = new AbortController();
+    const ctx: PluginContext = {
+      id: block.id,
+      log: this.log.child({ plugin: block.id }),
+      metrics: this.metricsFor(block.id),
+      bus: this.bus,
+      shared: this.shared,
+      signal: abort.signal,
+      host: config.host,
+    };
+    let instance: PluginInstance | undefined;
+    try {
+      instance = await block.definition.provision(block.settings as never, ctx);
+      await instance.start?.();
+    } catch (err) {
+      abort.abort();
+      if (instance) await instance.stop().catch(() => undefined);
+      const e = new Error(`plugin "${block.id}" failed to start: ${(err as Error).message}`);
+      (e as { plugin?: string }).plugin = block.id;
+      throw e;
+    }
+    const app = instance.app;
+    const handler = instance.fetch ?? ((req: Request) => app.handle(req));
+    return { block, instance, handler, abort, inflight: 0, onIdle: [] };
+  }
+
+  private async stopGeneration(gen: Generation): Promise<void> {
+    gen.abort.abort();
+    try {
+      await gen.instance.stop();
+    } catch (err) {
+      this.log.warn("plugin stop failed", { plugin: gen.block.id, err });
+    }
+  }
+
+  private makeSlot(id: string, gen: Generation): Slot {
+    const host = this;
+    const slot: Slot = {
+      id,
+      gen,
+      closing: false,
+      async health() {
+        const g = slot.gen;
+        let report: { ok: boolean; reason?: string; checks?: Record<string, unknown> };
+        try {
+          report = g.instance.health ? await g.instance.health() : { ok: true };
+        } catch (err) {
+          report = { ok: false, reason: `health check threw: ${(err as Error).message}` };
+        }
+        const ok = report.ok && !slot.closing;
+        const body = {
+          status: ok ? "ok" : "unavailable",
+          plugin: id,
+          version: VERSION,
+          uptime_s: Math.round(process.uptime()),
+          ...(report.reason || slot.closing ? { reason: slot.closing ? "shutting down" : report.reason } : {}),
+          ...(report.checks ? { checks: report.checks } : {}),
+        };
+        return Response.json(body, { status: ok ? 200 : 503 });
+      },
+      async metrics() {
+        if (!host.config.host.metrics_enabled) return HostErrors.HOST_ERR_NOT_FOUND("metrics are disabled (host.metrics_enabled: false)").toResponse();
+        const text = await renderMetrics([host.hostRegistry, host.metricsFor(id).registry]);
+        return new Response(text, { headers: { "content-type": METRICS_CONTENT_TYPE } });
+      },
+    };
+    return slot;
+  }
+
+  private bindSlot(slot: Slot, block: PluginBlock): BoundServer {
+    return bind(slot, block.listener.hostname, block.listener.port, this.log, block.definition.serve ?? {});
+  }
+}
+
+export function printTable(rows: TableRow[]): void {
+  process.stderr.write(`\nTradPal infrastructure host\n${renderTable(rows)}\n\n`);
+}

@@ -1,0 +1,21 @@
+/** Finds plugins/<id>/index.ts and imports its default export (a PluginDefinition). */
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { PluginDefinition } from "../core/plugin";
+import type { PluginResolver } from "../config/load";
+
+export const PLUGINS_DIR = resolve(import.meta.dir, "../../plugins");
+
+export function directoryResolver(dir: string = PLUGINS_DIR, extra: Record<string, PluginDefinition> = {}): PluginResolver {
+  return async (id) => {
+    if (extra[id]) return extra[id];
+    if (!/^[a-z][a-z0-9_-]*$/.test(id)) return undefined;
+    const file = join(dir, id, "index.ts");
+    if (!existsSync(file)) return undefined;
+    const mod = await import(file);
+    const def = (mod.default ?? mod.plugin) as PluginDefinition | undefined;
+    if (!def || typeof def.provision !== "function") throw new Error(`${file} has no default export from definePlugin()`);
+    if (def.id !== id) throw new Error(`${file} declares id "${def.id}", expected "${id}"`);
+    return def;
+  };
+}

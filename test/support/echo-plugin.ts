@@ -1,0 +1,47 @@
+/** A plugin for the host's own tests (not a product plugin): echoes its config and can be slow on demand. */
+import { Elysia } from "elysia";
+import { Type } from "@sinclair/typebox";
+import { definePlugin } from "../../src/core/plugin";
+import { Duration } from "../../src/config/units";
+import { httpConventions } from "../../src/core/http";
+
+export const EchoSchema = Type.Object(
+  {
+    greeting: Type.String({ default: "hello" }),
+    slow_default: Duration({ default: "0ms" }),
+    fail_start: Type.Boolean({ default: false }),
+    items: Type.Array(Type.Object({ url: Type.String({ pattern: "^https?://" }), weight: Type.Integer({ minimum: 1, default: 1 }) }, { additionalProperties: false }), { default: [] }),
+  },
+  { additionalProperties: false },
+);
+
+let generation = 0;
+
+export const echoPlugin = definePlugin({
+  id: "echo",
+  description: "test-only echo plugin",
+  defaultPort: 0,
+  schema: EchoSchema,
+  async provision(config, ctx) {
+    const gen = ++generation;
+    const served = ctx.metrics.counter({ name: "served_total", help: "Requests served by the echo plugin." });
+    let stopped = false;
+    const app = new Elysia()
+      .use(httpConventions({ prefix: "ECHO", log: ctx.log }))
+      .get("/echo", () => { served.inc(); return { greeting: config.greeting, generation: gen }; })
+      .get("/slow", async ({ query }) => {
+        const ms = Number(query.ms ?? config.slow_default);
+        await Bun.sleep(ms);
+        served.inc();
+        return { greeting: config.greeting, generation: gen, slept: ms };
+      });
+    return {
+      app,
+      async start() { if (config.fail_start) throw new Error("configured to fail at start"); },
+      async stop() { stopped = true; },
+      health: () => ({ ok: !stopped, checks: { generation: gen } }),
+    };
+  },
+});
+
+export default echoPlugin;
