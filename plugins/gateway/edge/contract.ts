@@ -1,0 +1,47 @@
+/**
+ * The seam between the gateway's proxy core and its edge policy (JWT auth, scopes, rate limits, login).
+ * The core calls `check` once per matched request before choosing an upstream; the policy answers
+ * with a rejection, or with headers to add to the response (RateLimit-*), and the caller's identity.
+ */
+import type { AnyElysia } from "elysia";
+import type { Rate } from "../../../src/config/units";
+import type { HealthReport } from "../../../src/core/plugin";
+
+/** What the edge needs to know about the matched route, precomputed at provision time. */
+export interface EdgeRoute {
+  /** Service name (policy key for per-service limits). */
+  service: string;
+  /** Stable route id ("<service>" or "<service>:<route name>"), the key for per-route limits. */
+  route: string;
+  authRequired: boolean;
+  /** Scopes the token must carry (all of them). Empty: any valid token. */
+  scopes: readonly string[];
+  /** Per-service/route limit; undefined → the plugin's default (RATE_LIMIT_DEFAULT). */
+  rateLimit?: Rate;
+}
+
+export interface Principal {
+  subject: string;
+  scopes: readonly string[];
+  /** How the caller proved itself. */
+  via: "jwt" | "api_key" | "anonymous";
+}
+
+export interface EdgeDecision {
+  /** Set → send this response instead of proxying (401, 403, 429...). */
+  reject?: Response;
+  /** Headers to add to the proxied response (e.g. RateLimit-Policy, RateLimit). May be empty. */
+  responseHeaders?: readonly (readonly [string, string])[];
+  principal?: Principal;
+}
+
+export interface EdgePolicy {
+  /** Sync where possible (cached token + local bucket); a Promise only when it must wait (Redis, JWKS fetch). */
+  check(req: Request, route: EdgeRoute, clientIp: string): EdgeDecision | Promise<EdgeDecision>;
+  /** /auth/login, /auth/refresh and anything else the edge serves itself. Mounted before the proxy catch-all. */
+  app: AnyElysia;
+  /** Paths (exact) the edge app serves, so the core routes them to `app` and not upstream. */
+  ownPaths: readonly string[];
+  health(): HealthReport["checks"];
+  stop(): Promise<void>;
+}
