@@ -3,16 +3,18 @@
  * Starts the host (or, with --check, validates the config like `nginx -t` and exits 0/1).
  */
 import { parseArgs } from "node:util";
+import { resolve as pathResolve } from "node:path";
 import { Host, printTable } from "./host/host";
 import { watchConfig } from "./host/reload";
 import { loadConfig, formatErrors } from "./config/load";
-import { directoryResolver } from "./host/resolve";
+import { directoryResolver, PLUGINS_DIR } from "./host/resolve";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
   options: {
     config: { type: "string", short: "c" },
     only: { type: "string" },
+    "plugins-dir": { type: "string", multiple: true },
     check: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -20,15 +22,16 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log("usage: bun run start [--config FILE] [--only gateway,events] [--check]");
+  console.log("usage: bun run start [--config FILE] [--only gateway,events] [--plugins-dir DIR]... [--check]");
   process.exit(0);
 }
 
 const file = values.config ?? process.env.CONFIG_FILE ?? "config.yaml";
+const resolve = directoryResolver([PLUGINS_DIR, ...(values["plugins-dir"] ?? []).map((d) => pathResolve(d))]);
 const only = values.only ? values.only.split(",").map((s) => s.trim()).filter(Boolean) : undefined;
 
 if (values.check) {
-  const result = await loadConfig({ file, resolve: directoryResolver(), only });
+  const result = await loadConfig({ file, resolve, only });
   if (result.ok) {
     console.log(`${file}: configuration is valid (${result.config.plugins.map((p) => `${p.id}:${p.listener.port}`).join(", ") || "no plugins enabled"})`);
     process.exit(0);
@@ -37,7 +40,7 @@ if (values.check) {
   process.exit(1);
 }
 
-const host = new Host({ file, only });
+const host = new Host({ file, only, resolve });
 try {
   printTable(await host.start());
 } catch (err) {

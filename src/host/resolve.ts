@@ -6,12 +6,17 @@ import type { PluginResolver } from "../config/load";
 
 export const PLUGINS_DIR = resolve(import.meta.dir, "../../plugins");
 
-export function directoryResolver(dir: string = PLUGINS_DIR, extra: Record<string, PluginDefinition> = {}): PluginResolver {
+/**
+ * Looks in `dirs` in order (the project's plugins/ first, then any --plugins-dir), so a deployment can
+ * add its own plugins without touching this tree. `extra` maps ids to definitions directly (tests).
+ */
+export function directoryResolver(dirs: string | string[] = PLUGINS_DIR, extra: Record<string, PluginDefinition> = {}): PluginResolver {
+  const roots = Array.isArray(dirs) ? dirs : [dirs];
   return async (id) => {
     if (extra[id]) return extra[id];
     if (!/^[a-z][a-z0-9_-]*$/.test(id)) return undefined;
-    const file = join(dir, id, "index.ts");
-    if (!existsSync(file)) return undefined;
+    const file = roots.map((root) => join(root, id, "index.ts")).find((f) => existsSync(f));
+    if (!file) return undefined;
     const mod = await import(file);
     const def = (mod.default ?? mod.plugin) as PluginDefinition | undefined;
     if (!def || typeof def.provision !== "function") throw new Error(`${file} has no default export from definePlugin()`);

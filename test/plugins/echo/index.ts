@@ -1,9 +1,9 @@
 /** A plugin for the host's own tests (not a product plugin): echoes its config and can be slow on demand. */
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
-import { definePlugin } from "../../src/core/plugin";
-import { Duration } from "../../src/config/units";
-import { httpConventions } from "../../src/core/http";
+import { definePlugin } from "../../../src/core/plugin";
+import { Duration } from "../../../src/config/units";
+import { httpConventions } from "../../../src/core/http";
 
 export const EchoSchema = Type.Object(
   {
