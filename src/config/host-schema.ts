@@ -15,6 +15,7 @@ export const HostSchema = Type.Object(
     shutdown_grace: Duration({ default: "10s", description: "How long SIGTERM waits for in-flight requests." }),
     reload_debounce: Duration({ default: "150ms", description: "Quiet time after a config.yaml change before it is applied." }),
     drain_timeout: Duration({ default: "30s", description: "How long a replaced instance may finish in-flight requests after a reload." }),
+    port_linger: Duration({ default: "1s", description: "After a port change, the old port keeps accepting (served by the new instance) this long, so clients can move." }),
     mtls: Type.Object(
       {
         enabled: Type.Boolean({ default: false, description: "ENABLE_MTLS: every listener requires a client certificate from the platform CA." }),

@@ -222,7 +222,11 @@ export class Host {
     // 3. Drain and stop what was replaced, without holding up the caller.
     const drainMs = next.host.drain_timeout;
     const retiring = retired.map(async ({ gen, server }) => {
-      if (server) server.stop(false);
+      if (server) {
+        // A moved port lingers (served by the new generation through the shared slot) so clients can move over.
+        if (nextById.has(gen.block.id)) await Bun.sleep(next.host.port_linger);
+        server.stop(false);
+      }
       const clean = await drained(gen, drainMs);
       if (!clean) this.log.warn("replaced instance still had requests in flight after drain_timeout; stopping it", { plugin: gen.block.id, inflight: gen.inflight });
       await this.stopGeneration(gen);
