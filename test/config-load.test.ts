@@ -117,7 +117,7 @@ describe("loadConfig", () => {
     });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.config.host.log_level).toBe("WARNING");
+    expect(String(r.config.host.log_level)).toBe("WARNING");
     expect(r.config.host.metrics_enabled).toBe(false);
     expect(r.config.host.redis_url).toBe("redis://127.0.0.1:6379");
   });

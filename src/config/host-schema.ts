@@ -1,5 +1,5 @@
 /** The host's own settings (`host:` in config.yaml) and the listener keys it owns in every plugin block. */
-import { Type, type Static } from "@sinclair/typebox";
+import { Type, type Static, type StaticDecode } from "@sinclair/typebox";
 import { Duration } from "./units";
 
 export const HostSchema = Type.Object(
@@ -20,6 +20,11 @@ export const HostSchema = Type.Object(
       {
         enabled: Type.Boolean({ default: false, description: "ENABLE_MTLS: every listener requires a client certificate from the platform CA." }),
         open_paths: Type.Array(Type.String(), { default: ["/health"], description: "Paths reachable without a client certificate when mTLS is on." }),
+        dir: Type.Optional(Type.String({ minLength: 1, description: "Where the platform CA and the host's certificate live; default ${data_dir}/security." })),
+        ca_file: Type.Optional(Type.String({ minLength: 1, description: "Trust anchor (PEM) clients are checked against; default <dir>/ca.pem (created on first start)." })),
+        cert_file: Type.Optional(Type.String({ minLength: 1, description: "The host's certificate chain (PEM); default <dir>/host.pem, issued by the platform CA." })),
+        key_file: Type.Optional(Type.String({ minLength: 1, description: "The host's private key (PEM); default <dir>/host.key (0600)." })),
+        health_port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: "A plain-HTTP listener serving only GET /health[/<plugin>] while mTLS is on (TLS cannot exempt paths). Unset: none." })),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -27,7 +32,8 @@ export const HostSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
-export type HostSettings = Static<typeof HostSchema>;
+/** Decoded: durations are milliseconds. */
+export type HostSettings = StaticDecode<typeof HostSchema>;
 
 /** Keys in `plugins.<id>` that belong to the host, not the plugin. */
 export const ListenerSchema = Type.Object(

@@ -9,7 +9,7 @@ import { interpolate } from "./interpolate";
 import { locate } from "./locate";
 import { HUMAN_KIND } from "./units";
 import { HostSchema, ListenerSchema, LISTENER_KEYS, type HostSettings, type Listener } from "./host-schema";
-import type { PluginDefinition } from "../core/plugin";
+import type { AnyPluginDefinition } from "../core/plugin";
 
 export type PathSegment = string | number;
 
@@ -22,7 +22,7 @@ export interface ConfigError {
 
 export interface PluginBlock {
   id: string;
-  definition: PluginDefinition;
+  definition: AnyPluginDefinition;
   listener: Listener & { hostname: string };
   /** Decoded and frozen plugin settings. */
   settings: Readonly<Record<string, unknown>>;
@@ -40,7 +40,7 @@ export interface LoadedConfig {
 
 export type LoadResult = { ok: true; config: LoadedConfig } | { ok: false; errors: ConfigError[] };
 
-export type PluginResolver = (id: string) => Promise<PluginDefinition | undefined>;
+export type PluginResolver = (id: string) => Promise<AnyPluginDefinition | undefined>;
 
 export interface LoadOptions {
   file: string;
@@ -91,7 +91,7 @@ function describe(value: unknown): string {
 
 /** Validate one section; push located errors; return the decoded value when valid. */
 function validateSection(schema: TSchema, raw: unknown, base: PathSegment[], source: string, errors: ConfigError[]): unknown {
-  let value = Value.Clone(raw === null || raw === undefined ? {} : raw);
+  let value: unknown = Value.Clone((raw === null || raw === undefined ? {} : raw) as object);
   value = Value.Default(schema, value);
   const seen = new Set<string>();
   let failed = false;
@@ -176,7 +176,7 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadResult> {
     }
     // A disabled plugin is not loaded at all (unless --only asks for it by name).
     if (listenerRaw.enabled === false && !opts.only) continue;
-    let definition: PluginDefinition | undefined;
+    let definition: AnyPluginDefinition | undefined;
     try {
       definition = await opts.resolve(id);
     } catch (err) {

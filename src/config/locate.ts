@@ -68,7 +68,7 @@ function findKey(lines: Line[], scope: Scope, key: string): Scope | undefined {
   for (let i = scope.from; i < scope.to; i++) {
     const line = lines[i];
     // An entry at this level starts at `col` (or at `col` inside the first line of a "- " item).
-    const start = i === scope.from ? col : line.indent;
+    const start: number = i === scope.from ? col : line.indent;
     if (start !== col) continue;
     const m = KEY_RE.exec(line.text.slice(start));
     if (!m) continue;

@@ -37,13 +37,13 @@ export class CodedError extends Error {
 
 /** A catalogue: `const E = defineErrors({ GW_ERR_X: { status: 504, message: "..." } })`, then `throw E.GW_ERR_X()`. */
 export function defineErrors<K extends string>(specs: Record<K, ErrorSpec>) {
-  const out = {} as Record<K, (message?: string, where?: string, details?: unknown, headers?: Record<string, string>) => CodedError> & { specs: Record<K, ErrorSpec> };
+  type Make = (message?: string, where?: string, details?: unknown, headers?: Record<string, string>) => CodedError;
+  const makers = {} as Record<K, Make>;
   for (const code of Object.keys(specs) as K[]) {
     const spec = specs[code];
-    out[code] = (message, where, details, headers) => new CodedError(code, spec.status, message ?? spec.message, where, details, headers);
+    makers[code] = (message, where, details, headers) => new CodedError(code, spec.status, message ?? spec.message, where, details, headers);
   }
-  out.specs = specs;
-  return out;
+  return Object.assign(makers, { specs });
 }
 
 export function jsonError(status: number, code: string, message: string, where?: string, details?: unknown, headers?: Record<string, string>): Response {

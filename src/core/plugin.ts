@@ -2,7 +2,7 @@
  * The contract between the host and a plugin. Interfaces only: the host knows plugins through
  * this file alone, and plugins know the host through the context it hands them.
  */
-import type { TSchema, Static } from "@sinclair/typebox";
+import type { TSchema, StaticDecode } from "@sinclair/typebox";
 import type { AnyElysia } from "elysia";
 import type { Server } from "bun";
 import type { Logger } from "./log";
@@ -71,10 +71,14 @@ export interface PluginDefinition<S extends TSchema = TSchema> {
   /** Listener options fixed for the life of the port (body limit, idle timeout in seconds). */
   serve?: { maxRequestBodySize?: number; idleTimeout?: number };
   /** Build an instance. No ports are bound here. */
-  provision(config: Static<S>, ctx: PluginContext): Promise<PluginInstance>;
+  provision(config: StaticDecode<S>, ctx: PluginContext): Promise<PluginInstance>;
 }
 
-/** Identity helper that keeps the schema's static type attached to provision's config. */
+/** Any plugin, whatever its schema (provision's parameter makes the generic invariant). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyPluginDefinition = PluginDefinition<any>;
+
+/** Identity helper that keeps the schema's decoded type (durations in ms, rates as objects) attached to provision's config. */
 export function definePlugin<S extends TSchema>(def: PluginDefinition<S>): PluginDefinition<S> {
   return def;
 }

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Host } from "../../src/host/host";
 import { directoryResolver } from "../../src/host/resolve";
-import type { PluginDefinition } from "../../src/core/plugin";
+import type { AnyPluginDefinition } from "../../src/core/plugin";
 
 export interface TestHost {
   host: Host;
@@ -30,7 +30,7 @@ export function tempDir(prefix = "tradpal-test-"): string {
  * Start a host from YAML text. `${DATA_DIR}` in the text is replaced by a fresh temp directory.
  * Extra (test-only) plugin definitions can be passed; product plugins are found under plugins/.
  */
-export async function startHost(yaml: string, opts: { plugins?: Record<string, PluginDefinition>; env?: Record<string, string | undefined>; only?: string[] } = {}): Promise<TestHost> {
+export async function startHost(yaml: string, opts: { plugins?: Record<string, AnyPluginDefinition>; env?: Record<string, string | undefined>; only?: string[] } = {}): Promise<TestHost> {
   const dir = tempDir();
   const file = join(dir, "config.yaml");
   const render = (t: string) => t.replaceAll("${DATA_DIR}", join(dir, "data"));
