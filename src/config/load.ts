@@ -89,6 +89,13 @@ function describe(value: unknown): string {
   return s && s.length > 60 ? s.slice(0, 57) + "..." : String(s);
 }
 
+/** "a | b | c" when the schema is a union of literals (an enum), else undefined. */
+function literalChoices(schema: TSchema): string | undefined {
+  const anyOf = (schema as { anyOf?: { const?: unknown }[] }).anyOf;
+  if (!anyOf || !anyOf.every((s) => s.const !== undefined)) return undefined;
+  return anyOf.map((s) => String(s.const)).join(" | ");
+}
+
 /** Validate one section; push located errors; return the decoded value when valid. */
 function validateSection(schema: TSchema, raw: unknown, base: PathSegment[], source: string, errors: ConfigError[]): unknown {
   let value: unknown = Value.Clone((raw === null || raw === undefined ? {} : raw) as object);
@@ -104,7 +111,9 @@ function validateSection(schema: TSchema, raw: unknown, base: PathSegment[], sou
     seen.add(path);
     const human = (err.schema as Record<string, unknown>)[HUMAN_KIND];
     let message: string;
+    const choices = literalChoices(err.schema);
     if (human) message = `expected ${human}, got ${describe(err.value)}`;
+    else if (choices) message = `expected one of ${choices}, got ${describe(err.value)}`;
     else if (err.message.startsWith("Unexpected property")) message = `unknown key "${segs[segs.length - 1]}"`;
     else if (err.value === undefined && /Expected (required )?property/i.test(err.message)) message = "required";
     else message = `${err.message.replace(/^Expected/, "expected")}, got ${describe(err.value)}`;
