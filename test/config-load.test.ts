@@ -108,6 +108,22 @@ describe("loadConfig", () => {
     if (!r3.ok) expect(r3.errors[0]).toMatchObject({ line: 2, message: expect.stringContaining("NOT_SET_ANYWHERE") });
   });
 
+  test("--only hosts a subset: other blocks are neither loaded nor validated; naming an undeclared plugin is an error", async () => {
+    const text = "plugins:\n  echo:\n    port: 0\n  elsewhere:\n    port: not-even-a-number\n";
+    const r = await loadConfig({ file: "m", text, resolve, env: {}, only: ["echo"] });
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.config.plugins.map((p) => p.id)).toEqual(["echo"]);
+    const r2 = await loadConfig({ file: "m", text, resolve, env: {}, only: ["echo", "ghost"] });
+    expect(r2.ok).toBe(false);
+    if (!r2.ok) expect(r2.errors[0].message).toContain('--only names "ghost"');
+  });
+
+  test("a disabled plugin is not loaded", async () => {
+    const r = await loadConfig({ file: "m", text: "plugins:\n  echo:\n    enabled: false\n  nosuch:\n    enabled: false\n", resolve, env: {} });
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.config.plugins).toEqual([]);
+  });
+
   test("the seed's environment variables reach config.yaml", async () => {
     const r = await loadConfig({
       file: join(ROOT, "config.yaml"),
