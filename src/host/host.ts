@@ -17,6 +17,7 @@ import { directoryResolver } from "./resolve";
 import { dependencyOrder } from "./order";
 import { bind, drained, type BoundServer, type Generation, type Slot } from "./listener";
 import { renderTable, type TableRow } from "./table";
+import { platformTls, bindHealthListener, type PlatformTls } from "./tls";
 
 export interface HostOptions {
   file: string;
@@ -51,6 +52,9 @@ export class Host {
   private readonly resolve: PluginResolver;
   private reloadChain: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  /** Platform mTLS material (host.mtls.enabled), fixed at start: listeners cannot change TLS in place. */
+  private tls?: PlatformTls;
+  private healthServer?: Server<unknown>;
   private readonly reloads: Counter<"result">;
   private readonly lastReloadOk: Gauge;
   private readonly lastReloadTime: Gauge;
@@ -90,10 +94,16 @@ export class Host {
     const r = this.running.get(id);
     if (!r) return undefined;
     const host = r.bound.hostname === "0.0.0.0" ? "127.0.0.1" : r.bound.hostname;
-    return { hostname: r.bound.hostname, port: r.bound.port, url: `http://${host.includes(":") ? `[${host}]` : host}:${r.bound.port}` };
+    return { hostname: r.bound.hostname, port: r.bound.port, url: `${this.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${r.bound.port}` };
   }
 
   plugins(): string[] { return [...this.running.keys()]; }
+
+  /** What the host's own clients present when platform mTLS is on (undefined when off). */
+  get clientTls(): PlatformTls["client"] | undefined { return this.tls?.client; }
+
+  /** Port of the plain health listener (host.mtls.health_port), when bound. */
+  get healthPort(): number | undefined { return this.healthServer?.port; }
 
   private async load(): Promise<{ ok: true; config: LoadedConfig } | { ok: false; errors: ConfigError[] }> {
     return loadConfig({ file: this.opts.file, env: this.opts.env, resolve: this.resolve, only: this.opts.only });
@@ -105,6 +115,7 @@ export class Host {
     if (!result.ok) throw new Error(`config is invalid:\n${formatErrors(this.opts.file, result.errors)}`);
     this.config = result.config;
     this.log.setLevel(parseLogLevel(this.config.host.log_level));
+    this.tls = await platformTls(this.config.host, this.log);
     const rows: TableRow[] = [];
     const started: RunningPlugin[] = [];
     try {
@@ -131,6 +142,11 @@ export class Host {
         this.running.delete(r.slot.id);
       }
       throw err;
+    }
+    const healthPort = this.config.host.mtls.health_port;
+    if (this.tls && healthPort !== undefined) {
+      this.healthServer = bindHealthListener(this.config.host.bind, healthPort, () => new Map([...this.running].map(([id, r]) => [id, r.slot])));
+      rows.push({ plugin: "(health)", address: `${this.config.host.bind}:${this.healthServer.port}`, state: "plain http", ms: 0 });
     }
     this.lastReloadTime.set(Date.now() / 1000);
     this.log.info("host started", { plugins: rows.map((r) => `${r.plugin}@${r.address}`), config: this.opts.file });
@@ -259,6 +275,7 @@ export class Host {
       r.r.bound.server.stop(true);
     }
     this.running.clear();
+    this.healthServer?.stop(true);
     await this.shared.closeAll();
     this.log.info("host stopped");
   }
@@ -344,7 +361,7 @@ export class Host {
   }
 
   private bindSlot(slot: Slot, block: PluginBlock): BoundServer {
-    return bind(slot, block.listener.hostname, block.listener.port, this.log, block.definition.serve ?? {});
+    return bind(slot, block.listener.hostname, block.listener.port, this.log, { ...block.definition.serve, tls: this.tls?.server });
   }
 }
 

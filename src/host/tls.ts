@@ -1,0 +1,109 @@
+/**
+ * Platform mTLS for the host's listeners (host.mtls.enabled / ENABLE_MTLS).
+ *
+ * Before the first port is bound, the host makes sure the platform CA exists (the same files the security
+ * plugin uses, through src/core/pki — the host never imports a plugin) and that it holds a certificate of
+ * its own (`host.pem` / `host.key`, serverAuth + clientAuth). Every listener then requires a client
+ * certificate chaining to the platform CA. Bun.serve cannot exempt paths at the TLS layer nor show the
+ * peer certificate to a handler, so `open_paths` is honoured through an optional plain-HTTP health
+ * listener (`host.mtls.health_port`) that serves GET /health and GET /health/<plugin> only.
+ */
+import { existsSync, readFileSync, writeFileSync, renameSync, chmodSync } from "node:fs";
+import { join } from "node:path";
+import { hostname as osHostname } from "node:os";
+import type { Server } from "bun";
+import type { HostSettings } from "../config/host-schema";
+import type { Logger } from "../core/log";
+import { loadOrCreateCa, CA_FILES } from "../core/pki/ca";
+import { issueLeaf } from "../core/pki/issue";
+import { x509 } from "../core/pki/x509";
+import { HostErrors } from "../core/errors";
+
+export const HOST_CERT_FILE = "host.pem";
+export const HOST_KEY_FILE = "host.key";
+const HOST_CERT_TTL_MS = 30 * 86_400_000;
+
+export interface PlatformTls {
+  /** For Bun.serve: the host's chain and key, the CA, client certificates required. */
+  server: Bun.TLSOptions;
+  /** For fetch()/clients of the host: present the host's certificate, trust the platform CA. */
+  client: { cert: string; key: string; ca: string };
+}
+
+export function pkiDir(host: HostSettings): string {
+  return host.mtls.dir ?? join(host.data_dir, "security");
+}
+
+function writeSecretFile(path: string, data: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}
+
+/** True when the certificate at `file` is missing or past 2/3 of its lifetime. */
+function needsRenewal(file: string): boolean {
+  if (!existsSync(file)) return true;
+  try {
+    const cert = new x509.X509Certificate(readFileSync(file, "utf8"));
+    const nb = cert.notBefore.getTime();
+    return Date.now() > nb + ((cert.notAfter.getTime() - nb) * 2) / 3;
+  } catch {
+    return true;
+  }
+}
+
+/** The TLS material of the platform, or undefined when mTLS is off. Creates the CA and host cert on first use. */
+export async function platformTls(host: HostSettings, log: Logger): Promise<PlatformTls | undefined> {
+  if (!host.mtls.enabled) return undefined;
+  const dir = pkiDir(host);
+  const caFile = host.mtls.ca_file ?? join(dir, CA_FILES.root);
+  let certFile = host.mtls.cert_file;
+  let keyFile = host.mtls.key_file;
+  if (!certFile || !keyFile) {
+    certFile = join(dir, HOST_CERT_FILE);
+    keyFile = join(dir, HOST_KEY_FILE);
+    if (needsRenewal(certFile) || !existsSync(keyFile)) {
+      const ca = await loadOrCreateCa({ dir });
+      for (const w of ca.warnings) log.warn("platform CA", { warning: w });
+      const leaf = await issueLeaf(ca, {
+        commonName: "tradpal-host",
+        spiffeId: "spiffe://tradpal.local/host",
+        altNames: ["localhost", "127.0.0.1", "::1", osHostname()],
+        ttlMs: HOST_CERT_TTL_MS,
+      });
+      writeSecretFile(keyFile, leaf.keyPem);
+      writeFileSync(certFile, leaf.chainPem, { mode: 0o644 });
+      log.info("issued the host's mTLS certificate", { serial: leaf.serial, not_after: leaf.notAfter.toISOString(), cert: certFile, source: ca.source });
+    }
+  }
+  const ca = readFileSync(caFile, "utf8");
+  const cert = readFileSync(certFile, "utf8");
+  const key = readFileSync(keyFile, "utf8");
+  return {
+    server: { cert, key, ca, requestCert: true, rejectUnauthorized: true },
+    client: { cert, key, ca },
+  };
+}
+
+/** Plain-HTTP listener for health only, so probes work without a client certificate while mTLS is on. */
+export function bindHealthListener(hostname: string, port: number, slots: () => ReadonlyMap<string, { health(): Promise<Response> }>): Server<unknown> {
+  return Bun.serve({
+    hostname,
+    port,
+    async fetch(req) {
+      const path = new URL(req.url).pathname;
+      if (req.method === "GET" && path === "/health") {
+        const all = [...slots()];
+        const results = await Promise.all(all.map(async ([id, s]) => [id, (await s.health()).status] as const));
+        const ok = results.every(([, status]) => status === 200);
+        return Response.json({ status: ok ? "ok" : "unavailable", plugins: Object.fromEntries(results.map(([id, st]) => [id, st === 200 ? "ok" : "unavailable"])) }, { status: ok ? 200 : 503 });
+      }
+      if (req.method === "GET" && path.startsWith("/health/")) {
+        const slot = slots().get(decodeURIComponent(path.slice(8)));
+        if (slot) return slot.health();
+      }
+      return HostErrors.HOST_ERR_NOT_FOUND("this listener serves GET /health and GET /health/<plugin> only").toResponse();
+    },
+  });
+}
