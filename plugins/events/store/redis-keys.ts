@@ -1,0 +1,70 @@
+/**
+ * Redis key scheme (Redis Cluster safe).
+ *
+ * The main stream key is the stream name itself ("tradpal_events"), so the seed's debug command
+ * `redis-cli XINFO STREAM tradpal_events` shows what the service writes. A key without braces hashes
+ * as a whole, so its slot is CRC16("tradpal_events"). Every derived key puts the stream name in a hash
+ * tag, "{tradpal_events}:dlq", whose slot is CRC16 of the tag, the same slot. Hence the Lua publish
+ * script (stream + dedup keys) and MULTI batches only ever touch keys of one slot, and a cluster can
+ * hold many streams on many nodes. Stream names must therefore not contain braces.
+ */
+
+export interface StreamKeys {
+  stream: string;
+  dlq: string;
+  types: string;
+  idemPrefix: string;
+}
+
+export const STREAM_NAME_RE = /^[A-Za-z0-9_.:\-]{1,200}$/;
+
+export function keysFor(stream: string): StreamKeys {
+  if (!STREAM_NAME_RE.test(stream)) throw new Error(`invalid stream name ${JSON.stringify(stream)} (letters, digits, _ . : - only)`);
+  const tag = `{${stream}}`;
+  return { stream, dlq: `${tag}:dlq`, types: `${tag}:types`, idemPrefix: `${tag}:idem:` };
+}
+
+/** Field names of a stream entry (short, readable in redis-cli XRANGE). */
+export const F = { id: "id", type: "type", source: "source", time: "time", cid: "cid", ver: "v", payload: "payload" } as const;
+
+/**
+ * Publish script: dedup by request key and/or per-event id, then XADD each event, atomically.
+ * KEYS[1] stream, KEYS[2] request idem key, KEYS[3..] per-event idem keys.
+ * ARGV: windowMs, useRequestKey, useEventKeys, trimKind ("MAXLEN" | "MINID" | ""), trimArg, fieldsPerEvent, fields...
+ * Returns {duplicateFlag, "id1,id2,..."}.
+ */
+export const PUBLISH_LUA = `
+local window = tonumber(ARGV[1])
+if ARGV[2] == '1' then
+  local hit = redis.call('GET', KEYS[2])
+  if hit then return {1, hit} end
+end
+local nf = tonumber(ARGV[6])
+local n = (#ARGV - 6) / nf
+local ids = {}
+local fresh = 0
+for i = 0, n - 1 do
+  local prev = false
+  if ARGV[3] == '1' then prev = redis.call('GET', KEYS[3 + i]) end
+  if prev then
+    ids[#ids + 1] = prev
+  else
+    local args = {}
+    local base = 6 + i * nf
+    for j = 1, nf do args[j] = ARGV[base + j] end
+    local id
+    if ARGV[4] ~= '' then
+      id = redis.call('XADD', KEYS[1], ARGV[4], '~', ARGV[5], '*', unpack(args))
+    else
+      id = redis.call('XADD', KEYS[1], '*', unpack(args))
+    end
+    ids[#ids + 1] = id
+    fresh = fresh + 1
+    if ARGV[3] == '1' then redis.call('SET', KEYS[3 + i], id, 'PX', window) end
+  end
+end
+local joined = table.concat(ids, ',')
+if ARGV[2] == '1' then redis.call('SET', KEYS[2], joined, 'PX', window) end
+if fresh == 0 and n > 0 then return {1, joined} end
+return {0, joined}
+`;

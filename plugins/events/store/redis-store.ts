@@ -1,0 +1,357 @@
+/**
+ * Redis Streams EventStore (selected when host.redis_url is set). Publish: XADD with approximate
+ * MAXLEN/MINID trimming, auto-pipelined; batches in MULTI; dedup through a Lua script on same-slot
+ * keys (redis-keys.ts). Consume: XREADGROUP, XACK, XPENDING, XCLAIM/XAUTOCLAIM past a visibility
+ * timeout, a dead-letter stream after N deliveries. A Redis that is down or slow → StoreUnavailableError
+ * (the HTTP layer answers 503), never a hang: no offline queue, a command timeout, no blind resend.
+ */
+import Redis from "ioredis";
+import { keysFor, F, PUBLISH_LUA, type StreamKeys } from "./redis-keys";
+import {
+  StoreUnavailableError, splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery,
+  type EventStore, type NewEvent, type ReadPage, type ReadQuery, type StoreFactory, type StoreStats, type StoredEvent, type TrimPolicy,
+} from "./types";
+
+type Entry = [string, string[] | null];
+
+function fieldsOf(e: NewEvent): string[] {
+  return [F.id, e.id, F.type, e.type, F.source, e.source, F.time, e.time, F.cid, e.correlationId, F.ver, String(e.schemaVersion), F.payload, JSON.stringify(e.payload)];
+}
+const FIELDS_PER_EVENT = 14;
+
+function toEvent(id: string, f: string[]): StoredEvent {
+  const m: Record<string, string> = {};
+  for (let i = 0; i + 1 < f.length; i += 2) m[f[i]] = f[i + 1];
+  let payload: any = {};
+  try { payload = JSON.parse(m[F.payload] ?? "{}"); } catch { /* written by someone else: keep the entry, empty payload */ }
+  return { id: m[F.id] ?? id, streamId: id, type: (m[F.type] ?? "custom.unknown") as StoredEvent["type"], source: m[F.source] ?? "", time: m[F.time] ?? new Date(splitId(id)[0]).toISOString(), correlationId: m[F.cid] ?? "", schemaVersion: Number(m[F.ver] ?? 1), payload };
+}
+
+/** Connection failures and timeouts become StoreUnavailableError; Redis reply errors pass through. */
+function isReplyError(err: unknown): boolean {
+  return err instanceof Error && err.name === "ReplyError";
+}
+async function guard<T>(op: Promise<T>): Promise<T> {
+  try {
+    return await op;
+  } catch (err) {
+    if (isReplyError(err)) throw err;
+    throw new StoreUnavailableError(`redis unavailable: ${(err as Error).message}`, err);
+  }
+}
+
+class RedisEventStore implements EventStore {
+  readonly kind = "redis" as const;
+  private readonly k: StreamKeys;
+  /** Per-type publish counts not yet flushed to the {stream}:types hash (flushed by trim()). */
+  private typeDeltas = new Map<string, number>();
+
+  constructor(private readonly r: Redis, private readonly blocking: BlockingPool, readonly stream: string, private readonly policy: TrimPolicy) {
+    this.k = keysFor(stream);
+  }
+
+  private trimForAppend(): [string, string] {
+    if (this.policy.maxLen > 0) return ["MAXLEN", String(this.policy.maxLen)];
+    if (this.policy.maxAgeMs > 0) return ["MINID", String(Date.now() - this.policy.maxAgeMs)];
+    return ["", ""];
+  }
+
+  private count(events: NewEvent[]) {
+    for (const e of events) this.typeDeltas.set(e.type, (this.typeDeltas.get(e.type) ?? 0) + 1);
+  }
+
+  async append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
+    if (events.length === 0) return { streamIds: [], duplicate: false };
+    if (!opts.idempotencyKey && !opts.dedupById) {
+      if (events.length === 1) {
+        // Hot path: one auto-pipelined XADD.
+        const [kind, arg] = this.trimForAppend();
+        const id = kind
+          ? await guard(this.r.xadd(this.k.stream, kind, "~", arg, "*", ...fieldsOf(events[0])))
+          : await guard(this.r.xadd(this.k.stream, "*", ...fieldsOf(events[0])));
+        this.count(events);
+        return { streamIds: [id as string], duplicate: false };
+      }
+      const [kind, arg] = this.trimForAppend();
+      const multi = this.r.multi();
+      for (const e of events) {
+        if (kind) multi.xadd(this.k.stream, kind, "~", arg, "*", ...fieldsOf(e));
+        else multi.xadd(this.k.stream, "*", ...fieldsOf(e));
+      }
+      const res = await guard(multi.exec());
+      if (!res) throw new StoreUnavailableError("redis transaction aborted");
+      const ids = res.map(([err, id]) => { if (err) throw err; return id as string; });
+      this.count(events);
+      return { streamIds: ids, duplicate: false };
+    }
+    const [kind, arg] = this.trimForAppend();
+    const keys = [this.k.stream, this.k.idemPrefix + "k:" + (opts.idempotencyKey ?? "")];
+    if (opts.dedupById) for (const e of events) keys.push(this.k.idemPrefix + "e:" + e.id);
+    const argv = [String(opts.dedupWindowMs), opts.idempotencyKey ? "1" : "0", opts.dedupById ? "1" : "0", kind, arg, String(FIELDS_PER_EVENT)];
+    for (const e of events) argv.push(...fieldsOf(e));
+    const [dup, joined] = (await guard((this.r as any).tradpalPublish(keys.length, ...keys, ...argv))) as [number, string];
+    if (!dup) this.count(events);
+    return { streamIds: joined.split(","), duplicate: dup === 1 };
+  }
+
+  async read(q: ReadQuery): Promise<ReadPage> {
+    let start = "-";
+    let end = "+";
+    const raise = (id: string) => { if (start === "-" || cmp(id, start) > 0) start = id; };
+    const lower = (id: string) => { if (end === "+" || cmp(id, end) < 0) end = id; };
+    if (q.fromId) raise(q.fromId.includes("-") ? q.fromId : `${q.fromId}-0`);
+    if (q.fromMs !== undefined) raise(`${q.fromMs}-0`);
+    if (q.toId) lower(q.toId.includes("-") ? q.toId : `${q.toId}-${Number.MAX_SAFE_INTEGER}`);
+    if (q.toMs !== undefined) lower(`${q.toMs}-${Number.MAX_SAFE_INTEGER}`);
+    let exclusive = false;
+    if (q.afterId && (start === "-" || cmp(q.afterId, start) >= 0)) { start = q.afterId; exclusive = true; }
+    const types = q.types && q.types.length ? new Set(q.types) : undefined;
+    const scanLimit = q.scanLimit ?? 10_000;
+    const chunk = Math.min(1000, Math.max(100, q.limit * 2));
+    const events: StoredEvent[] = [];
+    let scanned = 0;
+    while (scanned < scanLimit) {
+      const entries = (await guard(this.r.xrange(this.k.stream, exclusive ? `(${start}` : start, end, "COUNT", chunk))) as Entry[];
+      for (const [id, f] of entries) {
+        scanned++;
+        if (!f) continue;
+        const ev = toEvent(id, f);
+        if ((types && !types.has(ev.type)) || (q.source && ev.source !== q.source)) continue;
+        events.push(ev);
+        if (events.length === q.limit) return { events, next: id };
+      }
+      if (entries.length < chunk) return { events };
+      start = entries[entries.length - 1][0];
+      exclusive = true;
+    }
+    return { events, next: start };
+  }
+
+  async ensureGroup(group: string, start: string): Promise<void> {
+    try {
+      await guard(this.r.xgroup("CREATE", this.k.stream, group, start, "MKSTREAM"));
+    } catch (err) {
+      if (!String((err as Error).message).includes("BUSYGROUP")) throw err;
+    }
+  }
+
+  async readGroup(group: string, consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
+    let reply: [string, Entry[]][] | null;
+    if (blockMs > 0) {
+      const conn = await this.blocking.acquire();
+      try {
+        reply = (await guard(conn.xreadgroup("GROUP", group, consumer, "COUNT", count, "BLOCK", blockMs, "STREAMS", this.k.stream, ">"))) as any;
+      } finally { this.blocking.release(conn); }
+    } else {
+      reply = (await guard(this.r.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", this.k.stream, ">"))) as any;
+    }
+    if (!reply) return [];
+    return reply[0][1].filter(([, f]) => f).map(([id, f]) => ({ event: toEvent(id, f!), deliveryCount: 1 }));
+  }
+
+  async readOwnPending(group: string, consumer: string, count: number): Promise<Delivery[]> {
+    const pend = (await guard(this.r.xpending(this.k.stream, group, "-", "+", count, consumer))) as [string, string, number, number][];
+    if (pend.length === 0) return [];
+    const counts = new Map(pend.map(([id, , , n]) => [id, n]));
+    const reply = (await guard(this.r.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", this.k.stream, "0"))) as [string, Entry[]][] | null;
+    if (!reply) return [];
+    const gone = reply[0][1].filter(([, f]) => !f).map(([id]) => id);
+    if (gone.length) await guard(this.r.xack(this.k.stream, group, ...gone)); // trimmed away: nothing to deliver
+    return reply[0][1].filter(([, f]) => f).map(([id, f]) => ({ event: toEvent(id, f!), deliveryCount: (counts.get(id) ?? 1) + 1 }));
+  }
+
+  async ack(group: string, streamIds: string[]): Promise<number> {
+    if (streamIds.length === 0) return 0;
+    return (await guard(this.r.xack(this.k.stream, group, ...streamIds))) as number;
+  }
+
+  async claimIdle(group: string, consumer: string, minIdleMs: number, count: number, maxDeliveries: number): Promise<ClaimResult> {
+    const out: ClaimResult = { deliveries: [], deadLettered: [] };
+    const idle = (await guard(this.r.xpending(this.k.stream, group, "IDLE", minIdleMs, "-", "+", count))) as [string, string, number, number][];
+    if (idle.length === 0) return out;
+    const exhausted = idle.filter(([, , , n]) => n >= maxDeliveries).map(([id]) => id);
+    const counts = new Map(idle.map(([id, , , n]) => [id, n]));
+    if (exhausted.length) {
+      // XCLAIM with min-idle: only one claimer wins an entry, so it is dead-lettered once.
+      const won = (await guard(this.r.xclaim(this.k.stream, group, consumer, minIdleMs, ...exhausted))) as Entry[];
+      const now = Date.now();
+      const multi = this.r.multi();
+      for (const [id, f] of won) {
+        if (!f) continue;
+        const ev = toEvent(id, f);
+        out.deadLettered.push(ev);
+        multi.xadd(this.k.dlq, "*", "group", group, "deliveries", String(counts.get(id) ?? maxDeliveries), "at", String(now), "event", JSON.stringify(ev));
+      }
+      if (won.length) multi.xack(this.k.stream, group, ...won.map(([id]) => id));
+      await guard(multi.exec());
+    }
+    const rest = idle.filter(([, , , n]) => n < maxDeliveries);
+    if (rest.length) {
+      const [, entries] = (await guard(this.r.xautoclaim(this.k.stream, group, consumer, minIdleMs, rest[0][0], "COUNT", rest.length))) as [string, Entry[], string[]];
+      for (const [id, f] of entries) {
+        if (!f) continue;
+        if ((counts.get(id) ?? 0) >= maxDeliveries) continue; // became exhausted meanwhile: next round dead-letters it
+        out.deliveries.push({ event: toEvent(id, f), deliveryCount: (counts.get(id) ?? 1) + 1 });
+      }
+    }
+    return out;
+  }
+
+  async readDeadLetters(limit: number): Promise<DeadLetter[]> {
+    const entries = (await guard(this.r.xrange(this.k.dlq, "-", "+", "COUNT", limit))) as Entry[];
+    return entries.filter(([, f]) => f).map(([, f]) => {
+      const m: Record<string, string> = {};
+      for (let i = 0; i + 1 < f!.length; i += 2) m[f![i]] = f![i + 1];
+      return { event: JSON.parse(m.event), group: m.group, deliveries: Number(m.deliveries), deadLetteredAt: Number(m.at) };
+    });
+  }
+
+  async stats(): Promise<StoreStats> {
+    await this.flushTypeCounts();
+    const base: StoreStats = { stream: this.stream, length: 0, firstId: null, lastId: null, perType: {}, groups: [], deadLetters: 0, trimmed: 0 };
+    let info: any[];
+    try {
+      info = (await guard(this.r.xinfo("STREAM", this.k.stream))) as any[];
+    } catch (err) {
+      if (isReplyError(err) && /no such key/i.test((err as Error).message)) return base;
+      throw err;
+    }
+    const m = pairs(info);
+    base.length = Number(m.length);
+    base.firstId = m["first-entry"] ? m["first-entry"][0] : null;
+    base.lastId = m["last-entry"] ? m["last-entry"][0] : null;
+    base.trimmed = m["entries-added"] !== undefined ? Math.max(0, Number(m["entries-added"]) - base.length) : 0;
+    const groups = (await guard(this.r.xinfo("GROUPS", this.k.stream))) as any[][];
+    base.groups = groups.map((g) => {
+      const gm = pairs(g);
+      return { name: gm.name, consumers: Number(gm.consumers), pending: Number(gm.pending), lastDeliveredId: gm["last-delivered-id"], lag: gm.lag == null ? null : Number(gm.lag) };
+    });
+    base.deadLetters = Number(await guard(this.r.xlen(this.k.dlq)));
+    const types = (await guard(this.r.hgetall(this.k.types))) as Record<string, string>;
+    for (const t in types) base.perType[t] = Number(types[t]);
+    return base;
+  }
+
+  private async flushTypeCounts(): Promise<void> {
+    if (this.typeDeltas.size === 0) return;
+    const deltas = this.typeDeltas;
+    this.typeDeltas = new Map();
+    const multi = this.r.multi();
+    for (const [t, n] of deltas) multi.hincrby(this.k.types, t, n);
+    try { await guard(multi.exec()); } catch (err) {
+      for (const [t, n] of deltas) this.typeDeltas.set(t, (this.typeDeltas.get(t) ?? 0) + n); // retry next flush
+      throw err;
+    }
+  }
+
+  async trim(): Promise<number> {
+    await this.flushTypeCounts();
+    // MAXLEN trims on every XADD; age trimming when both limits are set runs here.
+    if (this.policy.maxLen > 0 && this.policy.maxAgeMs > 0) {
+      return Number(await guard(this.r.xtrim(this.k.stream, "MINID", "~", Date.now() - this.policy.maxAgeMs)));
+    }
+    return 0;
+  }
+
+  async destroy(): Promise<void> {
+    const keys = [this.k.stream, this.k.dlq, this.k.types];
+    let cursor = "0";
+    do {
+      const [next, found] = await guard(this.r.scan(cursor, "MATCH", `${this.k.idemPrefix.replace(/[{}]/g, "\\$&")}*`, "COUNT", 1000));
+      keys.push(...found);
+      cursor = next;
+    } while (cursor !== "0");
+    for (const key of keys) await guard(this.r.del(key)); // one key per command: cluster-safe
+  }
+
+  async ping(): Promise<boolean> {
+    try { return (await guard(this.r.ping())) === "PONG"; } catch { return false; }
+  }
+
+  async close(): Promise<void> { /* the factory owns the connections */ }
+}
+
+function cmp(a: string, b: string): number {
+  const [am, as] = splitId(a);
+  const [bm, bs] = splitId(b);
+  return am !== bm ? am - bm : as - bs;
+}
+
+function pairs(list: any[]): Record<string, any> {
+  const m: Record<string, any> = {};
+  for (let i = 0; i + 1 < list.length; i += 2) m[String(list[i])] = list[i + 1];
+  return m;
+}
+
+/** Connections for XREADGROUP BLOCK (a blocked connection cannot serve anyone else). */
+class BlockingPool {
+  private idle: Redis[] = [];
+  private all = new Set<Redis>();
+  constructor(private readonly make: () => Redis) {}
+  async acquire(): Promise<Redis> {
+    const c = this.idle.pop();
+    if (c) return c;
+    const n = this.make();
+    this.all.add(n);
+    if (!(await whenReady(n, 2000))) {
+      this.all.delete(n);
+      n.disconnect();
+      throw new StoreUnavailableError("redis unavailable: connect timeout");
+    }
+    return n;
+  }
+  release(c: Redis) { if (this.all.has(c)) this.idle.push(c); }
+  close() { for (const c of this.all) c.disconnect(); this.all.clear(); this.idle = []; }
+}
+
+/** Resolves true once the connection is ready, false after timeoutMs. */
+export function whenReady(c: Redis, timeoutMs: number): Promise<boolean> {
+  if (c.status === "ready") return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onReady = () => { clearTimeout(timer); resolve(true); };
+    const timer = setTimeout(() => { c.off("ready", onReady); resolve(false); }, timeoutMs);
+    c.once("ready", onReady);
+  });
+}
+
+export interface RedisStoreOptions {
+  url: string;
+  trim: TrimPolicy;
+  commandTimeoutMs: number;
+}
+
+/** Connects (waiting up to connectTimeoutMs; a Redis that is down then only makes requests 503) and returns the factory. */
+export async function createRedisFactory(opts: RedisStoreOptions & { connectTimeoutMs?: number }): Promise<StoreFactory> {
+  const common = {
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+    lazyConnect: false,
+  };
+  const main = new Redis(opts.url, { ...common, enableAutoPipelining: true, commandTimeout: opts.commandTimeoutMs, connectionName: "tradpal-events" });
+  main.defineCommand("tradpalPublish", { lua: PUBLISH_LUA });
+  main.on("error", () => { /* reported through ping()/503s; avoid unhandled error events */ });
+  const blocking = new BlockingPool(() => {
+    const c = new Redis(opts.url, { ...common, blockingTimeout: 1000, connectionName: "tradpal-events-sub" });
+    c.on("error", () => {});
+    return c;
+  });
+  const stores = new Map<string, RedisEventStore>();
+  await whenReady(main, opts.connectTimeoutMs ?? 3000);
+  return {
+    kind: "redis",
+    open(stream) {
+      let s = stores.get(stream);
+      if (!s) stores.set(stream, (s = new RedisEventStore(main, blocking, stream, opts.trim)));
+      return s;
+    },
+    async ping() {
+      try { return (await guard(main.ping())) === "PONG"; } catch { return false; }
+    },
+    async close() {
+      blocking.close();
+      main.disconnect();
+    },
+  };
+}

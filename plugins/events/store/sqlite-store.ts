@@ -1,0 +1,279 @@
+/**
+ * Embedded EventStore on bun:sqlite (the default: nothing to install). Same semantics as the Redis
+ * store: "<ms>-<n>" ids, consumer groups with pending entries, idle reclaim with delivery counts,
+ * dead letters after N deliveries, dedup window, trimming. Every append is one transaction, committed
+ * before the promise resolves, so a 201 survives a crash of the process (see sqlite-schema.ts).
+ */
+import type { Database } from "bun:sqlite";
+import { openDatabase, type EventRow, type SyncMode } from "./sqlite-schema";
+import { waitForAppend, notifyAppend } from "./wakeup";
+import {
+  splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery, type EventStore,
+  type NewEvent, type ReadPage, type ReadQuery, type StoreFactory, type StoreStats, type StoredEvent, type TrimPolicy,
+} from "./types";
+
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+
+function toEvent(r: EventRow): StoredEvent {
+  return { id: r.eid, streamId: `${r.ms}-${r.seq}`, type: r.type as StoredEvent["type"], source: r.source, time: r.time, correlationId: r.cid, schemaVersion: r.ver, payload: JSON.parse(r.payload) };
+}
+
+function seqOf(streamId: string): number {
+  return splitId(streamId)[1];
+}
+
+class SqliteEventStore implements EventStore {
+  readonly kind = "embedded" as const;
+  private lastMs: number;
+  private readonly insert;
+  private readonly idemGet;
+  private readonly idemPut;
+  // bun:sqlite transactions wrapping the *Fn bodies below (built in the constructor, after db is set).
+  private readonly appendAll;
+  private readonly readGroupTx;
+  private readonly ownPendingTx;
+  private readonly ackTx;
+  private readonly claimTx;
+  private readonly trimTx;
+
+  constructor(private readonly db: Database, readonly stream: string, private readonly policy: TrimPolicy, private readonly onClose: () => void) {
+    const row = db.query<{ ms: number | null }, [string]>("SELECT max(ms) AS ms FROM events WHERE stream = ?").get(stream);
+    this.lastMs = row?.ms ?? 0;
+    this.insert = db.prepare<{ seq: number }, [string, number, string, string, string, string, string, number, string]>(
+      "INSERT INTO events (stream, ms, eid, type, source, time, cid, ver, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq");
+    this.idemGet = db.prepare<{ ids: string }, [string, string, number]>("SELECT ids FROM idem WHERE stream = ? AND key = ? AND expires > ?");
+    this.idemPut = db.prepare<unknown, [string, string, string, number]>("INSERT OR REPLACE INTO idem (stream, key, ids, expires) VALUES (?, ?, ?, ?)");
+    this.appendAll = db.transaction((events: NewEvent[], opts: AppendOptions) => this.appendTxFn(events, opts));
+    this.readGroupTx = db.transaction((g: string, c: string, n: number) => this.readGroupTxFn(g, c, n));
+    this.ownPendingTx = db.transaction((g: string, c: string, n: number) => this.ownPendingTxFn(g, c, n));
+    this.ackTx = db.transaction((g: string, ids: string[]) => this.ackTxFn(g, ids));
+    this.claimTx = db.transaction((g: string, c: string, idle: number, n: number, max: number) => this.claimTxFn(g, c, idle, n, max));
+    this.trimTx = db.transaction(() => this.trimTxFn());
+  }
+
+  private nowMs(): number {
+    const now = Date.now();
+    if (now > this.lastMs) this.lastMs = now;
+    return this.lastMs;
+  }
+
+  private appendTxFn = (events: NewEvent[], opts: AppendOptions): AppendResult => {
+    const now = Date.now();
+    if (opts.idempotencyKey) {
+      const hit = this.idemGet.get(this.stream, `k:${opts.idempotencyKey}`, now);
+      if (hit) return { streamIds: hit.ids.split(","), duplicate: true };
+    }
+    const ms = this.nowMs();
+    const ids: string[] = new Array(events.length);
+    let fresh = 0;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i];
+      if (opts.dedupById) {
+        const seen = this.idemGet.get(this.stream, `e:${e.id}`, now);
+        if (seen) { ids[i] = seen.ids; continue; }
+      }
+      const { seq } = this.insert.get(this.stream, ms, e.id, e.type, e.source, e.time, e.correlationId, e.schemaVersion, JSON.stringify(e.payload))!;
+      ids[i] = `${ms}-${seq}`;
+      fresh++;
+      if (opts.dedupById) this.idemPut.run(this.stream, `e:${e.id}`, ids[i], now + opts.dedupWindowMs);
+    }
+    if (opts.idempotencyKey) this.idemPut.run(this.stream, `k:${opts.idempotencyKey}`, ids.join(","), now + opts.dedupWindowMs);
+    return { streamIds: ids, duplicate: fresh === 0 && events.length > 0 };
+  };
+
+  async append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
+    const result = this.appendAll.immediate(events, opts) as AppendResult;
+    if (!result.duplicate) notifyAppend(this.stream);
+    return result;
+  }
+
+  async read(q: ReadQuery): Promise<ReadPage> {
+    const where: string[] = ["stream = ?"];
+    const args: (string | number)[] = [this.stream];
+    if (q.afterId) { where.push("seq > ?"); args.push(seqOf(q.afterId)); }
+    if (q.fromId) { const [m, n] = splitId(q.fromId); where.push("ms >= ? AND (ms > ? OR seq >= ?)"); args.push(m, m, n); }
+    if (q.toId) { const [m, n] = splitId(q.toId); where.push("ms <= ? AND (ms < ? OR seq <= ?)"); args.push(m, m, q.toId.includes("-") ? n : MAX_SEQ); }
+    if (q.fromMs !== undefined) { where.push("ms >= ?"); args.push(q.fromMs); }
+    if (q.toMs !== undefined) { where.push("ms <= ?"); args.push(q.toMs); }
+    if (q.types && q.types.length) { where.push(`type IN (${q.types.map(() => "?").join(",")})`); args.push(...q.types); }
+    if (q.source) { where.push("source = ?"); args.push(q.source); }
+    args.push(q.limit + 1);
+    const rows = this.db.query<EventRow, (string | number)[]>(`SELECT * FROM events WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?`).all(...args);
+    const more = rows.length > q.limit;
+    const events = (more ? rows.slice(0, q.limit) : rows).map(toEvent);
+    return { events, next: more ? events[events.length - 1].streamId : undefined };
+  }
+
+  async ensureGroup(group: string, start: string): Promise<void> {
+    let lastSeq = 0;
+    let lastId = "0-0";
+    if (start === "$") {
+      const r = this.db.query<{ seq: number | null; ms: number | null }, [string]>("SELECT seq, ms FROM events WHERE stream = ? ORDER BY seq DESC LIMIT 1").get(this.stream);
+      if (r?.seq) { lastSeq = r.seq; lastId = `${r.ms}-${r.seq}`; }
+    } else if (start !== "0" && start !== "0-0") {
+      const [m, n] = splitId(start);
+      const r = this.db.query<{ seq: number; ms: number }, [string, number, number, number]>(
+        "SELECT seq, ms FROM events WHERE stream = ? AND ms <= ? AND (ms < ? OR seq <= ?) ORDER BY seq DESC LIMIT 1").get(this.stream, m, m, n);
+      if (r) { lastSeq = r.seq; lastId = `${r.ms}-${r.seq}`; }
+    }
+    this.db.query("INSERT OR IGNORE INTO groups (stream, name, last_seq, last_id) VALUES (?, ?, ?, ?)").run(this.stream, group, lastSeq, lastId);
+  }
+
+  private readGroupTxFn = ((group: string, consumer: string, count: number): Delivery[] => {
+    const g = this.db.query<{ last_seq: number }, [string, string]>("SELECT last_seq FROM groups WHERE stream = ? AND name = ?").get(this.stream, group);
+    if (!g) throw new Error(`NOGROUP no such group ${group}`);
+    const now = Date.now();
+    this.db.query("INSERT OR REPLACE INTO consumers (stream, grp, name, seen_at) VALUES (?, ?, ?, ?)").run(this.stream, group, consumer, now);
+    const rows = this.db.query<EventRow, [string, number, number]>("SELECT * FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?").all(this.stream, g.last_seq, count);
+    if (rows.length === 0) return [];
+    const add = this.db.query("INSERT OR REPLACE INTO pending (stream, grp, seq, consumer, delivered_at, count) VALUES (?, ?, ?, ?, ?, 1)");
+    for (const r of rows) add.run(this.stream, group, r.seq, consumer, now);
+    const last = rows[rows.length - 1];
+    this.db.query("UPDATE groups SET last_seq = ?, last_id = ? WHERE stream = ? AND name = ?").run(last.seq, `${last.ms}-${last.seq}`, this.stream, group);
+    return rows.map((r) => ({ event: toEvent(r), deliveryCount: 1 }));
+  });
+
+  async readGroup(group: string, consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
+    const first = this.readGroupTx.immediate(group, consumer, count) as Delivery[];
+    if (first.length > 0 || blockMs <= 0) return first;
+    await waitForAppend(this.stream, blockMs);
+    return this.readGroupTx.immediate(group, consumer, count) as Delivery[];
+  }
+
+  private ownPendingTxFn = ((group: string, consumer: string, count: number): Delivery[] => {
+    const rows = this.db.query<EventRow & { count: number }, [string, string, string, number]>(
+      "SELECT e.*, p.count AS count FROM pending p JOIN events e ON e.seq = p.seq WHERE p.stream = ? AND p.grp = ? AND p.consumer = ? ORDER BY p.seq LIMIT ?").all(this.stream, group, consumer, count);
+    const now = Date.now();
+    const bump = this.db.query("UPDATE pending SET delivered_at = ?, count = count + 1 WHERE stream = ? AND grp = ? AND seq = ?");
+    for (const r of rows) bump.run(now, this.stream, group, r.seq);
+    return rows.map((r) => ({ event: toEvent(r), deliveryCount: r.count + 1 }));
+  });
+
+  async readOwnPending(group: string, consumer: string, count: number): Promise<Delivery[]> {
+    return this.ownPendingTx.immediate(group, consumer, count) as Delivery[];
+  }
+
+  private ackTxFn = ((group: string, ids: string[]): number => {
+    const del = this.db.query("DELETE FROM pending WHERE stream = ? AND grp = ? AND seq = ?");
+    let n = 0;
+    for (const id of ids) n += del.run(this.stream, group, seqOf(id)).changes;
+    return n;
+  });
+
+  async ack(group: string, streamIds: string[]): Promise<number> {
+    return streamIds.length === 0 ? 0 : (this.ackTx.immediate(group, streamIds) as number);
+  }
+
+  private claimTxFn = ((group: string, consumer: string, minIdleMs: number, count: number, maxDeliveries: number): ClaimResult => {
+    const now = Date.now();
+    const rows = this.db.query<Partial<EventRow> & { pseq: number; count: number }, [string, string, number, number]>(
+      "SELECT p.seq AS pseq, p.count AS count, e.* FROM pending p LEFT JOIN events e ON e.seq = p.seq WHERE p.stream = ? AND p.grp = ? AND p.delivered_at <= ? ORDER BY p.seq LIMIT ?",
+    ).all(this.stream, group, now - minIdleMs, count);
+    const out: ClaimResult = { deliveries: [], deadLettered: [] };
+    const drop = this.db.query("DELETE FROM pending WHERE stream = ? AND grp = ? AND seq = ?");
+    const move = this.db.query("UPDATE pending SET consumer = ?, delivered_at = ?, count = count + 1 WHERE stream = ? AND grp = ? AND seq = ?");
+    const dead = this.db.query("INSERT INTO dlq (stream, grp, deliveries, at, event) VALUES (?, ?, ?, ?, ?)");
+    for (const r of rows) {
+      if (r.seq == null) { drop.run(this.stream, group, r.pseq); continue; } // trimmed away: nothing to deliver
+      const event = toEvent(r as EventRow);
+      if (r.count >= maxDeliveries) {
+        dead.run(this.stream, group, r.count, now, JSON.stringify(event));
+        drop.run(this.stream, group, r.pseq);
+        out.deadLettered.push(event);
+      } else {
+        move.run(consumer, now, this.stream, group, r.pseq);
+        out.deliveries.push({ event, deliveryCount: r.count + 1 });
+      }
+    }
+    if (rows.length) this.db.query("INSERT OR REPLACE INTO consumers (stream, grp, name, seen_at) VALUES (?, ?, ?, ?)").run(this.stream, group, consumer, now);
+    return out;
+  });
+
+  async claimIdle(group: string, consumer: string, minIdleMs: number, count: number, maxDeliveries: number): Promise<ClaimResult> {
+    return this.claimTx.immediate(group, consumer, minIdleMs, count, maxDeliveries) as ClaimResult;
+  }
+
+  async readDeadLetters(limit: number): Promise<DeadLetter[]> {
+    return this.db.query<{ grp: string; deliveries: number; at: number; event: string }, [string, number]>(
+      "SELECT grp, deliveries, at, event FROM dlq WHERE stream = ? ORDER BY id LIMIT ?").all(this.stream, limit)
+      .map((r) => ({ event: JSON.parse(r.event), group: r.grp, deliveries: r.deliveries, deadLetteredAt: r.at }));
+  }
+
+  async stats(): Promise<StoreStats> {
+    const s = this.stream;
+    const length = this.db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM events WHERE stream = ?").get(s)!.n;
+    const first = this.db.query<{ ms: number; seq: number }, [string]>("SELECT ms, seq FROM events WHERE stream = ? ORDER BY seq LIMIT 1").get(s);
+    const last = this.db.query<{ ms: number; seq: number }, [string]>("SELECT ms, seq FROM events WHERE stream = ? ORDER BY seq DESC LIMIT 1").get(s);
+    const perType: Record<string, number> = {};
+    for (const r of this.db.query<{ type: string; n: number }, [string]>("SELECT type, count(*) AS n FROM events WHERE stream = ? GROUP BY type").all(s)) perType[r.type] = r.n;
+    const groups = this.db.query<{ name: string; last_seq: number; last_id: string }, [string]>("SELECT name, last_seq, last_id FROM groups WHERE stream = ? ORDER BY name").all(s).map((g) => ({
+      name: g.name,
+      lastDeliveredId: g.last_id,
+      consumers: this.db.query<{ n: number }, [string, string]>("SELECT count(*) AS n FROM consumers WHERE stream = ? AND grp = ?").get(s, g.name)!.n,
+      pending: this.db.query<{ n: number }, [string, string]>("SELECT count(*) AS n FROM pending WHERE stream = ? AND grp = ?").get(s, g.name)!.n,
+      lag: this.db.query<{ n: number }, [string, number]>("SELECT count(*) AS n FROM events WHERE stream = ? AND seq > ?").get(s, g.last_seq)!.n,
+    }));
+    const deadLetters = this.db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM dlq WHERE stream = ?").get(s)!.n;
+    const trimmed = this.db.query<{ trimmed: number }, [string]>("SELECT trimmed FROM meta WHERE stream = ?").get(s)?.trimmed ?? 0;
+    return { stream: s, length, firstId: first ? `${first.ms}-${first.seq}` : null, lastId: last ? `${last.ms}-${last.seq}` : null, perType, groups, deadLetters, trimmed };
+  }
+
+  private trimTxFn = ((): number => {
+    const s = this.stream;
+    let removed = 0;
+    if (this.policy.maxLen > 0) {
+      const cut = this.db.query<{ seq: number }, [string, number]>("SELECT seq FROM events WHERE stream = ? ORDER BY seq DESC LIMIT 1 OFFSET ?").get(s, this.policy.maxLen);
+      if (cut) removed += this.db.query("DELETE FROM events WHERE stream = ? AND seq <= ?").run(s, cut.seq).changes;
+    }
+    if (this.policy.maxAgeMs > 0) removed += this.db.query("DELETE FROM events WHERE stream = ? AND ms < ?").run(s, Date.now() - this.policy.maxAgeMs).changes;
+    this.db.query("DELETE FROM idem WHERE stream = ? AND expires <= ?").run(s, Date.now());
+    if (removed > 0) this.db.query("INSERT INTO meta (stream, trimmed) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET trimmed = trimmed + excluded.trimmed").run(s, removed);
+    return removed;
+  });
+
+  async trim(): Promise<number> {
+    return this.trimTx.immediate() as number;
+  }
+
+  async destroy(): Promise<void> {
+    this.db.transaction(() => {
+      for (const t of ["events", "groups", "consumers", "pending", "dlq", "idem", "meta"]) this.db.query(`DELETE FROM ${t} WHERE stream = ?`).run(this.stream);
+    }).immediate();
+  }
+
+  async ping(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.onClose();
+  }
+}
+
+export interface EmbeddedOptions {
+  file: string;
+  sync: SyncMode;
+  trim: TrimPolicy;
+}
+
+/** One database file, one store object per stream name (cached). */
+export function createEmbeddedFactory(opts: EmbeddedOptions): StoreFactory {
+  const db = openDatabase(opts.file, opts.sync);
+  const stores = new Map<string, SqliteEventStore>();
+  let closed = false;
+  return {
+    kind: "embedded",
+    open(stream) {
+      let s = stores.get(stream);
+      if (!s) stores.set(stream, (s = new SqliteEventStore(db, stream, opts.trim, () => stores.delete(stream))));
+      return s;
+    },
+    async ping() { return !closed; },
+    async close() {
+      if (closed) return;
+      closed = true;
+      stores.clear();
+      db.close();
+    },
+  };
+}
