@@ -1,0 +1,58 @@
+/**
+ * One interface, two implementations (embedded encrypted store, HashiCorp Vault KV v2), one conformance
+ * suite (conformance.ts) run against both. Semantics follow Vault KV v2: versioned writes, check-and-set,
+ * soft delete of a version, metadata delete removes every version.
+ */
+
+export interface SecretVersionMeta {
+  version: number;
+  created_time: string;
+  /** "" when not deleted. */
+  deletion_time: string;
+  destroyed: boolean;
+}
+
+export interface SecretRead {
+  data: Record<string, unknown>;
+  metadata: SecretVersionMeta;
+}
+
+export interface SecretMetadata {
+  current_version: number;
+  oldest_version: number;
+  max_versions: number;
+  created_time: string;
+  updated_time: string;
+  versions: Record<string, Omit<SecretVersionMeta, "version">>;
+}
+
+export interface SecretStore {
+  readonly kind: "embedded" | "vault";
+  /** Write a new version. `cas`: 0 → only if absent; n → only if the current version is n. */
+  put(path: string, data: Record<string, unknown>, opts?: { cas?: number }): Promise<SecretVersionMeta>;
+  /** The latest (or given) version; undefined when absent, deleted or destroyed. */
+  get(path: string, version?: number): Promise<SecretRead | undefined>;
+  /** Soft-delete the latest version, or the listed ones. false when the path does not exist. */
+  delete(path: string, versions?: number[]): Promise<boolean>;
+  /** Remove the path and all its versions. */
+  deleteAll(path: string): Promise<boolean>;
+  metadata(path: string): Promise<SecretMetadata | undefined>;
+  /** Keys directly under a folder ("a/" lists "b" and "c/"); [] when none. */
+  list(prefix: string): Promise<string[]>;
+  health(): Promise<{ ok: boolean; reason?: string }>;
+  close(): Promise<void>;
+}
+
+export class CasMismatchError extends Error {
+  constructor(readonly expected: number, readonly current: number) {
+    super(`check-and-set parameter did not match the current version (cas ${expected}, current ${current})`);
+    this.name = "CasMismatchError";
+  }
+}
+
+export class BackendError extends Error {
+  constructor(message: string, readonly unavailable: boolean) {
+    super(message);
+    this.name = "BackendError";
+  }
+}
