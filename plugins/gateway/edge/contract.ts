@@ -45,3 +45,21 @@ export interface EdgePolicy {
   health(): HealthReport["checks"];
   stop(): Promise<void>;
 }
+
+/** TLS options for Bun's fetch() to one upstream (see upstream-tls.ts). */
+export interface EdgeUpstreamTls {
+  key?: string;
+  cert?: string;
+  ca?: string;
+  rejectUnauthorized: true;
+  serverName?: string;
+}
+
+/**
+ * Optional part of the policy (added by the edge): a service's `tls` settings (ServiceTlsSchema) →
+ * a getter for fetch's `tls` option, or undefined for plain HTTP. Call once per service at
+ * provision time, then `get()` per request (cheap; re-reads rotated files).
+ */
+export interface EdgeUpstreamTlsProvider {
+  upstreamTls?(serviceTls: unknown): { get(): EdgeUpstreamTls } | undefined;
+}

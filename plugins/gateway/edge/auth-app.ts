@@ -1,0 +1,121 @@
+/**
+ * The endpoints the edge serves itself: POST /auth/login (configured users with argon2id hashes, or
+ * an API key) and POST /auth/refresh (rotation with reuse detection). Login is throttled per account
+ * and per client IP before any password is checked.
+ */
+import { Elysia, t } from "elysia";
+import { httpConventions } from "../../../src/core/http";
+import type { Logger } from "../../../src/core/log";
+import { EdgeErrors } from "./errors";
+import type { AuthPrincipal, Authenticator } from "./auth/authenticator";
+import { makePrincipal } from "./auth/authenticator";
+import type { TokenIssuer } from "./auth/token-issuer";
+import type { RefreshStore } from "./auth/refresh-store";
+import type { GcraPolicy, RateDecision } from "./ratelimit/gcra";
+import type { RateLimiter } from "./ratelimit/rate-limiter";
+import type { ClientIpResolver } from "./client-ip";
+import type { UserEntry } from "./schema";
+
+export const AUTH_PATHS = ["/auth/login", "/auth/refresh"] as const;
+
+export interface AuthAppDeps {
+  log: Logger;
+  users: readonly UserEntry[];
+  authenticator: Authenticator;
+  issuer: TokenIssuer;
+  refresh: RefreshStore;
+  refreshTtlMs: number;
+  limiter: RateLimiter | undefined;
+  loginPerAccount: GcraPolicy;
+  loginPerIp: GcraPolicy;
+  resolver: ClientIpResolver;
+  onFailure(reason: "login" | "refresh" | "login_throttled"): void;
+}
+
+const LoginBody = t.Object(
+  {
+    username: t.Optional(t.String({ minLength: 1, maxLength: 128 })),
+    password: t.Optional(t.String({ minLength: 1, maxLength: 1024 })),
+    api_key: t.Optional(t.String({ minLength: 1, maxLength: 512 })),
+  },
+  { additionalProperties: false },
+);
+
+const RefreshBody = t.Object({ refresh_token: t.String({ minLength: 1, maxLength: 512 }) }, { additionalProperties: false });
+
+export function createAuthApp(d: AuthAppDeps) {
+  const users = new Map(d.users.map((u) => [u.name, u]));
+  // Unknown users still pay for one argon2id verify, so timing does not reveal which names exist.
+  const dummyHash = Bun.password.hash(crypto.randomUUID(), { algorithm: "argon2id" });
+  const accountCounters = d.limiter?.countersFor(d.loginPerAccount);
+  const ipCounters = d.limiter?.countersFor(d.loginPerIp);
+
+  async function throttled(policy: GcraPolicy, counters: Map<string, number> | undefined, key: string): Promise<RateDecision | undefined> {
+    if (!d.limiter || !counters) return undefined;
+    const r = await d.limiter.decide(policy, counters, key);
+    return r.allowed ? undefined : r;
+  }
+
+  function throttle(r: RateDecision): never {
+    d.onFailure("login_throttled");
+    const s = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
+    throw EdgeErrors.GW_ERR_LOGIN_THROTTLED(`too many login attempts; retry in ${s}s`, undefined, undefined, { "retry-after": String(s) });
+  }
+
+  async function tokensFor(p: AuthPrincipal) {
+    const access = await d.issuer.access(p.subject, p.scopes, p.via);
+    const refresh = await d.refresh.create({ subject: p.subject, scopes: [...p.scopes], via: p.via }, d.refreshTtlMs);
+    return {
+      access_token: access.token,
+      token_type: "Bearer",
+      expires_in: access.expiresInS,
+      refresh_token: refresh,
+      refresh_expires_in: Math.floor(d.refreshTtlMs / 1000),
+      scope: p.scopes.join(" "),
+    };
+  }
+
+  function unavailable(err: unknown): never {
+    d.log.warn("token store unavailable", { err });
+    throw EdgeErrors.GW_ERR_AUTH_UNAVAILABLE("token store unavailable; try again shortly");
+  }
+
+  return new Elysia({ name: "gateway-edge-auth" })
+    .use(httpConventions({ prefix: "GW", log: d.log }))
+    .post("/auth/login", async ({ body, request, server }) => {
+      const peer = server?.requestIP(request)?.address ?? "unknown";
+      const ip = d.resolver.resolve(peer, request.headers.get("x-forwarded-for"));
+      const byIp = await throttled(d.loginPerIp, ipCounters, ip);
+      if (byIp) throttle(byIp);
+      if (body.api_key !== undefined) {
+        const p = d.authenticator.principalForApiKey(body.api_key);
+        if (!p) { d.onFailure("login"); throw EdgeErrors.GW_ERR_LOGIN_FAILED("unknown API key"); }
+        return tokensFor(p).catch(unavailable);
+      }
+      if (body.username === undefined || body.password === undefined) {
+        throw EdgeErrors.GW_ERR_LOGIN_FAILED("give username and password, or api_key");
+      }
+      const byAccount = await throttled(d.loginPerAccount, accountCounters, body.username);
+      if (byAccount) throttle(byAccount);
+      const user = users.get(body.username);
+      const ok = await Bun.password.verify(body.password, user?.password_hash ?? (await dummyHash)).catch(() => false);
+      if (!user || !ok) { d.onFailure("login"); throw EdgeErrors.GW_ERR_LOGIN_FAILED(); }
+      return tokensFor(makePrincipal(user.name, user.scopes, "jwt")).catch(unavailable);
+    }, { body: LoginBody })
+    .post("/auth/refresh", async ({ body }) => {
+      const r = await d.refresh.rotate(body.refresh_token).catch(unavailable);
+      if (!r.ok) {
+        d.onFailure("refresh");
+        if (r.reason === "reused") d.log.warn("refresh token reused: family revoked", { family: body.refresh_token.split(".")[0] });
+        throw EdgeErrors.GW_ERR_REFRESH_INVALID(`the refresh token is ${r.reason === "reused" ? "reused (family revoked)" : r.reason}`);
+      }
+      const access = await d.issuer.access(r.data.subject, r.data.scopes, r.data.via);
+      return {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: access.expiresInS,
+        refresh_token: r.token,
+        scope: r.data.scopes.join(" "),
+      };
+    }, { body: RefreshBody });
+}

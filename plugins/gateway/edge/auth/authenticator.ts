@@ -1,0 +1,106 @@
+/**
+ * Request → caller. A bearer JWT (cache first, then a synchronous verify; a Promise only when an
+ * unknown kid makes us re-fetch the JWKS) or an API key (X-API-Key, compared by SHA-256).
+ */
+import { createHash } from "node:crypto";
+import type { Principal } from "../contract";
+import type { AuthFailure } from "../errors";
+import type { ApiKeyEntry } from "../schema";
+import { verifyJwt, scopesOf, type VerifyOptions, type VerifyResult } from "./jwt-verify";
+import type { JwksKeys } from "./jwks";
+import { TokenCache } from "./token-cache";
+
+export interface AuthPrincipal extends Principal {
+  readonly scopeSet: ReadonlySet<string>;
+}
+
+export type AuthOutcome = AuthPrincipal | AuthFailure;
+
+export interface AuthCounters {
+  cacheHit(): void;
+  cacheMiss(): void;
+}
+
+export class Authenticator {
+  private readonly cache: TokenCache<AuthPrincipal>;
+  private readonly apiKeys = new Map<string, AuthPrincipal>();
+  /** Raw API key → principal, for keys already seen valid (bounded by the configured key count). */
+  private readonly apiKeyHits = new Map<string, AuthPrincipal>();
+  private readonly maxHeader: number;
+
+  constructor(
+    private readonly verifyOpts: VerifyOptions,
+    cacheSize: number,
+    apiKeys: readonly ApiKeyEntry[],
+    private readonly jwks: JwksKeys | undefined,
+    private readonly counters: AuthCounters,
+  ) {
+    this.cache = new TokenCache(cacheSize);
+    this.maxHeader = verifyOpts.maxBytes + 7;
+    for (const k of apiKeys) {
+      this.apiKeys.set(k.key_sha256, makePrincipal(k.name, k.scopes, "api_key"));
+    }
+  }
+
+  get cacheSize(): number { return this.cache.size; }
+
+  authenticate(req: Request): AuthOutcome | Promise<AuthOutcome> {
+    const authz = req.headers.get("authorization");
+    if (authz !== null) {
+      if (authz.length > this.maxHeader) return "oversized";
+      if (authz.length < 8 || authz.charCodeAt(6) !== 32 || authz.slice(0, 6).toLowerCase() !== "bearer") return "malformed";
+      return this.verifyToken(authz.slice(7).trim());
+    }
+    const key = req.headers.get("x-api-key");
+    if (key !== null) return this.apiKey(key);
+    return "missing";
+  }
+
+  verifyToken(token: string): AuthOutcome | Promise<AuthOutcome> {
+    const now = Date.now();
+    const hit = this.cache.get(token, now);
+    if (hit !== undefined) {
+      this.counters.cacheHit();
+      return hit;
+    }
+    this.counters.cacheMiss();
+    const r = verifyJwt(token, this.verifyOpts, this.jwks ? this.jwks.lookup : noKeys, now / 1000);
+    if (!r.ok && r.unknownKid !== undefined && this.jwks) {
+      const jwks = this.jwks;
+      return jwks.refetchForUnknownKid().then(() => {
+        if (!jwks.ready) return "jwks_unavailable" as const;
+        return this.accept(token, verifyJwt(token, this.verifyOpts, jwks.lookup, Date.now() / 1000));
+      });
+    }
+    return this.accept(token, r);
+  }
+
+  private accept(token: string, r: VerifyResult): AuthOutcome {
+    if (!r.ok) return r.reason;
+    const p = makePrincipal(r.claims.sub as string, scopesOf(r.claims), "jwt");
+    this.cache.set(token, p, (r.exp + this.verifyOpts.skewS) * 1000);
+    return p;
+  }
+
+  private apiKey(key: string): AuthOutcome {
+    if (key.length === 0 || key.length > 512) return "api_key";
+    const seen = this.apiKeyHits.get(key);
+    if (seen) return seen;
+    const p = this.apiKeys.get(createHash("sha256").update(key).digest("hex"));
+    if (!p) return "api_key";
+    if (this.apiKeyHits.size < this.apiKeys.size * 4) this.apiKeyHits.set(key, p);
+    return p;
+  }
+
+  /** API key (raw) → principal, for /auth/login with an API key. */
+  principalForApiKey(key: string): AuthPrincipal | undefined {
+    const r = this.apiKey(key);
+    return typeof r === "string" ? undefined : r;
+  }
+}
+
+const noKeys = () => undefined;
+
+export function makePrincipal(subject: string, scopes: readonly string[], via: Principal["via"]): AuthPrincipal {
+  return Object.freeze({ subject, scopes: Object.freeze([...scopes]), via, scopeSet: new Set(scopes) });
+}

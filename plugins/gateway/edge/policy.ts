@@ -1,0 +1,171 @@
+/**
+ * createEdgePolicy: everything decided at provision time (route → policy, scopes, counters map,
+ * header strings), so `check` is a cache lookup, a Set test and a Map update on the hot path, and a
+ * Promise only when it must wait (Redis decision, JWKS re-fetch).
+ */
+import { randomBytes } from "node:crypto";
+import type { PluginContext } from "../../../src/core/plugin";
+import type { EdgeDecision, EdgePolicy, EdgeRoute, EdgeUpstreamTlsProvider } from "./contract";
+import { authRejection, rateLimitedResponse, type AuthFailure } from "./errors";
+import { decodeServiceTls, type EdgeSettings } from "./schema";
+import { createEdgeMetrics } from "./metrics";
+import { Authenticator, type AuthOutcome, type AuthPrincipal } from "./auth/authenticator";
+import { JwksKeys } from "./auth/jwks";
+import { TokenIssuer } from "./auth/token-issuer";
+import { MemoryRefreshStore, RedisRefreshStore, type RefreshStore } from "./auth/refresh-store";
+import { makePolicy, type GcraPolicy, type RateDecision } from "./ratelimit/gcra";
+import { RateLimiter } from "./ratelimit/rate-limiter";
+import { ClientIpResolver } from "./client-ip";
+import { createAuthApp, AUTH_PATHS } from "./auth-app";
+import { createUpstreamTls } from "./upstream-tls";
+
+interface RouteState {
+  auth: boolean;
+  scopes: readonly string[];
+  policy?: GcraPolicy;
+  counters?: Map<string, number>;
+}
+
+type Headers = readonly (readonly [string, string])[];
+const NO_DECISION: EdgeDecision = Object.freeze({});
+
+export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContext, routes: EdgeRoute[]): Promise<EdgePolicy & EdgeUpstreamTlsProvider> {
+  const { auth, rate_limiting: rl } = settings;
+  const log = ctx.log.child({ part: "edge" });
+  const metrics = createEdgeMetrics(ctx.metrics);
+
+  // HS256: JWT_SECRET_KEY; without it, a per-process secret so /auth/login still works (single instance only).
+  let secret = auth.hs256_secret;
+  if (!secret && (settings.users.length || settings.api_keys.length)) {
+    secret = ctx.shared.getOrCreate("gateway:edge:ephemeral-hs256", () => randomBytes(32).toString("base64url"));
+    log.warn("JWT_SECRET_KEY is not set: /auth/login signs with a per-process secret; other gateway instances will not accept its tokens");
+  }
+  const hsSecret = secret ? Buffer.from(secret, "utf8") : undefined;
+
+  let jwks: JwksKeys | undefined;
+  if (auth.jwks_url) {
+    jwks = new JwksKeys({ url: auth.jwks_url, refreshMs: auth.jwks_refresh, minRefetchMs: auth.jwks_min_refetch, log });
+    await Promise.race([jwks.start(), Bun.sleep(1500)]);
+  }
+
+  const authenticator = new Authenticator(
+    { hsSecret, issuer: auth.issuer, audience: auth.audience, skewS: auth.clock_skew / 1000, maxBytes: auth.max_token_bytes },
+    auth.cache_size,
+    settings.api_keys,
+    jwks,
+    metrics,
+  );
+
+  const redisUrl = rl.store === "local" ? "" : rl.redis_url || ctx.host.redis_url;
+  if (rl.store === "redis" && !redisUrl) throw new Error("rate_limiting.store is redis but neither rate_limiting.redis_url nor host.redis_url is set");
+  const limiter = await RateLimiter.create({
+    redisUrl,
+    keyPrefix: rl.key_prefix,
+    timeoutMs: rl.redis_timeout,
+    probeMs: rl.probe_interval,
+    maxLocalKeys: rl.max_local_keys,
+    shared: ctx.shared,
+    log,
+    metrics: ctx.metrics,
+  });
+  const resolver = new ClientIpResolver(rl.trusted_proxies);
+  const keyBySubject = rl.key === "subject";
+  const headerStyle = rl.headers;
+
+  const states = new Map<string, RouteState>();
+  const stateFor = (r: EdgeRoute): RouteState => {
+    const policy = rl.enabled ? makePolicy(r.route, r.rateLimit ?? rl.default) : undefined;
+    const s: RouteState = { auth: auth.enabled && r.authRequired, scopes: [...r.scopes], policy, counters: policy ? limiter.countersFor(policy) : undefined };
+    states.set(r.route, s);
+    return s;
+  };
+  for (const r of routes) stateFor(r);
+
+  function rateHeaders(p: GcraPolicy, d: RateDecision): Headers {
+    const resetS = Math.ceil(d.resetMs / 1000);
+    if (headerStyle === "draft") return [["ratelimit-policy", p.policyHeader], ["ratelimit", `"${p.name}";r=${d.remaining};t=${resetS}`]];
+    if (headerStyle === "legacy") return [["ratelimit-limit", p.limitHeader], ["ratelimit-remaining", String(d.remaining)], ["ratelimit-reset", String(resetS)]];
+    return [];
+  }
+
+  function toDecision(st: RouteState, d: RateDecision, principal: AuthPrincipal | undefined): EdgeDecision {
+    const p = st.policy!;
+    const headers = rateHeaders(p, d);
+    if (!d.allowed) {
+      metrics.limited(p.name);
+      return { reject: rateLimitedResponse(p.name, Math.max(1, Math.ceil(d.retryAfterMs / 1000)), headers), principal };
+    }
+    return { responseHeaders: headers, principal };
+  }
+
+  function limit(req: Request, st: RouteState, peer: string, principal: AuthPrincipal | undefined): EdgeDecision | Promise<EdgeDecision> {
+    if (!st.policy) return principal ? { principal } : NO_DECISION;
+    const key = principal && keyBySubject
+      ? (principal.via === "api_key" ? "k:" : "s:") + principal.subject
+      : "ip:" + resolver.resolve(peer, req.headers.get("x-forwarded-for"));
+    const d = limiter.decide(st.policy, st.counters!, key);
+    if (d instanceof Promise) return d.then((x) => toDecision(st, x, principal));
+    return toDecision(st, d, principal);
+  }
+
+  function afterAuth(req: Request, st: RouteState, peer: string, a: AuthOutcome): EdgeDecision | Promise<EdgeDecision> {
+    if (typeof a === "string") {
+      metrics.authFailure(a);
+      return { reject: authRejection(a as AuthFailure) };
+    }
+    const scopes = st.scopes;
+    for (let i = 0; i < scopes.length; i++) {
+      if (!a.scopeSet.has(scopes[i])) {
+        metrics.authFailure("scope");
+        return { reject: authRejection("scope", scopes), principal: a };
+      }
+    }
+    return limit(req, st, peer, a);
+  }
+
+  let refresh: RefreshStore;
+  if (limiter.currentMode !== "local" && (limiter as any).client) {
+    refresh = new RedisRefreshStore((limiter as any).client, rl.key_prefix);
+  } else {
+    refresh = new MemoryRefreshStore(ctx.shared.getOrCreate("gateway:edge:refresh-families", () => new Map()));
+  }
+
+  const app = createAuthApp({
+    log,
+    users: settings.users,
+    authenticator,
+    issuer: new TokenIssuer({ secret: hsSecret ?? randomBytes(32), issuer: auth.issuer, audience: auth.audience, accessTtlMs: auth.access_ttl }),
+    refresh,
+    refreshTtlMs: auth.refresh_ttl,
+    limiter,
+    loginPerAccount: makePolicy("login:account", rl.login_per_account),
+    loginPerIp: makePolicy("login:ip", rl.login_per_ip),
+    resolver,
+    onFailure: (reason) => metrics.authFailure(reason),
+  });
+
+  return {
+    check(req, route, clientIp) {
+      const st = states.get(route.route) ?? stateFor(route);
+      if (!st.auth) return limit(req, st, clientIp, undefined);
+      const a = authenticator.authenticate(req);
+      if (a instanceof Promise) return a.then((x) => afterAuth(req, st, clientIp, x));
+      return afterAuth(req, st, clientIp, a);
+    },
+    app,
+    ownPaths: AUTH_PATHS,
+    upstreamTls(serviceTls) {
+      return createUpstreamTls(decodeServiceTls(serviceTls), settings.upstream_tls, { log });
+    },
+    health() {
+      return {
+        auth: { enabled: auth.enabled, hs256: !!hsSecret, ...(jwks ? { jwks: jwks.health() } : {}), token_cache: authenticator.cacheSize },
+        ratelimit: { enabled: rl.enabled, ...limiter.health() },
+      };
+    },
+    async stop() {
+      jwks?.stop();
+      await limiter.stop();
+    },
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * TLS options for the core's fetch() to an upstream: `tls: { mode: mutual }` presents the gateway's
+ * client certificate and verifies the upstream against the platform CA; `mode: tls` only verifies.
+ * Files are re-read when their mtime changes (checked at most every `reload_check`), so a rotated
+ * certificate is used without a restart. The returned object is stable between rotations, so the
+ * caller can pass it to every fetch without allocation.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { X509Certificate, createPrivateKey } from "node:crypto";
+import type { ServiceTls, UpstreamTlsFiles } from "./schema";
+
+export interface UpstreamTlsOptions {
+  key?: string;
+  cert?: string;
+  ca?: string;
+  rejectUnauthorized: true;
+  serverName?: string;
+}
+
+export interface UpstreamTlsSource {
+  /** Current options (re-read after a rotation). Cheap: one clock read on most calls. */
+  get(): UpstreamTlsOptions;
+  /** How many times the files were (re)loaded. */
+  readonly loads: number;
+}
+
+interface FileSet { cert: string; key: string; ca: string }
+
+function resolveFiles(service: ServiceTls, defaults: UpstreamTlsFiles): FileSet {
+  return {
+    cert: service.cert_file || defaults.cert_file,
+    key: service.key_file || defaults.key_file,
+    ca: service.ca_file || defaults.ca_file,
+  };
+}
+
+function mtimeOf(path: string): number {
+  return path ? statSync(path).mtimeMs : 0;
+}
+
+/**
+ * Build the TLS source of one service, or undefined for `mode: none`. Throws (a config error, at
+ * provision time) when a required file is missing or unreadable.
+ */
+export function createUpstreamTls(service: ServiceTls, defaults: UpstreamTlsFiles, opts: { checkEveryMs?: number; log?: { warn(msg: string, f?: Record<string, unknown>): void } } = {}): UpstreamTlsSource | undefined {
+  if (service.mode === "none") return undefined;
+  const files = resolveFiles(service, defaults);
+  if (!files.ca) throw new Error(`upstream tls mode "${service.mode}" needs a CA file (tls.ca_file or upstream_tls.ca_file)`);
+  if (service.mode === "mutual" && (!files.cert || !files.key)) {
+    throw new Error('upstream tls mode "mutual" needs a client certificate and key (tls.cert_file/key_file or upstream_tls.cert_file/key_file)');
+  }
+  const checkEvery = opts.checkEveryMs ?? defaults.reload_check ?? 1000;
+  const paths = service.mode === "mutual" ? [files.cert, files.key, files.ca] : [files.ca];
+  let stamp = "";
+  let current: UpstreamTlsOptions;
+  let nextCheck = 0;
+  let loads = 0;
+
+  const load = (): UpstreamTlsOptions => {
+    const o: UpstreamTlsOptions = { ca: readFileSync(files.ca, "utf8"), rejectUnauthorized: true };
+    if (service.mode === "mutual") {
+      o.cert = readFileSync(files.cert, "utf8");
+      o.key = readFileSync(files.key, "utf8");
+      // A rotation caught between writing the cert and the key must not pair them.
+      if (!new X509Certificate(o.cert).checkPrivateKey(createPrivateKey(o.key))) throw new Error("client certificate and key do not match");
+    }
+    if (service.server_name) o.serverName = service.server_name;
+    loads++;
+    return o;
+  };
+  const stampNow = () => paths.map(mtimeOf).join(":");
+
+  stamp = stampNow();
+  current = load();
+
+  return {
+    get() {
+      const now = Date.now();
+      if (now < nextCheck) return current;
+      nextCheck = now + checkEvery;
+      try {
+        const s = stampNow();
+        if (s !== stamp) {
+          const next = load(); // a half-written rotation throws here and we keep the old pair
+          stamp = s;
+          current = next;
+        }
+      } catch (err) {
+        opts.log?.warn("upstream TLS files unreadable; keeping the previous ones", { err, files: paths });
+      }
+      return current;
+    },
+    get loads() { return loads; },
+  };
+}
