@@ -1,0 +1,33 @@
+/**
+ * The gateway's coded error catalogue. Every error a client sees from the gateway itself (not the
+ * upstream) is `{ error: { code, message, where? } }` with one of these codes.
+ */
+import { defineErrors, jsonError } from "../../src/core/errors";
+
+export const GatewayErrors = defineErrors({
+  GW_ERR_NO_ROUTE: { status: 404, message: "no service is routed at this path" },
+  GW_ERR_METHOD_NOT_ALLOWED: { status: 405, message: "the matched service does not accept this method" },
+  GW_ERR_BAD_REQUEST: { status: 400, message: "malformed request" },
+  GW_ERR_AMBIGUOUS_LENGTH: { status: 400, message: "request framing is ambiguous (Content-Length with Transfer-Encoding, or conflicting Content-Length)" },
+  GW_ERR_BODY_TOO_LARGE: { status: 413, message: "request body exceeds the gateway's limit" },
+  GW_ERR_HEADERS_TOO_LARGE: { status: 431, message: "request headers exceed the gateway's limit" },
+  GW_ERR_NO_HEALTHY_UPSTREAM: { status: 503, message: "no healthy instance of this service is available" },
+  GW_ERR_CIRCUIT_OPEN: { status: 503, message: "the circuit breaker for this service is open" },
+  GW_ERR_EDGE_UNAVAILABLE: { status: 503, message: "this route requires authentication but the edge policy is not loaded" },
+  GW_ERR_PROXY_UPSTREAM_CONNECT: { status: 502, message: "could not connect to the upstream instance" },
+  GW_ERR_PROXY_UPSTREAM_RESET: { status: 502, message: "the upstream closed the connection before answering" },
+  GW_ERR_PROXY_UPSTREAM_TIMEOUT: { status: 504, message: "the upstream did not answer in time" },
+  GW_ERR_PROXY_FAILED: { status: 502, message: "the upstream call failed" },
+  GW_ERR_UNKNOWN_SERVICE: { status: 404, message: "no such service" },
+  GW_ERR_UNKNOWN_INSTANCE: { status: 404, message: "no such registered instance" },
+  GW_ERR_VALIDATION: { status: 400, message: "request failed validation" },
+  GW_ERR_REGISTRY_UNAVAILABLE: { status: 503, message: "the shared service registry (Redis) is unreachable" },
+});
+
+export type GatewayErrorCode = keyof typeof GatewayErrors.specs;
+
+/** A coded error response with the request id echoed (hot path: no CodedError allocation). */
+export function gatewayError(code: GatewayErrorCode, requestId: string, message?: string, extra?: Record<string, string>): Response {
+  const spec = GatewayErrors.specs[code];
+  return jsonError(spec.status, code, message ?? spec.message, undefined, undefined, extra ? { "x-request-id": requestId, ...extra } : { "x-request-id": requestId });
+}

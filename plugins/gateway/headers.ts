@@ -1,0 +1,73 @@
+/**
+ * Header handling at the proxy boundary: request framing checks (no smuggling), header size limit,
+ * hop-by-hop stripping (RFC 9110 §7.6.1) in both directions, and the forwarding headers
+ * (X-Forwarded-For/-Proto/-Host, Forwarded, X-Request-Id, traceparent).
+ */
+
+/** RFC 9110 §7.6.1 plus the legacy names proxies still see. `host` is handled separately. */
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"] as const;
+
+/** Remove hop-by-hop headers, including any the Connection header names. */
+export function stripHopByHop(h: Headers): void {
+  const connection = h.get("connection");
+  if (connection !== null) {
+    for (const token of connection.split(",")) {
+      const name = token.trim().toLowerCase();
+      if (name && name !== "close" && name !== "keep-alive") h.delete(name);
+    }
+  }
+  for (let i = 0; i < HOP_BY_HOP.length; i++) h.delete(HOP_BY_HOP[i]);
+}
+
+export type FramingProblem = "both" | "duplicate-length" | "bad-length" | "bad-transfer-encoding" | undefined;
+
+/**
+ * Request smuggling guard: a request with both Content-Length and Transfer-Encoding, several
+ * (or non-numeric) Content-Length values, or a Transfer-Encoding other than plain chunked is refused.
+ * Headers.get joins repeated fields with ", ", so a duplicate Content-Length shows as a comma.
+ */
+export function framingProblem(h: Headers): FramingProblem {
+  const cl = h.get("content-length");
+  const te = h.get("transfer-encoding");
+  if (cl !== null && te !== null) return "both";
+  if (cl !== null) {
+    if (cl.indexOf(",") !== -1) return "duplicate-length";
+    if (!/^\d{1,15}$/.test(cl)) return "bad-length";
+  }
+  if (te !== null && te.trim().toLowerCase() !== "chunked") return "bad-transfer-encoding";
+  return undefined;
+}
+
+/** Approximate size of the header section as sent (name: value\r\n per field). */
+export function headerBytes(h: Headers): number {
+  let n = 0;
+  h.forEach((value, name) => { n += name.length + value.length + 4; });
+  return n;
+}
+
+/** Client address formatted for Forwarded (RFC 7239 quotes IPv6 in brackets). */
+function forwardedFor(ip: string): string {
+  return ip.indexOf(":") !== -1 ? `"[${ip}]"` : ip;
+}
+
+export interface ForwardingInfo {
+  clientIp: string;
+  proto: string;
+  host: string | null;
+  requestId: string;
+  traceparent: string;
+  /** Keep and extend the client's own X-Forwarded-For / Forwarded chain (behind a trusted proxy). */
+  trustChain: boolean;
+}
+
+export function setForwardingHeaders(h: Headers, f: ForwardingInfo): void {
+  const priorXff = f.trustChain ? h.get("x-forwarded-for") : null;
+  h.set("x-forwarded-for", priorXff ? `${priorXff}, ${f.clientIp}` : f.clientIp);
+  h.set("x-forwarded-proto", f.proto);
+  if (f.host !== null) h.set("x-forwarded-host", f.host);
+  const element = `for=${forwardedFor(f.clientIp)};proto=${f.proto}${f.host !== null ? `;host="${f.host.replace(/"/g, "")}"` : ""}`;
+  const priorFwd = f.trustChain ? h.get("forwarded") : null;
+  h.set("forwarded", priorFwd ? `${priorFwd}, ${element}` : element);
+  h.set("x-request-id", f.requestId);
+  h.set("traceparent", f.traceparent);
+}

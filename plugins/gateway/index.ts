@@ -1,0 +1,18 @@
+/**
+ * The gateway plugin (port 8000): routing, service registry, load balancing, health checks, retries,
+ * transformations and a streaming reverse proxy, with the edge policy (auth, rate limits) plugged in
+ * through edge/contract.ts. Wiring lives in provision.ts; this file is the definition only.
+ */
+import { definePlugin } from "../../src/core/plugin";
+import { GatewaySchema } from "./schema";
+import { provisionGateway } from "./provision";
+
+export default definePlugin({
+  id: "gateway",
+  description: "API gateway: routing, load balancing, health checks, retries, transformations, streaming proxy",
+  defaultPort: 8000,
+  schema: GatewaySchema,
+  // The listener accepts large streamed uploads; the configured max_body_size (413) is enforced by the proxy.
+  serve: { maxRequestBodySize: 8 * 1024 ** 3, idleTimeout: 120 },
+  provision: (config, ctx) => provisionGateway(config as any, ctx),
+});

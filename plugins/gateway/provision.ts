@@ -1,0 +1,133 @@
+/**
+ * Builds one gateway instance from its settings: service runtimes, the compiled route table, the
+ * registry (embedded or Redis), health checks, the edge policy (when present), the admin app and the
+ * proxy handler. Upstream state lives in ctx.shared, so a reload keeps health, EWMA and counts.
+ */
+import type { PluginContext, PluginInstance } from "../../src/core/plugin";
+import { edgeModule, edgeLoadError, EDGE_KEYS } from "./edge-loader";
+import type { EdgePolicy } from "./edge/contract";
+import type { GatewaySettings } from "./schema";
+import { createGatewayMetrics, STATUS_CLASSES } from "./metrics";
+import { createServiceRuntime, setRegistered, type ServiceRuntime } from "./services";
+import { compileRoute, routeSpec } from "./route";
+import { RouteTable } from "./routing";
+import { embeddedRegistry, redisRegistry } from "./registry";
+import { HealthChecker } from "./health";
+import { createAdminApp } from "./admin";
+import { createProxyHandler } from "./proxy";
+import { AccessLog } from "./access-log";
+import { fetchClient, type UpstreamClient } from "./upstream-client";
+import { pooledClient } from "./pooled-client";
+import { isAvailable } from "./upstream-state";
+
+export async function provisionGateway(settings: GatewaySettings, ctx: PluginContext): Promise<PluginInstance> {
+  const metrics = createGatewayMetrics(ctx.metrics, ctx.id);
+  const services = new Map<string, ServiceRuntime>();
+  for (const s of settings.services) {
+    if (services.has(s.name)) throw new Error(`plugins.gateway.services: service name "${s.name}" is declared twice`);
+    services.set(s.name, createServiceRuntime(s, ctx.shared, settings.retry_budget, metrics));
+  }
+  const routes = [...services.values()].map((svc) => compileRoute(svc, metrics));
+  const table = new RouteTable(routes.map(routeSpec));
+
+  ctx.metrics.gauge({
+    name: "upstream_active_requests",
+    help: "Requests in flight to each instance.",
+    labelNames: ["service", "instance"] as const,
+    collect: (g) => { g.reset(); for (const svc of services.values()) for (const m of svc.members) g.set({ service: svc.name, instance: m.url }, m.state.active); },
+  });
+  ctx.metrics.gauge({
+    name: "upstream_available",
+    help: "1 when an instance takes traffic (healthy and not ejected), else 0.",
+    labelNames: ["service", "instance"] as const,
+    collect: (g) => { g.reset(); const now = Date.now(); for (const svc of services.values()) for (const m of svc.members) g.set({ service: svc.name, instance: m.url }, isAvailable(m.state, now) ? 1 : 0); },
+  });
+
+  const registry = ctx.host.redis_url
+    ? redisRegistry(ctx.shared, ctx.host.redis_url, settings.registration.redis_prefix, ctx.log)
+    : embeddedRegistry(ctx.shared);
+
+  const announce = () => ctx.bus.emit("gateway.services", { services: [...services.values()].map((s) => ({ name: s.name, instances: s.members.map((m) => m.url) })) });
+  const sync = async (name: string) => {
+    const svc = services.get(name);
+    if (!svc) return;
+    const regs = await registry.list(name, Date.now());
+    if (setRegistered(svc, regs, ctx.shared)) announce();
+  };
+  let registryUp = true;
+  const syncAll = async () => {
+    try {
+      for (const name of services.keys()) await sync(name);
+      registryUp = true;
+    } catch (err) {
+      if (registryUp) ctx.log.warn("service registry sync failed; keeping the last known instances", { err });
+      registryUp = false;
+    }
+  };
+
+  const health = new HealthChecker([...services.values()], ctx.log, metrics);
+
+  let policy: EdgePolicy | undefined;
+  if (edgeModule) {
+    const edgeSettings: Record<string, unknown> = {};
+    for (const k of EDGE_KEYS) if (k in settings) edgeSettings[k] = settings[k];
+    policy = await edgeModule.createEdgePolicy(edgeSettings, ctx, routes.map((r) => r.edge));
+  } else if (routes.some((r) => r.edge.authRequired)) {
+    ctx.log.warn("edge policy not loaded: routes with auth_required answer 503", { reason: edgeLoadError ?? "plugins/gateway/edge/index.ts absent" });
+  }
+
+  const admin = createAdminApp({ services, registry, defaultTtlMs: settings.registration.default_ttl, maxTtlMs: settings.registration.max_ttl, log: ctx.log, sync });
+  const client: UpstreamClient = settings.upstream_client === "pooled" ? pooledClient() : fetchClient();
+  const handle = createProxyHandler({
+    table,
+    client,
+    maxBodySize: settings.max_body_size,
+    maxHeaderSize: settings.max_header_size,
+    trustForwarded: settings.trust_forwarded,
+    policy,
+    edgePaths: new Set(policy?.ownPaths ?? []),
+    admin: (req) => admin.handle(req),
+    bus: ctx.bus,
+    log: ctx.log,
+    accessLog: new AccessLog(ctx.log, settings.access_log),
+    unroutedCells: STATUS_CLASSES.map((c) => metrics.requests.cell({ service: "none", route: "none", status_class: c })),
+    latency: metrics.latency,
+  });
+
+  announce();
+  let syncTimer: ReturnType<typeof setInterval> | undefined;
+  let stopped = false;
+
+  return {
+    app: admin,
+    fetch: handle,
+    async start() {
+      await syncAll();
+      syncTimer = setInterval(() => void syncAll(), Math.max(100, settings.registration.sync_interval));
+      health.start();
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (syncTimer) clearInterval(syncTimer);
+      health.stop();
+      client.close();
+      await policy?.stop();
+    },
+    async health() {
+      const now = Date.now();
+      const svcChecks: Record<string, string> = {};
+      for (const svc of services.values()) svcChecks[svc.name] = `${svc.members.filter((m) => isAvailable(m.state, now)).length}/${svc.members.length} available`;
+      const registryOk = await registry.ping();
+      return {
+        ok: true,
+        checks: {
+          services: svcChecks,
+          registry: `${registry.kind}: ${registryOk ? "up" : "down"}`,
+          upstream_client: client.kind,
+          edge: policy ? policy.health() ?? "loaded" : edgeLoadError ?? "not installed",
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * Runtime service registration: instances POSTed with a TTL join a configured service's pool and
+ * leave it when the TTL passes without a heartbeat (a re-POST). Embedded mode keeps registrations in
+ * the shared pool (they survive a config reload); cluster mode (host.redis_url set) keeps them in a
+ * Redis hash per service that every gateway re-reads each `sync_interval`, so all gateways see them.
+ */
+import Redis from "ioredis";
+import type { SharedPool } from "../../src/core/shared-pool";
+import type { Logger } from "../../src/core/log";
+
+export interface Registration {
+  url: string;
+  weight: number;
+  /** Epoch ms after which the instance leaves the pool. */
+  expiresAt: number;
+}
+
+export interface RegistryStore {
+  readonly kind: "embedded" | "redis";
+  put(service: string, reg: Registration): Promise<void>;
+  remove(service: string, url: string): Promise<boolean>;
+  /** Live (unexpired) registrations of a service, expired ones purged. */
+  list(service: string, now: number): Promise<Registration[]>;
+  ping(): Promise<boolean>;
+}
+
+type ServiceMap = Map<string, Map<string, Registration>>;
+
+export function embeddedRegistry(shared: SharedPool): RegistryStore {
+  const all = shared.getOrCreate<ServiceMap>("gateway:registry", () => new Map());
+  return {
+    kind: "embedded",
+    async put(service, reg) {
+      let m = all.get(service);
+      if (!m) all.set(service, (m = new Map()));
+      m.set(reg.url, reg);
+    },
+    async remove(service, url) { return all.get(service)?.delete(url) ?? false; },
+    async list(service, now) {
+      const m = all.get(service);
+      if (!m) return [];
+      const out: Registration[] = [];
+      for (const [url, reg] of m) {
+        if (reg.expiresAt <= now) m.delete(url); else out.push(reg);
+      }
+      return out;
+    },
+    async ping() { return true; },
+  };
+}
+
+export function redisRegistry(shared: SharedPool, redisUrl: string, prefix: string, log: Logger): RegistryStore {
+  const redis = shared.getOrCreate<Redis>(`gateway:redis:${redisUrl}`, () => {
+    const r = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    r.on("error", (err) => log.warn("registry redis error", { err }));
+    return r;
+  });
+  const key = (service: string) => `${prefix}registry:${service}`;
+  return {
+    kind: "redis",
+    async put(service, reg) {
+      await redis.hset(key(service), reg.url, JSON.stringify({ weight: reg.weight, expiresAt: reg.expiresAt }));
+    },
+    async remove(service, url) { return (await redis.hdel(key(service), url)) > 0; },
+    async list(service, now) {
+      const raw = await redis.hgetall(key(service));
+      const out: Registration[] = [];
+      const expired: string[] = [];
+      for (const [url, json] of Object.entries(raw)) {
+        try {
+          const v = JSON.parse(json) as { weight: number; expiresAt: number };
+          if (v.expiresAt <= now) expired.push(url); else out.push({ url, weight: v.weight, expiresAt: v.expiresAt });
+        } catch { expired.push(url); }
+      }
+      if (expired.length) await redis.hdel(key(service), ...expired);
+      return out;
+    },
+    async ping() {
+      try { return (await redis.ping()) === "PONG"; } catch { return false; }
+    },
+  };
+}

@@ -1,0 +1,54 @@
+/**
+ * A route compiled at provision time: everything the hot path needs about one service's entry,
+ * precomputed (edge route, transformations, retry status set, metric cells).
+ */
+import type { EdgeRoute } from "./edge/contract";
+import { compileTransforms, type CompiledTransforms } from "./transforms";
+import type { ServiceRuntime } from "./services";
+import { STATUS_CLASSES, type CounterCell, type GatewayMetrics } from "./metrics";
+import type { RouteSpec } from "./routing";
+
+export interface CompiledRoute {
+  readonly id: string;
+  readonly svc: ServiceRuntime;
+  readonly prefix: string;
+  readonly strip: boolean;
+  readonly transforms: CompiledTransforms;
+  readonly timeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly retryAttempts: number;
+  readonly retryStatuses: ReadonlySet<number>;
+  readonly retryNonIdempotent: boolean;
+  readonly backoffBaseMs: number;
+  readonly backoffCapMs: number;
+  readonly preserveHost: boolean;
+  readonly edge: EdgeRoute;
+  /** requests_total cells by status class (index = statusClass()). */
+  readonly statusCells: readonly CounterCell[];
+}
+
+export function compileRoute(svc: ServiceRuntime, metrics: GatewayMetrics): CompiledRoute {
+  const s = svc.settings;
+  const id = s.name;
+  return {
+    id,
+    svc,
+    prefix: s.path_prefix,
+    strip: s.strip_prefix,
+    transforms: compileTransforms(s.transform),
+    timeoutMs: s.timeout,
+    connectTimeoutMs: s.connect_timeout,
+    retryAttempts: s.retries.attempts,
+    retryStatuses: new Set(s.retries.on_status),
+    retryNonIdempotent: s.retries.non_idempotent,
+    backoffBaseMs: s.retries.backoff_base,
+    backoffCapMs: s.retries.backoff_cap,
+    preserveHost: s.preserve_host,
+    edge: { service: s.name, route: id, authRequired: s.auth_required, scopes: s.scopes, rateLimit: s.rate_limit },
+    statusCells: STATUS_CLASSES.map((c) => metrics.requests.cell({ service: s.name, route: id, status_class: c })),
+  };
+}
+
+export function routeSpec(route: CompiledRoute): RouteSpec<CompiledRoute> {
+  return { prefix: route.prefix, host: route.svc.settings.host, methods: route.svc.settings.methods, target: route };
+}

@@ -1,0 +1,157 @@
+/**
+ * The gateway block of config.yaml (`plugins.gateway`). Services follow the seed's ServiceConfig
+ * (name, path_prefix, instances[{url, weight}], rate_limit, auth_required) plus routing, balancing,
+ * health, retry and transformation settings. The edge policy's settings are spread in at the top level.
+ */
+import { Type, type StaticDecode, type TProperties } from "@sinclair/typebox";
+import { Duration, RateLimit, ByteSize } from "../../src/config/units";
+import { edgeModule } from "./edge-loader";
+
+const HeaderName = Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", description: "An HTTP header name." });
+const HeaderMap = Type.Record(Type.String(), Type.String(), { default: {} });
+
+export const HeaderRulesSchema = Type.Object(
+  {
+    add: Type.Record(Type.String(), Type.String(), { default: {}, description: "Append a value (keeps existing ones)." }),
+    set: Type.Record(Type.String(), Type.String(), { default: {}, description: "Replace any existing value." }),
+    remove: Type.Array(HeaderName, { default: [], description: "Drop these headers." }),
+    rename: Type.Record(Type.String(), Type.String(), { default: {}, description: "old-name → new-name (values kept)." }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const TransformSchema = Type.Object(
+  {
+    request_headers: HeaderRulesSchema,
+    response_headers: HeaderRulesSchema,
+    path: Type.Optional(
+      Type.Object(
+        {
+          pattern: Type.String({ minLength: 1, description: "A regular expression matched against the upstream path (after strip_prefix)." }),
+          replacement: Type.String({ description: "Replacement ($1.. groups allowed)." }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    query: Type.Object(
+      {
+        set: HeaderMap,
+        remove: Type.Array(Type.String(), { default: [] }),
+        rename: HeaderMap,
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const HealthCheckSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    path: Type.String({ default: "/health", pattern: "^/" }),
+    interval: Duration({ default: "10s" }),
+    timeout: Duration({ default: "2s" }),
+    healthy_threshold: Type.Integer({ minimum: 1, default: 2, description: "Consecutive passes before a down instance takes traffic again." }),
+    unhealthy_threshold: Type.Integer({ minimum: 1, default: 3, description: "Consecutive failures before an instance is marked down." }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const OutlierSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true }),
+    consecutive_failures: Type.Integer({ minimum: 1, default: 5, description: "Consecutive 5xx or connect errors that eject an instance." }),
+    base_ejection: Duration({ default: "10s", description: "First ejection; doubles with each repeat ejection." }),
+    max_ejection: Duration({ default: "5m" }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const RetrySchema = Type.Object(
+  {
+    attempts: Type.Integer({ minimum: 0, maximum: 10, default: 2, description: "Retries after the first try (0 = never retry)." }),
+    on_status: Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { default: [502, 503, 504] }),
+    non_idempotent: Type.Boolean({ default: false, description: "Also retry POST/PATCH (bodyless ones only)." }),
+    backoff_base: Duration({ default: "20ms" }),
+    backoff_cap: Duration({ default: "500ms" }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const InstanceSchema = Type.Object(
+  {
+    url: Type.String({ pattern: "^https?://[^/?#]+/?$", description: "Base URL of one instance: scheme://host:port" }),
+    weight: Type.Integer({ minimum: 1, maximum: 1000, default: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+export const BALANCERS = ["round_robin", "least_connections", "weighted", "p2c_ewma"] as const;
+
+export const ServiceSchema = Type.Object(
+  {
+    name: Type.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$" }),
+    path_prefix: Type.String({ pattern: "^/", description: "Longest prefix wins; matched on whole path segments." }),
+    instances: Type.Array(InstanceSchema, { default: [] }),
+    methods: Type.Array(Type.String({ pattern: "^[A-Z]+$" }), { default: [], description: "Empty: any method." }),
+    host: Type.Optional(Type.String({ minLength: 1, description: "Match the Host header (exact, or *.example.com)." })),
+    strip_prefix: Type.Boolean({ default: false }),
+    timeout: Duration({ default: "30s", description: "Total time to the upstream's response headers → 504." }),
+    connect_timeout: Duration({ default: "5s", description: "Time to open a connection to an instance (pooled client) → 504." }),
+    load_balancing: Type.Union(BALANCERS.map((b) => Type.Literal(b)), { default: "round_robin" }),
+    auth_required: Type.Boolean({ default: false }),
+    scopes: Type.Array(Type.String(), { default: [] }),
+    rate_limit: Type.Optional(RateLimit()),
+    health_check: HealthCheckSchema,
+    outlier: OutlierSchema,
+    retries: RetrySchema,
+    transform: TransformSchema,
+    preserve_host: Type.Boolean({ default: false, description: "Send the client's Host upstream instead of the instance's." }),
+  },
+  { additionalProperties: false },
+);
+
+const CoreProperties = {
+  services: Type.Array(ServiceSchema, { default: [] }),
+  max_body_size: ByteSize({ default: "1gb", description: "Larger request bodies → 413." }),
+  max_header_size: ByteSize({ default: "16kb", description: "Larger request header sections → 431 (Bun itself refuses above 16 KiB)." }),
+  retry_budget: Type.Object(
+    {
+      ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.2, description: "Retries may add at most this fraction of live traffic." }),
+      min_per_second: Type.Number({ minimum: 0, default: 5, description: "Retries always allowed at this rate, so low traffic can still retry." }),
+      window: Duration({ default: "10s" }),
+    },
+    { additionalProperties: false, default: {} },
+  ),
+  registration: Type.Object(
+    {
+      default_ttl: Duration({ default: "30s" }),
+      max_ttl: Duration({ default: "1h" }),
+      redis_prefix: Type.String({ default: "tradpal:gateway:", description: "Key prefix of the shared registry in Redis (cluster mode)." }),
+      sync_interval: Duration({ default: "1s", description: "How often a gateway re-reads the shared registry." }),
+    },
+    { additionalProperties: false, default: {} },
+  ),
+  access_log: Type.Object(
+    {
+      enabled: Type.Boolean({ default: true }),
+      sample_rate: Type.Number({ minimum: 0, maximum: 1, default: 1, description: "Fraction of requests logged (errors are always logged)." }),
+      max_per_second: Type.Integer({ minimum: 0, default: 200, description: "Above this rate, successful requests are sampled down to it." }),
+    },
+    { additionalProperties: false, default: {} },
+  ),
+  trust_forwarded: Type.Boolean({ default: false, description: "Keep the client's X-Forwarded-For chain (behind a trusted proxy)." }),
+  upstream_client: Type.Union([Type.Literal("fetch"), Type.Literal("pooled")], { default: "fetch", description: "fetch(): Bun's client; pooled: the gateway's HTTP/1.1 keep-alive pool on Bun.connect." }),
+} satisfies TProperties;
+
+const EdgeProperties: TProperties = edgeModule ? edgeModule.EdgeSettingsSchema.properties : {};
+
+export const GatewaySchema = Type.Object({ ...EdgeProperties, ...CoreProperties }, { additionalProperties: false });
+
+/** The core's view of its settings (edge keys are passed through to the edge policy untyped). */
+export type GatewaySettings = StaticDecode<ReturnType<typeof coreSchema>> & Record<string, unknown>;
+function coreSchema() { return Type.Object(CoreProperties); }
+export type ServiceSettings = StaticDecode<typeof ServiceSchema>;
+export type HeaderRules = StaticDecode<typeof HeaderRulesSchema>;
+export type TransformSettings = StaticDecode<typeof TransformSchema>;
+export type BalancerName = (typeof BALANCERS)[number];

@@ -1,0 +1,67 @@
+/**
+ * A service at run time: its members (configured + registered instances, each bound to the shared
+ * per-URL state), its balancer, its retry budget and its metric cells. The member list is replaced,
+ * never mutated, when registrations change, so a pick in progress sees a consistent list.
+ */
+import type { SharedPool } from "../../src/core/shared-pool";
+import { createBalancer, type Balancer, type Member } from "./balancers";
+import { RetryBudget, type RetryBudgetPolicy } from "./retry-budget";
+import { upstreamState } from "./upstream-state";
+import type { Registration } from "./registry";
+import type { ServiceSettings } from "./schema";
+import type { CounterCell, GatewayMetrics, HistogramCell } from "./metrics";
+
+export interface ServiceRuntime {
+  readonly name: string;
+  readonly settings: ServiceSettings;
+  members: readonly Member[];
+  registered: readonly Registration[];
+  readonly balancer: Balancer;
+  readonly budget: RetryBudget;
+  readonly latency: HistogramCell;
+  readonly retriesSent: CounterCell;
+  readonly retriesDenied: CounterCell;
+  readonly ejections: CounterCell;
+}
+
+/** Trim a trailing slash so "http://a:1/" and "http://a:1" are one instance. */
+export function normaliseUrl(url: string): string {
+  return url.endsWith("/") ? url.slice(0, -1) : url;
+}
+
+export function createServiceRuntime(settings: ServiceSettings, shared: SharedPool, budgetPolicy: RetryBudgetPolicy, metrics: GatewayMetrics): ServiceRuntime {
+  const svc: ServiceRuntime = {
+    name: settings.name,
+    settings,
+    members: [],
+    registered: [],
+    balancer: createBalancer(settings.load_balancing),
+    budget: new RetryBudget(budgetPolicy),
+    latency: metrics.latency.cell({ service: settings.name }),
+    retriesSent: metrics.retries.cell({ service: settings.name, outcome: "sent" }),
+    retriesDenied: metrics.retries.cell({ service: settings.name, outcome: "budget_exhausted" }),
+    ejections: metrics.ejections.cell({ service: settings.name }),
+  };
+  setRegistered(svc, [], shared);
+  return svc;
+}
+
+/** Rebuild the member list from config + registrations. Returns true when the URL set or weights changed. */
+export function setRegistered(svc: ServiceRuntime, registered: readonly Registration[], shared: SharedPool): boolean {
+  const byUrl = new Map<string, number>();
+  for (const i of svc.settings.instances) byUrl.set(normaliseUrl(i.url), i.weight);
+  // A registration of a configured URL refreshes nothing but may change its weight.
+  for (const r of registered) byUrl.set(normaliseUrl(r.url), r.weight);
+  svc.registered = registered;
+  const old = svc.members;
+  const same = old.length === byUrl.size && old.every((m) => byUrl.get(m.url) === m.weight);
+  if (same && old.length > 0) return false;
+  const previous = new Map(old.map((m) => [m.url, m]));
+  const members: Member[] = [];
+  for (const [url, weight] of byUrl) {
+    const prev = previous.get(url);
+    members.push(prev && prev.weight === weight ? prev : { url, weight, state: upstreamState(shared, url), currentWeight: 0 });
+  }
+  svc.members = members;
+  return !same;
+}
