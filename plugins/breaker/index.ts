@@ -1,0 +1,147 @@
+/**
+ * The breaker plugin: one circuit breaker per upstream, fed by the gateway's "upstream.outcome" reports,
+ * consulted through the sync "breaker.permit" service, shared across instances through Redis in cluster
+ * mode, with alerts, webhooks, metrics and a live dashboard page.
+ */
+import { definePlugin } from "../../src/core/plugin";
+import { BreakerSchema, policyFor, failurePolicy, toPolicy, type BreakerConfig } from "./schema";
+import { validatePolicy } from "./state-machine";
+import { createClassifier } from "./classify";
+import { BreakerRegistry, type BreakerEntry, type TransitionRecord } from "./registry";
+import { AlertTracker } from "./alerts";
+import { Notifier } from "./notifier";
+import { BreakerMetrics } from "./metrics";
+import { BreakerCluster } from "./cluster";
+import { EventStream } from "./event-stream";
+import { resolveAdminToken } from "./admin-token";
+import { breakerRoutes } from "./routes";
+import { dashboard } from "./views";
+
+/** What outlives a reload: the breakers, the alerts, and who currently owns the bus wiring. */
+interface SharedBreakerState {
+  registry: BreakerRegistry;
+  alerts: AlertTracker;
+  owner?: symbol;
+  unwire?: () => void;
+}
+
+function checkPolicies(config: BreakerConfig): void {
+  const problems: string[] = [];
+  for (const e of validatePolicy(toPolicy(config.defaults))) problems.push(`plugins.breaker.defaults: ${e}`);
+  for (const name of Object.keys(config.services)) {
+    for (const e of validatePolicy(policyFor(config, name))) problems.push(`plugins.breaker.services.${name}: ${e}`);
+  }
+  if (problems.length) throw new Error(problems.join("; "));
+}
+
+export default definePlugin({
+  id: "breaker",
+  description: "Circuit breakers for every upstream, alerts, webhooks and a live dashboard",
+  defaultPort: 8012,
+  schema: BreakerSchema,
+  async provision(config, ctx) {
+    checkPolicies(config);
+    const policyOf = (name: string) => policyFor(config, name);
+    const shared = ctx.shared.getOrCreate<SharedBreakerState>("breaker:state", () => ({ registry: new BreakerRegistry(policyOf), alerts: new AlertTracker() }));
+    const { registry, alerts } = shared;
+    registry.configure(policyOf, createClassifier(failurePolicy(config)), config.history_size);
+    for (const name of Object.keys(config.services)) registry.getOrCreate(name, "config");
+
+    const admin = resolveAdminToken(config.admin_token, ctx.host.data_dir);
+    if (admin.file) ctx.log.info("breaker admin token generated or reused", { file: admin.file });
+    const mode = ctx.host.redis_url ? "cluster" as const : "embedded" as const;
+    const stream = new EventStream();
+    const metrics = new BreakerMetrics(ctx.metrics, registry, alerts);
+    const notifier = new Notifier(ctx.bus, ctx.log, config.webhooks, config.webhook_timeout, ctx.signal);
+    const cluster = mode === "cluster" ? new BreakerCluster(ctx.host.redis_url, config.cluster_prefix, registry, ctx.log) : undefined;
+    const alertSettings = { failureRateWarning: config.alerts.failure_rate_warning, flappingTrips: config.alerts.flapping_trips, flappingWindowMs: config.alerts.flapping_window };
+    for (const e of registry.entries.values()) metrics.created(e);
+
+    const pushSnapshot = () => { if (stream.size > 0) stream.send("snapshot", dashboard(registry, alerts, mode)); };
+    const refresh = () => {
+      const { raised, resolved } = alerts.evaluate(registry.entries.values(), alertSettings, registry.now());
+      for (const a of raised) { ctx.log.warn("breaker alert", { alert: a.id, severity: a.severity, message: a.message }); notifier.alert(a, "raised"); }
+      for (const a of resolved) { ctx.log.info("breaker alert resolved", { alert: a.id }); notifier.alert(a, "resolved"); }
+      pushSnapshot();
+    };
+    // Transitions can happen on the gateway's call stack (permit): the heavy part runs just after.
+    let refreshQueued = false;
+    const queueRefresh = () => {
+      if (refreshQueued) return;
+      refreshQueued = true;
+      queueMicrotask(() => { refreshQueued = false; refresh(); });
+    };
+    const onTransition = (entry: BreakerEntry, record: TransitionRecord) => {
+      metrics.transition(entry, record);
+      ctx.log.info("breaker transition", { breaker: entry.name, from: record.from, to: record.to, reason: record.reason, origin: record.origin });
+      notifier.transition(entry, record);
+      cluster?.publish(entry, record);
+      queueRefresh();
+    };
+
+    const me = Symbol("breaker-instance");
+    let clusterError: string | undefined;
+    const timers: ReturnType<typeof setInterval>[] = [];
+    let stopped = false;
+
+    const wire = () => {
+      registry.listener = onTransition;
+      registry.onOutcome = (entry, outcome) => metrics.outcome(entry, outcome);
+      registry.onCreate = (entry) => metrics.created(entry);
+      const offOutcome = ctx.bus.on("upstream.outcome", registry.record);
+      const withdraw = ctx.bus.provide("breaker.permit", registry.permit);
+      const offServices = ctx.bus.on("gateway.services", (s) => {
+        for (const svc of s.services) {
+          const entry = registry.getOrCreate(svc.name, "gateway");
+          entry.source = "gateway";
+          entry.instances = [...svc.instances];
+        }
+        queueRefresh();
+      }, { replay: true });
+      return () => { offOutcome(); withdraw(); offServices(); };
+    };
+
+    const app = breakerRoutes({ registry, alerts, stream, log: ctx.log, adminToken: admin.token, protectReset: config.protect_reset, mode, refresh });
+
+    return {
+      app,
+      async start() {
+        // Take over the bus wiring from the instance this one replaces (no double-counting during a swap).
+        shared.unwire?.();
+        shared.owner = me;
+        shared.unwire = wire();
+        if (cluster) {
+          try { await cluster.start(); clusterError = undefined; }
+          catch (err) { clusterError = `redis: ${String(err)}`; ctx.log.error("breaker cluster sync unavailable; breakers stay local", { err: String(err) }); }
+        }
+        timers.push(setInterval(() => { registry.tick(); refresh(); }, config.tick_interval));
+        timers.push(setInterval(pushSnapshot, config.stream_interval));
+        refresh();
+      },
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        for (const t of timers) clearInterval(t);
+        if (shared.owner === me) {
+          shared.unwire?.();
+          shared.unwire = undefined;
+          shared.owner = undefined;
+          registry.listener = undefined;
+          registry.onOutcome = undefined;
+          registry.onCreate = undefined;
+        }
+        stream.close();
+        await cluster?.stop();
+        await notifier.drain(500);
+      },
+      health() {
+        let open = 0;
+        for (const e of registry.entries.values()) if (e.machine.state === 1 || e.machine.state === 3) open++;
+        const checks: Record<string, unknown> = { breakers: registry.entries.size, open, alerts: alerts.active.size, mode };
+        if (cluster) checks.redis = cluster.connected && !clusterError ? "up" : "down";
+        if (cluster && (clusterError || !cluster.connected)) return { ok: false, reason: clusterError ?? "redis connection lost: breaker states are not shared", checks };
+        return { ok: true, checks };
+      },
+    };
+  },
+});
