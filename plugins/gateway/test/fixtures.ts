@@ -1,5 +1,6 @@
 /** Test fixtures for the gateway suites: real upstream servers on port 0 and a gateway host. */
 import { startHost, type TestHost } from "../../../test/support/harness";
+import { EDGE_KEYS } from "../edge-loader";
 
 export interface Upstream {
   url: string;
@@ -40,6 +41,53 @@ export async function startGateway(gatewayYaml: string, env: Record<string, stri
   return startHost(gatewayConfig(gatewayYaml), { env, only: ["gateway"] });
 }
 
-export function gatewayConfig(gatewayYaml: string, hostExtra = ""): string {
-  return `host:\n  data_dir: \${DATA_DIR}\n  log_level: warn\n${hostExtra}plugins:\n  gateway:\n    port: 0\n${gatewayYaml}\n`;
+/** The edge's rate limiter (1000/min by default) would turn load tests into 429s: off unless a test asks. */
+const EDGE_OFF = EDGE_KEYS.includes("rate_limiting") ? "    rate_limiting: { enabled: false }\n" : "";
+
+export function gatewayConfig(gatewayYaml: string, hostExtra = "", edge = EDGE_OFF): string {
+  return `host:\n  data_dir: \${DATA_DIR}\n  log_level: warn\n${hostExtra}plugins:\n  gateway:\n    port: 0\n${edge}${gatewayYaml}\n`;
+}
+
+/** One service block (YAML, indented for `services:`). */
+export function service(name: string, prefix: string, urls: string[], extra = ""): string {
+  const inst = urls.map((u) => `          - url: ${u}`).join("\n");
+  return `      - name: ${name}\n        path_prefix: ${prefix}\n        instances:\n${inst || "          []"}\n${extra}`;
+}
+
+/** Send `n` requests with at most `concurrency` in flight; returns the responses' statuses and bodies. */
+export async function load(n: number, concurrency: number, send: (i: number) => Promise<Response>): Promise<{ status: number; body: string }[]> {
+  const out: { status: number; body: string }[] = new Array(n);
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      try {
+        const r = await send(i);
+        out[i] = { status: r.status, body: await r.text() };
+      } catch (err) {
+        out[i] = { status: -1, body: String(err) };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return out;
+}
+
+/** Send raw bytes and collect the reply until the server closes or 1 s of quiet. */
+export async function rawRequest(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    let timer: ReturnType<typeof setTimeout>;
+    const done = () => { clearTimeout(timer); resolve(buf); };
+    Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        open(s) { s.write(bytes); timer = setTimeout(() => { s.end(); done(); }, 1000); },
+        data(_s, d) { buf += new TextDecoder().decode(d); },
+        close() { done(); },
+        error(_s, e) { reject(e); },
+      },
+    }).catch(reject);
+  });
 }
