@@ -1,0 +1,172 @@
+/**
+ * The HTTP API (GET /health and GET /metrics are the host's):
+ *   POST /events                 one event, a batch ({ events: [...] } or an array), Idempotency-Key
+ *   POST /events/market-data     body = market.data_update payload
+ *   POST /events/trading-signal  body = trading.signal payload
+ *   GET  /events                 filter (types, source, from/to, from_id/to_id), cursor paging (after)
+ *   GET  /events/stats           stream, groups (lag, pending), dead letters, rates
+ *   GET  /events/types           the catalog
+ *   GET  /events/subscribe       SSE per group and consumer; POST /events/ack to acknowledge
+ *   GET  /events/dead-letters    the dead-letter stream
+ *   POST /events/replay          NDJSON response, a replay stream, or a new consumer group
+ *   GET  /events/replays/:id     progress of a stream/group replay
+ */
+import { Elysia } from "elysia";
+import { httpConventions } from "../../src/core/http";
+import { EventSchemas, EventType } from "../../src/core/event-catalog";
+import type { Logger } from "../../src/core/log";
+import { EventErrors } from "./errors";
+import { Publisher, hasExplicitIds } from "./publisher";
+import { shortcutEvent, type Violation } from "./validate";
+import { parseFilter, parseLimit, parseName, parseTypes, type Params } from "./query";
+import { Subscription } from "./subscribe";
+import { ndjsonReplay, replayStreamName, startCopyReplay, type ReplayJob } from "./replay";
+import { StoreUnavailableError, type EventStore, type StoreFactory } from "./store/types";
+import type { EventMetrics } from "./metrics";
+import type { EventsConfig } from "./schema";
+import type { Rate } from "../../src/config/units";
+
+export interface AppDeps {
+  cfg: EventsConfig;
+  store: EventStore;
+  factory: StoreFactory;
+  publisher: Publisher;
+  metrics: EventMetrics;
+  log: Logger;
+  subscriptions: Set<Subscription>;
+  replays: Map<string, ReplayJob>;
+  signal: AbortSignal;
+}
+
+const CREATED = { status: 201, headers: { "content-type": "application/json" } };
+
+function unavailable(err: unknown): never {
+  if (err instanceof StoreUnavailableError) throw EventErrors.EV_ERR_STORE_UNAVAILABLE(undefined, undefined, undefined, { "retry-after": "1" });
+  throw err;
+}
+
+function invalid(violations: Violation[]) {
+  return EventErrors.EV_ERR_VALIDATION(`${violations[0].where} ${violations[0].message}`, violations[0].where, violations);
+}
+
+function parseRate(value: unknown, cfg: EventsConfig): Rate {
+  if (value === undefined || value === null) return cfg.replay.default_rate;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw EventErrors.EV_ERR_BAD_QUERY("rate must be a positive number of events per second", "/rate");
+  const maxPerS = (cfg.replay.max_rate.limit * 1000) / cfg.replay.max_rate.periodMs;
+  return { limit: Math.min(n, maxPerS), periodMs: 1000 };
+}
+
+export function buildApp(d: AppDeps) {
+  const { cfg, store, publisher, metrics, log } = d;
+  const defaultsOf = (req: Request) => ({ source: req.headers.get("x-event-source") ?? cfg.default_source, correlationId: req.headers.get("x-correlation-id") ?? undefined });
+
+  const publishShortcut = async (type: (typeof EventType)[keyof typeof EventType], body: unknown, request: Request) => {
+    const violations: Violation[] = [];
+    const e = shortcutEvent(type, body, defaultsOf(request), violations);
+    if (!e) { metrics.rejected("validation"); throw invalid(violations); }
+    const key = publisher.checkIdempotencyKey(request.headers.get("idempotency-key"));
+    const r = await publisher.publish([e], key, false);
+    return new Response(JSON.stringify({ id: e.id, streamId: r.streamIds[0], type, duplicate: r.duplicate }), CREATED);
+  };
+
+  return new Elysia()
+    .use(httpConventions({ prefix: "EV", log }))
+    .post("/events", async ({ body, request }) => {
+      const events = publisher.parseBody(body, defaultsOf(request));
+      const key = publisher.checkIdempotencyKey(request.headers.get("idempotency-key"));
+      const r = await publisher.publish(events, key, hasExplicitIds(body));
+      const single = !Array.isArray(body) && !(body && typeof body === "object" && Array.isArray((body as any).events) && !("type" in (body as any)));
+      const out = single
+        ? { id: events[0].id, streamId: r.streamIds[0], duplicate: r.duplicate }
+        : { count: events.length, ids: events.map((e) => e.id), streamIds: r.streamIds, duplicate: r.duplicate };
+      return new Response(JSON.stringify(out), CREATED);
+    })
+    .post("/events/market-data", ({ body, request }) => publishShortcut(EventType.MARKET_DATA_UPDATE, body, request))
+    .post("/events/trading-signal", ({ body, request }) => publishShortcut(EventType.TRADING_SIGNAL, body, request))
+    .get("/events", async ({ query }) => {
+      const q = query as Params;
+      const filter = parseFilter(q, "query.");
+      const limit = parseLimit(q.limit, cfg.page_limit, 100, "query.limit");
+      const after = q.after ?? q.cursor;
+      const page = await store.read({ ...filter, afterId: after ? parseFilterId(after) : undefined, limit }).catch(unavailable);
+      return { events: page.events, count: page.events.length, next: page.next ?? null };
+    })
+    .get("/events/types", () => ({ types: Object.keys(EventSchemas), constants: EventType, custom: "custom.<name> with any object payload", schemas: EventSchemas }))
+    .get("/events/stats", async () => {
+      const s = await store.stats().catch(unavailable);
+      return {
+        ...s,
+        backend: store.kind,
+        subscribers: d.subscriptions.size,
+        rates: { publishPerSecond: round(metrics.publishRate.perSecond()), deliverPerSecond: round(metrics.deliverRate.perSecond()) },
+      };
+    })
+    .get("/events/dead-letters", async ({ query }) => {
+      const limit = parseLimit((query as Params).limit, cfg.page_limit, 100, "query.limit");
+      return { deadLetters: await store.readDeadLetters(limit).catch(unavailable) };
+    })
+    .get("/events/subscribe", async ({ query, request }) => {
+      const q = query as Params;
+      const group = parseName(q.group, "query.group")!;
+      const consumer = parseName(q.consumer, "query.consumer")!;
+      const replay = parseName(q.replay, "query.replay", false);
+      const start = q.start === "all" || q.start === "0" ? "0" : "$";
+      if (d.subscriptions.size >= cfg.subscribe.max_subscribers) throw EventErrors.EV_ERR_TOO_MANY_SUBSCRIBERS();
+      const target = replay ? d.factory.open(replayStreamName(cfg.stream, replay)) : store;
+      await target.ensureGroup(group, start).catch(unavailable);
+      const types = parseTypes(q, "query.types");
+      const sub: Subscription = new Subscription(target, {
+        group, consumer, types: types ? new Set(types) : undefined, batch: cfg.subscribe.batch, visibilityMs: cfg.visibility_timeout,
+        maxDeliveries: cfg.max_deliveries, heartbeatMs: cfg.subscribe.heartbeat, blockMs: 1000,
+      }, metrics, log, () => { d.subscriptions.delete(sub); metrics.subscribers.set(d.subscriptions.size); });
+      d.subscriptions.add(sub);
+      metrics.subscribers.set(d.subscriptions.size);
+      request.signal.addEventListener("abort", () => sub.close(), { once: true });
+      return new Response(sub.stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" } });
+    })
+    .post("/events/ack", async ({ body }) => {
+      const b = (body ?? {}) as Params;
+      const group = parseName(b.group, "/group")!;
+      const replay = parseName(b.replay, "/replay", false);
+      const ids = b.ids;
+      if (!Array.isArray(ids) || ids.length === 0 || ids.length > 10_000) throw EventErrors.EV_ERR_BAD_QUERY("ids must be a non-empty array of stream ids (at most 10000)", "/ids");
+      const clean = ids.map((id, i) => parseFilterId(id, `/ids/${i}`));
+      const target = replay ? d.factory.open(replayStreamName(cfg.stream, replay)) : store;
+      const acked = await target.ack(group, clean).catch(unavailable);
+      metrics.acked(group, acked);
+      return { acked };
+    })
+    .post("/events/replay", async ({ body, request }) => {
+      const b = (body ?? {}) as Params;
+      const filter = parseFilter(b, "/");
+      const rate = parseRate(b.rate, cfg);
+      const maxEvents = parseLimit(b.limit, cfg.replay.max_events, cfg.replay.max_events, "/limit");
+      const t = (b.target ?? { type: "response" }) as Params;
+      const sel = { query: filter, rate, maxEvents };
+      if (t.type === "response") {
+        return new Response(ndjsonReplay(store, sel, log), { headers: { "content-type": "application/x-ndjson", "x-replay-rate": String((rate.limit * 1000) / rate.periodMs) } });
+      }
+      if (t.type !== "stream" && t.type !== "group") throw EventErrors.EV_ERR_BAD_QUERY("target.type must be response, stream or group", "/target/type");
+      const name = parseName(t.name, "/target/name")!;
+      const job = await startCopyReplay(d.factory, store, sel, { type: t.type, name, stream: replayStreamName(cfg.stream, name) }, d.signal, log).catch(unavailable);
+      d.replays.set(job.id, job);
+      void request;
+      return new Response(JSON.stringify({ ...job, subscribe: t.type === "group" ? `/events/subscribe?replay=${name}&group=${name}&consumer=<name>` : undefined }), { status: 202, headers: { "content-type": "application/json", location: `/events/replays/${job.id}` } });
+    })
+    .get("/events/replays/:id", ({ params }) => {
+      const job = d.replays.get(params.id);
+      if (!job) throw EventErrors.EV_ERR_REPLAY_NOT_FOUND(undefined, "path.id");
+      return job;
+    });
+}
+
+function parseFilterId(value: unknown, where = "query.after"): string {
+  const s = String(value);
+  if (!/^\d{1,15}-\d{1,19}$/.test(s)) throw EventErrors.EV_ERR_BAD_QUERY(`${where} must be a stream id like 1732530000000-0`, where);
+  return s;
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}

@@ -1,0 +1,14 @@
+/** Coded errors of the events plugin: `{ error: { code, message, where?, details? } }`. */
+import { defineErrors } from "../../src/core/errors";
+
+export const EventErrors = defineErrors({
+  EV_ERR_VALIDATION: { status: 400, message: "event failed validation" },
+  EV_ERR_UNKNOWN_TYPE: { status: 400, message: "unknown event type (custom types must start with \"custom.\")" },
+  EV_ERR_BATCH_TOO_LARGE: { status: 413, message: "batch larger than max_batch" },
+  EV_ERR_BAD_QUERY: { status: 400, message: "bad query parameter" },
+  EV_ERR_BAD_IDEMPOTENCY_KEY: { status: 400, message: "Idempotency-Key must be 1-200 visible ASCII characters" },
+  EV_ERR_STORE_UNAVAILABLE: { status: 503, message: "event store unavailable; retry with the same Idempotency-Key" },
+  EV_ERR_NO_SUCH_GROUP: { status: 404, message: "no such consumer group" },
+  EV_ERR_TOO_MANY_SUBSCRIBERS: { status: 503, message: "too many subscribers" },
+  EV_ERR_REPLAY_NOT_FOUND: { status: 404, message: "no such replay" },
+});

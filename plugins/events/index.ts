@@ -1,0 +1,114 @@
+/**
+ * Events plugin (port 8011): the platform's event bus. Redis Streams when host.redis_url is set,
+ * otherwise an embedded bun:sqlite store in <data_dir>/events/events.db. Store connections live in
+ * ctx.shared so a config reload keeps them (and every group, pending entry and dead letter with them).
+ */
+import { join } from "node:path";
+import { definePlugin } from "../../src/core/plugin";
+import type { SharedPool } from "../../src/core/shared-pool";
+import type { PlatformEvent } from "../../src/core/bus-topics";
+import { EventsSchema, type EventsConfig } from "./schema";
+import { buildApp } from "./app";
+import { createEventMetrics } from "./metrics";
+import { Publisher } from "./publisher";
+import { toNewEvent, type Violation } from "./validate";
+import { createEmbeddedFactory } from "./store/sqlite-store";
+import { createRedisFactory } from "./store/redis-store";
+import type { StoreFactory, StoreStats, TrimPolicy } from "./store/types";
+import type { Subscription } from "./subscribe";
+import type { ReplayJob } from "./replay";
+
+interface SharedStore {
+  ready: Promise<StoreFactory>;
+  /** Mutable: a reload with new trimming settings updates it in place. */
+  policy: TrimPolicy;
+  close(): Promise<void>;
+}
+
+function sharedStore(shared: SharedPool, redisUrl: string, dataDir: string, cfg: EventsConfig): SharedStore {
+  const policy: TrimPolicy = { maxLen: cfg.max_len, maxAgeMs: cfg.max_age };
+  const key = redisUrl ? `events:store:redis:${redisUrl}` : `events:store:embedded:${join(dataDir, "events", "events.db")}`;
+  const entry = shared.getOrCreate<SharedStore>(key, () => {
+    const ready = redisUrl
+      ? createRedisFactory({ url: redisUrl, trim: policy, commandTimeoutMs: cfg.redis_command_timeout })
+      : Promise.resolve(createEmbeddedFactory({ file: join(dataDir, "events", "events.db"), sync: cfg.sync, trim: policy }));
+    return { ready, policy, async close() { await (await ready).close(); } };
+  });
+  Object.assign(entry.policy, policy);
+  return entry;
+}
+
+export default definePlugin({
+  id: "events",
+  description: "Event bus: Redis Streams or embedded store, consumer groups over SSE, replay, typed trading events",
+  defaultPort: 8011,
+  schema: EventsSchema,
+  serve: { maxRequestBodySize: 16 * 1024 * 1024, idleTimeout: 0 },
+  async provision(cfg, ctx) {
+    const shared = sharedStore(ctx.shared, ctx.host.redis_url, ctx.host.data_dir, cfg);
+    const factory = await shared.ready;
+    const store = factory.open(cfg.stream);
+    const metrics = createEventMetrics(ctx.metrics);
+    const publisher = new Publisher(store, metrics, cfg);
+    const subscriptions = new Set<Subscription>();
+    const replays = new Map<string, ReplayJob>();
+    const app = buildApp({ cfg, store, factory, publisher, metrics, log: ctx.log, subscriptions, replays, signal: ctx.signal });
+
+    // Stream gauges: one stats() per scrape, shared by the gauges below.
+    let statsAt = 0;
+    let statsP: Promise<StoreStats | undefined> = Promise.resolve(undefined);
+    const stats = () => {
+      if (Date.now() - statsAt > 500) { statsAt = Date.now(); statsP = store.stats().catch(() => undefined); }
+      return statsP;
+    };
+    ctx.metrics.gauge({ name: "consumer_lag", help: "Entries not yet delivered to each consumer group.", labelNames: ["group"], async collect(g) {
+      const s = await stats(); g.reset();
+      for (const grp of s?.groups ?? []) if (grp.lag !== null) g.set({ group: grp.name }, grp.lag);
+    } });
+    ctx.metrics.gauge({ name: "consumer_pending", help: "Delivered but unacknowledged entries per consumer group.", labelNames: ["group"], async collect(g) {
+      const s = await stats(); g.reset();
+      for (const grp of s?.groups ?? []) g.set({ group: grp.name }, grp.pending);
+    } });
+    ctx.metrics.gauge({ name: "stream_length", help: "Entries in the main stream.", async collect(g) { const s = await stats(); if (s) g.set(s.length); } });
+    ctx.metrics.gauge({ name: "dead_letter_length", help: "Entries in the dead-letter stream.", async collect(g) { const s = await stats(); if (s) g.set(s.deadLetters); } });
+    ctx.metrics.gauge({ name: "stream_trimmed_entries", help: "Entries removed by trimming since the stream was created.", async collect(g) { const s = await stats(); if (s) g.set(s.trimmed); } });
+
+    // Events other plugins publish through the in-process bus (breaker transitions, falco alerts...).
+    let chain = Promise.resolve();
+    const onPlatformEvent = (pe: PlatformEvent) => {
+      const violations: Violation[] = [];
+      const e = toNewEvent({ type: pe.type, source: pe.source, payload: pe.payload, ...(pe.correlationId ? { correlationId: pe.correlationId } : {}) }, { source: "platform" }, "", violations);
+      if (!e) { metrics.rejected("validation"); ctx.log.warn("platform.event rejected", { type: pe.type, source: pe.source, violations }); return; }
+      chain = chain.then(() => publisher.publish([e], undefined, false)).then(() => undefined, (err) => ctx.log.warn("platform.event not stored", { type: pe.type, err }));
+    };
+
+    let unsubscribe: (() => void) | undefined;
+    let trimTimer: ReturnType<typeof setInterval> | undefined;
+    let stopped = false;
+    return {
+      app,
+      async start() {
+        unsubscribe = ctx.bus.on("platform.event", onPlatformEvent);
+        {
+          trimTimer = setInterval(() => {
+            store.trim().then((n) => { if (n > 0) metrics.trimmed.inc(n); }, () => undefined);
+          }, Math.max(100, cfg.trim_interval));
+        }
+      },
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        unsubscribe?.();
+        if (trimTimer) clearInterval(trimTimer);
+        for (const s of [...subscriptions]) s.close(); // clients reconnect to the new instance and resume their pending entries
+        await chain;
+      },
+      async health() {
+        const up = await factory.ping();
+        return up
+          ? { ok: true, checks: { store: factory.kind, stream: cfg.stream, subscribers: subscriptions.size } }
+          : { ok: false, reason: `${factory.kind} store unreachable`, checks: { store: factory.kind, redis: "down" } };
+      },
+    };
+  },
+});

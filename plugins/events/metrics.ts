@@ -1,0 +1,75 @@
+/**
+ * The plugin's metrics (tradpal_events_*) and the short-window rates shown by GET /events/stats.
+ * Labelled children are cached per type so the publish path does no label hashing per event.
+ */
+import type { Counter } from "prom-client";
+import type { PluginMetrics } from "../../src/core/metrics";
+
+/** Events per second over the last `windowS` seconds, from per-second buckets. */
+export class RateMeter {
+  private readonly buckets: Float64Array;
+  private lastSecond = 0;
+  constructor(private readonly windowS = 10) {
+    this.buckets = new Float64Array(windowS);
+  }
+  private roll(now: number) {
+    const sec = Math.floor(now / 1000);
+    if (sec === this.lastSecond) return;
+    const gap = Math.min(sec - this.lastSecond, this.windowS);
+    for (let i = 1; i <= gap; i++) this.buckets[(this.lastSecond + i) % this.windowS] = 0;
+    this.lastSecond = sec;
+  }
+  add(n: number, now = Date.now()) {
+    this.roll(now);
+    this.buckets[this.lastSecond % this.windowS] += n;
+  }
+  perSecond(now = Date.now()): number {
+    this.roll(now);
+    let sum = 0;
+    for (let i = 0; i < this.windowS; i++) if (i !== this.lastSecond % this.windowS) sum += this.buckets[i];
+    return sum / (this.windowS - 1);
+  }
+}
+
+type Child = { inc(n?: number): void };
+
+function byLabel(counter: Counter<string>, label: string) {
+  const cache = new Map<string, Child>();
+  return (value: string, n = 1) => {
+    let c = cache.get(value);
+    if (!c) {
+      c = counter.labels({ [label]: value });
+      if (cache.size < 1000) cache.set(value, c); // bounded: custom.* types are open-ended
+    }
+    c.inc(n);
+  };
+}
+
+export function createEventMetrics(m: PluginMetrics) {
+  const published = m.counter({ name: "published_total", help: "Events stored, by type.", labelNames: ["type"] });
+  const delivered = m.counter({ name: "delivered_total", help: "Events delivered to subscribers (first delivery), by type.", labelNames: ["type"] });
+  const redelivered = m.counter({ name: "redelivered_total", help: "Events delivered again after a visibility timeout or reconnect, by type.", labelNames: ["type"] });
+  const deadLettered = m.counter({ name: "dead_lettered_total", help: "Events moved to the dead-letter stream after max_deliveries, by type.", labelNames: ["type"] });
+  const acked = m.counter({ name: "acked_total", help: "Acknowledged deliveries, by consumer group.", labelNames: ["group"] });
+  const duplicates = m.counter({ name: "duplicates_total", help: "Publishes answered from the dedup window (Idempotency-Key or event id) without storing." });
+  const rejected = m.counter({ name: "rejected_total", help: "Publishes refused, by reason.", labelNames: ["reason"] });
+  const trimmed = m.counter({ name: "trimmed_total", help: "Events removed by trimming (max_len / max_age) in the embedded store." });
+  const latency = m.histogram({ name: "publish_duration_seconds", help: "Time to store a publish request (validation excluded).", buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
+  const subscribers = m.gauge({ name: "subscribers", help: "Open SSE subscriptions." });
+  return {
+    published: byLabel(published, "type"),
+    delivered: byLabel(delivered, "type"),
+    redelivered: byLabel(redelivered, "type"),
+    deadLettered: byLabel(deadLettered, "type"),
+    acked: byLabel(acked, "group"),
+    duplicates,
+    rejected: byLabel(rejected, "reason"),
+    trimmed,
+    latency,
+    subscribers,
+    publishRate: new RateMeter(),
+    deliverRate: new RateMeter(),
+  };
+}
+
+export type EventMetrics = ReturnType<typeof createEventMetrics>;

@@ -1,0 +1,104 @@
+/**
+ * At-least-once delivery over Server-Sent Events, one stream per (group, consumer).
+ * Loop: first this consumer's own pending entries (a reconnect resumes with them), then new entries
+ * (XREADGROUP BLOCK), and every claim interval the group's entries idle past the visibility timeout
+ * (another consumer died or stalled) are claimed and sent here; those delivered max_deliveries times go
+ * to the dead-letter stream. Nothing is acked here: the consumer acks with POST /events/ack.
+ * Events outside the subscription's `types` are acked without being sent (they do not concern the group).
+ */
+import type { Logger } from "../../src/core/log";
+import type { Delivery, EventStore } from "./store/types";
+import type { EventMetrics } from "./metrics";
+
+export interface SubscribeOptions {
+  group: string;
+  consumer: string;
+  types?: Set<string>;
+  batch: number;
+  visibilityMs: number;
+  maxDeliveries: number;
+  heartbeatMs: number;
+  /** How long one blocking read waits (bounds how fast a closed subscription notices). */
+  blockMs: number;
+}
+
+const enc = new TextEncoder();
+
+function frame(d: Delivery): Uint8Array {
+  const e = d.event;
+  return enc.encode(`id: ${e.streamId}\nevent: ${e.type}\ndata: ${JSON.stringify({ ...e, deliveryCount: d.deliveryCount })}\n\n`);
+}
+
+export class Subscription {
+  private closed = false;
+  private controller?: ReadableStreamDefaultController<Uint8Array>;
+  readonly stream: ReadableStream<Uint8Array>;
+
+  constructor(private readonly store: EventStore, private readonly opts: SubscribeOptions, private readonly metrics: EventMetrics, private readonly log: Logger, private readonly onEnd: () => void) {
+    this.stream = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.controller = controller;
+        controller.enqueue(enc.encode(`: subscribed group=${opts.group} consumer=${opts.consumer}\nretry: 1000\n\n`));
+        void this.run();
+      },
+      cancel: () => this.close(),
+    });
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    try { this.controller?.close(); } catch { /* already closed */ }
+    this.onEnd();
+  }
+
+  private async send(deliveries: Delivery[], redelivery: boolean) {
+    const skip: string[] = [];
+    for (const d of deliveries) {
+      if (this.opts.types && !this.opts.types.has(d.event.type)) { skip.push(d.event.streamId); continue; }
+      if (this.closed) return; // unsent entries stay pending and are reclaimed after the visibility timeout
+      this.controller!.enqueue(frame(d));
+      (redelivery || d.deliveryCount > 1 ? this.metrics.redelivered : this.metrics.delivered)(d.event.type);
+    }
+    this.metrics.deliverRate.add(deliveries.length - skip.length);
+    if (skip.length) await this.store.ack(this.opts.group, skip);
+  }
+
+  private async run() {
+    const { group, consumer, batch, visibilityMs, maxDeliveries, heartbeatMs, blockMs } = this.opts;
+    const claimEveryMs = Math.max(50, Math.min(1000, Math.floor(visibilityMs / 4)));
+    let lastClaim = Date.now();
+    let lastSend = Date.now();
+    let failures = 0;
+    try {
+      for (let own = await this.store.readOwnPending(group, consumer, batch); own.length > 0 && !this.closed; own = await this.store.readOwnPending(group, consumer, batch)) {
+        await this.send(own, true);
+        if (own.length < batch) break;
+      }
+    } catch (err) {
+      this.log.warn("subscriber could not resume its pending entries", { group, consumer, err });
+    }
+    while (!this.closed) {
+      try {
+        const now = Date.now();
+        if (now - lastClaim >= claimEveryMs) {
+          lastClaim = now;
+          const claimed = await this.store.claimIdle(group, consumer, visibilityMs, batch, maxDeliveries);
+          for (const e of claimed.deadLettered) this.metrics.deadLettered(e.type);
+          if (claimed.deliveries.length) { await this.send(claimed.deliveries, true); lastSend = Date.now(); }
+        }
+        if (this.closed) break;
+        const fresh = await this.store.readGroup(group, consumer, batch, Math.min(blockMs, claimEveryMs));
+        if (fresh.length) { await this.send(fresh, false); lastSend = Date.now(); }
+        else if (Date.now() - lastSend >= heartbeatMs && !this.closed) { this.controller!.enqueue(enc.encode(": heartbeat\n\n")); lastSend = Date.now(); }
+        failures = 0;
+      } catch (err) {
+        if (this.closed) break;
+        failures++;
+        this.log.warn("subscription read failed", { group, consumer, err, failures });
+        if (failures >= 5) { this.close(); break; } // the client reconnects (with backoff) and resumes from its pending entries
+        await Bun.sleep(Math.min(1000, 50 * 2 ** failures));
+      }
+    }
+  }
+}
