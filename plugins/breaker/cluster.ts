@@ -23,27 +23,39 @@ export class BreakerCluster {
   private readonly channel: string;
   private readonly hashKey: string;
   private stopped = false;
-  connected = false;
 
   constructor(url: string, prefix: string, private readonly registry: BreakerRegistry, private readonly log: Logger) {
     this.channel = `${prefix}breaker:transitions`;
     this.hashKey = `${prefix}breaker:state`;
-    const opts = { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, retryStrategy: (n: number) => Math.min(2000, 50 * 2 ** n) };
+    const opts = { lazyConnect: true, maxRetriesPerRequest: null, enableOfflineQueue: true, retryStrategy: (n: number) => Math.min(2000, 50 * 2 ** n) };
     this.pub = new Redis(url, opts);
     this.sub = new Redis(url, opts);
     for (const c of [this.pub, this.sub]) c.on("error", (err) => { if (!this.stopped) log.warn("breaker cluster redis error", { err: String(err) }); });
-    this.pub.on("ready", () => { this.connected = true; });
-    this.pub.on("end", () => { this.connected = false; });
   }
 
-  async start(): Promise<void> {
-    await Promise.all([this.pub.connect(), this.sub.connect()]);
+  /**
+   * Connect, subscribe and take the agreed states. Waits at most `waitMs` for Redis: when it is down the
+   * breakers keep working locally and sync starts by itself once Redis answers (subscriptions are
+   * queued; every reconnect re-reads the state hash to catch up on what was missed).
+   */
+  async start(waitMs = 2000): Promise<boolean> {
     this.sub.on("message", (channel, text) => { if (channel === this.channel) this.onMessage(text); });
-    await this.sub.subscribe(this.channel);
-    // Late joiner: take the states the others already agreed on.
-    const all = await this.pub.hgetall(this.hashKey);
-    for (const text of Object.values(all)) this.onMessage(text, true);
-    this.connected = true;
+    this.pub.on("ready", () => { void this.catchUp(); });
+    this.pub.connect().catch(() => { /* retried by ioredis; health reports it */ });
+    this.sub.connect().catch(() => { /* retried by ioredis */ });
+    const subscribed = this.sub.subscribe(this.channel).then(() => true, () => false);
+    const ready = await Promise.race([subscribed, Bun.sleep(waitMs).then(() => false)]);
+    if (ready) await this.catchUp();
+    return ready;
+  }
+
+  get connected(): boolean { return this.pub.status === "ready" && this.sub.status === "ready"; }
+
+  private async catchUp(): Promise<void> {
+    try {
+      const all = await this.pub.hgetall(this.hashKey);
+      for (const text of Object.values(all)) this.onMessage(text, true);
+    } catch (err) { if (!this.stopped) this.log.warn("breaker cluster: state read failed", { err: String(err) }); }
   }
 
   private onMessage(text: string, snapshot = false): void {

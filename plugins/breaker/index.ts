@@ -80,7 +80,6 @@ export default definePlugin({
     };
 
     const me = Symbol("breaker-instance");
-    let clusterError: string | undefined;
     const timers: ReturnType<typeof setInterval>[] = [];
     let stopped = false;
 
@@ -110,9 +109,8 @@ export default definePlugin({
         shared.unwire?.();
         shared.owner = me;
         shared.unwire = wire();
-        if (cluster) {
-          try { await cluster.start(); clusterError = undefined; }
-          catch (err) { clusterError = `redis: ${String(err)}`; ctx.log.error("breaker cluster sync unavailable; breakers stay local", { err: String(err) }); }
+        if (cluster && !(await cluster.start())) {
+          ctx.log.error("breaker cluster sync unavailable (Redis not answering); breakers stay local until it does");
         }
         timers.push(setInterval(() => { registry.tick(); refresh(); }, config.tick_interval));
         timers.push(setInterval(pushSnapshot, config.stream_interval));
@@ -138,8 +136,8 @@ export default definePlugin({
         let open = 0;
         for (const e of registry.entries.values()) if (e.machine.state === 1 || e.machine.state === 3) open++;
         const checks: Record<string, unknown> = { breakers: registry.entries.size, open, alerts: alerts.active.size, mode };
-        if (cluster) checks.redis = cluster.connected && !clusterError ? "up" : "down";
-        if (cluster && (clusterError || !cluster.connected)) return { ok: false, reason: clusterError ?? "redis connection lost: breaker states are not shared", checks };
+        if (cluster) checks.redis = cluster.connected ? "up" : "down";
+        if (cluster && !cluster.connected) return { ok: false, reason: "redis unreachable: breaker states are not shared between instances", checks };
         return { ok: true, checks };
       },
     };
