@@ -91,3 +91,51 @@ export async function rawRequest(port: number, bytes: string): Promise<string> {
     }).catch(reject);
   });
 }
+
+export interface GatewayProcess {
+  url: string;
+  pid: number;
+  /** Peak and current resident set of the gateway process, from /proc (bytes). */
+  memory(): { peak: number; rss: number };
+  stop(): Promise<void>;
+}
+
+/** Run the gateway as its own process (`bun run src/main.ts --config <tmp> --only gateway`), so its memory and CPU can be read alone. */
+export async function spawnGateway(gatewayYaml: string, opts: { cpu?: number; env?: Record<string, string> } = {}): Promise<GatewayProcess> {
+  const { freePort, tempDir } = await import("../../../test/support/harness");
+  const { join } = await import("node:path");
+  const { writeFileSync, readFileSync, rmSync } = await import("node:fs");
+  const dir = tempDir("tradpal-gw-");
+  const port = freePort();
+  const file = join(dir, "config.yaml");
+  writeFileSync(file, gatewayConfig(gatewayYaml).replace("port: 0", `port: ${port}\n    hostname: 127.0.0.1`).replaceAll("${DATA_DIR}", join(dir, "data")));
+  const main = join(import.meta.dir, "../../../src/main.ts");
+  const cmd = ["bun", "run", main, "--config", file, "--only", "gateway"];
+  const proc = Bun.spawn(opts.cpu !== undefined ? ["taskset", "-c", String(opts.cpu), ...cmd] : cmd, {
+    stdout: "ignore", stderr: "inherit", env: { ...process.env, REDIS_URL: "", LOG_LEVEL: "warn", ...opts.env },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try { await (await fetch(`${url}/health`)).arrayBuffer(); break; } catch {
+      if (Date.now() > deadline || proc.exitCode !== null) { proc.kill(); throw new Error(`gateway process did not start on ${port}`); }
+      await Bun.sleep(50);
+    }
+  }
+  const kb = (re: RegExp, s: string) => Number(re.exec(s)?.[1] ?? 0) * 1024;
+  return {
+    url,
+    pid: proc.pid,
+    memory() {
+      const s = readFileSync(`/proc/${proc.pid}/status`, "utf8");
+      return { peak: kb(/VmHWM:\s+(\d+)/, s), rss: kb(/VmRSS:\s+(\d+)/, s) };
+    },
+    async stop() {
+      proc.kill("SIGTERM");
+      const t = setTimeout(() => proc.kill("SIGKILL"), 5000);
+      await proc.exited;
+      clearTimeout(t);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

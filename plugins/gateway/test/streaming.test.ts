@@ -1,0 +1,76 @@
+/**
+ * 100 MB up and 100 MB down through the gateway with bounded memory: bodies stream, they are not
+ * buffered. The gateway runs as its own process so its peak RSS (VmHWM) is read alone; the client
+ * generates the upload lazily and counts the download without keeping it.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { spawnGateway, startUpstream, service, type GatewayProcess, type Upstream } from "./fixtures";
+
+const MB = 1024 * 1024;
+const TOTAL = 100 * MB;
+const CHUNK = 256 * 1024;
+
+let gw: GatewayProcess;
+let up: Upstream;
+
+function generated(total: number): ReadableStream<Uint8Array> {
+  const chunk = new Uint8Array(CHUNK).fill(97);
+  let sent = 0;
+  return new ReadableStream({
+    pull(c) {
+      if (sent >= total) { c.close(); return; }
+      const n = Math.min(CHUNK, total - sent);
+      sent += n;
+      c.enqueue(n === CHUNK ? chunk : chunk.subarray(0, n));
+    },
+  });
+}
+
+async function drain(body: ReadableStream<Uint8Array>): Promise<number> {
+  let n = 0;
+  for await (const c of body) n += c.byteLength;
+  return n;
+}
+
+beforeAll(async () => {
+  up = startUpstream(async (req) => {
+    const u = new URL(req.url);
+    if (u.pathname === "/upload") return Response.json({ received: await drain(req.body!) });
+    if (u.pathname === "/download") return new Response(generated(TOTAL), { headers: { "content-type": "application/octet-stream" } });
+    return new Response("?", { status: 404 });
+  }, { record: false, maxRequestBodySize: 2 * TOTAL });
+  gw = await spawnGateway(`    services:
+${service("files", "/files", [up.url], "        strip_prefix: true\n        timeout: 60s\n        health_check: { enabled: false }\n")}`);
+});
+afterAll(async () => { await gw?.stop(); up?.stop(); });
+
+/** Warm the path up (JIT, pools) so the peak measured afterwards is the transfer's own. */
+async function warm() {
+  for (let i = 0; i < 3; i++) {
+    await (await fetch(`${gw.url}/files/upload`, { method: "POST", body: generated(4 * MB), duplex: "half" } as RequestInit)).arrayBuffer();
+    await (await fetch(`${gw.url}/files/download`)).body!.cancel();
+  }
+}
+
+test("a 100 MB upload streams through the gateway with bounded RSS", async () => {
+  await warm();
+  const before = gw.memory();
+  const r = await fetch(`${gw.url}/files/upload`, { method: "POST", body: generated(TOTAL), duplex: "half" } as RequestInit);
+  expect(r.status).toBe(200);
+  expect(await r.json()).toEqual({ received: TOTAL });
+  const after = gw.memory();
+  console.log(`gateway peak RSS ${(before.peak / MB).toFixed(1)} → ${(after.peak / MB).toFixed(1)} MB`);
+  // Buffering the body would lift the gateway's peak by ≥ 100 MB.
+  expect(after.peak - before.rss).toBeLessThan(64 * MB);
+}, 60_000);
+
+test("a 100 MB download streams through the gateway with bounded RSS", async () => {
+  await warm();
+  const before = gw.memory();
+  const r = await fetch(`${gw.url}/files/download`);
+  expect(r.status).toBe(200);
+  expect(await drain(r.body!)).toBe(TOTAL);
+  const after = gw.memory();
+  console.log(`gateway peak RSS ${(before.peak / MB).toFixed(1)} → ${(after.peak / MB).toFixed(1)} MB`);
+  expect(after.peak - before.rss).toBeLessThan(64 * MB);
+}, 60_000);
