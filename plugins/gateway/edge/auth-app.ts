@@ -30,6 +30,8 @@ export interface AuthAppDeps {
   loginPerIp: GcraPolicy;
   resolver: ClientIpResolver;
   onFailure(reason: "login" | "refresh" | "login_throttled"): void;
+  /** TCP peer of a request handed in through policy.handleOwn (app.handle has no server to ask). */
+  peers: WeakMap<Request, string>;
 }
 
 const LoginBody = t.Object(
@@ -75,6 +77,15 @@ export function createAuthApp(d: AuthAppDeps) {
     };
   }
 
+  let warnedPeer = false;
+  // Without the peer address a per-IP key would be one global bucket (a lockout for everyone), so
+  // only the per-account limit applies; say so once.
+  function unknownPeer() {
+    if (warnedPeer) return;
+    warnedPeer = true;
+    d.log.warn("/auth/login reached without the client address (use policy.handleOwn(req, clientIp)); per-IP login throttling is off for such requests");
+  }
+
   function unavailable(err: unknown): never {
     d.log.warn("token store unavailable", { err });
     throw EdgeErrors.GW_ERR_AUTH_UNAVAILABLE("token store unavailable; try again shortly");
@@ -83,10 +94,12 @@ export function createAuthApp(d: AuthAppDeps) {
   return new Elysia({ name: "gateway-edge-auth" })
     .use(httpConventions({ prefix: "GW", log: d.log }))
     .post("/auth/login", async ({ body, request, server }) => {
-      const peer = server?.requestIP(request)?.address ?? "unknown";
-      const ip = d.resolver.resolve(peer, request.headers.get("x-forwarded-for"));
-      const byIp = await throttled(d.loginPerIp, ipCounters, ip);
-      if (byIp) throttle(byIp);
+      const peer = d.peers.get(request) ?? server?.requestIP(request)?.address;
+      if (peer === undefined) unknownPeer();
+      else {
+        const byIp = await throttled(d.loginPerIp, ipCounters, d.resolver.resolve(peer, request.headers.get("x-forwarded-for")));
+        if (byIp) throttle(byIp);
+      }
       if (body.api_key !== undefined) {
         const p = d.authenticator.principalForApiKey(body.api_key);
         if (!p) { d.onFailure("login"); throw EdgeErrors.GW_ERR_LOGIN_FAILED("unknown API key"); }

@@ -62,4 +62,9 @@ export interface EdgeUpstreamTls {
  */
 export interface EdgeUpstreamTlsProvider {
   upstreamTls?(serviceTls: unknown): { get(): EdgeUpstreamTls } | undefined;
+  /**
+   * Optional (added by the edge): serve one of `ownPaths` knowing the TCP peer, so /auth/login can
+   * throttle per client IP (app.handle(req) has no server to ask). Prefer it over `app.handle` when present.
+   */
+  handleOwn?(req: Request, clientIp: string): Response | Promise<Response>;
 }

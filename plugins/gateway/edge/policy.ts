@@ -130,6 +130,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     refresh = new MemoryRefreshStore(ctx.shared.getOrCreate("gateway:edge:refresh-families", () => new Map()));
   }
 
+  const peers = new WeakMap<Request, string>();
   const app = createAuthApp({
     log,
     users: settings.users,
@@ -142,6 +143,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     loginPerIp: makePolicy("login:ip", rl.login_per_ip),
     resolver,
     onFailure: (reason) => metrics.authFailure(reason),
+    peers,
   });
 
   return {
@@ -154,6 +156,10 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     },
     app,
     ownPaths: AUTH_PATHS,
+    handleOwn(req, clientIp) {
+      peers.set(req, clientIp);
+      return app.handle(req);
+    },
     upstreamTls(serviceTls) {
       return createUpstreamTls(decodeServiceTls(serviceTls), settings.upstream_tls, { log });
     },
