@@ -4,13 +4,14 @@ import { Duration, ByteSize } from "../../src/config/units";
 
 export const SERVICE_NAME_PATTERN = "^[a-z0-9][a-z0-9_.-]{0,62}$";
 
+/** Per-service grants. Optional fields (defaults are not applied inside records): absent = none. */
 const ServiceGrant = Type.Object(
   {
-    scopes: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { default: [], description: "Scopes a token of this service may carry." }),
-    secrets_read: Type.Array(Type.String({ minLength: 1 }), { default: [], description: "Extra secret path prefixes it may read (its own services/<name>/ is implicit)." }),
-    secrets_write: Type.Array(Type.String({ minLength: 1 }), { default: [], description: "Extra secret path prefixes it may write." }),
-    credentials: Type.Array(Type.String({ pattern: SERVICE_NAME_PATTERN }), { default: [], description: "Other services whose certificates (not keys) it may read." }),
-    admin: Type.Boolean({ default: false, description: "A token of this service acts as the administrator." }),
+    scopes: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { description: "Scopes a token of this service may carry." })),
+    secrets_read: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: "Extra secret path prefixes it may read (its own services/<name>/ is implicit)." })),
+    secrets_write: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: "Extra secret path prefixes it may write." })),
+    credentials: Type.Optional(Type.Array(Type.String({ pattern: SERVICE_NAME_PATTERN }), { description: "Other services whose certificates (not keys) it may read." })),
+    admin: Type.Optional(Type.Boolean({ description: "true: a token of this service acts as the administrator." })),
   },
   { additionalProperties: false },
 );

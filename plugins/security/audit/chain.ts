@@ -1,0 +1,59 @@
+/**
+ * The audit log's hash chain (pure): each line is a JSON object whose `hash` is
+ * sha256(prev_hash + "\n" + the line's JSON without `hash`), and whose `prev` is the previous line's hash.
+ * Editing, inserting, removing or reordering a line breaks the chain at that line.
+ */
+import { createHash } from "node:crypto";
+
+export const GENESIS = "0".repeat(64);
+
+export interface AuditFields {
+  who: string;
+  action: string;
+  target?: string;
+  outcome: "ok" | "denied" | "error" | "invalid";
+  request_id?: string;
+  /** HMAC-SHA256 of a secret value (never the value). */
+  value_hmac?: string;
+  reason?: string;
+}
+
+export interface AuditEntry extends AuditFields {
+  seq: number;
+  ts: string;
+  prev: string;
+  hash: string;
+}
+
+export function chainHash(prev: string, bodyJson: string): string {
+  return createHash("sha256").update(prev).update("\n").update(bodyJson).digest("hex");
+}
+
+/** Build the next line (without trailing newline). */
+export function sealLine(seq: number, prev: string, fields: AuditFields, now = new Date()): { line: string; hash: string } {
+  const body = { seq, ts: now.toISOString(), ...fields, prev };
+  const json = JSON.stringify(body);
+  const hash = chainHash(prev, json);
+  return { line: `${json.slice(0, -1)},"hash":"${hash}"}`, hash };
+}
+
+export type VerifyResult = { ok: true; lines: number; last: string } | { ok: false; line: number; reason: string };
+
+/** Check every line of a log's text. */
+export function verifyChain(text: string): VerifyResult {
+  let prev = GENESIS;
+  let n = 0;
+  for (const raw of text.split("\n")) {
+    if (raw === "") continue;
+    n++;
+    let entry: Record<string, unknown>;
+    try { entry = JSON.parse(raw); } catch { return { ok: false, line: n, reason: "not JSON" }; }
+    const { hash, ...body } = entry;
+    if (typeof hash !== "string") return { ok: false, line: n, reason: "no hash" };
+    if (body.prev !== prev) return { ok: false, line: n, reason: "prev does not match the previous line's hash (line removed, inserted or reordered)" };
+    if (body.seq !== n) return { ok: false, line: n, reason: `seq ${body.seq} where ${n} was expected` };
+    if (chainHash(prev, JSON.stringify(body)) !== hash) return { ok: false, line: n, reason: "hash does not match the line's content (line edited)" };
+    prev = hash;
+  }
+  return { ok: true, lines: n, last: prev };
+}

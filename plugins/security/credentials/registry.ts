@@ -1,0 +1,115 @@
+/**
+ * Service credentials: issue, read, renew at 2/3 of the lifetime (the previous certificate stays valid
+ * until it expires), revoke, and the CRL. Each service's record — including its private key — is sealed
+ * (AES-256-GCM) in <dir>/<service>.sealed; the revocation list is <dir>/../revoked.json (serials only).
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { CertificateAuthority } from "../../../src/core/pki/ca";
+import { issueLeaf } from "../../../src/core/pki/issue";
+import { buildCrl, type RevokedEntry } from "../../../src/core/pki/crl";
+import { writeFileAtomic, type SealBox } from "../crypto-box";
+
+export interface IssuedCredential {
+  service: string;
+  serial: string;
+  spiffe_id: string;
+  certificate: string;
+  chain: string;
+  private_key: string;
+  not_before: string;
+  not_after: string;
+  renew_at: string;
+}
+
+interface ServiceRecord { current?: IssuedCredential; previous?: IssuedCredential }
+
+export interface CredentialSettings {
+  trustDomain: string;
+  ttlMs: number;
+  altNames: readonly string[];
+  crlValidityMs: number;
+}
+
+export interface CredentialRegistry {
+  issue(service: string, s: CredentialSettings): Promise<IssuedCredential>;
+  current(service: string): IssuedCredential | undefined;
+  previous(service: string): IssuedCredential | undefined;
+  /** Revoke the service's current certificate (or the given serial of that service). */
+  revoke(service: string, serial?: string): { serial: string } | undefined;
+  isRevoked(serial: string): boolean;
+  /** Renew every certificate past 2/3 of its lifetime; returns the services renewed. */
+  renewDue(s: CredentialSettings): Promise<string[]>;
+  crlPem(s: CredentialSettings): Promise<string>;
+  revokedSerials(): string[];
+}
+
+const renewAt = (nb: Date, na: Date) => new Date(nb.getTime() + ((na.getTime() - nb.getTime()) * 2) / 3);
+
+export function createCredentialRegistry(ca: CertificateAuthority, dir: string, box: SealBox): CredentialRegistry {
+  const credDir = join(dir, "credentials");
+  const revokedFile = join(dir, "revoked.json");
+  mkdirSync(credDir, { recursive: true, mode: 0o700 });
+  const records = new Map<string, ServiceRecord>();
+  for (const f of readdirSync(credDir)) {
+    if (!f.endsWith(".sealed")) continue;
+    const service = f.slice(0, -7);
+    records.set(service, JSON.parse(box.open(readFileSync(join(credDir, f), "utf8"), `cred:${service}`).toString("utf8")));
+  }
+  const revoked = new Map<string, RevokedEntry & { service: string; not_after: string }>(
+    existsSync(revokedFile) ? (JSON.parse(readFileSync(revokedFile, "utf8")) as (RevokedEntry & { service: string; not_after: string })[]).map((r) => [r.serial, r]) : [],
+  );
+  let crl: { pem: string; builtAt: number } | undefined;
+
+  const persist = (service: string, rec: ServiceRecord) => writeFileAtomic(join(credDir, `${service}.sealed`), box.seal(JSON.stringify(rec), `cred:${service}`));
+  const live = (c?: IssuedCredential) => (c && !revoked.has(c.serial) && Date.parse(c.not_after) > Date.now() ? c : undefined);
+
+  async function issue(service: string, s: CredentialSettings): Promise<IssuedCredential> {
+    const spiffe = `spiffe://${s.trustDomain}/service/${service}`;
+    const leaf = await issueLeaf(ca, { commonName: service, spiffeId: spiffe, altNames: s.altNames.map((n) => n.replaceAll("{service}", service)), ttlMs: s.ttlMs });
+    const cred: IssuedCredential = {
+      service,
+      serial: leaf.serial,
+      spiffe_id: spiffe,
+      certificate: leaf.certPem,
+      chain: leaf.chainPem,
+      private_key: leaf.keyPem,
+      not_before: leaf.notBefore.toISOString(),
+      not_after: leaf.notAfter.toISOString(),
+      renew_at: renewAt(leaf.notBefore, leaf.notAfter).toISOString(),
+    };
+    const old = records.get(service);
+    const rec: ServiceRecord = { current: cred, previous: live(old?.current) };
+    persist(service, rec);
+    records.set(service, rec);
+    return cred;
+  }
+
+  return {
+    issue,
+    current(service) { return live(records.get(service)?.current); },
+    previous(service) { return live(records.get(service)?.previous); },
+    revoke(service, serial) {
+      const rec = records.get(service);
+      const target = serial ? [rec?.current, rec?.previous].find((c) => c?.serial === serial.toLowerCase()) : rec?.current;
+      if (!target || revoked.has(target.serial)) return undefined;
+      revoked.set(target.serial, { serial: target.serial, revokedAt: Date.now(), service, not_after: target.not_after });
+      writeFileAtomic(revokedFile, JSON.stringify([...revoked.values()], null, 1), 0o644);
+      crl = undefined;
+      return { serial: target.serial };
+    },
+    isRevoked(serial) { return revoked.has(serial.toLowerCase()); },
+    async renewDue(s) {
+      const now = Date.now();
+      const due = [...records].filter(([, r]) => live(r.current) && Date.parse(r.current!.renew_at) <= now).map(([svc]) => svc);
+      for (const svc of due) await issue(svc, s);
+      return due;
+    },
+    async crlPem(s) {
+      // Rebuild after a revocation or when half the CRL's validity has passed.
+      if (!crl || Date.now() - crl.builtAt > s.crlValidityMs / 2) crl = { pem: await buildCrl(ca, [...revoked.values()], s.crlValidityMs), builtAt: Date.now() };
+      return crl.pem;
+    },
+    revokedSerials() { return [...revoked.keys()]; },
+  };
+}

@@ -1,0 +1,38 @@
+/** What every route module of the plugin is handed (built once per provision). */
+import type { Logger } from "../../../src/core/log";
+import type { PluginMetrics } from "../../../src/core/metrics";
+import type { Bus } from "../../../src/core/bus";
+import type { SecurityConfig } from "../schema";
+import type { SecurityState } from "../state";
+import type { TokenService } from "../tokens/service";
+import type { Authorizer, Principal } from "../authz";
+import type { SecretStore } from "../secrets/store";
+import type { CredentialSettings } from "../credentials/registry";
+import type { AuditFields } from "../audit/chain";
+import { requestIdOf } from "../../../src/core/http";
+
+export interface Deps {
+  cfg: SecurityConfig;
+  state: SecurityState;
+  tokens?: TokenService;
+  authz: Authorizer;
+  store: SecretStore;
+  log: Logger;
+  bus: Bus;
+  credentialSettings: CredentialSettings;
+  ops: ReturnType<PluginMetrics["counter"]>;
+}
+
+/** The request id already set by httpConventions (or one from the request). */
+export function rid(set: { headers: Record<string, unknown> }, request: Request): string {
+  return (set.headers["x-request-id"] as string | undefined) ?? requestIdOf(request);
+}
+
+export function audit(d: Deps, p: Principal | undefined, fields: Omit<AuditFields, "who">): void {
+  d.state.audit.append({ who: p?.id ?? "anonymous", ...fields });
+  d.ops.inc({ op: fields.action, outcome: fields.outcome });
+}
+
+export function authenticate(d: Deps, request: Request): Principal {
+  return d.authz.authenticate(request.headers.get("authorization"));
+}

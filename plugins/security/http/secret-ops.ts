@@ -1,0 +1,80 @@
+/**
+ * The secret operations behind both HTTP shapes (/secrets/... and the Vault KV v2 /v1/secret/...):
+ * path validation, authorization, audit (an HMAC of the value, never the value) and error mapping.
+ */
+import { SecErrors } from "../errors";
+import { validateSecretPath } from "../paths";
+import { BackendError, CasMismatchError, type SecretMetadata, type SecretRead, type SecretVersionMeta } from "../secrets/store";
+import type { Principal } from "../authz";
+import { audit, type Deps } from "./deps";
+
+function mapStoreError(err: unknown): never {
+  if (err instanceof CasMismatchError) throw SecErrors.SEC_ERR_CAS_MISMATCH(err.message, "cas", { current_version: err.current });
+  if (err instanceof BackendError) throw err.unavailable ? SecErrors.SEC_ERR_BACKEND_UNAVAILABLE(err.message) : SecErrors.SEC_ERR_BACKEND(err.message);
+  throw err;
+}
+
+export function checkedPath(d: Deps, raw: string): string {
+  return validateSecretPath(raw, d.cfg.secrets.max_path_length);
+}
+
+function deny(d: Deps, p: Principal, action: string, path: string, requestId: string): never {
+  audit(d, p, { action, target: path, outcome: "denied", request_id: requestId });
+  throw SecErrors.SEC_ERR_FORBIDDEN(`${p.id} may not ${action.split(".")[1]} secrets at ${path}`, "path");
+}
+
+export function parseVersion(v: string | null | undefined): number | undefined {
+  if (v === null || v === undefined || v === "" || v === "0") return undefined;
+  if (!/^[1-9][0-9]{0,8}$/.test(v)) throw SecErrors.SEC_ERR_BAD_BODY("version must be a positive integer", "query.version");
+  return Number(v);
+}
+
+export async function opRead(d: Deps, p: Principal, path: string, version: number | undefined, requestId: string): Promise<SecretRead> {
+  if (!d.authz.canReadSecret(p, path)) deny(d, p, "secret.read", path, requestId);
+  const got = await d.store.get(path, version).catch(mapStoreError);
+  if (!got) {
+    audit(d, p, { action: "secret.read", target: path, outcome: "error", request_id: requestId, reason: "not found" });
+    throw SecErrors.SEC_ERR_NOT_FOUND(`no secret at ${path}${version ? ` version ${version}` : ""}`, "path");
+  }
+  audit(d, p, { action: "secret.read", target: path, outcome: "ok", request_id: requestId, reason: `version ${got.metadata.version}` });
+  return got;
+}
+
+export async function opWrite(d: Deps, p: Principal, path: string, data: unknown, cas: unknown, requestId: string): Promise<SecretVersionMeta> {
+  if (!d.authz.canWriteSecret(p, path)) deny(d, p, "secret.write", path, requestId);
+  if (!data || typeof data !== "object" || Array.isArray(data)) throw SecErrors.SEC_ERR_BAD_BODY("data must be a JSON object of key/value pairs", "body.data");
+  if (cas !== undefined && (typeof cas !== "number" || !Number.isInteger(cas) || cas < 0)) throw SecErrors.SEC_ERR_BAD_BODY("cas must be a non-negative integer", "body.cas");
+  const json = JSON.stringify(data);
+  if (Buffer.byteLength(json) > d.cfg.secrets.max_value_size) throw SecErrors.SEC_ERR_TOO_LARGE(`secret larger than ${d.cfg.secrets.max_value_size} bytes`, "body.data");
+  try {
+    const meta = await d.store.put(path, data as Record<string, unknown>, cas === undefined ? {} : { cas: cas as number });
+    audit(d, p, { action: "secret.write", target: path, outcome: "ok", request_id: requestId, value_hmac: d.state.box.fingerprint(json), reason: `version ${meta.version}` });
+    return meta;
+  } catch (err) {
+    audit(d, p, { action: "secret.write", target: path, outcome: "error", request_id: requestId, reason: (err as Error).name });
+    return mapStoreError(err);
+  }
+}
+
+export async function opDelete(d: Deps, p: Principal, path: string, mode: { all?: boolean; versions?: number[] }, requestId: string): Promise<void> {
+  if (!d.authz.canWriteSecret(p, path)) deny(d, p, "secret.delete", path, requestId);
+  const ok = await (mode.all ? d.store.deleteAll(path) : d.store.delete(path, mode.versions)).catch(mapStoreError);
+  audit(d, p, { action: mode.all ? "secret.destroy" : "secret.delete", target: path, outcome: ok ? "ok" : "error", request_id: requestId, ...(ok ? {} : { reason: "not found" }) });
+  if (!ok) throw SecErrors.SEC_ERR_NOT_FOUND(`no secret at ${path}`, "path");
+}
+
+export async function opMetadata(d: Deps, p: Principal, path: string, requestId: string): Promise<SecretMetadata> {
+  if (!d.authz.canReadSecret(p, path)) deny(d, p, "secret.metadata", path, requestId);
+  const m = await d.store.metadata(path).catch(mapStoreError);
+  audit(d, p, { action: "secret.metadata", target: path, outcome: m ? "ok" : "error", request_id: requestId });
+  if (!m) throw SecErrors.SEC_ERR_NOT_FOUND(`no secret at ${path}`, "path");
+  return m;
+}
+
+export async function opList(d: Deps, p: Principal, prefix: string, requestId: string): Promise<string[]> {
+  const probe = prefix === "" ? "" : `${prefix}/x`;
+  if (!d.authz.canReadSecret(p, probe)) deny(d, p, "secret.list", prefix, requestId);
+  const keys = await d.store.list(prefix === "" ? "" : `${prefix}/`).catch(mapStoreError);
+  audit(d, p, { action: "secret.list", target: prefix, outcome: "ok", request_id: requestId });
+  return keys;
+}

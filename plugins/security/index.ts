@@ -1,0 +1,102 @@
+/**
+ * The security plugin (port 8009): certificate authority and mTLS credentials, ES256 tokens with JWKS
+ * and rotation, versioned encrypted secrets (embedded or HashiCorp Vault) with a Vault KV v2 compatible
+ * API, and a hash-chained audit log. See README.md.
+ */
+import { Elysia } from "elysia";
+import { definePlugin } from "../../src/core/plugin";
+import { httpConventions } from "../../src/core/http";
+import { SecuritySchema } from "./schema";
+import { sharedState } from "./state";
+import { createTokenService } from "./tokens/service";
+import { createAuthorizer } from "./authz";
+import { createVaultStore } from "./secrets/vault";
+import { credentialRoutes } from "./http/credential-routes";
+import { tokenRoutes } from "./http/token-routes";
+import { secretRoutes, rawSecretPath } from "./http/secret-routes";
+import { adminRoutes } from "./http/admin-routes";
+import { createVaultApi } from "./http/vault-api";
+import { createSecretGetHandler, createValidateHandler } from "./http/fast-path";
+import type { Deps } from "./http/deps";
+import { join } from "node:path";
+
+export default definePlugin({
+  id: "security",
+  description: "CA and mTLS credentials, JWT/JWKS, encrypted secrets (Vault-compatible), audit",
+  defaultPort: 8009,
+  schema: SecuritySchema,
+  serve: { maxRequestBodySize: 1024 * 1024 },
+  async provision(cfg, ctx) {
+    const state = await sharedState(cfg, ctx);
+    const t = cfg.tokens;
+    const tokens = t.enabled
+      ? createTokenService(state.keyring, { issuer: t.issuer, audience: t.audience, ttlMs: t.ttl, maxTtlMs: t.max_ttl, skewMs: t.clock_skew, cacheSize: t.cache_size, maxLength: t.max_length }, join(state.dir, "revoked-jti.json"))
+      : undefined;
+    const maintainKeys = () => state.keyring.maintain({ rotateEveryMs: t.rotate_every, maxTtlMs: t.max_ttl, skewMs: t.clock_skew });
+    if (t.enabled) maintainKeys();
+    const v = cfg.secrets.vault;
+    const store = v.enabled ? createVaultStore({ addr: v.addr, token: v.token, mount: v.mount, timeoutMs: v.timeout }) : state.embedded();
+    const d: Deps = {
+      cfg,
+      state,
+      tokens,
+      authz: createAuthorizer(cfg, state.adminToken, () => tokens),
+      store,
+      log: ctx.log,
+      bus: ctx.bus,
+      credentialSettings: { trustDomain: cfg.trust_domain, ttlMs: cfg.credentials.ttl, altNames: cfg.credentials.alt_names, crlValidityMs: cfg.credentials.crl_validity },
+      ops: ctx.metrics.counter({ name: "operations_total", help: "Credential, token and secret operations by outcome.", labelNames: ["op", "outcome"] as const }),
+    };
+
+    const app = new Elysia()
+      .use(httpConventions({ prefix: "SEC", log: ctx.log }))
+      .use(credentialRoutes(d))
+      .use(tokenRoutes(d))
+      .use(secretRoutes(d))
+      .use(adminRoutes(d));
+    const validate = createValidateHandler(d);
+    const getSecret = createSecretGetHandler(d);
+    const vaultApi = cfg.secrets.vault_api ? createVaultApi(d) : undefined;
+
+    let timer: ReturnType<typeof setInterval> | undefined;
+    return {
+      app,
+      fetch(req) {
+        const url = req.url;
+        const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+        const q = url.indexOf("?", pathStart);
+        const path = q === -1 ? url.slice(pathStart) : url.slice(pathStart, q);
+        if (req.method === "POST" && path === "/tokens/validate") return validate(req);
+        if (req.method === "GET" && path.startsWith("/secrets/")) return getSecret(req, rawSecretPath(url), q === -1 ? undefined : new URLSearchParams(url.slice(q + 1)));
+        if (vaultApi && path.startsWith("/v1/")) return vaultApi(req, path, new URLSearchParams(q === -1 ? "" : url.slice(q + 1)));
+        return app.handle(req);
+      },
+      async start() {
+        timer = setInterval(async () => {
+          try {
+            const renewed = await state.registry.renewDue(d.credentialSettings);
+            for (const svc of renewed) state.audit.append({ who: "system", action: "credentials.renew", target: svc, outcome: "ok" });
+            if (renewed.length) ctx.log.info("renewed service certificates", { services: renewed });
+            if (t.enabled && maintainKeys()) ctx.log.info("rotated token signing keys", { signing_kid: state.keyring.signing().kid });
+          } catch (err) {
+            ctx.log.error("credential renewal failed", { err });
+          }
+        }, cfg.credentials.renew_check_interval);
+        timer.unref?.();
+      },
+      async stop() {
+        if (timer) clearInterval(timer);
+        timer = undefined;
+        state.audit.flush();
+      },
+      async health() {
+        const s = await store.health();
+        return {
+          ok: s.ok,
+          reason: s.reason,
+          checks: { store: store.kind, ca: state.ca.cert.subject, tokens: t.enabled ? "enabled" : "disabled", signing_kid: t.enabled ? state.keyring.signing().kid : undefined },
+        };
+      },
+    };
+  },
+});
