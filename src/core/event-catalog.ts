@@ -17,6 +17,9 @@ const Qty = Type.Number({ exclusiveMinimum: 0 });
 const Id = Type.String({ minLength: 1, maxLength: 128 });
 const Service = Type.String({ minLength: 1, maxLength: 128 });
 
+/** What the breaker plugin emits on platform.event for a state change (plugins/breaker/notifier.ts). */
+const BreakerChange = Type.Object({ breaker: Type.String({ minLength: 1 }), from: Type.Optional(Type.String()), to: Type.Optional(Type.String()), reason: Type.Optional(Type.String()), at: Type.Optional(Type.String()), retryAt: Type.Optional(Type.String()) }, open);
+
 const Order = {
   order_id: Id,
   symbol: Symbol_,
@@ -50,9 +53,15 @@ export const EventSchemas = {
   "service.health": Type.Object({ service: Service, status: Type.Union([Type.Literal("healthy"), Type.Literal("degraded"), Type.Literal("unhealthy")]), details: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }, open),
   "service.started": Type.Object({ service: Service, version: Type.Optional(Type.String()) }, open),
   "service.stopped": Type.Object({ service: Service, reason: Type.Optional(Type.String()) }, open),
-  "breaker.opened": Type.Object({ name: Type.String({ minLength: 1 }), from: Type.Optional(Type.String()), reason: Type.Optional(Type.String()), retryAt: Type.Optional(Type.Number()) }, open),
-  "breaker.half_opened": Type.Object({ name: Type.String({ minLength: 1 }), from: Type.Optional(Type.String()), reason: Type.Optional(Type.String()) }, open),
-  "breaker.closed": Type.Object({ name: Type.String({ minLength: 1 }), from: Type.Optional(Type.String()), reason: Type.Optional(Type.String()) }, open),
+  "breaker.opened": BreakerChange,
+  "breaker.half_opened": BreakerChange,
+  "breaker.closed": BreakerChange,
+  "breaker.forced_open": BreakerChange,
+  "breaker.disabled": BreakerChange,
+  "breaker.transition": BreakerChange,
+  "breaker.alert": Type.Object({ id: Type.String({ minLength: 1 }), breaker: Type.String({ minLength: 1 }), kind: Type.String(), severity: Type.String(), message: Type.String() }, open),
+  "breaker.alert_resolved": Type.Object({ id: Type.String({ minLength: 1 }), breaker: Type.String({ minLength: 1 }) }, open),
+  "security.certificate.revoked": Type.Object({ service: Service, serial: Type.String({ minLength: 1 }) }, open),
   "security.alert": Type.Object({ rule: Type.String({ minLength: 1 }), priority: Type.String({ minLength: 1 }), output: Type.Optional(Type.String()), fields: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }, open),
   "security.auth_failed": Type.Object({ principal: Type.Optional(Type.String()), reason: Type.String({ minLength: 1 }), ip: Type.Optional(Type.String()) }, open),
   "system.alert": Type.Object({ severity: Type.Union([Type.Literal("info"), Type.Literal("warning"), Type.Literal("critical")]), message: Type.String({ minLength: 1 }) }, open),
@@ -92,6 +101,12 @@ export const EventType = {
   CIRCUIT_BREAKER_OPENED: "breaker.opened",
   CIRCUIT_BREAKER_HALF_OPENED: "breaker.half_opened",
   CIRCUIT_BREAKER_CLOSED: "breaker.closed",
+  CIRCUIT_BREAKER_FORCED_OPEN: "breaker.forced_open",
+  CIRCUIT_BREAKER_DISABLED: "breaker.disabled",
+  CIRCUIT_BREAKER_TRANSITION: "breaker.transition",
+  CIRCUIT_BREAKER_ALERT: "breaker.alert",
+  CIRCUIT_BREAKER_ALERT_RESOLVED: "breaker.alert_resolved",
+  CERTIFICATE_REVOKED: "security.certificate.revoked",
   SECURITY_ALERT: "security.alert",
   AUTH_FAILED: "security.auth_failed",
   SYSTEM_ALERT: "system.alert",

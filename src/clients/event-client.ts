@@ -1,0 +1,191 @@
+/**
+ * EventClient: typed access to the events plugin (seed: `events.publish_trading_signal({...})`).
+ *
+ *   const events = new EventClient({ baseUrl: "http://localhost:8011", source: "trading_service" });
+ *   await events.publishTradingSignal({ symbol: "BTC/USDT", action: "BUY", confidence: 0.85 });
+ *   await events.publish(EventType.ORDER_FILLED, { order_id: "o1", symbol: "BTC/USDT", side: "BUY", quantity: 1, price: 100 });
+ *
+ * Every publish carries an Idempotency-Key, so the built-in retries (503, no answer) never store an
+ * event twice; a resolved publish means the service stored it durably (201).
+ */
+import { fullJitterBackoff } from "../core/resilience";
+import { EventType, type EventInput, type EventPayload, type EventTypeName, type PlatformEventEnvelope } from "../core/event-catalog";
+import { joinUrl, request, requestJson, ServiceError } from "./http";
+
+export { EventType, ServiceError };
+export type { EventInput, EventPayload, EventTypeName, PlatformEventEnvelope };
+
+export interface EventClientOptions {
+  /** Default: EVENT_SERVICE_URL or http://localhost:${EVENT_SERVICE_PORT:-8011}. */
+  baseUrl?: string;
+  /** `source` of published events. */
+  source?: string;
+  timeoutMs?: number;
+  /** Attempts for a publish that meets 503/429/no answer (default 3). */
+  retries?: number;
+  retryBaseMs?: number;
+  retryCapMs?: number;
+}
+
+export interface PublishOptions {
+  id?: string;
+  correlationId?: string;
+  source?: string;
+  time?: string;
+  /** Default: a fresh UUID per call (so retries are safe). */
+  idempotencyKey?: string;
+}
+
+export interface PublishResult { id: string; streamId: string; duplicate: boolean }
+export interface BatchResult { count: number; ids: string[]; streamIds: string[]; duplicate: boolean }
+
+export interface EventQuery {
+  types?: EventTypeName[];
+  source?: string;
+  /** Date, ISO string or epoch ms. */
+  from?: Date | string | number;
+  to?: Date | string | number;
+  fromId?: string;
+  toId?: string;
+  /** Cursor from a previous page's `next`. */
+  after?: string;
+  limit?: number;
+}
+
+export interface EventPage { events: PlatformEventEnvelope[]; count: number; next: string | null }
+
+export interface ReplayRequest extends Omit<EventQuery, "after" | "limit"> {
+  /** Events per second (capped by the service's replay.max_rate). */
+  rate?: number;
+  limit?: number;
+}
+
+export interface ReplayJob { id: string; status: string; copied: number; target: { type: string; name: string; stream: string } }
+
+export interface GroupStats { name: string; consumers: number; pending: number; lastDeliveredId: string; lag: number | null }
+export interface EventStats {
+  stream: string; backend: "redis" | "embedded"; length: number; firstId: string | null; lastId: string | null;
+  perType: Record<string, number>; groups: GroupStats[]; deadLetters: number; trimmed: number; subscribers: number;
+  rates: { publishPerSecond: number; deliverPerSecond: number };
+}
+
+function timeParam(v: Date | string | number): string {
+  return v instanceof Date ? String(v.getTime()) : String(v);
+}
+
+export function defaultEventServiceUrl(): string {
+  return process.env.EVENT_SERVICE_URL ?? `http://localhost:${process.env.EVENT_SERVICE_PORT ?? 8011}`;
+}
+
+export class EventClient {
+  readonly baseUrl: string;
+  private readonly o: Required<Omit<EventClientOptions, "baseUrl" | "source">> & { source?: string };
+
+  constructor(opts: EventClientOptions = {}) {
+    this.baseUrl = opts.baseUrl ?? defaultEventServiceUrl();
+    this.o = { source: opts.source, timeoutMs: opts.timeoutMs ?? 10_000, retries: opts.retries ?? 3, retryBaseMs: opts.retryBaseMs ?? 100, retryCapMs: opts.retryCapMs ?? 2000 };
+  }
+
+  url(path: string): string {
+    return joinUrl(this.baseUrl, path);
+  }
+
+  private async withRetry<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!(err instanceof ServiceError) || !err.retryable || attempt + 1 >= this.o.retries) throw err;
+        await Bun.sleep(fullJitterBackoff(attempt, this.o.retryBaseMs, this.o.retryCapMs));
+      }
+    }
+  }
+
+  private headers(opts: PublishOptions): Record<string, string> {
+    const h: Record<string, string> = { "idempotency-key": opts.idempotencyKey ?? crypto.randomUUID() };
+    return h;
+  }
+
+  /** Publish one event of a catalog type (payload typed by the type) or a `custom.*` type. */
+  publish<T extends EventTypeName>(type: T, payload: EventPayload<T>, opts: PublishOptions = {}): Promise<PublishResult> {
+    const body: EventInput<T> = { type, payload, ...(opts.id ? { id: opts.id } : {}), ...(opts.correlationId ? { correlationId: opts.correlationId } : {}), ...(opts.time ? { time: opts.time } : {}) };
+    const source = opts.source ?? this.o.source;
+    if (source) body.source = source;
+    const headers = this.headers(opts);
+    return this.withRetry(() => requestJson<PublishResult>(this.url("/events"), { method: "POST", body, headers, timeoutMs: this.o.timeoutMs }));
+  }
+
+  /** Publish many events atomically (all stored or none). */
+  publishBatch(events: EventInput[], opts: Pick<PublishOptions, "idempotencyKey"> = {}): Promise<BatchResult> {
+    const source = this.o.source;
+    const body = { events: source ? events.map((e) => ({ source, ...e })) : events };
+    const headers = this.headers(opts);
+    return this.withRetry(() => requestJson<BatchResult>(this.url("/events"), { method: "POST", body, headers, timeoutMs: this.o.timeoutMs }));
+  }
+
+  publishTradingSignal(signal: EventPayload<typeof EventType.TRADING_SIGNAL>, opts: PublishOptions = {}): Promise<PublishResult> {
+    return this.publish(EventType.TRADING_SIGNAL, signal, opts);
+  }
+
+  publishMarketData(data: EventPayload<typeof EventType.MARKET_DATA_UPDATE>, opts: PublishOptions = {}): Promise<PublishResult> {
+    return this.publish(EventType.MARKET_DATA_UPDATE, data, opts);
+  }
+
+  private filterParams(q: Omit<EventQuery, "after" | "limit">): Record<string, string> {
+    const p: Record<string, string> = {};
+    if (q.types?.length) p.types = q.types.join(",");
+    if (q.source) p.source = q.source;
+    if (q.from !== undefined) p.from = timeParam(q.from);
+    if (q.to !== undefined) p.to = timeParam(q.to);
+    if (q.fromId) p.from_id = q.fromId;
+    if (q.toId) p.to_id = q.toId;
+    return p;
+  }
+
+  /** One page of stored events, oldest first; pass `next` as `after` for the following page. */
+  query(q: EventQuery = {}): Promise<EventPage> {
+    const p = this.filterParams(q);
+    if (q.after) p.after = q.after;
+    if (q.limit) p.limit = String(q.limit);
+    return requestJson<EventPage>(this.url(`/events?${new URLSearchParams(p)}`), { timeoutMs: this.o.timeoutMs });
+  }
+
+  /** Events of the range streamed back in order (NDJSON), paced by `rate`. */
+  async *replay(r: ReplayRequest = {}, signal?: AbortSignal): AsyncGenerator<PlatformEventEnvelope> {
+    const body = { ...this.filterParams(r), ...(r.rate ? { rate: r.rate } : {}), ...(r.limit ? { limit: r.limit } : {}), target: { type: "response" } };
+    const res = await request(this.url("/events/replay"), { method: "POST", body, timeoutMs: 24 * 3600_000, signal });
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    let buf = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (value) buf += dec.decode(value, { stream: true });
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.trim()) yield JSON.parse(line);
+      }
+      if (done) return;
+    }
+  }
+
+  /** Replay into a stream or a new consumer group (runs in the service; poll replayStatus). */
+  replayTo(target: { type: "stream" | "group"; name: string }, r: ReplayRequest = {}): Promise<ReplayJob> {
+    const body = { ...this.filterParams(r), ...(r.rate ? { rate: r.rate } : {}), ...(r.limit ? { limit: r.limit } : {}), target };
+    return requestJson<ReplayJob>(this.url("/events/replay"), { method: "POST", body, timeoutMs: this.o.timeoutMs });
+  }
+
+  replayStatus(id: string): Promise<ReplayJob> {
+    return requestJson<ReplayJob>(this.url(`/events/replays/${encodeURIComponent(id)}`), { timeoutMs: this.o.timeoutMs });
+  }
+
+  stats(): Promise<EventStats> {
+    return requestJson<EventStats>(this.url("/events/stats"), { timeoutMs: this.o.timeoutMs });
+  }
+
+  /** Acknowledge deliveries of a consumer group (EventSubscriberClient does this for you). */
+  ack(group: string, streamIds: string[], replay?: string): Promise<{ acked: number }> {
+    return requestJson<{ acked: number }>(this.url("/events/ack"), { method: "POST", body: { group, ids: streamIds, ...(replay ? { replay } : {}) }, timeoutMs: this.o.timeoutMs });
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * EventSubscriberClient: at-least-once consumption through the events plugin's SSE endpoint.
+ *
+ *   const subscriber = new EventSubscriberClient(events, { group: "risk", consumer: "risk-1" });
+ *   subscriber.registerHandler(EventType.MARKET_DATA_UPDATE, async (e) => { e.payload.price ... });
+ *   await subscriber.startSubscribing();
+ *
+ * An event is acknowledged only after its handler resolves; a handler that throws leaves it pending, so
+ * the service redelivers it after the visibility timeout (and dead-letters it after max_deliveries).
+ * When the service is away the client reconnects with full-jitter backoff under the same consumer name;
+ * the service then sends this consumer's unacknowledged entries first, so nothing is lost.
+ */
+import { fullJitterBackoff } from "../core/resilience";
+import type { EventTypeName, PlatformEventEnvelope } from "../core/event-catalog";
+import type { EventClient } from "./event-client";
+
+export type Delivered<T extends EventTypeName> = PlatformEventEnvelope<T> & { deliveryCount: number };
+export type EventHandler<T extends EventTypeName> = (event: Delivered<T>) => void | Promise<void>;
+
+export interface SubscriberOptions {
+  group: string;
+  /** Stable per process instance so a restart resumes its pending entries (default: random). */
+  consumer?: string;
+  /** "new" (default): only events published after the group was created; "all": from the start of the stream. */
+  start?: "new" | "all";
+  /** Subscribe to a replay target instead of the live stream. */
+  replay?: string;
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+  /** Acks are sent in batches at most this often. */
+  ackIntervalMs?: number;
+  onError?: (err: unknown) => void;
+}
+
+export class EventSubscriberClient {
+  private readonly handlers = new Map<string, EventHandler<any>[]>();
+  private readonly o: Required<Omit<SubscriberOptions, "replay" | "onError">> & Pick<SubscriberOptions, "replay" | "onError">;
+  private running = false;
+  private abort?: AbortController;
+  private loop?: Promise<void>;
+  private acks: string[] = [];
+  private ackTimer?: ReturnType<typeof setTimeout>;
+  private ackChain: Promise<void> = Promise.resolve();
+  /** Events handled (acked or queued for ack) since start. */
+  handled = 0;
+  failed = 0;
+  connected = false;
+
+  constructor(private readonly client: EventClient, opts: SubscriberOptions) {
+    this.o = {
+      group: opts.group, consumer: opts.consumer ?? `consumer-${crypto.randomUUID().slice(0, 8)}`, start: opts.start ?? "new", replay: opts.replay,
+      backoffBaseMs: opts.backoffBaseMs ?? 100, backoffCapMs: opts.backoffCapMs ?? 5000, ackIntervalMs: opts.ackIntervalMs ?? 5, onError: opts.onError,
+    };
+  }
+
+  get consumer(): string { return this.o.consumer; }
+
+  /** Handle events of `type` (payload typed by the catalog). Register before startSubscribing(). */
+  registerHandler<T extends EventTypeName>(type: T, fn: EventHandler<T>): this {
+    const list = this.handlers.get(type) ?? [];
+    list.push(fn);
+    this.handlers.set(type, list);
+    return this;
+  }
+
+  /** Starts the background loop; resolves once the first connection is open (or after the first failed try). */
+  async startSubscribing(): Promise<void> {
+    if (this.running) return;
+    if (this.handlers.size === 0) throw new Error("register at least one handler before startSubscribing()");
+    this.running = true;
+    this.abort = new AbortController();
+    let firstAttempt!: () => void;
+    const first = new Promise<void>((r) => (firstAttempt = r));
+    this.loop = this.run(firstAttempt);
+    await first;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.abort?.abort();
+    await this.loop?.catch(() => undefined);
+    await this.flushAcks();
+  }
+
+  private subscribeUrl(): string {
+    const p = new URLSearchParams({ group: this.o.group, consumer: this.o.consumer, types: [...this.handlers.keys()].join(","), start: this.o.start === "all" ? "all" : "new" });
+    if (this.o.replay) p.set("replay", this.o.replay);
+    return this.client.url(`/events/subscribe?${p}`);
+  }
+
+  private async run(firstAttempt: () => void) {
+    let attempt = 0;
+    while (this.running) {
+      try {
+        const res = await fetch(this.subscribeUrl(), { signal: this.abort!.signal, headers: { accept: "text/event-stream" } });
+        if (!res.ok || !res.body) throw new Error(`subscribe answered ${res.status}`);
+        this.connected = true;
+        attempt = 0;
+        firstAttempt();
+        await this.consume(res.body);
+      } catch (err) {
+        if (!this.running) break;
+        this.o.onError?.(err);
+      } finally {
+        this.connected = false;
+      }
+      firstAttempt();
+      if (!this.running) break;
+      await this.flushAcks().catch(() => undefined);
+      await Bun.sleep(fullJitterBackoff(attempt++, this.o.backoffBaseMs, this.o.backoffCapMs));
+    }
+  }
+
+  private async consume(body: ReadableStream<Uint8Array>) {
+    const reader = body.getReader();
+    const dec = new TextDecoder();
+    let buf = "";
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      buf += dec.decode(value, { stream: true });
+      let end: number;
+      while ((end = buf.indexOf("\n\n")) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        let data = "";
+        for (const line of block.split("\n")) if (line.startsWith("data:")) data += line.slice(line.charAt(5) === " " ? 6 : 5);
+        if (data) await this.dispatch(JSON.parse(data));
+      }
+    }
+  }
+
+  private async dispatch(event: Delivered<EventTypeName>) {
+    const list = this.handlers.get(event.type);
+    try {
+      if (list) for (const fn of list) await fn(event);
+    } catch (err) {
+      this.failed++;
+      this.o.onError?.(err);
+      return; // not acked: redelivered after the visibility timeout
+    }
+    this.handled++;
+    this.acks.push(event.streamId);
+    if (this.acks.length >= 100) void this.flushAcks();
+    else this.ackTimer ??= setTimeout(() => void this.flushAcks(), this.o.ackIntervalMs);
+  }
+
+  /** Send queued acks (serialised; a failed ack is retried with the next batch, the service redelivers meanwhile). */
+  private flushAcks(): Promise<void> {
+    if (this.ackTimer) { clearTimeout(this.ackTimer); this.ackTimer = undefined; }
+    if (this.acks.length === 0) return this.ackChain;
+    const ids = this.acks;
+    this.acks = [];
+    this.ackChain = this.ackChain.then(async () => {
+      try {
+        await this.client.ack(this.o.group, ids, this.o.replay);
+      } catch (err) {
+        this.acks.unshift(...ids);
+        this.o.onError?.(err);
+      }
+    });
+    return this.ackChain;
+  }
+}
