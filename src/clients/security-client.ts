@@ -1,0 +1,124 @@
+/**
+ * Typed client of the security plugin (the seed's SecurityClient):
+ *
+ *   const security = new SecurityClient({ token: adminOrServiceToken });
+ *   const creds = await security.issueCredentials("trading_service");
+ *   const token = await security.generateToken("trading_service", ["read", "trade"]);
+ *   headers = { Authorization: `Bearer ${token}` }
+ *
+ * With platform mTLS on, pass `tls: { cert, key, ca }` (the host's client material or a service's credentials).
+ */
+
+export interface ServiceCredentials {
+  service: string;
+  serial: string;
+  spiffe_id: string;
+  certificate: string;
+  /** Leaf then intermediates. */
+  chain: string;
+  /** The platform CA (trust anchor). */
+  ca: string;
+  /** Present on issuance, and on reads by the service itself. */
+  private_key?: string;
+  not_before: string;
+  not_after: string;
+  renew_at: string;
+  previous?: Omit<ServiceCredentials, "private_key" | "previous">;
+}
+
+export interface TokenValidation {
+  valid: boolean;
+  claims?: { sub: string; scopes?: string[]; exp: number; iat: number; jti: string; iss: string; aud: string | string[]; [k: string]: unknown };
+  reason?: string;
+  message?: string;
+}
+
+export interface SecretVersion { version: number; created_time: string; deletion_time: string; destroyed: boolean }
+
+export interface SecurityClientOptions {
+  /** Default: SECURITY_SERVICE_URL or http://127.0.0.1:8009 */
+  baseUrl?: string;
+  /** Bearer token (admin or service). Default: SECURITY_TOKEN, then SECURITY_ADMIN_TOKEN. */
+  token?: string;
+  tls?: { cert?: string; key?: string; ca?: string };
+  timeoutMs?: number;
+}
+
+export class SecurityClientError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+    this.name = "SecurityClientError";
+  }
+}
+
+export class SecurityClient {
+  private readonly baseUrl: string;
+  private readonly token?: string;
+  private readonly tls?: SecurityClientOptions["tls"];
+  private readonly timeoutMs: number;
+
+  constructor(opts: SecurityClientOptions = {}) {
+    this.baseUrl = (opts.baseUrl ?? process.env.SECURITY_SERVICE_URL ?? "http://127.0.0.1:8009").replace(/\/+$/, "");
+    this.token = opts.token ?? process.env.SECURITY_TOKEN ?? process.env.SECURITY_ADMIN_TOKEN;
+    this.tls = opts.tls;
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown, opts: { allow404?: boolean; text?: boolean } = {}): Promise<T | undefined> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const res = await fetch(this.baseUrl + path, {
+      method,
+      headers,
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(this.timeoutMs),
+      ...(this.tls ? { tls: this.tls } : {}),
+    });
+    if (res.status === 404 && opts.allow404) return undefined;
+    if (!res.ok) {
+      const err = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+      throw new SecurityClientError(res.status, err.error?.code ?? `HTTP_${res.status}`, err.error?.message ?? res.statusText);
+    }
+    return (opts.text ? await res.text() : await res.json()) as T;
+  }
+
+  /** Issue a new key pair and certificate for a service (returns the private key once). */
+  issueCredentials(service: string): Promise<ServiceCredentials> {
+    return this.call<ServiceCredentials>("POST", `/credentials/${encodeURIComponent(service)}`) as Promise<ServiceCredentials>;
+  }
+
+  /** The service's current certificate (and key, when the caller is that service); undefined when none. */
+  getCredentials(service: string): Promise<ServiceCredentials | undefined> {
+    return this.call<ServiceCredentials>("GET", `/credentials/${encodeURIComponent(service)}`, undefined, { allow404: true });
+  }
+
+  /** Mint a token for a service with scopes (within what config allows it); returns the compact JWT. */
+  async generateToken(service: string, scopes?: string[], opts: { ttl?: string | number } = {}): Promise<string> {
+    const r = await this.call<{ token: string }>("POST", `/tokens/${encodeURIComponent(service)}`, { ...(scopes ? { scopes } : {}), ...(opts.ttl !== undefined ? { ttl: opts.ttl } : {}) });
+    return r!.token;
+  }
+
+  validateToken(token: string, audience?: string): Promise<TokenValidation> {
+    return this.call<TokenValidation>("POST", "/tokens/validate", { token, ...(audience ? { audience } : {}) }) as Promise<TokenValidation>;
+  }
+
+  async putSecret(path: string, data: Record<string, unknown>, opts: { cas?: number } = {}): Promise<SecretVersion> {
+    return (await this.call<SecretVersion>("PUT", `/secrets/${encodePath(path)}`, { data, ...(opts.cas !== undefined ? { cas: opts.cas } : {}) }))!;
+  }
+
+  /** The secret's data (latest or a given version); undefined when absent. */
+  async getSecret(path: string, opts: { version?: number } = {}): Promise<Record<string, unknown> | undefined> {
+    const r = await this.call<{ data: Record<string, unknown> }>("GET", `/secrets/${encodePath(path)}${opts.version ? `?version=${opts.version}` : ""}`, undefined, { allow404: true });
+    return r?.data;
+  }
+
+  /** The platform CA certificate (PEM): what peers pass as `ca` / `--cacert`. */
+  async caCertificate(): Promise<string> {
+    return (await this.call<string>("GET", "/ca/certificate?format=pem", undefined, { text: true }))!;
+  }
+}
+
+function encodePath(path: string): string {
+  return path.split("/").map(encodeURIComponent).join("/");
+}
