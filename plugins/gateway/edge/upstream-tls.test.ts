@@ -1,0 +1,139 @@
+/**
+ * mTLS to upstreams with real TLS: a CA made with the openssl CLI, a Bun.serve upstream that requires
+ * a client certificate from it. The gateway's options (createUpstreamTls) get through; curl without a
+ * client certificate is refused; rotated files are picked up without a restart.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync, copyFileSync, utimesSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createUpstreamTls } from "./upstream-tls";
+import { createEdgePolicy } from "./policy";
+import { decodeEdgeSettings, decodeServiceTls } from "./schema";
+import { testContext } from "./test-support";
+
+const dir = mkdtempSync(join(tmpdir(), "edge-mtls-"));
+const f = (n: string) => join(dir, n);
+
+function sh(cmd: string) {
+  const r = Bun.spawnSync(["sh", "-c", cmd], { cwd: dir });
+  if (r.exitCode !== 0) throw new Error(`${cmd}\n${r.stderr.toString()}`);
+}
+
+function makeCa(name: string) {
+  sh(`openssl ecparam -name prime256v1 -genkey -noout -out ${name}.key && openssl req -x509 -new -key ${name}.key -subj "/CN=${name}" -days 1 -out ${name}.pem -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"`);
+}
+
+function makeLeaf(name: string, ca: string, usage: "serverAuth" | "clientAuth") {
+  writeFileSync(f(`${name}.ext`), `subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=${usage}\nbasicConstraints=CA:FALSE\n`);
+  sh(`openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ${name}.key -subj "/CN=${name}" -out ${name}.csr 2>/dev/null && openssl x509 -req -in ${name}.csr -CA ${ca}.pem -CAkey ${ca}.key -CAcreateserial -days 1 -out ${name}.pem -extfile ${name}.ext 2>/dev/null`);
+}
+
+let upstream: ReturnType<typeof Bun.serve>;
+let url: string;
+const seen: string[] = [];
+
+beforeAll(() => {
+  makeCa("platform-ca");
+  makeCa("other-ca");
+  makeLeaf("upstream", "platform-ca", "serverAuth");
+  makeLeaf("gateway", "platform-ca", "clientAuth");
+  makeLeaf("gateway2", "platform-ca", "clientAuth");
+  makeLeaf("intruder", "other-ca", "clientAuth");
+  upstream = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    tls: { key: Bun.file(f("upstream.key")), cert: Bun.file(f("upstream.pem")), ca: Bun.file(f("platform-ca.pem")), requestCert: true, rejectUnauthorized: true },
+    fetch(req) { seen.push(req.url); return Response.json({ ok: true }); },
+  });
+  url = `https://127.0.0.1:${upstream.port}/hello`;
+});
+
+afterAll(() => {
+  upstream?.stop(true);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const defaults = () => decodeEdgeSettings({ upstream_tls: { cert_file: f("gateway.pem"), key_file: f("gateway.key"), ca_file: f("platform-ca.pem") } }).upstream_tls;
+
+/** Async: a spawnSync would block the event loop that serves the upstream in this same process. */
+async function curl(args: string[]) {
+  const p = Bun.spawn(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "--cacert", f("platform-ca.pem"), ...args, url], { stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { stdout, stderr, exitCode };
+}
+
+describe("mTLS to an upstream that requires client certificates", () => {
+  test("the gateway's fetch with the edge's options succeeds", async () => {
+    const src = createUpstreamTls(decodeServiceTls({ mode: "mutual" }), defaults())!;
+    const res = await fetch(url, { tls: src.get() } as RequestInit);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true });
+  });
+
+  test("curl without a client certificate is refused; with the gateway's certificate it passes", async () => {
+    const without = await curl([]);
+    expect(without.exitCode).not.toBe(0);
+    expect(without.stdout).toBe("000");
+    const withCert = await curl(["--cert", f("gateway.pem"), "--key", f("gateway.key")]);
+    expect(withCert.exitCode).toBe(0);
+    expect(withCert.stdout).toBe("200");
+  });
+
+  test("a client certificate from another CA is refused", async () => {
+    const res = await curl(["--cert", f("intruder.pem"), "--key", f("intruder.key")]);
+    expect(res.exitCode).not.toBe(0);
+    const src = createUpstreamTls(decodeServiceTls({ mode: "mutual", cert_file: f("intruder.pem"), key_file: f("intruder.key") }), defaults())!;
+    await expect(fetch(url, { tls: src.get() } as RequestInit)).rejects.toThrow();
+  });
+
+  test("mode tls (verify only, no client certificate) cannot reach an mTLS upstream", async () => {
+    const src = createUpstreamTls(decodeServiceTls({ mode: "tls" }), defaults())!;
+    expect(src.get().cert).toBeUndefined();
+    await expect(fetch(url, { tls: src.get() } as RequestInit)).rejects.toThrow();
+  });
+
+  test("the upstream is verified against the platform CA: another CA's trust store fails", async () => {
+    const src = createUpstreamTls(decodeServiceTls({ mode: "mutual", ca_file: f("other-ca.pem") }), defaults())!;
+    await expect(fetch(url, { tls: src.get() } as RequestInit)).rejects.toThrow();
+  });
+
+  test("policy.upstreamTls builds the same options; mode none → plain HTTP (undefined)", async () => {
+    const policy = await createEdgePolicy(decodeEdgeSettings({ upstream_tls: { cert_file: f("gateway.pem"), key_file: f("gateway.key"), ca_file: f("platform-ca.pem") } }), testContext(), []);
+    expect(policy.upstreamTls!({})).toBeUndefined();
+    const src = policy.upstreamTls!({ mode: "mutual" })!;
+    expect((await fetch(url, { tls: src.get() } as RequestInit)).status).toBe(200);
+    await policy.stop();
+  });
+
+  test("missing files are a provision-time error that names the key", () => {
+    expect(() => createUpstreamTls(decodeServiceTls({ mode: "mutual" }), decodeEdgeSettings({ upstream_tls: { ca_file: f("platform-ca.pem") } }).upstream_tls)).toThrow(/cert_file/);
+    expect(() => createUpstreamTls(decodeServiceTls({ mode: "tls" }), decodeEdgeSettings({}).upstream_tls)).toThrow(/CA file/);
+    expect(() => createUpstreamTls(decodeServiceTls({ mode: "mutual", cert_file: f("nope.pem") }), defaults())).toThrow();
+  });
+});
+
+describe("rotation without restart", () => {
+  test("new files are read after their mtime changes; a half-written pair is not used", async () => {
+    copyFileSync(f("gateway.pem"), f("rot.pem"));
+    copyFileSync(f("gateway.key"), f("rot.key"));
+    const src = createUpstreamTls(decodeServiceTls({ mode: "mutual", cert_file: f("rot.pem"), key_file: f("rot.key") }), defaults(), { checkEveryMs: 0 })!;
+    const before = src.get();
+    expect(src.loads).toBe(1);
+    expect(src.get()).toBe(before); // unchanged files → same object, no re-read
+
+    // Half-way through a rotation: new cert, old key → mismatch, keep serving the old pair.
+    copyFileSync(f("gateway2.pem"), f("rot.pem"));
+    utimesSync(f("rot.pem"), new Date(), new Date(Date.now() + 2000));
+    expect(src.get()).toBe(before);
+
+    copyFileSync(f("gateway2.key"), f("rot.key"));
+    utimesSync(f("rot.key"), new Date(), new Date(Date.now() + 3000));
+    const after = src.get();
+    expect(after).not.toBe(before);
+    expect(after.cert).toBe(await Bun.file(f("gateway2.pem")).text());
+    expect(src.loads).toBe(2);
+    const res = await fetch(url, { tls: after } as RequestInit);
+    expect(res.status).toBe(200);
+  });
+});
