@@ -56,8 +56,9 @@ export class RouteTable<T> {
       }
       if (r.methods.length > 0) c.methods = new Set(r.methods);
       (node.candidates ??= []).push(c);
-      // Host-specific routes are tried before host-agnostic ones at the same prefix.
-      node.candidates.sort((a, b) => Number(!!(b.host || b.wildcardSuffix)) - Number(!!(a.host || a.wildcardSuffix)));
+      // At one prefix: exact host first, then wildcard hosts, then host-agnostic routes.
+      const rank = (c: Candidate<T>) => (c.host !== undefined ? 2 : c.wildcardSuffix !== undefined ? 1 : 0);
+      node.candidates.sort((a, b) => rank(b) - rank(a));
     }
     this.size = routes.length;
   }
