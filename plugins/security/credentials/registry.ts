@@ -44,7 +44,8 @@ export interface CredentialRegistry {
   revokedSerials(): string[];
 }
 
-const renewAt = (nb: Date, na: Date) => new Date(nb.getTime() + ((na.getTime() - nb.getTime()) * 2) / 3);
+/** 2/3 of the lifetime asked for, counted from issuance (notBefore is backdated a minute for clock skew). */
+const renewAt = (issuedAt: number, na: Date) => new Date(issuedAt + ((na.getTime() - issuedAt) * 2) / 3);
 
 export function createCredentialRegistry(ca: CertificateAuthority, dir: string, box: SealBox): CredentialRegistry {
   const credDir = join(dir, "credentials");
@@ -66,6 +67,7 @@ export function createCredentialRegistry(ca: CertificateAuthority, dir: string, 
 
   async function issue(service: string, s: CredentialSettings): Promise<IssuedCredential> {
     const spiffe = `spiffe://${s.trustDomain}/service/${service}`;
+    const issuedAt = Date.now();
     const leaf = await issueLeaf(ca, { commonName: service, spiffeId: spiffe, altNames: s.altNames.map((n) => n.replaceAll("{service}", service)), ttlMs: s.ttlMs });
     const cred: IssuedCredential = {
       service,
@@ -76,7 +78,7 @@ export function createCredentialRegistry(ca: CertificateAuthority, dir: string, 
       private_key: leaf.keyPem,
       not_before: leaf.notBefore.toISOString(),
       not_after: leaf.notAfter.toISOString(),
-      renew_at: renewAt(leaf.notBefore, leaf.notAfter).toISOString(),
+      renew_at: renewAt(issuedAt, leaf.notAfter).toISOString(),
     };
     const old = records.get(service);
     const rec: ServiceRecord = { current: cred, previous: live(old?.current) };
