@@ -81,14 +81,17 @@ export class Subscription {
     while (!this.closed) {
       try {
         const now = Date.now();
+        let backlog = false;
         if (now - lastClaim >= claimEveryMs) {
           lastClaim = now;
           const claimed = await this.store.claimIdle(group, consumer, visibilityMs, batch, maxDeliveries);
           for (const e of claimed.deadLettered) this.metrics.deadLettered(e.type);
           if (claimed.deliveries.length) { await this.send(claimed.deliveries, true); lastSend = Date.now(); }
+          // A full batch means more idle entries are waiting (a dead consumer's backlog): claim again next turn.
+          if (claimed.deliveries.length + claimed.deadLettered.length >= batch) { lastClaim = 0; backlog = true; }
         }
         if (this.closed) break;
-        const fresh = await this.store.readGroup(group, consumer, batch, Math.min(blockMs, claimEveryMs));
+        const fresh = await this.store.readGroup(group, consumer, batch, backlog ? 0 : Math.min(blockMs, claimEveryMs));
         if (fresh.length) { await this.send(fresh, false); lastSend = Date.now(); }
         else if (Date.now() - lastSend >= heartbeatMs && !this.closed) { this.controller!.enqueue(enc.encode(": heartbeat\n\n")); lastSend = Date.now(); }
         failures = 0;
