@@ -1,0 +1,101 @@
+/**
+ * The client libraries against a real host: EventClient round trips (typed publish, shortcuts, batch,
+ * query, replay, stats, errors) and EventSubscriberClient surviving the service going away and coming
+ * back (backoff, resume without loss; Redis keeps the state across the two host processes).
+ */
+import { describe, test, expect, beforeAll, afterAll } from "bun:test";
+import Redis from "ioredis";
+import { startHost, freePort, SHARED_REDIS_URL, type TestHost } from "./support/harness";
+import { EventClient, EventType, ServiceError } from "../src/clients/event-client";
+import { EventSubscriberClient } from "../src/clients/event-subscriber";
+
+describe("EventClient", () => {
+  let t: TestHost;
+  let events: EventClient;
+  beforeAll(async () => {
+    t = await startHost(`host:\n  data_dir: \${DATA_DIR}\nplugins:\n  events:\n    port: 0\n`);
+    events = new EventClient({ baseUrl: t.url("events"), source: "trading_service" });
+  });
+  afterAll(async () => { await t.stop(); });
+
+  test("seed usage: publishTradingSignal, publishMarketData, typed publish, query", async () => {
+    const s = await events.publishTradingSignal({ symbol: "BTC/USDT", action: "BUY", confidence: 0.85 });
+    const m = await events.publishMarketData({ symbol: "BTC/USDT", price: 97_000.5, volume: 3 });
+    const f = await events.publish(EventType.ORDER_FILLED, { order_id: "o-1", symbol: "BTC/USDT", side: "SELL", quantity: 0.1, price: 97_001 }, { correlationId: "trade-1" });
+    const page = await events.query({ fromId: s.streamId, limit: 10 });
+    expect(page.events.map((e) => e.streamId)).toEqual([s.streamId, m.streamId, f.streamId]);
+    expect(page.events[0]).toMatchObject({ type: "trading.signal", source: "trading_service", payload: { action: "BUY" } });
+    expect(page.events[2].correlationId).toBe("trade-1");
+    const only = await events.query({ types: [EventType.MARKET_DATA_UPDATE], fromId: s.streamId });
+    expect(only.events.map((e) => e.id)).toEqual([m.id]);
+  });
+
+  test("batch, idempotent retry, replay and stats", async () => {
+    const from = Date.now();
+    const b = await events.publishBatch([{ type: "custom.a", payload: { n: 1 } }, { type: "custom.a", payload: { n: 2 } }], { idempotencyKey: "client-batch-1" });
+    const again = await events.publishBatch([{ type: "custom.a", payload: { n: 1 } }, { type: "custom.a", payload: { n: 2 } }], { idempotencyKey: "client-batch-1" });
+    expect(again.streamIds).toEqual(b.streamIds);
+    expect(again.duplicate).toBe(true);
+    const replayed: number[] = [];
+    for await (const e of events.replay({ types: ["custom.a"], from })) replayed.push((e.payload as any).n);
+    expect(replayed).toEqual([1, 2]);
+    const st = await events.stats();
+    expect(st.perType["custom.a"]).toBe(2);
+    expect(st.backend).toBe("embedded");
+  });
+
+  test("a 400 is not retried and keeps the service's code and path", async () => {
+    const err = await events.publish(EventType.TRADING_SIGNAL, { symbol: "BTC/USDT", action: "BUY", confidence: 7 }).catch((e) => e);
+    expect(err).toBeInstanceOf(ServiceError);
+    expect(err.status).toBe(400);
+    expect(err.code).toBe("EV_ERR_VALIDATION");
+    expect(err.where).toBe("/payload/confidence");
+  });
+
+  test("an unreachable service: status 0 after the retries, within a bounded time", async () => {
+    const away = new EventClient({ baseUrl: `http://127.0.0.1:${freePort()}`, retries: 3, retryBaseMs: 10, retryCapMs: 50 });
+    const started = Date.now();
+    const err = await away.publishMarketData({ symbol: "X", price: 1 }).catch((e) => e);
+    expect(err).toBeInstanceOf(ServiceError);
+    expect(err.status).toBe(0);
+    expect(err.retryable).toBe(true);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
+
+describe("EventSubscriberClient", () => {
+  const stream = `test_client_${process.pid}_${Date.now().toString(36)}`;
+  const port = freePort();
+  const yaml = `host:\n  data_dir: \${DATA_DIR}\n  redis_url: "${SHARED_REDIS_URL}"\nplugins:\n  events:\n    port: ${port}\n    hostname: 127.0.0.1\n    stream: ${stream}\n    visibility_timeout: 300ms\n`;
+  afterAll(async () => {
+    const r = new Redis(SHARED_REDIS_URL);
+    for (const k of await r.keys(`*${stream}*`)) await r.del(k);
+    r.disconnect();
+  });
+
+  test("waits (backoff) for a service that is away, resumes without loss across a service restart", async () => {
+    const events = new EventClient({ baseUrl: `http://127.0.0.1:${port}`, retries: 1 });
+    const got = new Map<number, number>();
+    const errors: unknown[] = [];
+    const sub = new EventSubscriberClient(events, { group: "client-test", consumer: "c1", start: "all", backoffBaseMs: 20, backoffCapMs: 200, onError: (e) => errors.push(e) });
+    sub.registerHandler("custom.seq", async (e) => { got.set((e.payload as any).n, (got.get((e.payload as any).n) ?? 0) + 1); });
+    await sub.startSubscribing(); // service not up yet: resolves after the first failed try
+    expect(sub.connected).toBe(false);
+
+    let t = await startHost(yaml);
+    for (let n = 0; n < 100; n++) await events.publish("custom.seq", { n });
+    const until = async (cond: () => boolean, ms = 10_000) => { const d = Date.now() + ms; while (!cond() && Date.now() < d) await Bun.sleep(20); };
+    await until(() => got.size === 100);
+    expect(got.size).toBe(100);
+
+    await t.stop(); // service goes away
+    t = await startHost(yaml);
+    const pub2 = new EventClient({ baseUrl: `http://127.0.0.1:${port}` });
+    for (let n = 100; n < 200; n++) await pub2.publish("custom.seq", { n });
+    await until(() => got.size === 200);
+    await sub.stop();
+    await t.stop();
+    expect(got.size).toBe(200);
+    expect(errors.length).toBeGreaterThan(0); // it did notice the outage
+  }, 40_000);
+});
