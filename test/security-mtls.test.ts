@@ -107,3 +107,50 @@ describe("platform mTLS listeners", () => {
     expect((await fetch(`${base}/health/nope`)).status).toBe(404);
   });
 });
+
+describe("platform mTLS with the security plugin: revoked certificates", () => {
+  test("after a revocation, the restarted host's listeners refuse the revoked certificate and accept a live one", async () => {
+    const { Host } = await import("../src/host/host");
+    const dir = tempDir();
+    const file = join(dir, "config.yaml");
+    writeFileSync(file, `
+host:
+  data_dir: ${join(dir, "data")}
+  bind: 127.0.0.1
+  mtls:
+    enabled: true
+plugins:
+  security:
+    port: 0
+`);
+    const mk = () => new Host({ file, only: ["security"], env: { ...process.env, REDIS_URL: "" }, logSink: () => {} });
+    const first = mk();
+    await first.start();
+    let revoked: { chain: string; private_key: string; ca: string };
+    let live: { chain: string; private_key: string; ca: string };
+    try {
+      const base = first.address("security")!.url;
+      const admin = readFileSync(join(dir, "data", "security", "admin-token"), "utf8").trim();
+      const tls = first.clientTls!;
+      const post = async (path: string) => (await fetch(base + path, { method: "POST", headers: { authorization: `Bearer ${admin}` }, tls })).json();
+      revoked = await post("/credentials/orders");
+      await post("/credentials/orders/revoke");
+      live = await post("/credentials/payments");
+    } finally {
+      await first.stop();
+    }
+    const second = mk();
+    await second.start();
+    try {
+      const url = `${second.address("security")!.url}/ca/certificate`;
+      const f = (n: string, t: string) => { const p = join(dir, n); writeFileSync(p, t, { mode: 0o600 }); return p; };
+      const ca = f("ca.pem", live.ca);
+      const asRevoked = await curl(["--cacert", ca, "--cert", f("r.pem", revoked.chain), "--key", f("r.key", revoked.private_key), url]);
+      expect(asRevoked.status).toBe("000");
+      const asLive = await curl(["--cacert", ca, "--cert", f("l.pem", live.chain), "--key", f("l.key", live.private_key), url]);
+      expect(asLive.status).toBe("200");
+    } finally {
+      await second.stop();
+    }
+  });
+});

@@ -80,8 +80,12 @@ export async function platformTls(host: HostSettings, log: Logger): Promise<Plat
   const ca = readFileSync(caFile, "utf8");
   const cert = readFileSync(certFile, "utf8");
   const key = readFileSync(keyFile, "utf8");
+  // Revoked serials (written by the security plugin on every revocation) are refused at the handshake.
+  // The listeners read it at start: Bun cannot swap a listening socket's TLS context in place.
+  const crlFile = join(dir, "crl.pem");
+  const crl = existsSync(crlFile) ? readFileSync(crlFile, "utf8") : undefined;
   return {
-    server: { cert, key, ca, requestCert: true, rejectUnauthorized: true },
+    server: { cert, key, ca, ...(crl ? { crl } : {}), requestCert: true, rejectUnauthorized: true },
     client: { cert, key, ca },
   };
 }

@@ -41,6 +41,8 @@ export interface CredentialRegistry {
   /** Renew every certificate past 2/3 of its lifetime; returns the services renewed. */
   renewDue(s: CredentialSettings): Promise<string[]>;
   crlPem(s: CredentialSettings): Promise<string>;
+  /** Write the current CRL to <dir>/crl.pem, where the host's mTLS listeners load it (at start). */
+  publishCrl(s: CredentialSettings): Promise<void>;
   revokedSerials(): string[];
 }
 
@@ -111,6 +113,9 @@ export function createCredentialRegistry(ca: CertificateAuthority, dir: string, 
       // Rebuild after a revocation or when half the CRL's validity has passed.
       if (!crl || Date.now() - crl.builtAt > s.crlValidityMs / 2) crl = { pem: await buildCrl(ca, [...revoked.values()], s.crlValidityMs), builtAt: Date.now() };
       return crl.pem;
+    },
+    async publishCrl(s) {
+      writeFileAtomic(join(dir, "crl.pem"), await this.crlPem(s), 0o644);
     },
     revokedSerials() { return [...revoked.keys()]; },
   };

@@ -17,7 +17,9 @@ export async function buildCrl(ca: CertificateAuthority, revoked: readonly Revok
     nextUpdate: new Date(now + nextUpdateMs),
     signingAlgorithm: signingAlgorithm(ca.algorithm),
     signingKey: ca.key,
-    entries: revoked.map((r) => ({ serialNumber: r.serial, revocationDate: new Date(r.revokedAt), ...(r.reason ? { reason: r.reason } : {}) })),
+    // Every entry carries an invalidityDate: @peculiar/x509 otherwise writes an empty crlEntryExtensions
+    // SEQUENCE, which DER forbids (SIZE 1..MAX) and BoringSSL (Bun's TLS `crl` option) refuses to parse.
+    entries: revoked.map((r) => ({ serialNumber: r.serial, revocationDate: new Date(r.revokedAt), invalidity: new Date(r.revokedAt), ...(r.reason ? { reason: r.reason } : {}) })),
   });
   // OpenSSL expects the "X509 CRL" PEM label.
   return x509.PemConverter.encode(crl.rawData, "X509 CRL");
