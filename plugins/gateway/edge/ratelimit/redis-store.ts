@@ -19,7 +19,7 @@ if ahead > period + 0.000001 then
   local wait = math.ceil(ahead - period)
   return {0, 0, wait, wait}
 end
-redis.call('SET', KEYS[1], string.format('%.3f', nxt), 'PX', math.ceil(ahead) + 1000)
+redis.call('SET', KEYS[1], string.format('%.4f', nxt), 'PX', math.ceil(ahead) + 1000)
 return {1, math.floor((period - ahead) / emission + 0.000000001), math.ceil(ahead), 0}
 `;
 
