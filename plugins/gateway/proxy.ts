@@ -15,7 +15,7 @@ import { applyHeaderProgram, applyUrlProgram } from "./transforms";
 import { framingProblem, headerBytes, setForwardingHeaders, stripHopByHop } from "./headers";
 import { gatewayError, type GatewayErrorCode } from "./errors";
 import { observeLatency, recordOutcome } from "./upstream-state";
-import { UpstreamError, classifyFetchError, type UpstreamClient } from "./upstream-client";
+import { UpstreamError, classifyFetchError, type UpstreamClient, type UpstreamResponse } from "./upstream-client";
 import { statusClass, type CellHistogram, type CounterCell } from "./metrics";
 import type { AccessLog } from "./access-log";
 import type { Member } from "./balancers";
@@ -108,83 +108,76 @@ export function createProxyHandler(o: ProxyOptions) {
     svc.budget.recordRequest(now0);
 
     // One deadline for the whole exchange (all attempts) up to the response headers.
-    const ac = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; ac.abort(); }, route.timeoutMs);
+    const deadline = now0 + route.timeoutMs;
 
     let exclude: Member | undefined;
     let attempt = 0;
-    try {
-      for (;;) {
-        const now = Date.now();
-        const member = svc.balancer.pick(svc.members, now, exclude) ?? (exclude ? svc.balancer.pick(svc.members, now) : undefined);
-        if (member === undefined) {
-          return fail("GW_ERR_NO_HEALTHY_UPSTREAM", route, req, path, requestId, clientIp, t0, `no healthy instance of service "${svc.name}" is available`, { "retry-after": "1" }, undefined, attempt + 1);
-        }
-        const state = member.state;
-        state.active++;
-        const started = performance.now();
-        let res: Response | undefined;
-        let err: UpstreamError | undefined;
-        try {
-          res = await client.send({ url: member.url + pathAndQuery, method: req.method, headers: out, body, signal: ac.signal, connectTimeoutMs: route.connectTimeoutMs });
-        } catch (e) {
-          err = classifyFetchError(e, timedOut);
-        } finally {
-          state.active--;
-        }
-        const latencyMs = performance.now() - started;
-        const doneAt = Date.now();
-        const failed = err !== undefined ? err.kind !== "body-limit" : res!.status >= 500;
-        if (err === undefined || err.kind !== "body-limit") {
-          observeLatency(state, latencyMs, doneAt);
-          if (recordOutcome(state, failed, svc.settings.outlier, doneAt)) {
-            svc.ejections.value++;
-            o.log.warn("instance ejected", { service: svc.name, instance: member.url, until: new Date(state.ejectedUntil).toISOString(), reason: err ? err.kind : `status ${res!.status}` });
-          }
-        }
-        if (res !== undefined) o.latency.observe(svc.latency, latencyMs / 1000);
-        if (bus.hasListeners("upstream.outcome")) {
-          bus.emit("upstream.outcome", { service: svc.name, status: res ? res.status : 0, latencyMs, instance: member.url, ...(err ? { error: err.kind === "connect" || err.kind === "timeout" || err.kind === "reset" ? err.kind : "other" } : {}) });
-        }
-
-        const wantRetry = retryable && attempt < route.retryAttempts && !timedOut &&
-          (err !== undefined ? err.kind === "connect" || err.kind === "reset" : route.retryStatuses.has(res!.status));
-        if (wantRetry) {
-          if (svc.budget.tryRetry(doneAt)) {
-            svc.retriesSent.value++;
-            if (res?.body) void res.body.cancel().catch(() => undefined);
-            const delay = fullJitterBackoff(attempt, route.backoffBaseMs, route.backoffCapMs);
-            if (delay > 0) await Bun.sleep(delay);
-            attempt++;
-            exclude = member;
-            continue;
-          }
-          svc.retriesDenied.value++;
-        }
-
-        if (err !== undefined) {
-          switch (err.kind) {
-            case "body-limit": return fail("GW_ERR_BODY_TOO_LARGE", route, req, path, requestId, clientIp, t0, `request body exceeds ${o.maxBodySize} bytes`, { connection: "close" }, member, attempt + 1);
-            case "timeout": return fail("GW_ERR_PROXY_UPSTREAM_TIMEOUT", route, req, path, requestId, clientIp, t0, `service "${svc.name}" did not answer within ${route.timeoutMs} ms`, undefined, member, attempt + 1);
-            case "connect": return fail("GW_ERR_PROXY_UPSTREAM_CONNECT", route, req, path, requestId, clientIp, t0, `could not connect to an instance of service "${svc.name}"`, undefined, member, attempt + 1);
-            case "reset": return fail("GW_ERR_PROXY_UPSTREAM_RESET", route, req, path, requestId, clientIp, t0, undefined, undefined, member, attempt + 1);
-            default: return fail("GW_ERR_PROXY_FAILED", route, req, path, requestId, clientIp, t0, undefined, undefined, member, attempt + 1);
-          }
-        }
-
-        const up = res!;
-        const rh = new Headers(up.headers);
-        stripHopByHop(rh);
-        rh.set("x-request-id", requestId);
-        if (route.transforms.response) applyHeaderProgram(rh, route.transforms.response);
-        const extra = decision?.responseHeaders;
-        if (extra) for (let i = 0; i < extra.length; i++) rh.append(extra[i][0], extra[i][1]);
-        const response = new Response(up.body, { status: up.status, statusText: up.statusText, headers: rh });
-        return finish(route, req, path, response, requestId, clientIp, t0, member, attempt + 1);
+    for (;;) {
+      const now = Date.now();
+      const member = svc.balancer.pick(svc.members, now, exclude) ?? (exclude ? svc.balancer.pick(svc.members, now) : undefined);
+      if (member === undefined) {
+        return fail("GW_ERR_NO_HEALTHY_UPSTREAM", route, req, path, requestId, clientIp, t0, `no healthy instance of service "${svc.name}" is available`, { "retry-after": "1" }, undefined, attempt + 1);
       }
-    } finally {
-      clearTimeout(timer);
+      const state = member.state;
+      state.active++;
+      const started = performance.now();
+      let res: UpstreamResponse | undefined;
+      let err: UpstreamError | undefined;
+      try {
+        res = await client.send({ base: member.url, path: pathAndQuery, method: req.method, headers: out, body, connectTimeoutMs: route.connectTimeoutMs, deadline });
+      } catch (e) {
+        err = classifyFetchError(e, false);
+      } finally {
+        state.active--;
+      }
+      const latencyMs = performance.now() - started;
+      const doneAt = Date.now();
+      const failed = err !== undefined ? err.kind !== "body-limit" : res!.status >= 500;
+      if (err === undefined || err.kind !== "body-limit") {
+        observeLatency(state, latencyMs, doneAt);
+        if (recordOutcome(state, failed, svc.settings.outlier, doneAt)) {
+          svc.ejections.value++;
+          o.log.warn("instance ejected", { service: svc.name, instance: member.url, until: new Date(state.ejectedUntil).toISOString(), reason: err ? err.kind : `status ${res!.status}` });
+        }
+      }
+      if (res !== undefined) o.latency.observe(svc.latency, latencyMs / 1000);
+      if (bus.hasListeners("upstream.outcome")) {
+        bus.emit("upstream.outcome", { service: svc.name, status: res ? res.status : 0, latencyMs, instance: member.url, ...(err ? { error: err.kind === "connect" || err.kind === "timeout" || err.kind === "reset" ? err.kind : "other" } : {}) });
+      }
+
+      const wantRetry = retryable && attempt < route.retryAttempts && doneAt < deadline &&
+        (err !== undefined ? err.kind === "connect" || err.kind === "reset" : route.retryStatuses.has(res!.status));
+      if (wantRetry) {
+        if (svc.budget.tryRetry(doneAt)) {
+          svc.retriesSent.value++;
+          res?.discard();
+          const delay = fullJitterBackoff(attempt, route.backoffBaseMs, route.backoffCapMs);
+          if (delay > 0) await Bun.sleep(delay);
+          attempt++;
+          exclude = member;
+          continue;
+        }
+        svc.retriesDenied.value++;
+      }
+
+      if (err !== undefined) {
+        switch (err.kind) {
+          case "body-limit": return fail("GW_ERR_BODY_TOO_LARGE", route, req, path, requestId, clientIp, t0, `request body exceeds ${o.maxBodySize} bytes`, { connection: "close" }, member, attempt + 1);
+          case "timeout": return fail("GW_ERR_PROXY_UPSTREAM_TIMEOUT", route, req, path, requestId, clientIp, t0, `service "${svc.name}" did not answer within ${route.timeoutMs} ms`, undefined, member, attempt + 1);
+          case "connect": return fail("GW_ERR_PROXY_UPSTREAM_CONNECT", route, req, path, requestId, clientIp, t0, `could not connect to an instance of service "${svc.name}"`, undefined, member, attempt + 1);
+          case "reset": return fail("GW_ERR_PROXY_UPSTREAM_RESET", route, req, path, requestId, clientIp, t0, undefined, undefined, member, attempt + 1);
+          default: return fail("GW_ERR_PROXY_FAILED", route, req, path, requestId, clientIp, t0, undefined, undefined, member, attempt + 1);
+        }
+      }
+
+      const up = res!;
+      const rh = up.headers;
+      rh.set("x-request-id", requestId);
+      if (route.transforms.response) applyHeaderProgram(rh, route.transforms.response);
+      const extra = decision?.responseHeaders;
+      if (extra) for (let i = 0; i < extra.length; i++) rh.append(extra[i][0], extra[i][1]);
+      const response = new Response(up.body as BodyInit | null, { status: up.status, statusText: up.statusText, headers: rh });
+      return finish(route, req, path, response, requestId, clientIp, t0, member, attempt + 1);
     }
   }
 

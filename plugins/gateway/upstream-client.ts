@@ -1,7 +1,7 @@
 /**
  * How the proxy talks to an instance. Two implementations share this interface: Bun's fetch()
- * (default) and the pooled HTTP/1.1 client in pooled-client.ts. Failures are thrown as
- * UpstreamError with a kind the proxy maps to 502/504 and the breaker's outcome.
+ * and the pooled HTTP/1.1 client in pooled-client.ts. Failures are thrown as UpstreamError with a
+ * kind the proxy maps to 502/504 and to the breaker's outcome.
  */
 
 export type UpstreamErrorKind = "connect" | "timeout" | "reset" | "body-limit" | "other";
@@ -14,40 +14,74 @@ export class UpstreamError extends Error {
 }
 
 export interface UpstreamRequest {
-  /** Absolute URL: instance base + path + query. */
-  url: string;
+  /** Instance base URL (scheme://host:port). */
+  base: string;
+  /** Path and query sent upstream. */
+  path: string;
   method: string;
+  /** Request headers to send (hop-by-hop already stripped; no Host unless preserved). */
   headers: Headers;
   body: ReadableStream<Uint8Array> | null;
-  signal: AbortSignal;
+  /** Time to open a connection before failing with kind "connect"-timeout. */
   connectTimeoutMs: number;
+  /** Epoch-ms (Date.now) deadline for the response head; past it → UpstreamError("timeout"). */
+  deadline: number;
+}
+
+/** The upstream's answer; headers are the caller's to mutate (already free of hop-by-hop fields). */
+export interface UpstreamResponse {
+  status: number;
+  statusText: string;
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | Uint8Array | null;
+  /** Throw the body away (a retried attempt). */
+  discard(): void;
 }
 
 export interface UpstreamClient {
   readonly kind: "fetch" | "pooled";
-  send(req: UpstreamRequest): Promise<Response>;
+  send(req: UpstreamRequest): Promise<UpstreamResponse>;
   close(): void;
 }
 
-/** Map a thrown fetch() error to a kind. `timedOut`: our own deadline fired. */
+/** RFC 9110 §7.6.1 hop-by-hop fields (plus legacy names), removed on the way back too. */
+const HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+
+/** Map a thrown fetch() error to a kind. */
 export function classifyFetchError(err: unknown, timedOut: boolean): UpstreamError {
   if (err instanceof UpstreamError) return err;
   if (timedOut) return new UpstreamError("timeout", "upstream timed out");
   const code = String((err as { code?: string })?.code ?? "");
-  const msg = String((err as Error)?.message ?? err);
-  if (/ConnectionRefused|ECONNREFUSED|FailedToOpenSocket|EHOSTUNREACH|ENETUNREACH|ConnectionRefused|UnableToConnect/i.test(code + " " + msg)) return new UpstreamError("connect", msg);
-  if (/ECONNRESET|ConnectionClosed|socket connection was closed|EPIPE/i.test(code + " " + msg)) return new UpstreamError("reset", msg);
-  if (/Timeout/i.test(code + " " + (err as Error)?.name)) return new UpstreamError("timeout", msg);
-  return new UpstreamError("other", msg);
+  const text = `${code} ${String((err as Error)?.message ?? err)} ${(err as Error)?.name ?? ""}`;
+  if (/ConnectionRefused|ECONNREFUSED|FailedToOpenSocket|EHOSTUNREACH|ENETUNREACH|UnableToConnect/i.test(text)) return new UpstreamError("connect", text.trim());
+  if (/ECONNRESET|ConnectionClosed|socket connection was closed|EPIPE/i.test(text)) return new UpstreamError("reset", text.trim());
+  if (/Timeout/i.test(text)) return new UpstreamError("timeout", text.trim());
+  return new UpstreamError("other", text.trim());
 }
 
+/** Bun's fetch(): streaming both ways, keep-alive pooled by Bun, no automatic decompression. */
 export function fetchClient(): UpstreamClient {
   return {
     kind: "fetch",
-    send(r) {
-      // duplex "half": stream the request body instead of buffering it.
-      const init = { method: r.method, headers: r.headers, body: r.body, redirect: "manual", decompress: false, signal: r.signal, duplex: "half" };
-      return fetch(r.url, init as RequestInit);
+    async send(r) {
+      const ac = new AbortController();
+      let timedOut = false;
+      const timer = setTimeout(() => { timedOut = true; ac.abort(); }, Math.max(0, r.deadline - Date.now()));
+      try {
+        // duplex "half": stream the request body instead of buffering it.
+        const init = { method: r.method, headers: r.headers, body: r.body, redirect: "manual", decompress: false, signal: ac.signal, duplex: "half" };
+        const res = await fetch(r.base + r.path, init as RequestInit);
+        const headers = new Headers(res.headers);
+        const connection = headers.get("connection");
+        if (connection !== null) for (const t of connection.split(",")) { const n = t.trim().toLowerCase(); if (n) headers.delete(n); }
+        for (let i = 0; i < HOP.length; i++) headers.delete(HOP[i]);
+        return { status: res.status, statusText: res.statusText, headers, body: res.body, discard: () => { void res.body?.cancel().catch(() => undefined); } };
+      } catch (err) {
+        throw classifyFetchError(err, timedOut);
+      } finally {
+        // The deadline covers the wait for the response head, not a long body stream after it.
+        clearTimeout(timer);
+      }
     },
     close() {},
   };

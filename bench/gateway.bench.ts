@@ -1,0 +1,237 @@
+/**
+ * The gateway's proxy path against the peers a user would otherwise deploy, in ONE run:
+ *   origin direct · gateway (bun run src/main.ts --only gateway) · nginx (1 process, upstream keepalive)
+ *   · haproxy (nbthread 1, http-reuse) · fastify + @fastify/http-proxy (Node)
+ * all proxying GET /api/bench to the same fixed origin (Bun.serve, 114-byte JSON).
+ *
+ *   bun run bench gateway            (~3.5 min)
+ *
+ * Layout on the 2-core machine: every proxy pinned to core 1 (taskset), the load generator (wrk) and
+ * the origin on core 0. Interleaved rounds (A B C D E × 3): 2 s warm-up, 5 s measured with wrk at
+ * 64 connections; CPU µs per request of the proxy process from /proc/<pid>/stat (utime+stime).
+ * Then one pass at 1 connection (the latency one hop adds) and one autocannon pass (the project's tool).
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { autocannonLoad, cpuTicks, hasCommand, machineInfo, median, TICKS_PER_SECOND, waitForUrl, wrkLoad, type LoadResult } from "./lib/measure";
+import { table, writeSection } from "./lib/results";
+
+const ROUNDS = 3;
+const WARM_S = 2;
+const RUN_S = 5;
+const CONNS = 64;
+const PROXY_CPU = 1;
+const LOAD_CPU = 0;
+const ROOT = join(import.meta.dir, "..");
+const PEERS = join(import.meta.dir, "peers");
+const dir = mkdtempSync(join(tmpdir(), "gw-bench-"));
+const canPin = hasCommand("taskset");
+const useWrk = hasCommand("wrk");
+
+function freePort(): number {
+  const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
+  const p = s.port!;
+  s.stop(true);
+  return p;
+}
+
+const pinned = (cpu: number, cmd: string[]) => (canPin ? ["taskset", "-c", String(cpu), ...cmd] : cmd);
+
+interface Target {
+  name: string;
+  url: string;
+  pid: number;
+  /** Whose CPU is read: the proxy, or the origin itself for the direct row. */
+  cpuOf: string;
+  stop(): Promise<void>;
+}
+
+const procs: ReturnType<typeof Bun.spawn>[] = [];
+function spawn(cmd: string[], env: Record<string, string> = {}) {
+  const p = Bun.spawn(cmd, { stdout: "ignore", stderr: "pipe", env: { ...process.env, ...env } });
+  procs.push(p);
+  return p;
+}
+async function stopProc(p: ReturnType<typeof Bun.spawn>) {
+  p.kill("SIGTERM");
+  const t = setTimeout(() => p.kill("SIGKILL"), 3000);
+  await p.exited;
+  clearTimeout(t);
+}
+
+// ---- origin -------------------------------------------------------------------------------------
+const originPort = freePort();
+const origin = spawn(pinned(LOAD_CPU, ["bun", "run", join(PEERS, "origin.ts"), String(originPort)]));
+const originUrl = `http://127.0.0.1:${originPort}`;
+await waitForUrl(`${originUrl}/api/bench`);
+
+const targets: Target[] = [{ name: "origin direct", url: `${originUrl}/api/bench`, pid: origin.pid, cpuOf: "origin", stop: async () => {} }];
+
+// ---- gateway ------------------------------------------------------------------------------------
+async function startGateway(name: string, client: "fetch" | "pooled"): Promise<Target> {
+  const port = freePort();
+  const edgeOff = await edgeKeys();
+  const cfg = join(dir, `gateway-${client}.yaml`);
+  writeFileSync(cfg, `host:
+  data_dir: ${join(dir, "data")}
+  log_level: info
+  metrics_enabled: true
+  redis_url: ""
+plugins:
+  gateway:
+    port: ${port}
+    hostname: 127.0.0.1
+    upstream_client: ${client}
+${edgeOff}    access_log: { enabled: true, sample_rate: 1, max_per_second: 50 }
+    services:
+      - name: bench
+        path_prefix: /api
+        load_balancing: round_robin
+        instances:
+          - url: ${originUrl}
+        health_check: { path: /api/health, interval: 5s }
+        transform:
+          request_headers: { set: { x-gateway: tradpal } }
+`);
+  const p = spawn(pinned(PROXY_CPU, ["bun", "run", join(ROOT, "src/main.ts"), "--config", cfg, "--only", "gateway"]));
+  const url = `http://127.0.0.1:${port}/api/bench`;
+  await waitForUrl(url, 15_000);
+  const probe = await fetch(url);
+  const text = await probe.text();
+  if (probe.status !== 200 || text.length !== 114) throw new Error(`gateway probe failed: ${probe.status} ${text}`);
+  return { name, url, pid: p.pid, cpuOf: "proxy", stop: () => stopProc(p) };
+}
+
+/** The edge's rate limiter (1000/min by default) is switched off: this measures the proxy path. */
+async function edgeKeys(): Promise<string> {
+  try {
+    const { EDGE_KEYS } = await import("../plugins/gateway/edge-loader");
+    return EDGE_KEYS.includes("rate_limiting") ? "    rate_limiting: { enabled: false }\n" : "";
+  } catch { return ""; }
+}
+
+// ---- peers --------------------------------------------------------------------------------------
+function template(file: string, vars: Record<string, string | number>): string {
+  let t = readFileSync(join(PEERS, file), "utf8");
+  for (const [k, v] of Object.entries(vars)) t = t.replaceAll(`{{${k}}}`, String(v));
+  return t;
+}
+
+async function startNginx(): Promise<Target | undefined> {
+  if (!hasCommand("nginx")) return undefined;
+  const port = freePort();
+  const ndir = join(dir, "nginx");
+  mkdirSync(ndir, { recursive: true });
+  const conf = join(ndir, "nginx.conf");
+  writeFileSync(conf, template("nginx.conf.tmpl", { DIR: ndir, PORT: port, ORIGIN_PORT: originPort }));
+  const p = spawn(pinned(PROXY_CPU, ["nginx", "-p", ndir, "-c", conf]));
+  const url = `http://127.0.0.1:${port}/api/bench`;
+  await waitForUrl(url);
+  return { name: "nginx (1 process, keepalive 64)", url, pid: p.pid, cpuOf: "proxy", stop: () => stopProc(p) };
+}
+
+async function startHaproxy(): Promise<Target | undefined> {
+  if (!hasCommand("haproxy")) return undefined;
+  const port = freePort();
+  const cfg = join(dir, "haproxy.cfg");
+  writeFileSync(cfg, template("haproxy.cfg.tmpl", { PORT: port, ORIGIN_PORT: originPort }));
+  const p = spawn(pinned(PROXY_CPU, ["haproxy", "-db", "-f", cfg]));
+  const url = `http://127.0.0.1:${port}/api/bench`;
+  await waitForUrl(url);
+  return { name: "haproxy (nbthread 1)", url, pid: p.pid, cpuOf: "proxy", stop: () => stopProc(p) };
+}
+
+async function startFastify(): Promise<Target | undefined> {
+  if (!hasCommand("node")) return undefined;
+  const port = freePort();
+  const p = spawn(pinned(PROXY_CPU, ["node", join(PEERS, "fastify-proxy.mjs"), String(port), String(originPort)]));
+  const url = `http://127.0.0.1:${port}/api/bench`;
+  await waitForUrl(url, 15_000);
+  return { name: "fastify + @fastify/http-proxy", url, pid: p.pid, cpuOf: "proxy", stop: () => stopProc(p) };
+}
+
+const variants = (process.env.GW_BENCH_CLIENTS ?? "fetch,pooled").split(",").filter(Boolean) as ("fetch" | "pooled")[];
+try {
+  for (const v of variants) targets.push(await startGateway(`gateway (${v === "fetch" ? "fetch()" : "pooled client"})`, v));
+  for (const start of [startNginx, startHaproxy, startFastify]) {
+    const t = await start().catch((err) => { console.error(`peer failed to start: ${err}`); return undefined; });
+    if (t) targets.push(t);
+  }
+
+  const load = (url: string, conns: number, seconds: number): Promise<LoadResult> =>
+    useWrk ? wrkLoad({ url, connections: conns, durationS: seconds, cpu: canPin ? LOAD_CPU : undefined, threads: 1 }) : autocannonLoad({ url, connections: conns, durationS: seconds });
+
+  interface Sample { rps: number; p50: number; p99: number; cpuUs: number; errors: number }
+  const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const t of targets) {
+      await load(t.url, CONNS, WARM_S);
+      const c0 = cpuTicks(t.pid);
+      const r = await load(t.url, CONNS, RUN_S);
+      const c1 = cpuTicks(t.pid);
+      const cpuUs = ((c1 - c0) / TICKS_PER_SECOND) * 1e6 / Math.max(1, r.requests);
+      samples.get(t.name)!.push({ rps: r.rps, p50: r.p50ms, p99: r.p99ms, cpuUs, errors: r.errors + r.non2xx });
+      console.log(`round ${round} ${t.name.padEnd(34)} ${r.rps.toFixed(0).padStart(7)} rps  p50 ${r.p50ms.toFixed(3)} ms  p99 ${r.p99ms.toFixed(3)} ms  ${cpuUs.toFixed(1)} µs/req (${t.cpuOf})  errors ${r.errors + r.non2xx}`);
+    }
+  }
+
+  // One connection: the latency one hop adds, without queueing.
+  const single = new Map<string, LoadResult>();
+  for (const t of targets) {
+    await load(t.url, 1, 1);
+    single.set(t.name, await load(t.url, 1, 3));
+  }
+
+  // autocannon (the project's declared load tool), one pass; pinned to the load core.
+  if (canPin) Bun.spawnSync(["taskset", "-p", "-c", String(LOAD_CPU), String(process.pid)]);
+  const ac = new Map<string, LoadResult>();
+  for (const t of targets) ac.set(t.name, await autocannonLoad({ url: t.url, connections: CONNS, durationS: 3 }));
+
+  const med = (name: string, k: keyof Sample) => median(samples.get(name)!.map((s) => s[k]));
+  const nginxName = targets.find((t) => t.name.startsWith("nginx"))?.name;
+  const nginxRps = nginxName ? med(nginxName, "rps") : NaN;
+  const spread = (name: string) => {
+    const xs = samples.get(name)!.map((s) => s.rps);
+    return `${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`;
+  };
+  const rows = targets.map((t) => [
+    t.name,
+    Math.round(med(t.name, "rps")),
+    spread(t.name),
+    Number.isNaN(nginxRps) ? "n/a" : `${(med(t.name, "rps") / nginxRps).toFixed(2)}×`,
+    med(t.name, "p50").toFixed(3),
+    med(t.name, "p99").toFixed(3),
+    `${med(t.name, "cpuUs").toFixed(1)}${t.cpuOf === "origin" ? " (origin)" : ""}`,
+    single.get(t.name)!.p50ms.toFixed(3),
+    Math.round(ac.get(t.name)!.rps),
+    samples.get(t.name)!.reduce((a, s) => a + s.errors, 0),
+  ]);
+  const head = ["path", `rps (${useWrk ? "wrk" : "autocannon"}, ${CONNS} conns, median of ${ROUNDS})`, "rps spread", "× nginx", "p50 ms", "p99 ms", "CPU µs/req", "p50 ms @1 conn", "rps (autocannon, 3 s)", "errors"];
+  const md = table(head, rows);
+  console.log(`\n${md}\n`);
+
+  const info = machineInfo();
+  const gwNames = targets.filter((t) => t.name.startsWith("gateway")).map((t) => t.name);
+  const best = gwNames.map((n) => ({ n, ratio: med(n, "rps") / nginxRps })).sort((a, b) => b.ratio - a.ratio)[0];
+  writeSection("gateway", `## Gateway proxy path vs nginx, haproxy, fastify
+
+Command: \`bun run bench gateway\` (bench/gateway.bench.ts). Every proxy forwards \`GET /api/bench\` to the same origin
+(Bun.serve, 114-byte JSON, bench/peers/origin.ts). Layout: ${canPin ? `each proxy pinned to CPU ${PROXY_CPU}; wrk (1 thread) and the origin on CPU ${LOAD_CPU}` : "no taskset: unpinned"}.
+${ROUNDS} interleaved rounds, ${WARM_S} s warm-up + ${RUN_S} s measured each; medians. CPU µs/req = utime+stime of the proxy process
+from /proc over the measured run ÷ requests (the direct row shows the origin's own cost). Peers: nginx ${info.nginx.replace(/^nginx version: /, "")}
+(master_process off, keepalive 64, bench/peers/nginx.conf.tmpl), ${info.haproxy.split(" - ")[0]} (nbthread 1, http-reuse always,
+bench/peers/haproxy.cfg.tmpl), fastify + @fastify/http-proxy on Node ${info.node} (bench/peers/fastify-proxy.mjs). Tools: ${info.wrk}; autocannon 3 s pass.
+The gateway runs with routing, round-robin balancing, active health checks, a request-header transformation, metrics and the
+sampled access log on (edge rate limiting off: it is the edge's own figure).
+
+${md}
+
+Best gateway variant: **${best ? `${best.n} at ${best.ratio.toFixed(2)}× nginx` : "n/a"}** (target ≥ 0.8×, goal ≥ 1.0×).
+`);
+} finally {
+  for (const t of targets) await t.stop().catch(() => undefined);
+  await stopProc(origin);
+  for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+}
