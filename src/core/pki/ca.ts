@@ -9,7 +9,9 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, chmodSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { createHash, createPrivateKey, type KeyObject } from "node:crypto";
 import { x509 } from "./x509";
+import { spkiKeyBits } from "./der";
 import { algorithmOf, generateKeyPair, importPrivateKeyPem, privateKeyToPem, randomSerial, signingAlgorithm, type KeyAlgorithm } from "./keys";
 
 export type CaMode = "single" | "root-intermediate";
@@ -37,6 +39,11 @@ export interface CertificateAuthority {
   intermediates: string[];
   /** The trust anchor (PEM). */
   rootPem: string;
+  /** The same key as a node:crypto KeyObject (leaf signing in issue.ts). */
+  signer: KeyObject;
+  /** DER of the CA's subject Name (a leaf's issuer) and its key identifier (a leaf's AKI). */
+  subjectDer: Buffer;
+  keyId: Buffer;
   /** Where it came from, for the start-up log (never the key). */
   source: "created" | "loaded" | "configured";
   warnings: string[];
@@ -45,6 +52,14 @@ export interface CertificateAuthority {
 const DAY = 86_400_000;
 
 export const CA_FILES = { root: "ca.pem", key: "ca.key", intermediate: "intermediate.pem", rootKey: "root.key" } as const;
+
+/** The node:crypto view of a CA: signing key, issuer name DER, key identifier. */
+async function nodeView(cert: x509.X509Certificate, key: CryptoKey): Promise<Pick<CertificateAuthority, "signer" | "subjectDer" | "keyId">> {
+  const signer = createPrivateKey({ key: Buffer.from(await crypto.subtle.exportKey("pkcs8", key)), format: "der", type: "pkcs8" });
+  const ski = cert.getExtension(x509.SubjectKeyIdentifierExtension);
+  const keyId = ski ? Buffer.from(ski.keyId, "hex") : createHash("sha1").update(spkiKeyBits(Buffer.from(cert.publicKey.rawData))).digest();
+  return { signer, subjectDer: Buffer.from(cert.subjectName.toArrayBuffer()), keyId };
+}
 
 function writeAtomic(path: string, data: string, mode: number): void {
   const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
@@ -115,7 +130,7 @@ async function load(certPem: string, keyPem: string, rootPem: string, intermedia
   const sig = await crypto.subtle.sign(sigAlg, key, probe);
   const pub = await cert.publicKey.export(algorithm === "rsa-2048" ? { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } : { name: "ECDSA", namedCurve: "P-256" }, ["verify"]);
   if (!(await crypto.subtle.verify(sigAlg, pub, sig, probe))) throw new Error("CA private key does not match the CA certificate");
-  return { cert, certPem: cert.toString("pem"), key, algorithm, intermediates, rootPem, source, warnings };
+  return { cert, certPem: cert.toString("pem"), key, algorithm, intermediates, rootPem, source, warnings, ...(await nodeView(cert, key)) };
 }
 
 /** Load the CA from configured files or from `dir`, creating it there on first start. */
@@ -165,5 +180,6 @@ export async function loadOrCreateCa(opts: CaOptions): Promise<CertificateAuthor
     rootPem,
     source: "created",
     warnings: [],
+    ...(await nodeView(issuing.cert, issuing.keys.privateKey)),
   };
 }

@@ -1,8 +1,14 @@
-/** Leaf certificates for services and the host: CN + SPIFFE URI SAN + DNS/IP SANs, serverAuth+clientAuth. */
+/**
+ * Leaf certificates for services and the host: CN + SPIFFE URI SAN + DNS/IP SANs, serverAuth+clientAuth.
+ * The TBSCertificate is built with der.ts and signed with node:crypto (the CA's key as a KeyObject);
+ * @peculiar/x509 is kept for the CA itself, CRLs and parsing. `openssl verify` and real handshakes test it.
+ */
+import { createHash, generateKeyPairSync, sign } from "node:crypto";
 import { isIP } from "node:net";
-import { x509 } from "./x509";
-import { generateKeyPair, privateKeyToPem, randomSerial, signingAlgorithm, type KeyAlgorithm } from "./keys";
+import type { KeyAlgorithm } from "./keys";
+import { randomSerial } from "./keys";
 import type { CertificateAuthority } from "./ca";
+import { bitString, explicit, ipBytes, NULL, octets, oid, seq, set, spkiKeyBits, time, tlv, TRUE, uintHex, utf8 } from "./der";
 
 export interface LeafRequest {
   commonName: string;
@@ -27,42 +33,67 @@ export interface IssuedLeaf {
 /** Backdate a little so a peer whose clock is slightly behind still accepts a fresh certificate. */
 const BACKDATE_MS = 60_000;
 
+const SIG_ALG = {
+  "ecdsa-p256": seq(oid("1.2.840.10045.4.3.2")),
+  "rsa-2048": seq(oid("1.2.840.113549.1.1.11"), NULL),
+} as const;
+
+function extension(id: string, critical: boolean, value: Buffer): Buffer {
+  return critical ? seq(oid(id), TRUE, octets(value)) : seq(oid(id), octets(value));
+}
+
+// Fixed extensions: not a CA; digitalSignature (+ keyEncipherment for RSA keys); serverAuth + clientAuth.
+const BASIC_CONSTRAINTS = extension("2.5.29.19", true, seq());
+const KEY_USAGE = {
+  "ecdsa-p256": extension("2.5.29.15", true, bitString(Buffer.from([0x80]), 7)),
+  "rsa-2048": extension("2.5.29.15", true, bitString(Buffer.from([0xa0]), 5)),
+} as const;
+const EXT_KEY_USAGE = extension("2.5.29.37", false, seq(oid("1.3.6.1.5.5.7.3.1"), oid("1.3.6.1.5.5.7.3.2")));
+const O_TRADPAL = set(seq(oid("2.5.4.10"), utf8("TradPal")));
+
+function toPem(der: Buffer, label: string): string {
+  const b64 = der.toString("base64").replace(/(.{64})/g, "$1\n").replace(/\n$/, "");
+  return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
+}
+
 export async function issueLeaf(ca: CertificateAuthority, req: LeafRequest): Promise<IssuedLeaf> {
-  const keys = await generateKeyPair(req.algorithm ?? ca.algorithm);
-  const names: x509.JsonGeneralName[] = [];
-  if (req.spiffeId) names.push({ type: "url", value: req.spiffeId });
-  for (const n of req.altNames ?? []) names.push(isIP(n) ? { type: "ip", value: n } : { type: "dns", value: n });
+  const alg = req.algorithm ?? ca.algorithm;
+  const keys = alg === "rsa-2048" ? generateKeyPairSync("rsa", { modulusLength: 2048 }) : generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const spki = keys.publicKey.export({ type: "spki", format: "der" });
   const now = Date.now();
-  const notBefore = new Date(now - BACKDATE_MS);
-  const notAfter = new Date(Math.min(now + req.ttlMs, ca.cert.notAfter.getTime()));
+  const notBefore = new Date(Math.floor((now - BACKDATE_MS) / 1000) * 1000);
+  const notAfter = new Date(Math.floor(Math.min(now + req.ttlMs, ca.cert.notAfter.getTime()) / 1000) * 1000);
   const serial = randomSerial();
-  const [ski, aki] = await Promise.all([
-    x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    x509.AuthorityKeyIdentifierExtension.create(ca.cert, false),
-  ]);
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: serial,
-    subject: [{ CN: [req.commonName] }, { O: ["TradPal"] }],
-    issuer: ca.cert.subject,
-    notBefore,
-    notAfter,
-    signingAlgorithm: signingAlgorithm(ca.algorithm),
-    publicKey: keys.publicKey,
-    signingKey: ca.key,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth], false),
-      ...(names.length ? [new x509.SubjectAlternativeNameExtension(names, false)] : []),
-      ski,
-      aki,
-    ],
-  });
-  const certPem = cert.toString("pem");
+
+  const names: Buffer[] = [];
+  if (req.spiffeId) names.push(tlv(0x86, Buffer.from(req.spiffeId)));
+  for (const n of req.altNames ?? []) names.push(isIP(n) ? tlv(0x87, ipBytes(n)) : tlv(0x82, Buffer.from(n)));
+  const ski = createHash("sha1").update(spkiKeyBits(spki)).digest();
+
+  const extensions = [
+    BASIC_CONSTRAINTS,
+    KEY_USAGE[alg],
+    EXT_KEY_USAGE,
+    ...(names.length ? [extension("2.5.29.17", false, seq(...names))] : []),
+    extension("2.5.29.14", false, octets(ski)),
+    extension("2.5.29.35", false, seq(tlv(0x80, ca.keyId))),
+  ];
+  const tbs = seq(
+    explicit(0, tlv(0x02, Buffer.from([2]))),
+    uintHex(serial),
+    SIG_ALG[ca.algorithm],
+    ca.subjectDer,
+    seq(time(notBefore), time(notAfter)),
+    seq(set(seq(oid("2.5.4.3"), utf8(req.commonName))), O_TRADPAL),
+    spki,
+    explicit(3, seq(...extensions)),
+  );
+  const signature = sign("sha256", tbs, ca.signer);
+  const certPem = toPem(seq(tbs, SIG_ALG[ca.algorithm], bitString(signature)), "CERTIFICATE");
   return {
     serial,
     certPem,
-    keyPem: await privateKeyToPem(keys.privateKey),
+    keyPem: keys.privateKey.export({ type: "pkcs8", format: "pem" }) as string,
     chainPem: [certPem, ...ca.intermediates].join("\n"),
     notBefore,
     notAfter,

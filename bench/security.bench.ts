@@ -1,0 +1,159 @@
+/**
+ * Security plugin throughput, each beside a peer measured in the same run (interleaved rounds × 3):
+ *
+ *   POST /tokens/validate (cached)  vs  a bare Elysia handler answering the same JSON
+ *   GET /secrets/<path> (embedded)  vs  a bare Elysia handler answering the same JSON
+ *   POST /credentials/<svc>         vs  issueLeaf() called directly in-process (the library ceiling)
+ *
+ *   bun run bench security
+ *
+ * Layout: the server under test (the host with only the security plugin, default config: every
+ * validation audited) and the peer each run in their own process pinned to CPU 1; wrk is pinned to CPU 0.
+ * CPU µs/request of the server process from /proc. Roles: this file re-runs itself with BENCH_ROLE.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { cpuTicks, hasCommand, median, TICKS_PER_SECOND, waitForUrl, wrkLoad, type LoadResult } from "./lib/measure";
+import { table, writeSection } from "./lib/results";
+
+const ROLE = process.env.BENCH_ROLE;
+const SELF = import.meta.path;
+
+if (ROLE === "security") {
+  const { Host } = await import("../src/host/host");
+  const host = new Host({ file: process.env.BENCH_CONFIG!, only: ["security"], logSink: () => {} });
+  await host.start();
+  console.log(`READY ${host.address("security")!.port}`);
+  await new Promise(() => {});
+} else if (ROLE === "peer") {
+  const { Elysia } = await import("elysia");
+  const validateBody = readFileSync(process.env.PEER_VALIDATE!, "utf8");
+  const secretBody = readFileSync(process.env.PEER_SECRET!, "utf8");
+  const json = { "content-type": "application/json" };
+  const app = new Elysia()
+    .post("/tokens/validate", ({ body }) => { void body; return new Response(validateBody, { headers: json }); })
+    .get("/secrets/*", () => new Response(secretBody, { headers: json }))
+    .listen({ hostname: "127.0.0.1", port: 0 });
+  console.log(`READY ${app.server!.port}`);
+  await new Promise(() => {});
+} else {
+  await main();
+}
+
+function spawnRole(role: string, env: Record<string, string>) {
+  const cmd = hasCommand("taskset") ? ["taskset", "-c", "1", "bun", "run", SELF] : ["bun", "run", SELF];
+  const proc = Bun.spawn(cmd, { env: { ...process.env, ...env, BENCH_ROLE: role }, stdout: "pipe", stderr: "inherit" });
+  return new Promise<{ proc: typeof proc; port: number }>(async (resolve, reject) => {
+    const reader = proc.stdout.getReader();
+    let text = "";
+    const timer = setTimeout(() => reject(new Error(`${role} did not start`)), 15_000);
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+      const m = /READY (\d+)/.exec(text);
+      if (m) { clearTimeout(timer); resolve({ proc, port: Number(m[1]) }); return; }
+    }
+    reject(new Error(`${role} exited: ${text}`));
+  });
+}
+
+interface Sample { rps: number; cpuUs: number; p50: number; p99: number; errors: number }
+
+async function measure(pid: number, spec: Parameters<typeof wrkLoad>[0]): Promise<Sample> {
+  await wrkLoad({ ...spec, durationS: 2 }); // warm-up
+  const t0 = cpuTicks(pid);
+  const r: LoadResult = await wrkLoad(spec);
+  const ticks = cpuTicks(pid) - t0;
+  return { rps: r.rps, cpuUs: (ticks / TICKS_PER_SECOND) * 1e6 / Math.max(1, r.requests), p50: r.p50ms, p99: r.p99ms, errors: r.errors + r.non2xx };
+}
+
+async function directIssuance(seconds: number): Promise<number> {
+  const { loadOrCreateCa } = await import("../src/core/pki/ca");
+  const { issueLeaf } = await import("../src/core/pki/issue");
+  const ca = await loadOrCreateCa({ dir: mkdtempSync(join(tmpdir(), "bench-ca-")) });
+  const until = performance.now() + seconds * 1000;
+  let n = 0;
+  // 8 in flight, like the 8 wrk connections against the endpoint.
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (performance.now() < until) {
+      await issueLeaf(ca, { commonName: "bench", spiffeId: "spiffe://tradpal.local/service/bench", altNames: ["bench", "localhost", "127.0.0.1"], ttlMs: 86_400_000 });
+      n++;
+    }
+  }));
+  return n / seconds;
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), "bench-security-"));
+  const config = join(dir, "config.yaml");
+  writeFileSync(config, `host:\n  data_dir: ${join(dir, "data")}\n  bind: 127.0.0.1\n  log_level: error\nplugins:\n  security:\n    port: 0\n    services:\n      bench: { scopes: [read, trade] }\n`);
+  const server = await spawnRole("security", { BENCH_CONFIG: config });
+  const base = `http://127.0.0.1:${server.port}`;
+  await waitForUrl(`${base}/health`);
+  const admin = readFileSync(join(dir, "data", "security", "admin-token"), "utf8").trim();
+  const auth = { authorization: `Bearer ${admin}` };
+  const token = (await (await fetch(`${base}/tokens/bench`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ scopes: ["read"], ttl: "1h" }) })).json()).token as string;
+  await fetch(`${base}/secrets/services/bench/db`, { method: "PUT", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ data: { user: "bench", password: "not-a-real-password" } }) });
+  const validateBody = JSON.stringify({ token });
+  const validateRes = await (await fetch(`${base}/tokens/validate`, { method: "POST", headers: auth, body: validateBody })).text();
+  const secretRes = await (await fetch(`${base}/secrets/services/bench/db`, { headers: auth })).text();
+  if (!validateRes.includes('"valid":true') || !secretRes.includes("bench")) throw new Error(`endpoint check failed: ${validateRes} ${secretRes}`);
+  writeFileSync(join(dir, "validate.json"), validateRes);
+  writeFileSync(join(dir, "secret.json"), secretRes);
+  const peer = await spawnRole("peer", { PEER_VALIDATE: join(dir, "validate.json"), PEER_SECRET: join(dir, "secret.json") });
+  const peerBase = `http://127.0.0.1:${peer.port}`;
+
+  const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
+  const cases = [
+    { name: "POST /tokens/validate (cached)", pid: server.proc.pid, spec: { url: `${base}/tokens/validate`, method: "POST", body: validateBody, headers: auth, connections: 64 } },
+    { name: "peer: bare Elysia POST, same JSON", pid: peer.proc.pid, spec: { url: `${peerBase}/tokens/validate`, method: "POST", body: validateBody, headers: auth, connections: 64 } },
+    { name: "GET /secrets/services/bench/db", pid: server.proc.pid, spec: { url: `${base}/secrets/services/bench/db`, headers: auth, connections: 64 } },
+    { name: "peer: bare Elysia GET, same JSON", pid: peer.proc.pid, spec: { url: `${peerBase}/secrets/services/bench/db`, headers: auth, connections: 64 } },
+    { name: "POST /credentials/bench (ECDSA P-256 issuance)", pid: server.proc.pid, spec: { url: `${base}/credentials/bench`, method: "POST", body: "", headers: auth, connections: 8 } },
+  ] as const;
+  const results = new Map<string, Sample[]>();
+  const direct: number[] = [];
+  try {
+    for (let round = 1; round <= 3; round++) {
+      for (const c of cases) {
+        const s = await measure(c.pid, { ...c.spec, durationS: DURATION, cpu: 0 });
+        (results.get(c.name) ?? results.set(c.name, []).get(c.name)!).push(s);
+        console.log(`round ${round} ${c.name}: ${Math.round(s.rps)} rps, ${s.cpuUs.toFixed(1)} µs CPU/req, errors ${s.errors}`);
+      }
+      const d = await directIssuance(DURATION);
+      direct.push(d);
+      console.log(`round ${round} direct issueLeaf() ×8 in flight: ${Math.round(d)}/s`);
+    }
+  } finally {
+    server.proc.kill();
+    peer.proc.kill();
+  }
+  const med = (name: string, k: keyof Sample) => median(results.get(name)!.map((s) => s[k]));
+  const spread = (name: string) => { const r = results.get(name)!.map((s) => s.rps); return `${Math.round(Math.min(...r))}–${Math.round(Math.max(...r))}`; };
+  const row = (name: string, peerName: string | undefined, target: number) => {
+    const rps = med(name, "rps");
+    const peerRps = peerName ? med(peerName, "rps") : NaN;
+    return [name, Math.round(rps), spread(name), med(name, "cpuUs").toFixed(1), med(name, "p50").toFixed(2), med(name, "p99").toFixed(2), peerName ? `${Math.round(peerRps)} (${(rps / peerRps).toFixed(2)}×)` : "", `≥ ${target}: ${rps >= target ? "met" : "NOT met"}`];
+  };
+  const issuance = med("POST /credentials/bench (ECDSA P-256 issuance)", "rps");
+  const directMed = median(direct);
+  const md = [
+    "Server under test: the host with only the security plugin (default config: embedded store, every validation audited), `taskset -c 1`; the peer (a bare Elysia app answering the same JSON bodies) also on CPU 1, in its own process; wrk on CPU 0. " +
+      `${DURATION}s per run after a 2s warm-up, interleaved A B C D E × 3 rounds, medians. Command: \`bun run bench security\`.`,
+    "",
+    table(["endpoint", "rps (median)", "rps range", "CPU µs/req (server)", "p50 ms", "p99 ms", "peer rps (ratio)", "target"], [
+      row("POST /tokens/validate (cached)", "peer: bare Elysia POST, same JSON", 20_000),
+      row("peer: bare Elysia POST, same JSON", undefined, 0).map((c, i) => (i === 7 ? "" : c)),
+      row("GET /secrets/services/bench/db", "peer: bare Elysia GET, same JSON", 20_000),
+      row("peer: bare Elysia GET, same JSON", undefined, 0).map((c, i) => (i === 7 ? "" : c)),
+      row("POST /credentials/bench (ECDSA P-256 issuance)", undefined, 300),
+    ]),
+    "",
+    `Credential issuance peer: \`issueLeaf()\` called directly in this process, 8 in flight: ${Math.round(directMed)}/s (median of 3); the endpoint reaches ${(issuance / directMed).toFixed(2)}× of it (it adds authz, sealing the key with AES-256-GCM, an atomic file write and an audit line; wrk 8 connections).`,
+  ].join("\n");
+  console.log("\n" + md);
+  writeSection("security", md);
+  rmSync(dir, { recursive: true, force: true });
+}
