@@ -3,8 +3,6 @@
  * sha256(prev_hash + "\n" + the line's JSON without `hash`), and whose `prev` is the previous line's hash.
  * Editing, inserting, removing or reordering a line breaks the chain at that line.
  */
-import { createHash } from "node:crypto";
-
 export const GENESIS = "0".repeat(64);
 
 export interface AuditFields {
@@ -25,8 +23,11 @@ export interface AuditEntry extends AuditFields {
   hash: string;
 }
 
+const hasher = new Bun.CryptoHasher("sha256");
+
+/** sha256(prev + "\n" + body) in hex. One reused hasher: digest() resets it, and this runs per audited call. */
 export function chainHash(prev: string, bodyJson: string): string {
-  return createHash("sha256").update(prev).update("\n").update(bodyJson).digest("hex");
+  return hasher.update(prev + "\n" + bodyJson).digest("hex");
 }
 
 /** Build the next line (without trailing newline). */
