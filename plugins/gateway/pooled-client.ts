@@ -1,3 +1,436 @@
-/** Placeholder: the pooled HTTP/1.1 client on Bun.connect (replaced below once measured). */
-import { fetchClient, type UpstreamClient } from "./upstream-client";
-export function pooledClient(): UpstreamClient { return { ...fetchClient(), kind: "pooled" }; }
+/**
+ * A pooled HTTP/1.1 client on Bun.connect, for the proxy's hot path: keep-alive connections per
+ * instance reused across requests, the request head written in one write, Content-Length, chunked
+ * and close-delimited responses, streaming bodies both ways with backpressure (socket pause/resume
+ * on the way back, drain on the way out). A small Content-Length response that arrives with its head
+ * (the common case) is handed over as bytes, with no stream at all.
+ * https instances go through fetch() (TLS stays Bun's).
+ */
+import type { Socket } from "bun";
+import { UpstreamError, fetchClient, type UpstreamClient, type UpstreamRequest, type UpstreamResponse } from "./upstream-client";
+
+const CRLFCRLF = Buffer.from("\r\n\r\n");
+const MAX_HEAD = 64 * 1024;
+const MAX_IDLE_PER_INSTANCE = 256;
+const SWEEP_MS = 25;
+const encoder = new TextEncoder();
+
+const enum Phase { Head, Length, Chunked, UntilClose, Done }
+const enum ChunkState { Size, Data, DataEnd, Trailer }
+
+interface Exchange {
+  req: UpstreamRequest;
+  resolve(r: UpstreamResponse): void;
+  reject(e: UpstreamError): void;
+  phase: Phase;
+  head: Buffer | null;
+  receivedAny: boolean;
+  settled: boolean;
+  keepAlive: boolean;
+  remaining: number;
+  controller: ReadableStreamDefaultController<Uint8Array> | null;
+  chunk: ChunkState;
+  line: string;
+  conn: Conn | null;
+}
+
+interface Conn {
+  socket: Socket<Conn> | null;
+  pool: Pool;
+  ex: Exchange | null;
+  served: number;
+  closed: boolean;
+  pending: Uint8Array | null;
+  onDrain: (() => void) | null;
+  /** Reading paused because the response body's consumer is behind (backpressure). */
+  paused: boolean;
+}
+
+interface Pool {
+  hostname: string;
+  port: number;
+  hostHeader: string;
+  idle: Conn[];
+}
+
+/** Hop-by-hop response fields never handed back (RFC 9110 §7.6.1). */
+const HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
+
+function fail(ex: Exchange, err: UpstreamError): void {
+  if (ex.settled) {
+    if (ex.controller) { try { ex.controller.error(err); } catch { /* already closed */ } ex.controller = null; }
+    return;
+  }
+  ex.settled = true;
+  ex.reject(err);
+}
+
+function destroy(conn: Conn): void {
+  conn.closed = true;
+  conn.ex = null;
+  conn.socket?.terminate();
+}
+
+/** The response is complete: the connection goes back to the idle list when it may be reused. */
+function complete(conn: Conn, ex: Exchange): void {
+  ex.phase = Phase.Done;
+  if (ex.controller) { try { ex.controller.close(); } catch { /* cancelled */ } ex.controller = null; }
+  conn.ex = null;
+  conn.served++;
+  if (!ex.keepAlive || conn.closed) { if (!conn.closed) destroy(conn); return; }
+  if (conn.paused) { conn.paused = false; conn.socket!.resume(); }
+  if (conn.pool.idle.length < MAX_IDLE_PER_INSTANCE) conn.pool.idle.push(conn);
+  else destroy(conn);
+}
+
+function writeAll(conn: Conn, data: string | Uint8Array): void {
+  if (conn.closed || !conn.socket) return;
+  if (conn.pending) {
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    const merged = new Uint8Array(conn.pending.length + bytes.length);
+    merged.set(conn.pending);
+    merged.set(bytes, conn.pending.length);
+    conn.pending = merged;
+    return;
+  }
+  const written = conn.socket.write(data);
+  const len = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
+  if (written < len) {
+    const bytes = typeof data === "string" ? encoder.encode(data) : data;
+    conn.pending = bytes.subarray(Math.max(0, written));
+  }
+}
+
+function drained(conn: Conn): Promise<void> {
+  if (!conn.pending || conn.closed) return Promise.resolve();
+  return new Promise((resolve) => { conn.onDrain = resolve; });
+}
+
+function bodyStream(conn: Conn, ex: Exchange): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) { ex.controller = controller; },
+    pull() { if (conn.paused && !conn.closed) { conn.paused = false; conn.socket!.resume(); } },
+    cancel() {
+      // The client went away mid-body: this connection cannot be reused.
+      ex.controller = null;
+      if (ex.phase !== Phase.Done) { ex.phase = Phase.Done; destroy(conn); }
+    },
+  }, { highWaterMark: 64 * 1024, size: (c) => c?.byteLength ?? 0 });
+}
+
+function enqueue(conn: Conn, ex: Exchange, bytes: Uint8Array): void {
+  const c = ex.controller;
+  if (c === null || bytes.byteLength === 0) return;
+  c.enqueue(bytes);
+  if ((c.desiredSize ?? 1) <= 0 && !conn.paused) { conn.paused = true; conn.socket?.pause(); }
+}
+
+/** Parse the response head; returns the offset after it, or -1 when more bytes are needed. */
+function onHead(conn: Conn, ex: Exchange, data: Buffer): number {
+  const end = data.indexOf(CRLFCRLF);
+  if (end === -1) {
+    if (data.length > MAX_HEAD) { fail(ex, new UpstreamError("other", "upstream response head too large")); destroy(conn); }
+    else ex.head = data;
+    return -1;
+  }
+  ex.head = null;
+  const text = data.toString("latin1", 0, end);
+  const firstEnd = text.indexOf("\r\n");
+  const statusLine = firstEnd === -1 ? text : text.slice(0, firstEnd);
+  const status = Number(statusLine.slice(9, 12));
+  if (!statusLine.startsWith("HTTP/1.") || !(status >= 100 && status < 600)) {
+    fail(ex, new UpstreamError("other", "malformed upstream status line"));
+    destroy(conn);
+    return -1;
+  }
+  // 1xx (other than 101) are interim: skip them and read the final head.
+  if (status < 200 && status !== 101) return end + 4;
+  const statusText = statusLine.slice(13);
+  const headers = new Headers();
+  let contentLength = -1;
+  let chunked = false;
+  let close = statusLine.charCodeAt(7) === 48; // HTTP/1.0 closes unless told otherwise
+  let connectionTokens: string[] | undefined;
+  let i = firstEnd === -1 ? text.length : firstEnd + 2;
+  while (i < text.length) {
+    let nl = text.indexOf("\r\n", i);
+    if (nl === -1) nl = text.length;
+    const colon = text.indexOf(":", i);
+    if (colon !== -1 && colon < nl) {
+      const name = text.slice(i, colon).toLowerCase();
+      const value = text.slice(colon + 1, nl).trim();
+      if (HOP.has(name)) {
+        if (name === "transfer-encoding") chunked = value.toLowerCase().includes("chunked");
+        else if (name === "connection") {
+          const v = value.toLowerCase();
+          if (v.includes("close")) close = true; else if (v.includes("keep-alive")) close = false;
+          connectionTokens = v.split(",").map((t) => t.trim()).filter((t) => t && t !== "close" && t !== "keep-alive");
+        }
+      } else {
+        if (name === "content-length") contentLength = Number(value);
+        headers.append(name, value);
+      }
+    }
+    i = nl + 2;
+  }
+  if (connectionTokens) for (const t of connectionTokens) headers.delete(t);
+  ex.keepAlive = !close;
+  const rest = end + 4;
+  const noBody = ex.req.method === "HEAD" || status === 204 || status === 304 || status === 101;
+  ex.settled = true;
+  if (noBody) {
+    ex.resolve({ status, statusText, headers, body: null, discard: noop });
+    complete(conn, ex);
+    return data.length;
+  }
+  if (chunked) {
+    ex.phase = Phase.Chunked;
+    ex.chunk = ChunkState.Size;
+    ex.line = "";
+    if (contentLength !== -1) headers.delete("content-length");
+  } else if (contentLength >= 0) {
+    if (data.length - rest >= contentLength) {
+      // Fast path: the whole body came with the head.
+      ex.resolve({ status, statusText, headers, body: data.subarray(rest, rest + contentLength), discard: noop });
+      complete(conn, ex);
+      return data.length;
+    }
+    ex.phase = Phase.Length;
+    ex.remaining = contentLength;
+  } else {
+    ex.phase = Phase.UntilClose;
+    ex.keepAlive = false;
+  }
+  const body = bodyStream(conn, ex);
+  ex.resolve({ status, statusText, headers, body, discard: () => { void body.cancel().catch(noop); } });
+  return rest;
+}
+
+function noop(): void {}
+
+/** Incremental chunked-transfer decoder over one data buffer from `at`. */
+function onChunked(conn: Conn, ex: Exchange, data: Buffer, at: number): void {
+  let i = at;
+  const n = data.length;
+  while (i < n && ex.phase === Phase.Chunked) {
+    switch (ex.chunk) {
+      case ChunkState.Size:
+      case ChunkState.Trailer: {
+        const nl = data.indexOf(10, i);
+        if (nl === -1) { ex.line += data.toString("latin1", i, n); if (ex.line.length > 8192) { bodyError(conn, ex, "chunk line too long"); } return; }
+        let line = ex.line + data.toString("latin1", i, nl);
+        ex.line = "";
+        i = nl + 1;
+        if (line.endsWith("\r")) line = line.slice(0, -1);
+        if (ex.chunk === ChunkState.Trailer) {
+          if (line.length === 0) { complete(conn, ex); return; }
+          continue;
+        }
+        const semi = line.indexOf(";");
+        const size = parseInt(semi === -1 ? line : line.slice(0, semi), 16);
+        if (!Number.isFinite(size) || size < 0) { bodyError(conn, ex, "bad chunk size"); return; }
+        if (size === 0) ex.chunk = ChunkState.Trailer;
+        else { ex.remaining = size; ex.chunk = ChunkState.Data; }
+        break;
+      }
+      case ChunkState.Data: {
+        const take = Math.min(ex.remaining, n - i);
+        enqueue(conn, ex, data.subarray(i, i + take));
+        i += take;
+        ex.remaining -= take;
+        if (ex.remaining === 0) { ex.chunk = ChunkState.DataEnd; ex.remaining = 2; }
+        break;
+      }
+      case ChunkState.DataEnd: {
+        const take = Math.min(ex.remaining, n - i);
+        i += take;
+        ex.remaining -= take;
+        if (ex.remaining === 0) ex.chunk = ChunkState.Size;
+        break;
+      }
+    }
+  }
+}
+
+function bodyError(conn: Conn, ex: Exchange, why: string): void {
+  ex.phase = Phase.Done;
+  fail(ex, new UpstreamError("reset", why));
+  destroy(conn);
+}
+
+function onData(conn: Conn, data: Buffer): void {
+  const ex = conn.ex;
+  if (!ex) { destroy(conn); return; } // bytes on an idle connection: not a valid HTTP/1.1 peer
+  ex.receivedAny = true;
+  let buf = data;
+  let at = 0;
+  while (ex.phase === Phase.Head) {
+    if (ex.head) { buf = Buffer.concat([ex.head, buf]); ex.head = null; }
+    const next = onHead(conn, ex, buf);
+    if (next === -1) return;
+    if (next >= buf.length) return;
+    if (ex.phase === Phase.Head) { buf = buf.subarray(next); continue; } // after a 1xx
+    at = next;
+    if (conn.ex !== ex) return; // completed (and maybe reused) already
+  }
+  switch (ex.phase) {
+    case Phase.Length: {
+      const take = Math.min(ex.remaining, buf.length - at);
+      enqueue(conn, ex, buf.subarray(at, at + take));
+      ex.remaining -= take;
+      if (ex.remaining === 0) complete(conn, ex);
+      break;
+    }
+    case Phase.Chunked: onChunked(conn, ex, buf, at); break;
+    case Phase.UntilClose: enqueue(conn, ex, buf.subarray(at)); break;
+    default: break;
+  }
+}
+
+function onClose(conn: Conn, retry: (ex: Exchange) => void): void {
+  conn.closed = true;
+  const idle = conn.pool.idle;
+  const k = idle.indexOf(conn);
+  if (k !== -1) idle.splice(k, 1);
+  const ex = conn.ex;
+  conn.ex = null;
+  if (conn.onDrain) { const d = conn.onDrain; conn.onDrain = null; d(); }
+  if (!ex || ex.phase === Phase.Done) return;
+  if (ex.phase === Phase.UntilClose) { complete(conn, ex); return; }
+  if (ex.phase === Phase.Head && !ex.receivedAny && !ex.settled && conn.served > 0 && ex.req.body === null) {
+    // A reused keep-alive connection the upstream had closed: send again on a fresh one.
+    retry(ex);
+    return;
+  }
+  ex.phase = Phase.Done;
+  fail(ex, new UpstreamError("reset", "upstream closed the connection"));
+}
+
+export function pooledClient(): UpstreamClient {
+  const pools = new Map<string, Pool>();
+  const waiting = new Set<Exchange>();
+  const tlsFallback = fetchClient();
+  let closed = false;
+
+  const handlers = {
+    binaryType: "buffer" as const,
+    data(s: Socket<Conn>, d: Buffer) { onData(s.data, d); },
+    drain(s: Socket<Conn>) {
+      const conn = s.data;
+      if (conn.pending) {
+        const p = conn.pending;
+        conn.pending = null;
+        const w = s.write(p);
+        if (w < p.byteLength) { conn.pending = p.subarray(Math.max(0, w)); return; }
+      }
+      if (conn.onDrain) { const d = conn.onDrain; conn.onDrain = null; d(); }
+    },
+    close(s: Socket<Conn>) { onClose(s.data, (ex) => void dispatch(ex, true)); },
+    error(s: Socket<Conn>) { onClose(s.data, (ex) => void dispatch(ex, true)); },
+  };
+
+  // One timer for every deadline: an exchange still waiting for its head past its deadline fails.
+  const sweeper = setInterval(() => {
+    if (waiting.size === 0) return;
+    const now = Date.now();
+    for (const ex of waiting) {
+      if (ex.settled) { waiting.delete(ex); continue; }
+      if (now >= ex.req.deadline) {
+        waiting.delete(ex);
+        fail(ex, new UpstreamError("timeout", "upstream did not answer before the deadline"));
+        if (ex.conn) destroy(ex.conn);
+      }
+    }
+  }, SWEEP_MS);
+  (sweeper as unknown as { unref?: () => void }).unref?.();
+
+  function poolFor(base: string): Pool {
+    let p = pools.get(base);
+    if (!p) {
+      const u = new URL(base);
+      p = { hostname: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || 80), hostHeader: u.host, idle: [] };
+      pools.set(base, p);
+    }
+    return p;
+  }
+
+  async function connect(pool: Pool, timeoutMs: number): Promise<Conn> {
+    const conn: Conn = { socket: null, pool, ex: null, served: 0, closed: false, pending: null, onDrain: null, paused: false };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new UpstreamError("timeout", `connect timeout after ${timeoutMs} ms`)), timeoutMs);
+    });
+    const opening = Bun.connect<Conn>({ hostname: pool.hostname, port: pool.port, data: conn, socket: handlers });
+    try {
+      conn.socket = await Promise.race([opening, timeout]);
+    } catch (err) {
+      opening.then((s) => s.terminate(), noop);
+      if (err instanceof UpstreamError) throw err;
+      throw new UpstreamError("connect", String((err as { code?: string }).code ?? (err as Error).message));
+    } finally {
+      clearTimeout(timer);
+    }
+    conn.socket.setNoDelay(true);
+    return conn;
+  }
+
+  async function dispatch(ex: Exchange, fresh: boolean): Promise<void> {
+    const r = ex.req;
+    const pool = poolFor(r.base);
+    let conn: Conn | undefined;
+    if (!fresh) while (pool.idle.length > 0) { const c = pool.idle.pop()!; if (!c.closed) { conn = c; break; } }
+    if (!conn) {
+      try { conn = await connect(pool, Math.min(r.connectTimeoutMs, Math.max(1, r.deadline - Date.now()))); } catch (err) { fail(ex, err as UpstreamError); return; }
+      if (ex.settled) { pool.idle.push(conn); return; } // the deadline passed while connecting: keep the connection
+    }
+    ex.conn = conn;
+    ex.receivedAny = false;
+    conn.ex = ex;
+    let head = `${r.method} ${r.path} HTTP/1.1\r\n`;
+    if (!r.headers.has("host")) head += `host: ${pool.hostHeader}\r\n`;
+    r.headers.forEach((v, k) => { head += `${k}: ${v}\r\n`; });
+    const chunked = r.body !== null && !r.headers.has("content-length");
+    if (chunked) head += "transfer-encoding: chunked\r\n";
+    writeAll(conn, head + "\r\n");
+    if (r.body !== null) await sendBody(conn, ex, r.body, chunked);
+  }
+
+  async function sendBody(conn: Conn, ex: Exchange, body: ReadableStream<Uint8Array>, chunked: boolean): Promise<void> {
+    try {
+      for await (const chunk of body) {
+        if (conn.closed || ex.phase === Phase.Done) return;
+        if (chunk.byteLength === 0) continue;
+        if (chunked) writeAll(conn, `${chunk.byteLength.toString(16)}\r\n`);
+        writeAll(conn, chunk);
+        if (chunked) writeAll(conn, "\r\n");
+        if (conn.pending) await drained(conn);
+      }
+      if (chunked && !conn.closed) writeAll(conn, "0\r\n\r\n");
+    } catch (err) {
+      const e = err instanceof UpstreamError ? err : new UpstreamError("other", `request body failed: ${(err as Error).message}`);
+      fail(ex, e);
+      destroy(conn);
+    }
+  }
+
+  return {
+    kind: "pooled",
+    send(r) {
+      if (closed) return Promise.reject(new UpstreamError("other", "client closed"));
+      if (r.base.charCodeAt(4) === 115 /* https */) return tlsFallback.send(r);
+      return new Promise<UpstreamResponse>((resolve, reject) => {
+        const ex: Exchange = {
+          req: r, resolve, reject, phase: Phase.Head, head: null, receivedAny: false, settled: false, keepAlive: true,
+          remaining: 0, controller: null, chunk: ChunkState.Size, line: "", conn: null,
+        };
+        waiting.add(ex);
+        void dispatch(ex, false);
+      });
+    },
+    close() {
+      closed = true;
+      clearInterval(sweeper);
+      for (const p of pools.values()) for (const c of p.idle.splice(0)) destroy(c);
+    },
+  };
+}

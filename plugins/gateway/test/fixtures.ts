@@ -44,8 +44,11 @@ export async function startGateway(gatewayYaml: string, env: Record<string, stri
 /** The edge's rate limiter (1000/min by default) would turn load tests into 429s: off unless a test asks. */
 const EDGE_OFF = EDGE_KEYS.includes("rate_limiting") ? "    rate_limiting: { enabled: false }\n" : "";
 
+/** GATEWAY_TEST_CLIENT=fetch|pooled runs every suite against one upstream client (default: the plugin's default). */
+const CLIENT = process.env.GATEWAY_TEST_CLIENT ? `    upstream_client: ${process.env.GATEWAY_TEST_CLIENT}\n` : "";
+
 export function gatewayConfig(gatewayYaml: string, hostExtra = "", edge = EDGE_OFF): string {
-  return `host:\n  data_dir: \${DATA_DIR}\n  log_level: warn\n${hostExtra}plugins:\n  gateway:\n    port: 0\n${edge}${gatewayYaml}\n`;
+  return `host:\n  data_dir: \${DATA_DIR}\n  log_level: warn\n${hostExtra}plugins:\n  gateway:\n    port: 0\n${edge}${CLIENT}${gatewayYaml}\n`;
 }
 
 /** One service block (YAML, indented for `services:`). */
