@@ -127,7 +127,7 @@ async function perOpConcurrent(ops: number, inFlight: number, fn: (i: number) =>
 }
 
 const key = new TextEncoder().encode(SECRET);
-const opts = { hsSecret: Buffer.from(SECRET), issuer: "tradpal-gateway", audience: "tradpal", skewS: 30, maxBytes: 8192 };
+const opts = { hsSecret: Buffer.from(SECRET), issuer: "tradpal-gateway", jwksIssuer: "tradpal-gateway", audience: "tradpal", skewS: 30, maxBytes: 8192 };
 const es = await generateKeyPair("ES256", { extractable: true });
 const esJwk = parseJwk({ ...(await exportJWK(es.publicKey)), kid: "k1" })!;
 const esToken = await new SignJWT({ sub: "bench-user", scope: "trade" }).setProtectedHeader({ alg: "ES256", kid: "k1" }).setIssuer("tradpal-gateway").setAudience("tradpal").setExpirationTime("2h").sign(es.privateKey);

@@ -13,6 +13,7 @@ import type { EdgePolicy } from "./contract";
 
 const SECRET = "attack-suite-secret-" + crypto.randomUUID();
 const ISS = "tradpal-gateway";
+const JWKS_ISS = "tradpal-security";
 const AUD = "tradpal";
 const now = () => Math.floor(Date.now() / 1000);
 const b64 = (o: unknown) => Buffer.from(typeof o === "string" ? o : JSON.stringify(o)).toString("base64url");
@@ -30,7 +31,7 @@ const readRoute = route("quotes", { auth: true, scopes: [] });
 
 function mint(claims: Record<string, unknown> = {}, opts: { alg?: string; kid?: string; key?: CryptoKey | Uint8Array } = {}) {
   const t = now();
-  const body = { sub: "alice", scope: "trade read", iss: ISS, aud: AUD, iat: t, exp: t + 300, ...claims };
+  const body = { sub: "alice", scope: "trade read", iss: (opts.alg ?? "HS256") === "HS256" ? ISS : JWKS_ISS, aud: AUD, iat: t, exp: t + 300, ...claims };
   for (const k of Object.keys(body)) if ((body as any)[k] === undefined) delete (body as any)[k];
   const alg = opts.alg ?? "HS256";
   return new SignJWT(body).setProtectedHeader({ alg, ...(opts.kid ? { kid: opts.kid } : {}) }).sign(opts.key ?? new TextEncoder().encode(SECRET));
@@ -69,7 +70,7 @@ beforeAll(async () => {
   ];
   jwksServer = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => { jwksFetches++; return Response.json(jwks); } });
   const settings = decodeEdgeSettings({
-    auth: { hs256_secret: SECRET, jwks_url: `http://127.0.0.1:${jwksServer.port}/.well-known/jwks.json`, jwks_min_refetch: "0ms", issuer: ISS, audience: AUD, clock_skew: "30s", max_token_bytes: "2kb" },
+    auth: { hs256_secret: SECRET, jwks_url: `http://127.0.0.1:${jwksServer.port}/.well-known/jwks.json`, jwks_min_refetch: "0ms", issuer: ISS, jwks_issuer: JWKS_ISS, audience: AUD, clock_skew: "30s", max_token_bytes: "2kb" },
     rate_limiting: { enabled: false },
   });
   policy = await createEdgePolicy(settings, ctx, [protectedRoute, readRoute]);
@@ -157,6 +158,10 @@ describe("attacks: every one is a 401", () => {
   });
   test("wrong issuer", async () => { await expect401(await mint({ iss: "evil" }), "issuer"); });
   test("missing issuer", async () => { await expect401(await mint({ iss: undefined }), "issuer"); });
+  test("issuer bound to the key source: a JWKS token with our HS256 issuer, an HS256 token with the JWKS issuer", async () => {
+    await expect401(await mint({ iss: ISS }, { alg: "ES256", kid: "es-1", key: es.privateKey }), "issuer");
+    await expect401(await mint({ iss: JWKS_ISS }), "issuer");
+  });
   test("wrong audience", async () => { await expect401(await mint({ aud: "other" }), "audience"); });
   test("missing exp", async () => { await expect401(await mint({ exp: undefined }), "no_exp"); });
   test("unknown kid (the JWKS is re-fetched, the kid still does not resolve)", async () => {

@@ -49,7 +49,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   }
 
   const authenticator = new Authenticator(
-    { hsSecret, issuer: auth.issuer, audience: auth.audience, skewS: auth.clock_skew / 1000, maxBytes: auth.max_token_bytes },
+    { hsSecret, issuer: auth.issuer, jwksIssuer: auth.jwks_issuer, audience: auth.audience, skewS: auth.clock_skew / 1000, maxBytes: auth.max_token_bytes },
     auth.cache_size,
     settings.api_keys,
     jwks,

@@ -10,7 +10,10 @@ import type { AuthFailure } from "../errors";
 export interface VerifyOptions {
   /** HS256 secret; undefined → HS256 tokens are refused. */
   hsSecret?: Buffer;
+  /** Required `iss` of HS256 tokens (ours, from /auth/login); "" → not checked. */
   issuer: string;
+  /** Required `iss` of RS256/ES256 tokens (the JWKS owner, the security plugin); "" → not checked. */
+  jwksIssuer: string;
   audience: string;
   skewS: number;
   maxBytes: number;
@@ -82,18 +85,19 @@ export function verifyJwt(token: string, opts: VerifyOptions, lookup: KeyLookup,
 
   const claims = decodeJson(token.slice(d1 + 1, d2));
   if (!claims) return fail("malformed");
-  return checkClaims(claims, opts, nowS);
+  // The key source decides the issuer too: a JWKS-signed token cannot pose as one of ours and vice versa.
+  return checkClaims(claims, opts, nowS, alg === "HS256" ? opts.issuer : opts.jwksIssuer);
 }
 
 /** Time and audience checks, after the signature is known good. */
-export function checkClaims(claims: Record<string, unknown>, opts: VerifyOptions, nowS: number): VerifyResult {
+export function checkClaims(claims: Record<string, unknown>, opts: VerifyOptions, nowS: number, issuer: string): VerifyResult {
   const { exp, nbf, iat } = claims;
   if (exp === undefined) return fail("no_exp");
   if (typeof exp !== "number" || !Number.isFinite(exp)) return fail("malformed");
   if (exp + opts.skewS <= nowS) return fail("expired");
   if (nbf !== undefined && (typeof nbf !== "number" || nbf - opts.skewS > nowS)) return fail("not_yet_valid");
   if (iat !== undefined && (typeof iat !== "number" || iat - opts.skewS > nowS)) return fail("iat");
-  if (opts.issuer && claims.iss !== opts.issuer) return fail("issuer");
+  if (issuer && claims.iss !== issuer) return fail("issuer");
   if (opts.audience) {
     const aud = claims.aud;
     const ok = aud === opts.audience || (Array.isArray(aud) && aud.includes(opts.audience));
