@@ -112,6 +112,40 @@ describe("through the real gateway", () => {
   });
 });
 
+describe("hot reload", () => {
+  test("a changed limit applies at once; counters of unchanged policies survive the reload", async () => {
+    const edge = `    rate_limiting: { trusted_proxies: [] }\n`;
+    const before = config(edge, svc("keep", "/keep", "        rate_limit: 3/min\n") + svc("change", "/change", "        rate_limit: 3/min\n"));
+    const g = await gateway(before);
+    const base = g.url("gateway");
+    expect(await load(2, 1, () => fetch(`${base}/keep/x`))).toEqual([200, 200]);
+    expect(await load(2, 1, () => fetch(`${base}/change/x`))).toEqual([200, 200]);
+    const after = config(edge, svc("keep", "/keep", "        rate_limit: 3/min\n") + svc("change", "/change", "        rate_limit: 6/min\n"));
+    const r = await g.rewrite(after);
+    expect((r as any).ok ?? true).toBe(true);
+    const base2 = g.url("gateway");
+    expect(await load(3, 1, () => fetch(`${base2}/keep/x`))).toEqual([200, 429, 429]); // 2 of 3 already used
+    const changed = await load(7, 1, () => fetch(`${base2}/change/x`));
+    expect(changed.filter((s) => s === 200)).toHaveLength(6); // the new policy starts with a full bucket
+    const res = await fetch(`${base2}/change/x`);
+    expect(res.headers.get("ratelimit-policy")).toBe('"change";q=6;w=60');
+  });
+});
+
+describe("metrics", () => {
+  test("the edge's metric families pass promtool check metrics", async () => {
+    const g = hosts[0];
+    const text = await (await fetch(`${g.url("gateway")}/metrics`)).text();
+    const families = ["auth_failures_total", "ratelimit_limited_total", "token_cache_requests_total", "token_cache_hit_ratio", "ratelimit_fallback", "ratelimit_fallback_transitions_total", "ratelimit_fallback_decisions_total"];
+    const mine = text.split("\n").filter((l) => families.some((f) => new RegExp(`(^|\\s)tradpal_gateway_${f}(\\{|\\s|$)`).test(l))).join("\n") + "\n";
+    expect(mine).toContain("tradpal_gateway_token_cache_hit_ratio");
+    const p = Bun.spawn(["promtool", "check", "metrics"], { stdin: new TextEncoder().encode(mine), stdout: "pipe", stderr: "pipe" });
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    expect(`${out}${err}`.trim()).toBe("");
+    expect(code).toBe(0);
+  });
+});
+
 describe("two gateway hosts sharing one Redis", () => {
   test("100/min, 300 requests spread over both → 100 pass (±1%), the rest 429, no other status", async () => {
     const prefix = uniquePrefix();
