@@ -181,7 +181,8 @@ export class BreakerStateMachine {
   private recordClosed(outcome: Outcome, durationMs: number): void {
     if (outcome === IGNORED) return;
     const p = this.policy;
-    const now = this.now();
+    // Count windows ignore time: skip the clock read on the hot path.
+    const now = p.windowType === "time" ? this.now() : 0;
     const flags = this.flagsOf(outcome, durationMs);
     this.window.record(flags, now);
     if (outcome === FAILURE) {
