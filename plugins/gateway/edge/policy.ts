@@ -124,8 +124,8 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   }
 
   let refresh: RefreshStore;
-  if (limiter.currentMode !== "local" && (limiter as any).client) {
-    refresh = new RedisRefreshStore((limiter as any).client, rl.key_prefix);
+  if (limiter.redisClient) {
+    refresh = new RedisRefreshStore(limiter.redisClient, rl.key_prefix);
   } else {
     refresh = new MemoryRefreshStore(ctx.shared.getOrCreate("gateway:edge:refresh-families", () => new Map()));
   }

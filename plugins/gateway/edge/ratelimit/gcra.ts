@@ -17,6 +17,9 @@ export interface GcraPolicy {
   /** Precomputed header values (they do not depend on the request). */
   readonly policyHeader: string;
   readonly limitHeader: string;
+  /** Script arguments as strings, so a Redis decision does not format numbers per request. */
+  readonly emissionArg: string;
+  readonly periodArg: string;
 }
 
 export function makePolicy(name: string, rate: Rate): GcraPolicy {
@@ -31,6 +34,8 @@ export function makePolicy(name: string, rate: Rate): GcraPolicy {
     signature: `${name}|${limit}/${periodMs}`,
     policyHeader: `"${name}";q=${limit};w=${windowS}`,
     limitHeader: String(limit),
+    emissionArg: String(periodMs / limit),
+    periodArg: String(periodMs),
   };
 }
 

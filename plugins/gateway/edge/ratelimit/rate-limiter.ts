@@ -79,6 +79,9 @@ export class RateLimiter {
 
   get currentMode(): LimiterMode { return this.mode; }
 
+  /** The Redis connection when one is configured (shared with the refresh-token store). */
+  get redisClient(): Redis | undefined { return this.client; }
+
   /** Map for a policy's local counters, resolved once per policy (hot path avoids the pool lookup). */
   countersFor(p: GcraPolicy): Map<string, number> { return this.local.counters(p); }
 

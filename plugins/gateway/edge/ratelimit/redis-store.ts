@@ -39,7 +39,7 @@ export class RedisRateStore {
   }
 
   async decide(p: GcraPolicy, key: string): Promise<RateDecision> {
-    const [allowed, remaining, resetMs, retryAfterMs] = await this.run(this.keyOf(p, key), String(p.emissionMs), String(p.periodMs));
+    const [allowed, remaining, resetMs, retryAfterMs] = await this.run(this.keyOf(p, key), p.emissionArg, p.periodArg);
     return { allowed: allowed === 1, remaining, resetMs, retryAfterMs };
   }
 }
