@@ -80,6 +80,13 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     return s;
   };
   for (const r of routes) stateFor(r);
+  const loginPerAccount = makePolicy("login:account", rl.login_per_account);
+  const loginPerIp = makePolicy("login:ip", rl.login_per_ip);
+  // Counters of policies that no longer exist would stay in the pool forever; the instance being
+  // replaced keeps its own references until it drains, so dropping them from the pool is safe.
+  const live = new Set([...states.values()].flatMap((s) => (s.policy ? [`gateway:edge:rl:${s.policy.signature}`] : [])));
+  live.add(`gateway:edge:rl:${loginPerAccount.signature}`).add(`gateway:edge:rl:${loginPerIp.signature}`);
+  for (const k of ctx.shared.keys("gateway:edge:rl:")) if (!live.has(k)) await ctx.shared.delete(k);
 
   function rateHeaders(p: GcraPolicy, d: RateDecision): Headers {
     const resetS = Math.ceil(d.resetMs / 1000);
@@ -139,8 +146,8 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     refresh,
     refreshTtlMs: auth.refresh_ttl,
     limiter,
-    loginPerAccount: makePolicy("login:account", rl.login_per_account),
-    loginPerIp: makePolicy("login:ip", rl.login_per_ip),
+    loginPerAccount,
+    loginPerIp,
     resolver,
     onFailure: (reason) => metrics.authFailure(reason),
     peers,

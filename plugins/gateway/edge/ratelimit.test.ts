@@ -127,5 +127,7 @@ describe("hot reload", () => {
     const r3 = route("reload", { rate: "8/min" });
     const p3 = await make({}, [r3], testContext({}, shared));
     expect(await countAllowed(p3, r3, 10, "10.4.0.1")).toBe(8);
+    // the counters of the replaced policy are dropped from the pool (no growth across reloads)
+    expect(shared.keys("gateway:edge:rl:reload|")).toEqual(["gateway:edge:rl:reload|8/60000"]);
   });
 });
