@@ -114,3 +114,20 @@ describe("key ring and token service", () => {
     expect(svc.cacheSize()).toBe(5);
   });
 });
+
+test("the cache evicts the least recently used token", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sec-ring-"));
+  const ring = createKeyRing(join(dir, "keys"), createSealBox(randomBytes(32), "created"));
+  let verifies = 0;
+  const counting = { ...ring, verifier: (kid: string) => { verifies++; return ring.verifier(kid); } };
+  const svc = createTokenService(counting, { issuer: "i", audience: "a", ttlMs: 60_000, maxTtlMs: 3_600_000, skewMs: 30_000, cacheSize: 2, maxLength: 8192 }, join(dir, "deny.json"));
+  const [a, b, c] = ["a", "b", "c"].map((s) => svc.mint(s, []).token);
+  svc.validate(a); svc.validate(b); // cache: a, b
+  svc.validate(a);                  // hit; a is now the most recent: b, a
+  svc.validate(c);                  // evicts b: a, c
+  const before = verifies;
+  svc.validate(a);
+  expect(verifies).toBe(before);    // a was still cached
+  svc.validate(b);
+  expect(verifies).toBe(before + 1); // b had been evicted
+});

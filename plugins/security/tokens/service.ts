@@ -65,8 +65,11 @@ export function createTokenService(ring: KeyRing, s: TokenSettings, denyFile: st
       const hit = cache.get(token);
       if (hit) {
         const now = Date.now();
-        if (now < hit.expMs && now >= hit.nbfMs && !denied.has(hit.jti)) return hit.outcome;
         cache.delete(token);
+        if (now < hit.expMs && now >= hit.nbfMs && !denied.has(hit.jti)) {
+          cache.set(token, hit); // most recently used goes last: eviction takes the first (least recent)
+          return hit.outcome;
+        }
       }
       return slowValidate(token, audience);
     },
