@@ -50,7 +50,7 @@ export function createClassifier(policy: FailurePolicy): Classifier {
       case "connect": return errConnect as Outcome;
       case "timeout": return errTimeout as Outcome;
       case "reset": return errReset as Outcome;
-      default: return (status === 0 || o.error ? errOther : SUCCESS) as Outcome;
+      default: return (status <= 0 || status >= 600 || o.error ? errOther : SUCCESS) as Outcome;
     }
   };
 }
