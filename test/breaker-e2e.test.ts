@@ -246,3 +246,57 @@ describe("admin token file", () => {
     await expect(startHost(`host:\n  data_dir: \${DATA_DIR}\nplugins:\n  breaker:\n    port: 0\n    defaults: { failure_threshold: 0, failure_rate_threshold: 0 }\n`)).rejects.toThrow(/plugins.breaker.defaults/);
   });
 });
+
+describe("per-service policies, slow calls and webhook retries", () => {
+  let t: TestHost;
+  const slow = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: async () => { await Bun.sleep(60); return new Response("slow but fine"); } });
+  const flaky = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("x", { status: 503 }) });
+  let hookCalls = 0;
+  const hookBodies: any[] = [];
+  // Fails twice, then accepts: the notifier's retries must get each message through.
+  const hook = Bun.serve({ port: 0, hostname: "127.0.0.1", async fetch(req) { hookCalls++; const body = await req.json(); if (hookCalls <= 2) return new Response("busy", { status: 503 }); hookBodies.push(body); return new Response(null, { status: 204 }); } });
+
+  beforeAll(async () => {
+    t = await startHost(`
+host:
+  data_dir: \${DATA_DIR}
+plugins:
+  breaker:
+    port: 0
+    defaults: { failure_threshold: 10, minimum_calls: 100 }
+    services:
+      sluggish: { slow_call_duration: 40ms, slow_call_rate_threshold: 100, minimum_calls: 3, window_type: time, window_size: 30 }
+      fragile: { failure_threshold: 1 }
+    webhooks: ["http://127.0.0.1:${hook.port}/hook"]
+  caller:
+    port: 0
+    services:
+      - { name: sluggish, url: "http://127.0.0.1:${slow.port}" }
+      - { name: fragile, url: "http://127.0.0.1:${flaky.port}" }
+`, { plugins: { caller: callerPlugin } });
+  });
+  afterAll(async () => { await t?.stop(); slow.stop(true); flaky.stop(true); hook.stop(true); });
+
+  test("a service's override applies to it alone", async () => {
+    expect((await fetch(`${t.url("caller")}/call/fragile/x`)).status).toBe(503);
+    const d = await (await fetch(`${t.url("breaker")}/circuit-breakers/fragile`)).json();
+    expect(d.state).toBe("open");
+    expect(d.policy.failure_threshold).toBe(1);
+    expect((await (await fetch(`${t.url("breaker")}/circuit-breakers/sluggish`)).json()).policy.failure_threshold).toBe(10);
+  });
+
+  test("calls slower than slow_call_duration open the breaker at the slow-call rate (time window)", async () => {
+    for (let i = 0; i < 3; i++) expect((await fetch(`${t.url("caller")}/call/sluggish/x`)).status).toBe(200);
+    const d = await (await fetch(`${t.url("breaker")}/circuit-breakers/sluggish`)).json();
+    expect(d.state).toBe("open");
+    expect(d.window.type).toBe("time");
+    expect(d.transitions[0].reason).toContain("slow-call rate 100.0%");
+  });
+
+  test("a webhook that answers 503 is retried until it takes the message", async () => {
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && !hookBodies.some((b) => b.type === "breaker.opened" && b.breaker === "fragile")) await Bun.sleep(20);
+    expect(hookBodies.some((b) => b.type === "breaker.opened" && b.breaker === "fragile")).toBe(true);
+    expect(hookCalls).toBeGreaterThan(hookBodies.length);
+  });
+});
