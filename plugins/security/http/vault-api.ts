@@ -13,7 +13,8 @@ import type { Deps } from "./deps";
 const VAULT_STATUS: Record<string, number> = { SEC_ERR_UNAUTHENTICATED: 403, SEC_ERR_BAD_TOKEN: 403, SEC_ERR_CAS_MISMATCH: 400 };
 
 function vaultError(status: number, message: string, requestId: string): Response {
-  return Response.json({ errors: [message] }, { status, headers: { "x-request-id": requestId } });
+  // Vault answers "not found" with an empty list: { "errors": [] }.
+  return Response.json({ errors: message ? [message] : [] }, { status, headers: { "x-request-id": requestId } });
 }
 
 function wrap(data: unknown, requestId: string): Response {
