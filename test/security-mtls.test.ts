@@ -9,6 +9,7 @@ import { startHost, tempDir, type TestHost } from "./support/harness";
 import { echoPlugin } from "./plugins/echo";
 import { loadOrCreateCa } from "../src/core/pki/ca";
 import { issueLeaf } from "../src/core/pki/issue";
+import { buildCrl } from "../src/core/pki/crl";
 
 const yaml = `
 host:
@@ -153,4 +154,29 @@ plugins:
       await second.stop();
     }
   });
+});
+
+test("a crl.pem past its nextUpdate is not loaded (it would fail every handshake); the host warns", async () => {
+  const dir = join(tempDir(), "pki");
+  const ca = await loadOrCreateCa({ dir });
+  const victim = await issueLeaf(ca, { commonName: "v", ttlMs: 3_600_000 });
+  writeFileSync(join(dir, "crl.pem"), await buildCrl(ca, [{ serial: victim.serial, revokedAt: Date.now() - 120_000 }], -30_000));
+  const h = await startHost(`
+host:
+  data_dir: \${DATA_DIR}
+  bind: 127.0.0.1
+  mtls:
+    enabled: true
+    dir: ${dir}
+plugins:
+  echo:
+    port: 0
+`, { plugins: { echo: echoPlugin } });
+  try {
+    expect(h.logs.some((l) => String(l.msg).includes("past its nextUpdate"))).toBe(true);
+    const res = await fetch(`${h.url("echo")}/echo`, { tls: h.host.clientTls! });
+    expect(res.status).toBe(200);
+  } finally {
+    await h.stop();
+  }
 });

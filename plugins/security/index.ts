@@ -58,7 +58,7 @@ export default definePlugin({
     const getSecret = createSecretGetHandler(d);
     const vaultApi = cfg.secrets.vault_api ? createVaultApi(d) : undefined;
 
-    await state.registry.publishCrl(d.credentialSettings);
+    await state.registry.publishCrl();
     let timer: ReturnType<typeof setInterval> | undefined;
     return {
       app,

@@ -83,7 +83,20 @@ export async function platformTls(host: HostSettings, log: Logger): Promise<Plat
   // Revoked serials (written by the security plugin on every revocation) are refused at the handshake.
   // The listeners read it at start: Bun cannot swap a listening socket's TLS context in place.
   const crlFile = join(dir, "crl.pem");
-  const crl = existsSync(crlFile) ? readFileSync(crlFile, "utf8") : undefined;
+  let crl = existsSync(crlFile) ? readFileSync(crlFile, "utf8") : undefined;
+  if (crl) {
+    try {
+      const next = new x509.X509Crl(crl).nextUpdate;
+      // A CRL past nextUpdate fails every handshake; better no CRL than a platform nobody can reach.
+      if (next && next.getTime() < Date.now()) {
+        log.warn("platform CRL is past its nextUpdate: not loaded (revoked certificates are not refused)", { file: crlFile, next_update: next.toISOString() });
+        crl = undefined;
+      }
+    } catch (err) {
+      log.warn("platform CRL unreadable: not loaded", { file: crlFile, err });
+      crl = undefined;
+    }
+  }
   return {
     server: { cert, key, ca, ...(crl ? { crl } : {}), requestCert: true, rejectUnauthorized: true },
     client: { cert, key, ca },

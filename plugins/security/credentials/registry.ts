@@ -42,7 +42,7 @@ export interface CredentialRegistry {
   renewDue(s: CredentialSettings): Promise<string[]>;
   crlPem(s: CredentialSettings): Promise<string>;
   /** Write the current CRL to <dir>/crl.pem, where the host's mTLS listeners load it (at start). */
-  publishCrl(s: CredentialSettings): Promise<void>;
+  publishCrl(): Promise<void>;
   revokedSerials(): string[];
 }
 
@@ -114,8 +114,11 @@ export function createCredentialRegistry(ca: CertificateAuthority, dir: string, 
       if (!crl || Date.now() - crl.builtAt > s.crlValidityMs / 2) crl = { pem: await buildCrl(ca, [...revoked.values()], s.crlValidityMs), builtAt: Date.now() };
       return crl.pem;
     },
-    async publishCrl(s) {
-      writeFileAtomic(join(dir, "crl.pem"), await this.crlPem(s), 0o644);
+    async publishCrl() {
+      // The host loads this file once, at start, and cannot refresh a listener's CRL: a CRL past its
+      // nextUpdate would fail every handshake, so this copy is valid as long as the CA is.
+      const validity = Math.max(60_000, ca.cert.notAfter.getTime() - Date.now());
+      writeFileAtomic(join(dir, "crl.pem"), await buildCrl(ca, [...revoked.values()], validity), 0o644);
     },
     revokedSerials() { return [...revoked.keys()]; },
   };

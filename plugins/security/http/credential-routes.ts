@@ -64,7 +64,7 @@ export function credentialRoutes(d: Deps) {
         audit(d, p, { action: "credentials.revoke", target: service, outcome: "error", request_id: requestId, reason: "nothing to revoke" });
         throw SecErrors.SEC_ERR_NOT_FOUND(`no live certificate ${serial ?? ""} of ${service} to revoke`.replace("  ", " "));
       }
-      await d.state.registry.publishCrl(d.credentialSettings);
+      await d.state.registry.publishCrl();
       audit(d, p, { action: "credentials.revoke", target: service, outcome: "ok", request_id: requestId, reason: `serial ${r.serial}` });
       d.bus.emit("platform.event", { type: "security.certificate.revoked", source: "security", payload: { service, serial: r.serial }, correlationId: requestId });
       return { revoked: r.serial, service, crl: "/ca/crl" };
