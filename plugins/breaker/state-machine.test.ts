@@ -368,3 +368,58 @@ describe("cluster: remote transitions", () => {
     expect(m.state).toBe(CLOSED);
   });
 });
+
+describe("half-open verdict by rule combination", () => {
+  const open = (over: Partial<BreakerPolicy>) => {
+    const r = machine({ recoveryTimeoutMs: 100, maxRecoveryTimeoutMs: 100, halfOpenMaxCalls: 4, consecutiveFailureThreshold: 1, failureRateThreshold: 0, ...over });
+    fail(r.m, 1);
+    if (r.m.state !== OPEN) { r.m.forceOpen(); r.m.reset(); fail(r.m, 20); }
+    expect(r.m.state).toBe(OPEN);
+    r.c.advance(r.m.openUntil - r.c.now());
+    for (let i = 0; i < 4; i++) expect(r.m.tryAcquire()).toBe(true);
+    return r.m;
+  };
+  test.each([
+    // [description, policy, trial outcomes (1 = fail), final state]
+    ["consecutive-only: one failed trial re-opens", { consecutiveFailureThreshold: 3, failureRateThreshold: 0 }, [0, 0, 0, 1], OPEN],
+    ["consecutive-only: all trials fine closes", { consecutiveFailureThreshold: 3, failureRateThreshold: 0 }, [0, 0, 0, 0], CLOSED],
+    ["rate 50%: 1 of 4 failed still closes", { consecutiveFailureThreshold: 0, failureRateThreshold: 50, minimumCalls: 1 }, [1, 0, 0, 0], CLOSED],
+    ["rate 50%: 2 of 4 failed re-opens", { consecutiveFailureThreshold: 0, failureRateThreshold: 50, minimumCalls: 1 }, [0, 1, 0, 1], OPEN],
+    ["rate 25%: 1 of 4 failed re-opens", { consecutiveFailureThreshold: 0, failureRateThreshold: 25, minimumCalls: 1 }, [0, 0, 0, 1], OPEN],
+    ["both rules, threshold 1: first failure re-opens", { consecutiveFailureThreshold: 1, failureRateThreshold: 90 }, [1], OPEN],
+    ["both rules, consecutive 5 + rate 75%: 2 of 4 fail closes", { consecutiveFailureThreshold: 5, failureRateThreshold: 75, minimumCalls: 1 }, [1, 1, 0, 0], CLOSED],
+  ] as [string, Partial<BreakerPolicy>, number[], StateCode][])("%s", (_d, over, outcomes, expected) => {
+    const m = open(over);
+    for (const o of outcomes) m.record(o ? FAILURE : SUCCESS, 1);
+    expect(name(m.state)).toBe(name(expected));
+  });
+});
+
+describe("operator transitions from every state", () => {
+  const reach: Record<string, (m: BreakerStateMachine, c: ReturnType<typeof clock>) => void> = {
+    closed: () => {},
+    open: (m) => fail(m, 5),
+    half_open: (m, c) => { fail(m, 5); c.advance(60_000); m.tryAcquire(); },
+    forced_open: (m) => m.forceOpen(),
+    disabled: (m) => m.disable(),
+  };
+  const actions: Record<string, [(m: BreakerStateMachine) => void, StateCode]> = {
+    reset: [(m) => m.reset(), CLOSED],
+    force_open: [(m) => m.forceOpen(), FORCED_OPEN],
+    disable: [(m) => m.disable(), DISABLED],
+  };
+  for (const [from, setup] of Object.entries(reach)) {
+    for (const [action, [run, to]] of Object.entries(actions)) {
+      test(`${from} --${action}--> ${STATE_NAMES[to]}`, () => {
+        const { m, c, transitions } = machine();
+        setup(m, c);
+        expect(name(m.state)).toBe(from as any);
+        const before = transitions.length;
+        run(m);
+        expect(m.state).toBe(to);
+        expect(transitions.length).toBe(from === STATE_NAMES[to] ? before : before + 1);
+        expect(m.tryAcquire()).toBe(to !== FORCED_OPEN);
+      });
+    }
+  }
+});

@@ -221,9 +221,9 @@ export class BreakerStateMachine {
     this.trialSlow += (flags & FLAG_SLOW) >> 1;
     const max = p.halfOpenMaxCalls;
     // Rates over the full trial budget: once the failures alone reach the threshold, no later success can save it.
+    // Without a rate rule (the seed's consecutive-failures mode) any failed trial re-opens.
     const failRate = (this.trialFailures * 100) / max;
-    const failThreshold = p.failureRateThreshold > 0 ? p.failureRateThreshold : 100;
-    if (this.trialFailures > 0 && (failRate >= failThreshold || p.consecutiveFailureThreshold === 1)) {
+    if (this.trialFailures > 0 && (p.failureRateThreshold === 0 || failRate >= p.failureRateThreshold || p.consecutiveFailureThreshold === 1)) {
       this.toOpen(`${this.trialFailures} of ${max} trial calls failed`);
       return;
     }
