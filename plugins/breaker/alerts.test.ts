@@ -48,3 +48,19 @@ describe("alerts", () => {
     expect(r.entries.get("svc")!.rejected).toBe(1);
   });
 });
+
+describe("registry limits", () => {
+  test("names beyond max_breakers pass unguarded and are reported once", () => {
+    const r = new BreakerRegistry(() => ({ ...DEFAULT_POLICY, consecutiveFailureThreshold: 1 }));
+    r.maxBreakers = 2;
+    const refused: string[] = [];
+    r.onLimit = (n) => refused.push(n);
+    r.record({ service: "a", status: 500, latencyMs: 1 });
+    r.record({ service: "b", status: 200, latencyMs: 1 });
+    for (let i = 0; i < 3; i++) r.record({ service: "c", status: 500, latencyMs: 1 });
+    expect(r.permit("a").allowed).toBe(false);
+    expect(r.permit("c")).toEqual({ allowed: true });
+    expect([...r.entries.keys()]).toEqual(["a", "b"]);
+    expect(refused).toEqual(["c"]);
+  });
+});

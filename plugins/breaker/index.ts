@@ -44,7 +44,7 @@ export default definePlugin({
     const policyOf = (name: string) => policyFor(config, name);
     const shared = ctx.shared.getOrCreate<SharedBreakerState>("breaker:state", () => ({ registry: new BreakerRegistry(policyOf), alerts: new AlertTracker() }));
     const { registry, alerts } = shared;
-    registry.configure(policyOf, createClassifier(failurePolicy(config)), config.history_size);
+    registry.configure(policyOf, createClassifier(failurePolicy(config)), config.history_size, config.max_breakers);
     for (const name of Object.keys(config.services)) registry.getOrCreate(name, "config");
 
     const admin = resolveAdminToken(config.admin_token, ctx.host.data_dir);
@@ -87,6 +87,7 @@ export default definePlugin({
       registry.listener = onTransition;
       registry.onOutcome = (entry, outcome) => metrics.outcome(entry, outcome);
       registry.onCreate = (entry) => metrics.created(entry);
+      registry.onLimit = (name) => ctx.log.warn("breaker limit reached: calls to this service are not guarded", { service: name, max_breakers: config.max_breakers });
       const offOutcome = ctx.bus.on("upstream.outcome", registry.record);
       const withdraw = ctx.bus.provide("breaker.permit", registry.permit);
       const offServices = ctx.bus.on("gateway.services", (s) => {
@@ -127,6 +128,7 @@ export default definePlugin({
           registry.listener = undefined;
           registry.onOutcome = undefined;
           registry.onCreate = undefined;
+          registry.onLimit = undefined;
         }
         stream.close();
         await cluster?.stop();

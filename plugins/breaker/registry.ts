@@ -54,6 +54,11 @@ export class BreakerRegistry {
   private policyOf: (name: string) => BreakerPolicy;
   private classify: Classifier = createClassifier(DEFAULT_FAILURE_POLICY);
   private historySize = 20;
+  /** Breakers made by name (not configured or announced) stop here: a caller inventing names cannot grow memory without bound. */
+  maxBreakers = 1000;
+  /** Called once per name refused because of `maxBreakers`. */
+  onLimit: ((name: string) => void) | undefined;
+  private readonly refusedNames = new Set<string>();
   /** Set while applying a remote or operator decision so the listener can tell them apart. */
   private origin: TransitionRecord["origin"] = "traffic";
 
@@ -62,10 +67,12 @@ export class BreakerRegistry {
   }
 
   /** New thresholds for every breaker (and for those created later). State is kept. */
-  configure(policyOf: (name: string) => BreakerPolicy, classify: Classifier, historySize: number): void {
+  configure(policyOf: (name: string) => BreakerPolicy, classify: Classifier, historySize: number, maxBreakers = this.maxBreakers): void {
     this.policyOf = policyOf;
     this.classify = classify;
     this.historySize = historySize;
+    this.maxBreakers = maxBreakers;
+    this.refusedNames.clear();
     for (const e of this.entries.values()) e.machine.updatePolicy(policyOf(e.name));
   }
 
@@ -77,6 +84,15 @@ export class BreakerRegistry {
     this.entries.set(name, entry);
     this.onCreate?.(entry);
     return entry;
+  }
+
+  /** getOrCreate for names that arrive on the hot path; undefined once `maxBreakers` exist. */
+  private byName(name: string): BreakerEntry | undefined {
+    if (this.entries.size >= this.maxBreakers) {
+      if (!this.refusedNames.has(name) && this.refusedNames.size < 100) { this.refusedNames.add(name); this.onLimit?.(name); }
+      return undefined;
+    }
+    return this.getOrCreate(name);
   }
 
   private readonly onMachineTransition = (m: BreakerStateMachine, from: StateCode, to: StateCode, reason: string, at: number) => {
@@ -94,7 +110,8 @@ export class BreakerRegistry {
 
   /** The "breaker.permit" service. */
   readonly permit = (service: string): PermitDecision => {
-    const entry = this.entries.get(service) ?? this.getOrCreate(service);
+    const entry = this.entries.get(service) ?? this.byName(service);
+    if (entry === undefined) return ALLOWED; // over the limit: no breaker, no protection, never a refusal
     const m = entry.machine;
     if (m.tryAcquire()) return ALLOWED;
     entry.rejected++;
@@ -110,7 +127,8 @@ export class BreakerRegistry {
 
   /** The "upstream.outcome" consumer. */
   readonly record = (o: UpstreamOutcome): void => {
-    const entry = this.entries.get(o.service) ?? this.getOrCreate(o.service);
+    const entry = this.entries.get(o.service) ?? this.byName(o.service);
+    if (entry === undefined) return;
     const outcome = this.classify(o);
     if (outcome === FAILURE) entry.failures++;
     else if (outcome === IGNORED) entry.ignored++;
@@ -137,7 +155,8 @@ export class BreakerRegistry {
 
   applyRemote(name: string, to: StateCode, openUntil: number, reason: string): void {
     if (to < CLOSED || to > DISABLED) return;
-    const entry = this.getOrCreate(name);
+    const entry = this.entries.get(name) ?? this.byName(name);
+    if (entry === undefined) return;
     this.withOrigin("remote", () => entry.machine.applyRemote(to, openUntil, reason));
   }
 

@@ -50,6 +50,7 @@ export const BreakerSchema = Type.Object(
     admin_token: Type.String({ default: "", description: "Bearer token for force-open/force-close/disable; empty: generated into <data_dir>/breaker/admin-token." }),
     protect_reset: Type.Boolean({ default: false, description: "Require the admin token for reset too (the seed's reset is open)." }),
     tick_interval: Duration({ default: "250ms", description: "How often open breakers are checked for their half-open time and alerts re-evaluated." }),
+    max_breakers: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000, description: "Breakers created by name on first use stop at this many (calls to further names pass unguarded, with a warning)." }),
     history_size: Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: "Transitions kept per breaker." }),
     stream_interval: Duration({ default: "1s", description: "Dashboard SSE snapshot period (transitions are pushed at once)." }),
     cluster_prefix: Type.String({ default: "tradpal:", description: "Redis key/channel prefix in cluster mode (REDIS_URL set)." }),
