@@ -19,7 +19,7 @@ const policyFields = {
   recovery_backoff_multiplier: Type.Number({ minimum: 1, default: 2, description: "Each re-trip multiplies the recovery timeout (1: constant)." }),
   max_recovery_timeout: Duration({ default: "10m", description: "Cap of the growing recovery timeout." }),
   half_open_max_calls: Type.Integer({ minimum: 1, default: 3, description: "Trial calls let through when half-open." }),
-  half_open_max_wait: Duration({ default: "0ms", description: "Half-open whose trials have not reported after this long re-opens (0: wait)." }),
+  half_open_max_wait: Duration({ default: "60s", description: "Trial permits not reported this long after the last one are given back for new trials (0: wait forever)." }),
 };
 
 const PolicySchema = Type.Object(policyFields, { additionalProperties: false });

@@ -241,23 +241,41 @@ describe("OPEN → HALF_OPEN → CLOSED | OPEN", () => {
     c.advance(1000); m.tick();
     expect(m.state).toBe(HALF_OPEN);
   });
-  test("trials that never report send HALF_OPEN back to OPEN after halfOpenMaxWaitMs", () => {
+  test("trial permits that never report are given back after halfOpenMaxWaitMs", () => {
     const { m, c, transitions } = machine({ ...base, halfOpenMaxWaitMs: 500 });
     fail(m, 2); c.advance(1000);
-    m.tryAcquire(); m.tryAcquire();
-    c.advance(499); m.tick();
-    expect(m.state).toBe(HALF_OPEN);
-    c.advance(1); m.tick();
-    expect(m.state).toBe(OPEN);
-    expect(transitions.at(-1)!.reason).toContain("did not report");
+    expect(m.tryAcquire()).toBe(true);
+    c.advance(100);
+    expect(m.tryAcquire()).toBe(true);   // both slots out; neither reports (caller gave up)
+    c.advance(499);
+    expect(m.tryAcquire()).toBe(false);  // 499 ms since the last permit
+    c.advance(1);
+    expect(m.tryAcquire()).toBe(true);   // slots reclaimed, still half-open
+    expect(m.tryAcquire()).toBe(true);
+    expect(m.tryAcquire()).toBe(false);
+    ok(m, 2);
+    expect(m.state).toBe(CLOSED);
+    expect(transitions.map((t) => t.to)).toEqual(["open", "half_open", "closed"]);
   });
-  test("halfOpenMaxWaitMs also applies when asked", () => {
-    const { m, c } = machine({ ...base, halfOpenMaxWaitMs: 500 });
+  test("reported trials keep their verdict when slots are reclaimed", () => {
+    const { m, c } = machine({ ...base, halfOpenMaxCalls: 3, failureRateThreshold: 50, halfOpenMaxWaitMs: 500 });
+    fail(m, 2); c.advance(1000);
+    m.tryAcquire(); m.tryAcquire(); m.tryAcquire();
+    fail(m); // 1 of 3 reported, failed (33% < 50%)
+    c.advance(500);
+    expect(m.tryAcquire()).toBe(true);   // one reclaimed slot... 
+    expect(m.tryAcquire()).toBe(true);   // ...and the other
+    expect(m.tryAcquire()).toBe(false);
+    fail(m);                              // 2 of 3 failed → re-open
+    expect(m.state).toBe(OPEN);
+  });
+  test("halfOpenMaxWaitMs 0 waits for the reports forever", () => {
+    const { m, c } = machine({ ...base, halfOpenMaxWaitMs: 0 });
     fail(m, 2); c.advance(1000);
     m.tryAcquire(); m.tryAcquire();
-    c.advance(500);
+    c.advance(3_600_000);
     expect(m.tryAcquire()).toBe(false);
-    expect(m.state).toBe(OPEN);
+    expect(m.state).toBe(HALF_OPEN);
   });
   test("late outcomes arriving while OPEN are ignored", () => {
     const { m } = machine(base);

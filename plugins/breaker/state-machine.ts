@@ -47,7 +47,7 @@ export interface BreakerPolicy {
   maxRecoveryTimeoutMs: number;
   /** Trial calls let through in HALF_OPEN; all must complete before the verdict. */
   halfOpenMaxCalls: number;
-  /** HALF_OPEN whose trials have not all reported after this long goes back to OPEN; 0 waits forever. */
+  /** Trial permits not reported this long after the last one was handed out are given back; 0 waits forever. */
   halfOpenMaxWaitMs: number;
 }
 
@@ -63,7 +63,7 @@ export const DEFAULT_POLICY: Readonly<BreakerPolicy> = Object.freeze({
   recoveryBackoffMultiplier: 2,
   maxRecoveryTimeoutMs: 600_000,
   halfOpenMaxCalls: 3,
-  halfOpenMaxWaitMs: 0,
+  halfOpenMaxWaitMs: 60_000,
 });
 
 /** Called on every state change (sync, on the caller's stack: keep it cheap). */
@@ -99,6 +99,8 @@ export class BreakerStateMachine {
   trialCalls = 0;
   trialFailures = 0;
   trialSlow = 0;
+  /** When the last trial permit was handed out (only tracked when halfOpenMaxWaitMs > 0). */
+  private lastTrialAt = 0;
   private window: SlidingWindow;
   private policy: BreakerPolicy;
 
@@ -144,25 +146,25 @@ export class BreakerStateMachine {
     }
   }
 
+  /**
+   * A trial slot, if one is free. A permitted call may never report (the caller gave up before calling
+   * the upstream): after `halfOpenMaxWaitMs` without a new trial, unreported slots are given back so the
+   * breaker cannot stay half-open forever.
+   */
   private takeTrial(): boolean {
-    if (this.trialPermits < this.policy.halfOpenMaxCalls) {
-      this.trialPermits++;
-      return true;
-    }
     const wait = this.policy.halfOpenMaxWaitMs;
-    if (wait > 0 && this.now() - this.stateSince >= wait) {
-      this.toOpen(`trial calls did not report within ${wait}ms`);
+    if (this.trialPermits >= this.policy.halfOpenMaxCalls) {
+      if (wait <= 0 || this.trialCalls >= this.trialPermits || this.now() - this.lastTrialAt < wait) return false;
+      this.trialPermits = this.trialCalls;
     }
-    return false;
+    this.trialPermits++;
+    if (wait > 0) this.lastTrialAt = this.now();
+    return true;
   }
 
   /** Time-driven transitions without traffic (OPEN → HALF_OPEN when due); call from a timer. */
   tick(): void {
     if (this.state === OPEN && this.now() >= this.openUntil) this.toHalfOpen("recovery timeout elapsed");
-    else if (this.state === HALF_OPEN) {
-      const wait = this.policy.halfOpenMaxWaitMs;
-      if (wait > 0 && this.trialCalls < this.trialPermits && this.now() - this.stateSince >= wait) this.toOpen(`trial calls did not report within ${wait}ms`);
-    }
   }
 
   /** Record a finished call. `durationMs` feeds the slow-call rule. */
