@@ -15,6 +15,7 @@ import { BreakerStateMachine, DEFAULT_POLICY, FAILURE, SUCCESS } from "../plugin
 import { BreakerRegistry } from "../plugins/breaker/registry";
 import { createClassifier, DEFAULT_FAILURE_POLICY } from "../plugins/breaker/classify";
 import type { UpstreamOutcome } from "../src/core/bus-topics";
+import { createBus } from "../src/core/bus";
 import { median, machineInfo } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
 
@@ -60,6 +61,29 @@ function registryCase(): Case {
   };
 }
 
+/** What the gateway actually does per call: look the service up on the host bus, ask, then emit the outcome. */
+function busCase(): Case {
+  const r = new BreakerRegistry(() => policy);
+  r.configure(() => policy, createClassifier(DEFAULT_FAILURE_POLICY), 20);
+  const bus = createBus();
+  bus.provide("breaker.permit", r.permit);
+  bus.on("upstream.outcome", r.record);
+  return {
+    name: "ours: through the host bus (service lookup + permit, emit upstream.outcome)", ops: SYNC_OPS, async: false,
+    run(ops) {
+      let allowed = 0;
+      for (let i = 0; i < ops; i++) {
+        const permit = bus.service("breaker.permit");
+        if (permit === undefined || permit("orders").allowed) {
+          allowed++;
+          bus.emit("upstream.outcome", { service: "orders", status: i % FAIL_EVERY === 0 ? 503 : 200, latencyMs: 3 });
+        }
+      }
+      return allowed;
+    },
+  };
+}
+
 async function action(i: number): Promise<number> {
   if (i % FAIL_EVERY === 0) throw boom;
   return i;
@@ -98,7 +122,7 @@ function cockatielCase(): Case {
   };
 }
 
-const cases = [oursCase("ours: state machine tryAcquire + record (count window)", "count"), oursCase("ours: state machine tryAcquire + record (time window)", "time"), registryCase(), floorCase(), opossumCase(), cockatielCase()];
+const cases = [oursCase("ours: state machine tryAcquire + record (count window)", "count"), oursCase("ours: state machine tryAcquire + record (time window)", "time"), registryCase(), busCase(), floorCase(), opossumCase(), cockatielCase()];
 
 // Warm-up (JIT) before measuring.
 for (const c of cases) await c.run(Math.min(c.ops, 100_000));
