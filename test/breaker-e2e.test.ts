@@ -244,6 +244,7 @@ describe("admin token file", () => {
 
   test("a policy that can never trip is refused at load with its place", async () => {
     await expect(startHost(`host:\n  data_dir: \${DATA_DIR}\nplugins:\n  breaker:\n    port: 0\n    defaults: { failure_threshold: 0, failure_rate_threshold: 0 }\n`)).rejects.toThrow(/plugins.breaker.defaults/);
+    await expect(startHost(`host:\n  data_dir: \${DATA_DIR}\nplugins:\n  breaker:\n    port: 0\n    services: { "bad name": { failure_threshold: 2 } }\n`)).rejects.toThrow(/"bad name" is not a breaker name/);
   });
 });
 

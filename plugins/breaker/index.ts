@@ -29,6 +29,7 @@ function checkPolicies(config: BreakerConfig): void {
   const problems: string[] = [];
   for (const e of validatePolicy(toPolicy(config.defaults))) problems.push(`plugins.breaker.defaults: ${e}`);
   for (const name of Object.keys(config.services)) {
+    if (!/^[A-Za-z0-9._:-]{1,128}$/.test(name)) { problems.push(`plugins.breaker.services: "${name}" is not a breaker name (1–128 of A-Z a-z 0-9 . _ : -)`); continue; }
     for (const e of validatePolicy(policyFor(config, name))) problems.push(`plugins.breaker.services.${name}: ${e}`);
   }
   if (problems.length) throw new Error(problems.join("; "));
