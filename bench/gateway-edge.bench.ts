@@ -7,7 +7,9 @@
  * the same origin (bench/peers/origin.ts), differing only in the edge:
  *   A  route without auth and without rate limiting (the baseline),
  *   B  the same route with auth_required (HS256 bearer token) + a local rate limit,
- *   C  the same with the rate limit decided in Redis (cluster mode, one Lua script per request).
+ *   C  the same with the rate limit decided in Redis (cluster mode), one subject (one hot key),
+ *   D  gateway C under traffic from 1000 subjects (1000 tokens, 1000 keys: little batching).
+ * Every variant sends a bearer token (A ignores it), so the bytes on the wire are the same.
  * Interleaved rounds A B C × 3 with wrk (64 connections, 1 thread) pinned to CPU 0, gateways pinned
  * to CPU 1, the origin on CPU 0; median rps, ratio to A, CPU µs/request of the gateway from /proc.
  * The limit is set high enough that no request is refused: the decision is measured, not the 429.
@@ -44,13 +46,14 @@ const token = await new SignJWT({ sub: "bench-user", scope: "trade read" })
 
 // ---------- part 1: through the real gateway ----------
 
-interface Variant { key: string; label: string; edge: string; service: string; headers: Record<string, string> }
+interface Variant { key: string; label: string; edge: string; service: string; headers: Record<string, string>; tokens?: string[]; sameAs?: string }
 
 const redisPrefix = `tradpal:bench:edge:${process.pid}:${Date.now()}:`;
 const variants: Variant[] = [
-  { key: "A", label: "route without auth and limits (baseline)", edge: `    auth: { enabled: false }\n    rate_limiting: { enabled: false }\n`, service: "", headers: {} },
+  { key: "A", label: "route without auth and limits (baseline)", edge: `    auth: { enabled: false }\n    rate_limiting: { enabled: false }\n`, service: "", headers: { authorization: `Bearer ${token}` } },
   { key: "B", label: "JWT (HS256) + local rate limit", edge: `    auth: { hs256_secret: "${SECRET}" }\n    rate_limiting: { store: local }\n`, service: "        auth_required: true\n        scopes: [trade]\n        rate_limit: 1000000000/min\n", headers: { authorization: `Bearer ${token}` } },
-  { key: "C", label: "JWT (HS256) + Redis rate limit (cluster)", edge: `    auth: { hs256_secret: "${SECRET}" }\n    rate_limiting: { store: redis, redis_url: "${SHARED_REDIS_URL}", key_prefix: "${redisPrefix}" }\n`, service: "        auth_required: true\n        scopes: [trade]\n        rate_limit: 1000000000/min\n", headers: { authorization: `Bearer ${token}` } },
+  { key: "C", label: "JWT (HS256) + Redis rate limit (cluster), 1 subject", edge: `    auth: { hs256_secret: "${SECRET}" }\n    rate_limiting: { store: redis, redis_url: "${SHARED_REDIS_URL}", key_prefix: "${redisPrefix}" }\n`, service: "        auth_required: true\n        scopes: [trade]\n        rate_limit: 1000000000/min\n", headers: { authorization: `Bearer ${token}` } },
+  { key: "D", label: "JWT (HS256) + Redis rate limit (cluster), 1000 subjects", edge: "", service: "", headers: {}, tokens: await Promise.all(Array.from({ length: 1000 }, (_, i) => new SignJWT({ sub: `bench-user-${i}`, scope: "trade" }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setIssuer("tradpal-gateway").setAudience("tradpal").setIssuedAt().setExpirationTime("2h").sign(new TextEncoder().encode(SECRET)))), sameAs: "C" },
 ];
 
 const dir = mkdtempSync(join(tmpdir(), "edge-bench-"));
@@ -64,6 +67,13 @@ await waitForUrl(`http://127.0.0.1:${originPort}/`);
 
 const gateways: { v: Variant; url: string; pid: number }[] = [];
 for (const v of variants) {
+  if (v.sameAs) {
+    const other = gateways.find((g) => g.v.key === v.sameAs)!;
+    const script = join(dir, `tokens-${v.key}.lua`);
+    writeFileSync(script, `local tokens = {${v.tokens!.map((t) => `"${t}"`).join(",")}}\nlocal i = 0\nrequest = function()\n  i = i + 1\n  return wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. tokens[(i % #tokens) + 1] })\nend\n`);
+    gateways.push({ v: { ...v, script } as Variant & { script: string }, url: other.url, pid: other.pid });
+    continue;
+  }
   const port = freePort();
   const file = join(dir, `gateway-${v.key}.yaml`);
   writeFileSync(file, `host:\n  data_dir: ${join(dir, "data-" + v.key)}\n  log_level: warn\nplugins:\n  gateway:\n    port: ${port}\n    hostname: 127.0.0.1\n${v.edge}    services:\n      - name: bench\n        path_prefix: /api\n        instances:\n          - url: http://127.0.0.1:${originPort}\n        health_check: { enabled: false }\n${v.service}`);
@@ -76,10 +86,23 @@ for (const v of variants) {
   gateways.push({ v, url, pid: p.pid });
 }
 
+/** wrk with a request script (rotating Authorization headers): wrkLoad only scripts method/body. */
+async function wrkScripted(url: string, script: string, seconds: number): Promise<LoadResult> {
+  const proc = Bun.spawn(pin(0, ["wrk", "-t", "1", "-c", "64", "-d", `${seconds}s`, "--latency", "-s", script, url]), { stdout: "pipe", stderr: "pipe" });
+  const out = await new Response(proc.stdout).text();
+  await proc.exited;
+  const num = (re: RegExp) => { const m = re.exec(out); return m ? Number(m[1]) : NaN; };
+  const lat = (pct: string) => { const m = new RegExp(`${pct}%\\s+([\\d.]+)(us|ms|s)`).exec(out); if (!m) return NaN; const v = Number(m[1]); return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v; };
+  const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = num(/Non-2xx or 3xx responses: (\d+)/);
+  return { rps: num(/Requests\/sec:\s+([\d.]+)/), p50ms: lat("50"), p99ms: lat("99"), requests: num(/(\d+) requests in/), errors: sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0, non2xx: Number.isNaN(non2xx) ? 0 : non2xx, tool: "wrk" };
+}
+
 async function measure(g: (typeof gateways)[number], seconds: number): Promise<LoadResult & { cpuUsPerReq: number }> {
   const spec = { url: g.url, connections: 64, durationS: seconds, headers: g.v.headers };
+  const script = (g.v as Variant & { script?: string }).script;
   const t0 = cpuTicks(g.pid);
-  const r = useWrk ? await wrkLoad({ ...spec, cpu: 0 }) : await autocannonLoad(spec);
+  const r = script ? await wrkScripted(g.url, script, seconds) : useWrk ? await wrkLoad({ ...spec, cpu: 0 }) : await autocannonLoad(spec);
   const t1 = cpuTicks(g.pid);
   return { ...r, cpuUsPerReq: ((t1 - t0) / TICKS_PER_SECOND) * 1e6 / Math.max(1, r.requests) };
 }
@@ -171,7 +194,7 @@ const md = `Command: \`bun run bench gateway-edge\` (${SECONDS}s per measured ru
 Layout: load generator and origin (bench/peers/origin.ts, 114-byte JSON) on CPU 0, each gateway host (\`bun src/main.ts --only gateway\`, default upstream client) on CPU 1${canPin ? "" : " (taskset missing: not pinned)"}.
 Redis: the shared Redis 7 on 127.0.0.1:6379. The route's limit is 10⁹/min so every request takes the full decision and none is refused.
 
-**Throughput through the real gateway** (targets: B ≥ 0.9× A, C ≥ 0.7× A)
+**Throughput through the real gateway** (targets: B ≥ 0.9× A, C/D ≥ 0.7× A). Every variant sends the same bearer header; A ignores it.
 
 ${table(["variant", "rps (median)", "rps range", "ratio to A", "gateway CPU µs/req", "p50 ms", "non-2xx+errors"], throughputRows)}
 

@@ -61,6 +61,26 @@ describe("two gateways, one Redis", () => {
   });
 });
 
+describe("batched decisions (one script call per round trip)", () => {
+  test("a burst on one key: the first `limit` in arrival order pass, remaining counts down, the rest get a retry time", async () => {
+    const r = route("burst", { rate: "5/min" });
+    const g = await make(SHARED_REDIS_URL, uniquePrefix(), [r]);
+    const ds = await Promise.all(Array.from({ length: 20 }, () => decide(g.check(new Request("http://gw/"), r, "10.40.0.1"))));
+    expect(ds.map((d) => (d.reject ? "x" : "ok"))).toEqual([...Array(5).fill("ok"), ...Array(15).fill("x")]);
+    const remaining = ds.slice(0, 5).map((d) => /;r=(\d+);/.exec(Object.fromEntries(d.responseHeaders!).ratelimit)![1]);
+    expect(remaining).toEqual(["4", "3", "2", "1", "0"]);
+    for (const d of ds.slice(5)) expect(Number(d.reject!.headers.get("retry-after"))).toBeGreaterThanOrEqual(11);
+  });
+
+  test("many keys at once (more than one script call's worth): each key gets exactly its own limit", async () => {
+    const r = route("wide", { rate: "2/min" });
+    const g = await make(SHARED_REDIS_URL, uniquePrefix(), [r]);
+    const ds = await Promise.all(Array.from({ length: 900 }, (_, i) => decide(g.check(new Request("http://gw/"), r, `10.41.${i % 300 >> 8}.${(i % 300) & 255}`))));
+    expect(ds.filter((d) => !d.reject)).toHaveLength(600);
+    expect((g.health() as any).ratelimit.mode).toBe("redis");
+  });
+});
+
 describe("Redis stopped during load", () => {
   test("local fallback without errors, visible in health/metric/log; cluster mode resumes", async () => {
     priv ??= await startPrivateRedis({ appendonly: false });
