@@ -125,6 +125,12 @@ const throughputRows = variants.map((v) => {
   const all = runs.get(v.key)!.map((r) => r.rps);
   return [`${v.key}: ${v.label}`, Math.round(rps), `${Math.round(Math.min(...all))}–${Math.round(Math.max(...all))}`, (rps / baseRps).toFixed(2) + "×", med(v.key, (r) => r.cpuUsPerReq).toFixed(1), med(v.key, (r) => r.p50ms).toFixed(2), med(v.key, (r) => r.non2xx + r.errors)];
 });
+// A fallback to local counters during the run would make C/D look cheaper than they are: say so.
+const cGateway = gateways.find((g) => g.v.key === "C")!;
+const cMetrics = await (await fetch(cGateway.url.replace(/\/api\/orders$/, "/metrics"))).text();
+const fallbacks = /tradpal_gateway_ratelimit_fallback_transitions_total (\d+)/.exec(cMetrics)?.[1] ?? "?";
+const fallbackDecisions = /tradpal_gateway_ratelimit_fallback_decisions_total (\d+)/.exec(cMetrics)?.[1] ?? "?";
+console.log(`gateway C: ${fallbacks} fallback transitions, ${fallbackDecisions} decisions taken locally`);
 for (const p of procs) p.kill("SIGTERM");
 await Promise.all(procs.map((p) => p.exited));
 
@@ -197,6 +203,8 @@ Redis: the shared Redis 7 on 127.0.0.1:6379. The route's limit is 10⁹/min so e
 **Throughput through the real gateway** (targets: B ≥ 0.9× A, C/D ≥ 0.7× A). Every variant sends the same bearer header; A ignores it.
 
 ${table(["variant", "rps (median)", "rps range", "ratio to A", "gateway CPU µs/req", "p50 ms", "non-2xx+errors"], throughputRows)}
+
+Gateway C/D during the run: ${fallbacks} fallback transitions, ${fallbackDecisions} decisions taken by the local fallback (0 = every C/D decision was made in Redis).
 
 **Micro-costs** (this process, median of ${ROUNDS} rounds)
 
