@@ -32,6 +32,10 @@ const NO_DECISION: EdgeDecision = Object.freeze({});
 export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContext, routes: EdgeRoute[]): Promise<EdgePolicy & EdgeUpstreamTlsProvider> {
   const { auth, rate_limiting: rl } = settings;
   const log = ctx.log.child({ part: "edge" });
+  // Config mistakes first, before anything holds a timer or a connection.
+  const resolver = new ClientIpResolver(rl.trusted_proxies);
+  const redisUrl = rl.store === "local" ? "" : rl.redis_url || ctx.host.redis_url;
+  if (rl.store === "redis" && !redisUrl) throw new Error("rate_limiting.store is redis but neither rate_limiting.redis_url nor host.redis_url is set");
   const metrics = createEdgeMetrics(ctx.metrics);
 
   // HS256: JWT_SECRET_KEY; without it, a per-process secret so /auth/login still works (single instance only).
@@ -56,8 +60,6 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     metrics,
   );
 
-  const redisUrl = rl.store === "local" ? "" : rl.redis_url || ctx.host.redis_url;
-  if (rl.store === "redis" && !redisUrl) throw new Error("rate_limiting.store is redis but neither rate_limiting.redis_url nor host.redis_url is set");
   const limiter = await RateLimiter.create({
     redisUrl,
     keyPrefix: rl.key_prefix,
@@ -67,8 +69,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     shared: ctx.shared,
     log,
     metrics: ctx.metrics,
-  });
-  const resolver = new ClientIpResolver(rl.trusted_proxies);
+  }).catch((err) => { jwks?.stop(); throw err; });
   const keyBySubject = rl.key === "subject";
   const headerStyle = rl.headers;
 

@@ -131,3 +131,11 @@ describe("hot reload", () => {
     expect(shared.keys("gateway:edge:rl:reload|")).toEqual(["gateway:edge:rl:reload|8/60000"]);
   });
 });
+
+describe("config mistakes", () => {
+  test("a bad trusted_proxies entry or store: redis without a url fails provision with a clear message", async () => {
+    await expect(make({ rate_limiting: { trusted_proxies: ["10.0.0.0/40"] } }, [])).rejects.toThrow(/prefix length/);
+    await expect(make({ rate_limiting: { trusted_proxies: ["localhost"] } }, [])).rejects.toThrow(/not an IP or CIDR/);
+    await expect(make({ rate_limiting: { store: "redis" } }, [])).rejects.toThrow(/redis_url/);
+  });
+});
