@@ -9,6 +9,7 @@ import type { SharedPool } from "../../src/core/shared-pool";
 import type { PlatformEvent } from "../../src/core/bus-topics";
 import { EventsSchema, type EventsConfig } from "./schema";
 import { buildApp } from "./app";
+import { createPublishFetch } from "./hot-path";
 import { createEventMetrics } from "./metrics";
 import { Publisher } from "./publisher";
 import { toNewEvent, type Violation } from "./validate";
@@ -87,6 +88,7 @@ export default definePlugin({
     let stopped = false;
     return {
       app,
+      fetch: createPublishFetch(app, publisher, cfg, ctx.log),
       async start() {
         unsubscribe = ctx.bus.on("platform.event", onPlatformEvent);
         {

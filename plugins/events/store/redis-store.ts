@@ -18,6 +18,8 @@ function fieldsOf(e: NewEvent): string[] {
   return [F.id, e.id, F.type, e.type, F.source, e.source, F.time, e.time, F.cid, e.correlationId, F.ver, String(e.schemaVersion), F.payload, JSON.stringify(e.payload)];
 }
 const FIELDS_PER_EVENT = 14;
+/** Most events one coalesced script call carries (bounds the script's run time and argument count). */
+const MAX_COALESCED = 2000;
 
 function toEvent(id: string, f: string[]): StoredEvent {
   const m: Record<string, string> = {};
@@ -45,6 +47,8 @@ class RedisEventStore implements EventStore {
   private readonly k: StreamKeys;
   /** Per-type publish counts not yet flushed to the {stream}:types hash (flushed by trim()). */
   private typeDeltas = new Map<string, number>();
+  private queue: { events: NewEvent[]; resolve(r: AppendResult): void; reject(err: unknown): void }[] = [];
+  private queued = 0;
 
   constructor(private readonly r: Redis, private readonly blocking: BlockingPool, readonly stream: string, private readonly policy: TrimPolicy) {
     this.k = keysFor(stream);
@@ -63,36 +67,46 @@ class RedisEventStore implements EventStore {
   async append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
     if (events.length === 0) return { streamIds: [], duplicate: false };
     if (!opts.idempotencyKey && !opts.dedupById) {
-      if (events.length === 1) {
-        // Hot path: one auto-pipelined XADD.
-        const [kind, arg] = this.trimForAppend();
-        const id = kind
-          ? await guard(this.r.xadd(this.k.stream, kind, "~", arg, "*", ...fieldsOf(events[0])))
-          : await guard(this.r.xadd(this.k.stream, "*", ...fieldsOf(events[0])));
-        this.count(events);
-        return { streamIds: [id as string], duplicate: false };
-      }
-      const [kind, arg] = this.trimForAppend();
-      const multi = this.r.multi();
-      for (const e of events) {
-        if (kind) multi.xadd(this.k.stream, kind, "~", arg, "*", ...fieldsOf(e));
-        else multi.xadd(this.k.stream, "*", ...fieldsOf(e));
-      }
-      const res = await guard(multi.exec());
-      if (!res) throw new StoreUnavailableError("redis transaction aborted");
-      const ids = res.map(([err, id]) => { if (err) throw err; return id as string; });
-      this.count(events);
-      return { streamIds: ids, duplicate: false };
+      // Coalesce: appends of one event-loop turn go to Redis as ONE script call (atomic, one round trip);
+      // the per-command client cost of ioredis (~13 µs) is paid once per turn instead of once per event.
+      return new Promise((resolve, reject) => {
+        this.queue.push({ events, resolve, reject });
+        this.queued += events.length;
+        if (this.queue.length === 1) setImmediate(this.flush);
+        else if (this.queued >= MAX_COALESCED) this.flush();
+      });
     }
     const [kind, arg] = this.trimForAppend();
     const keys = [this.k.stream, this.k.idemPrefix + "k:" + (opts.idempotencyKey ?? "")];
     if (opts.dedupById) for (const e of events) keys.push(this.k.idemPrefix + "e:" + e.id);
     const argv = [String(opts.dedupWindowMs), opts.idempotencyKey ? "1" : "0", opts.dedupById ? "1" : "0", kind, arg, String(FIELDS_PER_EVENT)];
     for (const e of events) argv.push(...fieldsOf(e));
-    const [dup, joined] = (await guard((this.r as any).tradpalPublish(keys.length, ...keys, ...argv))) as [number, string];
+    const [dup, joined] = (await guard((this.r as any).tradpalPublish(keys.length, keys, argv))) as [number, string];
     if (!dup) this.count(events);
     return { streamIds: joined.split(","), duplicate: dup === 1 };
   }
+
+  private flush = () => {
+    const q = this.queue;
+    if (q.length === 0) return;
+    this.queue = [];
+    this.queued = 0;
+    const [kind, arg] = this.trimForAppend();
+    const argv: string[] = ["0", "0", "0", kind, arg, String(FIELDS_PER_EVENT)];
+    for (const item of q) for (const e of item.events) argv.push(...fieldsOf(e));
+    guard((this.r as any).tradpalPublish(2, this.k.stream, this.k.idemPrefix + "none", argv) as Promise<[number, string]>).then(
+      ([, joined]) => {
+        const ids = joined.split(",");
+        let at = 0;
+        for (const item of q) {
+          this.count(item.events);
+          item.resolve({ streamIds: ids.slice(at, at + item.events.length), duplicate: false });
+          at += item.events.length;
+        }
+      },
+      (err) => { for (const item of q) item.reject(err); },
+    );
+  };
 
   async read(q: ReadQuery): Promise<ReadPage> {
     let start = "-";

@@ -14,6 +14,13 @@ import {
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
+interface PendingAppend {
+  events: NewEvent[];
+  opts: AppendOptions;
+  resolve(r: AppendResult): void;
+  reject(err: unknown): void;
+}
+
 function toEvent(r: EventRow): StoredEvent {
   return { id: r.eid, streamId: `${r.ms}-${r.seq}`, type: r.type as StoredEvent["type"], source: r.source, time: r.time, correlationId: r.cid, schemaVersion: r.ver, payload: JSON.parse(r.payload) };
 }
@@ -30,6 +37,9 @@ class SqliteEventStore implements EventStore {
   private readonly idemPut;
   // bun:sqlite transactions wrapping the *Fn bodies below (built in the constructor, after db is set).
   private readonly appendAll;
+  private queue: PendingAppend[] = [];
+  /** Rows of this stream (counted once at open, then maintained) so trimming needs no full scan. */
+  private rows = 0;
   private readonly readGroupTx;
   private readonly ownPendingTx;
   private readonly ackTx;
@@ -43,7 +53,8 @@ class SqliteEventStore implements EventStore {
       "INSERT INTO events (stream, ms, eid, type, source, time, cid, ver, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq");
     this.idemGet = db.prepare<{ ids: string }, [string, string, number]>("SELECT ids FROM idem WHERE stream = ? AND key = ? AND expires > ?");
     this.idemPut = db.prepare<unknown, [string, string, string, number]>("INSERT OR REPLACE INTO idem (stream, key, ids, expires) VALUES (?, ?, ?, ?)");
-    this.appendAll = db.transaction((events: NewEvent[], opts: AppendOptions) => this.appendTxFn(events, opts));
+    this.appendAll = db.transaction((items: PendingAppend[]) => items.map((it) => this.appendTxFn(it.events, it.opts)));
+    this.rows = db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM events WHERE stream = ?").get(stream)!.n;
     this.readGroupTx = db.transaction((g: string, c: string, n: number) => this.readGroupTxFn(g, c, n));
     this.ownPendingTx = db.transaction((g: string, c: string, n: number) => this.ownPendingTxFn(g, c, n));
     this.ackTx = db.transaction((g: string, ids: string[]) => this.ackTxFn(g, ids));
@@ -75,17 +86,37 @@ class SqliteEventStore implements EventStore {
       const { seq } = this.insert.get(this.stream, ms, e.id, e.type, e.source, e.time, e.correlationId, e.schemaVersion, JSON.stringify(e.payload))!;
       ids[i] = `${ms}-${seq}`;
       fresh++;
+      this.rows++;
       if (opts.dedupById) this.idemPut.run(this.stream, `e:${e.id}`, ids[i], now + opts.dedupWindowMs);
     }
     if (opts.idempotencyKey) this.idemPut.run(this.stream, `k:${opts.idempotencyKey}`, ids.join(","), now + opts.dedupWindowMs);
     return { streamIds: ids, duplicate: fresh === 0 && events.length > 0 };
   };
 
-  async append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
-    const result = this.appendAll.immediate(events, opts) as AppendResult;
-    if (!result.duplicate) notifyAppend(this.stream);
-    return result;
+  /**
+   * Group commit: appends arriving in the same event-loop turn share one transaction (one WAL commit),
+   * and each caller's promise resolves only after that commit, so a 201 is still durable.
+   */
+  append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ events, opts, resolve, reject });
+      if (this.queue.length === 1) setImmediate(this.flush);
+    });
   }
+
+  private flush = () => {
+    const q = this.queue;
+    this.queue = [];
+    let results: AppendResult[];
+    try {
+      results = this.appendAll.immediate(q) as AppendResult[];
+    } catch (err) {
+      for (const item of q) item.reject(err);
+      return;
+    }
+    for (let i = 0; i < q.length; i++) q[i].resolve(results[i]);
+    notifyAppend(this.stream);
+  };
 
   async read(q: ReadQuery): Promise<ReadPage> {
     const where: string[] = ["stream = ?"];
@@ -221,11 +252,13 @@ class SqliteEventStore implements EventStore {
   private trimTxFn = ((): number => {
     const s = this.stream;
     let removed = 0;
-    if (this.policy.maxLen > 0) {
-      const cut = this.db.query<{ seq: number }, [string, number]>("SELECT seq FROM events WHERE stream = ? ORDER BY seq DESC LIMIT 1 OFFSET ?").get(s, this.policy.maxLen);
+    const excess = this.policy.maxLen > 0 ? this.rows - this.policy.maxLen : 0;
+    if (excess > 0) {
+      const cut = this.db.query<{ seq: number }, [string, number]>("SELECT seq FROM events WHERE stream = ? ORDER BY seq LIMIT 1 OFFSET ?").get(s, excess - 1);
       if (cut) removed += this.db.query("DELETE FROM events WHERE stream = ? AND seq <= ?").run(s, cut.seq).changes;
     }
     if (this.policy.maxAgeMs > 0) removed += this.db.query("DELETE FROM events WHERE stream = ? AND ms < ?").run(s, Date.now() - this.policy.maxAgeMs).changes;
+    this.rows -= removed;
     this.db.query("DELETE FROM idem WHERE stream = ? AND expires <= ?").run(s, Date.now());
     if (removed > 0) this.db.query("INSERT INTO meta (stream, trimmed) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET trimmed = trimmed + excluded.trimmed").run(s, removed);
     return removed;
@@ -239,6 +272,7 @@ class SqliteEventStore implements EventStore {
     this.db.transaction(() => {
       for (const t of ["events", "groups", "consumers", "pending", "dlq", "idem", "meta"]) this.db.query(`DELETE FROM ${t} WHERE stream = ?`).run(this.stream);
     }).immediate();
+    this.rows = 0;
   }
 
   async ping(): Promise<boolean> {
