@@ -45,8 +45,7 @@ export default definePlugin({
     const policyOf = (name: string) => policyFor(config, name);
     const shared = ctx.shared.getOrCreate<SharedBreakerState>("breaker:state", () => ({ registry: new BreakerRegistry(policyOf), alerts: new AlertTracker() }));
     const { registry, alerts } = shared;
-    registry.configure(policyOf, createClassifier(failurePolicy(config)), config.history_size, config.max_breakers);
-    for (const name of Object.keys(config.services)) registry.getOrCreate(name, "config");
+    const classify = createClassifier(failurePolicy(config));
 
     const admin = resolveAdminToken(config.admin_token, ctx.host.data_dir);
     if (admin.file) ctx.log.info("breaker admin token generated or reused", { file: admin.file });
@@ -59,11 +58,12 @@ export default definePlugin({
     for (const e of registry.entries.values()) metrics.created(e);
 
     const pushSnapshot = () => { if (stream.size > 0) stream.send("snapshot", dashboard(registry, alerts, mode)); };
-    const refresh = () => {
+    /** Re-evaluate alerts; push a snapshot to the page when asked or when an alert came or went. */
+    const refresh = (push = true) => {
       const { raised, resolved } = alerts.evaluate(registry.entries.values(), alertSettings, registry.now());
       for (const a of raised) { ctx.log.warn("breaker alert", { alert: a.id, severity: a.severity, message: a.message }); notifier.alert(a, "raised"); }
       for (const a of resolved) { ctx.log.info("breaker alert resolved", { alert: a.id }); notifier.alert(a, "resolved"); }
-      pushSnapshot();
+      if (push || raised.length > 0 || resolved.length > 0) pushSnapshot();
     };
     // Transitions can happen on the gateway's call stack (permit): the heavy part runs just after.
     let refreshQueued = false;
@@ -102,11 +102,14 @@ export default definePlugin({
       return () => { offOutcome(); withdraw(); offServices(); };
     };
 
-    const app = breakerRoutes({ registry, alerts, stream, log: ctx.log, adminToken: admin.token, protectReset: config.protect_reset, mode, refresh });
+    const app = breakerRoutes({ registry, alerts, stream, log: ctx.log, adminToken: admin.token, protectReset: config.protect_reset, mode, refresh: () => refresh(true) });
 
     return {
       app,
       async start() {
+        // New thresholds apply only now that this config is going live (a refused reload changes nothing).
+        registry.configure(policyOf, classify, config.history_size, config.max_breakers);
+        for (const name of Object.keys(config.services)) metrics.created(registry.getOrCreate(name, "config"));
         // Take over the bus wiring from the instance this one replaces (no double-counting during a swap).
         shared.unwire?.();
         shared.owner = me;
@@ -114,7 +117,7 @@ export default definePlugin({
         if (cluster && !(await cluster.start())) {
           ctx.log.error("breaker cluster sync unavailable (Redis not answering); breakers stay local until it does");
         }
-        timers.push(setInterval(() => { registry.tick(); refresh(); }, config.tick_interval));
+        timers.push(setInterval(() => { registry.tick(); refresh(false); }, config.tick_interval));
         timers.push(setInterval(pushSnapshot, config.stream_interval));
         refresh();
       },
