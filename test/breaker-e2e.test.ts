@@ -8,6 +8,7 @@ import { statSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startHost, freePort, type TestHost } from "./support/harness";
 import { callerPlugin } from "./support/caller-plugin";
+import { echoPlugin } from "./plugins/echo";
 import type { PlatformEvent } from "../src/core/bus-topics";
 
 function controllableUpstream() {
@@ -30,7 +31,7 @@ async function until(cond: () => boolean | Promise<boolean>, ms = 3000, what = "
 
 const TOKEN = "test-admin-token-0123456789";
 
-function yaml(up: string, dead: string, hook: string, threshold = 3) {
+function yaml(up: string, dead: string, hook: string, threshold = 3, extra = "") {
   return `
 host:
   data_dir: \${DATA_DIR}
@@ -53,7 +54,7 @@ plugins:
     services:
       - { name: orders, url: "${up}" }
       - { name: ghost, url: "${dead}" }
-`;
+${extra}`;
 }
 
 describe("breaker behind a gateway-contract caller", () => {
@@ -69,7 +70,7 @@ describe("breaker behind a gateway-contract caller", () => {
     up = controllableUpstream();
     hook = webhookReceiver();
     deadUrl = `http://127.0.0.1:${freePort()}`;
-    t = await startHost(yaml(up.url, deadUrl, hook.url), { plugins: { caller: callerPlugin } });
+    t = await startHost(yaml(up.url, deadUrl, hook.url), { plugins: { caller: callerPlugin, echo: echoPlugin } });
     t.host.bus.on("platform.event", (e) => events.push(e));
   });
   afterAll(async () => { await t?.stop(); up?.server.stop(true); hook?.server.stop(true); });
@@ -224,6 +225,20 @@ describe("breaker behind a gateway-contract caller", () => {
     // Exactly one transition counted although two instances overlapped during the swap.
     expect(d.transitions.filter((x: any) => x.to === "open" && x.reason.includes("2 consecutive")).length).toBe(1);
     up.state.status = 200;
+  });
+
+  test("a reload that is rolled back (another plugin fails to start) leaves the running thresholds and wiring alone", async () => {
+    await api("/circuit-breakers/orders/reset", { method: "POST" });
+    const r = await t.rewrite(yaml(up.url, deadUrl, hook.url, 9, "  echo:\n    port: 0\n    fail_start: true\n"));
+    expect(r.ok).toBe(false);
+    const d = await (await api("/circuit-breakers/orders")).json();
+    expect(d.policy.failure_threshold).toBe(2);
+    // Still wired to the bus: outcomes are counted and the gateway-side permit still refuses when open.
+    up.state.status = 500;
+    for (let i = 0; i < 2; i++) expect((await call()).status).toBe(500);
+    expect((await call()).status).toBe(503);
+    up.state.status = 200;
+    await api("/circuit-breakers/orders/reset", { method: "POST" });
   });
 });
 

@@ -17,12 +17,27 @@ import { resolveAdminToken } from "./admin-token";
 import { breakerRoutes } from "./routes";
 import { dashboard } from "./views";
 
-/** What outlives a reload: the breakers, the alerts, and who currently owns the bus wiring. */
+/** One started instance: `activate` points the registry and the bus at it (its thresholds, its listeners). */
+interface LiveInstance { activate(): () => void }
+
+/**
+ * What outlives a reload: the breakers, the alerts, and the started instances (newest last). The newest
+ * one owns the registry and the bus wiring; when it stops while an older one still runs (a reload that
+ * was rolled back), the older one takes over again with its own thresholds.
+ */
 interface SharedBreakerState {
   registry: BreakerRegistry;
   alerts: AlertTracker;
-  owner?: symbol;
-  unwire?: () => void;
+  live: LiveInstance[];
+  active?: LiveInstance;
+  deactivate?: () => void;
+}
+
+function handOver(shared: SharedBreakerState, to: LiveInstance | undefined): void {
+  shared.deactivate?.();
+  shared.deactivate = undefined;
+  shared.active = to;
+  if (to) shared.deactivate = to.activate();
 }
 
 function checkPolicies(config: BreakerConfig): void {
@@ -43,7 +58,7 @@ export default definePlugin({
   async provision(config, ctx) {
     checkPolicies(config);
     const policyOf = (name: string) => policyFor(config, name);
-    const shared = ctx.shared.getOrCreate<SharedBreakerState>("breaker:state", () => ({ registry: new BreakerRegistry(policyOf), alerts: new AlertTracker() }));
+    const shared = ctx.shared.getOrCreate<SharedBreakerState>("breaker:state", () => ({ registry: new BreakerRegistry(policyOf), alerts: new AlertTracker(), live: [] }));
     const { registry, alerts } = shared;
     const classify = createClassifier(failurePolicy(config));
 
@@ -80,26 +95,35 @@ export default definePlugin({
       queueRefresh();
     };
 
-    const me = Symbol("breaker-instance");
     const timers: ReturnType<typeof setInterval>[] = [];
     let stopped = false;
 
-    const wire = () => {
-      registry.listener = onTransition;
-      registry.onOutcome = (entry, outcome) => metrics.outcome(entry, outcome);
-      registry.onCreate = (entry) => metrics.created(entry);
-      registry.onLimit = (name) => ctx.log.warn("breaker limit reached: calls to this service are not guarded", { service: name, max_breakers: config.max_breakers });
-      const offOutcome = ctx.bus.on("upstream.outcome", registry.record);
-      const withdraw = ctx.bus.provide("breaker.permit", registry.permit);
-      const offServices = ctx.bus.on("gateway.services", (s) => {
-        for (const svc of s.services) {
-          const entry = registry.getOrCreate(svc.name, "gateway");
-          entry.source = "gateway";
-          entry.instances = [...svc.instances];
-        }
-        queueRefresh();
-      }, { replay: true });
-      return () => { offOutcome(); withdraw(); offServices(); };
+    const self: LiveInstance = {
+      activate() {
+        registry.configure(policyOf, classify, config.history_size, config.max_breakers);
+        for (const name of Object.keys(config.services)) metrics.created(registry.getOrCreate(name, "config"));
+        registry.listener = onTransition;
+        registry.onOutcome = (entry, outcome) => metrics.outcome(entry, outcome);
+        registry.onCreate = (entry) => metrics.created(entry);
+        registry.onLimit = (name) => ctx.log.warn("breaker limit reached: calls to this service are not guarded", { service: name, max_breakers: config.max_breakers });
+        const offOutcome = ctx.bus.on("upstream.outcome", registry.record);
+        const withdraw = ctx.bus.provide("breaker.permit", registry.permit);
+        const offServices = ctx.bus.on("gateway.services", (s) => {
+          for (const svc of s.services) {
+            const entry = registry.getOrCreate(svc.name, "gateway");
+            entry.source = "gateway";
+            entry.instances = [...svc.instances];
+          }
+          queueRefresh();
+        }, { replay: true });
+        return () => {
+          offOutcome(); withdraw(); offServices();
+          registry.listener = undefined;
+          registry.onOutcome = undefined;
+          registry.onCreate = undefined;
+          registry.onLimit = undefined;
+        };
+      },
     };
 
     const app = breakerRoutes({ registry, alerts, stream, log: ctx.log, adminToken: admin.token, protectReset: config.protect_reset, mode, refresh: () => refresh(true) });
@@ -107,13 +131,9 @@ export default definePlugin({
     return {
       app,
       async start() {
-        // New thresholds apply only now that this config is going live (a refused reload changes nothing).
-        registry.configure(policyOf, classify, config.history_size, config.max_breakers);
-        for (const name of Object.keys(config.services)) metrics.created(registry.getOrCreate(name, "config"));
-        // Take over the bus wiring from the instance this one replaces (no double-counting during a swap).
-        shared.unwire?.();
-        shared.owner = me;
-        shared.unwire = wire();
+        // The newest config goes live now (not at provision): a reload that is rolled back changes nothing.
+        shared.live.push(self);
+        handOver(shared, self);
         if (cluster && !(await cluster.start())) {
           ctx.log.error("breaker cluster sync unavailable (Redis not answering); breakers stay local until it does");
         }
@@ -125,15 +145,9 @@ export default definePlugin({
         if (stopped) return;
         stopped = true;
         for (const t of timers) clearInterval(t);
-        if (shared.owner === me) {
-          shared.unwire?.();
-          shared.unwire = undefined;
-          shared.owner = undefined;
-          registry.listener = undefined;
-          registry.onOutcome = undefined;
-          registry.onCreate = undefined;
-          registry.onLimit = undefined;
-        }
+        const i = shared.live.indexOf(self);
+        if (i >= 0) shared.live.splice(i, 1);
+        if (shared.active === self) handOver(shared, shared.live.at(-1));
         stream.close();
         await cluster?.stop();
         await notifier.drain(500);
