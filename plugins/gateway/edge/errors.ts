@@ -14,12 +14,13 @@ export const EdgeErrors = defineErrors({
   GW_ERR_LOGIN_THROTTLED: { status: 429, message: "too many login attempts" },
   GW_ERR_REFRESH_INVALID: { status: 401, message: "the refresh token is invalid, expired or revoked" },
   GW_ERR_AUTH_UNAVAILABLE: { status: 503, message: "token keys could not be fetched" },
+  GW_ERR_AUTH_THROTTLED: { status: 429, message: "too many failed authentication attempts from this client" },
 });
 
 /** Why a token was refused: the `reason` label of auth_failures_total (bounded set). */
 export type AuthFailure =
   | "missing" | "malformed" | "oversized" | "alg" | "kid" | "signature" | "expired" | "not_yet_valid"
-  | "iat" | "issuer" | "audience" | "no_exp" | "api_key" | "scope" | "jwks_unavailable";
+  | "iat" | "issuer" | "audience" | "no_exp" | "api_key" | "scope" | "jwks_unavailable" | "throttled";
 
 const REALM = 'Bearer realm="tradpal"';
 
@@ -35,6 +36,8 @@ function rejectionFor(reason: AuthFailure) {
     r = { status: 403, code: "GW_ERR_FORBIDDEN", message: EdgeErrors.specs.GW_ERR_FORBIDDEN.message, www: `${REALM}, error="insufficient_scope"` };
   } else if (reason === "jwks_unavailable") {
     r = { status: 503, code: "GW_ERR_AUTH_UNAVAILABLE", message: EdgeErrors.specs.GW_ERR_AUTH_UNAVAILABLE.message, www: REALM };
+  } else if (reason === "throttled") {
+    r = { status: 429, code: "GW_ERR_AUTH_THROTTLED", message: EdgeErrors.specs.GW_ERR_AUTH_THROTTLED.message, www: REALM };
   } else if (reason === "expired") {
     r = { status: 401, code: "GW_ERR_AUTH_EXPIRED", message: EdgeErrors.specs.GW_ERR_AUTH_EXPIRED.message, www: `${REALM}, error="invalid_token", error_description="expired"` };
   } else {
@@ -44,10 +47,12 @@ function rejectionFor(reason: AuthFailure) {
   return r;
 }
 
-export function authRejection(reason: AuthFailure, scope?: readonly string[]): Response {
+export function authRejection(reason: AuthFailure, scope?: readonly string[], retryAfterS?: number): Response {
   const r = rejectionFor(reason);
   const www = reason === "scope" && scope?.length ? `${r.www}, scope="${scope.join(" ")}"` : r.www;
-  return jsonError(r.status, r.code, r.message, undefined, undefined, { "www-authenticate": www });
+  const headers: Record<string, string> = { "www-authenticate": www };
+  if (retryAfterS !== undefined) headers["retry-after"] = String(retryAfterS);
+  return jsonError(r.status, r.code, r.message, undefined, undefined, headers);
 }
 
 export function rateLimitedResponse(policy: string, retryAfterS: number, headers: readonly (readonly [string, string])[]): Response {

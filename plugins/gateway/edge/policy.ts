@@ -9,11 +9,11 @@ import type { EdgeDecision, EdgePolicy, EdgeRoute, EdgeUpstreamTlsProvider } fro
 import { authRejection, rateLimitedResponse, type AuthFailure } from "./errors";
 import { decodeServiceTls, type EdgeSettings } from "./schema";
 import { createEdgeMetrics } from "./metrics";
-import { Authenticator, type AuthOutcome, type AuthPrincipal } from "./auth/authenticator";
+import { Authenticator, type AuthOutcome, type AuthPrincipal, type FailureGate } from "./auth/authenticator";
 import { JwksKeys } from "./auth/jwks";
 import { TokenIssuer } from "./auth/token-issuer";
 import { MemoryRefreshStore, RedisRefreshStore, type RefreshStore } from "./auth/refresh-store";
-import { makePolicy, type GcraPolicy, type RateDecision } from "./ratelimit/gcra";
+import { makePolicy, gcraDecide, gcraWouldDeny, type GcraPolicy, type RateDecision } from "./ratelimit/gcra";
 import { RateLimiter } from "./ratelimit/rate-limiter";
 import { ClientIpResolver } from "./client-ip";
 import { createAuthApp, AUTH_PATHS } from "./auth-app";
@@ -46,18 +46,40 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   }
   const hsSecret = secret ? Buffer.from(secret, "utf8") : undefined;
 
+  let throttledRetryS = 60;
   let jwks: JwksKeys | undefined;
   if (auth.jwks_url) {
     jwks = new JwksKeys({ url: auth.jwks_url, refreshMs: auth.jwks_refresh, minRefetchMs: auth.jwks_min_refetch, log });
     await Promise.race([jwks.start(), Bun.sleep(1500)]);
   }
 
+  // Bad credentials cost a signature check each; a client that keeps failing is refused before it.
+  let gate: FailureGate | undefined;
+  const failRate = rl.auth_failures_per_ip;
+  if (failRate.limit > 0) {
+    const fp = makePolicy("auth-failures", failRate);
+    const failures = ctx.shared.getOrCreate(`gateway:edge:authfail:${fp.signature}`, () => new Map<string, number>());
+    const retryS = Math.max(1, Math.ceil(fp.emissionMs / 1000));
+    const ipOf = (req: Request, peer: string) => resolver.resolve(peer, req.headers.get("x-forwarded-for"));
+    gate = {
+      blocked: (req, peer) => gcraWouldDeny(fp, failures.get(ipOf(req, peer)), Date.now()),
+      failed(req, peer) {
+        const ip = ipOf(req, peer);
+        const now = Date.now();
+        const r = gcraDecide(fp, failures.get(ip), now);
+        if (failures.size >= 100_000 && !failures.has(ip)) failures.clear(); // bounded; losing it only forgets failures
+        failures.set(ip, r.tat);
+      },
+    };
+    throttledRetryS = retryS;
+  }
   const authenticator = new Authenticator(
     { hsSecret, issuer: auth.issuer, jwksIssuer: auth.jwks_issuer, audience: auth.audience, skewS: auth.clock_skew / 1000, maxBytes: auth.max_token_bytes },
     auth.cache_size,
     settings.api_keys,
     jwks,
     metrics,
+    gate,
   );
 
   const limiter = await RateLimiter.create({
@@ -119,7 +141,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   function afterAuth(req: Request, st: RouteState, peer: string, a: AuthOutcome): EdgeDecision | Promise<EdgeDecision> {
     if (typeof a === "string") {
       metrics.authFailure(a);
-      return { reject: authRejection(a as AuthFailure) };
+      return { reject: authRejection(a as AuthFailure, undefined, a === "throttled" ? throttledRetryS : undefined) };
     }
     const scopes = st.scopes;
     for (let i = 0; i < scopes.length; i++) {
@@ -158,7 +180,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     check(req, route, clientIp) {
       const st = states.get(route.route) ?? stateFor(route);
       if (!st.auth) return limit(req, st, clientIp, undefined);
-      const a = authenticator.authenticate(req);
+      const a = authenticator.authenticate(req, clientIp);
       if (a instanceof Promise) return a.then((x) => afterAuth(req, st, clientIp, x));
       return afterAuth(req, st, clientIp, a);
     },

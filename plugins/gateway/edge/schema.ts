@@ -60,6 +60,7 @@ export const RateLimitingSchema = Type.Object(
     max_local_keys: Type.Integer({ minimum: 100, default: 100_000, description: "Bound of the in-process counters per policy." }),
     login_per_account: RateLimit({ default: "5/min", description: "POST /auth/login attempts per account." }),
     login_per_ip: RateLimit({ default: "30/min", description: "POST /auth/login attempts per client IP." }),
+    auth_failures_per_ip: RateLimit({ default: "60/min", description: "Failed token / API-key checks per client IP (this instance); beyond it, uncached credentials from that IP get 429 without a signature check. 0 disables." }),
   },
   { default: {}, additionalProperties: false },
 );

@@ -21,6 +21,17 @@ export interface AuthCounters {
   cacheMiss(): void;
 }
 
+/**
+ * Throttle for callers that keep presenting bad credentials: consulted only before real work (a
+ * signature check or a key hash), so cached valid tokens from the same address are never slowed.
+ */
+export interface FailureGate {
+  blocked(req: Request, peer: string): boolean;
+  failed(req: Request, peer: string): void;
+}
+
+const OPEN_GATE: FailureGate = { blocked: () => false, failed: () => {} };
+
 export class Authenticator {
   private readonly cache: TokenCache<AuthPrincipal>;
   private readonly apiKeys = new Map<string, AuthPrincipal>();
@@ -34,6 +45,7 @@ export class Authenticator {
     apiKeys: readonly ApiKeyEntry[],
     private readonly jwks: JwksKeys | undefined,
     private readonly counters: AuthCounters,
+    private readonly gate: FailureGate = OPEN_GATE,
   ) {
     this.cache = new TokenCache(cacheSize);
     this.maxHeader = verifyOpts.maxBytes + 7;
@@ -44,19 +56,25 @@ export class Authenticator {
 
   get cacheSize(): number { return this.cache.size; }
 
-  authenticate(req: Request): AuthOutcome | Promise<AuthOutcome> {
+  /** `peer` (the TCP peer) is only used by the failure gate, and only on a cache miss. */
+  authenticate(req: Request, peer = ""): AuthOutcome | Promise<AuthOutcome> {
     const authz = req.headers.get("authorization");
     if (authz !== null) {
-      if (authz.length > this.maxHeader) return "oversized";
-      if (authz.length < 8 || authz.charCodeAt(6) !== 32 || authz.slice(0, 6).toLowerCase() !== "bearer") return "malformed";
-      return this.verifyToken(authz.slice(7).trim());
+      if (authz.length > this.maxHeader) return this.fail(req, peer, "oversized");
+      if (authz.length < 8 || authz.charCodeAt(6) !== 32 || authz.slice(0, 6).toLowerCase() !== "bearer") return this.fail(req, peer, "malformed");
+      return this.verifyToken(authz.slice(7).trim(), req, peer);
     }
     const key = req.headers.get("x-api-key");
-    if (key !== null) return this.apiKey(key);
+    if (key !== null) return this.apiKey(key, req, peer);
     return "missing";
   }
 
-  verifyToken(token: string): AuthOutcome | Promise<AuthOutcome> {
+  private fail(req: Request, peer: string, reason: AuthFailure): AuthFailure {
+    this.gate.failed(req, peer);
+    return reason;
+  }
+
+  verifyToken(token: string, req?: Request, peer = ""): AuthOutcome | Promise<AuthOutcome> {
     const now = Date.now();
     const hit = this.cache.get(token, now);
     if (hit !== undefined) {
@@ -64,30 +82,32 @@ export class Authenticator {
       return hit;
     }
     this.counters.cacheMiss();
+    if (req && this.gate.blocked(req, peer)) return "throttled";
     const r = verifyJwt(token, this.verifyOpts, this.jwks ? this.jwks.lookup : noKeys, now / 1000);
     if (!r.ok && r.unknownKid !== undefined && this.jwks) {
       const jwks = this.jwks;
       return jwks.refetchForUnknownKid().then(() => {
         if (!jwks.ready) return "jwks_unavailable" as const;
-        return this.accept(token, verifyJwt(token, this.verifyOpts, jwks.lookup, Date.now() / 1000));
+        return this.accept(token, verifyJwt(token, this.verifyOpts, jwks.lookup, Date.now() / 1000), req, peer);
       });
     }
-    return this.accept(token, r);
+    return this.accept(token, r, req, peer);
   }
 
-  private accept(token: string, r: VerifyResult): AuthOutcome {
-    if (!r.ok) return r.reason;
+  private accept(token: string, r: VerifyResult, req: Request | undefined, peer: string): AuthOutcome {
+    if (!r.ok) return req ? this.fail(req, peer, r.reason) : r.reason;
     const p = makePrincipal(r.claims.sub as string, scopesOf(r.claims), "jwt");
     this.cache.set(token, p, (r.exp + this.verifyOpts.skewS) * 1000);
     return p;
   }
 
-  private apiKey(key: string): AuthOutcome {
-    if (key.length === 0 || key.length > 512) return "api_key";
+  private apiKey(key: string, req?: Request, peer = ""): AuthOutcome {
     const seen = this.apiKeyHits.get(key);
     if (seen) return seen;
+    if (req && this.gate.blocked(req, peer)) return "throttled";
+    if (key.length === 0 || key.length > 512) return req ? this.fail(req, peer, "api_key") : "api_key";
     const p = this.apiKeys.get(createHash("sha256").update(key).digest("hex"));
-    if (!p) return "api_key";
+    if (!p) return req ? this.fail(req, peer, "api_key") : "api_key";
     if (this.apiKeyHits.size < this.apiKeys.size * 4) this.apiKeyHits.set(key, p);
     return p;
   }

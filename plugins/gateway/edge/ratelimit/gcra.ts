@@ -66,3 +66,8 @@ export function gcraDecide(p: GcraPolicy, tat: number | undefined, now: number):
   const remaining = Math.floor((p.periodMs - ahead) / p.emissionMs + 1e-9);
   return { decision: { allowed: true, remaining, resetMs: ahead, retryAfterMs: 0 }, tat: next };
 }
+
+/** Would the next request be refused? (A look without taking a token.) */
+export function gcraWouldDeny(p: GcraPolicy, tat: number | undefined, now: number): boolean {
+  return tat !== undefined && tat + p.emissionMs - now > p.periodMs + 1e-6;
+}
