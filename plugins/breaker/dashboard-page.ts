@@ -106,7 +106,7 @@ function card(b) {
     '<div class="meta">' + esc(label[b.state]) + ' since ' + esc(ago(b.since)) + ' · ' + esc(b.window.type) + ' window of ' + b.window.size + (b.window.type === "time" ? "s" : " calls") + '</div>' +
     '<div class="row"><span>failure rate</span><b>' + b.failure_rate.toFixed(1) + '%</b></div>' + bar(b.failure_rate) +
     '<div class="row"><span>slow-call rate</span><b>' + b.slow_call_rate.toFixed(1) + '%</b></div>' + bar(b.slow_call_rate) +
-    '<div class="stats"><div><b>' + b.window_calls + '</b><span>in window</span></div><div><b>' + b.totals.success + '</b><span>ok</span></div><div><b>' + b.totals.failure + '</b><span>failed</span></div><div><b>' + b.rejected_calls + '</b><span>rejected</span></div></div>' +
+    '<div class="stats"><div><b>' + b.window_calls + '</b><span>in window</span></div><div><b>' + b.totals.success + '</b><span>ok total</span></div><div><b>' + b.totals.failure + '</b><span>failed total</span></div><div><b>' + b.rejected_calls + '</b><span>rejected</span></div></div>' +
     next + (tr ? '<ol class="tr">' + tr + '</ol>' : '<div class="meta">no transitions yet</div>') +
     '<button class="reset" data-name="' + esc(b.name) + '">Reset</button></section>';
 }
