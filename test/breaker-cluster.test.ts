@@ -144,3 +144,63 @@ describe("cluster mode without a reachable Redis", () => {
     } finally { await t.stop(); up.server.stop(true); await redis.stop(); }
   });
 });
+
+describe("two real gateways sharing Redis", () => {
+  const prefix = `${PREFIX}gw2:`;
+  let a: TestHost, b: TestHost;
+  let up: ReturnType<typeof failingUpstream>;
+  const opened: Record<string, number> = {};
+  const redis = new Redis(SHARED_REDIS_URL, { lazyConnect: true });
+  const gwYaml = (upstream: string) => `
+host:
+  data_dir: \${DATA_DIR}
+  redis_url: "${SHARED_REDIS_URL}"
+plugins:
+  breaker:
+    port: 0
+    cluster_prefix: "${prefix}"
+    defaults: { failure_threshold: 3, recovery_timeout: 30s }
+  gateway:
+    port: 0
+    access_log: { enabled: false }
+    rate_limiting: { enabled: false }
+    registration: { redis_prefix: "${prefix}registry:" }
+    services:
+      - name: ledger
+        path_prefix: /ledger
+        instances: [{ url: "${upstream}" }]
+        health_check: { enabled: false }
+        outlier: { enabled: false }
+        retries: { attempts: 0 }
+`;
+
+  beforeAll(async () => {
+    up = failingUpstream();
+    a = await startHost(gwYaml(up.url));
+    b = await startHost(gwYaml(up.url));
+    a.host.bus.on("breaker.transition", (t) => { if (t.to === "open") opened.a ??= performance.timeOrigin + performance.now(); });
+    b.host.bus.on("breaker.transition", (t) => { if (t.to === "open") opened.b ??= performance.timeOrigin + performance.now(); });
+    await redis.connect();
+  });
+  afterAll(async () => {
+    await a?.stop(); await b?.stop();
+    up?.server.stop(true);
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+  });
+
+  test("failures through gateway A open the breaker on gateway B within 100 ms; B refuses without upstream traffic", async () => {
+    for (let i = 0; i < 3; i++) expect((await fetch(`${a.url("gateway")}/ledger/x`)).status).toBe(500);
+    expect(opened.a).toBeDefined();
+    await until(() => opened.b !== undefined, 1000, "gateway B's breaker to open");
+    console.log(`cluster propagation gateway A→B: ${(opened.b - opened.a).toFixed(2)} ms`);
+    expect(opened.b - opened.a).toBeLessThan(100);
+    const hits = up.state.hits;
+    const r = await fetch(`${b.url("gateway")}/ledger/x`);
+    expect(r.status).toBe(503);
+    expect(r.headers.get("retry-after")).not.toBeNull();
+    expect((await r.json()).error.code).toBe("GW_ERR_CIRCUIT_OPEN");
+    expect(up.state.hits).toBe(hits);
+  });
+});
