@@ -1,6 +1,6 @@
 /**
  * The dashboard page in a real headless Chromium (Debian's /usr/bin/chromium through playwright-core):
- * open the page, trip a breaker with a failing upstream, watch it turn open live (SSE), reset it from
+ * open the page, trip a breaker with a failing upstream behind the real gateway, watch it turn open live (SSE), reset it from
  * the page, watch it close. Screenshots go to test-output/ (gitignored).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
@@ -9,7 +9,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { startHost, type TestHost } from "./support/harness";
-import { callerPlugin } from "./support/caller-plugin";
 
 const OUT = join(import.meta.dir, "..", "test-output");
 const CHROMIUM = "/usr/bin/chromium";
@@ -36,13 +35,12 @@ plugins:
     defaults: { failure_threshold: 5, minimum_calls: 10, recovery_timeout: 60s }
     alerts: { failure_rate_warning: 20 }
     stream_interval: 500ms
-  caller:
+  gateway:
     port: 0
+    access_log: { enabled: false }
     services:
-      - { name: orders, url: "${ups.orders.url}" }
-      - { name: inventory, url: "${ups.inventory.url}" }
-      - { name: payments, url: "${ups.payments.url}" }
-`, { plugins: { caller: callerPlugin } });
+${Object.entries(ups).map(([name, u]) => `      - { name: ${name}, path_prefix: /${name}, instances: [{ url: "${u.url}" }], health_check: { enabled: false }, outlier: { enabled: false }, retries: { attempts: 0 } }`).join("\n")}
+`);
   profile = mkdtempSync(join(tmpdir(), "breaker-chromium-"));
   ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -60,7 +58,7 @@ afterAll(async () => {
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
-const call = (svc: string, n: number) => Promise.all(Array.from({ length: n }, () => fetch(`${t.url("caller")}/call/${svc}/x`).then((r) => r.arrayBuffer())));
+const call = (svc: string, n: number) => Promise.all(Array.from({ length: n }, () => fetch(`${t.url("gateway")}/${svc}/x`).then((r) => r.arrayBuffer())));
 const card = (name: string) => page.locator(`section.card[data-breaker="${name}"]`);
 
 test("an operator watches a breaker open live and resets it from the page", async () => {
