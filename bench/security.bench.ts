@@ -131,27 +131,35 @@ async function main() {
     peer.proc.kill();
   }
   const med = (name: string, k: keyof Sample) => median(results.get(name)!.map((s) => s[k]));
-  const spread = (name: string) => { const r = results.get(name)!.map((s) => s.rps); return `${Math.round(Math.min(...r))}–${Math.round(Math.max(...r))}`; };
+  const rpsOf = (name: string) => results.get(name)!.map((s) => s.rps);
+  // Ratios per round (A and its peer measured back to back), then the median: steadier than a ratio of medians.
+  const roundRatio = (name: string, peerName: string) => median(rpsOf(name).map((r, i) => r / rpsOf(peerName)[i]));
   const row = (name: string, peerName: string | undefined, target: number) => {
     const rps = med(name, "rps");
-    const peerRps = peerName ? med(peerName, "rps") : NaN;
-    return [name, Math.round(rps), spread(name), med(name, "cpuUs").toFixed(1), med(name, "p50").toFixed(2), med(name, "p99").toFixed(2), peerName ? `${Math.round(peerRps)} (${(rps / peerRps).toFixed(2)}×)` : "", `≥ ${target}: ${rps >= target ? "met" : "NOT met"}`];
+    const best = Math.max(...rpsOf(name));
+    const cpu = med(name, "cpuUs");
+    const capacity = 1e6 / cpu;
+    const peerCell = peerName ? `${Math.round(med(peerName, "rps"))} · ${roundRatio(name, peerName).toFixed(2)}× rps · ${(med(peerName, "cpuUs") / cpu).toFixed(2)}× CPU` : "";
+    const verdict = target ? `≥ ${target}/s: median ${rps >= target ? "met" : "not met"}, best round ${best >= target ? "met" : "not met"}, CPU capacity ${Math.round(capacity)}/s` : "";
+    return [name, Math.round(rps), `${Math.round(Math.min(...rpsOf(name)))}–${Math.round(best)}`, cpu.toFixed(1), med(name, "p50").toFixed(2), med(name, "p99").toFixed(2), peerCell, verdict];
   };
   const issuance = med("POST /credentials/bench (ECDSA P-256 issuance)", "rps");
   const directMed = median(direct);
   const md = [
-    "Server under test: the host with only the security plugin (default config: embedded store, every validation audited), `taskset -c 1`; the peer (a bare Elysia app answering the same JSON bodies) also on CPU 1, in its own process; wrk on CPU 0. " +
-      `${DURATION}s per run after a 2s warm-up, interleaved A B C D E × 3 rounds, medians. Command: \`bun run bench security\`.`,
+    "Server under test: the host with only the security plugin (default config: embedded store, every validation and read audited), `taskset -c 1`; the peer (a bare Elysia app answering the same JSON bodies) also on CPU 1, in its own process; wrk on CPU 0. " +
+      `${DURATION}s per run after a 2s warm-up, interleaved A B C D E × 3 rounds, medians. Command: \`bun run bench security\`. ` +
+      "Other engineers' benchmarks share these 2 cores, so rps swings widely between rounds: the per-round ratio and the CPU µs/request are the figures to compare; \"CPU capacity\" is 1 s / CPU µs per request (one core).",
     "",
-    table(["endpoint", "rps (median)", "rps range", "CPU µs/req (server)", "p50 ms", "p99 ms", "peer rps (ratio)", "target"], [
+    table(["endpoint", "rps (median)", "rps range", "CPU µs/req (server)", "p50 ms", "p99 ms", "peer rps · ratio per round · peer CPU / ours", "target"], [
       row("POST /tokens/validate (cached)", "peer: bare Elysia POST, same JSON", 20_000),
-      row("peer: bare Elysia POST, same JSON", undefined, 0).map((c, i) => (i === 7 ? "" : c)),
+      row("peer: bare Elysia POST, same JSON", undefined, 0),
       row("GET /secrets/services/bench/db", "peer: bare Elysia GET, same JSON", 20_000),
-      row("peer: bare Elysia GET, same JSON", undefined, 0).map((c, i) => (i === 7 ? "" : c)),
+      row("peer: bare Elysia GET, same JSON", undefined, 0),
       row("POST /credentials/bench (ECDSA P-256 issuance)", undefined, 300),
     ]),
     "",
-    `Credential issuance peer: \`issueLeaf()\` called directly in this process, 8 in flight: ${Math.round(directMed)}/s (median of 3); the endpoint reaches ${(issuance / directMed).toFixed(2)}× of it (it adds authz, sealing the key with AES-256-GCM, an atomic file write and an audit line; wrk 8 connections).`,
+    `Credential issuance peer: \`issueLeaf()\` called directly in the bench process (key generation + DER + signature, no I/O): ${Math.round(directMed)}/s (median of 3). ` +
+      `The endpoint reaches ${(issuance / directMed).toFixed(2)}× of it: per issuance it also seals the record (key included) with AES-256-GCM, writes it atomically (tmp file + rename: most of its CPU), appends an audit line and answers ~3 KB of PEM (wrk, 8 connections).`,
   ].join("\n");
   console.log("\n" + md);
   writeSection("security", md);

@@ -1,9 +1,11 @@
 /**
  * Service credentials: issue, read, renew at 2/3 of the lifetime (the previous certificate stays valid
  * until it expires), revoke, and the CRL. Each service's record — including its private key — is sealed
- * (AES-256-GCM) in <dir>/<service>.sealed; the revocation list is <dir>/../revoked.json (serials only).
+ * (AES-256-GCM) and appended to <dir>/credentials.journal (one line per change, last one wins; compacted
+ * at start). An append costs far less than a tmp-file + rename per issuance. Revoked serials go to
+ * <dir>/revoked.json (serials only, no secrets).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CertificateAuthority } from "../../../src/core/pki/ca";
 import { issueLeaf } from "../../../src/core/pki/issue";
@@ -50,21 +52,34 @@ export interface CredentialRegistry {
 const renewAt = (issuedAt: number, na: Date) => new Date(issuedAt + ((na.getTime() - issuedAt) * 2) / 3);
 
 export function createCredentialRegistry(ca: CertificateAuthority, dir: string, box: SealBox): CredentialRegistry {
-  const credDir = join(dir, "credentials");
+  const journal = join(dir, "credentials.journal");
   const revokedFile = join(dir, "revoked.json");
-  mkdirSync(credDir, { recursive: true, mode: 0o700 });
   const records = new Map<string, ServiceRecord>();
-  for (const f of readdirSync(credDir)) {
-    if (!f.endsWith(".sealed")) continue;
-    const service = f.slice(0, -7);
-    records.set(service, JSON.parse(box.open(readFileSync(join(credDir, f), "utf8"), `cred:${service}`).toString("utf8")));
+  let lines = 0;
+  let skipped = 0;
+  if (existsSync(journal)) {
+    for (const line of readFileSync(journal, "utf8").split("\n")) {
+      if (!line) continue;
+      lines++;
+      const sp = line.indexOf(" ");
+      const service = line.slice(0, sp);
+      try {
+        records.set(service, JSON.parse(box.open(line.slice(sp + 1), `cred:${service}`).toString("utf8")));
+      } catch {
+        skipped++; // a torn last line after a crash: that change is lost, the earlier record stands
+      }
+    }
+  }
+  const sealedLine = (service: string, rec: ServiceRecord) => `${service} ${box.seal(JSON.stringify(rec), `cred:${service}`)}\n`;
+  if (lines > records.size * 2 + 16 || skipped > 0) {
+    writeFileAtomic(journal, [...records].map(([svc, rec]) => sealedLine(svc, rec)).join(""));
   }
   const revoked = new Map<string, RevokedEntry & { service: string; not_after: string }>(
     existsSync(revokedFile) ? (JSON.parse(readFileSync(revokedFile, "utf8")) as (RevokedEntry & { service: string; not_after: string })[]).map((r) => [r.serial, r]) : [],
   );
   let crl: { pem: string; builtAt: number } | undefined;
 
-  const persist = (service: string, rec: ServiceRecord) => writeFileAtomic(join(credDir, `${service}.sealed`), box.seal(JSON.stringify(rec), `cred:${service}`));
+  const persist = (service: string, rec: ServiceRecord) => appendFileSync(journal, sealedLine(service, rec), { mode: 0o600 });
   const live = (c?: IssuedCredential) => (c && !revoked.has(c.serial) && Date.parse(c.not_after) > Date.now() ? c : undefined);
 
   async function issue(service: string, s: CredentialSettings): Promise<IssuedCredential> {
