@@ -44,8 +44,10 @@ export default definePlugin({
   description: "Event bus: Redis Streams or embedded store, consumer groups over SSE, replay, typed trading events",
   defaultPort: 8011,
   schema: EventsSchema,
-  serve: { maxRequestBodySize: 16 * 1024 * 1024, idleTimeout: 0 },
+  // SSE streams stay open: the heartbeat (≤ 100 s) keeps them under the 120 s idle timeout.
+  serve: { maxRequestBodySize: 16 * 1024 * 1024, idleTimeout: 120 },
   async provision(cfg, ctx) {
+    if (cfg.subscribe.heartbeat > 100_000) throw new Error("plugins.events.subscribe.heartbeat must be at most 100s (the port's idle timeout is 120s)");
     const shared = sharedStore(ctx.shared, ctx.host.redis_url, ctx.host.data_dir, cfg);
     const factory = await shared.ready;
     const store = factory.open(cfg.stream);

@@ -68,7 +68,12 @@ plugins:
       const got = [...a.events, ...c.events].map((e) => e.id).sort();
       expect(got).toEqual([...ids].sort());
       expect(other.events.map((e) => e.id)).toEqual(ids);
+      expect((await client.stats()).subscribers).toBe(3);
       for (const s of [a, c, other]) s.close();
+      // a closed connection ends its subscription (no reads into a dead consumer's name)
+      const until = Date.now() + 3000;
+      while ((await client.stats()).subscribers > 0 && Date.now() < until) await Bun.sleep(50);
+      expect((await client.stats()).subscribers).toBe(0);
     });
 
     test("a subscriber killed mid-stream: every event it did not ack goes to another consumer; 0 lost of 10,000", async () => {

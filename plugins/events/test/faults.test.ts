@@ -98,6 +98,10 @@ plugins:
     const lost = ok.filter((o) => !present.has(o.streamId!));
     console.log(`redis restart: ${ok.length} x 201, ${failed.length} x 503 (slowest ${Math.round(Math.max(...failed.map((o) => o.ms)))} ms), ${lost.length} lost`);
     expect(lost.length).toBe(0);
+    // the seed's debug command shows the stream the service writes
+    const xinfo = Bun.spawnSync(["redis-cli", "-p", String(redis.port), "XINFO", "STREAM", "tradpal_events"]).stdout.toString();
+    expect(xinfo).toContain("length");
+    expect(xinfo.split("\n")[1].trim()).toBe(String(present.size));
     // publishing works again after the restart
     expect(outcomes.slice(-20).some((o) => o.status === 201)).toBe(true);
   }, 30_000);
