@@ -71,8 +71,12 @@ export class Subscription {
     let lastSend = Date.now();
     let failures = 0;
     try {
-      for (let own = await this.store.readOwnPending(group, consumer, batch); own.length > 0 && !this.closed; own = await this.store.readOwnPending(group, consumer, batch)) {
+      let after: string | undefined;
+      while (!this.closed) {
+        const own = await this.store.readOwnPending(group, consumer, batch, after);
+        if (own.length === 0) break;
         await this.send(own, true);
+        after = own[own.length - 1].event.streamId;
         if (own.length < batch) break;
       }
     } catch (err) {

@@ -177,6 +177,22 @@ export function eventStoreConformance(name: string, makeFactory: (trim: TrimPoli
       expect(await s.readOwnPending("g", "other", 10)).toEqual([]);
     });
 
+    test("own pending entries page with a cursor (a big backlog is resumed exactly once)", async () => {
+      const s = open();
+      await s.ensureGroup("g", "0");
+      const ids = (await s.append(Array.from({ length: 250 }, () => newEvent()), W)).streamIds;
+      expect((await s.readGroup("g", "c", 1000, 0)).length).toBe(250);
+      const seen: string[] = [];
+      let after: string | undefined;
+      for (let guard = 0; guard < 10; guard++) {
+        const page = await s.readOwnPending("g", "c", 100, after);
+        if (page.length === 0) break;
+        seen.push(...page.map((d) => d.event.streamId));
+        after = page[page.length - 1].event.streamId;
+      }
+      expect(seen).toEqual(ids);
+    });
+
     test("poison entry: dead-lettered after maxDeliveries and removed from pending", async () => {
       const s = open();
       await s.ensureGroup("g", "0");

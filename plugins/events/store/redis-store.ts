@@ -163,11 +163,11 @@ class RedisEventStore implements EventStore {
     return reply[0][1].filter(([, f]) => f).map(([id, f]) => ({ event: toEvent(id, f!), deliveryCount: 1 }));
   }
 
-  async readOwnPending(group: string, consumer: string, count: number): Promise<Delivery[]> {
-    const pend = (await guard(this.r.xpending(this.k.stream, group, "-", "+", count, consumer))) as [string, string, number, number][];
+  async readOwnPending(group: string, consumer: string, count: number, afterId?: string): Promise<Delivery[]> {
+    const pend = (await guard(this.r.xpending(this.k.stream, group, afterId ? `(${afterId}` : "-", "+", count, consumer))) as [string, string, number, number][];
     if (pend.length === 0) return [];
     const counts = new Map(pend.map(([id, , , n]) => [id, n]));
-    const reply = (await guard(this.r.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", this.k.stream, "0"))) as [string, Entry[]][] | null;
+    const reply = (await guard(this.r.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", this.k.stream, afterId ?? "0"))) as [string, Entry[]][] | null;
     if (!reply) return [];
     const gone = reply[0][1].filter(([, f]) => !f).map(([id]) => id);
     if (gone.length) await guard(this.r.xack(this.k.stream, group, ...gone)); // trimmed away: nothing to deliver

@@ -56,7 +56,7 @@ class SqliteEventStore implements EventStore {
     this.appendAll = db.transaction((items: PendingAppend[]) => items.map((it) => this.appendTxFn(it.events, it.opts)));
     this.rows = db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM events WHERE stream = ?").get(stream)!.n;
     this.readGroupTx = db.transaction((g: string, c: string, n: number) => this.readGroupTxFn(g, c, n));
-    this.ownPendingTx = db.transaction((g: string, c: string, n: number) => this.ownPendingTxFn(g, c, n));
+    this.ownPendingTx = db.transaction((g: string, c: string, n: number, after: number) => this.ownPendingTxFn(g, c, n, after));
     this.ackTx = db.transaction((g: string, ids: string[]) => this.ackTxFn(g, ids));
     this.claimTx = db.transaction((g: string, c: string, idle: number, n: number, max: number) => this.claimTxFn(g, c, idle, n, max));
     this.trimTx = db.transaction(() => this.trimTxFn());
@@ -171,17 +171,17 @@ class SqliteEventStore implements EventStore {
     return this.readGroupTx.immediate(group, consumer, count) as Delivery[];
   }
 
-  private ownPendingTxFn = ((group: string, consumer: string, count: number): Delivery[] => {
-    const rows = this.db.query<EventRow & { count: number }, [string, string, string, number]>(
-      "SELECT e.*, p.count AS count FROM pending p JOIN events e ON e.seq = p.seq WHERE p.stream = ? AND p.grp = ? AND p.consumer = ? ORDER BY p.seq LIMIT ?").all(this.stream, group, consumer, count);
+  private ownPendingTxFn = ((group: string, consumer: string, count: number, afterSeq: number): Delivery[] => {
+    const rows = this.db.query<EventRow & { count: number }, [string, string, string, number, number]>(
+      "SELECT e.*, p.count AS count FROM pending p JOIN events e ON e.seq = p.seq WHERE p.stream = ? AND p.grp = ? AND p.consumer = ? AND p.seq > ? ORDER BY p.seq LIMIT ?").all(this.stream, group, consumer, afterSeq, count);
     const now = Date.now();
     const bump = this.db.query("UPDATE pending SET delivered_at = ?, count = count + 1 WHERE stream = ? AND grp = ? AND seq = ?");
     for (const r of rows) bump.run(now, this.stream, group, r.seq);
     return rows.map((r) => ({ event: toEvent(r), deliveryCount: r.count + 1 }));
   });
 
-  async readOwnPending(group: string, consumer: string, count: number): Promise<Delivery[]> {
-    return this.ownPendingTx.immediate(group, consumer, count) as Delivery[];
+  async readOwnPending(group: string, consumer: string, count: number, afterId?: string): Promise<Delivery[]> {
+    return this.ownPendingTx.immediate(group, consumer, count, afterId ? seqOf(afterId) : 0) as Delivery[];
   }
 
   private ackTxFn = ((group: string, ids: string[]): number => {

@@ -94,8 +94,8 @@ export interface EventStore {
   ensureGroup(group: string, start: string): Promise<void>;
   /** New entries for this consumer (moved into its pending list); waits up to blockMs when none. */
   readGroup(group: string, consumer: string, count: number, blockMs: number): Promise<Delivery[]>;
-  /** This consumer's own pending entries (a reconnecting consumer resumes with them). */
-  readOwnPending(group: string, consumer: string, count: number): Promise<Delivery[]>;
+  /** This consumer's own pending entries after `afterId` (a reconnecting consumer resumes with them; page with the last id). */
+  readOwnPending(group: string, consumer: string, count: number, afterId?: string): Promise<Delivery[]>;
   ack(group: string, streamIds: string[]): Promise<number>;
   /**
    * Entries pending longer than minIdleMs in the group, reassigned to `consumer`; those delivered

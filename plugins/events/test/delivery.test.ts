@@ -135,16 +135,17 @@ plugins:
       const group = "reload";
       const s1 = await openSse(sub(`group=${group}&consumer=r1`));
       await Bun.sleep(100);
-      const ids = await publishBatch(5);
-      await s1.waitFor(5);
+      const ids = await publishBatch(250); // more than one read batch (100): the resume pages through them
+      await s1.waitFor(250);
       const r = await t.rewrite(yaml("600ms"));
       expect(r.ok).toBe(true);
       s1.close();
       const s2 = await openSse(sub(`group=${group}&consumer=r1`));
-      await s2.waitFor(5);
+      await s2.waitFor(250);
+      await Bun.sleep(100);
       expect(s2.events.map((e) => e.id)).toEqual(ids);
       expect(s2.events.every((e) => e.data.deliveryCount === 2)).toBe(true);
-      expect((await ack(group, ids)).acked).toBe(5);
+      expect((await ack(group, ids)).acked).toBe(250);
       s2.close();
     });
 
