@@ -53,6 +53,9 @@ export class Subscription {
   }
 
   private async send(deliveries: Delivery[], redelivery: boolean) {
+    // Backpressure: a client that does not read stops the loop (its queue stays bounded); its pending
+    // entries are reclaimed by other consumers after the visibility timeout.
+    while (!this.closed && (this.controller!.desiredSize ?? 0) < -4 * this.opts.batch) await Bun.sleep(10);
     const skip: string[] = [];
     for (const d of deliveries) {
       if (this.opts.types && !this.opts.types.has(d.event.type)) { skip.push(d.event.streamId); continue; }

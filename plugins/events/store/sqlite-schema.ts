@@ -27,6 +27,7 @@ CREATE INDEX IF NOT EXISTS pending_idle ON pending(stream, grp, delivered_at);
 CREATE TABLE IF NOT EXISTS dlq (id INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, grp TEXT NOT NULL, deliveries INTEGER NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS dlq_stream ON dlq(stream, id);
 CREATE TABLE IF NOT EXISTS idem (stream TEXT NOT NULL, key TEXT NOT NULL, ids TEXT NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (stream, key));
+CREATE INDEX IF NOT EXISTS idem_expires ON idem(stream, expires);
 CREATE TABLE IF NOT EXISTS meta (stream TEXT PRIMARY KEY, trimmed INTEGER NOT NULL DEFAULT 0);
 `;
 

@@ -40,6 +40,8 @@ class SqliteEventStore implements EventStore {
   private queue: PendingAppend[] = [];
   /** Rows of this stream (counted once at open, then maintained) so trimming needs no full scan. */
   private rows = 0;
+  /** Per-type row counts, maintained like `rows` (stats() must not scan the table: it runs on every scrape). */
+  private perType = new Map<string, number>();
   private readonly readGroupTx;
   private readonly ownPendingTx;
   private readonly ackTx;
@@ -55,6 +57,7 @@ class SqliteEventStore implements EventStore {
     this.idemPut = db.prepare<unknown, [string, string, string, number]>("INSERT OR REPLACE INTO idem (stream, key, ids, expires) VALUES (?, ?, ?, ?)");
     this.appendAll = db.transaction((items: PendingAppend[]) => items.map((it) => this.appendTxFn(it.events, it.opts)));
     this.rows = db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM events WHERE stream = ?").get(stream)!.n;
+    for (const r of db.query<{ type: string; n: number }, [string]>("SELECT type, count(*) AS n FROM events WHERE stream = ? GROUP BY type").all(stream)) this.perType.set(r.type, r.n);
     this.readGroupTx = db.transaction((g: string, c: string, n: number) => this.readGroupTxFn(g, c, n));
     this.ownPendingTx = db.transaction((g: string, c: string, n: number, after: number) => this.ownPendingTxFn(g, c, n, after));
     this.ackTx = db.transaction((g: string, ids: string[]) => this.ackTxFn(g, ids));
@@ -87,6 +90,7 @@ class SqliteEventStore implements EventStore {
       ids[i] = `${ms}-${seq}`;
       fresh++;
       this.rows++;
+      this.perType.set(e.type, (this.perType.get(e.type) ?? 0) + 1);
       if (opts.dedupById) this.idemPut.run(this.stream, `e:${e.id}`, ids[i], now + opts.dedupWindowMs);
     }
     if (opts.idempotencyKey) this.idemPut.run(this.stream, `k:${opts.idempotencyKey}`, ids.join(","), now + opts.dedupWindowMs);
@@ -232,11 +236,11 @@ class SqliteEventStore implements EventStore {
 
   async stats(): Promise<StoreStats> {
     const s = this.stream;
-    const length = this.db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM events WHERE stream = ?").get(s)!.n;
+    const length = this.rows;
     const first = this.db.query<{ ms: number; seq: number }, [string]>("SELECT ms, seq FROM events WHERE stream = ? ORDER BY seq LIMIT 1").get(s);
     const last = this.db.query<{ ms: number; seq: number }, [string]>("SELECT ms, seq FROM events WHERE stream = ? ORDER BY seq DESC LIMIT 1").get(s);
     const perType: Record<string, number> = {};
-    for (const r of this.db.query<{ type: string; n: number }, [string]>("SELECT type, count(*) AS n FROM events WHERE stream = ? GROUP BY type").all(s)) perType[r.type] = r.n;
+    for (const [type, n] of this.perType) if (n > 0) perType[type] = n;
     const groups = this.db.query<{ name: string; last_seq: number; last_id: string }, [string]>("SELECT name, last_seq, last_id FROM groups WHERE stream = ? ORDER BY name").all(s).map((g) => ({
       name: g.name,
       lastDeliveredId: g.last_id,
@@ -253,11 +257,17 @@ class SqliteEventStore implements EventStore {
     const s = this.stream;
     let removed = 0;
     const excess = this.policy.maxLen > 0 ? this.rows - this.policy.maxLen : 0;
+    const forget = (where: string, arg: number) => {
+      for (const r of this.db.query<{ type: string; n: number }, [string, number]>(`SELECT type, count(*) AS n FROM events WHERE stream = ? AND ${where} GROUP BY type`).all(s, arg)) {
+        this.perType.set(r.type, (this.perType.get(r.type) ?? 0) - r.n);
+      }
+      return this.db.query(`DELETE FROM events WHERE stream = ? AND ${where}`).run(s, arg).changes;
+    };
     if (excess > 0) {
       const cut = this.db.query<{ seq: number }, [string, number]>("SELECT seq FROM events WHERE stream = ? ORDER BY seq LIMIT 1 OFFSET ?").get(s, excess - 1);
-      if (cut) removed += this.db.query("DELETE FROM events WHERE stream = ? AND seq <= ?").run(s, cut.seq).changes;
+      if (cut) removed += forget("seq <= ?", cut.seq);
     }
-    if (this.policy.maxAgeMs > 0) removed += this.db.query("DELETE FROM events WHERE stream = ? AND ms < ?").run(s, Date.now() - this.policy.maxAgeMs).changes;
+    if (this.policy.maxAgeMs > 0) removed += forget("ms < ?", Date.now() - this.policy.maxAgeMs);
     this.rows -= removed;
     this.db.query("DELETE FROM idem WHERE stream = ? AND expires <= ?").run(s, Date.now());
     if (removed > 0) this.db.query("INSERT INTO meta (stream, trimmed) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET trimmed = trimmed + excluded.trimmed").run(s, removed);
@@ -273,6 +283,7 @@ class SqliteEventStore implements EventStore {
       for (const t of ["events", "groups", "consumers", "pending", "dlq", "idem", "meta"]) this.db.query(`DELETE FROM ${t} WHERE stream = ?`).run(this.stream);
     }).immediate();
     this.rows = 0;
+    this.perType.clear();
   }
 
   async ping(): Promise<boolean> {
