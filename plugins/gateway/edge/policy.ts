@@ -113,8 +113,8 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
 
   function rateHeaders(p: GcraPolicy, d: RateDecision): Headers {
     const resetS = Math.ceil(d.resetMs / 1000);
-    if (headerStyle === "draft") return [["ratelimit-policy", p.policyHeader], ["ratelimit", `"${p.name}";r=${d.remaining};t=${resetS}`]];
-    if (headerStyle === "legacy") return [["ratelimit-limit", p.limitHeader], ["ratelimit-remaining", String(d.remaining)], ["ratelimit-reset", String(resetS)]];
+    if (headerStyle === "draft") return [p.policyPair, ["ratelimit", `"${p.name}";r=${d.remaining};t=${resetS}`]];
+    if (headerStyle === "legacy") return [p.limitPair, ["ratelimit-remaining", String(d.remaining)], ["ratelimit-reset", String(resetS)]];
     return [];
   }
 

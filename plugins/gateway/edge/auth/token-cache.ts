@@ -1,11 +1,15 @@
 /**
  * Verified tokens until they expire, so a repeated token costs one Map lookup instead of an HMAC or
- * an ECDSA verify. Bounded LRU: a hit moves the entry to the young end; inserts evict the oldest.
+ * an ECDSA verify. Bounded, with second-chance (CLOCK) eviction: a hit only sets a flag (no Map
+ * reordering on the hot path); when full, the oldest entry is evicted unless it was used since it was
+ * last considered, in which case it moves to the young end and loses its flag.
  */
 export interface CachedAuth<P> {
   value: P;
   /** Epoch ms after which the token is no longer accepted (exp + skew). */
   validUntilMs: number;
+  /** Used since it was last considered for eviction. */
+  used: boolean;
 }
 
 export class TokenCache<P> {
@@ -22,20 +26,35 @@ export class TokenCache<P> {
       this.map.delete(token);
       return undefined;
     }
-    // LRU touch: cheap enough (two Map ops) and keeps hot tokens resident under churn.
-    this.map.delete(token);
-    this.map.set(token, e);
+    e.used = true;
     return e.value;
   }
 
   set(token: string, value: P, validUntilMs: number): void {
     if (this.capacity <= 0) return;
-    if (this.map.has(token)) this.map.delete(token);
-    else if (this.map.size >= this.capacity) {
-      const oldest = this.map.keys().next().value;
-      if (oldest !== undefined) this.map.delete(oldest);
+    const existing = this.map.get(token);
+    if (existing) {
+      existing.value = value;
+      existing.validUntilMs = validUntilMs;
+      return;
     }
-    this.map.set(token, { value, validUntilMs });
+    if (this.map.size >= this.capacity) this.evictOne();
+    this.map.set(token, { value, validUntilMs, used: false });
+  }
+
+  private evictOne(): void {
+    // At most a few second chances per insert keeps the worst case small; then the oldest goes.
+    for (let chances = 16; chances > 0; chances--) {
+      const oldest = this.map.entries().next().value;
+      if (oldest === undefined) return;
+      const [k, e] = oldest;
+      this.map.delete(k);
+      if (!e.used || e.validUntilMs <= Date.now()) return;
+      e.used = false;
+      this.map.set(k, e); // second chance: to the young end
+    }
+    const k = this.map.keys().next().value;
+    if (k !== undefined) this.map.delete(k);
   }
 
   clear(): void { this.map.clear(); }

@@ -17,6 +17,9 @@ export interface GcraPolicy {
   /** Precomputed header values (they do not depend on the request). */
   readonly policyHeader: string;
   readonly limitHeader: string;
+  /** ["ratelimit-policy", policyHeader] and ["ratelimit-limit", limit], shared by every response. */
+  readonly policyPair: readonly [string, string];
+  readonly limitPair: readonly [string, string];
   /** Script arguments as strings, so a Redis decision does not format numbers per request. */
   readonly emissionArg: string;
   readonly periodArg: string;
@@ -34,6 +37,8 @@ export function makePolicy(name: string, rate: Rate): GcraPolicy {
     signature: `${name}|${limit}/${periodMs}`,
     policyHeader: `"${name}";q=${limit};w=${windowS}`,
     limitHeader: String(limit),
+    policyPair: Object.freeze(["ratelimit-policy", `"${name}";q=${limit};w=${windowS}`] as const),
+    limitPair: Object.freeze(["ratelimit-limit", String(limit)] as const),
     emissionArg: String(periodMs / limit),
     periodArg: String(periodMs),
   };
