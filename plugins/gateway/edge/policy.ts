@@ -130,9 +130,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
 
   function limit(req: Request, st: RouteState, peer: string, principal: AuthPrincipal | undefined): EdgeDecision | Promise<EdgeDecision> {
     if (!st.policy) return principal ? { principal } : NO_DECISION;
-    const key = principal && keyBySubject
-      ? (principal.via === "api_key" ? "k:" : "s:") + principal.subject
-      : "ip:" + resolver.resolve(peer, req.headers.get("x-forwarded-for"));
+    const key = principal && keyBySubject ? principal.rateKey : "ip:" + resolver.resolve(peer, req.headers.get("x-forwarded-for"));
     const d = limiter.decide(st.policy, st.counters!, key);
     if (d instanceof Promise) return d.then((x) => toDecision(st, x, principal));
     return toDecision(st, d, principal);

@@ -55,7 +55,7 @@ export const RateLimitingSchema = Type.Object(
     key: Type.Union([Type.Literal("subject"), Type.Literal("ip")], { default: "subject", description: "subject: token subject / API key name, client IP for anonymous callers." }),
     trusted_proxies: Type.Array(Type.String({ minLength: 2 }), { default: ["127.0.0.1/32", "::1/128"], description: "CIDRs whose X-Forwarded-For is believed." }),
     headers: Type.Union([Type.Literal("draft"), Type.Literal("legacy"), Type.Literal("none")], { default: "draft", description: "draft: RateLimit-Policy + RateLimit; legacy: RateLimit-Limit/-Remaining/-Reset." }),
-    redis_timeout: Duration({ default: "100ms", description: "Per decision; slower → local fallback." }),
+    redis_timeout: Duration({ default: "250ms", description: "Per Redis call; slower → local fallback. Short enough to bound a hung Redis, long enough that a CPU-starved gateway does not flap." }),
     probe_interval: Duration({ default: "1s", description: "How often a degraded limiter checks whether Redis is back." }),
     max_local_keys: Type.Integer({ minimum: 100, default: 100_000, description: "Bound of the in-process counters per policy." }),
     login_per_account: RateLimit({ default: "5/min", description: "POST /auth/login attempts per account." }),
