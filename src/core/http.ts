@@ -16,10 +16,15 @@ export function requestIdOf(req: Request): string {
 
 const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+/** Random bytes drawn from the CSPRNG 4 KiB at a time: trace ids are minted on every proxied request. */
+const RANDOM_POOL = new Uint8Array(4096);
+let randomPos = RANDOM_POOL.length;
+
 function randomHex(bytes: number): string {
-  const buf = crypto.getRandomValues(new Uint8Array(bytes));
+  if (randomPos + bytes > RANDOM_POOL.length) { crypto.getRandomValues(RANDOM_POOL); randomPos = 0; }
   let s = "";
-  for (const b of buf) s += b.toString(16).padStart(2, "0");
+  for (let i = 0; i < bytes; i++) s += HEX_BYTE[RANDOM_POOL[randomPos++]];
   return s;
 }
 
