@@ -71,3 +71,39 @@ export function setForwardingHeaders(h: Headers, f: ForwardingInfo): void {
   h.set("x-request-id", f.requestId);
   h.set("traceparent", f.traceparent);
 }
+
+/** Request fields never copied verbatim into a serialised block: hop-by-hop ones and those we set. */
+const BLOCK_SKIP = new Set<string>([...HOP_BY_HOP, "host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-request-id", "traceparent"]);
+
+/**
+ * The upstream request's header lines in one string, built in one pass over the client's headers:
+ * the same result as copy → stripHopByHop → setForwardingHeaders, without a Headers copy and a dozen
+ * mutations. Host is kept only when `preserveHost`.
+ */
+export function headerBlock(h: Headers, f: ForwardingInfo, preserveHost: boolean): string {
+  let skipAlso: Set<string> | undefined;
+  const connection = h.get("connection");
+  const lc = connection === null ? "keep-alive" : connection.toLowerCase();
+  if (lc !== "keep-alive" && lc !== "close") {
+    for (const token of lc.split(",")) {
+      const name = token.trim().toLowerCase();
+      if (name && name !== "close" && name !== "keep-alive") (skipAlso ??= new Set()).add(name);
+    }
+  }
+  let out = "";
+  h.forEach((value, name) => {
+    if (BLOCK_SKIP.has(name) || (skipAlso !== undefined && skipAlso.has(name))) return;
+    out += name + ": " + value + "\r\n";
+  });
+  const host = f.host;
+  if (preserveHost && host !== null) out += "host: " + host + "\r\n";
+  const priorXff = f.trustChain ? h.get("x-forwarded-for") : null;
+  out += "x-forwarded-for: " + (priorXff ? priorXff + ", " + f.clientIp : f.clientIp) + "\r\n";
+  out += "x-forwarded-proto: " + f.proto + "\r\n";
+  if (host !== null) out += "x-forwarded-host: " + host + "\r\n";
+  const element = "for=" + forwardedFor(f.clientIp) + ";proto=" + f.proto + (host !== null ? ';host="' + host.replace(/"/g, "") + '"' : "");
+  const priorFwd = f.trustChain ? h.get("forwarded") : null;
+  out += "forwarded: " + (priorFwd ? priorFwd + ", " + element : element) + "\r\n";
+  out += "x-request-id: " + f.requestId + "\r\ntraceparent: " + f.traceparent + "\r\n";
+  return out;
+}

@@ -208,6 +208,16 @@ function onHead(conn: Conn, ex: Exchange, data: Buffer): number {
 
 function noop(): void {}
 
+/** Parse a serialised header block back into Headers (https fallback only). */
+function blockToHeaders(block: string): Headers {
+  const h = new Headers();
+  for (const line of block.split("\r\n")) {
+    const c = line.indexOf(":");
+    if (c > 0) h.append(line.slice(0, c), line.slice(c + 1).trim());
+  }
+  return h;
+}
+
 /** Incremental chunked-transfer decoder over one data buffer from `at`. */
 function onChunked(conn: Conn, ex: Exchange, data: Buffer, at: number): void {
   let i = at;
@@ -387,9 +397,17 @@ export function pooledClient(): UpstreamClient {
     ex.receivedAny = false;
     conn.ex = ex;
     let head = `${r.method} ${r.path} HTTP/1.1\r\n`;
-    if (!r.headers.has("host")) head += `host: ${pool.hostHeader}\r\n`;
-    r.headers.forEach((v, k) => { head += `${k}: ${v}\r\n`; });
-    const chunked = r.body !== null && !r.headers.has("content-length");
+    const h = r.headers;
+    let chunked: boolean;
+    if (typeof h === "string") {
+      if (!r.blockHasHost) head += `host: ${pool.hostHeader}\r\n`;
+      head += h;
+      chunked = r.body !== null && !r.blockHasLength;
+    } else {
+      if (!h.has("host")) head += `host: ${pool.hostHeader}\r\n`;
+      h.forEach((v, k) => { head += `${k}: ${v}\r\n`; });
+      chunked = r.body !== null && !h.has("content-length");
+    }
     if (chunked) head += "transfer-encoding: chunked\r\n";
     writeAll(conn, head + "\r\n");
     if (r.body !== null) await sendBody(conn, ex, r.body, chunked);
@@ -415,9 +433,10 @@ export function pooledClient(): UpstreamClient {
 
   return {
     kind: "pooled",
+    acceptsHeaderBlock: true,
     send(r) {
       if (closed) return Promise.reject(new UpstreamError("other", "client closed"));
-      if (r.base.charCodeAt(4) === 115 /* https */) return tlsFallback.send(r);
+      if (r.base.charCodeAt(4) === 115 /* https */) return tlsFallback.send(typeof r.headers === "string" ? { ...r, headers: blockToHeaders(r.headers) } : r);
       return new Promise<UpstreamResponse>((resolve, reject) => {
         const ex: Exchange = {
           req: r, resolve, reject, phase: Phase.Head, head: null, receivedAny: false, settled: false, keepAlive: true,

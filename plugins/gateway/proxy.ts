@@ -12,7 +12,7 @@ import type { EdgeDecision, EdgePolicy } from "./edge/contract";
 import { RouteTable, METHOD_MISMATCH, hostOnly, stripPrefix } from "./routing";
 import type { CompiledRoute } from "./route";
 import { applyHeaderProgram, applyUrlProgram } from "./transforms";
-import { framingProblem, headerBytes, setForwardingHeaders, stripHopByHop } from "./headers";
+import { framingProblem, headerBlock, headerBytes, setForwardingHeaders, stripHopByHop, type ForwardingInfo } from "./headers";
 import { gatewayError, type GatewayErrorCode } from "./errors";
 import { observeLatency, recordOutcome } from "./upstream-state";
 import { UpstreamError, classifyFetchError, type UpstreamClient, type UpstreamResponse } from "./upstream-client";
@@ -90,15 +90,22 @@ export function createProxyHandler(o: ProxyOptions) {
     const upstreamPath = route.strip ? stripPrefix(path, route.prefix) : path;
     const pathAndQuery = route.transforms.url ? applyUrlProgram(upstreamPath, query, route.transforms.url) : upstreamPath + query;
 
-    const out = new Headers(h);
-    stripHopByHop(out);
     const host = h.get("host");
-    if (!route.preserveHost) out.delete("host");
-    setForwardingHeaders(out, {
+    const forwarding: ForwardingInfo = {
       clientIp, proto: req.url.charCodeAt(4) === 115 /* https */ ? "https" : "http", host, requestId,
       traceparent: nextTraceparent(h.get("traceparent")), trustChain: o.trustForwarded,
-    });
-    if (route.transforms.request) applyHeaderProgram(out, route.transforms.request);
+    };
+    let out: Headers | string;
+    if (client.acceptsHeaderBlock && route.transforms.request === undefined) {
+      // Hot path: one pass over the client's headers into the serialised block the pooled client writes.
+      out = headerBlock(h, forwarding, route.preserveHost);
+    } else {
+      out = new Headers(h);
+      stripHopByHop(out);
+      if (!route.preserveHost) out.delete("host");
+      setForwardingHeaders(out, forwarding);
+      if (route.transforms.request) applyHeaderProgram(out, route.transforms.request);
+    }
 
     let body: ReadableStream<Uint8Array> | null = hasBody ? req.body : null;
     if (body !== null && cl === null) body = limitBody(body, o.maxBodySize);
@@ -124,7 +131,7 @@ export function createProxyHandler(o: ProxyOptions) {
       let res: UpstreamResponse | undefined;
       let err: UpstreamError | undefined;
       try {
-        res = await client.send({ base: member.url, path: pathAndQuery, method: req.method, headers: out, body, connectTimeoutMs: route.connectTimeoutMs, deadline });
+        res = await client.send({ base: member.url, path: pathAndQuery, method: req.method, headers: out, blockHasHost: route.preserveHost && host !== null, blockHasLength: cl !== null, body, connectTimeoutMs: route.connectTimeoutMs, deadline });
       } catch (e) {
         err = classifyFetchError(e, false);
       } finally {

@@ -19,8 +19,14 @@ export interface UpstreamRequest {
   /** Path and query sent upstream. */
   path: string;
   method: string;
-  /** Request headers to send (hop-by-hop already stripped; no Host unless preserved). */
-  headers: Headers;
+  /**
+   * Request headers to send (hop-by-hop already stripped; no Host unless preserved): a Headers, or,
+   * for a client that accepts it, the header lines already serialised ("name: value\r\n"...).
+   */
+  headers: Headers | string;
+  /** With a serialised block: it carries its own Host / Content-Length line. */
+  blockHasHost?: boolean;
+  blockHasLength?: boolean;
   body: ReadableStream<Uint8Array> | null;
   /** Time to open a connection before failing with kind "connect"-timeout. */
   connectTimeoutMs: number;
@@ -40,6 +46,8 @@ export interface UpstreamResponse {
 
 export interface UpstreamClient {
   readonly kind: "fetch" | "pooled";
+  /** True when send() takes a pre-serialised header block (skips building a Headers per request). */
+  readonly acceptsHeaderBlock: boolean;
   send(req: UpstreamRequest): Promise<UpstreamResponse>;
   close(): void;
 }
@@ -63,6 +71,7 @@ export function classifyFetchError(err: unknown, timedOut: boolean): UpstreamErr
 export function fetchClient(): UpstreamClient {
   return {
     kind: "fetch",
+    acceptsHeaderBlock: false,
     async send(r) {
       const ac = new AbortController();
       let timedOut = false;
