@@ -9,7 +9,7 @@ import { createEdgePolicy } from "./policy";
 import { decodeEdgeSettings } from "./schema";
 import { route, testContext, decide, uniquePrefix } from "./test-support";
 import type { EdgePolicy, EdgeRoute } from "./contract";
-import { SHARED_REDIS_URL, startPrivateRedis, type PrivateRedis } from "../../../test/support/harness";
+import { SHARED_REDIS_URL, startPrivateRedis, freePort, tempDir, type PrivateRedis } from "../../../test/support/harness";
 
 const open: EdgePolicy[] = [];
 let priv: PrivateRedis | undefined;
@@ -18,8 +18,8 @@ afterAll(async () => {
   await priv?.stop();
 });
 
-async function make(redisUrl: string, prefix: string, routes: EdgeRoute[], ctx = testContext()) {
-  const p = await createEdgePolicy(decodeEdgeSettings({ rate_limiting: { store: "redis", redis_url: redisUrl, key_prefix: prefix, probe_interval: "200ms" } }), ctx, routes);
+async function make(redisUrl: string, prefix: string, routes: EdgeRoute[], ctx = testContext(), extra: Record<string, unknown> = {}) {
+  const p = await createEdgePolicy(decodeEdgeSettings({ rate_limiting: { store: "redis", redis_url: redisUrl, key_prefix: prefix, probe_interval: "200ms", ...extra } }), ctx, routes);
   open.push(p);
   return p;
 }
@@ -156,4 +156,37 @@ describe("Redis stopped during load", () => {
     for (let i = 0; i < 5; i++) if (!(await decide(g.check(new Request("http://gw/"), r, "10.33.0.1"))).reject) ok++;
     expect(ok).toBe(2);
   });
+});
+
+describe("Redis hung (SIGSTOP), not closed", () => {
+  test("decisions fall back after redis_timeout instead of hanging; SIGCONT → cluster mode again", async () => {
+    const port = freePort();
+    const dir = tempDir("tradpal-redis-hung-");
+    const proc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], { stdout: "ignore", stderr: "ignore" });
+    try {
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        try { const s = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {}, open(x) { x.end(); } } }); void s; break; } catch { if (Date.now() > deadline) throw new Error("redis did not start"); await Bun.sleep(25); }
+      }
+      const r = route("hung", { rate: "3/min" });
+      const g = await make(`redis://127.0.0.1:${port}`, uniquePrefix(), [r], testContext(), { redis_timeout: "150ms" });
+      expect((g.health() as any).ratelimit.mode).toBe("redis");
+      expect((await decide(g.check(new Request("http://gw/"), r, "10.60.0.1"))).reject).toBeUndefined();
+      process.kill(proc.pid, "SIGSTOP");
+      const t0 = performance.now();
+      const ds = await Promise.all(Array.from({ length: 5 }, () => decide(g.check(new Request("http://gw/"), r, "10.60.0.1"))));
+      const waited = performance.now() - t0;
+      expect(waited).toBeLessThan(2000); // bounded by the command timeout, not by TCP
+      expect((g.health() as any).ratelimit.mode).toBe("fallback");
+      expect(ds.filter((d) => !d.reject)).toHaveLength(3); // local counters: still limited, never open
+      process.kill(proc.pid, "SIGCONT");
+      const back = Date.now() + 5000;
+      while ((g.health() as any).ratelimit.mode !== "redis" && Date.now() < back) await Bun.sleep(50);
+      expect((g.health() as any).ratelimit.mode).toBe("redis");
+    } finally {
+      try { process.kill(proc.pid, "SIGCONT"); } catch { /* gone */ }
+      proc.kill("SIGTERM");
+      await proc.exited;
+    }
+  }, 15_000);
 });

@@ -97,6 +97,10 @@ export class RedisRateStore {
       },
       (err) => {
         for (const e of batch.values()) for (const w of e.waiters) w.reject(err);
+        // Whatever queued behind a failed call would most likely wait out the same timeout: fail it now.
+        const queued = this.queue;
+        this.queue = new Map();
+        for (const e of queued.values()) for (const w of e.waiters) w.reject(err);
       },
     ).finally(() => this.flush());
   }
