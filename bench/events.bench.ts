@@ -12,7 +12,7 @@
  * 1,000 events/s over SSE (Redis store). CPU µs/request of the server process from /proc.
  */
 import { Elysia } from "elysia";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Redis from "ioredis";
@@ -31,6 +31,14 @@ const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const ROUNDS = 3;
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const WARM_S = 2;
+/** Other engineers benchmark on the same 2 cores: wait (bounded) for a quieter machine before measuring. */
+async function waitQuiet(maxWaitS = 45): Promise<number> {
+  const load = () => Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
+  const deadline = Date.now() + maxWaitS * 1000;
+  while (load() > 2.5 && Date.now() < deadline) await Bun.sleep(1000);
+  return load();
+}
+const loads: number[] = [];
 const pin = (cpu: number, cmd: string[]) => (hasCommand("taskset") ? ["taskset", "-c", String(cpu), ...cmd] : cmd);
 const freePort = () => { const s = Bun.serve({ port: 0, fetch: () => new Response() }); const p = s.port!; s.stop(true); return p; };
 
@@ -128,13 +136,16 @@ try {
   for (const s of servers) { const r = await fetch(`${s.url}/events`, { method: "POST", headers: { "content-type": "application/json" }, body: single }); if (r.status !== 201) throw new Error(`${s.name} answered ${r.status}`); }
 
   // Latency first, on idle servers (the throughput rounds leave queues behind on a loaded machine).
+  loads.push(await waitQuiet());
   const lat = await latencyRun(redisEv, 1000, 10);
+  loads.push(await waitQuiet());
   const latEmb = await latencyRun(embedded, 1000, 5);
   console.log("latency redis", lat, "embedded", latEmb);
 
   const singles: Record<string, (LoadResult & { cpuUs: number })[]> = {};
   const batches: Record<string, (LoadResult & { cpuUs: number })[]> = {};
   for (let round = 0; round < ROUNDS; round++) {
+    loads.push(await waitQuiet());
     for (const s of servers) {
       const r = await measure(s, single, 64);
       (singles[s.name] ??= []).push(r);
@@ -158,6 +169,7 @@ try {
     return [`POST /events batch of ${BATCH}, ${s.name} store (8 conns)`, Math.round(eps), (med(batches[s.name], (r) => r.cpuUs) / BATCH).toFixed(2), batches[s.name].map((r) => Math.round(r.rps * BATCH)).join(" / "), batches[s.name].reduce((a, r) => a + r.non2xx + r.errors, 0)];
   });
   const redisRatio = med(singles[redisEv.name], (r) => r.rps) / peerRps;
+  const cpuRatio = (name: string) => med(singles[peer.name], (r) => r.cpuUs) / med(singles[name], (r) => r.cpuUs);
   const embRps = med(singles[embedded.name], (r) => r.rps);
   const md = `
 Command: \`bun run bench events\` · servers pinned to CPU 1 (\`taskset -c 1\`), wrk on CPU 0 (1 thread, 64 connections, ${DURATION_S} s after ${WARM_S} s warm-up), ${ROUNDS} interleaved rounds, medians. Redis 7.0 shared instance (appendonly as configured on the machine), stream \`${stream}\` deleted afterwards. Body: one market.data_update event (${single.length} bytes).
@@ -166,7 +178,7 @@ Command: \`bun run bench events\` · servers pinned to CPU 1 (\`taskset -c 1\`),
 
 ${table(["server", "rps (median)", "ratio to peer", "p99 ms", "CPU µs/req (server)", "rounds", "non-2xx+errors"], rows)}
 
-Target: Redis-backed POST /events ≥ 0.7× the peer → **${redisRatio.toFixed(2)}×** (${redisRatio >= 0.7 ? "met" : "not met"}). Embedded store ≥ 20k single events/s → **${Math.round(embRps)}/s** (${embRps >= 20_000 ? "met" : "not met"}).
+Target: Redis-backed POST /events ≥ 0.7× the peer → **${redisRatio.toFixed(2)}×** in rps (${redisRatio >= 0.7 ? "met" : "not met"}); by server CPU per request (steadier on a shared machine) ${cpuRatio(redisEv.name).toFixed(2)}× (embedded ${cpuRatio(embedded.name).toFixed(2)}×). Note the Redis case also needs CPU for redis-server, which is not pinned and shares the two cores. Embedded store ≥ 20k single events/s → **${Math.round(embRps)}/s** (${embRps >= 20_000 ? "met" : "not met"}).
 
 **Batch publishing (atomic per batch)**
 
@@ -179,6 +191,8 @@ Target ≥ 100k events/s (Redis) → **${Math.round(med(batches[redisEv.name], (
 ${table(["store", "events", "p50 ms", "p99 ms", "max ms"], [["redis", `${lat.received}/${lat.sent}`, lat.p50.toFixed(2), lat.p99.toFixed(2), lat.max.toFixed(2)], ["embedded", `${latEmb.received}/${latEmb.sent}`, latEmb.p50.toFixed(2), latEmb.p99.toFixed(2), latEmb.max.toFixed(2)]])}
 
 Target p99 ≤ 5 ms → **${lat.p99.toFixed(2)} ms** (${lat.p99 <= 5 ? "met" : "not met"}).
+
+1-minute load average before each measured segment (other engineers' runs share the machine; the script waits up to 45 s for < 2.5): ${loads.map((l) => l.toFixed(1)).join(", ")}.
 
 Reference (issue text, ioredis alone): XADD one at a time ~14k/s; auto-pipelined from 64 publishers ~175k/s; XREADGROUP+XACK in batches of 100 ~220k/s.
 `;
