@@ -1,6 +1,6 @@
 /**
  * The HTTP API (GET /health and GET /metrics are the host's):
- *   POST /events                 one event, a batch ({ events: [...] } or an array), Idempotency-Key
+ *   POST /events                 handled before the router by hot-path.ts (one event or a batch, Idempotency-Key)
  *   POST /events/market-data     body = market.data_update payload
  *   POST /events/trading-signal  body = trading.signal payload
  *   GET  /events                 filter (types, source, from/to, from_id/to_id), cursor paging (after)
@@ -16,7 +16,7 @@ import { httpConventions } from "../../src/core/http";
 import { EventSchemas, EventType } from "../../src/core/event-catalog";
 import type { Logger } from "../../src/core/log";
 import { EventErrors } from "./errors";
-import { Publisher, hasExplicitIds } from "./publisher";
+import type { Publisher } from "./publisher";
 import { shortcutEvent, type Violation } from "./validate";
 import { parseFilter, parseLimit, parseName, parseTypes, type Params } from "./query";
 import { Subscription } from "./subscribe";
@@ -72,16 +72,6 @@ export function buildApp(d: AppDeps) {
 
   return new Elysia()
     .use(httpConventions({ prefix: "EV", log }))
-    .post("/events", async ({ body, request }) => {
-      const events = publisher.parseBody(body, defaultsOf(request));
-      const key = publisher.checkIdempotencyKey(request.headers.get("idempotency-key"));
-      const r = await publisher.publish(events, key, hasExplicitIds(body));
-      const single = !Array.isArray(body) && !(body && typeof body === "object" && Array.isArray((body as any).events) && !("type" in (body as any)));
-      const out = single
-        ? { id: events[0].id, streamId: r.streamIds[0], duplicate: r.duplicate }
-        : { count: events.length, ids: events.map((e) => e.id), streamIds: r.streamIds, duplicate: r.duplicate };
-      return new Response(JSON.stringify(out), CREATED);
-    })
     .post("/events/market-data", ({ body, request }) => publishShortcut(EventType.MARKET_DATA_UPDATE, body, request))
     .post("/events/trading-signal", ({ body, request }) => publishShortcut(EventType.TRADING_SIGNAL, body, request))
     .get("/events", async ({ query }) => {
