@@ -141,7 +141,7 @@ const CoreProperties = {
     { additionalProperties: false, default: {} },
   ),
   trust_forwarded: Type.Boolean({ default: false, description: "Keep the client's X-Forwarded-For chain (behind a trusted proxy)." }),
-  upstream_client: Type.Union([Type.Literal("fetch"), Type.Literal("pooled")], { default: "fetch", description: "fetch(): Bun's client; pooled: the gateway's HTTP/1.1 keep-alive pool on Bun.connect." }),
+  upstream_client: Type.Union([Type.Literal("fetch"), Type.Literal("pooled")], { default: "pooled", description: "fetch(): Bun's client; pooled: the gateway's HTTP/1.1 keep-alive pool on Bun.connect." }),
 } satisfies TProperties;
 
 const EdgeProperties: TProperties = edgeModule ? edgeModule.EdgeSettingsSchema.properties : {};
