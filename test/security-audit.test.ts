@@ -48,3 +48,11 @@ test("`bun run audit:verify` accepts the live log and detects a tampered copy", 
   expect(bad.code).toBe(1);
   expect(bad.err).toContain("TAMPERED: line 2");
 });
+
+test("a refused caller is audited too (anonymous, denied, with the reason code)", async () => {
+  await fetch(`${s.base}/secrets/services/orders/k`, { headers: { authorization: "Bearer forged", "x-request-id": "probe-1" } });
+  await fetch(`${s.base}/v1/secret/data/services/orders/k`, { headers: { "x-vault-token": "forged", "x-request-id": "probe-2" } });
+  const page = await (await fetch(`${s.base}/audit?limit=1000`, { headers: s.auth() })).json();
+  const probes = page.entries.filter((e: { request_id?: string }) => e.request_id?.startsWith("probe-"));
+  expect(probes.map((e: { who: string; outcome: string; reason: string }) => `${e.who}:${e.outcome}:${e.reason}`)).toEqual(["anonymous:denied:SEC_ERR_BAD_TOKEN", "anonymous:denied:SEC_ERR_BAD_TOKEN"]);
+});

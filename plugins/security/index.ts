@@ -48,6 +48,11 @@ export default definePlugin({
       ops: ctx.metrics.counter({ name: "operations_total", help: "Credential, token and secret operations by outcome.", labelNames: ["op", "outcome"] as const }),
     };
 
+    ctx.metrics.gauge({ name: "token_cache_entries", help: "Verified tokens held in the validation cache.", collect: (g) => g.set(tokens?.cacheSize() ?? 0) });
+    ctx.metrics.gauge({ name: "revoked_certificates", help: "Serials on the certificate revocation list.", collect: (g) => g.set(state.registry.revokedSerials().length) });
+    ctx.metrics.gauge({ name: "signing_keys", help: "Token keys in the JWKS (the signing key and retired ones still verifying).", collect: (g) => g.set(state.keyring.kids().length) });
+    ctx.metrics.gauge({ name: "ca_expiry_timestamp_seconds", help: "When the issuing CA certificate expires.", collect: (g) => g.set(state.ca.cert.notAfter.getTime() / 1000) });
+
     const app = new Elysia()
       .use(httpConventions({ prefix: "SEC", log: ctx.log }))
       .use(credentialRoutes(d))

@@ -33,6 +33,15 @@ export function audit(d: Deps, p: Principal | undefined, fields: Omit<AuditField
   d.ops.inc({ op: fields.action, outcome: fields.outcome });
 }
 
-export function authenticate(d: Deps, request: Request): Principal {
-  return d.authz.authenticate(request.headers.get("authorization"));
+/**
+ * The caller's principal. With `op`, a refused caller is audited too (who: anonymous, outcome: denied):
+ * probing for secrets or credentials with bad tokens leaves a trace.
+ */
+export function authenticate(d: Deps, request: Request, op?: { action: string; target?: string; requestId?: string }, vaultToken?: string | null): Principal {
+  try {
+    return d.authz.authenticate(request.headers.get("authorization"), vaultToken);
+  } catch (err) {
+    if (op) audit(d, undefined, { action: op.action, target: op.target, outcome: "denied", request_id: op.requestId, reason: (err as { code?: string }).code ?? "unauthenticated" });
+    throw err;
+  }
 }

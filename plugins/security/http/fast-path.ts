@@ -5,7 +5,7 @@
 import { CodedError, jsonError } from "../../../src/core/errors";
 import { requestIdOf } from "../../../src/core/http";
 import { SecErrors } from "../errors";
-import { audit, type Deps } from "./deps";
+import { audit, authenticate, type Deps } from "./deps";
 import { readSecret } from "./secret-routes";
 
 const JSON_HEADERS = { "content-type": "application/json" };
@@ -22,7 +22,7 @@ export function createValidateHandler(d: Deps) {
     try {
       const svc = d.tokens;
       if (!svc) throw SecErrors.SEC_ERR_TOKENS_DISABLED();
-      const p = d.authz.authenticate(req.headers.get("authorization"));
+      const p = authenticate(d, req, { action: "token.validate", requestId });
       const text = await req.text();
       if (text.length > d.cfg.tokens.max_length + 256) throw SecErrors.SEC_ERR_TOO_LARGE("body larger than the token size limit allows");
       let body: { token?: unknown; audience?: unknown };

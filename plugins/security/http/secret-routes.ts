@@ -19,7 +19,7 @@ export function rawSecretPath(url: string): string {
 }
 
 export async function readSecret(d: Deps, req: Request, raw: string, query: URLSearchParams | undefined, requestId: string) {
-  const p = authenticate(d, req);
+  const p = authenticate(d, req, { action: "secret.read", target: raw.slice(0, 256), requestId });
   if (query?.get("list") === "true" || query?.get("list") === "1") {
     const prefix = raw === "" ? "" : checkedPath(d, decodePathParam(raw));
     return { path: prefix, keys: await opList(d, p, prefix, requestId) };
@@ -34,7 +34,7 @@ export function secretRoutes(d: Deps) {
   return new Elysia({ name: "security:secrets" })
     .put("/secrets/*", async ({ request, body, set }) => {
       const requestId = rid(set, request);
-      const p = authenticate(d, request);
+      const p = authenticate(d, request, { action: "secret.write", target: rawSecretPath(request.url).slice(0, 256), requestId });
       const path = checkedPath(d, decodePathParam(rawSecretPath(request.url)));
       if (!body || typeof body !== "object" || Array.isArray(body)) throw SecErrors.SEC_ERR_BAD_BODY("body must be { data: {...}, cas?: number }", "body");
       const b = body as Record<string, unknown>;
@@ -45,7 +45,7 @@ export function secretRoutes(d: Deps) {
     })
     .delete("/secrets/*", async ({ request, set }) => {
       const requestId = rid(set, request);
-      const p = authenticate(d, request);
+      const p = authenticate(d, request, { action: "secret.delete", target: rawSecretPath(request.url).slice(0, 256), requestId });
       const path = checkedPath(d, decodePathParam(rawSecretPath(request.url)));
       const q = new URL(request.url).searchParams;
       const versions = q.get("versions")?.split(",").map((v) => parseVersion(v)).filter((v): v is number => v !== undefined);

@@ -85,7 +85,7 @@ export function tokenRoutes(d: Deps) {
       const svc = tokens();
       const service = assertServiceName(params.service);
       const requestId = rid(set, request);
-      const p = authenticate(d, request);
+      const p = authenticate(d, request, { action: "token.issue", target: service, requestId });
       if (!d.authz.canMintToken(p, service)) {
         audit(d, p, { action: "token.issue", target: service, outcome: "denied", request_id: requestId });
         throw SecErrors.SEC_ERR_FORBIDDEN(`${p.id} may not mint tokens for ${service}`);

@@ -8,7 +8,7 @@ import { CodedError } from "../../../src/core/errors";
 import { requestIdOf } from "../../../src/core/http";
 import { decodePathParam } from "../paths";
 import { checkedPath, opDelete, opList, opMetadata, opRead, opWrite, parseVersion } from "./secret-ops";
-import type { Deps } from "./deps";
+import { authenticate, type Deps } from "./deps";
 
 const VAULT_STATUS: Record<string, number> = { SEC_ERR_UNAUTHENTICATED: 403, SEC_ERR_BAD_TOKEN: 403, SEC_ERR_CAS_MISMATCH: 400 };
 
@@ -33,7 +33,7 @@ export function createVaultApi(d: Deps) {
     const kind = slash === -1 ? rest : rest.slice(0, slash);
     const raw = slash === -1 ? "" : rest.slice(slash + 1);
     try {
-      const p = d.authz.authenticate(req.headers.get("authorization"), req.headers.get("x-vault-token"));
+      const p = authenticate(d, req, { action: `secret.${kind}`, target: raw.slice(0, 256), requestId }, req.headers.get("x-vault-token"));
       const list = query.get("list") === "true" || query.get("list") === "1" || req.method === "LIST";
       if (kind === "metadata" && list && req.method !== "DELETE") {
         const pfx = raw.replace(/\/+$/, "");
