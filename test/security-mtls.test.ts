@@ -106,6 +106,8 @@ describe("platform mTLS listeners", () => {
     expect(other.status).toBe(404);
     expect((await other.json()).error.code).toBe("HOST_ERR_NOT_FOUND");
     expect((await fetch(`${base}/health/nope`)).status).toBe(404);
+    // /metrics is not in open_paths (default ["/health"]): not served in the clear.
+    expect((await fetch(`${base}/metrics/echo`)).status).toBe(404);
   });
 });
 
@@ -156,7 +158,7 @@ plugins:
   });
 });
 
-test("a crl.pem past its nextUpdate is not loaded (it would fail every handshake); the host warns", async () => {
+test("a crl.pem past its nextUpdate is not loaded (it would fail every handshake); the host warns; open_paths /metrics", async () => {
   const dir = join(tempDir(), "pki");
   const ca = await loadOrCreateCa({ dir });
   const victim = await issueLeaf(ca, { commonName: "v", ttlMs: 3_600_000 });
@@ -168,6 +170,8 @@ host:
   mtls:
     enabled: true
     dir: ${dir}
+    health_port: 0
+    open_paths: ["/health", "/metrics"]
 plugins:
   echo:
     port: 0
@@ -176,6 +180,10 @@ plugins:
     expect(h.logs.some((l) => String(l.msg).includes("past its nextUpdate"))).toBe(true);
     const res = await fetch(`${h.url("echo")}/echo`, { tls: h.host.clientTls! });
     expect(res.status).toBe(200);
+    // open_paths with /metrics: the plain listener serves GET /metrics/<plugin> too.
+    const m = await fetch(`http://127.0.0.1:${h.host.healthPort}/metrics/echo`);
+    expect(m.status).toBe(200);
+    expect(await m.text()).toContain("tradpal_echo_");
   } finally {
     await h.stop();
   }

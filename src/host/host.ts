@@ -145,7 +145,7 @@ export class Host {
     }
     const healthPort = this.config.host.mtls.health_port;
     if (this.tls && healthPort !== undefined) {
-      this.healthServer = bindHealthListener(this.config.host.bind, healthPort, () => new Map([...this.running].map(([id, r]) => [id, r.slot])));
+      this.healthServer = bindHealthListener(this.config.host.bind, healthPort, () => new Map([...this.running].map(([id, r]) => [id, r.slot])), this.config.host.mtls.open_paths);
       rows.push({ plugin: "(health)", address: `${this.config.host.bind}:${this.healthServer.port}`, state: "plain http", ms: 0 });
     }
     this.lastReloadTime.set(Date.now() / 1000);

@@ -103,24 +103,38 @@ export async function platformTls(host: HostSettings, log: Logger): Promise<Plat
   };
 }
 
-/** Plain-HTTP listener for health only, so probes work without a client certificate while mTLS is on. */
-export function bindHealthListener(hostname: string, port: number, slots: () => ReadonlyMap<string, { health(): Promise<Response> }>): Server<unknown> {
+/**
+ * Plain-HTTP listener for what `host.mtls.open_paths` leaves open while mTLS is on: "/health" → GET /health
+ * (every plugin) and GET /health/<plugin>; "/metrics" → GET /metrics/<plugin>. Nothing else.
+ */
+export function bindHealthListener(
+  hostname: string,
+  port: number,
+  slots: () => ReadonlyMap<string, { health(): Promise<Response>; metrics(): Promise<Response> }>,
+  openPaths: readonly string[] = ["/health"],
+): Server<unknown> {
+  const health = openPaths.includes("/health");
+  const metrics = openPaths.includes("/metrics");
   return Bun.serve({
     hostname,
     port,
     async fetch(req) {
       const path = new URL(req.url).pathname;
-      if (req.method === "GET" && path === "/health") {
+      if (req.method === "GET" && health && path === "/health") {
         const all = [...slots()];
         const results = await Promise.all(all.map(async ([id, s]) => [id, (await s.health()).status] as const));
         const ok = results.every(([, status]) => status === 200);
         return Response.json({ status: ok ? "ok" : "unavailable", plugins: Object.fromEntries(results.map(([id, st]) => [id, st === 200 ? "ok" : "unavailable"])) }, { status: ok ? 200 : 503 });
       }
-      if (req.method === "GET" && path.startsWith("/health/")) {
+      if (req.method === "GET" && health && path.startsWith("/health/")) {
         const slot = slots().get(decodeURIComponent(path.slice(8)));
         if (slot) return slot.health();
       }
-      return HostErrors.HOST_ERR_NOT_FOUND("this listener serves GET /health and GET /health/<plugin> only").toResponse();
+      if (req.method === "GET" && metrics && path.startsWith("/metrics/")) {
+        const slot = slots().get(decodeURIComponent(path.slice(9)));
+        if (slot) return slot.metrics();
+      }
+      return HostErrors.HOST_ERR_NOT_FOUND(`this listener serves only host.mtls.open_paths (${openPaths.join(", ")}) as GET <path> or GET <path>/<plugin>`).toResponse();
     },
   });
 }
