@@ -58,6 +58,15 @@ export function createSealBox(kek: Buffer, source: SealBox["source"]): SealBox {
   };
 }
 
+/** Open, or explain what is most likely wrong (a different KEK than the one that sealed it). */
+export function openOrExplain(box: SealBox, sealed: string, aad: string, what: string): Buffer {
+  try {
+    return box.open(sealed, aad);
+  } catch {
+    throw new Error(`${what} cannot be decrypted: wrong key-encryption key (SECRETS_KEK or secrets.kek differs from the one that sealed it) or a damaged file`);
+  }
+}
+
 /** Write a file atomically (tmp + rename) with a mode. */
 export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;

@@ -43,3 +43,17 @@ export async function run(cmd: string[], stdin?: string): Promise<{ code: number
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return { code, out, err };
 }
+
+/** A host with only the security plugin on a data directory of the caller's (for restart tests). */
+export async function startSecurityAt(dataDir: string, block: string, env: Record<string, string | undefined> = {}) {
+  const { Host } = await import("../../src/host/host");
+  const { mkdirSync, writeFileSync } = await import("node:fs");
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, "..", `config-${Date.now()}-${Math.random().toString(36).slice(2)}.yaml`);
+  const indented = block.split("\n").map((l) => (l.trim() ? `    ${l}` : l)).join("\n");
+  writeFileSync(file, `host:\n  data_dir: ${dataDir}\n  bind: 127.0.0.1\nplugins:\n  security:\n    port: 0\n${indented}\n`);
+  const logs: Record<string, unknown>[] = [];
+  const host = new Host({ file, only: ["security"], env: { ...process.env, REDIS_URL: "", ...env }, logSink: (l) => { try { logs.push(JSON.parse(l)); } catch { /* not JSON */ } } });
+  await host.start();
+  return { host, base: host.address("security")!.url, logs, stop: () => host.stop() };
+}

@@ -35,3 +35,13 @@ test("records survive a restart, a torn last line is skipped, the journal is com
   expect(c.isRevoked(second.serial)).toBe(true);
   expect(c.current("orders")).toBeUndefined();
 });
+
+test("a different KEK is refused with an explanation, and the journal is left untouched", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sec-reg-"));
+  const ca = await loadOrCreateCa({ dir });
+  const a = createCredentialRegistry(ca, dir, createSealBox(randomBytes(32), "created"));
+  await a.issue("orders", settings);
+  const before = readFileSync(join(dir, "credentials.journal"), "utf8");
+  expect(() => createCredentialRegistry(ca, dir, createSealBox(randomBytes(32), "env"))).toThrow(/wrong key-encryption key/);
+  expect(readFileSync(join(dir, "credentials.journal"), "utf8")).toBe(before);
+});

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { CertificateAuthority } from "../../../src/core/pki/ca";
 import { issueLeaf } from "../../../src/core/pki/issue";
 import { buildCrl, type RevokedEntry } from "../../../src/core/pki/crl";
-import { writeFileAtomic, type SealBox } from "../crypto-box";
+import { openOrExplain, writeFileAtomic, type SealBox } from "../crypto-box";
 
 export interface IssuedCredential {
   service: string;
@@ -58,17 +58,15 @@ export function createCredentialRegistry(ca: CertificateAuthority, dir: string, 
   let lines = 0;
   let skipped = 0;
   if (existsSync(journal)) {
-    for (const line of readFileSync(journal, "utf8").split("\n")) {
-      if (!line) continue;
+    const all = readFileSync(journal, "utf8").split("\n");
+    const complete = all.pop() === ""; // a journal ends with "\n" unless a crash tore its last line
+    for (const line of all) {
       lines++;
       const sp = line.indexOf(" ");
       const service = line.slice(0, sp);
-      try {
-        records.set(service, JSON.parse(box.open(line.slice(sp + 1), `cred:${service}`).toString("utf8")));
-      } catch {
-        skipped++; // a torn last line after a crash: that change is lost, the earlier record stands
-      }
+      records.set(service, JSON.parse(openOrExplain(box, line.slice(sp + 1), `cred:${service}`, `credentials journal ${journal} line ${lines}`).toString("utf8")));
     }
+    if (!complete) skipped++; // the torn line's change is lost; the earlier record stands
   }
   const sealedLine = (service: string, rec: ServiceRecord) => `${service} ${box.seal(JSON.stringify(rec), `cred:${service}`)}\n`;
   if (lines > records.size * 2 + 16 || skipped > 0) {

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic, type SealBox } from "../crypto-box";
+import { openOrExplain, writeFileAtomic, type SealBox } from "../crypto-box";
 import { CasMismatchError, type SecretMetadata, type SecretRead, type SecretStore, type SecretVersionMeta } from "./store";
 
 interface StoredVersion {
@@ -35,7 +35,7 @@ export function createEmbeddedStore(opts: { dir: string; box: SealBox; maxVersio
   for (const name of readdirSync(dir)) {
     if (!name.endsWith(EXT)) continue;
     const id = name.slice(0, -EXT.length);
-    const rec = JSON.parse(box.open(readFileSync(join(dir, name), "utf8"), `secret:${id}`).toString("utf8")) as StoredSecret;
+    const rec = JSON.parse(openOrExplain(box, readFileSync(join(dir, name), "utf8"), `secret:${id}`, `secret file ${join(dir, name)}`).toString("utf8")) as StoredSecret;
     secrets.set(rec.path, rec);
   }
 

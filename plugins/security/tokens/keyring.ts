@@ -5,7 +5,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { writeFileAtomic, type SealBox } from "../crypto-box";
+import { openOrExplain, writeFileAtomic, type SealBox } from "../crypto-box";
 
 interface StoredKey { kid: string; created: number; retired_at?: number; pkcs8: string }
 
@@ -26,7 +26,7 @@ function thumbprint(pub: KeyObject): string {
 
 export function createKeyRing(file: string, box: SealBox): KeyRing {
   const AAD = "jwt-keys";
-  let stored: StoredKey[] = existsSync(file) ? JSON.parse(box.open(readFileSync(file, "utf8"), AAD).toString("utf8")) : [];
+  let stored: StoredKey[] = existsSync(file) ? JSON.parse(openOrExplain(box, readFileSync(file, "utf8"), AAD, `token signing keys ${file}`).toString("utf8")) : [];
   let priv = new Map<string, KeyObject>();
   let pub = new Map<string, KeyObject>();
   let jwks = "";
