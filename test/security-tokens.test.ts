@@ -175,3 +175,29 @@ describe("rotation and revocation", () => {
     expect((await fetch(`${s.base}/tokens/revoke`, { method: "POST", headers: s.auth(gw), body: JSON.stringify({ jti: "x" }) })).status).toBe(403);
   });
 });
+
+test("grants apply on a config reload without touching keys: a scope added in config can be minted, kids unchanged", async () => {
+  const r = await startSecurity(`services:\n  svc: { scopes: [read] }`);
+  try {
+    const mintTrade = () => fetch(`${r.base}/tokens/svc`, { method: "POST", headers: r.auth(), body: JSON.stringify({ scopes: ["trade"] }) });
+    expect((await mintTrade()).status).toBe(403);
+    const kids = (await (await fetch(`${r.base}/.well-known/jwks.json`)).json()).keys.map((k: { kid: string }) => k.kid);
+    const outcome = await r.t.rewrite(`
+host:
+  data_dir: \${DATA_DIR}
+  bind: 127.0.0.1
+plugins:
+  security:
+    port: 0
+    services:
+      svc: { scopes: [read, trade] }
+`);
+    expect(outcome.ok).toBe(true);
+    const base = r.t.url("security");
+    const ok = await fetch(`${base}/tokens/svc`, { method: "POST", headers: r.auth(), body: JSON.stringify({ scopes: ["trade"] }) });
+    expect(ok.status).toBe(201);
+    expect((await (await fetch(`${base}/.well-known/jwks.json`)).json()).keys.map((k: { kid: string }) => k.kid)).toEqual(kids);
+  } finally {
+    await r.stop();
+  }
+});
