@@ -140,6 +140,12 @@ describe("issued credentials", () => {
     const bad = await fetch(`${s.base}/credentials/Bad%20Name`, { method: "POST", headers: s.auth() });
     expect(bad.status).toBe(400);
     expect((await bad.json()).error.code).toBe("SEC_ERR_BAD_SERVICE_NAME");
+    // Malformed percent-encoding: Elysia hands the route a null parameter (was read as the name "null").
+    for (const method of ["GET", "POST"]) {
+      const r = await fetch(`${s.base}/credentials/%ZZ`, { method, headers: s.auth() });
+      expect(r.status).toBe(400);
+      expect((await r.json()).error.code).toBe("SEC_ERR_BAD_SERVICE_NAME");
+    }
     const anon = await fetch(`${s.base}/credentials/orders`, { method: "POST" });
     expect(anon.status).toBe(401);
     const garbage = await fetch(`${s.base}/credentials/orders`, { headers: { authorization: "Bearer not-a-token" } });

@@ -120,6 +120,10 @@ describe("bad input: clear 4xx, nothing written", () => {
     const big = await put("services/orders/big", { data: { blob: "x".repeat(3000) } });
     expect(big.status).toBe(413);
     expect((await big.json()).error.code).toBe("SEC_ERR_TOO_LARGE");
+    // Over the plugin's 1 MiB body limit: refused from Content-Length, coded, body never read.
+    const huge = await put("services/orders/huge", "x".repeat(2_000_000));
+    expect(huge.status).toBe(413);
+    expect((await huge.json()).error.code).toBe("SEC_ERR_TOO_LARGE");
     for (const body of ["{not json", "[]", JSON.stringify({ data: "str" }), JSON.stringify({ data: [1] }), JSON.stringify({ data: { a: 1 }, cas: -1 }), JSON.stringify({ data: { a: 1 }, junk: 1 }), JSON.stringify({})]) {
       const r = await put("services/orders/bad", body);
       expect(r.status).toBe(400);

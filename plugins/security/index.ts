@@ -5,7 +5,8 @@
  */
 import { Elysia } from "elysia";
 import { definePlugin } from "../../src/core/plugin";
-import { httpConventions } from "../../src/core/http";
+import { httpConventions, requestIdOf } from "../../src/core/http";
+import { SecErrors } from "./errors";
 import { SecuritySchema } from "./schema";
 import { sharedState } from "./state";
 import { createTokenService } from "./tokens/service";
@@ -20,12 +21,16 @@ import { createSecretGetHandler, createValidateHandler } from "./http/fast-path"
 import type { Deps } from "./http/deps";
 import { join } from "node:path";
 
+/** Largest request body any endpoint reads (secrets are limited further by secrets.max_value_size). */
+const BODY_LIMIT = 1024 * 1024;
+
 export default definePlugin({
   id: "security",
   description: "CA and mTLS credentials, JWT/JWKS, encrypted secrets (Vault-compatible), audit",
   defaultPort: 8009,
   schema: SecuritySchema,
-  serve: { maxRequestBodySize: 1024 * 1024 },
+  // The listener's own limit answers a bare 413; below it, bodies over BODY_LIMIT get a coded one.
+  serve: { maxRequestBodySize: 16 * BODY_LIMIT },
   async provision(cfg, ctx) {
     const state = await sharedState(cfg, ctx);
     const t = cfg.tokens;
@@ -72,6 +77,10 @@ export default definePlugin({
         const pathStart = url.indexOf("/", url.indexOf("//") + 2);
         const q = url.indexOf("?", pathStart);
         const path = q === -1 ? url.slice(pathStart) : url.slice(pathStart, q);
+        const length = req.headers.get("content-length");
+        if (length !== null && Number(length) > BODY_LIMIT) {
+          return SecErrors.SEC_ERR_TOO_LARGE(`request body over ${BODY_LIMIT} bytes`, "body").toResponse({ "x-request-id": requestIdOf(req), connection: "close" });
+        }
         if (req.method === "POST" && path === "/tokens/validate") return validate(req);
         if (req.method === "GET" && path.startsWith("/secrets/")) return getSecret(req, rawSecretPath(url), q === -1 ? undefined : new URLSearchParams(url.slice(q + 1)));
         if (vaultApi && path.startsWith("/v1/")) return vaultApi(req, path, new URLSearchParams(q === -1 ? "" : url.slice(q + 1)));

@@ -7,8 +7,9 @@ const SERVICE_RE = new RegExp(SERVICE_NAME_PATTERN);
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f\\]/;
 const SEGMENT_RE = /^[A-Za-z0-9_.@:+=,-]+$/;
 
-export function assertServiceName(name: string): string {
-  if (!SERVICE_RE.test(name)) throw SecErrors.SEC_ERR_BAD_SERVICE_NAME(undefined, "service");
+export function assertServiceName(name: string | null | undefined): string {
+  // Elysia hands over null for a parameter whose percent-encoding is malformed.
+  if (typeof name !== "string" || !SERVICE_RE.test(name)) throw SecErrors.SEC_ERR_BAD_SERVICE_NAME(undefined, "service");
   return name;
 }
 
