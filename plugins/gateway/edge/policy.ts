@@ -17,7 +17,7 @@ import { makePolicy, gcraDecide, gcraWouldDeny, type GcraPolicy, type RateDecisi
 import { RateLimiter } from "./ratelimit/rate-limiter";
 import { ClientIpResolver } from "./client-ip";
 import { createAuthApp, AUTH_PATHS } from "./auth-app";
-import { createUpstreamTls } from "./upstream-tls";
+import { createUpstreamTls, withPlatformDefaults } from "./upstream-tls";
 
 interface RouteState {
   auth: boolean;
@@ -189,7 +189,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
       return app.handle(req);
     },
     upstreamTls(serviceTls) {
-      return createUpstreamTls(decodeServiceTls(serviceTls), settings.upstream_tls, { log });
+      return createUpstreamTls(decodeServiceTls(serviceTls), withPlatformDefaults(settings.upstream_tls, ctx.host), { log });
     },
     health() {
       return {

@@ -4,7 +4,7 @@
  * client certificate is refused; rotated files are picked up without a restart.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync, copyFileSync, utimesSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, copyFileSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createUpstreamTls } from "./upstream-tls";
@@ -104,6 +104,22 @@ describe("mTLS to an upstream that requires client certificates", () => {
     const src = policy.upstreamTls!({ mode: "mutual" })!;
     expect((await fetch(url, { tls: src.get() } as RequestInit)).status).toBe(200);
     await policy.stop();
+  });
+
+  test("no files configured: the platform's host certificate and CA (data_dir/security) are used", async () => {
+    const data = join(dir, "data");
+    mkdirSync(join(data, "security"), { recursive: true });
+    copyFileSync(f("gateway.pem"), join(data, "security", "host.pem"));
+    copyFileSync(f("gateway.key"), join(data, "security", "host.key"));
+    copyFileSync(f("platform-ca.pem"), join(data, "security", "ca.pem"));
+    const policy = await createEdgePolicy(decodeEdgeSettings({}), testContext({ data_dir: data }), []);
+    const src = policy.upstreamTls!({ mode: "mutual" })!;
+    expect((await fetch(url, { tls: src.get() } as RequestInit)).status).toBe(200);
+    // and without platform files, a clear provision-time error
+    const bare = await createEdgePolicy(decodeEdgeSettings({}), testContext({ data_dir: join(dir, "nowhere") }), []);
+    expect(() => bare.upstreamTls!({ mode: "mutual" })).toThrow(/host\.mtls/);
+    await policy.stop();
+    await bare.stop();
   });
 
   test("missing files are a provision-time error that names the key", () => {

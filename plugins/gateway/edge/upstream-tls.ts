@@ -5,7 +5,9 @@
  * certificate is used without a restart. The returned object is stable between rotations, so the
  * caller can pass it to every fetch without allocation.
  */
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { HostSettings } from "../../../src/config/host-schema";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import type { ServiceTls, UpstreamTlsFiles } from "./schema";
 
@@ -34,6 +36,21 @@ function resolveFiles(service: ServiceTls, defaults: UpstreamTlsFiles): FileSet 
   };
 }
 
+/**
+ * Empty file settings fall back to the platform's own material: the host's certificate (serverAuth +
+ * clientAuth, issued from the platform CA that the security plugin manages) and that CA, where
+ * src/host/tls.ts keeps them (host.mtls.* or <host.mtls.dir | data_dir/security>/{host.pem,host.key,ca.pem}).
+ */
+export function withPlatformDefaults(files: UpstreamTlsFiles, host: HostSettings): UpstreamTlsFiles {
+  const dir = host.mtls.dir ?? join(host.data_dir, "security");
+  return {
+    ...files,
+    cert_file: files.cert_file || host.mtls.cert_file || join(dir, "host.pem"),
+    key_file: files.key_file || host.mtls.key_file || join(dir, "host.key"),
+    ca_file: files.ca_file || host.mtls.ca_file || join(dir, "ca.pem"),
+  };
+}
+
 function mtimeOf(path: string): number {
   return path ? statSync(path).mtimeMs : 0;
 }
@@ -51,6 +68,9 @@ export function createUpstreamTls(service: ServiceTls, defaults: UpstreamTlsFile
   }
   const checkEvery = opts.checkEveryMs ?? defaults.reload_check ?? 1000;
   const paths = service.mode === "mutual" ? [files.cert, files.key, files.ca] : [files.ca];
+  for (const p of paths) {
+    if (!existsSync(p)) throw new Error(`upstream tls: ${p} does not exist (set tls.*_file or upstream_tls.*_file, or enable host.mtls so the platform certificate is issued)`);
+  }
   let stamp = "";
   let current: UpstreamTlsOptions;
   let nextCheck = 0;
