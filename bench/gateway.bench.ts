@@ -49,7 +49,8 @@ interface Target {
 
 const procs: ReturnType<typeof Bun.spawn>[] = [];
 function spawn(cmd: string[], env: Record<string, string> = {}) {
-  const p = Bun.spawn(cmd, { stdout: "ignore", stderr: "pipe", env: { ...process.env, ...env } });
+  // stdout/stderr ignored: an unread pipe would block a chatty process once its buffer fills.
+  const p = Bun.spawn(cmd, { stdout: "ignore", stderr: "ignore", env: { ...process.env, ...env } });
   procs.push(p);
   return p;
 }

@@ -7,11 +7,13 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { TObject, TProperties } from "@sinclair/typebox";
 import type { PluginContext } from "../../src/core/plugin";
-import type { EdgePolicy, EdgeRoute } from "./edge/contract";
+import type { EdgePolicy, EdgeRoute, EdgeUpstreamTlsProvider } from "./edge/contract";
 
 export interface EdgeModule {
   EdgeSettingsSchema: TObject<TProperties>;
-  createEdgePolicy(settings: any, ctx: PluginContext, routes: EdgeRoute[]): Promise<EdgePolicy>;
+  /** Optional: a service's `tls` block (upstream TLS / mTLS), added to the core's service schema. */
+  ServiceTlsSchema?: TObject<TProperties>;
+  createEdgePolicy(settings: any, ctx: PluginContext, routes: EdgeRoute[]): Promise<EdgePolicy & EdgeUpstreamTlsProvider>;
 }
 
 const EDGE_FILE = join(import.meta.dir, "edge", "index.ts");

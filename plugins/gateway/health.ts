@@ -40,7 +40,8 @@ export class HealthChecker {
       let passed = false;
       let error: string | undefined;
       try {
-        const res = await fetch(m.url + hc.path, { signal: AbortSignal.timeout(hc.timeout), redirect: "manual", headers: { "user-agent": "tradpal-gateway-health" } });
+        const init = { signal: AbortSignal.timeout(hc.timeout), redirect: "manual", headers: { "user-agent": "tradpal-gateway-health" }, ...(svc.tlsSource ? { tls: svc.tlsSource.get() } : {}) };
+        const res = await fetch(m.url + hc.path, init as RequestInit);
         await res.arrayBuffer().catch(() => undefined);
         passed = res.status >= 200 && res.status < 400;
         if (!passed) error = `status ${res.status}`;

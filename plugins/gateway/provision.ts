@@ -5,7 +5,7 @@
  */
 import type { PluginContext, PluginInstance } from "../../src/core/plugin";
 import { edgeModule, edgeLoadError, EDGE_KEYS } from "./edge-loader";
-import type { EdgePolicy } from "./edge/contract";
+import type { EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";
 import type { GatewaySettings } from "./schema";
 import { createGatewayMetrics, STATUS_CLASSES } from "./metrics";
 import { createServiceRuntime, setRegistered, type ServiceRuntime } from "./services";
@@ -67,11 +67,16 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
 
   const health = new HealthChecker([...services.values()], ctx.log, metrics);
 
-  let policy: EdgePolicy | undefined;
+  let policy: (EdgePolicy & EdgeUpstreamTlsProvider) | undefined;
   if (edgeModule) {
     const edgeSettings: Record<string, unknown> = {};
     for (const k of EDGE_KEYS) if (k in settings) edgeSettings[k] = settings[k];
     policy = await edgeModule.createEdgePolicy(edgeSettings, ctx, routes.map((r) => r.edge));
+    // Upstream TLS per service (https instances): the edge owns the files and their rotation.
+    for (const svc of services.values()) {
+      const tls = (svc.settings as { tls?: { mode?: string } }).tls;
+      if (tls && tls.mode !== "none" && policy.upstreamTls) svc.tlsSource = policy.upstreamTls(tls);
+    }
   } else if (routes.some((r) => r.edge.authRequired)) {
     ctx.log.warn("edge policy not loaded: routes with auth_required answer 503", { reason: edgeLoadError ?? "plugins/gateway/edge/index.ts absent" });
   }

@@ -8,7 +8,7 @@ import type { Bus } from "../../src/core/bus";
 import type { Logger } from "../../src/core/log";
 import { requestIdOf, nextTraceparent } from "../../src/core/http";
 import { fullJitterBackoff } from "../../src/core/resilience";
-import type { EdgeDecision, EdgePolicy } from "./edge/contract";
+import type { EdgeDecision, EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";
 import { RouteTable, METHOD_MISMATCH, hostOnly, stripPrefix } from "./routing";
 import type { CompiledRoute } from "./route";
 import { applyHeaderProgram, applyUrlProgram } from "./transforms";
@@ -31,7 +31,7 @@ export interface ProxyOptions {
   maxHeaderSize: number;
   trustForwarded: boolean;
   /** Edge policy, when loaded. Routes needing auth fail closed without it. */
-  policy?: EdgePolicy;
+  policy?: EdgePolicy & EdgeUpstreamTlsProvider;
   /** Exact paths served by the edge app (login...). */
   edgePaths: ReadonlySet<string>;
   /** The gateway's own REST app (/services...). */
@@ -131,7 +131,7 @@ export function createProxyHandler(o: ProxyOptions) {
       let res: UpstreamResponse | undefined;
       let err: UpstreamError | undefined;
       try {
-        res = await client.send({ base: member.url, path: pathAndQuery, method: req.method, headers: out, blockHasHost: route.preserveHost && host !== null, blockHasLength: cl !== null, body, connectTimeoutMs: route.connectTimeoutMs, deadline });
+        res = await client.send({ base: member.url, path: pathAndQuery, method: req.method, headers: out, blockHasHost: route.preserveHost && host !== null, blockHasLength: cl !== null, body, connectTimeoutMs: route.connectTimeoutMs, deadline, tls: svc.tlsSource?.get() });
       } catch (e) {
         err = classifyFetchError(e, false);
       } finally {
@@ -197,7 +197,10 @@ export function createProxyHandler(o: ProxyOptions) {
     const query = q === -1 ? "" : url.slice(q);
 
     if (isOwnPath(path)) return o.admin(req);
-    if (o.policy !== undefined && o.edgePaths.has(path)) return o.policy.app.handle(req);
+    if (o.policy !== undefined && o.edgePaths.has(path)) {
+      const p = o.policy;
+      return p.handleOwn !== undefined ? p.handleOwn(req, server.requestIP(req)?.address ?? "") : p.app.handle(req);
+    }
 
     const h = req.headers;
     const clientIp = server.requestIP(req)?.address ?? "";

@@ -107,6 +107,8 @@ export const ServiceSchema = Type.Object(
     retries: RetrySchema,
     transform: TransformSchema,
     preserve_host: Type.Boolean({ default: false, description: "Send the client's Host upstream instead of the instance's." }),
+    // Upstream TLS / mTLS for https instances (the edge's ServiceTlsSchema, when the edge is installed).
+    ...(edgeModule?.ServiceTlsSchema ? { tls: edgeModule.ServiceTlsSchema } : {}),
   },
   { additionalProperties: false },
 );

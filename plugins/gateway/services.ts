@@ -22,6 +22,8 @@ export interface ServiceRuntime {
   readonly retriesSent: CounterCell;
   readonly retriesDenied: CounterCell;
   readonly ejections: CounterCell;
+  /** TLS options source for https instances (edge upstream TLS), set at provision when configured. */
+  tlsSource?: { get(): object };
 }
 
 /** Trim a trailing slash so "http://a:1/" and "http://a:1" are one instance. */

@@ -32,6 +32,8 @@ export interface UpstreamRequest {
   connectTimeoutMs: number;
   /** Epoch-ms (Date.now) deadline for the response head; past it → UpstreamError("timeout"). */
   deadline: number;
+  /** TLS options for https instances (client certificate, CA), from the edge's upstream TLS source. */
+  tls?: object;
 }
 
 /** The upstream's answer; headers are the caller's to mutate (already free of hop-by-hop fields). */
@@ -78,7 +80,7 @@ export function fetchClient(): UpstreamClient {
       const timer = setTimeout(() => { timedOut = true; ac.abort(); }, Math.max(0, r.deadline - Date.now()));
       try {
         // duplex "half": stream the request body instead of buffering it.
-        const init = { method: r.method, headers: r.headers, body: r.body, redirect: "manual", decompress: false, signal: ac.signal, duplex: "half" };
+        const init = { method: r.method, headers: r.headers, body: r.body, redirect: "manual", decompress: false, signal: ac.signal, duplex: "half", ...(r.tls ? { tls: r.tls } : {}) };
         const res = await fetch(r.base + r.path, init as RequestInit);
         const headers = new Headers(res.headers);
         const connection = headers.get("connection");
