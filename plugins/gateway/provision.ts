@@ -82,7 +82,8 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
   }
 
   const admin = createAdminApp({ services, registry, defaultTtlMs: settings.registration.default_ttl, maxTtlMs: settings.registration.max_ttl, log: ctx.log, sync });
-  const client: UpstreamClient = settings.upstream_client === "pooled" ? pooledClient() : fetchClient();
+  // The pooled client lives in ctx.shared: its keep-alive connections survive config reloads.
+  const client: UpstreamClient = settings.upstream_client === "pooled" ? ctx.shared.getOrCreate("gateway:client:pooled", pooledClient) : fetchClient();
   const handle = createProxyHandler({
     table,
     client,
@@ -116,7 +117,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
       stopped = true;
       if (syncTimer) clearInterval(syncTimer);
       health.stop();
-      client.close();
+      if (client.kind === "fetch") client.close(); // the shared pooled client is closed by the host at shutdown
       await policy?.stop();
     },
     async health() {

@@ -213,7 +213,7 @@ export function createProxyHandler(o: ProxyOptions) {
     if (cl !== null && Number(cl) > o.maxBodySize) return fail("GW_ERR_BODY_TOO_LARGE", undefined, req, path, requestId, clientIp, t0, `request body exceeds ${o.maxBodySize} bytes`, { connection: "close" });
     if (path.indexOf("/.") !== -1 && /\/\.\.?(\/|$)/.test(path)) return fail("GW_ERR_BAD_REQUEST", undefined, req, path, requestId, clientIp, t0, "dot segments are not allowed in the path");
 
-    const route = table.match(path, hostOnly(h.get("host")), req.method);
+    const route = table.match(path, table.hostRoutes ? hostOnly(h.get("host")) : "", req.method);
     if (route === undefined) return fail("GW_ERR_NO_ROUTE", undefined, req, path, requestId, clientIp, t0, `no service is routed at ${path}`);
     if (route === METHOD_MISMATCH) return fail("GW_ERR_METHOD_NOT_ALLOWED", undefined, req, path, requestId, clientIp, t0, `${req.method} is not allowed at ${path}`);
 

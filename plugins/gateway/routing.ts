@@ -39,6 +39,8 @@ function segmentsOf(prefix: string): string[] {
 export class RouteTable<T> {
   private readonly root: Node<T> = newNode();
   readonly size: number;
+  /** True when some route filters on Host (otherwise the caller need not parse the header). */
+  readonly hostRoutes: boolean;
 
   constructor(routes: readonly RouteSpec<T>[]) {
     for (const r of routes) {
@@ -61,6 +63,7 @@ export class RouteTable<T> {
       node.candidates.sort((a, b) => rank(b) - rank(a));
     }
     this.size = routes.length;
+    this.hostRoutes = routes.some((r) => r.host !== undefined);
   }
 
   /**
