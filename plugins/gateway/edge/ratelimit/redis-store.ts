@@ -90,7 +90,13 @@ export class RedisRateStore {
     const keys = [...batch.keys()];
     const args: string[] = [];
     for (const e of batch.values()) args.push(e.p.emissionArg, e.p.periodArg, String(e.waiters.length));
-    this.run(keys.length, ...keys, ...args).then(
+    let call: Promise<number[]>;
+    try {
+      call = this.run(keys.length, ...keys, ...args);
+    } catch (err) {
+      call = Promise.reject(err); // never leave the queue "busy" with waiters that cannot settle
+    }
+    call.then(
       (out) => {
         let i = 0;
         for (const e of batch.values()) distribute(e.waiters, out[i], out[i + 1], out[i + 2], out[i + 3]), (i += 4);
