@@ -335,8 +335,8 @@ export function pooledClient(): UpstreamClient {
       }
       if (conn.onDrain) { const d = conn.onDrain; conn.onDrain = null; d(); }
     },
-    close(s: Socket<Conn>) { onClose(s.data, (ex) => void dispatch(ex, true)); },
-    error(s: Socket<Conn>) { onClose(s.data, (ex) => void dispatch(ex, true)); },
+    close(s: Socket<Conn>) { onClose(s.data, (ex) => dispatch(ex, true)); },
+    error(s: Socket<Conn>) { onClose(s.data, (ex) => dispatch(ex, true)); },
   };
 
   // One timer for every deadline: an exchange still waiting for its head past its deadline fails.
@@ -384,33 +384,44 @@ export function pooledClient(): UpstreamClient {
     return conn;
   }
 
-  async function dispatch(ex: Exchange, fresh: boolean): Promise<void> {
-    const r = ex.req;
-    const pool = poolFor(r.base);
-    let conn: Conn | undefined;
-    if (!fresh) while (pool.idle.length > 0) { const c = pool.idle.pop()!; if (!c.closed) { conn = c; break; } }
-    if (!conn) {
-      try { conn = await connect(pool, Math.min(r.connectTimeoutMs, Math.max(1, r.deadline - Date.now()))); } catch (err) { fail(ex, err as UpstreamError); return; }
-      if (ex.settled) { pool.idle.push(conn); return; } // the deadline passed while connecting: keep the connection
+  /** Send on an idle connection synchronously (the hot path); open a new one only when none is idle. */
+  function dispatch(ex: Exchange, fresh: boolean): void {
+    const pool = poolFor(ex.req.base);
+    if (!fresh) {
+      const idle = pool.idle;
+      while (idle.length > 0) { const c = idle.pop()!; if (!c.closed) { write(c, pool, ex); return; } }
     }
+    void dispatchFresh(ex, pool);
+  }
+
+  async function dispatchFresh(ex: Exchange, pool: Pool): Promise<void> {
+    const r = ex.req;
+    let conn: Conn;
+    try { conn = await connect(pool, Math.min(r.connectTimeoutMs, Math.max(1, r.deadline - Date.now()))); } catch (err) { fail(ex, err as UpstreamError); return; }
+    if (ex.settled) { pool.idle.push(conn); return; } // the deadline passed while connecting: keep the connection
+    write(conn, pool, ex);
+  }
+
+  function write(conn: Conn, pool: Pool, ex: Exchange): void {
+    const r = ex.req;
     ex.conn = conn;
     ex.receivedAny = false;
     conn.ex = ex;
-    let head = `${r.method} ${r.path} HTTP/1.1\r\n`;
+    let head = r.method + " " + r.path + " HTTP/1.1\r\n";
     const h = r.headers;
     let chunked: boolean;
     if (typeof h === "string") {
-      if (!r.blockHasHost) head += `host: ${pool.hostHeader}\r\n`;
+      if (!r.blockHasHost) head += "host: " + pool.hostHeader + "\r\n";
       head += h;
       chunked = r.body !== null && !r.blockHasLength;
     } else {
-      if (!h.has("host")) head += `host: ${pool.hostHeader}\r\n`;
-      h.forEach((v, k) => { head += `${k}: ${v}\r\n`; });
+      if (!h.has("host")) head += "host: " + pool.hostHeader + "\r\n";
+      h.forEach((v, k) => { head += k + ": " + v + "\r\n"; });
       chunked = r.body !== null && !h.has("content-length");
     }
     if (chunked) head += "transfer-encoding: chunked\r\n";
     writeAll(conn, head + "\r\n");
-    if (r.body !== null) await sendBody(conn, ex, r.body, chunked);
+    if (r.body !== null) void sendBody(conn, ex, r.body, chunked);
   }
 
   async function sendBody(conn: Conn, ex: Exchange, body: ReadableStream<Uint8Array>, chunked: boolean): Promise<void> {
@@ -443,7 +454,7 @@ export function pooledClient(): UpstreamClient {
           remaining: 0, controller: null, chunk: ChunkState.Size, line: "", conn: null,
         };
         waiting.add(ex);
-        void dispatch(ex, false);
+        dispatch(ex, false);
       });
     },
     close() {

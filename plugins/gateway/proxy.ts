@@ -120,7 +120,7 @@ export function createProxyHandler(o: ProxyOptions) {
     let exclude: Member | undefined;
     let attempt = 0;
     for (;;) {
-      const now = Date.now();
+      const now = attempt === 0 ? now0 : Date.now();
       const member = svc.balancer.pick(svc.members, now, exclude) ?? (exclude ? svc.balancer.pick(svc.members, now) : undefined);
       if (member === undefined) {
         return fail("GW_ERR_NO_HEALTHY_UPSTREAM", route, req, path, requestId, clientIp, t0, `no healthy instance of service "${svc.name}" is available`, { "retry-after": "1" }, undefined, attempt + 1);
@@ -138,7 +138,7 @@ export function createProxyHandler(o: ProxyOptions) {
         state.active--;
       }
       const latencyMs = performance.now() - started;
-      const doneAt = Date.now();
+      const doneAt = now + latencyMs;
       const failed = err !== undefined ? err.kind !== "body-limit" : res!.status >= 500;
       if (err === undefined || err.kind !== "body-limit") {
         observeLatency(state, latencyMs, doneAt);
