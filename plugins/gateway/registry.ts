@@ -52,7 +52,10 @@ export function embeddedRegistry(shared: SharedPool): RegistryStore {
 export function redisRegistry(shared: SharedPool, redisUrl: string, prefix: string, log: Logger): RegistryStore {
   const redis = shared.getOrCreate<Redis>(`gateway:redis:${redisUrl}`, () => {
     const r = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: false });
-    r.on("error", (err) => log.warn("registry redis error", { err }));
+    // One warning per outage, not one per reconnect attempt.
+    let down = false;
+    r.on("error", (err) => { if (!down) { down = true; log.warn("registry redis unreachable; retrying in the background", { err }); } });
+    r.on("ready", () => { if (down) { down = false; log.info("registry redis reachable again"); } });
     return r;
   });
   const key = (service: string) => `${prefix}registry:${service}`;

@@ -104,14 +104,14 @@ export interface GatewayProcess {
 }
 
 /** Run the gateway as its own process (`bun run src/main.ts --config <tmp> --only gateway`), so its memory and CPU can be read alone. */
-export async function spawnGateway(gatewayYaml: string, opts: { cpu?: number; env?: Record<string, string> } = {}): Promise<GatewayProcess> {
+export async function spawnGateway(gatewayYaml: string, opts: { cpu?: number; env?: Record<string, string>; noEdgeKeys?: boolean } = {}): Promise<GatewayProcess> {
   const { freePort, tempDir } = await import("../../../test/support/harness");
   const { join } = await import("node:path");
   const { writeFileSync, readFileSync, rmSync } = await import("node:fs");
   const dir = tempDir("tradpal-gw-");
   const port = freePort();
   const file = join(dir, "config.yaml");
-  writeFileSync(file, gatewayConfig(gatewayYaml).replace("port: 0", `port: ${port}\n    hostname: 127.0.0.1`).replaceAll("${DATA_DIR}", join(dir, "data")));
+  writeFileSync(file, gatewayConfig(gatewayYaml, "", opts.noEdgeKeys ? "" : EDGE_OFF).replace("port: 0", `port: ${port}\n    hostname: 127.0.0.1`).replaceAll("${DATA_DIR}", join(dir, "data")));
   const main = join(import.meta.dir, "../../../src/main.ts");
   const cmd = ["bun", "run", main, "--config", file, "--only", "gateway"];
   const proc = Bun.spawn(opts.cpu !== undefined ? ["taskset", "-c", String(opts.cpu), ...cmd] : cmd, {
