@@ -48,7 +48,8 @@ const EDGE_OFF = EDGE_KEYS.includes("rate_limiting") ? "    rate_limiting: { ena
 const CLIENT = process.env.GATEWAY_TEST_CLIENT ? `    upstream_client: ${process.env.GATEWAY_TEST_CLIENT}\n` : "";
 
 export function gatewayConfig(gatewayYaml: string, hostExtra = "", edge = EDGE_OFF): string {
-  return `host:\n  data_dir: \${DATA_DIR}\n  log_level: warn\n${hostExtra}plugins:\n  gateway:\n    port: 0\n${edge}${CLIENT}${gatewayYaml}\n`;
+  const client = gatewayYaml.includes("upstream_client:") ? "" : CLIENT; // a test that pins its client wins
+  return `host:\n  data_dir: \${DATA_DIR}\n  log_level: warn\n${hostExtra}plugins:\n  gateway:\n    port: 0\n${edge}${client}${gatewayYaml}\n`;
 }
 
 /** One service block (YAML, indented for `services:`). */
