@@ -14,7 +14,7 @@ const fillers: Promise<unknown>[] = [];
 beforeAll(async () => {
   // A loopback listener with backlog 0 that never calls accept(): once its queue is full, SYNs are dropped.
   blackhole = Bun.spawn(["python3", "-c", "import socket,sys,time\ns=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(0)\nprint(s.getsockname()[1], flush=True)\ntime.sleep(60)"], { stdout: "pipe" });
-  const reader = blackhole.stdout.getReader();
+  const reader = (blackhole.stdout as ReadableStream<Uint8Array>).getReader();
   port = Number(new TextDecoder().decode((await reader.read()).value).trim());
   for (let i = 0; i < 4; i++) fillers.push(Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } }).catch(() => undefined));
   await Bun.sleep(100);
