@@ -12,6 +12,9 @@ export default definePlugin({
   description: "API gateway: routing, load balancing, health checks, retries, transformations, streaming proxy",
   defaultPort: 8000,
   schema: GatewaySchema,
+  // Hosted together, security starts first so the edge's JWKS fetch at start finds it up; with
+  // --only gateway the dependency is hosted elsewhere and the gateway starts alone.
+  dependsOn: ["security"],
   // The listener accepts large streamed uploads; the configured max_body_size (413) is enforced by the proxy.
   serve: { maxRequestBodySize: 8 * 1024 ** 3, idleTimeout: 120 },
   provision: (config, ctx) => provisionGateway(config as any, ctx),

@@ -7,7 +7,7 @@ import type { Server } from "bun";
 import type { Bus } from "../../src/core/bus";
 import type { Logger } from "../../src/core/log";
 import { requestIdOf, nextTraceparent } from "../../src/core/http";
-import { fullJitterBackoff } from "../../src/core/resilience";
+import { Bulkhead, BulkheadRejectedError, fullJitterBackoff } from "../../src/core/resilience";
 import type { EdgeDecision, EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";
 import { RouteTable, METHOD_MISMATCH, hostOnly, stripPrefix } from "./routing";
 import type { CompiledRoute } from "./route";
@@ -77,6 +77,12 @@ export function createProxyHandler(o: ProxyOptions) {
   }
 
   function fail(code: GatewayErrorCode, route: CompiledRoute | undefined, req: Request, path: string, requestId: string, clientIp: string, t0: number, message?: string, headers?: Record<string, string>, member?: Member, attempts?: number): Response {
+    const fallback = route?.fallback?.[code];
+    if (fallback !== undefined) {
+      const res = fallback();
+      res.headers.set("x-request-id", requestId);
+      return finish(route, req, path, res, requestId, clientIp, t0, member, attempts, code);
+    }
     return finish(route, req, path, gatewayError(code, requestId, message, headers), requestId, clientIp, t0, member, attempts, code);
   }
 
@@ -237,7 +243,31 @@ export function createProxyHandler(o: ProxyOptions) {
         return fail("GW_ERR_CIRCUIT_OPEN", route, req, path, requestId, clientIp, t0, `the circuit breaker for service "${route.svc.name}" is ${p.state}`, { "retry-after": String(Math.max(1, Math.ceil(p.retryAfterMs / 1000))) });
       }
     }
-    return forward(req, route, path, query, clientIp, requestId, t0, decision);
+    const bulkhead = route.svc.bulkhead;
+    if (bulkhead === undefined) return forward(req, route, path, query, clientIp, requestId, t0, decision);
+    if (bulkhead.tryEnter()) return forwardInside(bulkhead, req, route, path, query, clientIp, requestId, t0, decision);
+    if (bulkhead.queued >= bulkhead.maxQueue) return bulkheadFull(route, req, path, requestId, clientIp, t0, "queue_full");
+    return bulkhead.enter().then(
+      () => forwardInside(bulkhead, req, route, path, query, clientIp, requestId, t0, decision),
+      (err: unknown) => bulkheadFull(route, req, path, requestId, clientIp, t0, err instanceof BulkheadRejectedError ? err.reason : "queue_full"),
+    );
+  }
+
+  /** The slot is held until the upstream's response head (or failure), then handed to the next in queue. */
+  async function forwardInside(bulkhead: Bulkhead, req: Request, route: CompiledRoute, path: string, query: string, clientIp: string, requestId: string, t0: number, decision: EdgeDecision | undefined): Promise<Response> {
+    try {
+      return await forward(req, route, path, query, clientIp, requestId, t0, decision);
+    } finally {
+      bulkhead.leave();
+    }
+  }
+
+  function bulkheadFull(route: CompiledRoute, req: Request, path: string, requestId: string, clientIp: string, t0: number, why: "queue_full" | "queue_timeout"): Response {
+    const b = route.svc.bulkhead!;
+    const message = why === "queue_full"
+      ? `service "${route.svc.name}" has ${b.maxConcurrent} calls in flight and ${b.maxQueue} queued`
+      : `no call slot for service "${route.svc.name}" freed within ${b.queueTimeoutMs} ms`;
+    return fail("GW_ERR_BULKHEAD_FULL", route, req, path, requestId, clientIp, t0, message, { "retry-after": "1" });
   }
 
   return handle;

@@ -7,6 +7,7 @@ import { compileTransforms, type CompiledTransforms } from "./transforms";
 import type { ServiceRuntime } from "./services";
 import { STATUS_CLASSES, type CounterCell, type GatewayMetrics } from "./metrics";
 import type { RouteSpec } from "./routing";
+import { compileFallbacks, type FallbackSettings, type FallbackTable } from "./fallback";
 
 export interface CompiledRoute {
   readonly id: string;
@@ -23,6 +24,8 @@ export interface CompiledRoute {
   readonly backoffCapMs: number;
   readonly preserveHost: boolean;
   readonly edge: EdgeRoute;
+  /** Static responses by gateway error code (config `fallback`), when configured. */
+  readonly fallback?: FallbackTable;
   /** requests_total cells by status class (index = statusClass()). */
   readonly statusCells: readonly CounterCell[];
 }
@@ -45,6 +48,7 @@ export function compileRoute(svc: ServiceRuntime, metrics: GatewayMetrics): Comp
     backoffCapMs: s.retries.backoff_cap,
     preserveHost: s.preserve_host,
     edge: { service: s.name, route: id, authRequired: s.auth_required, scopes: s.scopes, rateLimit: s.rate_limit },
+    fallback: compileFallbacks(s.fallback as FallbackSettings | undefined),
     statusCells: STATUS_CLASSES.map((c) => metrics.requests.cell({ service: s.name, route: id, status_class: c })),
   };
 }

@@ -78,6 +78,28 @@ export const RetrySchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+export const BulkheadSchema = Type.Object(
+  {
+    max_concurrent: Type.Integer({ minimum: 1, description: "Calls in flight to this service at once (until the upstream's response headers)." }),
+    max_queue: Type.Integer({ minimum: 0, default: 0, description: "Calls that may wait (FIFO) for a slot; beyond → 503 GW_ERR_BULKHEAD_FULL at once." }),
+    queue_timeout: Duration({ default: "1s", description: "Longest wait in the queue → 503 GW_ERR_BULKHEAD_FULL." }),
+  },
+  { additionalProperties: false },
+);
+
+export const FALLBACK_REASONS = ["circuit_open", "no_healthy_upstream", "timeout", "bulkhead_full", "upstream_error"] as const;
+export type FallbackReason = (typeof FALLBACK_REASONS)[number];
+
+export const FallbackSchema = Type.Object(
+  {
+    status: Type.Integer({ minimum: 200, maximum: 599, default: 200 }),
+    headers: Type.Record(Type.String(), Type.String(), { default: {} }),
+    body: Type.Union([Type.String(), Type.Record(Type.String(), Type.Unknown()), Type.Array(Type.Unknown())], { default: "", description: "Text, or an object/array sent as JSON." }),
+    on: Type.Array(Type.Union(FALLBACK_REASONS.map((r) => Type.Literal(r))), { default: [...FALLBACK_REASONS], minItems: 1, description: "Failures answered with this response instead of the coded error." }),
+  },
+  { additionalProperties: false },
+);
+
 export const InstanceSchema = Type.Object(
   {
     url: Type.String({ pattern: "^https?://[^/?#]+/?$", description: "Base URL of one instance: scheme://host:port" }),
@@ -107,6 +129,8 @@ export const ServiceSchema = Type.Object(
     retries: RetrySchema,
     transform: TransformSchema,
     preserve_host: Type.Boolean({ default: false, description: "Send the client's Host upstream instead of the instance's." }),
+    bulkhead: Type.Optional(BulkheadSchema),
+    fallback: Type.Optional(FallbackSchema),
     // Upstream TLS / mTLS for https instances (the edge's ServiceTlsSchema, when the edge is installed).
     ...(edgeModule?.ServiceTlsSchema ? { tls: edgeModule.ServiceTlsSchema } : {}),
   },

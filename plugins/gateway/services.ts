@@ -3,6 +3,7 @@
  * per-URL state), its balancer, its retry budget and its metric cells. The member list is replaced,
  * never mutated, when registrations change, so a pick in progress sees a consistent list.
  */
+import { Bulkhead } from "../../src/core/resilience";
 import type { SharedPool } from "../../src/core/shared-pool";
 import { createBalancer, type Balancer, type Member } from "./balancers";
 import { RetryBudget, type RetryBudgetPolicy } from "./retry-budget";
@@ -22,6 +23,8 @@ export interface ServiceRuntime {
   readonly retriesSent: CounterCell;
   readonly retriesDenied: CounterCell;
   readonly ejections: CounterCell;
+  /** Concurrency limit (config `bulkhead`), fresh per provision: calls in flight leave the one they entered. */
+  readonly bulkhead?: Bulkhead;
   /** TLS options source for https instances (edge upstream TLS), set at provision when configured. */
   tlsSource?: { get(): object };
 }
@@ -43,6 +46,7 @@ export function createServiceRuntime(settings: ServiceSettings, shared: SharedPo
     retriesSent: metrics.retries.cell({ service: settings.name, outcome: "sent" }),
     retriesDenied: metrics.retries.cell({ service: settings.name, outcome: "budget_exhausted" }),
     ejections: metrics.ejections.cell({ service: settings.name }),
+    bulkhead: settings.bulkhead ? new Bulkhead(settings.name, settings.bulkhead.max_concurrent, settings.bulkhead.max_queue, settings.bulkhead.queue_timeout) : undefined,
   };
   setRegistered(svc, [], shared);
   return svc;
