@@ -16,7 +16,8 @@ export interface Violation {
 const Envelope = Type.Object(
   {
     type: Type.String({ minLength: 3, maxLength: 128, pattern: EVENT_TYPE_PATTERN.source }),
-    payload: Type.Record(Type.String(), Type.Unknown()),
+    // Any object (checked per type below). Not Type.Record: its compiled check walks every entry (~4 µs/event).
+    payload: Type.Object({}, { additionalProperties: true }),
     id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     source: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     time: Type.Optional(Type.String({ minLength: 10, maxLength: 40 })),
@@ -39,6 +40,15 @@ function collect(check: TypeCheck<any>, value: unknown, prefix: string, out: Vio
     out.push({ where, message: e.message });
     if (out.length >= 20) return;
   }
+}
+
+/** ISO time of now, formatted once per millisecond (many events share one under load). */
+let lastMs = 0;
+let lastIso = "";
+function nowIso(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) { lastMs = ms; lastIso = new Date(ms).toISOString(); }
+  return lastIso;
 }
 
 export interface EventDefaults {
@@ -76,7 +86,7 @@ export function toNewEvent(input: unknown, defaults: EventDefaults, at: string, 
     }
     time = new Date(ms).toISOString();
   } else {
-    time = new Date().toISOString();
+    time = nowIso();
   }
   const id = e.id ?? crypto.randomUUID();
   return {

@@ -304,6 +304,12 @@ export interface EmbeddedOptions {
 /** One database file, one store object per stream name (cached). */
 export function createEmbeddedFactory(opts: EmbeddedOptions): StoreFactory {
   const db = openDatabase(opts.file, opts.sync);
+  let checkpointer: Worker | undefined;
+  if (opts.file !== ":memory:") {
+    db.exec("PRAGMA wal_autocheckpoint = 0");
+    checkpointer = new Worker(new URL("./checkpointer.ts", import.meta.url).href);
+    checkpointer.postMessage({ file: opts.file, intervalMs: 250 });
+  }
   const stores = new Map<string, SqliteEventStore>();
   let closed = false;
   return {
@@ -318,6 +324,8 @@ export function createEmbeddedFactory(opts: EmbeddedOptions): StoreFactory {
       if (closed) return;
       closed = true;
       stores.clear();
+      checkpointer?.terminate();
+      try { db.exec("PRAGMA wal_checkpoint(TRUNCATE)"); } catch { /* best effort: the WAL is replayed on open anyway */ }
       db.close();
     },
   };
