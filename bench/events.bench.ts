@@ -4,9 +4,9 @@
  *   bun run bench events
  *
  * Servers run as child processes pinned to CPU 1 (taskset), the load generator (wrk) on CPU 0; Redis is
- * the machine's shared redis-server (unique stream, deleted afterwards). Interleaved rounds (A B C × 3):
+ * a private redis-server started by the bench (BENCH_REDIS_URL to use another). Interleaved rounds (A B C × 3):
  *   A  bare Elysia JSON POST handler (the peer: parse JSON, answer 201)  — same runtime, same framework
- *   B  POST /events single event, Redis Streams store (validation + XADD auto-pipelined)
+ *   B  POST /events single event, Redis Streams store (validation + the XADDs of one event-loop turn in one script call)
  *   C  POST /events single event, embedded bun:sqlite store (WAL, synchronous=NORMAL)
  * then batch publishing (500 events per POST, Redis and embedded) and publish→subscriber latency at
  * 1,000 events/s over SSE (Redis store). CPU µs/request of the server process from /proc.
@@ -27,7 +27,9 @@ if (peerIdx > 0) {
   await new Promise(() => {});
 }
 
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
+// A private redis-server (no other engineer's traffic in it), unless BENCH_REDIS_URL names one.
+let redisProc: ReturnType<typeof Bun.spawn> | undefined;
+let REDIS_URL = process.env.BENCH_REDIS_URL ?? "";
 const ROUNDS = 3;
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const WARM_S = 2;
@@ -127,7 +129,20 @@ async function latencyRun(s: Server, rate: number, seconds: number): Promise<{ p
 }
 
 const servers: Server[] = [];
+// Killed (timeout, Ctrl-C): stop the children too.
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => { for (const s of servers) s.stop(); redisProc?.kill(); process.exit(130); });
+
+/** BENCH_ONLY=latency: stop after the latency segment (quick check; RESULTS.md untouched). */
+class LatencyOnly extends Error {}
+
 try {
+  if (!REDIS_URL) {
+    const port = freePort();
+    redisProc = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], { stdout: "ignore", stderr: "ignore" });
+    REDIS_URL = `redis://127.0.0.1:${port}`;
+    console.log(`private redis-server on ${port}`);
+    for (let i = 0; i < 100; i++) { try { const c = new Redis(REDIS_URL, { lazyConnect: true, retryStrategy: () => null }); c.on("error", () => {}); await c.connect(); c.disconnect(); break; } catch { await Bun.sleep(50); } }
+  }
   if (!hasCommand("wrk")) throw new Error("wrk is required for this benchmark (apt-get install wrk)");
   const peer = await startPeer();
   const redisEv = await startEvents("redis", REDIS_URL);
@@ -144,6 +159,7 @@ try {
 
   const singles: Record<string, (LoadResult & { cpuUs: number })[]> = {};
   const batches: Record<string, (LoadResult & { cpuUs: number })[]> = {};
+  if (process.env.BENCH_ONLY === "latency") throw new LatencyOnly();
   for (let round = 0; round < ROUNDS; round++) {
     loads.push(await waitQuiet());
     for (const s of servers) {
@@ -172,7 +188,7 @@ try {
   const cpuRatio = (name: string) => med(singles[peer.name], (r) => r.cpuUs) / med(singles[name], (r) => r.cpuUs);
   const embRps = med(singles[embedded.name], (r) => r.rps);
   const md = `
-Command: \`bun run bench events\` · servers pinned to CPU 1 (\`taskset -c 1\`), wrk on CPU 0 (1 thread, 64 connections, ${DURATION_S} s after ${WARM_S} s warm-up), ${ROUNDS} interleaved rounds, medians. Redis 7.0 shared instance (appendonly as configured on the machine), stream \`${stream}\` deleted afterwards. Body: one market.data_update event (${single.length} bytes).
+Command: \`bun run bench events\` · servers pinned to CPU 1 (\`taskset -c 1\`), wrk on CPU 0 (1 thread, 64 connections, ${DURATION_S} s after ${WARM_S} s warm-up), ${ROUNDS} interleaved rounds, medians. Redis: ${redisProc ? "a private redis-server 7.0 started by the bench (appendonly no, not pinned)" : REDIS_URL}. Body: one market.data_update event (${single.length} bytes).
 
 **Single-event publish vs a bare Elysia JSON POST handler (peer, same run)**
 
@@ -198,11 +214,14 @@ Reference (issue text, ioredis alone): XADD one at a time ~14k/s; auto-pipelined
 `;
   console.log(md);
   writeSection("events", md);
+} catch (err) {
+  if (!(err instanceof LatencyOnly)) throw err;
 } finally {
   for (const s of servers) s.stop();
   const r = new Redis(REDIS_URL);
   await r.del(stream, `{${stream}}:dlq`, `{${stream}}:types`).catch(() => {});
   r.disconnect();
+  redisProc?.kill();
   rmSync(dir, { recursive: true, force: true });
 }
 process.exit(0);
