@@ -28,10 +28,10 @@ interface SharedStore {
 
 function sharedStore(shared: SharedPool, redisUrl: string, dataDir: string, cfg: EventsConfig): SharedStore {
   const policy: TrimPolicy = { maxLen: cfg.max_len, maxAgeMs: cfg.max_age };
-  const key = redisUrl ? `events:store:redis:${redisUrl}` : `events:store:embedded:${join(dataDir, "events", "events.db")}`;
+  const key = redisUrl ? `events:store:redis${cfg.redis_cluster ? "-cluster" : ""}:${redisUrl}` : `events:store:embedded:${join(dataDir, "events", "events.db")}`;
   const entry = shared.getOrCreate<SharedStore>(key, () => {
     const ready = redisUrl
-      ? createRedisFactory({ url: redisUrl, trim: policy, commandTimeoutMs: cfg.redis_command_timeout })
+      ? createRedisFactory({ url: redisUrl, cluster: cfg.redis_cluster, trim: policy, commandTimeoutMs: cfg.redis_command_timeout })
       : Promise.resolve(createEmbeddedFactory({ file: join(dataDir, "events", "events.db"), sync: cfg.sync, trim: policy }));
     return { ready, policy, async close() { await (await ready).close(); } };
   });

@@ -13,6 +13,7 @@ export const EventsSchema = Type.Object(
     visibility_timeout: Duration({ default: "30s", description: "An unacknowledged delivery is redelivered to another consumer after this long." }),
     max_deliveries: Type.Integer({ default: 5, minimum: 1, maximum: 1000, description: "After this many deliveries without ack an event goes to the dead-letter stream." }),
     sync: Type.Union([Type.Literal("normal"), Type.Literal("full")], { default: "normal", description: "Embedded store: synchronous=NORMAL survives a process crash; FULL also survives power loss (slower)." }),
+    redis_cluster: Type.Boolean({ default: false, description: "host.redis_url names one node of a Redis Cluster (slots are discovered from it)." }),
     redis_command_timeout: Duration({ default: "2s", description: "A Redis command slower than this fails the request with 503." }),
     default_source: Type.String({ default: "api", minLength: 1, description: "source of an event published without one." }),
     page_limit: Type.Integer({ default: 1000, minimum: 1, maximum: 10_000, description: "Largest `limit` of GET /events." }),

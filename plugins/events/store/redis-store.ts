@@ -5,7 +5,7 @@
  * timeout, a dead-letter stream after N deliveries. A Redis that is down or slow → StoreUnavailableError
  * (the HTTP layer answers 503), never a hang: no offline queue, a command timeout, no blind resend.
  */
-import Redis from "ioredis";
+import Redis, { Cluster } from "ioredis";
 import { keysFor, F, PUBLISH_LUA, type StreamKeys } from "./redis-keys";
 import {
   StoreUnavailableError, splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery,
@@ -13,6 +13,8 @@ import {
 } from "./types";
 
 type Entry = [string, string[] | null];
+/** A single node or a Redis Cluster: the key scheme keeps each stream's keys in one slot (redis-keys.ts). */
+type Conn = Redis | Cluster;
 
 function fieldsOf(e: NewEvent): string[] {
   return [F.id, e.id, F.type, e.type, F.source, e.source, F.time, e.time, F.cid, e.correlationId, F.ver, String(e.schemaVersion), F.payload, JSON.stringify(e.payload)];
@@ -50,7 +52,7 @@ class RedisEventStore implements EventStore {
   private queue: { events: NewEvent[]; resolve(r: AppendResult): void; reject(err: unknown): void }[] = [];
   private queued = 0;
 
-  constructor(private readonly r: Redis, private readonly blocking: BlockingPool, readonly stream: string, private readonly policy: TrimPolicy) {
+  constructor(private readonly r: Conn, private readonly blocking: BlockingPool, readonly stream: string, private readonly policy: TrimPolicy) {
     this.k = keysFor(stream);
   }
 
@@ -187,7 +189,7 @@ class RedisEventStore implements EventStore {
     const counts = new Map(idle.map(([id, , , n]) => [id, n]));
     if (exhausted.length) {
       // XCLAIM with min-idle: only one claimer wins an entry, so it is dead-lettered once.
-      const won = (await guard(this.r.xclaim(this.k.stream, group, consumer, minIdleMs, ...exhausted))) as Entry[];
+      const won = (await guard((this.r as Redis).xclaim(this.k.stream, group, consumer, minIdleMs, ...exhausted))) as Entry[];
       const now = Date.now();
       const multi = this.r.multi();
       for (const [id, f] of won) {
@@ -269,12 +271,15 @@ class RedisEventStore implements EventStore {
 
   async destroy(): Promise<void> {
     const keys = [this.k.stream, this.k.dlq, this.k.types];
-    let cursor = "0";
-    do {
-      const [next, found] = await guard(this.r.scan(cursor, "MATCH", `${this.k.idemPrefix.replace(/[{}]/g, "\\$&")}*`, "COUNT", 1000));
-      keys.push(...found);
-      cursor = next;
-    } while (cursor !== "0");
+    const nodes: Redis[] = this.r instanceof Cluster ? this.r.nodes("master") : [this.r];
+    for (const node of nodes) {
+      let cursor = "0";
+      do {
+        const [next, found] = await guard(node.scan(cursor, "MATCH", `${this.k.idemPrefix.replace(/[{}]/g, "\\$&")}*`, "COUNT", 1000));
+        keys.push(...found);
+        cursor = next;
+      } while (cursor !== "0");
+    }
     for (const key of keys) await guard(this.r.del(key)); // one key per command: cluster-safe
   }
 
@@ -299,10 +304,10 @@ function pairs(list: any[]): Record<string, any> {
 
 /** Connections for XREADGROUP BLOCK (a blocked connection cannot serve anyone else). */
 class BlockingPool {
-  private idle: Redis[] = [];
-  private all = new Set<Redis>();
-  constructor(private readonly make: () => Redis) {}
-  async acquire(): Promise<Redis> {
+  private idle: Conn[] = [];
+  private all = new Set<Conn>();
+  constructor(private readonly make: () => Conn) {}
+  async acquire(): Promise<Conn> {
     const c = this.idle.pop();
     if (c) return c;
     const n = this.make();
@@ -314,12 +319,12 @@ class BlockingPool {
     }
     return n;
   }
-  release(c: Redis) { if (this.all.has(c)) this.idle.push(c); }
+  release(c: Conn) { if (this.all.has(c)) this.idle.push(c); }
   close() { for (const c of this.all) c.disconnect(); this.all.clear(); this.idle = []; }
 }
 
 /** Resolves true once the connection is ready, false after timeoutMs. */
-export function whenReady(c: Redis, timeoutMs: number): Promise<boolean> {
+export function whenReady(c: Conn, timeoutMs: number): Promise<boolean> {
   if (c.status === "ready") return Promise.resolve(true);
   return new Promise((resolve) => {
     const onReady = () => { clearTimeout(timer); resolve(true); };
@@ -330,6 +335,8 @@ export function whenReady(c: Redis, timeoutMs: number): Promise<boolean> {
 
 export interface RedisStoreOptions {
   url: string;
+  /** redis_url names one node of a Redis Cluster (slots discovered from it). */
+  cluster?: boolean;
   trim: TrimPolicy;
   commandTimeoutMs: number;
 }
@@ -343,11 +350,21 @@ export async function createRedisFactory(opts: RedisStoreOptions & { connectTime
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
     lazyConnect: false,
   };
-  const main = new Redis(opts.url, { ...common, enableAutoPipelining: true, commandTimeout: opts.commandTimeoutMs, connectionName: "tradpal-events" });
+  const connect = (extra: Record<string, unknown>, name: string): Conn => {
+    if (!opts.cluster) return new Redis(opts.url, { ...common, ...extra, connectionName: name });
+    const u = new URL(opts.url);
+    return new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }], {
+      enableOfflineQueue: false,
+      enableAutoPipelining: extra.enableAutoPipelining === true,
+      clusterRetryStrategy: common.retryStrategy,
+      redisOptions: { autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0, connectionName: name, ...(u.password ? { password: decodeURIComponent(u.password) } : {}), ...(extra.commandTimeout ? { commandTimeout: extra.commandTimeout as number } : {}), ...(extra.blockingTimeout ? { blockingTimeout: extra.blockingTimeout as number } : {}) },
+    });
+  };
+  const main = connect({ enableAutoPipelining: true, commandTimeout: opts.commandTimeoutMs }, "tradpal-events");
   main.defineCommand("tradpalPublish", { lua: PUBLISH_LUA });
   main.on("error", () => { /* reported through ping()/503s; avoid unhandled error events */ });
   const blocking = new BlockingPool(() => {
-    const c = new Redis(opts.url, { ...common, blockingTimeout: 1000, connectionName: "tradpal-events-sub" });
+    const c = connect({ blockingTimeout: 1000 }, "tradpal-events-sub");
     c.on("error", () => {});
     return c;
   });
