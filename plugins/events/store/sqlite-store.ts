@@ -13,6 +13,8 @@ import {
 } from "./types";
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+/** Rows deleted per trimming transaction (a few ms of work). */
+const TRIM_STEP = 2000;
 
 interface PendingAppend {
   events: NewEvent[];
@@ -62,7 +64,7 @@ class SqliteEventStore implements EventStore {
     this.ownPendingTx = db.transaction((g: string, c: string, n: number, after: number) => this.ownPendingTxFn(g, c, n, after));
     this.ackTx = db.transaction((g: string, ids: string[]) => this.ackTxFn(g, ids));
     this.claimTx = db.transaction((g: string, c: string, idle: number, n: number, max: number) => this.claimTxFn(g, c, idle, n, max));
-    this.trimTx = db.transaction(() => this.trimTxFn());
+    this.trimTx = db.transaction((limit: number) => this.trimTxFn(limit));
   }
 
   private nowMs(): number {
@@ -253,29 +255,42 @@ class SqliteEventStore implements EventStore {
     return { stream: s, length, firstId: first ? `${first.ms}-${first.seq}` : null, lastId: last ? `${last.ms}-${last.seq}` : null, perType, groups, deadLetters, trimmed };
   }
 
-  private trimTxFn = ((): number => {
+  /** One bounded step of trimming (at most `limit` rows), so a big backlog never stalls the event loop long. */
+  private trimTxFn = ((limit: number): number => {
     const s = this.stream;
     let removed = 0;
-    const excess = this.policy.maxLen > 0 ? this.rows - this.policy.maxLen : 0;
     const forget = (where: string, arg: number) => {
       for (const r of this.db.query<{ type: string; n: number }, [string, number]>(`SELECT type, count(*) AS n FROM events WHERE stream = ? AND ${where} GROUP BY type`).all(s, arg)) {
         this.perType.set(r.type, (this.perType.get(r.type) ?? 0) - r.n);
       }
       return this.db.query(`DELETE FROM events WHERE stream = ? AND ${where}`).run(s, arg).changes;
     };
+    const excess = this.policy.maxLen > 0 ? Math.min(limit, this.rows - this.policy.maxLen) : 0;
     if (excess > 0) {
       const cut = this.db.query<{ seq: number }, [string, number]>("SELECT seq FROM events WHERE stream = ? ORDER BY seq LIMIT 1 OFFSET ?").get(s, excess - 1);
       if (cut) removed += forget("seq <= ?", cut.seq);
     }
-    if (this.policy.maxAgeMs > 0) removed += forget("ms < ?", Date.now() - this.policy.maxAgeMs);
+    if (this.policy.maxAgeMs > 0 && removed < limit) {
+      const cutoff = Date.now() - this.policy.maxAgeMs;
+      const last = this.db.query<{ seq: number }, [string, number, number]>("SELECT seq FROM events WHERE stream = ? AND ms < ? ORDER BY seq LIMIT 1 OFFSET ?").get(s, cutoff, limit - removed - 1)
+        ?? this.db.query<{ seq: number }, [string, number]>("SELECT max(seq) AS seq FROM events WHERE stream = ? AND ms < ?").get(s, cutoff);
+      if (last?.seq) removed += forget("seq <= ?", last.seq);
+    }
     this.rows -= removed;
-    this.db.query("DELETE FROM idem WHERE stream = ? AND expires <= ?").run(s, Date.now());
     if (removed > 0) this.db.query("INSERT INTO meta (stream, trimmed) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET trimmed = trimmed + excluded.trimmed").run(s, removed);
     return removed;
   });
 
   async trim(): Promise<number> {
-    return this.trimTx.immediate() as number;
+    let total = 0;
+    for (let step = 0; step < 10_000; step++) {
+      const n = this.trimTx.immediate(TRIM_STEP) as number;
+      total += n;
+      if (n < TRIM_STEP) break;
+      await new Promise((r) => setImmediate(r)); // let publishes and deliveries run between steps
+    }
+    this.db.query("DELETE FROM idem WHERE stream = ? AND expires <= ?").run(this.stream, Date.now());
+    return total;
   }
 
   async destroy(): Promise<void> {
