@@ -1,7 +1,8 @@
 /**
  * Tables of the embedded store (one database, many streams). Stream ids are "<ms>-<seq>": seq is the
  * global rowid (AUTOINCREMENT, never reused) and ms never goes backwards within a stream, so ordering
- * by seq is ordering by id.
+ * by seq is ordering by id. Queries name their index (INDEXED BY): the planner otherwise picks a
+ * stream-prefix index and sorts the whole stream, which is fatal at millions of rows.
  */
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
@@ -15,6 +16,7 @@ CREATE TABLE IF NOT EXISTS events (
   stream TEXT NOT NULL, ms INTEGER NOT NULL, eid TEXT NOT NULL, type TEXT NOT NULL, source TEXT NOT NULL,
   time TEXT NOT NULL, cid TEXT NOT NULL, ver INTEGER NOT NULL, payload TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS events_stream_seq ON events(stream, seq);
 CREATE INDEX IF NOT EXISTS events_stream_ms ON events(stream, ms, seq);
 CREATE INDEX IF NOT EXISTS events_stream_type ON events(stream, type, seq);
 CREATE TABLE IF NOT EXISTS groups (stream TEXT NOT NULL, name TEXT NOT NULL, last_seq INTEGER NOT NULL, last_id TEXT NOT NULL, PRIMARY KEY (stream, name));

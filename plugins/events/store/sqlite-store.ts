@@ -13,6 +13,7 @@ import {
 } from "./types";
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+const SEQ_INDEX = "events INDEXED BY events_stream_seq";
 /** Rows deleted per trimming transaction (a few ms of work). */
 const TRIM_STEP = 2000;
 
@@ -124,18 +125,46 @@ class SqliteEventStore implements EventStore {
     notifyAppend(this.stream);
   };
 
+  /** First seq of this stream whose ms is >= m (> m when strict), via the (stream, ms, seq) index. */
+  private firstSeqAtMs(m: number, strict: boolean): number {
+    const r = this.db.query<{ seq: number }, [string, number]>(`SELECT seq FROM events INDEXED BY events_stream_ms WHERE stream = ? AND ms ${strict ? ">" : ">="} ? ORDER BY ms, seq LIMIT 1`).get(this.stream, m);
+    return r ? r.seq : MAX_SEQ;
+  }
+
+  /** Smallest seq bound such that seq >= bound ⇔ (ms, seq) >= (m, n) (ms never decreases along seq). */
+  private lowerSeq(m: number, n: number): number {
+    const a = this.firstSeqAtMs(m, false);
+    const b = this.firstSeqAtMs(m, true);
+    return n <= a ? a : n < b ? n : b;
+  }
+
+  /** Largest seq bound such that seq <= bound ⇔ (ms, seq) <= (m, n). */
+  private upperSeq(m: number, n: number): number {
+    const a = this.firstSeqAtMs(m, false);
+    if (a === MAX_SEQ) return MAX_SEQ;
+    const b = this.firstSeqAtMs(m, true);
+    return n >= b - 1 ? b - 1 : n >= a ? n : a - 1;
+  }
+
   async read(q: ReadQuery): Promise<ReadPage> {
-    const where: string[] = ["stream = ?"];
-    const args: (string | number)[] = [this.stream];
-    if (q.afterId) { where.push("seq > ?"); args.push(seqOf(q.afterId)); }
-    if (q.fromId) { const [m, n] = splitId(q.fromId); where.push("ms >= ? AND (ms > ? OR seq >= ?)"); args.push(m, m, n); }
-    if (q.toId) { const [m, n] = splitId(q.toId); where.push("ms <= ? AND (ms < ? OR seq <= ?)"); args.push(m, m, q.toId.includes("-") ? n : MAX_SEQ); }
-    if (q.fromMs !== undefined) { where.push("ms >= ?"); args.push(q.fromMs); }
-    if (q.toMs !== undefined) { where.push("ms <= ?"); args.push(q.toMs); }
-    if (q.types && q.types.length) { where.push(`type IN (${q.types.map(() => "?").join(",")})`); args.push(...q.types); }
-    if (q.source) { where.push("source = ?"); args.push(q.source); }
-    args.push(q.limit + 1);
-    const rows = this.db.query<EventRow, (string | number)[]>(`SELECT * FROM events WHERE ${where.join(" AND ")} ORDER BY seq LIMIT ?`).all(...args);
+    let lo = 0;
+    let hi = MAX_SEQ;
+    if (q.afterId) lo = Math.max(lo, seqOf(q.afterId) + 1);
+    if (q.fromId) { const [m, n] = splitId(q.fromId); lo = Math.max(lo, this.lowerSeq(m, q.fromId.includes("-") ? n : 0)); }
+    if (q.fromMs !== undefined) lo = Math.max(lo, this.lowerSeq(q.fromMs, 0));
+    if (q.toId) { const [m, n] = splitId(q.toId); hi = Math.min(hi, this.upperSeq(m, q.toId.includes("-") ? n : MAX_SEQ)); }
+    if (q.toMs !== undefined) hi = Math.min(hi, this.upperSeq(q.toMs, MAX_SEQ));
+    if (lo > hi) return { events: [] };
+    const src = q.source ? " AND source = ?" : "";
+    const tail = q.source ? [q.source, q.limit + 1] : [q.limit + 1];
+    let rows: EventRow[];
+    if (!q.types || q.types.length === 0) {
+      rows = this.db.query<EventRow, (string | number)[]>(`SELECT * FROM ${SEQ_INDEX} WHERE stream = ? AND seq >= ? AND seq <= ?${src} ORDER BY seq LIMIT ?`).all(this.stream, lo, hi, ...tail);
+    } else {
+      // One ordered index range per type, merged (an IN list would make SQLite sort every match).
+      const byType = this.db.query<EventRow, (string | number)[]>(`SELECT * FROM events INDEXED BY events_stream_type WHERE stream = ? AND type = ? AND seq >= ? AND seq <= ?${src} ORDER BY seq LIMIT ?`);
+      rows = [...new Set(q.types)].flatMap((t) => byType.all(this.stream, t, lo, hi, ...tail)).sort((x, y) => x.seq - y.seq).slice(0, q.limit + 1);
+    }
     const more = rows.length > q.limit;
     const events = (more ? rows.slice(0, q.limit) : rows).map(toEvent);
     return { events, next: more ? events[events.length - 1].streamId : undefined };
@@ -145,12 +174,12 @@ class SqliteEventStore implements EventStore {
     let lastSeq = 0;
     let lastId = "0-0";
     if (start === "$") {
-      const r = this.db.query<{ seq: number | null; ms: number | null }, [string]>("SELECT seq, ms FROM events WHERE stream = ? ORDER BY seq DESC LIMIT 1").get(this.stream);
-      if (r?.seq) { lastSeq = r.seq; lastId = `${r.ms}-${r.seq}`; }
+      const r = this.db.query<{ seq: number; ms: number }, [string]>(`SELECT seq, ms FROM ${SEQ_INDEX} WHERE stream = ? ORDER BY seq DESC LIMIT 1`).get(this.stream);
+      if (r) { lastSeq = r.seq; lastId = `${r.ms}-${r.seq}`; }
     } else if (start !== "0" && start !== "0-0") {
       const [m, n] = splitId(start);
-      const r = this.db.query<{ seq: number; ms: number }, [string, number, number, number]>(
-        "SELECT seq, ms FROM events WHERE stream = ? AND ms <= ? AND (ms < ? OR seq <= ?) ORDER BY seq DESC LIMIT 1").get(this.stream, m, m, n);
+      const bound = this.upperSeq(m, start.includes("-") ? n : MAX_SEQ);
+      const r = this.db.query<{ seq: number; ms: number }, [string, number]>(`SELECT seq, ms FROM ${SEQ_INDEX} WHERE stream = ? AND seq <= ? ORDER BY seq DESC LIMIT 1`).get(this.stream, bound);
       if (r) { lastSeq = r.seq; lastId = `${r.ms}-${r.seq}`; }
     }
     this.db.query("INSERT OR IGNORE INTO groups (stream, name, last_seq, last_id) VALUES (?, ?, ?, ?)").run(this.stream, group, lastSeq, lastId);
@@ -161,7 +190,7 @@ class SqliteEventStore implements EventStore {
     if (!g) throw new Error(`NOGROUP no such group ${group}`);
     const now = Date.now();
     this.db.query("INSERT OR REPLACE INTO consumers (stream, grp, name, seen_at) VALUES (?, ?, ?, ?)").run(this.stream, group, consumer, now);
-    const rows = this.db.query<EventRow, [string, number, number]>("SELECT * FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?").all(this.stream, g.last_seq, count);
+    const rows = this.db.query<EventRow, [string, number, number]>(`SELECT * FROM ${SEQ_INDEX} WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?`).all(this.stream, g.last_seq, count);
     if (rows.length === 0) return [];
     const add = this.db.query("INSERT OR REPLACE INTO pending (stream, grp, seq, consumer, delivered_at, count) VALUES (?, ?, ?, ?, ?, 1)");
     for (const r of rows) add.run(this.stream, group, r.seq, consumer, now);
@@ -239,8 +268,8 @@ class SqliteEventStore implements EventStore {
   async stats(): Promise<StoreStats> {
     const s = this.stream;
     const length = this.rows;
-    const first = this.db.query<{ ms: number; seq: number }, [string]>("SELECT ms, seq FROM events WHERE stream = ? ORDER BY seq LIMIT 1").get(s);
-    const last = this.db.query<{ ms: number; seq: number }, [string]>("SELECT ms, seq FROM events WHERE stream = ? ORDER BY seq DESC LIMIT 1").get(s);
+    const first = this.db.query<{ ms: number; seq: number }, [string]>(`SELECT ms, seq FROM ${SEQ_INDEX} WHERE stream = ? ORDER BY seq LIMIT 1`).get(s);
+    const last = this.db.query<{ ms: number; seq: number }, [string]>(`SELECT ms, seq FROM ${SEQ_INDEX} WHERE stream = ? ORDER BY seq DESC LIMIT 1`).get(s);
     const perType: Record<string, number> = {};
     for (const [type, n] of this.perType) if (n > 0) perType[type] = n;
     const groups = this.db.query<{ name: string; last_seq: number; last_id: string }, [string]>("SELECT name, last_seq, last_id FROM groups WHERE stream = ? ORDER BY name").all(s).map((g) => ({
@@ -248,7 +277,7 @@ class SqliteEventStore implements EventStore {
       lastDeliveredId: g.last_id,
       consumers: this.db.query<{ n: number }, [string, string]>("SELECT count(*) AS n FROM consumers WHERE stream = ? AND grp = ?").get(s, g.name)!.n,
       pending: this.db.query<{ n: number }, [string, string]>("SELECT count(*) AS n FROM pending WHERE stream = ? AND grp = ?").get(s, g.name)!.n,
-      lag: this.db.query<{ n: number }, [string, number]>("SELECT count(*) AS n FROM events WHERE stream = ? AND seq > ?").get(s, g.last_seq)!.n,
+      lag: this.db.query<{ n: number }, [string, number]>(`SELECT count(*) AS n FROM ${SEQ_INDEX} WHERE stream = ? AND seq > ?`).get(s, g.last_seq)!.n,
     }));
     const deadLetters = this.db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM dlq WHERE stream = ?").get(s)!.n;
     const trimmed = this.db.query<{ trimmed: number }, [string]>("SELECT trimmed FROM meta WHERE stream = ?").get(s)?.trimmed ?? 0;
@@ -260,21 +289,23 @@ class SqliteEventStore implements EventStore {
     const s = this.stream;
     let removed = 0;
     const forget = (where: string, arg: number) => {
-      for (const r of this.db.query<{ type: string; n: number }, [string, number]>(`SELECT type, count(*) AS n FROM events WHERE stream = ? AND ${where} GROUP BY type`).all(s, arg)) {
+      for (const r of this.db.query<{ type: string; n: number }, [string, number]>(`SELECT type, count(*) AS n FROM ${SEQ_INDEX} WHERE stream = ? AND ${where} GROUP BY type`).all(s, arg)) {
         this.perType.set(r.type, (this.perType.get(r.type) ?? 0) - r.n);
       }
-      return this.db.query(`DELETE FROM events WHERE stream = ? AND ${where}`).run(s, arg).changes;
+      return this.db.query(`DELETE FROM ${SEQ_INDEX} WHERE stream = ? AND ${where}`).run(s, arg).changes;
     };
+    const nth = (k: number) => this.db.query<{ seq: number }, [string, number]>(`SELECT seq FROM ${SEQ_INDEX} WHERE stream = ? ORDER BY seq LIMIT 1 OFFSET ?`).get(s, k)?.seq;
     const excess = this.policy.maxLen > 0 ? Math.min(limit, this.rows - this.policy.maxLen) : 0;
     if (excess > 0) {
-      const cut = this.db.query<{ seq: number }, [string, number]>("SELECT seq FROM events WHERE stream = ? ORDER BY seq LIMIT 1 OFFSET ?").get(s, excess - 1);
-      if (cut) removed += forget("seq <= ?", cut.seq);
+      const cut = nth(excess - 1);
+      if (cut !== undefined) removed += forget("seq <= ?", cut);
     }
     if (this.policy.maxAgeMs > 0 && removed < limit) {
-      const cutoff = Date.now() - this.policy.maxAgeMs;
-      const last = this.db.query<{ seq: number }, [string, number, number]>("SELECT seq FROM events WHERE stream = ? AND ms < ? ORDER BY seq LIMIT 1 OFFSET ?").get(s, cutoff, limit - removed - 1)
-        ?? this.db.query<{ seq: number }, [string, number]>("SELECT max(seq) AS seq FROM events WHERE stream = ? AND ms < ?").get(s, cutoff);
-      if (last?.seq) removed += forget("seq <= ?", last.seq);
+      // Everything before the first entry young enough, at most one step of it.
+      const firstKept = this.firstSeqAtMs(Date.now() - this.policy.maxAgeMs, false);
+      const stepEnd = nth(limit - removed - 1) ?? MAX_SEQ;
+      const cut = Math.min(firstKept === MAX_SEQ ? MAX_SEQ : firstKept - 1, stepEnd);
+      if (cut > 0) removed += forget("seq <= ?", cut);
     }
     this.rows -= removed;
     if (removed > 0) this.db.query("INSERT INTO meta (stream, trimmed) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET trimmed = trimmed + excluded.trimmed").run(s, removed);
