@@ -4,6 +4,8 @@
  * (X-Forwarded-For/-Proto/-Host, Forwarded, X-Request-Id, traceparent).
  */
 
+import { applyHeaderProgramToPairs, type HeaderProgram } from "./transforms";
+
 /** RFC 9110 §7.6.1 plus the legacy names proxies still see. `host` is handled separately. */
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"] as const;
 
@@ -77,10 +79,10 @@ const BLOCK_SKIP = new Set<string>([...HOP_BY_HOP, "host", "x-forwarded-for", "x
 
 /**
  * The upstream request's header lines in one string, built in one pass over the client's headers:
- * the same result as copy → stripHopByHop → setForwardingHeaders, without a Headers copy and a dozen
- * mutations. Host is kept only when `preserveHost`.
+ * the same result as copy → stripHopByHop → setForwardingHeaders (→ the route's request program),
+ * without a Headers copy and a dozen mutations. Host is kept only when `preserveHost`.
  */
-export function headerBlock(h: Headers, f: ForwardingInfo, preserveHost: boolean): string {
+export function headerBlock(h: Headers, f: ForwardingInfo, preserveHost: boolean, program?: HeaderProgram): string {
   let skipAlso: Set<string> | undefined;
   const connection = h.get("connection");
   const lc = connection === null ? "keep-alive" : connection.toLowerCase();
@@ -90,20 +92,40 @@ export function headerBlock(h: Headers, f: ForwardingInfo, preserveHost: boolean
       if (name && name !== "close" && name !== "keep-alive") (skipAlso ??= new Set()).add(name);
     }
   }
+  const host = f.host;
+  const priorXff = f.trustChain ? h.get("x-forwarded-for") : null;
+  const element = "for=" + forwardedFor(f.clientIp) + ";proto=" + f.proto + (host !== null ? ';host="' + host.replace(/"/g, "") + '"' : "");
+  const priorFwd = f.trustChain ? h.get("forwarded") : null;
+  const xff = priorXff ? priorXff + ", " + f.clientIp : f.clientIp;
+  const fwd = priorFwd ? priorFwd + ", " + element : element;
+  if (program !== undefined) return programBlock(h, f, preserveHost, program, skipAlso, xff, fwd);
   let out = "";
   h.forEach((value, name) => {
     if (BLOCK_SKIP.has(name) || (skipAlso !== undefined && skipAlso.has(name))) return;
     out += name + ": " + value + "\r\n";
   });
-  const host = f.host;
   if (preserveHost && host !== null) out += "host: " + host + "\r\n";
-  const priorXff = f.trustChain ? h.get("x-forwarded-for") : null;
-  out += "x-forwarded-for: " + (priorXff ? priorXff + ", " + f.clientIp : f.clientIp) + "\r\n";
+  out += "x-forwarded-for: " + xff + "\r\n";
   out += "x-forwarded-proto: " + f.proto + "\r\n";
   if (host !== null) out += "x-forwarded-host: " + host + "\r\n";
-  const element = "for=" + forwardedFor(f.clientIp) + ";proto=" + f.proto + (host !== null ? ';host="' + host.replace(/"/g, "") + '"' : "");
-  const priorFwd = f.trustChain ? h.get("forwarded") : null;
-  out += "forwarded: " + (priorFwd ? priorFwd + ", " + element : element) + "\r\n";
+  out += "forwarded: " + fwd + "\r\n";
   out += "x-request-id: " + f.requestId + "\r\ntraceparent: " + f.traceparent + "\r\n";
+  return out;
+}
+
+/** The block with a request program applied (it may edit the forwarding fields too, as on the Headers path). */
+function programBlock(h: Headers, f: ForwardingInfo, preserveHost: boolean, program: HeaderProgram, skipAlso: Set<string> | undefined, xff: string, fwd: string): string {
+  let pairs: string[] = [];
+  h.forEach((value, name) => {
+    if (BLOCK_SKIP.has(name) || (skipAlso !== undefined && skipAlso.has(name))) return;
+    pairs.push(name, value);
+  });
+  if (preserveHost && f.host !== null) pairs.push("host", f.host);
+  pairs.push("x-forwarded-for", xff, "x-forwarded-proto", f.proto);
+  if (f.host !== null) pairs.push("x-forwarded-host", f.host);
+  pairs.push("forwarded", fwd, "x-request-id", f.requestId, "traceparent", f.traceparent);
+  pairs = applyHeaderProgramToPairs(pairs, program);
+  let out = "";
+  for (let i = 0; i < pairs.length; i += 2) out += pairs[i] + ": " + pairs[i + 1] + "\r\n";
   return out;
 }

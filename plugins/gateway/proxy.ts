@@ -6,7 +6,8 @@
 import type { Server } from "bun";
 import type { Bus } from "../../src/core/bus";
 import type { Logger } from "../../src/core/log";
-import { requestIdOf, nextTraceparent } from "../../src/core/http";
+import { requestIdOf } from "../../src/core/http";
+import { mintTraceparent } from "./trace";
 import { Bulkhead, BulkheadRejectedError, fullJitterBackoff } from "../../src/core/resilience";
 import type { EdgeDecision, EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";
 import { RouteTable, METHOD_MISMATCH, hostOnly, stripPrefix } from "./routing";
@@ -99,12 +100,12 @@ export function createProxyHandler(o: ProxyOptions) {
     const host = h.get("host");
     const forwarding: ForwardingInfo = {
       clientIp, proto: req.url.charCodeAt(4) === 115 /* https */ ? "https" : "http", host, requestId,
-      traceparent: nextTraceparent(h.get("traceparent")), trustChain: o.trustForwarded,
+      traceparent: mintTraceparent(h.get("traceparent")), trustChain: o.trustForwarded,
     };
     let out: Headers | string;
-    if (client.acceptsHeaderBlock && route.transforms.request === undefined) {
+    if (client.acceptsHeaderBlock && route.transforms.requestInBlock) {
       // Hot path: one pass over the client's headers into the serialised block the pooled client writes.
-      out = headerBlock(h, forwarding, route.preserveHost);
+      out = headerBlock(h, forwarding, route.preserveHost, route.transforms.request);
     } else {
       out = new Headers(h);
       stripHopByHop(out);

@@ -38,6 +38,46 @@ export function applyHeaderProgram(headers: Headers, program: HeaderProgram): vo
   }
 }
 
+/**
+ * The same program over a flat [name, value, name, value...] list of lowercase names (the serialised
+ * block's lines), with Headers semantics: rename joins the old values and replaces the new name, set
+ * replaces, add appends. Lets the pooled client's one-pass header block carry request transforms.
+ */
+export function applyHeaderProgramToPairs(pairs: string[], program: HeaderProgram): string[] {
+  let out = pairs;
+  for (const op of program) {
+    switch (op.kind) {
+      case "remove": out = without(out, op.name); break;
+      case "rename": {
+        let joined: string | undefined;
+        for (let i = 0; i < out.length; i += 2) if (out[i] === op.from) joined = joined === undefined ? out[i + 1] : joined + ", " + out[i + 1];
+        if (joined !== undefined) { out = without(without(out, op.from), op.to); out.push(op.to, joined); }
+        break;
+      }
+      case "set": out = without(out, op.name); out.push(op.name, op.value); break;
+      case "add": out.push(op.name, op.value); break;
+    }
+  }
+  return out;
+}
+
+function without(pairs: string[], name: string): string[] {
+  let i = 0;
+  while (i < pairs.length && pairs[i] !== name) i += 2;
+  if (i >= pairs.length) return pairs;
+  const out = pairs.slice(0, i);
+  for (i += 2; i < pairs.length; i += 2) if (pairs[i] !== name) out.push(pairs[i], pairs[i + 1]);
+  return out;
+}
+
+/** Names whose edits change message framing or routing: such programs take the Headers path. */
+const FRAMING = new Set(["host", "content-length", "transfer-encoding", "connection"]);
+
+/** True when a request program may run inside the serialised header block. */
+export function blockSafe(program: HeaderProgram): boolean {
+  return program.every((op) => op.kind === "rename" ? !FRAMING.has(op.from) && !FRAMING.has(op.to) : !FRAMING.has(op.name));
+}
+
 export interface UrlProgram {
   path?: { pattern: RegExp; replacement: string };
   querySet: readonly (readonly [string, string])[];
@@ -75,10 +115,13 @@ export function applyUrlProgram(path: string, query: string, program: UrlProgram
 
 export interface CompiledTransforms {
   request?: HeaderProgram;
+  /** The request program can be applied to the pooled client's header block (touches no framing field). */
+  requestInBlock: boolean;
   response?: HeaderProgram;
   url?: UrlProgram;
 }
 
 export function compileTransforms(t: TransformSettings): CompiledTransforms {
-  return { request: compileHeaderRules(t.request_headers), response: compileHeaderRules(t.response_headers), url: compileUrlRules(t) };
+  const request = compileHeaderRules(t.request_headers);
+  return { request, requestInBlock: request === undefined || blockSafe(request), response: compileHeaderRules(t.response_headers), url: compileUrlRules(t) };
 }
