@@ -4,7 +4,7 @@
  * (X-Forwarded-For/-Proto/-Host, Forwarded, X-Request-Id, traceparent).
  */
 
-import { applyHeaderProgramToPairs, type HeaderProgram } from "./transforms";
+import { applyHeaderProgramToPairs, type BlockProgram, type HeaderProgram } from "./transforms";
 
 /** RFC 9110 §7.6.1 plus the legacy names proxies still see. `host` is handled separately. */
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"] as const;
@@ -82,7 +82,7 @@ const BLOCK_SKIP = new Set<string>([...HOP_BY_HOP, "host", "x-forwarded-for", "x
  * the same result as copy → stripHopByHop → setForwardingHeaders (→ the route's request program),
  * without a Headers copy and a dozen mutations. Host is kept only when `preserveHost`.
  */
-export function headerBlock(h: Headers, f: ForwardingInfo, preserveHost: boolean, program?: HeaderProgram): string {
+export function headerBlock(h: Headers, f: ForwardingInfo, preserveHost: boolean, program?: HeaderProgram, simple?: BlockProgram): string {
   let skipAlso: Set<string> | undefined;
   const connection = h.get("connection");
   const lc = connection === null ? "keep-alive" : connection.toLowerCase();
@@ -98,10 +98,11 @@ export function headerBlock(h: Headers, f: ForwardingInfo, preserveHost: boolean
   const priorFwd = f.trustChain ? h.get("forwarded") : null;
   const xff = priorXff ? priorXff + ", " + f.clientIp : f.clientIp;
   const fwd = priorFwd ? priorFwd + ", " + element : element;
-  if (program !== undefined) return programBlock(h, f, preserveHost, program, skipAlso, xff, fwd);
+  if (program !== undefined && simple === undefined) return programBlock(h, f, preserveHost, program, skipAlso, xff, fwd);
+  const skip = simple?.skip;
   let out = "";
   h.forEach((value, name) => {
-    if (BLOCK_SKIP.has(name) || (skipAlso !== undefined && skipAlso.has(name))) return;
+    if (BLOCK_SKIP.has(name) || (skipAlso !== undefined && skipAlso.has(name)) || (skip !== undefined && skip.has(name))) return;
     out += name + ": " + value + "\r\n";
   });
   if (preserveHost && host !== null) out += "host: " + host + "\r\n";
@@ -110,7 +111,7 @@ export function headerBlock(h: Headers, f: ForwardingInfo, preserveHost: boolean
   if (host !== null) out += "x-forwarded-host: " + host + "\r\n";
   out += "forwarded: " + fwd + "\r\n";
   out += "x-request-id: " + f.requestId + "\r\ntraceparent: " + f.traceparent + "\r\n";
-  return out;
+  return simple !== undefined ? out + simple.tail : out;
 }
 
 /** The block with a request program applied (it may edit the forwarding fields too, as on the Headers path). */

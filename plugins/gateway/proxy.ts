@@ -6,8 +6,7 @@
 import type { Server } from "bun";
 import type { Bus } from "../../src/core/bus";
 import type { Logger } from "../../src/core/log";
-import { requestIdOf } from "../../src/core/http";
-import { mintTraceparent } from "./trace";
+import { mintTraceparent, requestIdFrom } from "./trace";
 import { Bulkhead, BulkheadRejectedError, fullJitterBackoff } from "../../src/core/resilience";
 import type { EdgeDecision, EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";
 import { RouteTable, METHOD_MISMATCH, hostOnly, stripPrefix } from "./routing";
@@ -105,7 +104,7 @@ export function createProxyHandler(o: ProxyOptions) {
     let out: Headers | string;
     if (client.acceptsHeaderBlock && route.transforms.requestInBlock) {
       // Hot path: one pass over the client's headers into the serialised block the pooled client writes.
-      out = headerBlock(h, forwarding, route.preserveHost, route.transforms.request);
+      out = headerBlock(h, forwarding, route.preserveHost, route.transforms.request, route.transforms.requestBlock);
     } else {
       out = new Headers(h);
       stripHopByHop(out);
@@ -211,7 +210,7 @@ export function createProxyHandler(o: ProxyOptions) {
 
     const h = req.headers;
     const clientIp = server.requestIP(req)?.address ?? "";
-    const requestId = requestIdOf(req);
+    const requestId = requestIdFrom(h.get("x-request-id"));
 
     const framing = framingProblem(h);
     if (framing !== undefined) return fail("GW_ERR_AMBIGUOUS_LENGTH", undefined, req, path, requestId, clientIp, t0, `refused: ${framing}`, { connection: "close" });

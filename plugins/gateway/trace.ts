@@ -28,3 +28,14 @@ export function mintTraceparent(incoming: string | null): string {
   const traceId = m !== null && m[1] !== ZERO_TRACE ? m[1] : randomHex(32);
   return "00-" + traceId + "-" + randomHex(16) + "-" + (m !== null ? m[3] : "01");
 }
+
+/** Same acceptance rule as requestIdOf in src/core/http.ts. */
+const REQUEST_ID_RE = /^[A-Za-z0-9._:\-]{1,128}$/;
+const VARIANT = "89ab";
+
+/** The client's X-Request-Id when acceptable, else a fresh random (version 4) UUID from the hex pool. */
+export function requestIdFrom(given: string | null): string {
+  if (given !== null && REQUEST_ID_RE.test(given)) return given;
+  const r = randomHex(32);
+  return r.slice(0, 8) + "-" + r.slice(8, 12) + "-4" + r.slice(13, 16) + "-" + VARIANT[r.charCodeAt(16) & 3] + r.slice(17, 20) + "-" + r.slice(20, 32);
+}

@@ -78,6 +78,31 @@ export function blockSafe(program: HeaderProgram): boolean {
   return program.every((op) => op.kind === "rename" ? !FRAMING.has(op.from) && !FRAMING.has(op.to) : !FRAMING.has(op.name));
 }
 
+/** Fields the proxy sets on every forwarded request. */
+const FORWARDING = new Set(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-request-id", "traceparent"]);
+
+/** A request program reduced to "skip these client fields, append these lines" (no per-request work). */
+export interface BlockProgram {
+  readonly skip: ReadonlySet<string>;
+  readonly tail: string;
+}
+
+/**
+ * Programs of remove/set/add only that leave framing and forwarding fields alone (the common case,
+ * e.g. `set: { x-env: prod }`) compile to a BlockProgram; others return undefined (pairs path).
+ */
+export function compileBlockProgram(program: HeaderProgram | undefined): BlockProgram | undefined {
+  if (program === undefined || !blockSafe(program)) return undefined;
+  const skip = new Set<string>();
+  let tail = "";
+  for (const op of program) {
+    if (op.kind === "rename" || FORWARDING.has(op.name)) return undefined;
+    if (op.kind === "remove" || op.kind === "set") skip.add(op.name);
+    if (op.kind === "set" || op.kind === "add") tail += op.name + ": " + op.value + "\r\n";
+  }
+  return { skip, tail };
+}
+
 export interface UrlProgram {
   path?: { pattern: RegExp; replacement: string };
   querySet: readonly (readonly [string, string])[];
@@ -117,11 +142,13 @@ export interface CompiledTransforms {
   request?: HeaderProgram;
   /** The request program can be applied to the pooled client's header block (touches no framing field). */
   requestInBlock: boolean;
+  /** The request program as skip-set + appended lines, when it is that simple. */
+  requestBlock?: BlockProgram;
   response?: HeaderProgram;
   url?: UrlProgram;
 }
 
 export function compileTransforms(t: TransformSettings): CompiledTransforms {
   const request = compileHeaderRules(t.request_headers);
-  return { request, requestInBlock: request === undefined || blockSafe(request), response: compileHeaderRules(t.response_headers), url: compileUrlRules(t) };
+  return { request, requestInBlock: request === undefined || blockSafe(request), requestBlock: compileBlockProgram(request), response: compileHeaderRules(t.response_headers), url: compileUrlRules(t) };
 }
