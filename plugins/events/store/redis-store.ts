@@ -1,6 +1,6 @@
 /**
  * Redis Streams EventStore (selected when host.redis_url is set). Publish: XADD with approximate
- * MAXLEN/MINID trimming, auto-pipelined; batches in MULTI; dedup through a Lua script on same-slot
+ * MAXLEN/MINID trimming, the appends of one event-loop turn coalesced into one script call; dedup through a Lua script on same-slot
  * keys (redis-keys.ts). Consume: XREADGROUP, XACK, XPENDING, XCLAIM/XAUTOCLAIM past a visibility
  * timeout, a dead-letter stream after N deliveries. A Redis that is down or slow → StoreUnavailableError
  * (the HTTP layer answers 503), never a hang: no offline queue, a command timeout, no blind resend.
@@ -360,7 +360,9 @@ export async function createRedisFactory(opts: RedisStoreOptions & { connectTime
       redisOptions: { autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0, connectionName: name, ...(u.password ? { password: decodeURIComponent(u.password) } : {}), ...(extra.commandTimeout ? { commandTimeout: extra.commandTimeout as number } : {}), ...(extra.blockingTimeout ? { blockingTimeout: extra.blockingTimeout as number } : {}) },
     });
   };
-  const main = connect({ enableAutoPipelining: true, commandTimeout: opts.commandTimeoutMs }, "tradpal-events");
+  // No ioredis auto-pipelining: the publish path already coalesces each event-loop turn into one script
+  // call (what auto-pipelining would batch), and measured no faster with it on top.
+  const main = connect({ commandTimeout: opts.commandTimeoutMs }, "tradpal-events");
   main.defineCommand("tradpalPublish", { lua: PUBLISH_LUA });
   main.on("error", () => { /* reported through ping()/503s; avoid unhandled error events */ });
   const blocking = new BlockingPool(() => {
