@@ -152,10 +152,18 @@ async function startFastify(): Promise<Target | undefined> {
   return { name: "fastify + @fastify/http-proxy", url, pid: p.pid, cpuOf: "proxy", stop: () => stopProc(p) };
 }
 
+async function startProbe(): Promise<Target | undefined> {
+  const port = freePort();
+  const p = spawn(pinned(PROXY_CPU, ["bun", "run", join(PEERS, "bun-pooled-probe.ts"), String(port), String(originPort)]));
+  const url = `http://127.0.0.1:${port}/api/bench`;
+  await waitForUrl(url);
+  return { name: "bare Bun pooled probe (floor)", url, pid: p.pid, cpuOf: "proxy", stop: () => stopProc(p) };
+}
+
 const variants = (process.env.GW_BENCH_CLIENTS ?? "fetch,pooled").split(",").filter(Boolean) as ("fetch" | "pooled")[];
 try {
   for (const v of variants) targets.push(await startGateway(`gateway (${v === "fetch" ? "fetch()" : "pooled client"})`, v));
-  for (const start of [startNginx, startHaproxy, startFastify]) {
+  for (const start of [startNginx, startHaproxy, startFastify, startProbe]) {
     const t = await start().catch((err) => { console.error(`peer failed to start: ${err}`); return undefined; });
     if (t) targets.push(t);
   }
@@ -196,6 +204,8 @@ try {
     const xs = samples.get(name)!.map((s) => s.rps);
     return `${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`;
   };
+  const minCpu = (name: string) => Math.min(...samples.get(name)!.map((s) => s.cpuUs));
+  const nginxCpu = nginxName ? minCpu(nginxName) : NaN;
   const rows = targets.map((t) => [
     t.name,
     Math.round(med(t.name, "rps")),
@@ -204,11 +214,13 @@ try {
     med(t.name, "p50").toFixed(3),
     med(t.name, "p99").toFixed(3),
     `${med(t.name, "cpuUs").toFixed(1)}${t.cpuOf === "origin" ? " (origin)" : ""}`,
+    minCpu(t.name).toFixed(1),
+    t.cpuOf === "origin" || Number.isNaN(nginxCpu) ? "n/a" : `${(nginxCpu / minCpu(t.name)).toFixed(2)}×`,
     single.get(t.name)!.p50ms.toFixed(3),
     Math.round(ac.get(t.name)!.rps),
     samples.get(t.name)!.reduce((a, s) => a + s.errors, 0),
   ]);
-  const head = ["path", `rps (${useWrk ? "wrk" : "autocannon"}, ${CONNS} conns, median of ${ROUNDS})`, "rps spread", "× nginx", "p50 ms", "p99 ms", "CPU µs/req", "p50 ms @1 conn", "rps (autocannon, 3 s)", "errors"];
+  const head = ["path", `rps (${useWrk ? "wrk" : "autocannon"}, ${CONNS} conns, median of ${ROUNDS})`, "rps spread", "× nginx", "p50 ms", "p99 ms", "CPU µs/req", "CPU µs/req (min)", "CPU-bound × nginx", "p50 ms @1 conn", "rps (autocannon, 3 s)", "errors"];
   const md = table(head, rows);
   console.log(`\n${md}\n`);
 
@@ -229,6 +241,10 @@ sampled access log on (edge rate limiting off: it is the edge's own figure).
 ${md}
 
 Best gateway variant: **${best ? `${best.n} at ${best.ratio.toFixed(2)}× nginx` : "n/a"}** (target ≥ 0.8×, goal ≥ 1.0×).
+Every proxy is pinned to one core and saturated, so its throughput is bounded by its CPU per request: the
+CPU-bound ratio (nginx's least-disturbed CPU µs/req over X's) is the steadier figure on this shared machine;
+the rps ratio moves with whatever else runs during a round. The bare probe (bench/peers/bun-pooled-probe.ts:
+Bun.serve + a keep-alive pool on Bun.connect and nothing else) is the floor of this architecture.
 `);
 } finally {
   for (const t of targets) await t.stop().catch(() => undefined);
