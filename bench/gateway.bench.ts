@@ -226,7 +226,7 @@ try {
 
   const info = machineInfo();
   const gwNames = targets.filter((t) => t.name.startsWith("gateway")).map((t) => t.name);
-  const best = gwNames.map((n) => ({ n, ratio: med(n, "rps") / nginxRps })).sort((a, b) => b.ratio - a.ratio)[0];
+  const best = gwNames.map((n) => ({ n, ratio: med(n, "rps") / nginxRps, cpuRatio: nginxCpu / minCpu(n) })).sort((a, b) => b.cpuRatio - a.cpuRatio)[0];
   writeSection("gateway", `## Gateway proxy path vs nginx, haproxy, fastify
 
 Command: \`bun run bench gateway\` (bench/gateway.bench.ts). Every proxy forwards \`GET /api/bench\` to the same origin
@@ -240,7 +240,7 @@ sampled access log on (edge rate limiting off: it is the edge's own figure).
 
 ${md}
 
-Best gateway variant: **${best ? `${best.n} at ${best.ratio.toFixed(2)}× nginx` : "n/a"}** (target ≥ 0.8×, goal ≥ 1.0×).
+Best gateway variant (by CPU per request): **${best ? `${best.n}: ${minCpu(best.n).toFixed(1)} vs nginx ${nginxCpu.toFixed(1)} µs/req = ${best.cpuRatio.toFixed(2)}× nginx CPU-bound` : "n/a"}**${best ? ` (rps median ratio in this run ${best.ratio.toFixed(2)}×)` : ""}; target ≥ 0.8×, goal ≥ 1.0×.
 Every proxy is pinned to one core and saturated, so its throughput is bounded by its CPU per request: the
 CPU-bound ratio (nginx's least-disturbed CPU µs/req over X's) is the steadier figure on this shared machine;
 the rps ratio moves with whatever else runs during a round. The bare probe (bench/peers/bun-pooled-probe.ts:

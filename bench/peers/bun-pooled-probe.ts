@@ -4,7 +4,7 @@
 //   bun run bench/peers/bun-pooled-probe.ts <port> <origin port>
 const port = Number(process.argv[2]);
 const originPort = Number(process.argv[3]);
-interface Conn { socket: import("bun").Socket<Conn> | null; resolve: ((r: Response) => void) | null }
+interface Conn { socket: import("bun").Socket<Conn> | null; resolve: ((r: Response) => void) | null; closed: boolean }
 const idle: Conn[] = [];
 const END = Buffer.from("\r\n\r\n");
 
@@ -30,8 +30,15 @@ function onResponse(conn: Conn, data: Buffer): void {
 }
 
 async function open(): Promise<Conn> {
-  const conn: Conn = { socket: null, resolve: null };
-  conn.socket = await Bun.connect<Conn>({ hostname: "127.0.0.1", port: originPort, data: conn, socket: { binaryType: "buffer", data: (s, d) => onResponse(s.data, d) } });
+  const conn: Conn = { socket: null, resolve: null, closed: false };
+  const closed = (c: Conn) => {
+    // The origin closed a keep-alive connection (idle timeout): forget it; a request on it gets a 502.
+    const i = idle.indexOf(c);
+    if (i !== -1) idle.splice(i, 1);
+    c.closed = true;
+    if (c.resolve) { const r = c.resolve; c.resolve = null; r(new Response("upstream closed", { status: 502 })); }
+  };
+  conn.socket = await Bun.connect<Conn>({ hostname: "127.0.0.1", port: originPort, data: conn, socket: { binaryType: "buffer", data: (s, d) => onResponse(s.data, d), close: (s) => closed(s.data), error: (s) => closed(s.data) } });
   conn.socket.setNoDelay(true);
   return conn;
 }
@@ -42,10 +49,13 @@ Bun.serve({
   async fetch(req) {
     const url = req.url;
     const path = url.slice(url.indexOf("/", url.indexOf("//") + 2));
-    const conn = idle.pop() ?? (await open());
+    let conn = idle.pop();
+    while (conn !== undefined && conn.closed) conn = idle.pop();
+    if (conn === undefined) conn = await open();
+    const c = conn;
     return new Promise<Response>((resolve) => {
-      conn.resolve = resolve;
-      conn.socket!.write("GET " + path + " HTTP/1.1\r\nhost: 127.0.0.1:" + originPort + "\r\n\r\n");
+      c.resolve = resolve;
+      c.socket!.write("GET " + path + " HTTP/1.1\r\nhost: 127.0.0.1:" + originPort + "\r\n\r\n");
     });
   },
 });
