@@ -11,6 +11,7 @@ import { SecuritySchema } from "./schema";
 import { sharedState } from "./state";
 import { createTokenService } from "./tokens/service";
 import { createAuthorizer } from "./authz";
+import { createRevocationPublisher } from "./tokens/revocation-publisher";
 import { createVaultStore } from "./secrets/vault";
 import { credentialRoutes } from "./http/credential-routes";
 import { tokenRoutes } from "./http/token-routes";
@@ -41,10 +42,12 @@ export default definePlugin({
     if (t.enabled) maintainKeys();
     const v = cfg.secrets.vault;
     const store = v.enabled ? createVaultStore({ addr: v.addr, token: v.token, mount: v.mount, timeoutMs: v.timeout }) : state.embedded();
+    const revocations = tokens ? createRevocationPublisher(ctx.bus, ctx.host.redis_url, t.revocation_channel, ctx.log) : undefined;
     const d: Deps = {
       cfg,
       state,
       tokens,
+      revocations,
       authz: createAuthorizer(cfg, state.adminToken, () => tokens),
       store,
       log: ctx.log,
@@ -102,6 +105,7 @@ export default definePlugin({
       async stop() {
         if (timer) clearInterval(timer);
         timer = undefined;
+        await revocations?.stop();
         state.audit.flush();
       },
       async health() {

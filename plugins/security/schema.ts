@@ -12,6 +12,7 @@ const ServiceGrant = Type.Object(
     secrets_write: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: "Extra secret path prefixes it may write." })),
     credentials: Type.Optional(Type.Array(Type.String({ pattern: SERVICE_NAME_PATTERN }), { description: "Other services whose certificates (not keys) it may read." })),
     admin: Type.Optional(Type.Boolean({ description: "true: a token of this service acts as the administrator." })),
+    read_revocations: Type.Optional(Type.Boolean({ description: "true: a token of this service may read GET /tokens/revoked (a gateway seeding its deny-list)." })),
   },
   { additionalProperties: false },
 );
@@ -56,6 +57,7 @@ export const SecuritySchema = Type.Object(
         rotate_every: Duration({ default: "7d", description: "A new signing key after this long; old keys verify until their last token expires." }),
         cache_size: Type.Integer({ minimum: 0, default: 10_000, description: "Verified tokens remembered until they expire (0: off)." }),
         max_length: Type.Integer({ minimum: 256, default: 8192, description: "Longer tokens are refused unparsed." }),
+        revocation_channel: Type.String({ default: "tradpal:tokens:revoked", description: "Redis pub/sub channel revocations are published on when host.redis_url is set (gateways subscribe). Empty: bus only." }),
       },
       { additionalProperties: false, default: {} },
     ),

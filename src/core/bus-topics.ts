@@ -38,11 +38,20 @@ export interface GatewayServices {
   services: { name: string; instances: string[] }[];
 }
 
+/** A token's jti was revoked (security plugin emits; the gateway's edge refuses it from then on). */
+export interface TokenRevoked {
+  jti: string;
+  /** The token's exp (epoch seconds): the deny-list entry can be dropped after it. */
+  exp: number;
+  subject?: string;
+}
+
 export interface BusTopics {
   "upstream.outcome": UpstreamOutcome;
   "breaker.transition": BreakerTransition;
   "platform.event": PlatformEvent;
   "gateway.services": GatewayServices;
+  "token.revoked": TokenRevoked;
 }
 
 export type PermitDecision = { allowed: true } | { allowed: false; retryAfterMs: number; state: string };

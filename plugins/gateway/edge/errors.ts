@@ -20,7 +20,7 @@ export const EdgeErrors = defineErrors({
 /** Why a token was refused: the `reason` label of auth_failures_total (bounded set). */
 export type AuthFailure =
   | "missing" | "malformed" | "oversized" | "alg" | "kid" | "signature" | "expired" | "not_yet_valid"
-  | "iat" | "issuer" | "audience" | "no_exp" | "api_key" | "scope" | "jwks_unavailable" | "throttled";
+  | "iat" | "issuer" | "audience" | "no_exp" | "api_key" | "scope" | "jwks_unavailable" | "throttled" | "revoked";
 
 const REALM = 'Bearer realm="tradpal"';
 

@@ -11,6 +11,8 @@ import { decodeServiceTls, type EdgeSettings } from "./schema";
 import { createEdgeMetrics } from "./metrics";
 import { Authenticator, type AuthOutcome, type AuthPrincipal, type FailureGate } from "./auth/authenticator";
 import { JwksKeys } from "./auth/jwks";
+import { RevocationList } from "./auth/revocations";
+import { startRevocationFeed } from "./auth/revocation-feed";
 import { TokenIssuer } from "./auth/token-issuer";
 import { MemoryRefreshStore, RedisRefreshStore, type RefreshStore } from "./auth/refresh-store";
 import { makePolicy, gcraDecide, gcraWouldDeny, type GcraPolicy, type RateDecision } from "./ratelimit/gcra";
@@ -73,6 +75,9 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     };
     throttledRetryS = retryS;
   }
+  // Revoked jtis outlive a config reload (the pool), like the counters; each instance has its own feed.
+  const rv = auth.revocation;
+  const revoked = ctx.shared.getOrCreate("gateway:edge:revoked-jti", () => new RevocationList(rv.max_entries, auth.clock_skew));
   const authenticator = new Authenticator(
     { hsSecret, issuer: auth.issuer, jwksIssuer: auth.jwks_issuer, audience: auth.audience, skewS: auth.clock_skew / 1000, maxBytes: auth.max_token_bytes },
     auth.cache_size,
@@ -80,7 +85,22 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     jwks,
     metrics,
     gate,
+    revoked,
   );
+  let revocations = 0;
+  const feed = startRevocationFeed({
+    bus: ctx.bus,
+    redisUrl: rv.channel ? rv.redis_url || ctx.host.redis_url : "",
+    channel: rv.channel,
+    listUrl: rv.list_url,
+    listToken: rv.list_token,
+    log,
+    onRevoked(jti, expS) {
+      if (revoked.add(jti, expS)) revocations++;
+      authenticator.evictJti(jti); // also when already listed: this instance's cache may be new
+    },
+  });
+  await Promise.race([feed.ready, Bun.sleep(1500)]);
 
   const limiter = await RateLimiter.create({
     redisUrl,
@@ -91,7 +111,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     shared: ctx.shared,
     log,
     metrics: ctx.metrics,
-  }).catch((err) => { jwks?.stop(); throw err; });
+  }).catch(async (err) => { jwks?.stop(); await feed.stop(); throw err; });
   const keyBySubject = rl.key === "subject";
   const headerStyle = rl.headers;
 
@@ -193,12 +213,13 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     },
     health() {
       return {
-        auth: { enabled: auth.enabled, hs256: !!hsSecret, ...(jwks ? { jwks: jwks.health() } : {}), token_cache: authenticator.cacheSize },
+        auth: { enabled: auth.enabled, hs256: !!hsSecret, ...(jwks ? { jwks: jwks.health() } : {}), token_cache: authenticator.cacheSize, revoked: { entries: revoked.size, added: revocations, ...feed.health() } },
         ratelimit: { enabled: rl.enabled, ...limiter.health() },
       };
     },
     async stop() {
       jwks?.stop();
+      await feed.stop();
       await limiter.stop();
     },
   };

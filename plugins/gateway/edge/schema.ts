@@ -8,6 +8,17 @@ import { Duration, RateLimit, ByteSize } from "../../../src/config/units";
 
 const Scopes = Type.Array(Type.String({ minLength: 1 }), { default: [] });
 
+export const RevocationSettingsSchema = Type.Object(
+  {
+    channel: Type.String({ default: "tradpal:tokens:revoked", description: "Redis pub/sub channel the security plugin publishes revocations on (its tokens.revocation_channel). Empty: bus only (same process)." }),
+    redis_url: Type.String({ default: "", description: "Redis for the channel. Empty: host.redis_url (embedded mode: bus only)." }),
+    list_url: Type.String({ default: "", description: "The security plugin's GET /tokens/revoked, fetched at start and after a Redis reconnect. Empty: not seeded." }),
+    list_token: Type.String({ default: "", description: "Bearer token for list_url (the admin token or a token of a service granted read_revocations)." }),
+    max_entries: Type.Integer({ minimum: 1, default: 100_000, description: "Bound of the deny-list (expired entries are pruned first)." }),
+  },
+  { default: {}, additionalProperties: false },
+);
+
 export const AuthSettingsSchema = Type.Object(
   {
     enabled: Type.Boolean({ default: true, description: "ENABLE_JWT: off → routes with auth_required are served without a token check." }),
@@ -23,6 +34,7 @@ export const AuthSettingsSchema = Type.Object(
     cache_size: Type.Integer({ minimum: 0, default: 10_000, description: "Verified tokens kept (LRU) until their exp; 0 disables the cache." }),
     access_ttl: Duration({ default: "15m", description: "Lifetime of access tokens issued by /auth/login." }),
     refresh_ttl: Duration({ default: "7d", description: "Lifetime of a refresh-token family." }),
+    revocation: RevocationSettingsSchema,
   },
   { default: {}, additionalProperties: false },
 );

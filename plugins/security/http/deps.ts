@@ -5,6 +5,7 @@ import type { Bus } from "../../../src/core/bus";
 import type { SecurityConfig } from "../schema";
 import type { SecurityState } from "../state";
 import type { TokenService } from "../tokens/service";
+import type { RevocationPublisher } from "../tokens/revocation-publisher";
 import type { Authorizer, Principal } from "../authz";
 import type { SecretStore } from "../secrets/store";
 import type { CredentialSettings } from "../credentials/registry";
@@ -15,6 +16,8 @@ export interface Deps {
   cfg: SecurityConfig;
   state: SecurityState;
   tokens?: TokenService;
+  /** Announces revocations (bus + Redis channel). */
+  revocations?: RevocationPublisher;
   authz: Authorizer;
   store: SecretStore;
   log: Logger;

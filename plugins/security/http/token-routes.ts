@@ -1,6 +1,6 @@
 /**
  * POST /tokens/:service (mint), POST /tokens/validate (the hot path: a raw handler, see fast-path.ts),
- * POST /tokens/revoke (jti deny-list), POST /tokens/rotate (new signing key), GET /.well-known/jwks.json.
+ * POST /tokens/revoke (jti deny-list, announced to gateways), GET /tokens/revoked (the live deny-list), POST /tokens/rotate (new signing key), GET /.well-known/jwks.json.
  * "validate", "revoke" and "rotate" are therefore not usable as service names here.
  */
 import { Elysia } from "elysia";
@@ -57,19 +57,33 @@ export function tokenRoutes(d: Deps) {
         throw SecErrors.SEC_ERR_FORBIDDEN("only the administrator revokes tokens");
       }
       const b = (body ?? {}) as Record<string, unknown>;
-      let jti: string | undefined, exp: number | undefined;
+      let jti: string | undefined, exp: number | undefined, subject: string | undefined;
       if (typeof b.token === "string") {
         const v = svc.validate(b.token);
         if (!v.valid) throw SecErrors.SEC_ERR_BAD_BODY(`token is not valid (${v.reason}); nothing to revoke`, "body.token");
         jti = v.claims.jti;
         exp = v.claims.exp;
-      } else if (typeof b.jti === "string" && b.jti.length <= 128) {
+        subject = v.claims.sub;
+      } else if (typeof b.jti === "string" && b.jti.length > 0 && b.jti.length <= 128) {
         jti = b.jti;
         exp = typeof b.exp === "number" ? b.exp : Math.floor((Date.now() + d.cfg.tokens.max_ttl) / 1000);
       } else throw SecErrors.SEC_ERR_BAD_BODY("give { token } or { jti, exp? }", "body");
+      if (!Number.isFinite(exp)) throw SecErrors.SEC_ERR_BAD_BODY("exp must be epoch seconds", "body.exp");
       svc.revoke(jti, exp);
+      d.revocations?.publish(subject === undefined ? { jti, exp } : { jti, exp, subject });
       audit(d, p, { action: "token.revoke", target: jti, outcome: "ok", request_id: requestId });
       return { revoked: jti, until: new Date(exp * 1000).toISOString() };
+    })
+    .get("/tokens/revoked", ({ request, set }) => {
+      const svc = tokens();
+      const p = authenticate(d, request);
+      const requestId = rid(set, request);
+      if (p.kind !== "admin" && !(p.kind === "service" && p.grant?.read_revocations === true)) {
+        audit(d, p, { action: "token.revoked.list", outcome: "denied", request_id: requestId });
+        throw SecErrors.SEC_ERR_FORBIDDEN("only the administrator or a service granted read_revocations lists revoked tokens");
+      }
+      set.headers["cache-control"] = "no-store";
+      return svc.revokedList();
     })
     .post("/tokens/rotate", ({ request, set }) => {
       tokens();

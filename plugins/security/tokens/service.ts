@@ -31,6 +31,8 @@ export interface TokenService {
   /** Deny a jti until `expS` (its token's exp); it is refused from now on. */
   revoke(jti: string, expS: number): void;
   isRevoked(jti: string): boolean;
+  /** Revoked jtis whose tokens have not expired yet (what a gateway needs to seed its deny-list). */
+  revokedList(): { jti: string; exp: number }[];
   cacheSize(): number;
 }
 
@@ -80,6 +82,12 @@ export function createTokenService(ring: KeyRing, s: TokenSettings, denyFile: st
       writeFileAtomic(denyFile, JSON.stringify(Object.fromEntries(denied)), 0o644);
     },
     isRevoked(jti) { return denied.has(jti); },
+    revokedList() {
+      const now = Date.now() / 1000;
+      const out: { jti: string; exp: number }[] = [];
+      for (const [jti, exp] of denied) if (exp + skewS >= now) out.push({ jti, exp });
+      return out;
+    },
     cacheSize() { return cache.size; },
   };
 }

@@ -9,11 +9,14 @@ import type { ApiKeyEntry } from "../schema";
 import { verifyJwt, scopesOf, type VerifyOptions, type VerifyResult } from "./jwt-verify";
 import type { JwksKeys } from "./jwks";
 import { TokenCache } from "./token-cache";
+import type { RevocationList } from "./revocations";
 
 export interface AuthPrincipal extends Principal {
   readonly scopeSet: ReadonlySet<string>;
   /** Rate-limit key of this caller ("s:<sub>" or "k:<api key name>"), built once. */
   readonly rateKey: string;
+  /** The token's jti (JWTs that carry one), so a revocation can find it in the cache. */
+  readonly jti?: string;
 }
 
 export type AuthOutcome = AuthPrincipal | AuthFailure;
@@ -48,6 +51,7 @@ export class Authenticator {
     private readonly jwks: JwksKeys | undefined,
     private readonly counters: AuthCounters,
     private readonly gate: FailureGate = OPEN_GATE,
+    private readonly revoked?: RevocationList,
   ) {
     this.cache = new TokenCache(cacheSize);
     this.maxHeader = verifyOpts.maxBytes + 7;
@@ -57,6 +61,14 @@ export class Authenticator {
   }
 
   get cacheSize(): number { return this.cache.size; }
+
+  /**
+   * A jti was revoked: drop its tokens from the verified-token cache so the next request verifies
+   * again and meets the deny-list. A scan, but revocations are rare and the hot path stays one lookup.
+   */
+  evictJti(jti: string): number {
+    return this.cache.deleteWhere((p) => p.jti === jti);
+  }
 
   /** `peer` (the TCP peer) is only used by the failure gate, and only on a cache miss. */
   authenticate(req: Request, peer = ""): AuthOutcome | Promise<AuthOutcome> {
@@ -99,7 +111,10 @@ export class Authenticator {
 
   private accept(cacheKey: string, r: VerifyResult, req: Request, peer: string): AuthOutcome {
     if (!r.ok) return this.fail(req, peer, r.reason);
-    const p = makePrincipal(r.claims.sub as string, scopesOf(r.claims), "jwt");
+    const jti = typeof r.claims.jti === "string" ? r.claims.jti : undefined;
+    // Checked here, after the verify (also after an async JWKS re-fetch), so no revocation slips between.
+    if (jti !== undefined && this.revoked !== undefined && this.revoked.has(jti)) return this.fail(req, peer, "revoked");
+    const p = makePrincipal(r.claims.sub as string, scopesOf(r.claims), "jwt", jti);
     this.cache.set(cacheKey, p, (r.exp + this.verifyOpts.skewS) * 1000);
     return p;
   }
@@ -124,6 +139,6 @@ export class Authenticator {
 
 const noKeys = () => undefined;
 
-export function makePrincipal(subject: string, scopes: readonly string[], via: Principal["via"]): AuthPrincipal {
-  return Object.freeze({ subject, scopes: Object.freeze([...scopes]), via, scopeSet: new Set(scopes), rateKey: (via === "api_key" ? "k:" : "s:") + subject });
+export function makePrincipal(subject: string, scopes: readonly string[], via: Principal["via"], jti?: string): AuthPrincipal {
+  return Object.freeze({ subject, scopes: Object.freeze([...scopes]), via, scopeSet: new Set(scopes), rateKey: (via === "api_key" ? "k:" : "s:") + subject, ...(jti !== undefined ? { jti } : {}) });
 }

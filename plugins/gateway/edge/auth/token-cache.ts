@@ -57,5 +57,12 @@ export class TokenCache<P> {
     if (k !== undefined) this.map.delete(k);
   }
 
+  /** Remove every entry whose value matches (revocation); returns how many went. */
+  deleteWhere(match: (value: P) => boolean): number {
+    let n = 0;
+    for (const [k, e] of this.map) if (match(e.value)) { this.map.delete(k); n++; }
+    return n;
+  }
+
   clear(): void { this.map.clear(); }
 }
