@@ -2,10 +2,11 @@
  * Token revocation reaching the gateway, end to end with real hosts and a real upstream:
  * (a) security + gateway in ONE host (bus topic `token.revoked`);
  * (b) security and gateway in TWO hosts sharing the real Redis (pub/sub channel, unique per run);
- * (c) a gateway started after the revocation seeds its deny-list from GET /tokens/revoked.
+ * (c) a gateway started after the revocation seeds its deny-list from GET /tokens/revoked;
+ * (d) a gateway whose Redis went away re-reads that list when it reconnects (messages were lost).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { freePort, SHARED_REDIS_URL, startHost, type TestHost } from "../../../test/support/harness";
+import { freePort, SHARED_REDIS_URL, startHost, startPrivateRedis, type PrivateRedis, type TestHost } from "../../../test/support/harness";
 
 const ADMIN = "adm-" + crypto.randomUUID();
 const CHANNEL = `tradpal:test:revoked:${process.pid}:${crypto.randomUUID()}`;
@@ -149,4 +150,34 @@ describe("two hosts sharing the real Redis (pub/sub channel)", () => {
     expect(res.status).toBe(401);
     expect((await call(late.url("gateway"), (await mint(sec)).token)).status).toBe(200);
   });
+});
+
+describe("Redis reconnect: the gateway re-reads the list (pub/sub messages are lost while disconnected)", () => {
+  let redis: PrivateRedis;
+  let security: TestHost;
+  let gateway: TestHost;
+  let sec: string;
+  beforeAll(async () => {
+    redis = await startPrivateRedis({ appendonly: false });
+    // The security host has no Redis: it cannot publish, so only the list can carry this revocation.
+    security = await startHost(hostBlock(false) + securityBlock(0), { only: ["security"] });
+    hosts.push(security);
+    sec = security.url("security");
+    const gwTok = (await mint(sec, "gw")).token;
+    gateway = await startHost(hostBlock(false) + gatewayBlock(sec, `, redis_url: "${redis.url}", list_url: "${sec}/tokens/revoked", list_token: "${gwTok}"`), { only: ["gateway"] });
+    hosts.push(gateway);
+  });
+  afterAll(async () => { await redis?.stop(); });
+
+  test("revoked while the channel was silent → still 200; after the Redis restart the gateway re-seeds → 401", async () => {
+    const gw = gateway.url("gateway");
+    const a = await mint(sec);
+    expect((await call(gw, a.token)).status).toBe(200);
+    await revoke(sec, a.token);
+    expect((await call(gw, a.token)).status).toBe(200); // nobody told it (the gap the list closes)
+    await redis.restart();
+    const { res } = await refusedWithin(gw, a.token, 8000);
+    expect(res.status).toBe(401);
+    expect((await call(gw, (await mint(sec)).token)).status).toBe(200);
+  }, 15_000);
 });
