@@ -39,6 +39,12 @@ const OPEN_GATE: FailureGate = { blocked: () => false, failed: () => {} };
 
 export class Authenticator {
   private readonly cache: TokenCache<AuthPrincipal>;
+  /**
+   * jti → the cache key(s) (header values) its token is cached under, written on a cache miss only.
+   * Entries the cache has since evicted linger until the index outgrows the cache and is rebuilt.
+   */
+  private byJti = new Map<string, string | string[]>();
+  private readonly cacheCapacity: number;
   private readonly apiKeys = new Map<string, AuthPrincipal>();
   /** Raw API key → principal, for keys already seen valid (bounded by the configured key count). */
   private readonly apiKeyHits = new Map<string, AuthPrincipal>();
@@ -54,6 +60,7 @@ export class Authenticator {
     private readonly revoked?: RevocationList,
   ) {
     this.cache = new TokenCache(cacheSize);
+    this.cacheCapacity = cacheSize;
     this.maxHeader = verifyOpts.maxBytes + 7;
     for (const k of apiKeys) {
       this.apiKeys.set(k.key_sha256, makePrincipal(k.name, k.scopes, "api_key"));
@@ -64,10 +71,39 @@ export class Authenticator {
 
   /**
    * A jti was revoked: drop its tokens from the verified-token cache so the next request verifies
-   * again and meets the deny-list. A scan, but revocations are rare and the hot path stays one lookup.
+   * again and meets the deny-list. Two Map operations; the cache-hit path is untouched.
    */
   evictJti(jti: string): number {
-    return this.cache.deleteWhere((p) => p.jti === jti);
+    const keys = this.byJti.get(jti);
+    if (keys === undefined) return 0;
+    this.byJti.delete(jti);
+    if (typeof keys === "string") return this.cache.delete(keys) ? 1 : 0;
+    let n = 0;
+    for (const k of keys) if (this.cache.delete(k)) n++;
+    return n;
+  }
+
+  private index(jti: string, cacheKey: string): void {
+    const prev = this.byJti.get(jti);
+    if (prev === undefined) {
+      if (this.byJti.size >= this.cacheCapacity * 2 + 16) this.rebuildIndex();
+      this.byJti.set(jti, cacheKey);
+    } else if (prev !== cacheKey) {
+      // The same token under another header spelling ("bearer" / extra spaces): both keys go on revoke.
+      if (typeof prev === "string") this.byJti.set(jti, [prev, cacheKey]);
+      else if (!prev.includes(cacheKey) && prev.length < 8) prev.push(cacheKey);
+    }
+  }
+
+  /** Keep only jtis still in the cache (amortised: once per ~capacity misses). */
+  private rebuildIndex(): void {
+    const next = new Map<string, string | string[]>();
+    for (const [k, p] of this.cache.entries()) {
+      if (p.jti === undefined) continue;
+      const prev = next.get(p.jti);
+      next.set(p.jti, prev === undefined ? k : typeof prev === "string" ? [prev, k] : [...prev, k]);
+    }
+    this.byJti = next;
   }
 
   /** `peer` (the TCP peer) is only used by the failure gate, and only on a cache miss. */
@@ -116,6 +152,7 @@ export class Authenticator {
     if (jti !== undefined && this.revoked !== undefined && this.revoked.has(jti)) return this.fail(req, peer, "revoked");
     const p = makePrincipal(r.claims.sub as string, scopesOf(r.claims), "jwt", jti);
     this.cache.set(cacheKey, p, (r.exp + this.verifyOpts.skewS) * 1000);
+    if (jti !== undefined && this.cacheCapacity > 0) this.index(jti, cacheKey);
     return p;
   }
 

@@ -82,3 +82,27 @@ test("a jti revoked before its token is ever seen is refused on the first (uncac
   const tok = await mint("jti-early");
   expect((await decide(policy.check(req(tok), r, "10.0.0.2"))).reject?.status).toBe(401);
 });
+
+test("a token cached under two header spellings is evicted under both; the jti index survives its rebuilds", async () => {
+  const small = testContext();
+  const p = await createEdgePolicy(decodeEdgeSettings({ auth: { hs256_secret: SECRET, cache_size: 2 }, rate_limiting: { enabled: false } }), small, []);
+  try {
+    const tok = await mint("jti-spell");
+    const spellings = [`Bearer ${tok}`, `bearer ${tok}`];
+    const reqWith = (h: string) => new Request("http://gw/orders", { headers: { authorization: h } });
+    for (const h of spellings) expect((await decide(p.check(reqWith(h), r, "10.0.0.3"))).reject).toBeUndefined();
+    small.bus.emit("token.revoked", { jti: "jti-spell", exp: nowS() + 300 });
+    for (const h of spellings) expect((await decide(p.check(reqWith(h), r, "10.0.0.3"))).reject?.status).toBe(401);
+
+    // Many distinct tokens through a 2-entry cache: the index is rebuilt several times and stays correct.
+    const toks = await Promise.all(Array.from({ length: 40 }, (_, i) => mint(`churn-${i}`)));
+    for (const t of toks) expect((await decide(p.check(req(t), r, "10.0.0.3"))).reject).toBeUndefined();
+    const last = toks[toks.length - 1];
+    expect((await decide(p.check(req(last), r, "10.0.0.3"))).reject).toBeUndefined(); // cached
+    small.bus.emit("token.revoked", { jti: "churn-39", exp: nowS() + 300 });
+    expect((await decide(p.check(req(last), r, "10.0.0.3"))).reject?.status).toBe(401);
+    expect((await decide(p.check(req(toks[38]), r, "10.0.0.3"))).reject).toBeUndefined();
+  } finally {
+    await p.stop();
+  }
+});

@@ -57,11 +57,12 @@ export class TokenCache<P> {
     if (k !== undefined) this.map.delete(k);
   }
 
-  /** Remove every entry whose value matches (revocation); returns how many went. */
-  deleteWhere(match: (value: P) => boolean): number {
-    let n = 0;
-    for (const [k, e] of this.map) if (match(e.value)) { this.map.delete(k); n++; }
-    return n;
+  /** Remove one token (revocation); true when it was cached. */
+  delete(token: string): boolean { return this.map.delete(token); }
+
+  /** Token → value of every entry (rebuilding a side index). */
+  *entries(): IterableIterator<[string, P]> {
+    for (const [k, e] of this.map) yield [k, e.value];
   }
 
   clear(): void { this.map.clear(); }
