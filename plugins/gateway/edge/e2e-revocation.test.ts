@@ -181,3 +181,41 @@ describe("Redis reconnect: the gateway re-reads the list (pub/sub messages are l
     expect((await call(gw, (await mint(sec)).token)).status).toBe(200);
   }, 15_000);
 });
+
+describe("revocation channel's Redis unreachable at start", () => {
+  test("the gateway still starts and serves; same-host revocations (bus) still work; health says not subscribed", async () => {
+    const port = freePort();
+    const sec = `http://127.0.0.1:${port}`;
+    const dead = `redis://127.0.0.1:${freePort()}`;
+    const t0 = performance.now();
+    const host = await startHost(hostBlock(false) + securityBlock(port) + gatewayBlock(sec, `, redis_url: "${dead}"`), { only: ["security", "gateway"] });
+    hosts.push(host);
+    expect(performance.now() - t0).toBeLessThan(10_000); // bounded wait, not a hang
+    const gw = host.url("gateway");
+    const h = (await (await fetch(`${gw}/health`)).json()) as any;
+    expect(JSON.stringify(h)).toContain('"subscribed":false');
+    const a = await mint(sec);
+    expect((await call(gw, a.token)).status).toBe(200);
+    await revoke(sec, a.token);
+    expect((await call(gw, a.token)).status).toBe(401);
+  });
+});
+
+describe("security plugin with host.redis_url unreachable", () => {
+  test("POST /tokens/revoke still answers 200 (publish failure is logged), GET /tokens/revoked lists it, stop does not hang", async () => {
+    const dead = `redis://127.0.0.1:${freePort()}`;
+    const head = `host:\n  data_dir: \${DATA_DIR}\n  log_level: error\n  redis_url: "${dead}"\nplugins:\n`;
+    const host = await startHost(head + securityBlock(0), { only: ["security"] });
+    try {
+      const sec = host.url("security");
+      const a = await mint(sec);
+      await revoke(sec, a.token);
+      const items = (await (await fetch(`${sec}/tokens/revoked`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { jti: string }[];
+      expect(items.map((i) => i.jti)).toContain(a.jti);
+    } finally {
+      const t0 = performance.now();
+      await host.stop();
+      expect(performance.now() - t0).toBeLessThan(3000);
+    }
+  });
+});

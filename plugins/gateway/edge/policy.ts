@@ -78,6 +78,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   // Revoked jtis outlive a config reload (the pool), like the counters; each instance has its own feed.
   const rv = auth.revocation;
   const revoked = ctx.shared.getOrCreate("gateway:edge:revoked-jti", () => new RevocationList(rv.max_entries, auth.clock_skew));
+  revoked.configure(rv.max_entries, auth.clock_skew);
   const authenticator = new Authenticator(
     { hsSecret, issuer: auth.issuer, jwksIssuer: auth.jwks_issuer, audience: auth.audience, skewS: auth.clock_skew / 1000, maxBytes: auth.max_token_bytes },
     auth.cache_size,
@@ -100,7 +101,8 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
       authenticator.evictJti(jti); // also when already listed: this instance's cache may be new
     },
   });
-  await Promise.race([feed.ready, Bun.sleep(1500)]);
+  // Not fatal: with Redis or the list unreachable the feed keeps retrying; provision goes on.
+  await Promise.race([feed.ready, Bun.sleep(1000)]);
 
   const limiter = await RateLimiter.create({
     redisUrl,

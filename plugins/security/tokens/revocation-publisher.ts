@@ -29,7 +29,9 @@ export function createRevocationPublisher(bus: Bus, redisUrl: string, channel: s
       if (!redis) return;
       const r = redis;
       redis = undefined;
-      await r.quit().catch(() => r.disconnect());
+      // QUIT on a connection that is not up would wait in the offline queue: drop it instead.
+      if (r.status !== "ready") r.disconnect();
+      else await Promise.race([r.quit().catch(() => r.disconnect()), Bun.sleep(500).then(() => r.disconnect())]);
     },
   };
 }

@@ -93,7 +93,13 @@ export function startRevocationFeed(o: RevocationFeedOptions): RevocationFeed {
     }),
     async stop() {
       offBus();
-      if (sub) { const s = sub; sub = undefined; await s.quit().catch(() => s.disconnect()); }
+      if (sub) {
+        const s = sub;
+        sub = undefined;
+        // QUIT on a connection that never came up would sit in the offline queue forever.
+        if (s.status !== "ready") s.disconnect();
+        else await Promise.race([s.quit().catch(() => s.disconnect()), Bun.sleep(500).then(() => s.disconnect())]);
+      }
     },
   };
 }

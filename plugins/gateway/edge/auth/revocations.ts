@@ -9,7 +9,13 @@ export class RevocationList {
   private readonly entries = new Map<string, number>();
   private lastPrune = 0;
 
-  constructor(private readonly capacity: number, private readonly skewMs: number) {}
+  constructor(private capacity: number, private skewMs: number) {}
+
+  /** A reload may change the bound or the skew; the entries (kept in the shared pool) stay. */
+  configure(capacity: number, skewMs: number): void {
+    this.capacity = capacity;
+    this.skewMs = skewMs;
+  }
 
   get size(): number { return this.entries.size; }
 
