@@ -106,6 +106,13 @@ describe("one host: security + gateway (bus)", () => {
     expect(list.status).toBe(200);
     const items = (await list.json()) as { jti: string; exp: number }[];
     expect(items.some((i) => i.jti === a.jti && i.exp > Date.now() / 1000)).toBe(true);
+    // An entry whose token has long expired is not worth sending to a gateway.
+    const stale = `stale-${crypto.randomUUID()}`;
+    const rs = await fetch(`${sec}/tokens/revoke`, { method: "POST", headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, body: JSON.stringify({ jti: stale, exp: Math.floor(Date.now() / 1000) - 3600 }) });
+    expect(rs.status).toBe(200);
+    const again = (await (await fetch(`${sec}/tokens/revoked`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { jti: string }[];
+    expect(again.map((i) => i.jti)).not.toContain(stale);
+    expect(again.map((i) => i.jti)).toContain(a.jti);
     const gwTok = (await mint(sec, "gw")).token;
     expect((await fetch(`${sec}/tokens/revoked`, { headers: { authorization: `Bearer ${gwTok}` } })).status).toBe(200);
     const trader = (await mint(sec)).token;
