@@ -66,12 +66,10 @@ export function startRevocationFeed(o: RevocationFeedOptions): RevocationFeed {
     // A subscriber connection can do nothing else, so it is our own (not the rate limiter's).
     // Offline queue on: SUBSCRIBE waits for the first connection; ioredis re-subscribes after reconnects.
     sub = new Redis(o.redisUrl, { maxRetriesPerRequest: null, retryStrategy: () => 1000, connectTimeout: 1000 });
-    let firstReady = true;
     sub.on("error", () => {}); // reconnects on its own; health() shows the state
-    sub.on("ready", () => {
-      if (!firstReady) void seed(); // we may have missed messages while disconnected
-      firstReady = false;
-    });
+    // Every (re)connection, the first included: anything published before SUBSCRIBE took effect was
+    // lost to us (Redis down at start, a reconnect, or the start-up seed racing the subscription).
+    sub.on("ready", () => void seed());
     sub.on("message", (_channel: string, message: string) => {
       let rev: ReturnType<typeof parseRevocation>;
       try { rev = parseRevocation(JSON.parse(message)); } catch { rev = undefined; }
