@@ -7,6 +7,7 @@
  */
 import Redis, { Cluster } from "ioredis";
 import { keysFor, F, PUBLISH_LUA, type StreamKeys } from "./redis-keys";
+import { NativePublisher } from "./native-publish";
 import {
   StoreUnavailableError, splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery,
   type EventStore, type NewEvent, type ReadPage, type ReadQuery, type StoreFactory, type StoreStats, type StoredEvent, type TrimPolicy,
@@ -52,7 +53,7 @@ class RedisEventStore implements EventStore {
   private queue: { events: NewEvent[]; resolve(r: AppendResult): void; reject(err: unknown): void }[] = [];
   private queued = 0;
 
-  constructor(private readonly r: Conn, private readonly blocking: BlockingPool, readonly stream: string, private readonly policy: TrimPolicy) {
+  constructor(private readonly r: Conn, private readonly blocking: BlockingPool, readonly stream: string, private readonly policy: TrimPolicy, private readonly native?: NativePublisher) {
     this.k = keysFor(stream);
   }
 
@@ -96,7 +97,10 @@ class RedisEventStore implements EventStore {
     const [kind, arg] = this.trimForAppend();
     const argv: string[] = ["0", "0", "0", kind, arg, String(FIELDS_PER_EVENT)];
     for (const item of q) for (const e of item.events) argv.push(...fieldsOf(e));
-    guard((this.r as any).tradpalPublish(2, this.k.stream, this.k.idemPrefix + "none", argv) as Promise<[number, string]>).then(
+    const call = this.native?.isReady()
+      ? this.native.run([this.k.stream, this.k.idemPrefix + "none"], argv)
+      : guard((this.r as any).tradpalPublish(2, this.k.stream, this.k.idemPrefix + "none", argv) as Promise<[number, string]>);
+    call.then(
       ([, joined]) => {
         const ids = joined.split(",");
         let at = 0;
@@ -370,13 +374,15 @@ export async function createRedisFactory(opts: RedisStoreOptions & { connectTime
     c.on("error", () => {});
     return c;
   });
+  // The hot publish call goes through Bun's native client on a single node (native-publish.ts).
+  const native = opts.cluster || process.env.EVENTS_NATIVE_PUBLISH === "0" ? undefined : new NativePublisher(opts.url, PUBLISH_LUA, opts.commandTimeoutMs);
   const stores = new Map<string, RedisEventStore>();
   await whenReady(main, opts.connectTimeoutMs ?? 3000);
   return {
     kind: "redis",
     open(stream) {
       let s = stores.get(stream);
-      if (!s) stores.set(stream, (s = new RedisEventStore(main, blocking, stream, opts.trim)));
+      if (!s) stores.set(stream, (s = new RedisEventStore(main, blocking, stream, opts.trim, native)));
       return s;
     },
     async ping() {
@@ -384,6 +390,7 @@ export async function createRedisFactory(opts: RedisStoreOptions & { connectTime
     },
     async close() {
       blocking.close();
+      native?.close();
       main.disconnect();
     },
   };
