@@ -53,8 +53,9 @@ export class NativePublisher {
         (v) => { clearTimeout(timer); resolve(v); },
         (err: Error) => {
           clearTimeout(timer);
-          // Redis answered with an error (e.g. a script error): not an outage; pass it through like ioredis does.
-          if ((err as any)?.code === "ERR_REDIS_SERVER_ERROR") reject(err);
+          // A script/argument error ("ERR ...") is a bug, not an outage: pass it through like ioredis does.
+          // LOADING, BUSY, OOM, READONLY, MASTERDOWN... (a restarting or unhealthy Redis) are an outage: 503.
+          if ((err as any)?.code === "ERR_REDIS_SERVER_ERROR" && String(err.message).startsWith("ERR ")) reject(err);
           else reject(new StoreUnavailableError(`redis unavailable: ${err?.message}`, err));
         },
       );
