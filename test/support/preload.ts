@@ -1,0 +1,33 @@
+/**
+ * Loaded before every test file (bunfig.toml [test].preload). The suites talk to a real Redis at
+ * 127.0.0.1:6379; on a machine where none is running, start a throwaway redis-server for the run (no
+ * persistence) so `bun run test` needs nothing but redis-server installed, and stop it afterwards.
+ */
+import { connect } from "node:net";
+
+function redisAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    const done = (ok: boolean) => { socket.destroy(); resolve(ok); };
+    socket.setTimeout(500, () => done(false));
+    socket.once("error", () => done(false));
+    socket.once("connect", () => socket.write("PING\r\n"));
+    socket.once("data", (d) => done(d.toString().startsWith("+PONG")));
+  });
+}
+
+const SHARED_PORT = 6379;
+if (!process.env.TEST_REDIS_URL && !(await redisAnswers(SHARED_PORT))) {
+  if (!Bun.which("redis-server")) {
+    console.warn("[tests] no Redis on 127.0.0.1:6379 and no redis-server installed: Redis-backed tests will fail (apt-get install redis-server)");
+  } else {
+    const proc = Bun.spawn(["redis-server", "--port", String(SHARED_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdout: "ignore", stderr: "ignore" });
+    process.on("exit", () => proc.kill());
+    const deadline = Date.now() + 5000;
+    while (!(await redisAnswers(SHARED_PORT))) {
+      if (Date.now() > deadline) throw new Error("started redis-server on 6379 but it does not answer");
+      await Bun.sleep(50);
+    }
+    console.warn("[tests] started a throwaway redis-server on 127.0.0.1:6379 for this run");
+  }
+}
