@@ -32,7 +32,7 @@ export function createPublishFetch(app: AnyElysia, publisher: Publisher, cfg: Ev
       const key = publisher.checkIdempotencyKey(req.headers.get("idempotency-key"));
       const r = await publisher.publish(events, key, hasExplicitIds(body));
       requestId ??= events[0].id;
-      const out = isBatch(body)
+      const out = events.length > 1 || isBatch(body)
         ? JSON.stringify({ count: events.length, ids: events.map((e) => e.id), streamIds: r.streamIds, duplicate: r.duplicate })
         : `{"id":${JSON.stringify(events[0].id)},"streamId":"${r.streamIds[0]}","duplicate":${r.duplicate}}`;
       return new Response(out, { status: 201, headers: { "content-type": "application/json", "x-request-id": requestId } });

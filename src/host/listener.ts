@@ -18,6 +18,8 @@ export interface Generation {
   inflight: number;
   /** Resolves waiters when inflight drops to zero. */
   onIdle: (() => void)[];
+  /** The then() callbacks for async responses, made once per generation (not two closures per request). */
+  settle?: [(res: Response) => Response, (err: unknown) => Response];
 }
 
 export interface Slot {
@@ -79,10 +81,11 @@ export function createDispatcher(slot: Slot, log: Logger) {
       return HostErrors.HOST_ERR_INTERNAL().toResponse();
     }
     if (result instanceof Promise) {
-      return result.then(
+      const settle = (gen.settle ??= [
         (res) => { finish(gen); return res; },
         (err) => { finish(gen); log.error("plugin handler rejected", { err }); return HostErrors.HOST_ERR_INTERNAL().toResponse(); },
-      );
+      ]);
+      return result.then(settle[0], settle[1]);
     }
     finish(gen);
     return result;
