@@ -30,10 +30,14 @@ export const F = { id: "id", type: "type", source: "source", time: "time", cid: 
 /**
  * Publish script: dedup by request key and/or per-event id, then XADD each event, atomically.
  * KEYS[1] stream, KEYS[2] request idem key, KEYS[3..] per-event idem keys.
- * ARGV: windowMs, useRequestKey, useEventKeys, trimKind ("MAXLEN" | "MINID" | ""), trimArg, fieldsPerEvent, fields...
+ * ARGV: windowMs, useRequestKey, useEventKeys, trimKind ("MAXLEN" | "MINID" | ""), trimArg, valuesPerEvent,
+ * then per event the values of EVENT_FIELDS in order (the script adds the field names: half the arguments
+ * to encode and send per event).
  * Returns {duplicateFlag, "id1,id2,..."}.
  */
+export const EVENT_FIELDS = [F.id, F.type, F.source, F.time, F.cid, F.ver, F.payload] as const;
 export const PUBLISH_LUA = `
+local names = {${EVENT_FIELDS.map((f) => `'${f}'`).join(", ")}}
 local window = tonumber(ARGV[1])
 if ARGV[2] == '1' then
   local hit = redis.call('GET', KEYS[2])
@@ -51,7 +55,7 @@ for i = 0, n - 1 do
   else
     local args = {}
     local base = 6 + i * nf
-    for j = 1, nf do args[j] = ARGV[base + j] end
+    for j = 1, nf do args[2 * j - 1] = names[j]; args[2 * j] = ARGV[base + j] end
     local id
     if ARGV[4] ~= '' then
       id = redis.call('XADD', KEYS[1], ARGV[4], '~', ARGV[5], '*', unpack(args))

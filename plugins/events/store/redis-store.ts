@@ -6,7 +6,7 @@
  * (the HTTP layer answers 503), never a hang: no offline queue, a command timeout, no blind resend.
  */
 import Redis, { Cluster } from "ioredis";
-import { keysFor, F, PUBLISH_LUA, type StreamKeys } from "./redis-keys";
+import { keysFor, F, EVENT_FIELDS, PUBLISH_LUA, type StreamKeys } from "./redis-keys";
 import { NativePublisher } from "./native-publish";
 import {
   StoreUnavailableError, splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery,
@@ -17,10 +17,11 @@ type Entry = [string, string[] | null];
 /** A single node or a Redis Cluster: the key scheme keeps each stream's keys in one slot (redis-keys.ts). */
 type Conn = Redis | Cluster;
 
-function fieldsOf(e: NewEvent): string[] {
-  return [F.id, e.id, F.type, e.type, F.source, e.source, F.time, e.time, F.cid, e.correlationId, F.ver, String(e.schemaVersion), F.payload, JSON.stringify(e.payload)];
+/** Appends an event's values in EVENT_FIELDS order (the publish script pairs them with the field names). */
+function pushValues(argv: string[], e: NewEvent) {
+  argv.push(e.id, e.type, e.source, e.time, e.correlationId, String(e.schemaVersion), JSON.stringify(e.payload));
 }
-const FIELDS_PER_EVENT = 14;
+const VALUES_PER_EVENT = String(EVENT_FIELDS.length);
 /** Most events one coalesced script call carries (bounds the script's run time and argument count). */
 const MAX_COALESCED = 2000;
 
@@ -82,8 +83,8 @@ class RedisEventStore implements EventStore {
     const [kind, arg] = this.trimForAppend();
     const keys = [this.k.stream, this.k.idemPrefix + "k:" + (opts.idempotencyKey ?? "")];
     if (opts.dedupById) for (const e of events) keys.push(this.k.idemPrefix + "e:" + e.id);
-    const argv = [String(opts.dedupWindowMs), opts.idempotencyKey ? "1" : "0", opts.dedupById ? "1" : "0", kind, arg, String(FIELDS_PER_EVENT)];
-    for (const e of events) argv.push(...fieldsOf(e));
+    const argv = [String(opts.dedupWindowMs), opts.idempotencyKey ? "1" : "0", opts.dedupById ? "1" : "0", kind, arg, VALUES_PER_EVENT];
+    for (const e of events) pushValues(argv, e);
     const [dup, joined] = (await guard((this.r as any).tradpalPublish(keys.length, keys, argv))) as [number, string];
     if (!dup) this.count(events);
     return { streamIds: joined.split(","), duplicate: dup === 1 };
@@ -95,8 +96,8 @@ class RedisEventStore implements EventStore {
     this.queue = [];
     this.queued = 0;
     const [kind, arg] = this.trimForAppend();
-    const argv: string[] = ["0", "0", "0", kind, arg, String(FIELDS_PER_EVENT)];
-    for (const item of q) for (const e of item.events) argv.push(...fieldsOf(e));
+    const argv: string[] = ["0", "0", "0", kind, arg, VALUES_PER_EVENT];
+    for (const item of q) for (const e of item.events) pushValues(argv, e);
     const call = this.native?.isReady()
       ? this.native.run([this.k.stream, this.k.idemPrefix + "none"], argv)
       : guard((this.r as any).tradpalPublish(2, this.k.stream, this.k.idemPrefix + "none", argv) as Promise<[number, string]>);
