@@ -1,0 +1,76 @@
+/**
+ * The native (Bun.RedisClient) publish call against a private redis-server: it stores through the real
+ * publish script, survives an emptied script cache (EVALSHA → EVAL), turns an outage into a fast
+ * StoreUnavailableError, lets script errors through as errors (not outages), and is ready again after
+ * Redis comes back.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import Redis from "ioredis";
+import { startPrivateRedis, type PrivateRedis } from "../../../test/support/harness";
+import { NativePublisher } from "./native-publish";
+import { PUBLISH_LUA, EVENT_FIELDS } from "./redis-keys";
+import { StoreUnavailableError } from "./types";
+
+let redis: PrivateRedis;
+let pub: NativePublisher;
+const stream = `native_pub_${process.pid}`;
+const values = (id: string) => [id, "custom.test", "src", "2026-01-01T00:00:00.000Z", id, "1", '{"a":1}'];
+const argv = (...ids: string[]) => ["0", "0", "0", "MAXLEN", "1000", String(EVENT_FIELDS.length), ...ids.flatMap(values)];
+
+async function waitReady(p: NativePublisher, ms = 5000) {
+  const deadline = Date.now() + ms;
+  while (!p.isReady() && Date.now() < deadline) await Bun.sleep(20);
+  return p.isReady();
+}
+
+beforeAll(async () => {
+  redis = await startPrivateRedis({ appendonly: false });
+  pub = new NativePublisher(redis.url, PUBLISH_LUA, 1000);
+  expect(await waitReady(pub)).toBe(true);
+});
+afterAll(async () => {
+  pub?.close();
+  await redis?.stop();
+});
+
+test("stores the events with the field names added by the script", async () => {
+  const [dup, joined] = await pub.run([stream, `{${stream}}:idem:none`], argv("e1", "e2"));
+  expect(dup).toBe(0);
+  const ids = joined.split(",");
+  expect(ids).toHaveLength(2);
+  const r = new Redis(redis.url);
+  const entries = (await r.xrange(stream, "-", "+")) as [string, string[]][];
+  r.disconnect();
+  expect(entries.map(([id]) => id)).toEqual(ids);
+  expect(entries[0][1]).toEqual(["id", "e1", "type", "custom.test", "source", "src", "time", "2026-01-01T00:00:00.000Z", "cid", "e1", "v", "1", "payload", '{"a":1}']);
+});
+
+test("an emptied script cache (Redis restart, SCRIPT FLUSH) falls back to EVAL once", async () => {
+  const r = new Redis(redis.url);
+  await r.script("FLUSH"); // private redis-server: nobody else's scripts
+  const [, joined] = await pub.run([stream, `{${stream}}:idem:none`], argv("e3"));
+  expect(joined).toMatch(/^\d+-\d+$/);
+  expect(Number(await r.xlen(stream))).toBe(3);
+  r.disconnect();
+});
+
+test("a script error is passed through, not reported as an outage", async () => {
+  // 8 values for a 7-field event: the script's XADD gets an odd field list → ERR from Redis
+  const bad = ["0", "0", "0", "", "", "8", ...values("x"), "extra"];
+  const err = await pub.run([stream, `{${stream}}:idem:none`], bad).catch((e) => e);
+  expect(err).toBeInstanceOf(Error);
+  expect(err).not.toBeInstanceOf(StoreUnavailableError);
+});
+
+test("Redis down → StoreUnavailableError at once; ready again after Redis is back", async () => {
+  await redis.stop();
+  const started = performance.now();
+  const err = await pub.run([stream, `{${stream}}:idem:none`], argv("e4")).catch((e) => e);
+  expect(err).toBeInstanceOf(StoreUnavailableError);
+  expect(performance.now() - started).toBeLessThan(1500); // bounded by the 1 s command timeout at worst
+  expect(pub.isReady()).toBe(false);
+  await redis.start();
+  expect(await waitReady(pub, 8000)).toBe(true);
+  const [dup] = await pub.run([stream, `{${stream}}:idem:none`], argv("e5"));
+  expect(dup).toBe(0);
+}, 20_000);
