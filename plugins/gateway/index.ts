@@ -16,6 +16,6 @@ export default definePlugin({
   // --only gateway the dependency is hosted elsewhere and the gateway starts alone.
   dependsOn: ["security"],
   // The listener accepts large streamed uploads; the configured max_body_size (413) is enforced by the proxy.
-  serve: { maxRequestBodySize: 8 * 1024 ** 3, idleTimeout: 120 },
+  serve: { maxRequestBodySize: 8 * 1024 ** 3, idleTimeout: 120, wire: true },
   provision: (config, ctx) => provisionGateway(config as any, ctx),
 });

@@ -10,6 +10,7 @@ import type { PluginMetrics } from "./metrics";
 import type { Bus } from "./bus";
 import type { SharedPool } from "./shared-pool";
 import type { HostSettings } from "../config/host-schema";
+import type { WireHandler } from "./wire";
 
 export interface PluginContext {
   /** Same string as the config key (`plugins.<id>`) and the logger name. */
@@ -46,6 +47,8 @@ export interface PluginInstance {
    * e.g. the gateway's proxy). It receives every request except /health and /metrics.
    */
   fetch?: FetchHandler;
+  /** Raw HTTP/1.1 fast path, tried before `fetch` on a port whose definition sets `serve.wire`. */
+  wire?: WireHandler;
   /** Consumers, timers, anything that needs the instance to be live. */
   start?(): Promise<void>;
   /** Idempotent; safe after a half-finished provision. */
@@ -69,7 +72,12 @@ export interface PluginDefinition<S extends TSchema = TSchema> {
   /** Plugins that must be started before this one (when both are enabled in this process). */
   dependsOn?: readonly string[];
   /** Listener options fixed for the life of the port (body limit, idle timeout in seconds). */
-  serve?: { maxRequestBodySize?: number; idleTimeout?: number };
+  serve?: {
+    maxRequestBodySize?: number;
+    idleTimeout?: number;
+    /** Front the port with the host's raw HTTP/1.1 listener so `instance.wire` can take requests first (plain HTTP ports only). */
+    wire?: boolean;
+  };
   /** Build an instance. No ports are bound here. */
   provision(config: StaticDecode<S>, ctx: PluginContext): Promise<PluginInstance>;
 }

@@ -137,7 +137,7 @@ export class Host {
       }
     } catch (err) {
       for (const r of started.reverse()) {
-        r.bound.server.stop(true);
+        r.bound.stop(true);
         await this.stopGeneration(r.slot.gen);
         this.running.delete(r.slot.id);
       }
@@ -187,7 +187,7 @@ export class Host {
     const plans: Plan[] = [];
     const rollback = async () => {
       for (const p of plans.reverse()) {
-        p.newBound?.server.stop(true);
+        p.newBound?.stop(true);
         await this.stopGeneration(p.gen);
       }
     };
@@ -214,7 +214,7 @@ export class Host {
     }
 
     // 2. Swap: every changed plugin at once.
-    const retired: { gen: Generation; server?: Server<unknown> }[] = [];
+    const retired: { gen: Generation; server?: BoundServer }[] = [];
     this.config = next;
     this.log.setLevel(parseLogLevel(next.host.log_level));
     for (const plan of plans) {
@@ -223,7 +223,7 @@ export class Host {
         this.running.set(plan.block.id, { slot: plan.slot!, bound: plan.newBound!, metrics: this.metricsFor(plan.block.id), startedAt: Date.now() });
         continue;
       }
-      retired.push({ gen: current.slot.gen, server: plan.newBound ? current.bound.server : undefined });
+      retired.push({ gen: current.slot.gen, server: plan.newBound ? current.bound : undefined });
       current.slot.gen = plan.gen;
       if (plan.newBound) current.bound = plan.newBound;
     }
@@ -232,7 +232,7 @@ export class Host {
       const r = this.running.get(id)!;
       this.running.delete(id);
       r.slot.closing = true;
-      retired.push({ gen: r.slot.gen, server: r.bound.server });
+      retired.push({ gen: r.slot.gen, server: r.bound });
     }
 
     // 3. Drain and stop what was replaced, without holding up the caller.
@@ -264,7 +264,7 @@ export class Host {
     this.stopped = true;
     const grace = this.config?.host.shutdown_grace ?? 10_000;
     const all = [...this.running.values()];
-    for (const r of all) r.bound.server.stop(false);
+    for (const r of all) r.bound.stop(false);
     const results = await Promise.all(all.map((r) => drained(r.slot.gen, grace)));
     results.forEach((clean, i) => {
       if (!clean) this.log.warn("shutdown grace period over with requests in flight", { plugin: all[i].slot.id, inflight: all[i].slot.gen.inflight });
@@ -272,7 +272,7 @@ export class Host {
     for (const r of dependencyOrder(all.map((r) => ({ id: r.slot.id, dependsOn: r.slot.gen.block.definition.dependsOn, r }))).reverse()) {
       r.r.slot.closing = true;
       await this.stopGeneration(r.r.slot.gen);
-      r.r.bound.server.stop(true);
+      r.r.bound.stop(true);
     }
     this.running.clear();
     this.healthServer?.stop(true);

@@ -1,13 +1,19 @@
 /**
- * One Bun.serve per plugin port. The server calls whatever generation (instance) its slot points at,
- * so a reload swaps a pointer instead of rebinding; GET /health and GET /metrics are answered here
- * for every plugin alike.
+ * One listener per plugin port: Bun.serve, or for a plugin with `serve.wire` the raw HTTP/1.1 front
+ * (wire/front.ts) with an inner Bun.serve behind it. The server calls whatever generation (instance)
+ * its slot points at, so a reload swaps a pointer instead of rebinding; GET /health and GET /metrics
+ * are answered here for every plugin alike.
  */
+import { rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Server } from "bun";
 import type { FetchHandler, PluginInstance } from "../core/plugin";
 import type { Logger } from "../core/log";
 import { HostErrors, jsonError } from "../core/errors";
 import type { PluginBlock } from "../config/load";
+import { listenFront } from "./wire/front";
+import { PEER_FIELD, Tunnel } from "./wire/tunnel";
 
 /** A provisioned, started instance of one plugin config. */
 export interface Generation {
@@ -31,12 +37,13 @@ export interface Slot {
 }
 
 export interface BoundServer {
-  server: Server<unknown>;
   hostname: string;
   port: number;
+  /** force false: stop accepting and let in-flight requests finish; true: close everything now. */
+  stop(force: boolean): void;
 }
 
-function finish(gen: Generation) {
+export function finish(gen: Generation) {
   if (--gen.inflight === 0 && gen.onIdle.length > 0) {
     const waiters = gen.onIdle.splice(0);
     for (const w of waiters) w();
@@ -99,26 +106,79 @@ export class PortInUseError extends Error {
   }
 }
 
-export function bind(slot: Slot, hostname: string, port: number, log: Logger, opts: { maxRequestBodySize?: number; idleTimeout?: number; tls?: Bun.TLSOptions } = {}): BoundServer {
+export interface BindOptions {
+  maxRequestBodySize?: number;
+  idleTimeout?: number;
+  tls?: Bun.TLSOptions;
+  /** Serve the port with the raw HTTP/1.1 front (plugin serve.wire); ignored with TLS. */
+  wire?: boolean;
+}
+
+function isPortInUse(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === "EADDRINUSE" || /in use|EADDRINUSE/i.test(String((err as Error).message));
+}
+
+export function bind(slot: Slot, hostname: string, port: number, log: Logger, opts: BindOptions = {}): BoundServer {
+  if (opts.wire && !opts.tls) return bindWire(slot, hostname, port, log, opts);
   const dispatch = createDispatcher(slot, log);
   try {
-    const server = Bun.serve({
-      hostname,
-      port,
-      reusePort: false,
-      idleTimeout: opts.idleTimeout ?? 120,
-      maxRequestBodySize: opts.maxRequestBodySize ?? 128 * 1024 * 1024,
-      ...(opts.tls ? { tls: opts.tls } : {}),
-      fetch: dispatch,
-      error(err) {
-        log.error("server error", { err });
-        return HostErrors.HOST_ERR_INTERNAL().toResponse();
-      },
-    });
-    return { server, hostname, port: server.port ?? port };
+    const server = serveWith(opts, log, { hostname, port, reusePort: false, ...(opts.tls ? { tls: opts.tls } : {}) }, dispatch);
+    return { hostname, port: server.port ?? port, stop: (force) => { server.stop(force); } };
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "EADDRINUSE" || /in use|EADDRINUSE/i.test(String((err as Error).message))) throw new PortInUseError(slot.id, hostname, port);
+    if (isPortInUse(err)) throw new PortInUseError(slot.id, hostname, port);
     throw err;
   }
+}
+
+function serveWith(opts: BindOptions, log: Logger, where: Record<string, unknown>, fetch: (req: Request, server: Server<unknown>) => Response | Promise<Response>): Server<unknown> {
+  return Bun.serve({
+    ...where,
+    idleTimeout: opts.idleTimeout ?? 120,
+    maxRequestBodySize: opts.maxRequestBodySize ?? 128 * 1024 * 1024,
+    fetch,
+    error(err) {
+      log.error("server error", { err });
+      return HostErrors.HOST_ERR_INTERNAL().toResponse();
+    },
+  } as Parameters<typeof Bun.serve>[0]);
+}
+
+let innerSeq = 0;
+
+/**
+ * A wire port: the raw front on the public address, and an inner Bun.serve on a private unix socket
+ * for what the fast path declines. The inner server learns the TCP peer from the front's PEER_FIELD.
+ */
+function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts: BindOptions): BoundServer {
+  const dispatch = createDispatcher(slot, log);
+  const peers = new WeakMap<Request, string>();
+  const peerView = { requestIP: (req: Request) => ({ address: peers.get(req) ?? "", family: "IPv4", port: 0 }) } as unknown as Server<unknown>;
+  const unixPath = join(tmpdir(), `tradpal-${process.pid}-${slot.id}-${++innerSeq}.sock`);
+  rmSync(unixPath, { force: true });
+  const inner = serveWith(opts, log, { unix: unixPath }, (req) => {
+    const h = req.headers;
+    peers.set(req, h.get(PEER_FIELD) ?? "");
+    h.delete(PEER_FIELD);
+    return dispatch(req, peerView);
+  });
+  const tunnel = new Tunnel(unixPath);
+  let front;
+  try {
+    front = listenFront({ hostname, port, slot, log, tunnel, idleTimeoutS: opts.idleTimeout ?? 120, finish });
+  } catch (err) {
+    inner.stop(true);
+    rmSync(unixPath, { force: true });
+    if (isPortInUse(err)) throw new PortInUseError(slot.id, hostname, port);
+    throw err;
+  }
+  return {
+    hostname,
+    port: front.port,
+    stop(force) {
+      front.stop(force);
+      inner.stop(force);
+      if (force) { tunnel.stop(); rmSync(unixPath, { force: true }); }
+    },
+  };
 }

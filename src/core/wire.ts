@@ -1,0 +1,34 @@
+/**
+ * The raw HTTP/1.1 fast path a plugin may offer next to its fetch handler (plugin `serve.wire`).
+ * The host's front listener parses each request head itself and offers it to the plugin's
+ * WireHandler first; the handler answers by writing bytes to the client, or declines and the
+ * request goes to the plugin's ordinary fetch handler (through Bun.serve) unchanged.
+ */
+import type { RequestHead } from "./http1/head";
+
+export interface WireRequest extends RequestHead {
+  /** The whole request body when it has one (it arrived with the head), else null. */
+  body: Uint8Array | null;
+  /** The TCP peer's address. */
+  clientIp: string;
+}
+
+/** The client connection, as far as one response is concerned. */
+export interface WireClient {
+  /** Queue bytes to the client; false when they were buffered (wait for onDrain before writing more). */
+  write(data: string | Uint8Array): boolean;
+  /** Called once the buffered bytes are flushed (set it after a write returned false). */
+  onDrain: (() => void) | null;
+  /** Called if the client goes away before done(). */
+  onClose: (() => void) | null;
+  readonly closed: boolean;
+  /** The response is complete; keepAlive false closes the connection once the bytes are flushed. */
+  done(keepAlive: boolean): void;
+}
+
+/**
+ * Returns true when it took the request (and will call client.done), false to pass it to the fetch
+ * handler. Called for requests with no body, a body that arrived whole with the head, or framing
+ * the host could not trust (then `framing` is set and the connection is closed after the answer).
+ */
+export type WireHandler = (req: WireRequest, client: WireClient) => boolean;

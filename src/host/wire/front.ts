@@ -1,0 +1,299 @@
+/**
+ * The front listener of a wire port (plugin `serve.wire`): Bun.listen, HTTP/1.1 parsed from the
+ * socket bytes. Each request head goes to the current generation's WireHandler (the plugin's fast
+ * path, no Request/Response objects at all); what it declines, and /health, /metrics, upgrades and
+ * streamed bodies, is relayed to the inner Bun.serve through the tunnel. One exchange at a time per
+ * connection: pipelined requests wait in the buffer, so responses stay in order.
+ */
+import type { Socket, TCPSocketListener } from "bun";
+import { CRLFCRLF, MalformedHead, parseRequestHead, type RequestHead } from "../../core/http1/head";
+import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../core/http1/framer";
+import type { WireClient, WireRequest } from "../../core/wire";
+import type { Logger } from "../../core/log";
+import { HostErrors } from "../../core/errors";
+import type { Generation, Slot } from "../listener";
+import { Tunnel, type Exchange, type TunnelClient } from "./tunnel";
+
+/** Bun.serve refuses larger heads too; the same ceiling keeps both lanes alike. */
+export const MAX_HEAD_BYTES = 16 * 1024;
+/** Pipelined bytes held while a response is in progress before reading pauses. */
+const MAX_BUFFERED = 256 * 1024;
+
+export interface FrontOptions {
+  hostname: string;
+  port: number;
+  slot: Slot;
+  log: Logger;
+  tunnel: Tunnel;
+  idleTimeoutS: number;
+  /** Called when a generation's in-flight count drops (the listener's accounting). */
+  finish(gen: Generation): void;
+}
+
+function isHostPath(target: string): boolean {
+  return (target.startsWith("/health") && (target.length === 7 || target.charCodeAt(7) === 63 || target.charCodeAt(7) === 47))
+    || (target.startsWith("/metrics") && (target.length === 8 || target.charCodeAt(8) === 63));
+}
+
+function errorBytes(status: number, reason: string, code: string, message: string): string {
+  const body = JSON.stringify({ error: { code, message } });
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+
+class FrontConn implements WireClient, TunnelClient {
+  onDrain: (() => void) | null = null;
+  onClose: (() => void) | null = null;
+  closed = false;
+  /** Bytes received but not yet taken (a partial head, or requests pipelined behind the current one). */
+  private buf: Buffer | null = null;
+  private busy = false;
+  private gen: Generation | null = null;
+  private keepAlive = true;
+  private out: Uint8Array[] | null = null;
+  private endAfterFlush = false;
+  /** The request body still streaming toward the tunnel. */
+  private bodyFramer: BodyFramer | null = null;
+  private exchange: Exchange | null = null;
+  private readPaused = false;
+  readonly ip: string;
+
+  constructor(readonly socket: Socket<FrontConn>, private readonly o: FrontOptions) {
+    this.ip = socket.remoteAddress ?? "";
+  }
+
+  // ---- bytes in -----------------------------------------------------------------------------------
+
+  onData(data: Buffer): void {
+    if (this.closed) return;
+    if (this.busy) {
+      if (this.exchange !== null && this.exchange.phase === 2 /* Pipe */) { if (!this.exchange.write(data)) this.pauseReading(); return; }
+      if (this.bodyFramer !== null) { this.streamBody(data, 0); return; }
+      this.hold(data);
+      return;
+    }
+    this.process(this.buf === null ? data : Buffer.concat([this.buf, data]));
+  }
+
+  private hold(data: Buffer): void {
+    this.buf = this.buf === null ? Buffer.from(data) : Buffer.concat([this.buf, data]);
+    if (this.buf.length > MAX_BUFFERED) this.pauseReading();
+  }
+
+  private pauseReading(): void {
+    if (!this.readPaused) { this.readPaused = true; this.socket.pause(); }
+  }
+
+  resumeReading(): void {
+    if (this.readPaused && !this.closed) { this.readPaused = false; this.socket.resume(); }
+  }
+
+  /** Take the next request from `b` (all unprocessed bytes). */
+  private process(b: Buffer): void {
+    this.buf = null;
+    let start = 0;
+    while (start + 1 < b.length && b[start] === 13 && b[start + 1] === 10) start += 2; // RFC 9112 §2.2: stray CRLFs before a request
+    const end = b.indexOf(CRLFCRLF, start);
+    if (end === -1) {
+      if (b.length - start > MAX_HEAD_BYTES) return this.reject(431, "Request Header Fields Too Large", "HOST_ERR_HEADERS_TOO_LARGE", `the request head exceeds ${MAX_HEAD_BYTES} bytes`);
+      if (b.indexOf("\n\n", start) !== -1) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", "header lines must end with CRLF");
+      if (b.length > start) this.buf = Buffer.from(b.subarray(start));
+      return;
+    }
+    if (end - start > MAX_HEAD_BYTES) return this.reject(431, "Request Header Fields Too Large", "HOST_ERR_HEADERS_TOO_LARGE", `the request head exceeds ${MAX_HEAD_BYTES} bytes`);
+    let head: RequestHead;
+    try {
+      head = parseRequestHead(b, start, end);
+    } catch (err) {
+      if (err instanceof MalformedHead) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", err.message);
+      throw err;
+    }
+    const slot = this.o.slot;
+    const gen = slot.gen;
+    const wire = gen.instance.wire;
+    const bodyStart = head.bodyStart;
+    const inHand = b.length - bodyStart;
+    const bodyEnd = head.contentLength > 0 && !head.chunked ? bodyStart + head.contentLength : bodyStart;
+    const whole = !head.chunked && bodyEnd <= b.length;
+    this.busy = true;
+    this.keepAlive = head.keepAlive && head.framing === undefined;
+
+    if (wire !== undefined && !slot.closing && head.minor === 1 && !head.special && (whole || head.framing !== undefined) && !isHostPath(head.target)) {
+      const req = head as WireRequest;
+      req.body = head.contentLength > 0 && whole ? b.subarray(bodyStart, bodyEnd) : null;
+      req.clientIp = this.ip;
+      if (whole && bodyEnd < b.length && head.framing === undefined) this.buf = Buffer.from(b.subarray(bodyEnd));
+      this.gen = gen;
+      gen.inflight++;
+      let taken = false;
+      try {
+        taken = wire(req, this);
+      } catch (err) {
+        this.o.log.error("wire handler threw", { err });
+        if (this.gen === gen) { this.gen = null; this.o.finish(gen); }
+        return this.reject(500, "Internal Server Error", "HOST_ERR_INTERNAL", HostErrors.specs.HOST_ERR_INTERNAL.message);
+      }
+      if (taken) return;
+      this.gen = null;
+      this.o.finish(gen);
+      this.buf = null;
+    }
+    if (head.framing !== undefined) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", `request framing is ambiguous (${head.framing})`);
+
+    // The slow lane: the inner Bun.serve answers (the plugin's fetch handler, /health, /metrics...).
+    const ex = this.o.tunnel.open(this, head, this.ip);
+    this.exchange = ex;
+    if (head.chunked || head.contentLength > 0) {
+      this.bodyFramer = head.chunked ? new BodyFramer().chunked() : new BodyFramer().length(head.contentLength);
+      if (inHand > 0) this.streamBody(b, bodyStart); // the rest follows in later reads
+    } else {
+      ex.requestComplete();
+      if (bodyStart < b.length) this.buf = Buffer.from(b.subarray(bodyStart));
+    }
+  }
+
+  /** Request body bytes toward the tunnel; whatever follows the body is the next request. */
+  private streamBody(b: Buffer, at: number): void {
+    const framer = this.bodyFramer!;
+    const ex = this.exchange!;
+    const end = framer.advance(b, at, b.length);
+    if (end === FRAMER_ERROR) {
+      ex.cancel();
+      this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", `malformed chunked body: ${framer.error}`);
+      return;
+    }
+    const more = end === FRAMER_MORE;
+    const ok = ex.write(more ? (at === 0 ? b : b.subarray(at)) : b.subarray(at, end));
+    if (!more) {
+      this.bodyFramer = null;
+      ex.requestComplete();
+      if (end < b.length) this.hold(b.subarray(end));
+    }
+    if (!ok) this.pauseReading();
+  }
+
+  // ---- bytes out (WireClient / TunnelClient) ------------------------------------------------------
+
+  write(data: string | Uint8Array): boolean {
+    if (this.closed) return false;
+    if (this.out !== null) { this.out.push(typeof data === "string" ? Buffer.from(data, "latin1") : data); return false; }
+    const len = typeof data === "string" ? data.length : data.byteLength;
+    const n = this.socket.write(data);
+    if (n >= len) return true;
+    const bytes = typeof data === "string" ? Buffer.from(data, "latin1") : data;
+    this.out = [bytes.subarray(Math.max(0, n))];
+    return false;
+  }
+
+  onWritable(): void {
+    const out = this.out;
+    if (out === null) return;
+    while (out.length > 0) {
+      const chunk = out[0];
+      const n = this.socket.write(chunk);
+      if (n < chunk.byteLength) { out[0] = chunk.subarray(Math.max(0, n)); return; }
+      out.shift();
+    }
+    this.out = null;
+    if (this.endAfterFlush) { this.socket.end(); return; }
+    const d = this.onDrain;
+    if (d !== null) { this.onDrain = null; d(); }
+  }
+
+  done(keepAlive: boolean): void {
+    if (!this.busy) return;
+    this.busy = false;
+    this.exchange = null;
+    this.onDrain = null;
+    this.onClose = null;
+    const gen = this.gen;
+    if (gen !== null) { this.gen = null; this.o.finish(gen); }
+    if (!keepAlive || !this.keepAlive || this.bodyFramer !== null || this.o.slot.closing || this.stopping) {
+      this.bodyFramer = null;
+      this.closeAfterFlush();
+      return;
+    }
+    this.resumeReading();
+    const b = this.buf;
+    if (b !== null) this.process(b);
+  }
+
+  abort(): void {
+    this.busy = false;
+    const gen = this.gen;
+    if (gen !== null) { this.gen = null; this.o.finish(gen); }
+    this.closed = true;
+    this.socket.terminate();
+  }
+
+  private closeAfterFlush(): void {
+    if (this.out === null) this.socket.end();
+    else this.endAfterFlush = true;
+  }
+
+  private reject(status: number, reason: string, code: string, message: string): void {
+    this.busy = true;
+    this.buf = null;
+    this.write(errorBytes(status, reason, code, message));
+    this.closeAfterFlush();
+  }
+
+  /** Set when the listener stops: finish the current exchange, then close. */
+  stopping = false;
+
+  /** Idle (between requests, nothing buffered): safe to close now. */
+  get idle(): boolean { return !this.busy && this.buf === null; }
+
+  onSocketClose(): void {
+    if (this.closed && this.gen === null) return;
+    this.closed = true;
+    const gen = this.gen;
+    if (gen !== null) { this.gen = null; this.o.finish(gen); }
+    this.exchange?.cancel();
+    this.exchange = null;
+    const c = this.onClose;
+    this.onClose = null;
+    if (c !== null) c();
+  }
+}
+
+export interface Front {
+  listener: TCPSocketListener<FrontConn>;
+  port: number;
+  /** force false: stop accepting, close idle connections, let busy ones finish; true: drop everything. */
+  stop(force: boolean): void;
+}
+
+export function listenFront(o: FrontOptions): Front {
+  const conns = new Set<FrontConn>();
+  const listener = Bun.listen<FrontConn>({
+    hostname: o.hostname,
+    port: o.port,
+    socket: {
+      binaryType: "buffer",
+      open(s) {
+        const c = new FrontConn(s, o);
+        s.data = c;
+        conns.add(c);
+        s.setNoDelay(true);
+        s.timeout(o.idleTimeoutS);
+      },
+      data(s, d) { s.data.onData(d); },
+      drain(s) { s.data.onWritable(); },
+      close(s) { conns.delete(s.data); s.data.onSocketClose(); },
+      error(s) { conns.delete(s.data); s.data.onSocketClose(); },
+      timeout(s) { if (s.data.idle) s.end(); else s.timeout(o.idleTimeoutS); },
+    },
+  });
+  return {
+    listener,
+    port: listener.port,
+    stop(force) {
+      listener.stop(force);
+      for (const c of conns) {
+        if (force) { c.socket.terminate(); continue; }
+        c.stopping = true;
+        if (c.idle) c.socket.end();
+      }
+    },
+  };
+}
