@@ -6,51 +6,28 @@
  * (the common case) is handed over as bytes, with no stream at all.
  * https instances go through fetch() (TLS stays Bun's).
  */
-import type { Socket } from "bun";
 import { UpstreamError, fetchClient, type UpstreamClient, type UpstreamRequest, type UpstreamResponse } from "./upstream-client";
+import { ConnectionPool, type Conn, type PoolExchange } from "./upstream-pool";
 
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 const MAX_HEAD = 64 * 1024;
-const MAX_IDLE_PER_INSTANCE = 256;
-const SWEEP_MS = 25;
-const encoder = new TextEncoder();
 
 const enum Phase { Head, Length, Chunked, UntilClose, Done }
 const enum ChunkState { Size, Data, DataEnd, Trailer }
 
-interface Exchange {
+interface Exchange extends PoolExchange {
   req: UpstreamRequest;
+  pool: ConnectionPool;
   resolve(r: UpstreamResponse): void;
   reject(e: UpstreamError): void;
   phase: Phase;
   head: Buffer | null;
   receivedAny: boolean;
-  settled: boolean;
   keepAlive: boolean;
   remaining: number;
   controller: ReadableStreamDefaultController<Uint8Array> | null;
   chunk: ChunkState;
   line: string;
-  conn: Conn | null;
-}
-
-interface Conn {
-  socket: Socket<Conn> | null;
-  pool: Pool;
-  ex: Exchange | null;
-  served: number;
-  closed: boolean;
-  pending: Uint8Array | null;
-  onDrain: (() => void) | null;
-  /** Reading paused because the response body's consumer is behind (backpressure). */
-  paused: boolean;
-}
-
-interface Pool {
-  hostname: string;
-  port: number;
-  hostHeader: string;
-  idle: Conn[];
 }
 
 /** Hop-by-hop response fields never handed back (RFC 9110 §7.6.1). */
@@ -65,45 +42,15 @@ function fail(ex: Exchange, err: UpstreamError): void {
   ex.reject(err);
 }
 
-function destroy(conn: Conn): void {
-  conn.closed = true;
-  conn.ex = null;
-  conn.socket?.terminate();
+function destroy(ex: Exchange, conn: Conn): void {
+  ex.pool.destroy(conn);
 }
 
 /** The response is complete: the connection goes back to the idle list when it may be reused. */
 function complete(conn: Conn, ex: Exchange): void {
   ex.phase = Phase.Done;
   if (ex.controller) { try { ex.controller.close(); } catch { /* cancelled */ } ex.controller = null; }
-  conn.ex = null;
-  conn.served++;
-  if (!ex.keepAlive || conn.closed) { if (!conn.closed) destroy(conn); return; }
-  if (conn.paused) { conn.paused = false; conn.socket!.resume(); }
-  if (conn.pool.idle.length < MAX_IDLE_PER_INSTANCE) conn.pool.idle.push(conn);
-  else destroy(conn);
-}
-
-function writeAll(conn: Conn, data: string | Uint8Array): void {
-  if (conn.closed || !conn.socket) return;
-  if (conn.pending) {
-    const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    const merged = new Uint8Array(conn.pending.length + bytes.length);
-    merged.set(conn.pending);
-    merged.set(bytes, conn.pending.length);
-    conn.pending = merged;
-    return;
-  }
-  const written = conn.socket.write(data);
-  const len = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
-  if (written < len) {
-    const bytes = typeof data === "string" ? encoder.encode(data) : data;
-    conn.pending = bytes.subarray(Math.max(0, written));
-  }
-}
-
-function drained(conn: Conn): Promise<void> {
-  if (!conn.pending || conn.closed) return Promise.resolve();
-  return new Promise((resolve) => { conn.onDrain = resolve; });
+  ex.pool.complete(conn, ex.keepAlive);
 }
 
 function bodyStream(conn: Conn, ex: Exchange): ReadableStream<Uint8Array> {
@@ -113,7 +60,7 @@ function bodyStream(conn: Conn, ex: Exchange): ReadableStream<Uint8Array> {
     cancel() {
       // The client went away mid-body: this connection cannot be reused.
       ex.controller = null;
-      if (ex.phase !== Phase.Done) { ex.phase = Phase.Done; destroy(conn); }
+      if (ex.phase !== Phase.Done) { ex.phase = Phase.Done; destroy(ex, conn); }
     },
   }, { highWaterMark: 64 * 1024, size: (c) => c?.byteLength ?? 0 });
 }
@@ -129,7 +76,7 @@ function enqueue(conn: Conn, ex: Exchange, bytes: Uint8Array): void {
 function onHead(conn: Conn, ex: Exchange, data: Buffer): number {
   const end = data.indexOf(CRLFCRLF);
   if (end === -1) {
-    if (data.length > MAX_HEAD) { fail(ex, new UpstreamError("other", "upstream response head too large")); destroy(conn); }
+    if (data.length > MAX_HEAD) { fail(ex, new UpstreamError("other", "upstream response head too large")); destroy(ex, conn); }
     else ex.head = data;
     return -1;
   }
@@ -140,7 +87,7 @@ function onHead(conn: Conn, ex: Exchange, data: Buffer): number {
   const status = Number(statusLine.slice(9, 12));
   if (!statusLine.startsWith("HTTP/1.") || !(status >= 100 && status < 600)) {
     fail(ex, new UpstreamError("other", "malformed upstream status line"));
-    destroy(conn);
+    destroy(ex, conn);
     return -1;
   }
   // 1xx (other than 101) are interim: skip them and read the final head.
@@ -265,12 +212,10 @@ function onChunked(conn: Conn, ex: Exchange, data: Buffer, at: number): void {
 function bodyError(conn: Conn, ex: Exchange, why: string): void {
   ex.phase = Phase.Done;
   fail(ex, new UpstreamError("reset", why));
-  destroy(conn);
+  destroy(ex, conn);
 }
 
-function onData(conn: Conn, data: Buffer): void {
-  const ex = conn.ex;
-  if (!ex) { destroy(conn); return; } // bytes on an idle connection: not a valid HTTP/1.1 peer
+function onData(ex: Exchange, conn: Conn, data: Buffer): void {
   ex.receivedAny = true;
   let buf = data;
   let at = 0;
@@ -297,19 +242,12 @@ function onData(conn: Conn, data: Buffer): void {
   }
 }
 
-function onClose(conn: Conn, retry: (ex: Exchange) => void): void {
-  conn.closed = true;
-  const idle = conn.pool.idle;
-  const k = idle.indexOf(conn);
-  if (k !== -1) idle.splice(k, 1);
-  const ex = conn.ex;
-  conn.ex = null;
-  if (conn.onDrain) { const d = conn.onDrain; conn.onDrain = null; d(); }
-  if (!ex || ex.phase === Phase.Done) return;
+function onClose(ex: Exchange, conn: Conn, retry: () => void): void {
+  if (ex.phase === Phase.Done) return;
   if (ex.phase === Phase.UntilClose) { complete(conn, ex); return; }
   if (ex.phase === Phase.Head && !ex.receivedAny && !ex.settled && conn.served > 0 && ex.req.body === null) {
     // A reused keep-alive connection the upstream had closed: send again on a fresh one.
-    retry(ex);
+    retry();
     return;
   }
   ex.phase = Phase.Done;
@@ -317,110 +255,26 @@ function onClose(conn: Conn, retry: (ex: Exchange) => void): void {
 }
 
 export function pooledClient(): UpstreamClient {
-  const pools = new Map<string, Pool>();
-  const waiting = new Set<Exchange>();
+  const pool = new ConnectionPool();
   const tlsFallback = fetchClient();
-  let closed = false;
 
-  const handlers = {
-    binaryType: "buffer" as const,
-    data(s: Socket<Conn>, d: Buffer) { onData(s.data, d); },
-    drain(s: Socket<Conn>) {
-      const conn = s.data;
-      if (conn.pending) {
-        const p = conn.pending;
-        conn.pending = null;
-        const w = s.write(p);
-        if (w < p.byteLength) { conn.pending = p.subarray(Math.max(0, w)); return; }
-      }
-      if (conn.onDrain) { const d = conn.onDrain; conn.onDrain = null; d(); }
-    },
-    close(s: Socket<Conn>) { onClose(s.data, (ex) => dispatch(ex, true)); },
-    error(s: Socket<Conn>) { onClose(s.data, (ex) => dispatch(ex, true)); },
-  };
-
-  // One timer for every deadline: an exchange still waiting for its head past its deadline fails.
-  const sweeper = setInterval(() => {
-    if (waiting.size === 0) return;
-    const now = Date.now();
-    for (const ex of waiting) {
-      if (ex.settled) { waiting.delete(ex); continue; }
-      if (now >= ex.req.deadline) {
-        waiting.delete(ex);
-        fail(ex, new UpstreamError("timeout", "upstream did not answer before the deadline"));
-        if (ex.conn) destroy(ex.conn);
-      }
-    }
-  }, SWEEP_MS);
-  (sweeper as unknown as { unref?: () => void }).unref?.();
-
-  function poolFor(base: string): Pool {
-    let p = pools.get(base);
-    if (!p) {
-      const u = new URL(base);
-      p = { hostname: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || 80), hostHeader: u.host, idle: [] };
-      pools.set(base, p);
-    }
-    return p;
-  }
-
-  async function connect(pool: Pool, timeoutMs: number): Promise<Conn> {
-    const conn: Conn = { socket: null, pool, ex: null, served: 0, closed: false, pending: null, onDrain: null, paused: false };
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new UpstreamError("timeout", `connect timeout after ${timeoutMs} ms`)), timeoutMs);
-    });
-    const opening = Bun.connect<Conn>({ hostname: pool.hostname, port: pool.port, data: conn, socket: handlers });
-    try {
-      conn.socket = await Promise.race([opening, timeout]);
-    } catch (err) {
-      opening.then((s) => s.terminate(), noop);
-      if (err instanceof UpstreamError) throw err;
-      throw new UpstreamError("connect", String((err as { code?: string }).code ?? (err as Error).message));
-    } finally {
-      clearTimeout(timer);
-    }
-    conn.socket.setNoDelay(true);
-    return conn;
-  }
-
-  /** Send on an idle connection synchronously (the hot path); open a new one only when none is idle. */
-  function dispatch(ex: Exchange, fresh: boolean): void {
-    const pool = poolFor(ex.req.base);
-    if (!fresh) {
-      const idle = pool.idle;
-      while (idle.length > 0) { const c = idle.pop()!; if (!c.closed) { write(c, pool, ex); return; } }
-    }
-    void dispatchFresh(ex, pool);
-  }
-
-  async function dispatchFresh(ex: Exchange, pool: Pool): Promise<void> {
+  function write(ex: Exchange, conn: Conn): void {
     const r = ex.req;
-    let conn: Conn;
-    try { conn = await connect(pool, Math.min(r.connectTimeoutMs, Math.max(1, r.deadline - Date.now()))); } catch (err) { fail(ex, err as UpstreamError); return; }
-    if (ex.settled) { pool.idle.push(conn); return; } // the deadline passed while connecting: keep the connection
-    write(conn, pool, ex);
-  }
-
-  function write(conn: Conn, pool: Pool, ex: Exchange): void {
-    const r = ex.req;
-    ex.conn = conn;
     ex.receivedAny = false;
-    conn.ex = ex;
     let head = r.method + " " + r.path + " HTTP/1.1\r\n";
     const h = r.headers;
     let chunked: boolean;
     if (typeof h === "string") {
-      if (!r.blockHasHost) head += "host: " + pool.hostHeader + "\r\n";
+      if (!r.blockHasHost) head += "host: " + conn.pool.hostHeader + "\r\n";
       head += h;
       chunked = r.body !== null && !r.blockHasLength;
     } else {
-      if (!h.has("host")) head += "host: " + pool.hostHeader + "\r\n";
+      if (!h.has("host")) head += "host: " + conn.pool.hostHeader + "\r\n";
       h.forEach((v, k) => { head += k + ": " + v + "\r\n"; });
       chunked = r.body !== null && !h.has("content-length");
     }
     if (chunked) head += "transfer-encoding: chunked\r\n";
-    writeAll(conn, head + "\r\n");
+    pool.writeAll(conn, head + "\r\n");
     if (r.body !== null) void sendBody(conn, ex, r.body, chunked);
   }
 
@@ -429,16 +283,16 @@ export function pooledClient(): UpstreamClient {
       for await (const chunk of body) {
         if (conn.closed || ex.phase === Phase.Done) return;
         if (chunk.byteLength === 0) continue;
-        if (chunked) writeAll(conn, `${chunk.byteLength.toString(16)}\r\n`);
-        writeAll(conn, chunk);
-        if (chunked) writeAll(conn, "\r\n");
-        if (conn.pending) await drained(conn);
+        if (chunked) pool.writeAll(conn, `${chunk.byteLength.toString(16)}\r\n`);
+        pool.writeAll(conn, chunk);
+        if (chunked) pool.writeAll(conn, "\r\n");
+        if (conn.pending) await pool.drained(conn);
       }
-      if (chunked && !conn.closed) writeAll(conn, "0\r\n\r\n");
+      if (chunked && !conn.closed) pool.writeAll(conn, "0\r\n\r\n");
     } catch (err) {
       const e = err instanceof UpstreamError ? err : new UpstreamError("other", `request body failed: ${(err as Error).message}`);
       fail(ex, e);
-      destroy(conn);
+      destroy(ex, conn);
     }
   }
 
@@ -446,21 +300,21 @@ export function pooledClient(): UpstreamClient {
     kind: "pooled",
     acceptsHeaderBlock: true,
     send(r) {
-      if (closed) return Promise.reject(new UpstreamError("other", "client closed"));
+      if (pool.closed) return Promise.reject(new UpstreamError("other", "client closed"));
       if (r.base.charCodeAt(4) === 115 /* https */) return tlsFallback.send(typeof r.headers === "string" ? { ...r, headers: blockToHeaders(r.headers) } : r);
       return new Promise<UpstreamResponse>((resolve, reject) => {
         const ex: Exchange = {
-          req: r, resolve, reject, phase: Phase.Head, head: null, receivedAny: false, settled: false, keepAlive: true,
+          req: r, pool, resolve, reject, phase: Phase.Head, head: null, receivedAny: false, settled: false, keepAlive: true,
           remaining: 0, controller: null, chunk: ChunkState.Size, line: "", conn: null,
+          deadline: r.deadline, connectTimeoutMs: r.connectTimeoutMs,
+          start(conn) { write(ex, conn); },
+          onData(conn, data) { onData(ex, conn, data); },
+          onClose(conn, retry) { onClose(ex, conn, retry); },
+          fail(err) { fail(ex, err); },
         };
-        waiting.add(ex);
-        dispatch(ex, false);
+        pool.send(pool.poolFor(r.base), ex);
       });
     },
-    close() {
-      closed = true;
-      clearInterval(sweeper);
-      for (const p of pools.values()) for (const c of p.idle.splice(0)) destroy(c);
-    },
+    close() { pool.close(); },
   };
 }

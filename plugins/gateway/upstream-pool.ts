@@ -1,0 +1,221 @@
+/**
+ * Keep-alive HTTP/1.1 connections to plain-HTTP instances on Bun.connect, shared by the two ways the
+ * gateway speaks to an upstream: the pooled client (a Response for the fetch path) and the wire relay
+ * (bytes straight to the client's socket). The pool owns connecting (with a timeout), the idle lists,
+ * write buffering with drain, and one timer for every response-head deadline; what a connection's
+ * bytes mean belongs to the exchange currently on it.
+ */
+import type { Socket } from "bun";
+import { UpstreamError } from "./upstream-client";
+
+const MAX_IDLE_PER_INSTANCE = 256;
+const SWEEP_MS = 25;
+
+export interface Pool {
+  hostname: string;
+  port: number;
+  /** Host header value for this instance (host[:port]). */
+  hostHeader: string;
+  idle: Conn[];
+}
+
+export interface Conn {
+  socket: Socket<Conn> | null;
+  pool: Pool;
+  ex: PoolExchange | null;
+  /** Responses completed on this connection (0: fresh). */
+  served: number;
+  closed: boolean;
+  pending: Uint8Array | null;
+  onDrain: (() => void) | null;
+  /** Reading paused because whoever takes the response body is behind (backpressure). */
+  paused: boolean;
+}
+
+/** One request/response on a pooled connection. */
+export interface PoolExchange {
+  conn: Conn | null;
+  /** The response head arrived or the exchange failed: its deadline no longer applies. */
+  settled: boolean;
+  /** Epoch-ms deadline for the response head. */
+  readonly deadline: number;
+  readonly connectTimeoutMs: number;
+  /** Write the request on `conn` (the pool has set conn.ex and ex.conn). */
+  start(conn: Conn): void;
+  onData(conn: Conn, data: Buffer): void;
+  /** The connection closed while this exchange was on it; `retry` resends on a fresh connection. */
+  onClose(conn: Conn, retry: () => void): void;
+  /** Connecting failed or the deadline passed. */
+  fail(err: UpstreamError): void;
+}
+
+const encoder = new TextEncoder();
+
+export class ConnectionPool {
+  private readonly pools = new Map<string, Pool>();
+  private readonly waiting = new Set<PoolExchange>();
+  private readonly sweeper: ReturnType<typeof setInterval>;
+  closed = false;
+  private readonly handlers = {
+    binaryType: "buffer" as const,
+    data: (s: Socket<Conn>, d: Buffer) => {
+      const conn = s.data;
+      const ex = conn.ex;
+      if (ex === null) { this.destroy(conn); return; } // bytes on an idle connection: not a valid HTTP/1.1 peer
+      ex.onData(conn, d);
+    },
+    drain: (s: Socket<Conn>) => {
+      const conn = s.data;
+      if (conn.pending) {
+        const p = conn.pending;
+        conn.pending = null;
+        const w = s.write(p);
+        if (w < p.byteLength) { conn.pending = p.subarray(Math.max(0, w)); return; }
+      }
+      if (conn.onDrain) { const d = conn.onDrain; conn.onDrain = null; d(); }
+    },
+    close: (s: Socket<Conn>) => this.onClose(s.data),
+    error: (s: Socket<Conn>) => this.onClose(s.data),
+  };
+
+  constructor() {
+    // One timer for every deadline: an exchange still waiting for its head past its deadline fails.
+    this.sweeper = setInterval(() => {
+      if (this.waiting.size === 0) return;
+      const now = Date.now();
+      for (const ex of this.waiting) {
+        if (ex.settled) { this.waiting.delete(ex); continue; }
+        if (now >= ex.deadline) {
+          this.waiting.delete(ex);
+          ex.fail(new UpstreamError("timeout", "upstream did not answer before the deadline"));
+          if (ex.conn) this.destroy(ex.conn);
+        }
+      }
+    }, SWEEP_MS);
+    (this.sweeper as unknown as { unref?: () => void }).unref?.();
+  }
+
+  poolFor(base: string): Pool {
+    let p = this.pools.get(base);
+    if (!p) {
+      const u = new URL(base);
+      p = { hostname: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || 80), hostHeader: u.host, idle: [] };
+      this.pools.set(base, p);
+    }
+    return p;
+  }
+
+  /** Run `ex` on an idle connection of `pool` synchronously (the hot path), or on a new one. */
+  send(pool: Pool, ex: PoolExchange): void {
+    this.waiting.add(ex);
+    const idle = pool.idle;
+    while (idle.length > 0) {
+      const c = idle.pop()!;
+      if (!c.closed) { this.attach(c, ex); return; }
+    }
+    void this.sendFresh(pool, ex);
+  }
+
+  /** Run `ex` again on a new connection (a reused one turned out closed). */
+  resend(pool: Pool, ex: PoolExchange): void { void this.sendFresh(pool, ex); }
+
+  private attach(conn: Conn, ex: PoolExchange): void {
+    ex.conn = conn;
+    conn.ex = ex;
+    ex.start(conn);
+  }
+
+  private async sendFresh(pool: Pool, ex: PoolExchange): Promise<void> {
+    let conn: Conn;
+    try {
+      conn = await this.connect(pool, Math.min(ex.connectTimeoutMs, Math.max(1, ex.deadline - Date.now())));
+    } catch (err) {
+      this.waiting.delete(ex);
+      ex.fail(err as UpstreamError);
+      return;
+    }
+    if (ex.settled) { this.release(conn); return; } // the deadline passed while connecting: keep the connection
+    this.attach(conn, ex);
+  }
+
+  private async connect(pool: Pool, timeoutMs: number): Promise<Conn> {
+    const conn: Conn = { socket: null, pool, ex: null, served: 0, closed: false, pending: null, onDrain: null, paused: false };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new UpstreamError("timeout", `connect timeout after ${timeoutMs} ms`)), timeoutMs);
+    });
+    const opening = Bun.connect<Conn>({ hostname: pool.hostname, port: pool.port, data: conn, socket: this.handlers });
+    try {
+      conn.socket = await Promise.race([opening, timeout]);
+    } catch (err) {
+      opening.then((s) => s.terminate(), () => undefined);
+      if (err instanceof UpstreamError) throw err;
+      throw new UpstreamError("connect", String((err as { code?: string }).code ?? (err as Error).message));
+    } finally {
+      clearTimeout(timer);
+    }
+    conn.socket.setNoDelay(true);
+    return conn;
+  }
+
+  /** The exchange on `conn` is over: reuse the connection when it may be, else close it. */
+  complete(conn: Conn, keepAlive: boolean): void {
+    conn.ex = null;
+    conn.served++;
+    if (!keepAlive || conn.closed) { if (!conn.closed) this.destroy(conn); return; }
+    if (conn.paused) { conn.paused = false; conn.socket!.resume(); }
+    this.release(conn);
+  }
+
+  private release(conn: Conn): void {
+    if (!this.closed && conn.pool.idle.length < MAX_IDLE_PER_INSTANCE) conn.pool.idle.push(conn);
+    else this.destroy(conn);
+  }
+
+  destroy(conn: Conn): void {
+    conn.closed = true;
+    conn.ex = null;
+    conn.socket?.terminate();
+  }
+
+  /** Write everything, buffering what the socket does not take now (drained() waits for it). */
+  writeAll(conn: Conn, data: string | Uint8Array): void {
+    if (conn.closed || !conn.socket) return;
+    if (conn.pending) {
+      const bytes = typeof data === "string" ? encoder.encode(data) : data;
+      const merged = new Uint8Array(conn.pending.length + bytes.length);
+      merged.set(conn.pending);
+      merged.set(bytes, conn.pending.length);
+      conn.pending = merged;
+      return;
+    }
+    const written = conn.socket.write(data);
+    const len = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
+    if (written < len) {
+      const bytes = typeof data === "string" ? encoder.encode(data) : data;
+      conn.pending = bytes.subarray(Math.max(0, written));
+    }
+  }
+
+  drained(conn: Conn): Promise<void> {
+    if (!conn.pending || conn.closed) return Promise.resolve();
+    return new Promise((resolve) => { conn.onDrain = resolve; });
+  }
+
+  private onClose(conn: Conn): void {
+    conn.closed = true;
+    const idle = conn.pool.idle;
+    const k = idle.indexOf(conn);
+    if (k !== -1) idle.splice(k, 1);
+    const ex = conn.ex;
+    conn.ex = null;
+    if (conn.onDrain) { const d = conn.onDrain; conn.onDrain = null; d(); }
+    if (ex !== null) ex.onClose(conn, () => this.resend(conn.pool, ex));
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    for (const p of this.pools.values()) for (const c of p.idle.splice(0)) this.destroy(c);
+  }
+}
