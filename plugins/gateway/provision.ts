@@ -15,6 +15,7 @@ import { embeddedRegistry, redisRegistry } from "./registry";
 import { HealthChecker } from "./health";
 import { createAdminApp } from "./admin";
 import { createProxyHandler } from "./proxy";
+import { ProxyCore } from "./proxy-core";
 import { AccessLog } from "./access-log";
 import { fetchClient, type UpstreamClient } from "./upstream-client";
 import { pooledClient } from "./pooled-client";
@@ -84,7 +85,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
   const admin = createAdminApp({ services, registry, defaultTtlMs: settings.registration.default_ttl, maxTtlMs: settings.registration.max_ttl, log: ctx.log, sync });
   // The pooled client lives in ctx.shared: its keep-alive connections survive config reloads.
   const client: UpstreamClient = settings.upstream_client === "pooled" ? ctx.shared.getOrCreate("gateway:client:pooled", pooledClient) : fetchClient();
-  const handle = createProxyHandler({
+  const core = new ProxyCore({
     table,
     client,
     maxBodySize: settings.max_body_size,
@@ -99,6 +100,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     unroutedCells: STATUS_CLASSES.map((c) => metrics.requests.cell({ service: "none", route: "none", status_class: c })),
     latency: metrics.latency,
   });
+  const handle = createProxyHandler(core);
 
   announce();
   let syncTimer: ReturnType<typeof setInterval> | undefined;

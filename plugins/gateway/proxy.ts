@@ -4,49 +4,20 @@
  * it reads from structures compiled at provision time.
  */
 import type { Server } from "bun";
-import type { Bus } from "../../src/core/bus";
-import type { Logger } from "../../src/core/log";
 import { mintTraceparent, requestIdFrom } from "./trace";
 import { Bulkhead, BulkheadRejectedError, fullJitterBackoff } from "../../src/core/resilience";
-import type { EdgeDecision, EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";
-import { RouteTable, METHOD_MISMATCH, hostOnly, stripPrefix } from "./routing";
+import type { EdgeDecision } from "./edge/contract";
+import { stripPrefix } from "./routing";
 import type { CompiledRoute } from "./route";
 import { applyHeaderProgram, applyUrlProgram } from "./transforms";
 import { framingProblem, headerBlock, headerBytes, setForwardingHeaders, stripHopByHop, type ForwardingInfo } from "./headers";
-import { gatewayError, type GatewayErrorCode } from "./errors";
-import { observeLatency, recordOutcome } from "./upstream-state";
-import { UpstreamError, classifyFetchError, type UpstreamClient, type UpstreamResponse } from "./upstream-client";
-import { statusClass, type CellHistogram, type CounterCell } from "./metrics";
-import type { AccessLog } from "./access-log";
+import { gatewayError } from "./errors";
+import { UpstreamError, classifyFetchError, type UpstreamResponse } from "./upstream-client";
+import { IDEMPOTENT, ProxyCore, isAdminPath, type Refusal } from "./proxy-core";
 import type { Member } from "./balancers";
 
 /** Bun refuses header sections above this itself (431), so our own count is needed only below it. */
 const BUN_HEADER_LIMIT = 16 * 1024;
-const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
-
-export interface ProxyOptions {
-  table: RouteTable<CompiledRoute>;
-  client: UpstreamClient;
-  maxBodySize: number;
-  maxHeaderSize: number;
-  trustForwarded: boolean;
-  /** Edge policy, when loaded. Routes needing auth fail closed without it. */
-  policy?: EdgePolicy & EdgeUpstreamTlsProvider;
-  /** Exact paths served by the edge app (login...). */
-  edgePaths: ReadonlySet<string>;
-  /** The gateway's own REST app (/services...). */
-  admin: (req: Request) => Response | Promise<Response>;
-  bus: Bus;
-  log: Logger;
-  accessLog: AccessLog;
-  /** requests_total cells for requests no route took. */
-  unroutedCells: readonly CounterCell[];
-  latency: CellHistogram;
-}
-
-function isOwnPath(path: string): boolean {
-  return path.startsWith("/services") && (path.length === 9 || path.charCodeAt(9) === 47);
-}
 
 /** Count streamed request bytes and fail the stream past the limit (bodies without Content-Length). */
 function limitBody(body: ReadableStream<Uint8Array>, max: number): ReadableStream<Uint8Array> {
@@ -60,30 +31,25 @@ function limitBody(body: ReadableStream<Uint8Array>, max: number): ReadableStrea
   }));
 }
 
-export function createProxyHandler(o: ProxyOptions) {
-  const { table, client, bus, accessLog } = o;
+/** The fetch lane: a Request from Bun.serve (or the wire lane's fallback) → a Response. */
+export function createProxyHandler(core: ProxyCore) {
+  const o = core.o;
+  const client = o.client;
   const checkHeaderSize = o.maxHeaderSize < BUN_HEADER_LIMIT;
 
   function finish(route: CompiledRoute | undefined, req: Request, path: string, res: Response, requestId: string, clientIp: string, t0: number, member?: Member, attempts?: number, code?: string): Response {
-    const cells = route ? route.statusCells : o.unroutedCells;
-    cells[statusClass(res.status)].value++;
-    if (accessLog.wants(res.status, code !== undefined)) {
-      accessLog.write({
-        method: req.method, path, status: res.status, service: route?.svc.name ?? "-", route: route?.id ?? "-",
-        instance: member?.url, ms: Math.round((performance.now() - t0) * 100) / 100, request_id: requestId, client: clientIp, attempts, code,
-      });
-    }
+    core.account(route, req.method, path, res.status, requestId, clientIp, t0, member, attempts, code);
     return res;
   }
 
-  function fail(code: GatewayErrorCode, route: CompiledRoute | undefined, req: Request, path: string, requestId: string, clientIp: string, t0: number, message?: string, headers?: Record<string, string>, member?: Member, attempts?: number): Response {
-    const fallback = route?.fallback?.[code];
+  function refuse(r: Refusal, req: Request, path: string, requestId: string, clientIp: string, t0: number, member?: Member, attempts?: number): Response {
+    const fallback = r.route?.fallback?.[r.code];
     if (fallback !== undefined) {
       const res = fallback();
       res.headers.set("x-request-id", requestId);
-      return finish(route, req, path, res, requestId, clientIp, t0, member, attempts, code);
+      return finish(r.route, req, path, res, requestId, clientIp, t0, member, attempts, r.code);
     }
-    return finish(route, req, path, gatewayError(code, requestId, message, headers), requestId, clientIp, t0, member, attempts, code);
+    return finish(r.route, req, path, gatewayError(r.code, requestId, r.message, r.headers), requestId, clientIp, t0, member, attempts, r.code);
   }
 
   async function forward(req: Request, route: CompiledRoute, path: string, query: string, clientIp: string, requestId: string, t0: number, decision: EdgeDecision | undefined): Promise<Response> {
@@ -103,7 +69,7 @@ export function createProxyHandler(o: ProxyOptions) {
     };
     let out: Headers | string;
     if (client.acceptsHeaderBlock && route.transforms.requestInBlock) {
-      // Hot path: one pass over the client's headers into the serialised block the pooled client writes.
+      // One pass over the client's headers into the serialised block the pooled client writes.
       out = headerBlock(h, forwarding, route.preserveHost, route.transforms.request, route.transforms.requestBlock);
     } else {
       out = new Headers(h);
@@ -127,10 +93,8 @@ export function createProxyHandler(o: ProxyOptions) {
     let attempt = 0;
     for (;;) {
       const now = attempt === 0 ? now0 : Date.now();
-      const member = svc.balancer.pick(svc.members, now, exclude) ?? (exclude ? svc.balancer.pick(svc.members, now) : undefined);
-      if (member === undefined) {
-        return fail("GW_ERR_NO_HEALTHY_UPSTREAM", route, req, path, requestId, clientIp, t0, `no healthy instance of service "${svc.name}" is available`, { "retry-after": "1" }, undefined, attempt + 1);
-      }
+      const member = core.pick(route, now, exclude);
+      if (member === undefined) return refuse(core.noInstance(route), req, path, requestId, clientIp, t0, undefined, attempt + 1);
       const state = member.state;
       state.active++;
       const started = performance.now();
@@ -145,43 +109,19 @@ export function createProxyHandler(o: ProxyOptions) {
       }
       const latencyMs = performance.now() - started;
       const doneAt = now + latencyMs;
-      const failed = err !== undefined ? err.kind !== "body-limit" : res!.status >= 500;
-      if (err === undefined || err.kind !== "body-limit") {
-        observeLatency(state, latencyMs, doneAt);
-        if (recordOutcome(state, failed, svc.settings.outlier, doneAt)) {
-          svc.ejections.value++;
-          o.log.warn("instance ejected", { service: svc.name, instance: member.url, until: new Date(state.ejectedUntil).toISOString(), reason: err ? err.kind : `status ${res!.status}` });
-        }
-      }
-      if (res !== undefined) o.latency.observe(svc.latency, latencyMs / 1000);
-      if (bus.hasListeners("upstream.outcome")) {
-        bus.emit("upstream.outcome", { service: svc.name, status: res ? res.status : 0, latencyMs, instance: member.url, ...(err ? { error: err.kind === "connect" || err.kind === "timeout" || err.kind === "reset" ? err.kind : "other" } : {}) });
+      const status = res !== undefined ? res.status : 0;
+      core.recordAttempt(route, member, latencyMs, doneAt, status, err?.kind);
+
+      if (retryable && core.retryable(route, attempt, doneAt, deadline, status, err?.kind) && core.tryRetry(route, doneAt)) {
+        res?.discard();
+        const delay = fullJitterBackoff(attempt, route.backoffBaseMs, route.backoffCapMs);
+        if (delay > 0) await Bun.sleep(delay);
+        attempt++;
+        exclude = member;
+        continue;
       }
 
-      const wantRetry = retryable && attempt < route.retryAttempts && doneAt < deadline &&
-        (err !== undefined ? err.kind === "connect" || err.kind === "reset" : route.retryStatuses.has(res!.status));
-      if (wantRetry) {
-        if (svc.budget.tryRetry(doneAt)) {
-          svc.retriesSent.value++;
-          res?.discard();
-          const delay = fullJitterBackoff(attempt, route.backoffBaseMs, route.backoffCapMs);
-          if (delay > 0) await Bun.sleep(delay);
-          attempt++;
-          exclude = member;
-          continue;
-        }
-        svc.retriesDenied.value++;
-      }
-
-      if (err !== undefined) {
-        switch (err.kind) {
-          case "body-limit": return fail("GW_ERR_BODY_TOO_LARGE", route, req, path, requestId, clientIp, t0, `request body exceeds ${o.maxBodySize} bytes`, { connection: "close" }, member, attempt + 1);
-          case "timeout": return fail("GW_ERR_PROXY_UPSTREAM_TIMEOUT", route, req, path, requestId, clientIp, t0, `service "${svc.name}" did not answer within ${route.timeoutMs} ms`, undefined, member, attempt + 1);
-          case "connect": return fail("GW_ERR_PROXY_UPSTREAM_CONNECT", route, req, path, requestId, clientIp, t0, `could not connect to an instance of service "${svc.name}"`, undefined, member, attempt + 1);
-          case "reset": return fail("GW_ERR_PROXY_UPSTREAM_RESET", route, req, path, requestId, clientIp, t0, undefined, undefined, member, attempt + 1);
-          default: return fail("GW_ERR_PROXY_FAILED", route, req, path, requestId, clientIp, t0, undefined, undefined, member, attempt + 1);
-        }
-      }
+      if (err !== undefined) return refuse(core.failure(route, err.kind), req, path, requestId, clientIp, t0, member, attempt + 1);
 
       const up = res!;
       const rh = up.headers;
@@ -202,7 +142,7 @@ export function createProxyHandler(o: ProxyOptions) {
     const path = q === -1 ? url.slice(pathStart) : url.slice(pathStart, q);
     const query = q === -1 ? "" : url.slice(q);
 
-    if (isOwnPath(path)) return o.admin(req);
+    if (isAdminPath(path)) return o.admin(req);
     if (o.policy !== undefined && o.edgePaths.has(path)) {
       const p = o.policy;
       return p.handleOwn !== undefined ? p.handleOwn(req, server.requestIP(req)?.address ?? "") : p.app.handle(req);
@@ -212,21 +152,10 @@ export function createProxyHandler(o: ProxyOptions) {
     const clientIp = server.requestIP(req)?.address ?? "";
     const requestId = requestIdFrom(h.get("x-request-id"));
 
-    const framing = framingProblem(h);
-    if (framing !== undefined) return fail("GW_ERR_AMBIGUOUS_LENGTH", undefined, req, path, requestId, clientIp, t0, `refused: ${framing}`, { connection: "close" });
-    if (checkHeaderSize && headerBytes(h) > o.maxHeaderSize) return fail("GW_ERR_HEADERS_TOO_LARGE", undefined, req, path, requestId, clientIp, t0, `request headers exceed ${o.maxHeaderSize} bytes`, { connection: "close" });
-    const cl = h.get("content-length");
-    if (cl !== null && Number(cl) > o.maxBodySize) return fail("GW_ERR_BODY_TOO_LARGE", undefined, req, path, requestId, clientIp, t0, `request body exceeds ${o.maxBodySize} bytes`, { connection: "close" });
-    if (path.indexOf("/.") !== -1 && /\/\.\.?(\/|$)/.test(path)) return fail("GW_ERR_BAD_REQUEST", undefined, req, path, requestId, clientIp, t0, "dot segments are not allowed in the path");
-
-    const route = table.match(path, table.hostRoutes ? hostOnly(h.get("host")) : "", req.method);
-    if (route === undefined) return fail("GW_ERR_NO_ROUTE", undefined, req, path, requestId, clientIp, t0, `no service is routed at ${path}`);
-    if (route === METHOD_MISMATCH) return fail("GW_ERR_METHOD_NOT_ALLOWED", undefined, req, path, requestId, clientIp, t0, `${req.method} is not allowed at ${path}`);
-
-    if (o.policy === undefined) {
-      if (route.edge.authRequired) return fail("GW_ERR_EDGE_UNAVAILABLE", route, req, path, requestId, clientIp, t0);
-      return admitted(req, route, path, query, clientIp, requestId, t0, undefined);
-    }
+    const screened = core.screen(req.method, path, h, framingProblem(h), checkHeaderSize ? headerBytes(h) : undefined);
+    if (!("svc" in screened)) return refuse(screened, req, path, requestId, clientIp, t0);
+    const route = screened;
+    if (o.policy === undefined) return admitted(req, route, path, query, clientIp, requestId, t0, undefined);
     const decision = o.policy.check(req, route.edge, clientIp);
     if (decision instanceof Promise) {
       return decision.then((d) => d.reject ? finish(route, req, path, d.reject, requestId, clientIp, t0) : admitted(req, route, path, query, clientIp, requestId, t0, d));
@@ -236,13 +165,8 @@ export function createProxyHandler(o: ProxyOptions) {
   }
 
   function admitted(req: Request, route: CompiledRoute, path: string, query: string, clientIp: string, requestId: string, t0: number, decision: EdgeDecision | undefined): Response | Promise<Response> {
-    const permit = bus.service("breaker.permit");
-    if (permit !== undefined) {
-      const p = permit(route.svc.name);
-      if (!p.allowed) {
-        return fail("GW_ERR_CIRCUIT_OPEN", route, req, path, requestId, clientIp, t0, `the circuit breaker for service "${route.svc.name}" is ${p.state}`, { "retry-after": String(Math.max(1, Math.ceil(p.retryAfterMs / 1000))) });
-      }
-    }
+    const open = core.breakerRefusal(route);
+    if (open !== undefined) return refuse(open, req, path, requestId, clientIp, t0);
     const bulkhead = route.svc.bulkhead;
     if (bulkhead === undefined) return forward(req, route, path, query, clientIp, requestId, t0, decision);
     if (bulkhead.tryEnter()) return forwardInside(bulkhead, req, route, path, query, clientIp, requestId, t0, decision);
@@ -267,7 +191,7 @@ export function createProxyHandler(o: ProxyOptions) {
     const message = why === "queue_full"
       ? `service "${route.svc.name}" has ${b.maxConcurrent} calls in flight and ${b.maxQueue} queued`
       : `no call slot for service "${route.svc.name}" freed within ${b.queueTimeoutMs} ms`;
-    return fail("GW_ERR_BULKHEAD_FULL", route, req, path, requestId, clientIp, t0, message, { "retry-after": "1" });
+    return refuse({ code: "GW_ERR_BULKHEAD_FULL", message, headers: { "retry-after": "1" }, route }, req, path, requestId, clientIp, t0);
   }
 
   return handle;

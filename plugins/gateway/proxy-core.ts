@@ -1,0 +1,157 @@
+/**
+ * What both proxy lanes share: the fetch lane (proxy.ts, Request → Response) and the wire lane
+ * (wire-proxy.ts, socket bytes → socket bytes). Screening a request (limits, route, method),
+ * recording an attempt's outcome (EWMA, outlier ejection, latency, the breaker's bus event), the
+ * retry decision, the error a failure maps to, and the per-request metrics and access log line.
+ */
+import type { Bus } from "../../src/core/bus";
+import type { Logger } from "../../src/core/log";
+import type { HeaderView } from "../../src/core/http1/pair-headers";
+import type { EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";
+import { RouteTable, METHOD_MISMATCH, hostOnly } from "./routing";
+import type { CompiledRoute } from "./route";
+import type { GatewayErrorCode } from "./errors";
+import { observeLatency, recordOutcome } from "./upstream-state";
+import type { UpstreamClient, UpstreamErrorKind } from "./upstream-client";
+import { statusClass, type CellHistogram, type CounterCell } from "./metrics";
+import type { AccessLog } from "./access-log";
+import type { Member } from "./balancers";
+import type { FramingProblem } from "../../src/core/http1/head";
+
+export const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+
+export interface ProxyOptions {
+  table: RouteTable<CompiledRoute>;
+  client: UpstreamClient;
+  maxBodySize: number;
+  maxHeaderSize: number;
+  trustForwarded: boolean;
+  /** Edge policy, when loaded. Routes needing auth fail closed without it. */
+  policy?: EdgePolicy & EdgeUpstreamTlsProvider;
+  /** Exact paths served by the edge app (login...). */
+  edgePaths: ReadonlySet<string>;
+  /** The gateway's own REST app (/services...). */
+  admin: (req: Request) => Response | Promise<Response>;
+  bus: Bus;
+  log: Logger;
+  accessLog: AccessLog;
+  /** requests_total cells for requests no route took. */
+  unroutedCells: readonly CounterCell[];
+  latency: CellHistogram;
+}
+
+/** A request the gateway answers itself, before any upstream is chosen. */
+export interface Refusal {
+  code: GatewayErrorCode;
+  message: string;
+  headers?: Record<string, string>;
+  /** The matched route, when the refusal came after matching. */
+  route?: CompiledRoute;
+}
+
+/** Paths the gateway's admin app serves (/services...). */
+export function isAdminPath(path: string): boolean {
+  return path.startsWith("/services") && (path.length === 9 || path.charCodeAt(9) === 47);
+}
+
+export class ProxyCore {
+  constructor(readonly o: ProxyOptions) {}
+
+  /**
+   * Limits, then the route: a Refusal, or the matched route. `headerBytes` is the size of the
+   * header section (or undefined when the listener already enforces a stricter limit).
+   */
+  screen(method: string, path: string, h: HeaderView, framing: FramingProblem | undefined, headerBytes: number | undefined): CompiledRoute | Refusal {
+    const o = this.o;
+    if (framing !== undefined) return { code: "GW_ERR_AMBIGUOUS_LENGTH", message: `refused: ${framing}`, headers: { connection: "close" } };
+    if (headerBytes !== undefined && headerBytes > o.maxHeaderSize) return { code: "GW_ERR_HEADERS_TOO_LARGE", message: `request headers exceed ${o.maxHeaderSize} bytes`, headers: { connection: "close" } };
+    const cl = h.get("content-length");
+    if (cl !== null && Number(cl) > o.maxBodySize) return { code: "GW_ERR_BODY_TOO_LARGE", message: `request body exceeds ${o.maxBodySize} bytes`, headers: { connection: "close" } };
+    if (path.indexOf("/.") !== -1 && /\/\.\.?(\/|$)/.test(path)) return { code: "GW_ERR_BAD_REQUEST", message: "dot segments are not allowed in the path" };
+    const table = o.table;
+    const route = table.match(path, table.hostRoutes ? hostOnly(h.get("host")) : "", method);
+    if (route === undefined) return { code: "GW_ERR_NO_ROUTE", message: `no service is routed at ${path}` };
+    if (route === METHOD_MISMATCH) return { code: "GW_ERR_METHOD_NOT_ALLOWED", message: `${method} is not allowed at ${path}` };
+    if (o.policy === undefined && route.edge.authRequired) return { code: "GW_ERR_EDGE_UNAVAILABLE", message: "this route requires authentication but the edge policy is not loaded", route };
+    return route;
+  }
+
+  /** The breaker's verdict: undefined to go on, or the 503 refusal while it is open. */
+  breakerRefusal(route: CompiledRoute): Refusal | undefined {
+    const permit = this.o.bus.service("breaker.permit");
+    if (permit === undefined) return undefined;
+    const p = permit(route.svc.name);
+    if (p.allowed) return undefined;
+    return { code: "GW_ERR_CIRCUIT_OPEN", message: `the circuit breaker for service "${route.svc.name}" is ${p.state}`, route, headers: { "retry-after": String(Math.max(1, Math.ceil(p.retryAfterMs / 1000))) } };
+  }
+
+  /** The instance for the next attempt: another than `exclude` when there is one. */
+  pick(route: CompiledRoute, now: number, exclude: Member | undefined): Member | undefined {
+    const svc = route.svc;
+    return svc.balancer.pick(svc.members, now, exclude) ?? (exclude ? svc.balancer.pick(svc.members, now) : undefined);
+  }
+
+  noInstance(route: CompiledRoute): Refusal {
+    return { code: "GW_ERR_NO_HEALTHY_UPSTREAM", message: `no healthy instance of service "${route.svc.name}" is available`, headers: { "retry-after": "1" }, route };
+  }
+
+  /**
+   * One attempt is over: feed the instance's EWMA and outlier detector, the latency histogram and
+   * the breaker (upstream.outcome). `status` 0 with `err` set when no response came.
+   */
+  recordAttempt(route: CompiledRoute, member: Member, latencyMs: number, doneAt: number, status: number, err: UpstreamErrorKind | undefined): void {
+    const o = this.o;
+    const svc = route.svc;
+    const state = member.state;
+    if (err !== "body-limit") {
+      observeLatency(state, latencyMs, doneAt);
+      if (recordOutcome(state, err !== undefined || status >= 500, svc.settings.outlier, doneAt)) {
+        svc.ejections.value++;
+        o.log.warn("instance ejected", { service: svc.name, instance: member.url, until: new Date(state.ejectedUntil).toISOString(), reason: err ?? `status ${status}` });
+      }
+    }
+    if (err === undefined) o.latency.observe(svc.latency, latencyMs / 1000);
+    if (o.bus.hasListeners("upstream.outcome")) {
+      o.bus.emit("upstream.outcome", { service: svc.name, status, latencyMs, instance: member.url, ...(err ? { error: err === "connect" || err === "timeout" || err === "reset" ? err : "other" } : {}) });
+    }
+  }
+
+  /** Whether this attempt's outcome may be retried (the budget is asked separately). */
+  retryable(route: CompiledRoute, attempt: number, doneAt: number, deadline: number, status: number, err: UpstreamErrorKind | undefined): boolean {
+    if (attempt >= route.retryAttempts || doneAt >= deadline) return false;
+    return err !== undefined ? err === "connect" || err === "reset" : route.retryStatuses.has(status);
+  }
+
+  /** Ask the retry budget; counts the retry or its denial. */
+  tryRetry(route: CompiledRoute, now: number): boolean {
+    const svc = route.svc;
+    if (svc.budget.tryRetry(now)) { svc.retriesSent.value++; return true; }
+    svc.retriesDenied.value++;
+    return false;
+  }
+
+  /** The coded error an upstream failure is answered with. */
+  failure(route: CompiledRoute, err: UpstreamErrorKind): Refusal {
+    const svc = route.svc;
+    switch (err) {
+      case "body-limit": return { code: "GW_ERR_BODY_TOO_LARGE", message: `request body exceeds ${this.o.maxBodySize} bytes`, headers: { connection: "close" }, route };
+      case "timeout": return { code: "GW_ERR_PROXY_UPSTREAM_TIMEOUT", message: `service "${svc.name}" did not answer within ${route.timeoutMs} ms`, route };
+      case "connect": return { code: "GW_ERR_PROXY_UPSTREAM_CONNECT", message: `could not connect to an instance of service "${svc.name}"`, route };
+      case "reset": return { code: "GW_ERR_PROXY_UPSTREAM_RESET", message: "the upstream closed the connection before answering", route };
+      default: return { code: "GW_ERR_PROXY_FAILED", message: "the upstream call failed", route };
+    }
+  }
+
+  /** Count the answer (requests_total by status class) and write the sampled access log line. */
+  account(route: CompiledRoute | undefined, method: string, path: string, status: number, requestId: string, clientIp: string, t0: number, member?: Member, attempts?: number, code?: string): void {
+    const o = this.o;
+    const cells = route ? route.statusCells : o.unroutedCells;
+    cells[statusClass(status)].value++;
+    if (o.accessLog.wants(status, code !== undefined)) {
+      o.accessLog.write({
+        method, path, status, service: route?.svc.name ?? "-", route: route?.id ?? "-",
+        instance: member?.url, ms: Math.round((performance.now() - t0) * 100) / 100, request_id: requestId, client: clientIp, attempts, code,
+      });
+    }
+  }
+}
