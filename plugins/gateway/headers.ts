@@ -5,6 +5,7 @@
  */
 
 import { applyHeaderProgramToPairs, type BlockProgram, type HeaderProgram } from "./transforms";
+import type { HeaderView } from "../../src/core/http1/pair-headers";
 
 /** RFC 9110 §7.6.1 plus the legacy names proxies still see. `host` is handled separately. */
 const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"] as const;
@@ -82,7 +83,7 @@ const BLOCK_SKIP = new Set<string>([...HOP_BY_HOP, "host", "x-forwarded-for", "x
  * the same result as copy → stripHopByHop → setForwardingHeaders (→ the route's request program),
  * without a Headers copy and a dozen mutations. Host is kept only when `preserveHost`.
  */
-export function headerBlock(h: Headers, f: ForwardingInfo, preserveHost: boolean, program?: HeaderProgram, simple?: BlockProgram): string {
+export function headerBlock(h: HeaderView, f: ForwardingInfo, preserveHost: boolean, program?: HeaderProgram, simple?: BlockProgram): string {
   let skipAlso: Set<string> | undefined;
   const connection = h.get("connection");
   const lc = connection === null ? "keep-alive" : connection.toLowerCase();
@@ -115,7 +116,7 @@ export function headerBlock(h: Headers, f: ForwardingInfo, preserveHost: boolean
 }
 
 /** The block with a request program applied (it may edit the forwarding fields too, as on the Headers path). */
-function programBlock(h: Headers, f: ForwardingInfo, preserveHost: boolean, program: HeaderProgram, skipAlso: Set<string> | undefined, xff: string, fwd: string): string {
+function programBlock(h: HeaderView, f: ForwardingInfo, preserveHost: boolean, program: HeaderProgram, skipAlso: Set<string> | undefined, xff: string, fwd: string): string {
   let pairs: string[] = [];
   h.forEach((value, name) => {
     if (BLOCK_SKIP.has(name) || (skipAlso !== undefined && skipAlso.has(name))) return;

@@ -254,8 +254,8 @@ function onClose(ex: Exchange, conn: Conn, retry: () => void): void {
   fail(ex, new UpstreamError("reset", "upstream closed the connection"));
 }
 
-export function pooledClient(): UpstreamClient {
-  const pool = new ConnectionPool();
+/** The client over `pool` (shared with the wire lane, so both reuse the same keep-alive connections). */
+export function pooledClient(pool: ConnectionPool = new ConnectionPool()): UpstreamClient {
   const tlsFallback = fetchClient();
 
   function write(ex: Exchange, conn: Conn): void {

@@ -16,6 +16,8 @@ import { HealthChecker } from "./health";
 import { createAdminApp } from "./admin";
 import { createProxyHandler } from "./proxy";
 import { ProxyCore } from "./proxy-core";
+import { createWireHandler } from "./wire-proxy";
+import { ConnectionPool } from "./upstream-pool";
 import { AccessLog } from "./access-log";
 import { fetchClient, type UpstreamClient } from "./upstream-client";
 import { pooledClient } from "./pooled-client";
@@ -84,7 +86,9 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
 
   const admin = createAdminApp({ services, registry, defaultTtlMs: settings.registration.default_ttl, maxTtlMs: settings.registration.max_ttl, log: ctx.log, sync });
   // The pooled client lives in ctx.shared: its keep-alive connections survive config reloads.
-  const client: UpstreamClient = settings.upstream_client === "pooled" ? ctx.shared.getOrCreate("gateway:client:pooled", pooledClient) : fetchClient();
+  // The wire lane relays on the same connections.
+  const pool = ctx.shared.getOrCreate("gateway:upstream-pool", () => new ConnectionPool());
+  const client: UpstreamClient = settings.upstream_client === "pooled" ? ctx.shared.getOrCreate("gateway:client:pooled", () => pooledClient(pool)) : fetchClient();
   const core = new ProxyCore({
     table,
     client,
@@ -101,6 +105,8 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     latency: metrics.latency,
   });
   const handle = createProxyHandler(core);
+  // With upstream_client "fetch" every request takes the fetch lane (through the host's inner listener).
+  const wire = settings.upstream_client === "pooled" ? createWireHandler(core, pool) : undefined;
 
   announce();
   let syncTimer: ReturnType<typeof setInterval> | undefined;
@@ -109,6 +115,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
   return {
     app: admin,
     fetch: handle,
+    wire,
     async start() {
       await syncAll();
       syncTimer = setInterval(() => void syncAll(), Math.max(100, settings.registration.sync_interval));

@@ -24,6 +24,8 @@ export interface WireClient {
   readonly closed: boolean;
   /** The response is complete; keepAlive false closes the connection once the bytes are flushed. */
   done(keepAlive: boolean): void;
+  /** The response cannot be completed (upstream cut it short): drop the connection so the client sees it. */
+  abort(): void;
 }
 
 /**

@@ -35,9 +35,14 @@ export interface EdgeDecision {
   principal?: Principal;
 }
 
+/** What the check reads of a request: its headers only (a Request, or the wire lane's parsed head). */
+export interface EdgeRequest {
+  readonly headers: { get(name: string): string | null };
+}
+
 export interface EdgePolicy {
   /** Sync where possible (cached token + local bucket); a Promise only when it must wait (Redis, JWKS fetch). */
-  check(req: Request, route: EdgeRoute, clientIp: string): EdgeDecision | Promise<EdgeDecision>;
+  check(req: EdgeRequest, route: EdgeRoute, clientIp: string): EdgeDecision | Promise<EdgeDecision>;
   /** /auth/login, /auth/refresh and anything else the edge serves itself. Mounted before the proxy catch-all. */
   app: AnyElysia;
   /** Paths (exact) the edge app serves, so the core routes them to `app` and not upstream. */

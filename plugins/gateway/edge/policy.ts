@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { PluginContext } from "../../../src/core/plugin";
-import type { EdgeDecision, EdgePolicy, EdgeRoute, EdgeUpstreamTlsProvider } from "./contract";
+import type { EdgeDecision, EdgePolicy, EdgeRequest, EdgeRoute, EdgeUpstreamTlsProvider } from "./contract";
 import { authRejection, rateLimitedResponse, type AuthFailure } from "./errors";
 import { decodeServiceTls, type EdgeSettings } from "./schema";
 import { createEdgeMetrics } from "./metrics";
@@ -62,7 +62,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     const fp = makePolicy("auth-failures", failRate);
     const failures = ctx.shared.getOrCreate(`gateway:edge:authfail:${fp.signature}`, () => new Map<string, number>());
     const retryS = Math.max(1, Math.ceil(fp.emissionMs / 1000));
-    const ipOf = (req: Request, peer: string) => resolver.resolve(peer, req.headers.get("x-forwarded-for"));
+    const ipOf = (req: EdgeRequest, peer: string) => resolver.resolve(peer, req.headers.get("x-forwarded-for"));
     gate = {
       blocked: (req, peer) => gcraWouldDeny(fp, failures.get(ipOf(req, peer)), Date.now()),
       failed(req, peer) {
@@ -150,7 +150,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     return { responseHeaders: headers, principal };
   }
 
-  function limit(req: Request, st: RouteState, peer: string, principal: AuthPrincipal | undefined): EdgeDecision | Promise<EdgeDecision> {
+  function limit(req: EdgeRequest, st: RouteState, peer: string, principal: AuthPrincipal | undefined): EdgeDecision | Promise<EdgeDecision> {
     if (!st.policy) return principal ? { principal } : NO_DECISION;
     const key = principal && keyBySubject ? principal.rateKey : "ip:" + resolver.resolve(peer, req.headers.get("x-forwarded-for"));
     const d = limiter.decide(st.policy, st.counters!, key);
@@ -158,7 +158,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     return toDecision(st, d, principal);
   }
 
-  function afterAuth(req: Request, st: RouteState, peer: string, a: AuthOutcome): EdgeDecision | Promise<EdgeDecision> {
+  function afterAuth(req: EdgeRequest, st: RouteState, peer: string, a: AuthOutcome): EdgeDecision | Promise<EdgeDecision> {
     if (typeof a === "string") {
       metrics.authFailure(a);
       return { reject: authRejection(a as AuthFailure, undefined, a === "throttled" ? throttledRetryS : undefined) };

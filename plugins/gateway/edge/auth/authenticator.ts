@@ -3,7 +3,7 @@
  * unknown kid makes us re-fetch the JWKS) or an API key (X-API-Key, compared by SHA-256).
  */
 import { createHash } from "node:crypto";
-import type { Principal } from "../contract";
+import type { EdgeRequest, Principal } from "../contract";
 import type { AuthFailure } from "../errors";
 import type { ApiKeyEntry } from "../schema";
 import { verifyJwt, scopesOf, type VerifyOptions, type VerifyResult } from "./jwt-verify";
@@ -31,8 +31,8 @@ export interface AuthCounters {
  * signature check or a key hash), so cached valid tokens from the same address are never slowed.
  */
 export interface FailureGate {
-  blocked(req: Request, peer: string): boolean;
-  failed(req: Request, peer: string): void;
+  blocked(req: EdgeRequest, peer: string): boolean;
+  failed(req: EdgeRequest, peer: string): void;
 }
 
 const OPEN_GATE: FailureGate = { blocked: () => false, failed: () => {} };
@@ -107,7 +107,7 @@ export class Authenticator {
   }
 
   /** `peer` (the TCP peer) is only used by the failure gate, and only on a cache miss. */
-  authenticate(req: Request, peer = ""): AuthOutcome | Promise<AuthOutcome> {
+  authenticate(req: EdgeRequest, peer = ""): AuthOutcome | Promise<AuthOutcome> {
     const authz = req.headers.get("authorization");
     if (authz !== null) {
       // The cache is keyed by the whole header value: a hit needs no slicing or parsing at all.
@@ -128,12 +128,12 @@ export class Authenticator {
     return "missing";
   }
 
-  private fail(req: Request, peer: string, reason: AuthFailure): AuthFailure {
+  private fail(req: EdgeRequest, peer: string, reason: AuthFailure): AuthFailure {
     this.gate.failed(req, peer);
     return reason;
   }
 
-  private verifyUncached(token: string, cacheKey: string, now: number, req: Request, peer: string): AuthOutcome | Promise<AuthOutcome> {
+  private verifyUncached(token: string, cacheKey: string, now: number, req: EdgeRequest, peer: string): AuthOutcome | Promise<AuthOutcome> {
     const r = verifyJwt(token, this.verifyOpts, this.jwks ? this.jwks.lookup : noKeys, now / 1000);
     if (!r.ok && r.unknownKid !== undefined && this.jwks) {
       const jwks = this.jwks;
@@ -145,7 +145,7 @@ export class Authenticator {
     return this.accept(cacheKey, r, req, peer);
   }
 
-  private accept(cacheKey: string, r: VerifyResult, req: Request, peer: string): AuthOutcome {
+  private accept(cacheKey: string, r: VerifyResult, req: EdgeRequest, peer: string): AuthOutcome {
     if (!r.ok) return this.fail(req, peer, r.reason);
     const jti = typeof r.claims.jti === "string" ? r.claims.jti : undefined;
     // Checked here, after the verify (also after an async JWKS re-fetch), so no revocation slips between.
@@ -156,7 +156,7 @@ export class Authenticator {
     return p;
   }
 
-  private apiKey(key: string, req?: Request, peer = ""): AuthOutcome {
+  private apiKey(key: string, req?: EdgeRequest, peer = ""): AuthOutcome {
     const seen = this.apiKeyHits.get(key);
     if (seen) return seen;
     if (req && this.gate.blocked(req, peer)) return "throttled";

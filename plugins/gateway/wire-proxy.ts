@@ -1,0 +1,240 @@
+/**
+ * The wire lane: the gateway's proxy path on the host's raw HTTP/1.1 front (plugin serve.wire).
+ * Same decisions as the fetch lane (proxy-core.ts: limits, route, edge policy, breaker, balancer,
+ * retries within budget, metrics, access log), but the request arrives as a parsed head and the
+ * upstream's response goes back as relayed bytes, so no Request, Response or Headers is built.
+ * Declined (→ fetch lane): the admin and edge paths, and services with a bulkhead or upstream TLS.
+ */
+import type { WireClient, WireHandler, WireRequest } from "../../src/core/wire";
+import type { ResponseHead } from "../../src/core/http1/head";
+import { fullJitterBackoff } from "../../src/core/resilience";
+import type { EdgeDecision } from "./edge/contract";
+import { mintTraceparent, requestIdFrom } from "./trace";
+import { stripPrefix } from "./routing";
+import type { CompiledRoute } from "./route";
+import { applyHeaderProgramToPairs, applyUrlProgram } from "./transforms";
+import { headerBlock, type ForwardingInfo } from "./headers";
+import { gatewayError } from "./errors";
+import { IDEMPOTENT, isAdminPath, type ProxyCore, type Refusal } from "./proxy-core";
+import { RelayExchange, type RelayListener } from "./relay-exchange";
+import type { ConnectionPool } from "./upstream-pool";
+import { UpstreamError, classifyFetchError, type UpstreamErrorKind, type UpstreamResponse } from "./upstream-client";
+import type { Member } from "./balancers";
+import { sendResponse } from "./wire-response";
+
+/** Response fields never relayed: hop-by-hop (RFC 9110 §7.6.1) and the ones the gateway sets itself. */
+const DROP_RESPONSE = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "x-request-id"]);
+const FRAMING = new Set(["content-length", "transfer-encoding"]);
+
+/** One client request on the wire lane, from admission to the last relayed byte. */
+class WireCall implements RelayListener {
+  private attempt = 0;
+  private exclude: Member | undefined;
+  private member: Member | undefined;
+  private started = 0;
+  private now = 0;
+  private readonly now0: number;
+  private readonly deadline: number;
+  /** The forwarded header lines (no Host unless preserved, no final CRLF). */
+  private readonly block: string;
+  private readonly pathAndQuery: string;
+  private readonly requestLine: string;
+  private readonly retryable: boolean;
+  private gone = false;
+
+  constructor(
+    private readonly core: ProxyCore,
+    private readonly pool: ConnectionPool,
+    private readonly req: WireRequest,
+    private readonly client: WireClient,
+    private readonly route: CompiledRoute,
+    private readonly path: string,
+    query: string,
+    private readonly requestId: string,
+    private readonly t0: number,
+    private readonly decision: EdgeDecision | undefined,
+  ) {
+    const h = req.headers;
+    const upstreamPath = route.strip ? stripPrefix(path, route.prefix) : path;
+    const pathAndQuery = route.transforms.url ? applyUrlProgram(upstreamPath, query, route.transforms.url) : upstreamPath + query;
+    this.pathAndQuery = pathAndQuery;
+    const forwarding: ForwardingInfo = {
+      clientIp: req.clientIp, proto: "http", host: h.get("host"), requestId,
+      traceparent: mintTraceparent(h.get("traceparent")), trustChain: core.o.trustForwarded,
+    };
+    this.requestLine = req.method + " " + pathAndQuery + " HTTP/1.1\r\n";
+    this.block = headerBlock(h, forwarding, route.preserveHost, route.transforms.request, route.transforms.requestBlock);
+    this.retryable = route.retryAttempts > 0 && (IDEMPOTENT.has(req.method) || route.retryNonIdempotent);
+    this.now0 = Date.now();
+    route.svc.budget.recordRequest(this.now0);
+    this.deadline = this.now0 + route.timeoutMs;
+    client.onClose = () => { this.gone = true; };
+  }
+
+  /** Start (or retry) an attempt on the next instance. */
+  go(): void {
+    if (this.gone) return;
+    const core = this.core;
+    const now = this.attempt === 0 ? this.now0 : Date.now();
+    const member = core.pick(this.route, now, this.exclude);
+    if (member === undefined) { this.refuse(core.noInstance(this.route)); return; }
+    this.member = member;
+    this.now = now;
+    member.state.active++;
+    this.started = performance.now();
+    if (member.url.charCodeAt(4) === 115 /* https */) { void this.viaClient(member); return; }
+    const pool = this.pool.poolFor(member.url);
+    const head = this.requestLine + (this.route.preserveHost && this.req.headers.has("host") ? "" : "host: " + pool.hostHeader + "\r\n") + this.block + "\r\n";
+    this.pool.send(pool, new RelayExchange(this.pool, head, this.req.body, this.req.method, this.deadline, this.route.connectTimeoutMs, this));
+  }
+
+  onHead(ex: RelayExchange, res: ResponseHead | undefined, err: UpstreamError | undefined): void {
+    if (this.outcome(res !== undefined ? res.status : 0, err?.kind, () => ex.discard())) return;
+    if (err !== undefined) return;
+    const r = res!;
+    const keepAlive = this.req.keepAlive;
+    this.core.account(this.route, this.req.method, this.path, r.status, this.requestId, this.req.clientIp, this.t0, this.member, this.attempt + 1);
+    ex.relay(this.client, this.responseHead(r, !keepAlive || ex.closeDelimited), keepAlive);
+  }
+
+  /**
+   * Record the attempt; retry, or answer a failure. True when the caller must not answer (retrying,
+   * failure answered, or the client left).
+   */
+  private outcome(status: number, err: UpstreamErrorKind | undefined, discard: () => void): boolean {
+    const core = this.core;
+    const member = this.member!;
+    member.state.active--;
+    const latencyMs = performance.now() - this.started;
+    const doneAt = this.now + latencyMs;
+    core.recordAttempt(this.route, member, latencyMs, doneAt, status, err);
+    if (this.gone) { if (err === undefined) discard(); return true; }
+    if (this.retryable && core.retryable(this.route, this.attempt, doneAt, this.deadline, status, err) && core.tryRetry(this.route, doneAt)) {
+      if (err === undefined) discard();
+      const delay = fullJitterBackoff(this.attempt, this.route.backoffBaseMs, this.route.backoffCapMs);
+      this.attempt++;
+      this.exclude = member;
+      if (delay > 0) setTimeout(() => this.go(), delay);
+      else this.go();
+      return true;
+    }
+    if (err !== undefined) { this.refuse(core.failure(this.route, err), member); return true; }
+    return false;
+  }
+
+  /** The upstream's head, rewritten: hop-by-hop fields out, X-Request-Id, the route's response program, edge headers. */
+  private responseHead(r: ResponseHead, close: boolean): string {
+    let out = "HTTP/1.1 " + r.statusLine.slice(9) + "\r\n";
+    const p = r.pairs;
+    const tokens = r.connectionTokens;
+    const program = this.route.transforms.response;
+    if (program === undefined) {
+      for (let i = 0; i < p.length; i += 2) {
+        const name = p[i];
+        if (DROP_RESPONSE.has(name) || (tokens !== undefined && tokens.includes(name))) continue;
+        out += name + ": " + p[i + 1] + "\r\n";
+      }
+      out += "x-request-id: " + this.requestId + "\r\n";
+    } else {
+      // The program sees what the fetch lane's Headers would hold; framing fields stay out of its reach.
+      let pairs: string[] = [];
+      for (let i = 0; i < p.length; i += 2) {
+        const name = p[i];
+        if (DROP_RESPONSE.has(name) || (tokens !== undefined && tokens.includes(name))) continue;
+        if (FRAMING.has(name)) out += name + ": " + p[i + 1] + "\r\n";
+        else pairs.push(name, p[i + 1]);
+      }
+      pairs.push("x-request-id", this.requestId);
+      pairs = applyHeaderProgramToPairs(pairs, program);
+      for (let i = 0; i < pairs.length; i += 2) out += pairs[i] + ": " + pairs[i + 1] + "\r\n";
+    }
+    const extra = this.decision?.responseHeaders;
+    if (extra !== undefined) for (let i = 0; i < extra.length; i++) out += extra[i][0] + ": " + extra[i][1] + "\r\n";
+    if (close) out += "connection: close\r\n";
+    return out + "\r\n";
+  }
+
+  /** An https instance: TLS stays Bun's, through the upstream client (fetch), and the Response is written out. */
+  private async viaClient(member: Member): Promise<void> {
+    const route = this.route;
+    let res: UpstreamResponse | undefined;
+    let err: UpstreamError | undefined;
+    try {
+      res = await this.core.o.client.send({
+        base: member.url, path: this.pathAndQuery, method: this.req.method,
+        headers: this.block, blockHasHost: route.preserveHost && this.req.headers.has("host"), blockHasLength: this.req.body !== null,
+        body: this.req.body !== null ? new Blob([this.req.body as Uint8Array<ArrayBuffer>]).stream() : null, connectTimeoutMs: route.connectTimeoutMs, deadline: this.deadline, tls: route.svc.tlsSource?.get(),
+      });
+    } catch (e) {
+      err = classifyFetchError(e, false);
+    }
+    if (this.outcome(res !== undefined ? res.status : 0, err?.kind, () => res?.discard())) return;
+    const up = res!;
+    this.core.account(route, this.req.method, this.path, up.status, this.requestId, this.req.clientIp, this.t0, member, this.attempt + 1);
+    const rh = up.headers;
+    rh.set("x-request-id", this.requestId);
+    const program = route.transforms.response;
+    let pairs: string[] = [];
+    rh.forEach((v, k) => { pairs.push(k, v); });
+    if (program !== undefined) pairs = applyHeaderProgramToPairs(pairs, program);
+    const extra = this.decision?.responseHeaders;
+    if (extra !== undefined) for (const [k, v] of extra) pairs.push(k, v);
+    const headers = new Headers();
+    for (let i = 0; i < pairs.length; i += 2) headers.append(pairs[i], pairs[i + 1]);
+    void sendResponse(this.client, new Response(up.body as BodyInit | null, { status: up.status, statusText: up.statusText, headers }), this.req.keepAlive, this.req.method, true);
+  }
+
+  refuse(r: Refusal, member?: Member): void {
+    refuseOnWire(this.core, this.req, this.client, this.path, this.requestId, this.t0, r, member, this.attempt + 1);
+  }
+}
+
+/** Answer a request the gateway refuses itself (coded error, or the route's static fallback). */
+function refuseOnWire(core: ProxyCore, req: WireRequest, client: WireClient, path: string, requestId: string, t0: number, r: Refusal, member?: Member, attempts?: number): void {
+  const fallback = r.route?.fallback?.[r.code];
+  let res: Response;
+  if (fallback !== undefined) {
+    res = fallback();
+    res.headers.set("x-request-id", requestId);
+  } else {
+    res = gatewayError(r.code, requestId, r.message, r.headers);
+  }
+  core.account(r.route, req.method, path, res.status, requestId, req.clientIp, t0, member, attempts, r.code);
+  void sendResponse(client, res, req.keepAlive && req.framing === undefined, req.method);
+}
+
+export function createWireHandler(core: ProxyCore, pool: ConnectionPool): WireHandler {
+  const o = core.o;
+  return function wire(req: WireRequest, client: WireClient): boolean {
+    const t0 = performance.now();
+    const target = req.target;
+    if (target.charCodeAt(0) !== 47 /* / */) return false; // absolute-form or "*": the fetch lane sorts it out
+    const q = target.indexOf("?");
+    const path = q === -1 ? target : target.slice(0, q);
+    const query = q === -1 ? "" : target.slice(q);
+    if (isAdminPath(path) || (o.policy !== undefined && o.edgePaths.has(path))) return false;
+
+    const h = req.headers;
+    const requestId = requestIdFrom(h.get("x-request-id"));
+    const screened = core.screen(req.method, path, h, req.framing, req.headerBytes);
+    if (!("svc" in screened)) { refuseOnWire(core, req, client, path, requestId, t0, screened); return true; }
+    const route = screened;
+    if (route.svc.bulkhead !== undefined || route.svc.tlsSource !== undefined) return false;
+
+    const admit = (decision: EdgeDecision | undefined) => {
+      const open = core.breakerRefusal(route);
+      if (open !== undefined) { refuseOnWire(core, req, client, path, requestId, t0, open); return; }
+      new WireCall(core, pool, req, client, route, path, query, requestId, t0, decision).go();
+    };
+    if (o.policy === undefined) { admit(undefined); return true; }
+    const decision = o.policy.check(req, route.edge, req.clientIp);
+    const decided = (d: EdgeDecision) => {
+      if (d.reject === undefined) { admit(d); return; }
+      core.account(route, req.method, path, d.reject.status, requestId, req.clientIp, t0);
+      void sendResponse(client, d.reject, req.keepAlive, req.method);
+    };
+    if (decision instanceof Promise) decision.then(decided, (err: unknown) => { o.log.error("edge check failed", { err }); client.abort(); });
+    else decided(decision);
+    return true;
+  };
+}
