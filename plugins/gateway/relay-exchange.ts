@@ -4,7 +4,8 @@
  * (Content-Length, chunked or until close; the framer says where it ends) with backpressure both
  * ways. No Response, Headers or stream objects are made.
  */
-import { CRLFCRLF, MalformedHead, parseResponseHead, responseHasNoBody, type ResponseHead } from "../../src/core/http1/head";
+import { CRLFCRLF, parseResponseHead, responseHasNoBody, type ResponseHead } from "../../src/core/http1/head";
+import { ResponseScan, scanResponseHead } from "../../src/core/http1/response-scan";
 import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../src/core/http1/framer";
 import type { WireClient } from "../../src/core/wire";
 import { UpstreamError } from "./upstream-client";
@@ -14,9 +15,25 @@ const MAX_HEAD = 64 * 1024;
 
 const enum Phase { Head, Relay, Done }
 
-/** Told once per attempt: the response head, or why there is none. */
+/**
+ * One scan shared by every exchange: a head is scanned and, if relayed, copied out within the same
+ * onData call (onHead answers synchronously), so no exchange needs its own line table.
+ */
+const scan = new ResponseScan();
+let scanOwner: RelayExchange | null = null;
+
+/** Where response heads are assembled; socket writes copy, so it is reused at once. */
+let scratch = Buffer.allocUnsafe(16 * 1024);
+const HTTP11 = Buffer.from("HTTP/1.1 ");
+
+function scratchOf(size: number): Buffer {
+  if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, scratch.length * 2));
+  return scratch;
+}
+
+/** Told once per attempt: the response status, or why there is none. Must answer (relay or discard) synchronously. */
 export interface RelayListener {
-  onHead(ex: RelayExchange, head: ResponseHead | undefined, err: UpstreamError | undefined): void;
+  onHead(ex: RelayExchange, status: number, err: UpstreamError | undefined): void;
 }
 
 export class RelayExchange implements PoolExchange {
@@ -24,8 +41,9 @@ export class RelayExchange implements PoolExchange {
   settled = false;
   private phase = Phase.Head;
   private partial: Buffer | null = null;
-  /** Bytes that came after the head, held until relay() (the proxy may still retry instead). */
+  /** The buffer holding the head, and the offset of the body bytes that came with it. */
   private rest: Buffer | null = null;
+  private headAt = 0;
   private restAt = 0;
   private receivedAny = false;
   private readonly framer = new BodyFramer();
@@ -35,7 +53,7 @@ export class RelayExchange implements PoolExchange {
 
   constructor(
     private readonly pool: ConnectionPool,
-    private readonly head: string,
+    private readonly head: string | Uint8Array,
     private readonly body: Uint8Array | null,
     private readonly method: string,
     readonly deadline: number,
@@ -66,34 +84,66 @@ export class RelayExchange implements PoolExchange {
         this.partial = Buffer.from(buf.subarray(at));
         return;
       }
-      let res: ResponseHead;
-      try { res = parseResponseHead(buf, at, end); } catch (err) {
-        if (err instanceof MalformedHead) return this.broken(conn, err.message);
-        throw err;
-      }
-      at = end + 4;
-      if (res.status < 200) {
-        if (res.status === 101) return this.broken(conn, "upstream switched protocols unasked");
+      if (!scanResponseHead(buf, at, end, scan)) return this.broken(conn, "malformed upstream response head");
+      const status = scan.status;
+      if (status < 200) {
+        if (status === 101) return this.broken(conn, "upstream switched protocols unasked");
+        at = end + 4;
         continue; // interim (100, 103): the final head follows
       }
-      if (responseHasNoBody(this.method, res.status)) this.framer.none();
-      else if (res.chunked) this.framer.chunked();
-      else if (res.contentLength >= 0) this.framer.length(res.contentLength);
+      if (responseHasNoBody(this.method, status)) this.framer.none();
+      else if (scan.chunked) this.framer.chunked();
+      else if (scan.contentLength >= 0) this.framer.length(scan.contentLength);
       else this.framer.untilClose();
-      this.upstreamKeepAlive = !res.close && !this.framer.closeDelimited;
+      this.upstreamKeepAlive = !scan.close && !this.framer.closeDelimited;
       this.rest = buf;
-      this.restAt = at;
+      this.headAt = at;
+      this.restAt = end + 4;
       this.settled = true;
-      this.listener.onHead(this, res, undefined);
+      scanOwner = this;
+      this.listener.onHead(this, status, undefined);
+      scanOwner = null;
       return;
     }
   }
 
+  /** Whether the head needs the string parser (odd Connection tokens): then relayHead() with parsed(). */
+  get needsParse(): boolean { return scan.needsParse; }
+
+  /** The head as strings, for response programs and unusual heads (call inside onHead). */
+  parsed(): ResponseHead {
+    return parseResponseHead(this.rest!, this.headAt, this.restAt - 4);
+  }
+
   /**
-   * Send the response to the client: `head` (already rewritten by the proxy), then the body as it
-   * comes. The client is told done() when the body ends.
+   * Relay with the upstream's own field lines (hop-by-hop ones dropped, by the scan) plus `extra`
+   * lines ("name: value\r\n"...). Call inside onHead.
    */
-  relay(client: WireClient, head: string, clientKeepAlive: boolean): void {
+  relay(client: WireClient, extra: string, clientKeepAlive: boolean): void {
+    if (scanOwner !== this) throw new Error("relay() must be called from onHead");
+    const rest = this.rest!;
+    const size = 9 + (scan.statusLineEnd - scan.codeAt) + 2 + scan.keptBytes + extra.length + 2;
+    const out = scratchOf(size + 512);
+    let pos = HTTP11.copy(out, 0);
+    pos += rest.copy(out, pos, scan.codeAt, scan.statusLineEnd);
+    out[pos++] = 13; out[pos++] = 10;
+    const kept = scan.kept;
+    for (let k = 0; k < scan.keptCount * 2; k += 2) pos += rest.copy(out, pos, kept[k], kept[k + 1]);
+    pos += out.write(extra, pos, "latin1");
+    out[pos++] = 13; out[pos++] = 10;
+    this.send(client, out, pos, clientKeepAlive);
+  }
+
+  /** Relay with a head the caller wrote in full (response programs, unusual heads). Call inside onHead. */
+  relayHead(client: WireClient, head: string, clientKeepAlive: boolean): void {
+    const len = Buffer.byteLength(head, "latin1");
+    const out = scratchOf(len + 512);
+    out.write(head, 0, "latin1");
+    this.send(client, out, len, clientKeepAlive);
+  }
+
+  /** `out[0, headLen)` is the head; the body follows (in the same write when it came whole). */
+  private send(client: WireClient, out: Buffer, headLen: number, clientKeepAlive: boolean): void {
     const conn = this.conn!;
     this.phase = Phase.Relay;
     this.client = client;
@@ -102,25 +152,22 @@ export class RelayExchange implements PoolExchange {
     const rest = this.rest!;
     this.rest = null;
     const at = this.restAt;
-    if (this.framer.done) { client.write(head); this.finish(conn, at === rest.length); return; }
-    if (at < rest.length) {
-      const end = this.framer.advance(rest, at, rest.length);
-      if (end >= 0) {
-        // The whole body came with the head (the common small response): one write to the client.
-        const headLen = Buffer.byteLength(head, "latin1");
-        const out = Buffer.allocUnsafe(headLen + end - at);
-        out.write(head, 0, "latin1");
-        rest.copy(out, headLen, at, end);
-        client.write(out);
-        this.finish(conn, end === rest.length);
-        return;
-      }
-      if (end === FRAMER_ERROR) { this.phase = Phase.Done; this.pool.destroy(conn); client.abort(); return; }
-      client.write(head);
-      this.forward(conn, at === 0 ? rest : rest.subarray(at));
+    if (this.framer.done) { client.write(out.subarray(0, headLen)); this.finish(conn, at === rest.length); return; }
+    if (at === rest.length) { client.write(out.subarray(0, headLen)); return; }
+    const end = this.framer.advance(rest, at, rest.length);
+    if (end === FRAMER_ERROR) { this.phase = Phase.Done; this.pool.destroy(conn); client.abort(); return; }
+    if (end >= 0) {
+      // The whole body came with the head (the common small response): one write to the client.
+      const total = headLen + end - at;
+      const whole = total <= out.length ? out : scratchOf(total);
+      if (whole !== out) out.copy(whole, 0, 0, headLen);
+      rest.copy(whole, headLen, at, end);
+      client.write(whole.subarray(0, total));
+      this.finish(conn, end === rest.length);
       return;
     }
-    client.write(head);
+    client.write(out.subarray(0, headLen));
+    this.forward(conn, at === 0 ? rest : rest.subarray(at));
   }
 
   /** Not relaying this response (a retry follows): free or drop the connection. */
@@ -200,6 +247,6 @@ export class RelayExchange implements PoolExchange {
     if (this.settled) return;
     this.settled = true;
     this.phase = Phase.Done; // the pool drops the connection (deadline) or has lost it already
-    this.listener.onHead(this, undefined, err);
+    this.listener.onHead(this, 0, err);
   }
 }

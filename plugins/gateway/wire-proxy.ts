@@ -88,13 +88,21 @@ class WireCall implements RelayListener {
     this.pool.send(pool, new RelayExchange(this.pool, head, this.req.body, this.req.method, this.deadline, this.route.connectTimeoutMs, this));
   }
 
-  onHead(ex: RelayExchange, res: ResponseHead | undefined, err: UpstreamError | undefined): void {
-    if (this.outcome(res !== undefined ? res.status : 0, err?.kind, () => ex.discard())) return;
-    if (err !== undefined) return;
-    const r = res!;
+  onHead(ex: RelayExchange, status: number, err: UpstreamError | undefined): void {
+    if (this.outcome(status, err?.kind, () => ex.discard())) return;
     const keepAlive = this.req.keepAlive;
-    this.core.account(this.route, this.req.method, this.path, r.status, this.requestId, this.req.clientIp, this.t0, this.member, this.attempt + 1);
-    ex.relay(this.client, this.responseHead(r, !keepAlive || ex.closeDelimited), keepAlive);
+    const close = !keepAlive || ex.closeDelimited;
+    this.core.account(this.route, this.req.method, this.path, status, this.requestId, this.req.clientIp, this.t0, this.member, this.attempt + 1);
+    if (this.route.transforms.response !== undefined || ex.needsParse) {
+      ex.relayHead(this.client, this.responseHead(ex.parsed(), close), keepAlive);
+      return;
+    }
+    // The common case: the upstream's lines copied as bytes, ours appended.
+    let extra = "x-request-id: " + this.requestId + "\r\n";
+    const edge = this.decision?.responseHeaders;
+    if (edge !== undefined) for (let i = 0; i < edge.length; i++) extra += edge[i][0] + ": " + edge[i][1] + "\r\n";
+    if (close) extra += "connection: close\r\n";
+    ex.relay(this.client, extra, keepAlive);
   }
 
   /**
@@ -122,7 +130,7 @@ class WireCall implements RelayListener {
     return false;
   }
 
-  /** The upstream's head, rewritten: hop-by-hop fields out, X-Request-Id, the route's response program, edge headers. */
+  /** The upstream's head rewritten from strings: hop-by-hop fields out, X-Request-Id, the route's response program, edge headers. */
   private responseHead(r: ResponseHead, close: boolean): string {
     let out = "HTTP/1.1 " + r.statusLine.slice(9) + "\r\n";
     const p = r.pairs;

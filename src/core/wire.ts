@@ -15,7 +15,7 @@ export interface WireRequest extends RequestHead {
 
 /** The client connection, as far as one response is concerned. */
 export interface WireClient {
-  /** Queue bytes to the client; false when they were buffered (wait for onDrain before writing more). */
+  /** Queue bytes to the client; false when they were buffered (wait for onDrain before writing more). The caller may reuse `data` once this returns. */
   write(data: string | Uint8Array): boolean;
   /** Called once the buffered bytes are flushed (set it after a write returned false). */
   onDrain: (() => void) | null;

@@ -173,14 +173,15 @@ class FrontConn implements WireClient, TunnelClient {
 
   // ---- bytes out (WireClient / TunnelClient) ------------------------------------------------------
 
+  /** Bytes the socket did not take are copied: callers may reuse their buffer as soon as this returns. */
   write(data: string | Uint8Array): boolean {
     if (this.closed) return false;
-    if (this.out !== null) { this.out.push(typeof data === "string" ? Buffer.from(data, "latin1") : data); return false; }
+    if (this.out !== null) { this.out.push(typeof data === "string" ? Buffer.from(data, "latin1") : Buffer.from(data)); return false; }
     const len = typeof data === "string" ? data.length : data.byteLength;
     const n = this.socket.write(data);
     if (n >= len) return true;
     const bytes = typeof data === "string" ? Buffer.from(data, "latin1") : data;
-    this.out = [bytes.subarray(Math.max(0, n))];
+    this.out = [Buffer.from(bytes.subarray(Math.max(0, n)))];
     return false;
   }
 
