@@ -31,11 +31,9 @@ export function mintTraceparent(incoming: string | null): string {
 
 /** Same acceptance rule as requestIdOf in src/core/http.ts. */
 const REQUEST_ID_RE = /^[A-Za-z0-9._:\-]{1,128}$/;
-const VARIANT = "89ab";
 
-/** The client's X-Request-Id when acceptable, else a fresh random (version 4) UUID from the hex pool. */
+/** The client's X-Request-Id when acceptable, else a fresh random (version 4) UUID (Bun's native one: half the cost of formatting pool hex). */
 export function requestIdFrom(given: string | null): string {
   if (given !== null && REQUEST_ID_RE.test(given)) return given;
-  const r = randomHex(32);
-  return r.slice(0, 8) + "-" + r.slice(8, 12) + "-4" + r.slice(13, 16) + "-" + VARIANT[r.charCodeAt(16) & 3] + r.slice(17, 20) + "-" + r.slice(20, 32);
+  return crypto.randomUUID();
 }

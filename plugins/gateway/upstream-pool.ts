@@ -53,7 +53,8 @@ const encoder = new TextEncoder();
 
 export class ConnectionPool {
   private readonly pools = new Map<string, Pool>();
-  private readonly waiting = new Set<PoolExchange>();
+  /** Every open connection; the sweeper checks the exchange on each (no per-request bookkeeping). */
+  private readonly conns = new Set<Conn>();
   private readonly sweeper: ReturnType<typeof setInterval>;
   closed = false;
   private readonly handlers = {
@@ -81,15 +82,12 @@ export class ConnectionPool {
   constructor() {
     // One timer for every deadline: an exchange still waiting for its head past its deadline fails.
     this.sweeper = setInterval(() => {
-      if (this.waiting.size === 0) return;
       const now = Date.now();
-      for (const ex of this.waiting) {
-        if (ex.settled) { this.waiting.delete(ex); continue; }
-        if (now >= ex.deadline) {
-          this.waiting.delete(ex);
-          ex.fail(new UpstreamError("timeout", "upstream did not answer before the deadline"));
-          if (ex.conn) this.destroy(ex.conn);
-        }
+      for (const conn of this.conns) {
+        const ex = conn.ex;
+        if (ex === null || ex.settled || now < ex.deadline) continue;
+        ex.fail(new UpstreamError("timeout", "upstream did not answer before the deadline"));
+        this.destroy(conn);
       }
     }, SWEEP_MS);
     (this.sweeper as unknown as { unref?: () => void }).unref?.();
@@ -107,7 +105,6 @@ export class ConnectionPool {
 
   /** Run `ex` on an idle connection of `pool` synchronously (the hot path), or on a new one. */
   send(pool: Pool, ex: PoolExchange): void {
-    this.waiting.add(ex);
     const idle = pool.idle;
     while (idle.length > 0) {
       const c = idle.pop()!;
@@ -130,7 +127,6 @@ export class ConnectionPool {
     try {
       conn = await this.connect(pool, Math.min(ex.connectTimeoutMs, Math.max(1, ex.deadline - Date.now())));
     } catch (err) {
-      this.waiting.delete(ex);
       ex.fail(err as UpstreamError);
       return;
     }
@@ -155,6 +151,7 @@ export class ConnectionPool {
       clearTimeout(timer);
     }
     conn.socket.setNoDelay(true);
+    this.conns.add(conn);
     return conn;
   }
 
@@ -204,6 +201,7 @@ export class ConnectionPool {
 
   private onClose(conn: Conn): void {
     conn.closed = true;
+    this.conns.delete(conn);
     const idle = conn.pool.idle;
     const k = idle.indexOf(conn);
     if (k !== -1) idle.splice(k, 1);

@@ -84,7 +84,9 @@ class WireCall implements RelayListener {
     this.started = performance.now();
     if (member.url.charCodeAt(4) === 115 /* https */) { void this.viaClient(member); return; }
     const pool = this.pool.poolFor(member.url);
-    const head = this.requestLine + (this.route.preserveHost && this.req.headers.has("host") ? "" : "host: " + pool.hostHeader + "\r\n") + this.block + "\r\n";
+    const text = this.requestLine + (this.route.preserveHost && this.req.headers.has("host") ? "" : "host: " + pool.hostHeader + "\r\n") + this.block + "\r\n";
+    // Header values are latin1 strings: bytes above 0x7f must go back as they came, not UTF-8 encoded.
+    const head = this.req.ascii ? text : Buffer.from(text, "latin1");
     this.pool.send(pool, new RelayExchange(this.pool, head, this.req.body, this.req.method, this.deadline, this.route.connectTimeoutMs, this));
   }
 
@@ -211,6 +213,19 @@ function refuseOnWire(core: ProxyCore, req: WireRequest, client: WireClient, pat
   void sendResponse(client, res, req.keepAlive && req.framing === undefined, req.method);
 }
 
+/** Past the edge: the breaker's verdict, then the call. */
+function admit(core: ProxyCore, pool: ConnectionPool, req: WireRequest, client: WireClient, route: CompiledRoute, path: string, query: string, requestId: string, t0: number, decision: EdgeDecision | undefined): void {
+  const open = core.breakerRefusal(route);
+  if (open !== undefined) { refuseOnWire(core, req, client, path, requestId, t0, open); return; }
+  new WireCall(core, pool, req, client, route, path, query, requestId, t0, decision).go();
+}
+
+function decided(core: ProxyCore, pool: ConnectionPool, req: WireRequest, client: WireClient, route: CompiledRoute, path: string, query: string, requestId: string, t0: number, d: EdgeDecision): void {
+  if (d.reject === undefined) { admit(core, pool, req, client, route, path, query, requestId, t0, d); return; }
+  core.account(route, req.method, path, d.reject.status, requestId, req.clientIp, t0);
+  void sendResponse(client, d.reject, req.keepAlive, req.method);
+}
+
 export function createWireHandler(core: ProxyCore, pool: ConnectionPool): WireHandler {
   const o = core.o;
   return function wire(req: WireRequest, client: WireClient): boolean {
@@ -228,21 +243,16 @@ export function createWireHandler(core: ProxyCore, pool: ConnectionPool): WireHa
     if (!("svc" in screened)) { refuseOnWire(core, req, client, path, requestId, t0, screened); return true; }
     const route = screened;
     if (route.svc.bulkhead !== undefined || route.svc.tlsSource !== undefined) return false;
-
-    const admit = (decision: EdgeDecision | undefined) => {
-      const open = core.breakerRefusal(route);
-      if (open !== undefined) { refuseOnWire(core, req, client, path, requestId, t0, open); return; }
-      new WireCall(core, pool, req, client, route, path, query, requestId, t0, decision).go();
-    };
-    if (o.policy === undefined) { admit(undefined); return true; }
+    if (o.policy === undefined) { admit(core, pool, req, client, route, path, query, requestId, t0, undefined); return true; }
     const decision = o.policy.check(req, route.edge, req.clientIp);
-    const decided = (d: EdgeDecision) => {
-      if (d.reject === undefined) { admit(d); return; }
-      core.account(route, req.method, path, d.reject.status, requestId, req.clientIp, t0);
-      void sendResponse(client, d.reject, req.keepAlive, req.method);
-    };
-    if (decision instanceof Promise) decision.then(decided, (err: unknown) => { o.log.error("edge check failed", { err }); client.abort(); });
-    else decided(decision);
+    if (decision instanceof Promise) {
+      decision.then(
+        (d) => decided(core, pool, req, client, route, path, query, requestId, t0, d),
+        (err: unknown) => { o.log.error("edge check failed", { err }); client.abort(); },
+      );
+    } else {
+      decided(core, pool, req, client, route, path, query, requestId, t0, decision);
+    }
     return true;
   };
 }

@@ -6,12 +6,8 @@
  */
 import type { RequestHead } from "./http1/head";
 
-export interface WireRequest extends RequestHead {
-  /** The whole request body when it has one (it arrived with the head), else null. */
-  body: Uint8Array | null;
-  /** The TCP peer's address. */
-  clientIp: string;
-}
+/** A parsed request head with `body` (when it arrived whole with the head) and `clientIp` filled in. */
+export type WireRequest = RequestHead;
 
 /** The client connection, as far as one response is concerned. */
 export interface WireClient {

@@ -11,6 +11,8 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const TARGET = /^[\x21-\x7e]+$/;
 const BAD_VALUE = /[\0\r\n]/;
 const DIGITS = /^\d{1,15}$/;
+const NON_ASCII = /[\x80-\xff]/;
+const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
 
 /** Why a request's body framing cannot be trusted (answered 400, connection closed). */
 export type FramingProblem = "both" | "duplicate-length" | "bad-length" | "bad-transfer-encoding";
@@ -34,6 +36,12 @@ export interface RequestHead {
   special: boolean;
   /** Offset of the first byte after the head's blank line. */
   bodyStart: number;
+  /** Every byte of the head is ASCII (else strings made from it must be written back as latin1, not UTF-8). */
+  ascii: boolean;
+  /** Filled by the listener: the whole body when it arrived with the head, else null. */
+  body: Uint8Array | null;
+  /** Filled by the listener: the TCP peer's address. */
+  clientIp: string;
 }
 
 /** A head that is not HTTP/1.x at all: answered 400 and the connection closed. */
@@ -56,7 +64,7 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
   const method = text.slice(0, sp1);
   const target = text.slice(sp1 + 1, sp2);
   const version = text.slice(sp2 + 1, lineEnd);
-  if (!TOKEN.test(method)) throw new MalformedHead("method is not a token");
+  if (!KNOWN_METHODS.has(method) && !TOKEN.test(method)) throw new MalformedHead("method is not a token");
   if (!TARGET.test(target)) throw new MalformedHead("request target has spaces or control characters");
   let minor: number;
   if (version === "HTTP/1.1") minor = 1;
@@ -115,7 +123,7 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
   }
   return {
     method, target, minor, headers: new PairHeaders(pairs), headerBytes: n - lineEnd, contentLength, chunked, framing, keepAlive, special,
-    bodyStart: end + 4,
+    bodyStart: end + 4, ascii: !NON_ASCII.test(text), body: null, clientIp: "",
   };
 }
 

@@ -118,7 +118,7 @@ class FrontConn implements WireClient, TunnelClient {
     this.keepAlive = head.keepAlive && head.framing === undefined;
 
     if (wire !== undefined && !slot.closing && head.minor === 1 && !head.special && (whole || head.framing !== undefined) && !isHostPath(head.target)) {
-      const req = head as WireRequest;
+      const req: WireRequest = head;
       req.body = head.contentLength > 0 && whole ? b.subarray(bodyStart, bodyEnd) : null;
       req.clientIp = this.ip;
       if (whole && bodyEnd < b.length && head.framing === undefined) this.buf = Buffer.from(b.subarray(bodyEnd));
