@@ -1,10 +1,10 @@
 /**
  * The gateway's proxy path against the peers a user would otherwise deploy, in ONE run:
  *   origin direct · gateway (bun run src/main.ts --only gateway) · nginx (1 process, upstream keepalive)
- *   · haproxy (nbthread 1, http-reuse) · fastify + @fastify/http-proxy (Node)
+ *   · haproxy (nbthread 1, http-reuse) · fastify + @fastify/http-proxy (Node) · two bare Bun probes (floors)
  * all proxying GET /api/bench to the same fixed origin (Bun.serve, 114-byte JSON).
  *
- *   bun run bench gateway            (~3.5 min)
+ *   bun run bench gateway            (~4 min)
  *
  * Layout on the 2-core machine: every proxy pinned to core 1 (taskset), the load generator (wrk) and
  * the origin on core 0. Interleaved rounds (A B C D E × 3): 2 s warm-up, 5 s measured with wrk at
@@ -152,18 +152,20 @@ async function startFastify(): Promise<Target | undefined> {
   return { name: "fastify + @fastify/http-proxy", url, pid: p.pid, cpuOf: "proxy", stop: () => stopProc(p) };
 }
 
-async function startProbe(): Promise<Target | undefined> {
+async function startProbe(file: string, name: string): Promise<Target | undefined> {
   const port = freePort();
-  const p = spawn(pinned(PROXY_CPU, ["bun", "run", join(PEERS, "bun-pooled-probe.ts"), String(port), String(originPort)]));
+  const p = spawn(pinned(PROXY_CPU, ["bun", "run", join(PEERS, file), String(port), String(originPort)]));
   const url = `http://127.0.0.1:${port}/api/bench`;
   await waitForUrl(url);
-  return { name: "bare Bun pooled probe (floor)", url, pid: p.pid, cpuOf: "proxy", stop: () => stopProc(p) };
+  return { name, url, pid: p.pid, cpuOf: "proxy", stop: () => stopProc(p) };
 }
+const startRawProbe = () => startProbe("bun-raw-probe.ts", "bare Bun.listen relay probe (floor)");
+const startServeProbe = () => startProbe("bun-pooled-probe.ts", "bare Bun.serve + pool probe");
 
 const variants = (process.env.GW_BENCH_CLIENTS ?? "fetch,pooled").split(",").filter(Boolean) as ("fetch" | "pooled")[];
 try {
   for (const v of variants) targets.push(await startGateway(`gateway (${v === "fetch" ? "fetch()" : "pooled client"})`, v));
-  for (const start of [startNginx, startHaproxy, startFastify, startProbe]) {
+  for (const start of [startNginx, startHaproxy, startFastify, startRawProbe, startServeProbe]) {
     const t = await start().catch((err) => { console.error(`peer failed to start: ${err}`); return undefined; });
     if (t) targets.push(t);
   }
@@ -236,15 +238,19 @@ from /proc over the measured run ÷ requests (the direct row shows the origin's 
 (master_process off, keepalive 64, bench/peers/nginx.conf.tmpl), ${info.haproxy.split(" - ")[0]} (nbthread 1, http-reuse always,
 bench/peers/haproxy.cfg.tmpl), fastify + @fastify/http-proxy on Node ${info.node} (bench/peers/fastify-proxy.mjs). Tools: ${info.wrk}; autocannon 3 s pass.
 The gateway runs with routing, round-robin balancing, active health checks, a request-header transformation, metrics and the
-sampled access log on (edge rate limiting off: it is the edge's own figure).
+sampled access log on (edge rate limiting off: it is the edge's own figure). It adds X-Forwarded-For/-Proto/-Host, Forwarded,
+X-Request-Id and traceparent upstream; nginx adds X-Forwarded-For/-Proto, haproxy X-Forwarded-For. The pooled-client variant
+takes the wire lane (the host's raw HTTP/1.1 front, plugins/gateway/wire-proxy.ts); the fetch() variant takes the fetch lane
+behind the same front (through its inner Bun.serve), so it pays one extra local hop.
 
 ${md}
 
 Best gateway variant (by CPU per request): **${best ? `${best.n}: ${minCpu(best.n).toFixed(1)} vs nginx ${nginxCpu.toFixed(1)} µs/req = ${best.cpuRatio.toFixed(2)}× nginx CPU-bound` : "n/a"}**${best ? ` (rps median ratio in this run ${best.ratio.toFixed(2)}×)` : ""}; target ≥ 0.8×, goal ≥ 1.0×.
 Every proxy is pinned to one core and saturated, so its throughput is bounded by its CPU per request: the
 CPU-bound ratio (nginx's least-disturbed CPU µs/req over X's) is the steadier figure on this shared machine;
-the rps ratio moves with whatever else runs during a round. The bare probe (bench/peers/bun-pooled-probe.ts:
-Bun.serve + a keep-alive pool on Bun.connect and nothing else) is the floor of this architecture.
+the rps ratio moves with whatever else runs during a round. Two bare probes show the floors: bench/peers/bun-raw-probe.ts
+(Bun.listen relaying bytes to a keep-alive Bun.connect pool, nothing else: the floor of the wire lane) and
+bench/peers/bun-pooled-probe.ts (Bun.serve + the same pool: the floor of a Bun.serve front, which the gateway used before the wire lane).
 `);
 } finally {
   for (const t of targets) await t.stop().catch(() => undefined);
