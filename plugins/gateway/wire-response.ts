@@ -8,6 +8,16 @@ import type { WireClient } from "../../src/core/wire";
 
 const SKIP = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
 
+let dateSecond = 0;
+let dateLine = "";
+/** The Date field the gateway puts on answers it makes itself (RFC 9110 §6.6.1), formatted once a second. */
+function dateField(): string {
+  const now = Date.now();
+  const sec = Math.floor(now / 1000);
+  if (sec !== dateSecond) { dateSecond = sec; dateLine = "date: " + new Date(sec * 1000).toUTCString() + "\r\n"; }
+  return dateLine;
+}
+
 function waitDrain(client: WireClient): Promise<void> {
   return new Promise((resolve) => { client.onDrain = resolve; });
 }
@@ -18,6 +28,7 @@ export async function sendResponse(client: WireClient, res: Response, keepAlive:
   const close = !keepAlive || res.headers.get("connection")?.toLowerCase() === "close";
   let head = "HTTP/1.1 " + status + " " + (res.statusText || STATUS_CODES[status] || "") + "\r\n";
   res.headers.forEach((value, name) => { if (!SKIP.has(name)) head += name + ": " + value + "\r\n"; });
+  if (!res.headers.has("date")) head += dateField();
   if (close) head += "connection: close\r\n";
   const bodyless = method === "HEAD" || status === 204 || status === 304;
   const length = res.headers.get("content-length");

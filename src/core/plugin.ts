@@ -77,6 +77,8 @@ export interface PluginDefinition<S extends TSchema = TSchema> {
     idleTimeout?: number;
     /** Front the port with the host's raw HTTP/1.1 listener so `instance.wire` can take requests first (plain HTTP ports only). */
     wire?: boolean;
+    /** With `wire`: how long a request head may take to arrive before 408 (default 30 s). */
+    headTimeoutMs?: number;
   };
   /** Build an instance. No ports are bound here. */
   provision(config: StaticDecode<S>, ctx: PluginContext): Promise<PluginInstance>;

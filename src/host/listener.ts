@@ -12,7 +12,7 @@ import type { FetchHandler, PluginInstance } from "../core/plugin";
 import type { Logger } from "../core/log";
 import { HostErrors, jsonError } from "../core/errors";
 import type { PluginBlock } from "../config/load";
-import { listenFront } from "./wire/front";
+import { HEAD_TIMEOUT_MS, listenFront } from "./wire/front";
 import { PEER_FIELD, Tunnel } from "./wire/tunnel";
 
 /** A provisioned, started instance of one plugin config. */
@@ -112,6 +112,8 @@ export interface BindOptions {
   tls?: Bun.TLSOptions;
   /** Serve the port with the raw HTTP/1.1 front (plugin serve.wire); ignored with TLS. */
   wire?: boolean;
+  /** Wire front only: how long a request head may take to arrive before 408. */
+  headTimeoutMs?: number;
 }
 
 function isPortInUse(err: unknown): boolean {
@@ -165,7 +167,7 @@ function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts:
   const tunnel = new Tunnel(unixPath);
   let front;
   try {
-    front = listenFront({ hostname, port, slot, log, tunnel, idleTimeoutS: opts.idleTimeout ?? 120, finish });
+    front = listenFront({ hostname, port, slot, log, tunnel, idleTimeoutS: opts.idleTimeout ?? 120, headTimeoutMs: opts.headTimeoutMs ?? HEAD_TIMEOUT_MS, finish });
   } catch (err) {
     inner.stop(true);
     rmSync(unixPath, { force: true });

@@ -18,6 +18,8 @@ import { Tunnel, type Exchange, type TunnelClient } from "./tunnel";
 export const MAX_HEAD_BYTES = 16 * 1024;
 /** Pipelined bytes held while a response is in progress before reading pauses. */
 const MAX_BUFFERED = 256 * 1024;
+/** Default: a request head must be complete this long after its first byte (slow-header clients get 408, as nginx's client_header_timeout). */
+export const HEAD_TIMEOUT_MS = 30_000;
 
 export interface FrontOptions {
   hostname: string;
@@ -26,6 +28,8 @@ export interface FrontOptions {
   log: Logger;
   tunnel: Tunnel;
   idleTimeoutS: number;
+  /** How long a request head may take to arrive (408 after). */
+  headTimeoutMs: number;
   /** Called when a generation's in-flight count drops (the listener's accounting). */
   finish(gen: Generation): void;
 }
@@ -55,6 +59,8 @@ class FrontConn implements WireClient, TunnelClient {
   private bodyFramer: BodyFramer | null = null;
   private exchange: Exchange | null = null;
   private readPaused = false;
+  /** When the partial head in `buf` started arriving (0: none pending). */
+  headSince = 0;
   readonly ip: string;
 
   constructor(readonly socket: Socket<FrontConn>, private readonly o: FrontOptions) {
@@ -96,9 +102,13 @@ class FrontConn implements WireClient, TunnelClient {
     if (end === -1) {
       if (b.length - start > MAX_HEAD_BYTES) return this.reject(431, "Request Header Fields Too Large", "HOST_ERR_HEADERS_TOO_LARGE", `the request head exceeds ${MAX_HEAD_BYTES} bytes`);
       if (b.indexOf("\n\n", start) !== -1) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", "header lines must end with CRLF");
-      if (b.length > start) this.buf = Buffer.from(b.subarray(start));
+      if (b.length > start) {
+        this.buf = Buffer.from(b.subarray(start));
+        if (this.headSince === 0) this.headSince = Date.now();
+      }
       return;
     }
+    this.headSince = 0;
     if (end - start > MAX_HEAD_BYTES) return this.reject(431, "Request Header Fields Too Large", "HOST_ERR_HEADERS_TOO_LARGE", `the request head exceeds ${MAX_HEAD_BYTES} bytes`);
     let head: RequestHead;
     try {
@@ -238,6 +248,15 @@ class FrontConn implements WireClient, TunnelClient {
     this.closeAfterFlush();
   }
 
+  /** The head has been trickling in for too long: 408 and close. */
+  headTimedOut(now: number): boolean {
+    const limit = this.o.headTimeoutMs;
+    if (this.headSince === 0 || this.busy || now - this.headSince < limit) return false;
+    this.headSince = 0;
+    this.reject(408, "Request Timeout", "HOST_ERR_REQUEST_TIMEOUT", `the request head was not complete within ${limit} ms`);
+    return true;
+  }
+
   /** Set when the listener stops: finish the current exchange, then close. */
   stopping = false;
 
@@ -285,10 +304,16 @@ export function listenFront(o: FrontOptions): Front {
       timeout(s) { if (s.data.idle) s.end(); else s.timeout(o.idleTimeoutS); },
     },
   });
+  const headSweep = setInterval(() => {
+    const now = Date.now();
+    for (const c of conns) c.headTimedOut(now);
+  }, Math.min(1000, Math.max(50, o.headTimeoutMs / 4)));
+  (headSweep as unknown as { unref?: () => void }).unref?.();
   return {
     listener,
     port: listener.port,
     stop(force) {
+      clearInterval(headSweep);
       listener.stop(force);
       for (const c of conns) {
         if (force) { c.socket.terminate(); continue; }
