@@ -1,0 +1,69 @@
+/**
+ * The wire front's slow-header guard: a request head still incomplete after serve.headTimeoutMs gets
+ * 408 HOST_ERR_REQUEST_TIMEOUT and the connection is closed; a head that completes in time is served.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { Elysia } from "elysia";
+import { Type } from "@sinclair/typebox";
+import { definePlugin } from "../src/core/plugin";
+import { startHost, type TestHost } from "./support/harness";
+
+const slowHeads = definePlugin({
+  id: "slowheads",
+  description: "test-only plugin on a wire port with a short head timeout",
+  defaultPort: 0,
+  schema: Type.Object({}, { additionalProperties: false }),
+  serve: { wire: true, headTimeoutMs: 300 },
+  async provision() {
+    return { app: new Elysia().get("/x", () => "ok"), async stop() {} };
+  },
+});
+
+let t: TestHost;
+let port: number;
+beforeAll(async () => {
+  t = await startHost(`host: { data_dir: "\${DATA_DIR}" }\nplugins:\n  slowheads: { port: 0, hostname: 127.0.0.1 }\n`, { plugins: { slowheads: slowHeads } });
+  port = t.host.address("slowheads")!.port;
+});
+afterAll(async () => { await t?.stop(); });
+
+/** Open a raw connection; resolves with everything received once the server closes it (or after `waitMs`). */
+async function exchange(parts: { bytes: string; afterMs: number }[], waitMs: number): Promise<{ text: string; closed: boolean }> {
+  let text = "";
+  let closed = false;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => { done = r; });
+  const s = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: {
+      data(_s, d) { text += Buffer.from(d).toString("latin1"); },
+      close() { closed = true; done(); },
+      error() { closed = true; done(); },
+    },
+  });
+  for (const p of parts) {
+    await Bun.sleep(p.afterMs);
+    s.write(p.bytes);
+  }
+  await Promise.race([finished, Bun.sleep(waitMs)]);
+  s.end();
+  return { text, closed };
+}
+
+test("a head still incomplete after headTimeoutMs: 408 with a coded body, then the connection closes", async () => {
+  const r = await exchange([{ bytes: "GET /x HTTP/1.1\r\nHost: localhost\r\n", afterMs: 0 }], 3000);
+  expect(r.closed).toBe(true);
+  expect(r.text.startsWith("HTTP/1.1 408 ")).toBe(true);
+  expect(r.text).toContain('"code":"HOST_ERR_REQUEST_TIMEOUT"');
+});
+
+test("a head that completes within the limit is served, and the connection stays open", async () => {
+  const r = await exchange([
+    { bytes: "GET /x HTTP/1.1\r\nHo", afterMs: 0 },
+    { bytes: "st: localhost\r\n\r\n", afterMs: 100 },
+  ], 800);
+  expect(r.text.startsWith("HTTP/1.1 200 ")).toBe(true);
+  expect(r.text.endsWith("ok")).toBe(true);
+  expect(r.closed).toBe(false);
+});
