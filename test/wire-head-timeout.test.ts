@@ -47,8 +47,9 @@ async function exchange(parts: { bytes: string; afterMs: number }[], waitMs: num
     s.write(p.bytes);
   }
   await Promise.race([finished, Bun.sleep(waitMs)]);
+  const result = { text, closed };
   s.end();
-  return { text, closed };
+  return result;
 }
 
 test("a head still incomplete after headTimeoutMs: 408 with a coded body, then the connection closes", async () => {
