@@ -21,6 +21,11 @@ export class BodyFramer {
   private line = 0;
   /** Why the last advance returned FRAMER_ERROR. */
   error = "";
+  /** Chunked: offset, in the range the last advance() saw, where the trailer section began (-1: not there). */
+  trailerAt = -1;
+
+  /** Chunked: past the last chunk (in the trailer section or its final CRLF). */
+  get inTrailers(): boolean { return this.mode === 2 && this.s >= S.TrailerStart; }
 
   /** A body of exactly `n` bytes (0 → none). */
   length(n: number): this { this.mode = n > 0 ? 1 : 0; this.remaining = n; return this; }
@@ -53,6 +58,7 @@ export class BodyFramer {
   private fail(why: string): number { this.error = why; this.mode = 0; return FRAMER_ERROR; }
 
   private chunk(buf: Uint8Array, at: number, end: number): number {
+    this.trailerAt = -1;
     let i = at;
     while (i < end) {
       const c = buf[i];
@@ -79,7 +85,7 @@ export class BodyFramer {
           if (c !== 10) return this.fail("chunk size line not ended by CRLF");
           i++;
           this.digits = 0;
-          if (this.remaining === 0) this.s = S.TrailerStart;
+          if (this.remaining === 0) { this.s = S.TrailerStart; this.trailerAt = i; }
           else this.s = S.Data;
           break;
         case S.Data: {
@@ -99,6 +105,7 @@ export class BodyFramer {
           break;
         case S.TrailerStart:
           if (c === 13) this.s = S.FinalLf;
+          else if (c === 10) return this.fail("bare LF after the last chunk");
           else { this.s = S.TrailerLine; this.line = 0; }
           i++;
           break;

@@ -94,13 +94,21 @@ export function scanResponseHead(buf: Buffer, at: number, end: number, out: Resp
           out.contentLength = v;
         } else if (nameIs(buf, i, len, "connection")) {
           drop = true;
-          if (valueHas(buf, vs, ve, "close")) out.close = true;
-          else if (valueHas(buf, vs, ve, "keep-alive")) out.close = false;
-          // Anything besides close / keep-alive names more fields to drop: leave that to the string parser.
-          let rest = ve - vs;
-          if (valueHas(buf, vs, ve, "close")) rest -= 5;
-          if (valueHas(buf, vs, ve, "keep-alive")) rest -= 10;
-          if (rest > 2) out.needsParse = true;
+          // Token by token: close / keep-alive set the semantics; any other token names a field to drop,
+          // which the string parser handles.
+          let ts = vs;
+          let sawClose = false, sawKeepAlive = false;
+          while (ts < ve) {
+            let te = ts;
+            while (te < ve && buf[te] !== 44) te++;
+            const s0 = trimStart(buf, ts, te), e0 = trimEnd(buf, s0, te);
+            if (nameIs(buf, s0, e0 - s0, "close")) sawClose = true;
+            else if (nameIs(buf, s0, e0 - s0, "keep-alive")) sawKeepAlive = true;
+            else if (e0 > s0) out.needsParse = true;
+            ts = te + 1;
+          }
+          if (sawClose) out.close = true;
+          else if (sawKeepAlive) out.close = false;
         }
         break;
       case 107: drop = nameIs(buf, i, len, "keep-alive"); break;

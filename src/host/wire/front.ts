@@ -161,10 +161,14 @@ class FrontConn implements WireClient, TunnelClient {
     }
   }
 
-  /** Request body bytes toward the tunnel; whatever follows the body is the next request. */
+  /**
+   * Request body bytes toward the tunnel; whatever follows the body is the next request. Chunked
+   * trailer fields are dropped (RFC 9110 §6.5.1 lets a proxy discard them; Bun.serve refuses them).
+   */
   private streamBody(b: Buffer, at: number): void {
     const framer = this.bodyFramer!;
     const ex = this.exchange!;
+    const wasInTrailers = framer.inTrailers;
     const end = framer.advance(b, at, b.length);
     if (end === FRAMER_ERROR) {
       ex.cancel();
@@ -172,7 +176,12 @@ class FrontConn implements WireClient, TunnelClient {
       return;
     }
     const more = end === FRAMER_MORE;
-    const ok = ex.write(more ? (at === 0 ? b : b.subarray(at)) : b.subarray(at, end));
+    let stop = more ? b.length : end;
+    if (wasInTrailers) stop = at;
+    else if (framer.trailerAt !== -1) stop = framer.trailerAt;
+    const trimmed = wasInTrailers || framer.trailerAt !== -1;
+    let ok = stop > at ? ex.write(at === 0 && stop === b.length ? b : b.subarray(at, stop)) : true;
+    if (!more && trimmed) ok = ex.write("\r\n") && ok; // the blank line that ends the chunked body
     if (!more) {
       this.bodyFramer = null;
       ex.requestComplete();
