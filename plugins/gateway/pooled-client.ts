@@ -155,16 +155,6 @@ function onHead(conn: Conn, ex: Exchange, data: Buffer): number {
 
 function noop(): void {}
 
-/** Parse a serialised header block back into Headers (https fallback only). */
-function blockToHeaders(block: string): Headers {
-  const h = new Headers();
-  for (const line of block.split("\r\n")) {
-    const c = line.indexOf(":");
-    if (c > 0) h.append(line.slice(0, c), line.slice(c + 1).trim());
-  }
-  return h;
-}
-
 /** Incremental chunked-transfer decoder over one data buffer from `at`. */
 function onChunked(conn: Conn, ex: Exchange, data: Buffer, at: number): void {
   let i = at;
@@ -301,7 +291,7 @@ export function pooledClient(pool: ConnectionPool = new ConnectionPool()): Upstr
     acceptsHeaderBlock: true,
     send(r) {
       if (pool.closed) return Promise.reject(new UpstreamError("other", "client closed"));
-      if (r.base.charCodeAt(4) === 115 /* https */) return tlsFallback.send(typeof r.headers === "string" ? { ...r, headers: blockToHeaders(r.headers) } : r);
+      if (r.base.charCodeAt(4) === 115 /* https */) return tlsFallback.send(r);
       return new Promise<UpstreamResponse>((resolve, reject) => {
         const ex: Exchange = {
           req: r, pool, resolve, reject, phase: Phase.Head, head: null, receivedAny: false, settled: false, keepAlive: true,

@@ -105,8 +105,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     latency: metrics.latency,
   });
   const handle = createProxyHandler(core);
-  // With upstream_client "fetch" every request takes the fetch lane (through the host's inner listener).
-  const wire = settings.upstream_client === "pooled" ? createWireHandler(core, pool) : undefined;
+  const wire = createWireHandler(core, pool);
 
   announce();
   let syncTimer: ReturnType<typeof setInterval> | undefined;

@@ -69,7 +69,17 @@ export function classifyFetchError(err: unknown, timedOut: boolean): UpstreamErr
   return new UpstreamError("other", text.trim());
 }
 
-/** Bun's fetch(): streaming both ways, keep-alive pooled by Bun, no automatic decompression. */
+/** A serialised header block ("name: value\r\n"...) back into Headers, for fetch(). */
+function blockToHeaders(block: string): Headers {
+  const h = new Headers();
+  for (const line of block.split("\r\n")) {
+    const c = line.indexOf(":");
+    if (c > 0) h.append(line.slice(0, c), line.slice(c + 1).trim());
+  }
+  return h;
+}
+
+/** Bun's fetch(): streaming both ways, keep-alive pooled by Bun, no automatic decompression. A header block is accepted too (converted). */
 export function fetchClient(): UpstreamClient {
   return {
     kind: "fetch",
@@ -80,7 +90,7 @@ export function fetchClient(): UpstreamClient {
       const timer = setTimeout(() => { timedOut = true; ac.abort(); }, Math.max(0, r.deadline - Date.now()));
       try {
         // duplex "half": stream the request body instead of buffering it.
-        const init = { method: r.method, headers: r.headers, body: r.body, redirect: "manual", decompress: false, signal: ac.signal, duplex: "half", ...(r.tls ? { tls: r.tls } : {}) };
+        const init = { method: r.method, headers: typeof r.headers === "string" ? blockToHeaders(r.headers) : r.headers, body: r.body, redirect: "manual", decompress: false, signal: ac.signal, duplex: "half", ...(r.tls ? { tls: r.tls } : {}) };
         const res = await fetch(r.base + r.path, init as RequestInit);
         const headers = new Headers(res.headers);
         const connection = headers.get("connection");

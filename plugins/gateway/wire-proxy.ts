@@ -4,6 +4,7 @@
  * retries within budget, metrics, access log), but the request arrives as a parsed head and the
  * upstream's response goes back as relayed bytes, so no Request, Response or Headers is built.
  * Declined (→ fetch lane): the admin and edge paths, and services with a bulkhead or upstream TLS.
+ * With upstream_client "fetch" the decisions are the same and each attempt goes through fetch().
  */
 import type { WireClient, WireHandler, WireRequest } from "../../src/core/wire";
 import type { ResponseHead } from "../../src/core/http1/head";
@@ -40,6 +41,8 @@ class WireCall implements RelayListener {
   private readonly pathAndQuery: string;
   private readonly requestLine: string;
   private readonly retryable: boolean;
+  /** upstream_client "fetch": every attempt goes through the client, the answer is written from its Response. */
+  private readonly viaFetch: boolean;
   private gone = false;
 
   constructor(
@@ -65,6 +68,7 @@ class WireCall implements RelayListener {
     this.requestLine = req.method + " " + pathAndQuery + " HTTP/1.1\r\n";
     this.block = headerBlock(h, forwarding, route.preserveHost, route.transforms.request, route.transforms.requestBlock);
     this.retryable = route.retryAttempts > 0 && (IDEMPOTENT.has(req.method) || route.retryNonIdempotent);
+    this.viaFetch = core.o.client.kind === "fetch";
     this.now0 = Date.now();
     route.svc.budget.recordRequest(this.now0);
     this.deadline = this.now0 + route.timeoutMs;
@@ -82,7 +86,7 @@ class WireCall implements RelayListener {
     this.now = now;
     member.state.active++;
     this.started = performance.now();
-    if (member.url.charCodeAt(4) === 115 /* https */) { void this.viaClient(member); return; }
+    if (this.viaFetch || member.url.charCodeAt(4) === 115 /* https */) { void this.viaClient(member); return; }
     const pool = this.pool.poolFor(member.url);
     const text = this.requestLine + (this.route.preserveHost && this.req.headers.has("host") ? "" : "host: " + pool.hostHeader + "\r\n") + this.block + "\r\n";
     // Header values are latin1 strings: bytes above 0x7f must go back as they came, not UTF-8 encoded.
@@ -164,7 +168,7 @@ class WireCall implements RelayListener {
     return out + "\r\n";
   }
 
-  /** An https instance: TLS stays Bun's, through the upstream client (fetch), and the Response is written out. */
+  /** Through the upstream client (an https instance: TLS stays Bun's; or upstream_client "fetch"), the Response written out. */
   private async viaClient(member: Member): Promise<void> {
     const route = this.route;
     let res: UpstreamResponse | undefined;

@@ -6,6 +6,8 @@
 import { STATUS_CODES } from "node:http";
 import type { WireClient } from "../../src/core/wire";
 
+/** A streamed body of known length up to this size is read whole (one write beats a stream loop). */
+const WHOLE_MAX = 64 * 1024;
 const SKIP = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
 
 let dateSecond = 0;
@@ -40,12 +42,12 @@ export async function sendResponse(client: WireClient, res: Response, keepAlive:
       else if (length !== null) head += "content-length: " + length + "\r\n";
       void res.body?.cancel().catch(() => undefined);
       client.write(head + "\r\n");
-    } else if (!stream) {
-      // Generated answers (errors, fallbacks, rejections): read whole, one write.
+    } else if (!stream || (length !== null && Number(length) <= WHOLE_MAX)) {
+      // Generated answers (errors, fallbacks, rejections) and small bodies of known length: read whole, one write.
       const bytes = new Uint8Array(await res.arrayBuffer());
       if (aborted) return;
-      client.write(head + "content-length: " + bytes.byteLength + "\r\n\r\n");
-      client.write(bytes);
+      const headBytes = Buffer.from(head + "content-length: " + bytes.byteLength + "\r\n\r\n", "latin1");
+      client.write(bytes.byteLength === 0 ? headBytes : Buffer.concat([headBytes, bytes]));
     } else {
       const chunked = length === null;
       client.write(head + (chunked ? "transfer-encoding: chunked\r\n\r\n" : "content-length: " + length + "\r\n\r\n"));
