@@ -145,10 +145,7 @@ export class Exchange {
   /** The inner server broke the exchange: drop both sides. */
   fail(): void {
     if (this.phase === Phase.Done) return;
-    this.phase = Phase.Done;
-    const conn = this.conn;
-    this.conn = null;
-    if (conn) { conn.ex = null; conn.tunnel.destroy(conn); }
+    this.cancel();
     this.client.abort();
   }
 
