@@ -10,6 +10,8 @@ export const CRLFCRLF = Buffer.from("\r\n\r\n");
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const TARGET = /^[\x21-\x7e]+$/;
 const BAD_VALUE = /[\0\r\n]/;
+/** A whole field section that needs no line-by-line checks: token names, a colon, no NUL/CR/LF in values. */
+const FIELD_SECTION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\0\r\n]*(?:\r\n|$))*$/;
 const DIGITS = /^\d{1,15}$/;
 const NON_ASCII = /[\x80-\xff]/;
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
@@ -81,17 +83,15 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
   let special = false;
   let i = lineEnd + 2;
   const n = text.length;
+  // One regex over the field section and one lower-casing of the head; line-by-line checks only to name a fault.
+  if (i < n && !FIELD_SECTION.test(i === 0 ? text : text.slice(i))) explainFieldFault(text, i);
+  const lower = text.toLowerCase(); // latin1 lower-casing keeps every offset
   while (i < n) {
     let nl = text.indexOf("\r\n", i);
     if (nl === -1) nl = n;
-    const first = text.charCodeAt(i);
-    if (first === 32 || first === 9) throw new MalformedHead("obsolete line folding is not accepted");
     const colon = text.indexOf(":", i);
-    if (colon === -1 || colon > nl) throw new MalformedHead("header line without a colon");
-    const name = text.slice(i, colon).toLowerCase();
-    if (!TOKEN.test(name)) throw new MalformedHead(`invalid header name "${name.slice(0, 40)}"`);
+    const name = lower.slice(i, colon);
     const value = text.slice(colon + 1, nl).trim();
-    if (BAD_VALUE.test(value)) throw new MalformedHead(`header "${name}" has a control character`);
     pairs.push(name, value);
     switch (name) {
       case "content-length": lengths++; contentLength = DIGITS.test(value) ? Number(value) : -2; break;
@@ -125,6 +125,25 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
     method, target, minor, headers: new PairHeaders(pairs), headerBytes: n - lineEnd, contentLength, chunked, framing, keepAlive, special,
     bodyStart: end + 4, ascii: !NON_ASCII.test(text), body: null, clientIp: "",
   };
+}
+
+/** The field section failed FIELD_SECTION: find the first bad line and say what is wrong with it. */
+function explainFieldFault(text: string, from: number): never {
+  let i = from;
+  const n = text.length;
+  while (i < n) {
+    let nl = text.indexOf("\r\n", i);
+    if (nl === -1) nl = n;
+    const first = text.charCodeAt(i);
+    if (first === 32 || first === 9) throw new MalformedHead("obsolete line folding is not accepted");
+    const colon = text.indexOf(":", i);
+    if (colon === -1 || colon > nl) throw new MalformedHead("header line without a colon");
+    const name = text.slice(i, colon).toLowerCase();
+    if (!TOKEN.test(name)) throw new MalformedHead(`invalid header name "${name.slice(0, 40)}"`);
+    if (BAD_VALUE.test(text.slice(colon + 1, nl))) throw new MalformedHead(`header "${name}" has a control character`);
+    i = nl + 2;
+  }
+  throw new MalformedHead("malformed header section");
 }
 
 export interface ResponseHead {
