@@ -13,7 +13,7 @@ import type { Conn, ConnectionPool, PoolExchange } from "./upstream-pool";
 
 const MAX_HEAD = 64 * 1024;
 
-const enum Phase { Head, Relay, Done }
+const enum Phase { Head, Relay, Pipe, Done }
 
 /**
  * One scan shared by every exchange: a head is scanned and, if relayed, copied out within the same
@@ -59,6 +59,8 @@ export class RelayExchange implements PoolExchange {
     readonly deadline: number,
     readonly connectTimeoutMs: number,
     private readonly listener: RelayListener,
+    /** The request asked to switch protocols (Upgrade): a 101 is expected, not refused. */
+    private readonly upgrade = false,
   ) {}
 
   /** The response body is delimited by the connection closing (the client connection must close too). */
@@ -73,6 +75,7 @@ export class RelayExchange implements PoolExchange {
   onData(conn: Conn, data: Buffer): void {
     this.receivedAny = true;
     if (this.phase === Phase.Relay) { this.relayBody(conn, data, 0); return; }
+    if (this.phase === Phase.Pipe) { this.forward(conn, data); return; }
     if (this.phase !== Phase.Head) return;
     let buf = data;
     if (this.partial !== null) { buf = Buffer.concat([this.partial, data]); this.partial = null; }
@@ -87,7 +90,17 @@ export class RelayExchange implements PoolExchange {
       if (!scanResponseHead(buf, at, end, scan)) return this.broken(conn, "malformed upstream response head");
       const status = scan.status;
       if (status < 200) {
-        if (status === 101) return this.broken(conn, "upstream switched protocols unasked");
+        if (status === 101) {
+          if (!this.upgrade) return this.broken(conn, "upstream switched protocols unasked");
+          this.rest = buf;
+          this.headAt = at;
+          this.restAt = end + 4;
+          this.settled = true;
+          scanOwner = this;
+          this.listener.onHead(this, 101, undefined);
+          scanOwner = null;
+          return;
+        }
         at = end + 4;
         continue; // interim (100, 103): the final head follows
       }
@@ -170,6 +183,33 @@ export class RelayExchange implements PoolExchange {
     this.forward(conn, at === 0 ? rest : rest.subarray(at));
   }
 
+  /**
+   * The upstream switched protocols (101): send the client `head`, then both connections become one
+   * byte pipe with backpressure each way; the upstream connection never returns to the pool.
+   */
+  relaySwitch(client: WireClient, head: string): void {
+    if (scanOwner !== this) throw new Error("relaySwitch() must be called from onHead");
+    const conn = this.conn!;
+    const rest = this.rest!;
+    this.rest = null;
+    this.phase = Phase.Pipe;
+    this.client = client;
+    client.write(Buffer.from(head, "latin1"));
+    if (this.restAt < rest.length) this.forward(conn, rest.subarray(this.restAt));
+    const pool = this.pool;
+    client.switchProtocols({
+      data(bytes) {
+        if (conn.closed) return;
+        pool.writeAll(conn, bytes);
+        if (conn.pending !== null) {
+          client.pauseReading();
+          conn.onDrain = () => client.resumeReading();
+        }
+      },
+      end: () => { if (this.phase === Phase.Pipe) { this.phase = Phase.Done; this.conn = null; pool.destroy(conn); } },
+    });
+  }
+
   /** Not relaying this response (a retry follows): free or drop the connection. */
   discard(): void {
     const conn = this.conn;
@@ -229,6 +269,13 @@ export class RelayExchange implements PoolExchange {
   }
 
   onClose(conn: Conn, retry: () => void): void {
+    if (this.phase === Phase.Pipe) {
+      // The upstream ended the switched-protocol stream: end the client's side once flushed.
+      this.phase = Phase.Done;
+      this.conn = null;
+      this.client!.end();
+      return;
+    }
     if (this.phase === Phase.Relay) {
       this.phase = Phase.Done;
       this.conn = null;

@@ -66,7 +66,9 @@ class WireCall implements RelayListener {
       traceparent: mintTraceparent(h.get("traceparent")), trustChain: core.o.trustForwarded,
     };
     this.requestLine = req.method + " " + pathAndQuery + " HTTP/1.1\r\n";
-    this.block = headerBlock(h, forwarding, route.preserveHost, route.transforms.request, route.transforms.requestBlock);
+    const block = headerBlock(h, forwarding, route.preserveHost, route.transforms.request, route.transforms.requestBlock);
+    // An upgrade (WebSocket...) keeps its hop-by-hop pair on this hop: the upstream must see the ask.
+    this.block = req.upgrade === null ? block : block + "connection: upgrade\r\nupgrade: " + req.upgrade + "\r\n";
     this.retryable = route.retryAttempts > 0 && (IDEMPOTENT.has(req.method) || route.retryNonIdempotent);
     this.viaFetch = core.o.client.kind === "fetch";
     this.now0 = Date.now();
@@ -91,7 +93,7 @@ class WireCall implements RelayListener {
     const text = this.requestLine + (this.route.preserveHost && this.req.headers.has("host") ? "" : "host: " + pool.hostHeader + "\r\n") + this.block + "\r\n";
     // Header values are latin1 strings: bytes above 0x7f must go back as they came, not UTF-8 encoded.
     const head = this.req.ascii ? text : Buffer.from(text, "latin1");
-    this.pool.send(pool, new RelayExchange(this.pool, head, this.req.body, this.req.method, this.deadline, this.route.connectTimeoutMs, this));
+    this.pool.send(pool, new RelayExchange(this.pool, head, this.req.body, this.req.method, this.deadline, this.route.connectTimeoutMs, this, this.req.upgrade !== null));
   }
 
   onHead(ex: RelayExchange, status: number, err: UpstreamError | undefined): void {
@@ -99,6 +101,7 @@ class WireCall implements RelayListener {
     const keepAlive = this.req.keepAlive;
     const close = !keepAlive || ex.closeDelimited;
     this.core.account(this.route, this.req.method, this.path, status, this.requestId, this.req.clientIp, this.t0, this.member, this.attempt + 1);
+    if (status === 101) { ex.relaySwitch(this.client, this.switchHead(ex.parsed())); return; }
     if (this.route.transforms.response !== undefined || ex.needsParse) {
       ex.relayHead(this.client, this.responseHead(ex.parsed(), close), keepAlive);
       return;
@@ -134,6 +137,21 @@ class WireCall implements RelayListener {
     }
     if (err !== undefined) { this.refuse(core.failure(this.route, err), member); return true; }
     return false;
+  }
+
+  /** A 101's head: the upstream's lines (Connection/Upgrade kept: they are this hop's answer), our request id, edge headers. */
+  private switchHead(r: ResponseHead): string {
+    let out = "HTTP/1.1 " + r.statusLine.slice(9) + "\r\n";
+    const p = r.pairs;
+    for (let i = 0; i < p.length; i += 2) {
+      const name = p[i];
+      if (name === "x-request-id" || name === "keep-alive" || name === "proxy-connection" || name === "te" || name === "trailer" || FRAMING.has(name)) continue;
+      out += name + ": " + p[i + 1] + "\r\n";
+    }
+    out += "x-request-id: " + this.requestId + "\r\n";
+    const extra = this.decision?.responseHeaders;
+    if (extra !== undefined) for (let i = 0; i < extra.length; i++) out += extra[i][0] + ": " + extra[i][1] + "\r\n";
+    return out + "\r\n";
   }
 
   /** The upstream's head rewritten from strings: hop-by-hop fields out, X-Request-Id, the route's response program, edge headers. */

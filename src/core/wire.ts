@@ -22,11 +22,23 @@ export interface WireClient {
   done(keepAlive: boolean): void;
   /** The response cannot be completed (upstream cut it short): drop the connection so the client sees it. */
   abort(): void;
+  /**
+   * After a 101 written to the client: the connection stops being HTTP. Every later byte from the
+   * client goes to `peer.data` (raw, in order), `peer.end` when the client goes away; write() keeps
+   * sending to the client and end() closes it. The request stops counting as in flight.
+   */
+  switchProtocols(peer: { data(bytes: Buffer): void; end(): void }): void;
+  /** Stop / resume reading from the client (backpressure from whoever takes its bytes). */
+  pauseReading(): void;
+  resumeReading(): void;
+  /** Close the connection once what was written is flushed. */
+  end(): void;
 }
 
 /**
  * Returns true when it took the request (and will call client.done), false to pass it to the fetch
- * handler. Called for requests with no body, a body that arrived whole with the head, or framing
- * the host could not trust (then `framing` is set and the connection is closed after the answer).
+ * handler. Called for HTTP/1.1 requests with no body, a body that arrived whole with the head, or
+ * framing the host could not trust (then `framing` is set and the connection is closed after the
+ * answer); with Upgrade (req.upgrade set, no body) too, never with Expect.
  */
 export type WireHandler = (req: WireRequest, client: WireClient) => boolean;

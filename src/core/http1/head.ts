@@ -34,8 +34,12 @@ export interface RequestHead {
   framing: FramingProblem | undefined;
   /** The client wants the connection kept open after this exchange. */
   keepAlive: boolean;
-  /** Upgrade or Expect present: semantics the fast path leaves to Bun.serve. */
+  /** Upgrade or Expect present: semantics a fast path must handle on purpose (or leave to Bun.serve). */
   special: boolean;
+  /** The protocol asked for by Upgrade when Connection lists "upgrade" (RFC 9110 §7.8), else null. */
+  upgrade: string | null;
+  /** Expect present (e.g. 100-continue). */
+  expect: boolean;
   /** Offset of the first byte after the head's blank line. */
   bodyStart: number;
   /** Every byte of the head is ASCII (else strings made from it must be written back as latin1, not UTF-8). */
@@ -80,7 +84,8 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
   let tes = 0;
   let hosts = 0;
   let connection: string | null = null;
-  let special = false;
+  let upgrade: string | null = null;
+  let expect = false;
   let i = lineEnd + 2;
   const n = text.length;
   // One regex over the field section and one lower-casing of the head; line-by-line checks only to name a fault.
@@ -98,7 +103,8 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
       case "transfer-encoding": tes++; te = value; break;
       case "host": hosts++; break;
       case "connection": connection = connection === null ? value : connection + ", " + value; break;
-      case "upgrade": case "expect": special = true; break;
+      case "upgrade": upgrade = value; break;
+      case "expect": expect = true; break;
     }
     i = nl + 2;
   }
@@ -116,13 +122,15 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
   if (framing !== undefined) contentLength = -1;
 
   let keepAlive = minor === 1;
+  const special = upgrade !== null || expect;
+  if (upgrade !== null && (connection === null || !/(^|[\s,])upgrade($|[\s,])/i.test(connection))) upgrade = null;
   if (connection !== null) {
     const c = connection.toLowerCase();
     if (c.indexOf("close") !== -1 && /(^|[\s,])close($|[\s,])/.test(c)) keepAlive = false;
     else if (minor === 0 && /(^|[\s,])keep-alive($|[\s,])/.test(c)) keepAlive = true;
   }
   return {
-    method, target, minor, headers: new PairHeaders(pairs), headerBytes: n - lineEnd, contentLength, chunked, framing, keepAlive, special,
+    method, target, minor, headers: new PairHeaders(pairs), headerBytes: n - lineEnd, contentLength, chunked, framing, keepAlive, special, upgrade, expect,
     bodyStart: end + 4, ascii: !NON_ASCII.test(text), body: null, clientIp: "",
   };
 }

@@ -59,6 +59,8 @@ class FrontConn implements WireClient, TunnelClient {
   private bodyFramer: BodyFramer | null = null;
   private exchange: Exchange | null = null;
   private readPaused = false;
+  /** Set after switchProtocols: the connection is a byte pipe. */
+  private raw: { data(bytes: Buffer): void; end(): void } | null = null;
   /** When the partial head in `buf` started arriving (0: none pending). */
   headSince = 0;
   readonly ip: string;
@@ -71,6 +73,7 @@ class FrontConn implements WireClient, TunnelClient {
 
   onData(data: Buffer): void {
     if (this.closed) return;
+    if (this.raw !== null) { this.raw.data(data); return; }
     if (this.busy) {
       if (this.exchange !== null && this.exchange.phase === 2 /* Pipe */) { if (!this.exchange.write(data)) this.pauseReading(); return; }
       if (this.bodyFramer !== null) { this.streamBody(data, 0); return; }
@@ -85,7 +88,7 @@ class FrontConn implements WireClient, TunnelClient {
     if (this.buf.length > MAX_BUFFERED) this.pauseReading();
   }
 
-  private pauseReading(): void {
+  pauseReading(): void {
     if (!this.readPaused) { this.readPaused = true; this.socket.pause(); }
   }
 
@@ -127,7 +130,8 @@ class FrontConn implements WireClient, TunnelClient {
     this.busy = true;
     this.keepAlive = head.keepAlive && head.framing === undefined;
 
-    if (wire !== undefined && !slot.closing && head.minor === 1 && !head.special && (whole || head.framing !== undefined) && !isHostPath(head.target)) {
+    const offer = !head.special || (head.upgrade !== null && !head.expect && !head.chunked && head.contentLength <= 0);
+    if (wire !== undefined && !slot.closing && head.minor === 1 && offer && (whole || head.framing !== undefined) && !isHostPath(head.target)) {
       const req: WireRequest = head;
       req.body = head.contentLength > 0 && whole ? b.subarray(bodyStart, bodyEnd) : null;
       req.clientIp = this.ip;
@@ -237,6 +241,23 @@ class FrontConn implements WireClient, TunnelClient {
     if (b !== null) this.process(b);
   }
 
+  switchProtocols(peer: { data(bytes: Buffer): void; end(): void }): void {
+    const gen = this.gen;
+    if (gen !== null) { this.gen = null; this.o.finish(gen); }
+    this.onClose = null;
+    this.raw = peer;
+    this.headSince = 0;
+    const b = this.buf; // bytes the client sent after the upgrade request belong to the new protocol
+    this.buf = null;
+    if (b !== null && b.length > 0) peer.data(b);
+    this.resumeReading();
+  }
+
+  end(): void {
+    this.busy = true; // nothing more is read as HTTP
+    this.closeAfterFlush();
+  }
+
   abort(): void {
     this.busy = false;
     const gen = this.gen;
@@ -270,7 +291,7 @@ class FrontConn implements WireClient, TunnelClient {
   stopping = false;
 
   /** Idle (between requests, nothing buffered): safe to close now. */
-  get idle(): boolean { return !this.busy && this.buf === null; }
+  get idle(): boolean { return !this.busy && this.buf === null && this.raw === null; }
 
   onSocketClose(): void {
     if (this.closed && this.gen === null) return;
@@ -279,6 +300,9 @@ class FrontConn implements WireClient, TunnelClient {
     if (gen !== null) { this.gen = null; this.o.finish(gen); }
     this.exchange?.cancel();
     this.exchange = null;
+    const raw = this.raw;
+    this.raw = null;
+    if (raw !== null) raw.end();
     const c = this.onClose;
     this.onClose = null;
     if (c !== null) c();
