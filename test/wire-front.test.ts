@@ -180,6 +180,18 @@ describe("wire front: lanes", () => {
     expect(c.buf.length).toBe(0);
   });
 
+  test("20,000 pipelined requests answered synchronously by the fast lane: all answered in order, no stack growth", async () => {
+    const c = await conn();
+    const n = 20_000;
+    const one = (i: number) => Buffer.from(get(`/fast/${i}`) as never);
+    await c.write(Buffer.concat(Array.from({ length: n }, (_, i) => one(i))));
+    await c.waitFor((b) => b.toString("latin1").includes(`fast GET /fast/${n - 1} `), 20_000, "the last response");
+    const text = c.buf.toString("latin1");
+    expect(text.split("HTTP/1.1 200 ").length - 1).toBe(n);
+    expect(text.indexOf("fast GET /fast/0 ")).toBeLessThan(text.indexOf("fast GET /fast/1 "));
+    expect(text.indexOf(`fast GET /fast/${n - 2} `)).toBeLessThan(text.indexOf(`fast GET /fast/${n - 1} `));
+  });
+
   test("pipelined requests mixing the fast lane and the tunnel come back in order", async () => {
     const c = await conn();
     const reqs = [

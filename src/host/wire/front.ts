@@ -59,6 +59,8 @@ class FrontConn implements WireClient, TunnelClient {
   private bodyFramer: BodyFramer | null = null;
   private exchange: Exchange | null = null;
   private readPaused = false;
+  /** Inside process(): a synchronous done() must not recurse into the next request. */
+  private processing = false;
   /** Set after switchProtocols: the connection is a byte pipe. */
   private raw: { data(bytes: Buffer): void; end(): void } | null = null;
   /** When the partial head in `buf` started arriving (0: none pending). */
@@ -98,6 +100,11 @@ class FrontConn implements WireClient, TunnelClient {
 
   /** Take the next request from `b` (all unprocessed bytes). */
   private process(b: Buffer): void {
+    this.processing = true;
+    try { this.take(b); } finally { this.processing = false; }
+  }
+
+  private take(b: Buffer): void {
     this.buf = null;
     let start = 0;
     while (start + 1 < b.length && b[start] === 13 && b[start + 1] === 10) start += 2; // RFC 9112 §2.2: stray CRLFs before a request
@@ -237,8 +244,16 @@ class FrontConn implements WireClient, TunnelClient {
       return;
     }
     this.resumeReading();
+    if (this.buf === null) return;
+    // A handler that answers synchronously calls done() from inside process(): take the next pipelined
+    // request on a fresh stack, so a long pipeline cannot grow the stack one request at a time.
+    if (this.processing) queueMicrotask(() => this.next());
+    else this.next();
+  }
+
+  private next(): void {
     const b = this.buf;
-    if (b !== null) this.process(b);
+    if (b !== null && !this.busy && !this.closed) this.process(b);
   }
 
   switchProtocols(peer: { data(bytes: Buffer): void; end(): void }): void {
