@@ -56,6 +56,13 @@ const wireTestPlugin = definePlugin({
         client.write("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789");
         return true;
       }
+      if (req.target.startsWith("/fast/big")) {
+        const kb = Number(new URL(req.target, "http://x").searchParams.get("kb") ?? 64);
+        client.write(`HTTP/1.1 200 OK\r\ncontent-length: ${kb * 1024}\r\n\r\n`);
+        client.write(Buffer.alloc(kb * 1024, 120));
+        client.done(req.keepAlive);
+        return true;
+      }
       if (req.target.startsWith("/fast/ip")) { answer(req, client, ` ip=${req.clientIp} peer=${req.headers.get("x-tradpal-peer")}`); return true; }
       answer(req, client);
       return true;
@@ -190,6 +197,21 @@ describe("wire front: lanes", () => {
     expect(text.split("HTTP/1.1 200 ").length - 1).toBe(n);
     expect(text.indexOf("fast GET /fast/0 ")).toBeLessThan(text.indexOf("fast GET /fast/1 "));
     expect(text.indexOf(`fast GET /fast/${n - 2} `)).toBeLessThan(text.indexOf(`fast GET /fast/${n - 1} `));
+  });
+
+  test("a client that pipelines without reading: the server answers one request at a time as it flushes, holding little", async () => {
+    const c = await conn();
+    c.socket.pause(); // read nothing
+    const n = 1000;
+    const rss0 = process.memoryUsage().rss;
+    await c.write(Buffer.concat(Array.from({ length: n }, () => Buffer.from(get("/fast/big?kb=256") as never))));
+    await Bun.sleep(1500);
+    const grown = process.memoryUsage().rss - rss0;
+    // Unbounded, the server would have queued 1000 × 256 KiB = 250 MiB of answers for this client.
+    expect(grown).toBeLessThan(64 * 1024 * 1024);
+    c.socket.resume();
+    await c.waitFor((b) => b.length > 3 * (256 * 1024 + 40), 10_000, "three answers");
+    expect(c.buf.toString("latin1", 0, 15)).toBe("HTTP/1.1 200 OK");
   });
 
   test("pipelined requests mixing the fast lane and the tunnel come back in order", async () => {

@@ -59,6 +59,8 @@ class FrontConn implements WireClient, TunnelClient {
   private bodyFramer: BodyFramer | null = null;
   private exchange: Exchange | null = null;
   private readPaused = false;
+  /** A pipelined request waits for the previous answer to be flushed. */
+  private nextAfterFlush = false;
   /** Inside process(): a synchronous done() must not recurse into the next request. */
   private processing = false;
   /** Set after switchProtocols: the connection is a byte pipe. */
@@ -228,6 +230,7 @@ class FrontConn implements WireClient, TunnelClient {
     if (this.endAfterFlush) { this.socket.end(); return; }
     const d = this.onDrain;
     if (d !== null) { this.onDrain = null; d(); }
+    if (this.nextAfterFlush) { this.nextAfterFlush = false; this.next(); }
   }
 
   done(keepAlive: boolean): void {
@@ -253,7 +256,11 @@ class FrontConn implements WireClient, TunnelClient {
 
   private next(): void {
     const b = this.buf;
-    if (b !== null && !this.busy && !this.closed) this.process(b);
+    if (b === null || this.busy || this.closed) return;
+    // A client that pipelines without reading: answer the next request only once the last answer is flushed,
+    // so what we hold for it stays bounded (its input is capped by MAX_BUFFERED).
+    if (this.out !== null) { this.nextAfterFlush = true; return; }
+    this.process(b);
   }
 
   switchProtocols(peer: { data(bytes: Buffer): void; end(): void }): void {
