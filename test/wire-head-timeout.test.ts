@@ -1,6 +1,8 @@
 /**
- * The wire front's slow-header guard: a request head still incomplete after serve.headTimeoutMs gets
- * 408 HOST_ERR_REQUEST_TIMEOUT and the connection is closed; a head that completes in time is served.
+ * The wire front's slow-client guards: a request head still incomplete after serve.headTimeoutMs gets
+ * 408 HOST_ERR_REQUEST_TIMEOUT and the connection is closed; a head that completes in time is served;
+ * a request body that stops arriving for the idle timeout drops the connection, while a client waiting
+ * on a slow answer is not cut off.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Elysia } from "elysia";
@@ -13,9 +15,15 @@ const slowHeads = definePlugin({
   description: "test-only plugin on a wire port with a short head timeout",
   defaultPort: 0,
   schema: Type.Object({}, { additionalProperties: false }),
-  serve: { wire: true, headTimeoutMs: 300 },
+  serve: { wire: true, headTimeoutMs: 300, idleTimeout: 1 },
   async provision() {
-    return { app: new Elysia().get("/x", () => "ok"), async stop() {} };
+    return {
+      app: new Elysia()
+        .get("/x", () => "ok")
+        .get("/wait", async () => { await Bun.sleep(2500); return "waited"; })
+        .post("/upload", async ({ request }) => `got ${(await request.arrayBuffer()).byteLength}`),
+      async stop() {},
+    };
   },
 });
 
@@ -67,4 +75,18 @@ test("a head that completes within the limit is served, and the connection stays
   expect(r.text.startsWith("HTTP/1.1 200 ")).toBe(true);
   expect(r.text.endsWith("ok")).toBe(true);
   expect(r.closed).toBe(false);
+});
+
+test("a request body that stops arriving for the idle timeout (1 s) drops the connection", async () => {
+  const t0 = performance.now();
+  const r = await exchange([{ bytes: "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n0123456789", afterMs: 0 }], 6000);
+  expect(r.closed).toBe(true);
+  expect(r.text).toBe("");
+  expect(performance.now() - t0).toBeLessThan(5000);
+});
+
+test("a client waiting longer than the idle timeout for a slow answer still gets it", async () => {
+  const r = await exchange([{ bytes: "GET /wait HTTP/1.1\r\nHost: localhost\r\n\r\n", afterMs: 0 }], 4000);
+  expect(r.text.startsWith("HTTP/1.1 200 ")).toBe(true);
+  expect(r.text.endsWith("waited")).toBe(true);
 });

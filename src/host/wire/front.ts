@@ -315,6 +315,9 @@ class FrontConn implements WireClient, TunnelClient {
   /** Idle (between requests, nothing buffered): safe to close now. */
   get idle(): boolean { return !this.busy && this.buf === null && this.raw === null; }
 
+  /** A request body is still expected from the client and we are not the ones holding it back. */
+  get awaitingBody(): boolean { return this.bodyFramer !== null && !this.readPaused; }
+
   onSocketClose(): void {
     if (this.closed && this.gen === null) return;
     this.closed = true;
@@ -356,7 +359,13 @@ export function listenFront(o: FrontOptions): Front {
       drain(s) { s.data.onWritable(); },
       close(s) { conns.delete(s.data); s.data.onSocketClose(); },
       error(s) { conns.delete(s.data); s.data.onSocketClose(); },
-      timeout(s) { if (s.data.idle) s.end(); else s.timeout(o.idleTimeoutS); },
+      // Idle between requests → close; a request body that stopped arriving for as long → drop (the
+      // upstream sees the upload aborted); waiting on our side (a slow upstream) → keep waiting.
+      timeout(s) {
+        if (s.data.idle) s.end();
+        else if (s.data.awaitingBody) s.terminate();
+        else s.timeout(o.idleTimeoutS);
+      },
     },
   });
   const headSweep = setInterval(() => {
