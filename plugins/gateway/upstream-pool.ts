@@ -14,6 +14,8 @@ const SWEEP_MS = 25;
 export interface Pool {
   hostname: string;
   port: number;
+  /** TLS options for https instances (Bun.connect's `tls`), or null for plain HTTP. */
+  tls: object | true | null;
   /** Host header value for this instance (host[:port]). */
   hostHeader: string;
   idle: Conn[];
@@ -30,6 +32,8 @@ export interface Conn {
   onDrain: (() => void) | null;
   /** Reading paused because whoever takes the response body is behind (backpressure). */
   paused: boolean;
+  /** TLS only: told the handshake's outcome (a connection is usable only after it). */
+  onHandshake: ((ok: boolean, why: string) => void) | null;
 }
 
 /** One request/response on a pooled connection. */
@@ -77,7 +81,15 @@ export class ConnectionPool {
     },
     close: (s: Socket<Conn>) => this.onClose(s.data),
     error: (s: Socket<Conn>) => this.onClose(s.data),
+    handshake: (s: Socket<Conn>, ok: boolean, err: Error | null) => {
+      const h = s.data.onHandshake;
+      s.data.onHandshake = null;
+      h?.(ok, ok ? "" : String((err as { code?: string } | null)?.code ?? err?.message ?? "TLS handshake failed"));
+    },
   };
+  /** Identity of each TLS options object (stable between certificate rotations), for pool keys. */
+  private readonly tlsIds = new WeakMap<object, number>();
+  private tlsSeq = 0;
 
   constructor() {
     // One timer for every deadline: an exchange still waiting for its head past its deadline fails.
@@ -93,12 +105,23 @@ export class ConnectionPool {
     (this.sweeper as unknown as { unref?: () => void }).unref?.();
   }
 
-  poolFor(base: string): Pool {
-    let p = this.pools.get(base);
+  /**
+   * The pool of one instance. An https base needs `tls` (the options, or true for the default trust
+   * store); rotated TLS options are a new object, so connections made with the old ones are not reused.
+   */
+  poolFor(base: string, tls?: object | true): Pool {
+    let key = base;
+    if (tls !== undefined && tls !== true) {
+      let id = this.tlsIds.get(tls);
+      if (id === undefined) this.tlsIds.set(tls, (id = ++this.tlsSeq));
+      key = base + "#" + id;
+    }
+    let p = this.pools.get(key);
     if (!p) {
       const u = new URL(base);
-      p = { hostname: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || 80), hostHeader: u.host, idle: [] };
-      this.pools.set(base, p);
+      const https = u.protocol === "https:";
+      p = { hostname: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || (https ? 443 : 80)), hostHeader: u.host, idle: [], tls: https ? (tls ?? true) : null };
+      this.pools.set(key, p);
     }
     return p;
   }
@@ -135,15 +158,23 @@ export class ConnectionPool {
   }
 
   private async connect(pool: Pool, timeoutMs: number): Promise<Conn> {
-    const conn: Conn = { socket: null, pool, ex: null, served: 0, closed: false, pending: null, onDrain: null, paused: false };
+    const conn: Conn = { socket: null, pool, ex: null, served: 0, closed: false, pending: null, onDrain: null, paused: false, onHandshake: null };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new UpstreamError("timeout", `connect timeout after ${timeoutMs} ms`)), timeoutMs);
     });
-    const opening = Bun.connect<Conn>({ hostname: pool.hostname, port: pool.port, data: conn, socket: this.handlers });
+    // TLS: bytes written before the handshake completes are lost, so the connection is ready only after it.
+    const handshake = pool.tls === null ? null : new Promise<void>((resolve, reject) => {
+      conn.onHandshake = (ok, why) => (ok ? resolve() : reject(new UpstreamError("connect", `TLS handshake with the upstream failed: ${why}`)));
+    });
+    const opening = Bun.connect<Conn>({ hostname: pool.hostname, port: pool.port, data: conn, socket: this.handlers, ...(pool.tls !== null ? { tls: pool.tls } : {}) });
     try {
       conn.socket = await Promise.race([opening, timeout]);
+      if (handshake !== null) await Promise.race([handshake, timeout]);
     } catch (err) {
+      conn.onHandshake = null;
+      conn.closed = true;
+      conn.socket?.terminate();
       opening.then((s) => s.terminate(), () => undefined);
       if (err instanceof UpstreamError) throw err;
       throw new UpstreamError("connect", String((err as { code?: string }).code ?? (err as Error).message));
@@ -202,6 +233,7 @@ export class ConnectionPool {
   private onClose(conn: Conn): void {
     conn.closed = true;
     this.conns.delete(conn);
+    if (conn.onHandshake !== null) { const h = conn.onHandshake; conn.onHandshake = null; h(false, "the connection closed during the TLS handshake"); }
     const idle = conn.pool.idle;
     const k = idle.indexOf(conn);
     if (k !== -1) idle.splice(k, 1);

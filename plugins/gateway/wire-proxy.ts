@@ -3,7 +3,8 @@
  * Same decisions as the fetch lane (proxy-core.ts: limits, route, edge policy, breaker, balancer,
  * retries within budget, metrics, access log), but the request arrives as a parsed head and the
  * upstream's response goes back as relayed bytes, so no Request, Response or Headers is built.
- * Declined (→ fetch lane): the admin and edge paths, and services with a bulkhead or upstream TLS.
+ * Declined (→ fetch lane): the admin and edge paths, and services with a bulkhead. https instances
+ * (with the service's mTLS options) are relayed on TLS connections from the same pool.
  * With upstream_client "fetch" the decisions are the same and each attempt goes through fetch().
  */
 import type { WireClient, WireHandler, WireRequest } from "../../src/core/wire";
@@ -88,8 +89,10 @@ class WireCall implements RelayListener {
     this.now = now;
     member.state.active++;
     this.started = performance.now();
-    if (this.viaFetch || member.url.charCodeAt(4) === 115 /* https */) { void this.viaClient(member); return; }
-    const pool = this.pool.poolFor(member.url);
+    if (this.viaFetch) { void this.viaClient(member); return; }
+    // https instances: TLS on the pooled connection, with the service's upstream TLS options (mTLS) when set.
+    const https = member.url.charCodeAt(4) === 115;
+    const pool = this.pool.poolFor(member.url, https ? (this.route.svc.tlsSource?.get() ?? true) : undefined);
     const text = this.requestLine + (this.route.preserveHost && this.req.headers.has("host") ? "" : "host: " + pool.hostHeader + "\r\n") + this.block + "\r\n";
     // Header values are latin1 strings: bytes above 0x7f must go back as they came, not UTF-8 encoded.
     const head = this.req.ascii ? text : Buffer.from(text, "latin1");
@@ -186,7 +189,7 @@ class WireCall implements RelayListener {
     return out + "\r\n";
   }
 
-  /** Through the upstream client (an https instance: TLS stays Bun's; or upstream_client "fetch"), the Response written out. */
+  /** upstream_client "fetch": through the client, the Response written out. */
   private async viaClient(member: Member): Promise<void> {
     const route = this.route;
     let res: UpstreamResponse | undefined;
@@ -264,7 +267,7 @@ export function createWireHandler(core: ProxyCore, pool: ConnectionPool): WireHa
     const screened = core.screen(req.method, path, h, req.framing, req.headerBytes);
     if (!("svc" in screened)) { refuseOnWire(core, req, client, path, requestId, t0, screened); return true; }
     const route = screened;
-    if (route.svc.bulkhead !== undefined || route.svc.tlsSource !== undefined) return false;
+    if (route.svc.bulkhead !== undefined) return false;
     if (o.policy === undefined) { admit(core, pool, req, client, route, path, query, requestId, t0, undefined); return true; }
     const decision = o.policy.check(req, route.edge, req.clientIp);
     if (decision instanceof Promise) {
