@@ -338,8 +338,13 @@ function scan(text: string, prefix = "junk"): { ok: boolean; s: ResponseScan; bu
   return { ok, s, buf, end, at };
 }
 
-/** The kept field lines, as the relay would copy them (bytes, each with its CRLF). */
+/** The kept field lines, as the relay would copy them (bytes, each with its CRLF; the status line, when kept, left out). */
 function keptLines(r: ReturnType<typeof scan>): string {
+  const all = keptRanges(r);
+  return r.s.statusKept ? all.slice(all.indexOf("\r\n") + 2) : all;
+}
+
+function keptRanges(r: ReturnType<typeof scan>): string {
   let out = "";
   for (let k = 0; k < r.s.keptCount; k++) out += r.buf.toString("latin1", r.s.kept[k * 2], r.s.kept[k * 2 + 1]);
   return out;
@@ -476,7 +481,9 @@ describe("scanResponseHead", () => {
 
   test("a status line with no header lines", () => {
     const r = scan("HTTP/1.1 204 No Content\r\n\r\n");
-    expect([r.ok, r.s.status, r.s.keptCount, r.s.keptBytes]).toEqual([true, 204, 0, 0]);
+    expect([r.ok, r.s.status, keptLines(r), r.s.keptBytes]).toEqual([true, 204, "", 0]);
+    // An HTTP/1.1 status line is copied as it came: the whole kept head is one range.
+    expect([r.s.statusKept, r.s.keptCount, keptRanges(r)]).toEqual([true, 1, "HTTP/1.1 204 No Content\r\n"]);
     expect(parsed(r).pairs).toEqual([]);
   });
 
@@ -520,19 +527,27 @@ describe("scanResponseHead", () => {
     const s = new ResponseScan();
     const a = Buffer.from("HTTP/1.0 200 OK\r\nConnection: close, x-a\r\nTransfer-Encoding: chunked\r\nA: 1\r\nB: 2\r\n\r\n");
     expect(scanResponseHead(a, 0, a.indexOf(CRLFCRLF), s)).toBe(true);
-    expect([s.close, s.needsParse, s.chunked, s.keptCount]).toEqual([true, true, true, 3]);
+    expect([s.close, s.needsParse, s.chunked, s.statusKept, s.keptBytes]).toEqual([true, true, true, false, "Transfer-Encoding: chunked\r\nA: 1\r\nB: 2\r\n".length]);
     const b = Buffer.from("HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nnop");
     expect(scanResponseHead(b, 0, b.indexOf(CRLFCRLF), s)).toBe(true);
-    expect([s.status, s.close, s.needsParse, s.chunked, s.contentLength, s.keptCount, s.keptBytes]).toEqual([404, false, false, false, 3, 1, "Content-Length: 3\r\n".length]);
+    expect([s.status, s.close, s.needsParse, s.chunked, s.contentLength, s.statusKept, s.keptCount, s.keptBytes]).toEqual([404, false, false, false, 3, true, 1, "Content-Length: 3\r\n".length]);
   });
 
-  test("many header lines: past the line table the scan asks for the string parser", () => {
+  test("many header lines: adjacent kept lines are one range; past the range table the scan asks for the string parser", () => {
     let head = "HTTP/1.1 200 OK\r\n";
     for (let i = 0; i < 200; i++) head += `X-H${i}: v${i}\r\n`;
     head += "Content-Length: 0\r\n\r\n";
     const r = scan(head);
-    expect(r.ok).toBe(true);
-    expect(r.s.needsParse).toBe(true);
-    expect(parsed(r).pairs.length).toBe(402);
+    expect([r.ok, r.s.needsParse, r.s.keptCount]).toEqual([true, false, 1]);
+    expect(keptLines(r)).toBe(head.slice(head.indexOf("\r\n") + 2, -2));
+
+    // Every kept line cut off from the next by a dropped one: 200 ranges overflow the table.
+    let holes = "HTTP/1.1 200 OK\r\n";
+    for (let i = 0; i < 200; i++) holes += `X-H${i}: v${i}\r\nKeep-Alive: timeout=5\r\n`;
+    holes += "Content-Length: 0\r\n\r\n";
+    const h = scan(holes);
+    expect(h.ok).toBe(true);
+    expect(h.s.needsParse).toBe(true);
+    expect(parsed(h).pairs.length).toBe(802);
   });
 });

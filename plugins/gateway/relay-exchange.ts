@@ -137,9 +137,13 @@ export class RelayExchange implements PoolExchange {
     const rest = this.rest!;
     const size = 9 + (scan.statusLineEnd - scan.codeAt) + 2 + scan.keptBytes + extra.length + 2;
     const out = scratchOf(size + 512);
-    let pos = HTTP11.copy(out, 0);
-    pos += rest.copy(out, pos, scan.codeAt, scan.statusLineEnd);
-    out[pos++] = 13; out[pos++] = 10;
+    let pos = 0;
+    if (!scan.statusKept) {
+      // HTTP/1.0 upstream (or a lone LF): our own "HTTP/1.1" before its status code and reason.
+      pos = HTTP11.copy(out, 0);
+      pos += rest.copy(out, pos, scan.codeAt, scan.statusLineEnd);
+      out[pos++] = 13; out[pos++] = 10;
+    }
     const kept = scan.kept;
     for (let k = 0; k < scan.keptCount * 2; k += 2) pos += rest.copy(out, pos, kept[k], kept[k + 1]);
     pos += out.write(extra, pos, "latin1");

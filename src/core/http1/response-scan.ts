@@ -17,10 +17,16 @@ export class ResponseScan {
   close = false;
   /** A Connection header listed other fields (or too many lines): use the string parser. */
   needsParse = false;
-  /** [start, end) byte ranges of the field lines kept (each ends with its CRLF). */
+  /**
+   * [start, end) byte ranges of what is kept, adjacent lines merged into one range (each ends with a
+   * CRLF). For an HTTP/1.1 status line the first range starts with it, so a head with nothing to drop
+   * is a single range; otherwise the relay writes its own status line from codeAt.
+   */
   readonly kept = new Int32Array(MAX_LINES * 2);
   keptCount = 0;
-  /** Total bytes of the kept lines. */
+  /** The status line is HTTP/1.1 and is the start of the first kept range. */
+  statusKept = false;
+  /** Total bytes of the kept field lines (the status line not counted). */
   keptBytes = 0;
 }
 
@@ -67,10 +73,17 @@ export function scanResponseHead(buf: Buffer, at: number, end: number, out: Resp
   out.needsParse = false;
   out.keptCount = 0;
   out.keptBytes = 0;
+  out.statusKept = false;
   let nl = buf.indexOf(10, at);
   if (nl === -1 || nl > end) nl = end;
   out.statusLineEnd = nl > at && buf[nl - 1] === 13 ? nl - 1 : nl;
   let i = out.statusLineEnd + 2;
+  if (buf[at + 7] === 49 && buf[out.statusLineEnd] === 13) {
+    out.statusKept = true;
+    out.kept[0] = at;
+    out.kept[1] = i;
+    out.keptCount = 1;
+  }
   const stop = end + 2; // each kept line keeps its CRLF; the last one's is the first half of CRLFCRLF
   let lengths = 0;
   while (i < stop) {
@@ -121,10 +134,14 @@ export function scanResponseHead(buf: Buffer, at: number, end: number, out: Resp
       case 120: drop = nameIs(buf, i, len, "x-request-id"); break;
     }
     if (!drop) {
-      if (out.keptCount === MAX_LINES) { out.needsParse = true; return true; }
-      const k = out.keptCount++ * 2;
-      out.kept[k] = i;
-      out.kept[k + 1] = e + 2;
+      const last = out.keptCount * 2 - 1;
+      if (last > 0 && out.kept[last] === i) out.kept[last] = e + 2; // adjacent: extend the range
+      else {
+        if (out.keptCount === MAX_LINES) { out.needsParse = true; return true; }
+        const k = out.keptCount++ * 2;
+        out.kept[k] = i;
+        out.kept[k + 1] = e + 2;
+      }
       out.keptBytes += e + 2 - i;
     }
     i = e + 2;
