@@ -8,7 +8,7 @@ import { describe, test, expect, beforeAll, afterAll, afterEach } from "bun:test
 import type { Socket } from "bun";
 import { startGateway, startUpstream, service, type Upstream } from "../plugins/gateway/test/fixtures";
 import type { TestHost } from "./support/harness";
-import { RawConn, rawServer, pseudoRandom, sha256, type RawServer } from "./support/raw-http";
+import { RawConn, rawServer, pseudoRandom, sha256, type RawServer, RawConns } from "./support/raw-http";
 
 const CHUNKED_WIRE =
   "5;ext=1\r\nhello\r\n" +
@@ -105,13 +105,8 @@ let raw: RawServer;
 let up: Upstream;
 let gw: TestHost;
 let port: number;
-const open: RawConn[] = [];
-
-async function conn(): Promise<RawConn> {
-  const c = await RawConn.open(port);
-  open.push(c);
-  return c;
-}
+const conns = new RawConns(() => port);
+const conn = () => conns.conn();
 
 function get(path: string, extra = "", method = "GET"): string {
   return `${method} ${path} HTTP/1.1\r\nHost: gateway.test\r\n${extra}\r\n`;
@@ -129,8 +124,8 @@ beforeAll(async () => {
   gw = await startGateway(`    upstream_client: pooled\n    services:\n${service("raw", "/raw", [raw.url], opts)}${service("files", "/files", [up.url], opts)}`);
   port = gw.host.address("gateway")!.port;
 });
-afterAll(async () => { for (const c of open) c.terminate(); await gw?.stop(); raw?.stop(); up?.stop(); });
-afterEach(() => { for (const c of open.splice(0)) c.terminate(); });
+afterAll(async () => { conns.closeAll(); await gw?.stop(); raw?.stop(); up?.stop(); });
+afterEach(() => conns.closeAll());
 
 describe("gateway wire lane: response framing", () => {
   test("the wire lane is the one answering (raw upstream sees the gateway's forwarding fields)", async () => {

@@ -9,7 +9,7 @@ import { Type } from "@sinclair/typebox";
 import { definePlugin } from "../src/core/plugin";
 import type { WireClient, WireRequest } from "../src/core/wire";
 import { startHost, type TestHost } from "./support/harness";
-import { RawConn, pseudoRandom, sha256 } from "./support/raw-http";
+import { RawConn, pseudoRandom, sha256, RawConns } from "./support/raw-http";
 
 /** What the plugin saw, for assertions (reset per test). */
 const seen = {
@@ -125,13 +125,8 @@ plugins:
 
 let t: TestHost;
 let port: number;
-const open: RawConn[] = [];
-
-async function conn(): Promise<RawConn> {
-  const c = await RawConn.open(port);
-  open.push(c);
-  return c;
-}
+const conns = new RawConns(() => port);
+const conn = () => conns.conn();
 
 function get(path: string, extra = ""): string {
   return `GET ${path} HTTP/1.1\r\nHost: test\r\n${extra}\r\n`;
@@ -146,12 +141,12 @@ beforeAll(async () => {
   t = await startHost(config("a"), { plugins: { wiretest: wireTestPlugin } });
   port = t.host.address("wiretest")!.port;
 });
-afterAll(async () => { for (const c of open) c.terminate(); await t?.stop(); });
+afterAll(async () => { conns.closeAll(); await t?.stop(); });
 afterEach(() => {
   seen.wire.length = 0;
   seen.app.length = 0;
   seen.wireClosed.length = 0;
-  for (const c of open.splice(0)) c.terminate();
+  conns.closeAll();
 });
 
 describe("wire front: lanes", () => {
@@ -558,8 +553,7 @@ describe("wire front: host lifecycle", () => {
     let stopped = false;
     try {
       const p = own.host.address("wiretest")!.port;
-      const c = await RawConn.open(p);
-      open.push(c);
+      const c = await conns.conn(p);
       expect((await c.request(get("/fast/x"))).status).toBe(200);
       expect((await c.request(get("/echo"))).status).toBe(200);
       const started = Date.now();

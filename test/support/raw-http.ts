@@ -200,6 +200,19 @@ export class RawConn {
 }
 
 /** A raw TCP server (Bun.listen, port 0) that hands each complete request to `respond`. Keep-alive: several requests per connection. */
+/** The raw connections a suite opens, so each test can close what it left open. */
+export class RawConns {
+  private readonly open: RawConn[] = [];
+  constructor(private readonly port: () => number) {}
+  /** Open one to the suite's port (or `port`), tracked. */
+  async conn(port = this.port()): Promise<RawConn> {
+    const c = await RawConn.open(port);
+    this.open.push(c);
+    return c;
+  }
+  closeAll(): void { for (const c of this.open.splice(0)) c.terminate(); }
+}
+
 export interface RawServer {
   port: number;
   url: string;
