@@ -4,30 +4,17 @@
  * client certificate is refused; rotated files are picked up without a restart.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, copyFileSync, utimesSync } from "node:fs";
+import { mkdtempSync, mkdirSync, rmSync, copyFileSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createUpstreamTls } from "./upstream-tls";
 import { createEdgePolicy } from "./policy";
 import { decodeEdgeSettings, decodeServiceTls } from "./schema";
 import { testContext } from "./test-support";
+import { opensslPki } from "../../../test/support/openssl-pki";
 
 const dir = mkdtempSync(join(tmpdir(), "edge-mtls-"));
-const f = (n: string) => join(dir, n);
-
-function sh(cmd: string) {
-  const r = Bun.spawnSync(["sh", "-c", cmd], { cwd: dir });
-  if (r.exitCode !== 0) throw new Error(`${cmd}\n${r.stderr.toString()}`);
-}
-
-function makeCa(name: string) {
-  sh(`openssl ecparam -name prime256v1 -genkey -noout -out ${name}.key && openssl req -x509 -new -key ${name}.key -subj "/CN=${name}" -days 1 -out ${name}.pem -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"`);
-}
-
-function makeLeaf(name: string, ca: string, usage: "serverAuth" | "clientAuth") {
-  writeFileSync(f(`${name}.ext`), `subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=${usage}\nbasicConstraints=CA:FALSE\n`);
-  sh(`openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ${name}.key -subj "/CN=${name}" -out ${name}.csr 2>/dev/null && openssl x509 -req -in ${name}.csr -CA ${ca}.pem -CAkey ${ca}.key -CAcreateserial -days 1 -out ${name}.pem -extfile ${name}.ext 2>/dev/null`);
-}
+const { file: f, makeCa, makeLeaf } = opensslPki(dir);
 
 let upstream: ReturnType<typeof Bun.serve>;
 let url: string;

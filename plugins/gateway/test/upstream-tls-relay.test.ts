@@ -4,31 +4,18 @@
  * certificates. Certificates are made with openssl for this test.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server } from "bun";
 import { startHost, type TestHost } from "../../../test/support/harness";
+import { opensslPki } from "../../../test/support/openssl-pki";
 
 const dir = mkdtempSync(join(tmpdir(), "gw-tls-relay-"));
-const f = (n: string) => join(dir, n);
+const { file: f, makeCa, makeLeaf } = opensslPki(dir);
 const ports: number[] = [];
 let upstream: Server<unknown>;
 let gw: TestHost;
-
-function sh(cmd: string) {
-  const r = Bun.spawnSync(["sh", "-c", cmd], { cwd: dir });
-  if (r.exitCode !== 0) throw new Error(`${cmd}\n${r.stderr.toString()}`);
-}
-
-function makeCa(name: string) {
-  sh(`openssl ecparam -name prime256v1 -genkey -noout -out ${name}.key && openssl req -x509 -new -key ${name}.key -subj "/CN=${name}" -days 1 -out ${name}.pem -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"`);
-}
-
-function makeLeaf(name: string, ca: string, usage: string) {
-  writeFileSync(f(`${name}.ext`), `subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=${usage}\n`);
-  sh(`openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ${name}.key -subj "/CN=${name}" -out ${name}.csr 2>/dev/null && openssl x509 -req -in ${name}.csr -CA ${ca}.pem -CAkey ${ca}.key -CAcreateserial -days 1 -out ${name}.pem -extfile ${name}.ext 2>/dev/null`);
-}
 
 const big = Buffer.alloc(1024 * 1024);
 for (let i = 0; i < big.length; i++) big[i] = (i * 13) & 0xff;
