@@ -4,7 +4,7 @@
  * its slot points at, so a reload swaps a pointer instead of rebinding; GET /health and GET /metrics
  * are answered here for every plugin alike.
  */
-import { rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server } from "bun";
@@ -146,7 +146,6 @@ function serveWith(opts: BindOptions, log: Logger, where: Record<string, unknown
   } as Parameters<typeof Bun.serve>[0]);
 }
 
-let innerSeq = 0;
 
 /**
  * A wire port: the raw front on the public address, and an inner Bun.serve on a private unix socket
@@ -156,8 +155,10 @@ function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts:
   const dispatch = createDispatcher(slot, log);
   const peers = new WeakMap<Request, string>();
   const peerView = { requestIP: (req: Request) => ({ address: peers.get(req) ?? "", family: "IPv4", port: 0 }) } as unknown as Server<unknown>;
-  const unixPath = join(tmpdir(), `tradpal-${process.pid}-${slot.id}-${++innerSeq}.sock`);
-  rmSync(unixPath, { force: true });
+  // A private (0700) directory: only this user can reach the inner server, so nobody else can claim a
+  // client address through the peer field.
+  const innerDir = mkdtempSync(join(tmpdir(), "tradpal-"));
+  const unixPath = join(innerDir, `${slot.id}.sock`);
   const inner = serveWith(opts, log, { unix: unixPath }, (req) => {
     const h = req.headers;
     peers.set(req, h.get(PEER_FIELD) ?? "");
@@ -170,7 +171,7 @@ function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts:
     front = listenFront({ hostname, port, slot, log, tunnel, idleTimeoutS: opts.idleTimeout ?? 120, headTimeoutMs: opts.headTimeoutMs ?? HEAD_TIMEOUT_MS, finish });
   } catch (err) {
     inner.stop(true);
-    rmSync(unixPath, { force: true });
+    rmSync(innerDir, { recursive: true, force: true });
     if (isPortInUse(err)) throw new PortInUseError(slot.id, hostname, port);
     throw err;
   }
@@ -180,7 +181,7 @@ function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts:
     stop(force) {
       front.stop(force);
       inner.stop(force);
-      if (force) { tunnel.stop(); rmSync(unixPath, { force: true }); }
+      if (force) { tunnel.stop(); rmSync(innerDir, { recursive: true, force: true }); }
     },
   };
 }
