@@ -121,7 +121,8 @@ beforeAll(async () => {
     return new Response("nope", { status: 404 });
   }, { record: false });
   const opts = "        strip_prefix: true\n        health_check: { enabled: false }\n        retries: { attempts: 0 }\n        outlier: { enabled: false }\n";
-  gw = await startGateway(`    upstream_client: pooled\n    services:\n${service("raw", "/raw", [raw.url], opts)}${service("files", "/files", [up.url], opts)}`);
+  // "rawfl": the same raw upstream behind a bulkhead, which the wire lane leaves to the fetch lane.
+  gw = await startGateway(`    upstream_client: pooled\n    services:\n${service("raw", "/raw", [raw.url], opts)}${service("rawfl", "/rawfl", [raw.url], opts + "        bulkhead: { max_concurrent: 100 }\n")}${service("files", "/files", [up.url], opts)}`);
   port = gw.host.address("gateway")!.port;
 });
 afterAll(async () => { conns.closeAll(); await gw?.stop(); raw?.stop(); up?.stop(); });
@@ -252,10 +253,10 @@ describe("gateway wire lane: headers", () => {
     expect(r.header("ab")).toBeNull();
   });
 
-  test("a non-ASCII (latin1 0xE9) request header value reaches the upstream byte for byte", async () => {
+  test.each([["wire lane", "/raw"], ["fetch lane (bulkhead service)", "/rawfl"]])("a non-ASCII (latin1 0xE9) request header value reaches the upstream byte for byte: %s", async (_lane, prefix) => {
     const c = await conn();
     const head = Buffer.concat([
-      Buffer.from("GET /raw/ok?latin HTTP/1.1\r\nHost: gateway.test\r\nX-Name: caf"),
+      Buffer.from(`GET ${prefix}/ok?latin HTTP/1.1\r\nHost: gateway.test\r\nX-Name: caf`),
       Buffer.from([0xe9]),
       Buffer.from("\r\nX-Utf8: "),
       Buffer.from("é", "utf8"),

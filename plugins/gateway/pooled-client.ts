@@ -11,6 +11,7 @@ import { ConnectionPool, type Conn, type PoolExchange } from "./upstream-pool";
 
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 const MAX_HEAD = 64 * 1024;
+const NON_ASCII = /[^\x00-\x7f]/;
 
 const enum Phase { Head, Length, Chunked, UntilClose, Done }
 const enum ChunkState { Size, Data, DataEnd, Trailer }
@@ -264,7 +265,9 @@ export function pooledClient(pool: ConnectionPool = new ConnectionPool()): Upstr
       chunked = r.body !== null && !h.has("content-length");
     }
     if (chunked) head += "transfer-encoding: chunked\r\n";
-    pool.writeAll(conn, head + "\r\n");
+    head += "\r\n";
+    // Header values are byte strings: bytes above 0x7f go out as they came (latin1), not UTF-8 encoded.
+    pool.writeAll(conn, NON_ASCII.test(head) ? Buffer.from(head, "latin1") : head);
     if (r.body !== null) void sendBody(conn, ex, r.body, chunked);
   }
 
