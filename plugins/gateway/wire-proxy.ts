@@ -100,7 +100,7 @@ class WireCall implements RelayListener {
   }
 
   onHead(ex: RelayExchange, status: number, err: UpstreamError | undefined): void {
-    if (this.outcome(status, err?.kind, () => ex.discard())) return;
+    if (this.outcome(status, err?.kind, ex)) return;
     const keepAlive = this.req.keepAlive;
     const close = !keepAlive || ex.closeDelimited;
     this.core.account(this.route, this.req.method, this.path, status, this.requestId, this.req.clientIp, this.t0, this.member, this.attempt + 1);
@@ -121,16 +121,16 @@ class WireCall implements RelayListener {
    * Record the attempt; retry, or answer a failure. True when the caller must not answer (retrying,
    * failure answered, or the client left).
    */
-  private outcome(status: number, err: UpstreamErrorKind | undefined, discard: () => void): boolean {
+  private outcome(status: number, err: UpstreamErrorKind | undefined, answer: { discard(): void } | undefined): boolean {
     const core = this.core;
     const member = this.member!;
     member.state.active--;
     const latencyMs = performance.now() - this.started;
     const doneAt = this.now + latencyMs;
     core.recordAttempt(this.route, member, latencyMs, doneAt, status, err);
-    if (this.gone) { if (err === undefined) discard(); return true; }
+    if (this.gone) { if (err === undefined) answer?.discard(); return true; }
     if (this.retryable && core.retryable(this.route, this.attempt, doneAt, this.deadline, status, err) && core.tryRetry(this.route, doneAt)) {
-      if (err === undefined) discard();
+      if (err === undefined) answer?.discard();
       const delay = fullJitterBackoff(this.attempt, this.route.backoffBaseMs, this.route.backoffCapMs);
       this.attempt++;
       this.exclude = member;
@@ -203,7 +203,7 @@ class WireCall implements RelayListener {
     } catch (e) {
       err = classifyFetchError(e, false);
     }
-    if (this.outcome(res !== undefined ? res.status : 0, err?.kind, () => res?.discard())) return;
+    if (this.outcome(res !== undefined ? res.status : 0, err?.kind, res)) return;
     const up = res!;
     this.core.account(route, this.req.method, this.path, up.status, this.requestId, this.req.clientIp, this.t0, member, this.attempt + 1);
     const rh = up.headers;
