@@ -2,12 +2,14 @@
  * The wire front's slow-client guards: a request head still incomplete after serve.headTimeoutMs gets
  * 408 HOST_ERR_REQUEST_TIMEOUT and the connection is closed; a head that completes in time is served;
  * a request body that stops arriving for the idle timeout drops the connection, while a client waiting
- * on a slow answer is not cut off.
+ * on a slow answer is not cut off; an upgraded connection closes after the idle timeout with no byte
+ * either way, and stays open while bytes flow.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { definePlugin } from "../src/core/plugin";
+import type { WireClient, WireRequest } from "../src/core/wire";
 import { startHost, type TestHost } from "./support/harness";
 
 const slowHeads = definePlugin({
@@ -18,6 +20,13 @@ const slowHeads = definePlugin({
   serve: { wire: true, headTimeoutMs: 300, idleTimeout: 1 },
   async provision() {
     return {
+      // GET /pipe with Upgrade: echo → 101, then the connection echoes every byte (a stand-in for a WebSocket).
+      wire: (req: WireRequest, client: WireClient) => {
+        if (req.target !== "/pipe" || req.upgrade !== "echo") return false;
+        client.write("HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: echo\r\n\r\n");
+        client.switchProtocols({ data: (b) => { client.write(b); }, end() {} });
+        return true;
+      },
       app: new Elysia()
         .get("/x", () => "ok")
         .get("/wait", async () => { await Bun.sleep(2500); return "waited"; })
@@ -90,3 +99,23 @@ test("a client waiting longer than the idle timeout for a slow answer still gets
   expect(r.text.startsWith("HTTP/1.1 200 ")).toBe(true);
   expect(r.text.endsWith("waited")).toBe(true);
 });
+
+const UPGRADE = "GET /pipe HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n";
+
+test("an upgraded connection with no byte either way for the idle timeout is closed", async () => {
+  const t0 = performance.now();
+  const r = await exchange([{ bytes: UPGRADE, afterMs: 0 }, { bytes: "ping", afterMs: 50 }], 6000);
+  expect(r.text).toStartWith("HTTP/1.1 101 ");
+  expect(r.text.endsWith("ping")).toBe(true);
+  expect(r.closed).toBe(true);
+  expect(performance.now() - t0).toBeLessThan(5500);
+});
+
+test("an upgraded connection stays open while bytes flow, past several idle timeouts", async () => {
+  const parts = [{ bytes: UPGRADE, afterMs: 0 }];
+  // 6 s of traffic: Bun's socket timers tick every few seconds, so several timeouts fire meanwhile.
+  for (let i = 0; i < 15; i++) parts.push({ bytes: `m${i};`, afterMs: 400 });
+  const r = await exchange(parts, 300);
+  expect(r.closed).toBe(false);
+  expect(r.text.endsWith(Array.from({ length: 15 }, (_, i) => `m${i};`).join(""))).toBe(true);
+}, 20_000);

@@ -65,6 +65,8 @@ class FrontConn implements WireClient, TunnelClient {
   private processing = false;
   /** Set after switchProtocols: the connection is a byte pipe. */
   private raw: { data(bytes: Buffer): void; end(): void } | null = null;
+  /** Last byte either way through the pipe (the idle timeout of an upgraded connection). */
+  private rawActiveAt = 0;
   /** When the partial head in `buf` started arriving (0: none pending). */
   headSince = 0;
   readonly ip: string;
@@ -77,7 +79,7 @@ class FrontConn implements WireClient, TunnelClient {
 
   onData(data: Buffer): void {
     if (this.closed) return;
-    if (this.raw !== null) { this.raw.data(data); return; }
+    if (this.raw !== null) { this.rawActiveAt = Date.now(); this.raw.data(data); return; }
     if (this.busy) {
       if (this.exchange !== null && this.exchange.phase === 2 /* Pipe */) { if (!this.exchange.write(data)) this.pauseReading(); return; }
       if (this.bodyFramer !== null) { this.streamBody(data, 0); return; }
@@ -208,6 +210,7 @@ class FrontConn implements WireClient, TunnelClient {
   /** Bytes the socket did not take are copied: callers may reuse their buffer as soon as this returns. */
   write(data: string | Uint8Array): boolean {
     if (this.closed) return false;
+    if (this.raw !== null) this.rawActiveAt = Date.now();
     if (this.out !== null) { this.out.push(typeof data === "string" ? Buffer.from(data, "latin1") : Buffer.from(data)); return false; }
     const len = typeof data === "string" ? data.length : data.byteLength;
     const n = this.socket.write(data);
@@ -268,6 +271,7 @@ class FrontConn implements WireClient, TunnelClient {
     if (gen !== null) { this.gen = null; this.o.finish(gen); }
     this.onClose = null;
     this.raw = peer;
+    this.rawActiveAt = Date.now();
     this.headSince = 0;
     const b = this.buf; // bytes the client sent after the upgrade request belong to the new protocol
     this.buf = null;
@@ -315,6 +319,9 @@ class FrontConn implements WireClient, TunnelClient {
   /** Idle (between requests, nothing buffered): safe to close now. */
   get idle(): boolean { return !this.busy && this.buf === null && this.raw === null; }
 
+  /** An upgraded connection with no byte either way for `ms`. */
+  rawIdleFor(ms: number): boolean { return this.raw !== null && Date.now() - this.rawActiveAt >= ms; }
+
   /** A request body is still expected from the client and we are not the ones holding it back. */
   get awaitingBody(): boolean { return this.bodyFramer !== null && !this.readPaused; }
 
@@ -360,10 +367,12 @@ export function listenFront(o: FrontOptions): Front {
       close(s) { conns.delete(s.data); s.data.onSocketClose(); },
       error(s) { conns.delete(s.data); s.data.onSocketClose(); },
       // Idle between requests → close; a request body that stopped arriving for as long → drop (the
-      // upstream sees the upload aborted); waiting on our side (a slow upstream) → keep waiting.
+      // upstream sees the upload aborted); an upgraded connection with no byte either way for as long →
+      // close; waiting on our side (a slow upstream) → keep waiting.
       timeout(s) {
         if (s.data.idle) s.end();
         else if (s.data.awaitingBody) s.terminate();
+        else if (s.data.rawIdleFor(o.idleTimeoutS * 1000)) s.end();
         else s.timeout(o.idleTimeoutS);
       },
     },
