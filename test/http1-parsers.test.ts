@@ -156,16 +156,18 @@ describe("parseRequestHead", () => {
     expect(h.headers.get("x-name")).toBe("caf\u00e9");
     expect([...Buffer.from(h.headers.get("x-name")!, "latin1")]).toEqual([0x63, 0x61, 0x66, 0xe9]);
     // UTF-8 bytes too (two bytes above 0x7f)
-    const buf = Buffer.concat([Buffer.from("GET / HTTP/1.1\r\nX-U: "), Buffer.from("é", "utf8"), Buffer.from("\r\n\r\n")]);
+    const buf = Buffer.concat([Buffer.from("GET / HTTP/1.1\r\nHost: h\r\nX-U: "), Buffer.from("é", "utf8"), Buffer.from("\r\n\r\n")]);
     const u = parseRequestHead(buf, 0, buf.indexOf(CRLFCRLF));
     expect(u.ascii).toBe(false);
     expect([...Buffer.from(u.headers.get("x-u")!, "latin1")]).toEqual([0xc3, 0xa9]);
   });
 
-  test("a head with no header lines at all", () => {
-    const h = req("GET / HTTP/1.1\r\n\r\n");
+  test("a head with no header lines at all: fine for HTTP/1.0, refused for HTTP/1.1 (Host is required)", () => {
+    const h = req("GET / HTTP/1.0\r\n\r\n");
     expect(h.headers.pairs).toEqual([]);
     expect(h.target).toBe("/");
+    expect(() => req("GET / HTTP/1.1\r\n\r\n")).toThrow(MalformedHead);
+    expect(() => req("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n")).toThrow(/Host/);
   });
 });
 

@@ -109,6 +109,7 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
     i = nl + 2;
   }
   if (hosts > 1) throw new MalformedHead("more than one Host header");
+  if (hosts === 0 && minor === 1) throw new MalformedHead("an HTTP/1.1 request must carry a Host header (RFC 9112 §3.2)");
 
   let framing: FramingProblem | undefined;
   let chunked = false;
