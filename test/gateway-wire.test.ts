@@ -137,9 +137,17 @@ describe("gateway wire lane: response framing", () => {
     expect(seen).toStartWith("GET /ok HTTP/1.1\r\n");
     expect(seen).toMatch(/\r\nx-forwarded-for: 127\.0\.0\.1\r\n/);
     expect(r.header("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
-    // relayed bytes, not a Response re-served by Bun.serve (which would add a Date field)
-    expect(r.header("date")).toBeNull();
-    expect(r.head).toBe(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-request-id: ${r.header("x-request-id")}`);
+    // Relayed bytes (the upstream's own lines as sent), then ours: the request id, and a Date because the
+    // upstream sent none (RFC 9110 §6.6.1).
+    expect(r.header("date")).toMatch(/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/);
+    expect(r.head).toBe(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\nx-request-id: ${r.header("x-request-id")}\r\ndate: ${r.header("date")}`);
+  });
+
+  test("an upstream that sends its own Date keeps it: exactly one Date field", async () => {
+    const c = await conn();
+    const r = await c.request(get("/files/big"));
+    expect(r.status).toBe(200);
+    expect(r.head.toLowerCase().split("\r\ndate: ").length - 1).toBe(1);
   });
 
   test("an upstream chunked response (extension, trailers, written in pieces) is relayed byte for byte", async () => {

@@ -120,6 +120,9 @@ export class RelayExchange implements PoolExchange {
     }
   }
 
+  /** The upstream's head carries a Date field. */
+  get hasDate(): boolean { return scan.hasDate; }
+
   /** Whether the head needs the string parser (odd Connection tokens): then relayHead() with parsed(). */
   get needsParse(): boolean { return scan.needsParse; }
 

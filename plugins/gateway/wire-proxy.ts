@@ -23,6 +23,7 @@ import type { ConnectionPool } from "./upstream-pool";
 import { UpstreamError, classifyFetchError, type UpstreamErrorKind, type UpstreamResponse } from "./upstream-client";
 import type { Member } from "./balancers";
 import { sendResponse } from "./wire-response";
+import { dateLine } from "../../src/core/http1/date";
 
 /** Response fields never relayed: hop-by-hop (RFC 9110 §7.6.1) and the ones the gateway sets itself. */
 const DROP_RESPONSE = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "x-request-id"]);
@@ -111,6 +112,7 @@ class WireCall implements RelayListener {
     }
     // The common case: the upstream's lines copied as bytes, ours appended.
     let extra = "x-request-id: " + this.requestId + "\r\n";
+    if (!ex.hasDate) extra += dateLine(); // RFC 9110 §6.6.1: a forwarded response without Date gets one
     const edge = this.decision?.responseHeaders;
     if (edge !== undefined) for (let i = 0; i < edge.length; i++) extra += edge[i][0] + ": " + edge[i][1] + "\r\n";
     if (close) extra += "connection: close\r\n";
@@ -183,6 +185,10 @@ class WireCall implements RelayListener {
       pairs = applyHeaderProgramToPairs(pairs, program);
       for (let i = 0; i < pairs.length; i += 2) out += pairs[i] + ": " + pairs[i + 1] + "\r\n";
     }
+    // The upstream's own Date is kept (or left to the program); a response that had none gets ours.
+    let hasDate = false;
+    for (let i = 0; i < p.length; i += 2) if (p[i] === "date") { hasDate = true; break; }
+    if (!hasDate) out += dateLine();
     const extra = this.decision?.responseHeaders;
     if (extra !== undefined) for (let i = 0; i < extra.length; i++) out += extra[i][0] + ": " + extra[i][1] + "\r\n";
     if (close) out += "connection: close\r\n";

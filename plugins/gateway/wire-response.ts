@@ -5,20 +5,11 @@
  */
 import { STATUS_CODES } from "node:http";
 import type { WireClient } from "../../src/core/wire";
+import { dateLine } from "../../src/core/http1/date";
 
 /** A streamed body of known length up to this size is read whole (one write beats a stream loop). */
 const WHOLE_MAX = 64 * 1024;
 const SKIP = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
-
-let dateSecond = 0;
-let dateLine = "";
-/** The Date field the gateway puts on answers it makes itself (RFC 9110 §6.6.1), formatted once a second. */
-function dateField(): string {
-  const now = Date.now();
-  const sec = Math.floor(now / 1000);
-  if (sec !== dateSecond) { dateSecond = sec; dateLine = "date: " + new Date(sec * 1000).toUTCString() + "\r\n"; }
-  return dateLine;
-}
 
 function waitDrain(client: WireClient): Promise<void> {
   return new Promise((resolve) => { client.onDrain = resolve; });
@@ -30,7 +21,7 @@ export async function sendResponse(client: WireClient, res: Response, keepAlive:
   const close = !keepAlive || res.headers.get("connection")?.toLowerCase() === "close";
   let head = "HTTP/1.1 " + status + " " + (res.statusText || STATUS_CODES[status] || "") + "\r\n";
   res.headers.forEach((value, name) => { if (!SKIP.has(name)) head += name + ": " + value + "\r\n"; });
-  if (!res.headers.has("date")) head += dateField();
+  if (!res.headers.has("date")) head += dateLine();
   if (close) head += "connection: close\r\n";
   const bodyless = method === "HEAD" || status === 204 || status === 304;
   const length = res.headers.get("content-length");

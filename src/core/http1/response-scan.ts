@@ -26,6 +26,8 @@ export class ResponseScan {
   keptCount = 0;
   /** The status line is HTTP/1.1 and is the start of the first kept range. */
   statusKept = false;
+  /** The head has a Date field (a proxy adds one when it has not: RFC 9110 §6.6.1). */
+  hasDate = false;
   /** Total bytes of the kept field lines (the status line not counted). */
   keptBytes = 0;
 }
@@ -74,6 +76,7 @@ export function scanResponseHead(buf: Buffer, at: number, end: number, out: Resp
   out.keptCount = 0;
   out.keptBytes = 0;
   out.statusKept = false;
+  out.hasDate = false;
   let nl = buf.indexOf(10, at);
   if (nl === -1 || nl > end) nl = end;
   out.statusLineEnd = nl > at && buf[nl - 1] === 13 ? nl - 1 : nl;
@@ -124,6 +127,7 @@ export function scanResponseHead(buf: Buffer, at: number, end: number, out: Resp
           else if (sawKeepAlive) out.close = false;
         }
         break;
+      case 100: if (nameIs(buf, i, len, "date")) out.hasDate = true; break;
       case 107: drop = nameIs(buf, i, len, "keep-alive"); break;
       case 112: drop = nameIs(buf, i, len, "proxy-connection"); break;
       case 116:
