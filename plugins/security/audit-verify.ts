@@ -4,7 +4,7 @@
  * Exit 0 and "ok: N lines" when intact; exit 1 naming the first broken line otherwise; 2 on usage errors.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { verifyChain } from "./audit/chain";
+import { verifyChain } from "../../src/core/audit/chain";
 
 const file = process.argv[2];
 if (!file || !existsSync(file)) {

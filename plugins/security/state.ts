@@ -9,7 +9,7 @@ import { loadOrCreateCa, type CertificateAuthority } from "../../src/core/pki/ca
 import { createSealBox, loadKek, type SealBox } from "./crypto-box";
 import { createCredentialRegistry, type CredentialRegistry } from "./credentials/registry";
 import { createKeyRing, type KeyRing } from "./tokens/keyring";
-import { createAuditLog, type AuditLog } from "./audit/log";
+import { createAuditLog, type AuditLog } from "../../src/core/audit/log";
 import { loadAdminToken } from "./authz";
 import { createEmbeddedStore } from "./secrets/embedded";
 import type { SecretStore } from "./secrets/store";

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { createAuditLog } from "./log";
 import { verifyChain } from "./chain";
 
-const VERIFY = join(import.meta.dir, "..", "audit-verify.ts");
+const VERIFY = join(import.meta.dir, "..", "..", "..", "plugins", "security", "audit-verify.ts");
 
 function writeLog(n: number) {
   const file = join(mkdtempSync(join(tmpdir(), "sec-audit-")), "audit.log");
