@@ -59,4 +59,6 @@ export type PermitDecision = { allowed: true } | { allowed: false; retryAfterMs:
 export interface BusServices {
   /** Synchronous, sub-microsecond: may the caller send a request to `service` now? */
   "breaker.permit": (service: string) => PermitDecision;
+  /** The ports this process listens on (every hosted plugin), so the gateway refuses registrations pointing at them. */
+  "host.listeners": () => readonly { plugin: string; hostname: string; port: number }[];
 }

@@ -85,6 +85,12 @@ export class Host {
       labelNames: ["plugin"] as const,
       collect: (g) => { g.reset(); for (const [id, r] of this.running) g.set({ plugin: id }, r.slot.gen.inflight); },
     });
+    // The gateway refuses instance registrations that point at the platform's own ports.
+    this.bus.provide("host.listeners", () => {
+      const out = [...this.running].map(([plugin, r]) => ({ plugin, hostname: r.bound.hostname, port: r.bound.port }));
+      if (this.healthServer?.port !== undefined) out.push({ plugin: "(health)", hostname: this.config.host.bind, port: this.healthServer.port });
+      return out;
+    });
   }
 
   get currentConfig(): LoadedConfig { return this.config; }
