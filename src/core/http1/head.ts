@@ -2,16 +2,19 @@
  * HTTP/1.1 message heads parsed straight from socket bytes (RFC 9112), for the host's raw front
  * listener and the gateway's relay. Strict where leniency lets two parsers disagree about where a
  * message ends (request smuggling): one Content-Length, only `chunked`, never both, no obs-fold,
- * no whitespace before a colon, CRLF line ends only.
+ * no whitespace before a colon, CRLF line ends only, no control byte (0x00-0x1F but HTAB, 0x7F) in a
+ * field value, only SP/HTAB trimmed around one, and one well-formed Host (host-field.ts).
  */
 import { PairHeaders } from "./pair-headers";
+import { hostProblem } from "./host-field";
 
 export const CRLFCRLF = Buffer.from("\r\n\r\n");
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const TARGET = /^[\x21-\x7e]+$/;
-const BAD_VALUE = /[\0\r\n]/;
-/** A whole field section that needs no line-by-line checks: token names, a colon, no NUL/CR/LF in values. */
-const FIELD_SECTION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\0\r\n]*(?:\r\n|$))*$/;
+/** Control bytes other than HTAB, and DEL: never in a field value (a vertical tab before `chunked`...). */
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** A whole field section that needs no line-by-line checks: token names, a colon, no control byte in values. */
+const FIELD_SECTION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\x00-\x08\x0a-\x1f\x7f]*(?:\r\n|$))*$/;
 const DIGITS = /^\d{1,15}$/;
 const NON_ASCII = /[\x80-\xff]/;
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
@@ -83,6 +86,7 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
   let te: string | null = null;
   let tes = 0;
   let hosts = 0;
+  let host = "";
   let connection: string | null = null;
   let upgrade: string | null = null;
   let expect = false;
@@ -96,12 +100,12 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
     if (nl === -1) nl = n;
     const colon = text.indexOf(":", i);
     const name = lower.slice(i, colon);
-    const value = text.slice(colon + 1, nl).trim();
+    const value = trimOws(text, colon + 1, nl);
     pairs.push(name, value);
     switch (name) {
       case "content-length": lengths++; contentLength = DIGITS.test(value) ? Number(value) : -2; break;
       case "transfer-encoding": tes++; te = value; break;
-      case "host": hosts++; break;
+      case "host": hosts++; host = value; break;
       case "connection": connection = connection === null ? value : connection + ", " + value; break;
       case "upgrade": upgrade = value; break;
       case "expect": expect = true; break;
@@ -110,6 +114,10 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
   }
   if (hosts > 1) throw new MalformedHead("more than one Host header");
   if (hosts === 0 && minor === 1) throw new MalformedHead("an HTTP/1.1 request must carry a Host header (RFC 9112 §3.2)");
+  if (hosts === 1) {
+    const why = hostProblem(host);
+    if (why !== undefined) throw new MalformedHead(why);
+  }
 
   let framing: FramingProblem | undefined;
   let chunked = false;
@@ -134,6 +142,13 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
     method, target, minor, headers: new PairHeaders(pairs), headerBytes: n - lineEnd, contentLength, chunked, framing, keepAlive, special, upgrade, expect,
     bodyStart: end + 4, ascii: !NON_ASCII.test(text), body: null, clientIp: "",
   };
+}
+
+/** text[from, to) without leading/trailing SP and HTAB only (String.trim would also eat VT, FF, NBSP...). */
+function trimOws(text: string, from: number, to: number): string {
+  while (from < to && (text.charCodeAt(from) === 32 || text.charCodeAt(from) === 9)) from++;
+  while (to > from && (text.charCodeAt(to - 1) === 32 || text.charCodeAt(to - 1) === 9)) to--;
+  return text.slice(from, to);
 }
 
 /** The field section failed FIELD_SECTION: find the first bad line and say what is wrong with it. */
