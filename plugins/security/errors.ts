@@ -12,6 +12,8 @@ export const SecErrors = defineErrors({
   SEC_ERR_BAD_BODY: { status: 400, message: "request body is not what this endpoint expects" },
   SEC_ERR_TOO_LARGE: { status: 413, message: "request body is too large" },
   SEC_ERR_NOT_FOUND: { status: 404, message: "not found" },
+  SEC_ERR_VERSION_DELETED: { status: 404, message: "this secret version is deleted (undelete restores it)" },
+  SEC_ERR_VERSION_DESTROYED: { status: 404, message: "this secret version is destroyed: its data is gone for good" },
   SEC_ERR_CAS_MISMATCH: { status: 409, message: "check-and-set version did not match the current version" },
   SEC_ERR_TOKENS_DISABLED: { status: 404, message: "tokens are disabled (tokens.enabled: false)" },
   SEC_ERR_BACKEND: { status: 502, message: "the secret backend failed" },

@@ -32,12 +32,17 @@ export function parseVersion(v: string | null | undefined): number | undefined {
 export async function opRead(d: Deps, p: Principal, path: string, version: number | undefined, requestId: string): Promise<SecretRead> {
   if (!d.authz.canReadSecret(p, path)) deny(d, p, "secret.read", path, requestId);
   const got = await d.store.get(path, version).catch(mapStoreError);
-  if (!got) {
-    audit(d, p, { action: "secret.read", target: path, outcome: "error", request_id: requestId, reason: "not found" });
-    throw SecErrors.SEC_ERR_NOT_FOUND(`no secret at ${path}${version ? ` version ${version}` : ""}`, "path");
+  if (!got?.data) {
+    const why = !got ? "not found" : got.metadata.destroyed ? "destroyed" : "deleted";
+    audit(d, p, { action: "secret.read", target: path, outcome: "error", request_id: requestId, reason: got ? `version ${got.metadata.version} ${why}` : why });
+    const at = `${path}${version ? ` version ${version}` : ""}`;
+    // A deleted or destroyed version answers its metadata (as Vault does), so a client can tell it from a missing one.
+    if (!got) throw SecErrors.SEC_ERR_NOT_FOUND(`no secret at ${at}`, "path");
+    if (got.metadata.destroyed) throw SecErrors.SEC_ERR_VERSION_DESTROYED(`${at} version ${got.metadata.version} is destroyed`, "path", { metadata: got.metadata });
+    throw SecErrors.SEC_ERR_VERSION_DELETED(`${at} version ${got.metadata.version} is deleted`, "path", { metadata: got.metadata });
   }
   audit(d, p, { action: "secret.read", target: path, outcome: "ok", request_id: requestId, reason: `version ${got.metadata.version}` });
-  return got;
+  return { data: got.data, metadata: got.metadata };
 }
 
 export async function opWrite(d: Deps, p: Principal, path: string, data: unknown, cas: unknown, requestId: string): Promise<SecretVersionMeta> {
@@ -56,11 +61,46 @@ export async function opWrite(d: Deps, p: Principal, path: string, data: unknown
   }
 }
 
-export async function opDelete(d: Deps, p: Principal, path: string, mode: { all?: boolean; versions?: number[] }, requestId: string): Promise<void> {
-  if (!d.authz.canWriteSecret(p, path)) deny(d, p, "secret.delete", path, requestId);
-  const ok = await (mode.all ? d.store.deleteAll(path) : d.store.delete(path, mode.versions)).catch(mapStoreError);
-  audit(d, p, { action: mode.all ? "secret.destroy" : "secret.delete", target: path, outcome: ok ? "ok" : "error", request_id: requestId, ...(ok ? {} : { reason: "not found" }) });
-  if (!ok) throw SecErrors.SEC_ERR_NOT_FOUND(`no secret at ${path}`, "path");
+const MAX_VERSIONS_PER_CALL = 1000;
+
+/** `versions` as Vault takes it: [1, 2], ["1", "2"] or "1,2". Anything else, or none, is a 400. */
+export function parseVersions(raw: unknown, where = "body.versions"): number[] {
+  const items = typeof raw === "string" ? raw.split(",") : Array.isArray(raw) ? raw : undefined;
+  if (!items || items.length === 0) throw SecErrors.SEC_ERR_BAD_BODY("no version number provided: versions must be a non-empty list of positive integers", where);
+  if (items.length > MAX_VERSIONS_PER_CALL) throw SecErrors.SEC_ERR_BAD_BODY(`at most ${MAX_VERSIONS_PER_CALL} versions per call`, where);
+  const out = new Set<number>();
+  for (const v of items) {
+    const n = typeof v === "number" ? v : typeof v === "string" && /^\s*[1-9][0-9]{0,8}\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n) || n < 1 || n > 999_999_999) throw SecErrors.SEC_ERR_BAD_BODY("versions must be positive integers", where);
+    out.add(n);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+export type VersionAction = "delete" | "undelete" | "destroy";
+
+/**
+ * Soft-delete (the latest when `versions` is undefined), undelete or destroy versions. Absent versions are
+ * skipped, as Vault does. A missing path: false with `missingOk` (Vault answers 204), else 404.
+ */
+export async function opVersions(d: Deps, p: Principal, path: string, action: VersionAction, versions: number[] | undefined, requestId: string, missingOk = false): Promise<boolean> {
+  const name = `secret.${action}`;
+  if (!d.authz.canWriteSecret(p, path)) deny(d, p, name, path, requestId);
+  if (action !== "delete" && !versions?.length) throw SecErrors.SEC_ERR_BAD_BODY("no version number provided", "body.versions");
+  const store = d.store;
+  const ok = await (action === "delete" ? store.delete(path, versions) : action === "undelete" ? store.undelete(path, versions!) : store.destroy(path, versions!)).catch(mapStoreError);
+  audit(d, p, { action: name, target: path, outcome: ok ? "ok" : "error", request_id: requestId, ...(versions ? { versions } : { reason: "latest version" }), ...(ok ? {} : { reason: "not found" }) });
+  if (!ok && !missingOk) throw SecErrors.SEC_ERR_NOT_FOUND(`no secret at ${path}`, "path");
+  return ok;
+}
+
+/** Remove the path with every version and its metadata. */
+export async function opDeleteAll(d: Deps, p: Principal, path: string, requestId: string, missingOk = false): Promise<boolean> {
+  if (!d.authz.canWriteSecret(p, path)) deny(d, p, "secret.metadata_delete", path, requestId);
+  const ok = await d.store.deleteAll(path).catch(mapStoreError);
+  audit(d, p, { action: "secret.metadata_delete", target: path, outcome: ok ? "ok" : "error", request_id: requestId, ...(ok ? {} : { reason: "not found" }) });
+  if (!ok && !missingOk) throw SecErrors.SEC_ERR_NOT_FOUND(`no secret at ${path}`, "path");
+  return ok;
 }
 
 export async function opMetadata(d: Deps, p: Principal, path: string, requestId: string): Promise<SecretMetadata> {

@@ -7,7 +7,7 @@ import { Elysia } from "elysia";
 import { SecErrors } from "../errors";
 import { decodePathParam } from "../paths";
 import { authenticate, rid, type Deps } from "./deps";
-import { checkedPath, opDelete, opList, opMetadata, opRead, opWrite, parseVersion } from "./secret-ops";
+import { checkedPath, opDeleteAll, opList, opMetadata, opRead, opVersions, opWrite, parseVersion, parseVersions } from "./secret-ops";
 
 const PREFIX = "/secrets/";
 
@@ -48,8 +48,8 @@ export function secretRoutes(d: Deps) {
       const p = authenticate(d, request, { action: "secret.delete", target: rawSecretPath(request.url).slice(0, 256), requestId });
       const path = checkedPath(d, decodePathParam(rawSecretPath(request.url)));
       const q = new URL(request.url).searchParams;
-      const versions = q.get("versions")?.split(",").map((v) => parseVersion(v)).filter((v): v is number => v !== undefined);
-      await opDelete(d, p, path, { all: q.get("all") === "true", versions: versions?.length ? versions : undefined }, requestId);
+      if (q.get("all") === "true") await opDeleteAll(d, p, path, requestId);
+      else await opVersions(d, p, path, "delete", q.has("versions") ? parseVersions(q.get("versions"), "query.versions") : undefined, requestId);
       set.status = 204;
       return "";
     });

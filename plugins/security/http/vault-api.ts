@@ -1,13 +1,14 @@
 /**
  * The Vault KV v2 HTTP shape served by this plugin, so existing Vault clients (node-vault, the vault CLI,
  * hvac) work against it: /v1/<mount>/data/<path> (GET ?version, POST/PUT { data, options.cas }, DELETE),
- * /v1/<mount>/delete/<path> (POST { versions }), /v1/<mount>/metadata/<path> (GET, GET ?list=true, DELETE),
+ * /v1/<mount>/{delete,undelete,destroy}/<path> (POST/PUT { versions } → 204; a missing path or version is a
+ * no-op, as in Vault), /v1/<mount>/metadata/<path> (GET, GET ?list=true, DELETE),
  * GET /v1/sys/health. Auth: X-Vault-Token (admin token or a service token). Errors: { errors: [...] }.
  */
 import { CodedError } from "../../../src/core/errors";
 import { requestIdOf } from "../../../src/core/http";
 import { decodePathParam } from "../paths";
-import { checkedPath, opDelete, opList, opMetadata, opRead, opWrite, parseVersion } from "./secret-ops";
+import { checkedPath, opDeleteAll, opList, opMetadata, opRead, opVersions, opWrite, parseVersion, parseVersions } from "./secret-ops";
 import { authenticate, type Deps } from "./deps";
 
 const VAULT_STATUS: Record<string, number> = { SEC_ERR_UNAUTHENTICATED: 403, SEC_ERR_BAD_TOKEN: 403, SEC_ERR_CAS_MISMATCH: 400 };
@@ -17,8 +18,8 @@ function vaultError(status: number, message: string, requestId: string): Respons
   return Response.json({ errors: message ? [message] : [] }, { status, headers: { "x-request-id": requestId } });
 }
 
-function wrap(data: unknown, requestId: string): Response {
-  return Response.json({ request_id: requestId, lease_id: "", renewable: false, lease_duration: 0, data, wrap_info: null, warnings: null, auth: null }, { headers: { "x-request-id": requestId } });
+function wrap(data: unknown, requestId: string, status = 200): Response {
+  return Response.json({ request_id: requestId, lease_id: "", renewable: false, lease_duration: 0, data, wrap_info: null, warnings: null, auth: null }, { status, headers: { "x-request-id": requestId } });
 }
 
 export function createVaultApi(d: Deps) {
@@ -33,7 +34,7 @@ export function createVaultApi(d: Deps) {
     const kind = slash === -1 ? rest : rest.slice(0, slash);
     const raw = slash === -1 ? "" : rest.slice(slash + 1);
     try {
-      const p = authenticate(d, req, { action: `secret.${kind}`, target: raw.slice(0, 256), requestId }, req.headers.get("x-vault-token"));
+      const p = authenticate(d, req, { action: `secret.${kind.slice(0, 32)}`, target: raw.slice(0, 256), requestId }, req.headers.get("x-vault-token"));
       const list = query.get("list") === "true" || query.get("list") === "1" || req.method === "LIST";
       if (kind === "metadata" && list && req.method !== "DELETE") {
         const pfx = raw.replace(/\/+$/, "");
@@ -41,12 +42,14 @@ export function createVaultApi(d: Deps) {
         return keys.length ? wrap({ keys }, requestId) : vaultError(404, "", requestId);
       }
       const path = checkedPath(d, decodePathParam(raw));
+      const noContent = () => new Response(null, { status: 204, headers: { "x-request-id": requestId } });
+      const write = req.method === "POST" || req.method === "PUT";
       if (kind === "data") {
         if (req.method === "GET") {
           const got = await opRead(d, p, path, parseVersion(query.get("version")), requestId);
           return wrap({ data: got.data, metadata: { ...got.metadata, custom_metadata: null } }, requestId);
         }
-        if (req.method === "POST" || req.method === "PUT") {
+        if (write) {
           const text = await req.text();
           if (text.length > d.cfg.secrets.max_value_size + 1024) return vaultError(413, "request too large", requestId);
           let body: { data?: unknown; options?: { cas?: unknown } };
@@ -56,28 +59,34 @@ export function createVaultApi(d: Deps) {
           return wrap({ ...meta, custom_metadata: null }, requestId);
         }
         if (req.method === "DELETE") {
-          await opDelete(d, p, path, {}, requestId);
-          return new Response(null, { status: 204, headers: { "x-request-id": requestId } });
+          await opVersions(d, p, path, "delete", undefined, requestId, true);
+          return noContent();
         }
       }
-      if (kind === "delete" && (req.method === "POST" || req.method === "PUT")) {
-        const body = (await req.json().catch(() => null)) as { versions?: unknown } | null;
-        const versions = Array.isArray(body?.versions) ? body!.versions.filter((v): v is number => Number.isInteger(v) && (v as number) > 0) : [];
-        if (versions.length === 0) return vaultError(400, "no versions provided", requestId);
-        await opDelete(d, p, path, { versions }, requestId);
-        return new Response(null, { status: 204, headers: { "x-request-id": requestId } });
+      if ((kind === "delete" || kind === "undelete" || kind === "destroy") && write) {
+        const text = await req.text();
+        if (text.length > 64 * 1024) return vaultError(413, "request too large", requestId);
+        let body: { versions?: unknown } | null;
+        try { body = text ? JSON.parse(text) : {}; } catch { return vaultError(400, "failed to parse JSON input", requestId); }
+        const versions = parseVersions(body && typeof body === "object" ? body.versions : undefined);
+        // Vault answers 204 also when the path or some versions do not exist (the audit line says which).
+        await opVersions(d, p, path, kind, versions, requestId, true);
+        return noContent();
       }
       if (kind === "metadata") {
-        if (req.method === "GET") return wrap({ ...(await opMetadata(d, p, path, requestId)), custom_metadata: null }, requestId);
+        if (req.method === "GET") return wrap({ ...(await opMetadata(d, p, path, requestId)), cas_required: false, delete_version_after: "0s", custom_metadata: null }, requestId);
         if (req.method === "DELETE") {
-          await opDelete(d, p, path, { all: true }, requestId);
-          return new Response(null, { status: 204, headers: { "x-request-id": requestId } });
+          await opDeleteAll(d, p, path, requestId, true);
+          return noContent();
         }
       }
       return vaultError(405, `unsupported operation ${req.method} on ${kind}`, requestId);
     } catch (err) {
       if (err instanceof CodedError) {
         // Vault answers a missing secret with an empty error list and 404; keep our message for the rest.
+        // A deleted or destroyed version: 404 with data null and the version's metadata, as Vault answers it.
+        const gone = (err.details as { metadata?: object } | undefined)?.metadata;
+        if (err.status === 404 && gone) return wrap({ data: null, metadata: { ...gone, custom_metadata: null } }, requestId, 404);
         if (err.status === 404) return vaultError(404, "", requestId);
         return vaultError(VAULT_STATUS[err.code] ?? err.status, err.code === "SEC_ERR_CAS_MISMATCH" ? "check-and-set parameter did not match the current version" : `${err.code}: ${err.message}`, requestId);
       }

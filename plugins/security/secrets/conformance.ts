@@ -48,14 +48,58 @@ export function secretStoreConformance(name: string, make: () => Promise<{ store
       expect(await s.delete("nope")).toBe(false);
     });
 
-    run("delete hides the latest version; the earlier one is still readable", async (s) => {
+    run("delete hides the latest version (data null, deletion_time set); the earlier one is still readable", async (s) => {
       await s.put("d", { v: 1 });
       await s.put("d", { v: 2 });
       expect(await s.delete("d")).toBe(true);
-      expect(await s.get("d")).toBeUndefined();
+      const gone = await s.get("d");
+      expect(gone?.data).toBeNull();
+      expect(gone?.metadata).toMatchObject({ version: 2, destroyed: false });
+      expect(gone?.metadata.deletion_time).not.toBe("");
       expect((await s.get("d", 1))?.data).toEqual({ v: 1 });
       const m = await s.metadata("d");
       expect(m?.versions["2"].deletion_time).not.toBe("");
+      expect(m?.versions["1"].deletion_time).toBe("");
+    });
+
+    run("undelete restores soft-deleted versions with their data; a second delete keeps the first deletion_time", async (s) => {
+      await s.put("ud", { v: 1 });
+      await s.put("ud", { v: 2 });
+      expect(await s.delete("ud", [1, 2])).toBe(true);
+      const first = (await s.get("ud", 1))!.metadata.deletion_time;
+      await Bun.sleep(5);
+      expect(await s.delete("ud", [1])).toBe(true);
+      expect((await s.get("ud", 1))!.metadata.deletion_time).toBe(first);
+      expect(await s.undelete("ud", [1, 2, 77])).toBe(true); // 77 does not exist: skipped
+      expect(await s.get("ud", 1)).toMatchObject({ data: { v: 1 }, metadata: { deletion_time: "", destroyed: false } });
+      expect((await s.get("ud"))?.data).toEqual({ v: 2 });
+      // Undelete of a never-deleted version changes nothing.
+      expect(await s.undelete("ud", [2])).toBe(true);
+      expect((await s.get("ud"))?.data).toEqual({ v: 2 });
+      expect(await s.undelete("nope", [1])).toBe(false);
+    });
+
+    run("destroy removes a version's data for ever: unreadable, undelete cannot bring it back, metadata says destroyed", async (s) => {
+      for (let i = 1; i <= 3; i++) await s.put("ds", { v: i });
+      await s.delete("ds", [2]);
+      expect(await s.destroy("ds", [1, 2, 9])).toBe(true);
+      for (const n of [1, 2]) {
+        const g = await s.get("ds", n);
+        expect(g?.data).toBeNull();
+        expect(g?.metadata.destroyed).toBe(true);
+      }
+      expect((await s.get("ds", 2))!.metadata.deletion_time).not.toBe(""); // destroy keeps the deletion time
+      expect(await s.undelete("ds", [1, 2])).toBe(true);
+      expect((await s.get("ds", 1))?.data).toBeNull();
+      expect((await s.get("ds", 2))?.data).toBeNull();
+      expect(await s.delete("ds", [1])).toBe(true);
+      expect((await s.get("ds", 1))?.metadata).toMatchObject({ destroyed: true, deletion_time: "" }); // delete skips destroyed
+      expect((await s.get("ds", 3))?.data).toEqual({ v: 3 });
+      const m = await s.metadata("ds");
+      expect(m?.versions["1"].destroyed).toBe(true);
+      expect(m?.versions["3"].destroyed).toBe(false);
+      expect(m?.current_version).toBe(3);
+      expect(await s.destroy("nope", [1])).toBe(false);
     });
 
     run("deleteAll removes every version and the metadata", async (s) => {

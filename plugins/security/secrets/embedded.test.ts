@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createSealBox } from "../crypto-box";
+import { createSealBox, openOrExplain } from "../crypto-box";
 import { createEmbeddedStore } from "./embedded";
 import { secretStoreConformance } from "./conformance";
 
@@ -29,5 +29,29 @@ test("embedded: survives a restart, keeps no plaintext on disk, refuses a wrong 
     expect(text).not.toContain("orders");
   }
   expect(() => createEmbeddedStore({ dir, box: createSealBox(randomBytes(32), "file"), maxVersions: 3 })).toThrow();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("embedded: a destroyed version's data leaves the sealed file; soft-deleted data stays (sealed) for undelete; both survive a restart", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sec-embedded-"));
+  const box = createSealBox(randomBytes(32), "created");
+  const a = createEmbeddedStore({ dir, box, maxVersions: 10 });
+  await a.put("services/x/db", { password: "destroy-me-1" });
+  await a.put("services/x/db", { password: "keep-deleted-2" });
+  await a.put("services/x/db", { password: "live-3" });
+  await a.delete("services/x/db", [2]);
+  await a.destroy("services/x/db", [1]);
+  const [file] = readdirSync(dir);
+  const plain = openOrExplain(box, readFileSync(join(dir, file), "utf8"), `secret:${file.slice(0, -4)}`, "test").toString("utf8");
+  expect(plain).not.toContain("destroy-me-1");
+  expect(plain).toContain("keep-deleted-2");
+  const b = createEmbeddedStore({ dir, box, maxVersions: 10 });
+  expect((await b.get("services/x/db", 1))?.metadata.destroyed).toBe(true);
+  expect((await b.get("services/x/db", 2))?.data).toBeNull();
+  expect(await b.undelete("services/x/db", [1, 2])).toBe(true);
+  expect((await b.get("services/x/db", 1))?.data).toBeNull();
+  expect((await b.get("services/x/db", 2))?.data).toEqual({ password: "keep-deleted-2" });
+  const c = createEmbeddedStore({ dir, box, maxVersions: 10 });
+  expect((await c.get("services/x/db", 2))?.data).toEqual({ password: "keep-deleted-2" });
   rmSync(dir, { recursive: true, force: true });
 });

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { openOrExplain, writeFileAtomic, type SealBox } from "../crypto-box";
-import { CasMismatchError, type SecretMetadata, type SecretRead, type SecretStore, type SecretVersionMeta } from "./store";
+import { CasMismatchError, type SecretMetadata, type SecretLookup, type SecretStore, type SecretVersionMeta } from "./store";
 
 interface StoredVersion {
   data?: Record<string, unknown>;
@@ -44,6 +44,27 @@ export function createEmbeddedStore(opts: { dir: string; box: SealBox; maxVersio
     writeFileAtomic(join(dir, id + EXT), box.seal(JSON.stringify(rec), `secret:${id}`));
   }
 
+  /** Apply `fn` to the listed versions that exist (absent ones skipped, as Vault does) and persist once. */
+  function change(path: string, versions: number[], fn: (v: StoredVersion, now: string) => StoredVersion): boolean {
+    const rec = secrets.get(path);
+    if (!rec) return false;
+    const now = new Date().toISOString();
+    const next: StoredSecret = { ...rec, versions: { ...rec.versions } };
+    let changed = false;
+    for (const n of versions) {
+      const v = next.versions[String(n)];
+      if (!v) continue;
+      const w = fn(v, now);
+      if (w !== v) { next.versions[String(n)] = w; changed = true; }
+    }
+    if (changed) {
+      next.updated_time = now;
+      persist(next); // disk first: a failed write leaves memory unchanged
+      secrets.set(path, next);
+    }
+    return true;
+  }
+
   const meta = (version: number, v: StoredVersion): SecretVersionMeta => ({ version, created_time: v.created_time, deletion_time: v.deletion_time, destroyed: v.destroyed });
 
   return {
@@ -68,20 +89,21 @@ export function createEmbeddedStore(opts: { dir: string; box: SealBox; maxVersio
       if (!rec) return undefined;
       const n = version ?? rec.current;
       const v = rec.versions[String(n)];
-      if (!v || v.deletion_time || v.destroyed || !v.data) return undefined;
-      return { data: v.data, metadata: meta(n, v) } satisfies SecretRead;
+      if (!v) return undefined;
+      const hidden = v.deletion_time !== "" || v.destroyed || !v.data;
+      return { data: hidden ? null : v.data!, metadata: meta(n, v) } satisfies SecretLookup;
     },
     async delete(path, versions) {
-      const rec = secrets.get(path);
-      if (!rec) return false;
-      const next: StoredSecret = { ...rec, versions: { ...rec.versions }, updated_time: new Date().toISOString() };
-      for (const n of versions ?? [rec.current]) {
-        const v = next.versions[String(n)];
-        if (v && !v.deletion_time) next.versions[String(n)] = { ...v, data: undefined, deletion_time: next.updated_time };
-      }
-      persist(next);
-      secrets.set(path, next);
-      return true;
+      // Soft delete keeps the (sealed) data so undelete can restore it; an already deleted version keeps its first deletion_time.
+      return change(path, versions ?? [secrets.get(path)?.current ?? 0], (v, now) => (v.deletion_time || v.destroyed ? v : { ...v, deletion_time: now }));
+    },
+    async undelete(path, versions) {
+      // A version soft-deleted before undelete existed has no data left: it stays deleted.
+      return change(path, versions, (v) => (v.destroyed || !v.data || !v.deletion_time ? v : { ...v, deletion_time: "" }));
+    },
+    async destroy(path, versions) {
+      // The data leaves the record, so the rewritten sealed file no longer holds it.
+      return change(path, versions, (v) => (v.destroyed ? v : { ...v, data: undefined, destroyed: true }));
     },
     async deleteAll(path) {
       if (!secrets.has(path)) return false;

@@ -1,7 +1,7 @@
 /**
  * MOCK HashiCorp Vault (test support only): Vault cannot run on this machine, so the Vault store is
- * tested against this in-memory imitation of the KV v2 HTTP API (data, metadata, delete, LIST, cas,
- * sys/health, X-Vault-Token). Written from Vault's API documentation, independently of our own server.
+ * tested against this in-memory imitation of the KV v2 HTTP API (data, metadata, delete, undelete,
+ * destroy, LIST, cas, sys/health, X-Vault-Token). Written from Vault's API documentation, independently of our own server.
  */
 interface MockVersion { data: Record<string, unknown> | null; created_time: string; deletion_time: string; destroyed: boolean }
 interface MockSecret { versions: Map<number, MockVersion>; current: number; created_time: string; updated_time: string }
@@ -19,7 +19,7 @@ export function startMockVault(token = "mock-root-token", mount = "secret"): Moc
   const store = new Map<string, MockSecret>();
   const state: MockVault = { url: "", token, requests: [], stop: () => server.stop(true) };
   const errors = (status: number, ...errs: string[]) => Response.json({ errors: errs }, { status });
-  const wrap = (data: unknown) => Response.json({ request_id: crypto.randomUUID(), lease_id: "", renewable: false, lease_duration: 0, data, wrap_info: null, warnings: null, auth: null });
+  const wrap = (data: unknown, status = 200) => Response.json({ request_id: crypto.randomUUID(), lease_id: "", renewable: false, lease_duration: 0, data, wrap_info: null, warnings: null, auth: null }, { status });
   const vmeta = (n: number, v: MockVersion) => ({ version: n, created_time: v.created_time, deletion_time: v.deletion_time, destroyed: v.destroyed, custom_metadata: null });
 
   const server = Bun.serve({
@@ -31,7 +31,7 @@ export function startMockVault(token = "mock-root-token", mount = "secret"): Moc
       if (state.failWith) return errors(state.failWith, "injected failure");
       if (url.pathname === "/v1/sys/health") return Response.json({ initialized: true, sealed: false });
       if (req.headers.get("x-vault-token") !== token) return errors(403, "permission denied");
-      const m = new RegExp(`^/v1/${mount}/(data|metadata|delete)/(.*)$`).exec(url.pathname);
+      const m = new RegExp(`^/v1/${mount}/(data|metadata|delete|undelete|destroy)/(.*)$`).exec(url.pathname);
       if (!m) return errors(404, "no handler for route");
       const [, kind, rawPath] = m;
       const path = decodeURIComponent(rawPath).replace(/\/+$/, "");
@@ -51,25 +51,28 @@ export function startMockVault(token = "mock-root-token", mount = "secret"): Moc
         return wrap(vmeta(s.current, s.versions.get(s.current)!));
       }
       if (kind === "data" && method === "GET") {
-        const n = url.searchParams.has("version") ? Number(url.searchParams.get("version")) : rec?.current;
+        const n = url.searchParams.has("version") && url.searchParams.get("version") !== "0" ? Number(url.searchParams.get("version")) : rec?.current;
         const v = rec && n ? rec.versions.get(n) : undefined;
         if (!v) return errors(404);
-        if (!v.data) return Response.json({ data: { data: null, metadata: vmeta(n!, v) } }, { status: 404 });
+        // Deleted or destroyed: 404 with the version's metadata and data null.
+        if (v.deletion_time || v.destroyed) return wrap({ data: null, metadata: vmeta(n!, v) }, 404);
         return wrap({ data: v.data, metadata: vmeta(n!, v) });
       }
+      // delete/undelete/destroy and DELETE data: a missing path or version is a no-op answered 204.
+      const softDelete = (v: MockVersion | undefined) => { if (v && !v.destroyed && !v.deletion_time) v.deletion_time = new Date().toISOString(); };
       if (kind === "data" && method === "DELETE") {
-        const v = rec?.versions.get(rec.current);
-        if (!v) return errors(404);
-        v.data = null;
-        v.deletion_time = new Date().toISOString();
+        softDelete(rec?.versions.get(rec.current));
         return new Response(null, { status: 204 });
       }
-      if (kind === "delete" && method === "POST") {
+      if ((kind === "delete" || kind === "undelete" || kind === "destroy") && (method === "POST" || method === "PUT")) {
         const body = (await req.json().catch(() => null)) as { versions?: number[] } | null;
-        if (!rec) return errors(404);
-        for (const n of body?.versions ?? []) {
-          const v = rec.versions.get(n);
-          if (v) { v.data = null; v.deletion_time = new Date().toISOString(); }
+        if (!Array.isArray(body?.versions) || body.versions.length === 0) return errors(400, "no version number provided");
+        for (const n of rec ? body.versions : []) {
+          const v = rec!.versions.get(n);
+          if (!v) continue;
+          if (kind === "delete") softDelete(v);
+          if (kind === "undelete" && !v.destroyed) v.deletion_time = "";
+          if (kind === "destroy") { v.destroyed = true; v.data = null; }
         }
         return new Response(null, { status: 204 });
       }

@@ -1,7 +1,8 @@
 /**
  * One interface, two implementations (embedded encrypted store, HashiCorp Vault KV v2), one conformance
  * suite (conformance.ts) run against both. Semantics follow Vault KV v2: versioned writes, check-and-set,
- * soft delete of a version, metadata delete removes every version.
+ * soft delete of a version (data kept, so undelete restores it), destroy (data gone for ever),
+ * metadata delete removes every version.
  */
 
 export interface SecretVersionMeta {
@@ -14,6 +15,12 @@ export interface SecretVersionMeta {
 
 export interface SecretRead {
   data: Record<string, unknown>;
+  metadata: SecretVersionMeta;
+}
+
+/** A version that exists: its data, or null (with the metadata saying why) when deleted or destroyed. */
+export interface SecretLookup {
+  data: Record<string, unknown> | null;
   metadata: SecretVersionMeta;
 }
 
@@ -30,10 +37,14 @@ export interface SecretStore {
   readonly kind: "embedded" | "vault";
   /** Write a new version. `cas`: 0 → only if absent; n → only if the current version is n. */
   put(path: string, data: Record<string, unknown>, opts?: { cas?: number }): Promise<SecretVersionMeta>;
-  /** The latest (or given) version; undefined when absent, deleted or destroyed. */
-  get(path: string, version?: number): Promise<SecretRead | undefined>;
-  /** Soft-delete the latest version, or the listed ones. false when the path does not exist. */
+  /** The latest (or given) version; undefined when the path or version does not exist; data null when deleted or destroyed. */
+  get(path: string, version?: number): Promise<SecretLookup | undefined>;
+  /** Soft-delete the latest version, or the listed ones (data kept; destroyed ones skipped). false when the path does not exist. */
   delete(path: string, versions?: number[]): Promise<boolean>;
+  /** Restore soft-deleted versions; destroyed and absent ones are skipped (as Vault does). false when the path does not exist. */
+  undelete(path: string, versions: number[]): Promise<boolean>;
+  /** Remove the listed versions' data for ever (metadata stays, destroyed: true); absent ones skipped. false when the path does not exist. */
+  destroy(path: string, versions: number[]): Promise<boolean>;
   /** Remove the path and all its versions. */
   deleteAll(path: string): Promise<boolean>;
   metadata(path: string): Promise<SecretMetadata | undefined>;

@@ -1,9 +1,9 @@
 /**
  * HashiCorp Vault KV v2 as the secret store (ENABLE_VAULT): /v1/<mount>/data/<path> for versions,
- * /v1/<mount>/metadata/<path> for metadata, X-Vault-Token for auth. Errors become BackendError
+ * /v1/<mount>/{delete,undelete,destroy}/<path> for version state, /v1/<mount>/metadata/<path> for metadata, X-Vault-Token for auth. Errors become BackendError
  * (unreachable → 503, anything else unexpected → 502) or CasMismatchError.
  */
-import { BackendError, CasMismatchError, type SecretMetadata, type SecretRead, type SecretStore, type SecretVersionMeta } from "./store";
+import { BackendError, CasMismatchError, type SecretMetadata, type SecretLookup, type SecretStore, type SecretVersionMeta } from "./store";
 
 export interface VaultOptions {
   addr: string;
@@ -37,6 +37,18 @@ export function createVaultStore(opts: VaultOptions): SecretStore {
   const fail = (what: string, r: { status: number; json: any }) =>
     new BackendError(`vault ${what} answered ${r.status}: ${(r.json?.errors ?? []).join("; ").slice(0, 200)}`, r.status >= 500);
 
+  const versionMeta = (m: any): SecretVersionMeta => ({ version: m.version, created_time: m.created_time, deletion_time: m.deletion_time ?? "", destroyed: m.destroyed === true });
+
+  /** POST /<mount>/{undelete,destroy}/<path> { versions }. Vault answers 204 for a missing path too, so ask first. */
+  async function versionsCall(kind: "undelete" | "destroy", path: string, versions: number[]): Promise<boolean> {
+    const m = await call("GET", `${base}/metadata/${enc(path)}`);
+    if (m.status === 404) return false;
+    if (m.status !== 200) throw fail("metadata read", m);
+    const r = await call("POST", `${base}/${kind}/${enc(path)}`, { versions });
+    if (r.status !== 204 && r.status !== 200) throw fail(kind, r);
+    return true;
+  }
+
   return {
     kind: "vault",
     async put(path, data, o = {}) {
@@ -50,20 +62,23 @@ export function createVaultStore(opts: VaultOptions): SecretStore {
     },
     async get(path, version) {
       const r = await call("GET", `${base}/data/${enc(path)}${version !== undefined ? `?version=${version}` : ""}`);
-      if (r.status === 404) return undefined;
-      if (r.status !== 200) throw fail("read", r);
       const d = r.json?.data;
-      if (!d?.data) return undefined;
-      return { data: d.data, metadata: d.metadata } satisfies SecretRead;
+      // Vault answers a deleted or destroyed version 404 *with* its metadata; a missing one 404 without.
+      if (r.status === 404) return d?.metadata ? { data: null, metadata: versionMeta(d.metadata) } : undefined;
+      if (r.status !== 200) throw fail("read", r);
+      if (!d?.metadata) throw fail("read (no metadata)", r);
+      return { data: d.data ?? null, metadata: versionMeta(d.metadata) } satisfies SecretLookup;
     },
     async delete(path, versions) {
+      if (!(await this.metadata(path))) return false;
       const r = versions
         ? await call("POST", `${base}/delete/${enc(path)}`, { versions })
         : await call("DELETE", `${base}/data/${enc(path)}`);
-      if (r.status === 404) return false;
       if (r.status !== 204 && r.status !== 200) throw fail("delete", r);
       return true;
     },
+    async undelete(path, versions) { return versionsCall("undelete", path, versions); },
+    async destroy(path, versions) { return versionsCall("destroy", path, versions); },
     async deleteAll(path) {
       const exists = await this.metadata(path);
       if (!exists) return false;

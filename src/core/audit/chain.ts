@@ -13,6 +13,8 @@ export interface AuditFields {
   request_id?: string;
   /** HMAC-SHA256 of a secret value (never the value). */
   value_hmac?: string;
+  /** The versions (or other numbered items) an operation acted on. */
+  versions?: number[];
   reason?: string;
 }
 
