@@ -10,12 +10,14 @@
  *   GET  /events/dead-letters    the dead-letter stream
  *   POST /events/replay          NDJSON response, a replay stream, or a new consumer group
  *   GET  /events/replays/:id     progress of a stream/group replay
+ * Request bodies: size and depth limits first (limits.ts), here and on the hot path.
  */
 import { Elysia } from "elysia";
 import { httpConventions } from "../../src/core/http";
 import { EventSchemas, EventType } from "../../src/core/event-catalog";
 import type { Logger } from "../../src/core/log";
 import { EventErrors } from "./errors";
+import { boundedJsonParser } from "./limits";
 import type { Publisher } from "./publisher";
 import { shortcutEvent, type Violation } from "./validate";
 import { parseFilter, parseLimit, parseName, parseTypes, type Params } from "./query";
@@ -72,6 +74,8 @@ export function buildApp(d: AppDeps) {
 
   return new Elysia()
     .use(httpConventions({ prefix: "EV", log }))
+    // Every body of these routes goes through the size and depth limits (limits.ts), whatever its content type.
+    .onParse(boundedJsonParser(cfg, metrics))
     .post("/events/market-data", ({ body, request }) => publishShortcut(EventType.MARKET_DATA_UPDATE, body, request))
     .post("/events/trading-signal", ({ body, request }) => publishShortcut(EventType.TRADING_SIGNAL, body, request))
     .get("/events", async ({ query }) => {

@@ -6,6 +6,9 @@
 import type { AnyElysia } from "elysia";
 import { CodedError, jsonError } from "../../src/core/errors";
 import type { Logger } from "../../src/core/log";
+import { EventErrors } from "./errors";
+import { countRefusal, parseJson, readBody } from "./limits";
+import type { EventMetrics } from "./metrics";
 import { hasExplicitIds, type Publisher } from "./publisher";
 import type { EventsConfig } from "./schema";
 
@@ -15,20 +18,20 @@ function isBatch(body: unknown): boolean {
   return Array.isArray(body) || (!!body && typeof body === "object" && Array.isArray((body as any).events) && !("type" in (body as any)));
 }
 
-export function createPublishFetch(app: AnyElysia, publisher: Publisher, cfg: EventsConfig, log: Logger) {
+export function createPublishFetch(app: AnyElysia, publisher: Publisher, cfg: EventsConfig, log: Logger, metrics: EventMetrics) {
   const appFetch = (req: Request) => app.handle(req);
+  // One body may be a single event or a batch: read up to the larger limit, then parseBody applies the right one.
+  const bodyLimit = Math.max(cfg.max_batch_bytes, cfg.max_event_size);
+  const bodyLimitName = cfg.max_batch_bytes >= cfg.max_event_size ? "max_batch_bytes" : "max_event_size";
 
   async function publish(req: Request): Promise<Response> {
     const given = req.headers.get("x-request-id");
     let requestId = given && REQUEST_ID_RE.test(given) ? given : undefined;
     try {
-      let body: unknown;
-      try {
-        body = await req.json();
-      } catch {
-        return jsonError(400, "EV_ERR_PARSE", "request body could not be parsed", undefined, undefined, { "x-request-id": requestId ?? crypto.randomUUID() });
-      }
-      const events = publisher.parseBody(body, { source: req.headers.get("x-event-source") ?? cfg.default_source, correlationId: req.headers.get("x-correlation-id") ?? requestId });
+      // Size, then depth on the raw text (a batch wrapper adds up to 2 levels), then parse: limits.ts.
+      const raw = await readBody(req, bodyLimit, EventErrors.EV_ERR_BODY_TOO_LARGE, bodyLimitName);
+      const { value: body, depth } = parseJson(raw.text, cfg.max_depth + 2, cfg.max_depth);
+      const events = publisher.parseBody(body, { source: req.headers.get("x-event-source") ?? cfg.default_source, correlationId: req.headers.get("x-correlation-id") ?? requestId }, { bytes: raw.bytes, depth });
       const key = publisher.checkIdempotencyKey(req.headers.get("idempotency-key"));
       const r = await publisher.publish(events, key, hasExplicitIds(body));
       requestId ??= events[0].id;
@@ -38,7 +41,10 @@ export function createPublishFetch(app: AnyElysia, publisher: Publisher, cfg: Ev
       return new Response(out, { status: 201, headers: { "content-type": "application/json", "x-request-id": requestId } });
     } catch (err) {
       const headers = { "x-request-id": requestId ?? crypto.randomUUID() };
-      if (err instanceof CodedError) return err.toResponse(headers);
+      if (err instanceof CodedError) {
+        countRefusal(metrics, err);
+        return err.toResponse(headers);
+      }
       log.error("publish failed", { err });
       return jsonError(500, "EV_ERR_INTERNAL", "internal error", undefined, undefined, headers);
     }

@@ -10,6 +10,7 @@ import type { PlatformEvent } from "../../src/core/bus-topics";
 import { EventsSchema, type EventsConfig } from "./schema";
 import { buildApp } from "./app";
 import { createPublishFetch } from "./hot-path";
+import { LISTENER_BODY_LIMIT } from "./limits";
 import { createEventMetrics } from "./metrics";
 import { Publisher } from "./publisher";
 import { toNewEvent, type Violation } from "./validate";
@@ -45,9 +46,13 @@ export default definePlugin({
   defaultPort: 8011,
   schema: EventsSchema,
   // SSE streams stay open: the heartbeat (≤ 100 s) keeps them under the 120 s idle timeout.
-  serve: { maxRequestBodySize: 16 * 1024 * 1024, idleTimeout: 120 },
+  // Bodies over 16 MB get the listener's bare 413; max_event_size / max_batch_bytes (≤ 16 MB) answer coded ones below that.
+  serve: { maxRequestBodySize: LISTENER_BODY_LIMIT, idleTimeout: 120 },
   async provision(cfg, ctx) {
     if (cfg.subscribe.heartbeat > 100_000) throw new Error("plugins.events.subscribe.heartbeat must be at most 100s (the port's idle timeout is 120s)");
+    for (const k of ["max_event_size", "max_batch_bytes"] as const) {
+      if (cfg[k] < 1 || cfg[k] > LISTENER_BODY_LIMIT) throw new Error(`plugins.events.${k} must be between 1 byte and 16mb (the port's body limit)`);
+    }
     const shared = sharedStore(ctx.shared, ctx.host.redis_url, ctx.host.data_dir, cfg);
     const factory = await shared.ready;
     const store = factory.open(cfg.stream);
@@ -90,7 +95,7 @@ export default definePlugin({
     let stopped = false;
     return {
       app,
-      fetch: createPublishFetch(app, publisher, cfg, ctx.log),
+      fetch: createPublishFetch(app, publisher, cfg, ctx.log, metrics),
       async start() {
         unsubscribe = ctx.bus.on("platform.event", onPlatformEvent);
         {

@@ -3,12 +3,20 @@
  * EV_ERR_STORE_UNAVAILABLE (503). A resolved publish means the events are durably in the store.
  */
 import { EventErrors } from "./errors";
+import { tooDeep, withinDepth } from "./limits";
 import { toNewEvent, type EventDefaults, type Violation } from "./validate";
 import { StoreUnavailableError, type AppendResult, type EventStore, type NewEvent } from "./store/types";
 import type { EventMetrics } from "./metrics";
 import type { EventsConfig } from "./schema";
 
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,200}$/;
+
+/** What the body limits need to know of a request body (limits.ts). */
+export interface Measured {
+  bytes: number;
+  /** Nesting depth of the raw text (at most max_depth + 2: deeper is refused before parsing). */
+  depth: number;
+}
 
 export interface PublishOutcome extends AppendResult {
   events: NewEvent[];
@@ -17,14 +25,19 @@ export interface PublishOutcome extends AppendResult {
 export class Publisher {
   constructor(private readonly store: EventStore, private readonly metrics: EventMetrics, private readonly cfg: EventsConfig) {}
 
-  /** Validate a POST /events body (one event, `{ events: [...] }` or an array) into events, or throw a coded 400/413. */
-  parseBody(body: unknown, defaults: EventDefaults): NewEvent[] {
+  /**
+   * Validate a POST /events body (one event, `{ events: [...] }` or an array) into events, or throw a
+   * coded 400/413. `measured` (bytes read, depth of the raw text) enforces max_event_size, max_depth
+   * and max_batch_bytes per shape: a single event by its body, a batch element by its compact JSON.
+   */
+  parseBody(body: unknown, defaults: EventDefaults, measured?: Measured): NewEvent[] {
     const violations: Violation[] = [];
     let items: unknown[] | undefined;
     let prefix = "";
     if (Array.isArray(body)) items = body;
     else if (body && typeof body === "object" && Array.isArray((body as any).events) && !("type" in (body as any))) { items = (body as any).events; prefix = "/events"; }
     if (!items) {
+      if (measured) this.checkSingle(measured);
       const one = toNewEvent(body, defaults, "", violations);
       if (!one) throw this.invalid(violations);
       return [one];
@@ -34,6 +47,7 @@ export class Publisher {
       this.metrics.rejected("batch_too_large");
       throw EventErrors.EV_ERR_BATCH_TOO_LARGE(`batch of ${items.length} events is larger than max_batch ${this.cfg.max_batch}`, prefix || "/");
     }
+    if (measured) this.checkBatch(items, prefix, measured);
     const out: NewEvent[] = new Array(items.length);
     for (let i = 0; i < items.length; i++) {
       const e = toNewEvent(items[i], defaults, `${prefix}/${i}`, violations);
@@ -42,6 +56,26 @@ export class Publisher {
     }
     if (violations.length) throw this.invalid(violations);
     return out;
+  }
+
+  private checkSingle(m: Measured): void {
+    if (m.depth > this.cfg.max_depth) throw tooDeep(this.cfg.max_depth);
+    if (m.bytes > this.cfg.max_event_size) throw EventErrors.EV_ERR_EVENT_TOO_LARGE(`an event of ${m.bytes} bytes is larger than max_event_size (${this.cfg.max_event_size} bytes)`, "/");
+  }
+
+  /** (Counted in rejected_total by the caller, limits.ts countRefusal.) Only a batch whose whole text is over a limit is looked at event by event (the common batch costs nothing). */
+  private checkBatch(items: unknown[], prefix: string, m: Measured): void {
+    const { max_depth, max_event_size, max_batch_bytes } = this.cfg;
+    if (m.bytes > max_batch_bytes) throw EventErrors.EV_ERR_BODY_TOO_LARGE(`a batch of ${m.bytes} bytes is larger than max_batch_bytes (${max_batch_bytes} bytes)`, "body");
+    if (m.depth > max_depth) {
+      for (let i = 0; i < items.length; i++) if (!withinDepth(items[i], max_depth)) throw tooDeep(max_depth, `${prefix}/${i}`);
+    }
+    if (m.bytes > max_event_size) {
+      for (let i = 0; i < items.length; i++) {
+        const n = Buffer.byteLength(JSON.stringify(items[i]) ?? "");
+        if (n > max_event_size) throw EventErrors.EV_ERR_EVENT_TOO_LARGE(`event ${i} of the batch is ${n} bytes, larger than max_event_size (${max_event_size} bytes)`, `${prefix}/${i}`);
+      }
+    }
   }
 
   private invalid(violations: Violation[]) {

@@ -1,11 +1,14 @@
 /** Settings of `plugins.events` (the host owns enabled/port/hostname). Durations and rates in human units. */
 import { Type, type StaticDecode } from "@sinclair/typebox";
-import { Duration, RateLimit } from "../../src/config/units";
+import { ByteSize, Duration, RateLimit } from "../../src/config/units";
 
 export const EventsSchema = Type.Object(
   {
     stream: Type.String({ default: "tradpal_events", pattern: "^[A-Za-z0-9_.\\-]{1,100}$", description: "EVENT_STREAM_NAME: the Redis stream key (and embedded stream name)." }),
     max_batch: Type.Integer({ default: 1000, minimum: 1, maximum: 10_000, description: "Most events in one POST /events batch (stored atomically)." }),
+    max_event_size: ByteSize({ default: "1mb", description: "Largest event (its JSON as sent; in a batch, its compact JSON): 413 EV_ERR_EVENT_TOO_LARGE above. At most 16mb." }),
+    max_batch_bytes: ByteSize({ default: "8mb", description: "Largest POST /events body (a batch): 413 EV_ERR_BODY_TOO_LARGE above, refused from Content-Length or while reading. At most 16mb." }),
+    max_depth: Type.Integer({ default: 32, minimum: 2, maximum: 1000, description: "Deepest JSON nesting of one event (the event object is level 1, its payload 2): 400 EV_ERR_TOO_DEEP above." }),
     max_len: Type.Integer({ default: 1_000_000, minimum: 0, description: "Keep about this many events (approximate MAXLEN trimming; 0 = unbounded)." }),
     max_age: Duration({ default: "0s", description: "Drop events older than this (MINID trimming; 0 = keep forever)." }),
     trim_interval: Duration({ default: "1s", description: "How often the embedded store trims (Redis trims on every XADD)." }),

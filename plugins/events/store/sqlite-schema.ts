@@ -5,8 +5,8 @@
  * stream-prefix index and sorts the whole stream, which is fatal at millions of rows.
  */
 import { Database } from "bun:sqlite";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { chmodSync, closeSync, mkdirSync, openSync, readdirSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 
 export type SyncMode = "normal" | "full";
 
@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS meta (stream TEXT PRIMARY KEY, trimmed INTEGER NOT NU
  * loss, several times slower per single-event publish).
  */
 export function openDatabase(file: string, sync: SyncMode): Database {
-  if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+  if (file !== ":memory:") restrictFiles(file);
   const db = new Database(file, { create: true, strict: true });
   db.exec("PRAGMA journal_mode = WAL");
   db.exec(`PRAGMA synchronous = ${sync === "full" ? "FULL" : "NORMAL"}`);
@@ -48,6 +48,20 @@ export function openDatabase(file: string, sync: SyncMode): Database {
   db.exec("PRAGMA foreign_keys = OFF");
   db.exec(DDL);
   return db;
+}
+
+/**
+ * Events are private data: the directory is 0700 and every store file 0600. The database file is
+ * created 0600 before SQLite opens it, and SQLite gives its -wal, -shm and -journal files the mode of
+ * the database file; files left looser by an older version are tightened here, at every open.
+ */
+function restrictFiles(file: string): void {
+  const dir = dirname(file);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  closeSync(openSync(file, "a", 0o600));
+  const base = basename(file);
+  for (const name of readdirSync(dir)) if (name.startsWith(base)) chmodSync(join(dir, name), 0o600);
 }
 
 export interface EventRow {
