@@ -23,6 +23,10 @@ export const GatewayErrors = defineErrors({
   GW_ERR_UNKNOWN_INSTANCE: { status: 404, message: "no such registered instance" },
   GW_ERR_VALIDATION: { status: 400, message: "request failed validation" },
   GW_ERR_REGISTRY_UNAVAILABLE: { status: 503, message: "the shared service registry (Redis) is unreachable" },
+  // Requests the gateway will not forward (README "What the gateway refuses").
+  GW_ERR_METHOD_NOT_IMPLEMENTED: { status: 501, message: "the gateway does not know this method" },
+  GW_ERR_BAD_PATH: { status: 400, message: "the request path could be read two ways (encoded slash or dot segment, backslash, NUL, invalid UTF-8)" },
+  GW_ERR_CONNECTION_NAMES_FRAMING: { status: 400, message: "Connection names a field that decides framing or routing (Content-Length, Transfer-Encoding, Host)" },
 });
 
 export type GatewayErrorCode = keyof typeof GatewayErrors.specs;

@@ -22,6 +22,25 @@ export function stripHopByHop(h: Headers): void {
   for (let i = 0; i < HOP_BY_HOP.length; i++) h.delete(HOP_BY_HOP[i]);
 }
 
+/**
+ * Fields a Connection header may not name (→ 400 GW_ERR_CONNECTION_NAMES_FRAMING): dropping them as
+ * hop-by-hop would change how the next hop frames the message (content-length, transfer-encoding:
+ * the body would be read as another request) or where it goes (host). TE stays allowed: RFC 9110
+ * §10.1.4 requires "Connection: TE" beside it, and dropping it changes no framing.
+ */
+const CONNECTION_FORBIDDEN = new Set(["content-length", "transfer-encoding", "host"]);
+
+/** The first field `connection` (all Connection lines joined) names that decides framing or routing, else undefined. */
+export function connectionNamesFraming(connection: string): string | undefined {
+  const n = connection.length;
+  if (n === 5 || n === 10) { const lc = connection.toLowerCase(); if (lc === "close" || lc === "keep-alive") return undefined; }
+  for (const token of connection.split(",")) {
+    const name = token.trim().toLowerCase();
+    if (CONNECTION_FORBIDDEN.has(name)) return name;
+  }
+  return undefined;
+}
+
 export type FramingProblem = "both" | "duplicate-length" | "bad-length" | "bad-transfer-encoding" | undefined;
 
 /**

@@ -17,6 +17,8 @@ import { statusClass, type CellHistogram, type CounterCell } from "./metrics";
 import type { AccessLog } from "./access-log";
 import type { Member } from "./balancers";
 import type { FramingProblem } from "../../src/core/http1/head";
+import { normalisePath } from "./path-normalise";
+import { connectionNamesFraming } from "./headers";
 
 export const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 
@@ -31,7 +33,7 @@ export interface ProxyOptions {
   /** Exact paths served by the edge app (login...). */
   edgePaths: ReadonlySet<string>;
   /** The gateway's own REST app (/services...). */
-  admin: (req: Request) => Response | Promise<Response>;
+  admin: (req: Request, clientIp: string) => Response | Promise<Response>;
   bus: Bus;
   log: Logger;
   accessLog: AccessLog;
@@ -49,6 +51,17 @@ export interface Refusal {
   route?: CompiledRoute;
 }
 
+/** RFC 9110 methods (and PATCH): a route that does not take one answers 405; any other method is 501. */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]);
+
+/** The path matched but the method did not: 405 with Allow for a method we know, 501 for one nobody lists (`get`, `FOO`). */
+function methodRefusal(table: RouteTable<CompiledRoute>, method: string, path: string, host: string): Refusal {
+  if (!KNOWN_METHODS.has(method) && !table.methods.has(method)) {
+    return { code: "GW_ERR_METHOD_NOT_IMPLEMENTED", message: `the method "${method.slice(0, 32)}" is not implemented (methods are case-sensitive)` };
+  }
+  return { code: "GW_ERR_METHOD_NOT_ALLOWED", message: `${method} is not allowed at ${path}`, headers: { allow: table.allowedAt(path, host).join(", ") } };
+}
+
 /** Paths the gateway's admin app serves (/services...). */
 export function isAdminPath(path: string): boolean {
   return path.startsWith("/services") && (path.length === 9 || path.charCodeAt(9) === 47);
@@ -58,8 +71,15 @@ export class ProxyCore {
   constructor(readonly o: ProxyOptions) {}
 
   /**
-   * Limits, then the route: a Refusal, or the matched route. `headerBytes` is the size of the
-   * header section (or undefined when the listener already enforces a stricter limit).
+   * The normalised path the last screen() routed on: what the caller forwards (read it right after a
+   * screen() that returned a route; set synchronously, so no object is made per request for it).
+   */
+  screenedPath = "";
+
+  /**
+   * Limits, framing, the path (normalised once), then the route and method: a Refusal, or the
+   * matched route (its path in `screenedPath`). `headerBytes` is the size of the header section
+   * (or undefined when the listener already enforces a stricter limit).
    */
   screen(method: string, path: string, h: HeaderView, framing: FramingProblem | undefined, headerBytes: number | undefined): CompiledRoute | Refusal {
     const o = this.o;
@@ -67,12 +87,31 @@ export class ProxyCore {
     if (headerBytes !== undefined && headerBytes > o.maxHeaderSize) return { code: "GW_ERR_HEADERS_TOO_LARGE", message: `request headers exceed ${o.maxHeaderSize} bytes`, headers: { connection: "close" } };
     const cl = h.get("content-length");
     if (cl !== null && Number(cl) > o.maxBodySize) return { code: "GW_ERR_BODY_TOO_LARGE", message: `request body exceeds ${o.maxBodySize} bytes`, headers: { connection: "close" } };
-    if (path.indexOf("/.") !== -1 && /\/\.\.?(\/|$)/.test(path)) return { code: "GW_ERR_BAD_REQUEST", message: "dot segments are not allowed in the path" };
+    const connection = h.get("connection");
+    if (connection !== null) {
+      const named = connectionNamesFraming(connection);
+      if (named !== undefined) return { code: "GW_ERR_CONNECTION_NAMES_FRAMING", message: `Connection may not name ${named}: it decides how the request is framed or routed`, headers: { connection: "close" } };
+    }
     const table = o.table;
-    const route = table.match(path, table.hostRoutes ? hostOnly(h.get("host")) : "", method);
-    if (route === undefined) return { code: "GW_ERR_NO_ROUTE", message: `no service is routed at ${path}` };
-    if (route === METHOD_MISMATCH) return { code: "GW_ERR_METHOD_NOT_ALLOWED", message: `${method} is not allowed at ${path}` };
+    const host = table.hostRoutes ? hostOnly(h.get("host")) : "";
+    let p = normalisePath(path, "reject");
+    let route: CompiledRoute | typeof METHOD_MISMATCH | undefined;
+    if (typeof p === "string") {
+      route = table.match(p, host, method);
+    } else {
+      // Refused unless the route the path names says `path_escapes: keep` (refusal path: a second pass).
+      const fault = p;
+      const kept = fault.switchable ? normalisePath(path, "keep") : fault;
+      if (typeof kept !== "string") return { code: "GW_ERR_BAD_PATH", message: kept.message };
+      const r = table.match(kept, host, method);
+      if (r === undefined || r === METHOD_MISMATCH || r.pathEscapes !== "keep") return { code: "GW_ERR_BAD_PATH", message: fault.message };
+      p = kept;
+      route = r;
+    }
+    if (route === undefined) return { code: "GW_ERR_NO_ROUTE", message: `no service is routed at ${p}` };
+    if (route === METHOD_MISMATCH) return methodRefusal(table, method, p, host);
     if (o.policy === undefined && route.edge.authRequired) return { code: "GW_ERR_EDGE_UNAVAILABLE", message: "this route requires authentication but the edge policy is not loaded", route };
+    this.screenedPath = p;
     return route;
   }
 

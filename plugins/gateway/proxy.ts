@@ -139,7 +139,7 @@ export function createProxyHandler(core: ProxyCore) {
     const url = req.url;
     const pathStart = url.indexOf("/", url.indexOf("//") + 2);
     const q = url.indexOf("?", pathStart);
-    const path = q === -1 ? url.slice(pathStart) : url.slice(pathStart, q);
+    let path = q === -1 ? url.slice(pathStart) : url.slice(pathStart, q);
     const query = q === -1 ? "" : url.slice(q);
 
     if (isAdminPath(path)) return o.admin(req);
@@ -155,6 +155,7 @@ export function createProxyHandler(core: ProxyCore) {
     const screened = core.screen(req.method, path, h, framingProblem(h), checkHeaderSize ? headerBytes(h) : undefined);
     if (!("svc" in screened)) return refuse(screened, req, path, requestId, clientIp, t0);
     const route = screened;
+    path = core.screenedPath; // normalised: routed and forwarded alike
     if (o.policy === undefined) return admitted(req, route, path, query, clientIp, requestId, t0, undefined);
     const decision = o.policy.check(req, route.edge, clientIp);
     if (decision instanceof Promise) {

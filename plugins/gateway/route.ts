@@ -8,6 +8,10 @@ import type { ServiceRuntime } from "./services";
 import { STATUS_CLASSES, type CounterCell, type GatewayMetrics } from "./metrics";
 import type { RouteSpec } from "./routing";
 import { compileFallbacks, type FallbackSettings, type FallbackTable } from "./fallback";
+import type { PathEscapes } from "./path-normalise";
+
+/** A route's methods when it lists none (RFC 9110 §9 and PATCH; TRACE and CONNECT only when listed). */
+export const STANDARD_METHODS: readonly string[] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
 
 export interface CompiledRoute {
   readonly id: string;
@@ -23,6 +27,8 @@ export interface CompiledRoute {
   readonly backoffBaseMs: number;
   readonly backoffCapMs: number;
   readonly preserveHost: boolean;
+  /** What the path normaliser does with escapes that could leave the route (path-normalise.ts). */
+  readonly pathEscapes: PathEscapes;
   readonly edge: EdgeRoute;
   /** Static responses by gateway error code (config `fallback`), when configured. */
   readonly fallback?: FallbackTable;
@@ -47,6 +53,7 @@ export function compileRoute(svc: ServiceRuntime, metrics: GatewayMetrics): Comp
     backoffBaseMs: s.retries.backoff_base,
     backoffCapMs: s.retries.backoff_cap,
     preserveHost: s.preserve_host,
+    pathEscapes: s.path_escapes,
     edge: { service: s.name, route: id, authRequired: s.auth_required, scopes: s.scopes, rateLimit: s.rate_limit },
     fallback: compileFallbacks(s.fallback as FallbackSettings | undefined),
     statusCells: STATUS_CLASSES.map((c) => metrics.requests.cell({ service: s.name, route: id, status_class: c })),
@@ -54,5 +61,5 @@ export function compileRoute(svc: ServiceRuntime, metrics: GatewayMetrics): Comp
 }
 
 export function routeSpec(route: CompiledRoute): RouteSpec<CompiledRoute> {
-  return { prefix: route.prefix, host: route.svc.settings.host, methods: route.svc.settings.methods, target: route };
+  return { prefix: route.prefix, host: route.svc.settings.host, methods: route.svc.settings.methods.length > 0 ? route.svc.settings.methods : STANDARD_METHODS, target: route };
 }

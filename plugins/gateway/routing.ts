@@ -10,7 +10,7 @@ export interface RouteSpec<T> {
   prefix: string;
   /** Exact host ("api.example.com") or a wildcard suffix ("*.example.com"); undefined: any host. */
   host?: string;
-  /** Upper-case methods; empty: any. */
+  /** Allowed methods, case-sensitive; empty: any. */
   methods: readonly string[];
   target: T;
 }
@@ -41,6 +41,8 @@ export class RouteTable<T> {
   readonly size: number;
   /** True when some route filters on Host (otherwise the caller need not parse the header). */
   readonly hostRoutes: boolean;
+  /** Every method some route lists (with the RFC 9110 ones, the methods a 405 rather than a 501 is for). */
+  readonly methods: ReadonlySet<string>;
 
   constructor(routes: readonly RouteSpec<T>[]) {
     for (const r of routes) {
@@ -64,6 +66,40 @@ export class RouteTable<T> {
     }
     this.size = routes.length;
     this.hostRoutes = routes.some((r) => r.host !== undefined);
+    this.methods = new Set(routes.flatMap((r) => r.methods));
+  }
+
+  /**
+   * The methods allowed where `path` matched but the method did not (the Allow of a 405): the union
+   * over the deepest node's routes that accept `host`. Refusal path only: walks the trie again.
+   */
+  allowedAt(path: string, host: string): string[] {
+    let node = this.root;
+    let allow: Set<string> | undefined = this.methodsAt(node, host);
+    let i = path.charCodeAt(0) === 47 ? 1 : 0;
+    const n = path.length;
+    while (i < n && node.children) {
+      let j = path.indexOf("/", i);
+      if (j === -1) j = n;
+      if (j > i) {
+        const next = node.children.get(path.slice(i, j));
+        if (!next) break;
+        node = next;
+        allow = this.methodsAt(node, host) ?? allow;
+      }
+      i = j + 1;
+    }
+    return allow === undefined ? [] : [...allow];
+  }
+
+  private methodsAt(node: Node<T>, host: string): Set<string> | undefined {
+    let out: Set<string> | undefined;
+    for (const c of node.candidates ?? []) {
+      if (c.host !== undefined && c.host !== host) continue;
+      if (c.wildcardSuffix !== undefined && !host.endsWith(c.wildcardSuffix)) continue;
+      if (c.methods !== undefined) for (const m of c.methods) (out ??= new Set()).add(m);
+    }
+    return out;
   }
 
   /**

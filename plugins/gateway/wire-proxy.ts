@@ -264,7 +264,7 @@ export function createWireHandler(core: ProxyCore, pool: ConnectionPool): WireHa
     const target = req.target;
     if (target.charCodeAt(0) !== 47 /* / */) return false; // absolute-form or "*": the fetch lane sorts it out
     const q = target.indexOf("?");
-    const path = q === -1 ? target : target.slice(0, q);
+    let path = q === -1 ? target : target.slice(0, q);
     const query = q === -1 ? "" : target.slice(q);
     if (isAdminPath(path) || (o.policy !== undefined && o.edgePaths.has(path))) return false;
 
@@ -274,6 +274,7 @@ export function createWireHandler(core: ProxyCore, pool: ConnectionPool): WireHa
     if (!("svc" in screened)) { refuseOnWire(core, req, client, path, requestId, t0, screened); return true; }
     const route = screened;
     if (route.svc.bulkhead !== undefined) return false;
+    path = core.screenedPath; // normalised: routed and forwarded alike
     if (o.policy === undefined) { admit(core, pool, req, client, route, path, query, requestId, t0, undefined); return true; }
     const decision = o.policy.check(req, route.edge, req.clientIp);
     if (decision instanceof Promise) {

@@ -14,6 +14,7 @@ import { HostErrors, jsonError } from "../core/errors";
 import type { PluginBlock } from "../config/load";
 import { HEAD_TIMEOUT_MS, listenFront } from "./wire/front";
 import { PEER_FIELD, Tunnel } from "./wire/tunnel";
+import { hostProblem } from "../core/http1/host-field";
 
 /** A provisioned, started instance of one plugin config. */
 export interface Generation {
@@ -66,10 +67,44 @@ function pathIs(url: string, start: number, path: string): boolean {
   return url.length === end || url.charCodeAt(end) === 63; /* ? */
 }
 
-export function createDispatcher(slot: Slot, log: Logger) {
+/**
+ * What the dispatcher needs to give every Request an absolute url whose path Elysia finds: Elysia
+ * takes the path from `url.indexOf("/", 11)`, so a short authority ("http://a/auth/login") loses
+ * the first segment, and Bun.serve's url for a request without a (valid) Host is the bare path.
+ */
+export interface DispatchBase {
+  /** This listener's own origin ("http://127.0.0.1:8000"): the authority RFC 9112 §3.3 falls back to. */
+  origin: string;
+  /** Check the Host field here (Bun.serve takes "a@b", "a,b", "h:99999"); the wire front checked it already. */
+  checkHost: boolean;
+}
+
+/** Bad Host on a plain Bun.serve port: the same 400 the wire front answers. */
+function badHost(why: string): Response {
+  return jsonError(400, "HOST_ERR_BAD_REQUEST", why, undefined, undefined, { connection: "close" });
+}
+
+export function createDispatcher(slot: Slot, log: Logger, base: DispatchBase = { origin: "http://localhost", checkHost: false }) {
   return function dispatch(req: Request, server: Server<unknown>): Response | Promise<Response> {
-    const url = req.url;
-    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    let url = req.url;
+    let pathStart = url.charCodeAt(0) === 47 ? 0 : url.indexOf("/", url.indexOf("//") + 2);
+    if (base.checkHost) {
+      const host = req.headers.get("host");
+      if (host !== null) { const why = hostProblem(host); if (why !== undefined) return badHost(why); }
+    }
+    if (pathStart < 11) {
+      // Cold path: no Host, or one shorter than 4 characters. Route on the path, whatever the Host: the
+      // plugin sees the url with this listener's origin (its Host header is left as it came).
+      if (pathStart === -1) pathStart = url.length;
+      if (pathStart === 0 && req.headers.get("host") !== null) return badHost("malformed Host");
+      const original = req;
+      const rebuilt = new Request(base.origin + (pathStart < url.length ? url.slice(pathStart) : "/"), original);
+      const view = server;
+      server = { requestIP: (r: Request) => view.requestIP(r === rebuilt ? original : r) } as unknown as Server<unknown>;
+      req = rebuilt;
+      url = rebuilt.url;
+      pathStart = url.indexOf("/", url.indexOf("//") + 2);
+    }
     if (req.method === "GET") {
       if (pathIs(url, pathStart, "/health")) return slot.health();
       if (pathIs(url, pathStart, "/metrics")) return slot.metrics();
@@ -123,14 +158,23 @@ function isPortInUse(err: unknown): boolean {
 
 export function bind(slot: Slot, hostname: string, port: number, log: Logger, opts: BindOptions = {}): BoundServer {
   if (opts.wire && !opts.tls) return bindWire(slot, hostname, port, log, opts);
-  const dispatch = createDispatcher(slot, log);
+  const base: DispatchBase = { origin: "", checkHost: true };
+  const dispatch = createDispatcher(slot, log, base);
   try {
     const server = serveWith(opts, log, { hostname, port, reusePort: false, ...(opts.tls ? { tls: opts.tls } : {}) }, dispatch);
+    base.origin = ownOrigin(opts.tls ? "https" : "http", hostname, server.port ?? port);
     return { hostname, port: server.port ?? port, stop: (force) => { server.stop(force); } };
   } catch (err) {
     if (isPortInUse(err)) throw new PortInUseError(slot.id, hostname, port);
     throw err;
   }
+}
+
+/** "http://127.0.0.1:8000" for a listener (IPv6 in brackets; a wildcard address reads as loopback). */
+function ownOrigin(scheme: string, hostname: string, port: number): string {
+  const h = hostname === "0.0.0.0" || hostname === "" ? "127.0.0.1" : hostname === "::" ? "[::1]" : hostname.indexOf(":") !== -1 ? `[${hostname}]` : hostname;
+  const origin = `${scheme}://${h}:${port}`;
+  return origin.length >= 11 ? origin : `${scheme}://localhost:${port}`;
 }
 
 function serveWith(opts: BindOptions, log: Logger, where: Record<string, unknown>, fetch: (req: Request, server: Server<unknown>) => Response | Promise<Response>): Server<unknown> {
@@ -152,7 +196,8 @@ function serveWith(opts: BindOptions, log: Logger, where: Record<string, unknown
  * for what the fast path declines. The inner server learns the TCP peer from the front's PEER_FIELD.
  */
 function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts: BindOptions): BoundServer {
-  const dispatch = createDispatcher(slot, log);
+  const base: DispatchBase = { origin: "", checkHost: false }; // the front checked Host
+  const dispatch = createDispatcher(slot, log, base);
   const peers = new WeakMap<Request, string>();
   const peerView = { requestIP: (req: Request) => ({ address: peers.get(req) ?? "", family: "IPv4", port: 0 }) } as unknown as Server<unknown>;
   // A private (0700) directory: only this user can reach the inner server, so nobody else can claim a
@@ -175,6 +220,7 @@ function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts:
     if (isPortInUse(err)) throw new PortInUseError(slot.id, hostname, port);
     throw err;
   }
+  base.origin = ownOrigin("http", hostname, front.port);
   return {
     hostname,
     port: front.port,
