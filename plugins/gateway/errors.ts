@@ -27,6 +27,11 @@ export const GatewayErrors = defineErrors({
   GW_ERR_METHOD_NOT_IMPLEMENTED: { status: 501, message: "the gateway does not know this method" },
   GW_ERR_BAD_PATH: { status: 400, message: "the request path could be read two ways (encoded slash or dot segment, backslash, NUL, invalid UTF-8)" },
   GW_ERR_CONNECTION_NAMES_FRAMING: { status: 400, message: "Connection names a field that decides framing or routing (Content-Length, Transfer-Encoding, Host)" },
+  // Admin endpoints (registration, runtime services): see README "Service registry".
+  GW_ERR_UNAUTHENTICATED: { status: 401, message: "a credential is required to change routing" },
+  GW_ERR_ADMIN_FORBIDDEN: { status: 403, message: "the credential does not grant this change" },
+  GW_ERR_ADDRESS_REFUSED: { status: 403, message: "this instance address may not register for this service" },
+  GW_ERR_SERVICE_CONFLICT: { status: 409, message: "the service clashes with a configured service" },
 });
 
 export type GatewayErrorCode = keyof typeof GatewayErrors.specs;

@@ -14,6 +14,11 @@ import { RouteTable } from "./routing";
 import { embeddedRegistry, redisRegistry } from "./registry";
 import { HealthChecker } from "./health";
 import { createAdminApp } from "./admin";
+import { createAdminAuth } from "./admin-auth";
+import { createAdminAudit } from "./admin-audit";
+import { checkInstanceUrl } from "./address-policy";
+import { decodeStored, runtimeServiceOps } from "./runtime-services";
+import type { ServiceSettings } from "./schema";
 import { createProxyHandler } from "./proxy";
 import { ProxyCore } from "./proxy-core";
 import { createWireHandler } from "./wire-proxy";
@@ -31,7 +36,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     services.set(s.name, createServiceRuntime(s, ctx.shared, settings.retry_budget, metrics));
   }
   const routes = [...services.values()].map((svc) => compileRoute(svc, metrics));
-  const table = new RouteTable(routes.map(routeSpec));
+  let table = new RouteTable(routes.map(routeSpec));
 
   ctx.metrics.gauge({
     name: "upstream_active_requests",
@@ -51,6 +56,37 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     : embeddedRegistry(ctx.shared);
 
   const announce = () => ctx.bus.emit("gateway.services", { services: [...services.values()].map((s) => ({ name: s.name, instances: s.members.map((m) => m.url) })) });
+  // Runtime services (POST /services): the store's specs, reconciled into `services` and the route table.
+  const runtime = new Map<string, { json: string; svc: ServiceRuntime; health: HealthChecker }>();
+  const warned = new Set<string>();
+  let started = false;
+  let core: ProxyCore | undefined;
+  const reconcile = async () => {
+    const stored = await registry.services();
+    const wanted = decodeStored(stored, settings.services, ctx.log, warned);
+    let changed = false;
+    for (const [name, r] of runtime) {
+      if (wanted.has(name) && stored.get(name) === r.json) continue;
+      r.health.stop();
+      runtime.delete(name);
+      services.delete(name);
+      changed = true;
+    }
+    for (const [name, spec] of wanted) {
+      if (runtime.has(name)) continue;
+      const svc = createServiceRuntime(spec, ctx.shared, settings.retry_budget, metrics);
+      svc.runtime = true;
+      const hc = new HealthChecker([svc], ctx.log, metrics);
+      runtime.set(name, { json: stored.get(name)!, svc, health: hc });
+      services.set(name, svc);
+      if (started) hc.start();
+      changed = true;
+    }
+    if (!changed) return;
+    table = new RouteTable([...services.values()].map((svc) => routeSpec(compileRoute(svc, metrics))));
+    if (core) core.o.table = table;
+    announce();
+  };
   const sync = async (name: string) => {
     const svc = services.get(name);
     if (!svc) return;
@@ -60,6 +96,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
   let registryUp = true;
   const syncAll = async () => {
     try {
+      await reconcile();
       for (const name of services.keys()) await sync(name);
       registryUp = true;
     } catch (err) {
@@ -84,12 +121,29 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     ctx.log.warn("edge policy not loaded: routes with auth_required answer 503", { reason: edgeLoadError ?? "plugins/gateway/edge/index.ts absent" });
   }
 
-  const admin = createAdminApp({ services, registry, defaultTtlMs: settings.registration.default_ttl, maxTtlMs: settings.registration.max_ttl, log: ctx.log, sync });
+  const reg = settings.registration;
+  const audit = createAdminAudit(ctx.shared, ctx.host.data_dir, reg.audit);
+  const checkAddress = (name: string | undefined, url: string) => {
+    const own = name ? (services.get(name)?.settings as ServiceSettings | undefined)?.registration?.allow : undefined;
+    const listeners = ctx.bus.service("host.listeners")?.() ?? [];
+    return checkInstanceUrl(url, { allow: own ?? reg.allow, platformPorts: new Set([...reg.deny_ports, ...listeners.map((l) => l.port)]), bind: ctx.host.bind });
+  };
+  const admin = createAdminApp({
+    services, registry, defaultTtlMs: reg.default_ttl, maxTtlMs: reg.max_ttl, log: ctx.log, sync,
+    auth: createAdminAuth({ adminToken: reg.admin_token, dataDir: ctx.host.data_dir, policy }),
+    audit: audit.record,
+    checkAddress,
+    runtime: runtimeServiceOps({
+      registry, configured: settings.services, log: ctx.log, enabled: reg.runtime_services,
+      current: () => new Map([...runtime].map(([n, r]) => [n, r.svc.settings])),
+      reconcile: async () => { await reconcile(); for (const n of runtime.keys()) await sync(n); },
+    }),
+  });
   // The pooled client lives in ctx.shared: its keep-alive connections survive config reloads.
   // The wire lane relays on the same connections.
   const pool = ctx.shared.getOrCreate("gateway:upstream-pool", () => new ConnectionPool());
   const client: UpstreamClient = settings.upstream_client === "pooled" ? ctx.shared.getOrCreate("gateway:client:pooled", () => pooledClient(pool)) : fetchClient();
-  const core = new ProxyCore({
+  const proxyCore = new ProxyCore({
     table,
     client,
     maxBodySize: settings.max_body_size,
@@ -97,34 +151,39 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     trustForwarded: settings.trust_forwarded,
     policy,
     edgePaths: new Set(policy?.ownPaths ?? []),
-    admin: (req) => admin.handle(req),
+    admin: (req, clientIp) => admin.handle(req, clientIp),
     bus: ctx.bus,
     log: ctx.log,
     accessLog: new AccessLog(ctx.log, settings.access_log),
     unroutedCells: STATUS_CLASSES.map((c) => metrics.requests.cell({ service: "none", route: "none", status_class: c })),
     latency: metrics.latency,
   });
-  const handle = createProxyHandler(core);
-  const wire = createWireHandler(core, pool);
+  core = proxyCore;
+  const handle = createProxyHandler(proxyCore);
+  const wire = createWireHandler(proxyCore, pool);
 
   announce();
   let syncTimer: ReturnType<typeof setInterval> | undefined;
   let stopped = false;
 
   return {
-    app: admin,
+    app: admin.app,
     fetch: handle,
     wire,
     async start() {
       await syncAll();
       syncTimer = setInterval(() => void syncAll(), Math.max(100, settings.registration.sync_interval));
       health.start();
+      started = true;
+      for (const r of runtime.values()) r.health.start();
     },
     async stop() {
       if (stopped) return;
       stopped = true;
       if (syncTimer) clearInterval(syncTimer);
       health.stop();
+      for (const r of runtime.values()) r.health.stop();
+      audit.log.flush();
       if (client.kind === "fetch") client.close(); // the shared pooled client is closed by the host at shutdown
       await policy?.stop();
     },

@@ -142,7 +142,7 @@ export function createProxyHandler(core: ProxyCore) {
     let path = q === -1 ? url.slice(pathStart) : url.slice(pathStart, q);
     const query = q === -1 ? "" : url.slice(q);
 
-    if (isAdminPath(path)) return o.admin(req);
+    if (isAdminPath(path)) return o.admin(req, server.requestIP(req)?.address ?? "");
     if (o.policy !== undefined && o.edgePaths.has(path)) {
       const p = o.policy;
       return p.handleOwn !== undefined ? p.handleOwn(req, server.requestIP(req)?.address ?? "") : p.app.handle(req);

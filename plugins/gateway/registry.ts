@@ -22,12 +22,17 @@ export interface RegistryStore {
   /** Live (unexpired) registrations of a service, expired ones purged. */
   list(service: string, now: number): Promise<Registration[]>;
   ping(): Promise<boolean>;
+  /** Runtime services (POST /services): name → the JSON body as accepted, so every gateway decodes it alike. */
+  putService(name: string, specJson: string): Promise<void>;
+  removeService(name: string): Promise<boolean>;
+  services(): Promise<Map<string, string>>;
 }
 
 type ServiceMap = Map<string, Map<string, Registration>>;
 
 export function embeddedRegistry(shared: SharedPool): RegistryStore {
   const all = shared.getOrCreate<ServiceMap>("gateway:registry", () => new Map());
+  const specs = shared.getOrCreate<Map<string, string>>("gateway:runtime-services", () => new Map());
   return {
     kind: "embedded",
     async put(service, reg) {
@@ -46,6 +51,9 @@ export function embeddedRegistry(shared: SharedPool): RegistryStore {
       return out;
     },
     async ping() { return true; },
+    async putService(name, json) { specs.set(name, json); },
+    async removeService(name) { all.delete(name); return specs.delete(name); },
+    async services() { return new Map(specs); },
   };
 }
 
@@ -81,5 +89,12 @@ export function redisRegistry(shared: SharedPool, redisUrl: string, prefix: stri
     async ping() {
       try { return (await redis.ping()) === "PONG"; } catch { return false; }
     },
+    async putService(name, json) { await redis.hset(`${prefix}services`, name, json); },
+    async removeService(name) {
+      const n = await redis.hdel(`${prefix}services`, name);
+      await redis.del(key(name));
+      return n > 0;
+    },
+    async services() { return new Map(Object.entries(await redis.hgetall(`${prefix}services`))); },
   };
 }

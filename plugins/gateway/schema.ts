@@ -108,6 +108,11 @@ export const InstanceSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** registration.allow: CIDRs, IPs, or host:port patterns ("*:9000-9099", "orders.internal:8080"). */
+function AllowList(description: string) {
+  return Type.Array(Type.String({ minLength: 1, pattern: "^(\\[[0-9a-fA-F:.]+\\](:(\\*|\\d{1,5}(-\\d{1,5})?))?|[0-9a-fA-F:.]+(/\\d{1,3})?|[A-Za-z0-9.*-]+:(\\*|\\d{1,5}(-\\d{1,5})?))$" }), { default: ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"], description });
+}
+
 export const BALANCERS = ["round_robin", "least_connections", "weighted", "p2c_ewma"] as const;
 
 export const ServiceSchema = Type.Object(
@@ -132,6 +137,7 @@ export const ServiceSchema = Type.Object(
     preserve_host: Type.Boolean({ default: false, description: "Send the client's Host upstream instead of the instance's." }),
     bulkhead: Type.Optional(BulkheadSchema),
     fallback: Type.Optional(FallbackSchema),
+    registration: Type.Optional(Type.Object({ allow: AllowList("Instance addresses that may register for this service.") }, { additionalProperties: false })),
     // Upstream TLS / mTLS for https instances (the edge's ServiceTlsSchema, when the edge is installed).
     ...(edgeModule?.ServiceTlsSchema ? { tls: edgeModule.ServiceTlsSchema } : {}),
   },
@@ -156,6 +162,11 @@ const CoreProperties = {
       max_ttl: Duration({ default: "1h" }),
       redis_prefix: Type.String({ default: "tradpal:gateway:", description: "Key prefix of the shared registry in Redis (cluster mode)." }),
       sync_interval: Duration({ default: "1s", description: "How often a gateway re-reads the shared registry." }),
+      admin_token: Type.String({ default: "", description: "Platform admin token for the admin endpoints (config.yaml: ${SECURITY_ADMIN_TOKEN}). Empty: the security plugin's <data_dir>/security/admin-token, when present." }),
+      allow: AllowList("Instance addresses any service accepts unless it sets its own registration.allow (and runtime services)."),
+      deny_ports: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { default: [8000, 8009, 8011, 8012], description: "Ports never registrable on this host's addresses, besides the listeners this process runs (the platform's default ports, for plugins hosted by another process)." }),
+      audit: Type.Boolean({ default: true, description: "Hash-chained audit of every registration, removal and refusal in <data_dir>/gateway-audit.log." }),
+      runtime_services: Type.Boolean({ default: true, description: "Accept POST /services (scope services:write or the admin token)." }),
     },
     { additionalProperties: false, default: {} },
   ),

@@ -25,6 +25,8 @@ export interface ServiceRuntime {
   readonly ejections: CounterCell;
   /** Concurrency limit (config `bulkhead`), fresh per provision: calls in flight leave the one they entered. */
   readonly bulkhead?: Bulkhead;
+  /** Added at run time (POST /services), not from config.yaml. */
+  runtime?: boolean;
   /** TLS options source for https instances (edge upstream TLS), set at provision when configured. */
   tlsSource?: { get(): object };
 }

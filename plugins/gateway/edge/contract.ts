@@ -49,6 +49,12 @@ export interface EdgePolicy {
   ownPaths: readonly string[];
   health(): HealthReport["checks"];
   stop(): Promise<void>;
+  /**
+   * Optional (added by the edge): who presents this request's credential (Bearer JWT, HS256 or
+   * JWKS-verified, or X-API-Key), verified exactly as `check` verifies it, or why not (a failure
+   * reason such as "missing", "expired", "signature"). The gateway's admin endpoints use it.
+   */
+  authenticate?(req: EdgeRequest, clientIp: string): Principal | string | Promise<Principal | string>;
 }
 
 /** TLS options for Bun's fetch() to one upstream (see upstream-tls.ts). */

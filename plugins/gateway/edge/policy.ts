@@ -206,6 +206,10 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     },
     app,
     ownPaths: AUTH_PATHS,
+    authenticate(req, clientIp) {
+      if (!auth.enabled) return "disabled"; // ENABLE_JWT off: no token is believed, not even for admin calls
+      return authenticator.authenticate(req, clientIp);
+    },
     handleOwn(req, clientIp) {
       peers.set(req, clientIp);
       return app.handle(req);

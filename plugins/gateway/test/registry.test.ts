@@ -1,9 +1,14 @@
-/** Runtime registration over REST: TTL, heartbeat, removal, validation; shared through Redis in cluster mode. */
+/**
+ * Runtime registration over REST: TTL, heartbeat, removal, validation; shared through Redis in
+ * cluster mode. Every change carries the admin token (the refusals are test/security/registry.test.ts).
+ */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { gatewayConfig, load, service, startGateway, startUpstream, type Upstream } from "./fixtures";
 import { startHost, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
 
 const hc = "        health_check: { enabled: false }\n";
+const ADMIN = `gw-admin-${crypto.randomUUID()}`;
+const H = { "content-type": "application/json", authorization: `Bearer ${ADMIN}` };
 let t: TestHost;
 let base: string;
 let a: Upstream;
@@ -12,7 +17,7 @@ let b: Upstream;
 beforeAll(async () => {
   a = startUpstream(undefined, { record: false });
   b = startUpstream(undefined, { record: false });
-  t = await startGateway(`    registration: { default_ttl: 30s, sync_interval: 100ms }
+  t = await startGateway(`    registration: { default_ttl: 30s, sync_interval: 100ms, admin_token: "${ADMIN}" }
     services:
 ${service("dyn", "/dyn", [], hc)}
 ${service("mixed", "/mixed", [a.url], hc)}`);
@@ -20,7 +25,7 @@ ${service("mixed", "/mixed", [a.url], hc)}`);
 });
 afterAll(async () => { await t?.stop(); a?.stop(); b?.stop(); });
 
-const register = (name: string, body: unknown) => fetch(`${base}/services/${name}/instances`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+const register = (name: string, body: unknown) => fetch(`${base}/services/${name}/instances`, { method: "POST", headers: H, body: JSON.stringify(body) });
 
 describe("embedded registry", () => {
   test("a service with no instance answers 503 until one registers", async () => {
@@ -64,10 +69,10 @@ describe("embedded registry", () => {
   });
 
   test("DELETE removes a registration; a second DELETE is 404", async () => {
-    const r = await fetch(`${base}/services/dyn/instances`, { method: "DELETE", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: a.url }) });
+    const r = await fetch(`${base}/services/dyn/instances`, { method: "DELETE", headers: H, body: JSON.stringify({ url: a.url }) });
     expect(r.status).toBe(200);
     expect((await fetch(`${base}/dyn/x`)).status).toBe(503);
-    const again = await fetch(`${base}/services/dyn/instances?url=${encodeURIComponent(a.url)}`, { method: "DELETE" });
+    const again = await fetch(`${base}/services/dyn/instances?url=${encodeURIComponent(a.url)}`, { method: "DELETE", headers: H });
     expect(again.status).toBe(404);
     expect((await again.json()).error.code).toBe("GW_ERR_UNKNOWN_INSTANCE");
   });
@@ -81,7 +86,7 @@ describe("embedded registry", () => {
       expect(r.status).toBe(400);
       expect((await r.json()).error.code).toBe("GW_ERR_VALIDATION");
     }
-    const notJson = await fetch(`${base}/services/dyn/instances`, { method: "POST", headers: { "content-type": "application/json" }, body: "{" });
+    const notJson = await fetch(`${base}/services/dyn/instances`, { method: "POST", headers: H, body: "{" });
     expect(notJson.status).toBe(400);
   });
 });
@@ -89,14 +94,14 @@ describe("embedded registry", () => {
 describe("cluster mode (REDIS_URL set): registrations are shared through Redis", () => {
   test("an instance registered on one gateway is routed by another", async () => {
     const prefix = `tradpal:test:gw:${process.pid}:${Date.now()}:`;
-    const yaml = `    registration: { sync_interval: 100ms, redis_prefix: "${prefix}" }
+    const yaml = `    registration: { sync_interval: 100ms, redis_prefix: "${prefix}", admin_token: "${ADMIN}" }
     services:
 ${service("shared", "/shared", [], hc)}`;
     const hostExtra = `  redis_url: ${SHARED_REDIS_URL}\n`;
     const g1 = await startHost(gatewayConfig(yaml, hostExtra), { only: ["gateway"] });
     const g2 = await startHost(gatewayConfig(yaml, hostExtra), { only: ["gateway"] });
     try {
-      const r = await fetch(`${g1.url("gateway")}/services/shared/instances`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: b.url, ttl: 1 }) });
+      const r = await fetch(`${g1.url("gateway")}/services/shared/instances`, { method: "POST", headers: H, body: JSON.stringify({ url: b.url, ttl: 1 }) });
       expect(r.status).toBe(201);
       const deadline = Date.now() + 3000;
       let status = 0;
