@@ -61,6 +61,7 @@ function parseRate(value: unknown, cfg: EventsConfig): Rate {
 
 export function buildApp(d: AppDeps) {
   const { cfg, store, publisher, metrics, log } = d;
+  const bounded = boundedJsonParser(cfg, metrics);
   const defaultsOf = (req: Request) => ({ source: req.headers.get("x-event-source") ?? cfg.default_source, correlationId: req.headers.get("x-correlation-id") ?? undefined });
 
   const publishShortcut = async (type: (typeof EventType)[keyof typeof EventType], body: unknown, request: Request) => {
@@ -75,7 +76,8 @@ export function buildApp(d: AppDeps) {
   return new Elysia()
     .use(httpConventions({ prefix: "EV", log }))
     // Every body of these routes goes through the size and depth limits (limits.ts), whatever its content type.
-    .onParse(boundedJsonParser(cfg, metrics))
+    .onParse(bounded.parse)
+    .onTransform(bounded.refuse)
     .post("/events/market-data", ({ body, request }) => publishShortcut(EventType.MARKET_DATA_UPDATE, body, request))
     .post("/events/trading-signal", ({ body, request }) => publishShortcut(EventType.TRADING_SIGNAL, body, request))
     .get("/events", async ({ query }) => {

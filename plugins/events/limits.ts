@@ -118,29 +118,42 @@ export function parseJson(text: string, scanLimit: number, maxDepth: number): { 
   }
 }
 
-/** Paths whose body is one event's payload (level 2 of an event). */
-const PAYLOAD_BODIES = new Set(["/events/market-data", "/events/trading-signal"]);
+/** Routes whose body is one event's payload (level 2 of an event), with the envelope an event of that type adds. */
+const PAYLOAD_BODIES = new Map([
+  ["/events/market-data", "market.data_update"],
+  ["/events/trading-signal", "trading.signal"],
+].map(([path, type]) => [path, `{"type":"${type}","payload":}`.length]));
+
+/** Elysia wraps whatever a parse hook throws in its own ParseError: the refusal travels as the body instead. */
+class Refusal {
+  constructor(readonly error: unknown) {}
+}
 
 /**
- * Elysia parse hook for every body-taking route of the app (the typed shortcuts, ack, replay):
- * bodies up to max_event_size, depth counted as for an event. Any content type is read as JSON, like
- * POST /events. An empty body parses to null (the routes answer their own 400).
+ * Elysia hooks for every body-taking route of the app (the typed shortcuts, ack, replay). A typed
+ * route's body is a payload: with its envelope it must fit max_event_size, and it starts at level 2.
+ * Other bodies: max_event_size, depth from level 1. Any content type is read as JSON, as on POST
+ * /events. An empty body parses to null (the routes answer their own 400).
  */
 export function boundedJsonParser(cfg: EventsConfig, metrics: EventMetrics) {
-  return async function boundedJson({ request, path }: { request: Request; path: string }): Promise<unknown> {
-    const payload = PAYLOAD_BODIES.has(path);
+  const parse = async ({ request, path }: { request: Request; path: string }): Promise<unknown> => {
+    const envelope = PAYLOAD_BODIES.get(path);
     try {
-      const body = payload
-        ? await readBody(request, cfg.max_event_size, EventErrors.EV_ERR_EVENT_TOO_LARGE, "max_event_size")
-        : await readBody(request, cfg.max_event_size, EventErrors.EV_ERR_BODY_TOO_LARGE, "max_event_size");
-      if (body.bytes === 0) return null;
-      const limit = payload ? cfg.max_depth - 1 : cfg.max_depth;
-      return parseJson(body.text, limit, cfg.max_depth).value;
+      if (envelope === undefined) {
+        const body = await readBody(request, cfg.max_event_size, EventErrors.EV_ERR_BODY_TOO_LARGE, "max_event_size");
+        return body.bytes === 0 ? null : parseJson(body.text, cfg.max_depth, cfg.max_depth).value;
+      }
+      const body = await readBody(request, cfg.max_event_size - envelope, EventErrors.EV_ERR_EVENT_TOO_LARGE, `max_event_size less the ${envelope}-byte envelope`);
+      return body.bytes === 0 ? null : parseJson(body.text, cfg.max_depth - 1, cfg.max_depth).value;
     } catch (err) {
       countRefusal(metrics, err);
-      throw err;
+      return new Refusal(err);
     }
   };
+  const refuse = ({ body }: { body: unknown }) => {
+    if (body instanceof Refusal) throw body.error;
+  };
+  return { parse, refuse };
 }
 
 /** rejected_total{reason="too_large"|"too_deep"} for the limits above. */

@@ -1,0 +1,138 @@
+/** Fixtures of the body-limit tests: a host per store, JSON texts of exact sizes and depths, raw chunked sends. */
+import { expect } from "bun:test";
+import { startHost, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
+import { RawConn } from "../../../test/support/raw-http";
+
+export const MB = 1024 * 1024;
+export const MAX_EVENT = MB; // the defaults: nothing about limits is configured below
+export const MAX_BATCH = 8 * MB;
+export const MAX_DEPTH = 32;
+
+export const backends = [
+  { name: "embedded", redis: "" },
+  { name: "redis", redis: SHARED_REDIS_URL },
+];
+
+export interface EventsHost {
+  t: TestHost;
+  base: string;
+  port: number;
+  stream: string;
+  stop(): Promise<void>;
+}
+
+export async function startEvents(redis: string, tag: string): Promise<EventsHost> {
+  const stream = `test_limits_${process.pid}_${Date.now().toString(36)}_${tag}`;
+  const t = await startHost(`
+host:
+  data_dir: \${DATA_DIR}
+  redis_url: "${redis}"
+plugins:
+  events:
+    port: 0
+    stream: ${stream}
+`);
+  const base = t.url("events");
+  return {
+    t, base, port: Number(new URL(base).port), stream,
+    async stop() {
+      if (redis) {
+        const { default: Redis } = await import("ioredis");
+        const r = new Redis(redis);
+        for (const k of await r.keys(`*${stream}*`)) await r.del(k);
+        r.disconnect();
+      }
+      await t.stop();
+    },
+  };
+}
+
+/** A compact event JSON text of exactly `bytes` bytes (ASCII, so bytes = characters). */
+export function eventOfSize(bytes: number, type = "custom.big"): string {
+  const head = `{"type":"${type}","payload":{"s":"`;
+  const tail = `"}}`;
+  const fill = bytes - head.length - tail.length;
+  if (fill < 0) throw new Error(`an event cannot be ${bytes} bytes`);
+  return head + "x".repeat(fill) + tail;
+}
+
+/** `levels` nested containers around 1: arrays, objects, or alternating. */
+export function nest(levels: number, kind: "array" | "object" | "mixed" = "array"): string {
+  let open = "";
+  let close = "";
+  for (let i = 0; i < levels; i++) {
+    const arr = kind === "array" || (kind === "mixed" && i % 2 === 0);
+    open += arr ? "[" : '{"a":';
+    close = (arr ? "]" : "}") + close;
+  }
+  return open + "1" + close;
+}
+
+/** An event whose JSON nests exactly `depth` levels (the event object is 1, its payload 2). */
+export function eventOfDepth(depth: number, kind: "array" | "object" | "mixed" = "array"): string {
+  return `{"type":"custom.deep","payload":{"v":${nest(depth - 2, kind)}}}`;
+}
+
+/** A `{ "events": [...] }` text of exactly `total` bytes, every event at most `perEvent` bytes. */
+export function batchOfSize(total: number, perEvent: number): string {
+  const inner = total - '{"events":[]}'.length;
+  let n = 1;
+  while (Math.ceil((inner - (n - 1)) / n) > perEvent) n++;
+  const sum = inner - (n - 1);
+  const sizes = Array.from({ length: n }, (_, i) => Math.floor(sum / n) + (i < sum % n ? 1 : 0));
+  const text = `{"events":[${sizes.map((s) => eventOfSize(s)).join(",")}]}`;
+  expect(text.length).toBe(total);
+  return text;
+}
+
+export const post = (base: string, path: string, body: string, headers: Record<string, string> = {}) =>
+  fetch(base + path, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+
+export async function errorOf(res: Response): Promise<{ status: number; code: string; where?: string }> {
+  const b = await res.json();
+  return { status: res.status, code: b.error?.code, where: b.error?.where };
+}
+
+export async function stats(base: string): Promise<{ length: number }> {
+  return (await fetch(base + "/events/stats")).json();
+}
+
+/** A whole chunked request over a raw socket, cut into `chunk`-byte chunks; the response read back. */
+export async function postChunked(port: number, path: string, body: string, chunk = 64 * 1024) {
+  const c = await RawConn.open(port);
+  try {
+    let out = `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
+    for (let i = 0; i < body.length; i += chunk) {
+      const part = body.slice(i, i + chunk);
+      out += `${part.length.toString(16)}\r\n${part}\r\n`;
+    }
+    out += "0\r\n\r\n";
+    const res = await c.request(out, { method: "POST", timeoutMs: 10_000 });
+    return { status: res.status, json: JSON.parse(res.body.toString("utf8")), connection: res.header("connection") };
+  } finally {
+    c.terminate();
+  }
+}
+
+/**
+ * Send a chunked body that never ends, 64 KiB a chunk, until the server answers; returns the answer,
+ * how much was sent by then, and whether the server closed the connection. Bounded: 64 MiB, 10 s.
+ */
+export async function endlessChunked(port: number, path: string) {
+  const c = await RawConn.open(port);
+  const chunk = Buffer.from(`10000\r\n${" ".repeat(65536)}\r\n`, "latin1");
+  const deadline = Date.now() + 10_000;
+  let sent = 0;
+  try {
+    await c.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    while (c.buf.indexOf("\r\n\r\n") === -1 && !c.closed && sent < 64 * MB && Date.now() < deadline) {
+      await Promise.race([c.write(chunk), Bun.sleep(200)]);
+      sent += 65536;
+    }
+    const res = await c.read({ method: "POST", timeoutMs: 5000 });
+    const closed = await c.waitClosed(3000);
+    return { status: res.status, json: JSON.parse(res.body.toString("utf8")), sent, closed };
+  } finally {
+    c.terminate();
+  }
+}
