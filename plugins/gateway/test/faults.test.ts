@@ -14,17 +14,17 @@ test("registry Redis down: registrations answer 503 GW_ERR_REGISTRY_UNAVAILABLE,
   const redis = await startPrivateRedis({ appendonly: false });
   const a = startUpstream();
   upstreams.push(a);
-  const yaml = `    registration: { sync_interval: 100ms, redis_prefix: "gwtest:${process.pid}:" }\n    services:\n${service("dyn", "/dyn", [], hc)}`;
+  const yaml = `    registration: { sync_interval: 100ms, redis_prefix: "gwtest:${process.pid}:", admin_token: "faults-admin-token-0123456789" }\n    services:\n${service("dyn", "/dyn", [], hc)}`;
   const t = await startHost(gatewayConfig(yaml, `  redis_url: ${redis.url}\n`), { only: ["gateway"] });
   try {
     const base = t.url("gateway");
-    const reg = await fetch(`${base}/services/dyn/instances`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: a.url, ttl: 60 }) });
+    const reg = await fetch(`${base}/services/dyn/instances`, { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer faults-admin-token-0123456789" }, body: JSON.stringify({ url: a.url, ttl: 60 }) });
     expect(reg.status).toBe(201);
     expect((await fetch(`${base}/dyn/x`)).status).toBe(200);
     await redis.stop();
     await Bun.sleep(300);
     expect((await fetch(`${base}/dyn/x`)).status).toBe(200);
-    const again = await fetch(`${base}/services/dyn/instances`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: a.url, ttl: 60 }) });
+    const again = await fetch(`${base}/services/dyn/instances`, { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer faults-admin-token-0123456789" }, body: JSON.stringify({ url: a.url, ttl: 60 }) });
     expect(again.status).toBe(503);
     expect((await again.json()).error.code).toBe("GW_ERR_REGISTRY_UNAVAILABLE");
     const health = await (await fetch(`${base}/health`)).json();
