@@ -12,6 +12,7 @@ import type { EventMetrics } from "./metrics";
 import { hasExplicitIds, type Publisher } from "./publisher";
 import type { EventsConfig } from "./schema";
 
+const DEPTH_SLACK = 10;
 const REQUEST_ID_RE = /^[A-Za-z0-9._:\-]{1,128}$/;
 
 function isBatch(body: unknown): boolean {
@@ -28,9 +29,10 @@ export function createPublishFetch(app: AnyElysia, publisher: Publisher, cfg: Ev
     const given = req.headers.get("x-request-id");
     let requestId = given && REQUEST_ID_RE.test(given) ? given : undefined;
     try {
-      // Size, then depth on the raw text (a batch wrapper adds up to 2 levels), then parse: limits.ts.
+      // Size, then depth on the raw text, then parse (limits.ts). The scan allows DEPTH_SLACK levels over
+      // max_depth: a batch wrapper adds 2, and a batch event a few levels too deep is then named by index.
       const raw = await readBody(req, bodyLimit, EventErrors.EV_ERR_BODY_TOO_LARGE, bodyLimitName);
-      const { value: body, depth } = parseJson(raw.text, cfg.max_depth + 2, cfg.max_depth);
+      const { value: body, depth } = parseJson(raw.text, cfg.max_depth + DEPTH_SLACK, cfg.max_depth);
       const events = publisher.parseBody(body, { source: req.headers.get("x-event-source") ?? cfg.default_source, correlationId: req.headers.get("x-correlation-id") ?? requestId }, { bytes: raw.bytes, depth });
       const key = publisher.checkIdempotencyKey(req.headers.get("idempotency-key"));
       const r = await publisher.publish(events, key, hasExplicitIds(body));

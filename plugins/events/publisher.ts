@@ -14,7 +14,7 @@ const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,200}$/;
 /** What the body limits need to know of a request body (limits.ts). */
 export interface Measured {
   bytes: number;
-  /** Nesting depth of the raw text (at most max_depth + 2: deeper is refused before parsing). */
+  /** Nesting depth of the raw text (a little over max_depth at most: deeper is refused before parsing). */
   depth: number;
 }
 
