@@ -96,15 +96,27 @@ describe("POST /auth/login", () => {
     }
   });
 
-  test("throttled per account: after 3 attempts even the right password gets 429 + Retry-After", async () => {
+  test("failures per account+address: that pair waits (429 + Retry-After); the account from another address is unaffected", async () => {
+    const p = await make({ rate_limiting: { login_per_account_ip: "2/min" } });
+    for (let i = 0; i < 2; i++) expect((await post(p, "/auth/login", { username: "alice", password: "guess" + i }, "10.51.1.1")).status).toBe(401);
+    const res = await post(p, "/auth/login", { username: "alice", password: "correct horse" }, "10.51.1.1");
+    expect(res.status).toBe(429);
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(((await res.json()) as any).error.code).toBe("GW_ERR_LOGIN_THROTTLED");
+    expect((await post(p, "/auth/login", { username: "alice", password: "correct horse" }, "10.51.1.2")).status).toBe(200);
+    expect((await post(p, "/auth/login", { username: "bob", password: "battery staple" }, "10.51.1.1")).status).toBe(200);
+  });
+
+  test("the per-account ceiling slows new addresses only: the owner's known address still logs in", async () => {
     const p = await make();
+    expect((await post(p, "/auth/login", { username: "bob", password: "battery staple" }, "10.51.0.100")).status).toBe(200);
     for (let i = 0; i < 3; i++) expect((await post(p, "/auth/login", { username: "bob", password: "guess" + i }, `10.51.0.${i}`)).status).toBe(401);
     const res = await post(p, "/auth/login", { username: "bob", password: "battery staple" }, "10.51.0.9");
     expect(res.status).toBe(429);
     expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
-    expect(((await res.json()) as any).error.code).toBe("GW_ERR_LOGIN_THROTTLED");
-    // other accounts are unaffected
-    expect((await post(p, "/auth/login", { username: "alice", password: "correct horse" }, "10.51.0.10")).status).toBe(200);
+    expect((await post(p, "/auth/login", { username: "bob", password: "battery staple" }, "10.51.0.100")).status).toBe(200);
+    // other accounts are unaffected; successful logins never count
+    for (let i = 0; i < 4; i++) expect((await post(p, "/auth/login", { username: "alice", password: "correct horse" }, `10.51.2.${i}`)).status).toBe(200);
   });
 
   test("throttled per IP across accounts; another IP is unaffected; spoofed XFF from an untrusted peer does not help", async () => {

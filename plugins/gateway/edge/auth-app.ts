@@ -1,7 +1,8 @@
 /**
  * The endpoints the edge serves itself: POST /auth/login (configured users with argon2id hashes, or
- * an API key) and POST /auth/refresh (rotation with reuse detection). Login is throttled per account
- * and per client IP before any password is checked.
+ * an API key) and POST /auth/refresh (rotation with reuse detection). Login is throttled per client
+ * IP, and failed logins per account+address and per account (login-throttle.ts: slows, never locks
+ * the owner out), before any password is checked.
  */
 import { Elysia, t } from "elysia";
 import { httpConventions } from "../../../src/core/http";
@@ -15,6 +16,7 @@ import type { GcraPolicy, RateDecision } from "./ratelimit/gcra";
 import type { RateLimiter } from "./ratelimit/rate-limiter";
 import type { ClientIpResolver } from "./client-ip";
 import type { UserEntry } from "./schema";
+import { LoginThrottle } from "./login-throttle";
 
 export const AUTH_PATHS = ["/auth/login", "/auth/refresh"] as const;
 
@@ -27,7 +29,9 @@ export interface AuthAppDeps {
   refreshTtlMs: number;
   limiter: RateLimiter | undefined;
   loginPerAccount: GcraPolicy;
+  loginPerAccountIp: GcraPolicy;
   loginPerIp: GcraPolicy;
+  loginKnownIpTtlMs: number;
   resolver: ClientIpResolver;
   onFailure(reason: "login" | "refresh" | "login_throttled"): void;
   /** TCP peer of a request handed in through policy.handleOwn (app.handle has no server to ask). */
@@ -49,7 +53,7 @@ export function createAuthApp(d: AuthAppDeps) {
   const users = new Map(d.users.map((u) => [u.name, u]));
   // Unknown users still pay for one argon2id verify, so timing does not reveal which names exist.
   const dummyHash = Bun.password.hash(crypto.randomUUID(), { algorithm: "argon2id" });
-  const accountCounters = d.limiter?.countersFor(d.loginPerAccount);
+  const guesses = new LoginThrottle({ limiter: d.limiter, perAccountIp: d.loginPerAccountIp, perAccount: d.loginPerAccount, knownIpTtlMs: d.loginKnownIpTtlMs });
   const ipCounters = d.limiter?.countersFor(d.loginPerIp);
 
   async function throttled(policy: GcraPolicy, counters: Map<string, number> | undefined, key: string): Promise<RateDecision | undefined> {
@@ -58,10 +62,10 @@ export function createAuthApp(d: AuthAppDeps) {
     return r.allowed ? undefined : r;
   }
 
-  function throttle(r: RateDecision): never {
+  function throttle(r: RateDecision | number, what = "too many login attempts from this address"): never {
     d.onFailure("login_throttled");
-    const s = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
-    throw EdgeErrors.GW_ERR_LOGIN_THROTTLED(`too many login attempts; retry in ${s}s`, undefined, undefined, { "retry-after": String(s) });
+    const s = typeof r === "number" ? r : Math.max(1, Math.ceil(r.retryAfterMs / 1000));
+    throw EdgeErrors.GW_ERR_LOGIN_THROTTLED(`${what}; retry in ${s}s`, undefined, undefined, { "retry-after": String(s) });
   }
 
   async function tokensFor(p: AuthPrincipal) {
@@ -95,9 +99,10 @@ export function createAuthApp(d: AuthAppDeps) {
     .use(httpConventions({ prefix: "GW", log: d.log }))
     .post("/auth/login", async ({ body, request, server }) => {
       const peer = d.peers.get(request) ?? server?.requestIP(request)?.address;
-      if (peer === undefined) unknownPeer();
+      const ip = peer === undefined ? undefined : d.resolver.resolve(peer, request.headers.get("x-forwarded-for"));
+      if (ip === undefined) unknownPeer();
       else {
-        const byIp = await throttled(d.loginPerIp, ipCounters, d.resolver.resolve(peer, request.headers.get("x-forwarded-for")));
+        const byIp = await throttled(d.loginPerIp, ipCounters, ip);
         if (byIp) throttle(byIp);
       }
       if (body.api_key !== undefined) {
@@ -108,11 +113,16 @@ export function createAuthApp(d: AuthAppDeps) {
       if (body.username === undefined || body.password === undefined) {
         throw EdgeErrors.GW_ERR_LOGIN_FAILED("give username and password, or api_key");
       }
-      const byAccount = await throttled(d.loginPerAccount, accountCounters, body.username);
-      if (byAccount) throttle(byAccount);
+      const wait = guesses.waitS(body.username, ip);
+      if (wait.waitS > 0) throttle(wait.waitS, wait.why === "address" ? "too many failed logins to this account from this address" : "too many failed logins to this account; addresses that logged in to it before are not slowed");
       const user = users.get(body.username);
       const ok = await Bun.password.verify(body.password, user?.password_hash ?? (await dummyHash)).catch(() => false);
-      if (!user || !ok) { d.onFailure("login"); throw EdgeErrors.GW_ERR_LOGIN_FAILED(); }
+      if (!user || !ok) {
+        d.onFailure("login");
+        await guesses.failed(body.username, ip).catch(() => undefined); // a store hiccup must not turn a 401 into a 500
+        throw EdgeErrors.GW_ERR_LOGIN_FAILED();
+      }
+      guesses.succeeded(body.username, ip);
       return tokensFor(makePrincipal(user.name, user.scopes, "jwt")).catch(unavailable);
     }, { body: LoginBody })
     .post("/auth/refresh", async ({ body }) => {

@@ -127,10 +127,11 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   for (const r of routes) stateFor(r);
   const loginPerAccount = makePolicy("login:account", rl.login_per_account);
   const loginPerIp = makePolicy("login:ip", rl.login_per_ip);
+  const loginPerAccountIp = makePolicy("login:account-ip", rl.login_per_account_ip);
   // Counters of policies that no longer exist would stay in the pool forever; the instance being
   // replaced keeps its own references until it drains, so dropping them from the pool is safe.
   const live = new Set([...states.values()].flatMap((s) => (s.policy ? [`gateway:edge:rl:${s.policy.signature}`] : [])));
-  live.add(`gateway:edge:rl:${loginPerAccount.signature}`).add(`gateway:edge:rl:${loginPerIp.signature}`);
+  live.add(`gateway:edge:rl:${loginPerAccount.signature}`).add(`gateway:edge:rl:${loginPerIp.signature}`).add(`gateway:edge:rl:${loginPerAccountIp.signature}`);
   for (const k of ctx.shared.keys("gateway:edge:rl:")) if (!live.has(k)) await ctx.shared.delete(k);
 
   function rateHeaders(p: GcraPolicy, d: RateDecision): Headers {
@@ -190,7 +191,9 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     refreshTtlMs: auth.refresh_ttl,
     limiter,
     loginPerAccount,
+    loginPerAccountIp,
     loginPerIp,
+    loginKnownIpTtlMs: rl.login_known_ip_ttl,
     resolver,
     onFailure: (reason) => metrics.authFailure(reason),
     peers,
