@@ -189,3 +189,71 @@ describe("the right credential", () => {
     await clientsStayOffAttacker();
   });
 });
+
+describe("runtime services (POST /services)", () => {
+  const post = (body: unknown, headers: Record<string, string>) => fetch(`${gw}/services`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+  test("services:write creates a routed service; it never shadows a configured one (409); its instances obey the address rules", async () => {
+    const tok = await mint("svc-writer");
+    const shadows = [
+      { name: "orders", path_prefix: "/x-orders", instances: [] }, { name: "o2", path_prefix: "/orders", instances: [] },
+      { name: "o3", path_prefix: "/orders/", instances: [] }, { name: "o4", path_prefix: "/orders/admin", instances: [{ url: attacker.url }] },
+    ];
+    for (const body of shadows) {
+      const r = await post(body, bearer(tok));
+      expect({ body, status: r.status }).toEqual({ body, status: 409 });
+      expect(await code(r)).toBe("GW_ERR_SERVICE_CONFLICT");
+    }
+    const bad = await post({ name: "quotes", path_prefix: "/quotes", instances: [{ url: `http://127.0.0.1:${secPort}` }] }, bearer(tok));
+    expect(bad.status).toBe(403);
+    expect(await code(bad)).toBe("GW_ERR_ADDRESS_REFUSED");
+    expect((await post({ name: "quotes", path_prefix: "/quotes", instances: [], host: "x" }, bearer(tok))).status).toBe(400);
+    const ok = await post({ name: "quotes", path_prefix: "/quotes", instances: [{ url: `http://127.0.0.1:${legit.port}` }], auth_required: true, rate_limit: "100/min" }, bearer(tok));
+    expect(ok.status).toBe(201);
+    expect((await fetch(`${gw}/quotes/1`)).status).toBe(401); // auth_required is enforced on the new route
+    expect(await (await fetch(`${gw}/quotes/1`, { headers: bearer(await mint("trader")) })).json()).toEqual({ legit: true });
+    expect((await fetch(`${gw}/services/orders`, { method: "DELETE", headers: bearer(tok) })).status).toBe(409);
+    expect((await fetch(`${gw}/services/quotes`, { method: "DELETE", headers: bearer(tok) })).status).toBe(200);
+    expect((await fetch(`${gw}/quotes/1`)).status).toBe(404);
+    const lines = audit().filter((l) => l.action.startsWith("service."));
+    expect(lines.filter((l) => l.outcome === "ok").map((l) => [l.who, l.action, l.service])).toEqual([["jwt:svc-writer", "service.create", "quotes"], ["jwt:svc-writer", "service.delete", "quotes"]]);
+    expect(attacker.requests).toEqual([]);
+  });
+});
+
+describe("two gateways on one Redis", () => {
+  test("a registration and a runtime service made on one gateway with the right credential are routed by the other", async () => {
+    const prefix = `tradpal:test:reg11:${process.pid}:${Date.now()}:`;
+    const ADMIN = `gw-admin-${crypto.randomUUID()}`;
+    const yaml = `host:\n  data_dir: \${DATA_DIR}\n  log_level: warn\n  redis_url: redis://127.0.0.1:6379\nplugins:\n  gateway:\n    port: 0\n    rate_limiting: { enabled: false }\n    registration: { sync_interval: 100ms, redis_prefix: "${prefix}", admin_token: "${ADMIN}" }\n    services:\n      - { name: shared, path_prefix: /shared, instances: [], health_check: { enabled: false } }\n`;
+    const env = { REDIS_URL: "redis://127.0.0.1:6379" };
+    const g1 = await startHost(yaml, { only: ["gateway"], env });
+    const g2 = await startHost(yaml, { only: ["gateway"], env });
+    const until = async (url: string, want: number) => {
+      let s = 0;
+      for (let i = 0; i < 60 && s !== want; i++) { s = (await fetch(url)).status; if (s !== want) await Bun.sleep(50); }
+      return s;
+    };
+    try {
+      const h = { "content-type": "application/json", ...bearer(ADMIN) };
+      const refused = await fetch(`${g1.url("gateway")}/services/shared/instances`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: attacker.url }) });
+      expect(refused.status).toBe(401);
+      const r = await fetch(`${g1.url("gateway")}/services/shared/instances`, { method: "POST", headers: h, body: JSON.stringify({ url: `http://127.0.0.1:${legit.port}`, ttl: 30 }) });
+      expect(r.status).toBe(201);
+      expect(await until(`${g2.url("gateway")}/shared/x`, 200)).toBe(200);
+      const s = await fetch(`${g1.url("gateway")}/services`, { method: "POST", headers: h, body: JSON.stringify({ name: "rt", path_prefix: "/rt", instances: [{ url: `http://127.0.0.1:${legit.port}` }] }) });
+      expect(s.status).toBe(201);
+      expect(await until(`${g2.url("gateway")}/rt/x`, 200)).toBe(200);
+      expect(((await (await fetch(`${g2.url("gateway")}/services/rt`)).json()) as { source: string }).source).toBe("runtime");
+      expect((await fetch(`${g1.url("gateway")}/services/rt`, { method: "DELETE", headers: h })).status).toBe(200);
+      expect(await until(`${g2.url("gateway")}/rt/x`, 404)).toBe(404);
+    } finally {
+      await g1.stop();
+      await g2.stop();
+      const { default: Redis } = await import("ioredis");
+      const redis = new Redis("redis://127.0.0.1:6379");
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      await redis.quit();
+    }
+  }, 20_000);
+});
