@@ -15,6 +15,7 @@ import { gatewayError } from "./errors";
 import { UpstreamError, classifyFetchError, type UpstreamResponse } from "./upstream-client";
 import { IDEMPOTENT, ProxyCore, isAdminPath, type Refusal } from "./proxy-core";
 import type { Member } from "./balancers";
+import { rawTarget } from "../../src/core/http1/raw-target";
 
 /** Bun refuses header sections above this itself (431), so our own count is needed only below it. */
 const BUN_HEADER_LIMIT = 16 * 1024;
@@ -141,6 +142,8 @@ export function createProxyHandler(core: ProxyCore) {
     const q = url.indexOf("?", pathStart);
     let path = q === -1 ? url.slice(pathStart) : url.slice(pathStart, q);
     const query = q === -1 ? "" : url.slice(q);
+    const raw = rawTarget(req); // the path as sent, where Bun's URL parser resolved dots or backslashes: screened like the wire lane's
+    if (raw !== undefined) { const rq = raw.indexOf("?"); path = rq === -1 ? raw : raw.slice(0, rq); }
 
     if (isAdminPath(path)) return o.admin(req, server.requestIP(req)?.address ?? "");
     if (o.policy !== undefined && o.edgePaths.has(path)) {

@@ -15,6 +15,7 @@ import type { PluginBlock } from "../config/load";
 import { HEAD_TIMEOUT_MS, listenFront } from "./wire/front";
 import { PEER_FIELD, Tunnel } from "./wire/tunnel";
 import { hostProblem } from "../core/http1/host-field";
+import { TARGET_FIELD, rawTarget, setRawTarget } from "../core/http1/raw-target";
 
 /** A provisioned, started instance of one plugin config. */
 export interface Generation {
@@ -99,6 +100,8 @@ export function createDispatcher(slot: Slot, log: Logger, base: DispatchBase = {
       if (pathStart === 0 && req.headers.get("host") !== null) return badHost("malformed Host");
       const original = req;
       const rebuilt = new Request(base.origin + (pathStart < url.length ? url.slice(pathStart) : "/"), original);
+      const target = rawTarget(original);
+      if (target !== undefined) setRawTarget(rebuilt, target);
       const view = server;
       server = { requestIP: (r: Request) => view.requestIP(r === rebuilt ? original : r) } as unknown as Server<unknown>;
       req = rebuilt;
@@ -208,6 +211,8 @@ function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts:
     const h = req.headers;
     peers.set(req, h.get(PEER_FIELD) ?? "");
     h.delete(PEER_FIELD);
+    const target = h.get(TARGET_FIELD);
+    if (target !== null) { setRawTarget(req, target); h.delete(TARGET_FIELD); }
     return dispatch(req, peerView);
   });
   const tunnel = new Tunnel(unixPath);

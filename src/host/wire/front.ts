@@ -8,6 +8,7 @@
 import type { Socket, TCPSocketListener } from "bun";
 import { CRLFCRLF, MalformedHead, parseRequestHead, type RequestHead } from "../../core/http1/head";
 import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../core/http1/framer";
+import { TARGET_FIELD, targetNeedsRaw } from "../../core/http1/raw-target";
 import type { WireClient, WireRequest } from "../../core/wire";
 import type { Logger } from "../../core/log";
 import { HostErrors } from "../../core/errors";
@@ -37,6 +38,13 @@ export interface FrontOptions {
 function isHostPath(target: string): boolean {
   return (target.startsWith("/health") && (target.length === 7 || target.charCodeAt(7) === 63 || target.charCodeAt(7) === 47))
     || (target.startsWith("/metrics") && (target.length === 8 || target.charCodeAt(8) === 63));
+}
+
+/** A client's own TARGET_FIELD is dropped; the real target rides in it when Bun's URL parser would change it (raw-target.ts). */
+function markTarget(head: RequestHead): void {
+  const p = head.headers.pairs;
+  for (let i = 0; i < p.length; i += 2) if (p[i] === TARGET_FIELD) { p.splice(i, 2); i -= 2; }
+  if (targetNeedsRaw(head.target)) p.push(TARGET_FIELD, head.target);
 }
 
 function errorBytes(status: number, reason: string, code: string, message: string): string {
@@ -165,6 +173,7 @@ class FrontConn implements WireClient, TunnelClient {
     if (head.framing !== undefined) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", `request framing is ambiguous (${head.framing})`);
 
     // The slow lane: the inner Bun.serve answers (the plugin's fetch handler, /health, /metrics...).
+    markTarget(head);
     const ex = this.o.tunnel.open(this, head, this.ip);
     this.exchange = ex;
     if (head.chunked || head.contentLength > 0) {
