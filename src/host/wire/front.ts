@@ -94,7 +94,7 @@ class FrontConn implements WireClient, TunnelClient {
       this.hold(data);
       return;
     }
-    this.process(this.buf === null ? data : Buffer.concat([this.buf, data]));
+    this.process(this.buf === null ? data : Buffer.concat([this.buf, data]), this.buf !== null);
   }
 
   private hold(data: Buffer): void {
@@ -110,13 +110,17 @@ class FrontConn implements WireClient, TunnelClient {
     if (this.readPaused && !this.closed) { this.readPaused = false; this.socket.resume(); }
   }
 
-  /** Take the next request from `b` (all unprocessed bytes). */
-  private process(b: Buffer): void {
+  /**
+   * Take the next request from `b` (all unprocessed bytes). `owned`: `b` is ours (not the socket's
+   * read buffer), so what follows the request is kept as a view of it. Copying the pipelined rest per
+   * request made each request cost O(bytes buffered) and fed the GC hundreds of MB on a long pipeline.
+   */
+  private process(b: Buffer, owned: boolean): void {
     this.processing = true;
-    try { this.take(b); } finally { this.processing = false; }
+    try { this.take(b, owned); } finally { this.processing = false; }
   }
 
-  private take(b: Buffer): void {
+  private take(b: Buffer, owned: boolean): void {
     this.buf = null;
     let start = 0;
     while (start + 1 < b.length && b[start] === 13 && b[start + 1] === 10) start += 2; // RFC 9112 §2.2: stray CRLFs before a request
@@ -125,7 +129,7 @@ class FrontConn implements WireClient, TunnelClient {
       if (b.length - start > MAX_HEAD_BYTES) return this.reject(431, "Request Header Fields Too Large", "HOST_ERR_HEADERS_TOO_LARGE", `the request head exceeds ${MAX_HEAD_BYTES} bytes`);
       if (b.indexOf("\n\n", start) !== -1) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", "header lines must end with CRLF");
       if (b.length > start) {
-        this.buf = Buffer.from(b.subarray(start));
+        this.buf = owned ? b.subarray(start) : Buffer.from(b.subarray(start));
         if (this.headSince === 0) this.headSince = Date.now();
       }
       return;
@@ -154,7 +158,7 @@ class FrontConn implements WireClient, TunnelClient {
       const req: WireRequest = head;
       req.body = head.contentLength > 0 && whole ? b.subarray(bodyStart, bodyEnd) : null;
       req.clientIp = this.ip;
-      if (whole && bodyEnd < b.length && head.framing === undefined) this.buf = Buffer.from(b.subarray(bodyEnd));
+      if (whole && bodyEnd < b.length && head.framing === undefined) this.buf = owned ? b.subarray(bodyEnd) : Buffer.from(b.subarray(bodyEnd));
       this.gen = gen;
       gen.inflight++;
       let taken = false;
@@ -178,10 +182,10 @@ class FrontConn implements WireClient, TunnelClient {
     this.exchange = ex;
     if (head.chunked || head.contentLength > 0) {
       this.bodyFramer = head.chunked ? new BodyFramer().chunked() : new BodyFramer().length(head.contentLength);
-      if (inHand > 0) this.streamBody(b, bodyStart); // the rest follows in later reads
+      if (inHand > 0) this.streamBody(b, bodyStart, owned); // the rest follows in later reads
     } else {
       ex.requestComplete();
-      if (bodyStart < b.length) this.buf = Buffer.from(b.subarray(bodyStart));
+      if (bodyStart < b.length) this.buf = owned ? b.subarray(bodyStart) : Buffer.from(b.subarray(bodyStart));
     }
   }
 
@@ -189,7 +193,7 @@ class FrontConn implements WireClient, TunnelClient {
    * Request body bytes toward the tunnel; whatever follows the body is the next request. Chunked
    * trailer fields are dropped (RFC 9110 §6.5.1 lets a proxy discard them; Bun.serve refuses them).
    */
-  private streamBody(b: Buffer, at: number): void {
+  private streamBody(b: Buffer, at: number, owned = false): void {
     const framer = this.bodyFramer!;
     const ex = this.exchange!;
     const wasInTrailers = framer.inTrailers;
@@ -209,7 +213,7 @@ class FrontConn implements WireClient, TunnelClient {
     if (!more) {
       this.bodyFramer = null;
       ex.requestComplete();
-      if (end < b.length) this.hold(b.subarray(end));
+      if (end < b.length) { if (owned && this.buf === null) this.buf = b.subarray(end); else this.hold(b.subarray(end)); }
     }
     if (!ok) this.pauseReading();
   }
@@ -272,7 +276,7 @@ class FrontConn implements WireClient, TunnelClient {
     // A client that pipelines without reading: answer the next request only once the last answer is flushed,
     // so what we hold for it stays bounded (its input is capped by MAX_BUFFERED).
     if (this.out !== null) { this.nextAfterFlush = true; return; }
-    this.process(b);
+    this.process(b, true);
   }
 
   switchProtocols(peer: { data(bytes: Buffer): void; end(): void }): void {
