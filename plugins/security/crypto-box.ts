@@ -33,6 +33,11 @@ export function loadKek(configured: string, file: string): { key: Buffer; source
   return { key, source: "created" };
 }
 
+/** The audit head seal's MAC key, derived from the KEK (so the verifier needs only SECRETS_KEK or secrets.kek). */
+export function auditSealKey(kek: Buffer): Buffer {
+  return createHmac("sha256", kek).update("tradpal-audit-head-seal").digest();
+}
+
 export function createSealBox(kek: Buffer, source: SealBox["source"]): SealBox {
   const hmacKey = createHmac("sha256", kek).update("tradpal-audit-fingerprint").digest();
   return {

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import type { PluginContext } from "../../src/core/plugin";
 import { loadOrCreateCa, type CertificateAuthority } from "../../src/core/pki/ca";
-import { createSealBox, loadKek, type SealBox } from "./crypto-box";
+import { auditSealKey, createSealBox, loadKek, type SealBox } from "./crypto-box";
 import { createCredentialRegistry, type CredentialRegistry } from "./credentials/registry";
 import { createKeyRing, type KeyRing } from "./tokens/keyring";
 import { createAuditLog, type AuditLog } from "../../src/core/audit/log";
@@ -48,7 +48,8 @@ async function build(cfg: SecurityConfig, ctx: PluginContext, dir: string): Prom
   const kek = loadKek(cfg.secrets.kek, join(dir, "secrets.kek"));
   const box = createSealBox(kek.key, kek.source);
   const admin = loadAdminToken(cfg.admin_token, join(dir, "admin-token"));
-  const audit = createAuditLog(cfg.audit.file || join(dir, "audit.log"), cfg.audit.enabled);
+  const audit = createAuditLog(cfg.audit.file || join(dir, "audit.log"), cfg.audit.enabled, { sealKey: auditSealKey(kek.key) });
+  if (audit.integrity) ctx.log.error("audit log does not match its seal (recorded as an audit.seal_broken line; audit:verify reports it)", { file: audit.file, problem: audit.integrity });
   let embedded: SecretStore | undefined;
   ctx.log.info("security state ready", {
     ca: ca.source, ca_subject: ca.cert.subject, algorithm: ca.algorithm, intermediates: ca.intermediates.length,

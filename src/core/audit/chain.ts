@@ -42,10 +42,10 @@ export function sealLine(seq: number, prev: string, fields: AuditFields, now = n
 
 export type VerifyResult = { ok: true; lines: number; last: string } | { ok: false; line: number; reason: string };
 
-/** Check every line of a log's text. */
-export function verifyChain(text: string): VerifyResult {
-  let prev = GENESIS;
-  let n = 0;
+/** Check every line of a log's text; `from` continues a chain (the text then starts at line from.lines + 1). */
+export function verifyChain(text: string, from: { lines: number; last: string } = { lines: 0, last: GENESIS }): VerifyResult {
+  let prev = from.last;
+  let n = from.lines;
   for (const raw of text.split("\n")) {
     if (raw === "") continue;
     n++;

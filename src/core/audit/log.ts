@@ -2,12 +2,17 @@
  * Platform library (src/core/audit): any plugin may keep its own hash-chained audit log with it.
  * Append-only, hash-chained audit log. Lines are chained synchronously (order = call order) and written
  * in small batches (one appendFileSync per tick) so auditing a 20k/s endpoint costs a hash, not a syscall,
- * per call. Resumes the chain from the file's last line after a restart. Paging reads only the part of
+ * per call. After each batch the head (line count + last hash) is sealed beside the log (seal.ts), so a
+ * removed tail is detected; a start checks the log against that seal (resume.ts) and resumes the chain
+ * from the file's last line. Paging reads only the part of
  * the file it needs, through a sparse index of byte offsets (every INDEX_EVERY-th line).
  */
-import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, truncateSync } from "node:fs";
 import { dirname } from "node:path";
-import { GENESIS, sealLine, type AuditEntry, type AuditFields } from "./chain";
+import { sealLine, type AuditEntry, type AuditFields } from "./chain";
+import { headFileOf, makeHead, openHeadWriter, readHead } from "./seal";
+import { resumeChain, type Found } from "./resume";
+import { SEAL_BROKEN } from "./verify";
 
 export interface AuditLog {
   append(fields: AuditFields): void;
@@ -15,57 +20,63 @@ export interface AuditLog {
   /** Entries with seq > after, at most limit, oldest first; `next` is the cursor for the following page. */
   page(after: number, limit: number): { entries: AuditEntry[]; next?: number };
   readonly file: string;
+  /** What a start found wrong with the log against its seal (also recorded as an audit.seal_broken line); undefined when intact. */
+  readonly integrity?: string;
   close(): void;
 }
 
 const INDEX_EVERY = 1024;
 const CHUNK = 1 << 20;
 
-/** Scan the file once: byte offset of every INDEX_EVERY-th line, the last line, and the size. */
-function scan(file: string): { index: number[]; last?: string; size: number; lines: number } {
+/** Scan the file once: byte offset of every INDEX_EVERY-th line, the last complete line, the size, and any partial tail. */
+function scan(file: string): Found {
   const index: number[] = [];
-  if (!existsSync(file)) return { index, size: 0, lines: 0 };
+  if (!existsSync(file)) return { index, size: 0, lines: 0, fragment: 0 };
   const fd = openSync(file, "r");
   try {
     const size = fstatSync(fd).size;
     const buf = Buffer.alloc(CHUNK);
-    let pos = 0, lines = 0, lineStart = 0;
+    let pos = 0, lines = 0, lineStart = 0, prevStart = 0;
     while (pos < size) {
       const n = readSync(fd, buf, 0, CHUNK, pos);
+      if (n <= 0) break;
       for (let i = 0; i < n; i++) {
         if (buf[i] !== 10) continue;
         if (lines % INDEX_EVERY === 0) index.push(lineStart);
         lines++;
+        prevStart = lineStart;
         lineStart = pos + i + 1;
       }
       pos += n;
     }
     let last: string | undefined;
     if (lines > 0) {
-      const len = Math.min(size, 64 * 1024);
-      const tail = Buffer.alloc(len);
-      readSync(fd, tail, 0, len, size - len);
-      const all = tail.toString("utf8").split("\n").filter(Boolean);
-      last = all[all.length - 1];
+      const tail = Buffer.alloc(lineStart - 1 - prevStart);
+      readSync(fd, tail, 0, tail.length, prevStart);
+      last = tail.toString("utf8");
     }
-    return { index, last, size, lines };
+    // Bytes after the last newline: a line cut by a crash mid-write (or by someone).
+    return { index, last, size: lineStart, lines, fragment: size - lineStart };
   } finally {
     closeSync(fd);
   }
 }
 
-export function createAuditLog(file: string, enabled: boolean): AuditLog {
+export interface AuditLogOptions {
+  /** MAC key for the head seal (the owning plugin's secret); without one the seal is a plain hash. */
+  sealKey?: Buffer;
+}
+
+export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOptions = {}): AuditLog {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const headFile = headFileOf(file);
   const found = scan(file);
   const index = found.index;
   let size = found.size;
-  let seq = 0;
-  let prev = GENESIS;
-  if (found.last) {
-    const e = JSON.parse(found.last) as AuditEntry;
-    seq = e.seq;
-    prev = e.hash;
-  }
+  const resumed = resumeChain(file, found, readHead(headFile, opts.sealKey), INDEX_EVERY);
+  let seq = resumed.seq;
+  let prev = resumed.prev;
+  if (enabled && found.fragment > 0) truncateSync(file, found.size); // so the next batch starts on a fresh line
   let written = seq; // lines on disk
   let pending: string[] = [];
   let scheduled = false;
@@ -82,21 +93,37 @@ export function createAuditLog(file: string, enabled: boolean): AuditLog {
     pending = [];
     appendFileSync(file, chunk, { mode: 0o600 });
     size += Buffer.byteLength(chunk);
+    // The seal follows the batch (not each line): a removed tail, a rewritten last line or a rolled-back seal shows.
+    headWriter?.write(makeHead(written, prev, opts.sealKey));
+  }
+
+  const headWriter = enabled ? openHeadWriter(headFile) : undefined;
+  if (enabled) {
+    // Evidence of a broken seal goes into the chain itself, so every later verify reports it.
+    if (resumed.problem) {
+      append({ who: "system", action: SEAL_BROKEN, outcome: "error", reason: resumed.problem });
+      flush();
+    } else if (!resumed.sealed) {
+      headWriter!.write(makeHead(written, prev, opts.sealKey)); // a new log: sealed from its first byte
+    }
+  }
+
+  function append(fields: AuditFields): void {
+    if (!enabled) return;
+    const { line, hash } = sealLine(++seq, prev, fields);
+    prev = hash;
+    pending.push(line);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
   }
 
   return {
     file,
-    append(fields) {
-      if (!enabled) return;
-      const { line, hash } = sealLine(++seq, prev, fields);
-      prev = hash;
-      pending.push(line);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
-    },
+    append,
     flush,
+    integrity: resumed.problem,
     page(after, limit) {
       flush();
       const entries: AuditEntry[] = [];
@@ -126,6 +153,9 @@ export function createAuditLog(file: string, enabled: boolean): AuditLog {
       const lastSeq = entries.length ? entries[entries.length - 1].seq : after;
       return { entries, next: lastSeq < seq ? lastSeq : undefined };
     },
-    close() { flush(); },
+    close() {
+      flush();
+      headWriter?.close();
+    },
   };
 }
