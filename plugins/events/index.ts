@@ -10,7 +10,7 @@ import type { PlatformEvent } from "../../src/core/bus-topics";
 import { EventsSchema, type EventsConfig } from "./schema";
 import { buildApp } from "./app";
 import { createPublishFetch } from "./hot-path";
-import { LISTENER_BODY_LIMIT } from "./limits";
+import { LISTENER_BODY_LIMIT, withinDepth } from "./limits";
 import { createEventMetrics } from "./metrics";
 import { Publisher } from "./publisher";
 import { toNewEvent, type Violation } from "./validate";
@@ -38,6 +38,11 @@ function sharedStore(shared: SharedPool, redisUrl: string, dataDir: string, cfg:
   });
   Object.assign(entry.policy, policy);
   return entry;
+}
+
+/** Compact JSON size of a value (Infinity when it cannot be serialised). */
+function jsonBytes(v: unknown): number {
+  try { return Buffer.byteLength(JSON.stringify(v) ?? ""); } catch { return Infinity; }
 }
 
 export default definePlugin({
@@ -84,6 +89,9 @@ export default definePlugin({
     // Events other plugins publish through the in-process bus (breaker transitions, falco alerts...).
     let chain = Promise.resolve();
     const onPlatformEvent = (pe: PlatformEvent) => {
+      // The same limits as HTTP publishers (a payload can carry outside data, e.g. a falco alert's output).
+      const over = !withinDepth(pe.payload, cfg.max_depth, 2) ? "too_deep" : jsonBytes(pe.payload) > cfg.max_event_size ? "too_large" : undefined;
+      if (over) { metrics.rejected(over); ctx.log.warn("platform.event rejected", { type: pe.type, source: pe.source, reason: over }); return; }
       const violations: Violation[] = [];
       const e = toNewEvent({ type: pe.type, source: pe.source, payload: pe.payload, ...(pe.correlationId ? { correlationId: pe.correlationId } : {}) }, { source: "platform" }, "", violations);
       if (!e) { metrics.rejected("validation"); ctx.log.warn("platform.event rejected", { type: pe.type, source: pe.source, violations }); return; }

@@ -96,6 +96,21 @@ for (const b of backends) {
       expect([err.status, err.code, err.where, err.retryable]).toEqual([400, "EV_ERR_TOO_DEEP", "/", false]);
     });
 
+    test("events from other plugins (the in-process bus) are held to the same limits", async () => {
+      const before = (await stats(h.base)).length;
+      const emit = (payload: Record<string, unknown>) => h.t.host.bus.emit("platform.event", { type: "custom.bus", source: "test", payload });
+      emit({ v: JSON.parse(nest(MAX_DEPTH + 1)) }); // payload level 2 → 34 levels
+      emit({ v: JSON.parse(nest(200_000)) }); // would make JSON.stringify throw RangeError
+      emit({ s: "x".repeat(2 * MB) });
+      emit({ v: JSON.parse(nest(MAX_DEPTH - 2)) }); // exactly max_depth: stored
+      stored++;
+      const deadline = Date.now() + 3000;
+      while ((await stats(h.base)).length < before + 1 && Date.now() < deadline) await Bun.sleep(10);
+      await Bun.sleep(50);
+      expect((await stats(h.base)).length).toBe(before + 1);
+      expect(h.t.logs.filter((l) => l.msg === "platform.event rejected").map((l) => l.reason)).toEqual(["too_deep", "too_deep", "too_large"]);
+    });
+
     test("nothing too deep was stored; the count matches the 201s; refusals are counted", async () => {
       const page = await (await fetch(`${h.base}/events?limit=1000`)).json();
       expect(page.events.length).toBe(stored);
