@@ -79,4 +79,12 @@ describe("parseJson", () => {
     expect(code(() => parseJson("", 32, 32))).toBe("EV_ERR_PARSE");
     expect(parseJson('{"a":[1]}', 32, 32)).toEqual({ value: { a: [1] }, depth: 2 });
   });
+
+  test("a parser that runs out of stack (RangeError) is reported as too deep, not as a 500", () => {
+    const real = JSON.parse;
+    JSON.parse = () => { throw new RangeError("Maximum call stack size exceeded."); };
+    try {
+      expect(code(() => parseJson("[1]", 32, 32))).toBe("EV_ERR_TOO_DEEP");
+    } finally { JSON.parse = real; }
+  });
 });

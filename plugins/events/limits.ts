@@ -91,9 +91,16 @@ export function withinDepth(value: unknown, max: number, start = 1): boolean {
   const stack: object[] = [value];
   const levels: number[] = [start];
   while (stack.length > 0) {
-    const v = stack.pop() as Record<string, unknown>;
+    const v = stack.pop() as Record<string, unknown> | unknown[];
     const level = levels.pop()!;
     if (level > max) return false;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const x: unknown = v[i];
+        if (x !== null && typeof x === "object") { stack.push(x); levels.push(level + 1); }
+      }
+      continue;
+    }
     for (const k in v) {
       const x = v[k];
       if (x !== null && typeof x === "object") { stack.push(x); levels.push(level + 1); }
