@@ -132,3 +132,22 @@ for (const b of backends) {
     });
   });
 }
+
+describe("limit settings", () => {
+  test("sizes over the port's 16 MB body limit, zero, or without a unit-like form are refused; so is max_depth < 2", async () => {
+    const { startHost } = await import("../../../test/support/harness");
+    const start = (line: string) => startHost(`
+host:
+  data_dir: \${DATA_DIR}
+plugins:
+  events:
+    port: 0
+    ${line}
+`).then(async (t) => { await t.stop(); return "started"; }, (e) => String(e));
+    expect(await start("max_event_size: 32mb")).toMatch(/max_event_size must be between 1 byte and 16mb/);
+    expect(await start("max_batch_bytes: 0")).toMatch(/max_batch_bytes must be between 1 byte and 16mb/);
+    expect(await start("max_event_size: lots")).toMatch(/max_event_size: expected a size like/);
+    expect(await start("max_depth: 1")).toMatch(/max_depth/);
+    expect(await start("max_event_size: 16mb")).toBe("started");
+  });
+});
