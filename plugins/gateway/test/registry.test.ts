@@ -20,7 +20,8 @@ beforeAll(async () => {
   t = await startGateway(`    registration: { default_ttl: 30s, sync_interval: 100ms, admin_token: "${ADMIN}" }
     services:
 ${service("dyn", "/dyn", [], hc)}
-${service("mixed", "/mixed", [a.url], hc)}`);
+${service("mixed", "/mixed", [a.url], hc)}
+${service("narrow", "/narrow", [], hc + "        registration: { allow: [\"127.0.0.1:1-65535\"] }\n")}`);
   base = t.url("gateway");
 });
 afterAll(async () => { await t?.stop(); a?.stop(); b?.stop(); });
@@ -88,6 +89,25 @@ describe("embedded registry", () => {
     }
     const notJson = await fetch(`${base}/services/dyn/instances`, { method: "POST", headers: H, body: "{" });
     expect(notJson.status).toBe(400);
+  });
+});
+
+describe("per-service allow list and runtime service validation", () => {
+  test("services[].registration.allow replaces the default for that service only", async () => {
+    const r = await register("narrow", { url: "http://127.0.0.2:9001" });
+    expect(r.status).toBe(403);
+    expect((await r.json()).error.code).toBe("GW_ERR_ADDRESS_REFUSED");
+    expect((await register("dyn", { url: "http://127.0.0.2:9001", ttl: 0.2 })).status).toBe(201); // the default allows all of 127.0.0.0/8
+    expect((await register("narrow", { url: b.url, ttl: 30 })).status).toBe(201);
+  });
+
+  test("bad POST /services bodies are coded 400s, never a 500", async () => {
+    const post = (body: string) => fetch(`${base}/services`, { method: "POST", headers: H, body });
+    for (const body of ['[]', '"x"', "{}", '{"name":"x"}', '{"name":"x y","path_prefix":"/x"}', '{"name":"x","path_prefix":"x"}', '{"name":"x","path_prefix":"/x","instances":[{"url":"ftp://a"}]}', '{"name":"x","path_prefix":"/x","rate_limit":"lots"}', '{"name":"x","path_prefix":"/x","transform":{}}']) {
+      const r = await post(body);
+      expect({ body, status: r.status }).toEqual({ body, status: 400 });
+      expect((await r.json()).error.code).toMatch(/^GW_ERR_/);
+    }
   });
 });
 
