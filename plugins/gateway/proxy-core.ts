@@ -105,6 +105,8 @@ export class ProxyCore {
       if (typeof kept !== "string") return { code: "GW_ERR_BAD_PATH", message: kept.message };
       const r = table.match(kept, host, method);
       if (r === undefined || r === METHOD_MISMATCH || r.pathEscapes !== "keep") return { code: "GW_ERR_BAD_PATH", message: fault.message };
+      // Bun's fetch() would resolve an encoded dot segment or a backslash itself: not the path that was routed.
+      if (o.client.kind === "fetch" && /%2e|\\/i.test(kept)) return { code: "GW_ERR_BAD_PATH", message: `${fault.message} (upstream_client fetch cannot send it as sent)` };
       p = kept;
       route = r;
     }
@@ -137,17 +139,22 @@ export class ProxyCore {
   /**
    * One attempt is over: feed the instance's EWMA and outlier detector, the latency histogram and
    * the breaker (upstream.outcome). `status` 0 with `err` set when no response came.
+   * What the client did (went away, its body broke or stalled, it sent too much) tells nothing about
+   * the upstream: no EWMA, no outlier count, no latency sample, and the breaker gets a neutral
+   * "client" outcome (which it ignores, giving back a half-open trial slot).
    */
   recordAttempt(route: CompiledRoute, member: Member, latencyMs: number, doneAt: number, status: number, err: UpstreamErrorKind | undefined): void {
     const o = this.o;
     const svc = route.svc;
+    if (err === "client" || err === "body-limit") {
+      if (o.bus.hasListeners("upstream.outcome")) o.bus.emit("upstream.outcome", { service: svc.name, status: 0, latencyMs, instance: member.url, error: "client" });
+      return;
+    }
     const state = member.state;
-    if (err !== "body-limit") {
-      observeLatency(state, latencyMs, doneAt);
-      if (recordOutcome(state, err !== undefined || status >= 500, svc.settings.outlier, doneAt)) {
-        svc.ejections.value++;
-        o.log.warn("instance ejected", { service: svc.name, instance: member.url, until: new Date(state.ejectedUntil).toISOString(), reason: err ?? `status ${status}` });
-      }
+    observeLatency(state, latencyMs, doneAt);
+    if (recordOutcome(state, err !== undefined || status >= 500, svc.settings.outlier, doneAt)) {
+      svc.ejections.value++;
+      o.log.warn("instance ejected", { service: svc.name, instance: member.url, until: new Date(state.ejectedUntil).toISOString(), reason: err ?? `status ${status}` });
     }
     if (err === undefined) o.latency.observe(svc.latency, latencyMs / 1000);
     if (o.bus.hasListeners("upstream.outcome")) {
@@ -177,6 +184,7 @@ export class ProxyCore {
       case "timeout": return { code: "GW_ERR_PROXY_UPSTREAM_TIMEOUT", message: `service "${svc.name}" did not answer within ${route.timeoutMs} ms`, route };
       case "connect": return { code: "GW_ERR_PROXY_UPSTREAM_CONNECT", message: `could not connect to an instance of service "${svc.name}"`, route };
       case "reset": return { code: "GW_ERR_PROXY_UPSTREAM_RESET", message: "the upstream closed the connection before answering", route };
+      case "client": return { code: "GW_ERR_CLIENT_ABORTED", message: "the client went away, or its request body broke off or stalled, before the upstream answered", headers: { connection: "close" }, route };
       default: return { code: "GW_ERR_PROXY_FAILED", message: "the upstream call failed", route };
     }
   }

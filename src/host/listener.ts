@@ -108,7 +108,8 @@ export function createDispatcher(slot: Slot, log: Logger, base: DispatchBase = {
       url = rebuilt.url;
       pathStart = url.indexOf("/", url.indexOf("//") + 2);
     }
-    if (req.method === "GET") {
+    // A target Bun resolved ("/x/%2e%2e/metrics" → "/metrics") is not the host's own path: the plugin judges it.
+    if (req.method === "GET" && rawTarget(req) === undefined) {
       if (pathIs(url, pathStart, "/health")) return slot.health();
       if (pathIs(url, pathStart, "/metrics")) return slot.metrics();
     }
