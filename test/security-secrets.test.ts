@@ -4,10 +4,10 @@
  * same endpoints backed by Vault (a MOCK Vault: the real one cannot run here).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import vaultFactory from "node-vault";
-import { startSecurity, run, type SecurityHarness } from "../plugins/security/testing";
+import { startSecurity, startSecurityAt, run, type SecurityHarness } from "../plugins/security/testing";
 import { startMockVault } from "../plugins/security/secrets/mock-vault";
 
 let s: SecurityHarness;
@@ -148,6 +148,49 @@ describe("at rest", () => {
     // Every key file is 0600.
     for (const f of ["ca.key", "secrets.kek", "admin-token", "jwt-keys.sealed"]) expect(statSync(join(s.dataDir, "security", f)).mode & 0o777).toBe(0o600);
     expect(filesUnder(s.dataDir).length).toBeGreaterThan(5);
+  });
+});
+
+describe("file modes at rest", () => {
+  const walk = (dir: string): { path: string; dir: boolean }[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+      const p = join(dir, e.name);
+      return e.isDirectory() ? [{ path: p, dir: true }, ...walk(p)] : [{ path: p, dir: false }];
+    });
+  const loose = (dir: string) => walk(dir).filter((e) => (statSync(e.path).mode & 0o777) !== (e.dir ? 0o700 : 0o600)).map((e) => `${e.path} ${(statSync(e.path).mode & 0o777).toString(8)}`);
+
+  test("every file the plugin writes is 0600 and every directory 0700 (CA, keys, secrets, journal, CRL, deny-lists, audit log and seal)", async () => {
+    const orders = await tokenOf("orders");
+    await fetch(`${s.base}/credentials/orders`, { method: "POST", headers: s.auth() });
+    await fetch(`${s.base}/credentials/orders/revoke`, { method: "POST", headers: s.auth(), body: "{}" });
+    await fetch(`${s.base}/tokens/revoke`, { method: "POST", headers: s.auth(), body: JSON.stringify({ token: orders }) });
+    await put("services/orders/modes", { data: { a: 1 } });
+    await fetch(`${s.base}/audit`, { headers: s.auth() });
+    const sec = join(s.dataDir, "security");
+    const names = walk(sec).map((e) => e.path.slice(sec.length + 1));
+    for (const f of ["ca.pem", "ca.key", "crl.pem", "revoked.json", "revoked-jti.json", "credentials.journal", "audit.log", "audit.head", "secrets"]) expect(names).toContain(f);
+    expect(loose(sec)).toEqual([]);
+    expect(statSync(sec).mode & 0o777).toBe(0o700);
+  });
+
+  test("a start tightens files and directories left looser (by an older version or by hand), and says so", async () => {
+    const data = join(s.t.dir, "modes-restart", "data");
+    const first = await startSecurityAt(data, "");
+    await fetch(`${first.base}/secrets/services/x/y`, { method: "PUT", headers: { authorization: `Bearer ${readFileSync(join(data, "security", "admin-token"), "utf8").trim()}` }, body: JSON.stringify({ data: { a: 1 } }) });
+    await first.stop();
+    const sec = join(data, "security");
+    for (const e of walk(sec)) chmodSync(e.path, e.dir ? 0o755 : 0o644);
+    chmodSync(sec, 0o777);
+    expect(loose(sec).length).toBeGreaterThan(5);
+    const again = await startSecurityAt(data, "");
+    try {
+      expect(loose(sec)).toEqual([]);
+      expect(statSync(sec).mode & 0o777).toBe(0o700);
+      const warn = again.logs.find((l) => String(l.msg).includes("tightened to 0600"));
+      expect(warn?.count).toBeGreaterThan(5);
+    } finally {
+      await again.stop();
+    }
   });
 });
 

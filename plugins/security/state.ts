@@ -11,6 +11,7 @@ import { createCredentialRegistry, type CredentialRegistry } from "./credentials
 import { createKeyRing, type KeyRing } from "./tokens/keyring";
 import { createAuditLog, type AuditLog } from "../../src/core/audit/log";
 import { loadAdminToken } from "./authz";
+import { tightenTree } from "./file-modes";
 import { createEmbeddedStore } from "./secrets/embedded";
 import type { SecretStore } from "./secrets/store";
 import type { SecurityConfig } from "./schema";
@@ -50,6 +51,12 @@ async function build(cfg: SecurityConfig, ctx: PluginContext, dir: string): Prom
   const admin = loadAdminToken(cfg.admin_token, join(dir, "admin-token"));
   const audit = createAuditLog(cfg.audit.file || join(dir, "audit.log"), cfg.audit.enabled, { sealKey: auditSealKey(kek.key) });
   if (audit.integrity) ctx.log.error("audit log does not match its seal (recorded as an audit.seal_broken line; audit:verify reports it)", { file: audit.file, problem: audit.integrity });
+  const registry = createCredentialRegistry(ca, dir, box);
+  const keyring = createKeyRing(join(dir, "jwt-keys.sealed"), box);
+  // After every writer has created its files: anything looser than 0600/0700 (older versions wrote the CA
+  // certificate, CRL and deny-lists 0644) is tightened, and said.
+  const tightened = tightenTree(dir);
+  if (tightened.length) ctx.log.warn("security files were readable by others: tightened to 0600 (directories 0700)", { files: tightened.slice(0, 50), count: tightened.length });
   let embedded: SecretStore | undefined;
   ctx.log.info("security state ready", {
     ca: ca.source, ca_subject: ca.cert.subject, algorithm: ca.algorithm, intermediates: ca.intermediates.length,
@@ -59,8 +66,8 @@ async function build(cfg: SecurityConfig, ctx: PluginContext, dir: string): Prom
     dir,
     ca,
     box,
-    registry: createCredentialRegistry(ca, dir, box),
-    keyring: createKeyRing(join(dir, "jwt-keys.sealed"), box),
+    registry,
+    keyring,
     audit,
     adminToken: admin.token,
     adminTokenSource: admin.source,

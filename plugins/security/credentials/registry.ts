@@ -111,7 +111,7 @@ export function createCredentialRegistry(ca: CertificateAuthority, dir: string, 
       const target = serial ? [rec?.current, rec?.previous].find((c) => c?.serial === serial.toLowerCase()) : rec?.current;
       if (!target || revoked.has(target.serial)) return undefined;
       revoked.set(target.serial, { serial: target.serial, revokedAt: Date.now(), service, not_after: target.not_after });
-      writeFileAtomic(revokedFile, JSON.stringify([...revoked.values()], null, 1), 0o644);
+      writeFileAtomic(revokedFile, JSON.stringify([...revoked.values()], null, 1));
       crl = undefined;
       return { serial: target.serial };
     },
@@ -131,7 +131,7 @@ export function createCredentialRegistry(ca: CertificateAuthority, dir: string, 
       // The host loads this file once, at start, and cannot refresh a listener's CRL: a CRL past its
       // nextUpdate would fail every handshake, so this copy is valid as long as the CA is.
       const validity = Math.max(60_000, ca.cert.notAfter.getTime() - Date.now());
-      writeFileAtomic(join(dir, "crl.pem"), await buildCrl(ca, [...revoked.values()], validity), 0o644);
+      writeFileAtomic(join(dir, "crl.pem"), await buildCrl(ca, [...revoked.values()], validity));
     },
     revokedSerials() { return [...revoked.keys()]; },
   };

@@ -79,7 +79,7 @@ export function createTokenService(ring: KeyRing, s: TokenSettings, denyFile: st
       const now = Date.now() / 1000;
       denied.set(jti, expS);
       for (const [k, exp] of denied) if (exp + skewS < now) denied.delete(k);
-      writeFileAtomic(denyFile, JSON.stringify(Object.fromEntries(denied)), 0o644);
+      writeFileAtomic(denyFile, JSON.stringify(Object.fromEntries(denied)));
     },
     isRevoked(jti) { return denied.has(jti); },
     revokedList() {

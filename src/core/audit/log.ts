@@ -7,7 +7,7 @@
  * from the file's last line. Paging reads only the part of
  * the file it needs, through a sparse index of byte offsets (every INDEX_EVERY-th line).
  */
-import { appendFileSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, truncateSync } from "node:fs";
+import { appendFileSync, chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync, truncateSync } from "node:fs";
 import { dirname } from "node:path";
 import { sealLine, type AuditEntry, type AuditFields } from "./chain";
 import { headFileOf, makeHead, openHeadWriter, readHead } from "./seal";
@@ -69,6 +69,8 @@ export interface AuditLogOptions {
 
 export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOptions = {}): AuditLog {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  // The mode given to appendFileSync applies only when it creates the file: tighten one left looser.
+  if (enabled && existsSync(file) && (statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
   const headFile = headFileOf(file);
   const found = scan(file);
   const index = found.index;
