@@ -6,7 +6,9 @@
  * service, DELETE /services/{name} removes one. Authentication and authorization happen before the
  * body is parsed; instance addresses are checked by address-policy.ts.
  */
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
+import { Type } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
 import { httpConventions } from "../../src/core/http";
 import { CodedError } from "../../src/core/errors";
 import type { Logger } from "../../src/core/log";
@@ -36,6 +38,19 @@ export interface AdminDeps {
     create(body: unknown, check: (url: string) => AddressVerdict): Promise<{ name: string; created: boolean }>;
     remove(name: string): Promise<void>;
   };
+}
+
+const InstanceBody = Type.Object({
+  url: Type.String({ pattern: "^https?://[^/?#\\s]+/?$", maxLength: 300, description: "scheme://host:port of the instance" }),
+  weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  ttl: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: "seconds" })),
+}, { additionalProperties: false });
+
+/** Checked inside the audited block, so a malformed registration is on the audit trail too. */
+function instanceBody(body: unknown): { url: string; weight?: number; ttl?: number } {
+  const first = Value.Errors(InstanceBody, body).First();
+  if (first) throw GatewayErrors.GW_ERR_VALIDATION(`${first.path || "body"}: ${first.message}`, `body${first.path.replaceAll("/", ".")}`);
+  return body as { url: string; weight?: number; ttl?: number };
 }
 
 function describe(svc: ServiceRuntime, now: number, runtime: boolean) {
@@ -105,6 +120,9 @@ export function createAdminApp(d: AdminDeps) {
   async function audited<T>(req: Request, action: AdminEvent["action"], svcName: string, url: string | undefined, run: () => Promise<T>, okStatus: () => number): Promise<T> {
     const { caller, ip } = who(req);
     try {
+      // Again against the name the router matched (defence in depth: the pre-check read the raw path).
+      const need = action === "register" || action === "deregister" ? { register: svcName } : "services:write" as const;
+      if (!grants(caller, need)) throw GatewayErrors.GW_ERR_ADMIN_FORBIDDEN(`${caller.who} may not ${action} service "${svcName}"`, "headers.authorization");
       const out = await run();
       d.audit({ who: caller.who, action, service: svcName, ip, url, outcome: "ok", status: okStatus() });
       return out;
@@ -126,8 +144,9 @@ export function createAdminApp(d: AdminDeps) {
       return { services: [...d.services.values()].map((s) => describe(s, now, isRuntime(s))) };
     })
     .get("/services/:name", ({ params }) => { const s = service(params.name); return describe(s, Date.now(), isRuntime(s)); })
-    .post("/services/:name/instances", ({ params, body, set, request }) => audited(request, "register", params.name, body.url, async () => {
+    .post("/services/:name/instances", ({ params, body: raw, set, request }) => audited(request, "register", params.name, typeof (raw as { url?: unknown })?.url === "string" ? String((raw as { url: string }).url).slice(0, 300) : undefined, async () => {
       const svc = service(params.name);
+      const body = instanceBody(raw);
       const url = normaliseUrl(refuseAddress(d.checkAddress(svc.name, body.url), "body.url"));
       const ttlMs = ttlOf(body.ttl);
       const expiresAt = Date.now() + ttlMs;
@@ -140,13 +159,7 @@ export function createAdminApp(d: AdminDeps) {
       await d.sync(svc.name).catch(() => undefined);
       set.status = renewed ? 200 : 201;
       return { service: svc.name, url, weight: body.weight ?? 1, ttl_ms: ttlMs, expires_at: new Date(expiresAt).toISOString(), renewed };
-    }, () => Number(set.status)), {
-      body: t.Object({
-        url: t.String({ pattern: "^https?://[^/?#\\s]+/?$", maxLength: 300, description: "scheme://host:port of the instance" }),
-        weight: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })),
-        ttl: t.Optional(t.Number({ exclusiveMinimum: 0, description: "seconds" })),
-      }, { additionalProperties: false }),
-    })
+    }, () => Number(set.status)))
     .delete("/services/:name/instances", ({ params, query, body, request }) => {
       const raw = (body as { url?: string } | undefined)?.url ?? query.url;
       return audited(request, "deregister", params.name, raw, async () => {
