@@ -2,6 +2,8 @@
  * Which finished calls count as failures: a status table precomputed from config patterns
  * ("5xx", "429", "408") and a set of transport errors (connect, timeout, reset, other).
  * Everything else is a success (4xx is the caller's fault, not the upstream's, by default).
+ * A "client" outcome (the gateway's caller went away or its body broke off) counts neither way,
+ * whatever the policy: it says nothing about the upstream.
  */
 import { FAILURE, IGNORED, SUCCESS, type Outcome } from "./state-machine";
 import type { UpstreamOutcome } from "../../src/core/bus-topics";
@@ -47,6 +49,7 @@ export function createClassifier(policy: FailurePolicy): Classifier {
     const status = o.status;
     if (status > 0 && status < 600) return table[status] as Outcome;
     switch (o.error) {
+      case "client": return IGNORED;
       case "connect": return errConnect as Outcome;
       case "timeout": return errTimeout as Outcome;
       case "reset": return errReset as Outcome;

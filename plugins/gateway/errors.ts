@@ -19,6 +19,7 @@ export const GatewayErrors = defineErrors({
   GW_ERR_PROXY_UPSTREAM_RESET: { status: 502, message: "the upstream closed the connection before answering" },
   GW_ERR_PROXY_UPSTREAM_TIMEOUT: { status: 504, message: "the upstream did not answer in time" },
   GW_ERR_PROXY_FAILED: { status: 502, message: "the upstream call failed" },
+  GW_ERR_CLIENT_ABORTED: { status: 400, message: "the client went away or its request body broke off before the upstream answered (not counted against the upstream)" },
   GW_ERR_UNKNOWN_SERVICE: { status: 404, message: "no such service" },
   GW_ERR_UNKNOWN_INSTANCE: { status: 404, message: "no such registered instance" },
   GW_ERR_VALIDATION: { status: 400, message: "request failed validation" },

@@ -6,7 +6,7 @@
  * (the common case) is handed over as bytes, with no stream at all.
  * https instances go through fetch() (TLS stays Bun's).
  */
-import { UpstreamError, fetchClient, type UpstreamClient, type UpstreamRequest, type UpstreamResponse } from "./upstream-client";
+import { UpstreamError, clientGone, fetchClient, type UpstreamClient, type UpstreamRequest, type UpstreamResponse } from "./upstream-client";
 import { ConnectionPool, type Conn, type PoolExchange } from "./upstream-pool";
 
 const CRLFCRLF = Buffer.from("\r\n\r\n");
@@ -18,6 +18,10 @@ const enum ChunkState { Size, Data, DataEnd, Trailer }
 
 interface Exchange extends PoolExchange {
   req: UpstreamRequest;
+  /** The pool's sweeper reads it: Infinity while the client's body bytes are awaited. */
+  deadline: number;
+  /** The response-head timeout, restarted from each body byte taken from the client. */
+  span: number;
   pool: ConnectionPool;
   resolve(r: UpstreamResponse): void;
   reject(e: UpstreamError): void;
@@ -271,10 +275,22 @@ export function pooledClient(pool: ConnectionPool = new ConnectionPool()): Upstr
     if (r.body !== null) void sendBody(conn, ex, r.body, chunked);
   }
 
+  /**
+   * The client's body toward the upstream. While the client's next bytes are awaited the head clock
+   * is stopped (a slow upload is bounded by the listener's idle timeout and is not the upstream's
+   * fault); waiting on the upstream to drain is counted. A client body that breaks (the client went
+   * away, stalled past the idle timeout, sent a bad chunk) fails the attempt as "client".
+   */
   async function sendBody(conn: Conn, ex: Exchange, body: ReadableStream<Uint8Array>, chunked: boolean): Promise<void> {
+    const reader = body.getReader();
     try {
-      for await (const chunk of body) {
-        if (conn.closed || ex.phase === Phase.Done) return;
+      for (;;) {
+        ex.deadline = Infinity;
+        const r = await reader.read();
+        ex.deadline = Date.now() + ex.span;
+        if (conn.closed || ex.phase === Phase.Done) { void reader.cancel().catch(noop); return; }
+        if (r.done) break;
+        const chunk = r.value;
         if (chunk.byteLength === 0) continue;
         if (chunked) pool.writeAll(conn, `${chunk.byteLength.toString(16)}\r\n`);
         pool.writeAll(conn, chunk);
@@ -283,7 +299,7 @@ export function pooledClient(pool: ConnectionPool = new ConnectionPool()): Upstr
       }
       if (chunked && !conn.closed) pool.writeAll(conn, "0\r\n\r\n");
     } catch (err) {
-      const e = err instanceof UpstreamError ? err : new UpstreamError("other", `request body failed: ${(err as Error).message}`);
+      const e = err instanceof UpstreamError ? err : new UpstreamError("client", `the client's request body failed: ${(err as Error)?.message ?? String(err)}`);
       fail(ex, e);
       destroy(ex, conn);
     }
@@ -295,16 +311,25 @@ export function pooledClient(pool: ConnectionPool = new ConnectionPool()): Upstr
     send(r) {
       if (pool.closed) return Promise.reject(new UpstreamError("other", "client closed"));
       if (r.base.charCodeAt(4) === 115 /* https */) return tlsFallback.send(r);
+      const signal = r.signal;
+      if (signal?.aborted) return Promise.reject(clientGone());
       return new Promise<UpstreamResponse>((resolve, reject) => {
         const ex: Exchange = {
           req: r, pool, resolve, reject, phase: Phase.Head, head: null, receivedAny: false, settled: false, keepAlive: true,
           remaining: 0, controller: null, chunk: ChunkState.Size, line: "", conn: null,
-          deadline: r.deadline, connectTimeoutMs: r.connectTimeoutMs,
+          deadline: r.deadline, span: Math.max(0, r.deadline - Date.now()), connectTimeoutMs: r.connectTimeoutMs,
           start(conn) { write(ex, conn); },
           onData(conn, data) { onData(ex, conn, data); },
           onClose(conn, retry) { onClose(ex, conn, retry); },
           fail(err) { fail(ex, err); },
         };
+        // The client left before the head: abandon the attempt (the connection is mid-request, so it goes).
+        signal?.addEventListener("abort", () => {
+          if (ex.settled) return;
+          fail(ex, clientGone());
+          ex.phase = Phase.Done;
+          if (ex.conn !== null) destroy(ex, ex.conn);
+        }, { once: true });
         pool.send(pool.poolFor(r.base), ex);
       });
     },

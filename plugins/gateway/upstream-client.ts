@@ -4,7 +4,11 @@
  * kind the proxy maps to 502/504 and to the breaker's outcome.
  */
 
-export type UpstreamErrorKind = "connect" | "timeout" | "reset" | "body-limit" | "other";
+/**
+ * "client" and "body-limit" are the client's doing (it went away, its body failed or stalled, or it
+ * sent too much): never counted against the upstream (proxy-core.ts recordAttempt).
+ */
+export type UpstreamErrorKind = "connect" | "timeout" | "reset" | "body-limit" | "client" | "other";
 
 export class UpstreamError extends Error {
   constructor(readonly kind: UpstreamErrorKind, message: string) {
@@ -30,8 +34,13 @@ export interface UpstreamRequest {
   body: ReadableStream<Uint8Array> | null;
   /** Time to open a connection before failing with kind "connect"-timeout. */
   connectTimeoutMs: number;
-  /** Epoch-ms (Date.now) deadline for the response head; past it → UpstreamError("timeout"). */
+  /**
+   * Epoch-ms (Date.now) deadline for the response head; past it → UpstreamError("timeout"). With a
+   * body, time spent waiting for the client's bytes does not count: the clock runs from the last one.
+   */
   deadline: number;
+  /** Aborts when the client goes away: the attempt is abandoned as UpstreamError("client"). */
+  signal?: AbortSignal;
   /** TLS options for https instances (client certificate, CA), from the edge's upstream TLS source. */
   tls?: object;
 }
@@ -79,18 +88,48 @@ function blockToHeaders(block: string): Headers {
   return h;
 }
 
+export const clientGone = (): UpstreamError => new UpstreamError("client", "the client went away before the upstream answered");
+
+/**
+ * The client's request body as fetch() reads it, watched: `failed` when the client's stream broke
+ * (it went away or stalled past the listener's idle timeout), `onRead`/`onChunk` around each wait for
+ * the client's bytes (the response-head clock stops while the client is the one being waited for).
+ */
+function watchedBody(src: ReadableStream<Uint8Array>, w: { failed: boolean }, onRead: () => void, onChunk: () => void): ReadableStream<Uint8Array> {
+  const reader = src.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      onRead();
+      let r: Awaited<ReturnType<typeof reader.read>>;
+      try { r = await reader.read(); } catch (err) { w.failed = true; c.error(err); return; } finally { onChunk(); }
+      if (r.done) c.close(); else c.enqueue(r.value);
+    },
+    cancel(reason) { return reader.cancel(reason); },
+  }, { highWaterMark: 0 });
+}
+
 /** Bun's fetch(): streaming both ways, keep-alive pooled by Bun, no automatic decompression. A header block is accepted too (converted). */
 export function fetchClient(): UpstreamClient {
   return {
     kind: "fetch",
     acceptsHeaderBlock: false,
     async send(r) {
+      if (r.signal?.aborted) throw clientGone();
       const ac = new AbortController();
       let timedOut = false;
-      const timer = setTimeout(() => { timedOut = true; ac.abort(); }, Math.max(0, r.deadline - Date.now()));
+      let gone = false;
+      const onAbort = () => { gone = true; ac.abort(); };
+      r.signal?.addEventListener("abort", onAbort, { once: true });
+      const span = Math.max(0, r.deadline - Date.now());
+      const expire = () => { timedOut = true; ac.abort(); };
+      let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(expire, span);
+      const w = { failed: false };
+      const body = r.body === null ? null : watchedBody(r.body, w,
+        () => { clearTimeout(timer); timer = undefined; },
+        () => { clearTimeout(timer); timer = setTimeout(expire, span); });
       try {
         // duplex "half": stream the request body instead of buffering it.
-        const init = { method: r.method, headers: typeof r.headers === "string" ? blockToHeaders(r.headers) : r.headers, body: r.body, redirect: "manual", decompress: false, signal: ac.signal, duplex: "half", ...(r.tls ? { tls: r.tls } : {}) };
+        const init = { method: r.method, headers: typeof r.headers === "string" ? blockToHeaders(r.headers) : r.headers, body, redirect: "manual", decompress: false, signal: ac.signal, duplex: "half", ...(r.tls ? { tls: r.tls } : {}) };
         const res = await fetch(r.base + r.path, init as RequestInit);
         const headers = new Headers(res.headers);
         const connection = headers.get("connection");
@@ -98,10 +137,13 @@ export function fetchClient(): UpstreamClient {
         for (let i = 0; i < HOP.length; i++) headers.delete(HOP[i]);
         return { status: res.status, statusText: res.statusText, headers, body: res.body, discard: () => { void res.body?.cancel().catch(() => undefined); } };
       } catch (err) {
+        if (gone) throw clientGone();
+        if (w.failed) throw new UpstreamError("client", `the client's request body failed: ${(err as Error)?.message ?? String(err)}`);
         throw classifyFetchError(err, timedOut);
       } finally {
         // The deadline covers the wait for the response head, not a long body stream after it.
         clearTimeout(timer);
+        r.signal?.removeEventListener("abort", onAbort);
       }
     },
     close() {},

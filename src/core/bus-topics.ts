@@ -9,8 +9,11 @@ export interface UpstreamOutcome {
   /** Upstream HTTP status, or 0 when no response arrived (connect error, timeout). */
   status: number;
   latencyMs: number;
-  /** Set when no response arrived. */
-  error?: "connect" | "timeout" | "reset" | "other";
+  /**
+   * Set when no response arrived. "client": the client went away, or its request body broke off,
+   * stalled or was too large: not the upstream's doing, so a breaker must count it neither way.
+   */
+  error?: "connect" | "timeout" | "reset" | "other" | "client";
   instance?: string;
 }
 
