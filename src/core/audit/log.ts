@@ -145,7 +145,10 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
           const parts = (carry + buf.toString("utf8", 0, n)).split("\n");
           carry = parts.pop() ?? "";
           for (const p of parts) {
-            if (++lineNo > after && p) entries.push(JSON.parse(p));
+            if (++lineNo > after && p) {
+              // A damaged line (audit:verify names it) is skipped, never a crash of the reader.
+              try { entries.push(JSON.parse(p)); } catch { /* skipped */ }
+            }
             if (entries.length >= limit) break;
           }
         }
