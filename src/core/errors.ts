@@ -63,6 +63,7 @@ export const HostErrors = defineErrors({
   HOST_ERR_BAD_REQUEST: { status: 400, message: "the request is not valid HTTP/1.1" },
   HOST_ERR_HEADERS_TOO_LARGE: { status: 431, message: "the request head is too large" },
   HOST_ERR_REQUEST_TIMEOUT: { status: 408, message: "the request head did not arrive in time" },
+  HOST_ERR_METHOD_NOT_IMPLEMENTED: { status: 501, message: "the method is not implemented" },
   HOST_ERR_INTERNAL: { status: 500, message: "internal error" },
   HOST_ERR_UNAVAILABLE: { status: 503, message: "plugin is not ready" },
   HOST_ERR_SHUTTING_DOWN: { status: 503, message: "server is shutting down" },

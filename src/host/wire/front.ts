@@ -40,6 +40,9 @@ function isHostPath(target: string): boolean {
     || (target.startsWith("/metrics") && (target.length === 8 || target.charCodeAt(8) === 63));
 }
 
+/** The methods Bun.serve parses (it drops the connection on any other, "get" included): the rest get a 501 here. */
+const BUN_METHODS = new Set("ACL BIND CHECKOUT CONNECT COPY DELETE GET HEAD LINK LOCK M-SEARCH MERGE MKACTIVITY MKCALENDAR MKCOL MOVE NOTIFY OPTIONS PATCH POST PROPFIND PROPPATCH PURGE PUT QUERY REBIND REPORT SEARCH SOURCE SUBSCRIBE TRACE UNBIND UNLINK UNLOCK UNSUBSCRIBE".split(" "));
+
 /** A client's own TARGET_FIELD is dropped; the real target rides in it when Bun's URL parser would change it (raw-target.ts). */
 function markTarget(head: RequestHead): void {
   const p = head.headers.pairs;
@@ -177,6 +180,7 @@ class FrontConn implements WireClient, TunnelClient {
     if (head.framing !== undefined) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", `request framing is ambiguous (${head.framing})`);
 
     // The slow lane: the inner Bun.serve answers (the plugin's fetch handler, /health, /metrics...).
+    if (!BUN_METHODS.has(head.method)) return this.reject(501, "Not Implemented", "HOST_ERR_METHOD_NOT_IMPLEMENTED", `the method "${head.method.slice(0, 32)}" is not implemented (methods are case-sensitive)`);
     markTarget(head);
     const ex = this.o.tunnel.open(this, head, this.ip);
     this.exchange = ex;

@@ -64,7 +64,7 @@ export interface Exchange {
  * Send raw bytes on a fresh connection and read up to `reads` responses (fewer if the gateway
  * closes); then wait `settleMs` so anything smuggled has time to reach the origin.
  */
-export async function exchange(port: number, bytes: string | Uint8Array | (string | Uint8Array)[], reads = 1, settleMs = 150): Promise<Exchange> {
+export async function exchange(port: number, bytes: string | Uint8Array | (string | Uint8Array)[], reads = 1, settleMs = 150, method = "GET"): Promise<Exchange> {
   const c = await RawConn.open(port);
   const responses: RawResponse[] = [];
   const parts = Array.isArray(bytes) ? bytes : [bytes];
@@ -74,7 +74,7 @@ export async function exchange(port: number, bytes: string | Uint8Array | (strin
       await c.write(parts[i]);
     }
     for (let i = 0; i < reads; i++) {
-      try { responses.push(await c.read({ timeoutMs: 3000 })); } catch { break; }
+      try { responses.push(await c.read({ timeoutMs: 3000, method })); } catch { break; }
     }
     const closed = await c.waitClosed(settleMs);
     return { responses, closed };
