@@ -10,7 +10,7 @@
 import { appendFileSync, chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync, truncateSync } from "node:fs";
 import { dirname } from "node:path";
 import { sealLine, type AuditEntry, type AuditFields } from "./chain";
-import { headFileOf, makeHead, openHeadWriter, readHead } from "./seal";
+import { headFileOf, makeHead, openHeadWriter, readHead, writeHead } from "./seal";
 import { resumeChain, type Found } from "./resume";
 import { SEAL_BROKEN } from "./verify";
 
@@ -96,17 +96,23 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     appendFileSync(file, chunk, { mode: 0o600 });
     size += Buffer.byteLength(chunk);
     // The seal follows the batch (not each line): a removed tail, a rewritten last line or a rolled-back seal shows.
-    headWriter?.write(makeHead(written, prev, opts.sealKey));
+    seal();
   }
 
-  const headWriter = enabled ? openHeadWriter(headFile) : undefined;
+  let headWriter = enabled ? openHeadWriter(headFile) : undefined;
+  /** Seal the head; a line audited after close() (a request finishing during shutdown) is sealed too. */
+  function seal(): void {
+    const h = makeHead(written, prev, opts.sealKey);
+    if (headWriter) headWriter.write(h);
+    else if (enabled) writeHead(headFile, h);
+  }
   if (enabled) {
     // Evidence of a broken seal goes into the chain itself, so every later verify reports it.
     if (resumed.problem) {
       append({ who: "system", action: SEAL_BROKEN, outcome: "error", reason: resumed.problem });
       flush();
     } else if (!resumed.sealed) {
-      headWriter!.write(makeHead(written, prev, opts.sealKey)); // a new log: sealed from its first byte
+      seal(); // a new log: sealed from its first byte
     }
   }
 
@@ -161,6 +167,7 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     close() {
       flush();
       headWriter?.close();
+      headWriter = undefined;
     },
   };
 }

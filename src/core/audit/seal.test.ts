@@ -194,3 +194,13 @@ describe("head seal: the key", () => {
     expect(ms).toBeLessThan(5_000);
   });
 });
+
+test("a line audited after close() (a request finishing during shutdown) is still sealed: the next start finds the log intact", async () => {
+  const key = randomBytes(32);
+  const { file, log } = newLog(2, key);
+  log.close();
+  log.append({ who: "admin", action: "late", outcome: "ok" });
+  await Bun.sleep(5); // the batch flushes on the next tick
+  expect(verifyLog(file, key, FAST)).toMatchObject({ ok: true, lines: 3 });
+  expect(createAuditLog(file, true, { sealKey: key }).integrity).toBeUndefined();
+});
