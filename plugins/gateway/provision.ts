@@ -15,6 +15,8 @@ import { embeddedRegistry, redisRegistry } from "./registry";
 import { HealthChecker } from "./health";
 import { createAdminApp } from "./admin";
 import { createAdminAuth } from "./admin-auth";
+import { bindAdminListener, type AdminListener } from "./admin-listener";
+import { gatewayError } from "./errors";
 import { createAdminAudit } from "./admin-audit";
 import { checkInstanceUrl } from "./address-policy";
 import { decodeStored, runtimeServiceOps } from "./runtime-services";
@@ -151,7 +153,8 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     trustForwarded: settings.trust_forwarded,
     policy,
     edgePaths: new Set(policy?.ownPaths ?? []),
-    admin: (req, clientIp) => admin.handle(req, clientIp),
+    // With admin_port set the data plane carries no admin endpoint at all.
+    admin: reg.admin_port === undefined ? (req, clientIp) => admin.handle(req, clientIp) : (req) => gatewayError("GW_ERR_NO_ROUTE", req.headers.get("x-request-id") ?? "", "the admin endpoints are served on registration.admin_port, not here"),
     bus: ctx.bus,
     log: ctx.log,
     accessLog: new AccessLog(ctx.log, settings.access_log),
@@ -164,6 +167,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
 
   announce();
   let syncTimer: ReturnType<typeof setInterval> | undefined;
+  let adminListener: AdminListener | undefined;
   let stopped = false;
 
   return {
@@ -175,6 +179,10 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
       syncTimer = setInterval(() => void syncAll(), Math.max(100, settings.registration.sync_interval));
       health.start();
       started = true;
+      if (reg.admin_port !== undefined) {
+        adminListener = bindAdminListener(ctx.shared, reg.admin_bind, reg.admin_port, (req, ip) => admin.handle(req, ip));
+        ctx.log.info("gateway admin endpoints on their own listener", { address: `${reg.admin_bind}:${adminListener.port}` });
+      }
       for (const r of runtime.values()) r.health.start();
     },
     async stop() {
@@ -183,6 +191,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
       if (syncTimer) clearInterval(syncTimer);
       health.stop();
       for (const r of runtime.values()) r.health.stop();
+      adminListener?.release();
       audit.log.flush();
       if (client.kind === "fetch") client.close(); // the shared pooled client is closed by the host at shutdown
       await policy?.stop();
@@ -198,6 +207,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
           services: svcChecks,
           registry: `${registry.kind}: ${registryOk ? "up" : "down"}`,
           upstream_client: client.kind,
+          ...(adminListener ? { admin_listener: `${reg.admin_bind}:${adminListener.port}` } : {}),
           edge: policy ? policy.health() ?? "loaded" : edgeLoadError ?? "not installed",
         },
       };

@@ -167,6 +167,8 @@ const CoreProperties = {
       deny_ports: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { default: [8000, 8009, 8011, 8012], description: "Ports never registrable on this host's addresses, besides the listeners this process runs (the platform's default ports, for plugins hosted by another process)." }),
       audit: Type.Boolean({ default: true, description: "Hash-chained audit of every registration, removal and refusal in <data_dir>/gateway-audit.log." }),
       runtime_services: Type.Boolean({ default: true, description: "Accept POST /services (scope services:write or the admin token)." }),
+      admin_port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: "Serve /services (reads and changes) on this separate plain-HTTP listener only; the data port then answers 404 there. Unset: on the data port." })),
+      admin_bind: Type.String({ default: "127.0.0.1", minLength: 1, description: "Listen address of admin_port." }),
     },
     { additionalProperties: false, default: {} },
   ),

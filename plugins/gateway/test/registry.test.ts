@@ -111,6 +111,34 @@ describe("per-service allow list and runtime service validation", () => {
   });
 });
 
+describe("registration.admin_port: the admin endpoints off the data plane", () => {
+  test("served only on the admin listener (credential still required); the data port answers 404; a reload keeps the listener", async () => {
+    const yaml = `    registration: { admin_port: 0, admin_token: "${ADMIN}" }\n    services:\n${service("dyn", "/dyn", [], hc)}`;
+    const g = await startGateway(yaml);
+    let adminUrl = "";
+    try {
+      const data = g.url("gateway");
+      const health = (await (await fetch(`${data}/health`)).json()) as any;
+      adminUrl = `http://${JSON.stringify(health).match(/"admin_listener":"([^"]+)"/)![1]}`;
+      const post = (at: string, headers: Record<string, string>) => fetch(`${at}/services/dyn/instances`, { method: "POST", headers, body: JSON.stringify({ url: a.url }) });
+      const onData = await post(data, H);
+      expect(onData.status).toBe(404);
+      expect((await onData.json()).error.code).toBe("GW_ERR_NO_ROUTE");
+      expect((await fetch(`${data}/services`)).status).toBe(404);
+      expect((await post(adminUrl, { "content-type": "application/json" })).status).toBe(401);
+      expect((await post(adminUrl, H)).status).toBe(201);
+      expect((await fetch(`${data}/dyn/x`)).status).toBe(200);
+      expect((await fetch(`${adminUrl}/services/dyn`)).status).toBe(200);
+      const out = await g.rewrite(gatewayConfig(yaml.replace("services:", "access_log: { enabled: false }\n    services:")));
+      expect(out.ok).toBe(true);
+      expect((await post(adminUrl, H)).status).toBe(200); // the heartbeat, answered by the new instance
+    } finally {
+      await g.stop();
+    }
+    expect(await fetch(`${adminUrl}/services`).then(() => "open", () => "closed")).toBe("closed"); // shutdown closed it
+  });
+});
+
 describe("cluster mode (REDIS_URL set): registrations are shared through Redis", () => {
   test("an instance registered on one gateway is routed by another", async () => {
     const prefix = `tradpal:test:gw:${process.pid}:${Date.now()}:`;
