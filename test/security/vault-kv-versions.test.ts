@@ -224,3 +224,21 @@ secrets:
     });
   });
 }
+
+test("an unknown KV v2 operation name is 405 and audited as secret.other (URLs cannot mint audit actions or metric labels)", async () => {
+  const s = await startSecurity("");
+  try {
+    for (const kind of ["zzz", "x".repeat(300), "config"]) {
+      const r = await fetch(`${s.base}/v1/secret/${kind}/services/a/b`, { method: "POST", headers: { "x-vault-token": "wrong" }, body: "{}" });
+      expect(r.status).toBe(403);
+      const ok = await fetch(`${s.base}/v1/secret/${kind}/services/a/b`, { method: "POST", headers: { "x-vault-token": s.admin }, body: "{}" });
+      expect(ok.status).toBe(405);
+    }
+    const page = await (await fetch(`${s.base}/audit?limit=100`, { headers: s.auth() })).json();
+    expect(page.entries.filter((e: any) => e.outcome === "denied").map((e: any) => e.action)).toEqual(["secret.other", "secret.other", "secret.other"]);
+    const metrics = await (await fetch(`${s.base}/metrics`)).text();
+    expect(metrics).not.toContain("secret.zzz");
+  } finally {
+    await s.stop();
+  }
+});

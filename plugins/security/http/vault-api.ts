@@ -11,6 +11,9 @@ import { decodePathParam } from "../paths";
 import { checkedPath, opDeleteAll, opList, opMetadata, opRead, opVersions, opWrite, parseVersion, parseVersions } from "./secret-ops";
 import { authenticate, type Deps } from "./deps";
 
+/** The KV v2 operations served; any other name is audited (and counted) as secret.other, so a URL cannot mint metric labels. */
+const KINDS = new Set(["data", "delete", "undelete", "destroy", "metadata"]);
+
 const VAULT_STATUS: Record<string, number> = { SEC_ERR_UNAUTHENTICATED: 403, SEC_ERR_BAD_TOKEN: 403, SEC_ERR_CAS_MISMATCH: 400 };
 
 function vaultError(status: number, message: string, requestId: string): Response {
@@ -34,7 +37,7 @@ export function createVaultApi(d: Deps) {
     const kind = slash === -1 ? rest : rest.slice(0, slash);
     const raw = slash === -1 ? "" : rest.slice(slash + 1);
     try {
-      const p = authenticate(d, req, { action: `secret.${kind.slice(0, 32)}`, target: raw.slice(0, 256), requestId }, req.headers.get("x-vault-token"));
+      const p = authenticate(d, req, { action: `secret.${KINDS.has(kind) ? kind : "other"}`, target: raw.slice(0, 256), requestId }, req.headers.get("x-vault-token"));
       const list = query.get("list") === "true" || query.get("list") === "1" || req.method === "LIST";
       if (kind === "metadata" && list && req.method !== "DELETE") {
         const pfx = raw.replace(/\/+$/, "");
