@@ -46,23 +46,35 @@ function adminTokenSource(configured: string, dataDir: string): () => Buffer | u
   };
 }
 
+const THROTTLE_MS = 5000;
+
 export type AdminAuth = (req: Request, clientIp: string) => Promise<Caller>;
 
 /** Resolve the caller, or throw the coded 401 (no credential, or one that does not verify). */
 export function createAdminAuth(o: { adminToken: string; dataDir: string; policy?: Pick<EdgePolicy, "authenticate"> }): AdminAuth {
   const admin = adminTokenSource(o.adminToken, o.dataDir);
+  // The edge's failure gate (auth_failures_per_ip) throttles bad tokens; while it does for an address,
+  // that address's admin-token guesses are not compared either.
+  const throttledUntil = new Map<string, number>();
   return async (req, clientIp) => {
     const authz = req.headers.get("authorization");
     const bearer = authz !== null && /^bearer /i.test(authz) ? authz.slice(7).trim() : undefined;
     if (bearer === undefined && req.headers.get("x-api-key") === null) {
       throw GatewayErrors.GW_ERR_UNAUTHENTICATED("this endpoint changes routing: present the admin token or a token with a register scope (Authorization: Bearer ...)", "headers.authorization", undefined, { "www-authenticate": 'Bearer realm="tradpal-gateway-admin"' });
     }
-    if (bearer !== undefined) {
+    const now = Date.now();
+    const blocked = (throttledUntil.get(clientIp) ?? 0) > now;
+    if (bearer !== undefined && !blocked) {
       const want = admin();
       // Equal-length digests: timingSafeEqual leaks neither content nor length of the token.
       if (want !== undefined && timingSafeEqual(digest(bearer), want)) return { who: "admin-token", admin: true, scopes: new Set() };
     }
     const r = o.policy?.authenticate ? await o.policy.authenticate(req, clientIp) : "no_verifier";
+    if (r === "throttled") {
+      if (throttledUntil.size >= 10_000) throttledUntil.clear();
+      throttledUntil.set(clientIp, now + THROTTLE_MS);
+      throw GatewayErrors.GW_ERR_ADMIN_THROTTLED(`too many failed credentials from this address; retry in ${THROTTLE_MS / 1000}s`, "headers.authorization", undefined, { "retry-after": String(THROTTLE_MS / 1000) });
+    }
     if (typeof r === "string") {
       throw GatewayErrors.GW_ERR_UNAUTHENTICATED(`the credential was not accepted (${r})`, "headers.authorization", undefined, { "www-authenticate": 'Bearer realm="tradpal-gateway-admin", error="invalid_token"' });
     }

@@ -257,3 +257,23 @@ describe("two gateways on one Redis", () => {
     }
   }, 20_000);
 });
+
+describe("guessing the admin token", () => {
+  test("bad credentials from one address are throttled (429) by the edge's failure gate; admin-token guesses then are not even compared", async () => {
+    const ADMIN = `gw-admin-${crypto.randomUUID()}`;
+    const g = await startHost(`host:\n  data_dir: \${DATA_DIR}\n  log_level: warn\nplugins:\n  gateway:\n    port: 0\n    auth: { hs256_secret: "guess-${crypto.randomUUID()}" }\n    rate_limiting: { enabled: false, auth_failures_per_ip: 5/min }\n    registration: { admin_token: "${ADMIN}" }\n    services:\n      - { name: dyn, path_prefix: /dyn, instances: [], health_check: { enabled: false } }\n`, { only: ["gateway"] });
+    try {
+      const post = (tok: string) => fetch(`${g.url("gateway")}/services/dyn/instances`, { method: "POST", headers: { "content-type": "application/json", ...bearer(tok) }, body: JSON.stringify({ url: attacker.url }) });
+      const statuses: number[] = [];
+      for (let i = 0; i < 12; i++) statuses.push((await post(`${ADMIN.slice(0, -2)}${i}`)).status);
+      expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+      expect(statuses.slice(6)).toEqual([429, 429, 429, 429, 429, 429]);
+      const right = await post(ADMIN); // the right token from the throttled address waits too
+      expect(right.status).toBe(429);
+      expect(Number(right.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(attacker.requests).toEqual([]);
+    } finally {
+      await g.stop();
+    }
+  });
+});
