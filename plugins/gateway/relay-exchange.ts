@@ -217,6 +217,20 @@ export class RelayExchange implements PoolExchange {
     });
   }
 
+  /**
+   * The client left before the head: drop the attempt (the connection is mid-request and cannot be
+   * reused; one still opening is kept by the pool). True when it was still waiting, false once settled.
+   */
+  abandon(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.phase = Phase.Done;
+    const conn = this.conn;
+    this.conn = null;
+    if (conn !== null) this.pool.destroy(conn);
+    return true;
+  }
+
   /** Not relaying this response (a retry follows): free or drop the connection. */
   discard(): void {
     const conn = this.conn;

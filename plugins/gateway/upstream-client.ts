@@ -91,17 +91,17 @@ function blockToHeaders(block: string): Headers {
 export const clientGone = (): UpstreamError => new UpstreamError("client", "the client went away before the upstream answered");
 
 /**
- * The client's request body as fetch() reads it, watched: `failed` when the client's stream broke
+ * The client's request body as fetch() reads it, watched: `failed` holds the error when the stream broke
  * (it went away or stalled past the listener's idle timeout), `onRead`/`onChunk` around each wait for
  * the client's bytes (the response-head clock stops while the client is the one being waited for).
  */
-function watchedBody(src: ReadableStream<Uint8Array>, w: { failed: boolean }, onRead: () => void, onChunk: () => void): ReadableStream<Uint8Array> {
+function watchedBody(src: ReadableStream<Uint8Array>, w: { failed: unknown }, onRead: () => void, onChunk: () => void): ReadableStream<Uint8Array> {
   const reader = src.getReader();
   return new ReadableStream<Uint8Array>({
     async pull(c) {
       onRead();
       let r: Awaited<ReturnType<typeof reader.read>>;
-      try { r = await reader.read(); } catch (err) { w.failed = true; c.error(err); return; } finally { onChunk(); }
+      try { r = await reader.read(); } catch (err) { w.failed = err ?? true; c.error(err); return; } finally { onChunk(); }
       if (r.done) c.close(); else c.enqueue(r.value);
     },
     cancel(reason) { return reader.cancel(reason); },
@@ -123,7 +123,7 @@ export function fetchClient(): UpstreamClient {
       const span = Math.max(0, r.deadline - Date.now());
       const expire = () => { timedOut = true; ac.abort(); };
       let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(expire, span);
-      const w = { failed: false };
+      const w: { failed: unknown } = { failed: undefined };
       const body = r.body === null ? null : watchedBody(r.body, w,
         () => { clearTimeout(timer); timer = undefined; },
         () => { clearTimeout(timer); timer = setTimeout(expire, span); });
@@ -138,7 +138,8 @@ export function fetchClient(): UpstreamClient {
         return { status: res.status, statusText: res.statusText, headers, body: res.body, discard: () => { void res.body?.cancel().catch(() => undefined); } };
       } catch (err) {
         if (gone) throw clientGone();
-        if (w.failed) throw new UpstreamError("client", `the client's request body failed: ${(err as Error)?.message ?? String(err)}`);
+        // The body stream broke: the gateway's own limit (body-limit), or the client's side (it went away or stalled).
+        if (w.failed !== undefined) throw w.failed instanceof UpstreamError ? w.failed : new UpstreamError("client", `the client's request body failed: ${(err as Error)?.message ?? String(err)}`);
         throw classifyFetchError(err, timedOut);
       } finally {
         // The deadline covers the wait for the response head, not a long body stream after it.

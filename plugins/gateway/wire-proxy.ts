@@ -16,13 +16,13 @@ import { stripPrefix } from "./routing";
 import type { CompiledRoute } from "./route";
 import { applyHeaderProgramToPairs, applyUrlProgram } from "./transforms";
 import { headerBlock, type ForwardingInfo } from "./headers";
-import { gatewayError } from "./errors";
+import { GatewayErrors } from "./errors";
 import { IDEMPOTENT, isAdminPath, type ProxyCore, type Refusal } from "./proxy-core";
 import { RelayExchange, type RelayListener } from "./relay-exchange";
 import type { ConnectionPool } from "./upstream-pool";
 import { UpstreamError, classifyFetchError, type UpstreamErrorKind, type UpstreamResponse } from "./upstream-client";
 import type { Member } from "./balancers";
-import { sendResponse } from "./wire-response";
+import { sendResponse, writeError } from "./wire-response";
 import { dateLine } from "../../src/core/http1/date";
 
 /** Response fields never relayed: hop-by-hop (RFC 9110 §7.6.1) and the ones the gateway sets itself. */
@@ -46,6 +46,9 @@ class WireCall implements RelayListener {
   /** upstream_client "fetch": every attempt goes through the client, the answer is written from its Response. */
   private readonly viaFetch: boolean;
   private gone = false;
+  /** The attempt waiting for its response head (pooled relay), or the fetch() attempt's abort. */
+  private ex: RelayExchange | null = null;
+  private ac: AbortController | null = null;
 
   constructor(
     private readonly core: ProxyCore,
@@ -76,7 +79,7 @@ class WireCall implements RelayListener {
     this.now0 = Date.now();
     route.svc.budget.recordRequest(this.now0);
     this.deadline = this.now0 + route.timeoutMs;
-    client.onClose = () => { this.gone = true; };
+    client.onClose = () => this.clientGone();
   }
 
   /** Start (or retry) an attempt on the next instance. */
@@ -97,10 +100,25 @@ class WireCall implements RelayListener {
     const text = this.requestLine + (this.route.preserveHost && this.req.headers.has("host") ? "" : "host: " + pool.hostHeader + "\r\n") + this.block + "\r\n";
     // Header values are latin1 strings: bytes above 0x7f must go back as they came, not UTF-8 encoded.
     const head = this.req.ascii ? text : Buffer.from(text, "latin1");
-    this.pool.send(pool, new RelayExchange(this.pool, head, this.req.body, this.req.method, this.deadline, this.route.connectTimeoutMs, this, this.req.upgrade !== null));
+    const ex = new RelayExchange(this.pool, head, this.req.body, this.req.method, this.deadline, this.route.connectTimeoutMs, this, this.req.upgrade !== null);
+    this.ex = ex;
+    this.pool.send(pool, ex);
+  }
+
+  /**
+   * The client went away. An attempt still waiting for its head is abandoned (its connection is
+   * mid-request, so it is closed, as nginx does) and recorded as the client's doing, never the upstream's.
+   */
+  private clientGone(): void {
+    this.gone = true;
+    const ex = this.ex;
+    this.ex = null;
+    if (ex !== null && ex.abandon()) this.outcome(0, "client", undefined);
+    this.ac?.abort();
   }
 
   onHead(ex: RelayExchange, status: number, err: UpstreamError | undefined): void {
+    this.ex = null;
     if (this.outcome(status, err?.kind, ex)) return;
     const keepAlive = this.req.keepAlive;
     const close = !keepAlive || ex.closeDelimited;
@@ -200,11 +218,12 @@ class WireCall implements RelayListener {
     const route = this.route;
     let res: UpstreamResponse | undefined;
     let err: UpstreamError | undefined;
+    this.ac ??= new AbortController();
     try {
       res = await this.core.o.client.send({
         base: member.url, path: this.pathAndQuery, method: this.req.method,
         headers: this.block, blockHasHost: route.preserveHost && this.req.headers.has("host"), blockHasLength: this.req.body !== null,
-        body: this.req.body !== null ? new Blob([this.req.body as Uint8Array<ArrayBuffer>]).stream() : null, connectTimeoutMs: route.connectTimeoutMs, deadline: this.deadline, tls: route.svc.tlsSource?.get(),
+        body: this.req.body !== null ? new Blob([this.req.body as Uint8Array<ArrayBuffer>]).stream() : null, connectTimeoutMs: route.connectTimeoutMs, deadline: this.deadline, tls: route.svc.tlsSource?.get(), signal: this.ac.signal,
       });
     } catch (e) {
       err = classifyFetchError(e, false);
@@ -230,18 +249,20 @@ class WireCall implements RelayListener {
   }
 }
 
-/** Answer a request the gateway refuses itself (coded error, or the route's static fallback). */
+/** Answer a request the gateway refuses itself (coded error as bytes, or the route's static fallback). */
 function refuseOnWire(core: ProxyCore, req: WireRequest, client: WireClient, path: string, requestId: string, t0: number, r: Refusal, member?: Member, attempts?: number): void {
   const fallback = r.route?.fallback?.[r.code];
-  let res: Response;
-  if (fallback !== undefined) {
-    res = fallback();
-    res.headers.set("x-request-id", requestId);
-  } else {
-    res = gatewayError(r.code, requestId, r.message, r.headers);
+  const keepAlive = req.keepAlive && req.framing === undefined;
+  if (fallback === undefined) {
+    // Accounted before the write: a synchronous done() may already take the next pipelined request.
+    core.account(r.route, req.method, path, GatewayErrors.specs[r.code].status, requestId, req.clientIp, t0, member, attempts, r.code);
+    writeError(client, r.code, r.message, requestId, r.headers, keepAlive, req.method);
+    return;
   }
+  const res = fallback();
+  res.headers.set("x-request-id", requestId);
   core.account(r.route, req.method, path, res.status, requestId, req.clientIp, t0, member, attempts, r.code);
-  void sendResponse(client, res, req.keepAlive && req.framing === undefined, req.method);
+  void sendResponse(client, res, keepAlive, req.method);
 }
 
 /** Past the edge: the breaker's verdict, then the call. */

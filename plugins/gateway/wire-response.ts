@@ -6,6 +6,7 @@
 import { STATUS_CODES } from "node:http";
 import type { WireClient } from "../../src/core/wire";
 import { dateLine } from "../../src/core/http1/date";
+import { GatewayErrors, type GatewayErrorCode } from "./errors";
 
 /** A streamed body of known length up to this size is read whole (one write beats a stream loop). */
 const WHOLE_MAX = 64 * 1024;
@@ -60,4 +61,32 @@ export async function sendResponse(client: WireClient, res: Response, keepAlive:
   }
   client.onClose = null;
   if (!aborted) client.done(!close);
+}
+
+/**
+ * A coded gateway error written as bytes, synchronously, in one write: the same answer gatewayError()
+ * makes, without a Response, a stream read or a promise per refusal (a client pipelining thousands of
+ * refused requests costs only the bytes). `extra` may carry `connection: close`.
+ */
+export function writeError(client: WireClient, code: GatewayErrorCode, message: string, requestId: string, extra: Record<string, string> | undefined, keepAlive: boolean, method: string): void {
+  const status = GatewayErrors.specs[code].status;
+  const body = Buffer.from(JSON.stringify({ error: { code, message } }));
+  let close = !keepAlive;
+  let head = "HTTP/1.1 " + status + " " + (STATUS_CODES[status] ?? "") + "\r\ncontent-type: application/json\r\nx-request-id: " + requestId + "\r\n";
+  if (extra !== undefined) {
+    for (const name in extra) {
+      const value = extra[name];
+      if (name === "connection") { if (value.toLowerCase() === "close") close = true; continue; }
+      if (!SKIP.has(name)) head += name + ": " + value + "\r\n";
+    }
+  }
+  head += dateLine();
+  if (close) head += "connection: close\r\n";
+  head += "content-length: " + body.byteLength + "\r\n\r\n";
+  const withBody = method !== "HEAD";
+  const out = Buffer.allocUnsafe(head.length + (withBody ? body.byteLength : 0));
+  out.write(head, 0, "latin1");
+  if (withBody) body.copy(out, head.length);
+  client.write(out);
+  client.done(!close);
 }
