@@ -125,10 +125,16 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
 
   const reg = settings.registration;
   const audit = createAdminAudit(ctx.shared, ctx.host.data_dir, reg.audit);
+  let adminListener: AdminListener | undefined;
+  // The platform's own ports: every listener of this process, the admin listener, the Redis it uses, deny_ports.
+  const redisPort = (() => { try { return ctx.host.redis_url ? Number(new URL(ctx.host.redis_url).port || 6379) : undefined; } catch { return undefined; } })();
   const checkAddress = (name: string | undefined, url: string) => {
     const own = name ? (services.get(name)?.settings as ServiceSettings | undefined)?.registration?.allow : undefined;
-    const listeners = ctx.bus.service("host.listeners")?.() ?? [];
-    return checkInstanceUrl(url, { allow: own ?? reg.allow, platformPorts: new Set([...reg.deny_ports, ...listeners.map((l) => l.port)]), bind: ctx.host.bind });
+    const ports = new Set(reg.deny_ports);
+    for (const l of ctx.bus.service("host.listeners")?.() ?? []) ports.add(l.port);
+    if (adminListener) ports.add(adminListener.port);
+    if (redisPort) ports.add(redisPort);
+    return checkInstanceUrl(url, { allow: own ?? reg.allow, platformPorts: ports, bind: ctx.host.bind });
   };
   const admin = createAdminApp({
     services, registry, defaultTtlMs: reg.default_ttl, maxTtlMs: reg.max_ttl, log: ctx.log, sync,
@@ -167,7 +173,6 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
 
   announce();
   let syncTimer: ReturnType<typeof setInterval> | undefined;
-  let adminListener: AdminListener | undefined;
   let stopped = false;
 
   return {

@@ -237,6 +237,8 @@ describe("two gateways on one Redis", () => {
       const h = { "content-type": "application/json", ...bearer(ADMIN) };
       const refused = await fetch(`${g1.url("gateway")}/services/shared/instances`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ url: attacker.url }) });
       expect(refused.status).toBe(401);
+      const redisPort = await fetch(`${g1.url("gateway")}/services/shared/instances`, { method: "POST", headers: { "content-type": "application/json", ...bearer(ADMIN) }, body: JSON.stringify({ url: "http://127.0.0.1:6379" }) });
+      expect(redisPort.status).toBe(403); // the platform's Redis is one of its own ports
       const r = await fetch(`${g1.url("gateway")}/services/shared/instances`, { method: "POST", headers: h, body: JSON.stringify({ url: `http://127.0.0.1:${legit.port}`, ttl: 30 }) });
       expect(r.status).toBe(201);
       expect(await until(`${g2.url("gateway")}/shared/x`, 200)).toBe(200);

@@ -127,6 +127,8 @@ describe("registration.admin_port: the admin endpoints off the data plane", () =
       expect((await fetch(`${data}/services`)).status).toBe(404);
       expect((await post(adminUrl, { "content-type": "application/json" })).status).toBe(401);
       expect((await post(adminUrl, H)).status).toBe(201);
+      const self = await fetch(`${adminUrl}/services/dyn/instances`, { method: "POST", headers: H, body: JSON.stringify({ url: adminUrl }) });
+      expect(self.status).toBe(403); // the admin listener is one of the platform's ports
       expect((await fetch(`${data}/dyn/x`)).status).toBe(200);
       expect((await fetch(`${adminUrl}/services/dyn`)).status).toBe(200);
       const out = await g.rewrite(gatewayConfig(yaml.replace("services:", "access_log: { enabled: false }\n    services:")));
