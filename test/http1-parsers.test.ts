@@ -127,6 +127,32 @@ describe("parseRequestHead", () => {
     expect(malformed("GET / HTTP/1.1\r\nHost: a\r\nHOST: a\r\n\r\n")).toMatch(/Host/);
   });
 
+  test("control bytes other than HTAB, and DEL, are refused in any field value (issue 11)", () => {
+    for (const c of [0x01, 0x08, 0x0b, 0x0c, 0x1b, 0x1f, 0x7f]) {
+      expect([c, malformed(`GET / HTTP/1.1\r\nHost: h\r\nX-A: a${String.fromCharCode(c)}b\r\n\r\n`)]).toEqual([c, expect.stringMatching(/control/)]);
+    }
+    expect(malformed("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \x0bchunked\r\n\r\n")).toMatch(/transfer-encoding.*control/);
+    expect(malformed("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\x0c\r\n\r\n")).toMatch(/control/);
+    expect(req("GET / HTTP/1.1\r\nHost: h\r\nX-A: \ta\tb\t\r\n\r\n").headers.get("x-a")).toBe("a\tb");
+  });
+
+  test("only SP and HTAB are trimmed around values: NBSP makes a framing field unusable, not 'chunked'", () => {
+    expect(req("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\xa0\r\n\r\n").framing).toBe("bad-transfer-encoding");
+    expect(req("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: \xa05\r\n\r\n").framing).toBe("bad-length");
+    expect(req("GET / HTTP/1.1\r\nHost: h\r\nX-A: \xa0v\xa0\r\n\r\n").headers.get("x-a")).toBe("\xa0v\xa0");
+  });
+
+  test("Host: one, well-formed (no userinfo, '/', spaces, commas, bad port), not empty", () => {
+    for (const h of ["a/b@c", "u@h", "u:p@h", "a b", "a,b", "a\\b", "a?b", "a#b", "h:99999", "h:", "h:8o", "h:80:80", ":80", "[zz]", "[::1", "[1]", "a..b", "a%20b", "", "\xe9t\xe9"]) {
+      expect([h, malformed(`GET / HTTP/1.1\r\nHost: ${h}\r\n\r\n`)]).toEqual([h, expect.stringMatching(/Host/)]);
+    }
+    expect(malformed("GET / HTTP/1.0\r\nHost: a@b\r\n\r\n")).toMatch(/Host/);
+    for (const h of ["a", "ab", "example.com", "a-b.c_d~e", "h:1", "h:65535", "[::1]", "[::1]:8000", "[2001:db8::7]", "127.0.0.1:80"]) {
+      expect(req(`GET / HTTP/1.1\r\nHost: ${h}\r\n\r\n`).headers.get("host")).toBe(h);
+    }
+    expect(req("GET / HTTP/1.0\r\n\r\n").headers.has("host")).toBe(false);
+  });
+
   test("lower-case and extension methods are tokens and accepted", () => {
     expect(req("PURGE /x HTTP/1.1\r\nHost: h\r\n\r\n").method).toBe("PURGE");
     expect(req("get /x HTTP/1.1\r\nHost: h\r\n\r\n").method).toBe("get");

@@ -62,3 +62,25 @@ test("stripPrefix", () => {
   expect(stripPrefix("/api/x", "/api/")).toBe("/x");
   expect(stripPrefix("/x", "/")).toBe("/x");
 });
+
+describe("methods (the Allow of a 405)", () => {
+  const t = new RouteTable<string>([
+    { prefix: "/", methods: ["GET", "HEAD"], target: "root" },
+    { prefix: "/api", methods: ["GET", "POST"], target: "api-get-post" },
+    { prefix: "/api", methods: ["DELETE"], host: "admin.example.com", target: "api-admin-delete" },
+    { prefix: "/dav", methods: ["PROPFIND", "M-SEARCH"], target: "dav" },
+  ]);
+  test("methods are case-sensitive: 'get' is a mismatch, not GET", () => {
+    expect(t.match("/api/x", "h", "GET")).toBe("api-get-post");
+    expect(t.match("/api/x", "h", "get")).toBe(METHOD_MISMATCH);
+  });
+  test("allowedAt: the deepest node's methods for this host", () => {
+    expect(t.allowedAt("/api/x", "h").sort()).toEqual(["GET", "POST"]);
+    expect(t.allowedAt("/api/x", "admin.example.com").sort()).toEqual(["DELETE", "GET", "POST"]);
+    expect(t.allowedAt("/other", "h").sort()).toEqual(["GET", "HEAD"]);
+    expect(t.allowedAt("/dav/a/b", "h")).toEqual(["PROPFIND", "M-SEARCH"]);
+  });
+  test("methods: every method some route lists (501 vs 405)", () => {
+    expect([...t.methods].sort()).toEqual(["DELETE", "GET", "HEAD", "M-SEARCH", "POST", "PROPFIND"]);
+  });
+});
