@@ -94,6 +94,16 @@ describe("gateway: the proxied path is the one sent, whatever the Host", () => {
   });
 });
 
+describe("events port: a POST with a body is routed and stored whatever the Host", () => {
+  for (const [name, version, line] of [["Host: a", "1.1", "Host: a\r\n"], ["Host: [::1]", "1.1", "Host: [::1]\r\n"], ["HTTP/1.0 without Host", "1.0", ""]] as const) {
+    test(name, async () => {
+      const body = JSON.stringify({ type: "trading.signal", payload: { symbol: "BTC/USDT", action: "BUY", confidence: 0.5, note: name } });
+      const ex = await exchange(ports.events, `POST /events HTTP/${version}\r\n${line}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      expect(ex.responses[0]?.status).toBe(201);
+    });
+  }
+});
+
 const BAD_HOSTS: [string, string][] = [
   ["userinfo and a slash", "Host: a/b@c\r\n"], ["userinfo", "Host: user@h\r\n"], ["user:pass@", "Host: u:p@h\r\n"],
   ["space", "Host: a b\r\n"], ["comma", "Host: a,b\r\n"], ["backslash", "Host: a\\b\r\n"], ["query", "Host: a?b\r\n"], ["fragment", "Host: a#b\r\n"],
