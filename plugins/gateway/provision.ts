@@ -37,7 +37,9 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     if (services.has(s.name)) throw new Error(`plugins.gateway.services: service name "${s.name}" is declared twice`);
     services.set(s.name, createServiceRuntime(s, ctx.shared, settings.retry_budget, metrics));
   }
-  const routes = [...services.values()].map((svc) => compileRoute(svc, metrics));
+  // One place that turns the service map into routes (configured at provision, runtime ones on change).
+  const compileAll = () => [...services.values()].map((svc) => compileRoute(svc, metrics));
+  const routes = compileAll();
   let table = new RouteTable(routes.map(routeSpec));
 
   ctx.metrics.gauge({
@@ -85,7 +87,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
       changed = true;
     }
     if (!changed) return;
-    table = new RouteTable([...services.values()].map((svc) => routeSpec(compileRoute(svc, metrics))));
+    table = new RouteTable(compileAll().map(routeSpec));
     if (core) core.o.table = table;
     announce();
   };
