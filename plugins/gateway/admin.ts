@@ -86,7 +86,7 @@ function changeOf(method: string, path: string): { action: AdminEvent["action"];
   if (method === "GET" || method === "HEAD") return undefined;
   const seg = path.split("/").filter(Boolean).map((s) => { try { return decodeURIComponent(s); } catch { return s; } });
   if (seg.length === 3 && seg[2] === "instances") return { action: method === "DELETE" ? "deregister" : "register", service: seg[1] };
-  if (seg.length === 2) return { action: "service.delete", service: seg[1] };
+  if (seg.length === 2) return { action: method === "DELETE" ? "service.delete" : "service.create", service: seg[1] };
   return { action: "service.create", service: "" };
 }
 
