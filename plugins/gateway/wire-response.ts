@@ -11,6 +11,7 @@ import { GatewayErrors, type GatewayErrorCode } from "./errors";
 /** A streamed body of known length up to this size is read whole (one write beats a stream loop). */
 const WHOLE_MAX = 64 * 1024;
 const SKIP = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
+const NON_ASCII = /[^\x00-\x7f]/;
 
 function waitDrain(client: WireClient): Promise<void> {
   return new Promise((resolve) => { client.onDrain = resolve; });
@@ -70,7 +71,8 @@ export async function sendResponse(client: WireClient, res: Response, keepAlive:
  */
 export function writeError(client: WireClient, code: GatewayErrorCode, message: string, requestId: string, extra: Record<string, string> | undefined, keepAlive: boolean, method: string): void {
   const status = GatewayErrors.specs[code].status;
-  const body = Buffer.from(JSON.stringify({ error: { code, message } }));
+  const json = JSON.stringify({ error: { code, message } });
+  const ascii = !NON_ASCII.test(json);
   let close = !keepAlive;
   let head = "HTTP/1.1 " + status + " " + (STATUS_CODES[status] ?? "") + "\r\ncontent-type: application/json\r\nx-request-id: " + requestId + "\r\n";
   if (extra !== undefined) {
@@ -82,11 +84,10 @@ export function writeError(client: WireClient, code: GatewayErrorCode, message: 
   }
   head += dateLine();
   if (close) head += "connection: close\r\n";
-  head += "content-length: " + body.byteLength + "\r\n\r\n";
+  head += "content-length: " + (ascii ? json.length : Buffer.byteLength(json)) + "\r\n\r\n";
   const withBody = method !== "HEAD";
-  const out = Buffer.allocUnsafe(head.length + (withBody ? body.byteLength : 0));
-  out.write(head, 0, "latin1");
-  if (withBody) body.copy(out, head.length);
-  client.write(out);
+  // The common all-ASCII answer goes out as one string (no buffers to collect); otherwise head latin1, body UTF-8.
+  if (ascii) client.write(withBody ? head + json : head);
+  else client.write(withBody ? Buffer.concat([Buffer.from(head, "latin1"), Buffer.from(json)]) : Buffer.from(head, "latin1"));
   client.done(!close);
 }
