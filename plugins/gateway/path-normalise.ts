@@ -30,6 +30,14 @@ const BAD_UTF8 = fault("bad-utf8", "the path's percent-encoding is not valid UTF
 const BAD_ESCAPE = fault("bad-escape", "malformed percent-encoding in the path", false);
 const BAD_CHAR = fault("bad-char", "the path holds a character a request target cannot", false);
 
+/** The fast scan's table: 1 = needs the slow path ("%", "\\", "#", controls, space), 2 = a slash (look at the next byte). */
+const SCAN = new Uint8Array(127);
+for (let c = 0; c < 33; c++) SCAN[c] = 1;
+SCAN[37] = 1;
+SCAN[92] = 1;
+SCAN[35] = 1;
+SCAN[47] = 2;
+
 function hex(c: number): number {
   return c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
 }
@@ -54,11 +62,12 @@ export function normalisePath(path: string, escapes: PathEscapes = "reject"): st
   const n = path.length;
   for (let i = 0; i < n; i++) {
     const c = path.charCodeAt(i);
-    if (c === 37 || c === 92 || c === 35 || c < 33 || c > 126) return slow(path, escapes);
-    if (c === 47 && i + 1 < n) {
-      const d = path.charCodeAt(i + 1);
-      if (d === 47 || d === 46) return slow(path, escapes);
-    }
+    if (c > 126) return slow(path, escapes);
+    const k = SCAN[c];
+    if (k === 0) continue;
+    if (k === 1) return slow(path, escapes);
+    const d = path.charCodeAt(i + 1); // after a slash: another slash or a dot may start a segment to resolve
+    if (d === 47 || d === 46) return slow(path, escapes);
   }
   return path;
 }
