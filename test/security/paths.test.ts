@@ -83,6 +83,16 @@ for (const [i, name] of LANES.entries()) {
       expect(leaks(origin)).toEqual([]);
     });
 
+    for (const rest of ["/../../services", "/../../services/wire", "/..//auth/login"]) {
+      test(`${rest}: a spelling of the gateway's own path is refused, not routed`, async () => {
+        origin.reset();
+        const l = L.lanes[i];
+        const ex = await exchange(l.port, shaped(l, `GET ${l.prefix}${rest} HTTP/1.1\r\nHost: gw\r\n\r\n`));
+        expect(codeOf(ex.responses[0])).toBe("GW_ERR_BAD_PATH");
+        expect(origin.requests.length).toBe(0);
+      });
+    }
+
     test("dots cannot climb above the root into the gateway's own paths", async () => {
       origin.reset();
       const l = L.lanes[i];
