@@ -1,7 +1,8 @@
 /**
  * Host handling (issue 11, Build 8 and the Host items of 3): routing never depends on the Host
  * field's length or absence, on every plugin port (gateway, events, security): Elysia takes the
- * path from a fixed offset of the url, so the host gives each Request an origin long enough; an
+ * path from a fixed offset of the url, so the host gives each Request an origin long enough (breaker
+ * port too); an
  * HTTP/1.0 request without Host is routed by its path. A malformed Host is a 400 everywhere.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -22,6 +23,9 @@ plugins:
     port: 0
   events:
     port: 0
+  breaker:
+    port: 0
+    admin_token: host-test-admin-token
   gateway:
     port: 0
     rate_limiting: { enabled: false }
@@ -30,8 +34,8 @@ plugins:
         path_prefix: /api
         instances: [{ url: "${origin.url}" }]
         health_check: { enabled: false }
-`, { only: ["security", "events", "gateway"] });
-  for (const id of ["gateway", "events", "security"]) ports[id] = Number(new URL(t.url(id)).port);
+`, { only: ["security", "events", "breaker", "gateway"] });
+  for (const id of ["gateway", "events", "security", "breaker"]) ports[id] = Number(new URL(t.url(id)).port);
 });
 afterAll(async () => { await t.stop(); origin.stop(); });
 
@@ -40,6 +44,7 @@ const PATHS: Record<string, string[]> = {
   gateway: ["/services", "/auth/login", "/health", "/metrics", "/nowhere/x"],
   events: ["/events/stats", "/events", "/health", "/metrics"],
   security: ["/.well-known/jwks.json", "/ca/certificate", "/health", "/tokens/revoked"],
+  breaker: ["/circuit-breakers", "/alerts", "/dashboard", "/health"],
 };
 
 /** Host lines to try: short, bracketed, with ports, and none at all on HTTP/1.0. */
@@ -55,7 +60,7 @@ async function answer(port: number, path: string, version: string, hostLine: str
   return r === undefined ? "<none>" : `${r.status} ${codeOf(r)}`;
 }
 
-for (const id of ["gateway", "events", "security"]) {
+for (const id of ["gateway", "events", "security", "breaker"]) {
   describe(`${id} port: same answer whatever the Host's length, or without one`, () => {
     for (const path of PATHS[id]) {
       test(path, async () => {
@@ -112,12 +117,12 @@ const BAD_HOSTS: [string, string][] = [
   ["percent", "Host: a%20b\r\n"], ["empty (HTTP/1.1)", "Host: \r\n"], ["two Host fields", "Host: a\r\nHost: b\r\n"],
 ];
 
-for (const id of ["gateway", "events", "security"]) {
+for (const id of ["gateway", "events", "security", "breaker"]) {
   describe(`${id} port: a malformed Host is a 400`, () => {
     for (const [what, line] of BAD_HOSTS) {
       test(what, async () => {
         origin.reset();
-        const path = id === "gateway" ? "/api/x" : id === "events" ? "/events/stats" : "/.well-known/jwks.json";
+        const path = ({ gateway: "/api/x", events: "/events/stats", security: "/.well-known/jwks.json", breaker: "/circuit-breakers" } as Record<string, string>)[id];
         const ex = await exchange(ports[id], `GET ${path} HTTP/1.1\r\n${line}\r\n`);
         expect(ex.responses[0]?.status).toBe(400);
         expect(codeOf(ex.responses[0])).toBe("HOST_ERR_BAD_REQUEST");
