@@ -112,6 +112,24 @@ describe("pipelined and keep-alive (wire lanes)", () => {
   }
 });
 
+describe("pipelined on the fetch lane (chunked uploads go through Bun.serve and proxy.ts)", () => {
+  test("a good chunked upload, then one whose Connection names Transfer-Encoding: first forwarded, second refused, nothing after", async () => {
+    origin.reset();
+    const l = lane(2);
+    origin.allow((r) => r.target === "/fl/first" && r.body.toString() === "hello");
+    const chunk = (b: string) => `${b.length.toString(16)}\r\n${b}\r\n0\r\n\r\n`;
+    const ex = await exchange(l.port, [
+      `POST /fl/first HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n`,
+      chunk("hello") + `POST /fl/second HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive, transfer-encoding\r\nTransfer-Encoding: chunked\r\n\r\n` + chunk(SMUGGLED)
+        + "GET /fl/third HTTP/1.1\r\nHost: gw\r\n\r\n",
+    ], 3, 300);
+    expect(ex.responses.map((r) => r.status)).toEqual([200, 400]);
+    expect(codeOf(ex.responses[1])).toBe("GW_ERR_CONNECTION_NAMES_FRAMING");
+    expect(origin.requests.map((r) => r.target)).toEqual(["/fl/first"]);
+    expect(leaks(origin)).toEqual([]);
+  });
+});
+
 /** Heads the front refuses before any lane sees them. */
 const LENIENT: [string, string][] = [
   ["vertical tab before chunked", "POST /api/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: \x0bchunked\r\n\r\n0\r\n\r\n"],
