@@ -19,6 +19,12 @@ import { Tunnel, type Exchange, type TunnelClient } from "./tunnel";
 export const MAX_HEAD_BYTES = 16 * 1024;
 /** Pipelined bytes held while a response is in progress before reading pauses. */
 const MAX_BUFFERED = 256 * 1024;
+/**
+ * Paused reading resumes once what is held drops below this (or more bytes are needed to go on), so a
+ * new read never copies much of what already waits: resuming after every answer made each pipelined
+ * request cost a copy of the whole held buffer.
+ */
+const RESUME_BELOW = 32 * 1024;
 /** Default: a request head must be complete this long after its first byte (slow-header clients get 408, as nginx's client_header_timeout). */
 export const HEAD_TIMEOUT_MS = 30_000;
 
@@ -97,7 +103,9 @@ class FrontConn implements WireClient, TunnelClient {
       this.hold(data);
       return;
     }
-    this.process(this.buf === null ? data : Buffer.concat([this.buf, data]), this.buf !== null);
+    const b = this.buf === null ? data : Buffer.concat([this.buf, data]);
+    if (b.length > MAX_BUFFERED) this.pauseReading();
+    this.process(b, this.buf !== null);
   }
 
   private hold(data: Buffer): void {
@@ -135,6 +143,7 @@ class FrontConn implements WireClient, TunnelClient {
         this.buf = owned ? b.subarray(start) : Buffer.from(b.subarray(start));
         if (this.headSince === 0) this.headSince = Date.now();
       }
+      this.resumeReading(); // the rest of the head is needed
       return;
     }
     this.headSince = 0;
@@ -187,6 +196,7 @@ class FrontConn implements WireClient, TunnelClient {
     if (head.chunked || head.contentLength > 0) {
       this.bodyFramer = head.chunked ? new BodyFramer().chunked() : new BodyFramer().length(head.contentLength);
       if (inHand > 0) this.streamBody(b, bodyStart, owned); // the rest follows in later reads
+      else this.resumeReading();
     } else {
       ex.requestComplete();
       if (bodyStart < b.length) this.buf = owned ? b.subarray(bodyStart) : Buffer.from(b.subarray(bodyStart));
@@ -220,6 +230,7 @@ class FrontConn implements WireClient, TunnelClient {
       if (end < b.length) { if (owned && this.buf === null) this.buf = b.subarray(end); else this.hold(b.subarray(end)); }
     }
     if (!ok) this.pauseReading();
+    else if (more) this.resumeReading(); // the rest of the body is needed
   }
 
   // ---- bytes out (WireClient / TunnelClient) ------------------------------------------------------
@@ -266,7 +277,7 @@ class FrontConn implements WireClient, TunnelClient {
       this.closeAfterFlush();
       return;
     }
-    this.resumeReading();
+    if (this.buf === null || this.buf.length <= RESUME_BELOW) this.resumeReading();
     if (this.buf === null) return;
     // A handler that answers synchronously calls done() from inside process(): take the next pipelined
     // request on a fresh stack, so a long pipeline cannot grow the stack one request at a time.
