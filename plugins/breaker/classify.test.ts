@@ -17,6 +17,11 @@ describe("outcome classification", () => {
     expect(c({ service: "s", status: 0, latencyMs: 1, error: "reset" })).toBe(IGNORED);
     expect(c({ service: "s", status: 0, latencyMs: 1, error: "timeout" })).toBe(FAILURE);
   });
+  test("a \"client\" outcome (the gateway's caller went away or broke its body off) counts neither way, under any policy", () => {
+    const all = createClassifier({ statuses: ["5xx", "4xx"], errors: ["connect", "timeout", "reset", "other"], ignored: [] });
+    expect(d({ service: "s", status: 0, latencyMs: 1, error: "client" })).toBe(IGNORED);
+    expect(all({ service: "s", status: 0, latencyMs: 1, error: "client" })).toBe(IGNORED);
+  });
   test("out-of-range statuses count as an \"other\" transport failure", () => {
     expect(d({ service: "s", status: 700, latencyMs: 1 })).toBe(FAILURE);
   });
