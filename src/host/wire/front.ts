@@ -245,6 +245,7 @@ class FrontConn implements WireClient, TunnelClient {
     if (n >= len) return true;
     const bytes = typeof data === "string" ? Buffer.from(data, "latin1") : data;
     this.out = [Buffer.from(bytes.subarray(Math.max(0, n)))];
+    this.flushedAt = Date.now();
     return false;
   }
 
@@ -254,6 +255,7 @@ class FrontConn implements WireClient, TunnelClient {
     while (out.length > 0) {
       const chunk = out[0];
       const n = this.socket.write(chunk);
+      if (n > 0) this.flushedAt = Date.now();
       if (n < chunk.byteLength) { out[0] = chunk.subarray(Math.max(0, n)); return; }
       out.shift();
     }
@@ -347,6 +349,12 @@ class FrontConn implements WireClient, TunnelClient {
   /** Idle (between requests, nothing buffered): safe to close now. */
   get idle(): boolean { return !this.busy && this.buf === null && this.raw === null; }
 
+  /** When buffered answer bytes last moved to the socket. */
+  private flushedAt = 0;
+
+  /** An answer waits to be written and the client has taken none of it for `ms` (it stopped reading). */
+  writeStalledFor(ms: number): boolean { return this.out !== null && this.raw === null && Date.now() - this.flushedAt >= ms; }
+
   /** An upgraded connection with no byte either way for `ms`. */
   rawIdleFor(ms: number): boolean { return this.raw !== null && Date.now() - this.rawActiveAt >= ms; }
 
@@ -401,6 +409,8 @@ export function listenFront(o: FrontOptions): Front {
         if (s.data.idle) s.end();
         else if (s.data.awaitingBody) s.terminate();
         else if (s.data.rawIdleFor(o.idleTimeoutS * 1000)) s.end();
+        // A client that stopped reading an answer for as long: drop it (it would hold an upstream connection forever).
+        else if (s.data.writeStalledFor(o.idleTimeoutS * 1000)) s.terminate();
         else s.timeout(o.idleTimeoutS);
       },
     },
