@@ -17,12 +17,15 @@ import type { RateLimiter } from "./ratelimit/rate-limiter";
 import type { ClientIpResolver } from "./client-ip";
 import type { UserEntry } from "./schema";
 import { LoginThrottle } from "./login-throttle";
+import type { UserDirectory } from "./auth/user-store";
 
 export const AUTH_PATHS = ["/auth/login", "/auth/refresh"] as const;
 
 export interface AuthAppDeps {
   log: Logger;
   users: readonly UserEntry[];
+  /** Config users plus the user store (re-read on change); without it, `users` alone. */
+  directory?: UserDirectory;
   authenticator: Authenticator;
   issuer: TokenIssuer;
   refresh: RefreshStore;
@@ -51,6 +54,7 @@ const RefreshBody = t.Object({ refresh_token: t.String({ minLength: 1, maxLength
 
 export function createAuthApp(d: AuthAppDeps) {
   const users = new Map(d.users.map((u) => [u.name, u]));
+  const findUser = d.directory ? (name: string) => d.directory!.lookup(name) : (name: string) => users.get(name);
   // Unknown users still pay for one argon2id verify, so timing does not reveal which names exist.
   const dummyHash = Bun.password.hash(crypto.randomUUID(), { algorithm: "argon2id" });
   const guesses = new LoginThrottle({ limiter: d.limiter, perAccountIp: d.loginPerAccountIp, perAccount: d.loginPerAccount, knownIpTtlMs: d.loginKnownIpTtlMs });
@@ -115,7 +119,7 @@ export function createAuthApp(d: AuthAppDeps) {
       }
       const wait = guesses.waitS(body.username, ip);
       if (wait.waitS > 0) throttle(wait.waitS, wait.why === "address" ? "too many failed logins to this account from this address" : "too many failed logins to this account; addresses that logged in to it before are not slowed");
-      const user = users.get(body.username);
+      const user = findUser(body.username);
       const ok = await Bun.password.verify(body.password, user?.password_hash ?? (await dummyHash)).catch(() => false);
       if (!user || !ok) {
         d.onFailure("login");

@@ -20,6 +20,7 @@ import { RateLimiter } from "./ratelimit/rate-limiter";
 import { ClientIpResolver } from "./client-ip";
 import { createAuthApp, AUTH_PATHS } from "./auth-app";
 import { createUpstreamTls, withPlatformDefaults } from "./upstream-tls";
+import { openUserDirectory } from "./auth/first-login";
 
 interface RouteState {
   auth: boolean;
@@ -40,9 +41,12 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   if (rl.store === "redis" && !redisUrl) throw new Error("rate_limiting.store is redis but neither rate_limiting.redis_url nor host.redis_url is set");
   const metrics = createEdgeMetrics(ctx.metrics);
 
+  // Config users, then <data_dir>/gateway/users.json (`bun run users`); the first start creates `admin`.
+  const users = await openUserDirectory(settings.users, routes, ctx, log);
+
   // HS256: JWT_SECRET_KEY; without it, a per-process secret so /auth/login still works (single instance only).
   let secret = auth.hs256_secret;
-  if (!secret && (settings.users.length || settings.api_keys.length)) {
+  if (!secret && (settings.users.length || settings.api_keys.length || users.inUse)) {
     secret = ctx.shared.getOrCreate("gateway:edge:ephemeral-hs256", () => randomBytes(32).toString("base64url"));
     log.warn("JWT_SECRET_KEY is not set: /auth/login signs with a per-process secret; other gateway instances will not accept its tokens");
   }
@@ -185,6 +189,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   const app = createAuthApp({
     log,
     users: settings.users,
+    directory: users.directory,
     authenticator,
     issuer: new TokenIssuer({ secret: hsSecret ?? randomBytes(32), issuer: auth.issuer, audience: auth.audience, accessTtlMs: auth.access_ttl }),
     refresh,
