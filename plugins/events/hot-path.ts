@@ -5,6 +5,7 @@
  */
 import type { AnyElysia } from "elysia";
 import { CodedError, jsonError } from "../../src/core/errors";
+import { REQUEST_ID_RE } from "../../src/core/http";
 import type { Logger } from "../../src/core/log";
 import { EventErrors } from "./errors";
 import { countRefusal, parseJson, readBody } from "./limits";
@@ -13,7 +14,6 @@ import { hasExplicitIds, type Publisher } from "./publisher";
 import type { EventsConfig } from "./schema";
 
 const DEPTH_SLACK = 10;
-const REQUEST_ID_RE = /^[A-Za-z0-9._:\-]{1,128}$/;
 
 function isBatch(body: unknown): boolean {
   return Array.isArray(body) || (!!body && typeof body === "object" && Array.isArray((body as any).events) && !("type" in (body as any)));

@@ -29,11 +29,5 @@ export function mintTraceparent(incoming: string | null): string {
   return "00-" + traceId + "-" + randomHex(16) + "-" + (m !== null ? m[3] : "01");
 }
 
-/** Same acceptance rule as requestIdOf in src/core/http.ts. */
-const REQUEST_ID_RE = /^[A-Za-z0-9._:\-]{1,128}$/;
-
-/** The client's X-Request-Id when acceptable, else a fresh random (version 4) UUID (Bun's native one: half the cost of formatting pool hex). */
-export function requestIdFrom(given: string | null): string {
-  if (given !== null && REQUEST_ID_RE.test(given)) return given;
-  return crypto.randomUUID();
-}
+/** The client's X-Request-Id when acceptable, else a fresh UUID: the one rule in src/core/http.ts. */
+export { acceptRequestId as requestIdFrom } from "../../src/core/http";

@@ -6,12 +6,17 @@ import { Elysia } from "elysia";
 import { CodedError, jsonError } from "./errors";
 import type { Logger } from "./log";
 
-const REQUEST_ID_RE = /^[A-Za-z0-9._:\-]{1,128}$/;
+/** The one acceptance rule for a caller's X-Request-Id (gateway, events hot path, host and wire front use it). */
+export const REQUEST_ID_RE = /^[A-Za-z0-9._:\-]{1,128}$/;
+
+/** The caller's X-Request-Id when acceptable, else a fresh random (version 4) UUID (Bun's native one). */
+export function acceptRequestId(given: string | null | undefined): string {
+  return given != null && REQUEST_ID_RE.test(given) ? given : crypto.randomUUID();
+}
 
 /** The caller's X-Request-Id when it is sane, otherwise a fresh one. */
 export function requestIdOf(req: Request): string {
-  const given = req.headers.get("x-request-id");
-  return given && REQUEST_ID_RE.test(given) ? given : crypto.randomUUID();
+  return acceptRequestId(req.headers.get("x-request-id"));
 }
 
 const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;

@@ -11,6 +11,7 @@ import type { Server } from "bun";
 import type { FetchHandler, PluginInstance } from "../core/plugin";
 import type { Logger } from "../core/log";
 import { HostErrors, jsonError } from "../core/errors";
+import { acceptRequestId } from "../core/http";
 import type { PluginBlock } from "../config/load";
 import { HEAD_TIMEOUT_MS, listenFront } from "./wire/front";
 import { PEER_FIELD, Tunnel } from "./wire/tunnel";
@@ -81,8 +82,20 @@ export interface DispatchBase {
 }
 
 /** Bad Host on a plain Bun.serve port: the same 400 the wire front answers. */
-function badHost(why: string): Response {
-  return jsonError(400, "HOST_ERR_BAD_REQUEST", why, undefined, undefined, { connection: "close" });
+function badHost(req: Request, why: string): Response {
+  return jsonError(400, "HOST_ERR_BAD_REQUEST", why, undefined, undefined, { connection: "close", "x-request-id": idOf(req) });
+}
+
+const idOf = (req: Request) => acceptRequestId(req.headers.get("x-request-id"));
+
+/** Host-made answers (/health, /metrics, errors) carry X-Request-Id like the plugins' own. */
+function tagged(res: Promise<Response>, req: Request): Promise<Response> {
+  const id = idOf(req);
+  return res.then((r) => { r.headers.set("x-request-id", id); return r; });
+}
+
+function internalError(req: Request): Response {
+  return HostErrors.HOST_ERR_INTERNAL().toResponse({ "x-request-id": idOf(req) });
 }
 
 export function createDispatcher(slot: Slot, log: Logger, base: DispatchBase = { origin: "http://localhost", checkHost: false }) {
@@ -91,13 +104,13 @@ export function createDispatcher(slot: Slot, log: Logger, base: DispatchBase = {
     let pathStart = url.charCodeAt(0) === 47 ? 0 : url.indexOf("/", url.indexOf("//") + 2);
     if (base.checkHost) {
       const host = req.headers.get("host");
-      if (host !== null) { const why = hostProblem(host); if (why !== undefined) return badHost(why); }
+      if (host !== null) { const why = hostProblem(host); if (why !== undefined) return badHost(req, why); }
     }
     if (pathStart < 11) {
       // Cold path: no Host, or one shorter than 4 characters. Route on the path, whatever the Host: the
       // plugin sees the url with this listener's origin (its Host header is left as it came).
       if (pathStart === -1) pathStart = url.length;
-      if (pathStart === 0 && req.headers.get("host") !== null) return badHost("malformed Host");
+      if (pathStart === 0 && req.headers.get("host") !== null) return badHost(req, "malformed Host");
       const original = req;
       const rebuilt = new Request(base.origin + (pathStart < url.length ? url.slice(pathStart) : "/"), original);
       const target = rawTarget(original);
@@ -110,11 +123,11 @@ export function createDispatcher(slot: Slot, log: Logger, base: DispatchBase = {
     }
     // A target Bun resolved ("/x/%2e%2e/metrics" → "/metrics") is not the host's own path: the plugin judges it.
     if (req.method === "GET" && rawTarget(req) === undefined) {
-      if (pathIs(url, pathStart, "/health")) return slot.health();
-      if (pathIs(url, pathStart, "/metrics")) return slot.metrics();
+      if (pathIs(url, pathStart, "/health")) return tagged(slot.health(), req);
+      if (pathIs(url, pathStart, "/metrics")) return tagged(slot.metrics(), req);
     }
     if (slot.closing) {
-      return jsonError(503, "HOST_ERR_SHUTTING_DOWN", HostErrors.specs.HOST_ERR_SHUTTING_DOWN.message, undefined, undefined, { connection: "close" });
+      return jsonError(503, "HOST_ERR_SHUTTING_DOWN", HostErrors.specs.HOST_ERR_SHUTTING_DOWN.message, undefined, undefined, { connection: "close", "x-request-id": idOf(req) });
     }
     const gen = slot.gen;
     gen.inflight++;
@@ -124,12 +137,12 @@ export function createDispatcher(slot: Slot, log: Logger, base: DispatchBase = {
     } catch (err) {
       finish(gen);
       log.error("plugin handler threw", { err });
-      return HostErrors.HOST_ERR_INTERNAL().toResponse();
+      return internalError(req);
     }
     if (result instanceof Promise) {
       const settle = (gen.settle ??= [
         (res) => { finish(gen); return res; },
-        (err) => { finish(gen); log.error("plugin handler rejected", { err }); return HostErrors.HOST_ERR_INTERNAL().toResponse(); },
+        (err) => { finish(gen); log.error("plugin handler rejected", { err }); return HostErrors.HOST_ERR_INTERNAL().toResponse({ "x-request-id": crypto.randomUUID() }); },
       ]);
       return result.then(settle[0], settle[1]);
     }
@@ -189,7 +202,7 @@ function serveWith(opts: BindOptions, log: Logger, where: Record<string, unknown
     fetch,
     error(err) {
       log.error("server error", { err });
-      return HostErrors.HOST_ERR_INTERNAL().toResponse();
+      return HostErrors.HOST_ERR_INTERNAL().toResponse({ "x-request-id": crypto.randomUUID() });
     },
   } as Parameters<typeof Bun.serve>[0]);
 }

@@ -12,6 +12,7 @@ import { TARGET_FIELD, targetNeedsRaw } from "../../core/http1/raw-target";
 import type { WireClient, WireRequest } from "../../core/wire";
 import type { Logger } from "../../core/log";
 import { HostErrors } from "../../core/errors";
+import { acceptRequestId } from "../../core/http";
 import type { Generation, Slot } from "../listener";
 import { Tunnel, type Exchange, type TunnelClient } from "./tunnel";
 
@@ -56,9 +57,10 @@ function markTarget(head: RequestHead): void {
   if (targetNeedsRaw(head.target)) p.push(TARGET_FIELD, head.target);
 }
 
-function errorBytes(status: number, reason: string, code: string, message: string): string {
+/** `requestId`: the caller's when the head was parsed (and it is acceptable), else a fresh one. */
+function errorBytes(status: number, reason: string, code: string, message: string, requestId: string): string {
   const body = JSON.stringify({ error: { code, message } });
-  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`;
 }
 
 class FrontConn implements WireClient, TunnelClient {
@@ -179,17 +181,17 @@ class FrontConn implements WireClient, TunnelClient {
       } catch (err) {
         this.o.log.error("wire handler threw", { err });
         if (this.gen === gen) { this.gen = null; this.o.finish(gen); }
-        return this.reject(500, "Internal Server Error", "HOST_ERR_INTERNAL", HostErrors.specs.HOST_ERR_INTERNAL.message);
+        return this.reject(500, "Internal Server Error", "HOST_ERR_INTERNAL", HostErrors.specs.HOST_ERR_INTERNAL.message, head.headers.get("x-request-id"));
       }
       if (taken) return;
       this.gen = null;
       this.o.finish(gen);
       this.buf = null;
     }
-    if (head.framing !== undefined) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", `request framing is ambiguous (${head.framing})`);
+    if (head.framing !== undefined) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", `request framing is ambiguous (${head.framing})`, head.headers.get("x-request-id"));
 
     // The slow lane: the inner Bun.serve answers (the plugin's fetch handler, /health, /metrics...).
-    if (!BUN_METHODS.has(head.method)) return this.reject(501, "Not Implemented", "HOST_ERR_METHOD_NOT_IMPLEMENTED", `the method "${head.method.slice(0, 32)}" is not implemented (methods are case-sensitive)`);
+    if (!BUN_METHODS.has(head.method)) return this.reject(501, "Not Implemented", "HOST_ERR_METHOD_NOT_IMPLEMENTED", `the method "${head.method.slice(0, 32)}" is not implemented (methods are case-sensitive)`, head.headers.get("x-request-id"));
     markTarget(head);
     const ex = this.o.tunnel.open(this, head, this.ip);
     this.exchange = ex;
@@ -327,10 +329,10 @@ class FrontConn implements WireClient, TunnelClient {
     else this.endAfterFlush = true;
   }
 
-  private reject(status: number, reason: string, code: string, message: string): void {
+  private reject(status: number, reason: string, code: string, message: string, givenId: string | null = null): void {
     this.busy = true;
     this.buf = null;
-    this.write(errorBytes(status, reason, code, message));
+    this.write(errorBytes(status, reason, code, message, acceptRequestId(givenId)));
     this.closeAfterFlush();
   }
 
