@@ -27,6 +27,7 @@ import { StoreUnavailableError, type EventStore, type StoreFactory } from "./sto
 import type { EventMetrics } from "./metrics";
 import type { EventsConfig } from "./schema";
 import type { Rate } from "../../src/config/units";
+import { bodyDigest } from "./idempotency";
 
 export interface AppDeps {
   cfg: EventsConfig;
@@ -69,8 +70,9 @@ export function buildApp(d: AppDeps) {
     const e = shortcutEvent(type, body, defaultsOf(request), violations);
     if (!e) { metrics.rejected("validation"); throw invalid(violations); }
     const key = publisher.checkIdempotencyKey(request.headers.get("idempotency-key"));
-    const r = await publisher.publish([e], key, false);
-    return new Response(JSON.stringify({ id: e.id, streamId: r.streamIds[0], type, duplicate: r.duplicate }), CREATED);
+    // The body as written is the payload: digest it as the event {type, payload} (as POST /events would).
+    const r = await publisher.publish([e], key, false, key ? bodyDigest({ type, payload: body }) : undefined);
+    return new Response(JSON.stringify({ id: r.eventIds![0], streamId: r.streamIds[0], type, duplicate: r.duplicate }), CREATED);
   };
 
   return new Elysia()
@@ -109,9 +111,16 @@ export function buildApp(d: AppDeps) {
       const replay = parseName(q.replay, "query.replay", false);
       const start = q.start === "all" || q.start === "0" ? "0" : "$";
       if (d.subscriptions.size >= cfg.subscribe.max_subscribers) throw EventErrors.EV_ERR_TOO_MANY_SUBSCRIBERS();
+      const types = parseTypes(q, "query.types");
       const target = replay ? d.factory.open(replayStreamName(cfg.stream, replay)) : store;
       await target.ensureGroup(group, start).catch(unavailable);
-      const types = parseTypes(q, "query.types");
+      // The type filter is the group's, fixed by its first subscription (as a JetStream consumer's filter
+      // subjects): every member receives every event of it, so no member can ack away events it cannot handle.
+      const asked = groupFilterOf(types);
+      const bound = await target.bindGroupFilter(group, asked).catch(unavailable);
+      if (bound !== asked) {
+        throw EventErrors.EV_ERR_GROUP_FILTER_MISMATCH(`group ${group} filters types ${bound === "*" ? "(all)" : bound}, this subscription asked for ${asked === "*" ? "(all)" : asked}; every member of a group must handle the same types (use another group name for another set)`, "query.types", { group: bound, asked });
+      }
       const sub: Subscription = new Subscription(target, {
         group, consumer, types: types ? new Set(types) : undefined, batch: cfg.subscribe.batch, visibilityMs: cfg.visibility_timeout,
         maxDeliveries: cfg.max_deliveries, heartbeatMs: cfg.subscribe.heartbeat, blockMs: 1000,
@@ -161,6 +170,11 @@ function parseFilterId(value: unknown, where = "query.after"): string {
   const s = String(value);
   if (!/^\d{1,15}-\d{1,19}$/.test(s)) throw EventErrors.EV_ERR_BAD_QUERY(`${where} must be a stream id like 1732530000000-0`, where);
   return s;
+}
+
+/** Canonical group filter: "*" for every type, else the sorted distinct types joined by ",". */
+function groupFilterOf(types: string[] | undefined): string {
+  return types && types.length ? [...new Set(types)].sort().join(",") : "*";
 }
 
 function round(n: number): number {

@@ -11,6 +11,8 @@ export const EventErrors = defineErrors({
   EV_ERR_TOO_DEEP: { status: 400, message: "JSON nested deeper than max_depth" },
   EV_ERR_BAD_QUERY: { status: 400, message: "bad query parameter" },
   EV_ERR_BAD_IDEMPOTENCY_KEY: { status: 400, message: "Idempotency-Key must be 1-200 visible ASCII characters" },
+  EV_ERR_IDEMPOTENCY_CONFLICT: { status: 409, message: "Idempotency-Key already used for a different request body" },
+  EV_ERR_GROUP_FILTER_MISMATCH: { status: 409, message: "the consumer group's type filter differs from the one asked for" },
   EV_ERR_STORE_UNAVAILABLE: { status: 503, message: "event store unavailable; retry with the same Idempotency-Key" },
   EV_ERR_NO_SUCH_GROUP: { status: 404, message: "no such consumer group" },
   EV_ERR_TOO_MANY_SUBSCRIBERS: { status: 503, message: "too many subscribers" },

@@ -12,6 +12,7 @@ import { countRefusal, parseJson, readBody } from "./limits";
 import type { EventMetrics } from "./metrics";
 import { hasExplicitIds, type Publisher } from "./publisher";
 import type { EventsConfig } from "./schema";
+import { bodyDigest } from "./idempotency";
 
 const DEPTH_SLACK = 10;
 
@@ -35,11 +36,12 @@ export function createPublishFetch(app: AnyElysia, publisher: Publisher, cfg: Ev
       const { value: body, depth } = parseJson(raw.text, cfg.max_depth + DEPTH_SLACK, cfg.max_depth);
       const events = publisher.parseBody(body, { source: req.headers.get("x-event-source") ?? cfg.default_source, correlationId: req.headers.get("x-correlation-id") ?? requestId }, { bytes: raw.bytes, depth });
       const key = publisher.checkIdempotencyKey(req.headers.get("idempotency-key"));
-      const r = await publisher.publish(events, key, hasExplicitIds(body));
-      requestId ??= events[0].id;
+      const r = await publisher.publish(events, key, hasExplicitIds(body), key ? bodyDigest(body) : undefined);
+      const ids = r.eventIds!; // a duplicate answers the first request's ids
+      requestId ??= ids[0];
       const out = events.length > 1 || isBatch(body)
-        ? JSON.stringify({ count: events.length, ids: events.map((e) => e.id), streamIds: r.streamIds, duplicate: r.duplicate })
-        : `{"id":${JSON.stringify(events[0].id)},"streamId":"${r.streamIds[0]}","duplicate":${r.duplicate}}`;
+        ? JSON.stringify({ count: events.length, ids, streamIds: r.streamIds, duplicate: r.duplicate })
+        : `{"id":${JSON.stringify(ids[0])},"streamId":"${r.streamIds[0]}","duplicate":${r.duplicate}}`;
       return new Response(out, { status: 201, headers: { "content-type": "application/json", "x-request-id": requestId } });
     } catch (err) {
       const headers = { "x-request-id": requestId ?? crypto.randomUUID() };

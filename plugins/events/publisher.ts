@@ -8,6 +8,7 @@ import { toNewEvent, type EventDefaults, type Violation } from "./validate";
 import { StoreUnavailableError, type AppendResult, type EventStore, type NewEvent } from "./store/types";
 import type { EventMetrics } from "./metrics";
 import type { EventsConfig } from "./schema";
+import { IdempotencyConflictError } from "./idempotency";
 
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,200}$/;
 
@@ -93,14 +94,19 @@ export class Publisher {
 
   /**
    * Store events. Events with a publisher-chosen id are deduplicated by id; a request with an
-   * Idempotency-Key is deduplicated as a whole.
+   * Idempotency-Key is deduplicated as a whole: a repeat answers the first request's ids (`eventIds`,
+   * `streamIds`), a repeat with another body digest (idempotency.ts bodyDigest) is 409.
    */
-  async publish(events: NewEvent[], idempotencyKey: string | undefined, explicitIds: boolean): Promise<PublishOutcome> {
+  async publish(events: NewEvent[], idempotencyKey: string | undefined, explicitIds: boolean, requestDigest?: string): Promise<PublishOutcome> {
     const started = performance.now();
     let result: AppendResult;
     try {
-      result = await this.store.append(events, { idempotencyKey, dedupById: explicitIds, dedupWindowMs: this.cfg.dedup_window });
+      result = await this.store.append(events, { idempotencyKey, requestDigest, dedupById: explicitIds, dedupWindowMs: this.cfg.dedup_window });
     } catch (err) {
+      if (err instanceof IdempotencyConflictError) {
+        this.metrics.rejected("idempotency_conflict");
+        throw EventErrors.EV_ERR_IDEMPOTENCY_CONFLICT("Idempotency-Key already used for a different request body (within dedup_window); use a new key for a new request", "header.idempotency-key", { ids: err.original.e, streamIds: err.original.s });
+      }
       this.metrics.rejected(err instanceof StoreUnavailableError ? "store_unavailable" : "store_error");
       if (err instanceof StoreUnavailableError) throw EventErrors.EV_ERR_STORE_UNAVAILABLE(undefined, undefined, undefined, { "retry-after": "1" });
       throw err;
@@ -111,6 +117,7 @@ export class Publisher {
       for (const e of events) this.metrics.published(e.type);
       this.metrics.publishRate.add(events.length);
     }
+    result.eventIds ??= events.map((e) => e.id);
     (result as PublishOutcome).events = events; // no copy: the result object is ours
     return result as PublishOutcome;
   }

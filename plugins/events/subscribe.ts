@@ -4,7 +4,9 @@
  * (XREADGROUP BLOCK), and every claim interval the group's entries idle past the visibility timeout
  * (another consumer died or stalled) are claimed and sent here; those delivered max_deliveries times go
  * to the dead-letter stream. Nothing is acked here: the consumer acks with POST /events/ack.
- * Events outside the subscription's `types` are acked without being sent (they do not concern the group).
+ * Events outside `types` are acked without being sent: `types` is the group's filter (fixed by its first
+ * subscription, the same for every member: app.ts refuses another with EV_ERR_GROUP_FILTER_MISMATCH), so
+ * an event skipped here concerns no member of the group.
  */
 import type { Logger } from "../../src/core/log";
 import type { Delivery, EventStore } from "./store/types";

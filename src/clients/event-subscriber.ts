@@ -9,10 +9,27 @@
  * the service redelivers it after the visibility timeout (and dead-letters it after max_deliveries).
  * When the service is away the client reconnects with full-jitter backoff under the same consumer name;
  * the service then sends this consumer's unacknowledged entries first, so nothing is lost.
+ *
+ * The registered handler types are the subscription's filter, and a group's filter is fixed by its first
+ * member: a member of a group registered with other types is refused by the service (409
+ * EV_ERR_GROUP_FILTER_MISMATCH); startSubscribing() rejects with that ServiceError and the client does
+ * not retry (a member that cannot handle all of the group's types must not take its events). An event of
+ * a type without a handler (which the service should never send) is not acknowledged: it is counted in
+ * `unhandled`, reported to onError, and left pending for redelivery and, in the end, the dead letters.
  */
 import { fullJitterBackoff } from "../core/resilience";
 import type { EventTypeName, PlatformEventEnvelope } from "../core/event-catalog";
+import { request, ServiceError } from "./http";
 import type { EventClient } from "./event-client";
+
+/** An event arrived for which this subscriber has no handler: it was left unacknowledged. */
+export class UnhandledEventError extends Error {
+  readonly code = "EV_CLIENT_NO_HANDLER";
+  constructor(readonly type: string, readonly streamId: string) {
+    super(`no handler for event type ${type} (${streamId}): left unacknowledged`);
+    this.name = "UnhandledEventError";
+  }
+}
 
 export type Delivered<T extends EventTypeName> = PlatformEventEnvelope<T> & { deliveryCount: number };
 export type EventHandler<T extends EventTypeName> = (event: Delivered<T>) => void | Promise<void>;
@@ -44,6 +61,10 @@ export class EventSubscriberClient {
   /** Events handled (acked or queued for ack) since start. */
   handled = 0;
   failed = 0;
+  /** Events received without a handler for their type (never acked). */
+  unhandled = 0;
+  /** The refusal that stopped this subscriber (a 4xx such as EV_ERR_GROUP_FILTER_MISMATCH), if any. */
+  refused?: ServiceError;
   connected = false;
 
   constructor(private readonly client: EventClient, opts: SubscriberOptions) {
@@ -73,6 +94,7 @@ export class EventSubscriberClient {
     const first = new Promise<void>((r) => (firstAttempt = r));
     this.loop = this.run(firstAttempt);
     await first;
+    if (this.refused) throw this.refused;
   }
 
   async stop(): Promise<void> {
@@ -92,8 +114,8 @@ export class EventSubscriberClient {
     let attempt = 0;
     while (this.running) {
       try {
-        const res = await fetch(this.subscribeUrl(), { signal: this.abort!.signal, headers: { accept: "text/event-stream" } });
-        if (!res.ok || !res.body) throw new Error(`subscribe answered ${res.status}`);
+        const res = await request(this.subscribeUrl(), { signal: this.abort!.signal, headers: { accept: "text/event-stream" }, timeoutMs: 24 * 3600_000 });
+        if (!res.body) throw new Error(`subscribe answered ${res.status} without a body`);
         this.connected = true;
         attempt = 0;
         firstAttempt();
@@ -101,6 +123,8 @@ export class EventSubscriberClient {
       } catch (err) {
         if (!this.running) break;
         this.o.onError?.(err);
+        // A refusal (4xx: wrong group filter, bad name) does not get better by retrying.
+        if (err instanceof ServiceError && err.status >= 400 && !err.retryable) { this.refused = err; this.running = false; }
       } finally {
         this.connected = false;
       }
@@ -132,8 +156,14 @@ export class EventSubscriberClient {
 
   private async dispatch(event: Delivered<EventTypeName>) {
     const list = this.handlers.get(event.type);
+    if (!list) {
+      // Never ack what nobody handled: it stays pending (redelivered, then dead-lettered), visibly.
+      this.unhandled++;
+      this.o.onError?.(new UnhandledEventError(event.type, event.streamId));
+      return;
+    }
     try {
-      if (list) for (const fn of list) await fn(event);
+      for (const fn of list) await fn(event);
     } catch (err) {
       this.failed++;
       this.o.onError?.(err);

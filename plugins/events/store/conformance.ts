@@ -225,7 +225,40 @@ export function eventStoreConformance(name: string, makeFactory: (trim: TrimPoli
       expect(st.firstId).toBe(r.streamIds[0]);
       expect(st.lastId).toBe(r.streamIds[2]);
       expect(st.perType).toEqual({ "order.placed": 2, "order.filled": 1 });
-      expect(st.groups).toEqual([{ name: "g", consumers: 1, pending: 1, lastDeliveredId: r.streamIds[0], lag: 2 }]);
+      expect(st.groups).toEqual([{ name: "g", consumers: 1, pending: 1, lastDeliveredId: r.streamIds[0], lag: 2, filter: null }]);
+    });
+
+    test("a group's type filter: the first binding wins, later ones read it back; stats show it", async () => {
+      const s = open();
+      await s.ensureGroup("gf", "0");
+      const [a, b] = await Promise.all([s.bindGroupFilter("gf", "custom.a,custom.b"), s.bindGroupFilter("gf", "custom.a")]);
+      expect(a).toBe("custom.a,custom.b");
+      expect(b).toBe("custom.a,custom.b");
+      expect(await s.bindGroupFilter("gf", "*")).toBe("custom.a,custom.b");
+      await s.ensureGroup("gf", "$"); // re-ensuring keeps the filter
+      expect((await s.stats()).groups.find((g) => g.name === "gf")!.filter).toBe("custom.a,custom.b");
+    });
+
+    test("idempotency key: a repeat answers the first event ids and positions; another digest is a conflict", async () => {
+      const s = open();
+      const first = [newEvent(), newEvent()];
+      const r1 = await s.append(first, { ...W, idempotencyKey: "dig-1", requestDigest: "d1" });
+      const r2 = await s.append([newEvent(), newEvent()], { ...W, idempotencyKey: "dig-1", requestDigest: "d1" });
+      expect(r2).toEqual({ streamIds: r1.streamIds, eventIds: first.map((e) => e.id), duplicate: true });
+      const err = await s.append([newEvent()], { ...W, idempotencyKey: "dig-1", requestDigest: "d2" }).catch((e) => e);
+      expect(err?.name).toBe("IdempotencyConflictError");
+      expect(err.original.s).toEqual(r1.streamIds);
+      expect((await s.read({ limit: 10 })).events.map((e) => e.id)).toEqual(first.map((e) => e.id));
+    });
+
+    test("50 concurrent appends with one key store one request; all answer its ids", async () => {
+      const s = open();
+      const rs = await Promise.all(Array.from({ length: 50 }, () => s.append([newEvent()], { ...W, idempotencyKey: "race", requestDigest: "same" })));
+      const page = await s.read({ limit: 100 });
+      expect(page.events).toHaveLength(1);
+      for (const r of rs) expect(r.streamIds).toEqual([page.events[0].streamId]);
+      expect(rs.filter((r) => !r.duplicate)).toHaveLength(1);
+      expect(new Set(rs.map((r) => (r.eventIds ?? [])[0] ?? page.events[0].id))).toEqual(new Set([page.events[0].id]));
     });
 
     test("trimming keeps about maxLen entries and reports what it removed", async () => {

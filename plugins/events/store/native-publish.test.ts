@@ -15,7 +15,7 @@ let redis: PrivateRedis;
 let pub: NativePublisher;
 const stream = `native_pub_${process.pid}`;
 const values = (id: string) => [id, "custom.test", "src", "2026-01-01T00:00:00.000Z", id, "1", '{"a":1}'];
-const argv = (...ids: string[]) => ["0", "0", "0", "MAXLEN", "1000", String(EVENT_FIELDS.length), ...ids.flatMap(values)];
+const argv = (...ids: string[]) => ["0", "0", "0", "MAXLEN", "1000", String(EVENT_FIELDS.length), "", ...ids.flatMap(values)];
 
 async function waitReady(p: NativePublisher, ms = 5000) {
   const deadline = Date.now() + ms;
@@ -56,7 +56,7 @@ test("an emptied script cache (Redis restart, SCRIPT FLUSH) falls back to EVAL o
 
 test("a script error is passed through, not reported as an outage", async () => {
   // 8 values for a 7-field event: the script's XADD gets an odd field list → ERR from Redis
-  const bad = ["0", "0", "0", "", "", "8", ...values("x"), "extra"];
+  const bad = ["0", "0", "0", "", "", "8", "", ...values("x"), "extra"];
   const err = await pub.run([stream, `{${stream}}:idem:none`], bad).catch((e) => e);
   expect(err).toBeInstanceOf(Error);
   expect(err).not.toBeInstanceOf(StoreUnavailableError);

@@ -14,6 +14,8 @@ export interface StreamKeys {
   dlq: string;
   types: string;
   idemPrefix: string;
+  /** Hash: group name → the group's type filter (fixed by its first subscription). */
+  groupFilters: string;
 }
 
 export const STREAM_NAME_RE = /^[A-Za-z0-9_.:\-]{1,200}$/;
@@ -21,7 +23,7 @@ export const STREAM_NAME_RE = /^[A-Za-z0-9_.:\-]{1,200}$/;
 export function keysFor(stream: string): StreamKeys {
   if (!STREAM_NAME_RE.test(stream)) throw new Error(`invalid stream name ${JSON.stringify(stream)} (letters, digits, _ . : - only)`);
   const tag = `{${stream}}`;
-  return { stream, dlq: `${tag}:dlq`, types: `${tag}:types`, idemPrefix: `${tag}:idem:` };
+  return { stream, dlq: `${tag}:dlq`, types: `${tag}:types`, idemPrefix: `${tag}:idem:`, groupFilters: `${tag}:gfilter` };
 }
 
 /** Field names of a stream entry (short, readable in redis-cli XRANGE). */
@@ -31,9 +33,12 @@ export const F = { id: "id", type: "type", source: "source", time: "time", cid: 
  * Publish script: dedup by request key and/or per-event id, then XADD each event, atomically.
  * KEYS[1] stream, KEYS[2] request idem key, KEYS[3..] per-event idem keys.
  * ARGV: windowMs, useRequestKey, useEventKeys, trimKind ("MAXLEN" | "MINID" | ""), trimArg, valuesPerEvent,
- * then per event the values of EVENT_FIELDS in order (the script adds the field names: half the arguments
+ * requestDigest (idempotency.ts; "" without a key), then per event the values of EVENT_FIELDS in order (the script adds the field names: half the arguments
  * to encode and send per event).
- * Returns {duplicateFlag, "id1,id2,..."}.
+ * Returns {0, "id1,id2,..."} when stored, {1, "id1,..."} when every event was a known id, {2, record}
+ * when the request key is known (the record, JSON {d: digest, e: event ids, s: stream ids}: the caller
+ * answers from it or refuses a different digest). Check and write happen in one script, so two
+ * concurrent publishes with one key store one request.
  */
 export const EVENT_FIELDS = [F.id, F.type, F.source, F.time, F.cid, F.ver, F.payload] as const;
 export const PUBLISH_LUA = `
@@ -41,20 +46,22 @@ local names = {${EVENT_FIELDS.map((f) => `'${f}'`).join(", ")}}
 local window = tonumber(ARGV[1])
 if ARGV[2] == '1' then
   local hit = redis.call('GET', KEYS[2])
-  if hit then return {1, hit} end
+  if hit then return {2, hit} end
 end
 local nf = tonumber(ARGV[6])
-local n = (#ARGV - 6) / nf
+local n = (#ARGV - 7) / nf
 local ids = {}
+local eids = {}
 local fresh = 0
 for i = 0, n - 1 do
   local prev = false
   if ARGV[3] == '1' then prev = redis.call('GET', KEYS[3 + i]) end
+  eids[#eids + 1] = ARGV[8 + i * nf]
   if prev then
     ids[#ids + 1] = prev
   else
     local args = {}
-    local base = 6 + i * nf
+    local base = 7 + i * nf
     for j = 1, nf do args[2 * j - 1] = names[j]; args[2 * j] = ARGV[base + j] end
     local id
     if ARGV[4] ~= '' then
@@ -68,7 +75,7 @@ for i = 0, n - 1 do
   end
 end
 local joined = table.concat(ids, ',')
-if ARGV[2] == '1' then redis.call('SET', KEYS[2], joined, 'PX', window) end
+if ARGV[2] == '1' then redis.call('SET', KEYS[2], cjson.encode({d = ARGV[7], e = eids, s = ids}), 'PX', window) end
 if fresh == 0 and n > 0 then return {1, joined} end
 return {0, joined}
 `;

@@ -8,6 +8,7 @@
 import Redis, { Cluster } from "ioredis";
 import { keysFor, F, EVENT_FIELDS, PUBLISH_LUA, type StreamKeys } from "./redis-keys";
 import { NativePublisher } from "./native-publish";
+import { decodeRecord, replayOf } from "../idempotency";
 import {
   StoreUnavailableError, splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery,
   type EventStore, type NewEvent, type ReadPage, type ReadQuery, type StoreFactory, type StoreStats, type StoredEvent, type TrimPolicy,
@@ -88,11 +89,15 @@ class RedisEventStore implements EventStore {
     const [kind, arg] = this.trimForAppend();
     const keys = [this.k.stream, this.k.idemPrefix + "k:" + (opts.idempotencyKey ?? "")];
     if (opts.dedupById) for (const e of events) keys.push(this.k.idemPrefix + "e:" + e.id);
-    const argv = [String(opts.dedupWindowMs), opts.idempotencyKey ? "1" : "0", opts.dedupById ? "1" : "0", kind, arg, VALUES_PER_EVENT];
+    const argv = [String(opts.dedupWindowMs), opts.idempotencyKey ? "1" : "0", opts.dedupById ? "1" : "0", kind, arg, VALUES_PER_EVENT, opts.requestDigest ?? ""];
     for (const e of events) pushValues(argv, e);
-    const [dup, joined] = (await guard((this.r as any).tradpalPublish(keys.length, keys, argv))) as [number, string];
+    const [dup, reply] = (await guard((this.r as any).tradpalPublish(keys.length, keys, argv))) as [number, string];
+    if (dup === 2) {
+      const rec = replayOf(decodeRecord(reply), opts.requestDigest); // throws IdempotencyConflictError
+      return { streamIds: rec.s, eventIds: rec.e.length ? rec.e : undefined, duplicate: true };
+    }
     if (!dup) this.count(events);
-    return { streamIds: joined.split(","), duplicate: dup === 1 };
+    return { streamIds: reply.split(","), duplicate: dup === 1 };
   }
 
   private flush = () => {
@@ -101,7 +106,7 @@ class RedisEventStore implements EventStore {
     this.queue = [];
     this.queued = 0;
     const [kind, arg] = this.trimForAppend();
-    const argv: string[] = ["0", "0", "0", kind, arg, VALUES_PER_EVENT];
+    const argv: string[] = ["0", "0", "0", kind, arg, VALUES_PER_EVENT, ""];
     for (const item of q) for (const e of item.events) pushValues(argv, e);
     const call = this.native?.isReady()
       ? this.native.run([this.k.stream, this.k.idemPrefix + "none"], argv)
@@ -159,6 +164,12 @@ class RedisEventStore implements EventStore {
     } catch (err) {
       if (!String((err as Error).message).includes("BUSYGROUP")) throw err;
     }
+  }
+
+  async bindGroupFilter(group: string, filter: string): Promise<string> {
+    // HSETNX: the first binding wins, whoever comes second reads it back.
+    await guard(this.r.hsetnx(this.k.groupFilters, group, filter));
+    return ((await guard(this.r.hget(this.k.groupFilters, group))) as string | null) ?? filter;
   }
 
   async readGroup(group: string, consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
@@ -248,9 +259,10 @@ class RedisEventStore implements EventStore {
     base.lastId = m["last-entry"] ? m["last-entry"][0] : null;
     base.trimmed = m["entries-added"] !== undefined ? Math.max(0, Number(m["entries-added"]) - base.length) : 0;
     const groups = (await guard(this.r.xinfo("GROUPS", this.k.stream))) as any[][];
+    const filters = (await guard(this.r.hgetall(this.k.groupFilters))) as Record<string, string>;
     base.groups = groups.map((g) => {
       const gm = pairs(g);
-      return { name: gm.name, consumers: Number(gm.consumers), pending: Number(gm.pending), lastDeliveredId: gm["last-delivered-id"], lag: gm.lag == null ? null : Number(gm.lag) };
+      return { name: gm.name, consumers: Number(gm.consumers), pending: Number(gm.pending), lastDeliveredId: gm["last-delivered-id"], lag: gm.lag == null ? null : Number(gm.lag), filter: filters[gm.name] ?? null };
     });
     base.deadLetters = Number(await guard(this.r.xlen(this.k.dlq)));
     const types = (await guard(this.r.hgetall(this.k.types))) as Record<string, string>;
@@ -280,7 +292,7 @@ class RedisEventStore implements EventStore {
   }
 
   async destroy(): Promise<void> {
-    const keys = [this.k.stream, this.k.dlq, this.k.types];
+    const keys = [this.k.stream, this.k.dlq, this.k.types, this.k.groupFilters];
     const nodes: Redis[] = this.r instanceof Cluster ? this.r.nodes("master") : [this.r];
     for (const node of nodes) {
       let cursor = "0";

@@ -47,6 +47,9 @@ export function openDatabase(file: string, sync: SyncMode): Database {
   db.exec("PRAGMA busy_timeout = 5000");
   db.exec("PRAGMA foreign_keys = OFF");
   db.exec(DDL);
+  // A group's type filter (fixed by its first subscription); added to databases made before it existed.
+  const cols = db.query<{ name: string }, []>("PRAGMA table_info(groups)").all();
+  if (!cols.some((c) => c.name === "filter")) db.exec("ALTER TABLE groups ADD COLUMN filter TEXT");
   return db;
 }
 

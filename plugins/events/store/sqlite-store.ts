@@ -7,6 +7,7 @@
 import type { Database } from "bun:sqlite";
 import { openDatabase, type EventRow, type SyncMode } from "./sqlite-schema";
 import { waitForAppend, notifyAppend } from "./wakeup";
+import { decodeRecord, encodeRecord, IdempotencyConflictError, replayOf } from "../idempotency";
 import {
   splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery, type EventStore,
   type NewEvent, type ReadPage, type ReadQuery, type StoreFactory, type StoreStats, type StoredEvent, type TrimPolicy,
@@ -74,11 +75,18 @@ class SqliteEventStore implements EventStore {
     return this.lastMs;
   }
 
-  private appendTxFn = (events: NewEvent[], opts: AppendOptions): AppendResult => {
+  /** A conflict is returned, not thrown: throwing would roll back the other appends of the group commit. */
+  private appendTxFn = (events: NewEvent[], opts: AppendOptions): AppendResult | IdempotencyConflictError => {
     const now = Date.now();
     if (opts.idempotencyKey) {
+      // Inside the write transaction: two publishes with one key are serialised, the second sees the first's record.
       const hit = this.idemGet.get(this.stream, `k:${opts.idempotencyKey}`, now);
-      if (hit) return { streamIds: hit.ids.split(","), duplicate: true };
+      if (hit) {
+        try {
+          const rec = replayOf(decodeRecord(hit.ids), opts.requestDigest);
+          return { streamIds: rec.s, eventIds: rec.e.length ? rec.e : undefined, duplicate: true };
+        } catch (err) { return err as IdempotencyConflictError; }
+      }
     }
     const ms = this.nowMs();
     const ids: string[] = new Array(events.length);
@@ -96,7 +104,7 @@ class SqliteEventStore implements EventStore {
       this.perType.set(e.type, (this.perType.get(e.type) ?? 0) + 1);
       if (opts.dedupById) this.idemPut.run(this.stream, `e:${e.id}`, ids[i], now + opts.dedupWindowMs);
     }
-    if (opts.idempotencyKey) this.idemPut.run(this.stream, `k:${opts.idempotencyKey}`, ids.join(","), now + opts.dedupWindowMs);
+    if (opts.idempotencyKey) this.idemPut.run(this.stream, `k:${opts.idempotencyKey}`, encodeRecord({ d: opts.requestDigest ?? "", e: events.map((e) => e.id), s: ids }), now + opts.dedupWindowMs);
     return { streamIds: ids, duplicate: fresh === 0 && events.length > 0 };
   };
 
@@ -114,14 +122,18 @@ class SqliteEventStore implements EventStore {
   private flush = () => {
     const q = this.queue;
     this.queue = [];
-    let results: AppendResult[];
+    let results: (AppendResult | IdempotencyConflictError)[];
     try {
-      results = this.appendAll.immediate(q) as AppendResult[];
+      results = this.appendAll.immediate(q) as (AppendResult | IdempotencyConflictError)[];
     } catch (err) {
       for (const item of q) item.reject(err);
       return;
     }
-    for (let i = 0; i < q.length; i++) q[i].resolve(results[i]);
+    for (let i = 0; i < q.length; i++) {
+      const r = results[i];
+      if (r instanceof IdempotencyConflictError) q[i].reject(r);
+      else q[i].resolve(r);
+    }
     notifyAppend(this.stream);
   };
 
@@ -183,6 +195,14 @@ class SqliteEventStore implements EventStore {
       if (r) { lastSeq = r.seq; lastId = `${r.ms}-${r.seq}`; }
     }
     this.db.query("INSERT OR IGNORE INTO groups (stream, name, last_seq, last_id) VALUES (?, ?, ?, ?)").run(this.stream, group, lastSeq, lastId);
+  }
+
+  async bindGroupFilter(group: string, filter: string): Promise<string> {
+    // One statement: the first binding wins, a concurrent second one reads it back.
+    this.db.query("UPDATE groups SET filter = ? WHERE stream = ? AND name = ? AND filter IS NULL").run(filter, this.stream, group);
+    const r = this.db.query<{ filter: string | null }, [string, string]>("SELECT filter FROM groups WHERE stream = ? AND name = ?").get(this.stream, group);
+    if (!r) throw new Error(`NOGROUP no such group ${group}`);
+    return r.filter ?? filter;
   }
 
   private readGroupTxFn = ((group: string, consumer: string, count: number): Delivery[] => {
@@ -272,8 +292,9 @@ class SqliteEventStore implements EventStore {
     const last = this.db.query<{ ms: number; seq: number }, [string]>(`SELECT ms, seq FROM ${SEQ_INDEX} WHERE stream = ? ORDER BY seq DESC LIMIT 1`).get(s);
     const perType: Record<string, number> = {};
     for (const [type, n] of this.perType) if (n > 0) perType[type] = n;
-    const groups = this.db.query<{ name: string; last_seq: number; last_id: string }, [string]>("SELECT name, last_seq, last_id FROM groups WHERE stream = ? ORDER BY name").all(s).map((g) => ({
+    const groups = this.db.query<{ name: string; last_seq: number; last_id: string; filter: string | null }, [string]>("SELECT name, last_seq, last_id, filter FROM groups WHERE stream = ? ORDER BY name").all(s).map((g) => ({
       name: g.name,
+      filter: g.filter,
       lastDeliveredId: g.last_id,
       consumers: this.db.query<{ n: number }, [string, string]>("SELECT count(*) AS n FROM consumers WHERE stream = ? AND grp = ?").get(s, g.name)!.n,
       pending: this.db.query<{ n: number }, [string, string]>("SELECT count(*) AS n FROM pending WHERE stream = ? AND grp = ?").get(s, g.name)!.n,

@@ -13,6 +13,8 @@ export type StoredEvent = PlatformEventEnvelope;
 export interface AppendOptions {
   /** Request-level idempotency key: a second append with the same key inside the window returns the first result. */
   idempotencyKey?: string;
+  /** Digest of the request's canonical body (idempotency.ts): a repeat of the key with another digest is a conflict. */
+  requestDigest?: string;
   /** Per-event dedup by event id (events whose id was published inside the window are not stored twice). */
   dedupById?: boolean;
   dedupWindowMs: number;
@@ -21,6 +23,8 @@ export interface AppendOptions {
 export interface AppendResult {
   /** Stream ids, one per input event (the earlier id for a duplicate). */
   streamIds: string[];
+  /** Event ids, one per input event: for a request-key duplicate those of the first request (absent: the input's ids). */
+  eventIds?: string[];
   /** True when the whole request was a replay of an earlier one (idempotency key or all ids seen). */
   duplicate: boolean;
 }
@@ -64,6 +68,8 @@ export interface GroupInfo {
   lastDeliveredId: string;
   /** Entries not yet delivered to the group (null when the store cannot tell). */
   lag: number | null;
+  /** The group's type filter, fixed by its first subscription: "*" (every type), "a,b" (sorted), null (not fixed yet). */
+  filter?: string | null;
 }
 
 export interface StoreStats {
@@ -92,6 +98,11 @@ export interface EventStore {
   read(q: ReadQuery): Promise<ReadPage>;
   /** Create the group if absent. start "$" = only new events, "0" = from the beginning, or an id. */
   ensureGroup(group: string, start: string): Promise<void>;
+  /**
+   * Fix the group's type filter if it has none yet (atomically: the first caller wins) and return the
+   * group's filter, so the caller can refuse a member asking for another one. The group must exist.
+   */
+  bindGroupFilter(group: string, filter: string): Promise<string>;
   /** New entries for this consumer (moved into its pending list); waits up to blockMs when none. */
   readGroup(group: string, consumer: string, count: number, blockMs: number): Promise<Delivery[]>;
   /** This consumer's own pending entries after `afterId` (a reconnecting consumer resumes with them; page with the last id). */
