@@ -111,7 +111,9 @@ export function buildApp(d: AppDeps) {
       const replay = parseName(q.replay, "query.replay", false);
       const start = q.start === "all" || q.start === "0" ? "0" : "$";
       if (d.subscriptions.size >= cfg.subscribe.max_subscribers) throw EventErrors.EV_ERR_TOO_MANY_SUBSCRIBERS();
-      const types = parseTypes(q, "query.types");
+      // Every repeat of type=/types= counts (the parsed query keeps only one value of a repeated key).
+      const sp = new URL(request.url).searchParams;
+      const types = parseTypes({ type: sp.getAll("type"), types: sp.getAll("types") }, "query.types");
       const target = replay ? d.factory.open(replayStreamName(cfg.stream, replay)) : store;
       await target.ensureGroup(group, start).catch(unavailable);
       // The type filter is the group's, fixed by its first subscription (as a JetStream consumer's filter
