@@ -7,7 +7,7 @@ import { describe, test, expect, beforeAll, afterAll } from "bun:test";
 import Redis from "ioredis";
 import { startHost, freePort, SHARED_REDIS_URL, type TestHost } from "./support/harness";
 import { EventClient, EventType, ServiceError } from "../src/clients/event-client";
-import { EventSubscriberClient } from "../src/clients/event-subscriber";
+import { EventSubscriberClient, UnhandledEventError } from "../src/clients/event-subscriber";
 
 describe("EventClient", () => {
   let t: TestHost;
@@ -35,6 +35,7 @@ describe("EventClient", () => {
     const b = await events.publishBatch([{ type: "custom.a", payload: { n: 1 } }, { type: "custom.a", payload: { n: 2 } }], { idempotencyKey: "client-batch-1" });
     const again = await events.publishBatch([{ type: "custom.a", payload: { n: 1 } }, { type: "custom.a", payload: { n: 2 } }], { idempotencyKey: "client-batch-1" });
     expect(again.streamIds).toEqual(b.streamIds);
+    expect(again.ids).toEqual(b.ids);
     expect(again.duplicate).toBe(true);
     const replayed: number[] = [];
     for await (const e of events.replay({ types: ["custom.a"], from })) replayed.push((e.payload as any).n);
@@ -42,6 +43,21 @@ describe("EventClient", () => {
     const st = await events.stats();
     expect(st.perType["custom.a"]).toBe(2);
     expect(st.backend).toBe("embedded");
+  });
+
+  test("a repeated key answers the original id; another body under it is a coded 409, not retried", async () => {
+    const key = `client-${crypto.randomUUID()}`;
+    const first = await events.publish("custom.idem", { n: 1 }, { idempotencyKey: key });
+    const again = await events.publish("custom.idem", { n: 1 }, { idempotencyKey: key });
+    expect(again).toEqual({ ...first, duplicate: true });
+    const back = await events.query({ fromId: first.streamId, toId: first.streamId });
+    expect(back.events.map((e) => e.id)).toEqual([first.id]);
+    const err = await events.publish("custom.idem", { n: 2 }, { idempotencyKey: key }).catch((e) => e);
+    expect(err).toBeInstanceOf(ServiceError);
+    expect([err.status, err.code, err.where, err.retryable]).toEqual([409, "EV_ERR_IDEMPOTENCY_CONFLICT", "header.idempotency-key", false]);
+    expect(err.details.ids).toEqual([first.id]);
+    const batchErr = await events.publishBatch([{ type: "custom.idem", payload: { n: 1 } }, { type: "custom.idem", payload: { n: 1 } }], { idempotencyKey: key }).catch((e) => e);
+    expect(batchErr.code).toBe("EV_ERR_IDEMPOTENCY_CONFLICT");
   });
 
   test("a 400 is not retried and keeps the service's code and path", async () => {
@@ -98,4 +114,55 @@ describe("EventSubscriberClient", () => {
     expect(got.size).toBe(200);
     expect(errors.length).toBeGreaterThan(0); // it did notice the outage
   }, 40_000);
+});
+
+/** A scripted SSE service (real HTTP on port 0) that logs subscribe and ack requests. */
+function scriptedService(subscribe: () => Response) {
+  const log = { subscribes: 0, acked: [] as string[] };
+  const server = Bun.serve({
+    port: 0, hostname: "127.0.0.1",
+    async fetch(req) {
+      const url = new URL(req.url);
+      if (url.pathname === "/events/subscribe") { log.subscribes++; return subscribe(); }
+      if (url.pathname === "/events/ack") { const b = await req.json(); log.acked.push(...b.ids); return Response.json({ acked: b.ids.length }); }
+      return new Response("no", { status: 404 });
+    },
+  });
+  return { log, server, client: new EventClient({ baseUrl: `http://127.0.0.1:${server.port}`, retries: 1 }) };
+}
+
+describe("EventSubscriberClient edge cases", () => {
+  test("an event of a type without a handler is never acked; it is counted and reported", async () => {
+    const frame = (id: string, type: string) => `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify({ id: `e-${id}`, streamId: id, type, payload: {}, deliveryCount: 1 })}\n\n`;
+    const svc = scriptedService(() => new Response(frame("1-1", "custom.other") + frame("1-2", "custom.mine") + frame("1-3", "custom.other"), { headers: { "content-type": "text/event-stream" } }));
+    const errors: unknown[] = [];
+    const handled: string[] = [];
+    const sub = new EventSubscriberClient(svc.client, { group: "g", consumer: "c", backoffBaseMs: 50, backoffCapMs: 50, onError: (e) => errors.push(e) });
+    sub.registerHandler("custom.mine" as any, (e) => { handled.push(e.streamId); });
+    await sub.startSubscribing();
+    const deadline = Date.now() + 3000;
+    while (svc.log.acked.length === 0 && Date.now() < deadline) await Bun.sleep(10);
+    await sub.stop();
+    svc.server.stop(true);
+    expect(new Set(handled)).toEqual(new Set(["1-2"]));
+    expect(new Set(svc.log.acked)).toEqual(new Set(["1-2"]));
+    expect(sub.unhandled).toBeGreaterThanOrEqual(2);
+    const unhandled = errors.filter((e) => e instanceof UnhandledEventError) as UnhandledEventError[];
+    expect(unhandled.length).toBeGreaterThanOrEqual(2);
+    expect(unhandled[0]).toMatchObject({ code: "EV_CLIENT_NO_HANDLER", type: "custom.other", streamId: "1-1" });
+  });
+
+  test("a refusal (409 group filter) rejects startSubscribing and is not retried", async () => {
+    const svc = scriptedService(() => Response.json({ error: { code: "EV_ERR_GROUP_FILTER_MISMATCH", message: "other filter", where: "query.types" } }, { status: 409 }));
+    const sub = new EventSubscriberClient(svc.client, { group: "g", consumer: "c", backoffBaseMs: 10, backoffCapMs: 10 });
+    sub.registerHandler("custom.mine" as any, () => {});
+    const err = await sub.startSubscribing().catch((e) => e);
+    expect(err).toBeInstanceOf(ServiceError);
+    expect([err.status, err.code]).toEqual([409, "EV_ERR_GROUP_FILTER_MISMATCH"]);
+    expect(sub.refused).toBe(err);
+    await Bun.sleep(200);
+    expect(svc.log.subscribes).toBe(1);
+    await sub.stop();
+    svc.server.stop(true);
+  });
 });

@@ -12,7 +12,7 @@ export const EventsSchema = Type.Object(
     max_len: Type.Integer({ default: 1_000_000, minimum: 0, description: "Keep about this many events (approximate MAXLEN trimming; 0 = unbounded)." }),
     max_age: Duration({ default: "0s", description: "Drop events older than this (MINID trimming; 0 = keep forever)." }),
     trim_interval: Duration({ default: "1s", description: "How often the embedded store trims (Redis trims on every XADD)." }),
-    dedup_window: Duration({ default: "10m", description: "An Idempotency-Key or event id seen within this window is not stored twice." }),
+    dedup_window: Duration({ default: "10m", description: "Retention of Idempotency-Key records and event-id dedup: a repeat within it answers the first ids (another body under the key: 409)." }),
     visibility_timeout: Duration({ default: "30s", description: "An unacknowledged delivery is redelivered to another consumer after this long." }),
     max_deliveries: Type.Integer({ default: 5, minimum: 1, maximum: 1000, description: "After this many deliveries without ack an event goes to the dead-letter stream." }),
     sync: Type.Union([Type.Literal("normal"), Type.Literal("full")], { default: "normal", description: "Embedded store: synchronous=NORMAL survives a process crash; FULL also survives power loss (slower)." }),

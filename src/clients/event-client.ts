@@ -6,7 +6,11 @@
  *   await events.publish(EventType.ORDER_FILLED, { order_id: "o1", symbol: "BTC/USDT", side: "BUY", quantity: 1, price: 100 });
  *
  * Every publish carries an Idempotency-Key, so the built-in retries (503, no answer) never store an
- * event twice; a resolved publish means the service stored it durably (201).
+ * event twice; a resolved publish means the service stored it durably (201). A retry (or a repeat with
+ * the same `idempotencyKey`) that the service had already stored resolves with the FIRST request's
+ * ids and stream ids and `duplicate: true`. Reusing a key for a different body rejects with a
+ * ServiceError { status: 409, code: "EV_ERR_IDEMPOTENCY_CONFLICT", where: "header.idempotency-key",
+ * details: { ids, streamIds } of the first request }, never retried.
  */
 import { fullJitterBackoff } from "../core/resilience";
 import { EventType, type EventInput, type EventPayload, type EventTypeName, type PlatformEventEnvelope } from "../core/event-catalog";
@@ -36,6 +40,7 @@ export interface PublishOptions {
   idempotencyKey?: string;
 }
 
+/** For a duplicate (`duplicate: true`): the id and position of the event the first request stored. */
 export interface PublishResult { id: string; streamId: string; duplicate: boolean }
 export interface BatchResult { count: number; ids: string[]; streamIds: string[]; duplicate: boolean }
 
