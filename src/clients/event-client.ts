@@ -67,7 +67,11 @@ export interface ReplayRequest extends Omit<EventQuery, "after" | "limit"> {
 
 export interface ReplayJob { id: string; status: string; copied: number; target: { type: string; name: string; stream: string } }
 
-export interface GroupStats { name: string; consumers: number; pending: number; lastDeliveredId: string; lag: number | null }
+export interface GroupStats {
+  name: string; consumers: number; pending: number; lastDeliveredId: string; lag: number | null;
+  /** The group's type filter, fixed by its first subscription: "*" = every type, "a,b" = sorted types, null = not fixed yet. */
+  filter?: string | null;
+}
 export interface EventStats {
   stream: string; backend: "redis" | "embedded"; length: number; firstId: string | null; lastId: string | null;
   perType: Record<string, number>; groups: GroupStats[]; deadLetters: number; trimmed: number; subscribers: number;
