@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The one definition of what the test suite needs on the machine (used by `bun run test` and .ci/run).
+# Installs whatever is missing with apt-get (one update, noninteractive) when it can: root and apt-get.
+# When it cannot, it stops at once with ONE line naming the missing tools and the command that installs
+# them (exit 3). Uses only shell builtins besides `id` and `apt-get`, so its tests can run it with a PATH
+# of test doubles. Prints nothing when everything is present.
+set -uo pipefail
+
+# tool on PATH → Debian package that provides it
+tools=(redis-server openssl curl promtool chromium)
+pkgs=(redis-server openssl curl prometheus chromium)
+
+missing_tools=() missing_pkgs=()
+for i in "${!tools[@]}"; do
+  command -v "${tools[$i]}" >/dev/null 2>&1 || { missing_tools+=("${tools[$i]}"); missing_pkgs+=("${pkgs[$i]}"); }
+done
+[ ${#missing_tools[@]} -eq 0 ] && exit 0
+
+install_cmd="apt-get install -y ${missing_pkgs[*]}"
+uid=$(id -u 2>/dev/null || echo unknown)
+if [ "$uid" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
+  why="not root"; [ "$uid" = "0" ] && why="no apt-get"
+  echo "provision-test: missing ${missing_tools[*]} ($why, cannot install); install with: sudo $install_cmd" >&2
+  exit 3
+fi
+
+echo "provision-test: installing ${missing_pkgs[*]} (for ${missing_tools[*]})" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get update -qq >/dev/null || ! apt-get install -y -qq "${missing_pkgs[@]}" >/dev/null; then
+  echo "provision-test: apt-get failed installing ${missing_pkgs[*]}; run: $install_cmd" >&2
+  exit 3
+fi
+still=()
+for t in "${missing_tools[@]}"; do command -v "$t" >/dev/null 2>&1 || still+=("$t"); done
+if [ ${#still[@]} -gt 0 ]; then
+  echo "provision-test: installed packages but ${still[*]} still not on PATH; run: $install_cmd" >&2
+  exit 3
+fi
