@@ -30,6 +30,8 @@ import { fetchClient, type UpstreamClient } from "./upstream-client";
 import { pooledClient } from "./pooled-client";
 import { isAvailable } from "./upstream-state";
 
+const PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
 export async function provisionGateway(settings: GatewaySettings, ctx: PluginContext): Promise<PluginInstance> {
   const metrics = createGatewayMetrics(ctx.metrics, ctx.id);
   const services = new Map<string, ServiceRuntime>();
@@ -179,6 +181,13 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
 
   return {
     app: admin.app,
+    // /openapi.json: the edge's /auth/* (TypeBox bodies) and every service prefix this gateway proxies.
+    docs: {
+      apps: policy ? [policy.app] : [],
+      routes: () => [...services.values()].flatMap((svc) => (svc.settings.methods.length ? svc.settings.methods : PROXIED_METHODS).map((method) => ({
+        method, path: `${svc.settings.path_prefix.replace(/\/$/, "")}/{path}`, summary: `proxied to service ${svc.name}${svc.settings.auth_required ? ` (token with scopes: ${svc.settings.scopes.join(", ") || "any"})` : ""}`, tag: `service ${svc.name}`,
+      }))),
+    },
     fetch: handle,
     wire,
     async start() {

@@ -75,6 +75,17 @@ export default definePlugin({
     let timer: ReturnType<typeof setInterval> | undefined;
     return {
       app,
+      // Served outside Elysia's router (fast-path.ts, vault-api.ts): listed in /openapi.json by hand.
+      docs: {
+        routes: () => [
+          { method: "POST", path: "/tokens/validate", summary: "Validate a token (fast path)", tag: "tokens" },
+          { method: "GET", path: "/secrets/{path}", summary: "Read a secret (fast path; ?version=N)", tag: "secrets" },
+          ...(vaultApi ? ["GET", "POST", "PUT", "DELETE"].map((method) => ({ method, path: `/v1/${cfg.secrets.vault.mount}/data/{path}`, summary: "Vault KV v2 data (X-Vault-Token)", tag: "vault" })).concat(
+            { method: "GET", path: `/v1/${cfg.secrets.vault.mount}/metadata/{path}`, summary: "Vault KV v2 metadata (?list=true)", tag: "vault" },
+            { method: "GET", path: "/v1/sys/health", summary: "Vault-shaped health", tag: "vault" },
+          ) : []),
+        ],
+      },
       fetch(req) {
         const url = req.url;
         const pathStart = url.indexOf("/", url.indexOf("//") + 2);

@@ -55,6 +55,24 @@ export interface PluginInstance {
   stop(): Promise<void>;
   /** Readiness of this plugin and its dependencies; default: ok. */
   health?(): HealthReport | Promise<HealthReport>;
+  /** What GET /openapi.json and /docs add to `app`'s routes (src/host/openapi.ts). */
+  docs?: PluginDocs;
+}
+
+/** A route served outside Elysia's router (a fast path, a proxied prefix): listed in /openapi.json. */
+export interface DocRoute {
+  method: string;
+  /** OpenAPI template: /secrets/{path} */
+  path: string;
+  summary: string;
+  tag?: string;
+}
+
+export interface PluginDocs {
+  /** Further Elysia apps on this port (their TypeBox schemas are documented too), e.g. the gateway edge's /auth/*. */
+  apps?: AnyElysia[];
+  /** Read per request: routes that change at run time (the gateway's services) stay current. */
+  routes?: () => DocRoute[];
 }
 
 export interface PluginDefinition<S extends TSchema = TSchema> {

@@ -18,6 +18,8 @@ import { dependencyOrder } from "./order";
 import { bind, drained, type BoundServer, type Generation, type Slot } from "./listener";
 import { renderTable, type TableRow } from "./table";
 import { platformTls, bindHealthListener, type PlatformTls } from "./tls";
+import { openApiDocument } from "./openapi";
+import { docsPage } from "./docs-page";
 
 export interface HostOptions {
   file: string;
@@ -362,6 +364,16 @@ export class Host {
         const text = await renderMetrics([host.hostRegistry, host.metricsFor(id).registry]);
         return new Response(text, { headers: { "content-type": METRICS_CONTENT_TYPE } });
       },
+      async openapi() {
+        const g = slot.gen;
+        try {
+          return Response.json(openApiDocument(id, g.block.definition.description, VERSION, g.instance));
+        } catch (err) {
+          host.log.error("openapi document failed", { plugin: id, err });
+          return HostErrors.HOST_ERR_INTERNAL("the OpenAPI document could not be built").toResponse();
+        }
+      },
+      async docs() { return docsPage(); },
     };
     return slot;
   }

@@ -37,6 +37,9 @@ export interface Slot {
   closing: boolean;
   health(): Promise<Response>;
   metrics(): Promise<Response>;
+  /** GET /openapi.json and GET /docs (src/host/openapi.ts): host-served, so no plugin catch-all takes them. */
+  openapi(): Promise<Response>;
+  docs(): Promise<Response>;
 }
 
 export interface BoundServer {
@@ -125,6 +128,8 @@ export function createDispatcher(slot: Slot, log: Logger, base: DispatchBase = {
     if (req.method === "GET" && rawTarget(req) === undefined) {
       if (pathIs(url, pathStart, "/health")) return tagged(slot.health(), req);
       if (pathIs(url, pathStart, "/metrics")) return tagged(slot.metrics(), req);
+      if (pathIs(url, pathStart, "/openapi.json")) return tagged(slot.openapi(), req);
+      if (pathIs(url, pathStart, "/docs")) return tagged(slot.docs(), req);
     }
     if (slot.closing) {
       return jsonError(503, "HOST_ERR_SHUTTING_DOWN", HostErrors.specs.HOST_ERR_SHUTTING_DOWN.message, undefined, undefined, { connection: "close", "x-request-id": idOf(req) });

@@ -44,7 +44,9 @@ export interface FrontOptions {
 
 function isHostPath(target: string): boolean {
   return (target.startsWith("/health") && (target.length === 7 || target.charCodeAt(7) === 63 || target.charCodeAt(7) === 47))
-    || (target.startsWith("/metrics") && (target.length === 8 || target.charCodeAt(8) === 63));
+    || (target.startsWith("/metrics") && (target.length === 8 || target.charCodeAt(8) === 63))
+    || (target.startsWith("/openapi.json") && (target.length === 13 || target.charCodeAt(13) === 63))
+    || (target.startsWith("/docs") && (target.length === 5 || target.charCodeAt(5) === 63));
 }
 
 /** The methods Bun.serve parses (it drops the connection on any other, "get" included): the rest get a 501 here. */
