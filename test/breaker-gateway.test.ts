@@ -3,7 +3,8 @@
  * breaker within the configured threshold; while open the gateway answers 503 + Retry-After without
  * upstream traffic; after the recovery timeout trial calls re-open it (still failing) or close it (healthy).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { expectNoOutstandingPermits } from "./support/permits";
 import { startHost, type TestHost } from "./support/harness";
 import { expectOpenRefusal } from "./support/breaker-expect";
 
@@ -52,6 +53,7 @@ plugins:
 `);
   });
   afterAll(async () => { await t?.stop(); up?.server.stop(true); });
+  afterEach(() => expectNoOutstandingPermits()); // every request of a fault test settled its breaker permit
 
   test("the gateway's services get breakers", async () => {
     const list = await (await fetch(`${t.url("breaker")}/circuit-breakers`)).json();

@@ -2,6 +2,7 @@
 import { describe, test, expect } from "bun:test";
 import { Elysia, t } from "elysia";
 import { createBus } from "../src/core/bus";
+import { UNGUARDED } from "../src/core/bus-topics";
 import { createSharedPool } from "../src/core/shared-pool";
 import { dependencyOrder } from "../src/host/order";
 import { createLogger, parseLogLevel } from "../src/core/log";
@@ -29,7 +30,7 @@ describe("bus", () => {
   test("services: provide, call, withdraw only by the current provider", () => {
     const bus = createBus();
     expect(bus.service("breaker.permit")).toBeUndefined();
-    const withdrawOld = bus.provide("breaker.permit", () => ({ allowed: true }));
+    const withdrawOld = bus.provide("breaker.permit", () => UNGUARDED);
     bus.provide("breaker.permit", () => ({ allowed: false, retryAfterMs: 5, state: "open" }));
     withdrawOld(); // a stale provider (old instance) must not remove the new one
     expect(bus.service("breaker.permit")!("x")).toEqual({ allowed: false, retryAfterMs: 5, state: "open" });

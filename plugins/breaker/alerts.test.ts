@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { AlertTracker } from "./alerts";
 import { BreakerRegistry } from "./registry";
+import { UNGUARDED } from "../../src/core/bus-topics";
 import { DEFAULT_POLICY } from "./state-machine";
 
 function setup() {
@@ -59,7 +60,7 @@ describe("registry limits", () => {
     r.record({ service: "b", status: 200, latencyMs: 1 });
     for (let i = 0; i < 3; i++) r.record({ service: "c", status: 500, latencyMs: 1 });
     expect(r.permit("a").allowed).toBe(false);
-    expect(r.permit("c")).toEqual({ allowed: true });
+    expect(r.permit("c")).toBe(UNGUARDED); // no breaker: a permit that settles nothing
     expect([...r.entries.keys()]).toEqual(["a", "b"]);
     expect(refused).toEqual(["c"]);
   });

@@ -3,10 +3,10 @@
  * ("5xx", "429", "408") and a set of transport errors (connect, timeout, reset, other).
  * Everything else is a success (4xx is the caller's fault, not the upstream's, by default).
  * A "client" outcome (the gateway's caller went away or its body broke off) counts neither way,
- * whatever the policy: it says nothing about the upstream.
+ * whatever the policy: it says nothing about the upstream; nor does "unsent" (no call was made).
  */
 import { FAILURE, IGNORED, SUCCESS, type Outcome } from "./state-machine";
-import type { UpstreamOutcome } from "../../src/core/bus-topics";
+import type { UpstreamOutcome, UpstreamOutcomeError } from "../../src/core/bus-topics";
 
 export const TRANSPORT_ERRORS = ["connect", "timeout", "reset", "other"] as const;
 export type TransportError = (typeof TRANSPORT_ERRORS)[number];
@@ -35,6 +35,8 @@ export function expandStatusPattern(pattern: string): number[] {
 
 export interface Classifier {
   (outcome: UpstreamOutcome): Outcome;
+  /** The same verdict from the fields (a settled permit: no outcome object is made). */
+  parts(status: number, error: UpstreamOutcomeError | undefined): Outcome;
 }
 
 export function createClassifier(policy: FailurePolicy): Classifier {
@@ -45,15 +47,17 @@ export function createClassifier(policy: FailurePolicy): Classifier {
   const errTimeout = policy.errors.includes("timeout") ? FAILURE : IGNORED;
   const errReset = policy.errors.includes("reset") ? FAILURE : IGNORED;
   const errOther = policy.errors.includes("other") ? FAILURE : IGNORED;
-  return (o) => {
-    const status = o.status;
+  const parts = (status: number, error: UpstreamOutcomeError | undefined): Outcome => {
     if (status > 0 && status < 600) return table[status] as Outcome;
-    switch (o.error) {
-      case "client": return IGNORED;
+    switch (error) {
+      case "client": case "unsent": return IGNORED;
       case "connect": return errConnect as Outcome;
       case "timeout": return errTimeout as Outcome;
       case "reset": return errReset as Outcome;
-      default: return (status <= 0 || status >= 600 || o.error ? errOther : SUCCESS) as Outcome;
+      default: return (status <= 0 || status >= 600 || error ? errOther : SUCCESS) as Outcome;
     }
   };
+  const classify = ((o: UpstreamOutcome) => parts(o.status, o.error)) as Classifier;
+  classify.parts = parts;
+  return classify;
 }

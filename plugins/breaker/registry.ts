@@ -3,7 +3,8 @@
  * reload; each new plugin instance re-points `listener` and pushes new thresholds with `configure`.
  * The permit and record paths are the gateway's hot path: no allocation when a call is allowed.
  */
-import type { PermitDecision, UpstreamOutcome } from "../../src/core/bus-topics";
+import { UNGUARDED, type PermitDecision, type UpstreamOutcome, type UpstreamOutcomeError } from "../../src/core/bus-topics";
+import { BreakerPermit, permitLedger, type PermitHolder as PermitHolderEntry, type PermitSink } from "./permit";
 import {
   BreakerStateMachine, CLOSED, DISABLED, FAILURE, FORCED_OPEN, HALF_OPEN, IGNORED, OPEN, STATE_NAMES,
   type BreakerPolicy, type Outcome, type StateCode, type StateName,
@@ -28,6 +29,8 @@ export class BreakerEntry {
   failures = 0;
   ignored = 0;
   rejected = 0;
+  /** Permits granted and not yet settled (see permit.ts). */
+  outstanding = 0;
   /** How many of `rejected` the metrics counter already holds (synced at scrape; survives reloads). */
   rejectedExported = 0;
   createdAt: number;
@@ -42,9 +45,7 @@ export type RegistryListener = (entry: BreakerEntry, record: TransitionRecord) =
 /** Called once per recorded outcome (metrics), after the machine has seen it. */
 export type OutcomeListener = (entry: BreakerEntry, outcome: Outcome) => void;
 
-const ALLOWED: PermitDecision = Object.freeze({ allowed: true }) as PermitDecision;
-
-export class BreakerRegistry {
+export class BreakerRegistry implements PermitSink {
   readonly entries = new Map<string, BreakerEntry>();
   /** Identity of this process in cluster messages (stable across reloads). */
   readonly instanceId = crypto.randomUUID();
@@ -64,6 +65,7 @@ export class BreakerRegistry {
 
   constructor(policyOf: (name: string) => BreakerPolicy, readonly now: () => number = Date.now) {
     this.policyOf = policyOf;
+    permitLedger.registries.add(new WeakRef(this));
   }
 
   /** New thresholds for every breaker (and for those created later). State is kept. */
@@ -108,12 +110,12 @@ export class BreakerRegistry {
     this.listener?.(entry, record);
   };
 
-  /** The "breaker.permit" service. */
+  /** The "breaker.permit" service: a permit to settle once the request is over, or the refusal. */
   readonly permit = (service: string): PermitDecision => {
     const entry = this.entries.get(service) ?? this.byName(service);
-    if (entry === undefined) return ALLOWED; // over the limit: no breaker, no protection, never a refusal
+    if (entry === undefined) return UNGUARDED; // over the limit: no breaker, no protection, never a refusal
     const m = entry.machine;
-    if (m.tryAcquire()) return ALLOWED;
+    if (m.tryAcquire()) return new BreakerPermit(this, entry, m.epoch);
     entry.rejected++;
     return { allowed: false, retryAfterMs: this.retryAfterMs(entry), state: STATE_NAMES[m.state] };
   };
@@ -125,17 +127,34 @@ export class BreakerRegistry {
     return 1000; // HALF_OPEN with every trial slot taken: ask again shortly
   }
 
-  /** The "upstream.outcome" consumer. */
+  /**
+   * A permit settled: the request's outcome is counted, and moves the machine only in the state epoch
+   * the permit was granted in (a call let through while CLOSED is no half-open trial, and a trial of an
+   * earlier half-open round no longer holds a slot).
+   */
+  settle(holder: PermitHolderEntry, epoch: number, status: number, latencyMs: number, error: UpstreamOutcomeError | undefined): void {
+    const entry = holder as BreakerEntry;
+    const outcome = this.classify.parts(status, error);
+    this.count(entry, outcome);
+    if (entry.machine.epoch === epoch) entry.machine.record(outcome, latencyMs);
+    this.onOutcome?.(entry, outcome);
+  }
+
+  /** The "upstream.outcome" consumer: callers that hold no permit object. */
   readonly record = (o: UpstreamOutcome): void => {
     const entry = this.entries.get(o.service) ?? this.byName(o.service);
     if (entry === undefined) return;
     const outcome = this.classify(o);
-    if (outcome === FAILURE) entry.failures++;
-    else if (outcome === IGNORED) entry.ignored++;
-    else entry.successes++;
+    this.count(entry, outcome);
     entry.machine.record(outcome, o.latencyMs);
     this.onOutcome?.(entry, outcome);
   };
+
+  private count(entry: BreakerEntry, outcome: Outcome): void {
+    if (outcome === FAILURE) entry.failures++;
+    else if (outcome === IGNORED) entry.ignored++;
+    else entry.successes++;
+  }
 
   /** Time-driven transitions (OPEN → HALF_OPEN) so idle breakers still move. */
   tick(): void {

@@ -99,6 +99,8 @@ export class BreakerStateMachine {
   trialCalls = 0;
   trialFailures = 0;
   trialSlow = 0;
+  /** Bumped on every state change: a permit settled in another epoch than it was granted in does not move the machine. */
+  epoch = 0;
   /** When the last trial permit was handed out (only tracked when halfOpenMaxWaitMs > 0). */
   private lastTrialAt = 0;
   private window: SlidingWindow;
@@ -282,6 +284,7 @@ export class BreakerStateMachine {
     if (to === HALF_OPEN) { this.trialPermits = 0; this.trialCalls = 0; this.trialFailures = 0; this.trialSlow = 0; }
     const from = this.state;
     this.state = to;
+    this.epoch++;
     this.stateSince = this.now();
     if (from !== to || to === OPEN) this.onTransition?.(this, from, to, reason, this.stateSince);
   }
@@ -289,6 +292,7 @@ export class BreakerStateMachine {
   private transition(to: StateCode, reason: string): void {
     const from = this.state;
     this.state = to;
+    this.epoch++;
     this.stateSince = this.now();
     if (from !== to || to === OPEN) this.onTransition?.(this, from, to, reason, this.stateSince);
   }

@@ -5,6 +5,7 @@
  * retry decision, the error a failure maps to, and the per-request metrics and access log line.
  */
 import type { Bus } from "../../src/core/bus";
+import { UNGUARDED, type Permit, type UpstreamOutcomeError } from "../../src/core/bus-topics";
 import type { Logger } from "../../src/core/log";
 import type { HeaderView } from "../../src/core/http1/pair-headers";
 import type { EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";
@@ -67,6 +68,20 @@ export function isAdminPath(path: string): boolean {
   return path.startsWith("/services") && (path.length === 9 || path.charCodeAt(9) === 47);
 }
 
+/** An attempt's error as the breaker reads it: what the client did is "client", neither way. */
+function outcomeError(err: UpstreamErrorKind | "unsent"): UpstreamOutcomeError {
+  switch (err) {
+    case "connect": case "timeout": case "reset": case "client": case "unsent": return err;
+    case "body-limit": return "client";
+    default: return "other";
+  }
+}
+
+/** Whether a value from `admit` is the refusal (a Permit has `allowed`). */
+export function isRefusal(p: Permit | Refusal): p is Refusal {
+  return (p as Refusal).code !== undefined;
+}
+
 export class ProxyCore {
   constructor(readonly o: ProxyOptions) {}
 
@@ -120,12 +135,15 @@ export class ProxyCore {
     return route;
   }
 
-  /** The breaker's verdict: undefined to go on, or the 503 refusal while it is open. */
-  breakerRefusal(route: CompiledRoute): Refusal | undefined {
+  /**
+   * The service breaker's verdict on this request: a permit (settled once by `settle` when the request is
+   * over, whatever way it ends), or the 503 refusal while it is open.
+   */
+  admit(route: CompiledRoute): Permit | Refusal {
     const permit = this.o.bus.service("breaker.permit");
-    if (permit === undefined) return undefined;
+    if (permit === undefined) return UNGUARDED;
     const p = permit(route.svc.name);
-    if (p.allowed) return undefined;
+    if (p.allowed) return p;
     return { code: "GW_ERR_CIRCUIT_OPEN", message: `the circuit breaker for service "${route.svc.name}" is ${p.state}`, route, headers: { "retry-after": String(Math.max(1, Math.ceil(p.retryAfterMs / 1000))) } };
   }
 
@@ -140,19 +158,25 @@ export class ProxyCore {
   }
 
   /**
-   * One attempt is over: feed the instance's EWMA and outlier detector, the latency histogram and
-   * the breaker (upstream.outcome). `status` 0 with `err` set when no response came.
-   * What the client did (went away, its body broke or stalled, it sent too much) tells nothing about
-   * the upstream: no EWMA, no outlier count, no latency sample, and the breaker gets a neutral
-   * "client" outcome (which it ignores, giving back a half-open trial slot).
+   * The request is over (answered, refused, failed, or the client left): its permit learns how, once.
+   * The service breaker sees requests, not attempts: the last attempt's result after retries and
+   * failover (`status`, `err`), or `err` "unsent" when no attempt was made (no healthy instance,
+   * bulkhead full, an exception first): a refusal of our own says nothing new about the upstream.
+   */
+  settle(permit: Permit, status: number, latencyMs: number, err: UpstreamErrorKind | "unsent" | undefined): void {
+    permit.settle(status, latencyMs, err === undefined ? undefined : outcomeError(err));
+  }
+
+  /**
+   * One attempt is over: feed the instance's EWMA and outlier detector and the latency histogram
+   * (the service breaker is told once per request, by `settle`). `status` 0 with `err` set when no
+   * response came. What the client did (went away, its body broke or stalled, it sent too much) tells
+   * nothing about the upstream: no EWMA, no outlier count, no latency sample.
    */
   recordAttempt(route: CompiledRoute, member: Member, latencyMs: number, doneAt: number, status: number, err: UpstreamErrorKind | undefined): void {
     const o = this.o;
     const svc = route.svc;
-    if (err === "client" || err === "body-limit") {
-      if (o.bus.hasListeners("upstream.outcome")) o.bus.emit("upstream.outcome", { service: svc.name, status: 0, latencyMs, instance: member.url, error: "client" });
-      return;
-    }
+    if (err === "client" || err === "body-limit") return;
     const state = member.state;
     observeLatency(state, latencyMs, doneAt);
     if (recordOutcome(state, err !== undefined || status >= 500, svc.settings.outlier, doneAt)) {
@@ -160,9 +184,6 @@ export class ProxyCore {
       o.log.warn("instance ejected", { service: svc.name, instance: member.url, until: new Date(state.ejectedUntil).toISOString(), reason: err ?? `status ${status}` });
     }
     if (err === undefined) o.latency.observe(svc.latency, latencyMs / 1000);
-    if (o.bus.hasListeners("upstream.outcome")) {
-      o.bus.emit("upstream.outcome", { service: svc.name, status, latencyMs, instance: member.url, ...(err ? { error: err === "connect" || err === "timeout" || err === "reset" ? err : "other" } : {}) });
-    }
   }
 
   /** Whether this attempt's outcome may be retried (the budget is asked separately). */

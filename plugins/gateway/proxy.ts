@@ -5,15 +5,16 @@
  */
 import type { Server } from "bun";
 import { mintTraceparent, requestIdFrom } from "./trace";
-import { Bulkhead, BulkheadRejectedError, fullJitterBackoff } from "../../src/core/resilience";
+import { BulkheadRejectedError, fullJitterBackoff } from "../../src/core/resilience";
+import type { Permit } from "../../src/core/bus-topics";
 import type { EdgeDecision } from "./edge/contract";
 import { stripPrefix } from "./routing";
 import type { CompiledRoute } from "./route";
 import { applyHeaderProgram, applyUrlProgram } from "./transforms";
 import { framingProblem, headerBlock, headerBytes, setForwardingHeaders, stripHopByHop, type ForwardingInfo } from "./headers";
 import { gatewayError } from "./errors";
-import { UpstreamError, classifyFetchError, type UpstreamResponse } from "./upstream-client";
-import { IDEMPOTENT, ProxyCore, isAdminPath, type Refusal } from "./proxy-core";
+import { UpstreamError, classifyFetchError, type UpstreamErrorKind, type UpstreamResponse } from "./upstream-client";
+import { IDEMPOTENT, ProxyCore, isAdminPath, isRefusal, type Refusal } from "./proxy-core";
 import type { Member } from "./balancers";
 import { rawTarget } from "../../src/core/http1/raw-target";
 
@@ -53,85 +54,114 @@ export function createProxyHandler(core: ProxyCore) {
     return finish(r.route, req, path, gatewayError(r.code, requestId, r.message, r.headers), requestId, clientIp, t0, member, attempts, r.code);
   }
 
-  async function forward(req: Request, route: CompiledRoute, path: string, query: string, clientIp: string, requestId: string, t0: number, decision: EdgeDecision | undefined): Promise<Response> {
+  /** Everything after the breaker's permit: the bulkhead slot, the attempts (retries within budget), the answer. */
+  async function forward(permit: Permit, req: Request, route: CompiledRoute, path: string, query: string, clientIp: string, requestId: string, t0: number, decision: EdgeDecision | undefined): Promise<Response> {
+    // How the request ended, for its permit: the last attempt's result, "unsent" until one is made.
+    let lastStatus = 0;
+    let lastLatencyMs = 0;
+    let lastErr: UpstreamErrorKind | "unsent" | undefined = "unsent";
     const svc = route.svc;
-    const h = req.headers;
-    const cl = h.get("content-length");
-    const hasBody = (cl !== null && cl !== "0") || h.get("transfer-encoding") !== null;
+    const bulkhead = svc.bulkhead;
+    let inside = false;
+    // The permit is settled in one place, the finally at the end, however this ends: answered, refused,
+    // no instance, bulkhead full, client gone, timed out, budget spent, or thrown.
+    try {
+      const h = req.headers;
+      const cl = h.get("content-length");
+      const hasBody = (cl !== null && cl !== "0") || h.get("transfer-encoding") !== null;
 
-    // Upstream path: strip prefix, then the route's rewrite.
-    const upstreamPath = route.strip ? stripPrefix(path, route.prefix) : path;
-    const pathAndQuery = route.transforms.url ? applyUrlProgram(upstreamPath, query, route.transforms.url) : upstreamPath + query;
+      // Upstream path: strip prefix, then the route's rewrite.
+      const upstreamPath = route.strip ? stripPrefix(path, route.prefix) : path;
+      const pathAndQuery = route.transforms.url ? applyUrlProgram(upstreamPath, query, route.transforms.url) : upstreamPath + query;
 
-    const host = h.get("host");
-    const forwarding: ForwardingInfo = {
-      clientIp, proto: req.url.charCodeAt(4) === 115 /* https */ ? "https" : "http", host, requestId,
-      traceparent: mintTraceparent(h.get("traceparent")), trustChain: o.trustForwarded,
-    };
-    let out: Headers | string;
-    if (client.acceptsHeaderBlock && route.transforms.requestInBlock) {
-      // One pass over the client's headers into the serialised block the pooled client writes.
-      out = headerBlock(h, forwarding, route.preserveHost, route.transforms.request, route.transforms.requestBlock);
-    } else {
-      out = new Headers(h);
-      stripHopByHop(out);
-      if (!route.preserveHost) out.delete("host");
-      setForwardingHeaders(out, forwarding);
-      if (route.transforms.request) applyHeaderProgram(out, route.transforms.request);
-    }
-
-    let body: ReadableStream<Uint8Array> | null = hasBody ? req.body : null;
-    if (body !== null && cl === null) body = limitBody(body, o.maxBodySize);
-
-    const retryable = route.retryAttempts > 0 && body === null && (IDEMPOTENT.has(req.method) || route.retryNonIdempotent);
-    const now0 = Date.now();
-    svc.budget.recordRequest(now0);
-
-    // One deadline for the whole exchange (all attempts) up to the response headers.
-    const deadline = now0 + route.timeoutMs;
-
-    let exclude: Member | undefined;
-    let attempt = 0;
-    for (;;) {
-      const now = attempt === 0 ? now0 : Date.now();
-      const member = core.pick(route, now, exclude);
-      if (member === undefined) return refuse(core.noInstance(route), req, path, requestId, clientIp, t0, undefined, attempt + 1);
-      const state = member.state;
-      state.active++;
-      const started = performance.now();
-      let res: UpstreamResponse | undefined;
-      let err: UpstreamError | undefined;
-      try {
-        res = await client.send({ base: member.url, path: pathAndQuery, method: req.method, headers: out, blockHasHost: route.preserveHost && host !== null, blockHasLength: cl !== null, body, connectTimeoutMs: route.connectTimeoutMs, deadline, tls: svc.tlsSource?.get(), signal: req.signal });
-      } catch (e) {
-        err = classifyFetchError(e, false);
-      } finally {
-        state.active--;
-      }
-      const latencyMs = performance.now() - started;
-      const doneAt = now + latencyMs;
-      const status = res !== undefined ? res.status : 0;
-      core.recordAttempt(route, member, latencyMs, doneAt, status, err?.kind);
-
-      if (retryable && core.retryable(route, attempt, doneAt, deadline, status, err?.kind) && core.tryRetry(route, doneAt)) {
-        res?.discard();
-        const delay = fullJitterBackoff(attempt, route.backoffBaseMs, route.backoffCapMs);
-        if (delay > 0) await Bun.sleep(delay);
-        attempt++;
-        exclude = member;
-        continue;
+      const host = h.get("host");
+      const forwarding: ForwardingInfo = {
+        clientIp, proto: req.url.charCodeAt(4) === 115 /* https */ ? "https" : "http", host, requestId,
+        traceparent: mintTraceparent(h.get("traceparent")), trustChain: o.trustForwarded,
+      };
+      let out: Headers | string;
+      if (client.acceptsHeaderBlock && route.transforms.requestInBlock) {
+        // One pass over the client's headers into the serialised block the pooled client writes.
+        out = headerBlock(h, forwarding, route.preserveHost, route.transforms.request, route.transforms.requestBlock);
+      } else {
+        out = new Headers(h);
+        stripHopByHop(out);
+        if (!route.preserveHost) out.delete("host");
+        setForwardingHeaders(out, forwarding);
+        if (route.transforms.request) applyHeaderProgram(out, route.transforms.request);
       }
 
-      if (err !== undefined) return refuse(core.failure(route, err.kind), req, path, requestId, clientIp, t0, member, attempt + 1);
+      let body: ReadableStream<Uint8Array> | null = hasBody ? req.body : null;
+      if (body !== null && cl === null) body = limitBody(body, o.maxBodySize);
 
-      const up = res!;
-      const rh = up.headers;
-      rh.set("x-request-id", requestId);
-      if (route.transforms.response) applyHeaderProgram(rh, route.transforms.response);
-      const extra = decision?.responseHeaders;
-      if (extra) for (let i = 0; i < extra.length; i++) rh.append(extra[i][0], extra[i][1]);
-      const response = new Response(up.body as BodyInit | null, { status: up.status, statusText: up.statusText, headers: rh });
-      return finish(route, req, path, response, requestId, clientIp, t0, member, attempt + 1);
+      const retryable = route.retryAttempts > 0 && body === null && (IDEMPOTENT.has(req.method) || route.retryNonIdempotent);
+      const now0 = Date.now();
+      svc.budget.recordRequest(now0);
+
+      // One deadline for the whole exchange (all attempts) up to the response headers.
+      const deadline = now0 + route.timeoutMs;
+
+      let exclude: Member | undefined;
+      let attempt = 0;
+      if (bulkhead !== undefined) {
+        if (!bulkhead.tryEnter()) {
+          if (bulkhead.queued >= bulkhead.maxQueue) return bulkheadFull(route, req, path, requestId, clientIp, t0, "queue_full");
+          try {
+            await bulkhead.enter();
+          } catch (e) {
+            return bulkheadFull(route, req, path, requestId, clientIp, t0, e instanceof BulkheadRejectedError ? e.reason : "queue_full");
+          }
+        }
+        // The slot is held until the upstream's response head (or failure), then handed to the next in queue.
+        inside = true;
+      }
+      for (;;) {
+        const now = attempt === 0 ? now0 : Date.now();
+        const member = core.pick(route, now, exclude);
+        if (member === undefined) return refuse(core.noInstance(route), req, path, requestId, clientIp, t0, undefined, attempt + 1);
+        const state = member.state;
+        state.active++;
+        const started = performance.now();
+        let res: UpstreamResponse | undefined;
+        let err: UpstreamError | undefined;
+        try {
+          res = await client.send({ base: member.url, path: pathAndQuery, method: req.method, headers: out, blockHasHost: route.preserveHost && host !== null, blockHasLength: cl !== null, body, connectTimeoutMs: route.connectTimeoutMs, deadline, tls: svc.tlsSource?.get(), signal: req.signal });
+        } catch (e) {
+          err = classifyFetchError(e, false);
+        } finally {
+          state.active--;
+        }
+        const latencyMs = performance.now() - started;
+        const doneAt = now + latencyMs;
+        const status = res !== undefined ? res.status : 0;
+        core.recordAttempt(route, member, latencyMs, doneAt, status, err?.kind);
+        lastStatus = status;
+        lastLatencyMs = latencyMs;
+        lastErr = err?.kind;
+
+        if (retryable && core.retryable(route, attempt, doneAt, deadline, status, err?.kind) && core.tryRetry(route, doneAt)) {
+          res?.discard();
+          const delay = fullJitterBackoff(attempt, route.backoffBaseMs, route.backoffCapMs);
+          if (delay > 0) await Bun.sleep(delay);
+          attempt++;
+          exclude = member;
+          continue;
+        }
+
+        if (err !== undefined) return refuse(core.failure(route, err.kind), req, path, requestId, clientIp, t0, member, attempt + 1);
+
+        const up = res!;
+        const rh = up.headers;
+        rh.set("x-request-id", requestId);
+        if (route.transforms.response) applyHeaderProgram(rh, route.transforms.response);
+        const extra = decision?.responseHeaders;
+        if (extra) for (let i = 0; i < extra.length; i++) rh.append(extra[i][0], extra[i][1]);
+        const response = new Response(up.body as BodyInit | null, { status: up.status, statusText: up.statusText, headers: rh });
+        return finish(route, req, path, response, requestId, clientIp, t0, member, attempt + 1);
+      }
+    } finally {
+      if (inside) bulkhead!.leave();
+      core.settle(permit, lastStatus, lastLatencyMs, lastErr);
     }
   }
 
@@ -169,25 +199,9 @@ export function createProxyHandler(core: ProxyCore) {
   }
 
   function admitted(req: Request, route: CompiledRoute, path: string, query: string, clientIp: string, requestId: string, t0: number, decision: EdgeDecision | undefined): Response | Promise<Response> {
-    const open = core.breakerRefusal(route);
-    if (open !== undefined) return refuse(open, req, path, requestId, clientIp, t0);
-    const bulkhead = route.svc.bulkhead;
-    if (bulkhead === undefined) return forward(req, route, path, query, clientIp, requestId, t0, decision);
-    if (bulkhead.tryEnter()) return forwardInside(bulkhead, req, route, path, query, clientIp, requestId, t0, decision);
-    if (bulkhead.queued >= bulkhead.maxQueue) return bulkheadFull(route, req, path, requestId, clientIp, t0, "queue_full");
-    return bulkhead.enter().then(
-      () => forwardInside(bulkhead, req, route, path, query, clientIp, requestId, t0, decision),
-      (err: unknown) => bulkheadFull(route, req, path, requestId, clientIp, t0, err instanceof BulkheadRejectedError ? err.reason : "queue_full"),
-    );
-  }
-
-  /** The slot is held until the upstream's response head (or failure), then handed to the next in queue. */
-  async function forwardInside(bulkhead: Bulkhead, req: Request, route: CompiledRoute, path: string, query: string, clientIp: string, requestId: string, t0: number, decision: EdgeDecision | undefined): Promise<Response> {
-    try {
-      return await forward(req, route, path, query, clientIp, requestId, t0, decision);
-    } finally {
-      bulkhead.leave();
-    }
+    const permit = core.admit(route);
+    if (isRefusal(permit)) return refuse(permit, req, path, requestId, clientIp, t0);
+    return forward(permit, req, route, path, query, clientIp, requestId, t0, decision);
   }
 
   function bulkheadFull(route: CompiledRoute, req: Request, path: string, requestId: string, clientIp: string, t0: number, why: "queue_full" | "queue_timeout"): Response {

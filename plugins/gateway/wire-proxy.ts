@@ -17,7 +17,8 @@ import type { CompiledRoute } from "./route";
 import { applyHeaderProgramToPairs, applyUrlProgram } from "./transforms";
 import { headerBlock, type ForwardingInfo } from "./headers";
 import { GatewayErrors } from "./errors";
-import { IDEMPOTENT, isAdminPath, type ProxyCore, type Refusal } from "./proxy-core";
+import { IDEMPOTENT, isAdminPath, isRefusal, type ProxyCore, type Refusal } from "./proxy-core";
+import type { Permit } from "../../src/core/bus-topics";
 import { RelayExchange, type RelayListener } from "./relay-exchange";
 import type { ConnectionPool } from "./upstream-pool";
 import { UpstreamError, classifyFetchError, type UpstreamErrorKind, type UpstreamResponse } from "./upstream-client";
@@ -49,6 +50,10 @@ class WireCall implements RelayListener {
   /** The attempt waiting for its response head (pooled relay), or the fetch() attempt's abort. */
   private ex: RelayExchange | null = null;
   private ac: AbortController | null = null;
+  /** How the request ended, for its permit: the last attempt's result, "unsent" until one is made. */
+  private lastStatus = 0;
+  private lastLatencyMs = 0;
+  private lastErr: UpstreamErrorKind | "unsent" | undefined = "unsent";
 
   constructor(
     private readonly core: ProxyCore,
@@ -61,6 +66,7 @@ class WireCall implements RelayListener {
     private readonly requestId: string,
     private readonly t0: number,
     private readonly decision: EdgeDecision | undefined,
+    private readonly permit: Permit,
   ) {
     const h = req.headers;
     const upstreamPath = route.strip ? stripPrefix(path, route.prefix) : path;
@@ -82,9 +88,26 @@ class WireCall implements RelayListener {
     client.onClose = () => this.clientGone();
   }
 
-  /** Start (or retry) an attempt on the next instance. */
+  /**
+   * The request is over (answered, refused, or the client left): its permit is settled here, the one
+   * place, with the last attempt's result. Every terminal path ends here; settle is idempotent.
+   */
+  private end(): void {
+    this.core.settle(this.permit, this.lastStatus, this.lastLatencyMs, this.lastErr);
+  }
+
+  /** Start (or retry) an attempt on the next instance; a throw ends the request (settled, then rethrown). */
   go(): void {
-    if (this.gone) return;
+    try {
+      this.attemptNext();
+    } catch (e) {
+      this.end();
+      throw e;
+    }
+  }
+
+  private attemptNext(): void {
+    if (this.gone) { this.end(); return; } // left during a retry's backoff
     const core = this.core;
     const now = this.attempt === 0 ? this.now0 : Date.now();
     const member = core.pick(this.route, now, this.exclude);
@@ -120,6 +143,7 @@ class WireCall implements RelayListener {
   onHead(ex: RelayExchange, status: number, err: UpstreamError | undefined): void {
     this.ex = null;
     if (this.outcome(status, err?.kind, ex)) return;
+    this.end(); // the head is the answer: what follows (the body) is the client's to take
     const keepAlive = this.req.keepAlive;
     const close = !keepAlive || ex.closeDelimited;
     this.core.account(this.route, this.req.method, this.path, status, this.requestId, this.req.clientIp, this.t0, this.member, this.attempt + 1);
@@ -148,7 +172,10 @@ class WireCall implements RelayListener {
     const latencyMs = performance.now() - this.started;
     const doneAt = this.now + latencyMs;
     core.recordAttempt(this.route, member, latencyMs, doneAt, status, err);
-    if (this.gone) { if (err === undefined) answer?.discard(); return true; }
+    this.lastStatus = status;
+    this.lastLatencyMs = latencyMs;
+    this.lastErr = err;
+    if (this.gone) { if (err === undefined) answer?.discard(); this.end(); return true; }
     if (this.retryable && core.retryable(this.route, this.attempt, doneAt, this.deadline, status, err) && core.tryRetry(this.route, doneAt)) {
       if (err === undefined) answer?.discard();
       const delay = fullJitterBackoff(this.attempt, this.route.backoffBaseMs, this.route.backoffCapMs);
@@ -229,6 +256,7 @@ class WireCall implements RelayListener {
       err = classifyFetchError(e, false);
     }
     if (this.outcome(res !== undefined ? res.status : 0, err?.kind, res)) return;
+    this.end();
     const up = res!;
     this.core.account(route, this.req.method, this.path, up.status, this.requestId, this.req.clientIp, this.t0, member, this.attempt + 1);
     const rh = up.headers;
@@ -245,6 +273,7 @@ class WireCall implements RelayListener {
   }
 
   refuse(r: Refusal, member?: Member): void {
+    this.end();
     refuseOnWire(this.core, this.req, this.client, this.path, this.requestId, this.t0, r, member, this.attempt + 1);
   }
 }
@@ -267,9 +296,16 @@ function refuseOnWire(core: ProxyCore, req: WireRequest, client: WireClient, pat
 
 /** Past the edge: the breaker's verdict, then the call. */
 function admit(core: ProxyCore, pool: ConnectionPool, req: WireRequest, client: WireClient, route: CompiledRoute, path: string, query: string, requestId: string, t0: number, decision: EdgeDecision | undefined): void {
-  const open = core.breakerRefusal(route);
-  if (open !== undefined) { refuseOnWire(core, req, client, path, requestId, t0, open); return; }
-  new WireCall(core, pool, req, client, route, path, query, requestId, t0, decision).go();
+  const permit = core.admit(route);
+  if (isRefusal(permit)) { refuseOnWire(core, req, client, path, requestId, t0, permit); return; }
+  let call: WireCall;
+  try {
+    call = new WireCall(core, pool, req, client, route, path, query, requestId, t0, decision, permit);
+  } catch (e) {
+    core.settle(permit, 0, 0, "unsent");
+    throw e;
+  }
+  call.go();
 }
 
 function decided(core: ProxyCore, pool: ConnectionPool, req: WireRequest, client: WireClient, route: CompiledRoute, path: string, query: string, requestId: string, t0: number, d: EdgeDecision): void {

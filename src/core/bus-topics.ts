@@ -3,7 +3,12 @@
  * so producers and consumers agree on the payload's type without importing each other.
  */
 
-/** One finished upstream call, reported by the gateway (breaker plugin consumes it). */
+export type UpstreamOutcomeError = "connect" | "timeout" | "reset" | "other" | "client" | "unsent";
+
+/**
+ * One finished request to a service, reported on the bus by a caller that holds no Permit object
+ * (the breaker plugin consumes it). The gateway settles its permits instead (see Permit).
+ */
 export interface UpstreamOutcome {
   service: string;
   /** Upstream HTTP status, or 0 when no response arrived (connect error, timeout). */
@@ -12,8 +17,10 @@ export interface UpstreamOutcome {
   /**
    * Set when no response arrived. "client": the client went away, or its request body broke off,
    * stalled or was too large: not the upstream's doing, so a breaker must count it neither way.
+   * "unsent": no upstream call was made (no healthy instance, bulkhead full, the caller's own fault):
+   * also counted neither way.
    */
-  error?: "connect" | "timeout" | "reset" | "other" | "client";
+  error?: UpstreamOutcomeError;
   instance?: string;
 }
 
@@ -57,10 +64,23 @@ export interface BusTopics {
   "token.revoked": TokenRevoked;
 }
 
-export type PermitDecision = { allowed: true } | { allowed: false; retryAfterMs: number; state: string };
+/**
+ * A call slot from a breaker. Settle it exactly once, when the whole request is over (after retries and
+ * failover): the first settle counts, later ones do nothing. A permit never settled holds a half-open
+ * trial slot until the breaker's half_open_max_wait.
+ */
+export interface Permit {
+  readonly allowed: true;
+  settle(status: number, latencyMs: number, error?: UpstreamOutcomeError): void;
+}
+
+/** The permit of a call no breaker guards: settling it does nothing. */
+export const UNGUARDED: Permit = Object.freeze({ allowed: true as const, settle(): void {} });
+
+export type PermitDecision = Permit | { allowed: false; retryAfterMs: number; state: string };
 
 export interface BusServices {
-  /** Synchronous, sub-microsecond: may the caller send a request to `service` now? */
+  /** Synchronous, sub-microsecond: may the caller send a request to `service` now? A permit must be settled. */
   "breaker.permit": (service: string) => PermitDecision;
   /** The ports this process listens on (every hosted plugin), so the gateway refuses registrations pointing at them. */
   "host.listeners": () => readonly { plugin: string; hostname: string; port: number }[];

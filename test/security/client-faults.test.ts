@@ -7,10 +7,11 @@
  * the test can fail. Run once per upstream client (pooled relay, fetch()).
  * The gateway's idle timeout is 1 s here (its definition, overridden) so stalled uploads are cut fast.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
 import gatewayDef from "../../plugins/gateway/index";
 import { startHost, type TestHost } from "../support/harness";
+import { expectNoOutstandingPermits } from "../support/permits";
 import { FAULTS, faultyUpstream, runFaults } from "./support/client-faults";
 
 const FAULT_COUNT = 100;
@@ -59,6 +60,7 @@ for (const client of ["pooled", "fetch"]) {
       port = t.host.address("gateway")!.port;
     });
     afterAll(async () => { await t?.stop(); up?.stop(true); });
+    afterEach(() => expectNoOutstandingPermits()); // every abort, stall and malformed request settled its permit
 
     test(`${FAULT_COUNT} client aborts, stalls and malformed requests leave the breaker closed and the instance healthy`, async () => {
       expect((await fetch(`${t.url("gateway")}/api/x`)).status).toBe(200);
@@ -83,21 +85,26 @@ for (const client of ["pooled", "fetch"]) {
       expect(ok.status).toBe(200);
     }, 60_000);
 
-    test("a real upstream failure still counts: the upstream killed, the breaker opens", async () => {
+    test("a real upstream failure still counts: each attempt against the instance (ejected), the request once against the breaker", async () => {
       up.stop(true);
-      // One GET: three attempts (two retries), each refused by the dead port, each counted.
+      const before = (await breaker()).totals;
+      // One GET: three attempts (two retries), each refused by the dead port, each counted by the instance.
       const first = await fetch(`${t.url("gateway")}/api/x`);
       expect(first.status).toBe(502);
       expect((await first.json()).error.code).toBe("GW_ERR_PROXY_UPSTREAM_CONNECT");
-      const b = await breaker();
-      expect(b.state).toBe("open");
-      expect(b.totals.failure).toBe(3);
-      const next = await fetch(`${t.url("gateway")}/api/x`);
-      expect(next.status).toBe(503);
-      expect((await next.json()).error.code).toBe("GW_ERR_CIRCUIT_OPEN");
       const inst = (await service()).instances[0];
       expect(inst.failures).toBe(3);
       expect(inst.available).toBe(false); // ejected after 3 consecutive failures
+      const b = await breaker();
+      expect(b.totals.failure).toBe(before.failure + 1); // the service breaker sees the request, once
+      // Nothing left to call: refused by the gateway itself, which tells the breaker nothing new (neutral).
+      const next = await fetch(`${t.url("gateway")}/api/x`);
+      expect(next.status).toBe(503);
+      expect((await next.json()).error.code).toBe("GW_ERR_NO_HEALTHY_UPSTREAM");
+      const after = (await breaker()).totals;
+      expect(after.failure).toBe(before.failure + 1);
+      expect(after.ignored).toBe(b.totals.ignored + 1);
+      await expectNoOutstandingPermits();
     }, 20_000);
   });
 }

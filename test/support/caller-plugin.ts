@@ -1,7 +1,7 @@
 /**
  * TEST-ONLY stand-in for the gateway's breaker contract (not a product plugin): announces its services on
  * "gateway.services", asks "breaker.permit" before each call (503 + Retry-After when refused, no upstream
- * traffic), calls the upstream with a timeout and reports every call on "upstream.outcome".
+ * traffic), calls the upstream with a timeout and settles the permit with every call's outcome.
  * GET /call/<service>/<path...> → <upstream of service>/<path...>
  */
 import { Elysia } from "elysia";
@@ -43,12 +43,12 @@ export const callerPlugin = definePlugin({
       try {
         const res = await fetch(base + path, { method: request.method, signal: AbortSignal.timeout(timeoutMs) });
         const body = await res.arrayBuffer();
-        ctx.bus.emit("upstream.outcome", { service, status: res.status, latencyMs: performance.now() - started, instance: base });
+        permit?.settle(res.status, performance.now() - started);
         return new Response(body, { status: res.status, headers: { "content-type": res.headers.get("content-type") ?? "application/octet-stream" } });
       } catch (err) {
         const name = (err as Error)?.name;
         const error = name === "TimeoutError" || name === "AbortError" ? "timeout" : /connect|ECONNREFUSED|Unable to connect/i.test(String(err)) ? "connect" : "other";
-        ctx.bus.emit("upstream.outcome", { service, status: 0, latencyMs: performance.now() - started, error, instance: base });
+        permit?.settle(0, performance.now() - started, error);
         return new Response(JSON.stringify({ error: { code: "GW_ERR_UPSTREAM", message: error } }), { status: 502, headers: { "content-type": "application/json" } });
       }
     });

@@ -1,8 +1,8 @@
-/** The breaker seam on the host bus: permit asked before each call, outcomes reported, services announced. */
+/** The breaker seam on the host bus: permit asked before each call, each permit settled once per request, services announced. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { service, startGateway, startUpstream, type Upstream } from "./fixtures";
 import { freePort, type TestHost } from "../../../test/support/harness";
-import type { UpstreamOutcome, GatewayServices } from "../../../src/core/bus-topics";
+import { UNGUARDED, type Permit, type UpstreamOutcome, type UpstreamOutcomeError, type GatewayServices } from "../../../src/core/bus-topics";
 
 let t: TestHost;
 let base: string;
@@ -24,23 +24,35 @@ test("the service list is announced on gateway.services", () => {
   expect(got?.services).toEqual([{ name: "orders", instances: [up.url] }, { name: "ghost", instances: [deadUrl] }]);
 });
 
-test("each upstream call is reported on upstream.outcome (status, latency, error kind)", async () => {
-  const seen: UpstreamOutcome[] = [];
-  const off = t.host.bus.on("upstream.outcome", (o) => seen.push(o));
-  await (await fetch(`${base}/orders/ok`)).text();
-  await (await fetch(`${base}/orders/boom`)).text();
-  await (await fetch(`${base}/ghost/x`)).text();
-  off();
-  expect(seen.map((o) => [o.service, o.status, o.error])).toEqual([["orders", 200, undefined], ["orders", 500, undefined], ["ghost", 0, "connect"]]);
+/** A permit service that records every settlement (the real breaker's contract: one settle per request). */
+function recordingPermits(seen: { service: string; status: number; latencyMs: number; error?: UpstreamOutcomeError; settles: number }[]) {
+  return (service: string): Permit => {
+    const rec = { service, status: -1, latencyMs: -1, error: undefined as UpstreamOutcomeError | undefined, settles: 0 };
+    seen.push(rec);
+    return { allowed: true, settle(status, latencyMs, error) { rec.settles++; if (rec.settles === 1) { rec.status = status; rec.latencyMs = latencyMs; rec.error = error; } } };
+  };
+}
+
+test("each request settles its permit once with the request's outcome (status, latency, error kind); nothing on upstream.outcome", async () => {
+  const seen: Parameters<typeof recordingPermits>[0] = [];
+  const emitted: UpstreamOutcome[] = [];
+  const off = t.host.bus.on("upstream.outcome", (o) => emitted.push(o));
+  const withdraw = t.host.bus.provide("breaker.permit", recordingPermits(seen));
+  try {
+    await (await fetch(`${base}/orders/ok`)).text();
+    await (await fetch(`${base}/orders/boom`)).text();
+    await (await fetch(`${base}/ghost/x`)).text();
+  } finally { withdraw(); off(); }
+  expect(seen.map((o) => [o.service, o.status, o.error, o.settles])).toEqual([["orders", 200, undefined, 1], ["orders", 500, undefined, 1], ["ghost", 0, "connect", 1]]);
   expect(seen[0].latencyMs).toBeGreaterThan(0);
-  expect(seen[0].instance).toBe(up.url);
+  expect(emitted).toEqual([]); // the per-request outcome goes to the permit, never twice through the bus
 });
 
 test("an open breaker answers 503 GW_ERR_CIRCUIT_OPEN at once with Retry-After, upstream untouched", async () => {
   const asked: string[] = [];
   const withdraw = t.host.bus.provide("breaker.permit", (svc) => {
     asked.push(svc);
-    return svc === "orders" ? { allowed: false, retryAfterMs: 2500, state: "open" } : { allowed: true };
+    return svc === "orders" ? { allowed: false, retryAfterMs: 2500, state: "open" } : UNGUARDED;
   });
   try {
     const before = up.hits;

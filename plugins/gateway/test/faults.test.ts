@@ -2,12 +2,14 @@
  * Faults around the proxy: the shared registry's Redis going away, the edge policy missing, and the
  * pooled client's keep-alive connections surviving a config reload.
  */
-import { afterAll, expect, test } from "bun:test";
+import { afterAll, afterEach, expect, test } from "bun:test";
+import { expectNoOutstandingPermits } from "../../../test/support/permits";
 import { gatewayConfig, service, spawnGateway, startUpstream, type Upstream } from "./fixtures";
 import { startHost, startPrivateRedis } from "../../../test/support/harness";
 
 const upstreams: Upstream[] = [];
 afterAll(() => { for (const u of upstreams) u.stop(); });
+afterEach(() => expectNoOutstandingPermits()); // every request of a fault test settled its breaker permit
 const hc = "        health_check: { enabled: false }\n";
 
 test("registry Redis down: registrations answer 503 GW_ERR_REGISTRY_UNAVAILABLE, proxying keeps the last known instances", async () => {

@@ -3,7 +3,9 @@
  * the slots, so N + M + 1 concurrent calls give exactly one immediate 503; each fallback reason is
  * produced by a real fault (dead port, timeout, no instance, denied permit, full bulkhead).
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { expectNoOutstandingPermits } from "../../../test/support/permits";
+import { UNGUARDED } from "../../../src/core/bus-topics";
 import { load, service, startGateway, startUpstream, type Upstream } from "./fixtures";
 import { freePort, startHost, type TestHost } from "../../../test/support/harness";
 
@@ -38,6 +40,7 @@ ${service("fb-other", "/fb-other", [dead], off + fb("timeout"))}`);
   base = t.url("gateway");
 });
 afterAll(async () => { await t?.stop(); slow?.stop(); });
+afterEach(() => expectNoOutstandingPermits()); // every request of a fault test settled its breaker permit
 
 test("bulkhead 2 + queue 3: of 6 concurrent calls, 5 are served (never more than 2 upstream at once), exactly 1 gets 503 at once", async () => {
   maxInFlight = 0;
@@ -106,7 +109,7 @@ test("fallback timeout: a slow instance past the service timeout", () => expectF
 test("fallback no_healthy_upstream: a service without instances", () => expectFallback("/fb-empty/x", "no_healthy_upstream"));
 
 test("fallback circuit_open: the breaker refuses the call, upstream untouched", async () => {
-  const withdraw = t.host.bus.provide("breaker.permit", (svc) => svc === "fb-open" ? { allowed: false, retryAfterMs: 1000, state: "open" } : { allowed: true });
+  const withdraw = t.host.bus.provide("breaker.permit", (svc) => svc === "fb-open" ? { allowed: false, retryAfterMs: 1000, state: "open" } : UNGUARDED);
   try {
     const before = slow.hits;
     await expectFallback("/fb-open/x", "circuit_open");
