@@ -13,7 +13,8 @@ import { createPublishFetch } from "./hot-path";
 import { LISTENER_BODY_LIMIT, withinDepth } from "./limits";
 import { createEventMetrics } from "./metrics";
 import { Publisher } from "./publisher";
-import { toNewEvent, type Violation } from "./validate";
+import { Type } from "@sinclair/typebox";
+import { Envelope, toNewEvent, type Violation } from "./validate";
 import { createEmbeddedFactory } from "./store/sqlite-store";
 import { createRedisFactory } from "./store/redis-store";
 import type { StoreFactory, StoreStats, TrimPolicy } from "./store/types";
@@ -39,6 +40,13 @@ function sharedStore(shared: SharedPool, redisUrl: string, dataDir: string, cfg:
   Object.assign(entry.policy, policy);
   return entry;
 }
+
+/** POST /events is served by hot-path.ts before Elysia's router, so /openapi.json learns it here. */
+const PUBLISH_DOC = {
+  method: "POST", path: "/events", tag: "events",
+  summary: "Publish one event or a batch ({events:[...]} or [...]), atomically; Idempotency-Key header (fast path)",
+  body: Type.Union([Envelope, Type.Array(Envelope), Type.Object({ events: Type.Array(Envelope) })]),
+};
 
 /** Compact JSON size of a value (Infinity when it cannot be serialised). */
 function jsonBytes(v: unknown): number {
@@ -104,6 +112,7 @@ export default definePlugin({
     return {
       app,
       fetch: createPublishFetch(app, publisher, cfg, ctx.log, metrics),
+      docs: { routes: () => [PUBLISH_DOC] },
       async start() {
         unsubscribe = ctx.bus.on("platform.event", onPlatformEvent);
         {

@@ -66,6 +66,8 @@ export interface DocRoute {
   path: string;
   summary: string;
   tag?: string;
+  /** JSON request body schema (TypeBox is JSON Schema): a fast path's body is documented like a route's. */
+  body?: TSchema;
 }
 
 export interface PluginDocs {

@@ -27,6 +27,30 @@ function opId(method: string, path: string): string {
   return method.toLowerCase() + path.replace(/[{}]/g, "").split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1)).join("");
 }
 
+/** Every error of every plugin has this shape (src/core/errors.ts): one schema, referenced by every operation. */
+const ERROR_SCHEMA = {
+  type: "object",
+  required: ["error"],
+  properties: {
+    error: {
+      type: "object",
+      required: ["code", "message"],
+      properties: { code: { type: "string", example: "GW_ERR_VALIDATION" }, message: { type: "string" }, where: { type: "string" } },
+    },
+  },
+};
+const ERROR_RESPONSE = { description: "Coded JSON error", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } };
+
+/**
+ * OpenAPI 3 requires `responses` on every operation; the generator omits it for routes without a
+ * response schema, and hand-listed routes have none. Success is described generically, errors exactly.
+ */
+function withResponses(op: Operation): Operation {
+  const responses = (op.responses ?? {}) as Record<string, unknown>;
+  if (Object.keys(responses).some((k) => /^[23]/.test(k))) return { ...op, responses: { default: ERROR_RESPONSE, ...responses } };
+  return { ...op, responses: { "200": { description: "Success" }, default: ERROR_RESPONSE, ...responses } };
+}
+
 const HOST_ROUTES: DocRoute[] = [
   { method: "GET", path: "/health", summary: "Readiness of this plugin (host-served on every port)", tag: "host" },
   { method: "GET", path: "/metrics", summary: "Prometheus metrics (host-served on every port)", tag: "host" },
@@ -67,6 +91,7 @@ function addRoute(paths: Record<string, PathItem>, r: DocRoute): void {
   const op = (item[m] ??= { operationId: opId(m, r.path), parameters: paramsOf(r.path) });
   op.summary ??= r.summary;
   if (r.tag) op.tags ??= [r.tag];
+  if (r.body) op.requestBody ??= { required: true, content: { "application/json": { schema: r.body } } };
 }
 
 export function openApiDocument(id: string, description: string, version: string, instance: PluginInstance): Record<string, unknown> {
@@ -76,10 +101,11 @@ export function openApiDocument(id: string, description: string, version: string
   for (const [p, item] of Object.entries(base.paths)) paths[p] = { ...item };
   for (const r of instance.docs?.routes?.() ?? []) addRoute(paths, r);
   for (const r of HOST_ROUTES) addRoute(paths, r);
+  for (const item of Object.values(paths)) for (const m of Object.keys(item)) item[m] = withResponses(item[m]);
   return {
     openapi: "3.0.3",
     info: { title: `TradPal ${id}`, version, description },
     paths,
-    components: { schemas: base.schemas },
+    components: { schemas: { ...base.schemas, Error: ERROR_SCHEMA } },
   };
 }
