@@ -1,7 +1,7 @@
 /**
  * CircuitBreakerClient: typed access to the breaker plugin (seed usage):
  *
- *   const cb = new CircuitBreakerClient();                       // CIRCUIT_BREAKER_URL or http://localhost:8012
+ *   const cb = new CircuitBreakerClient();                       // CIRCUIT_BREAKER_URL, else CIRCUIT_BREAKER_PORT (8012)
  *   const status = await cb.getBreakerStatus("data_service");
  *   if (status.state === "open") await cb.resetBreaker("data_service");
  *
@@ -10,6 +10,7 @@
  */
 import { retry } from "../core/resilience";
 import { joinUrl, requestJson, ServiceError } from "./http";
+import { serviceToken, serviceUrl } from "./env";
 
 export { ServiceError };
 
@@ -47,9 +48,9 @@ export interface BreakerAlert { id: string; breaker: string; kind: "breaker_open
 export interface OperatorResult { name: string; action: string; previous_state: BreakerState; state: BreakerState }
 
 export interface CircuitBreakerClientOptions {
-  /** Default: CIRCUIT_BREAKER_URL or http://localhost:${CIRCUIT_BREAKER_PORT:-8012}. */
+  /** Default: CIRCUIT_BREAKER_URL, else http://<BIND_ADDRESS or 127.0.0.1>:<CIRCUIT_BREAKER_PORT or 8012> (src/clients/env.ts). */
   baseUrl?: string;
-  /** Needed for forceOpen/forceClose/disable (and reset when the service protects it). Default: BREAKER_ADMIN_TOKEN. */
+  /** Needed for forceOpen/forceClose/disable (and reset when the service protects it). Default: BREAKER_ADMIN_TOKEN, then <DATA_DIR>/breaker/admin-token. */
   adminToken?: string;
   timeoutMs?: number;
   /** Attempts for reads (default 3). */
@@ -63,8 +64,8 @@ export class CircuitBreakerClient {
   private readonly attempts: number;
 
   constructor(opts: CircuitBreakerClientOptions = {}) {
-    this.baseUrl = opts.baseUrl ?? process.env.CIRCUIT_BREAKER_URL ?? `http://localhost:${process.env.CIRCUIT_BREAKER_PORT ?? 8012}`;
-    this.adminToken = opts.adminToken ?? (process.env.BREAKER_ADMIN_TOKEN || undefined);
+    this.baseUrl = opts.baseUrl ?? serviceUrl("CIRCUIT_BREAKER_URL", "CIRCUIT_BREAKER_PORT", 8012);
+    this.adminToken = opts.adminToken ?? serviceToken(["BREAKER_ADMIN_TOKEN"], "breaker/admin-token");
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.attempts = Math.max(1, opts.retries ?? 3);
   }

@@ -15,12 +15,13 @@
 import { fullJitterBackoff } from "../core/resilience";
 import { EventType, type EventInput, type EventPayload, type EventTypeName, type PlatformEventEnvelope } from "../core/event-catalog";
 import { joinUrl, request, requestJson, ServiceError } from "./http";
+import { serviceUrl } from "./env";
 
 export { EventType, ServiceError };
 export type { EventInput, EventPayload, EventTypeName, PlatformEventEnvelope };
 
 export interface EventClientOptions {
-  /** Default: EVENT_SERVICE_URL or http://localhost:${EVENT_SERVICE_PORT:-8011}. */
+  /** Default: EVENT_SERVICE_URL, else http://<BIND_ADDRESS or 127.0.0.1>:<EVENT_SERVICE_PORT or 8011> (src/clients/env.ts). */
   baseUrl?: string;
   /** `source` of published events. */
   source?: string;
@@ -83,7 +84,7 @@ function timeParam(v: Date | string | number): string {
 }
 
 export function defaultEventServiceUrl(): string {
-  return process.env.EVENT_SERVICE_URL ?? `http://localhost:${process.env.EVENT_SERVICE_PORT ?? 8011}`;
+  return serviceUrl("EVENT_SERVICE_URL", "EVENT_SERVICE_PORT", 8011);
 }
 
 export class EventClient {

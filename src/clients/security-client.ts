@@ -8,6 +8,7 @@
  *
  * With platform mTLS on, pass `tls: { cert, key, ca }` (the host's client material or a service's credentials).
  */
+import { serviceToken, serviceUrl } from "./env";
 
 export interface ServiceCredentials {
   service: string;
@@ -36,9 +37,9 @@ export interface TokenValidation {
 export interface SecretVersion { version: number; created_time: string; deletion_time: string; destroyed: boolean }
 
 export interface SecurityClientOptions {
-  /** Default: SECURITY_SERVICE_URL or http://127.0.0.1:8009 */
+  /** Default: SECURITY_SERVICE_URL, else http://<BIND_ADDRESS or 127.0.0.1>:<SECURITY_SERVICE_PORT or 8009> (src/clients/env.ts). */
   baseUrl?: string;
-  /** Bearer token (admin or service). Default: SECURITY_TOKEN, then SECURITY_ADMIN_TOKEN. */
+  /** Bearer token (admin or service). Default: SECURITY_TOKEN, then SECURITY_ADMIN_TOKEN, then <DATA_DIR>/security/admin-token. */
   token?: string;
   tls?: { cert?: string; key?: string; ca?: string };
   timeoutMs?: number;
@@ -52,14 +53,14 @@ export class SecurityClientError extends Error {
 }
 
 export class SecurityClient {
-  private readonly baseUrl: string;
+  readonly baseUrl: string;
   private readonly token?: string;
   private readonly tls?: SecurityClientOptions["tls"];
   private readonly timeoutMs: number;
 
   constructor(opts: SecurityClientOptions = {}) {
-    this.baseUrl = (opts.baseUrl ?? process.env.SECURITY_SERVICE_URL ?? "http://127.0.0.1:8009").replace(/\/+$/, "");
-    this.token = opts.token ?? process.env.SECURITY_TOKEN ?? process.env.SECURITY_ADMIN_TOKEN;
+    this.baseUrl = opts.baseUrl?.replace(/\/+$/, "") ?? serviceUrl("SECURITY_SERVICE_URL", "SECURITY_SERVICE_PORT", 8009);
+    this.token = opts.token ?? serviceToken(["SECURITY_TOKEN", "SECURITY_ADMIN_TOKEN"], "security/admin-token");
     this.tls = opts.tls;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
