@@ -31,7 +31,12 @@ class TunnelConn {
   socket: Socket<TunnelConn> | null = null;
   closed = false;
   ex: Exchange | null = null;
+  /** Reading paused because the client was full. */
+  paused = false;
   constructor(readonly tunnel: Tunnel) {}
+
+  pause(): void { if (!this.paused && this.socket) { this.paused = true; this.socket.pause(); } }
+  resume(): void { if (this.paused && !this.closed && this.socket) { this.paused = false; this.socket.resume(); } }
 }
 
 /** One request/response relayed through the tunnel; also the sink the front writes the request body to. */
@@ -123,10 +128,10 @@ export class Exchange {
   private relay(bytes: Uint8Array): void {
     if (bytes.byteLength === 0) return;
     if (!this.client.write(bytes)) {
-      const s = this.conn?.socket;
-      if (s) {
-        s.pause();
-        this.client.onDrain = () => { this.client.onDrain = null; if (!this.conn?.closed) s.resume(); };
+      const conn = this.conn;
+      if (conn) {
+        conn.pause();
+        this.client.onDrain = () => { this.client.onDrain = null; conn.resume(); };
       }
     }
   }
@@ -210,6 +215,9 @@ export class Tunnel {
 
   release(conn: TunnelConn): void {
     if (this.stopped || this.idle.length >= MAX_IDLE) { this.destroy(conn); return; }
+    // The last bytes may have met a full client: the exchange ended before its drain, which nobody
+    // will now deliver. A pooled connection left paused never reads the next response (a port stall).
+    conn.resume();
     this.idle.push(conn);
   }
 
