@@ -29,6 +29,7 @@ import { AccessLog } from "./access-log";
 import { fetchClient, type UpstreamClient } from "./upstream-client";
 import { pooledClient } from "./pooled-client";
 import { isAvailable } from "./upstream-state";
+import { parseLogLevel } from "../../src/core/log";
 
 const PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
 
@@ -170,6 +171,8 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     accessLog: new AccessLog(ctx.log, settings.access_log),
     unroutedCells: STATUS_CLASSES.map((c) => metrics.requests.cell({ service: "none", route: "none", status_class: c })),
     latency: metrics.latency,
+    // The level of the config being applied (the host sets its logger's level only after provisioning).
+    debug: parseLogLevel(ctx.host.log_level) === "debug",
   });
   core = proxyCore;
   const handle = createProxyHandler(proxyCore);

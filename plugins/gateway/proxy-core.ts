@@ -20,6 +20,7 @@ import type { Member } from "./balancers";
 import type { FramingProblem } from "../../src/core/http1/head";
 import { normalisePath } from "./path-normalise";
 import { connectionNamesFraming } from "./headers";
+import { DecisionLog } from "./decision-log";
 
 export const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 
@@ -41,6 +42,8 @@ export interface ProxyOptions {
   /** requests_total cells for requests no route took. */
   unroutedCells: readonly CounterCell[];
   latency: CellHistogram;
+  /** host.log_level is debug: log every request's decisions (decision-log.ts). */
+  debug?: boolean;
 }
 
 /** A request the gateway answers itself, before any upstream is chosen. */
@@ -83,7 +86,11 @@ export function isRefusal(p: Permit | Refusal): p is Refusal {
 }
 
 export class ProxyCore {
-  constructor(readonly o: ProxyOptions) {}
+  /** Per-request decision lines, only at log level debug (undefined otherwise: `trace?.x()` costs nothing). */
+  readonly trace: DecisionLog | undefined;
+  constructor(readonly o: ProxyOptions) {
+    this.trace = o.debug ? new DecisionLog(o.log) : undefined;
+  }
 
   /**
    * The normalised path the last screen() routed on: what the caller forwards (read it right after a
@@ -193,10 +200,11 @@ export class ProxyCore {
   }
 
   /** Ask the retry budget; counts the retry or its denial. */
-  tryRetry(route: CompiledRoute, now: number): boolean {
+  tryRetry(route: CompiledRoute, now: number, requestId = ""): boolean {
     const svc = route.svc;
-    if (svc.budget.tryRetry(now)) { svc.retriesSent.value++; return true; }
+    if (svc.budget.tryRetry(now)) { svc.retriesSent.value++; this.trace?.retry(requestId, route, true); return true; }
     svc.retriesDenied.value++;
+    this.trace?.retry(requestId, route, false);
     return false;
   }
 
@@ -218,6 +226,7 @@ export class ProxyCore {
     const o = this.o;
     const cells = route ? route.statusCells : o.unroutedCells;
     cells[statusClass(status)].value++;
+    this.trace?.done(requestId, route, status, member, attempts, code);
     if (o.accessLog.wants(status, code !== undefined)) {
       o.accessLog.write({
         method, path, status, service: route?.svc.name ?? "-", route: route?.id ?? "-",

@@ -38,6 +38,7 @@ export function createProxyHandler(core: ProxyCore) {
   const o = core.o;
   const client = o.client;
   const checkHeaderSize = o.maxHeaderSize < BUN_HEADER_LIMIT;
+  const trace = core.trace;
 
   function finish(route: CompiledRoute | undefined, req: Request, path: string, res: Response, requestId: string, clientIp: string, t0: number, member?: Member, attempts?: number, code?: string): Response {
     core.account(route, req.method, path, res.status, requestId, clientIp, t0, member, attempts, code);
@@ -118,6 +119,7 @@ export function createProxyHandler(core: ProxyCore) {
       for (;;) {
         const now = attempt === 0 ? now0 : Date.now();
         const member = core.pick(route, now, exclude);
+        trace?.instance(requestId, route, attempt, member, exclude, lastStatus, lastErr);
         if (member === undefined) return refuse(core.noInstance(route), req, path, requestId, clientIp, t0, undefined, attempt + 1);
         const state = member.state;
         state.active++;
@@ -139,7 +141,7 @@ export function createProxyHandler(core: ProxyCore) {
         lastLatencyMs = latencyMs;
         lastErr = err?.kind;
 
-        if (retryable && core.retryable(route, attempt, doneAt, deadline, status, err?.kind) && core.tryRetry(route, doneAt)) {
+        if (retryable && core.retryable(route, attempt, doneAt, deadline, status, err?.kind) && core.tryRetry(route, doneAt, requestId)) {
           res?.discard();
           const delay = fullJitterBackoff(attempt, route.backoffBaseMs, route.backoffCapMs);
           if (delay > 0) await Bun.sleep(delay);
@@ -189,8 +191,10 @@ export function createProxyHandler(core: ProxyCore) {
     if (!("svc" in screened)) return refuse(screened, req, path, requestId, clientIp, t0);
     const route = screened;
     path = core.screenedPath; // normalised: routed and forwarded alike
+    trace?.route(requestId, req.method, path, route);
     if (o.policy === undefined) return admitted(req, route, path, query, clientIp, requestId, t0, undefined);
     const decision = o.policy.check(req, route.edge, clientIp);
+    trace?.edge(requestId, route, decision);
     if (decision instanceof Promise) {
       return decision.then((d) => d.reject ? finish(route, req, path, d.reject, requestId, clientIp, t0) : admitted(req, route, path, query, clientIp, requestId, t0, d));
     }
@@ -200,6 +204,7 @@ export function createProxyHandler(core: ProxyCore) {
 
   function admitted(req: Request, route: CompiledRoute, path: string, query: string, clientIp: string, requestId: string, t0: number, decision: EdgeDecision | undefined): Response | Promise<Response> {
     const permit = core.admit(route);
+    trace?.breaker(requestId, route, permit);
     if (isRefusal(permit)) return refuse(permit, req, path, requestId, clientIp, t0);
     return forward(permit, req, route, path, query, clientIp, requestId, t0, decision);
   }

@@ -111,6 +111,7 @@ class WireCall implements RelayListener {
     const core = this.core;
     const now = this.attempt === 0 ? this.now0 : Date.now();
     const member = core.pick(this.route, now, this.exclude);
+    core.trace?.instance(this.requestId, this.route, this.attempt, member, this.exclude, this.lastStatus, this.lastErr);
     if (member === undefined) { this.refuse(core.noInstance(this.route)); return; }
     this.member = member;
     this.now = now;
@@ -176,7 +177,7 @@ class WireCall implements RelayListener {
     this.lastLatencyMs = latencyMs;
     this.lastErr = err;
     if (this.gone) { if (err === undefined) answer?.discard(); this.end(); return true; }
-    if (this.retryable && core.retryable(this.route, this.attempt, doneAt, this.deadline, status, err) && core.tryRetry(this.route, doneAt)) {
+    if (this.retryable && core.retryable(this.route, this.attempt, doneAt, this.deadline, status, err) && core.tryRetry(this.route, doneAt, this.requestId)) {
       if (err === undefined) answer?.discard();
       const delay = fullJitterBackoff(this.attempt, this.route.backoffBaseMs, this.route.backoffCapMs);
       this.attempt++;
@@ -297,6 +298,7 @@ function refuseOnWire(core: ProxyCore, req: WireRequest, client: WireClient, pat
 /** Past the edge: the breaker's verdict, then the call. */
 function admit(core: ProxyCore, pool: ConnectionPool, req: WireRequest, client: WireClient, route: CompiledRoute, path: string, query: string, requestId: string, t0: number, decision: EdgeDecision | undefined): void {
   const permit = core.admit(route);
+  core.trace?.breaker(requestId, route, permit);
   if (isRefusal(permit)) { refuseOnWire(core, req, client, path, requestId, t0, permit); return; }
   let call: WireCall;
   try {
@@ -332,8 +334,10 @@ export function createWireHandler(core: ProxyCore, pool: ConnectionPool): WireHa
     const route = screened;
     if (route.svc.bulkhead !== undefined) return false;
     path = core.screenedPath; // normalised: routed and forwarded alike
+    core.trace?.route(requestId, req.method, path, route);
     if (o.policy === undefined) { admit(core, pool, req, client, route, path, query, requestId, t0, undefined); return true; }
     const decision = o.policy.check(req, route.edge, req.clientIp);
+    core.trace?.edge(requestId, route, decision);
     if (decision instanceof Promise) {
       decision.then(
         (d) => decided(core, pool, req, client, route, path, query, requestId, t0, d),

@@ -33,6 +33,9 @@ export interface EdgeDecision {
   /** Headers to add to the proxied response (e.g. RateLimit-Policy, RateLimit). May be empty. */
   responseHeaders?: readonly (readonly [string, string])[];
   principal?: Principal;
+  /** The rate limiter's verdict and policy name, when the route has a limit (read by the debug decision log). */
+  rate?: { readonly allowed: boolean; readonly remaining: number; readonly retryAfterMs: number };
+  ratePolicy?: string;
 }
 
 /** What the check reads of a request: its headers only (a Request, or the wire lane's parsed head). */

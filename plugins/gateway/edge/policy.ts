@@ -150,9 +150,9 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     const headers = rateHeaders(p, d);
     if (!d.allowed) {
       metrics.limited(p.name);
-      return { reject: rateLimitedResponse(p.name, Math.max(1, Math.ceil(d.retryAfterMs / 1000)), headers), principal };
+      return { reject: rateLimitedResponse(p.name, Math.max(1, Math.ceil(d.retryAfterMs / 1000)), headers), principal, rate: d, ratePolicy: p.name };
     }
-    return { responseHeaders: headers, principal };
+    return { responseHeaders: headers, principal, rate: d, ratePolicy: p.name };
   }
 
   function limit(req: EdgeRequest, st: RouteState, peer: string, principal: AuthPrincipal | undefined): EdgeDecision | Promise<EdgeDecision> {
