@@ -56,12 +56,50 @@ export interface TokenRevoked {
   subject?: string;
 }
 
+/** A folded Falco alert was announced (falco plugin emits; dashboards and responders may consume). */
+export interface SecurityAlertNotice {
+  group: string;
+  kind: "new" | "escalation" | "update";
+  rule: string;
+  /** Falco priority, lower case: debug … emergency. */
+  priority: string;
+  /** Raw alerts folded into this group so far. */
+  count: number;
+  output: string;
+  fields: Record<string, unknown>;
+  tags: string[];
+  service?: string;
+  spiffeId?: string;
+  firstSeen: string;
+  lastSeen: string;
+}
+
+/**
+ * A service is quarantined or released (falco plugin emits). Consumers: the gateway answers the service's
+ * routes 503 GW_ERR_SERVICE_QUARANTINED and refuses tokens whose subject is the service until "lift".
+ * Retained on the bus, but it carries one service: a consumer keeps its own set of quarantined services.
+ */
+export interface ServiceQuarantine {
+  service: string;
+  action: "quarantine" | "lift";
+  reason: string;
+  /** SPIFFE id of the service's certificates (spiffe://<trust_domain>/service/<name>). */
+  spiffeId?: string;
+  rule?: string;
+  /** uuid of the alert that triggered it. */
+  alert?: string;
+  at: number;
+  by: string;
+}
+
 export interface BusTopics {
   "upstream.outcome": UpstreamOutcome;
   "breaker.transition": BreakerTransition;
   "platform.event": PlatformEvent;
   "gateway.services": GatewayServices;
   "token.revoked": TokenRevoked;
+  "security.alert": SecurityAlertNotice;
+  "service.quarantine": ServiceQuarantine;
 }
 
 /**

@@ -63,6 +63,8 @@ export const EventSchemas = {
   "breaker.alert_resolved": Type.Object({ id: Type.String({ minLength: 1 }), breaker: Type.String({ minLength: 1 }) }, open),
   "security.certificate.revoked": Type.Object({ service: Service, serial: Type.String({ minLength: 1 }) }, open),
   "security.alert": Type.Object({ rule: Type.String({ minLength: 1 }), priority: Type.String({ minLength: 1 }), output: Type.Optional(Type.String()), fields: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }, open),
+  "security.service_quarantined": Type.Object({ service: Service, mode: Type.Union([Type.Literal("dry_run"), Type.Literal("enforce")]), rule: Type.String({ minLength: 1 }), reason: Type.String() }, open),
+  "security.service_quarantine_lifted": Type.Object({ service: Service, by: Type.String({ minLength: 1 }) }, open),
   "security.auth_failed": Type.Object({ principal: Type.Optional(Type.String()), reason: Type.String({ minLength: 1 }), ip: Type.Optional(Type.String()) }, open),
   "system.alert": Type.Object({ severity: Type.Union([Type.Literal("info"), Type.Literal("warning"), Type.Literal("critical")]), message: Type.String({ minLength: 1 }) }, open),
 } satisfies Record<string, TObject>;
@@ -108,6 +110,8 @@ export const EventType = {
   CIRCUIT_BREAKER_ALERT_RESOLVED: "breaker.alert_resolved",
   CERTIFICATE_REVOKED: "security.certificate.revoked",
   SECURITY_ALERT: "security.alert",
+  SERVICE_QUARANTINED: "security.service_quarantined",
+  SERVICE_QUARANTINE_LIFTED: "security.service_quarantine_lifted",
   AUTH_FAILED: "security.auth_failed",
   SYSTEM_ALERT: "system.alert",
 } as const satisfies Record<string, CatalogType>;

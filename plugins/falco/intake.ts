@@ -1,0 +1,101 @@
+/**
+ * The intake hot path, outside Elysia's router: POST / and POST /falco/alerts (falcosidekick's input
+ * contract, so Falco's http_output.url works unchanged), and POST /test. Bounded body, optional shared
+ * secret, all-or-nothing batches, coded JSON errors; never waits on an output.
+ */
+import { CodedError, jsonError } from "../../src/core/errors";
+import { acceptRequestId } from "../../src/core/http";
+import type { Logger } from "../../src/core/log";
+import { sameSecret } from "./admin";
+import { parseAlerts, validateAlert } from "./alert";
+import { FalcoErrors } from "./errors";
+import type { FalcoMetrics } from "./metrics";
+import type { Pipeline } from "./pipeline";
+import type { FalcoConfig } from "./schema";
+
+/** Read at most `max` bytes of the body; a larger one is refused before (Content-Length) or while reading. */
+export async function readBounded(req: Request, max: number): Promise<string> {
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > max) throw FalcoErrors.FALCO_ERR_BODY_TOO_LARGE(`body of ${declared} bytes; at most ${max}`, "/");
+  if (!req.body) return "";
+  if (declared !== null) {
+    const buf = await req.arrayBuffer();
+    if (buf.byteLength > max) throw FalcoErrors.FALCO_ERR_BODY_TOO_LARGE(`body over ${max} bytes`, "/");
+    return new TextDecoder().decode(buf);
+  }
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  const reader = req.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.byteLength;
+    if (n > max) { void reader.cancel().catch(() => undefined); throw FalcoErrors.FALCO_ERR_BODY_TOO_LARGE(`body over ${max} bytes`, "/"); }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
+/**
+ * Falco posts application/json with json_output, text/plain without it; curl -d (falcosidekick's README
+ * example) sends form-urlencoded. Like falcosidekick, any type is parsed as JSON except the two that
+ * cannot hold it, which get a hint instead of a parse error.
+ */
+const NOT_JSON_TYPE = /^\s*(text\/plain|multipart\/)/i;
+
+export function createIntake(cfg: FalcoConfig, pipeline: Pipeline, metrics: FalcoMetrics, log: Logger) {
+  const limits = { maxOutputLength: cfg.intake.max_output_length, maxFields: cfg.intake.max_fields, maxBatch: cfg.intake.max_batch };
+  const secret = cfg.intake.shared_secret;
+
+  function authorise(req: Request, url: string): void {
+    if (!secret) return;
+    let given = req.headers.get("x-falco-token");
+    if (given === null) {
+      const q = url.indexOf("?");
+      if (q >= 0) given = new URLSearchParams(url.slice(q + 1)).get("token");
+    }
+    if (!sameSecret(given, secret)) throw FalcoErrors.FALCO_ERR_UNAUTHORIZED();
+  }
+
+  function fail(err: unknown, requestId: string): Response {
+    const headers = { "x-request-id": requestId };
+    if (err instanceof CodedError) { metrics.request(err.code); return err.toResponse(headers); }
+    log.error("falco intake failed", { err });
+    metrics.request("FALCO_ERR_INTERNAL");
+    return jsonError(500, "FALCO_ERR_INTERNAL", "internal error", undefined, undefined, headers);
+  }
+
+  /** POST / and POST /falco/alerts. */
+  async function alerts(req: Request): Promise<Response> {
+    const requestId = acceptRequestId(req.headers.get("x-request-id"));
+    try {
+      authorise(req, req.url);
+      const type = req.headers.get("content-type");
+      if (type !== null && NOT_JSON_TYPE.test(type)) throw FalcoErrors.FALCO_ERR_UNSUPPORTED_MEDIA_TYPE(`content-type ${type.slice(0, 80)}: send JSON (Falco: json_output: true)`, "/headers/content-type");
+      const text = await readBounded(req, cfg.intake.max_body_size);
+      const batch = parseAlerts(text, limits);
+      pipeline.ingest(batch);
+      metrics.request("accepted");
+      return new Response(`{"accepted":${batch.length}}`, { status: 200, headers: { "content-type": "application/json", "x-request-id": requestId } });
+    } catch (err) {
+      return fail(err, requestId);
+    }
+  }
+
+  /** POST /test: falcosidekick's test alert (Debug, "Test rule"), sent to every output. */
+  function test(req: Request): Response {
+    const requestId = acceptRequestId(req.headers.get("x-request-id"));
+    try {
+      authorise(req, req.url);
+      const problems: { where: string; message: string }[] = [];
+      const a = validateAlert({ output: "This is a test from the tradpal falco plugin", priority: "Debug", hostname: "tradpal-falco", rule: "Test rule", time: new Date().toISOString(), source: "internal", output_fields: { "proc.name": "tradpal-falco", "user.name": "tradpal-falco" }, tags: ["test", "example"] }, "", limits, problems)!;
+      const n = pipeline.test(a);
+      metrics.request("accepted");
+      return Response.json({ accepted: 1, group: n.group }, { headers: { "x-request-id": requestId } });
+    } catch (err) {
+      return fail(err, requestId);
+    }
+  }
+
+  return { alerts, test };
+}
