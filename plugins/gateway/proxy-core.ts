@@ -196,7 +196,14 @@ export class ProxyCore {
   /** Whether this attempt's outcome may be retried (the budget is asked separately). */
   retryable(route: CompiledRoute, attempt: number, doneAt: number, deadline: number, status: number, err: UpstreamErrorKind | undefined): boolean {
     if (attempt >= route.retryAttempts || doneAt >= deadline) return false;
+    // A try cut off by per_try_timeout (the request's deadline not reached) is the instance's slowness: try another.
+    if (err === "timeout") return route.perTryTimeoutMs > 0;
     return err !== undefined ? err === "connect" || err === "reset" : route.retryStatuses.has(status);
+  }
+
+  /** When one attempt started at `now` must have its response head: the request's deadline, or sooner with per_try_timeout. */
+  attemptDeadline(route: CompiledRoute, deadline: number, now: number): number {
+    return route.perTryTimeoutMs > 0 ? Math.min(deadline, now + route.perTryTimeoutMs) : deadline;
   }
 
   /** Ask the retry budget; counts the retry or its denial. */
@@ -213,7 +220,7 @@ export class ProxyCore {
     const svc = route.svc;
     switch (err) {
       case "body-limit": return { code: "GW_ERR_BODY_TOO_LARGE", message: `request body exceeds ${this.o.maxBodySize} bytes`, headers: { connection: "close" }, route };
-      case "timeout": return { code: "GW_ERR_PROXY_UPSTREAM_TIMEOUT", message: `service "${svc.name}" did not answer within ${route.timeoutMs} ms`, route };
+      case "timeout": return { code: "GW_ERR_PROXY_UPSTREAM_TIMEOUT", message: `service "${svc.name}" did not answer within ${route.timeoutMs} ms` + (route.perTryTimeoutMs > 0 ? ` (${route.perTryTimeoutMs} ms per try)` : ""), route };
       case "connect": return { code: "GW_ERR_PROXY_UPSTREAM_CONNECT", message: `could not connect to an instance of service "${svc.name}"`, route };
       case "reset": return { code: "GW_ERR_PROXY_UPSTREAM_RESET", message: "the upstream closed the connection before answering", route };
       case "client": return { code: "GW_ERR_CLIENT_ABORTED", message: "the client went away, or its request body broke off or stalled, before the upstream answered", headers: { connection: "close" }, route };

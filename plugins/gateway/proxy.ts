@@ -127,7 +127,7 @@ export function createProxyHandler(core: ProxyCore) {
         let res: UpstreamResponse | undefined;
         let err: UpstreamError | undefined;
         try {
-          res = await client.send({ base: member.url, path: pathAndQuery, method: req.method, headers: out, blockHasHost: route.preserveHost && host !== null, blockHasLength: cl !== null, body, connectTimeoutMs: route.connectTimeoutMs, deadline, tls: svc.tlsSource?.get(), signal: req.signal });
+          res = await client.send({ base: member.url, path: pathAndQuery, method: req.method, headers: out, blockHasHost: route.preserveHost && host !== null, blockHasLength: cl !== null, body, connectTimeoutMs: route.connectTimeoutMs, deadline: core.attemptDeadline(route, deadline, now), tls: svc.tlsSource?.get(), signal: req.signal });
         } catch (e) {
           err = classifyFetchError(e, false);
         } finally {

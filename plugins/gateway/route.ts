@@ -20,6 +20,8 @@ export interface CompiledRoute {
   readonly strip: boolean;
   readonly transforms: CompiledTransforms;
   readonly timeoutMs: number;
+  /** One attempt's limit within timeoutMs (0: none, an attempt may use the whole timeout). */
+  readonly perTryTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly retryAttempts: number;
   readonly retryStatuses: ReadonlySet<number>;
@@ -46,6 +48,7 @@ export function compileRoute(svc: ServiceRuntime, metrics: GatewayMetrics): Comp
     strip: s.strip_prefix,
     transforms: compileTransforms(s.transform),
     timeoutMs: s.timeout,
+    perTryTimeoutMs: s.retries.per_try_timeout ?? 0,
     connectTimeoutMs: s.connect_timeout,
     retryAttempts: s.retries.attempts,
     retryStatuses: new Set(s.retries.on_status),

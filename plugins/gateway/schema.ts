@@ -72,6 +72,7 @@ export const RetrySchema = Type.Object(
     attempts: Type.Integer({ minimum: 0, maximum: 10, default: 2, description: "Retries after the first try (0 = never retry)." }),
     on_status: Type.Array(Type.Integer({ minimum: 100, maximum: 599 }), { default: [502, 503, 504] }),
     non_idempotent: Type.Boolean({ default: false, description: "Also retry POST/PATCH (bodyless ones only)." }),
+    per_try_timeout: Type.Optional(Duration({ description: "Longest wait for one attempt's response head; a try cut off by it is retried on another instance while the route's timeout allows (as Envoy's per_try_timeout). Absent: each try may use the whole timeout." })),
     backoff_base: Duration({ default: "20ms" }),
     backoff_cap: Duration({ default: "500ms" }),
   },

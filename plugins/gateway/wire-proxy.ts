@@ -124,7 +124,7 @@ class WireCall implements RelayListener {
     const text = this.requestLine + (this.route.preserveHost && this.req.headers.has("host") ? "" : "host: " + pool.hostHeader + "\r\n") + this.block + "\r\n";
     // Header values are latin1 strings: bytes above 0x7f must go back as they came, not UTF-8 encoded.
     const head = this.req.ascii ? text : Buffer.from(text, "latin1");
-    const ex = new RelayExchange(this.pool, head, this.req.body, this.req.method, this.deadline, this.route.connectTimeoutMs, this, this.req.upgrade !== null);
+    const ex = new RelayExchange(this.pool, head, this.req.body, this.req.method, core.attemptDeadline(this.route, this.deadline, now), this.route.connectTimeoutMs, this, this.req.upgrade !== null);
     this.ex = ex;
     this.pool.send(pool, ex);
   }
@@ -251,7 +251,7 @@ class WireCall implements RelayListener {
       res = await this.core.o.client.send({
         base: member.url, path: this.pathAndQuery, method: this.req.method,
         headers: this.block, blockHasHost: route.preserveHost && this.req.headers.has("host"), blockHasLength: this.req.body !== null,
-        body: this.req.body !== null ? new Blob([this.req.body as Uint8Array<ArrayBuffer>]).stream() : null, connectTimeoutMs: route.connectTimeoutMs, deadline: this.deadline, tls: route.svc.tlsSource?.get(), signal: this.ac.signal,
+        body: this.req.body !== null ? new Blob([this.req.body as Uint8Array<ArrayBuffer>]).stream() : null, connectTimeoutMs: route.connectTimeoutMs, deadline: this.core.attemptDeadline(route, this.deadline, this.now), tls: route.svc.tlsSource?.get(), signal: this.ac.signal,
       });
     } catch (e) {
       err = classifyFetchError(e, false);
