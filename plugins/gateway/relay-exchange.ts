@@ -202,7 +202,6 @@ export class RelayExchange implements PoolExchange {
     this.phase = Phase.Pipe;
     this.client = client;
     client.write(Buffer.from(head, "latin1"));
-    if (this.restAt < rest.length) this.forward(conn, rest.subarray(this.restAt));
     const pool = this.pool;
     client.switchProtocols({
       data(bytes) {
@@ -215,6 +214,8 @@ export class RelayExchange implements PoolExchange {
       },
       end: () => { if (this.phase === Phase.Pipe) { this.phase = Phase.Done; this.conn = null; pool.destroy(conn); } },
     });
+    // After the switch: the front counts the new protocol's bytes from here (frame boundaries for a clean close).
+    if (this.restAt < rest.length) this.forward(conn, rest.subarray(this.restAt));
   }
 
   /**

@@ -16,6 +16,7 @@ export const HostSchema = Type.Object(
     reload_debounce: Duration({ default: "150ms", description: "Quiet time after a config.yaml change before it is applied." }),
     drain_timeout: Duration({ default: "30s", description: "How long a replaced instance may finish in-flight requests after a reload." }),
     port_linger: Duration({ default: "1s", description: "After a port change, the old port keeps accepting (served by the new instance) this long, so clients can move." }),
+    upgrade_grace: Duration({ default: "30s", description: "After a port change or a plugin's removal, upgraded connections (WebSockets) on the old listener keep running this long, then get a Close frame (1012 service restart) both ways; on shutdown they get 1001 going away once in-flight requests are done." }),
     mtls: Type.Object(
       {
         enabled: Type.Boolean({ default: false, description: "ENABLE_MTLS: every listener requires a client certificate from the platform CA." }),

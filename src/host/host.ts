@@ -3,6 +3,7 @@
  * a changed config as build-new → swap → drain-and-stop-old. A failure anywhere in a reload leaves the
  * running config serving and is logged with its location.
  */
+import { WS_GOING_AWAY, WS_SERVICE_RESTART } from "../core/http1/ws-frames";
 import type { Registry } from "prom-client";
 import { Counter, Gauge } from "prom-client";
 import type { Server } from "bun";
@@ -254,7 +255,11 @@ export class Host {
       const clean = await drained(gen, drainMs);
       if (!clean) this.log.warn("replaced instance still had requests in flight after drain_timeout; stopping it", { plugin: gen.block.id, inflight: gen.inflight });
       await this.stopGeneration(gen);
-      if (server) server.stop(true);
+      if (!server) return;
+      // WebSockets on the old listener end by the stated policy (upgrade_grace, then 1012 with a Close
+      // frame each way), never cut; the reload does not wait for them.
+      if (server.closeUpgraded) void server.closeUpgraded(WS_SERVICE_RESTART, "service restart", next.host.upgrade_grace).finally(() => server.stop(true));
+      else server.stop(true);
     });
     await Promise.all(retiring);
 
@@ -274,6 +279,8 @@ export class Host {
     const all = [...this.running.values()];
     for (const r of all) r.bound.stop(false);
     const results = await Promise.all(all.map((r) => drained(r.slot.gen, grace)));
+    // Once the requests are done, upgraded connections get a Close frame each way (1001 going away), not a cut.
+    await Promise.all(all.map((r) => r.bound.closeUpgraded?.(WS_GOING_AWAY, "going away", 0)));
     results.forEach((clean, i) => {
       if (!clean) this.log.warn("shutdown grace period over with requests in flight", { plugin: all[i].slot.id, inflight: all[i].slot.gen.inflight });
     });

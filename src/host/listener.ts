@@ -47,6 +47,8 @@ export interface BoundServer {
   port: number;
   /** force false: stop accepting and let in-flight requests finish; true: close everything now. */
   stop(force: boolean): void;
+  /** Wire ports: let upgraded connections (WebSocket pipes) run up to `graceMs`, then close them cleanly. */
+  closeUpgraded?(code: number, reason: string, graceMs: number): Promise<void>;
 }
 
 export function finish(gen: Generation) {
@@ -248,6 +250,7 @@ function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts:
   return {
     hostname,
     port: front.port,
+    closeUpgraded: (code, reason, graceMs) => front.closeUpgraded(code, reason, graceMs),
     stop(force) {
       front.stop(force);
       inner.stop(force);

@@ -15,6 +15,7 @@ import { HostErrors } from "../../core/errors";
 import { acceptRequestId } from "../../core/http";
 import type { Generation, Slot } from "../listener";
 import { Tunnel, type Exchange, type TunnelClient } from "./tunnel";
+import { WsPipeClose } from "./ws-pipe-close";
 
 /** Bun.serve refuses larger heads too; the same ceiling keeps both lanes alike. */
 export const MAX_HEAD_BYTES = 16 * 1024;
@@ -88,6 +89,10 @@ class FrontConn implements WireClient, TunnelClient {
   private raw: { data(bytes: Buffer): void; end(): void } | null = null;
   /** Last byte either way through the pipe (the idle timeout of an upgraded connection). */
   private rawActiveAt = 0;
+  /** The protocol the current request asked to upgrade to (lower-cased), for the pipe it may become. */
+  private upgradeTo: string | null = null;
+  /** A WebSocket pipe: frame boundaries each way, so a retiring port can close it with a Close frame. */
+  ws: WsPipeClose | null = null;
   /** When the partial head in `buf` started arriving (0: none pending). */
   headSince = 0;
   readonly ip: string;
@@ -100,7 +105,12 @@ class FrontConn implements WireClient, TunnelClient {
 
   onData(data: Buffer): void {
     if (this.closed) return;
-    if (this.raw !== null) { this.rawActiveAt = Date.now(); this.raw.data(data); return; }
+    if (this.raw !== null) {
+      this.rawActiveAt = Date.now();
+      if (this.ws !== null) this.ws.fromClient(data);
+      else this.raw.data(data);
+      return;
+    }
     if (this.busy) {
       if (this.exchange !== null && this.exchange.phase === 2 /* Pipe */) { if (!this.exchange.write(data)) this.pauseReading(); return; }
       if (this.bodyFramer !== null) { this.streamBody(data, 0); return; }
@@ -174,6 +184,7 @@ class FrontConn implements WireClient, TunnelClient {
       const req: WireRequest = head;
       req.body = head.contentLength > 0 && whole ? b.subarray(bodyStart, bodyEnd) : null;
       req.clientIp = this.ip;
+      this.upgradeTo = head.upgrade === null ? null : head.upgrade.toLowerCase();
       if (whole && bodyEnd < b.length && head.framing === undefined) this.buf = owned ? b.subarray(bodyEnd) : Buffer.from(b.subarray(bodyEnd));
       this.gen = gen;
       gen.inflight++;
@@ -241,6 +252,12 @@ class FrontConn implements WireClient, TunnelClient {
 
   /** Bytes the socket did not take are copied: callers may reuse their buffer as soon as this returns. */
   write(data: string | Uint8Array): boolean {
+    if (this.ws !== null && !this.closed) return this.ws.toClient(typeof data === "string" ? Buffer.from(data, "latin1") : data);
+    return this.writeRaw(data);
+  }
+
+  /** write() without the WebSocket pipe's frame tracking (the tracker's own way out). */
+  writeRaw(data: string | Uint8Array): boolean {
     if (this.closed) return false;
     if (this.raw !== null) this.rawActiveAt = Date.now();
     if (this.out !== null) { this.out.push(typeof data === "string" ? Buffer.from(data, "latin1") : Buffer.from(data)); return false; }
@@ -306,6 +323,7 @@ class FrontConn implements WireClient, TunnelClient {
     this.onClose = null;
     this.raw = peer;
     this.rawActiveAt = Date.now();
+    if (this.upgradeTo === "websocket") this.ws = new WsPipeClose(this, peer);
     this.headSince = 0;
     const b = this.buf; // bytes the client sent after the upgrade request belong to the new protocol
     this.buf = null;
@@ -350,6 +368,15 @@ class FrontConn implements WireClient, TunnelClient {
   /** Set when the listener stops: finish the current exchange, then close. */
   stopping = false;
 
+  /** A byte pipe after a protocol switch (WebSocket...). */
+  get upgraded(): boolean { return this.raw !== null && !this.closed; }
+
+  /** End an upgraded connection: a WebSocket with Close frames both ways (code, reason), anything else by closing. */
+  goAway(code: number, reason: string): void {
+    if (this.ws !== null) this.ws.close(code, reason);
+    else if (this.raw !== null) { this.raw.end(); this.end(); }
+  }
+
   /** Idle (between requests, nothing buffered): safe to close now. */
   get idle(): boolean { return !this.busy && this.buf === null && this.raw === null; }
 
@@ -386,6 +413,8 @@ export interface Front {
   port: number;
   /** force false: stop accepting, close idle connections, let busy ones finish; true: drop everything. */
   stop(force: boolean): void;
+  /** Let upgraded connections run up to `graceMs`, then close them (WebSocket: Close frames with `code`). */
+  closeUpgraded(code: number, reason: string, graceMs: number): Promise<void>;
 }
 
 export function listenFront(o: FrontOptions): Front {
@@ -427,6 +456,17 @@ export function listenFront(o: FrontOptions): Front {
   return {
     listener,
     port: listener.port,
+    async closeUpgraded(code, reason, graceMs) {
+      const upgraded = () => [...conns].filter((c) => c.upgraded);
+      const deadline = Date.now() + graceMs;
+      while (upgraded().length > 0 && Date.now() < deadline) await Bun.sleep(Math.min(200, Math.max(1, deadline - Date.now())));
+      const left = upgraded();
+      if (left.length === 0) return;
+      o.log.info("closing upgraded connections of a retired listener", { port: listener.port, count: left.length, code, reason });
+      for (const c of left) c.goAway(code, reason);
+      const until = Date.now() + 3000;
+      while (upgraded().length > 0 && Date.now() < until) await Bun.sleep(20);
+    },
     stop(force) {
       clearInterval(headSweep);
       listener.stop(force);
