@@ -7,8 +7,8 @@
 set -uo pipefail
 
 # tool on PATH → Debian package that provides it
-tools=(redis-server openssl curl promtool chromium)
-pkgs=(redis-server openssl curl prometheus chromium)
+tools=(redis-server openssl curl jq promtool chromium)
+pkgs=(redis-server openssl curl jq prometheus chromium)
 
 missing_tools=() missing_pkgs=()
 for i in "${!tools[@]}"; do
