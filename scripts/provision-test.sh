@@ -7,8 +7,11 @@
 set -uo pipefail
 
 # tool on PATH → Debian package that provides it
-tools=(redis-server openssl curl jq promtool chromium)
-pkgs=(redis-server openssl curl jq prometheus chromium)
+tools=(redis-server openssl curl jq promtool chromium prometheus-alertmanager sysdig)
+pkgs=(redis-server openssl curl jq prometheus chromium prometheus-alertmanager sysdig)
+# Installed with --no-install-recommends: sysdig's recommends pull a DKMS kernel module (and a compiler);
+# the tests only need its libsinsp filter compiler.
+norec=(sysdig)
 
 missing_tools=() missing_pkgs=()
 for i in "${!tools[@]}"; do
@@ -16,7 +19,13 @@ for i in "${!tools[@]}"; do
 done
 [ ${#missing_tools[@]} -eq 0 ] && exit 0
 
-install_cmd="apt-get install -y ${missing_pkgs[*]}"
+plain_pkgs=() norec_pkgs=()
+for p in "${missing_pkgs[@]}"; do
+  if [[ " ${norec[*]} " == *" $p "* ]]; then norec_pkgs+=("$p"); else plain_pkgs+=("$p"); fi
+done
+install_cmd=""
+[ ${#plain_pkgs[@]} -gt 0 ] && install_cmd="apt-get install -y ${plain_pkgs[*]}"
+[ ${#norec_pkgs[@]} -gt 0 ] && install_cmd="${install_cmd:+$install_cmd && }apt-get install -y --no-install-recommends ${norec_pkgs[*]}"
 uid=$(id -u 2>/dev/null || echo unknown)
 if [ "$uid" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
   why="not root"; [ "$uid" = "0" ] && why="no apt-get"
@@ -26,7 +35,9 @@ fi
 
 echo "provision-test: installing ${missing_pkgs[*]} (for ${missing_tools[*]})" >&2
 export DEBIAN_FRONTEND=noninteractive
-if ! apt-get update -qq >/dev/null || ! apt-get install -y -qq "${missing_pkgs[@]}" >/dev/null; then
+if ! apt-get update -qq >/dev/null \
+  || { [ ${#plain_pkgs[@]} -gt 0 ] && ! apt-get install -y -qq "${plain_pkgs[@]}" >/dev/null; } \
+  || { [ ${#norec_pkgs[@]} -gt 0 ] && ! apt-get install -y -qq --no-install-recommends "${norec_pkgs[@]}" >/dev/null; }; then
   echo "provision-test: apt-get failed installing ${missing_pkgs[*]}; run: $install_cmd" >&2
   exit 3
 fi

@@ -11,7 +11,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const SCRIPT = resolve(import.meta.dir, "../scripts/provision-test.sh");
-const ALL = ["redis-server", "openssl", "curl", "jq", "promtool", "chromium"];
+const ALL = ["redis-server", "openssl", "curl", "jq", "promtool", "chromium", "prometheus-alertmanager", "sysdig"];
+/** Tools the cases below keep present so their expectations name only the tools they are about. */
+const FALCO_TOOLS = ["prometheus-alertmanager", "sysdig"];
 const dirs: string[] = [];
 afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
 
@@ -30,7 +32,7 @@ function shims(d: Doubles): { dir: string; log: string } {
   for (const t of d.present) stub(dir, t);
   stub(dir, "id", `echo ${d.uid ?? 0}`);
   if (d.apt !== false) {
-    const provides = d.aptProvides ?? { "redis-server": "redis-server", openssl: "openssl", curl: "curl", jq: "jq", prometheus: "promtool", chromium: "chromium" };
+    const provides = d.aptProvides ?? { "redis-server": "redis-server", openssl: "openssl", curl: "curl", jq: "jq", prometheus: "promtool", chromium: "chromium", "prometheus-alertmanager": "prometheus-alertmanager", sysdig: "sysdig" };
     const cases = Object.entries(provides).map(([pkg, tool]) => `    ${pkg}) printf '#!/bin/sh\\nexit 0\\n' > "${dir}/${tool}"; /bin/chmod +x "${dir}/${tool}";;`).join("\n");
     stub(dir, "apt-get", `echo "DEBIAN_FRONTEND=$DEBIAN_FRONTEND $*" >> "${log}"\n[ "$1" = install ] || exit 0\nfor p in "$@"; do\n  case "$p" in\n${cases}\n  esac\ndone`);
   }
@@ -51,7 +53,7 @@ describe("provision-test.sh", () => {
   });
 
   test("root with apt-get: one update, then installs exactly the missing packages, noninteractive", () => {
-    const s = shims({ present: ["redis-server", "openssl", "curl", "jq"] });
+    const s = shims({ present: ["redis-server", "openssl", "curl", "jq", ...FALCO_TOOLS] });
     const r = run(s.dir);
     expect(r.code).toBe(0);
     const calls = readFileSync(s.log, "utf8").trim().split("\n");
@@ -66,15 +68,27 @@ describe("provision-test.sh", () => {
   });
 
   test("each tool maps to its package", () => {
-    for (const [tool, pkg] of [["redis-server", "redis-server"], ["openssl", "openssl"], ["curl", "curl"], ["jq", "jq"], ["promtool", "prometheus"], ["chromium", "chromium"]]) {
+    for (const [tool, pkg] of [["redis-server", "redis-server"], ["openssl", "openssl"], ["curl", "curl"], ["jq", "jq"], ["promtool", "prometheus"], ["chromium", "chromium"], ["prometheus-alertmanager", "prometheus-alertmanager"]]) {
       const s = shims({ present: ALL.filter((t) => t !== tool) });
       expect(run(s.dir).code).toBe(0);
       expect(readFileSync(s.log, "utf8")).toContain(`install -y -qq ${pkg}\n`);
     }
   });
 
+  test("sysdig is installed without recommends (they pull a DKMS kernel module), in its own apt-get call", () => {
+    const s = shims({ present: ALL.filter((t) => t !== "sysdig" && t !== "chromium") });
+    expect(run(s.dir).code).toBe(0);
+    expect(readFileSync(s.log, "utf8").trim().split("\n")).toEqual([
+      "DEBIAN_FRONTEND=noninteractive update -qq",
+      "DEBIAN_FRONTEND=noninteractive install -y -qq chromium",
+      "DEBIAN_FRONTEND=noninteractive install -y -qq --no-install-recommends sysdig",
+    ]);
+    const r = run(shims({ uid: 1000, present: ALL.filter((t) => t !== "sysdig" && t !== "chromium") }).dir);
+    expect(r.err).toContain("sudo apt-get install -y chromium && apt-get install -y --no-install-recommends sysdig");
+  });
+
   test("not root: one line naming the missing tools and the install command, exit 3, no apt-get call", () => {
-    const s = shims({ uid: 1000, present: ["redis-server", "openssl", "curl", "jq"] });
+    const s = shims({ uid: 1000, present: ["redis-server", "openssl", "curl", "jq", ...FALCO_TOOLS] });
     const t0 = performance.now();
     const r = run(s.dir);
     expect(performance.now() - t0).toBeLessThan(2000); // stops at once
@@ -87,7 +101,7 @@ describe("provision-test.sh", () => {
   });
 
   test("root but no apt-get: the same one line, exit 3", () => {
-    const s = shims({ uid: 0, apt: false, present: ["openssl", "curl", "jq", "promtool", "chromium"] });
+    const s = shims({ uid: 0, apt: false, present: ["openssl", "curl", "jq", "promtool", "chromium", ...FALCO_TOOLS] });
     const r = run(s.dir);
     expect(r.code).toBe(3);
     expect(r.err.trim().split("\n")).toHaveLength(1);
@@ -96,14 +110,14 @@ describe("provision-test.sh", () => {
   });
 
   test("apt-get 'succeeds' but the tool is still absent: says so, exit 3", () => {
-    const s = shims({ present: ["redis-server", "openssl", "curl", "jq", "chromium"], aptProvides: {} });
+    const s = shims({ present: ["redis-server", "openssl", "curl", "jq", "chromium", ...FALCO_TOOLS], aptProvides: {} });
     const r = run(s.dir);
     expect(r.code).toBe(3);
     expect(r.err).toContain("promtool still not on PATH");
   });
 
   test("apt-get fails: exit 3 with the command to run", () => {
-    const s = shims({ present: ["redis-server", "openssl", "curl", "jq", "promtool"] });
+    const s = shims({ present: ["redis-server", "openssl", "curl", "jq", "promtool", ...FALCO_TOOLS] });
     stub(s.dir, "apt-get", "exit 100");
     const r = run(s.dir);
     expect(r.code).toBe(3);
