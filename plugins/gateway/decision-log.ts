@@ -18,6 +18,7 @@ import type { Logger } from "../../src/core/log";
 import type { Member } from "./balancers";
 import type { EdgeDecision } from "./edge/contract";
 import type { CompiledRoute } from "./route";
+import { isAvailable } from "./upstream-state";
 
 /** What ProxyCore.admit returns, structurally (a refusal has a code). */
 type Admission = Permit | { code: string; message: string };
@@ -64,7 +65,7 @@ export class DecisionLog {
     const members = route.svc.members;
     const now = Date.now();
     let usable = 0;
-    for (const m of members) if (m.state.healthy && m.state.ejectedUntil <= now) usable++;
+    for (const m of members) if (isAvailable(m.state, now)) usable++;
     this.line(requestId, "instance", {
       service: route.svc.name, attempt: attempt + 1, instance: member?.url ?? null,
       ...(attempt > 0 ? { excluded: excluded?.url, previous_outcome: lastErr ?? lastStatus } : {}),
