@@ -11,7 +11,10 @@ import { parsePriority } from "./priority";
 import { Enricher } from "./enrich";
 import { FalcoMetrics } from "./metrics";
 import { OutputLane } from "./outputs/queue";
-import { Responder } from "./response";
+import { Responder, type QuarantineRecord } from "./response";
+import { Ring } from "./ring";
+import type { Alert } from "./alert";
+import type { Group } from "./dedup";
 import { Pipeline } from "./pipeline";
 import { createIntake } from "./intake";
 import { createFetch, falcoRoutes } from "./routes";
@@ -47,7 +50,7 @@ export default definePlugin({
       bus: ctx.bus, log: ctx.log, audit, dataDir: ctx.host.data_dir, securityUrl: config.respond.security_url,
       securityToken: config.respond.security_token, timeoutMs: config.respond.timeout, signal: ctx.signal,
       onResult: (action, mode, result) => metrics.response(action, mode, result),
-    });
+    }, ctx.shared.getOrCreate("falco:quarantine", () => new Map<string, QuarantineRecord>()));
     let pipeline: Pipeline | undefined;
     const metrics = new FalcoMetrics(ctx.metrics, config.history.max_rule_labels, {
       openGroups: () => pipeline?.dedup.open.size ?? 0,
@@ -61,7 +64,12 @@ export default definePlugin({
       }, ctx.log, ctx.signal, (name, result, n) => metrics.delivery(name, result, n)));
     }
     const enricher = new Enricher(config.services, config.trust_domain);
-    pipeline = new Pipeline(config, { bus: ctx.bus, enricher, responder, metrics, lanes });
+    // History survives a reload that keeps the ring sizes (keyed by them: a resize starts afresh).
+    const history = {
+      raw: ctx.shared.getOrCreate(`falco:raw:${config.history.max_raw}`, () => new Ring<Alert>(config.history.max_raw)),
+      groups: ctx.shared.getOrCreate(`falco:groups:${config.history.max_folded}`, () => new Ring<Group>(config.history.max_folded)),
+    };
+    pipeline = new Pipeline(config, { bus: ctx.bus, enricher, responder, metrics, lanes, history });
     const intake = createIntake(config, pipeline, metrics, ctx.log);
     const app = falcoRoutes({ pipeline, responder, lanes, intake, adminToken: admin.token, log: ctx.log });
     const fetch = createFetch(app, intake);

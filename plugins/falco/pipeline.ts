@@ -25,11 +25,11 @@ export class Pipeline {
   readonly byPriority: Record<Priority, number> = Object.fromEntries(PRIORITIES.map((p) => [p, 0])) as Record<Priority, number>;
   readonly byRule = new Map<string, number>();
   notices = 0;
-  private seq = 0;
 
-  constructor(cfg: FalcoConfig, private readonly d: { bus: Bus; enricher: Enricher; responder: Responder; metrics: FalcoMetrics; lanes: OutputLane[] }) {
-    this.raw = new Ring(cfg.history.max_raw);
-    this.groups = new Ring(cfg.history.max_folded);
+  /** `history` (the rings) outlives a reload when the caller keeps it; sizes come from the config. */
+  constructor(cfg: FalcoConfig, private readonly d: { bus: Bus; enricher: Enricher; responder: Responder; metrics: FalcoMetrics; lanes: OutputLane[]; history?: { raw: Ring<Alert>; groups: Ring<Group> } }) {
+    this.raw = d.history?.raw ?? new Ring(cfg.history.max_raw);
+    this.groups = d.history?.groups ?? new Ring(cfg.history.max_folded);
     this.dedup = new Deduplicator(
       { windowMs: cfg.dedup.window, groupWaitMs: cfg.dedup.group_wait, keyFields: cfg.dedup.key_fields, perRule: cfg.dedup.rules, maxGroups: cfg.dedup.max_groups },
       (g, kind) => this.announce(g, kind),
@@ -41,7 +41,7 @@ export class Pipeline {
     const { enricher, responder, metrics } = this.d;
     for (const inc of batch) {
       const a = inc as Alert;
-      a.seq = ++this.seq;
+      a.seq = this.raw.total + 1; // the ring may outlive this instance: number from it
       a.received = now;
       const service = enricher.serviceOf(a.fields);
       if (service) { a.service = service; a.spiffe_id = enricher.spiffeOf(service); }
@@ -59,7 +59,7 @@ export class Pipeline {
   /** falcosidekick's POST /test: stored and announced to every output at once, whatever their minimum priority. */
   test(inc: Incoming, now = Date.now()): Notice {
     const a = inc as Alert;
-    a.seq = ++this.seq;
+    a.seq = this.raw.total + 1;
     a.received = now;
     this.raw.push(a);
     this.byPriority[a.priority]++;

@@ -46,12 +46,12 @@ export interface ResponderDeps {
 interface Compiled { on: Set<string>; min: Priority; mode: "dry_run" | "enforce" }
 
 export class Responder {
-  readonly records = new Map<string, QuarantineRecord>();
   private readonly policies: Compiled[];
   /** Steps in flight (HTTP calls), awaited at stop and by tests. */
   readonly pending = new Set<Promise<void>>();
 
-  constructor(policies: readonly PolicyConfig[], private readonly d: ResponderDeps) {
+  /** `records` outlives a reload (the host's shared pool): a quarantine must not be forgotten by a config edit. */
+  constructor(policies: readonly PolicyConfig[], private readonly d: ResponderDeps, readonly records = new Map<string, QuarantineRecord>()) {
     this.policies = policies.map((p) => ({ on: new Set(p.on), min: parsePriority(p.min_priority)!, mode: p.mode }));
   }
 
