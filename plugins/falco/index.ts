@@ -91,6 +91,7 @@ export default definePlugin({
         p.dedup.drain(); // announce what is pending; lanes of a stopping instance send no more
         await Promise.race([responder.settle(), Bun.sleep(1000)]);
         audit.flush();
+        metrics.sync();
       },
       health() {
         const down = lanes.filter((l) => !l.stats().up).map((l) => l.s.name);

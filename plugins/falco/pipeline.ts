@@ -52,7 +52,7 @@ export class Pipeline {
       if (responder.enabled) responder.consider(a);
       const before = this.dedup.folded;
       a.group = this.dedup.offer(a, now).id;
-      if (this.dedup.folded !== before) metrics.folded.inc();
+      if (this.dedup.folded !== before) metrics.fold();
     }
   }
 

@@ -1,0 +1,106 @@
+/**
+ * Falco intake throughput, single and batched, against a bare Elysia JSON POST in the same run, and intake
+ * latency with an output that is down vs up.
+ *
+ *   bun run bench falco
+ *
+ * Servers are child processes pinned to CPU 1 (taskset), wrk on CPU 0. Interleaved rounds (A … F × ROUNDS):
+ *   A  bare Elysia JSON POST, one alert (the peer: parse JSON, answer 200)
+ *   B  falco POST /, one alert (validate, enrich, raw ring, fold, metrics), outputs: one webhook that is up
+ *   C  falco POST /, one alert, its webhook output down (connection refused: retries with backoff)
+ *   D  bare Elysia JSON POST, 100 alerts in an array
+ *   E  falco POST /, 100 alerts in an array (alerts/s = requests/s × 100)
+ * Identical alerts: the folding path (one group, counted) is the steady state measured.
+ */
+import { Elysia } from "elysia";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { wrkLoad, autocannonLoad, hasCommand, median, waitForUrl, type LoadResult } from "./lib/measure";
+import { table, writeSection } from "./lib/results";
+
+const peerIdx = Bun.argv.indexOf("--peer-elysia");
+if (peerIdx > 0) {
+  const port = Number(Bun.argv[peerIdx + 1]);
+  new Elysia().post("/", ({ body }) => Response.json({ accepted: Array.isArray(body) ? body.length : 1 })).listen({ port, hostname: "127.0.0.1" });
+  await new Promise(() => {});
+}
+const sinkIdx = Bun.argv.indexOf("--sink");
+if (sinkIdx > 0) {
+  Bun.serve({ port: Number(Bun.argv[sinkIdx + 1]), hostname: "127.0.0.1", async fetch(req) { await req.arrayBuffer(); return new Response("ok"); } });
+  await new Promise(() => {});
+}
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
+const BATCH = 100;
+const pin = (cpu: number, cmd: string[]) => (hasCommand("taskset") ? ["taskset", "-c", String(cpu), ...cmd] : cmd);
+const freePort = () => { const s = Bun.serve({ port: 0, fetch: () => new Response() }); const p = s.port!; s.stop(true); return p; };
+
+const alert = (i = 0) => ({
+  output: "12:00:00.000000000: Warning Shell in trading container (process=bash user=root container_id=abc123)",
+  priority: "Warning", rule: "TradPal Shell In Trading Container", time: "2026-12-06T00:00:00.000000000Z", source: "syscall", hostname: "node-1",
+  tags: ["tradpal", "shell"], output_fields: { "container.id": "abc123", "container.name": "trading_service", "proc.name": "bash", "user.name": "root", "evt.time": 1764979200000000000 + i },
+});
+const single = JSON.stringify(alert());
+const batch = JSON.stringify(Array.from({ length: BATCH }, (_, i) => alert(i)));
+
+const dir = mkdtempSync(join(tmpdir(), "tradpal-bench-falco-"));
+const procs: ReturnType<typeof Bun.spawn>[] = [];
+async function spawnServer(cmd: string[], url: string): Promise<void> {
+  procs.push(Bun.spawn(pin(1, cmd), { stdout: "ignore", stderr: "inherit" }));
+  await waitForUrl(url);
+}
+async function startFalco(name: string, outputUrl: string): Promise<string> {
+  const port = freePort();
+  const cfg = join(dir, `${name}.yaml`);
+  writeFileSync(cfg, `host:\n  data_dir: ${join(dir, name)}\n  log_level: error\nplugins:\n  falco:\n    port: ${port}\n    hostname: 127.0.0.1\n    intake: { max_batch: 1000 }\n    services: [{ service: trading_service, container_names: [trading_service] }]\n    outputs:\n      - { name: hook, type: webhook, url: "${outputUrl}", minimum_priority: debug, retry_base: 50ms, retry_max: 1s }\n`);
+  await spawnServer(["bun", "run", join(import.meta.dir, "../src/main.ts"), "--config", cfg, "--only", "falco"], `http://127.0.0.1:${port}/ping`);
+  return `http://127.0.0.1:${port}/`;
+}
+
+try {
+  const sinkPort = freePort();
+  procs.push(Bun.spawn(pin(0, ["bun", "run", import.meta.path, "--sink", String(sinkPort)]), { stdout: "ignore", stderr: "inherit" }));
+  const peerPort = freePort();
+  await spawnServer(["bun", "run", import.meta.path, "--peer-elysia", String(peerPort)], `http://127.0.0.1:${peerPort}/`).catch(() => undefined);
+  const peer = `http://127.0.0.1:${peerPort}/`;
+  const up = await startFalco("up", `http://127.0.0.1:${sinkPort}/falco`);
+  const down = await startFalco("down", `http://127.0.0.1:${freePort()}/falco`); // nothing listens there
+
+  const cases = [
+    { name: "A bare Elysia JSON POST, 1 alert", url: peer, body: single, per: 1 },
+    { name: "B falco POST /, 1 alert (output up)", url: up, body: single, per: 1 },
+    { name: "C falco POST /, 1 alert (output down)", url: down, body: single, per: 1 },
+    { name: `D bare Elysia JSON POST, ${BATCH} alerts`, url: peer, body: batch, per: BATCH },
+    { name: `E falco POST /, ${BATCH} alerts (output up)`, url: up, body: batch, per: BATCH },
+  ];
+  const run = (c: (typeof cases)[number], durationS: number) => {
+    const spec = { url: c.url, method: "POST", body: c.body, headers: { "content-type": "application/json" }, connections: 32, durationS };
+    return hasCommand("wrk") ? wrkLoad({ ...spec, cpu: 0, threads: 1 }) : autocannonLoad(spec);
+  };
+  for (const c of cases) await run(c, 1); // warm-up (JIT)
+  const results = new Map<string, LoadResult[]>(cases.map((c) => [c.name, []]));
+  for (let r = 0; r < ROUNDS; r++) for (const c of cases) results.get(c.name)!.push(await run(c, DURATION_S));
+
+  const med = (name: string, k: "rps" | "p50ms" | "p99ms") => median(results.get(name)!.map((x) => x[k]));
+  const rows = cases.map((c) => {
+    const rs = results.get(c.name)!;
+    const bad = rs.reduce((a, x) => a + x.errors + x.non2xx, 0);
+    return [c.name, Math.round(med(c.name, "rps")), Math.round(med(c.name, "rps") * c.per), med(c.name, "p50ms").toFixed(2), med(c.name, "p99ms").toFixed(2), bad];
+  });
+  const ratio = (a: number, b: number) => (med(cases[a].name, "rps") / med(cases[b].name, "rps")).toFixed(2);
+  const md = [
+    `Falco intake vs a bare Elysia JSON POST, same run. \`bun run bench falco\`. Servers pinned to CPU 1, ${hasCommand("wrk") ? "wrk" : "autocannon"} on CPU 0, 32 connections, ${ROUNDS} interleaved rounds × ${DURATION_S} s, medians. Identical alerts (the folding path).`,
+    "",
+    table(["case", "requests/s", "alerts/s", "p50 ms", "p99 ms", "errors+non-2xx"], rows),
+    "",
+    `Single: falco ÷ bare = ${ratio(1, 0)}×. Batched (${BATCH}/request): falco ÷ bare = ${ratio(4, 3)}×, ${Math.round(med(cases[4].name, "rps") * BATCH).toLocaleString("en")} alerts/s. Output down (C) vs up (B): p99 ${med(cases[2].name, "p99ms").toFixed(2)} vs ${med(cases[1].name, "p99ms").toFixed(2)} ms.`,
+    `Load average at the end: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (a shared 2-core machine: compare ratios).`,
+  ].join("\n");
+  console.log(md);
+  writeSection("falco", md);
+} finally {
+  for (const p of procs) p.kill();
+  rmSync(dir, { recursive: true, force: true });
+}
