@@ -19,7 +19,7 @@ import type { PluginInstance } from "../src/core/plugin";
 const CHROMIUM = "/usr/bin/chromium";
 const OUT = join(import.meta.dir, "..", "test-output");
 const upstream = startUpstream();
-const PLUGINS = ["gateway", "events", "security", "breaker"] as const;
+const PLUGINS = ["gateway", "events", "security", "breaker", "falco"] as const;
 let t: TestHost;
 let ctx: BrowserContext | undefined;
 let profile = "";
@@ -33,6 +33,7 @@ plugins:
   security: { port: 0 }
   events: { port: 0 }
   breaker: { port: 0, admin_token: openapi-test-admin-token }
+  falco: { port: 0 }
   gateway:
     port: 0
     rate_limiting: { enabled: false }
@@ -64,6 +65,7 @@ const KNOWN: Record<string, [string, string][]> = {
   events: [["POST", "/events"], ["GET", "/events"], ["GET", "/events/stats"], ["GET", "/events/subscribe"], ["POST", "/events/replay"], ["GET", "/events/replays/{id}"]],
   security: [["POST", "/tokens/validate"], ["GET", "/.well-known/jwks.json"], ["POST", "/tokens/{service}"], ["GET", "/secrets/{path}"], ["PUT", "/secrets/{path}"], ["GET", "/ca/certificate"], ["GET", "/v1/secret/data/{path}"]],
   breaker: [["GET", "/circuit-breakers"], ["POST", "/circuit-breakers/{name}/reset"], ["POST", "/circuit-breakers/{name}/force-open"], ["GET", "/alerts"], ["GET", "/dashboard"]],
+  falco: [["POST", "/falco/alerts"], ["POST", "/"], ["GET", "/ping"], ["GET", "/falco/stats"], ["POST", "/falco/quarantine/{service}/lift"]],
 };
 
 describe("/openapi.json", () => {
