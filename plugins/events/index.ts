@@ -96,15 +96,19 @@ export default definePlugin({
 
     // Events other plugins publish through the in-process bus (breaker transitions, falco alerts...).
     let chain = Promise.resolve();
-    const onPlatformEvent = (pe: PlatformEvent) => {
+    /** Stored in order; resolves once stored or refused as invalid, rejects when the store failed ("events.ingest"). */
+    const ingest = (pe: PlatformEvent): Promise<void> => {
       // The same limits as HTTP publishers (a payload can carry outside data, e.g. a falco alert's output).
       const over = !withinDepth(pe.payload, cfg.max_depth, 2) ? "too_deep" : jsonBytes(pe.payload) > cfg.max_event_size ? "too_large" : undefined;
-      if (over) { metrics.rejected(over); ctx.log.warn("platform.event rejected", { type: pe.type, source: pe.source, reason: over }); return; }
+      if (over) { metrics.rejected(over); ctx.log.warn("platform.event rejected", { type: pe.type, source: pe.source, reason: over }); return Promise.resolve(); }
       const violations: Violation[] = [];
       const e = toNewEvent({ type: pe.type, source: pe.source, payload: pe.payload, ...(pe.correlationId ? { correlationId: pe.correlationId } : {}) }, { source: "platform" }, "", violations);
-      if (!e) { metrics.rejected("validation"); ctx.log.warn("platform.event rejected", { type: pe.type, source: pe.source, violations }); return; }
-      chain = chain.then(() => publisher.publish([e], undefined, false)).then(() => undefined, (err) => ctx.log.warn("platform.event not stored", { type: pe.type, err }));
+      if (!e) { metrics.rejected("validation"); ctx.log.warn("platform.event rejected", { type: pe.type, source: pe.source, violations }); return Promise.resolve(); }
+      const stored = chain.then(() => publisher.publish([e], undefined, false)).then(() => undefined);
+      chain = stored.catch(() => undefined);
+      return stored;
     };
+    const onPlatformEvent = (pe: PlatformEvent) => { ingest(pe).catch((err) => ctx.log.warn("platform.event not stored", { type: pe.type, err })); };
 
     let unsubscribe: (() => void) | undefined;
     let trimTimer: ReturnType<typeof setInterval> | undefined;
@@ -114,7 +118,9 @@ export default definePlugin({
       fetch: createPublishFetch(app, publisher, cfg, ctx.log, metrics),
       docs: { routes: () => [PUBLISH_DOC] },
       async start() {
-        unsubscribe = ctx.bus.on("platform.event", onPlatformEvent);
+        const off = ctx.bus.on("platform.event", onPlatformEvent);
+        const withdraw = ctx.bus.provide("events.ingest", ingest);
+        unsubscribe = () => { off(); withdraw(); };
         {
           trimTimer = setInterval(() => {
             store.trim().then((n) => { if (n > 0) metrics.trimmed.inc(n); }, () => undefined);

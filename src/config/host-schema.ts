@@ -11,6 +11,13 @@ export const HostSchema = Type.Object(
     ),
     metrics_enabled: Type.Boolean({ default: true, description: "Serve GET /metrics on every plugin." }),
     redis_url: Type.String({ default: "", description: "Empty: embedded stores. Set: Redis for durability and many instances." }),
+    bus: Type.Object(
+      {
+        bridge: Type.Boolean({ default: true, description: "With redis_url: the plugins' bus crosses processes over Redis (a split platform cooperates as one process)." }),
+        platform: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_.-]{1,64}$", description: "Processes with the same name on one Redis are one platform (Redis keys tradpal:<platform>:bus:*). Default: $TRADPAL_PLATFORM, else \"main\"." })),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     bind: Type.String({ default: "0.0.0.0", description: "Default listen address of every plugin." }),
     shutdown_grace: Duration({ default: "10s", description: "How long SIGTERM waits for in-flight requests." }),
     reload_debounce: Duration({ default: "150ms", description: "Quiet time after a config.yaml change before it is applied." }),

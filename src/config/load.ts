@@ -36,6 +36,8 @@ export interface LoadedConfig {
   hostFingerprint: string;
   /** In config order; only plugins that are enabled (and selected by `only`). */
   plugins: PluginBlock[];
+  /** Every plugin the file enables, `only` or not (what the whole platform runs, in this process or others). */
+  declared: string[];
 }
 
 export type LoadResult = { ok: true; config: LoadedConfig } | { ok: false; errors: ConfigError[] };
@@ -210,7 +212,8 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadResult> {
   }
 
   if (errors.length > 0 || !host) return { ok: false, errors };
-  return { ok: true, config: { file: opts.file, host: deepFreeze(host), hostFingerprint: stableStringify(host), plugins } };
+  const declared = Object.entries(pluginsDoc as Record<string, unknown>).filter(([, b]) => (b as { enabled?: unknown } | null)?.enabled !== false).map(([id]) => id);
+  return { ok: true, config: { file: opts.file, host: deepFreeze(host), hostFingerprint: stableStringify(host), plugins, declared } };
 }
 
 /** JSON with sorted keys, so two equal configs give equal strings whatever the key order in YAML. */

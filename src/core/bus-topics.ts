@@ -120,6 +120,12 @@ export type PermitDecision = Permit | { allowed: false; retryAfterMs: number; st
 export interface BusServices {
   /** Synchronous, sub-microsecond: may the caller send a request to `service` now? A permit must be settled. */
   "breaker.permit": (service: string) => PermitDecision;
+  /**
+   * Store a platform event durably (the events plugin provides it): resolves once stored, also for an
+   * event refused as invalid (logged and counted there: retrying cannot help); rejects when the store
+   * failed, so a caller that must not lose it (the bus bridge) tries again.
+   */
+  "events.ingest": (event: PlatformEvent) => Promise<void>;
   /** The ports this process listens on (every hosted plugin), so the gateway refuses registrations pointing at them. */
   "host.listeners": () => readonly { plugin: string; hostname: string; port: number }[];
 }

@@ -17,6 +17,11 @@ export interface Bus {
   hasListeners<K extends keyof BusTopics>(topic: K): boolean;
   /** Offer a service; returns the withdraw function (withdraws only if still the current provider). */
   provide<K extends keyof BusServices>(name: K, impl: BusServices[K]): () => void;
+  /**
+   * Offer a stand-in used only while no plugin of this process provides `name` (e.g. the host's mirror of a
+   * breaker running in another process); returns the withdraw function.
+   */
+  provideFallback<K extends keyof BusServices>(name: K, impl: BusServices[K]): () => void;
   /** The current provider, or undefined when no plugin offers it in this process. */
   service<K extends keyof BusServices>(name: K): BusServices[K] | undefined;
 }
@@ -25,6 +30,7 @@ export function createBus(log?: Logger): Bus {
   const handlers = new Map<keyof BusTopics, Set<Handler<any>>>();
   const retained = new Map<keyof BusTopics, unknown>();
   const services = new Map<keyof BusServices, unknown>();
+  const fallbacks = new Map<keyof BusServices, unknown>();
 
   return {
     on(topic, handler, opts) {
@@ -50,8 +56,12 @@ export function createBus(log?: Logger): Bus {
       services.set(name, impl);
       return () => { if (services.get(name) === impl) services.delete(name); };
     },
+    provideFallback(name, impl) {
+      fallbacks.set(name, impl);
+      return () => { if (fallbacks.get(name) === impl) fallbacks.delete(name); };
+    },
     service(name) {
-      return services.get(name) as any;
+      return (services.get(name) ?? fallbacks.get(name)) as any;
     },
   };
 }

@@ -3,6 +3,9 @@
  * a changed config as build-new → swap → drain-and-stop-old. A failure anywhere in a reload leaves the
  * running config serving and is logged with its location.
  */
+import { BusBridge } from "./bus-bridge/bridge";
+import { PermitMirror } from "./bus-bridge/permit-mirror";
+import { missingCooperation } from "./bus-bridge/cooperation";
 import { WS_GOING_AWAY, WS_SERVICE_RESTART } from "../core/http1/ws-frames";
 import type { Registry } from "prom-client";
 import { Counter, Gauge } from "prom-client";
@@ -58,6 +61,9 @@ export class Host {
   /** Platform mTLS material (host.mtls.enabled), fixed at start: listeners cannot change TLS in place. */
   private tls?: PlatformTls;
   private healthServer?: Server<unknown>;
+  private bridge?: BusBridge;
+  private mirror?: PermitMirror;
+  private busGaps: string[] = [];
   private readonly reloads: Counter<"result">;
   private readonly lastReloadOk: Gauge;
   private readonly lastReloadTime: Gauge;
@@ -126,6 +132,7 @@ export class Host {
     this.log.setLevel(parseLogLevel(this.config.host.log_level));
     this.tls = await platformTls(this.config.host, this.log);
     const rows: TableRow[] = [];
+    const busRow = await this.startBus();
     const started: RunningPlugin[] = [];
     try {
       for (const block of dependencyOrder(this.config.plugins.map((b) => ({ ...b, dependsOn: b.definition.dependsOn })))) {
@@ -150,6 +157,8 @@ export class Host {
         await this.stopGeneration(r.slot.gen);
         this.running.delete(r.slot.id);
       }
+      this.mirror?.stop();
+      await this.bridge?.stop();
       throw err;
     }
     const healthPort = this.config.host.mtls.health_port;
@@ -157,9 +166,40 @@ export class Host {
       this.healthServer = bindHealthListener(this.config.host.bind, healthPort, () => new Map([...this.running].map(([id, r]) => [id, r.slot])), this.config.host.mtls.open_paths);
       rows.push({ plugin: "(health)", address: `${this.config.host.bind}:${this.healthServer.port}`, state: "plain http", ms: 0 });
     }
+    rows.push(busRow);
     this.lastReloadTime.set(Date.now() / 1000);
     this.log.info("host started", { plugins: rows.map((r) => `${r.plugin}@${r.address}`), config: this.opts.file });
     return rows;
+  }
+
+  /**
+   * The bus across processes when Redis is configured (bus-bridge/), with the breaker-permit mirror for a
+   * process without the breaker plugin; without it, what a split process cannot do is said, not hidden.
+   */
+  private async startBus(): Promise<TableRow> {
+    const h = this.config.host;
+    if (h.redis_url !== "" && h.bus.bridge) {
+      const platform = this.busPlatform;
+      this.bridge = new BusBridge({ url: h.redis_url, platform, bus: this.bus, log: this.log.child({ part: "bus-bridge" }) });
+      this.mirror = new PermitMirror(this.bus);
+      this.mirror.start();
+      if (!(await this.bridge.start())) this.log.error("bus bridge: Redis is not answering; plugins in other processes are not heard until it does");
+      return { plugin: "(bus)", address: `redis platform "${platform}"`, state: "bridged", ms: 0 };
+    }
+    this.busGaps = missingCooperation(this.config.plugins.map((b) => b.id), this.config.declared);
+    for (const gap of this.busGaps) this.log.warn("split process without a bus bridge (set host.redis_url): no cooperation across processes", { lost: gap });
+    return { plugin: "(bus)", address: "this process", state: this.busGaps.length > 0 ? `local only: ${this.busGaps.length} link(s) cut` : "local", ms: 0 };
+  }
+
+  private get busPlatform(): string {
+    const env = this.opts.env ?? process.env;
+    return this.config.host.bus.platform ?? (/^[A-Za-z0-9_.-]{1,64}$/.test(env.TRADPAL_PLATFORM ?? "") ? env.TRADPAL_PLATFORM! : "main");
+  }
+
+  /** The bus's state for /health: bridged (and connected?), or the cooperation a split process lacks. */
+  private busHealth(): Record<string, unknown> {
+    if (this.bridge) return { mode: "redis", connected: this.bridge.connected, platform: this.busPlatform };
+    return this.busGaps.length > 0 ? { mode: "local", missing: this.busGaps } : { mode: "local" };
   }
 
   /** Serialised: a reload requested during a reload runs after it, against the newest file. */
@@ -290,6 +330,8 @@ export class Host {
       r.r.bound.stop(true);
     }
     this.running.clear();
+    this.mirror?.stop();
+    await this.bridge?.stop();
     this.healthServer?.stop(true);
     await this.shared.closeAll();
     this.log.info("host stopped");
@@ -363,6 +405,7 @@ export class Host {
           uptime_s: Math.round(process.uptime()),
           ...(report.reason || slot.closing ? { reason: slot.closing ? "shutting down" : report.reason } : {}),
           ...(report.checks ? { checks: report.checks } : {}),
+          bus: host.busHealth(),
         };
         return Response.json(body, { status: ok ? 200 : 503 });
       },

@@ -39,7 +39,8 @@ export async function startHost(yaml: string, opts: { plugins?: Record<string, A
   const host = new Host({
     file,
     only: opts.only,
-    env: { ...process.env, REDIS_URL: "", ...opts.env },
+    // Each host is its own platform on a shared Redis unless a test names one (TRADPAL_PLATFORM) for hosts that cooperate.
+    env: { ...process.env, REDIS_URL: "", TRADPAL_PLATFORM: `test-${crypto.randomUUID().slice(0, 8)}`, ...opts.env },
     resolve: directoryResolver(undefined, opts.plugins ?? {}),
     logSink: (line) => { try { logs.push(JSON.parse(line)); } catch { logs.push({ raw: line }); } },
   });
