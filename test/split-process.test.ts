@@ -135,3 +135,20 @@ test("breaker transitions reach the events plugin, none lost across a Redis rest
   const count = (await eventsOf("breaker.forced_open")).filter((e) => names.includes(e.payload.breaker as string)).length;
   expect(count).toBe(10); // each once: acknowledged hand-over, no duplicate
 }, 40_000);
+
+test("without Redis a split process says which cooperation it lacks: in /health and at start", async () => {
+  const { startHost } = await import("./support/harness");
+  const h = await startHost(`
+host:
+  data_dir: \${DATA_DIR}
+  bind: 127.0.0.1
+plugins:
+  gateway: { port: 0 }
+  breaker: { port: 0 }
+`, { only: ["gateway"] });
+  try {
+    const health = await (await fetch(`${h.url("gateway")}/health`)).json();
+    expect(health.bus).toEqual({ mode: "local", missing: ["gateway → breaker: circuit breaking of the gateway's services (permits, outcomes, the service list)"] });
+    expect(h.logs.some((l) => l.level === "warn" && String(l.lost).startsWith("gateway → breaker"))).toBe(true);
+  } finally { await h.stop(); }
+});

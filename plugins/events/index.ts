@@ -102,9 +102,10 @@ export default definePlugin({
       const over = !withinDepth(pe.payload, cfg.max_depth, 2) ? "too_deep" : jsonBytes(pe.payload) > cfg.max_event_size ? "too_large" : undefined;
       if (over) { metrics.rejected(over); ctx.log.warn("platform.event rejected", { type: pe.type, source: pe.source, reason: over }); return Promise.resolve(); }
       const violations: Violation[] = [];
-      const e = toNewEvent({ type: pe.type, source: pe.source, payload: pe.payload, ...(pe.correlationId ? { correlationId: pe.correlationId } : {}) }, { source: "platform" }, "", violations);
+      const e = toNewEvent({ type: pe.type, source: pe.source, payload: pe.payload, ...(pe.correlationId ? { correlationId: pe.correlationId } : {}), ...(pe.id ? { id: pe.id } : {}) }, { source: "platform" }, "", violations);
       if (!e) { metrics.rejected("validation"); ctx.log.warn("platform.event rejected", { type: pe.type, source: pe.source, violations }); return Promise.resolve(); }
-      const stored = chain.then(() => publisher.publish([e], undefined, false)).then(() => undefined);
+      // With an id, a repeat within dedup_window is stored once (a hand-over retried after a lost reply).
+      const stored = chain.then(() => publisher.publish([e], undefined, pe.id !== undefined)).then(() => undefined);
       chain = stored.catch(() => undefined);
       return stored;
     };

@@ -41,6 +41,8 @@ export interface PlatformEvent {
   source: string;
   payload: Record<string, unknown>;
   correlationId?: string;
+  /** A stable event id (uuid): a second delivery with the same id is stored once (the bus bridge retries). */
+  id?: string;
 }
 
 /** The gateway's current service list (breaker plugin creates one breaker per service). */

@@ -60,7 +60,8 @@ export class PlatformEventStream {
         this.queue.shift();
         if (this.stats.dropped++ % 1000 === 0) this.o.log.error("bus bridge: platform events dropped (Redis away too long)", { dropped: this.stats.dropped });
       }
-      this.queue.push(pe);
+      // One id from here on: a resend after a lost reply, or a second read, is stored once by the events plugin.
+      this.queue.push(pe.id === undefined ? { ...pe, id: crypto.randomUUID() } : pe);
       this.send();
     });
     this.loop = this.consume();
