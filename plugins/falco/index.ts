@@ -17,6 +17,7 @@ import type { Alert } from "./alert";
 import type { Group } from "./dedup";
 import { Pipeline } from "./pipeline";
 import { createIntake } from "./intake";
+import { createWireIntake } from "./intake-wire";
 import { createFetch, falcoRoutes } from "./routes";
 import { resolveAdminToken } from "./admin";
 
@@ -38,7 +39,8 @@ export default definePlugin({
   description: "Falco alert intake (falcosidekick-compatible), folding, outputs and quarantine responses",
   defaultPort: 8013,
   schema: FalcoSchema,
-  serve: { maxRequestBodySize: 16 * 1024 * 1024 },
+  // wire: the host's raw HTTP/1.1 front takes whole-body intake requests (intake-wire.ts); the rest is Bun.serve's.
+  serve: { maxRequestBodySize: 16 * 1024 * 1024, wire: true },
   async provision(config, ctx) {
     check(config);
     const admin = resolveAdminToken(config.respond.admin_token, ctx.host.data_dir);
@@ -73,6 +75,7 @@ export default definePlugin({
     const intake = createIntake(config, pipeline, metrics, ctx.log);
     const app = falcoRoutes({ pipeline, responder, lanes, intake, adminToken: admin.token, log: ctx.log });
     const fetch = createFetch(app, intake);
+    const wire = createWireIntake(intake);
     let timer: ReturnType<typeof setInterval> | undefined;
     let stopped = false;
     const p = pipeline;
@@ -81,6 +84,7 @@ export default definePlugin({
     return {
       app,
       fetch,
+      wire,
       async start() {
         timer = setInterval(() => p.dedup.tick(Date.now()), tickMs);
       },

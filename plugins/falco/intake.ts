@@ -3,7 +3,7 @@
  * contract, so Falco's http_output.url works unchanged), and POST /test. Bounded body, optional shared
  * secret, all-or-nothing batches, coded JSON errors; never waits on an output.
  */
-import { CodedError, jsonError } from "../../src/core/errors";
+import { CodedError } from "../../src/core/errors";
 import { acceptRequestId } from "../../src/core/http";
 import type { Logger } from "../../src/core/log";
 import { sameSecret } from "./admin";
@@ -41,42 +41,66 @@ export async function readBounded(req: Request, max: number): Promise<string> {
  */
 const NOT_JSON_TYPE = /^\s*(text\/plain|multipart\/)/i;
 
+/** One intake answer, lane-neutral: the fetch lane makes a Response of it, the wire lane bytes. */
+export interface IntakeAnswer { status: number; body: string }
+
 export function createIntake(cfg: FalcoConfig, pipeline: Pipeline, metrics: FalcoMetrics, log: Logger) {
   const limits = { maxOutputLength: cfg.intake.max_output_length, maxFields: cfg.intake.max_fields, maxBatch: cfg.intake.max_batch };
   const secret = cfg.intake.shared_secret;
+  const maxBody = cfg.intake.max_body_size;
 
-  function authorise(req: Request, url: string): void {
+  /** The secret from X-Falco-Token, else from ?token= of the request target. */
+  function authorise(header: string | null, target: string): void {
     if (!secret) return;
-    let given = req.headers.get("x-falco-token");
+    let given = header;
     if (given === null) {
-      const q = url.indexOf("?");
-      if (q >= 0) given = new URLSearchParams(url.slice(q + 1)).get("token");
+      const q = target.indexOf("?");
+      if (q >= 0) given = new URLSearchParams(target.slice(q + 1)).get("token");
     }
     if (!sameSecret(given, secret)) throw FalcoErrors.FALCO_ERR_UNAUTHORIZED();
   }
 
-  function fail(err: unknown, requestId: string): Response {
-    const headers = { "x-request-id": requestId };
-    if (err instanceof CodedError) { metrics.request(err.code); return err.toResponse(headers); }
-    log.error("falco intake failed", { err });
-    metrics.request("FALCO_ERR_INTERNAL");
-    return jsonError(500, "FALCO_ERR_INTERNAL", "internal error", undefined, undefined, headers);
+  function checkType(type: string | null): void {
+    if (type !== null && NOT_JSON_TYPE.test(type)) throw FalcoErrors.FALCO_ERR_UNSUPPORTED_MEDIA_TYPE(`content-type ${type.slice(0, 80)}: send JSON (Falco: json_output: true)`, "/headers/content-type");
   }
 
-  /** POST / and POST /falco/alerts. */
+  function failure(err: unknown): IntakeAnswer {
+    if (err instanceof CodedError) { metrics.request(err.code); return { status: err.status, body: JSON.stringify(err.toBody()) }; }
+    log.error("falco intake failed", { err });
+    metrics.request("FALCO_ERR_INTERNAL");
+    return { status: 500, body: '{"error":{"code":"FALCO_ERR_INTERNAL","message":"internal error"}}' };
+  }
+
+  function ingestText(text: string): IntakeAnswer {
+    const batch = parseAlerts(text, limits);
+    pipeline.ingest(batch);
+    metrics.request("accepted");
+    return { status: 200, body: `{"accepted":${batch.length}}` };
+  }
+
+  const respond = (a: IntakeAnswer, requestId: string) => new Response(a.body, { status: a.status, headers: { "content-type": "application/json", "x-request-id": requestId } });
+
+  /** POST / and POST /falco/alerts (fetch lane). */
   async function alerts(req: Request): Promise<Response> {
     const requestId = acceptRequestId(req.headers.get("x-request-id"));
     try {
-      authorise(req, req.url);
-      const type = req.headers.get("content-type");
-      if (type !== null && NOT_JSON_TYPE.test(type)) throw FalcoErrors.FALCO_ERR_UNSUPPORTED_MEDIA_TYPE(`content-type ${type.slice(0, 80)}: send JSON (Falco: json_output: true)`, "/headers/content-type");
-      const text = await readBounded(req, cfg.intake.max_body_size);
-      const batch = parseAlerts(text, limits);
-      pipeline.ingest(batch);
-      metrics.request("accepted");
-      return new Response(`{"accepted":${batch.length}}`, { status: 200, headers: { "content-type": "application/json", "x-request-id": requestId } });
+      authorise(req.headers.get("x-falco-token"), req.url);
+      checkType(req.headers.get("content-type"));
+      return respond(ingestText(await readBounded(req, maxBody)), requestId);
     } catch (err) {
-      return fail(err, requestId);
+      return respond(failure(err), requestId);
+    }
+  }
+
+  /** The same for a request whose whole body is in hand (wire lane); synchronous. */
+  function alertsWhole(target: string, token: string | null, contentType: string | null, body: Uint8Array | null, length: number): IntakeAnswer {
+    try {
+      authorise(token, target);
+      checkType(contentType);
+      if (length > maxBody) throw FalcoErrors.FALCO_ERR_BODY_TOO_LARGE(`body of ${length} bytes; at most ${maxBody}`, "/");
+      return ingestText(body === null ? "" : DECODER.decode(body));
+    } catch (err) {
+      return failure(err);
     }
   }
 
@@ -84,16 +108,18 @@ export function createIntake(cfg: FalcoConfig, pipeline: Pipeline, metrics: Falc
   function test(req: Request): Response {
     const requestId = acceptRequestId(req.headers.get("x-request-id"));
     try {
-      authorise(req, req.url);
+      authorise(req.headers.get("x-falco-token"), req.url);
       const problems: { where: string; message: string }[] = [];
       const a = validateAlert({ output: "This is a test from the tradpal falco plugin", priority: "Debug", hostname: "tradpal-falco", rule: "Test rule", time: new Date().toISOString(), source: "internal", output_fields: { "proc.name": "tradpal-falco", "user.name": "tradpal-falco" }, tags: ["test", "example"] }, "", limits, problems)!;
       const n = pipeline.test(a);
       metrics.request("accepted");
-      return Response.json({ accepted: 1, group: n.group }, { headers: { "x-request-id": requestId } });
+      return respond({ status: 200, body: JSON.stringify({ accepted: 1, group: n.group }) }, requestId);
     } catch (err) {
-      return fail(err, requestId);
+      return respond(failure(err), requestId);
     }
   }
 
-  return { alerts, test };
+  return { alerts, alertsWhole, test };
 }
+
+const DECODER = new TextDecoder();
