@@ -8,6 +8,8 @@ import { Host, printTable } from "./host/host";
 import { watchConfig } from "./host/reload";
 import { loadConfig, formatErrors } from "./config/load";
 import { directoryResolver, PLUGINS_DIR } from "./host/resolve";
+import { runSupervisor, workerCount, workerPlugins, WORKER_ENV, WORKERS_ENV } from "./host/workers";
+import { createLogger, parseLogLevel } from "./core/log";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -40,7 +42,26 @@ if (values.check) {
   process.exit(1);
 }
 
-const host = new Host({ file, only, resolve });
+// host.workers > 1: this process supervises N workers (each this same command, with --only per worker).
+const workerIndex = process.env[WORKER_ENV];
+if (workerIndex === undefined) {
+  const loaded = await loadConfig({ file, resolve, only });
+  const count = loaded.ok ? workerCount(loaded.config.host.workers) : 1;
+  if (loaded.ok && count > 1) {
+    const all = loaded.config.plugins.map((p) => p.id);
+    const log = createLogger({ level: parseLogLevel(loaded.config.host.log_level), fields: { plugin: "supervisor" } });
+    const zeroPorts = loaded.config.plugins.filter((p) => p.listener.port === 0 && loaded.config.host.worker_plugins.includes(p.id)).map((p) => p.id);
+    if (zeroPorts.length > 0) {
+      console.error(`host.workers: ${count} needs fixed ports: ${zeroPorts.join(", ")} ${zeroPorts.length === 1 ? "has" : "have"} port 0 (each worker would bind its own)`);
+      process.exit(1);
+    }
+    const argv = ["bun", "run", import.meta.path, "--config", file, ...(values["plugins-dir"] ?? []).flatMap((d) => ["--plugins-dir", d])];
+    await runSupervisor({ count, plugins: Array.from({ length: count }, (_, i) => workerPlugins(i, all, loaded.config.host.worker_plugins)), argv, log, graceMs: loaded.config.host.shutdown_grace });
+  }
+}
+
+const worker = workerIndex === undefined ? undefined : { index: Number(workerIndex), count: Number(process.env[WORKERS_ENV] ?? 1) };
+const host = new Host({ file, only, resolve, worker });
 try {
   printTable(await host.start());
 } catch (err) {

@@ -2,23 +2,15 @@
  * The operator token for force-open/force-close/disable: from config (BREAKER_ADMIN_TOKEN), or generated
  * once into <data_dir>/breaker/admin-token (mode 0600) and reused across restarts. Only the path is logged.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readOrCreateSecret } from "../../src/core/secret-file";
 import { join } from "node:path";
 import { timingSafeEqual } from "node:crypto";
 
 export function resolveAdminToken(configured: string, dataDir: string): { token: string; file?: string } {
   if (configured) return { token: configured };
-  const dir = join(dataDir, "breaker");
-  const file = join(dir, "admin-token");
-  if (existsSync(file)) {
-    const token = readFileSync(file, "utf8").trim();
-    if (token.length >= 16) return { token, file };
-  }
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const token = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
-  writeFileSync(file, token + "\n", { mode: 0o600 });
-  chmodSync(file, 0o600);
-  return { token, file };
+  const file = join(dataDir, "breaker", "admin-token");
+  const { value } = readOrCreateSecret(file, () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url"));
+  return { token: value, file };
 }
 
 /** Constant-time check of `Authorization: Bearer <token>` (or X-Admin-Token). */

@@ -11,6 +11,8 @@ export const HostSchema = Type.Object(
     ),
     metrics_enabled: Type.Boolean({ default: true, description: "Serve GET /metrics on every plugin." }),
     redis_url: Type.String({ default: "", description: "Empty: embedded stores. Set: Redis for durability and many instances." }),
+    workers: Type.Union([Type.Integer({ minimum: 1, maximum: 64 }), Type.Literal("auto")], { default: 1, description: "Processes serving the same ports (SO_REUSEPORT) under one supervisor; auto: one per core. Needs fixed ports." }),
+    worker_plugins: Type.Array(Type.String({ minLength: 1 }), { default: ["gateway"], description: "Plugins run in every worker; the others run once, in worker 0 (their state lives in one process)." }),
     bus: Type.Object(
       {
         bridge: Type.Boolean({ default: true, description: "With redis_url: the plugins' bus crosses processes over Redis (a split platform cooperates as one process)." }),

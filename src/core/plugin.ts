@@ -26,6 +26,31 @@ export interface PluginContext {
   readonly signal: AbortSignal;
   /** Host-wide settings (data dir, redis url, tls of the platform...). Frozen. */
   readonly host: HostSettings;
+  /** Platform mTLS for the plugin's own outgoing calls (host.mtls.enabled); undefined when mTLS is off. */
+  readonly tls?: PlatformTlsClient;
+  /**
+   * How many processes of this host serve the same ports (host.workers; 1 when not set). A plugin whose
+   * state is per process (local rate-limit counters) scales its share by it.
+   */
+  readonly workers?: number;
+}
+
+/**
+ * With host.mtls.enabled every platform listener requires a client certificate from the platform CA, so
+ * a plugin calling another one (the gateway's upstreams and JWKS, webhooks to platform ports) must speak
+ * https and present the host's certificate. This is all it needs for that (src/host/tls.ts builds it).
+ */
+export interface PlatformTlsClient {
+  /** The host's certificate + key and the platform CA, current (re-read after a renewal; same object between). */
+  material(): { cert: string; key: string; ca: string };
+  /** Their files, for components that watch files themselves (the gateway's upstream TLS). */
+  readonly files: { cert: string; key: string; ca: string };
+  /** True when `url` names a platform plugin's listener: a declared plugin port on loopback/this host, or a plugin's id as host name. */
+  isPlatform(url: string): boolean;
+  /** A platform URL with https (plain http to a platform port can only fail); any other URL unchanged. */
+  upgrade(url: string): string;
+  /** fetch()'s `tls` for `url`: the platform material for a platform URL, else undefined (default trust). */
+  fetchTls(url: string): { cert: string; key: string; ca: string } | undefined;
 }
 
 export interface HealthReport {

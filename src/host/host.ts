@@ -21,7 +21,7 @@ import { directoryResolver } from "./resolve";
 import { dependencyOrder } from "./order";
 import { bind, drained, type BoundServer, type Generation, type Slot } from "./listener";
 import { renderTable, type TableRow } from "./table";
-import { platformTls, bindHealthListener, type PlatformTls } from "./tls";
+import { platformTls, platformClient, bindHealthListener, type PlatformTls } from "./tls";
 import { openApiDocument } from "./openapi";
 import { docsPage } from "./docs-page";
 
@@ -31,6 +31,8 @@ export interface HostOptions {
   env?: Record<string, string | undefined>;
   resolve?: PluginResolver;
   logSink?: LogSink;
+  /** One of several workers on the same ports (host.workers): listeners bind with SO_REUSEPORT. */
+  worker?: { index: number; count: number };
 }
 
 export type ReloadOutcome =
@@ -357,6 +359,9 @@ export class Host {
       shared: this.shared,
       signal: abort.signal,
       host: config.host,
+      workers: this.opts.worker?.count ?? 1,
+      // Platform mTLS for the plugin's outgoing calls: platform URLs of this config, the host's certificate.
+      ...(this.tls ? { tls: platformClient(this.tls, Object.fromEntries(config.declared.map((id) => [id, config.declaredPorts[id] ?? 0])), config.host.bind) } : {}),
     };
     let instance: PluginInstance | undefined;
     try {
@@ -429,7 +434,7 @@ export class Host {
   }
 
   private bindSlot(slot: Slot, block: PluginBlock): BoundServer {
-    return bind(slot, block.listener.hostname, block.listener.port, this.log, { ...block.definition.serve, tls: this.tls?.server });
+    return bind(slot, block.listener.hostname, block.listener.port, this.log, { ...block.definition.serve, tls: this.tls?.server, reusePort: this.opts.worker !== undefined });
   }
 }
 

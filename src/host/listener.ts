@@ -173,6 +173,8 @@ export interface BindOptions {
   wire?: boolean;
   /** Wire front only: how long a request head may take to arrive before 408. */
   headTimeoutMs?: number;
+  /** SO_REUSEPORT: several worker processes listen on the port (host.workers). */
+  reusePort?: boolean;
 }
 
 function isPortInUse(err: unknown): boolean {
@@ -185,7 +187,7 @@ export function bind(slot: Slot, hostname: string, port: number, log: Logger, op
   const base: DispatchBase = { origin: "", checkHost: true };
   const dispatch = createDispatcher(slot, log, base);
   try {
-    const server = serveWith(opts, log, { hostname, port, reusePort: false, ...(opts.tls ? { tls: opts.tls } : {}) }, dispatch);
+    const server = serveWith(opts, log, { hostname, port, reusePort: opts.reusePort ?? false, ...(opts.tls ? { tls: opts.tls } : {}) }, dispatch);
     base.origin = ownOrigin(opts.tls ? "https" : "http", hostname, server.port ?? port);
     return { hostname, port: server.port ?? port, stop: (force) => { server.stop(force); } };
   } catch (err) {
@@ -239,7 +241,7 @@ function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts:
   const tunnel = new Tunnel(unixPath);
   let front;
   try {
-    front = listenFront({ hostname, port, slot, log, tunnel, idleTimeoutS: opts.idleTimeout ?? 120, headTimeoutMs: opts.headTimeoutMs ?? HEAD_TIMEOUT_MS, finish });
+    front = listenFront({ hostname, port, reusePort: opts.reusePort ?? false, slot, log, tunnel, idleTimeoutS: opts.idleTimeout ?? 120, headTimeoutMs: opts.headTimeoutMs ?? HEAD_TIMEOUT_MS, finish });
   } catch (err) {
     inner.stop(true);
     rmSync(innerDir, { recursive: true, force: true });

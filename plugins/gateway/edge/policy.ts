@@ -3,6 +3,8 @@
  * header strings), so `check` is a cache lookup, a Set test and a Map update on the hot path, and a
  * Promise only when it must wait (Redis decision, JWKS re-fetch).
  */
+import { join } from "node:path";
+import { readOrCreateSecret } from "../../../src/core/secret-file";
 import { randomBytes } from "node:crypto";
 import type { PluginContext } from "../../../src/core/plugin";
 import type { EdgeDecision, EdgePolicy, EdgeRequest, EdgeRoute, EdgeUpstreamTlsProvider } from "./contract";
@@ -44,18 +46,25 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   // Config users, then <data_dir>/gateway/users.json (`bun run users`); the first start creates `admin`.
   const users = await openUserDirectory(settings.users, routes, ctx, log);
 
-  // HS256: JWT_SECRET_KEY; without it, a per-process secret so /auth/login still works (single instance only).
+  // HS256: JWT_SECRET_KEY; without it, a secret created once in the data dir, so /auth/login works and its
+  // tokens pass every worker of this host and survive restarts (gateways on other hosts need JWT_SECRET_KEY).
   let secret = auth.hs256_secret;
   if (!secret && (settings.users.length || settings.api_keys.length || users.inUse)) {
-    secret = ctx.shared.getOrCreate("gateway:edge:ephemeral-hs256", () => randomBytes(32).toString("base64url"));
-    log.warn("JWT_SECRET_KEY is not set: /auth/login signs with a per-process secret; other gateway instances will not accept its tokens");
+    const file = join(ctx.host.data_dir, "gateway", "hs256.key");
+    secret = readOrCreateSecret(file, () => randomBytes(32).toString("base64url"), (v) => v.length >= 32).value;
+    log.warn("JWT_SECRET_KEY is not set: /auth/login signs with a secret kept in the data dir; gateways on other hosts will not accept its tokens", { file });
   }
   const hsSecret = secret ? Buffer.from(secret, "utf8") : undefined;
 
   let throttledRetryS = 60;
   let jwks: JwksKeys | undefined;
+  // Platform mTLS (ctx.tls): the security plugin's JWKS and revocation list are platform URLs: https and
+  // the host's certificate, whatever scheme the file wrote (the shipped config says http://).
+  const platform = ctx.tls;
+  const platformUrl = (url: string) => (platform && url ? platform.upgrade(url) : url);
   if (auth.jwks_url) {
-    jwks = new JwksKeys({ url: auth.jwks_url, refreshMs: auth.jwks_refresh, minRefetchMs: auth.jwks_min_refetch, log });
+    const url = platformUrl(auth.jwks_url);
+    jwks = new JwksKeys({ url, refreshMs: auth.jwks_refresh, minRefetchMs: auth.jwks_min_refetch, log, tls: platform && (() => platform.fetchTls(url)) });
     await Promise.race([jwks.start(), Bun.sleep(1500)]);
   }
 
@@ -97,8 +106,9 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     bus: ctx.bus,
     redisUrl: rv.channel ? rv.redis_url || ctx.host.redis_url : "",
     channel: rv.channel,
-    listUrl: rv.list_url,
+    listUrl: platformUrl(rv.list_url),
     listToken: rv.list_token,
+    listTls: platform && (() => platform.fetchTls(platformUrl(rv.list_url))),
     log,
     onRevoked(jti, expS) {
       if (revoked.add(jti, expS)) revocations++;
@@ -122,8 +132,12 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   const headerStyle = rl.headers;
 
   const states = new Map<string, RouteState>();
+  // Local counters are per process: with host.workers and no Redis, each worker enforces its share of a
+  // limit (the kernel spreads connections about evenly), so the host as a whole keeps to it.
+  const share = redisUrl ? 1 : Math.max(1, ctx.workers ?? 1);
   const stateFor = (r: EdgeRoute): RouteState => {
-    const policy = rl.enabled ? makePolicy(r.route, r.rateLimit ?? rl.default) : undefined;
+    const rate = r.rateLimit ?? rl.default;
+    const policy = rl.enabled ? makePolicy(r.route, share === 1 ? rate : { ...rate, limit: rate.limit / share }) : undefined;
     const s: RouteState = { auth: auth.enabled && r.authRequired, scopes: [...r.scopes], policy, counters: policy ? limiter.countersFor(policy) : undefined };
     states.set(r.route, s);
     return s;
@@ -223,7 +237,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
       return app.handle(req);
     },
     upstreamTls(serviceTls) {
-      return createUpstreamTls(decodeServiceTls(serviceTls), withPlatformDefaults(settings.upstream_tls, ctx.host), { log });
+      return createUpstreamTls(decodeServiceTls(serviceTls), withPlatformDefaults(settings.upstream_tls, ctx.host, ctx.tls), { log });
     },
     health() {
       return {

@@ -33,6 +33,8 @@ export const HEAD_TIMEOUT_MS = 30_000;
 export interface FrontOptions {
   hostname: string;
   port: number;
+  /** SO_REUSEPORT (several worker processes on the port). */
+  reusePort: boolean;
   slot: Slot;
   log: Logger;
   tunnel: Tunnel;
@@ -422,6 +424,8 @@ export function listenFront(o: FrontOptions): Front {
   const listener = Bun.listen<FrontConn>({
     hostname: o.hostname,
     port: o.port,
+    // Bun.listen takes reusePort (SO_REUSEPORT) at run time; its listen options type does not declare it.
+    ...({ reusePort: o.reusePort } as object),
     socket: {
       binaryType: "buffer",
       open(s) {

@@ -4,6 +4,7 @@
  * when its mtime/size/inode change (checked per login: a stat next to an argon2 verify), so a change
  * applies without a restart. Config `users:` entries win over stored ones of the same name.
  */
+import { writeFileExclusive } from "../../../../src/core/secret-file";
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -67,7 +68,10 @@ export async function ensureFirstAdmin(file: string, scopes: readonly string[]):
   if (existsSync(file)) return undefined;
   const password = randomPassword();
   const now = new Date().toISOString();
-  writeUsers(file, [{ name: FIRST_ADMIN, password_hash: await hashPassword(password), scopes: [...scopes], created_at: now, updated_at: now }]);
+  const users: StoredUser[] = [{ name: FIRST_ADMIN, password_hash: await hashPassword(password), scopes: [...scopes], created_at: now, updated_at: now }];
+  // Exclusive: workers starting together create one admin, and only its creator prints the password.
+  if (!writeFileExclusive(file, JSON.stringify({ users }, null, 2) + "\n")) return undefined;
+  chmodSync(dirname(file), 0o700);
   return password;
 }
 
