@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { CompiledRule } from "./structure";
-import { wordLine, type Problem } from "./load";
+import { keyLine, wordLine, type Problem } from "./load";
 
 export interface NewerSyntax {
   fields: { name: string; type: "string" | "number" | "bool" | "list" | "ipaddr" | "ipnet"; source: string }[];
@@ -38,7 +38,7 @@ export function standIn(filter: string, newer: NewerSyntax): { text: string; use
     text = text.replace(re, (_m, pre, inner) => { used.push(t.name + "()"); return pre + inner; });
   }
   for (const f of newer.fields) {
-    const re = new RegExp(`(^|[\\s(!])${esc(f.name)}(\\[[^\\]]*\\])?(?=[\\s=<>!)]|$)`, "g");
+    const re = new RegExp(`(^|[\\s(!%])${esc(f.name)}(\\[[^\\]]*\\])?(?=[\\s=<>!),]|$)`, "g");
     text = text.replace(re, (_m, pre) => { used.push(f.name); return pre + STAND_IN[f.type]; });
   }
   for (const o of newer.operators) {
@@ -66,14 +66,28 @@ export function sysdigAvailable(): string | null {
 
 const MISSING = "/nonexistent/tradpal-falco-check.scap";
 
-/** Compile one filter; undefined when libsinsp accepts it, else its message. */
-export async function compile(filter: string): Promise<string | undefined> {
-  const p = Bun.spawn(["sysdig", "-r", MISSING, filter], { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+/** Compile one filter (and an output format, -p); undefined when libsinsp accepts both, else its message. */
+export async function compile(filter: string, format?: string): Promise<string | undefined> {
+  const args = format === undefined ? ["sysdig", "-r", MISSING, filter] : ["sysdig", "-r", MISSING, "-p", format, filter];
+  const p = Bun.spawn(args, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
   const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
   await p.exited;
   const text = (out + err).trim();
   if (text.includes("can't open file")) return undefined;
   return text || `sysdig exited ${p.exitCode} without a message`;
+}
+
+/**
+ * A rule's output as a sysdig -p format: %container.info is Falco's own placeholder (replaced before
+ * formatting), newer fields get their stand-ins, and a leading "*" (sysdig: print every event) is escaped.
+ */
+export function outputFormat(output: string, newer: NewerSyntax, used: string[]): string | undefined {
+  if (!output.includes("%")) return undefined;
+  let f = output.replace(/\s+/g, " ").trim().replaceAll("%container.info", "%container.name");
+  const { text, used: u } = standIn(f, { ...newer, operators: [], transformers: [], strings: [] });
+  used.push(...u);
+  f = text;
+  return f.startsWith("*") ? " " + f : f;
 }
 
 export interface EngineResult { compiled: number; skipped: { rule: string; source: string }[]; newerUsed: Map<string, number> }
@@ -89,9 +103,19 @@ export async function checkSemantics(rules: CompiledRule[], newer: NewerSyntax, 
   const work = async () => {
     for (let r = queue.shift(); r; r = queue.shift()) {
       const { text, used } = standIn(r.filter, newer);
-      for (const u of used) result.newerUsed.set(u, (result.newerUsed.get(u) ?? 0) + 1);
-      const msg = await compile(text);
+      let format = outputFormat(r.output, newer, used);
+      for (const u of new Set(used)) result.newerUsed.set(u, (result.newerUsed.get(u) ?? 0) + 1);
+      let msg = await compile(text, format);
       result.compiled++;
+      // sysdig checks the format first and names one bad token: report it, stand it in, go on (at most 20).
+      for (let n = 0; msg !== undefined && n < 20; n++) {
+        const badToken = /invalid formatting token ([^\s]+)/.exec(msg)?.[1];
+        if (badToken === undefined || format === undefined) break;
+        const out = keyLine(r.item, "output");
+        problems.push({ file: r.file, line: wordLine(r.item, out, badToken), message: `rule "${r.name}": unknown field "%${badToken}" in output; if Falco knows it, list it in falco/newer-fields.yaml with its source`, kind: "error" });
+        format = format.replaceAll(`%${badToken}`, "%proc.name");
+        msg = await compile(text, format);
+      }
       if (msg === undefined) continue;
       const field = /unrecognized field ([^\s]+)/.exec(msg)?.[1];
       const line = field ? wordLine(r.item, r.conditionLine, field) : r.conditionLine;

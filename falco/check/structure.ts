@@ -16,7 +16,7 @@ const KNOWN_KEYS: Record<string, Set<string>> = {
   list: new Set(["list", "items", "append", "override"]),
 };
 
-export interface CompiledRule { enabled: boolean; name: string; file: string; line: number; conditionLine: number; filter: string; source: string; item: Item; macros: Set<string> }
+export interface CompiledRule { enabled: boolean; output: string; name: string; file: string; line: number; conditionLine: number; filter: string; source: string; item: Item; macros: Set<string> }
 
 interface RuleDef { item: Item; value: Record<string, unknown>; condition: string; exceptions: unknown[]; enabled: boolean; source: string }
 
@@ -110,7 +110,7 @@ export function checkStructure(files: LoadedFile[], problems: Problem[]): Compil
     for (const i of x.issues) report(r.item, condLine, i);
     const exc = exceptionsFilter(r, defs, err);
     if (x.issues.length > 0 || exc === undefined) continue;
-    out.push({ enabled: r.enabled, name, file: r.item.file, line: r.item.line, conditionLine: condLine, filter: exc ? `(${x.text}) and not (${exc})` : x.text, source: r.source, item: r.item, macros: x.macros });
+    out.push({ enabled: r.enabled, output: typeof r.value.output === "string" ? r.value.output : "", name, file: r.item.file, line: r.item.line, conditionLine: condLine, filter: exc ? `(${x.text}) and not (${exc})` : x.text, source: r.source, item: r.item, macros: x.macros });
   }
   return out;
 }
