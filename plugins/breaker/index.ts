@@ -67,7 +67,7 @@ export default definePlugin({
     const mode = ctx.host.redis_url ? "cluster" as const : "embedded" as const;
     const stream = new EventStream();
     const metrics = new BreakerMetrics(ctx.metrics, registry, alerts);
-    const notifier = new Notifier(ctx.bus, ctx.log, config.webhooks, config.webhook_timeout, ctx.signal);
+    const notifier = new Notifier(ctx.bus, ctx.log, config.webhooks, config.webhook_timeout, ctx.signal, ctx.tls);
     const cluster = mode === "cluster" ? new BreakerCluster(ctx.host.redis_url, config.cluster_prefix, registry, ctx.log) : undefined;
     const alertSettings = { failureRateWarning: config.alerts.failure_rate_warning, flappingTrips: config.alerts.flapping_trips, flappingWindowMs: config.alerts.flapping_window };
     for (const e of registry.entries.values()) metrics.created(e);

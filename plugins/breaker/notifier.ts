@@ -5,6 +5,7 @@
  */
 import type { Bus } from "../../src/core/bus";
 import type { Logger } from "../../src/core/log";
+import type { PlatformTlsClient } from "../../src/core/plugin";
 import { retry, withTimeout } from "../../src/core/resilience";
 import type { Alert } from "./alerts";
 import type { BreakerEntry, TransitionRecord } from "./registry";
@@ -30,7 +31,11 @@ export class Notifier {
     private readonly webhooks: readonly string[],
     private readonly webhookTimeoutMs: number,
     private readonly signal: AbortSignal,
-  ) {}
+    /** Platform mTLS: a webhook on a platform port is called with https and the host's certificate. */
+    private readonly tls?: PlatformTlsClient,
+  ) {
+    if (tls) this.webhooks = webhooks.map((u) => tls.upgrade(u));
+  }
 
   transition(entry: BreakerEntry, record: TransitionRecord): void {
     const m = entry.machine;
@@ -55,7 +60,8 @@ export class Notifier {
     for (const url of this.webhooks) {
       const p = retry(
         () => withTimeout(async (signal) => {
-          const res = await fetch(url, { method: "POST", body: text, headers: { "content-type": "application/json", "user-agent": "tradpal-breaker" }, signal });
+          const tls = this.tls?.fetchTls(url);
+          const res = await fetch(url, { method: "POST", body: text, headers: { "content-type": "application/json", "user-agent": "tradpal-breaker" }, signal, ...(tls ? { tls } : {}) } as RequestInit);
           await res.arrayBuffer().catch(() => undefined);
           if (res.status >= 500 || res.status === 429) throw new Error(`webhook answered ${res.status}`);
           if (res.status >= 400) this.log.warn("breaker webhook refused", { url, status: res.status });

@@ -30,6 +30,7 @@ import { fetchClient, type UpstreamClient } from "./upstream-client";
 import { pooledClient } from "./pooled-client";
 import { isAvailable } from "./upstream-state";
 import { parseLogLevel } from "../../src/core/log";
+import { platformService, platformTlsFailure } from "./platform-upstreams";
 
 const PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
 
@@ -38,7 +39,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
   const services = new Map<string, ServiceRuntime>();
   for (const s of settings.services) {
     if (services.has(s.name)) throw new Error(`plugins.gateway.services: service name "${s.name}" is declared twice`);
-    services.set(s.name, createServiceRuntime(s, ctx.shared, settings.retry_budget, metrics));
+    services.set(s.name, createServiceRuntime(platformService(s, ctx.tls, ctx.log), ctx.shared, settings.retry_budget, metrics));
   }
   // One place that turns the service map into routes (configured at provision, runtime ones on change).
   const compileAll = () => [...services.values()].map((svc) => compileRoute(svc, metrics));
@@ -220,8 +221,10 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
       const svcChecks: Record<string, string> = {};
       for (const svc of services.values()) svcChecks[svc.name] = `${svc.members.filter((m) => isAvailable(m.state, now)).length}/${svc.members.length} available`;
       const registryOk = await registry.ping();
+      const tlsFailure = platformTlsFailure(services.values(), ctx.tls, now);
       return {
-        ok: true,
+        ok: !tlsFailure,
+        ...(tlsFailure ? { reason: tlsFailure } : {}),
         checks: {
           services: svcChecks,
           registry: `${registry.kind}: ${registryOk ? "up" : "down"}`,

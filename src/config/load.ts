@@ -38,6 +38,8 @@ export interface LoadedConfig {
   plugins: PluginBlock[];
   /** Every plugin the file enables, `only` or not (what the whole platform runs, in this process or others). */
   declared: string[];
+  /** Their ports as the file gives them (hosted here or elsewhere): which URLs are the platform's own (src/host/tls.ts). */
+  declaredPorts: Record<string, number>;
 }
 
 export type LoadResult = { ok: true; config: LoadedConfig } | { ok: false; errors: ConfigError[] };
@@ -171,7 +173,10 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadResult> {
   }
 
   const plugins: PluginBlock[] = [];
+  const declaredPorts: Record<string, number> = {};
   for (const [id, rawBlock] of Object.entries(pluginsDoc as Record<string, unknown>)) {
+    const rawPort = Number((rawBlock as { port?: unknown } | null)?.port);
+    if (Number.isInteger(rawPort) && rawPort > 0) declaredPorts[id] = rawPort;
     if (opts.only && !opts.only.includes(id)) continue;
     const base: PathSegment[] = ["plugins", id];
     const block = (rawBlock ?? {}) as Record<string, unknown>;
@@ -202,6 +207,7 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadResult> {
     const listener = validateSection(ListenerSchema, listenerRaw, base, interpolated.text, errors) as Listener | undefined;
     const settings = validateSection(definition.schema, settingsRaw, base, interpolated.text, errors);
     if (!listener || settings === undefined) continue;
+    declaredPorts[id] = listener.port;
     plugins.push({
       id,
       definition,
@@ -213,7 +219,7 @@ export async function loadConfig(opts: LoadOptions): Promise<LoadResult> {
 
   if (errors.length > 0 || !host) return { ok: false, errors };
   const declared = Object.entries(pluginsDoc as Record<string, unknown>).filter(([, b]) => (b as { enabled?: unknown } | null)?.enabled !== false).map(([id]) => id);
-  return { ok: true, config: { file: opts.file, host: deepFreeze(host), hostFingerprint: stableStringify(host), plugins, declared } };
+  return { ok: true, config: { file: opts.file, host: deepFreeze(host), hostFingerprint: stableStringify(host), plugins, declared, declaredPorts } };
 }
 
 /** JSON with sorted keys, so two equal configs give equal strings whatever the key order in YAML. */

@@ -18,16 +18,20 @@ import { loadOrCreateCa, CA_FILES } from "../core/pki/ca";
 import { issueLeaf } from "../core/pki/issue";
 import { x509 } from "../core/pki/x509";
 import { HostErrors } from "../core/errors";
+import type { PlatformTlsClient } from "../core/plugin";
+import { PLATFORM_FILES, fileBackedTls, type TlsFiles } from "../core/pki/platform-files";
 
-export const HOST_CERT_FILE = "host.pem";
-export const HOST_KEY_FILE = "host.key";
+export const HOST_CERT_FILE = PLATFORM_FILES.cert;
+export const HOST_KEY_FILE = PLATFORM_FILES.key;
 const HOST_CERT_TTL_MS = 30 * 86_400_000;
 
 export interface PlatformTls {
   /** For Bun.serve: the host's chain and key, the CA, client certificates required. */
   server: Bun.TLSOptions;
-  /** For fetch()/clients of the host: present the host's certificate, trust the platform CA. */
+  /** For fetch()/clients of the host: present the host's certificate, trust the platform CA (as read at start). */
   client: { cert: string; key: string; ca: string };
+  /** The same files, re-read when they change (what plugins' outgoing calls use, through ctx.tls). */
+  source: ReturnType<typeof fileBackedTls>;
 }
 
 export function pkiDir(host: HostSettings): string {
@@ -73,13 +77,12 @@ export async function platformTls(host: HostSettings, log: Logger): Promise<Plat
         ttlMs: HOST_CERT_TTL_MS,
       });
       writeSecretFile(keyFile, leaf.keyPem);
-      writeFileSync(certFile, leaf.chainPem, { mode: 0o644 });
+      writeSecretFile(certFile, leaf.chainPem); // 0600 like every file of the security dir (its rule; it would tighten and warn)
       log.info("issued the host's mTLS certificate", { serial: leaf.serial, not_after: leaf.notAfter.toISOString(), cert: certFile, source: ca.source });
     }
   }
-  const ca = readFileSync(caFile, "utf8");
-  const cert = readFileSync(certFile, "utf8");
-  const key = readFileSync(keyFile, "utf8");
+  const source = fileBackedTls({ cert: certFile, key: keyFile, ca: caFile } satisfies TlsFiles);
+  const { ca, cert, key } = source.get();
   // Revoked serials (written by the security plugin on every revocation) are refused at the handshake.
   // The listeners read it at start: Bun cannot swap a listening socket's TLS context in place.
   const crlFile = join(dir, "crl.pem");
@@ -100,6 +103,35 @@ export async function platformTls(host: HostSettings, log: Logger): Promise<Plat
   return {
     server: { cert, key, ca, ...(crl ? { crl } : {}), requestCert: true, rejectUnauthorized: true },
     client: { cert, key, ca },
+    source,
+  };
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]", "0.0.0.0"]);
+
+/**
+ * ctx.tls for the plugins of one config: which URLs are the platform's own listeners, and the material
+ * to call them with. `ports` maps every plugin the file declares (hosted here or, with --only, in another
+ * process) to its port. A URL is a platform URL when its port is one of them and its host is loopback,
+ * this machine (host.bind, the OS hostname) or a declared plugin's id (its DNS name in deploy/).
+ * Such a URL written with http:// can only fail against a listener that requires TLS, so it is upgraded.
+ */
+export function platformClient(tls: PlatformTls, ports: Readonly<Record<string, number>>, bind: string): PlatformTlsClient {
+  const portSet = new Set(Object.values(ports).filter((p) => p > 0));
+  const hosts = new Set([...LOOPBACK, bind, osHostname(), ...Object.keys(ports)]);
+  const isPlatform = (url: string): boolean => {
+    let u: URL;
+    try { u = new URL(url); } catch { return false; }
+    if (u.protocol !== "http:" && u.protocol !== "https:") return false;
+    const port = Number(u.port || (u.protocol === "https:" ? 443 : 80));
+    return portSet.has(port) && (hosts.has(u.hostname) || u.hostname.startsWith("127."));
+  };
+  return {
+    material: () => tls.source.get(),
+    files: tls.source.files,
+    isPlatform,
+    upgrade: (url) => (url.startsWith("http://") && isPlatform(url) ? `https://${url.slice(7)}` : url),
+    fetchTls: (url) => (isPlatform(url) ? tls.source.get() : undefined),
   };
 }
 

@@ -8,6 +8,8 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { HostSettings } from "../../../src/config/host-schema";
+import type { PlatformTlsClient } from "../../../src/core/plugin";
+import { platformFilesIn } from "../../../src/core/pki/platform-files";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import type { ServiceTls, UpstreamTlsFiles } from "./schema";
 
@@ -41,13 +43,14 @@ function resolveFiles(service: ServiceTls, defaults: UpstreamTlsFiles): FileSet 
  * clientAuth, issued from the platform CA that the security plugin manages) and that CA, where
  * src/host/tls.ts keeps them (host.mtls.* or <host.mtls.dir | data_dir/security>/{host.pem,host.key,ca.pem}).
  */
-export function withPlatformDefaults(files: UpstreamTlsFiles, host: HostSettings): UpstreamTlsFiles {
-  const dir = host.mtls.dir ?? join(host.data_dir, "security");
+export function withPlatformDefaults(files: UpstreamTlsFiles, host: HostSettings, platform?: PlatformTlsClient): UpstreamTlsFiles {
+  // With platform mTLS on, the host says which files it uses; otherwise the same rule computed here.
+  const p = platform?.files ?? platformFilesIn(host.mtls.dir ?? join(host.data_dir, "security"));
   return {
     ...files,
-    cert_file: files.cert_file || host.mtls.cert_file || join(dir, "host.pem"),
-    key_file: files.key_file || host.mtls.key_file || join(dir, "host.key"),
-    ca_file: files.ca_file || host.mtls.ca_file || join(dir, "ca.pem"),
+    cert_file: files.cert_file || host.mtls.cert_file || p.cert,
+    key_file: files.key_file || host.mtls.key_file || p.key,
+    ca_file: files.ca_file || host.mtls.ca_file || p.ca,
   };
 }
 

@@ -166,11 +166,11 @@ export async function loadOrCreateCa(opts: CaOptions): Promise<CertificateAuthor
     issuing = await createIntermediate(root, alg, cn, days);
     intermediates = [issuing.cert.toString("pem")];
     writeAtomic(join(dir, CA_FILES.rootKey), await privateKeyToPem(root.keys.privateKey), 0o600);
-    writeAtomic(interFile, intermediates[0], 0o644);
+    writeAtomic(interFile, intermediates[0], 0o600);
   }
   // Key first, certificate last: a crash in between leaves no ca.pem, so the next start recreates both.
   writeAtomic(keyFile, await privateKeyToPem(issuing.keys.privateKey), 0o600);
-  writeAtomic(rootFile, rootPem, 0o644);
+  writeAtomic(rootFile, rootPem, 0o600);
   return {
     cert: issuing.cert,
     certPem: issuing.cert.toString("pem"),

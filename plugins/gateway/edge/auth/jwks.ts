@@ -13,6 +13,8 @@ export interface JwksOptions {
   minRefetchMs: number;
   log: Logger;
   timeoutMs?: number;
+  /** fetch()'s `tls` per attempt (platform mTLS: the host's certificate, current after a renewal). */
+  tls?: () => object | undefined;
 }
 
 export class JwksKeys {
@@ -51,7 +53,8 @@ export class JwksKeys {
 
   private async load(): Promise<boolean> {
     try {
-      const res = await fetch(this.opts.url, { signal: AbortSignal.timeout(this.opts.timeoutMs ?? 2000) });
+      const tls = this.opts.tls?.();
+      const res = await fetch(this.opts.url, { signal: AbortSignal.timeout(this.opts.timeoutMs ?? 2000), ...(tls ? { tls } : {}) } as RequestInit);
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       const body = (await res.json()) as { keys?: unknown };
       if (!Array.isArray(body?.keys)) throw new Error("no keys array");

@@ -16,6 +16,8 @@ export interface RevocationFeedOptions {
   /** The security plugin's GET /tokens/revoked; empty: no seeding. */
   listUrl: string;
   listToken: string;
+  /** fetch()'s `tls` for listUrl (platform mTLS: the host's certificate). */
+  listTls?: () => object | undefined;
   log: Logger;
   onRevoked(jti: string, expS: number): void;
 }
@@ -43,7 +45,8 @@ export function startRevocationFeed(o: RevocationFeedOptions): RevocationFeed {
   async function seed(): Promise<void> {
     if (!o.listUrl) return;
     try {
-      const r = await fetch(o.listUrl, { headers: o.listToken ? { authorization: `Bearer ${o.listToken}` } : {}, signal: AbortSignal.timeout(2000) });
+      const tls = o.listTls?.();
+      const r = await fetch(o.listUrl, { headers: o.listToken ? { authorization: `Bearer ${o.listToken}` } : {}, signal: AbortSignal.timeout(2000), ...(tls ? { tls } : {}) } as RequestInit);
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
       const body = (await r.json()) as unknown;
       const items = Array.isArray(body) ? body : [];
