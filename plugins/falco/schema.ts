@@ -4,7 +4,6 @@ import { ByteSize, Duration } from "../../src/config/units";
 import { PRIORITIES } from "./priority";
 
 const PriorityName = Type.Union([...PRIORITIES.map((p) => Type.Literal(p)), Type.Literal("info")], { description: "A Falco priority: debug … emergency." });
-const HttpUrl = Type.String({ pattern: "^https?://[^\\s]+$" });
 
 const ServiceMapping = Type.Object(
   {
@@ -76,7 +75,6 @@ export const FalcoSchema = Type.Object(
     trust_domain: Type.String({ default: "tradpal.local", description: "SPIFFE trust domain of the security plugin: spiffe://<trust_domain>/service/<name>." }),
     services: Type.Array(ServiceMapping, { default: [], description: "Container → platform service (first match wins)." }),
     outputs: Type.Array(Output, { default: [] }),
-    minimum_priority: Type.Optional(PriorityName),
     respond: Type.Object(
       {
         policies: Type.Array(Policy, { default: [] }),
@@ -95,4 +93,3 @@ export type FalcoConfig = Static<typeof FalcoSchema>;
 export type OutputConfig = FalcoConfig["outputs"][number];
 export type PolicyConfig = FalcoConfig["respond"]["policies"][number];
 export type ServiceMappingConfig = FalcoConfig["services"][number];
-export { HttpUrl };
