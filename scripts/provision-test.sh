@@ -7,15 +7,18 @@
 set -uo pipefail
 
 # tool on PATH → Debian package that provides it
-tools=(redis-server openssl curl jq promtool chromium prometheus-alertmanager sysdig)
-pkgs=(redis-server openssl curl jq prometheus chromium prometheus-alertmanager sysdig)
+# (Debian's prometheus package has both promtool and the prometheus server: the observability end-to-end test runs it.)
+tools=(redis-server openssl curl jq promtool prometheus chromium prometheus-alertmanager sysdig)
+pkgs=(redis-server openssl curl jq prometheus prometheus chromium prometheus-alertmanager sysdig)
 # Installed with --no-install-recommends: sysdig's recommends pull a DKMS kernel module (and a compiler);
 # the tests only need its libsinsp filter compiler.
 norec=(sysdig)
 
 missing_tools=() missing_pkgs=()
 for i in "${!tools[@]}"; do
-  command -v "${tools[$i]}" >/dev/null 2>&1 || { missing_tools+=("${tools[$i]}"); missing_pkgs+=("${pkgs[$i]}"); }
+  command -v "${tools[$i]}" >/dev/null 2>&1 && continue
+  missing_tools+=("${tools[$i]}")
+  [[ " ${missing_pkgs[*]-} " == *" ${pkgs[$i]} "* ]] || missing_pkgs+=("${pkgs[$i]}")   # one package, several tools: named once
 done
 [ ${#missing_tools[@]} -eq 0 ] && exit 0
 

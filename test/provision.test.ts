@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const SCRIPT = resolve(import.meta.dir, "../scripts/provision-test.sh");
-const ALL = ["redis-server", "openssl", "curl", "jq", "promtool", "chromium", "prometheus-alertmanager", "sysdig"];
+const ALL = ["redis-server", "openssl", "curl", "jq", "promtool", "prometheus", "chromium", "prometheus-alertmanager", "sysdig"];
 /** Tools the cases below keep present so their expectations name only the tools they are about. */
 const FALCO_TOOLS = ["prometheus-alertmanager", "sysdig"];
 const dirs: string[] = [];
@@ -32,8 +32,8 @@ function shims(d: Doubles): { dir: string; log: string } {
   for (const t of d.present) stub(dir, t);
   stub(dir, "id", `echo ${d.uid ?? 0}`);
   if (d.apt !== false) {
-    const provides = d.aptProvides ?? { "redis-server": "redis-server", openssl: "openssl", curl: "curl", jq: "jq", prometheus: "promtool", chromium: "chromium", "prometheus-alertmanager": "prometheus-alertmanager", sysdig: "sysdig" };
-    const cases = Object.entries(provides).map(([pkg, tool]) => `    ${pkg}) printf '#!/bin/sh\\nexit 0\\n' > "${dir}/${tool}"; /bin/chmod +x "${dir}/${tool}";;`).join("\n");
+    const provides: Record<string, string | string[]> = d.aptProvides ?? { "redis-server": "redis-server", openssl: "openssl", curl: "curl", jq: "jq", prometheus: ["promtool", "prometheus"], chromium: "chromium", "prometheus-alertmanager": "prometheus-alertmanager", sysdig: "sysdig" };
+    const cases = Object.entries(provides).map(([pkg, tools]) => `    ${pkg}) ${[tools].flat().map((tool) => `printf '#!/bin/sh\\nexit 0\\n' > "${dir}/${tool}"; /bin/chmod +x "${dir}/${tool}"`).join("; ")};;`).join("\n");
     stub(dir, "apt-get", `echo "DEBIAN_FRONTEND=$DEBIAN_FRONTEND $*" >> "${log}"\n[ "$1" = install ] || exit 0\nfor p in "$@"; do\n  case "$p" in\n${cases}\n  esac\ndone`);
   }
   return { dir, log };
@@ -68,7 +68,7 @@ describe("provision-test.sh", () => {
   });
 
   test("each tool maps to its package", () => {
-    for (const [tool, pkg] of [["redis-server", "redis-server"], ["openssl", "openssl"], ["curl", "curl"], ["jq", "jq"], ["promtool", "prometheus"], ["chromium", "chromium"], ["prometheus-alertmanager", "prometheus-alertmanager"]]) {
+    for (const [tool, pkg] of [["redis-server", "redis-server"], ["openssl", "openssl"], ["curl", "curl"], ["jq", "jq"], ["promtool", "prometheus"], ["prometheus", "prometheus"], ["chromium", "chromium"], ["prometheus-alertmanager", "prometheus-alertmanager"]]) {
       const s = shims({ present: ALL.filter((t) => t !== tool) });
       expect(run(s.dir).code).toBe(0);
       expect(readFileSync(s.log, "utf8")).toContain(`install -y -qq ${pkg}\n`);
@@ -95,13 +95,13 @@ describe("provision-test.sh", () => {
     expect(r.code).toBe(3);
     expect(r.out).toBe("");
     expect(r.err.trim().split("\n")).toHaveLength(1);
-    expect(r.err).toContain("missing promtool chromium");
+    expect(r.err).toContain("missing promtool prometheus chromium");
     expect(r.err).toContain("sudo apt-get install -y prometheus chromium");
     expect(existsSync(s.log)).toBe(false);
   });
 
   test("root but no apt-get: the same one line, exit 3", () => {
-    const s = shims({ uid: 0, apt: false, present: ["openssl", "curl", "jq", "promtool", "chromium", ...FALCO_TOOLS] });
+    const s = shims({ uid: 0, apt: false, present: ["openssl", "curl", "jq", "promtool", "prometheus", "chromium", ...FALCO_TOOLS] });
     const r = run(s.dir);
     expect(r.code).toBe(3);
     expect(r.err.trim().split("\n")).toHaveLength(1);
@@ -113,11 +113,11 @@ describe("provision-test.sh", () => {
     const s = shims({ present: ["redis-server", "openssl", "curl", "jq", "chromium", ...FALCO_TOOLS], aptProvides: {} });
     const r = run(s.dir);
     expect(r.code).toBe(3);
-    expect(r.err).toContain("promtool still not on PATH");
+    expect(r.err).toContain("promtool prometheus still not on PATH");
   });
 
   test("apt-get fails: exit 3 with the command to run", () => {
-    const s = shims({ present: ["redis-server", "openssl", "curl", "jq", "promtool", ...FALCO_TOOLS] });
+    const s = shims({ present: ["redis-server", "openssl", "curl", "jq", "promtool", "prometheus", ...FALCO_TOOLS] });
     stub(s.dir, "apt-get", "exit 100");
     const r = run(s.dir);
     expect(r.code).toBe(3);
