@@ -22,7 +22,7 @@ export const RevocationSettingsSchema = Type.Object(
 export const AuthSettingsSchema = Type.Object(
   {
     enabled: Type.Boolean({ default: true, description: "ENABLE_JWT: off → routes with auth_required are served without a token check." }),
-    hs256_secret: Type.String({ default: "", description: "JWT_SECRET_KEY. HS256 tokens verify (and /auth/login signs) with it. Empty: HS256 is refused; login signs with a per-process random secret (logged as a warning)." }),
+    hs256_secret: Type.String({ default: "", description: "JWT_SECRET_KEY. HS256 tokens verify (and /auth/login signs) with it. Empty: when users or API keys exist, /auth/login signs (and HS256 verifies) with a secret created once in <data_dir>/gateway/hs256.key (shared by this host's workers and restarts; logged as a warning); else HS256 is refused." }),
     jwks_url: Type.String({ default: "", description: "ES256/RS256 keys, e.g. the security plugin's http://127.0.0.1:8009/.well-known/jwks.json. Empty: asymmetric tokens are refused." }),
     jwks_refresh: Duration({ default: "5m", description: "Background re-fetch of the JWKS (rotation)." }),
     jwks_min_refetch: Duration({ default: "5s", description: "An unknown kid triggers a re-fetch at most this often." }),
