@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tempDir } from "./support/harness";
+import { EventClient } from "../src/clients/event-client";
+import { EventSubscriberClient } from "../src/clients/event-subscriber";
+import { EventType } from "../src/core/event-catalog";
 import { createTopology, netnsAvailable, partition, type Topology, type NetnsHost } from "./support/netns";
 
 const ROOT = join(import.meta.dir, "..");
@@ -45,6 +48,9 @@ plugins:
   breaker:
     port: 8012
     defaults: { failure_threshold: 5, recovery_timeout: 60s }
+  events:
+    port: 8011
+    stream: netns_${process.pid}
 ${withSecurity ? `  security:\n    port: 8009\n    admin_token: ${ADMIN}\n    services:\n      trader: { scopes: [trade, read] }\n` : ""}`;
 
   async function up(url: string, ms = 20_000): Promise<void> {
@@ -129,6 +135,26 @@ ${withSecurity ? `  security:\n    port: 8009\n    admin_token: ${ADMIN}\n    se
     while (Date.now() < deadline && s === 200) { s = await call(); if (s === 200) await Bun.sleep(20); }
     expect(s).toBe(401);
   });
+
+  test("one consumer group with a member on each host: 200 events published at both, each handled once", async () => {
+    const seen = new Map<string, number>();
+    const perMember = [0, 0];
+    const members = [A, B].map((h, i) => {
+      const sub = new EventSubscriberClient(new EventClient({ baseUrl: `http://${h.ip}:8011` }), { group: `netns-${process.pid}`, consumer: `m${i}` });
+      sub.registerHandler(EventType.MARKET_DATA_UPDATE, (e) => { const k = String(e.payload.symbol); seen.set(k, (seen.get(k) ?? 0) + 1); perMember[i]++; });
+      return sub;
+    });
+    await Promise.all(members.map((m) => m.startSubscribing()));
+    const pubs = [A, B].map((h) => new EventClient({ baseUrl: `http://${h.ip}:8011`, source: "netns-test" }));
+    for (let i = 0; i < 200; i++) await pubs[i % 2].publishMarketData({ symbol: `S${i}/USDT`, price: i + 1 });
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && seen.size < 200) await Bun.sleep(50);
+    await Bun.sleep(200);
+    await Promise.all(members.map((m) => m.stop()));
+    expect(seen.size).toBe(200);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    expect(perMember.every((n) => n > 0)).toBe(true); // the group spread them over both hosts
+  }, 30_000);
 
   test("host A cut off from Redis keeps serving (local fallback); host B is unaffected", async () => {
     const heal = partition(A, R.ip);
