@@ -10,7 +10,7 @@
  */
 import { retry } from "../core/resilience";
 import { joinUrl, requestJson, ServiceError } from "./http";
-import { serviceToken, serviceUrl } from "./env";
+import { clientTls, serviceToken, serviceUrl, type ClientTls, type TlsSource } from "./env";
 
 export { ServiceError };
 
@@ -55,6 +55,8 @@ export interface CircuitBreakerClientOptions {
   timeoutMs?: number;
   /** Attempts for reads (default 3). */
   retries?: number;
+  /** Client TLS; default from the environment (TRADPAL_TLS_*, or ENABLE_MTLS=true: the host's files); false: plain HTTP. */
+  tls?: ClientTls | false;
 }
 
 export class CircuitBreakerClient {
@@ -62,16 +64,18 @@ export class CircuitBreakerClient {
   private readonly adminToken?: string;
   private readonly timeoutMs: number;
   private readonly attempts: number;
+  private readonly tls?: TlsSource;
 
   constructor(opts: CircuitBreakerClientOptions = {}) {
-    this.baseUrl = opts.baseUrl ?? serviceUrl("CIRCUIT_BREAKER_URL", "CIRCUIT_BREAKER_PORT", 8012);
+    this.tls = clientTls(opts.tls);
+    this.baseUrl = opts.baseUrl ?? serviceUrl("CIRCUIT_BREAKER_URL", "CIRCUIT_BREAKER_PORT", 8012, process.env, this.tls !== undefined);
     this.adminToken = opts.adminToken ?? serviceToken(["BREAKER_ADMIN_TOKEN"], "breaker/admin-token");
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.attempts = Math.max(1, opts.retries ?? 3);
   }
 
   private read<T>(path: string): Promise<T> {
-    return retry(() => requestJson<T>(joinUrl(this.baseUrl, path), { timeoutMs: this.timeoutMs }), {
+    return retry(() => requestJson<T>(joinUrl(this.baseUrl, path), { timeoutMs: this.timeoutMs, tls: this.tls?.() }), {
       attempts: this.attempts, baseMs: 50, capMs: 1000,
       retryOn: (err) => err instanceof ServiceError && err.retryable,
     });
@@ -80,7 +84,7 @@ export class CircuitBreakerClient {
   private act(name: string, action: string, reason?: string): Promise<OperatorResult> {
     const headers: Record<string, string> = this.adminToken ? { authorization: `Bearer ${this.adminToken}` } : {};
     return requestJson<OperatorResult>(joinUrl(this.baseUrl, `/circuit-breakers/${encodeURIComponent(name)}/${action}`), {
-      method: "POST", headers, body: reason ? { reason } : undefined, timeoutMs: this.timeoutMs,
+      method: "POST", headers, body: reason ? { reason } : undefined, timeoutMs: this.timeoutMs, tls: this.tls?.(),
     });
   }
 

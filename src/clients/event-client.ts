@@ -15,7 +15,7 @@
 import { fullJitterBackoff } from "../core/resilience";
 import { EventType, type EventInput, type EventPayload, type EventTypeName, type PlatformEventEnvelope } from "../core/event-catalog";
 import { joinUrl, request, requestJson, ServiceError } from "./http";
-import { serviceUrl } from "./env";
+import { clientTls, serviceUrl, type ClientTls, type TlsSource } from "./env";
 
 export { EventType, ServiceError };
 export type { EventInput, EventPayload, EventTypeName, PlatformEventEnvelope };
@@ -30,6 +30,8 @@ export interface EventClientOptions {
   retries?: number;
   retryBaseMs?: number;
   retryCapMs?: number;
+  /** Client TLS; default from the environment (TRADPAL_TLS_*, or ENABLE_MTLS=true: the host's files); false: plain HTTP. */
+  tls?: ClientTls | false;
 }
 
 export interface PublishOptions {
@@ -83,21 +85,28 @@ function timeParam(v: Date | string | number): string {
   return v instanceof Date ? String(v.getTime()) : String(v);
 }
 
-export function defaultEventServiceUrl(): string {
-  return serviceUrl("EVENT_SERVICE_URL", "EVENT_SERVICE_PORT", 8011);
+export function defaultEventServiceUrl(secure = false): string {
+  return serviceUrl("EVENT_SERVICE_URL", "EVENT_SERVICE_PORT", 8011, process.env, secure);
 }
 
 export class EventClient {
   readonly baseUrl: string;
-  private readonly o: Required<Omit<EventClientOptions, "baseUrl" | "source">> & { source?: string };
+  private readonly o: Required<Omit<EventClientOptions, "baseUrl" | "source" | "tls">> & { source?: string };
+  private readonly tls?: TlsSource;
 
   constructor(opts: EventClientOptions = {}) {
-    this.baseUrl = opts.baseUrl ?? defaultEventServiceUrl();
+    this.tls = clientTls(opts.tls);
+    this.baseUrl = opts.baseUrl ?? defaultEventServiceUrl(this.tls !== undefined);
     this.o = { source: opts.source, timeoutMs: opts.timeoutMs ?? 10_000, retries: opts.retries ?? 3, retryBaseMs: opts.retryBaseMs ?? 100, retryCapMs: opts.retryCapMs ?? 2000 };
   }
 
   url(path: string): string {
     return joinUrl(this.baseUrl, path);
+  }
+
+  /** fetch()'s `tls` for the next request (current after a certificate renewal), or undefined. */
+  tlsNow(): ClientTls | undefined {
+    return this.tls?.();
   }
 
   private async withRetry<T>(fn: () => Promise<T>): Promise<T> {
@@ -122,7 +131,7 @@ export class EventClient {
     const source = opts.source ?? this.o.source;
     if (source) body.source = source;
     const headers = this.headers(opts);
-    return this.withRetry(() => requestJson<PublishResult>(this.url("/events"), { method: "POST", body, headers, timeoutMs: this.o.timeoutMs }));
+    return this.withRetry(() => requestJson<PublishResult>(this.url("/events"), { tls: this.tls?.(), method: "POST", body, headers, timeoutMs: this.o.timeoutMs }));
   }
 
   /** Publish many events atomically (all stored or none). */
@@ -130,7 +139,7 @@ export class EventClient {
     const source = this.o.source;
     const body = { events: source ? events.map((e) => ({ source, ...e })) : events };
     const headers = this.headers(opts);
-    return this.withRetry(() => requestJson<BatchResult>(this.url("/events"), { method: "POST", body, headers, timeoutMs: this.o.timeoutMs }));
+    return this.withRetry(() => requestJson<BatchResult>(this.url("/events"), { tls: this.tls?.(), method: "POST", body, headers, timeoutMs: this.o.timeoutMs }));
   }
 
   publishTradingSignal(signal: EventPayload<typeof EventType.TRADING_SIGNAL>, opts: PublishOptions = {}): Promise<PublishResult> {
@@ -157,13 +166,13 @@ export class EventClient {
     const p = this.filterParams(q);
     if (q.after) p.after = q.after;
     if (q.limit) p.limit = String(q.limit);
-    return requestJson<EventPage>(this.url(`/events?${new URLSearchParams(p)}`), { timeoutMs: this.o.timeoutMs });
+    return requestJson<EventPage>(this.url(`/events?${new URLSearchParams(p)}`), { tls: this.tls?.(), timeoutMs: this.o.timeoutMs });
   }
 
   /** Events of the range streamed back in order (NDJSON), paced by `rate`. */
   async *replay(r: ReplayRequest = {}, signal?: AbortSignal): AsyncGenerator<PlatformEventEnvelope> {
     const body = { ...this.filterParams(r), ...(r.rate ? { rate: r.rate } : {}), ...(r.limit ? { limit: r.limit } : {}), target: { type: "response" } };
-    const res = await request(this.url("/events/replay"), { method: "POST", body, timeoutMs: 24 * 3600_000, signal });
+    const res = await request(this.url("/events/replay"), { tls: this.tls?.(), method: "POST", body, timeoutMs: 24 * 3600_000, signal });
     const reader = res.body!.getReader();
     const dec = new TextDecoder();
     let buf = "";
@@ -183,19 +192,19 @@ export class EventClient {
   /** Replay into a stream or a new consumer group (runs in the service; poll replayStatus). */
   replayTo(target: { type: "stream" | "group"; name: string }, r: ReplayRequest = {}): Promise<ReplayJob> {
     const body = { ...this.filterParams(r), ...(r.rate ? { rate: r.rate } : {}), ...(r.limit ? { limit: r.limit } : {}), target };
-    return requestJson<ReplayJob>(this.url("/events/replay"), { method: "POST", body, timeoutMs: this.o.timeoutMs });
+    return requestJson<ReplayJob>(this.url("/events/replay"), { tls: this.tls?.(), method: "POST", body, timeoutMs: this.o.timeoutMs });
   }
 
   replayStatus(id: string): Promise<ReplayJob> {
-    return requestJson<ReplayJob>(this.url(`/events/replays/${encodeURIComponent(id)}`), { timeoutMs: this.o.timeoutMs });
+    return requestJson<ReplayJob>(this.url(`/events/replays/${encodeURIComponent(id)}`), { tls: this.tls?.(), timeoutMs: this.o.timeoutMs });
   }
 
   stats(): Promise<EventStats> {
-    return requestJson<EventStats>(this.url("/events/stats"), { timeoutMs: this.o.timeoutMs });
+    return requestJson<EventStats>(this.url("/events/stats"), { tls: this.tls?.(), timeoutMs: this.o.timeoutMs });
   }
 
   /** Acknowledge deliveries of a consumer group (EventSubscriberClient does this for you). */
   ack(group: string, streamIds: string[], replay?: string): Promise<{ acked: number }> {
-    return requestJson<{ acked: number }>(this.url("/events/ack"), { method: "POST", body: { group, ids: streamIds, ...(replay ? { replay } : {}) }, timeoutMs: this.o.timeoutMs });
+    return requestJson<{ acked: number }>(this.url("/events/ack"), { tls: this.tls?.(), method: "POST", body: { group, ids: streamIds, ...(replay ? { replay } : {}) }, timeoutMs: this.o.timeoutMs });
   }
 }

@@ -114,7 +114,7 @@ export class EventSubscriberClient {
     let attempt = 0;
     while (this.running) {
       try {
-        const res = await request(this.subscribeUrl(), { signal: this.abort!.signal, headers: { accept: "text/event-stream" }, timeoutMs: 24 * 3600_000 });
+        const res = await request(this.subscribeUrl(), { tls: this.client.tlsNow(), signal: this.abort!.signal, headers: { accept: "text/event-stream" }, timeoutMs: 24 * 3600_000 });
         if (!res.body) throw new Error(`subscribe answered ${res.status} without a body`);
         this.connected = true;
         attempt = 0;

@@ -26,6 +26,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** fetch()'s `tls` (platform mTLS: client certificate + CA; src/clients/env.ts clientTls). */
+  tls?: { cert?: string; key?: string; ca?: string };
 }
 
 /** Join a base URL ("http://h:8011" or with a trailing slash) and a path ("/events"). */
@@ -45,7 +47,7 @@ export async function request(url: string, opts: RequestOptions = {}): Promise<R
   }
   let res: Response;
   try {
-    res = await fetch(url, { method: opts.method ?? (body ? "POST" : "GET"), headers, body, signal: AbortSignal.any(signals) });
+    res = await fetch(url, { method: opts.method ?? (body ? "POST" : "GET"), headers, body, signal: AbortSignal.any(signals), ...(opts.tls ? { tls: opts.tls } : {}) });
   } catch (err) {
     throw new ServiceError(0, "CLIENT_ERR_UNREACHABLE", `${url}: ${(err as Error).message}`);
   }

@@ -6,9 +6,10 @@
  *   const token = await security.generateToken("trading_service", ["read", "trade"]);
  *   headers = { Authorization: `Bearer ${token}` }
  *
- * With platform mTLS on, pass `tls: { cert, key, ca }` (the host's client material or a service's credentials).
+ * With platform mTLS on it presents TRADPAL_TLS_CERT/KEY/CA, or the host's files when ENABLE_MTLS=true
+ * (src/clients/env.ts); `tls: { cert, key, ca }` (e.g. a service's own credentials) wins.
  */
-import { serviceToken, serviceUrl } from "./env";
+import { clientTls, serviceToken, serviceUrl, type ClientTls, type TlsSource } from "./env";
 
 export interface ServiceCredentials {
   service: string;
@@ -41,7 +42,8 @@ export interface SecurityClientOptions {
   baseUrl?: string;
   /** Bearer token (admin or service). Default: SECURITY_TOKEN, then SECURITY_ADMIN_TOKEN, then <DATA_DIR>/security/admin-token. */
   token?: string;
-  tls?: { cert?: string; key?: string; ca?: string };
+  /** Client TLS; default from the environment (clientTls in env.ts); false: plain HTTP. */
+  tls?: ClientTls | false;
   timeoutMs?: number;
 }
 
@@ -55,13 +57,13 @@ export class SecurityClientError extends Error {
 export class SecurityClient {
   readonly baseUrl: string;
   private readonly token?: string;
-  private readonly tls?: SecurityClientOptions["tls"];
+  private readonly tls?: TlsSource;
   private readonly timeoutMs: number;
 
   constructor(opts: SecurityClientOptions = {}) {
-    this.baseUrl = opts.baseUrl?.replace(/\/+$/, "") ?? serviceUrl("SECURITY_SERVICE_URL", "SECURITY_SERVICE_PORT", 8009);
+    this.tls = clientTls(opts.tls);
+    this.baseUrl = opts.baseUrl?.replace(/\/+$/, "") ?? serviceUrl("SECURITY_SERVICE_URL", "SECURITY_SERVICE_PORT", 8009, process.env, this.tls !== undefined);
     this.token = opts.token ?? serviceToken(["SECURITY_TOKEN", "SECURITY_ADMIN_TOKEN"], "security/admin-token");
-    this.tls = opts.tls;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
@@ -74,7 +76,7 @@ export class SecurityClient {
       headers,
       body: body !== undefined ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(this.timeoutMs),
-      ...(this.tls ? { tls: this.tls } : {}),
+      ...(this.tls ? { tls: this.tls() } : {}),
     });
     if (res.status === 404 && opts.allow404) return undefined;
     if (!res.ok) {

@@ -1,0 +1,89 @@
+/**
+ * The typed clients under platform mTLS (issue 14, "Clients"): built without options in a process with the
+ * platform's environment, they speak https and present the host's certificate when ENABLE_MTLS=true, or
+ * the files/PEM named by TRADPAL_TLS_CERT/KEY/CA; bad TLS variables fail at construction (CLIENT_ERR_CONFIG).
+ * The probe (test/support/client-env-probe.ts) runs as its own process: only its environment configures it.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startHost, type TestHost } from "./support/harness";
+
+let t: TestHost;
+const PROBE = join(import.meta.dir, "support", "client-env-probe.ts");
+const port = (id: string) => new URL(t.url(id)).port;
+let svc: { cert: string; key: string; ca: string };
+
+beforeAll(async () => {
+  t = await startHost(`host:
+  data_dir: \${DATA_DIR}
+  log_level: warn
+  bind: 127.0.0.1
+  mtls:
+    enabled: true
+plugins:
+  security: { port: 0, services: { trading_service: { scopes: [read] } } }
+  events: { port: 0 }
+  breaker: { port: 0, services: { trading: {} } }
+`, { only: ["security", "events", "breaker"] });
+  // A service's own credentials from the security plugin (what TRADPAL_TLS_* would name in a service's pod).
+  const admin = readFileSync(join(t.dir, "data", "security", "admin-token"), "utf8").trim();
+  const res = await fetch(`${t.url("security")}/credentials/trading_service`, { method: "POST", headers: { authorization: `Bearer ${admin}` }, tls: t.host.clientTls! });
+  const creds = (await res.json()) as { chain: string; private_key: string; ca: string };
+  svc = { cert: join(t.dir, "svc.pem"), key: join(t.dir, "svc.key"), ca: join(t.dir, "ca.pem") };
+  writeFileSync(svc.cert, creds.chain);
+  writeFileSync(svc.key, creds.private_key, { mode: 0o600 });
+  writeFileSync(svc.ca, creds.ca);
+}, 60_000);
+afterAll(async () => { await t?.stop(); });
+
+async function probe(extra: Record<string, string>): Promise<Record<string, any>> {
+  const env = {
+    PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp",
+    SECURITY_SERVICE_PORT: port("security"), EVENT_SERVICE_PORT: port("events"), CIRCUIT_BREAKER_PORT: port("breaker"),
+    DATA_DIR: join(t.dir, "data"), BIND_ADDRESS: "127.0.0.1", ...extra,
+  };
+  const p = Bun.spawn([process.execPath, PROBE], { env, stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  expect(code, err).toBe(0);
+  return JSON.parse(out.trim().split("\n").at(-1)!);
+}
+
+const expectAllOk = (r: Record<string, any>) => {
+  expect(r.security.ok).toEqual({ baseUrl: t.url("security"), valid: true });
+  expect(r.security.ok.baseUrl).toStartWith("https://");
+  expect(r.events.ok.baseUrl).toBe(t.url("events"));
+  expect(r.events.ok.delivered).toBe(r.events.ok.published);
+  expect(r.breaker.ok).toEqual({ baseUrl: t.url("breaker"), forced: "forced_open" });
+};
+
+test("ENABLE_MTLS=true: every client uses https and the host's certificate from DATA_DIR, unchanged code", async () => {
+  expectAllOk(await probe({ ENABLE_MTLS: "true" }));
+}, 30_000);
+
+test("TRADPAL_TLS_CERT/KEY/CA as files (a service's own credentials) work without ENABLE_MTLS", async () => {
+  expectAllOk(await probe({ TRADPAL_TLS_CERT: svc.cert, TRADPAL_TLS_KEY: svc.key, TRADPAL_TLS_CA: svc.ca }));
+}, 30_000);
+
+test("TRADPAL_TLS_* as PEM text works too", async () => {
+  const pem = (f: string) => readFileSync(f, "utf8");
+  expectAllOk(await probe({ TRADPAL_TLS_CERT: pem(svc.cert), TRADPAL_TLS_KEY: pem(svc.key), TRADPAL_TLS_CA: pem(svc.ca) }));
+}, 30_000);
+
+test("without TLS settings the clients cannot reach an mTLS platform (no answer, coded)", async () => {
+  const r = await probe({});
+  expect(r.breaker.error).toBe("CLIENT_ERR_UNREACHABLE");
+  expect(r.events.error).toBe("CLIENT_ERR_UNREACHABLE");
+}, 30_000);
+
+test("bad TLS variables fail at construction with CLIENT_ERR_CONFIG", async () => {
+  for (const extra of [
+    { TRADPAL_TLS_CERT: svc.cert },                                              // a certificate without its key
+    { TRADPAL_TLS_CERT: "/nonexistent.pem", TRADPAL_TLS_KEY: svc.key },          // a file that is not there
+    { ENABLE_MTLS: "maybe" },                                                    // not a boolean
+    { ENABLE_MTLS: "true", DATA_DIR: join(t.dir, "nowhere") },                   // no platform files
+  ]) {
+    const r = await probe(extra);
+    for (const c of ["security", "events", "breaker"]) expect(r[c].error, `${c} with ${JSON.stringify(extra)}`).toBe("CLIENT_ERR_CONFIG");
+  }
+}, 60_000);
