@@ -2,7 +2,7 @@
  * A split platform (issue 16): gateway, breaker and events each in their own process (`--only`), one
  * private Redis. The bus bridge must make them cooperate as one process does: the breaker hears the
  * gateway's services and outcomes and opens; the gateway hears the transition and refuses; the breaker's
- * transitions reach the events plugin as events, with none lost across a Redis restart.
+ * transitions and falco's alerts reach the events plugin as events, with none lost across a Redis restart.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
@@ -11,7 +11,7 @@ import { freePort, startPrivateRedis, tempDir, type PrivateRedis } from "./suppo
 
 const ROOT = join(import.meta.dir, "..");
 const dir = tempDir("tradpal-split-");
-const ports = { gateway: freePort(), breaker: freePort(), events: freePort() };
+const ports = { gateway: freePort(), breaker: freePort(), events: freePort(), falco: freePort() };
 const deadPort = freePort();
 const ADMIN = "split-test-admin-token-0123456789";
 let redis: PrivateRedis;
@@ -44,6 +44,8 @@ plugins:
     tick_interval: 50ms
   events:
     port: ${ports.events}
+  falco:
+    port: ${ports.falco}
 `;
 
 async function spawn(id: keyof typeof ports): Promise<void> {
@@ -67,7 +69,7 @@ async function spawn(id: keyof typeof ports): Promise<void> {
 beforeAll(async () => {
   redis = await startPrivateRedis();
   writeFileSync(join(dir, "config.yaml"), config());
-  await Promise.all([spawn("events"), spawn("breaker"), spawn("gateway")]);
+  await Promise.all([spawn("events"), spawn("breaker"), spawn("gateway"), spawn("falco")]);
 }, 60_000);
 
 afterAll(async () => {
@@ -134,6 +136,20 @@ test("breaker transitions reach the events plugin, none lost across a Redis rest
   expect([...stored].sort()).toEqual([...names].sort());
   const count = (await eventsOf("breaker.forced_open")).filter((e) => names.includes(e.payload.breaker as string)).length;
   expect(count).toBe(10); // each once: acknowledged hand-over, no duplicate
+}, 40_000);
+
+test("falco alerts (falco in its own process) reach the events plugin, none lost across a Redis restart", async () => {
+  // Falco's documented JSON output; a new container breaks the fold, so each alert is its own event.
+  const alert = (i: number) => JSON.stringify({ output: `File below a known binary directory opened for writing (container ${i})`, priority: "Error", rule: "Write below binary dir", time: new Date().toISOString(), output_fields: { "container.id": `c${i}`, "fd.name": "/bin/hack", "proc.cmdline": "touch /bin/hack", "user.name": "root" } });
+  const post = (i: number) => fetch(`http://127.0.0.1:${ports.falco}/`, { method: "POST", headers: { "content-type": "application/json" }, body: alert(i) }).then((r) => r.status);
+  for (let i = 0; i < 5; i++) expect(await post(i)).toBe(200);
+  await redis.stop();
+  for (let i = 5; i < 10; i++) expect(await post(i)).toBe(200);
+  await Bun.sleep(300);
+  await redis.start();
+  const mine = async () => (await eventsOf("security.alert")).filter((e) => String((e.payload.fields as Record<string, unknown>)?.["container.id"] ?? "").match(/^c\d$/));
+  const got = await until("ten security.alert events", 20_000, async () => { const m = await mine(); return m.length >= 10 ? m : undefined; });
+  expect(got.map((e) => (e.payload.fields as Record<string, string>)["container.id"]).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `c${i}`));
 }, 40_000);
 
 test("without Redis a split process says which cooperation it lacks: in /health and at start", async () => {
