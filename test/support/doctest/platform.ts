@@ -42,7 +42,8 @@ function exampleBackend(port: number): Server<undefined> {
   });
 }
 
-export async function startPlatform(root: string): Promise<Platform> {
+/** `extraEnv`: settings of the run on top of the platform's own variables (e.g. ENABLE_MTLS=true for test/mtls-e2e.test.ts). */
+export async function startPlatform(root: string, extraEnv: Record<string, string> = {}): Promise<Platform> {
   const dir = mkdtempSync(join(tmpdir(), "tradpal-doctest-"));
   for (const entry of readdirSync(root)) {
     if (NOT_LINKED.has(entry)) continue;
@@ -54,6 +55,7 @@ export async function startPlatform(root: string): Promise<Platform> {
     PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? dir, LANG: "C.UTF-8", TMPDIR: tmpdir(),
     DATA_DIR: join(dir, "data"), BIND_ADDRESS: "127.0.0.1", REDIS_URL: "", LOG_LEVEL: "info",
     ...Object.fromEntries(Object.entries(PORT_VARS).map(([p, v]) => [v, String(ports[Number(p)])])),
+    ...extraEnv,
   };
   let backends: Server<undefined>[] = [];
   try {
