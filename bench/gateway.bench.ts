@@ -14,7 +14,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { autocannonLoad, cpuTicks, hasCommand, machineInfo, median, TICKS_PER_SECOND, waitForUrl, wrkLoad, type LoadResult } from "./lib/measure";
+import { autocannonLoad, treeCpuTicks as cpuTicks, hasCommand, machineInfo, median, TICKS_PER_SECOND, waitForUrl, wrkLoad, type LoadResult } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
 
 const ROUNDS = 3;
@@ -70,12 +70,13 @@ await waitForUrl(`${originUrl}/api/bench`);
 const targets: Target[] = [{ name: "origin direct", url: `${originUrl}/api/bench`, pid: origin.pid, cpuOf: "origin", stop: async () => {} }];
 
 // ---- gateway ------------------------------------------------------------------------------------
-async function startGateway(name: string, client: "fetch" | "pooled"): Promise<Target> {
+async function startGateway(name: string, client: "fetch" | "pooled", workers = 1): Promise<Target> {
   const port = freePort();
   const edgeOff = await edgeKeys();
-  const cfg = join(dir, `gateway-${client}.yaml`);
+  const cfg = join(dir, `gateway-${client}-${workers}.yaml`);
   writeFileSync(cfg, `host:
   data_dir: ${join(dir, "data")}
+  workers: ${workers}
   log_level: info
   metrics_enabled: true
   redis_url: ""
@@ -95,7 +96,9 @@ ${edgeOff}    access_log: { enabled: true, sample_rate: 1, max_per_second: 50 }
         transform:
           request_headers: { set: { x-gateway: tradpal } }
 `);
-  const p = spawn(pinned(PROXY_CPU, ["bun", "run", join(ROOT, "src/main.ts"), "--config", cfg, "--only", "gateway"]));
+  // Workers > 1 use both cores (shared with wrk and the origin: the figure is the scaling cost per request).
+  const cmd = ["bun", "run", join(ROOT, "src/main.ts"), "--config", cfg, "--only", "gateway"];
+  const p = spawn(workers > 1 ? cmd : pinned(PROXY_CPU, cmd));
   const url = `http://127.0.0.1:${port}/api/bench`;
   await waitForUrl(url, 15_000);
   const probe = await fetch(url);
@@ -110,6 +113,18 @@ async function edgeKeys(): Promise<string> {
     const { EDGE_KEYS } = await import("../plugins/gateway/edge-loader");
     return EDGE_KEYS.includes("rate_limiting") ? "    rate_limiting: { enabled: false }\n" : "";
   } catch { return ""; }
+}
+
+/** The workers row's cost per request against one worker, and what it implies for machines with more cores. */
+function scaling(med: (n: string, k: "rps" | "cpuUs") => number, minCpu: (n: string) => number): string {
+  const one = "gateway (pooled client)";
+  const two = "gateway (pooled, workers: 2, unpinned)";
+  if (!targets.some((t) => t.name === two)) return "";
+  const c1 = minCpu(one);
+  const c2 = minCpu(two);
+  const perCore = med(one, "rps");
+  const cost = c2 / c1;
+  return `CPU per request: ${c2.toFixed(1)} µs with 2 workers vs ${c1.toFixed(1)} µs with 1 (${((cost - 1) * 100).toFixed(0)} %). With one core per worker and the load elsewhere, a 4-core machine would reach about ${Math.round((4 * perCore) / cost / 1000)}k rps and an 8-core one ${Math.round((8 * perCore) / cost / 1000)}k (this run's pinned 1-worker rps × cores ÷ the scaling cost; an estimate, not a measurement).`;
 }
 
 // ---- peers --------------------------------------------------------------------------------------
@@ -165,6 +180,7 @@ const startServeProbe = () => startProbe("bun-pooled-probe.ts", "bare Bun.serve 
 const variants = (process.env.GW_BENCH_CLIENTS ?? "fetch,pooled").split(",").filter(Boolean) as ("fetch" | "pooled")[];
 try {
   for (const v of variants) targets.push(await startGateway(`gateway (${v === "fetch" ? "fetch()" : "pooled client"})`, v));
+  if (variants.includes("pooled")) targets.push(await startGateway("gateway (pooled, workers: 2, unpinned)", "pooled", 2));
   for (const start of [startNginx, startHaproxy, startFastify, startRawProbe, startServeProbe]) {
     const t = await start().catch((err) => { console.error(`peer failed to start: ${err}`); return undefined; });
     if (t) targets.push(t);
@@ -251,6 +267,10 @@ CPU-bound ratio (nginx's least-disturbed CPU µs/req over X's) is the steadier f
 the rps ratio moves with whatever else runs during a round. Two bare probes show the floors: bench/peers/bun-raw-probe.ts
 (Bun.listen relaying bytes to a keep-alive Bun.connect pool, nothing else: the floor of the wire lane) and
 bench/peers/bun-pooled-probe.ts (Bun.serve + the same pool: the floor of a Bun.serve front, which the gateway used before the wire lane).
+
+Workers: the "workers: 2" row is \`host.workers: 2\` (a supervisor and two gateway processes on the port, SO_REUSEPORT), not
+pinned: on this 2-core machine wrk and the origin share its cores, so its rps says little; its CPU µs/req (all
+processes of the tree) against the 1-worker row is the scaling cost. ${scaling(med, minCpu)}
 `);
 } finally {
   for (const t of targets) await t.stop().catch(() => undefined);

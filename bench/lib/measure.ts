@@ -3,7 +3,7 @@
  * from /proc, machine facts, and interleaved rounds so peers are measured under the same noise.
  */
 import autocannon from "autocannon";
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync, readdirSync } from "node:fs";
 import { cpus } from "node:os";
 
 export interface LoadResult {
@@ -33,6 +33,17 @@ export function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of the full line)
 }
 export const TICKS_PER_SECOND = 100;
+
+/** CPU ticks of a process and its children (a supervisor and its workers), read from /proc. */
+export function treeCpuTicks(pid: number): number {
+  let total = cpuTicks(pid);
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let kids = "";
+    try { kids = readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8"); } catch { continue; }
+    for (const c of kids.trim().split(/\s+/).filter(Boolean)) total += treeCpuTicks(Number(c));
+  }
+  return total;
+}
 
 /** Run autocannon in this process (bounded by duration). */
 export async function autocannonLoad(spec: LoadSpec): Promise<LoadResult> {
