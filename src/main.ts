@@ -10,6 +10,7 @@ import { loadConfig, formatErrors } from "./config/load";
 import { directoryResolver, PLUGINS_DIR } from "./host/resolve";
 import { runSupervisor, workerCount, workerPlugins, WORKER_ENV, WORKERS_ENV } from "./host/workers";
 import { createLogger, parseLogLevel } from "./core/log";
+import { checkDiff } from "./cli/check-diff";
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -18,13 +19,15 @@ const { values } = parseArgs({
     only: { type: "string" },
     "plugins-dir": { type: "string", multiple: true },
     check: { type: "boolean", default: false },
+    diff: { type: "boolean", default: false },
+    "admin-url": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
   strict: true,
 });
 
 if (values.help) {
-  console.log("usage: bun run start [--config FILE] [--only gateway,events] [--plugins-dir DIR]... [--check]");
+  console.log("usage: bun run start [--config FILE] [--only gateway,events] [--plugins-dir DIR]... [--check [--diff [--admin-url URL]]]");
   process.exit(0);
 }
 
@@ -34,6 +37,7 @@ const only = values.only ? values.only.split(",").map((s) => s.trim()).filter(Bo
 
 if (values.check) {
   const result = await loadConfig({ file, resolve, only });
+  if (values.diff) process.exit(await checkDiff(file, result, values["admin-url"]));
   if (result.ok) {
     console.log(`${file}: configuration is valid (${result.config.plugins.map((p) => `${p.id}:${p.listener.port}`).join(", ") || "no plugins enabled"})`);
     process.exit(0);

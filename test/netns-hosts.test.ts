@@ -76,8 +76,8 @@ ${withSecurity ? `  security:\n    port: 8009\n    admin_token: ${ADMIN}\n    se
       const p = h.exec(["bun", "run", join(ROOT, "src/main.ts"), "--config", join(dir, `${h.name}.yaml`)], { env: { REDIS_URL: "", TRADPAL_PLATFORM: `netns-${process.pid}` } });
       procs.push(p);
       hostProc.set(h.name, p);
-      void new Response(p.stderr).text();
-      void new Response(p.stdout).text();
+      void new Response(p.stderr as ReadableStream<Uint8Array>).text();
+      void new Response(p.stdout as ReadableStream<Uint8Array>).text();
     }
     await Promise.all([up(`http://${A.ip}:8000/health`), up(`http://${B.ip}:8000/health`), up(`http://${A.ip}:8009/health`)]);
   }, 60_000);

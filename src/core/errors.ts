@@ -65,6 +65,7 @@ export const HostErrors = defineErrors({
   HOST_ERR_REQUEST_TIMEOUT: { status: 408, message: "the request head did not arrive in time" },
   HOST_ERR_METHOD_NOT_IMPLEMENTED: { status: 501, message: "the method is not implemented" },
   HOST_ERR_INTERNAL: { status: 500, message: "internal error" },
+  HOST_ERR_UNAUTHORIZED: { status: 401, message: "the platform admin token is required" },
   HOST_ERR_UNAVAILABLE: { status: 503, message: "plugin is not ready" },
   HOST_ERR_SHUTTING_DOWN: { status: 503, message: "server is shutting down" },
 });

@@ -3,6 +3,7 @@
  * a changed config as build-new → swap → drain-and-stop-old. A failure anywhere in a reload leaves the
  * running config serving and is logged with its location.
  */
+import { configEndpoint, type FailureRecord, type ReloadRecord } from "./config-endpoint";
 import { BusBridge } from "./bus-bridge/bridge";
 import { PermitMirror } from "./bus-bridge/permit-mirror";
 import { missingCooperation } from "./bus-bridge/cooperation";
@@ -66,6 +67,9 @@ export class Host {
   private bridge?: BusBridge;
   private mirror?: PermitMirror;
   private busGaps: string[] = [];
+  private applied: ReloadRecord = { version: 1, loadedAt: Date.now() };
+  private lastFailure?: FailureRecord;
+  private configHandler?: (req: Request) => Promise<Response>;
   private readonly reloads: Counter<"result">;
   private readonly lastReloadOk: Gauge;
   private readonly lastReloadTime: Gauge;
@@ -133,6 +137,7 @@ export class Host {
     this.config = result.config;
     this.log.setLevel(parseLogLevel(this.config.host.log_level));
     this.tls = await platformTls(this.config.host, this.log);
+    this.tls?.peers.start(this.bus); // revocations reach every listener live (src/host/tls-peers.ts)
     const rows: TableRow[] = [];
     const busRow = await this.startBus();
     const started: RunningPlugin[] = [];
@@ -212,6 +217,9 @@ export class Host {
   }
 
   private fail(outcome: ReloadOutcome & { ok: false }): ReloadOutcome {
+    this.lastFailure = outcome.stage === "config"
+      ? { at: Date.now(), stage: "config", errors: outcome.errors.map((e) => ({ path: e.path, line: e.line, message: e.message })) }
+      : { at: Date.now(), stage: "apply", errors: [{ path: `plugins.${outcome.plugin}`, message: outcome.error }] };
     this.reloads.inc({ result: "failure" });
     this.lastReloadOk.set(0);
     if (outcome.stage === "config") {
@@ -307,6 +315,7 @@ export class Host {
 
     const changed = [...plans.map((p) => p.block.id), ...removed];
     this.reloads.inc({ result: "success" });
+    this.applied = { version: this.applied.version + 1, loadedAt: Date.now() };
     this.lastReloadOk.set(1);
     this.lastReloadTime.set(Date.now() / 1000);
     this.log.info("config reloaded", { reason, changed, unchanged: next.plugins.map((b) => b.id).filter((id) => !changed.includes(id)) });
@@ -335,6 +344,7 @@ export class Host {
     this.mirror?.stop();
     await this.bridge?.stop();
     this.healthServer?.stop(true);
+    this.tls?.peers.stop();
     await this.shared.closeAll();
     this.log.info("host stopped");
   }
@@ -429,12 +439,21 @@ export class Host {
         }
       },
       async docs() { return docsPage(); },
+      config: (req) => (this.configHandler ??= configEndpoint({
+        file: this.opts.file,
+        env: this.opts.env ?? process.env,
+        resolve: this.resolve,
+        only: this.opts.only,
+        current: () => this.config,
+        applied: () => this.applied,
+        lastFailure: () => this.lastFailure,
+      }))(req),
     };
     return slot;
   }
 
   private bindSlot(slot: Slot, block: PluginBlock): BoundServer {
-    return bind(slot, block.listener.hostname, block.listener.port, this.log, { ...block.definition.serve, tls: this.tls?.server, reusePort: this.opts.worker !== undefined });
+    return bind(slot, block.listener.hostname, block.listener.port, this.log, { ...block.definition.serve, tls: this.tls?.server, peers: this.tls?.peers, reusePort: this.opts.worker !== undefined });
   }
 }
 

@@ -14,7 +14,9 @@ import { HostErrors, jsonError } from "../core/errors";
 import { acceptRequestId } from "../core/http";
 import type { PluginBlock } from "../config/load";
 import { HEAD_TIMEOUT_MS, listenFront } from "./wire/front";
-import { PEER_FIELD, Tunnel } from "./wire/tunnel";
+import { PEER_FIELD, PEER_ID_FIELD, Tunnel } from "./wire/tunnel";
+import type { PeerVerdict } from "./tls-peers";
+import { setPeerIdentity } from "../core/peer-identity";
 import { hostProblem } from "../core/http1/host-field";
 import { TARGET_FIELD, rawTarget, setRawTarget } from "../core/http1/raw-target";
 
@@ -40,6 +42,8 @@ export interface Slot {
   /** GET /openapi.json and GET /docs (src/host/openapi.ts): host-served, so no plugin catch-all takes them. */
   openapi(): Promise<Response>;
   docs(): Promise<Response>;
+  /** GET /-/config (src/host/config-endpoint.ts): the running configuration, admin token required. */
+  config(req: Request): Promise<Response>;
 }
 
 export interface BoundServer {
@@ -132,6 +136,7 @@ export function createDispatcher(slot: Slot, log: Logger, base: DispatchBase = {
       if (pathIs(url, pathStart, "/metrics")) return tagged(slot.metrics(), req);
       if (pathIs(url, pathStart, "/openapi.json")) return tagged(slot.openapi(), req);
       if (pathIs(url, pathStart, "/docs")) return tagged(slot.docs(), req);
+      if (pathIs(url, pathStart, "/-/config")) return tagged(slot.config(req), req);
     }
     if (slot.closing) {
       return jsonError(503, "HOST_ERR_SHUTTING_DOWN", HostErrors.specs.HOST_ERR_SHUTTING_DOWN.message, undefined, undefined, { connection: "close", "x-request-id": idOf(req) });
@@ -175,6 +180,12 @@ export interface BindOptions {
   headTimeoutMs?: number;
   /** SO_REUSEPORT: several worker processes listen on the port (host.workers). */
   reusePort?: boolean;
+  /**
+   * Platform mTLS with a live verdict per client certificate (revocation, SPIFFE ID; src/host/tls-peers.ts):
+   * the port is served by the front (Bun.listen sees the peer certificate; Bun.serve does not), TLS
+   * terminated there, every plugin's requests relayed to its inner Bun.serve.
+   */
+  peers?: PeerVerdict;
 }
 
 function isPortInUse(err: unknown): boolean {
@@ -183,7 +194,7 @@ function isPortInUse(err: unknown): boolean {
 }
 
 export function bind(slot: Slot, hostname: string, port: number, log: Logger, opts: BindOptions = {}): BoundServer {
-  if (opts.wire && !opts.tls) return bindWire(slot, hostname, port, log, opts);
+  if ((opts.wire && !opts.tls) || (opts.tls && opts.peers)) return bindWire(slot, hostname, port, log, opts);
   const base: DispatchBase = { origin: "", checkHost: true };
   const dispatch = createDispatcher(slot, log, base);
   try {
@@ -234,6 +245,8 @@ function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts:
     const h = req.headers;
     peers.set(req, h.get(PEER_FIELD) ?? "");
     h.delete(PEER_FIELD);
+    const peerId = h.get(PEER_ID_FIELD);
+    if (peerId !== null) { setPeerIdentity(req, peerId); h.delete(PEER_ID_FIELD); }
     const target = h.get(TARGET_FIELD);
     if (target !== null) { setRawTarget(req, target); h.delete(TARGET_FIELD); }
     return dispatch(req, peerView);
@@ -241,14 +254,14 @@ function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts:
   const tunnel = new Tunnel(unixPath);
   let front;
   try {
-    front = listenFront({ hostname, port, reusePort: opts.reusePort ?? false, slot, log, tunnel, idleTimeoutS: opts.idleTimeout ?? 120, headTimeoutMs: opts.headTimeoutMs ?? HEAD_TIMEOUT_MS, finish });
+    front = listenFront({ hostname, port, reusePort: opts.reusePort ?? false, slot, log, tunnel, idleTimeoutS: opts.idleTimeout ?? 120, headTimeoutMs: opts.headTimeoutMs ?? HEAD_TIMEOUT_MS, finish, ...(opts.tls && opts.peers ? { tls: opts.tls, peers: opts.peers } : {}) });
   } catch (err) {
     inner.stop(true);
     rmSync(innerDir, { recursive: true, force: true });
     if (isPortInUse(err)) throw new PortInUseError(slot.id, hostname, port);
     throw err;
   }
-  base.origin = ownOrigin("http", hostname, front.port);
+  base.origin = ownOrigin(opts.tls && opts.peers ? "https" : "http", hostname, front.port);
   return {
     hostname,
     port: front.port,

@@ -16,6 +16,7 @@ import { acceptRequestId } from "../../core/http";
 import type { Generation, Slot } from "../listener";
 import { Tunnel, type Exchange, type TunnelClient } from "./tunnel";
 import { WsPipeClose } from "./ws-pipe-close";
+import type { PeerVerdict } from "../tls-peers";
 
 /** Bun.serve refuses larger heads too; the same ceiling keeps both lanes alike. */
 export const MAX_HEAD_BYTES = 16 * 1024;
@@ -43,13 +44,17 @@ export interface FrontOptions {
   headTimeoutMs: number;
   /** Called when a generation's in-flight count drops (the listener's accounting). */
   finish(gen: Generation): void;
+  /** Platform mTLS: terminate TLS here, and admit each client certificate live (revocation, SPIFFE ID). */
+  tls?: Bun.TLSOptions;
+  peers?: PeerVerdict;
 }
 
 function isHostPath(target: string): boolean {
   return (target.startsWith("/health") && (target.length === 7 || target.charCodeAt(7) === 63 || target.charCodeAt(7) === 47))
     || (target.startsWith("/metrics") && (target.length === 8 || target.charCodeAt(8) === 63))
     || (target.startsWith("/openapi.json") && (target.length === 13 || target.charCodeAt(13) === 63))
-    || (target.startsWith("/docs") && (target.length === 5 || target.charCodeAt(5) === 63));
+    || (target.startsWith("/docs") && (target.length === 5 || target.charCodeAt(5) === 63))
+    || (target.startsWith("/-/config") && (target.length === 9 || target.charCodeAt(9) === 63));
 }
 
 /** The methods Bun.serve parses (it drops the connection on any other, "get" included): the rest get a 501 here. */
@@ -98,6 +103,8 @@ class FrontConn implements WireClient, TunnelClient {
   /** When the partial head in `buf` started arriving (0: none pending). */
   headSince = 0;
   readonly ip: string;
+  /** SPIFFE ID of the TLS client certificate (set at the handshake; "" without one in the certificate). */
+  peerId?: string;
 
   constructor(readonly socket: Socket<FrontConn>, private readonly o: FrontOptions) {
     this.ip = socket.remoteAddress ?? "";
@@ -208,7 +215,7 @@ class FrontConn implements WireClient, TunnelClient {
     // The slow lane: the inner Bun.serve answers (the plugin's fetch handler, /health, /metrics...).
     if (!BUN_METHODS.has(head.method)) return this.reject(501, "Not Implemented", "HOST_ERR_METHOD_NOT_IMPLEMENTED", `the method "${head.method.slice(0, 32)}" is not implemented (methods are case-sensitive)`, head.headers.get("x-request-id"));
     markTarget(head);
-    const ex = this.o.tunnel.open(this, head, this.ip);
+    const ex = this.o.tunnel.open(this, head, this.ip, this.peerId);
     this.exchange = ex;
     if (head.chunked || head.contentLength > 0) {
       this.bodyFramer = head.chunked ? new BodyFramer().chunked() : new BodyFramer().length(head.contentLength);
@@ -426,8 +433,15 @@ export function listenFront(o: FrontOptions): Front {
     port: o.port,
     // Bun.listen takes reusePort (SO_REUSEPORT) at run time; its listen options type does not declare it.
     ...({ reusePort: o.reusePort } as object),
+    ...(o.tls ? { tls: o.tls } : {}),
     socket: {
       binaryType: "buffer",
+      // TLS: BoringSSL verified the chain; the live verdict (revoked now?) decides before any byte is read.
+      handshake(s, ok) {
+        const verdict = ok && o.peers ? o.peers.admit(s.getPeerCertificate()) : false;
+        if (verdict === false) { s.terminate(); return; }
+        s.data.peerId = verdict;
+      },
       open(s) {
         const c = new FrontConn(s, o);
         s.data = c;
