@@ -77,7 +77,7 @@ test("without TLS settings the clients cannot reach an mTLS platform (no answer,
 }, 30_000);
 
 test("bad TLS variables fail at construction with CLIENT_ERR_CONFIG", async () => {
-  for (const extra of [
+  for (const extra of <Record<string, string>[]>[
     { TRADPAL_TLS_CERT: svc.cert },                                              // a certificate without its key
     { TRADPAL_TLS_CERT: "/nonexistent.pem", TRADPAL_TLS_KEY: svc.key },          // a file that is not there
     { ENABLE_MTLS: "maybe" },                                                    // not a boolean

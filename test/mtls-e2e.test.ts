@@ -119,7 +119,7 @@ describe("ENABLE_MTLS=true, shipped config.yaml", () => {
   });
 
   test("the typed clients work unchanged with the platform's environment (ENABLE_MTLS=true) and with a service's TRADPAL_TLS_*", async () => {
-    for (const extra of [{}, { TRADPAL_TLS_CERT: svc.cert, TRADPAL_TLS_KEY: svc.key, TRADPAL_TLS_CA: host.ca }]) {
+    for (const extra of <Record<string, string>[]>[{}, { TRADPAL_TLS_CERT: svc.cert, TRADPAL_TLS_KEY: svc.key, TRADPAL_TLS_CA: host.ca }]) {
       const r = await run([process.execPath, PROBE], undefined, { ...p.env, ...extra });
       expect(r.code, r.err).toBe(0);
       const seen = JSON.parse(r.out.trim().split("\n").at(-1)!);
@@ -138,4 +138,27 @@ describe("ENABLE_MTLS=true, shipped config.yaml", () => {
       expect(plain.out).toBe("000");
     }
   });
+
+  test("a certificate revoked at the security plugin is refused by every listener within 5 s, no restart", async () => {
+    const ports = Object.keys(PORT_VARS).map(Number);
+    for (const documented of ports) expect((await curl(url(documented, "/health"), { as: svc })).status).toBe(200);
+    const t0 = performance.now();
+    const revoke = await curl(url(8009, "/credentials/trading_service/revoke"), { as: host, method: "POST", bearer: admin });
+    expect(revoke.status, revoke.body).toBe(200);
+    const refusedAt = new Map<number, number>();
+    while (refusedAt.size < ports.length && performance.now() - t0 < 5000) {
+      for (const documented of ports) {
+        if (refusedAt.has(documented)) continue;
+        const r = await curl(url(documented, "/health"), { as: svc });
+        if (r.status === 0) refusedAt.set(documented, performance.now() - t0);
+      }
+    }
+    expect([...refusedAt.keys()].sort()).toEqual(ports.sort());
+    const crl = await run(["openssl", "crl", "-in", join(pki, "crl.pem"), "-noout", "-text"]);
+    const serial = (await run(["openssl", "x509", "-in", svc.cert, "-noout", "-serial"])).out.trim().split("=")[1];
+    expect(crl.out.replace(/\s/g, "")).toContain(serial.replace(/^0+/, ""));
+    // The platform's own certificate still passes everywhere.
+    for (const documented of ports) expect((await curl(url(documented, "/health"), { as: host })).status).toBe(200);
+    console.log(`revocation → refused at the handshake: ${[...refusedAt].map(([p, ms]) => `${p} ${ms.toFixed(0)} ms`).join(", ")}`);
+  }, 30_000);
 });

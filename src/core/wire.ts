@@ -22,6 +22,8 @@ export interface WireClient {
   done(keepAlive: boolean): void;
   /** The response cannot be completed (upstream cut it short): drop the connection so the client sees it. */
   abort(): void;
+  /** Platform mTLS: the SPIFFE ID of the client's certificate ("" when it has none); undefined without TLS. */
+  readonly peerId?: string;
   /**
    * After a 101 written to the client: the connection stops being HTTP. Every later byte from the
    * client goes to `peer.data` (raw, in order), `peer.end` when the client goes away; write() keeps

@@ -4,9 +4,10 @@
  * Before the first port is bound, the host makes sure the platform CA exists (the same files the security
  * plugin uses, through src/core/pki — the host never imports a plugin) and that it holds a certificate of
  * its own (`host.pem` / `host.key`, serverAuth + clientAuth). Every listener then requires a client
- * certificate chaining to the platform CA. Bun.serve cannot exempt paths at the TLS layer nor show the
- * peer certificate to a handler, so `open_paths` is honoured through an optional plain-HTTP health
- * listener (`host.mtls.health_port`) that serves GET /health and GET /health/<plugin> only.
+ * certificate chaining to the platform CA, and is served by the host's front (Bun.listen), which checks
+ * each client certificate against the live CRL at the handshake and passes its SPIFFE ID on
+ * (tls-peers.ts). TLS cannot exempt paths, so `open_paths` is honoured through an optional plain-HTTP
+ * health listener (`host.mtls.health_port`) that serves GET /health and GET /health/<plugin> only.
  */
 import { existsSync, readFileSync, writeFileSync, renameSync, chmodSync } from "node:fs";
 import { join } from "node:path";
@@ -20,6 +21,7 @@ import { x509 } from "../core/pki/x509";
 import { HostErrors } from "../core/errors";
 import type { PlatformTlsClient } from "../core/plugin";
 import { PLATFORM_FILES, fileBackedTls, type TlsFiles } from "../core/pki/platform-files";
+import { LivePeers } from "./tls-peers";
 
 export const HOST_CERT_FILE = PLATFORM_FILES.cert;
 export const HOST_KEY_FILE = PLATFORM_FILES.key;
@@ -32,6 +34,8 @@ export interface PlatformTls {
   client: { cert: string; key: string; ca: string };
   /** The same files, re-read when they change (what plugins' outgoing calls use, through ctx.tls). */
   source: ReturnType<typeof fileBackedTls>;
+  /** The live verdict on client certificates (CRL re-read on change, SPIFFE ID); the host starts it. */
+  peers: LivePeers;
 }
 
 export function pkiDir(host: HostSettings): string {
@@ -83,27 +87,14 @@ export async function platformTls(host: HostSettings, log: Logger): Promise<Plat
   }
   const source = fileBackedTls({ cert: certFile, key: keyFile, ca: caFile } satisfies TlsFiles);
   const { ca, cert, key } = source.get();
-  // Revoked serials (written by the security plugin on every revocation) are refused at the handshake.
-  // The listeners read it at start: Bun cannot swap a listening socket's TLS context in place.
-  const crlFile = join(dir, "crl.pem");
-  let crl = existsSync(crlFile) ? readFileSync(crlFile, "utf8") : undefined;
-  if (crl) {
-    try {
-      const next = new x509.X509Crl(crl).nextUpdate;
-      // A CRL past nextUpdate fails every handshake; better no CRL than a platform nobody can reach.
-      if (next && next.getTime() < Date.now()) {
-        log.warn("platform CRL is past its nextUpdate: not loaded (revoked certificates are not refused)", { file: crlFile, next_update: next.toISOString() });
-        crl = undefined;
-      }
-    } catch (err) {
-      log.warn("platform CRL unreadable: not loaded", { file: crlFile, err });
-      crl = undefined;
-    }
-  }
+  // Revoked serials are not given to the TLS context (read once, and fatal to every handshake once past its
+  // nextUpdate): every listener is served by the host's front, which asks `peers` per handshake (tls-peers.ts).
+  const peers = new LivePeers(join(dir, PLATFORM_FILES.crl), log);
   return {
-    server: { cert, key, ca, ...(crl ? { crl } : {}), requestCert: true, rejectUnauthorized: true },
+    server: { cert, key, ca, requestCert: true, rejectUnauthorized: true },
     client: { cert, key, ca },
     source,
+    peers,
   };
 }
 

@@ -17,6 +17,7 @@ import type { Generation, Slot } from "../listener";
 import { Tunnel, type Exchange, type TunnelClient } from "./tunnel";
 import { WsPipeClose } from "./ws-pipe-close";
 import type { PeerVerdict } from "../tls-peers";
+import type { PeerVerdict } from "../tls-peers";
 
 /** Bun.serve refuses larger heads too; the same ceiling keeps both lanes alike. */
 export const MAX_HEAD_BYTES = 16 * 1024;

@@ -10,6 +10,8 @@ import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../core/http1/framer";
 
 /** The field the front adds (and strips from clients) to tell the inner server who the peer is. */
 export const PEER_FIELD = "x-tradpal-peer";
+/** The same for the SPIFFE ID of the peer's TLS client certificate (platform mTLS; src/host/tls-peers.ts). */
+export const PEER_ID_FIELD = "x-tradpal-peer-spiffe";
 const MAX_RESPONSE_HEAD = 64 * 1024;
 const MAX_IDLE = 64;
 
@@ -188,11 +190,12 @@ export class Tunnel {
    * Start relaying one request. The head is rewritten with the peer field; body bytes follow
    * through the returned exchange's write().
    */
-  open(client: TunnelClient, head: RequestHead, clientIp: string): Exchange {
+  open(client: TunnelClient, head: RequestHead, clientIp: string, peerId?: string): Exchange {
     const ex = new Exchange(client, head.method, head.keepAlive);
     let out = head.method + " " + head.target + (head.minor === 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n") + PEER_FIELD + ": " + clientIp + "\r\n";
+    if (peerId !== undefined) out += PEER_ID_FIELD + ": " + peerId + "\r\n";
     const p = head.headers.pairs;
-    for (let i = 0; i < p.length; i += 2) if (p[i] !== PEER_FIELD) out += p[i] + ": " + p[i + 1] + "\r\n";
+    for (let i = 0; i < p.length; i += 2) if (p[i] !== PEER_FIELD && p[i] !== PEER_ID_FIELD) out += p[i] + ": " + p[i + 1] + "\r\n";
     ex.write(Buffer.from(out + "\r\n", "latin1"));
     let conn = this.idle.pop();
     while (conn !== undefined && conn.closed) conn = this.idle.pop();
