@@ -37,7 +37,7 @@ test("every rule: a severity, a summary, a runbook line, and a unit test", () =>
   const tests = Bun.YAML.parse(readFileSync(RULE_TESTS_FILE, "utf8")) as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] };
   const tested = new Set(tests.tests.flatMap((t) => t.alert_rule_test.filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
   for (const r of rules) {
-    expect(["critical", "warning"], r.alert).toContain(r.labels?.severity);
+    expect(["critical", "warning"], r.alert).toContain(r.labels?.severity ?? "");
     expect(r.annotations?.summary, r.alert).toBeTruthy();
     expect(r.annotations?.runbook, r.alert).toBeTruthy();
     expect(tested.has(r.alert), `${r.alert} has a firing unit test`).toBe(true);

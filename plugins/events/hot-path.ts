@@ -13,6 +13,7 @@ import type { EventMetrics } from "./metrics";
 import { hasExplicitIds, type Publisher } from "./publisher";
 import type { EventsConfig } from "./schema";
 import { bodyDigest } from "./idempotency";
+import { nowMs, SPAN_KIND, type Tracer } from "../../src/core/trace";
 
 const DEPTH_SLACK = 10;
 
@@ -20,7 +21,8 @@ function isBatch(body: unknown): boolean {
   return Array.isArray(body) || (!!body && typeof body === "object" && Array.isArray((body as any).events) && !("type" in (body as any)));
 }
 
-export function createPublishFetch(app: AnyElysia, publisher: Publisher, cfg: EventsConfig, log: Logger, metrics: EventMetrics) {
+/** `tracer` (host.tracing on): a server span per publish, the store write as its child. */
+export function createPublishFetch(app: AnyElysia, publisher: Publisher, cfg: EventsConfig, log: Logger, metrics: EventMetrics, tracer?: Tracer) {
   const appFetch = (req: Request) => app.handle(req);
   // One body may be a single event or a batch: read up to the larger limit, then parseBody applies the right one.
   const bodyLimit = Math.max(cfg.max_batch_bytes, cfg.max_event_size);
@@ -29,6 +31,7 @@ export function createPublishFetch(app: AnyElysia, publisher: Publisher, cfg: Ev
   async function publish(req: Request): Promise<Response> {
     const given = req.headers.get("x-request-id");
     let requestId = given && REQUEST_ID_RE.test(given) ? given : undefined;
+    const span = tracer?.server(req, "events.publish", { "messaging.system": "tradpal", "messaging.destination.name": cfg.stream });
     try {
       // Size, then depth on the raw text, then parse (limits.ts). The scan allows DEPTH_SLACK levels over
       // max_depth: a batch wrapper adds 2, and a batch event a few levels too deep is then named by index.
@@ -36,20 +39,25 @@ export function createPublishFetch(app: AnyElysia, publisher: Publisher, cfg: Ev
       const { value: body, depth } = parseJson(raw.text, cfg.max_depth + DEPTH_SLACK, cfg.max_depth);
       const events = publisher.parseBody(body, { source: req.headers.get("x-event-source") ?? cfg.default_source, correlationId: req.headers.get("x-correlation-id") ?? requestId }, { bytes: raw.bytes, depth });
       const key = publisher.checkIdempotencyKey(req.headers.get("idempotency-key"));
+      const t0 = span && nowMs();
       const r = await publisher.publish(events, key, hasExplicitIds(body), key ? bodyDigest(body) : undefined);
+      if (span) tracer!.span(span.child, "events.store", SPAN_KIND.internal, t0!, nowMs(), { "messaging.batch.message_count": events.length, "tradpal.duplicate": r.duplicate });
       const ids = r.eventIds!; // a duplicate answers the first request's ids
       requestId ??= ids[0];
       const out = events.length > 1 || isBatch(body)
         ? JSON.stringify({ count: events.length, ids, streamIds: r.streamIds, duplicate: r.duplicate })
         : `{"id":${JSON.stringify(ids[0])},"streamId":"${r.streamIds[0]}","duplicate":${r.duplicate}}`;
+      span?.end({ "http.response.status_code": 201, "messaging.batch.message_count": events.length, "messaging.message.id": ids[0], "event.type": events[0]?.type });
       return new Response(out, { status: 201, headers: { "content-type": "application/json", "x-request-id": requestId } });
     } catch (err) {
       const headers = { "x-request-id": requestId ?? crypto.randomUUID() };
       if (err instanceof CodedError) {
+        span?.end({ "http.response.status_code": err.status }, err.status >= 500 ? err.code : undefined);
         countRefusal(metrics, err);
         return err.toResponse(headers);
       }
-      log.error("publish failed", { err });
+      span?.end({ "http.response.status_code": 500 }, "EV_ERR_INTERNAL");
+      log.error("publish failed", { err, trace_id: span?.traceId });
       return jsonError(500, "EV_ERR_INTERNAL", "internal error", undefined, undefined, headers);
     }
   }

@@ -3,6 +3,7 @@
  * otherwise an embedded bun:sqlite store in <data_dir>/events/events.db. Store connections live in
  * ctx.shared so a config reload keeps them (and every group, pending entry and dead letter with them).
  */
+import { tracerFor } from "../../src/core/trace";
 import { join } from "node:path";
 import { definePlugin } from "../../src/core/plugin";
 import type { SharedPool } from "../../src/core/shared-pool";
@@ -116,7 +117,7 @@ export default definePlugin({
     let stopped = false;
     return {
       app,
-      fetch: createPublishFetch(app, publisher, cfg, ctx.log, metrics),
+      fetch: createPublishFetch(app, publisher, cfg, ctx.log, metrics, tracerFor(ctx.host, ctx.id)),
       docs: { routes: () => [PUBLISH_DOC] },
       async start() {
         const off = ctx.bus.on("platform.event", onPlatformEvent);

@@ -20,6 +20,8 @@ export interface AccessRecord {
   instance?: string;
   ms: number;
   request_id: string;
+  /** The W3C trace id, when tracing is on (host.tracing). */
+  trace_id?: string;
   client: string;
   attempts?: number;
   code?: string;

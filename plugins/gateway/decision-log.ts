@@ -23,7 +23,7 @@ import { isAvailable } from "./upstream-state";
 /** What ProxyCore.admit returns, structurally (a refusal has a code). */
 type Admission = Permit | { code: string; message: string };
 
-function limiterVerdict(d: EdgeDecision): Record<string, unknown> {
+export function limiterVerdict(d: EdgeDecision): Record<string, unknown> {
   const r = d.rate;
   if (r === undefined) return { limiter: d.reject !== undefined && d.reject.status !== 429 ? "not reached" : "off" };
   return r.allowed
@@ -31,7 +31,7 @@ function limiterVerdict(d: EdgeDecision): Record<string, unknown> {
     : { limiter: "refused", limiter_policy: d.ratePolicy, limiter_retry_after_ms: r.retryAfterMs };
 }
 
-function authVerdict(d: EdgeDecision, route: CompiledRoute): Record<string, unknown> {
+export function authVerdict(d: EdgeDecision, route: CompiledRoute): Record<string, unknown> {
   const p = d.principal;
   if (p !== undefined) return { auth: d.reject !== undefined && d.reject.status === 403 ? "refused: scope" : "ok", subject: p.subject, via: p.via };
   if (d.reject !== undefined && (d.reject.status === 401 || d.reject.status === 403)) return { auth: `refused: ${d.reject.status}` };

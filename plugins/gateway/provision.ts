@@ -3,6 +3,7 @@
  * registry (embedded or Redis), health checks, the edge policy (when present), the admin app and the
  * proxy handler. Upstream state lives in ctx.shared, so a reload keeps health, EWMA and counts.
  */
+import { tracerFor } from "../../src/core/trace";
 import type { PluginContext, PluginInstance } from "../../src/core/plugin";
 import { edgeModule, edgeLoadError, EDGE_KEYS } from "./edge-loader";
 import type { EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";
@@ -174,6 +175,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     latency: metrics.latency,
     // The level of the config being applied (the host sets its logger's level only after provisioning).
     debug: parseLogLevel(ctx.host.log_level) === "debug",
+    tracer: tracerFor(ctx.host, ctx.id),
   });
   core = proxyCore;
   const handle = createProxyHandler(proxyCore);

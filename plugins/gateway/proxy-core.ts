@@ -21,6 +21,8 @@ import type { FramingProblem } from "../../src/core/http1/head";
 import { normalisePath } from "./path-normalise";
 import { connectionNamesFraming } from "./headers";
 import { DecisionLog } from "./decision-log";
+import { proxyTrace, type ProxyTrace } from "./span-trace";
+import type { Tracer } from "../../src/core/trace";
 
 export const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 
@@ -44,6 +46,8 @@ export interface ProxyOptions {
   latency: CellHistogram;
   /** host.log_level is debug: log every request's decisions (decision-log.ts). */
   debug?: boolean;
+  /** host.tracing on: spans per request (span-trace.ts). */
+  tracer?: Tracer;
 }
 
 /** A request the gateway answers itself, before any upstream is chosen. */
@@ -86,10 +90,10 @@ export function isRefusal(p: Permit | Refusal): p is Refusal {
 }
 
 export class ProxyCore {
-  /** Per-request decision lines, only at log level debug (undefined otherwise: `trace?.x()` costs nothing). */
-  readonly trace: DecisionLog | undefined;
+  /** Per-request decision lines (log level debug) and/or spans (host.tracing); undefined otherwise: `trace?.x()` costs nothing. */
+  readonly trace: ProxyTrace | undefined;
   constructor(readonly o: ProxyOptions) {
-    this.trace = o.debug ? new DecisionLog(o.log) : undefined;
+    this.trace = proxyTrace(o.debug ? new DecisionLog(o.log) : undefined, o.tracer);
   }
 
   /**
@@ -233,11 +237,12 @@ export class ProxyCore {
     const o = this.o;
     const cells = route ? route.statusCells : o.unroutedCells;
     cells[statusClass(status)].value++;
+    const traceId = this.trace?.traceIdOf?.(requestId);
     this.trace?.done(requestId, route, status, member, attempts, code);
     if (o.accessLog.wants(status, code !== undefined)) {
       o.accessLog.write({
         method, path, status, service: route?.svc.name ?? "-", route: route?.id ?? "-",
-        instance: member?.url, ms: Math.round((performance.now() - t0) * 100) / 100, request_id: requestId, client: clientIp, attempts, code,
+        instance: member?.url, ms: Math.round((performance.now() - t0) * 100) / 100, request_id: requestId, trace_id: traceId, client: clientIp, attempts, code,
       });
     }
   }

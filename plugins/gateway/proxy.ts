@@ -78,7 +78,7 @@ export function createProxyHandler(core: ProxyCore) {
       const host = h.get("host");
       const forwarding: ForwardingInfo = {
         clientIp, proto: req.url.charCodeAt(4) === 115 /* https */ ? "https" : "http", host, requestId,
-        traceparent: mintTraceparent(h.get("traceparent")), trustChain: o.trustForwarded,
+        traceparent: trace?.traceparent?.(requestId) ?? mintTraceparent(h.get("traceparent")), trustChain: o.trustForwarded,
       };
       let out: Headers | string;
       if (client.acceptsHeaderBlock && route.transforms.requestInBlock) {
@@ -191,7 +191,7 @@ export function createProxyHandler(core: ProxyCore) {
     if (!("svc" in screened)) return refuse(screened, req, path, requestId, clientIp, t0);
     const route = screened;
     path = core.screenedPath; // normalised: routed and forwarded alike
-    trace?.route(requestId, req.method, path, route);
+    trace?.route(requestId, req.method, path, route, h);
     if (o.policy === undefined) return admitted(req, route, path, query, clientIp, requestId, t0, undefined);
     const decision = o.policy.check(req, route.edge, clientIp);
     trace?.edge(requestId, route, decision);

@@ -74,7 +74,7 @@ class WireCall implements RelayListener {
     this.pathAndQuery = pathAndQuery;
     const forwarding: ForwardingInfo = {
       clientIp: req.clientIp, proto: "http", host: h.get("host"), requestId,
-      traceparent: mintTraceparent(h.get("traceparent")), trustChain: core.o.trustForwarded,
+      traceparent: core.trace?.traceparent?.(requestId) ?? mintTraceparent(h.get("traceparent")), trustChain: core.o.trustForwarded,
     };
     this.requestLine = req.method + " " + pathAndQuery + " HTTP/1.1\r\n";
     const block = headerBlock(h, forwarding, route.preserveHost, route.transforms.request, route.transforms.requestBlock);
@@ -334,7 +334,7 @@ export function createWireHandler(core: ProxyCore, pool: ConnectionPool): WireHa
     const route = screened;
     if (route.svc.bulkhead !== undefined) return false;
     path = core.screenedPath; // normalised: routed and forwarded alike
-    core.trace?.route(requestId, req.method, path, route);
+    core.trace?.route(requestId, req.method, path, route, h);
     if (o.policy === undefined) { admit(core, pool, req, client, route, path, query, requestId, t0, undefined); return true; }
     const decision = o.policy.check(req, route.edge, req.clientIp);
     core.trace?.edge(requestId, route, decision);

@@ -20,6 +20,16 @@ export const HostSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    tracing: Type.Object(
+      {
+        endpoint: Type.String({ default: "", description: "OTLP/HTTP collector base URL (http://127.0.0.1:4318): spans are POSTed to <endpoint>/v1/traces as OTLP JSON. Empty: tracing off, at no cost." }),
+        sample_ratio: Type.Number({ minimum: 0, maximum: 1, default: 1, description: "Share of new traces recorded; a caller's traceparent sampled flag is followed." }),
+        flush_interval: Duration({ default: "1s", description: "Queued spans are sent this often." }),
+        max_queue: Type.Integer({ minimum: 1, default: 8192, description: "Spans waiting for export beyond this are dropped (a slow collector never holds requests up)." }),
+        headers: Type.Record(Type.String(), Type.String(), { default: {}, description: "Extra HTTP headers on export requests (a collector's API key)." }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     bind: Type.String({ default: "0.0.0.0", description: "Default listen address of every plugin." }),
     shutdown_grace: Duration({ default: "10s", description: "How long SIGTERM waits for in-flight requests." }),
     reload_debounce: Duration({ default: "150ms", description: "Quiet time after a config.yaml change before it is applied." }),
