@@ -166,3 +166,17 @@ describe("all three killed, then back", () => {
     expect((await breaker()).state).not.toBe("open");
   }, 30_000);
 });
+
+test("every instance looking bad at once (as after a gateway stall) ejects at most max_ejection_percent of them", async () => {
+  trio = [new Instance(), new Instance(), new Instance()];
+  t = await startHost(config("round_robin", trio.map((i) => i.url), { threshold: 1000, health: "{ enabled: false }" }));
+  for (const i of trio) i.slowMs = 1000; // each try cut off by per_try_timeout (500 ms): a timeout against every instance
+  await load(`${t.url("gateway")}/trio/x`, 48, 16);
+  const ejected = (await service()).instances.filter((i) => !i.available).length;
+  expect(ejected).toBe(1); // floor(3 × 50 %) = 1; the other two keep taking traffic
+  for (const i of trio) i.slowMs = 0;
+  // Every request failed meanwhile, so the service's breaker opened (rightly: the service did fail); reset it.
+  expect((await fetch(`${t.url("breaker")}/circuit-breakers/trio/reset`, { method: "POST" })).status).toBe(200);
+  const after = await load(`${t.url("gateway")}/trio/x`, 300, 8);
+  expect(failed(after)).toBe(0);
+}, 30_000);

@@ -12,7 +12,7 @@ import type { EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";
 import { RouteTable, METHOD_MISMATCH, hostOnly } from "./routing";
 import type { CompiledRoute } from "./route";
 import type { GatewayErrorCode } from "./errors";
-import { observeLatency, recordOutcome } from "./upstream-state";
+import { ejectionAllowed, observeLatency, recordOutcome } from "./upstream-state";
 import type { UpstreamClient, UpstreamErrorKind } from "./upstream-client";
 import { statusClass, type CellHistogram, type CounterCell } from "./metrics";
 import type { AccessLog } from "./access-log";
@@ -190,7 +190,7 @@ export class ProxyCore {
     if (err === "client" || err === "body-limit") return;
     const state = member.state;
     observeLatency(state, latencyMs, doneAt);
-    if (recordOutcome(state, err !== undefined || status >= 500, svc.settings.outlier, doneAt)) {
+    if (recordOutcome(state, err !== undefined || status >= 500, svc.settings.outlier, doneAt, () => ejectionAllowed(svc.members, svc.settings.outlier.max_ejection_percent, doneAt))) {
       svc.ejections.value++;
       o.log.warn("instance ejected", { service: svc.name, instance: member.url, until: new Date(state.ejectedUntil).toISOString(), reason: err ?? `status ${status}` });
     }

@@ -63,6 +63,7 @@ export const OutlierSchema = Type.Object(
     consecutive_failures: Type.Integer({ minimum: 1, default: 5, description: "Consecutive 5xx or connect errors that eject an instance." }),
     base_ejection: Duration({ default: "10s", description: "First ejection; doubles with each repeat ejection." }),
     max_ejection: Duration({ default: "5m" }),
+    max_ejection_percent: Type.Integer({ minimum: 0, maximum: 100, default: 50, description: "At most this share of a service's instances is ejected at once (at least one may always be), as Envoy's max_ejection_percent: a fault that makes every instance look bad (the gateway itself stalled) cannot eject them all." }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -60,7 +60,18 @@ export interface OutlierPolicy {
 }
 
 /** Record a proxied call's outcome. Returns true when this outcome ejected the instance. */
-export function recordOutcome(s: UpstreamState, failed: boolean, policy: OutlierPolicy, now: number): boolean {
+/** Whether one more of `members` may be ejected at `now` under the cap (at least one may always be). */
+export function ejectionAllowed(members: readonly { state: UpstreamState }[], maxPercent: number, now: number): boolean {
+  let ejected = 0;
+  for (const m of members) if (m.state.ejectedUntil > now) ejected++;
+  return ejected < Math.max(1, Math.floor((members.length * maxPercent) / 100));
+}
+
+/**
+ * `canEject`: asked only when the instance reached the threshold; false when the service's ejection cap
+ * (max_ejection_percent) is reached, so the failures keep counting but the instance stays in.
+ */
+export function recordOutcome(s: UpstreamState, failed: boolean, policy: OutlierPolicy, now: number, canEject: () => boolean = () => true): boolean {
   s.requests++;
   if (!failed) {
     s.consecutiveFailures = 0;
@@ -68,7 +79,7 @@ export function recordOutcome(s: UpstreamState, failed: boolean, policy: Outlier
   }
   s.failures++;
   s.consecutiveFailures++;
-  if (!policy.enabled || s.consecutiveFailures < policy.consecutive_failures || s.ejectedUntil > now) return false;
+  if (!policy.enabled || s.consecutiveFailures < policy.consecutive_failures || s.ejectedUntil > now || !canEject()) return false;
   const backoff = Math.min(policy.max_ejection, policy.base_ejection * 2 ** Math.min(s.ejections, 20));
   s.ejections++;
   s.ejectedUntil = now + backoff;
