@@ -8,7 +8,9 @@
  * the trace id, sampling follows the caller's flag and the ratio, and with tracing off nothing is sent.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startHost, type TestHost } from "./support/harness";
+import { writeFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { freePort, startHost, tempDir, type TestHost } from "./support/harness";
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from "./support/otlp-receiver";
 
 let receiver: OtlpReceiver;
@@ -155,6 +157,49 @@ describe("sampling and off", () => {
       await t.stop();
       r.stop();
     }
+  });
+});
+
+describe("split across processes (--only gateway, --only events)", () => {
+  const dir = tempDir("tradpal-trace-split-");
+  const ports = { gateway: freePort(), events: freePort() };
+  const procs: ReturnType<typeof Bun.spawn>[] = [];
+  let r: OtlpReceiver;
+  beforeAll(async () => {
+    r = startOtlpReceiver();
+    writeFileSync(join(dir, "config.yaml"), config(`  bind: 127.0.0.1\n  tracing: { endpoint: "${r.url}", flush_interval: 100ms }`)
+      .replace("${DATA_DIR}", join(dir, "data")).replace("events: { port: 0 }", `events: { port: ${ports.events} }`)
+      .replace(/gateway:\n    port: 0/, `gateway:\n    port: ${ports.gateway}`).replace(/  breaker: .*\n/, ""));
+    for (const id of ["gateway", "events"] as const) {
+      procs.push(Bun.spawn(["bun", "run", join(import.meta.dir, "../src/main.ts"), "--config", join(dir, "config.yaml"), "--only", id], {
+        cwd: join(import.meta.dir, ".."), env: { ...process.env, REDIS_URL: "", TRADPAL_PLATFORM: `trace-split-${process.pid}` }, stdout: "ignore", stderr: "ignore",
+      }));
+    }
+    const deadline = Date.now() + 20_000;
+    for (const port of Object.values(ports)) {
+      while (!(await fetch(`http://127.0.0.1:${port}/health`).then((x) => x.ok, () => false))) {
+        if (Date.now() > deadline) throw new Error(`port ${port} did not come up`);
+        await Bun.sleep(100);
+      }
+    }
+    eventsUrl = `http://127.0.0.1:${ports.events}`;
+  });
+  afterAll(async () => {
+    for (const p of procs) { p.kill("SIGTERM"); await p.exited; }
+    r?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("one trace: the gateway process's spans and the events process's spans share it, parent to child", async () => {
+    const trace = "0af7651916cd43dd8448eb211c80319c";
+    expect((await fetch(`http://127.0.0.1:${ports.gateway}/api/trading/split`, { headers: { traceparent: `00-${trace}-b7ad6b7169203331-01` } })).status).toBe(201);
+    const spans = (await r.waitFor((s) => s.some((x) => x.name === "events.store") && s.some((x) => x.name === "gateway GET trading"))).filter((s) => s.traceId === trace);
+    const attempt = spans.find((s) => s.name === "gateway.upstream")!;
+    const publish = spans.find((s) => s.name === "events.publish")!;
+    expect(attempt.service).toBe("tradpal-gateway");
+    expect(publish.service).toBe("tradpal-events");
+    expect(publish.parentSpanId).toBe(attempt.spanId);
+    expect(spans.find((s) => s.name === "gateway.breaker")!.attributes["tradpal.breaker.verdict"]).toBe("unguarded");
   });
 });
 
