@@ -8,6 +8,8 @@ import { join } from "node:path";
 import { freePort, startHost, tempDir, type TestHost } from "./support/harness";
 import { echoPlugin } from "./plugins/echo";
 import { loadOrCreateCa } from "../src/core/pki/ca";
+import { issueLeaf } from "../src/core/pki/issue";
+import { writeFileSync } from "node:fs";
 
 let t: TestHost;
 let foreignCa: string;
@@ -33,6 +35,11 @@ plugins:
         strip_prefix: true
         instances: [{ url: "http://127.0.0.1:${echoPort}" }]
         health_check: { path: /health, interval: 100ms }
+      - name: orders-only
+        path_prefix: /api/orders-only
+        strip_prefix: true
+        instances: [{ url: "http://127.0.0.1:${echoPort}" }]
+        require_spiffe: [spiffe://tradpal.local/service/orders]
 `, { plugins: { echo: echoPlugin } });
   // For the second part: the same platform port, verified against a CA the platform does not use.
   foreignCa = join(foreign, "ca.pem");
@@ -74,4 +81,38 @@ test("/health fails naming the TLS reason when the platform upstream cannot be v
   let status = 0;
   for (let i = 0; i < 50 && status !== 200; i++) { await Bun.sleep(50); status = (await get("/health")).status; }
   expect(status).toBe(200);
+});
+
+/** curl (async: the host runs in this process) with a client certificate; -w status; extra args. */
+async function curl(args: string[]) {
+  const p = Bun.spawn(["curl", "-sS", "--max-time", "5", "-w", "\n%{http_code}", ...args], { stdout: "pipe", stderr: "pipe" });
+  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const nl = out.lastIndexOf("\n");
+  return { status: Number(out.slice(nl + 1)), body: out.slice(0, nl), err };
+}
+
+test("require_spiffe: the caller's SPIFFE ID from its certificate decides, on both lanes (wire, and a chunked body on the fetch lane)", async () => {
+  const pki = join(t.dir, "data", "security");
+  const ca = await loadOrCreateCa({ dir: pki });
+  const leaf = await issueLeaf(ca, { commonName: "orders", spiffeId: "spiffe://tradpal.local/service/orders", altNames: ["127.0.0.1"], ttlMs: 3_600_000 });
+  const cert = join(t.dir, "orders.pem"), key = join(t.dir, "orders.key");
+  writeFileSync(cert, leaf.chainPem);
+  writeFileSync(key, leaf.keyPem, { mode: 0o600 });
+  const base = ["--cacert", join(pki, "ca.pem")];
+  const asHost = [...base, "--cert", join(pki, "host.pem"), "--key", join(pki, "host.key")];
+  const asOrders = [...base, "--cert", cert, "--key", key];
+  const target = `${t.url("gateway")}/api/orders-only/echo`;
+  for (const lane of [[], ["-X", "GET", "-H", "transfer-encoding: chunked", "--data-binary", "x"]]) {
+    const refused = await curl([...asHost, ...lane, target]);
+    expect(refused.status, refused.body + refused.err).toBe(403);
+    const e = JSON.parse(refused.body).error;
+    expect(e.code).toBe("GW_ERR_PEER_FORBIDDEN");
+    expect(e.message).toContain("spiffe://tradpal.local/host");
+    const ok = await curl([...asOrders, ...lane, target]);
+    expect(ok.status, ok.body + ok.err).toBe(200);
+    expect(JSON.parse(ok.body)).toMatchObject({ greeting: "hello" });
+  }
+  // A client cannot claim an identity with the header the front uses internally.
+  const forged = await curl([...asHost, "-H", "x-tradpal-peer-spiffe: spiffe://tradpal.local/service/orders", target]);
+  expect(forged.status).toBe(403);
 });

@@ -32,6 +32,7 @@ export const GatewayErrors = defineErrors({
   GW_ERR_UNAUTHENTICATED: { status: 401, message: "a credential is required to change routing" },
   GW_ERR_ADMIN_FORBIDDEN: { status: 403, message: "the credential does not grant this change" },
   GW_ERR_ADDRESS_REFUSED: { status: 403, message: "this instance address may not register for this service" },
+  GW_ERR_PEER_FORBIDDEN: { status: 403, message: "the client certificate's SPIFFE ID is not one this route accepts (require_spiffe)" },
   GW_ERR_SERVICE_CONFLICT: { status: 409, message: "the service clashes with a configured service" },
   GW_ERR_ADMIN_THROTTLED: { status: 429, message: "too many failed credentials from this client" },
 });

@@ -14,6 +14,8 @@ import type { Logger } from "../../src/core/log";
 import type { ServiceSettings } from "./schema";
 import type { ServiceRuntime } from "./services";
 import { isAvailable } from "./upstream-state";
+import type { CompiledRoute } from "./route";
+import type { Refusal } from "./proxy-core";
 
 /** The service as the gateway should run it: platform instances upgraded, mutual TLS when none was configured. */
 export function platformService(s: ServiceSettings, tls: PlatformTlsClient | undefined, log: Logger): ServiceSettings {
@@ -50,4 +52,15 @@ export function platformTlsFailure(services: Iterable<ServiceRuntime>, tls: Plat
     if (tlsFailed.length === platform.length) reasons.push(`platform service ${svc.name} unreachable over mTLS: ${tlsFailed.map((m) => `${m.url}: ${m.state.lastCheckError}`).join("; ")}`);
   }
   return reasons.length > 0 ? reasons.join(" | ") : undefined;
+}
+
+/**
+ * `require_spiffe` of a route: the caller's SPIFFE ID (from its client certificate, read by the host's
+ * TLS front) must be listed. Without platform mTLS there is no identity, so such a route refuses all.
+ */
+export function spiffeRefusal(route: CompiledRoute, peerId: string | undefined): Refusal | undefined {
+  const allowed = route.svc.settings.require_spiffe;
+  if (peerId !== undefined && peerId !== "" && allowed.includes(peerId)) return undefined;
+  const who = peerId === undefined ? "no client certificate was presented (host.mtls.enabled is off, or no TLS)" : peerId === "" ? "the client certificate carries no SPIFFE ID" : `the client certificate is ${peerId}`;
+  return { code: "GW_ERR_PEER_FORBIDDEN", message: `service "${route.svc.name}" accepts only ${allowed.join(", ")}; ${who}`, route };
 }

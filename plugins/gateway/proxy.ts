@@ -17,6 +17,8 @@ import { UpstreamError, classifyFetchError, type UpstreamErrorKind, type Upstrea
 import { IDEMPOTENT, ProxyCore, isAdminPath, isRefusal, type Refusal } from "./proxy-core";
 import type { Member } from "./balancers";
 import { rawTarget } from "../../src/core/http1/raw-target";
+import { peerIdentity } from "../../src/core/peer-identity";
+import { spiffeRefusal } from "./platform-upstreams";
 
 /** Bun refuses header sections above this itself (431), so our own count is needed only below it. */
 const BUN_HEADER_LIMIT = 16 * 1024;
@@ -192,6 +194,8 @@ export function createProxyHandler(core: ProxyCore) {
     const route = screened;
     path = core.screenedPath; // normalised: routed and forwarded alike
     trace?.route(requestId, req.method, path, route, h);
+    const peer = route.svc.settings.require_spiffe.length > 0 ? spiffeRefusal(route, peerIdentity(req)) : undefined;
+    if (peer) return refuse(peer, req, path, requestId, clientIp, t0);
     if (o.policy === undefined) return admitted(req, route, path, query, clientIp, requestId, t0, undefined);
     const decision = o.policy.check(req, route.edge, clientIp);
     trace?.edge(requestId, route, decision);

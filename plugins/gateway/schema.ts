@@ -131,6 +131,7 @@ export const ServiceSchema = Type.Object(
     load_balancing: Type.Union(BALANCERS.map((b) => Type.Literal(b)), { default: "round_robin" }),
     auth_required: Type.Boolean({ default: false }),
     scopes: Type.Array(Type.String(), { default: [] }),
+    require_spiffe: Type.Array(Type.String({ pattern: "^spiffe://[^/\\s]+/\\S*$" }), { default: [], description: "Platform mTLS: only callers whose client certificate carries one of these SPIFFE IDs (URI SAN) → else 403 GW_ERR_PEER_FORBIDDEN. Empty: any platform certificate." }),
     rate_limit: Type.Optional(RateLimit()),
     health_check: HealthCheckSchema,
     outlier: OutlierSchema,

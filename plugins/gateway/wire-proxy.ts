@@ -23,6 +23,7 @@ import { RelayExchange, type RelayListener } from "./relay-exchange";
 import type { ConnectionPool } from "./upstream-pool";
 import { UpstreamError, classifyFetchError, type UpstreamErrorKind, type UpstreamResponse } from "./upstream-client";
 import type { Member } from "./balancers";
+import { spiffeRefusal } from "./platform-upstreams";
 import { sendResponse, writeError } from "./wire-response";
 import { dateLine } from "../../src/core/http1/date";
 
@@ -335,6 +336,8 @@ export function createWireHandler(core: ProxyCore, pool: ConnectionPool): WireHa
     if (route.svc.bulkhead !== undefined) return false;
     path = core.screenedPath; // normalised: routed and forwarded alike
     core.trace?.route(requestId, req.method, path, route, h);
+    const peer = route.svc.settings.require_spiffe.length > 0 ? spiffeRefusal(route, client.peerId) : undefined;
+    if (peer) { refuseOnWire(core, req, client, path, requestId, t0, peer); return true; }
     if (o.policy === undefined) { admit(core, pool, req, client, route, path, query, requestId, t0, undefined); return true; }
     const decision = o.policy.check(req, route.edge, req.clientIp);
     core.trace?.edge(requestId, route, decision);
