@@ -8,6 +8,7 @@ import { FalcoErrors } from "./errors";
 import { parsePriority, type Priority } from "./priority";
 
 export type FieldValue = string | number | boolean | null;
+const EMPTY_FIELDS: Record<string, FieldValue> = Object.freeze({}) as Record<string, FieldValue>;
 
 export interface Alert {
   /** Intake order, 1-based, process-wide for this plugin. */
@@ -40,6 +41,13 @@ export interface ParseLimits {
 interface Problem { where: string; message: string }
 
 const MAX_RULE = 512;
+const OPTIONAL_STRINGS = ["source", "hostname", "uuid"] as const;
+/** Ids for alerts that came without a uuid: unique per process (random prefix + counter), no CSPRNG call per alert. */
+const ID_PREFIX = crypto.randomUUID().slice(0, 18);
+let idCounter = 0;
+export function localId(): string {
+  return ID_PREFIX + (++idCounter).toString(16).padStart(12, "0");
+}
 const MAX_TAGS = 64;
 const MAX_STR = 4096;
 
@@ -60,7 +68,7 @@ export function validateAlert(raw: unknown, at: string, limits: ParseLimits, pro
   else if (typeof o.time === "number") time = o.time > 1e15 ? Math.floor(o.time / 1e6) : o.time; // Falco's evt.time is in ns
   if (!Number.isFinite(time)) problems.push({ where: `${at}/time`, message: "time must be an RFC 3339 timestamp" });
   if (o.output !== undefined && typeof o.output !== "string") problems.push({ where: `${at}/output`, message: "output must be a string" });
-  for (const k of ["source", "hostname", "uuid"] as const) {
+  for (const k of OPTIONAL_STRINGS) {
     const v = o[k];
     if (v !== undefined && v !== null && (typeof v !== "string" || v.length > 256)) problems.push({ where: `${at}/${k}`, message: `${k} must be a string of at most 256 characters` });
   }
@@ -73,26 +81,29 @@ export function validateAlert(raw: unknown, at: string, limits: ParseLimits, pro
       tags.push(t);
     }
   }
-  const fields: Record<string, FieldValue> = {};
+  // The decoded object is kept as it is (no copy per alert) once every value is checked; only an
+  // over-long string is cut in place.
+  let fields: Record<string, FieldValue> = EMPTY_FIELDS;
   const of = o.output_fields;
   if (of !== undefined && of !== null) {
     if (typeof of !== "object" || Array.isArray(of)) problems.push({ where: `${at}/output_fields`, message: "output_fields must be an object" });
     else {
+      const f = of as Record<string, unknown>;
       let n = 0;
-      for (const key in of as Record<string, unknown>) {
+      for (const key in f) {
         if (++n > limits.maxFields) { problems.push({ where: `${at}/output_fields`, message: `more than ${limits.maxFields} output fields` }); break; }
-        const v = (of as Record<string, unknown>)[key];
-        if (v === null || typeof v === "number" || typeof v === "boolean") fields[key] = v;
-        else if (typeof v === "string") fields[key] = v.length > MAX_STR ? v.slice(0, MAX_STR) + "[...]" : v;
-        else { problems.push({ where: `${at}/output_fields/${key}`, message: "an output field must be a string, number, boolean or null" }); break; }
+        const v = f[key];
+        if (typeof v === "string") { if (v.length > MAX_STR) f[key] = v.slice(0, MAX_STR) + "[...]"; }
+        else if (v !== null && typeof v !== "number" && typeof v !== "boolean") { problems.push({ where: `${at}/output_fields/${key}`, message: "an output field must be a string, number, boolean or null" }); break; }
       }
+      fields = f as Record<string, FieldValue>;
     }
   }
   if (problems.length > before) return undefined;
   let output = (o.output as string | undefined) ?? "";
   if (output.length > limits.maxOutputLength) output = output.slice(0, limits.maxOutputLength) + "[...]";
   return {
-    uuid: typeof o.uuid === "string" && o.uuid.length > 0 ? o.uuid : crypto.randomUUID(),
+    uuid: typeof o.uuid === "string" && o.uuid.length > 0 ? o.uuid : localId(),
     rule: rule as string,
     priority: priority!,
     output,
