@@ -138,7 +138,6 @@ export class Host {
     this.log.setLevel(parseLogLevel(this.config.host.log_level));
     this.tls = await platformTls(this.config.host, this.log);
     this.tls?.peers.start(this.bus); // revocations reach every listener live (src/host/tls-peers.ts)
-    this.tls?.peers.start(this.bus); // revocations reach every listener live (src/host/tls-peers.ts)
     const rows: TableRow[] = [];
     const busRow = await this.startBus();
     const started: RunningPlugin[] = [];
@@ -345,7 +344,6 @@ export class Host {
     this.mirror?.stop();
     await this.bridge?.stop();
     this.healthServer?.stop(true);
-    this.tls?.peers.stop();
     this.tls?.peers.stop();
     await this.shared.closeAll();
     this.log.info("host stopped");

@@ -247,8 +247,6 @@ function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts:
     h.delete(PEER_FIELD);
     const peerId = h.get(PEER_ID_FIELD);
     if (peerId !== null) { setPeerIdentity(req, peerId); h.delete(PEER_ID_FIELD); }
-    const peerId = h.get(PEER_ID_FIELD);
-    if (peerId !== null) { setPeerIdentity(req, peerId); h.delete(PEER_ID_FIELD); }
     const target = h.get(TARGET_FIELD);
     if (target !== null) { setRawTarget(req, target); h.delete(TARGET_FIELD); }
     return dispatch(req, peerView);

@@ -17,7 +17,6 @@ import type { Generation, Slot } from "../listener";
 import { Tunnel, type Exchange, type TunnelClient } from "./tunnel";
 import { WsPipeClose } from "./ws-pipe-close";
 import type { PeerVerdict } from "../tls-peers";
-import type { PeerVerdict } from "../tls-peers";
 
 /** Bun.serve refuses larger heads too; the same ceiling keeps both lanes alike. */
 export const MAX_HEAD_BYTES = 16 * 1024;
@@ -106,6 +105,8 @@ class FrontConn implements WireClient, TunnelClient {
   readonly ip: string;
   /** SPIFFE ID of the TLS client certificate (set at the handshake; "" without one in the certificate). */
   peerId?: string;
+  /** Its serial: a keep-alive connection whose certificate is revoked since is closed at its next request. */
+  peerSerial?: string;
 
   constructor(readonly socket: Socket<FrontConn>, private readonly o: FrontOptions) {
     this.ip = socket.remoteAddress ?? "";
@@ -171,6 +172,7 @@ class FrontConn implements WireClient, TunnelClient {
       return;
     }
     this.headSince = 0;
+    if (this.peerSerial !== undefined && this.o.peers!.revokedNow(this.peerSerial)) { this.socket.terminate(); return; }
     if (end - start > MAX_HEAD_BYTES) return this.reject(431, "Request Header Fields Too Large", "HOST_ERR_HEADERS_TOO_LARGE", `the request head exceeds ${MAX_HEAD_BYTES} bytes`);
     let head: RequestHead;
     try {
@@ -439,9 +441,11 @@ export function listenFront(o: FrontOptions): Front {
       binaryType: "buffer",
       // TLS: BoringSSL verified the chain; the live verdict (revoked now?) decides before any byte is read.
       handshake(s, ok) {
-        const verdict = ok && o.peers ? o.peers.admit(s.getPeerCertificate()) : false;
+        const cert = ok ? s.getPeerCertificate() : undefined;
+        const verdict = cert && o.peers ? o.peers.admit(cert) : false;
         if (verdict === false) { s.terminate(); return; }
         s.data.peerId = verdict;
+        s.data.peerSerial = cert!.serialNumber;
       },
       open(s) {
         const c = new FrontConn(s, o);
