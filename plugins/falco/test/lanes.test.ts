@@ -62,6 +62,16 @@ test("an answer with non-ASCII text is framed by its bytes", async () => {
   c.socket.end();
 });
 
+test("Expect: 100-continue (libcurl, which Falco's http_output uses, sends it for larger bodies) gets 100 then the answer", async () => {
+  const file = `${t.dir}/expect.json`;
+  await Bun.write(file, JSON.stringify(Array.from({ length: 20 }, () => alertOf())));
+  const p = Bun.spawn(["curl", "-sS", "-v", "--max-time", "5", "-H", "Expect: 100-continue", "-H", "content-type: application/json", "-H", "x-falco-token: lane-secret", "--data-binary", `@${file}`, `http://127.0.0.1:${port}/`], { stdout: "pipe", stderr: "pipe" });
+  const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  expect(err).toContain("< HTTP/1.1 100 Continue");
+  expect(err).toContain("< HTTP/1.1 200 OK");
+  expect(out).toBe('{"accepted":20}');
+});
+
 test("a wrong secret is refused on the wire lane too; Connection: close closes after the answer", async () => {
   const body = JSON.stringify(alertOf());
   const c = await RawConn.open(port);
