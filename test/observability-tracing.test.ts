@@ -42,6 +42,7 @@ function config(tracing: string): string {
 ${tracing}
 plugins:
   events: { port: 0 }
+  security: { port: 0, admin_token: tracing-test-security-admin-0123456789 }
   breaker: { port: 0, admin_token: tracing-test-admin-token }
   gateway:
     port: 0
@@ -63,7 +64,7 @@ describe("tracing on (sample_ratio 1)", () => {
   let t: TestHost;
   beforeAll(async () => {
     receiver = startOtlpReceiver();
-    t = await startHost(config(`  tracing: { endpoint: "${receiver.url}", flush_interval: 100ms }`), { only: ["events", "breaker", "gateway"] });
+    t = await startHost(config(`  tracing: { endpoint: "${receiver.url}", flush_interval: 100ms }`), { only: ["events", "security", "breaker", "gateway"] });
     eventsUrl = t.url("events");
   });
   afterAll(async () => { await t?.stop(); receiver?.stop(); });
@@ -118,6 +119,22 @@ describe("tracing on (sample_ratio 1)", () => {
     const attempt = spans.find((s) => s.name === "gateway.upstream" && s.traceId === server.traceId)!;
     expect(attempt.status.code).toBe(2);
     expect(attempt.attributes["http.response.status_code"]).toBe(500);
+  });
+  test("security and breaker work: a span per request (a secret's path never recorded), a span per breaker transition", async () => {
+    const trace = "5e1f0c2b9a8d7e6f5e1f0c2b9a8d7e6f";
+    const tp = `00-${trace}-a1b2c3d4e5f60718-01`;
+    expect((await fetch(`${t.url("security")}/tokens/validate`, { method: "POST", headers: { traceparent: tp, "content-type": "application/json" }, body: JSON.stringify({ token: "not-a-jwt" }) })).status).toBeLessThan(500);
+    expect((await fetch(`${t.url("security")}/secrets/very/secret-name`, { headers: { traceparent: tp, authorization: "Bearer tracing-test-security-admin-0123456789" } })).status).toBe(404);
+    const forced = await fetch(`${t.url("breaker")}/circuit-breakers/trading/force-open`, { method: "POST", headers: { traceparent: tp, authorization: "Bearer tracing-test-admin-token" } });
+    expect(forced.status).toBe(200);
+    await fetch(`${t.url("breaker")}/circuit-breakers/trading/reset`, { method: "POST", headers: { authorization: "Bearer tracing-test-admin-token" } });
+    const spans = await receiver.waitFor((s) => s.filter((x) => x.name === "breaker.transition").length >= 2 && s.some((x) => x.name === "breaker POST /circuit-breakers/trading/*"));
+    const mine = spans.filter((s) => s.traceId === trace);
+    expect(mine.map((s) => s.name).sort()).toEqual(["breaker POST /circuit-breakers/trading/*", "security GET /secrets/*", "security POST /tokens/validate"]);
+    for (const s of mine) expect(s.parentSpanId).toBe("a1b2c3d4e5f60718");
+    expect(JSON.stringify(spans, (_k, v) => (typeof v === "bigint" ? String(v) : v))).not.toContain("secret-name");
+    const transition = spans.find((s) => s.name === "breaker.transition" && s.attributes["tradpal.breaker.to"] === "forced_open")!;
+    expect(transition.attributes).toMatchObject({ "tradpal.breaker": "trading", "tradpal.breaker.from": "closed", "tradpal.breaker.origin": "operator" });
   });
 });
 

@@ -3,6 +3,8 @@
  * consulted through the sync "breaker.permit" service, shared across instances through Redis in cluster
  * mode, with alerts, webhooks, metrics and a live dashboard page.
  */
+import { SPAN_KIND, tracerFor } from "../../src/core/trace";
+import { traceRequests } from "../../src/core/trace-fetch";
 import { definePlugin } from "../../src/core/plugin";
 import { BreakerSchema, policyFor, failurePolicy, toPolicy, type BreakerConfig } from "./schema";
 import { validatePolicy } from "./state-machine";
@@ -87,8 +89,10 @@ export default definePlugin({
       refreshQueued = true;
       queueMicrotask(() => { refreshQueued = false; refresh(); });
     };
+    const tracer = tracerFor(ctx.host, ctx.id);
     const onTransition = (entry: BreakerEntry, record: TransitionRecord) => {
       metrics.transition(entry, record);
+      tracer?.span(tracer.incoming(undefined), "breaker.transition", SPAN_KIND.internal, record.at, record.at, { "tradpal.breaker": entry.name, "tradpal.breaker.from": record.from, "tradpal.breaker.to": record.to, "tradpal.breaker.reason": record.reason, "tradpal.breaker.origin": record.origin });
       ctx.log.info("breaker transition", { breaker: entry.name, from: record.from, to: record.to, reason: record.reason, origin: record.origin });
       notifier.transition(entry, record);
       cluster?.publish(entry, record);
@@ -130,6 +134,7 @@ export default definePlugin({
 
     return {
       app,
+      ...(tracer ? { fetch: traceRequests(tracer, "breaker", (req: Request) => app.handle(req)) } : {}),
       async start() {
         // The newest config goes live now (not at provision): a reload that is rolled back changes nothing.
         shared.live.push(self);

@@ -3,6 +3,8 @@
  * and rotation, versioned encrypted secrets (embedded or HashiCorp Vault) with a Vault KV v2 compatible
  * API, and a hash-chained audit log. See README.md.
  */
+import { tracerFor } from "../../src/core/trace";
+import { traceRequests } from "../../src/core/trace-fetch";
 import { Elysia } from "elysia";
 import { definePlugin } from "../../src/core/plugin";
 import { httpConventions, requestIdOf } from "../../src/core/http";
@@ -86,7 +88,8 @@ export default definePlugin({
           ) : []),
         ],
       },
-      fetch(req) {
+      // Spans for issuance, validation and secret access when host.tracing is on (never a secret's path or value).
+      fetch: traceRequests(tracerFor(ctx.host, ctx.id), "security", (req: Request) => {
         const url = req.url;
         const pathStart = url.indexOf("/", url.indexOf("//") + 2);
         const q = url.indexOf("?", pathStart);
@@ -99,7 +102,7 @@ export default definePlugin({
         if (req.method === "GET" && path.startsWith("/secrets/")) return getSecret(req, rawSecretPath(url), q === -1 ? undefined : new URLSearchParams(url.slice(q + 1)));
         if (vaultApi && path.startsWith("/v1/")) return vaultApi(req, path, new URLSearchParams(q === -1 ? "" : url.slice(q + 1)));
         return app.handle(req);
-      },
+      }, ["/secrets/", "/v1/"]),
       async start() {
         timer = setInterval(async () => {
           try {
