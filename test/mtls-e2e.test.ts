@@ -54,6 +54,31 @@ function sClient(documented: number, withCert: boolean) {
   return run(args, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
 }
 
+/** One TLS connection with a client certificate; get() sends GET /health on it and returns what came back ("" once closed). */
+async function keepAlive(livePort: number, as: { cert: string; key: string }) {
+  let got = "";
+  let closed = false;
+  let wake: (() => void) | undefined;
+  let shook!: () => void;
+  const handshake = new Promise<void>((r) => { shook = r; });
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1", port: livePort,
+    tls: { cert: readFileSync(as.cert, "utf8"), key: readFileSync(as.key, "utf8"), ca: readFileSync(host.ca, "utf8") },
+    socket: { handshake() { shook(); }, data(_s, d) { got += d.toString(); wake?.(); }, close() { closed = true; wake?.(); }, error() { closed = true; wake?.(); } },
+  });
+  await handshake; // Bun's client drops what is written before its handshake completes
+  return {
+    async get(): Promise<string> {
+      got = "";
+      if (closed) return "";
+      socket.write("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+      const until = Date.now() + 3000;
+      while (!closed && !/\r\n\r\n[\s\S]*\}/.test(got) && Date.now() < until) await new Promise<void>((r) => { wake = r; setTimeout(r, 50); });
+      return got;
+    },
+  };
+}
+
 beforeAll(async () => {
   p = await startPlatform(ROOT, { ENABLE_MTLS: "true" });
   pki = join(p.dir, "data", "security");
@@ -98,6 +123,8 @@ describe("ENABLE_MTLS=true, shipped config.yaml", () => {
     const health = await curl(url(8000, "/health"), { as: svc });
     expect(health.status, health.body).toBe(200);
     expect(health.json.checks.edge.auth.jwks).toMatchObject({ url: `https://127.0.0.1:${port(8009)}/.well-known/jwks.json`, loaded: true });
+    // Every plugin's /health tells its TLS state: the host certificate, the CA, the live CRL.
+    expect(health.json.tls).toMatchObject({ certificate: { spiffe_id: "spiffe://tradpal.local/host" }, ca: { subject: expect.stringContaining("TradPal") }, revocation: { crl: join(pki, "crl.pem") } });
   });
 
   test("an event published through the gateway's /api/events (gateway → events over mTLS) is stored and read back", async () => {
@@ -142,6 +169,9 @@ describe("ENABLE_MTLS=true, shipped config.yaml", () => {
   test("a certificate revoked at the security plugin is refused by every listener within 5 s, no restart", async () => {
     const ports = Object.keys(PORT_VARS).map(Number);
     for (const documented of ports) expect((await curl(url(documented, "/health"), { as: svc })).status).toBe(200);
+    // A kept-alive connection opened before the revocation (closed at its next request, below).
+    const kept = await keepAlive(port(8000), svc);
+    expect(await kept.get()).toContain("HTTP/1.1 200");
     const t0 = performance.now();
     const revoke = await curl(url(8009, "/credentials/trading_service/revoke"), { as: host, method: "POST", bearer: admin });
     expect(revoke.status, revoke.body).toBe(200);
@@ -157,6 +187,7 @@ describe("ENABLE_MTLS=true, shipped config.yaml", () => {
     const crl = await run(["openssl", "crl", "-in", join(pki, "crl.pem"), "-noout", "-text"]);
     const serial = (await run(["openssl", "x509", "-in", svc.cert, "-noout", "-serial"])).out.trim().split("=")[1];
     expect(crl.out.replace(/\s/g, "")).toContain(serial.replace(/^0+/, ""));
+    expect(await kept.get()).toBe(""); // the kept-alive connection: closed, no answer
     // The platform's own certificate still passes everywhere.
     for (const documented of ports) expect((await curl(url(documented, "/health"), { as: host })).status).toBe(200);
     console.log(`revocation → refused at the handshake: ${[...refusedAt].map(([p, ms]) => `${p} ${ms.toFixed(0)} ms`).join(", ")}`);

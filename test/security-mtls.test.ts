@@ -158,7 +158,7 @@ plugins:
   });
 });
 
-test("a crl.pem past its nextUpdate is not loaded (it would fail every handshake); the host warns; open_paths /metrics", async () => {
+test("a crl.pem past its nextUpdate is kept out of the TLS context (it would fail every handshake) and still revokes what it lists; the host warns; open_paths /metrics", async () => {
   const dir = join(tempDir(), "pki");
   const ca = await loadOrCreateCa({ dir });
   const victim = await issueLeaf(ca, { commonName: "v", ttlMs: 3_600_000 });

@@ -22,7 +22,7 @@ import { directoryResolver } from "./resolve";
 import { dependencyOrder } from "./order";
 import { bind, drained, type BoundServer, type Generation, type Slot } from "./listener";
 import { renderTable, type TableRow } from "./table";
-import { platformTls, platformClient, bindHealthListener, type PlatformTls } from "./tls";
+import { platformTls, platformClient, bindHealthListener, tlsHealth, type PlatformTls } from "./tls";
 import { openApiDocument } from "./openapi";
 import { docsPage } from "./docs-page";
 
@@ -421,6 +421,7 @@ export class Host {
           ...(report.reason || slot.closing ? { reason: slot.closing ? "shutting down" : report.reason } : {}),
           ...(report.checks ? { checks: report.checks } : {}),
           bus: host.busHealth(),
+          ...(host.tls ? { tls: tlsHealth(host.tls) } : {}),
         };
         return Response.json(body, { status: ok ? 200 : 503 });
       },

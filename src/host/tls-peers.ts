@@ -32,6 +32,8 @@ export function spiffeIdOf(cert: Pick<PeerCertificate, "subjectaltname"> | undef
 export interface PeerVerdict {
   /** false: close the connection (revoked); else the peer's SPIFFE ID ("" when the certificate has none). */
   admit(cert: PeerCertificate | undefined): string | false;
+  /** Revoked since the handshake? (asked per request on a kept-alive connection: one Set lookup) */
+  revokedNow(serial: string): boolean;
 }
 
 export class LivePeers implements PeerVerdict {
@@ -84,6 +86,12 @@ export class LivePeers implements PeerVerdict {
     if (!cert?.serialNumber) return false; // requestCert + rejectUnauthorized: never without one
     if (this.revoked.has(normalSerial(cert.serialNumber))) { this.refused++; return false; }
     return spiffeIdOf(cert) ?? "";
+  }
+
+  revokedNow(serial: string): boolean {
+    if (this.revoked.size === 0 || !this.revoked.has(normalSerial(serial))) return false;
+    this.refused++;
+    return true;
   }
 
   health(): Record<string, unknown> {

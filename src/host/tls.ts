@@ -161,3 +161,21 @@ export function bindHealthListener(
     },
   });
 }
+
+/**
+ * The TLS state every plugin's /health reports with platform mTLS on: the host certificate's expiry
+ * and SPIFFE ID, the CA, and the live CRL (tls-peers.ts). Parsed once per material (re-read on renewal).
+ */
+const described = new WeakMap<object, Record<string, unknown>>();
+export function tlsHealth(tls: PlatformTls): Record<string, unknown> {
+  const m = tls.source.get();
+  let d = described.get(m);
+  if (!d) {
+    const cert = new x509.X509Certificate(m.cert);
+    const ca = new x509.X509Certificate(m.ca);
+    const san = cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.items.find((n) => n.type === "url")?.value;
+    d = { certificate: { spiffe_id: san ?? null, serial: cert.serialNumber, not_after: cert.notAfter.toISOString() }, ca: { subject: ca.subject, not_after: ca.notAfter.toISOString() } };
+    described.set(m, d);
+  }
+  return { ...d, revocation: tls.peers.health() };
+}
