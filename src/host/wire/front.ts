@@ -107,8 +107,6 @@ class FrontConn implements WireClient, TunnelClient {
   peerId?: string;
   /** Its serial: a keep-alive connection whose certificate is revoked since is closed at its next request. */
   peerSerial?: string;
-  /** Its serial: a keep-alive connection whose certificate is revoked since is closed at its next request. */
-  peerSerial?: string;
 
   constructor(readonly socket: Socket<FrontConn>, private readonly o: FrontOptions) {
     this.ip = socket.remoteAddress ?? "";
