@@ -7,7 +7,7 @@
 import { CRLFCRLF, parseResponseHead, responseHasNoBody, type ResponseHead } from "../../src/core/http1/head";
 import { ResponseScan, scanResponseHead } from "../../src/core/http1/response-scan";
 import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../src/core/http1/framer";
-import type { WireClient } from "../../src/core/wire";
+import type { PipeLimits, WireClient } from "../../src/core/wire";
 import { UpstreamError } from "./upstream-client";
 import type { Conn, ConnectionPool, PoolExchange } from "./upstream-pool";
 
@@ -194,7 +194,7 @@ export class RelayExchange implements PoolExchange {
    * The upstream switched protocols (101): send the client `head`, then both connections become one
    * byte pipe with backpressure each way; the upstream connection never returns to the pool.
    */
-  relaySwitch(client: WireClient, head: string): void {
+  relaySwitch(client: WireClient, head: string, limits?: PipeLimits): void {
     if (scanOwner !== this) throw new Error("relaySwitch() must be called from onHead");
     const conn = this.conn!;
     const rest = this.rest!;
@@ -213,7 +213,7 @@ export class RelayExchange implements PoolExchange {
         }
       },
       end: () => { if (this.phase === Phase.Pipe) { this.phase = Phase.Done; this.conn = null; pool.destroy(conn); } },
-    });
+    }, limits);
     // After the switch: the front counts the new protocol's bytes from here (frame boundaries for a clean close).
     if (this.restAt < rest.length) this.forward(conn, rest.subarray(this.restAt));
   }

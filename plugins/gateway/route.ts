@@ -2,6 +2,7 @@
  * A route compiled at provision time: everything the hot path needs about one service's entry,
  * precomputed (edge route, transformations, retry status set, metric cells).
  */
+import type { PipeLimits } from "../../src/core/wire";
 import type { EdgeRoute } from "./edge/contract";
 import { compileTransforms, type CompiledTransforms } from "./transforms";
 import type { ServiceRuntime } from "./services";
@@ -20,6 +21,8 @@ export interface CompiledRoute {
   readonly strip: boolean;
   readonly transforms: CompiledTransforms;
   readonly timeoutMs: number;
+  /** Limits of upgraded connections (WebSocket) on this route. */
+  readonly pipe: PipeLimits;
   /** One attempt's limit within timeoutMs (0: none, an attempt may use the whole timeout). */
   readonly perTryTimeoutMs: number;
   readonly connectTimeoutMs: number;
@@ -49,6 +52,7 @@ export function compileRoute(svc: ServiceRuntime, metrics: GatewayMetrics): Comp
     transforms: compileTransforms(s.transform),
     timeoutMs: s.timeout,
     perTryTimeoutMs: s.retries.per_try_timeout ?? 0,
+    pipe: { idleTimeoutMs: s.websocket.idle_timeout, maxMessageBytes: s.websocket.max_message_size },
     connectTimeoutMs: s.connect_timeout,
     retryAttempts: s.retries.attempts,
     retryStatuses: new Set(s.retries.on_status),

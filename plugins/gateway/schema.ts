@@ -139,6 +139,13 @@ export const ServiceSchema = Type.Object(
     transform: TransformSchema,
     preserve_host: Type.Boolean({ default: false, description: "Send the client's Host upstream instead of the instance's." }),
     bulkhead: Type.Optional(BulkheadSchema),
+    websocket: Type.Object(
+      {
+        idle_timeout: Duration({ default: "120s", description: "An upgraded connection (WebSocket) with no byte either way this long is closed (WebSocket: Close 1001 both ways)." }),
+        max_message_size: ByteSize({ default: "16mb", description: "A client WebSocket message (all its fragments) larger than this closes the connection with 1009; 0: no limit." }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     fallback: Type.Optional(FallbackSchema),
     registration: Type.Optional(Type.Object({ allow: AllowList("Instance addresses that may register for this service.") }, { additionalProperties: false })),
     // Upstream TLS / mTLS for https instances (the edge's ServiceTlsSchema, when the edge is installed).

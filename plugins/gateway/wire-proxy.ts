@@ -149,7 +149,7 @@ class WireCall implements RelayListener {
     const keepAlive = this.req.keepAlive;
     const close = !keepAlive || ex.closeDelimited;
     this.core.account(this.route, this.req.method, this.path, status, this.requestId, this.req.clientIp, this.t0, this.member, this.attempt + 1);
-    if (status === 101) { ex.relaySwitch(this.client, this.switchHead(ex.parsed())); return; }
+    if (status === 101) { ex.relaySwitch(this.client, this.switchHead(ex.parsed()), this.route.pipe); return; }
     if (this.route.transforms.response !== undefined || ex.needsParse) {
       ex.relayHead(this.client, this.responseHead(ex.parsed(), close), keepAlive);
       return;

@@ -29,7 +29,7 @@ export interface WireClient {
    * client goes to `peer.data` (raw, in order), `peer.end` when the client goes away; write() keeps
    * sending to the client and end() closes it. The request stops counting as in flight.
    */
-  switchProtocols(peer: { data(bytes: Buffer): void; end(): void }): void;
+  switchProtocols(peer: { data(bytes: Buffer): void; end(): void }, limits?: PipeLimits): void;
   /** Stop / resume reading from the client (backpressure from whoever takes its bytes). */
   pauseReading(): void;
   resumeReading(): void;
@@ -44,3 +44,11 @@ export interface WireClient {
  * answer); with Upgrade (req.upgrade set, no body) too, never with Expect.
  */
 export type WireHandler = (req: WireRequest, client: WireClient) => boolean;
+
+/** Limits of an upgraded connection, per route. */
+export interface PipeLimits {
+  /** Closed after this long with no byte either way (default: the listener's idle timeout). */
+  idleTimeoutMs?: number;
+  /** WebSocket: a client message larger than this closes the connection with 1009 (0: no limit). */
+  maxMessageBytes?: number;
+}

@@ -50,3 +50,17 @@ test("close frames: code and reason, masked as a client's, plain as a server's",
   c.feed(masked);
   expect(c.atBoundary).toBe(true);
 });
+
+test("message size: fragments add up, control frames do not count, a new message starts over", () => {
+  const f = (opcode: number, fin: boolean, len: number) => Buffer.concat([Buffer.from([(fin ? 0x80 : 0) | opcode, 0x80 | len, 1, 2, 3, 4]), Buffer.alloc(len)]);
+  const c = new WsFrameCursor(100);
+  c.feed(Buffer.concat([f(2, false, 60), f(9, true, 100 > 125 ? 0 : 100), f(0, true, 40)])); // 60 + 40 = 100: at the limit
+  expect(c.overLimit).toBe(false);
+  c.feed(f(1, true, 100));
+  expect(c.overLimit).toBe(false);
+  c.feed(Buffer.concat([f(2, false, 60), f(0, false, 41)]));
+  expect(c.overLimit).toBe(true);
+  const none = new WsFrameCursor();
+  none.feed(f(2, true, 120));
+  expect(none.overLimit).toBe(false);
+});

@@ -10,6 +10,13 @@ export class WsFrameCursor {
   private left = 0;
   /** Bytes of a frame header still being collected (a header split across reads). */
   private header: number[] = [];
+  /** Payload bytes of the data message in progress (its fragments so far). */
+  private messageBytes = 0;
+  /** Set once a data message's announced size passed `maxMessageBytes` (never cleared). */
+  overLimit = false;
+
+  /** `maxMessageBytes`: a data message (all its fragments) larger than this sets overLimit; 0: no limit. */
+  constructor(private readonly maxMessageBytes = 0) {}
 
   /** True between frames: nothing of a frame header or payload is pending. */
   get atBoundary(): boolean { return this.left === 0 && this.header.length === 0; }
@@ -29,7 +36,14 @@ export class WsFrameCursor {
       if (need === -1 || this.header.length < need) continue;
       // The mask key (client frames) counts as payload here: both are relayed untouched. A zero-length,
       // unmasked frame (an empty ping, say) ends with its header.
-      this.left = payloadLength(this.header) + (this.header[1] & 0x80 ? 4 : 0);
+      const len = payloadLength(this.header);
+      this.left = len + (this.header[1] & 0x80 ? 4 : 0);
+      const opcode = this.header[0] & 0x0f;
+      if (opcode < 8) { // text, binary or a continuation: part of a data message (control frames are not)
+        if (opcode !== 0) this.messageBytes = 0;
+        this.messageBytes += len;
+        if (this.maxMessageBytes > 0 && this.messageBytes > this.maxMessageBytes) this.overLimit = true;
+      }
       this.header = [];
     }
   }
@@ -70,3 +84,5 @@ export function wsCloseFrame(code: number, reason: string, masked: boolean): Buf
 /** Close codes a relay uses (RFC 6455 §7.4.1, IANA registry): a port or plugin retired, or the process stopping. */
 export const WS_SERVICE_RESTART = 1012;
 export const WS_GOING_AWAY = 1001;
+/** A message larger than the route allows (RFC 6455 §7.4.1). */
+export const WS_MESSAGE_TOO_BIG = 1009;

@@ -9,13 +9,14 @@ import type { Socket, TCPSocketListener } from "bun";
 import { CRLFCRLF, MalformedHead, parseRequestHead, type RequestHead } from "../../core/http1/head";
 import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../core/http1/framer";
 import { TARGET_FIELD, targetNeedsRaw } from "../../core/http1/raw-target";
-import type { WireClient, WireRequest } from "../../core/wire";
+import type { PipeLimits, WireClient, WireRequest } from "../../core/wire";
 import type { Logger } from "../../core/log";
 import { HostErrors } from "../../core/errors";
 import { acceptRequestId } from "../../core/http";
 import type { Generation, Slot } from "../listener";
 import { Tunnel, type Exchange, type TunnelClient } from "./tunnel";
 import { WsPipeClose } from "./ws-pipe-close";
+import { WS_GOING_AWAY } from "../../core/http1/ws-frames";
 import type { PeerVerdict } from "../tls-peers";
 
 /** Bun.serve refuses larger heads too; the same ceiling keeps both lanes alike. */
@@ -329,19 +330,26 @@ class FrontConn implements WireClient, TunnelClient {
     this.process(b, true);
   }
 
-  switchProtocols(peer: { data(bytes: Buffer): void; end(): void }): void {
+  switchProtocols(peer: { data(bytes: Buffer): void; end(): void }, limits: PipeLimits = {}): void {
     const gen = this.gen;
     if (gen !== null) { this.gen = null; this.o.finish(gen); }
     this.onClose = null;
     this.raw = peer;
     this.rawActiveAt = Date.now();
-    if (this.upgradeTo === "websocket") this.ws = new WsPipeClose(this, peer);
+    if (limits.idleTimeoutMs !== undefined) {
+      this.rawIdleMs = limits.idleTimeoutMs;
+      this.socket.timeout(Math.max(1, Math.ceil(limits.idleTimeoutMs / 1000)));
+    }
+    if (this.upgradeTo === "websocket") this.ws = new WsPipeClose(this, peer, limits.maxMessageBytes ?? 0);
     this.headSince = 0;
     const b = this.buf; // bytes the client sent after the upgrade request belong to the new protocol
     this.buf = null;
-    if (b !== null && b.length > 0) peer.data(b);
+    if (b !== null && b.length > 0) { if (this.ws !== null) this.ws.fromClient(b); else peer.data(b); }
     this.resumeReading();
   }
+
+  /** The route's idle limit of an upgraded connection (undefined: the listener's). */
+  rawIdleMs: number | undefined = undefined;
 
   end(): void {
     this.busy = true; // nothing more is read as HTTP
@@ -464,10 +472,10 @@ export function listenFront(o: FrontOptions): Front {
       timeout(s) {
         if (s.data.idle) s.end();
         else if (s.data.awaitingBody) s.terminate();
-        else if (s.data.rawIdleFor(o.idleTimeoutS * 1000)) s.end();
+        else if (s.data.rawIdleFor(s.data.rawIdleMs ?? o.idleTimeoutS * 1000)) s.data.goAway(WS_GOING_AWAY, "idle timeout");
         // A client that stopped reading an answer for as long: drop it (it would hold an upstream connection forever).
         else if (s.data.writeStalledFor(o.idleTimeoutS * 1000)) s.terminate();
-        else s.timeout(o.idleTimeoutS);
+        else s.timeout(s.data.rawIdleMs !== undefined ? Math.max(1, Math.ceil(s.data.rawIdleMs / 1000)) : o.idleTimeoutS);
       },
     },
   });

@@ -4,7 +4,7 @@
  * side, never a cut TCP connection (1006 for the client). This follows frame boundaries both ways and
  * injects the two Close frames only between frames.
  */
-import { WsFrameCursor, wsCloseFrame } from "../../core/http1/ws-frames";
+import { WS_MESSAGE_TOO_BIG, WsFrameCursor, wsCloseFrame } from "../../core/http1/ws-frames";
 
 /** The client side of the pipe: write bypassing this hook, and a close once flushed. */
 export interface PipeClient { writeRaw(data: Uint8Array): boolean; end(): void }
@@ -18,19 +18,33 @@ const BOUNDARY_WAIT_MS = 2000;
 
 export class WsPipeClose {
   private readonly toClientFrames = new WsFrameCursor();
-  private readonly toUpstreamFrames = new WsFrameCursor();
+  private readonly toUpstreamFrames: WsFrameCursor;
   private closing: { code: number; reason: string } | null = null;
   private sentToClient = false;
   private sentToUpstream = false;
   private timer: Timer | null = null;
   private ended = false;
 
-  constructor(private readonly client: PipeClient, private readonly upstream: PipePeer) {}
+  /** `maxMessageBytes`: a larger client message ends the pipe with 1009 (0: no limit). */
+  constructor(private readonly client: PipeClient, private readonly upstream: PipePeer, maxMessageBytes = 0) {
+    this.toUpstreamFrames = new WsFrameCursor(maxMessageBytes);
+  }
 
   /** Client bytes toward the upstream (all of them pass through here while the pipe is a WebSocket). */
   fromClient(bytes: Buffer): void {
     if (this.sentToUpstream) { this.end(); return; } // the client's answering Close (or a late frame): over
+    const wasBetweenFrames = this.toUpstreamFrames.atBoundary;
     this.toUpstreamFrames.feed(bytes);
+    if (this.toUpstreamFrames.overLimit) {
+      // Nothing of this read goes upstream. Between frames the upstream gets a proper Close; inside a frame
+      // (its header came in an earlier read) only the connection's end can stop it.
+      this.sentToUpstream = true;
+      if (wasBetweenFrames) this.upstream.data(wsCloseFrame(WS_MESSAGE_TOO_BIG, "message too big", true));
+      else this.upstream.end();
+      this.closing = null;
+      this.close(WS_MESSAGE_TOO_BIG, "message too big");
+      return;
+    }
     this.upstream.data(bytes);
     if (this.closing !== null) this.step();
   }
