@@ -6,6 +6,8 @@
  * service, DELETE /services/{name} removes one. Authentication and authorization happen before the
  * body is parsed; instance addresses are checked by address-policy.ts.
  */
+import type { Topology } from "./topology";
+import { TOPOLOGY_PAGE } from "./topology-page";
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
@@ -23,6 +25,8 @@ import type { AddressVerdict } from "./address-policy";
 
 export interface AdminDeps {
   services: ReadonlyMap<string, ServiceRuntime>;
+  /** GET /topology (JSON) and /topology/view (the page): the live call graph. */
+  topology?: Topology;
   registry: RegistryStore;
   defaultTtlMs: number;
   maxTtlMs: number;
@@ -143,6 +147,8 @@ export function createAdminApp(d: AdminDeps) {
       const now = Date.now();
       return { services: [...d.services.values()].map((s) => describe(s, now, isRuntime(s))) };
     })
+    .get("/topology", () => d.topology?.snapshot() ?? { window_s: 0, breakers: {}, nodes: [], edges: [] })
+    .get("/topology/view", () => new Response(TOPOLOGY_PAGE, { headers: { "content-type": "text/html; charset=utf-8" } }))
     .get("/services/:name", ({ params }) => { const s = service(params.name); return describe(s, Date.now(), isRuntime(s)); })
     .post("/services/:name/instances", ({ params, body: raw, set, request }) => audited(request, "register", params.name, typeof (raw as { url?: unknown })?.url === "string" ? String((raw as { url: string }).url).slice(0, 300) : undefined, async () => {
       const svc = service(params.name);

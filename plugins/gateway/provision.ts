@@ -3,6 +3,7 @@
  * registry (embedded or Redis), health checks, the edge policy (when present), the admin app and the
  * proxy handler. Upstream state lives in ctx.shared, so a reload keeps health, EWMA and counts.
  */
+import { Topology } from "./topology";
 import { tracerFor } from "../../src/core/trace";
 import type { PluginContext, PluginInstance } from "../../src/core/plugin";
 import { edgeModule, edgeLoadError, EDGE_KEYS } from "./edge-loader";
@@ -143,7 +144,11 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     if (redisPort) ports.add(redisPort);
     return checkInstanceUrl(url, { allow: own ?? reg.allow, platformPorts: ports, bind: ctx.host.bind });
   };
+  // The call graph outlives reloads (ctx.shared); breaker states come from the bus (all processes, with the bridge).
+  const topology = ctx.shared.getOrCreate("gateway:topology", () => new Topology());
+  const offBreakers = ctx.bus.on("breaker.transition", (t) => { topology.breakers.set(t.name, t.to); });
   const admin = createAdminApp({
+    topology,
     services, registry, defaultTtlMs: reg.default_ttl, maxTtlMs: reg.max_ttl, log: ctx.log, sync,
     auth: createAdminAuth({ adminToken: reg.admin_token, dataDir: ctx.host.data_dir, policy }),
     audit: audit.record,
@@ -176,6 +181,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     // The level of the config being applied (the host sets its logger's level only after provisioning).
     debug: parseLogLevel(ctx.host.log_level) === "debug",
     tracer: tracerFor(ctx.host, ctx.id),
+    topology,
   });
   core = proxyCore;
   const handle = createProxyHandler(proxyCore);
@@ -210,6 +216,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     async stop() {
       if (stopped) return;
       stopped = true;
+      offBreakers();
       if (syncTimer) clearInterval(syncTimer);
       health.stop();
       for (const r of runtime.values()) r.health.stop();

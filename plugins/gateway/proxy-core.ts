@@ -4,6 +4,7 @@
  * recording an attempt's outcome (EWMA, outlier ejection, latency, the breaker's bus event), the
  * retry decision, the error a failure maps to, and the per-request metrics and access log line.
  */
+import type { Topology } from "./topology";
 import type { Bus } from "../../src/core/bus";
 import { UNGUARDED, type Permit, type UpstreamOutcomeError } from "../../src/core/bus-topics";
 import type { Logger } from "../../src/core/log";
@@ -48,6 +49,8 @@ export interface ProxyOptions {
   debug?: boolean;
   /** host.tracing on: spans per request (span-trace.ts). */
   tracer?: Tracer;
+  /** The live call graph (topology.ts), fed once per answered request. */
+  topology?: Topology;
 }
 
 /** A request the gateway answers itself, before any upstream is chosen. */
@@ -72,7 +75,7 @@ function methodRefusal(table: RouteTable<CompiledRoute>, method: string, path: s
 
 /** Paths the gateway's admin app serves (/services...). */
 export function isAdminPath(path: string): boolean {
-  return path.startsWith("/services") && (path.length === 9 || path.charCodeAt(9) === 47);
+  return (path.startsWith("/services") && (path.length === 9 || path.charCodeAt(9) === 47)) || path === "/topology" || path === "/topology/view";
 }
 
 /** An attempt's error as the breaker reads it: what the client did is "client", neither way. */
@@ -237,6 +240,7 @@ export class ProxyCore {
     const o = this.o;
     const cells = route ? route.statusCells : o.unroutedCells;
     cells[statusClass(status)].value++;
+    if (route !== undefined) o.topology?.record(clientIp, route.id, route.svc.name, member?.url ?? "(none)", status, performance.now() - t0);
     const traceId = this.trace?.traceIdOf?.(requestId);
     this.trace?.done(requestId, route, status, member, attempts, code);
     if (o.accessLog.wants(status, code !== undefined)) {

@@ -80,7 +80,7 @@ export function createProxyHandler(core: ProxyCore) {
       const host = h.get("host");
       const forwarding: ForwardingInfo = {
         clientIp, proto: req.url.charCodeAt(4) === 115 /* https */ ? "https" : "http", host, requestId,
-        traceparent: trace?.traceparent?.(requestId) ?? mintTraceparent(h.get("traceparent")), trustChain: o.trustForwarded,
+        traceparent: trace?.traceparent?.(requestId, h.get("traceparent")) ?? mintTraceparent(h.get("traceparent")), trustChain: o.trustForwarded,
       };
       let out: Headers | string;
       if (client.acceptsHeaderBlock && route.transforms.requestInBlock) {

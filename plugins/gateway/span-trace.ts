@@ -12,10 +12,12 @@
  *
  * The traceparent sent upstream names the first attempt's span, so the upstream's work hangs under it
  * (a retry sends the same headers: its upstream work shows under attempt 1). tracestate passes through
- * with the client's other headers. Per-request state lives from route() to done() in a bounded map.
+ * with the client's other headers. Per-request state lives from route() to done() in a bounded map, for
+ * sampled requests only: an unsampled one (99 % of them at sample_ratio 0.01) costs a header parse, a coin
+ * toss and, when it starts a trace, a minted traceparent with flags 00 — nothing is stored for it.
  */
 import { UNGUARDED, type Permit } from "../../src/core/bus-topics";
-import { formatTraceparent, nowMs, randomHex, SPAN_KIND, type TraceContext, type Tracer } from "../../src/core/trace";
+import { formatTraceparent, nowMs, parseTraceparent, randomHex, SPAN_KIND, type TraceContext, type Tracer } from "../../src/core/trace";
 import type { Member } from "./balancers";
 import { authVerdict, limiterVerdict, type DecisionLog } from "./decision-log";
 import type { EdgeDecision } from "./edge/contract";
@@ -32,8 +34,8 @@ export interface ProxyTrace {
   instance(requestId: string, route: CompiledRoute, attempt: number, member: Member | undefined, excluded: Member | undefined, lastStatus: number, lastErr: string | undefined): void;
   retry(requestId: string, route: CompiledRoute, granted: boolean): void;
   done(requestId: string, route: CompiledRoute | undefined, status: number, member: Member | undefined, attempts: number | undefined, code: string | undefined): void;
-  /** The traceparent to send upstream (undefined: the gateway mints one as without tracing). */
-  traceparent?(requestId: string): string | undefined;
+  /** The traceparent to send upstream, given the client's (undefined: the gateway mints one as without tracing). */
+  traceparent?(requestId: string, incoming: string | null): string | undefined;
   /** The request's trace id, for its access log line. */
   traceIdOf?(requestId: string): string | undefined;
 }
@@ -57,11 +59,12 @@ export class SpanTrace implements ProxyTrace {
 
   route(requestId: string, method: string, path: string, route: CompiledRoute, headers?: Headers): void {
     const parent = this.tracer.incoming(headers?.get("traceparent"), headers?.get("tracestate"));
+    if (!parent.sampled) return;
     const start = nowMs();
     const r: RequestSpans = { parent, ctx: { ...parent, spanId: randomHex(16) }, start, method, path };
     if (this.open.size >= MAX_OPEN) this.open.delete(this.open.keys().next().value!); // a request that never finished
     this.open.set(requestId, r);
-    if (parent.sampled) this.tracer.span(r.ctx, "gateway.route", SPAN_KIND.internal, start, start, { "tradpal.service": route.svc.name, "tradpal.route": route.id, "tradpal.prefix": route.prefix });
+    this.tracer.span(r.ctx, "gateway.route", SPAN_KIND.internal, start, start, { "tradpal.service": route.svc.name, "tradpal.route": route.id, "tradpal.prefix": route.prefix });
   }
 
   edge(requestId: string, route: CompiledRoute, d: EdgeDecision | Promise<EdgeDecision>): void {
@@ -88,9 +91,10 @@ export class SpanTrace implements ProxyTrace {
     this.tracer.span(r.ctx, "gateway.breaker", SPAN_KIND.internal, t, t, { "tradpal.breaker": route.svc.name, "tradpal.breaker.verdict": verdict });
   }
 
-  traceparent(requestId: string): string | undefined {
+  traceparent(requestId: string, incoming: string | null): string | undefined {
     const r = this.open.get(requestId);
-    if (r === undefined) return undefined;
+    // Unsampled: a caller's trace goes on as minted without tracing (its flags kept); a new one goes on as 00.
+    if (r === undefined) return parseTraceparent(incoming) !== undefined ? undefined : formatTraceparent(randomHex(32), randomHex(16), false);
     r.firstAttemptId = randomHex(16);
     return formatTraceparent(r.parent.traceId, r.firstAttemptId, r.parent.sampled);
   }
@@ -148,7 +152,7 @@ class BothTraces implements ProxyTrace {
   instance(id: string, r: CompiledRoute, n: number, m: Member | undefined, x: Member | undefined, s: number, e: string | undefined) { this.log.instance(id, r, n, m, x, s, e); this.spans.instance(id, r, n, m, x, s, e); }
   retry(id: string, r: CompiledRoute, g: boolean) { this.log.retry(id, r, g); this.spans.retry(id, r, g); }
   done(id: string, r: CompiledRoute | undefined, s: number, m: Member | undefined, n: number | undefined, c: string | undefined) { this.spans.done(id, r, s, m, n, c); this.log.done(id, r, s, m, n, c); }
-  traceparent(id: string) { return this.spans.traceparent(id); }
+  traceparent(id: string, incoming: string | null) { return this.spans.traceparent(id, incoming); }
   traceIdOf(id: string) { return this.spans.traceIdOf(id); }
 }
 

@@ -75,7 +75,7 @@ class WireCall implements RelayListener {
     this.pathAndQuery = pathAndQuery;
     const forwarding: ForwardingInfo = {
       clientIp: req.clientIp, proto: "http", host: h.get("host"), requestId,
-      traceparent: core.trace?.traceparent?.(requestId) ?? mintTraceparent(h.get("traceparent")), trustChain: core.o.trustForwarded,
+      traceparent: core.trace?.traceparent?.(requestId, h.get("traceparent")) ?? mintTraceparent(h.get("traceparent")), trustChain: core.o.trustForwarded,
     };
     this.requestLine = req.method + " " + pathAndQuery + " HTTP/1.1\r\n";
     const block = headerBlock(h, forwarding, route.preserveHost, route.transforms.request, route.transforms.requestBlock);
