@@ -67,6 +67,8 @@ export class Host {
   private bridge?: BusBridge;
   private mirror?: PermitMirror;
   private busGaps: string[] = [];
+  /** Replaced instances still draining after their reload returned. */
+  private readonly draining = new Set<Promise<void>>();
   private applied: ReloadRecord = { version: 1, loadedAt: Date.now() };
   private lastFailure?: FailureRecord;
   private configHandler?: (req: Request) => Promise<Response>;
@@ -311,7 +313,13 @@ export class Host {
       if (server.closeUpgraded) void server.closeUpgraded(WS_SERVICE_RESTART, "service restart", next.host.upgrade_grace).finally(() => server.stop(true));
       else server.stop(true);
     });
-    await Promise.all(retiring);
+    // What was replaced drains in the background: a long stream on it (SSE, a download) must not hold the
+    // next reload up for drain_timeout. The reload still waits the usual short while, so a caller that
+    // reloads and then looks finds the old instance gone when its requests were short.
+    const drainedAll = Promise.all(retiring).then(() => undefined);
+    this.draining.add(drainedAll);
+    void drainedAll.finally(() => this.draining.delete(drainedAll));
+    await Promise.race([drainedAll, Bun.sleep(next.host.port_linger + 1000)]);
 
     const changed = [...plans.map((p) => p.block.id), ...removed];
     this.reloads.inc({ result: "success" });
@@ -330,6 +338,7 @@ export class Host {
     const all = [...this.running.values()];
     for (const r of all) r.bound.stop(false);
     const results = await Promise.all(all.map((r) => drained(r.slot.gen, grace)));
+    await Promise.race([Promise.all([...this.draining]), Bun.sleep(grace)]);
     // Once the requests are done, upgraded connections get a Close frame each way (1001 going away), not a cut.
     await Promise.all(all.map((r) => r.bound.closeUpgraded?.(WS_GOING_AWAY, "going away", 0)));
     results.forEach((clean, i) => {
