@@ -147,8 +147,11 @@ describe("sampling and off", () => {
       seen.length = 0;
       expect((await fetch(`${t.url("gateway")}/api/trading/a`)).status).toBe(201);
       expect(seen[0].traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+      // A caller's unsampled trace goes on unsampled, in the caller's trace.
+      await fetch(`${t.url("gateway")}/api/trading/c`, { headers: { traceparent: `00-${"ab".repeat(16)}-${CLIENT_SPAN}-00` } });
+      expect(seen.at(-1)!.traceparent).toMatch(new RegExp(`^00-${"ab".repeat(16)}-[0-9a-f]{16}-00$`));
       await fetch(`${t.url("gateway")}/api/trading/b`, { headers: { traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01` } });
-      const spans = await r.waitFor((s) => s.some((x) => x.name === "events.store"));
+      await r.waitFor((s) => s.some((x) => x.name === "events.store"));
       await Bun.sleep(200);
       expect(new Set(r.spans.map((s) => s.traceId))).toEqual(new Set([CLIENT_TRACE]));
     } finally {

@@ -30,7 +30,8 @@ function anyValue(v: Attr): Record<string, unknown> {
   return Number.isInteger(v) ? { intValue: String(v) } : { doubleValue: v };
 }
 
-const nanos = (ms: number): string => BigInt(Math.round(ms * 1000)).toString() + "000";
+/** Epoch ms → the nanosecond string OTLP wants; microseconds (< 2^53) are exact as a Number, no BigInt needed. */
+const nanos = (ms: number): string => String(Math.round(ms * 1000)) + "000";
 
 /** The ExportTraceServiceRequest for a batch, grouped by service (one resource each). */
 export function otlpJson(batch: { service: string; span: SpanRecord }[]): unknown {
