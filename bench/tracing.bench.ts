@@ -4,7 +4,7 @@
  *   · the parent of the call-graph commit with the tracing commit's plugin changes reverted vs as it is, tracing
  *     off: the cost of the hooks when off (the tracing commit's own parent cannot serve: its tree did not start)
  *   · the parent of the call-graph commit vs that commit, tracing off: the cost of the always-on call graph
- *   · the call-graph commit with tracing on at sample_ratio 0.01 and 1, exporting to a local OTLP sink
+ *   · the checkout's HEAD with tracing off vs on at sample_ratio 0.01 and 1, exporting to a local OTLP sink
  *     (accepts, decodes and drops; core 0)
  * proxying GET /api/bench to the gateway bench's origin. Interleaved rounds, wrk at 64 connections, CPU µs per
  * request of the gateway process from /proc (the steadier figure on a shared machine), medians.
@@ -21,6 +21,8 @@ const ROUNDS = 3, WARM_S = 2, RUN_S = 5, CONNS = 64, PROXY_CPU = 1, LOAD_CPU = 0
 /** The commit that brought tracing into the gateway, and the one that added the call graph. */
 const TRACING = process.env.TRACING_BENCH_COMMIT ?? "ded25c9";
 const TOPOLOGY = process.env.TOPOLOGY_BENCH_COMMIT ?? "65227fb";
+/** The checkout's commit: the sampled rows run today's tracing code against it with tracing off. */
+const NOW = new TextDecoder().decode(Bun.spawnSync(["git", "-C", join(import.meta.dir, ".."), "rev-parse", "--short", "HEAD"]).stdout).trim();
 const ROOT = join(import.meta.dir, "..");
 const dir = mkdtempSync(join(tmpdir(), "trace-bench-"));
 const canPin = hasCommand("taskset");
@@ -88,8 +90,9 @@ try {
     await gateway(`${TOPOLOGY}^ without ${TRACING} (no tracing hooks)`, tree(`${TOPOLOGY}^`, TRACING), ""),
     await gateway(`${TOPOLOGY}^ (tracing hooks, off; before the call graph)`, tree(`${TOPOLOGY}^`), ""),
     await gateway(`${TOPOLOGY} (call graph, tracing off)`, tree(TOPOLOGY), ""),
-    await gateway(`${TOPOLOGY}, tracing on, 1 % sampled`, tree(TOPOLOGY), tracing(0.01)),
-    await gateway(`${TOPOLOGY}, tracing on, 100 % sampled`, tree(TOPOLOGY), tracing(1)),
+    await gateway(`${NOW} (tracing off)`, tree(NOW), ""),
+    await gateway(`${NOW}, tracing on, 1 % sampled`, tree(NOW), tracing(0.01)),
+    await gateway(`${NOW}, tracing on, 100 % sampled`, tree(NOW), tracing(1)),
   ];
   const load = (url: string, seconds: number): Promise<LoadResult> =>
     useWrk ? wrkLoad({ url, connections: CONNS, durationS: seconds, cpu: canPin ? LOAD_CPU : undefined, threads: 1 }) : autocannonLoad({ url, connections: CONNS, durationS: seconds });
@@ -107,8 +110,8 @@ try {
   const med = (n: string, k: "rps" | "cpuUs" | "p99") => median(samples.get(n)!.map((x) => x[k]));
   const minCpu = (n: string) => Math.min(...samples.get(n)!.map((x) => x.cpuUs));
   // Each row against the row it is a change of: the hooks (off) vs none, the call graph vs before it,
-  // the sampled rows vs the call-graph commit with tracing off.
-  const refOf = [0, 0, 1, 2, 2];
+  // the sampled rows vs HEAD with tracing off.
+  const refOf = [0, 0, 1, 3, 3, 3];
   const rows = targets.map((t, i) => {
     const ref = targets[refOf[i]].name;
     const vs = i === refOf[i] ? "reference" : `${(((med(t.name, "cpuUs") / med(ref, "cpuUs")) - 1) * 100).toFixed(1)} % (min ${(((minCpu(t.name) / minCpu(ref)) - 1) * 100).toFixed(1)} %)`;

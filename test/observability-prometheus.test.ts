@@ -73,7 +73,8 @@ beforeAll(async () => {
   writeFileSync(join(dir, "alerts.yml"), readFileSync(RULES_FILE, "utf8").replace(/^(\s+for:) \S+$/gm, "$1 1s"));
   const targets = Object.entries(PLUGINS).map(([plugin, port]) => `      - { targets: ["${platform.mapPorts(`127.0.0.1:${port}`)}"], labels: { plugin: ${plugin} } }`);
   writeFileSync(join(dir, "prometheus.yml"), [
-    "global: { scrape_interval: 1s, evaluation_interval: 1s }",
+    // 2 s: a scrape may take over a second on a loaded machine (the timeout is the interval); a failed scrape makes every series stale.
+    "global: { scrape_interval: 2s, scrape_timeout: 2s, evaluation_interval: 1s }",
     "rule_files: [alerts.yml]",
     `alerting: { alertmanagers: [{ static_configs: [{ targets: ["127.0.0.1:${amPort}"] }] }] }`,
     "scrape_configs:", "  - job_name: tradpal", "    static_configs:", ...targets, "",
@@ -137,11 +138,12 @@ test("a breaker driven open and a refused reload fire their alerts in Prometheus
 test("the label shapes the rules assume are the ones Prometheus stores", async () => {
   const q = async (expr: string) => (await getJson(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`)).data.result as { metric: Record<string, string> }[];
   // The gateway's own instance label (the upstream URL) arrives as exported_instance.
-  const avail = await q('tradpal_gateway_upstream_available{service="trading"}');
+  // last_over_time: one scrape that timed out on a loaded machine must not empty the answer.
+  const avail = await q('last_over_time(tradpal_gateway_upstream_available{service="trading"}[1m])');
   expect(avail.length).toBe(2);
   for (const s of avail) expect(s.metric.exported_instance).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-  expect((await q('tradpal_gateway_requests_total{service="trading",status_class="5xx"} > 0')).length).toBe(1);
-  expect((await q('tradpal_breaker_state{breaker="trading",state="open"}')).length).toBe(1);
+  expect((await q('last_over_time(tradpal_gateway_requests_total{service="trading",status_class="5xx"}[1m]) > 0')).length).toBe(1);
+  expect((await q('last_over_time(tradpal_breaker_state{breaker="trading",state="open"}[1m])')).length).toBe(1);
 });
 
 test("every dashboard and rule query evaluates in Prometheus", async () => {
