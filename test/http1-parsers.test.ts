@@ -8,6 +8,7 @@ import { CRLFCRLF, MalformedHead, parseRequestHead, parseResponseHead, responseH
 import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../src/core/http1/framer";
 import { ResponseScan, scanResponseHead } from "../src/core/http1/response-scan";
 import { PairHeaders } from "../src/core/http1/pair-headers";
+import { FRAMING_FIELDS, HOP_BY_HOP } from "../src/core/http1/hop-by-hop";
 
 /** Parse a whole head given as text (latin1), with some junk before it to prove offsets are honoured. */
 function req(text: string, prefix = "XX"): RequestHead {
@@ -413,11 +414,19 @@ describe("scanResponseHead", () => {
     // the string parser agrees on status, framing and close
     const p = parsed(r);
     expect([p.status, p.contentLength, p.chunked, p.close]).toEqual([r.s.status, r.s.contentLength, r.s.chunked, r.s.close]);
-    // and on which fields survive a DROP of the same names
-    const drop = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "x-request-id"]);
+    // and on which fields survive a DROP of the same names: the one hop-by-hop list (framing kept: re-decided apart)
+    const drop = new Set([...HOP_BY_HOP, "x-request-id"].filter((n) => !FRAMING_FIELDS.has(n)));
     const survivors: string[] = [];
     for (let i = 0; i < p.pairs.length; i += 2) if (!drop.has(p.pairs[i])) survivors.push(p.pairs[i]);
     expect(survivors).toEqual(["content-type", "x-custom", "set-cookie", "set-cookie", "x-latin", "content-length"]);
+  });
+
+  test("the byte-level scan drops exactly the hop-by-hop list (src/core/http1/hop-by-hop.ts), framing aside", () => {
+    const names = [...HOP_BY_HOP].filter((n) => !FRAMING_FIELDS.has(n));
+    const head = "HTTP/1.1 200 OK\r\n" + names.map((n) => `${n}: x\r\n`).join("") + "x-kept: 1\r\ncontent-length: 0\r\n\r\n";
+    const r = scan(head);
+    expect(r.ok).toBe(true);
+    expect(keptLines(r)).toBe("x-kept: 1\r\ncontent-length: 0\r\n");
   });
 
   test("names that only start like hop-by-hop ones are kept", () => {

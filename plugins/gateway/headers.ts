@@ -6,9 +6,8 @@
 
 import { applyHeaderProgramToPairs, type BlockProgram, type HeaderProgram } from "./transforms";
 import type { HeaderView } from "../../src/core/http1/pair-headers";
+import { HOP_BY_HOP } from "../../src/core/http1/hop-by-hop";
 
-/** RFC 9110 §7.6.1 plus the legacy names proxies still see. `host` is handled separately. */
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"] as const;
 
 /** Remove hop-by-hop headers, including any the Connection header names. */
 export function stripHopByHop(h: Headers): void {
@@ -19,7 +18,7 @@ export function stripHopByHop(h: Headers): void {
       if (name && name !== "close" && name !== "keep-alive") h.delete(name);
     }
   }
-  for (let i = 0; i < HOP_BY_HOP.length; i++) h.delete(HOP_BY_HOP[i]);
+  for (const name of HOP_BY_HOP) h.delete(name);
 }
 
 /**

@@ -26,10 +26,10 @@ import type { Member } from "./balancers";
 import { spiffeRefusal } from "./platform-upstreams";
 import { sendResponse, writeError } from "./wire-response";
 import { dateLine } from "../../src/core/http1/date";
+import { FRAMING_FIELDS, HOP_BY_HOP, isHopOrFraming } from "../../src/core/http1/hop-by-hop";
 
-/** Response fields never relayed: hop-by-hop (RFC 9110 §7.6.1) and the ones the gateway sets itself. */
-const DROP_RESPONSE = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "x-request-id"]);
-const FRAMING = new Set(["content-length", "transfer-encoding"]);
+/** Response fields never relayed as they came: hop-by-hop (framing is re-decided apart) and the ones the gateway sets itself. */
+const DROP_RESPONSE = new Set([...HOP_BY_HOP, "x-request-id"].filter((n) => !FRAMING_FIELDS.has(n)));
 
 /** One client request on the wire lane, from admission to the last relayed byte. */
 class WireCall implements RelayListener {
@@ -197,7 +197,7 @@ class WireCall implements RelayListener {
     const p = r.pairs;
     for (let i = 0; i < p.length; i += 2) {
       const name = p[i];
-      if (name === "x-request-id" || name === "keep-alive" || name === "proxy-connection" || name === "te" || name === "trailer" || FRAMING.has(name)) continue;
+      if (name === "x-request-id" || (isHopOrFraming(name) && name !== "connection" && name !== "upgrade")) continue;
       out += name + ": " + p[i + 1] + "\r\n";
     }
     out += "x-request-id: " + this.requestId + "\r\n";
@@ -225,7 +225,7 @@ class WireCall implements RelayListener {
       for (let i = 0; i < p.length; i += 2) {
         const name = p[i];
         if (DROP_RESPONSE.has(name) || (tokens !== undefined && tokens.includes(name))) continue;
-        if (FRAMING.has(name)) out += name + ": " + p[i + 1] + "\r\n";
+        if (FRAMING_FIELDS.has(name)) out += name + ": " + p[i + 1] + "\r\n";
         else pairs.push(name, p[i + 1]);
       }
       pairs.push("x-request-id", this.requestId);

@@ -6,11 +6,11 @@
 import { STATUS_CODES } from "node:http";
 import type { WireClient } from "../../src/core/wire";
 import { dateLine } from "../../src/core/http1/date";
+import { isHopOrFraming } from "../../src/core/http1/hop-by-hop";
 import { GatewayErrors, type GatewayErrorCode } from "./errors";
 
 /** A streamed body of known length up to this size is read whole (one write beats a stream loop). */
 const WHOLE_MAX = 64 * 1024;
-const SKIP = new Set(["content-length", "transfer-encoding", "connection", "keep-alive"]);
 const NON_ASCII = /[^\x00-\x7f]/;
 
 function waitDrain(client: WireClient): Promise<void> {
@@ -22,7 +22,8 @@ export async function sendResponse(client: WireClient, res: Response, keepAlive:
   const status = res.status;
   const close = !keepAlive || res.headers.get("connection")?.toLowerCase() === "close";
   let head = "HTTP/1.1 " + status + " " + (res.statusText || STATUS_CODES[status] || "") + "\r\n";
-  res.headers.forEach((value, name) => { if (!SKIP.has(name)) head += name + ": " + value + "\r\n"; });
+  // Framing and hop-by-hop fields are this writer's to set (a fetch() Response carries the upstream's).
+  res.headers.forEach((value, name) => { if (!isHopOrFraming(name)) head += name + ": " + value + "\r\n"; });
   if (!res.headers.has("date")) head += dateLine();
   if (close) head += "connection: close\r\n";
   const bodyless = method === "HEAD" || status === 204 || status === 304;
@@ -79,7 +80,7 @@ export function writeError(client: WireClient, code: GatewayErrorCode, message: 
     for (const name in extra) {
       const value = extra[name];
       if (name === "connection") { if (value.toLowerCase() === "close") close = true; continue; }
-      if (!SKIP.has(name)) head += name + ": " + value + "\r\n";
+      if (!isHopOrFraming(name)) head += name + ": " + value + "\r\n";
     }
   }
   head += dateLine();
