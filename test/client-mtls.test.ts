@@ -87,3 +87,32 @@ test("bad TLS variables fail at construction with CLIENT_ERR_CONFIG", async () =
     for (const c of ["security", "events", "breaker"]) expect(r[c].error, `${c} with ${JSON.stringify(extra)}`).toBe("CLIENT_ERR_CONFIG");
   }
 }, 60_000);
+
+/** curl (async: the host runs in this process) with a client certificate and no token. */
+async function curlAs(cert: { cert: string; key: string } | undefined, method: string, url: string, json?: unknown) {
+  const args = ["curl", "-sS", "--max-time", "5", "--cacert", svc.ca, "-X", method, "-w", "\n%{http_code}"];
+  if (cert) args.push("--cert", cert.cert, "--key", cert.key);
+  if (json !== undefined) args.push("-H", "content-type: application/json", "--data-binary", JSON.stringify(json));
+  const p = Bun.spawn([...args, url], { stdout: "pipe", stderr: "pipe" });
+  const [out] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+  const nl = out.lastIndexOf("\n");
+  const body = out.slice(0, nl);
+  return { status: Number(out.slice(nl + 1)), json: body ? JSON.parse(body) : undefined };
+}
+
+test("the security plugin authorises a service by its client certificate's SPIFFE ID when no token is sent", async () => {
+  const base = t.url("security");
+  const own = await curlAs(svc, "GET", `${base}/credentials/trading_service`);
+  expect(own.status).toBe(200);
+  expect(own.json.spiffe_id).toBe("spiffe://tradpal.local/service/trading_service");
+  expect((await curlAs(svc, "PUT", `${base}/secrets/services/trading_service/db`, { data: { password: "p" } })).status).toBe(200);
+  expect((await curlAs(svc, "GET", `${base}/secrets/services/trading_service/db`)).json.data).toEqual({ password: "p" });
+  const other = await curlAs(svc, "GET", `${base}/credentials/payments`);
+  expect(other.status).toBe(403);
+  expect(other.json.error.code).toBe("SEC_ERR_FORBIDDEN");
+  // The host's certificate names no service: no principal without a token.
+  const pki = join(t.dir, "data", "security");
+  const asHost = await curlAs({ cert: join(pki, "host.pem"), key: join(pki, "host.key") }, "GET", `${base}/credentials/trading_service`);
+  expect(asHost.status).toBe(401);
+  expect(asHost.json.error.code).toBe("SEC_ERR_UNAUTHENTICATED");
+});

@@ -3,6 +3,11 @@
  * written once to <data_dir>/security/admin-token, 0600). A service presents a token minted for it: it
  * may read its own credentials, mint its own tokens, validate tokens, and use secrets under
  * services/<name>/ — plus what `services.<name>` grants in config.
+ *
+ * With platform mTLS a service may instead be known by its client certificate: a caller without a token
+ * whose certificate (checked by the host's TLS front, revocation included) carries
+ * spiffe://<trust_domain>/service/<name> acts as that service, with the scopes its grant lists.
+ * A token, when present, decides (it is the more specific credential).
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
@@ -24,7 +29,7 @@ export function loadAdminToken(configured: string, file: string): { token: strin
 }
 
 export interface Authorizer {
-  authenticate(authorization: string | null, vaultToken?: string | null): Principal;
+  authenticate(authorization: string | null, vaultToken?: string | null, peerId?: string): Principal;
   canReadCredentials(p: Principal, service: string): boolean;
   canIssueCredentials(p: Principal, service: string): boolean;
   canMintToken(p: Principal, service: string): boolean;
@@ -44,15 +49,25 @@ export function createAuthorizer(cfg: SecurityConfig, adminToken: string, tokens
     return b.length === admin.length && timingSafeEqual(b, admin);
   };
   const grantOf = (service: string) => cfg.services[service];
+  const certPrefix = `spiffe://${cfg.trust_domain}/service/`;
 
   const self = (p: Principal, service: string) => p.kind === "admin" || (p.kind === "service" && (p.service === service || p.grant?.admin === true));
 
   return {
-    authenticate(authorization, vaultToken) {
+    authenticate(authorization, vaultToken, peerId) {
       let token = vaultToken ?? undefined;
       if (!token && authorization) {
         if (!authorization.startsWith("Bearer ")) throw SecErrors.SEC_ERR_UNAUTHENTICATED("Authorization must be 'Bearer <token>'");
         token = authorization.slice(7).trim();
+      }
+      if (!token && peerId?.startsWith(certPrefix)) {
+        const service = peerId.slice(certPrefix.length);
+        if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(service)) throw SecErrors.SEC_ERR_UNAUTHENTICATED(`the client certificate's SPIFFE ID ${peerId} names no service`);
+        const scopes = this.allowedScopes(service);
+        if (scopes === undefined) throw SecErrors.SEC_ERR_UNKNOWN_SERVICE(`service "${service}" (client certificate) is not listed and strict_services is on`);
+        const grant = grantOf(service);
+        if (grant?.admin) return { kind: "admin", id: `cert:${service}` };
+        return { kind: "service", id: `cert:${service}`, service, scopes, grant };
       }
       if (!token) throw SecErrors.SEC_ERR_UNAUTHENTICATED();
       if (isAdminToken(token)) return { kind: "admin", id: "admin" };

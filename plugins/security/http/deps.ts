@@ -1,4 +1,5 @@
 /** What every route module of the plugin is handed (built once per provision). */
+import { peerIdentity } from "../../../src/core/peer-identity";
 import type { Logger } from "../../../src/core/log";
 import type { PluginMetrics } from "../../../src/core/metrics";
 import type { Bus } from "../../../src/core/bus";
@@ -42,7 +43,7 @@ export function audit(d: Deps, p: Principal | undefined, fields: Omit<AuditField
  */
 export function authenticate(d: Deps, request: Request, op?: { action: string; target?: string; requestId?: string }, vaultToken?: string | null): Principal {
   try {
-    return d.authz.authenticate(request.headers.get("authorization"), vaultToken);
+    return d.authz.authenticate(request.headers.get("authorization"), vaultToken, peerIdentity(request));
   } catch (err) {
     if (op) audit(d, undefined, { action: op.action, target: op.target, outcome: "denied", request_id: op.requestId, reason: (err as { code?: string }).code ?? "unauthenticated" });
     throw err;
