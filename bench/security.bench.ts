@@ -1,11 +1,14 @@
 /**
  * Security plugin throughput, each beside a peer measured in the same run (interleaved rounds × 3):
  *
- *   POST /tokens/validate (cached)  vs  a bare Elysia handler answering the same JSON
- *   GET /secrets/<path> (embedded)  vs  a bare Elysia handler answering the same JSON
- *   POST /credentials/<svc>         vs  issueLeaf() called directly in-process (the library ceiling)
+ *   POST /tokens/validate (cached)    vs  a bare Elysia handler answering the same JSON
+ *   POST /tokens/validate (uncached)  (11,000 tokens in rotation: more than the 10,000-entry cache holds)
+ *   GET /secrets/<path> (embedded)    vs  a bare Elysia handler answering the same JSON
+ *   POST /credentials/<svc>           vs  issueLeaf() called directly in-process (the library ceiling)
  *
- *   bun run bench security
+ *   bun run bench security           (BENCH_BASELINE=<git rev>: the same cases also against that commit's
+ *                                     plugin, exported to a temp dir, interleaved: before/after in one run;
+ *                                     BENCH_AFTER=<git rev>: the server under test from a commit as well)
  *
  * Layout: the server under test (the host with only the security plugin, default config: every
  * validation audited) and the peer each run in their own process (BENCH_PIN=1: both on CPU 1, wrk on CPU 0).
@@ -42,10 +45,10 @@ if (ROLE === "security") {
   await main();
 }
 
-function spawnRole(role: string, env: Record<string, string>) {
+function spawnRole(role: string, env: Record<string, string>, script = SELF) {
   // Pinning is opt-in (BENCH_PIN=1): other benchmarks on this shared machine pin their servers to CPU 1 too,
   // and two pinned servers on one core measure each other, not the code.
-  const cmd = PIN && hasCommand("taskset") ? ["taskset", "-c", "1", "bun", "run", SELF] : ["bun", "run", SELF];
+  const cmd = PIN && hasCommand("taskset") ? ["taskset", "-c", "1", "bun", "run", script] : ["bun", "run", script];
   const proc = Bun.spawn(cmd, { env: { ...process.env, ...env, BENCH_ROLE: role }, stdout: "pipe", stderr: "inherit" });
   return new Promise<{ proc: typeof proc; port: number }>(async (resolve, reject) => {
     const reader = proc.stdout.getReader();
@@ -88,34 +91,61 @@ async function directIssuance(seconds: number): Promise<number> {
   return n / seconds;
 }
 
-async function main() {
-  const dir = mkdtempSync(join(tmpdir(), "bench-security-"));
-  const config = join(dir, "config.yaml");
-  writeFileSync(config, `host:\n  data_dir: ${join(dir, "data")}\n  bind: 127.0.0.1\n  log_level: error\nplugins:\n  security:\n    port: 0\n    services:\n      bench: { scopes: [read, trade] }\n`);
-  const server = await spawnRole("security", { BENCH_CONFIG: config });
-  const base = `http://127.0.0.1:${server.port}`;
+interface Server { proc: { pid: number; kill(): void }; base: string; auth: Record<string, string>; validateBody: string; validateRes: string; secretRes: string }
+
+/** A host with only the security plugin (from `script`'s checkout), a service token minted and a secret written. */
+async function setupServer(dir: string, name: string, script: string, extra = ""): Promise<Server> {
+  const config = join(dir, `${name}.yaml`);
+  const data = join(dir, name);
+  writeFileSync(config, `host:\n  data_dir: ${data}\n  bind: 127.0.0.1\n  log_level: error\nplugins:\n  security:\n    port: 0\n    services:\n      bench: { scopes: [read, trade] }\n${extra}`);
+  const { proc, port } = await spawnRole("security", { BENCH_CONFIG: config }, script);
+  const base = `http://127.0.0.1:${port}`;
   await waitForUrl(`${base}/health`);
-  const admin = readFileSync(join(dir, "data", "security", "admin-token"), "utf8").trim();
-  const auth = { authorization: `Bearer ${admin}` };
+  const auth = { authorization: `Bearer ${readFileSync(join(data, "security", "admin-token"), "utf8").trim()}` };
   const token = (await (await fetch(`${base}/tokens/bench`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ scopes: ["read"], ttl: "1h" }) })).json()).token as string;
   await fetch(`${base}/secrets/services/bench/db`, { method: "PUT", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ data: { user: "bench", password: "not-a-real-password" } }) });
   const validateBody = JSON.stringify({ token });
   const validateRes = await (await fetch(`${base}/tokens/validate`, { method: "POST", headers: auth, body: validateBody })).text();
   const secretRes = await (await fetch(`${base}/secrets/services/bench/db`, { headers: auth })).text();
-  if (!validateRes.includes('"valid":true') || !secretRes.includes("bench")) throw new Error(`endpoint check failed: ${validateRes} ${secretRes}`);
-  writeFileSync(join(dir, "validate.json"), validateRes);
-  writeFileSync(join(dir, "secret.json"), secretRes);
+  if (!validateRes.includes('"valid":true') || !secretRes.includes("bench")) throw new Error(`${name}: endpoint check failed: ${validateRes} ${secretRes}`);
+  return { proc, base, auth, validateBody, validateRes, secretRes };
+}
+
+/** A commit's tree in a temp dir (git archive: no uncommitted work of anyone), sharing this checkout's node_modules. */
+function exportTree(rev: string, dir: string, name: string): { script: string; label: string } {
+  const root = join(dir, name);
+  const sha = Bun.spawnSync(["git", "rev-parse", "--short", rev], { cwd: join(import.meta.dir, "..") }).stdout.toString().trim();
+  Bun.spawnSync(["sh", "-c", `mkdir -p ${root} && git archive ${sha} | tar -x -C ${root} && ln -s ${join(import.meta.dir, "..", "node_modules")} ${root}/node_modules`], { cwd: join(import.meta.dir, "..") });
+  return { script: join(root, "bench", "security.bench.ts"), label: `before (${sha})` };
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), "bench-security-"));
+  // BENCH_AFTER=<rev>: the server under test from that commit too (the shared checkout holds others' uncommitted work).
+  const after = process.env.BENCH_AFTER ? exportTree(process.env.BENCH_AFTER, dir, "after").script : SELF;
+  const server = await setupServer(dir, "current", after);
+  const uncached = await setupServer(dir, "uncached", after, "    tokens: { cache_size: 0 }\n");
+  const baseline = process.env.BENCH_BASELINE ? exportTree(process.env.BENCH_BASELINE, dir, "baseline") : undefined;
+  const before = baseline ? await setupServer(dir, "before", baseline.script) : undefined;
+  const { base, auth, validateBody } = server;
+  writeFileSync(join(dir, "validate.json"), server.validateRes);
+  writeFileSync(join(dir, "secret.json"), server.secretRes);
   const peer = await spawnRole("peer", { PEER_VALIDATE: join(dir, "validate.json"), PEER_SECRET: join(dir, "secret.json") });
   const peerBase = `http://127.0.0.1:${peer.port}`;
 
   const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
+  const validateCase = (name: string, s: Server) => ({ name, pid: s.proc.pid, spec: { url: `${s.base}/tokens/validate`, method: "POST", body: s.validateBody, headers: s.auth, connections: 64 } });
+  const secretCase = (name: string, s: Server) => ({ name, pid: s.proc.pid, spec: { url: `${s.base}/secrets/services/bench/db`, headers: s.auth, connections: 64 } });
   const cases = [
-    { name: "POST /tokens/validate (cached)", pid: server.proc.pid, spec: { url: `${base}/tokens/validate`, method: "POST", body: validateBody, headers: auth, connections: 64 } },
+    validateCase("POST /tokens/validate (cached)", server),
+    ...(before ? [validateCase(`POST /tokens/validate (cached), ${baseline!.label}`, before)] : []),
     { name: "peer: bare Elysia POST, same JSON", pid: peer.proc.pid, spec: { url: `${peerBase}/tokens/validate`, method: "POST", body: validateBody, headers: auth, connections: 64 } },
-    { name: "GET /secrets/services/bench/db", pid: server.proc.pid, spec: { url: `${base}/secrets/services/bench/db`, headers: auth, connections: 64 } },
+    validateCase("POST /tokens/validate (uncached: cache_size 0)", uncached),
+    secretCase("GET /secrets/services/bench/db", server),
+    ...(before ? [secretCase(`GET /secrets/services/bench/db, ${baseline!.label}`, before)] : []),
     { name: "peer: bare Elysia GET, same JSON", pid: peer.proc.pid, spec: { url: `${peerBase}/secrets/services/bench/db`, headers: auth, connections: 64 } },
     { name: "POST /credentials/bench (ECDSA P-256 issuance)", pid: server.proc.pid, spec: { url: `${base}/credentials/bench`, method: "POST", body: "", headers: auth, connections: 8 } },
-  ] as const;
+  ];
   const results = new Map<string, Sample[]>();
   const direct: number[] = [];
   try {
@@ -130,7 +160,7 @@ async function main() {
       console.log(`round ${round} direct issueLeaf() ×8 in flight: ${Math.round(d)}/s`);
     }
   } finally {
-    server.proc.kill();
+    for (const s of [server, uncached, before]) s?.proc.kill();
     peer.proc.kill();
   }
   const med = (name: string, k: keyof Sample) => median(results.get(name)!.map((s) => s[k]));
@@ -148,21 +178,32 @@ async function main() {
   };
   const issuance = med("POST /credentials/bench (ECDSA P-256 issuance)", "rps");
   const directMed = median(direct);
+  const vc = "POST /tokens/validate (cached)", sc = "GET /secrets/services/bench/db";
+  const beforeRows = baseline ? [row(`${vc}, ${baseline.label}`, "peer: bare Elysia POST, same JSON", 20_000), row(`${sc}, ${baseline.label}`, "peer: bare Elysia GET, same JSON", 20_000)] : [];
+  const beforeNote = baseline
+    ? `Before/after in this run (${baseline.label} = the plugin before this change, exported with git archive; same rounds, interleaved): validation ${roundRatio(vc, `${vc}, ${baseline.label}`).toFixed(2)}× the rps of before (CPU µs/req ${med(`${vc}, ${baseline.label}`, "cpuUs").toFixed(1)} → ${med(vc, "cpuUs").toFixed(1)}), secret read ${roundRatio(sc, `${sc}, ${baseline.label}`).toFixed(2)}× (CPU µs/req ${med(`${sc}, ${baseline.label}`, "cpuUs").toFixed(1)} → ${med(sc, "cpuUs").toFixed(1)}).`
+    : "";
   const md = [
-    `Server under test: the host with only the security plugin (default config: embedded store, every validation and read audited) in its own process; the peer (a bare Elysia app answering the same JSON bodies) in another; wrk 1 thread. ${PIN ? "Server and peer pinned to CPU 1, wrk to CPU 0 (BENCH_PIN=1)." : "Not pinned (other benchmarks pin their servers to CPU 1; BENCH_PIN=1 pins ours there too)."} ` +
-      `${DURATION}s per run after a 2s warm-up, interleaved A B C D E × 3 rounds, medians. Command: \`bun run bench security\`. ` +
+    `Server under test: the host with only the security plugin (default config: embedded store, every validation and read audited, the answer sent only once its audit line is written: fail closed) in its own process; the peer (a bare Elysia app answering the same JSON bodies) in another; wrk 1 thread. ${PIN ? "Server and peer pinned to CPU 1, wrk to CPU 0 (BENCH_PIN=1)." : "Not pinned (other benchmarks pin their servers to CPU 1; BENCH_PIN=1 pins ours there too)."} ` +
+      `${DURATION}s per run after a 2s warm-up, ${cases.length} cases interleaved × 3 rounds, medians. Command: \`${baseline ? `BENCH_BASELINE=${process.env.BENCH_BASELINE} ` : ""}${process.env.BENCH_AFTER ? `BENCH_AFTER=${process.env.BENCH_AFTER} ` : ""}${PIN ? "BENCH_PIN=1 " : ""}bun run bench security\`. ` +
       "Other engineers' benchmarks share these 2 cores, so rps swings widely between rounds: the per-round ratio and the CPU µs/request are the figures to compare; \"CPU capacity\" is 1 s / CPU µs per request (one core).",
     "",
     table(["endpoint", "rps (median)", "rps range", "CPU µs/req (server)", "p50 ms", "p99 ms", "peer rps · ratio per round · peer CPU / ours", "target"], [
-      row("POST /tokens/validate (cached)", "peer: bare Elysia POST, same JSON", 20_000),
+      row(vc, "peer: bare Elysia POST, same JSON", 20_000),
       row("peer: bare Elysia POST, same JSON", undefined, 0),
-      row("GET /secrets/services/bench/db", "peer: bare Elysia GET, same JSON", 20_000),
+      row("POST /tokens/validate (uncached: cache_size 0)", "peer: bare Elysia POST, same JSON", 0),
+      row(sc, "peer: bare Elysia GET, same JSON", 20_000),
       row("peer: bare Elysia GET, same JSON", undefined, 0),
+      ...beforeRows,
       row("POST /credentials/bench (ECDSA P-256 issuance)", undefined, 300),
     ]),
     "",
-    `Credential issuance peer: \`issueLeaf()\` called directly in the bench process (key generation + DER + signature, no I/O): ${Math.round(directMed)}/s (median of 3). ` +
+    beforeNote,
+    "",
+    `Uncached validation verifies the ES256 signature on every call (node:crypto, ~65 µs of CPU: the floor of that row). Credential issuance peer: \`issueLeaf()\` called directly in the bench process (key generation + DER + signature, no I/O): ${Math.round(directMed)}/s (median of 3). ` +
       `The endpoint reaches ${(issuance / directMed).toFixed(2)}× of it: per issuance it also seals the record (key included) with AES-256-GCM, appends it to the credentials journal, appends an audit line and answers ~3 KB of PEM (wrk, 8 connections).`,
+    "",
+    `Load average at the end: ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} (a shared 2-core machine).`,
   ].join("\n");
   console.log("\n" + md);
   writeSection("security", md);

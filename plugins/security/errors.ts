@@ -18,4 +18,5 @@ export const SecErrors = defineErrors({
   SEC_ERR_TOKENS_DISABLED: { status: 404, message: "tokens are disabled (tokens.enabled: false)" },
   SEC_ERR_BACKEND: { status: 502, message: "the secret backend failed" },
   SEC_ERR_BACKEND_UNAVAILABLE: { status: 503, message: "the secret backend is unreachable" },
+  SEC_ERR_AUDIT_UNAVAILABLE: { status: 503, message: "the audit log could not be written: the request is not acknowledged (retry)" },
 });

@@ -21,6 +21,7 @@ import { secretRoutes, rawSecretPath } from "./http/secret-routes";
 import { adminRoutes } from "./http/admin-routes";
 import { createVaultApi } from "./http/vault-api";
 import { createSecretGetHandler, createValidateHandler } from "./http/fast-path";
+import { auditGate } from "./http/audit-gate";
 import type { Deps } from "./http/deps";
 import { join } from "node:path";
 
@@ -89,7 +90,8 @@ export default definePlugin({
         ],
       },
       // Spans for issuance, validation and secret access when host.tracing is on (never a secret's path or value).
-      fetch: traceRequests(tracerFor(ctx.host, ctx.id), "security", (req: Request) => {
+      // Fail closed: every answer waits for its audit lines to be on file (http/audit-gate.ts).
+      fetch: traceRequests(tracerFor(ctx.host, ctx.id), "security", auditGate(state.audit, (req: Request) => {
         const url = req.url;
         const pathStart = url.indexOf("/", url.indexOf("//") + 2);
         const q = url.indexOf("?", pathStart);
@@ -102,7 +104,7 @@ export default definePlugin({
         if (req.method === "GET" && path.startsWith("/secrets/")) return getSecret(req, rawSecretPath(url), q === -1 ? undefined : new URLSearchParams(url.slice(q + 1)));
         if (vaultApi && path.startsWith("/v1/")) return vaultApi(req, path, new URLSearchParams(q === -1 ? "" : url.slice(q + 1)));
         return app.handle(req);
-      }, ["/secrets/", "/v1/"]),
+      }), ["/secrets/", "/v1/"]),
       async start() {
         timer = setInterval(async () => {
           try {

@@ -2,7 +2,9 @@
  * Platform library (src/core/audit): any plugin may keep its own hash-chained audit log with it.
  * Append-only, hash-chained audit log. Lines are chained synchronously (order = call order) and written
  * in small batches (one appendFileSync per tick) so auditing a 20k/s endpoint costs a hash, not a syscall,
- * per call. After each batch the head (line count + last hash) is sealed beside the log (seal.ts), so a
+ * per call. A caller that must not answer before its line is on file (fail closed) awaits synced():
+ * it resolves after the batch holding that line was written (in the OS: survives a crash of this
+ * process) and rejects when that write failed; the batch then stays queued for the next try. After each batch the head (line count + last hash) is sealed beside the log (seal.ts), so a
  * removed tail is detected; a start checks the log against that seal (resume.ts) and resumes the chain
  * from the file's last line. Paging reads only the part of
  * the file it needs, through a sparse index of byte offsets (every INDEX_EVERY-th line).
@@ -16,7 +18,12 @@ import { SEAL_BROKEN } from "./verify";
 
 export interface AuditLog {
   append(fields: AuditFields): void;
+  /** Write the queued lines now (synced() waiters learn the outcome; a failure is not thrown here). */
   flush(): void;
+  /** True while appended lines wait to be written. */
+  readonly queued: boolean;
+  /** Resolves once every line appended so far is written; rejects if that write failed. */
+  synced(): Promise<void>;
   /** Entries with seq > after, at most limit, oldest first; `next` is the cursor for the following page. */
   page(after: number, limit: number): { entries: AuditEntry[]; next?: number };
   readonly file: string;
@@ -26,6 +33,15 @@ export interface AuditLog {
 }
 
 const INDEX_EVERY = 1024;
+
+/** The line's timestamp, formatted once per millisecond (an audited 20k/s endpoint stamps many lines per ms). */
+let isoMs = -1;
+let isoText = "";
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) { isoMs = ms; isoText = new Date(ms).toISOString(); }
+  return isoText;
+}
 const CHUNK = 1 << 20;
 
 /** Scan the file once: byte offset of every INDEX_EVERY-th line, the last complete line, the size, and any partial tail. */
@@ -82,21 +98,43 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
   let written = seq; // lines on disk
   let pending: string[] = [];
   let scheduled = false;
+  /** The waiters of the queued lines (synced()), settled by the flush that writes them. */
+  let waiters: { promise: Promise<void>; resolve(): void; reject(err: unknown): void } | undefined;
 
   function flush() {
     scheduled = false;
     if (pending.length === 0) return;
+    const settle = waiters;
+    waiters = undefined;
     let chunk = "";
+    const offsets: number[] = [];
+    let n = written;
     for (const line of pending) {
-      if (written % INDEX_EVERY === 0) index.push(size + Buffer.byteLength(chunk));
+      if (n % INDEX_EVERY === 0) offsets.push(size + Buffer.byteLength(chunk));
       chunk += line + "\n";
-      written++;
+      n++;
     }
+    const bytes = Buffer.byteLength(chunk);
+    try {
+      appendFileSync(file, chunk, { mode: 0o600 });
+    } catch (err) {
+      // Nothing of this batch counts as written: cut a partial write off and keep the lines for the next try.
+      try { truncateSync(file, size); } catch { /* the next try's write fails the same way */ }
+      settle?.reject(err);
+      return;
+    }
+    for (const o of offsets) index.push(o);
+    written = n;
+    size += bytes;
     pending = [];
-    appendFileSync(file, chunk, { mode: 0o600 });
-    size += Buffer.byteLength(chunk);
-    // The seal follows the batch (not each line): a removed tail, a rewritten last line or a rolled-back seal shows.
-    seal();
+    try {
+      // The seal follows the batch (not each line): a removed tail, a rewritten last line or a rolled-back seal shows.
+      seal();
+    } catch (err) {
+      settle?.reject(err);
+      return;
+    }
+    settle?.resolve();
   }
 
   let headWriter = enabled ? openHeadWriter(headFile) : undefined;
@@ -111,6 +149,7 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     if (resumed.problem) {
       append({ who: "system", action: SEAL_BROKEN, outcome: "error", reason: resumed.problem });
       flush();
+      if (pending.length) throw new Error(`audit log ${file} is not writable`);
     } else if (!resumed.sealed) {
       seal(); // a new log: sealed from its first byte
     }
@@ -118,7 +157,7 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
 
   function append(fields: AuditFields): void {
     if (!enabled) return;
-    const { line, hash } = sealLine(++seq, prev, fields);
+    const { line, hash } = sealLine(++seq, prev, fields, isoNow());
     prev = hash;
     pending.push(line);
     if (!scheduled) {
@@ -127,10 +166,24 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     }
   }
 
+  const DONE = Promise.resolve();
+  function synced(): Promise<void> {
+    if (pending.length === 0) return DONE;
+    if (!waiters) {
+      let resolve!: () => void, reject!: (err: unknown) => void;
+      const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+      waiters = { promise, resolve, reject };
+    }
+    if (!scheduled) { scheduled = true; setImmediate(flush); } // lines left by a failed try are tried again
+    return waiters.promise;
+  }
+
   return {
     file,
     append,
     flush,
+    synced,
+    get queued() { return pending.length > 0; },
     integrity: resumed.problem,
     page(after, limit) {
       flush();
