@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { writeFileSync } from "node:fs";
 import { waitForUrl } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
-import { cleanupAll, freePort, installExitHandlers, PrivateRedis, sigkill, spawnPiped, spawnTracked, trackDir, waitForPort } from "./lib/chaos-procs";
+import { cleanupAll, codeLabel as codeLabelOf, freePort, installExitHandlers, PrivateRedis, sigkill, spawnPiped, spawnTracked, trackDir, waitForPort } from "./lib/chaos-procs";
 import { ChaosConsumer, ChaosPublisher } from "./lib/chaos-events";
 import { Watcher } from "./lib/chaos-watch";
 import { Buckets, failed, fmtStatuses, ms, pct, total } from "./lib/chaos-buckets";
@@ -186,14 +186,7 @@ await consumer.stop();
 const platformAlive = platform.exitCode === null;
 
 // ---- report -------------------------------------------------------------------------------------------
-/** Which platform code ran: others edit this checkout at the same time, so uncommitted files under src/ and plugins/ are named. */
-function codeLabel(): string {
-  const git = (args: string[]) => Bun.spawnSync(["git", "-C", ROOT, ...args]).stdout.toString().trim();
-  const sha = git(["rev-parse", "--short", "HEAD"]);
-  if (!sha) return process.env.CHAOS_CODE ?? "unknown (not a git checkout)";
-  const dirty = git(["status", "--porcelain", "--", "src", "plugins"]).split("\n").filter(Boolean).length;
-  return `commit ${sha}${dirty ? ` + ${dirty} uncommitted file(s) under src/ and plugins/` : " (src/ and plugins/ clean)"}`;
-}
+const codeLabel = () => codeLabelOf(ROOT, process.env.CHAOS_CODE ?? "unknown (not a git checkout)");
 const load1 = (await Bun.file("/proc/loadavg").text().catch(() => "?")).split(" ").slice(0, 3).join(" ");
 const transitionsIn = (from: number, until: number) =>
   breakerFinal.transitions.filter((t) => { const at = Date.parse(t.at); return at >= from && at <= until; }).reverse()

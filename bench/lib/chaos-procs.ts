@@ -3,7 +3,7 @@
  * spawn is tracked so that any exit of the bench — normal, thrown, Ctrl-C, SIGTERM, the hard time cap —
  * kills what it started (by pid, never by name) and removes its temp directory.
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 type Proc = ReturnType<typeof Bun.spawn>;
@@ -46,20 +46,42 @@ export function trackDir(dir: string): string {
   return dir;
 }
 
+/** Direct children of a process, from /proc (every thread's children list); [] when it is gone. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try { out.push(...readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number)); } catch { /* thread gone */ }
+    }
+  } catch { /* process gone */ }
+  return out;
+}
+
+/** Every descendant of a process (children first found, then theirs), e.g. the workers under a `host.workers` supervisor. */
+export function descendantPids(pid: number): number[] {
+  const out: number[] = [];
+  const queue = childPids(pid);
+  for (let i = 0; i < queue.length && i < 10_000; i++) { out.push(queue[i]); queue.push(...childPids(queue[i])); }
+  return out;
+}
+
 let cleaned = false;
 export function cleanupAll(keepDirs = false): void {
   if (cleaned) return;
   cleaned = true;
+  // A tracked process's own children (a supervisor's workers) would outlive a SIGKILL of their parent: taken first.
+  const orphans = [...live].flatMap((p) => (p.exitCode === null ? descendantPids(p.pid) : []));
   for (const p of live) { try { p.kill("SIGKILL"); } catch { /* already gone */ } }
+  for (const pid of orphans) { try { process.kill(pid, "SIGKILL"); } catch { /* already gone */ } }
   live.clear();
   if (!keepDirs) for (const d of dirs) rmSync(d, { recursive: true, force: true });
 }
 
 /** Signals and the hard cap end the run the same way: children first, then exit non-zero. */
-export function installExitHandlers(hardCapMs: number): () => void {
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => { console.error(`chaos bench: ${sig}, stopping children`); cleanupAll(); process.exit(130); });
+export function installExitHandlers(hardCapMs: number, label = "chaos bench"): () => void {
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => { console.error(`${label}: ${sig}, stopping children`); cleanupAll(); process.exit(130); });
   process.on("exit", () => cleanupAll());
-  const cap = setTimeout(() => { console.error(`chaos bench: hard cap of ${hardCapMs / 1000} s reached, stopping`); cleanupAll(true); process.exit(2); }, hardCapMs);
+  const cap = setTimeout(() => { console.error(`${label}: hard cap of ${hardCapMs / 1000} s reached, stopping`); cleanupAll(true); process.exit(2); }, hardCapMs);
   return () => clearTimeout(cap);
 }
 
@@ -94,4 +116,16 @@ export class PrivateRedis {
     await waitForPort(this.port);
   }
   kill(): Promise<void> { return sigkill(this.proc); }
+}
+
+/**
+ * Which platform code ran, for a results section: others edit the checkout at the same time, so uncommitted
+ * files under src/ and plugins/ are counted. `root` is the checkout the platform was started from.
+ */
+export function codeLabel(root: string, fallback = "unknown (not a git checkout)"): string {
+  const git = (args: string[]) => Bun.spawnSync(["git", "-C", root, ...args]).stdout.toString().trim();
+  const sha = git(["rev-parse", "--short", "HEAD"]);
+  if (!sha) return fallback;
+  const dirty = git(["status", "--porcelain", "--", "src", "plugins"]).split("\n").filter(Boolean).length;
+  return `commit ${sha}${dirty ? ` + ${dirty} uncommitted file(s) under src/ and plugins/` : " (src/ and plugins/ clean)"}`;
 }
