@@ -3,6 +3,7 @@
  * registry (embedded or Redis), health checks, the edge policy (when present), the admin app and the
  * proxy handler. Upstream state lives in ctx.shared, so a reload keeps health, EWMA and counts.
  */
+import { followQuarantines, quarantineSet } from "./quarantine";
 import { Topology } from "./topology";
 import { tracerFor } from "../../src/core/trace";
 import type { PluginContext, PluginInstance } from "../../src/core/plugin";
@@ -147,6 +148,8 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
   // The call graph outlives reloads (ctx.shared); breaker states come from the bus (all processes, with the bridge).
   const topology = ctx.shared.getOrCreate("gateway:topology", () => new Topology());
   const offBreakers = ctx.bus.on("breaker.transition", (t) => { topology.breakers.set(t.name, t.to); });
+  const quarantine = quarantineSet(ctx.shared);
+  const offQuarantine = followQuarantines(ctx.bus, quarantine, ctx.log);
   const admin = createAdminApp({
     topology,
     services, registry, defaultTtlMs: reg.default_ttl, maxTtlMs: reg.max_ttl, log: ctx.log, sync,
@@ -182,6 +185,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     debug: parseLogLevel(ctx.host.log_level) === "debug",
     tracer: tracerFor(ctx.host, ctx.id),
     topology,
+    quarantine,
   });
   core = proxyCore;
   const handle = createProxyHandler(proxyCore);
@@ -217,6 +221,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
       if (stopped) return;
       stopped = true;
       offBreakers();
+      offQuarantine();
       if (syncTimer) clearInterval(syncTimer);
       health.stop();
       for (const r of runtime.values()) r.health.stop();

@@ -49,6 +49,8 @@ export interface ProxyOptions {
   debug?: boolean;
   /** host.tracing on: spans per request (span-trace.ts). */
   tracer?: Tracer;
+  /** Quarantined services (quarantine.ts): their routes answer 503 before any upstream call. */
+  quarantine?: ReadonlyMap<string, { reason: string }>;
   /** The live call graph (topology.ts), fed once per answered request. */
   topology?: Topology;
 }
@@ -154,6 +156,11 @@ export class ProxyCore {
    * over, whatever way it ends), or the 503 refusal while it is open.
    */
   admit(route: CompiledRoute): Permit | Refusal {
+    const q = this.o.quarantine;
+    if (q !== undefined && q.size !== 0) {
+      const entry = q.get(route.svc.name);
+      if (entry !== undefined) return { code: "GW_ERR_SERVICE_QUARANTINED", message: `service "${route.svc.name}" is quarantined: ${entry.reason}`, route };
+    }
     const permit = this.o.bus.service("breaker.permit");
     if (permit === undefined) return UNGUARDED;
     const p = permit(route.svc.name);

@@ -3,6 +3,7 @@
  * header strings), so `check` is a cache lookup, a Set test and a Map update on the hot path, and a
  * Promise only when it must wait (Redis decision, JWKS re-fetch).
  */
+import { quarantineSet } from "../quarantine";
 import { join } from "node:path";
 import { readOrCreateSecret } from "../../../src/core/secret-file";
 import { randomBytes } from "node:crypto";
@@ -131,6 +132,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   const keyBySubject = rl.key === "subject";
   const headerStyle = rl.headers;
 
+  const quarantined = quarantineSet(ctx.shared);
   const states = new Map<string, RouteState>();
   // Local counters are per process: with host.workers and no Redis, each worker enforces its share of a
   // limit (the kernel spreads connections about evenly), so the host as a whole keeps to it.
@@ -178,6 +180,8 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   }
 
   function afterAuth(req: EdgeRequest, st: RouteState, peer: string, a: AuthOutcome): EdgeDecision | Promise<EdgeDecision> {
+    // A quarantined service's tokens are refused as revoked until the lift (also when cached).
+    if (typeof a !== "string" && quarantined.size !== 0 && quarantined.has(a.subject)) a = "revoked";
     if (typeof a === "string") {
       metrics.authFailure(a);
       return { reject: authRejection(a as AuthFailure, undefined, a === "throttled" ? throttledRetryS : undefined) };
