@@ -27,6 +27,7 @@ import { table, writeSection } from "./lib/results";
 import { jetstreamLatency, sseLatency, subscriberLatency, type LatencyOut } from "./peers/nats-latency";
 import { createBenchStream, natsServerPid, NATS_URL, type BenchStream } from "./peers/nats-stream";
 import { compareSection, ratioOf, runCase, type Case, type Sample } from "./peers/nats-compare";
+import { exportTree } from "./lib/baseline";
 
 // Child mode: the bare Elysia peer.
 const peerIdx = Bun.argv.indexOf("--peer-elysia");
@@ -61,11 +62,13 @@ const batch = JSON.stringify({ events: Array.from({ length: BATCH }, (_, i) => (
 
 interface Server { name: string; url: string; pid: number; stop(): void }
 
-async function startEvents(name: string, redisUrl: string): Promise<Server> {
+/** `root`: a checkout to run (a BENCH_BASELINE export for the "before" servers). */
+async function startEvents(name: string, redisUrl: string, root = join(import.meta.dir, "..")): Promise<Server> {
   const port = freePort();
-  const cfg = join(dir, `${name}.yaml`);
-  writeFileSync(cfg, `host:\n  data_dir: ${join(dir, name)}\n  redis_url: "${redisUrl}"\n  log_level: warn\nplugins:\n  events:\n    port: ${port}\n    hostname: 127.0.0.1\n    stream: ${stream}\n    max_batch: 1000\n    max_len: 2000000\n`);
-  const p = Bun.spawn(pin(1, ["bun", "run", join(import.meta.dir, "../src/main.ts"), "--config", cfg, "--only", "events"]), { stdout: "ignore", stderr: "inherit", env: { ...process.env, REDIS_URL: redisUrl } });
+  const id = name.replace(/\W+/g, "_");
+  const cfg = join(dir, `${id}.yaml`);
+  writeFileSync(cfg, `host:\n  data_dir: ${join(dir, id)}\n  redis_url: "${redisUrl}"\n  log_level: warn\nplugins:\n  events:\n    port: ${port}\n    hostname: 127.0.0.1\n    stream: ${stream}\n    max_batch: 1000\n    max_len: 2000000\n`);
+  const p = Bun.spawn(pin(1, ["bun", "run", join(root, "src/main.ts"), "--config", cfg, "--only", "events"]), { stdout: "ignore", stderr: "inherit", env: { ...process.env, REDIS_URL: redisUrl } });
   const url = `http://127.0.0.1:${port}`;
   await waitForUrl(`${url}/health`);
   return { name, url, pid: p.pid, stop: () => p.kill() };
@@ -111,6 +114,10 @@ try {
   const redisEv = await startEvents("redis", REDIS_URL);
   const embedded = await startEvents("embedded", "");
   servers.push(peer, redisEv, embedded);
+  // BENCH_BASELINE=<rev>: the plugin before a change, beside the current one in the same rounds.
+  const baseline = process.env.BENCH_BASELINE ? exportTree(process.env.BENCH_BASELINE, dir, "baseline") : undefined;
+  const before = baseline ? [await startEvents(`redis ${baseline.label}`, REDIS_URL, baseline.root), await startEvents(`embedded ${baseline.label}`, "", baseline.root)] : [];
+  servers.push(...before);
   for (const s of servers) { const r = await fetch(`${s.url}/events`, { method: "POST", headers: { "content-type": "application/json" }, body: single }); if (r.status !== 201) throw new Error(`${s.name} answered ${r.status}`); }
 
   nats = await createBenchStream(stream, 2_000_000);
@@ -149,6 +156,7 @@ try {
       cases.push({ name: jsId, kind, spec: { target: "nats-msgid", natsUrl: NATS_URL, subject: nats.subject, batch: 1, inflight }, pids: natsPid ? [natsPid] : [] });
       cases.push({ name: "ours Redis, EventClient, single", kind, vs: jsId, spec: { target: "client", url: redisEv.url, batch: 1, inflight }, pids: redisPids });
       cases.push({ name: "ours embedded, EventClient, single", kind, vs: jsId, spec: { target: "client", url: embedded.url, batch: 1, inflight }, pids: [embedded.pid] });
+      for (const b of before) cases.push({ name: `ours ${b.name}, EventClient, single`, kind, vs: jsId, spec: { target: "client", url: b.url, batch: 1, inflight }, pids: b.name.startsWith("redis") ? [b.pid, ...redisPids.slice(1)] : [b.pid] });
     }
     if (n === 100) cases.push({ name: "ours Redis, EventClient, batch of 100", kind, vs: js, spec: { target: "client", url: redisEv.url, batch: n, inflight }, pids: redisPids });
   }
@@ -207,6 +215,12 @@ Command: \`bun run bench events\` · servers pinned to CPU 1 (\`taskset -c 1\`),
 ${compareSection(cases, clientSamples, "")}
 
 Ratios (per round, then the median; ≥ 1.0 = ours faster): single ${r("ours Redis, fetch, single", "NATS JetStream, single")}× (Redis) / ${r("ours embedded, fetch, single", "NATS JetStream, single")}× (embedded) by plain fetch; with the typed EventClient (Idempotency-Key on every publish) vs JetStream with a Nats-Msg-Id on every publish ${r("ours Redis, EventClient, single", "NATS JetStream, single, Nats-Msg-Id")}× / ${r("ours embedded, EventClient, single", "NATS JetStream, single, Nats-Msg-Id")}×; batch of 100 ${r("ours Redis, fetch, batch of 100", "NATS JetStream, batch of 100")}× / ${r("ours embedded, fetch, batch of 100", "NATS JetStream, batch of 100")}×; batch of 500 ${r("ours Redis, fetch, batch of 500", "NATS JetStream, batch of 500")}× / ${r("ours embedded, fetch, batch of 500", "NATS JetStream, batch of 500")}×.
+
+${before.length ? `Before/after in this run (${baseline!.label}: the plugin before this change, exported with git archive, same rounds): ${before.map((b) => {
+    const store = b.name.startsWith("redis") ? "Redis" : "embedded";
+    const now = store === "Redis" ? redisEv : embedded;
+    return `${store}: EventClient single ${r(`ours ${store}, EventClient, single`, `ours ${b.name}, EventClient, single`)}× before's events/s; wrk single ${(med(singles[now.name], (x) => x.rps) / med(singles[b.name], (x) => x.rps)).toFixed(2)}× (server CPU µs/req ${med(singles[b.name], (x) => x.cpuUs).toFixed(1)} → ${med(singles[now.name], (x) => x.cpuUs).toFixed(1)})`;
+  }).join("; ")}.` : ""}
 
 **Single-event publish vs a bare Elysia JSON POST handler (wrk, 1 thread, 64 connections; peer in the same run)**
 

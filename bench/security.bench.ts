@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cpuTicks, hasCommand, median, TICKS_PER_SECOND, waitForUrl, wrkLoad, type LoadResult } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
+import { exportTree } from "./lib/baseline";
 
 const ROLE = process.env.BENCH_ROLE;
 const PIN = process.env.BENCH_PIN === "1";
@@ -111,22 +112,15 @@ async function setupServer(dir: string, name: string, script: string, extra = ""
   return { proc, base, auth, validateBody, validateRes, secretRes };
 }
 
-/** A commit's tree in a temp dir (git archive: no uncommitted work of anyone), sharing this checkout's node_modules. */
-function exportTree(rev: string, dir: string, name: string): { script: string; label: string } {
-  const root = join(dir, name);
-  const sha = Bun.spawnSync(["git", "rev-parse", "--short", rev], { cwd: join(import.meta.dir, "..") }).stdout.toString().trim();
-  Bun.spawnSync(["sh", "-c", `mkdir -p ${root} && git archive ${sha} | tar -x -C ${root} && ln -s ${join(import.meta.dir, "..", "node_modules")} ${root}/node_modules`], { cwd: join(import.meta.dir, "..") });
-  return { script: join(root, "bench", "security.bench.ts"), label: `before (${sha})` };
-}
-
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), "bench-security-"));
   // BENCH_AFTER=<rev>: the server under test from that commit too (the shared checkout holds others' uncommitted work).
-  const after = process.env.BENCH_AFTER ? exportTree(process.env.BENCH_AFTER, dir, "after").script : SELF;
+  const treeScript = (t: { root: string }) => join(t.root, "bench", "security.bench.ts");
+  const after = process.env.BENCH_AFTER ? treeScript(exportTree(process.env.BENCH_AFTER, dir, "after")) : SELF;
   const server = await setupServer(dir, "current", after);
   const uncached = await setupServer(dir, "uncached", after, "    tokens: { cache_size: 0 }\n");
   const baseline = process.env.BENCH_BASELINE ? exportTree(process.env.BENCH_BASELINE, dir, "baseline") : undefined;
-  const before = baseline ? await setupServer(dir, "before", baseline.script) : undefined;
+  const before = baseline ? await setupServer(dir, "before", treeScript(baseline)) : undefined;
   const { base, auth, validateBody } = server;
   writeFileSync(join(dir, "validate.json"), server.validateRes);
   writeFileSync(join(dir, "secret.json"), server.secretRes);

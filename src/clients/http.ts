@@ -37,8 +37,9 @@ export function joinUrl(base: string, path: string): string {
 
 /** Send a request; resolves the raw Response when ok, otherwise throws ServiceError (status 0 = no answer). */
 export async function request(url: string, opts: RequestOptions = {}): Promise<Response> {
-  const signals = [AbortSignal.timeout(opts.timeoutMs ?? 10_000)];
-  if (opts.signal) signals.push(opts.signal);
+  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 10_000);
+  // A combined signal only when the caller gave one: publishes (the hot path) pass none.
+  const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
   const headers: Record<string, string> = { ...opts.headers };
   let body: string | undefined;
   if (opts.body !== undefined) {
@@ -47,7 +48,7 @@ export async function request(url: string, opts: RequestOptions = {}): Promise<R
   }
   let res: Response;
   try {
-    res = await fetch(url, { method: opts.method ?? (body ? "POST" : "GET"), headers, body, signal: AbortSignal.any(signals), ...(opts.tls ? { tls: opts.tls } : {}) });
+    res = await fetch(url, { method: opts.method ?? (body ? "POST" : "GET"), headers, body, signal, ...(opts.tls ? { tls: opts.tls } : {}) });
   } catch (err) {
     throw new ServiceError(0, "CLIENT_ERR_UNREACHABLE", `${url}: ${(err as Error).message}`);
   }
