@@ -58,8 +58,9 @@ export class SpanTrace implements ProxyTrace {
   constructor(private readonly tracer: Tracer) {}
 
   route(requestId: string, method: string, path: string, route: CompiledRoute, headers?: Headers): void {
-    const parent = this.tracer.incoming(headers?.get("traceparent"), headers?.get("tracestate"));
+    const parent = this.tracer.incoming(headers?.get("traceparent"));
     if (!parent.sampled) return;
+    if (parent.spanId !== "") parent.tracestate = headers?.get("tracestate") ?? undefined; // only a caller's trace has one
     const start = nowMs();
     const r: RequestSpans = { parent, ctx: { ...parent, spanId: randomHex(16) }, start, method, path };
     if (this.open.size >= MAX_OPEN) this.open.delete(this.open.keys().next().value!); // a request that never finished

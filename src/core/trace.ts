@@ -67,6 +67,9 @@ export function randomHex(chars: 16 | 32): string {
   return s;
 }
 
+/** A new trace that is not recorded (shared, never mutated). */
+const UNSAMPLED: TraceContext = Object.freeze({ traceId: "", spanId: "", sampled: false });
+
 /** Epoch milliseconds with sub-millisecond precision (span timestamps). */
 export const nowMs = (): number => performance.timeOrigin + performance.now();
 
@@ -80,7 +83,9 @@ export class Tracer {
   incoming(traceparent: string | null | undefined, tracestate?: string | null): TraceContext {
     const p = parseTraceparent(traceparent);
     if (p !== undefined) return { traceId: p.traceId, spanId: p.spanId, sampled: p.sampled, tracestate: tracestate ?? undefined };
-    return { traceId: randomHex(32), spanId: "", sampled: this.ratio >= 1 || (this.ratio > 0 && Math.random() < this.ratio) };
+    // A new trace not recorded (most of them at a low ratio) allocates nothing: its id is minted where it is sent on.
+    if (!(this.ratio >= 1 || (this.ratio > 0 && Math.random() < this.ratio))) return UNSAMPLED;
+    return { traceId: randomHex(32), spanId: "", sampled: true };
   }
 
   /** Queue a finished span for export (unsampled traces never get here: callers check ctx.sampled). */
@@ -100,7 +105,7 @@ export class Tracer {
    */
   server(request: Request, name: string, attributes: Record<string, Attr | undefined> = {}): ServerSpan {
     const parent = this.incoming(request.headers.get("traceparent"), request.headers.get("tracestate"));
-    return new ServerSpan(this, parent, name, attributes);
+    return new ServerSpan(this, parent.traceId === "" ? { ...parent, traceId: randomHex(32) } : parent, name, attributes);
   }
 }
 
