@@ -233,7 +233,10 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     async health() {
       const now = Date.now();
       const svcChecks: Record<string, string> = {};
-      for (const svc of services.values()) svcChecks[svc.name] = `${svc.members.filter((m) => isAvailable(m.state, now)).length}/${svc.members.length} available`;
+      for (const svc of services.values()) {
+        const up = svc.members.filter((m) => isAvailable(m.state, now)).length;
+        svcChecks[svc.name] = `${up}/${svc.members.length} available${up === 0 && svc.members.length > 0 && svc.settings.health_check.panic ? " (panic routing: all tried)" : ""}`;
+      }
       const registryOk = await registry.ping();
       const tlsFailure = platformTlsFailure(services.values(), ctx.tls, now);
       return {

@@ -171,7 +171,15 @@ export class ProxyCore {
   /** The instance for the next attempt: another than `exclude` when there is one. */
   pick(route: CompiledRoute, now: number, exclude: Member | undefined): Member | undefined {
     const svc = route.svc;
-    return svc.balancer.pick(svc.members, now, exclude) ?? (exclude ? svc.balancer.pick(svc.members, now) : undefined);
+    const m = svc.balancer.pick(svc.members, now, exclude) ?? (exclude ? svc.balancer.pick(svc.members, now) : undefined);
+    if (m !== undefined || !svc.settings.health_check.panic || svc.members.length === 0) return m;
+    // Panic routing (Envoy's, at 0 % available): every instance marked down or ejected at once is more often
+    // a false alarm of ours (a stall that timed every check out) than a service gone. Try them in turn, not
+    // the one just tried; if they really are down the attempts fail fast and the breaker opens.
+    const n = svc.members.length;
+    let i = svc.panicNext++ % n;
+    if (n > 1 && svc.members[i] === exclude) i = svc.panicNext++ % n;
+    return svc.members[i];
   }
 
   noInstance(route: CompiledRoute): Refusal {

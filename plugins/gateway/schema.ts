@@ -53,6 +53,7 @@ export const HealthCheckSchema = Type.Object(
     timeout: Duration({ default: "2s" }),
     healthy_threshold: Type.Integer({ minimum: 1, default: 2, description: "Consecutive passes before a down instance takes traffic again." }),
     unhealthy_threshold: Type.Integer({ minimum: 1, default: 3, description: "Consecutive failures before an instance is marked down." }),
+    panic: Type.Boolean({ default: true, description: "When every instance is down or ejected, try them all anyway (Envoy's panic routing) instead of answering 503 GW_ERR_NO_HEALTHY_UPSTREAM: a stall of the gateway can time every check out at once." }),
   },
   { additionalProperties: false, default: {} },
 );

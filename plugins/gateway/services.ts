@@ -29,6 +29,8 @@ export interface ServiceRuntime {
   runtime?: boolean;
   /** TLS options source for https instances (edge upstream TLS), set at provision when configured. */
   tlsSource?: { get(): object };
+  /** Panic routing's turn among all members (proxy-core pick). */
+  panicNext: number;
 }
 
 /** Trim a trailing slash so "http://a:1/" and "http://a:1" are one instance. */
@@ -49,6 +51,7 @@ export function createServiceRuntime(settings: ServiceSettings, shared: SharedPo
     retriesDenied: metrics.retries.cell({ service: settings.name, outcome: "budget_exhausted" }),
     ejections: metrics.ejections.cell({ service: settings.name }),
     bulkhead: settings.bulkhead ? new Bulkhead(settings.name, settings.bulkhead.max_concurrent, settings.bulkhead.max_queue, settings.bulkhead.queue_timeout) : undefined,
+    panicNext: 0,
   };
   setRegistered(svc, [], shared);
   return svc;

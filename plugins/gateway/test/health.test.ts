@@ -66,9 +66,29 @@ test("an instance killed under load: retries hide it, it is ejected and marked d
   expect(bodies.some((body) => body.includes(String(bPort)) || body.includes("back"))).toBe(true);
 }, 20_000);
 
-test("all instances down: 503 GW_ERR_NO_HEALTHY_UPSTREAM at once, not a hang", async () => {
+test("panic routing (default): every instance marked down by a false alarm still serves; truly dead ones fail fast", async () => {
+  // Checks fail (their path answers 500) while the traffic path works: what a stall that timed every check out looks like.
+  const alive = [startUpstream((req) => (new URL(req.url).pathname === "/health" ? new Response("no", { status: 500 }) : new Response("served"))), startUpstream((req) => (new URL(req.url).pathname === "/health" ? new Response("no", { status: 500 }) : new Response("served")))];
+  upstreams.push(...alive);
+  const dead = [`http://127.0.0.1:${freePort()}`];
+  const hc = "        health_check: { interval: 50ms, timeout: 100ms, unhealthy_threshold: 1 }\n";
+  const t = await startGateway(`    services:\n${service("flaky", "/flaky", alive.map((u) => u.url), hc)}${service("gone", "/gone", dead, hc)}`);
+  hosts.push(t);
+  const base = t.url("gateway");
+  expect(await until(async () => (await services(base, "flaky")).instances.every((i) => !i.healthy), 2000)).toBe(true);
+  const served = await load(20, 4, () => fetch(`${base}/flaky/x`));
+  expect(served.map((r) => r.body)).toEqual(Array(20).fill("served"));
+  expect(alive.every((u) => u.hits > 0)).toBe(true); // in turn, not one
+  expect(await until(async () => (await services(base, "gone")).instances.every((i) => !i.healthy), 2000)).toBe(true);
+  const t0 = performance.now();
+  const r = await fetch(`${base}/gone/x`);
+  expect(r.status).toBe(502);
+  expect(performance.now() - t0).toBeLessThan(1000);
+});
+
+test("all instances down with panic off: 503 GW_ERR_NO_HEALTHY_UPSTREAM at once, not a hang", async () => {
   const dead = [`http://127.0.0.1:${freePort()}`, `http://127.0.0.1:${freePort()}`];
-  const t = await startGateway(`    services:\n${service("gone", "/gone", dead, "        health_check: { interval: 50ms, timeout: 100ms, unhealthy_threshold: 1 }\n")}`);
+  const t = await startGateway(`    services:\n${service("gone", "/gone", dead, "        health_check: { interval: 50ms, timeout: 100ms, unhealthy_threshold: 1, panic: false }\n")}`);
   hosts.push(t);
   const base = t.url("gateway");
   expect(await until(async () => (await services(base, "gone")).instances.every((i) => !i.healthy), 2000)).toBe(true);
@@ -83,9 +103,9 @@ test("all instances down: 503 GW_ERR_NO_HEALTHY_UPSTREAM at once, not a hang", a
   expect(ms).toBeLessThan(100);
 });
 
-test("connect errors on every instance before any health verdict: a coded 502, then ejection makes it a fast 503", async () => {
+test("connect errors on every instance before any health verdict: a coded 502, then ejection makes it a fast 503 (panic off)", async () => {
   const dead = [`http://127.0.0.1:${freePort()}`];
-  const t = await startGateway(`    services:\n${service("void", "/void", dead, "        health_check: { enabled: false }\n        outlier: { consecutive_failures: 2, base_ejection: 5s }\n        retries: { attempts: 0 }\n")}`);
+  const t = await startGateway(`    services:\n${service("void", "/void", dead, "        health_check: { enabled: false, panic: false }\n        outlier: { consecutive_failures: 2, base_ejection: 5s }\n        retries: { attempts: 0 }\n")}`);
   hosts.push(t);
   const base = t.url("gateway");
   const first = [await fetch(`${base}/void/x`), await fetch(`${base}/void/x`)];
