@@ -22,7 +22,7 @@ import { directoryResolver } from "./resolve";
 import { dependencyOrder } from "./order";
 import { bind, drained, type BoundServer, type Generation, type Slot } from "./listener";
 import { renderTable, type TableRow } from "./table";
-import { platformTls, platformClient, bindHealthListener, tlsHealth, type PlatformTls } from "./tls";
+import { platformTls, platformClient, bindHealthListener, tlsHealth, applyRenewed, type PlatformTls } from "./tls";
 import { openApiDocument } from "./openapi";
 import { docsPage } from "./docs-page";
 
@@ -140,6 +140,8 @@ export class Host {
     this.log.setLevel(parseLogLevel(this.config.host.log_level));
     this.tls = await platformTls(this.config.host, this.log);
     this.tls?.peers.start(this.bus); // revocations reach every listener live (src/host/tls-peers.ts)
+    // A renewed host certificate goes to every listener for new connections (src/host/tls-host-cert.ts).
+    this.tls?.renewal?.start((pem) => { const server = applyRenewed(this.tls!, pem); for (const r of this.running.values()) r.bound.retls?.(server); });
     const rows: TableRow[] = [];
     const busRow = await this.startBus();
     const started: RunningPlugin[] = [];
@@ -354,6 +356,7 @@ export class Host {
     await this.bridge?.stop();
     this.healthServer?.stop(true);
     this.tls?.peers.stop();
+    this.tls?.renewal?.stop();
     await this.shared.closeAll();
     this.log.info("host stopped");
   }

@@ -53,6 +53,8 @@ export interface BoundServer {
   stop(force: boolean): void;
   /** Wire ports: let upgraded connections (WebSocket pipes) run up to `graceMs`, then close them cleanly. */
   closeUpgraded?(code: number, reason: string, graceMs: number): Promise<void>;
+  /** Platform mTLS ports: new connections get this TLS (a renewed host certificate); none is dropped. */
+  retls?(tls: Bun.TLSOptions): void;
 }
 
 export function finish(gen: Generation) {
@@ -266,6 +268,7 @@ function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts:
     hostname,
     port: front.port,
     closeUpgraded: (code, reason, graceMs) => front.closeUpgraded(code, reason, graceMs),
+    ...(opts.tls && opts.peers ? { retls: (tls: Bun.TLSOptions) => front.retls(tls) } : {}),
     stop(force) {
       front.stop(force);
       inner.stop(force);

@@ -9,23 +9,22 @@
  * (tls-peers.ts). TLS cannot exempt paths, so `open_paths` is honoured through an optional plain-HTTP
  * health listener (`host.mtls.health_port`) that serves GET /health and GET /health/<plugin> only.
  */
-import { existsSync, readFileSync, writeFileSync, renameSync, chmodSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { hostname as osHostname } from "node:os";
 import type { Server } from "bun";
 import type { HostSettings } from "../config/host-schema";
 import type { Logger } from "../core/log";
-import { loadOrCreateCa, CA_FILES } from "../core/pki/ca";
-import { issueLeaf } from "../core/pki/issue";
+import { CA_FILES } from "../core/pki/ca";
 import { x509 } from "../core/pki/x509";
 import { HostErrors } from "../core/errors";
 import type { PlatformTlsClient } from "../core/plugin";
 import { PLATFORM_FILES, fileBackedTls, type TlsFiles } from "../core/pki/platform-files";
 import { LivePeers } from "./tls-peers";
+import { HostCertRenewal, issueHostCert, renewAt } from "./tls-host-cert";
 
 export const HOST_CERT_FILE = PLATFORM_FILES.cert;
 export const HOST_KEY_FILE = PLATFORM_FILES.key;
-const HOST_CERT_TTL_MS = 30 * 86_400_000;
 
 export interface PlatformTls {
   /** For Bun.serve: the host's chain and key, the CA, client certificates required. */
@@ -36,29 +35,19 @@ export interface PlatformTls {
   source: ReturnType<typeof fileBackedTls>;
   /** The live verdict on client certificates (CRL re-read on change, SPIFFE ID); the host starts it. */
   peers: LivePeers;
+  /** Renewal of the host certificate while running (not for host.mtls.cert_file/key_file); the host starts it. */
+  renewal?: HostCertRenewal;
+}
+
+/** After a renewal: the new server and client options, in place (what later binds use too). */
+export function applyRenewed(tls: PlatformTls, pem: { cert: string; key: string }): Bun.TLSOptions {
+  tls.server = { ...tls.server, cert: pem.cert, key: pem.key };
+  tls.client = { ...tls.client, cert: pem.cert, key: pem.key };
+  return tls.server;
 }
 
 export function pkiDir(host: HostSettings): string {
   return host.mtls.dir ?? join(host.data_dir, "security");
-}
-
-function writeSecretFile(path: string, data: string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data, { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
-}
-
-/** True when the certificate at `file` is missing or past 2/3 of its lifetime. */
-function needsRenewal(file: string): boolean {
-  if (!existsSync(file)) return true;
-  try {
-    const cert = new x509.X509Certificate(readFileSync(file, "utf8"));
-    const nb = cert.notBefore.getTime();
-    return Date.now() > nb + ((cert.notAfter.getTime() - nb) * 2) / 3;
-  } catch {
-    return true;
-  }
 }
 
 /** The TLS material of the platform, or undefined when mTLS is off. Creates the CA and host cert on first use. */
@@ -67,23 +56,13 @@ export async function platformTls(host: HostSettings, log: Logger): Promise<Plat
   const dir = pkiDir(host);
   const caFile = host.mtls.ca_file ?? join(dir, CA_FILES.root);
   let certFile = host.mtls.cert_file;
+  let renewal: HostCertRenewal | undefined; // only for the certificate the host manages itself
   let keyFile = host.mtls.key_file;
   if (!certFile || !keyFile) {
     certFile = join(dir, HOST_CERT_FILE);
     keyFile = join(dir, HOST_KEY_FILE);
-    if (needsRenewal(certFile) || !existsSync(keyFile)) {
-      const ca = await loadOrCreateCa({ dir });
-      for (const w of ca.warnings) log.warn("platform CA", { warning: w });
-      const leaf = await issueLeaf(ca, {
-        commonName: "tradpal-host",
-        spiffeId: "spiffe://tradpal.local/host",
-        altNames: ["localhost", "127.0.0.1", "::1", osHostname()],
-        ttlMs: HOST_CERT_TTL_MS,
-      });
-      writeSecretFile(keyFile, leaf.keyPem);
-      writeSecretFile(certFile, leaf.chainPem); // 0600 like every file of the security dir (its rule; it would tighten and warn)
-      log.info("issued the host's mTLS certificate", { serial: leaf.serial, not_after: leaf.notAfter.toISOString(), cert: certFile, source: ca.source });
-    }
+    if (Date.now() >= renewAt(certFile) || !existsSync(keyFile)) await issueHostCert(dir, { cert: certFile, key: keyFile }, log, "issued");
+    renewal = new HostCertRenewal(dir, { cert: certFile, key: keyFile }, log);
   }
   const source = fileBackedTls({ cert: certFile, key: keyFile, ca: caFile } satisfies TlsFiles);
   const { ca, cert, key } = source.get();
@@ -95,6 +74,7 @@ export async function platformTls(host: HostSettings, log: Logger): Promise<Plat
     client: { cert, key, ca },
     source,
     peers,
+    renewal,
   };
 }
 

@@ -431,6 +431,12 @@ class FrontConn implements WireClient, TunnelClient {
 export interface Front {
   listener: TCPSocketListener<FrontConn>;
   port: number;
+  /**
+   * TLS: serve new connections with other certificates (the host's renewed one) without dropping any: a
+   * second listener on the port (SO_REUSEPORT) takes new connections, the old one stops accepting, and
+   * the connections it accepted carry on. Bun.listen cannot change a listening socket's TLS context.
+   */
+  retls(tls: Bun.TLSOptions): void;
   /** force false: stop accepting, close idle connections, let busy ones finish; true: drop everything. */
   stop(force: boolean): void;
   /** Let upgraded connections run up to `graceMs`, then close them (WebSocket: Close frames with `code`). */
@@ -439,12 +445,12 @@ export interface Front {
 
 export function listenFront(o: FrontOptions): Front {
   const conns = new Set<FrontConn>();
-  const listener = Bun.listen<FrontConn>({
+  const listen = (port: number, tls: Bun.TLSOptions | undefined, reusePort: boolean) => Bun.listen<FrontConn>({
     hostname: o.hostname,
-    port: o.port,
+    port,
     // Bun.listen takes reusePort (SO_REUSEPORT) at run time; its listen options type does not declare it.
-    ...({ reusePort: o.reusePort } as object),
-    ...(o.tls ? { tls: o.tls } : {}),
+    ...({ reusePort } as object),
+    ...(tls ? { tls } : {}),
     socket: {
       binaryType: "buffer",
       // TLS: BoringSSL verified the chain; the live verdict (revoked now?) decides before any byte is read.
@@ -479,14 +485,24 @@ export function listenFront(o: FrontOptions): Front {
       },
     },
   });
+  // A TLS front binds with SO_REUSEPORT so retls() can open a second listener on the port; a plain bind
+  // first keeps a port held by anyone else an error (EADDRINUSE) rather than a silent share.
+  if (o.tls && !o.reusePort && o.port !== 0) Bun.listen({ hostname: o.hostname, port: o.port, socket: { data() {} } }).stop(true);
+  let listener = listen(o.port, o.tls, o.reusePort || o.tls !== undefined);
   const headSweep = setInterval(() => {
     const now = Date.now();
     for (const c of conns) c.headTimedOut(now);
   }, Math.min(1000, Math.max(50, o.headTimeoutMs / 4)));
   (headSweep as unknown as { unref?: () => void }).unref?.();
   return {
-    listener,
+    get listener() { return listener; },
     port: listener.port,
+    retls(tls) {
+      const old = listener;
+      listener = listen(old.port, tls, true);
+      old.stop(false);
+      o.log.info("listener serves a renewed certificate to new connections; open connections carry on", { port: old.port });
+    },
     async closeUpgraded(code, reason, graceMs) {
       const upgraded = () => [...conns].filter((c) => c.upgraded);
       const deadline = Date.now() + graceMs;
