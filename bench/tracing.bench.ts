@@ -9,7 +9,7 @@
  * proxying GET /api/bench to the gateway bench's origin. Interleaved rounds, wrk at 64 connections, CPU µs per
  * request of the gateway process from /proc (the steadier figure on a shared machine), medians.
  *
- *   bun run bench tracing            (~3 min)
+ *   bun run bench tracing            (~5 min; TRACING_BENCH_ROUNDS, default 5)
  */
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { autocannonLoad, cpuTicks, hasCommand, median, TICKS_PER_SECOND, waitForUrl, wrkLoad, type LoadResult } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
 
-const ROUNDS = 3, WARM_S = 2, RUN_S = 5, CONNS = 64, PROXY_CPU = 1, LOAD_CPU = 0;
+const ROUNDS = Number(process.env.TRACING_BENCH_ROUNDS ?? 5), WARM_S = 2, RUN_S = 5, CONNS = 64, PROXY_CPU = 1, LOAD_CPU = 0;
 /** The commit that brought tracing into the gateway, and the one that added the call graph. */
 const TRACING = process.env.TRACING_BENCH_COMMIT ?? "ded25c9";
 const TOPOLOGY = process.env.TOPOLOGY_BENCH_COMMIT ?? "65227fb";
