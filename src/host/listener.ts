@@ -8,43 +8,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Server } from "bun";
-import type { FetchHandler, PluginInstance } from "../core/plugin";
+import type { Generation, Slot } from "./slot";
 import type { Logger } from "../core/log";
 import { HostErrors, jsonError } from "../core/errors";
 import { acceptRequestId } from "../core/http";
-import type { PluginBlock } from "../config/load";
 import { HEAD_TIMEOUT_MS, listenFront } from "./wire/front";
 import { PEER_FIELD, PEER_ID_FIELD, Tunnel } from "./wire/tunnel";
 import type { PeerVerdict } from "./tls-peers";
 import { setPeerIdentity } from "../core/peer-identity";
 import { hostProblem } from "../core/http1/host-field";
 import { TARGET_FIELD, rawTarget, setRawTarget } from "../core/http1/raw-target";
-
-/** A provisioned, started instance of one plugin config. */
-export interface Generation {
-  block: PluginBlock;
-  instance: PluginInstance;
-  handler: FetchHandler;
-  abort: AbortController;
-  inflight: number;
-  /** Resolves waiters when inflight drops to zero. */
-  onIdle: (() => void)[];
-  /** The then() callbacks for async responses, made once per generation (not two closures per request). */
-  settle?: [(res: Response) => Response, (err: unknown) => Response];
-}
-
-export interface Slot {
-  id: string;
-  gen: Generation;
-  closing: boolean;
-  health(): Promise<Response>;
-  metrics(): Promise<Response>;
-  /** GET /openapi.json and GET /docs (src/host/openapi.ts): host-served, so no plugin catch-all takes them. */
-  openapi(): Promise<Response>;
-  docs(): Promise<Response>;
-  /** GET /-/config (src/host/config-endpoint.ts): the running configuration, admin token required. */
-  config(req: Request): Promise<Response>;
-}
 
 export interface BoundServer {
   hostname: string;

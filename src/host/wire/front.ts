@@ -13,7 +13,7 @@ import type { PipeLimits, WireClient, WireRequest } from "../../core/wire";
 import type { Logger } from "../../core/log";
 import { HostErrors } from "../../core/errors";
 import { acceptRequestId } from "../../core/http";
-import type { Generation, Slot } from "../listener";
+import type { Generation, Slot } from "../slot";
 import { Tunnel, type Exchange, type TunnelClient } from "./tunnel";
 import { WsPipeClose } from "./ws-pipe-close";
 import { WS_GOING_AWAY } from "../../core/http1/ws-frames";
