@@ -132,3 +132,27 @@ test("upstream state (ejection, counters) survives a config reload for unchanged
   expect(after.ejected_until).toBe(before.ejected_until!);
   expect((await fetch(`${base}/other/x`)).status).toBe(200);
 });
+
+test("a reload: an instance removed from the config stops being probed at once; registrations and the kept instance's state carry over", async () => {
+  const probes = new Map<string, number>();
+  const mk = (tag: string) => startUpstream((req) => { if (new URL(req.url).pathname === "/health") probes.set(tag, (probes.get(tag) ?? 0) + 1); return new Response(tag); });
+  const kept = mk("kept"), removed = mk("removed"), registered = mk("registered");
+  upstreams.push(kept, removed, registered);
+  const hc = "        health_check: { interval: 50ms }\n";
+  const t = await startGateway(`    registration: { admin_token: "reload-test-admin-token-0123456789" }\n    services:\n${service("svc", "/svc", [kept.url, removed.url], hc)}`);
+  hosts.push(t);
+  const base = t.url("gateway");
+  const reg = await fetch(`${base}/services/svc/instances`, { method: "POST", headers: { authorization: "Bearer reload-test-admin-token-0123456789", "content-type": "application/json" }, body: JSON.stringify({ url: registered.url, ttl: 300 }) });
+  expect(reg.status).toBe(201);
+  await load(30, 3, () => fetch(`${base}/svc/x`));
+  const before = (await services(base, "svc")).instances.find((i) => i.url === kept.url)!;
+  expect(before.requests).toBeGreaterThan(0);
+  expect((await t.rewrite(gatewayConfig(`    registration: { admin_token: "reload-test-admin-token-0123456789" }\n    services:\n${service("svc", "/svc", [kept.url], hc)}`))).ok).toBe(true);
+  const n = probes.get("removed") ?? 0;
+  await Bun.sleep(300); // six probe intervals
+  expect((probes.get("removed") ?? 0) - n).toBeLessThanOrEqual(1); // at most one already in flight
+  expect((probes.get("kept") ?? 0)).toBeGreaterThan(n > 0 ? 2 : 0);
+  const after = await services(base, "svc");
+  expect(after.instances.map((i) => i.url).sort()).toEqual([kept.url, registered.url].sort()); // the registration carried over
+  expect(after.instances.find((i) => i.url === kept.url)!.requests).toBeGreaterThanOrEqual(before.requests); // its counters too
+});
