@@ -38,7 +38,7 @@ plugins:
     port: 8000
     access_log: { enabled: false }
     auth: { jwks_url: "http://${A.ip}:8009/.well-known/jwks.json" }
-    rate_limiting: { enabled: true, key: ip, trusted_proxies: [] }
+    rate_limiting: { enabled: true, key: ip, trusted_proxies: [], redis_timeout: 3s }   # a loaded machine must not fall back to local counters
     registration: { admin_token: ${ADMIN}, sync_interval: 200ms }
     services:
       - { name: limited, path_prefix: /limited, rate_limit: 100/min, instances: [{ url: "http://${net.gateway}:${upstream.port}" }], health_check: { enabled: false } }
@@ -175,7 +175,7 @@ ${withSecurity ? `  security:\n    port: 8009\n    admin_token: ${ADMIN}\n    se
     for (let i = 0; i < 600; i++) {
       if (i === killAfter) hostProc.get(A.name)!.kill("SIGKILL");
       const h = i % 2 === 0 ? A : B;
-      const s = await fetch(`http://${h.ip}:8000/dyn/x`, { signal: AbortSignal.timeout(2000) }).then((r) => r.status, () => -1);
+      const s = await fetch(`http://${h.ip}:8000/dyn/x`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.status, () => -1);
       if (h === B) { sentToB++; if (s !== 200) failedAtB++; }
     }
     expect(sentToB).toBe(300);
