@@ -12,13 +12,13 @@ import { StoreUnavailableError } from "./types";
 
 export class NativePublisher {
   private readonly client: RedisClient;
-  private readonly sha: string;
+  /** sha1 of each script run through this client (EVALSHA names a script by it). */
+  private readonly shas = new Map<string, string>();
   private lastKick = 0;
   private closed = false;
 
   constructor(url: string, private readonly script: string, private readonly timeoutMs: number) {
     this.client = new RedisClient(url, { enableOfflineQueue: false, autoReconnect: true, maxRetries: 1_000_000, connectionTimeout: Math.max(1000, timeoutMs) });
-    this.sha = new Bun.CryptoHasher("sha1").update(script).digest("hex");
     this.kick();
   }
 
@@ -36,14 +36,19 @@ export class NativePublisher {
     this.client.connect().catch(() => { /* retried on a later kick; ioredis serves meanwhile */ });
   }
 
-  /** EVALSHA (EVAL once after a Redis restart emptied the script cache), bounded by the command timeout. */
-  run(keys: string[], argv: string[]): Promise<[number, string]> {
-    const args = [this.sha, String(keys.length), ...keys, ...argv];
+  /**
+   * EVALSHA of `script` (the publish script unless given; EVAL once after a Redis restart emptied the
+   * script cache), bounded by the command timeout.
+   */
+  run<T = [number, string]>(keys: string[], argv: string[], script = this.script): Promise<T> {
+    let sha = this.shas.get(script);
+    if (!sha) this.shas.set(script, (sha = new Bun.CryptoHasher("sha1").update(script).digest("hex")));
+    const args = [sha, String(keys.length), ...keys, ...argv];
     return this.bounded(this.client.send("EVALSHA", args).catch((err: Error) => {
       if (!String(err?.message).includes("NOSCRIPT")) throw err;
-      args[0] = this.script; // the script did not run: sending it whole is safe
+      args[0] = script; // the script did not run: sending it whole is safe
       return this.client.send("EVAL", args);
-    })) as Promise<[number, string]>;
+    })) as Promise<T>;
   }
 
   private bounded<T>(op: Promise<T>): Promise<T> {

@@ -79,3 +79,48 @@ if ARGV[2] == '1' then redis.call('SET', KEYS[2], cjson.encode({d = ARGV[7], e =
 if fresh == 0 and n > 0 then return {1, joined} end
 return {0, joined}
 `;
+
+/**
+ * The keyed publishes of one event-loop turn in one call (every typed-client publish carries an
+ * Idempotency-Key): each request exactly as PUBLISH_LUA with useRequestKey=1, useEventKeys=0 would run
+ * it, in order, so a later request of the call sees an earlier one's record (two publishes with one key
+ * still store one request). KEYS[1] stream, KEYS[1 + r] request r's idem key. ARGV: trimKind, trimArg,
+ * valuesPerEvent, then per request: windowMs, requestDigest, event count, the events' values.
+ * Returns a flat list, two items per request: 0, "id1,id2,..." (stored) or 2, record (key known).
+ */
+export const PUBLISH_KEYED_LUA = `
+local names = {${EVENT_FIELDS.map((f) => `'${f}'`).join(", ")}}
+local kind, arg = ARGV[1], ARGV[2]
+local nf = tonumber(ARGV[3])
+local out = {}
+local p = 4
+local r = 0
+while p <= #ARGV do
+  r = r + 1
+  local window, digest, n = ARGV[p], ARGV[p + 1], tonumber(ARGV[p + 2])
+  p = p + 3
+  local hit = redis.call('GET', KEYS[1 + r])
+  if hit then
+    out[#out + 1] = 2
+    out[#out + 1] = hit
+  else
+    local ids, eids = {}, {}
+    for i = 0, n - 1 do
+      local base = p + i * nf
+      local args = {}
+      for j = 1, nf do args[2 * j - 1] = names[j]; args[2 * j] = ARGV[base + j - 1] end
+      eids[#eids + 1] = ARGV[base]
+      if kind ~= '' then
+        ids[#ids + 1] = redis.call('XADD', KEYS[1], kind, '~', arg, '*', unpack(args))
+      else
+        ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', unpack(args))
+      end
+    end
+    redis.call('SET', KEYS[1 + r], cjson.encode({d = digest, e = eids, s = ids}), 'PX', window)
+    out[#out + 1] = 0
+    out[#out + 1] = table.concat(ids, ',')
+  end
+  p = p + n * nf
+end
+return out
+`;

@@ -6,8 +6,9 @@
  * (the HTTP layer answers 503), never a hang: no offline queue, a command timeout, no blind resend.
  */
 import Redis, { Cluster } from "ioredis";
-import { keysFor, F, EVENT_FIELDS, PUBLISH_LUA, type StreamKeys } from "./redis-keys";
+import { keysFor, F, PUBLISH_LUA, PUBLISH_KEYED_LUA, type StreamKeys } from "./redis-keys";
 import { NativePublisher } from "./native-publish";
+import { publishKeyed, pushValues, VALUES_PER_EVENT, type KeyedAppend } from "./redis-keyed";
 import { decodeRecord, replayOf } from "../idempotency";
 import {
   StoreUnavailableError, splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery,
@@ -18,11 +19,6 @@ type Entry = [string, string[] | null];
 /** A single node or a Redis Cluster: the key scheme keeps each stream's keys in one slot (redis-keys.ts). */
 type Conn = Redis | Cluster;
 
-/** Appends an event's values in EVENT_FIELDS order (the publish script pairs them with the field names). */
-function pushValues(argv: string[], e: NewEvent) {
-  argv.push(e.id, e.type, e.source, e.time, e.correlationId, String(e.schemaVersion), JSON.stringify(e.payload));
-}
-const VALUES_PER_EVENT = String(EVENT_FIELDS.length);
 /** Most events one coalesced script call carries (bounds the script's run time and argument count). */
 const MAX_COALESCED = 2000;
 
@@ -54,6 +50,9 @@ class RedisEventStore implements EventStore {
   private typeDeltas = new Map<string, number>();
   private queue: { events: NewEvent[]; resolve(r: AppendResult): void; reject(err: unknown): void }[] = [];
   private queued = 0;
+  /** Publishes with an Idempotency-Key (no per-event dedup) of this turn, for one PUBLISH_KEYED_LUA call. */
+  private keyed: KeyedAppend[] = [];
+  private keyedCount = 0;
 
   constructor(private readonly r: Conn, private readonly blocking: BlockingPool, readonly stream: string, private readonly policy: TrimPolicy, private readonly native?: NativePublisher) {
     this.k = keysFor(stream);
@@ -82,8 +81,28 @@ class RedisEventStore implements EventStore {
         else if (this.queued >= MAX_COALESCED) this.flush();
       });
     }
+    if (!opts.dedupById) {
+      // Every typed-client publish: coalesced like the plain ones, each request still checked and recorded
+      // under its own key, in order, inside the one script call (PUBLISH_KEYED_LUA).
+      return new Promise((resolve, reject) => {
+        this.keyed.push({ events, opts, resolve, reject });
+        this.keyedCount += events.length;
+        if (this.keyed.length === 1) setImmediate(this.flushKeyed);
+        else if (this.keyedCount >= MAX_COALESCED) this.flushKeyed();
+      });
+    }
     return this.appendDeduplicated(events, opts);
   }
+
+  private flushKeyed = () => {
+    const q = this.keyed;
+    if (q.length === 0) return;
+    this.keyed = [];
+    this.keyedCount = 0;
+    publishKeyed(q, this.k, this.trimForAppend(), (keys, argv) => this.native?.isReady()
+      ? this.native.run(keys, argv, PUBLISH_KEYED_LUA)
+      : guard((this.r as any).tradpalPublishKeyed(keys.length, keys, argv)), (events) => this.count(events));
+  };
 
   private async appendDeduplicated(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
     const [kind, arg] = this.trimForAppend();
@@ -91,8 +110,8 @@ class RedisEventStore implements EventStore {
     if (opts.dedupById) for (const e of events) keys.push(this.k.idemPrefix + "e:" + e.id);
     const argv = [String(opts.dedupWindowMs), opts.idempotencyKey ? "1" : "0", opts.dedupById ? "1" : "0", kind, arg, VALUES_PER_EVENT, opts.requestDigest ?? ""];
     for (const e of events) pushValues(argv, e);
-    // Through the native client when connected, as the coalesced path: every typed-client publish carries a
-    // key and takes this path, and ioredis' per-command cost was a third of the server's CPU on it.
+    // Through the native client when connected, as the coalesced paths (ioredis' per-command encoding and
+    // socket writes were a third of the server's CPU on a keyed publish).
     const [dup, reply] = await (this.native?.isReady()
       ? this.native.run(keys, argv)
       : guard((this.r as any).tradpalPublish(keys.length, keys, argv) as Promise<[number, string]>));
@@ -390,6 +409,7 @@ export async function createRedisFactory(opts: RedisStoreOptions & { connectTime
   // call (what auto-pipelining would batch), and measured no faster with it on top.
   const main = connect({ commandTimeout: opts.commandTimeoutMs }, "tradpal-events");
   main.defineCommand("tradpalPublish", { lua: PUBLISH_LUA });
+  main.defineCommand("tradpalPublishKeyed", { lua: PUBLISH_KEYED_LUA });
   main.on("error", () => { /* reported through ping()/503s; avoid unhandled error events */ });
   const blocking = new BlockingPool(() => {
     const c = connect({ blockingTimeout: 1000 }, "tradpal-events-sub");

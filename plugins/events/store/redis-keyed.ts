@@ -1,0 +1,47 @@
+/**
+ * The keyed publishes of one event-loop turn (every typed-client publish carries an Idempotency-Key) as
+ * one PUBLISH_KEYED_LUA call (redis-keys.ts): one round trip and one command's client cost for the
+ * turn, where each request used to be its own script call. Each request is still checked and recorded
+ * under its own key inside the script, in order; here each caller gets its own answer: its stream ids,
+ * the first request's ids (a repeat with the same digest) or IdempotencyConflictError (another digest).
+ */
+import { decodeRecord, replayOf } from "../idempotency";
+import { EVENT_FIELDS, type StreamKeys } from "./redis-keys";
+import type { AppendOptions, AppendResult, NewEvent } from "./types";
+
+export interface KeyedAppend { events: NewEvent[]; opts: AppendOptions; resolve(r: AppendResult): void; reject(err: unknown): void }
+
+/** Appends an event's values in EVENT_FIELDS order (the publish scripts pair them with the field names). */
+export function pushValues(argv: string[], e: NewEvent) {
+  argv.push(e.id, e.type, e.source, e.time, e.correlationId, String(e.schemaVersion), JSON.stringify(e.payload));
+}
+export const VALUES_PER_EVENT = String(EVENT_FIELDS.length);
+
+/** Send the requests `q` in one call (`send`: the script call, native or ioredis) and settle each. */
+export function publishKeyed(q: KeyedAppend[], k: StreamKeys, [kind, arg]: [string, string], send: (keys: string[], argv: string[]) => Promise<(number | string)[]>, stored: (events: NewEvent[]) => void): void {
+  const keys = [k.stream];
+  const argv: string[] = [kind, arg, VALUES_PER_EVENT];
+  for (const item of q) {
+    keys.push(k.idemPrefix + "k:" + item.opts.idempotencyKey);
+    argv.push(String(item.opts.dedupWindowMs), item.opts.requestDigest ?? "", String(item.events.length));
+    for (const e of item.events) pushValues(argv, e);
+  }
+  send(keys, argv).then(
+    (out) => {
+      for (let i = 0; i < q.length; i++) {
+        const item = q[i];
+        const reply = String(out[2 * i + 1]);
+        if (Number(out[2 * i]) !== 2) {
+          stored(item.events);
+          item.resolve({ streamIds: reply.split(","), duplicate: false });
+          continue;
+        }
+        try {
+          const rec = replayOf(decodeRecord(reply), item.opts.requestDigest); // throws IdempotencyConflictError
+          item.resolve({ streamIds: rec.s, eventIds: rec.e.length ? rec.e : undefined, duplicate: true });
+        } catch (err) { item.reject(err); }
+      }
+    },
+    (err) => { for (const item of q) item.reject(err); },
+  );
+}
