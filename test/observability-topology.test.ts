@@ -89,3 +89,17 @@ test("GET /topology/view draws the graph (headless Chromium; screenshot in test-
     rmSync(profile, { recursive: true, force: true });
   }
 });
+
+test("the edge map is bounded: idle edges make room, and when none is idle new callers count as \"other\"", async () => {
+  const { Topology } = await import("../plugins/gateway/topology");
+  const topo = new Topology(60);
+  const t0 = 1_000_000_000;
+  for (let i = 0; i < 2000; i++) topo.record(`10.0.${i >> 8}.${i & 255}`, "r", "s", "i", 200, 1, t0);
+  topo.record("192.0.2.1", "r", "s", "i", 200, 1, t0);
+  expect(topo.snapshot(t0).edges.some((e) => e.caller === "other")).toBe(true);
+  // A window later the old callers are idle: a new one gets its own edge again.
+  topo.record("192.0.2.2", "r", "s", "i", 500, 1, t0 + 61_000);
+  const later = topo.snapshot(t0 + 61_000);
+  expect(later.edges.map((e) => e.caller)).toEqual(["192.0.2.2"]);
+  expect(later.edges[0]).toMatchObject({ requests: 1, errors: 1, error_ratio: 1 });
+});

@@ -4,8 +4,9 @@
  * GET /topology answers it as JSON; GET /topology/view draws it (topology-page.ts).
  *
  * Fed from ProxyCore.account (every answered request, once): the caller is the client address (the edge's
- * token subject is not known at that point). Cost per request: two Map lookups and a few array increments;
- * a bounded number of edges (MAX_EDGES; beyond, new edges are counted under caller "other").
+ * token subject is not known at that point). Cost per request: three Map lookups and a few array increments;
+ * a bounded number of edges (MAX_EDGES): when full, edges idle for a whole window are dropped, and if none
+ * is, new edges are counted under caller "other".
  */
 const BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, Infinity]; // ms upper bounds
 const MAX_EDGES = 2000;
@@ -52,10 +53,20 @@ export class Topology {
     if (!byCaller) byInstance.set(instance, (byCaller = new Map()));
     let e = byCaller.get(caller);
     if (!e) {
-      if (this.count >= MAX_EDGES) { caller = "other"; e = byCaller.get(caller); }
+      if (this.count >= MAX_EDGES && this.sweep(Math.floor(now / 1000)) === 0) { caller = "other"; e = byCaller.get(caller); }
       if (!e) { byCaller.set(caller, (e = new Edge(caller, route, service, instance, this.windowS))); this.count++; }
     }
     e.add(Math.floor(now / 1000), status >= 500 || status === 0, ms);
+  }
+
+  /** Drop the edges with no traffic in the window; returns how many went. */
+  private sweep(nowS: number): number {
+    let dropped = 0;
+    for (const byInstance of this.edges.values()) for (const byCaller of byInstance.values()) for (const [caller, e] of byCaller) {
+      if (e.seconds.every((s) => s.at < 0 || nowS - s.at >= this.windowS)) { byCaller.delete(caller); dropped++; }
+    }
+    this.count -= dropped;
+    return dropped;
   }
 
   /** Every edge with traffic in the window (or ever, with `all`), and the nodes they connect. */
