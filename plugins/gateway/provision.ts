@@ -6,6 +6,7 @@
 import { followQuarantines, quarantineSet } from "./quarantine";
 import { Topology } from "./topology";
 import { tracerFor } from "../../src/core/trace";
+import { flushTraces } from "../../src/core/trace-otlp";
 import type { PluginContext, PluginInstance } from "../../src/core/plugin";
 import { edgeModule, edgeLoadError, EDGE_KEYS } from "./edge-loader";
 import type { EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";
@@ -147,6 +148,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
   };
   // The call graph outlives reloads (ctx.shared); breaker states come from the bus (all processes, with the bridge).
   const topology = ctx.shared.getOrCreate("gateway:topology", () => new Topology());
+  const tracer = tracerFor(ctx.host, ctx.id);
   const offBreakers = ctx.bus.on("breaker.transition", (t) => { topology.breakers.set(t.name, t.to); });
   const quarantine = quarantineSet(ctx.shared);
   const offQuarantine = followQuarantines(ctx.bus, quarantine, ctx.log);
@@ -183,7 +185,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     latency: metrics.latency,
     // The level of the config being applied (the host sets its logger's level only after provisioning).
     debug: parseLogLevel(ctx.host.log_level) === "debug",
-    tracer: tracerFor(ctx.host, ctx.id),
+    tracer,
     topology,
     quarantine,
   });
@@ -229,6 +231,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
       audit.log.flush();
       if (client.kind === "fetch") client.close(); // the shared pooled client is closed by the host at shutdown
       await policy?.stop();
+      if (tracer) await Promise.race([flushTraces(), Bun.sleep(2000)]); // the last requests' spans, bounded: a dead collector must not hold a shutdown
     },
     async health() {
       const now = Date.now();
