@@ -64,6 +64,7 @@ describe("shipped rules and dashboards against a live platform (shipped config.y
     const used = new Set<string>();
     for (const { expr } of shippedExpressions()) for (const n of promqlMetricNames(expr)) used.add(n.replace(/_(bucket|sum|count)$/, ""));
     const families = [...exposed].filter((n) => n.startsWith("tradpal_") && !/_(bucket|sum|count)$/.test(n));
-    expect(families.filter((n) => !used.has(n))).toEqual([]);
+    // A new metric fails here until a panel shows it: add one to the plugin's deploy/grafana/<plugin>.json.
+    expect(families.filter((n) => !used.has(n)), "exported but on no dashboard (deploy/grafana/)").toEqual([]);
   });
 });
