@@ -94,9 +94,11 @@ export class Tracer {
   }
 
   /** A span whose start and end the caller knows; returns its id (a parent for children). */
-  span(ctx: TraceContext, name: string, kind: number, start: number, end: number, attributes: Record<string, Attr | undefined>, error?: string, spanId = randomHex(16)): string {
-    if (ctx.sampled) this.record({ traceId: ctx.traceId, spanId, parentSpanId: ctx.spanId || undefined, name, kind, start, end, attributes, error });
-    return spanId;
+  span(ctx: TraceContext, name: string, kind: number, start: number, end: number, attributes: Record<string, Attr | undefined>, error?: string, spanId?: string): string {
+    if (!ctx.sampled) return spanId ?? ""; // nothing recorded, no id minted
+    const id = spanId ?? randomHex(16);
+    this.record({ traceId: ctx.traceId, spanId: id, parentSpanId: ctx.spanId || undefined, name, kind, start, end, attributes, error });
+    return id;
   }
 
   /**
