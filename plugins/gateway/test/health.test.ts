@@ -11,7 +11,7 @@ const upstreams: Upstream[] = [];
 afterAll(async () => { for (const h of hosts) await h.stop(); for (const u of upstreams) u.stop(); });
 
 async function services(base: string, name: string) {
-  return (await (await fetch(`${base}/services/${name}`)).json()) as { instances: { url: string; available: boolean; healthy: boolean; ejected_until?: string; ejections: number }[] };
+  return (await (await fetch(`${base}/services/${name}`)).json()) as { instances: { url: string; available: boolean; healthy: boolean; ejected_until?: string; ejections: number; requests: number }[] };
 }
 
 async function until(cond: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
