@@ -13,7 +13,8 @@ export class HealthChecker {
   private stopped = false;
   private readonly inflight = new Set<string>();
 
-  constructor(private readonly services: readonly ServiceRuntime[], private readonly log: Logger, private readonly metrics: GatewayMetrics) {}
+  /** `onFlip`: an instance changed health (the gateway publishes service.health_changed). */
+  constructor(private readonly services: readonly ServiceRuntime[], private readonly log: Logger, private readonly metrics: GatewayMetrics, private readonly onFlip?: (service: string, instance: string, healthy: boolean, error?: string) => void) {}
 
   start(): void {
     for (const svc of this.services) {
@@ -55,6 +56,7 @@ export class HealthChecker {
       if (flipped !== undefined) {
         this.metrics.healthFlips.cell({ service: svc.name, state: flipped ? "healthy" : "unhealthy" }).value++;
         this.log.warn(flipped ? "instance healthy again" : "instance marked down by health check", { service: svc.name, instance: m.url, error });
+        this.onFlip?.(svc.name, m.url, flipped, error);
       }
     }));
   }

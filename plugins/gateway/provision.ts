@@ -40,6 +40,10 @@ const PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIO
 
 export async function provisionGateway(settings: GatewaySettings, ctx: PluginContext): Promise<PluginInstance> {
   const metrics = createGatewayMetrics(ctx.metrics, ctx.id);
+  // An upstream instance's health flip is a platform event (the events plugin stores it; other processes hear it).
+  const onHealthFlip = (service: string, instance: string, healthy: boolean, error?: string) => {
+    ctx.bus.emit("platform.event", { type: "service.health_changed", source: "gateway", payload: { service, instance, status: healthy ? "healthy" : "unhealthy", ...(error ? { reason: error } : {}) } });
+  };
   const services = new Map<string, ServiceRuntime>();
   for (const s of settings.services) {
     if (services.has(s.name)) throw new Error(`plugins.gateway.services: service name "${s.name}" is declared twice`);
@@ -88,7 +92,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
       if (runtime.has(name)) continue;
       const svc = createServiceRuntime(spec, ctx.shared, settings.retry_budget, metrics);
       svc.runtime = true;
-      const hc = new HealthChecker([svc], ctx.log, metrics);
+      const hc = new HealthChecker([svc], ctx.log, metrics, onHealthFlip);
       runtime.set(name, { json: stored.get(name)!, svc, health: hc });
       services.set(name, svc);
       if (started) hc.start();
@@ -117,7 +121,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     }
   };
 
-  const health = new HealthChecker([...services.values()], ctx.log, metrics);
+  const health = new HealthChecker([...services.values()], ctx.log, metrics, onHealthFlip);
 
   let policy: (EdgePolicy & EdgeUpstreamTlsProvider) | undefined;
   if (edgeModule) {

@@ -31,6 +31,7 @@ export const HostSchema = Type.Object(
       { default: {}, additionalProperties: false },
     ),
     bind: Type.String({ default: "0.0.0.0", description: "Default listen address of every plugin." }),
+    health_interval: Duration({ default: "30s", description: "How often the host asks each plugin for its health (tradpal_host_plugin_healthy, service.health_changed events on a change); 0 turns it off." }),
     shutdown_grace: Duration({ default: "10s", description: "How long SIGTERM waits for in-flight requests." }),
     reload_debounce: Duration({ default: "150ms", description: "Quiet time after a config.yaml change before it is applied." }),
     drain_timeout: Duration({ default: "30s", description: "How long a replaced instance may finish in-flight requests after a reload." }),

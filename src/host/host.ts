@@ -3,6 +3,7 @@
  * a changed config as build-new → swap → drain-and-stop-old. A failure anywhere in a reload leaves the
  * running config serving and is logged with its location.
  */
+import { HealthPoller } from "./health-poll";
 import { configEndpoint, type FailureRecord, type ReloadRecord } from "./config-endpoint";
 import { BusBridge } from "./bus-bridge/bridge";
 import { PermitMirror } from "./bus-bridge/permit-mirror";
@@ -68,6 +69,8 @@ export class Host {
   private bridge?: BusBridge;
   private mirror?: PermitMirror;
   private busGaps: string[] = [];
+  private readonly pluginHealthy: Gauge<"plugin">;
+  private healthPoller?: HealthPoller;
   /** Replaced instances still draining after their reload returned. */
   private readonly draining = new Set<Promise<void>>();
   private applied: ReloadRecord = { version: 1, loadedAt: Date.now() };
@@ -97,6 +100,7 @@ export class Host {
       labelNames: ["plugin"] as const,
       collect: (g) => { g.reset(); for (const id of this.running.keys()) g.set({ plugin: id }, 1); },
     });
+    this.pluginHealthy = hostMetrics.gauge({ name: "plugin_healthy", help: "1 when the plugin's last polled /health was ok (host.health_interval), 0 when not.", labelNames: ["plugin"] as const });
     hostMetrics.gauge({
       name: "requests_in_flight",
       help: "Requests being handled, by plugin.",
@@ -179,6 +183,8 @@ export class Host {
       rows.push({ plugin: "(health)", address: `${this.config.host.bind}:${this.healthServer.port}`, state: "plain http", ms: 0 });
     }
     rows.push(busRow);
+    this.healthPoller = new HealthPoller({ intervalMs: this.config.host.health_interval, slots: () => new Map([...this.running].map(([id, r]) => [id, r.slot])), bus: this.bus, gauge: this.pluginHealthy });
+    this.healthPoller.start();
     this.lastReloadTime.set(Date.now() / 1000);
     this.log.info("host started", { plugins: rows.map((r) => `${r.plugin}@${r.address}`), config: this.opts.file });
     return rows;
@@ -337,6 +343,7 @@ export class Host {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.healthPoller?.stop();
     const grace = this.config?.host.shutdown_grace ?? 10_000;
     const all = [...this.running.values()];
     for (const r of all) r.bound.stop(false);
