@@ -49,7 +49,8 @@ export default definePlugin({
     const audit = ctx.shared.getOrCreate("falco:audit", () => createAuditLog(join(ctx.host.data_dir, "falco", "audit.log"), true));
     const lanes: OutputLane[] = [];
     const responder = new Responder(config.respond.policies, {
-      bus: ctx.bus, log: ctx.log, audit, dataDir: ctx.host.data_dir, securityUrl: config.respond.security_url,
+      // Platform mTLS: the security plugin's URL is a platform URL (https + the host's certificate).
+      bus: ctx.bus, log: ctx.log, audit, dataDir: ctx.host.data_dir, securityUrl: ctx.tls ? ctx.tls.upgrade(config.respond.security_url) : config.respond.security_url, tls: ctx.tls,
       securityToken: config.respond.security_token, timeoutMs: config.respond.timeout, signal: ctx.signal,
       onResult: (action, mode, result) => metrics.response(action, mode, result),
     }, ctx.shared.getOrCreate("falco:quarantine", () => new Map<string, QuarantineRecord>()));

@@ -13,6 +13,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Bus } from "../../src/core/bus";
 import type { Logger } from "../../src/core/log";
+import type { PlatformTlsClient } from "../../src/core/plugin";
 import type { AuditLog } from "../../src/core/audit/log";
 import type { Alert } from "./alert";
 import { atLeast, parsePriority, type Priority } from "./priority";
@@ -37,6 +38,8 @@ export interface ResponderDeps {
   audit: AuditLog;
   dataDir: string;
   securityUrl: string;
+  /** Platform mTLS (ctx.tls): how to call the security plugin's listener. */
+  tls?: PlatformTlsClient;
   securityToken: string;
   timeoutMs: number;
   signal: AbortSignal;
@@ -109,7 +112,10 @@ export class Responder {
     const step = `security: revoke the certificates of ${rec.service} (CRL)`;
     if (!this.d.securityUrl) { rec.steps.push({ step, result: "skipped", detail: "respond.security_url is empty" }); return; }
     try {
-      const res = await fetch(`${this.d.securityUrl.replace(/\/+$/, "")}/credentials/${encodeURIComponent(rec.service)}/revoke`, {
+      const url = `${this.d.securityUrl.replace(/\/+$/, "")}/credentials/${encodeURIComponent(rec.service)}/revoke`;
+      const tls = this.d.tls?.fetchTls(url);
+      const res = await fetch(url, {
+        ...(tls ? { tls } : {}),
         method: "POST", headers: { authorization: `Bearer ${this.securityToken()}`, "content-type": "application/json", "user-agent": "tradpal-falco" }, body: "{}",
         signal: AbortSignal.any([this.d.signal, AbortSignal.timeout(this.d.timeoutMs)]),
       });
