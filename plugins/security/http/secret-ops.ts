@@ -3,7 +3,7 @@
  * path validation, authorization, audit (an HMAC of the value, never the value) and error mapping.
  */
 import { SecErrors } from "../errors";
-import { validateSecretPath } from "../paths";
+import { decodePathParam, validateSecretPath } from "../paths";
 import { BackendError, CasMismatchError, type SecretMetadata, type SecretRead, type SecretVersionMeta } from "../secrets/store";
 import type { Principal } from "../authz";
 import { audit, type Deps } from "./deps";
@@ -16,6 +16,25 @@ function mapStoreError(err: unknown): never {
 
 export function checkedPath(d: Deps, raw: string): string {
   return validateSecretPath(raw, d.cfg.secrets.max_path_length);
+}
+
+/** Recently read raw (still percent-encoded) paths → canonical, per Deps (its max_path_length); only valid ones, bounded. */
+const PATH_CACHE_MAX = 1024;
+const pathCaches = new WeakMap<Deps, Map<string, string>>();
+
+/**
+ * decodePathParam + checkedPath, remembered: readers repeat their paths, and decoding and checking one
+ * was ~5 % of a read's CPU. A refused path is never cached (it throws every time).
+ */
+export function pathFromRaw(d: Deps, raw: string): string {
+  let cache = pathCaches.get(d);
+  if (!cache) pathCaches.set(d, (cache = new Map()));
+  const hit = cache.get(raw);
+  if (hit !== undefined) return hit;
+  const path = checkedPath(d, decodePathParam(raw));
+  if (cache.size >= PATH_CACHE_MAX) cache.clear();
+  cache.set(raw, path);
+  return path;
 }
 
 function deny(d: Deps, p: Principal, action: string, path: string, requestId: string): never {

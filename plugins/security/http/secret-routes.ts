@@ -7,7 +7,7 @@ import { Elysia } from "elysia";
 import { SecErrors } from "../errors";
 import { decodePathParam } from "../paths";
 import { authenticate, rid, type Deps } from "./deps";
-import { checkedPath, opDeleteAll, opList, opMetadata, opRead, opVersions, opWrite, parseVersion, parseVersions } from "./secret-ops";
+import { checkedPath, pathFromRaw, opDeleteAll, opList, opMetadata, opRead, opVersions, opWrite, parseVersion, parseVersions } from "./secret-ops";
 
 const PREFIX = "/secrets/";
 
@@ -24,7 +24,7 @@ export async function readSecret(d: Deps, req: Request, raw: string, query: URLS
     const prefix = raw === "" ? "" : checkedPath(d, decodePathParam(raw));
     return { path: prefix, keys: await opList(d, p, prefix, requestId) };
   }
-  const path = checkedPath(d, decodePathParam(raw));
+  const path = pathFromRaw(d, raw);
   if (query?.get("metadata") === "true") return { path, metadata: await opMetadata(d, p, path, requestId) };
   const got = await opRead(d, p, path, parseVersion(query?.get("version")), requestId);
   return { path, data: got.data, metadata: got.metadata };
