@@ -1,7 +1,9 @@
 /**
  * Events plugin throughput and latency, beside two peers measured in the same run.
  *
- *   bun run bench events        (BENCH_ROUNDS, BENCH_DURATION_S; BENCH_ONLY=latency|nats for a quick check, RESULTS.md untouched)
+ *   bun run bench events        (BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WAIT_S; BENCH_ONLY=latency|nats for a quick check, RESULTS.md
+ *                                untouched; BENCH_BASELINE=<rev> adds that commit's plugin as "before" servers, BENCH_AFTER=<rev>
+ *                                runs the servers under test from a commit too: bench/lib/baseline.ts)
  *
  * Servers run as child processes pinned to CPU 1 (taskset), the load generators on CPU 0; Redis is a private
  * redis-server started by the bench (appendonly yes, appendfsync everysec: an acknowledged event survives a
@@ -111,8 +113,10 @@ try {
   }
   if (!hasCommand("wrk")) throw new Error("wrk is required for this benchmark (apt-get install wrk)");
   const peer = await startPeer();
-  const redisEv = await startEvents("redis", REDIS_URL);
-  const embedded = await startEvents("embedded", "");
+  // BENCH_AFTER=<rev>: the servers under test from that commit (the shared checkout holds others' uncommitted work).
+  const afterRoot = process.env.BENCH_AFTER ? exportTree(process.env.BENCH_AFTER, dir, "after").root : undefined;
+  const redisEv = await startEvents("redis", REDIS_URL, afterRoot);
+  const embedded = await startEvents("embedded", "", afterRoot);
   servers.push(peer, redisEv, embedded);
   // BENCH_BASELINE=<rev>: the plugin before a change, beside the current one in the same rounds.
   const baseline = process.env.BENCH_BASELINE ? exportTree(process.env.BENCH_BASELINE, dir, "baseline") : undefined;
@@ -208,7 +212,7 @@ try {
   const p99Of = (name: string) => median(latency[name].map((l) => l.p99));
   const r = (a: string, b: string) => ratioOf(clientSamples, a, b).toFixed(2);
   const md = `
-Command: \`bun run bench events\` · servers pinned to CPU 1 (\`taskset -c 1\`), load generators on CPU 0, ${ROUNDS} interleaved rounds of ${DURATION_S} s after ${WARM_S} s warm-up, medians. Redis: ${redisProc ? "a private redis-server started by the bench (appendonly yes, appendfsync everysec: an acknowledged event survives a redis-server crash; pinned to CPU 0 with the load so CPU 1 is the server's alone)" : REDIS_URL}. NATS: ${NATS_URL} (nats-server ${natsPid ? "of this machine, shared, not pinned: Go on both cores" : "not local"}), a stream of this run only (file storage, 1 replica, max_msgs 2M, deleted at the end). Body: one market.data_update event (${single.length} bytes).
+Command: \`${["BENCH_BASELINE", "BENCH_AFTER", "BENCH_WAIT_S"].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]} `).join("")}bun run bench events\`${process.env.BENCH_AFTER ? ` (servers under test from commit ${process.env.BENCH_AFTER}, exported with git archive)` : ""} · servers pinned to CPU 1 (\`taskset -c 1\`), load generators on CPU 0, ${ROUNDS} interleaved rounds of ${DURATION_S} s after ${WARM_S} s warm-up, medians. Redis: ${redisProc ? "a private redis-server started by the bench (appendonly yes, appendfsync everysec: an acknowledged event survives a redis-server crash; pinned to CPU 0 with the load so CPU 1 is the server's alone)" : REDIS_URL}. NATS: ${NATS_URL} (nats-server ${natsPid ? "of this machine, shared, not pinned: Go on both cores" : "not local"}), a stream of this run only (file storage, 1 replica, max_msgs 2M, deleted at the end). Body: one market.data_update event (${single.length} bytes).
 
 **Acknowledged durable publishes: ours vs NATS JetStream from the same client process** (bench/peers/nats-load.ts on CPU 0; 64 single publishes in flight, 8 batches in flight; per op = one event or one batch; a JetStream "batch" is N publishes sent at once and all N acks awaited, nats.js has no atomic batch; ours is one atomic POST). Server CPU: ours + its redis-server, or nats-server.
 
