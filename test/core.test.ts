@@ -93,13 +93,17 @@ describe("metrics facade", () => {
 
 describe("http conventions", () => {
   const log = createLogger({ sink: () => {} });
-  const E = defineErrors({ DEMO_ERR_TEAPOT: { status: 418, message: "short and stout" } });
+  const E = defineErrors({ DEMO_ERR_TEAPOT: { status: 418, message: "short and stout" }, DEMO_ERR_VALIDATION: { status: 400, message: "request failed validation" }, DEMO_ERR_PARSE: { status: 400, message: "request body could not be parsed" }, DEMO_ERR_NOT_FOUND: { status: 404, message: "no route" }, DEMO_ERR_INTERNAL: { status: 500, message: "internal error" }, DEMO_ERR_REQUEST: { status: 400, message: "bad request" } });
   const app = new Elysia()
-    .use(httpConventions({ prefix: "DEMO", log }))
+    .use(httpConventions({ errors: E, log }))
     .post("/items", ({ body }) => body, { body: t.Object({ n: t.Number(), name: t.String() }) })
     .get("/teapot", () => { throw E.DEMO_ERR_TEAPOT(undefined, "/teapot"); })
     .get("/boom", () => { throw new Error("secret internals"); });
   const call = (path: string, init?: RequestInit) => app.handle(new Request(`http://localhost${path}`, init));
+
+  test("a catalogue without its convention codes is refused when the app is built", () => {
+    expect(() => httpConventions({ errors: defineErrors({ DEMO_ERR_TEAPOT: { status: 418, message: "x" } }), log })).toThrow("lacks its *_ERR_VALIDATION code");
+  });
 
   test("validation errors are 400 with every violated path", async () => {
     const res = await call("/items", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ n: "x" }) });

@@ -3,7 +3,7 @@
  * GET /health and GET /metrics are served by the host.
  */
 import { Elysia } from "elysia";
-import { defineErrors } from "../../src/core/errors";
+import { BreakerErrors } from "./errors";
 import { httpConventions } from "../../src/core/http";
 import type { Logger } from "../../src/core/log";
 import type { AlertTracker } from "./alerts";
@@ -13,13 +13,6 @@ import { isAdmin } from "./admin-token";
 import { alertView, breakerDetail, breakerSummary, dashboard } from "./views";
 import { DASHBOARD_HTML } from "./dashboard-page";
 
-export const BreakerErrors = defineErrors({
-  BR_ERR_UNKNOWN_BREAKER: { status: 404, message: "no breaker with this name" },
-  BR_ERR_BAD_NAME: { status: 400, message: "breaker names are 1–128 characters of A-Z a-z 0-9 . _ : -" },
-  BR_ERR_UNAUTHORIZED: { status: 401, message: "this action needs the admin token (Authorization: Bearer <token>)" },
-  BR_ERR_PARSE: { status: 400, message: "request body is not JSON" },
-  BR_ERR_VALIDATION: { status: 400, message: "request failed validation" },
-});
 
 const NAME_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -76,7 +69,7 @@ export function breakerRoutes(d: RouteDeps) {
   const resetNeedsAdmin = () => d.protectReset;
 
   return new Elysia()
-    .use(httpConventions({ prefix: "BR", log: d.log }))
+    .use(httpConventions({ errors: BreakerErrors, log: d.log }))
     .get("/circuit-breakers", () => {
       const now = registry.now();
       const breakers = [...registry.entries.values()].sort((a, b) => a.name.localeCompare(b.name)).map((e) => breakerSummary(e, now));

@@ -76,7 +76,7 @@ export function buildApp(d: AppDeps) {
   };
 
   return new Elysia()
-    .use(httpConventions({ prefix: "EV", log }))
+    .use(httpConventions({ errors: EventErrors, log }))
     // Every body of these routes goes through the size and depth limits (limits.ts), whatever its content type.
     .onParse(bounded.parse)
     .onTransform(bounded.refuse)

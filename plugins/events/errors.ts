@@ -14,7 +14,10 @@ export const EventErrors = defineErrors({
   EV_ERR_IDEMPOTENCY_CONFLICT: { status: 409, message: "Idempotency-Key already used for a different request body" },
   EV_ERR_GROUP_FILTER_MISMATCH: { status: 409, message: "the consumer group's type filter differs from the one asked for" },
   EV_ERR_STORE_UNAVAILABLE: { status: 503, message: "event store unavailable; retry with the same Idempotency-Key" },
-  EV_ERR_NO_SUCH_GROUP: { status: 404, message: "no such consumer group" },
   EV_ERR_TOO_MANY_SUBSCRIBERS: { status: 503, message: "too many subscribers" },
   EV_ERR_REPLAY_NOT_FOUND: { status: 404, message: "no such replay" },
+  // Elysia's own failures (src/core/http.ts httpConventions)
+  EV_ERR_NOT_FOUND: { status: 404, message: "no route for this method and path" },
+  EV_ERR_INTERNAL: { status: 500, message: "internal error" },
+  EV_ERR_REQUEST: { status: 400, message: "bad request" },
 });

@@ -13,4 +13,9 @@ export const FalcoErrors = defineErrors({
   FALCO_ERR_BAD_QUERY: { status: 400, message: "bad query parameter" },
   FALCO_ERR_NOT_QUARANTINED: { status: 404, message: "this service is not quarantined" },
   FALCO_ERR_BAD_SERVICE: { status: 400, message: "service names are 1-128 characters of A-Z a-z 0-9 . _ -" },
+  // Elysia's own failures (src/core/http.ts httpConventions)
+  FALCO_ERR_VALIDATION: { status: 400, message: "request failed validation" },
+  FALCO_ERR_NOT_FOUND: { status: 404, message: "no route for this method and path" },
+  FALCO_ERR_INTERNAL: { status: 500, message: "internal error" },
+  FALCO_ERR_REQUEST: { status: 400, message: "bad request" },
 });

@@ -32,7 +32,7 @@ export function falcoRoutes(d: RouteDeps) {
   const { pipeline, responder } = d;
   const intakeDoc = { parse: "none" as const, detail: { summary: "Falco alert intake (falcosidekick-compatible): one alert or an array" } };
   return new Elysia()
-    .use(httpConventions({ prefix: "FALCO", log: d.log }))
+    .use(httpConventions({ errors: FalcoErrors, log: d.log }))
     .post("/", ({ request }) => d.intake.alerts(request), intakeDoc)
     .post("/falco/alerts", ({ request }) => d.intake.alerts(request), intakeDoc)
     .post("/test", ({ request }) => d.intake.test(request), { detail: { summary: "Send falcosidekick's test alert to every output" } })

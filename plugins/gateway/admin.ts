@@ -142,7 +142,7 @@ export function createAdminApp(d: AdminDeps) {
   };
 
   const app = new Elysia()
-    .use(httpConventions({ prefix: "GW", log: d.log }))
+    .use(httpConventions({ errors: GatewayErrors, log: d.log }))
     .get("/services", () => {
       const now = Date.now();
       return { services: [...d.services.values()].map((s) => describe(s, now, isRuntime(s))) };

@@ -7,7 +7,6 @@ import { defineErrors, jsonError } from "../../src/core/errors";
 export const GatewayErrors = defineErrors({
   GW_ERR_NO_ROUTE: { status: 404, message: "no service is routed at this path" },
   GW_ERR_METHOD_NOT_ALLOWED: { status: 405, message: "the matched service does not accept this method" },
-  GW_ERR_BAD_REQUEST: { status: 400, message: "malformed request" },
   GW_ERR_AMBIGUOUS_LENGTH: { status: 400, message: "request framing is ambiguous (Content-Length with Transfer-Encoding, or conflicting Content-Length)" },
   GW_ERR_BODY_TOO_LARGE: { status: 413, message: "request body exceeds the gateway's limit" },
   GW_ERR_HEADERS_TOO_LARGE: { status: 431, message: "request headers exceed the gateway's limit" },
@@ -36,6 +35,11 @@ export const GatewayErrors = defineErrors({
   GW_ERR_PEER_FORBIDDEN: { status: 403, message: "the client certificate's SPIFFE ID is not one this route accepts (require_spiffe)" },
   GW_ERR_SERVICE_CONFLICT: { status: 409, message: "the service clashes with a configured service" },
   GW_ERR_ADMIN_THROTTLED: { status: 429, message: "too many failed credentials from this client" },
+  // Elysia's own failures on the gateway's apps (admin, /auth/*: src/core/http.ts httpConventions)
+  GW_ERR_PARSE: { status: 400, message: "request body could not be parsed" },
+  GW_ERR_NOT_FOUND: { status: 404, message: "no route for this method and path" },
+  GW_ERR_INTERNAL: { status: 500, message: "internal error" },
+  GW_ERR_REQUEST: { status: 400, message: "bad request" },
 });
 
 export type GatewayErrorCode = keyof typeof GatewayErrors.specs;

@@ -19,4 +19,9 @@ export const SecErrors = defineErrors({
   SEC_ERR_BACKEND: { status: 502, message: "the secret backend failed" },
   SEC_ERR_BACKEND_UNAVAILABLE: { status: 503, message: "the secret backend is unreachable" },
   SEC_ERR_AUDIT_UNAVAILABLE: { status: 503, message: "the audit log could not be written: the request is not acknowledged (retry)" },
+  // Elysia's own failures (src/core/http.ts httpConventions)
+  SEC_ERR_VALIDATION: { status: 400, message: "request failed validation" },
+  SEC_ERR_PARSE: { status: 400, message: "request body could not be parsed" },
+  SEC_ERR_INTERNAL: { status: 500, message: "internal error" },
+  SEC_ERR_REQUEST: { status: 400, message: "bad request" },
 });

@@ -65,7 +65,7 @@ export default definePlugin({
     ctx.metrics.gauge({ name: "ca_expiry_timestamp_seconds", help: "When the issuing CA certificate expires.", collect: (g) => g.set(state.ca.cert.notAfter.getTime() / 1000) });
 
     const app = new Elysia()
-      .use(httpConventions({ prefix: "SEC", log: ctx.log }))
+      .use(httpConventions({ errors: SecErrors, log: ctx.log }))
       .use(credentialRoutes(d))
       .use(tokenRoutes(d))
       .use(secretRoutes(d))

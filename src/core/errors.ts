@@ -58,14 +58,11 @@ export function jsonError(status: number, code: string, message: string, where?:
 
 export const HostErrors = defineErrors({
   HOST_ERR_NOT_FOUND: { status: 404, message: "no route for this method and path" },
-  HOST_ERR_VALIDATION: { status: 400, message: "request failed validation" },
-  HOST_ERR_PARSE: { status: 400, message: "request body could not be parsed" },
   HOST_ERR_BAD_REQUEST: { status: 400, message: "the request is not valid HTTP/1.1" },
   HOST_ERR_HEADERS_TOO_LARGE: { status: 431, message: "the request head is too large" },
   HOST_ERR_REQUEST_TIMEOUT: { status: 408, message: "the request head did not arrive in time" },
   HOST_ERR_METHOD_NOT_IMPLEMENTED: { status: 501, message: "the method is not implemented" },
   HOST_ERR_INTERNAL: { status: 500, message: "internal error" },
   HOST_ERR_UNAUTHORIZED: { status: 401, message: "the platform admin token is required" },
-  HOST_ERR_UNAVAILABLE: { status: 503, message: "plugin is not ready" },
   HOST_ERR_SHUTTING_DOWN: { status: 503, message: "server is shutting down" },
 });

@@ -54,12 +54,29 @@ function validationWhere(error: any): { where?: string; details?: unknown } {
   return {};
 }
 
+/** The codes Elysia's own failures map to: every plugin catalogue has them, as literals (one definition each). */
+const CONVENTION_SUFFIXES = ["VALIDATION", "PARSE", "NOT_FOUND", "INTERNAL", "REQUEST"] as const;
+
+/** A catalogue's convention codes (EV_ERR_VALIDATION ...); a catalogue without one is a programming error. */
+export function conventionCodes(specs: Readonly<Record<string, unknown>>): Record<(typeof CONVENTION_SUFFIXES)[number], string> {
+  const out = {} as Record<(typeof CONVENTION_SUFFIXES)[number], string>;
+  for (const suffix of CONVENTION_SUFFIXES) {
+    const code = Object.keys(specs).find((k) => k.endsWith(`_ERR_${suffix}`));
+    if (code === undefined) throw new Error(`error catalogue ${Object.keys(specs)[0]?.split("_ERR_")[0] ?? "?"} lacks its *_ERR_${suffix} code`);
+    out[suffix] = code;
+  }
+  return out;
+}
+
 /**
- * Shared Elysia conventions. `prefix` is the plugin's error-code prefix (e.g. "EV" → EV_ERR_VALIDATION).
- * Use with `.use(httpConventions({ prefix, log }))` before the plugin's routes.
+ * Shared Elysia conventions. `errors` is the plugin's catalogue (defineErrors): Elysia's validation,
+ * parse, 404 and unhandled failures answer with its *_ERR_VALIDATION / _PARSE / _NOT_FOUND / _INTERNAL /
+ * _REQUEST codes. Use with `.use(httpConventions({ errors, log }))` before the plugin's routes.
  */
-export function httpConventions(opts: { prefix: string; log: Logger }) {
-  const { prefix, log } = opts;
+export function httpConventions(opts: { errors: { specs: Readonly<Record<string, unknown>> }; log: Logger }) {
+  const { log } = opts;
+  const c = conventionCodes(opts.errors.specs);
+  const prefix = c.VALIDATION.split("_ERR_")[0];
   return new Elysia({ name: `http-conventions:${prefix}` })
     .onRequest(({ request, set }) => {
       set.headers["x-request-id"] = requestIdOf(request);
@@ -71,18 +88,18 @@ export function httpConventions(opts: { prefix: string; log: Logger }) {
       switch (code) {
         case "VALIDATION": {
           const { where, details } = validationWhere(error);
-          return jsonError(400, `${prefix}_ERR_VALIDATION`, "request failed validation", where, details, headers);
+          return jsonError(400, c.VALIDATION, "request failed validation", where, details, headers);
         }
         case "PARSE":
-          return jsonError(400, `${prefix}_ERR_PARSE`, "request body could not be parsed", undefined, undefined, headers);
+          return jsonError(400, c.PARSE, "request body could not be parsed", undefined, undefined, headers);
         case "NOT_FOUND":
-          return jsonError(404, `${prefix}_ERR_NOT_FOUND`, `no route for ${request.method} ${new URL(request.url).pathname}`, undefined, undefined, headers);
+          return jsonError(404, c.NOT_FOUND, `no route for ${request.method} ${new URL(request.url).pathname}`, undefined, undefined, headers);
         case "INVALID_COOKIE_SIGNATURE":
-          return jsonError(400, `${prefix}_ERR_BAD_COOKIE`, "invalid cookie signature", undefined, undefined, headers);
+          return jsonError(400, c.REQUEST, "invalid cookie signature", undefined, undefined, headers);
         default: {
           const status = typeof (error as any)?.status === "number" && (error as any).status < 500 ? (error as any).status : 500;
           if (status >= 500) log.error("unhandled error", { err: error, requestId, path: new URL(request.url).pathname });
-          return jsonError(status, `${prefix}_ERR_${status >= 500 ? "INTERNAL" : "REQUEST"}`, status >= 500 ? "internal error" : String((error as any)?.message ?? "bad request"), undefined, undefined, headers);
+          return jsonError(status, status >= 500 ? c.INTERNAL : c.REQUEST, status >= 500 ? "internal error" : String((error as any)?.message ?? "bad request"), undefined, undefined, headers);
         }
       }
     })

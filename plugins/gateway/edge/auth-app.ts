@@ -8,6 +8,7 @@ import { Elysia, t } from "elysia";
 import { httpConventions } from "../../../src/core/http";
 import type { Logger } from "../../../src/core/log";
 import { EdgeErrors } from "./errors";
+import { GatewayErrors } from "../errors";
 import type { AuthPrincipal, Authenticator } from "./auth/authenticator";
 import { makePrincipal } from "./auth/authenticator";
 import type { TokenIssuer } from "./auth/token-issuer";
@@ -100,7 +101,7 @@ export function createAuthApp(d: AuthAppDeps) {
   }
 
   return new Elysia({ name: "gateway-edge-auth" })
-    .use(httpConventions({ prefix: "GW", log: d.log }))
+    .use(httpConventions({ errors: GatewayErrors, log: d.log }))
     .post("/auth/login", async ({ body, request, server }) => {
       const peer = d.peers.get(request) ?? server?.requestIP(request)?.address;
       const ip = peer === undefined ? undefined : d.resolver.resolve(peer, request.headers.get("x-forwarded-for"));

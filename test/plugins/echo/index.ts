@@ -1,4 +1,5 @@
 /** A plugin for the host's own tests (not a product plugin): echoes its config and can be slow on demand. */
+import { defineErrors } from "../../../src/core/errors";
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { definePlugin } from "../../../src/core/plugin";
@@ -17,6 +18,9 @@ export const EchoSchema = Type.Object(
 
 let generation = 0;
 
+/** TEST-ONLY catalogue: the convention codes every plugin catalogue has. */
+const EchoErrors = defineErrors({ ECHO_ERR_VALIDATION: { status: 400, message: "request failed validation" }, ECHO_ERR_PARSE: { status: 400, message: "request body could not be parsed" }, ECHO_ERR_NOT_FOUND: { status: 404, message: "no route" }, ECHO_ERR_INTERNAL: { status: 500, message: "internal error" }, ECHO_ERR_REQUEST: { status: 400, message: "bad request" } });
+
 export const echoPlugin = definePlugin({
   id: "echo",
   description: "test-only echo plugin",
@@ -27,7 +31,7 @@ export const echoPlugin = definePlugin({
     const served = ctx.metrics.counter({ name: "served_total", help: "Requests served by the echo plugin." });
     let stopped = false;
     const app = new Elysia()
-      .use(httpConventions({ prefix: "ECHO", log: ctx.log }))
+      .use(httpConventions({ errors: EchoErrors, log: ctx.log }))
       .get("/echo", () => { served.inc(); return { greeting: config.greeting, generation: gen }; })
       .get("/slow", async ({ query }) => {
         const ms = Number(query.ms ?? config.slow_default);
