@@ -6,8 +6,7 @@
  * revoked). A reload of the gateway keeps the quarantine.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { crlText } from "./support/openssl-pki";
 import { freePort, startHost, type TestHost } from "./support/harness";
 
 const ADMIN = "security-admin-token-0123456789abcdef";
@@ -63,14 +62,7 @@ async function call(path: string, tok: string): Promise<{ status: number; body: 
   const r = await fetch(`${t.url("gateway")}${path}`, { headers: { authorization: `Bearer ${tok}` } });
   return { status: r.status, body: await r.text() };
 }
-async function crl(): Promise<string> {
-  const file = join(t.dir, `crl-${Date.now()}.pem`);
-  writeFileSync(file, await (await fetch(`${t.url("security")}/ca/crl`)).text());
-  const p = Bun.spawn(["openssl", "crl", "-in", file, "-noout", "-text"], { stdout: "pipe" });
-  const out = await new Response(p.stdout).text();
-  await p.exited;
-  return out;
-}
+const crl = async () => crlText(await (await fetch(`${t.url("security")}/ca/crl`)).text(), t.dir);
 
 test("enforce: within 1 s the token is refused, the routes answer 503 and the certificate is in the CRL; lift restores", async () => {
   const cert = await fetch(`${t.url("security")}/credentials/trading_service`, { method: "POST", headers: auth });

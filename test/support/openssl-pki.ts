@@ -22,3 +22,13 @@ export function opensslPki(dir: string) {
     },
   };
 }
+
+/** The text `openssl crl -text` prints for a CRL in PEM (serials listed upper-case hex), for tests that look one up. */
+export async function crlText(pem: string, dir: string): Promise<string> {
+  const file = join(dir, `crl-${Date.now()}-${Math.random().toString(36).slice(2)}.pem`);
+  writeFileSync(file, pem);
+  const p = Bun.spawn(["openssl", "crl", "-in", file, "-noout", "-text"], { stdout: "pipe", stderr: "pipe" });
+  const out = await new Response(p.stdout).text();
+  await p.exited;
+  return out;
+}

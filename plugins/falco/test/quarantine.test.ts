@@ -6,13 +6,14 @@
  * stand-in plugin records what the gateway would receive on the bus.
  */
 import { test, expect, beforeAll, afterAll } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { definePlugin } from "../../../src/core/plugin";
 import type { ServiceQuarantine } from "../../../src/core/bus-topics";
 import { freePort, startHost, type TestHost } from "../../../test/support/harness";
+import { crlText } from "../../../test/support/openssl-pki";
 import { alertOf, postJson, until } from "./support";
 
 const seen: ServiceQuarantine[] = [];
@@ -61,15 +62,7 @@ plugins:
 });
 afterAll(async () => { await t.stop(); });
 
-async function crlSerials(): Promise<string> {
-  const pem = await (await fetch(`${security}/ca/crl`)).text();
-  const file = join(t.dir, `crl-${Date.now()}.pem`);
-  writeFileSync(file, pem);
-  const p = Bun.spawn(["openssl", "crl", "-in", file, "-noout", "-text"], { stdout: "pipe", stderr: "pipe" });
-  const out = await new Response(p.stdout).text();
-  await p.exited;
-  return out;
-}
+const crlSerials = async () => crlText(await (await fetch(`${security}/ca/crl`)).text(), t.dir);
 
 async function issue(service: string): Promise<string> {
   const r = await fetch(`${security}/credentials/${service}`, { method: "POST", headers: auth });
