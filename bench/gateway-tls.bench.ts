@@ -10,6 +10,7 @@
  * client: Bun.connect with TLS, relayed on the wire lane; nginx: keepalive 64 + proxy_ssl_session_reuse).
  * Layout as bench/gateway.bench.ts: proxies pinned to CPU 1, wrk and the origins on CPU 0, interleaved rounds.
  */
+import { benchGatewayConfig } from "./lib/gateway-config";
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,20 +51,11 @@ interface Target { name: string; url: string; pid: number }
 async function gateway(name: string, tls: boolean): Promise<Target> {
   const port = freePort();
   const cfg = join(dir, `gw-${tls ? "tls" : "plain"}.yaml`);
-  writeFileSync(cfg, `host: { data_dir: ${join(dir, `data-${tls}`)}, log_level: warn, redis_url: "" }
-plugins:
-  gateway:
-    port: ${port}
-    hostname: 127.0.0.1
-    upstream_client: pooled
-    rate_limiting: { enabled: false }
-    access_log: { enabled: true, sample_rate: 1, max_per_second: 50 }
-    services:
-      - name: bench
-        path_prefix: /api
-        instances: [{ url: "${tls ? `https://127.0.0.1:${tlsPort}` : `http://127.0.0.1:${plainPort}`}" }]
-        health_check: { path: /api/health, interval: 5s }
-${tls ? `        tls: { mode: mutual, ca_file: ${files.caFile}, cert_file: ${files.cliCert}, key_file: ${files.cliKey} }\n` : ""}`);
+  writeFileSync(cfg, benchGatewayConfig({
+    dataDir: join(dir, `data-${tls}`), port, logLevel: "warn",
+    upstream: tls ? `https://127.0.0.1:${tlsPort}` : `http://127.0.0.1:${plainPort}`,
+    serviceExtra: tls ? `        tls: { mode: mutual, ca_file: ${files.caFile}, cert_file: ${files.cliCert}, key_file: ${files.cliKey} }\n` : "",
+  }));
   const p = spawn(pinned(PROXY_CPU, ["bun", "run", join(ROOT, "src/main.ts"), "--config", cfg, "--only", "gateway"]));
   const url = `http://127.0.0.1:${port}/api/bench`;
   await waitForUrl(url, 15_000);

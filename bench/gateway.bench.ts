@@ -11,6 +11,7 @@
  * 64 connections; CPU µs per request of the proxy process from /proc/<pid>/stat (utime+stime).
  * Then one pass at 1 connection (the latency one hop adds) and one autocannon pass (the project's tool).
  */
+import { benchGatewayConfig } from "./lib/gateway-config";
 import { loadavg } from "node:os";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -76,28 +77,10 @@ async function startGateway(name: string, client: "fetch" | "pooled", workers = 
   const port = freePort();
   const edgeOff = await edgeKeys();
   const cfg = join(dir, `gateway-${client}-${workers}.yaml`);
-  writeFileSync(cfg, `host:
-  data_dir: ${join(dir, "data")}
-  workers: ${workers}
-  log_level: info
-  metrics_enabled: true
-  redis_url: ""
-plugins:
-  gateway:
-    port: ${port}
-    hostname: 127.0.0.1
-    upstream_client: ${client}
-${edgeOff}    access_log: { enabled: true, sample_rate: 1, max_per_second: 50 }
-    services:
-      - name: bench
-        path_prefix: /api
-        load_balancing: round_robin
-        instances:
-          - url: ${originUrl}
-        health_check: { path: /api/health, interval: 5s }
-        transform:
-          request_headers: { set: { x-gateway: tradpal } }
-`);
+  writeFileSync(cfg, benchGatewayConfig({
+    dataDir: join(dir, "data"), port, upstream: originUrl, client, hostExtra: `  workers: ${workers}\n`, gatewayExtra: edgeOff,
+    serviceExtra: "        transform:\n          request_headers: { set: { x-gateway: tradpal } }\n",
+  }));
   // Workers > 1 use both cores (shared with wrk and the origin: the figure is the scaling cost per request).
   const cmd = ["bun", "run", join(ROOT, "src/main.ts"), "--config", cfg, "--only", "gateway"];
   const p = spawn(workers > 1 ? cmd : pinned(PROXY_CPU, cmd));

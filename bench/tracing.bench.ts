@@ -11,6 +11,7 @@
  *
  *   bun run bench tracing            (~5 min; TRACING_BENCH_ROUNDS, default 5)
  */
+import { benchGatewayConfig } from "./lib/gateway-config";
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -61,23 +62,7 @@ interface Target { name: string; url: string; pid: number }
 async function gateway(name: string, root: string, tracing: string): Promise<Target> {
   const port = freePort();
   const cfg = join(dir, `${name.replace(/\W+/g, "-")}.yaml`);
-  writeFileSync(cfg, `host:
-  data_dir: ${join(dir, "data-" + port)}
-  log_level: info
-  redis_url: ""
-${tracing}plugins:
-  gateway:
-    port: ${port}
-    hostname: 127.0.0.1
-    upstream_client: pooled
-    rate_limiting: { enabled: false }
-    access_log: { enabled: true, sample_rate: 1, max_per_second: 50 }
-    services:
-      - name: bench
-        path_prefix: /api
-        instances: [{ url: "http://127.0.0.1:${originPort}" }]
-        health_check: { path: /api/health, interval: 5s }
-`);
+  writeFileSync(cfg, benchGatewayConfig({ dataDir: join(dir, "data-" + port), port, upstream: `http://127.0.0.1:${originPort}`, hostExtra: tracing }));
   const p = spawn(pinned(PROXY_CPU, ["bun", "run", join(root, "src/main.ts"), "--config", cfg, "--only", "gateway"]), root);
   const url = `http://127.0.0.1:${port}/api/bench`;
   await waitForUrl(url, 15_000);
