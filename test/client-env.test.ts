@@ -9,11 +9,11 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startHost, type TestHost } from "./support/harness";
+import { runClientProbe } from "./support/client-probe";
 import { ClientConfigError, serviceToken, serviceUrl } from "../src/clients/env";
 import { EventClient } from "../src/clients/event-client";
 
 let t: TestHost;
-const PROBE = join(import.meta.dir, "support", "client-env-probe.ts");
 const port = (id: string) => new URL(t.url(id)).port;
 
 beforeAll(async () => {
@@ -29,18 +29,7 @@ plugins:
 }, 60_000);
 afterAll(async () => { await t?.stop(); });
 
-/** Run the probe with exactly the platform's variables (nothing inherited that could configure a client). */
-async function probe(extra: Record<string, string> = {}): Promise<Record<string, any>> {
-  const env = {
-    PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp",
-    SECURITY_SERVICE_PORT: port("security"), EVENT_SERVICE_PORT: port("events"), CIRCUIT_BREAKER_PORT: port("breaker"),
-    DATA_DIR: join(t.dir, "data"), BIND_ADDRESS: "127.0.0.1", ...extra,
-  };
-  const p = Bun.spawn([process.execPath, PROBE], { env, stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  expect(code, err).toBe(0);
-  return JSON.parse(out.trim().split("\n").at(-1)!);
-}
+const probe = (extra: Record<string, string> = {}) => runClientProbe(t, extra);
 
 test("no options: ports from the plugins' variables, admin tokens from DATA_DIR", async () => {
   const r = await probe();

@@ -8,10 +8,9 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startHost, type TestHost } from "./support/harness";
+import { runClientProbe } from "./support/client-probe";
 
 let t: TestHost;
-const PROBE = join(import.meta.dir, "support", "client-env-probe.ts");
-const port = (id: string) => new URL(t.url(id)).port;
 let svc: { cert: string; key: string; ca: string };
 
 beforeAll(async () => {
@@ -37,17 +36,7 @@ plugins:
 }, 60_000);
 afterAll(async () => { await t?.stop(); });
 
-async function probe(extra: Record<string, string>): Promise<Record<string, any>> {
-  const env = {
-    PATH: process.env.PATH!, HOME: process.env.HOME ?? "/tmp",
-    SECURITY_SERVICE_PORT: port("security"), EVENT_SERVICE_PORT: port("events"), CIRCUIT_BREAKER_PORT: port("breaker"),
-    DATA_DIR: join(t.dir, "data"), BIND_ADDRESS: "127.0.0.1", ...extra,
-  };
-  const p = Bun.spawn([process.execPath, PROBE], { env, stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  expect(code, err).toBe(0);
-  return JSON.parse(out.trim().split("\n").at(-1)!);
-}
+const probe = (extra: Record<string, string> = {}) => runClientProbe(t, extra);
 
 const expectAllOk = (r: Record<string, any>) => {
   expect(r.security.ok).toEqual({ baseUrl: t.url("security"), valid: true });
