@@ -1,7 +1,10 @@
 /**
  * The security plugin's public keys (JWKS), fetched at start, re-fetched periodically, and on a kid
  * we do not know (rate limited, one fetch in flight). A new key set replaces the old one only after
- * it parsed, so a failed fetch never drops the keys in use: rotation without downtime.
+ * it parsed, so a failed fetch never drops the keys in use: rotation without downtime. A failed fetch
+ * is retried in the background with backoff (a gateway that starts before the security plugin has keys
+ * moments after it comes up, not at the next periodic refresh), and while the last fetch failed an
+ * unknown kid may re-fetch after RETRY_FLOOR_MS rather than minRefetchMs.
  */
 import { createPublicKey } from "node:crypto";
 import type { Logger } from "../../../../src/core/log";
@@ -17,6 +20,9 @@ export interface JwksOptions {
   tls?: () => object | undefined;
 }
 
+const RETRY_FLOOR_MS = 250;
+const RETRY_CAP_MS = 30_000;
+
 export class JwksKeys {
   private keys = new Map<string, ResolvedKey>();
   private lastFetch = 0;
@@ -24,6 +30,9 @@ export class JwksKeys {
   private timer?: ReturnType<typeof setInterval>;
   private loadedOnce = false;
   private lastError = "";
+  private failures = 0;
+  private retryTimer?: ReturnType<typeof setTimeout>;
+  private stopped = false;
 
   constructor(private readonly opts: JwksOptions) {}
 
@@ -45,7 +54,8 @@ export class JwksKeys {
 
   private refetch(force: boolean): Promise<boolean> {
     if (this.inFlight) return this.inFlight;
-    if (!force && Date.now() - this.lastFetch < this.opts.minRefetchMs) return Promise.resolve(false);
+    const floor = this.failures > 0 ? Math.min(RETRY_FLOOR_MS, this.opts.minRefetchMs) : this.opts.minRefetchMs;
+    if (!force && Date.now() - this.lastFetch < floor) return Promise.resolve(false);
     this.lastFetch = Date.now();
     this.inFlight = this.load().finally(() => { this.inFlight = undefined; });
     return this.inFlight;
@@ -66,12 +76,23 @@ export class JwksKeys {
       this.keys = next;
       this.loadedOnce = true;
       this.lastError = "";
+      this.failures = 0;
       return true;
     } catch (err) {
       this.lastError = String((err as Error)?.message ?? err);
+      this.failures++;
       this.opts.log.warn("JWKS fetch failed; keeping the keys we have", { url: this.opts.url, error: this.lastError, keys: this.keys.size });
+      this.scheduleRetry();
       return false;
     }
+  }
+
+  /** One pending retry at a time: 250 ms, doubling, capped at 30 s (never later than the periodic refresh). */
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer) return;
+    const delay = Math.min(RETRY_FLOOR_MS * 2 ** Math.min(this.failures - 1, 16), RETRY_CAP_MS, this.opts.refreshMs);
+    this.retryTimer = setTimeout(() => { this.retryTimer = undefined; void this.refetch(true); }, delay);
+    (this.retryTimer as any).unref?.();
   }
 
   health(): Record<string, unknown> {
@@ -79,7 +100,9 @@ export class JwksKeys {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
   }
 }
 
