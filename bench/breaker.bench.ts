@@ -14,7 +14,7 @@ import { circuitBreaker, handleAll, CountBreaker } from "cockatiel";
 import { BreakerStateMachine, DEFAULT_POLICY, FAILURE, SUCCESS } from "../plugins/breaker/state-machine";
 import { BreakerRegistry } from "../plugins/breaker/registry";
 import { createClassifier, DEFAULT_FAILURE_POLICY } from "../plugins/breaker/classify";
-import type { UpstreamOutcome } from "../src/core/bus-topics";
+import type { UpstreamOutcome } from "../src/contracts/bus-topics";
 import { createBus } from "../src/core/bus";
 import { median, machineInfo } from "./lib/measure";
 import { table, writeSection } from "./lib/results";

@@ -5,7 +5,7 @@
  *   bun run bench gateway-tls            (~2 min)
  *
  * The upstream (bench/peers/origin-tls.ts) requires a client certificate from a CA made here with the
- * platform's own PKI code (src/core/pki), as a platform listener does with host.mtls.enabled. wrk speaks
+ * platform's own PKI code (src/lib/pki), as a platform listener does with host.mtls.enabled. wrk speaks
  * plain HTTP to both proxies; each proxy keeps TLS connections to the upstream alive (the gateway's pooled
  * client: Bun.connect with TLS, relayed on the wire lane; nginx: keepalive 64 + proxy_ssl_session_reuse).
  * Layout as bench/gateway.bench.ts: proxies pinned to CPU 1, wrk and the origins on CPU 0, interleaved rounds.
@@ -16,8 +16,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cpuTicks, hasCommand, machineInfo, median, TICKS_PER_SECOND, waitForUrl, wrkLoad } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
-import { loadOrCreateCa } from "../src/core/pki/ca";
-import { issueLeaf } from "../src/core/pki/issue";
+import { loadOrCreateCa } from "../src/lib/pki/ca";
+import { issueLeaf } from "../src/lib/pki/issue";
 
 const ROUNDS = 3, WARM_S = 2, RUN_S = 5, CONNS = 64, PROXY_CPU = 1, LOAD_CPU = 0;
 const ROOT = join(import.meta.dir, "..");
@@ -115,7 +115,7 @@ try {
   writeSection("gateway-tls", `## Gateway with mTLS to the upstream vs nginx proxy_ssl (issue 14)
 
 Command: \`bun run bench gateway-tls\` (bench/gateway-tls.bench.ts). wrk → proxy in plain HTTP; proxy → upstream with mTLS: the
-upstream (bench/peers/origin-tls.ts, Bun.serve, 114-byte JSON) requires a client certificate from a CA made with src/core/pki.
+upstream (bench/peers/origin-tls.ts, Bun.serve, 114-byte JSON) requires a client certificate from a CA made with src/lib/pki.
 Gateway: \`tls: { mode: mutual, … }\`, pooled client (keep-alive TLS connections on Bun.connect, wire lane). nginx ${info.nginx.replace(/^nginx version: /, "")}: proxy_ssl_certificate,
 proxy_ssl_verify on, proxy_ssl_session_reuse on, upstream keepalive 64 (bench/peers/nginx-tls.conf.tmpl). The plain-HTTP pair is
 the same proxies to bench/peers/origin.ts. ${canPin ? `Proxies pinned to CPU ${PROXY_CPU}; wrk and the origins on CPU ${LOAD_CPU}` : "Unpinned"}; ${ROUNDS} interleaved rounds of ${WARM_S} s warm-up + ${RUN_S} s.

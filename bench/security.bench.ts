@@ -77,8 +77,8 @@ async function measure(pid: number, spec: Parameters<typeof wrkLoad>[0]): Promis
 }
 
 async function directIssuance(seconds: number): Promise<number> {
-  const { loadOrCreateCa } = await import("../src/core/pki/ca");
-  const { issueLeaf } = await import("../src/core/pki/issue");
+  const { loadOrCreateCa } = await import("../src/lib/pki/ca");
+  const { issueLeaf } = await import("../src/lib/pki/issue");
   const ca = await loadOrCreateCa({ dir: mkdtempSync(join(tmpdir(), "bench-ca-")) });
   const until = performance.now() + seconds * 1000;
   let n = 0;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import Redis from "ioredis";
 import { startHost, startPrivateRedis, SHARED_REDIS_URL, type TestHost } from "./support/harness";
 import { callerPlugin } from "./support/caller-plugin";
-import type { BreakerTransition } from "../src/core/bus-topics";
+import type { BreakerTransition } from "../src/contracts/bus-topics";
 
 const PREFIX = `test:breaker:${process.pid}:${Date.now()}:`;
 

@@ -10,7 +10,7 @@ import { startHost, freePort, type TestHost } from "./support/harness";
 import { callerPlugin } from "./support/caller-plugin";
 import { expectOpenRefusal } from "./support/breaker-expect";
 import { echoPlugin } from "./plugins/echo";
-import type { PlatformEvent } from "../src/core/bus-topics";
+import type { PlatformEvent } from "../src/contracts/bus-topics";
 
 function controllableUpstream() {
   const state = { status: 200, hits: 0 };

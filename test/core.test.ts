@@ -2,14 +2,14 @@
 import { describe, test, expect } from "bun:test";
 import { Elysia, t } from "elysia";
 import { createBus } from "../src/core/bus";
-import { UNGUARDED } from "../src/core/bus-topics";
+import { UNGUARDED } from "../src/contracts/bus-topics";
 import { createSharedPool } from "../src/core/shared-pool";
 import { dependencyOrder } from "../src/host/order";
 import { createLogger, parseLogLevel } from "../src/core/log";
 import { createPluginMetrics } from "../src/core/metrics";
 import { httpConventions, nextTraceparent, requestIdOf } from "../src/core/http";
 import { defineErrors } from "../src/core/errors";
-import { fullJitterBackoff } from "../src/core/resilience";
+import { fullJitterBackoff } from "../src/lib/resilience";
 
 describe("bus", () => {
   test("topics deliver to every subscriber; a throwing subscriber is isolated; last value replays", () => {

@@ -4,11 +4,11 @@
  * on the same bytes wherever both answer).
  */
 import { describe, test, expect } from "bun:test";
-import { CRLFCRLF, MalformedHead, parseRequestHead, parseResponseHead, responseHasNoBody, type RequestHead } from "../src/core/http1/head";
-import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../src/core/http1/framer";
-import { ResponseScan, scanResponseHead } from "../src/core/http1/response-scan";
-import { PairHeaders } from "../src/core/http1/pair-headers";
-import { FRAMING_FIELDS, HOP_BY_HOP } from "../src/core/http1/hop-by-hop";
+import { CRLFCRLF, MalformedHead, parseRequestHead, parseResponseHead, responseHasNoBody, type RequestHead } from "../src/lib/http1/head";
+import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../src/lib/http1/framer";
+import { ResponseScan, scanResponseHead } from "../src/lib/http1/response-scan";
+import { PairHeaders } from "../src/lib/http1/pair-headers";
+import { FRAMING_FIELDS, HOP_BY_HOP } from "../src/lib/http1/hop-by-hop";
 
 /** Parse a whole head given as text (latin1), with some junk before it to prove offsets are honoured. */
 function req(text: string, prefix = "XX"): RequestHead {
@@ -421,7 +421,7 @@ describe("scanResponseHead", () => {
     expect(survivors).toEqual(["content-type", "x-custom", "set-cookie", "set-cookie", "x-latin", "content-length"]);
   });
 
-  test("the byte-level scan drops exactly the hop-by-hop list (src/core/http1/hop-by-hop.ts), framing aside", () => {
+  test("the byte-level scan drops exactly the hop-by-hop list (src/lib/http1/hop-by-hop.ts), framing aside", () => {
     const names = [...HOP_BY_HOP].filter((n) => !FRAMING_FIELDS.has(n));
     const head = "HTTP/1.1 200 OK\r\n" + names.map((n) => `${n}: x\r\n`).join("") + "x-kept: 1\r\ncontent-length: 0\r\n\r\n";
     const r = scan(head);

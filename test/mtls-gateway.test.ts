@@ -7,8 +7,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
 import { freePort, startHost, tempDir, type TestHost } from "./support/harness";
 import { echoPlugin } from "./plugins/echo";
-import { loadOrCreateCa } from "../src/core/pki/ca";
-import { issueLeaf } from "../src/core/pki/issue";
+import { loadOrCreateCa } from "../src/lib/pki/ca";
+import { issueLeaf } from "../src/lib/pki/issue";
 import { writeFileSync } from "node:fs";
 
 let t: TestHost;

@@ -15,8 +15,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, startHost, tempDir, type TestHost } from "./support/harness";
 import { echoPlugin } from "./plugins/echo";
-import { loadOrCreateCa } from "../src/core/pki/ca";
-import { issueLeaf } from "../src/core/pki/issue";
+import { loadOrCreateCa } from "../src/lib/pki/ca";
+import { issueLeaf } from "../src/lib/pki/issue";
 
 let t: TestHost;
 let pki: string;

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tempDir } from "./support/harness";
 import { EventClient } from "../src/clients/event-client";
 import { EventSubscriberClient } from "../src/clients/event-subscriber";
-import { EventType } from "../src/core/event-catalog";
+import { EventType } from "../src/contracts/event-catalog";
 import { createTopology, netnsAvailable, partition, type Topology, type NetnsHost } from "./support/netns";
 
 const ROOT = join(import.meta.dir, "..");

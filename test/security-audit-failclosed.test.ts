@@ -7,8 +7,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createAuditLog } from "../src/core/audit/log";
-import { verifyChain } from "../src/core/audit/chain";
+import { createAuditLog } from "../src/lib/audit/log";
+import { verifyChain } from "../src/lib/audit/chain";
 import { startSecurity, run, type SecurityHarness } from "../plugins/security/testing";
 
 /** Make appends to `file` fail (EISDIR) until the returned function puts the file back. */

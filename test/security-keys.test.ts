@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "./support/harness";
 import { startSecurityAt, run } from "../plugins/security/testing";
-import { loadOrCreateCa } from "../src/core/pki/ca";
+import { loadOrCreateCa } from "../src/lib/pki/ca";
 
 const block = `admin_token: "\${SECURITY_ADMIN_TOKEN:-}"\nsecrets:\n  kek: "\${SECRETS_KEK:-}"`;
 

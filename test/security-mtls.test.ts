@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { startHost, tempDir, type TestHost } from "./support/harness";
 import { echoPlugin } from "./plugins/echo";
-import { loadOrCreateCa } from "../src/core/pki/ca";
-import { issueLeaf } from "../src/core/pki/issue";
-import { buildCrl } from "../src/core/pki/crl";
+import { loadOrCreateCa } from "../src/lib/pki/ca";
+import { issueLeaf } from "../src/lib/pki/issue";
+import { buildCrl } from "../src/lib/pki/crl";
 
 const yaml = `
 host:

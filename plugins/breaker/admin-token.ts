@@ -2,7 +2,7 @@
  * The operator token for force-open/force-close/disable: from config (BREAKER_ADMIN_TOKEN), or generated
  * once into <data_dir>/breaker/admin-token (mode 0600) and reused across restarts. Only the path is logged.
  */
-import { readOrCreateSecret } from "../../src/core/secret-file";
+import { readOrCreateSecret } from "../../src/lib/secret-file";
 import { join } from "node:path";
 import { timingSafeEqual } from "node:crypto";
 

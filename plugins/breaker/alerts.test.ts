@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { AlertTracker } from "./alerts";
 import { BreakerRegistry } from "./registry";
-import { UNGUARDED } from "../../src/core/bus-topics";
+import { UNGUARDED } from "../../src/contracts/bus-topics";
 import { DEFAULT_POLICY } from "./state-machine";
 
 function setup() {

@@ -6,7 +6,7 @@
  * whatever the policy: it says nothing about the upstream; nor does "unsent" (no call was made).
  */
 import { FAILURE, IGNORED, SUCCESS, type Outcome } from "./state-machine";
-import type { UpstreamOutcome, UpstreamOutcomeError } from "../../src/core/bus-topics";
+import type { UpstreamOutcome, UpstreamOutcomeError } from "../../src/contracts/bus-topics";
 
 export const TRANSPORT_ERRORS = ["connect", "timeout", "reset", "other"] as const;
 export type TransportError = (typeof TRANSPORT_ERRORS)[number];

@@ -3,8 +3,8 @@
  * consulted through the sync "breaker.permit" service, shared across instances through Redis in cluster
  * mode, with alerts, webhooks, metrics and a live dashboard page.
  */
-import { SPAN_KIND, tracerFor } from "../../src/core/trace";
-import { traceRequests } from "../../src/core/trace-fetch";
+import { SPAN_KIND, tracerFor } from "../../src/lib/trace/trace";
+import { traceRequests } from "../../src/lib/trace/fetch";
 import { definePlugin } from "../../src/core/plugin";
 import { BreakerSchema, policyFor, failurePolicy, toPolicy, type BreakerConfig } from "./schema";
 import { validatePolicy } from "./state-machine";

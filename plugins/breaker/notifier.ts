@@ -6,7 +6,7 @@
 import type { Bus } from "../../src/core/bus";
 import type { Logger } from "../../src/core/log";
 import type { PlatformTlsClient } from "../../src/core/plugin";
-import { retry, withTimeout } from "../../src/core/resilience";
+import { retry, withTimeout } from "../../src/lib/resilience";
 import type { Alert } from "./alerts";
 import type { BreakerEntry, TransitionRecord } from "./registry";
 

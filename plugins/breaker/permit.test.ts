@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { BreakerRegistry } from "./registry";
 import { DEFAULT_POLICY, type BreakerPolicy } from "./state-machine";
 import { permitLedger } from "./permit";
-import type { Permit, PermitDecision } from "../../src/core/bus-topics";
+import type { Permit, PermitDecision } from "../../src/contracts/bus-topics";
 
 function setup(p: Partial<BreakerPolicy> = {}) {
   let now = 1_000_000;

@@ -3,7 +3,7 @@
  * when the whole request is over. The process-wide ledger counts permits not yet settled, so a test can
  * fail when any exit path forgot one (test/support/permits.ts).
  */
-import type { Permit, UpstreamOutcomeError } from "../../src/core/bus-topics";
+import type { Permit, UpstreamOutcomeError } from "../../src/contracts/bus-topics";
 
 /** What a permit reports to: the registry (kept as an interface so this file imports no registry). */
 export interface PermitSink {

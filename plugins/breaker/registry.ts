@@ -3,7 +3,7 @@
  * reload; each new plugin instance re-points `listener` and pushes new thresholds with `configure`.
  * The permit and record paths are the gateway's hot path: no allocation when a call is allowed.
  */
-import { UNGUARDED, type PermitDecision, type UpstreamOutcome, type UpstreamOutcomeError } from "../../src/core/bus-topics";
+import { UNGUARDED, type PermitDecision, type UpstreamOutcome, type UpstreamOutcomeError } from "../../src/contracts/bus-topics";
 import { BreakerPermit, permitLedger, type PermitHolder as PermitHolderEntry, type PermitSink } from "./permit";
 import {
   BreakerStateMachine, CLOSED, DISABLED, FAILURE, FORCED_OPEN, HALF_OPEN, IGNORED, OPEN, STATE_NAMES,

@@ -14,7 +14,7 @@
  */
 import { Elysia } from "elysia";
 import { httpConventions } from "../../src/core/http";
-import { EventSchemas, EventType } from "../../src/core/event-catalog";
+import { EventSchemas, EventType } from "../../src/contracts/event-catalog";
 import type { Logger } from "../../src/core/log";
 import { EventErrors } from "./errors";
 import { boundedJsonParser } from "./limits";

@@ -13,7 +13,7 @@ import type { EventMetrics } from "./metrics";
 import { hasExplicitIds, type Publisher } from "./publisher";
 import type { EventsConfig } from "./schema";
 import { bodyDigest } from "./idempotency";
-import { nowMs, SPAN_KIND, type Tracer } from "../../src/core/trace";
+import { nowMs, SPAN_KIND, type Tracer } from "../../src/lib/trace/trace";
 
 const DEPTH_SLACK = 10;
 

@@ -3,11 +3,11 @@
  * otherwise an embedded bun:sqlite store in <data_dir>/events/events.db. Store connections live in
  * ctx.shared so a config reload keeps them (and every group, pending entry and dead letter with them).
  */
-import { tracerFor } from "../../src/core/trace";
+import { tracerFor } from "../../src/lib/trace/trace";
 import { join } from "node:path";
 import { definePlugin } from "../../src/core/plugin";
 import type { SharedPool } from "../../src/core/shared-pool";
-import type { PlatformEvent } from "../../src/core/bus-topics";
+import type { PlatformEvent } from "../../src/contracts/bus-topics";
 import { EventsSchema, type EventsConfig } from "./schema";
 import { buildApp } from "./app";
 import { createPublishFetch } from "./hot-path";

@@ -5,7 +5,7 @@
  */
 import { Type } from "@sinclair/typebox";
 import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
-import { EventSchemas, CUSTOM_PREFIX, CURRENT_SCHEMA_VERSION, EVENT_TYPE_PATTERN, type EventTypeName } from "../../src/core/event-catalog";
+import { EventSchemas, CUSTOM_PREFIX, CURRENT_SCHEMA_VERSION, EVENT_TYPE_PATTERN, type EventTypeName } from "../../src/contracts/event-catalog";
 import type { NewEvent } from "./store/types";
 
 export interface Violation {

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { definePlugin } from "../../src/core/plugin";
-import { createAuditLog } from "../../src/core/audit/log";
+import { createAuditLog } from "../../src/lib/audit/log";
 import { FalcoSchema, type FalcoConfig } from "./schema";
 import { parsePriority } from "./priority";
 import { Enricher } from "./enrich";

@@ -5,7 +5,7 @@
  * takes the ordinary fetch lane, which gives the same answers.
  */
 import { STATUS_CODES } from "node:http";
-import { dateLine } from "../../src/core/http1/date";
+import { dateLine } from "../../src/lib/http1/date";
 import { acceptRequestId } from "../../src/core/http";
 import type { WireHandler } from "../../src/core/wire";
 import type { createIntake } from "./intake";

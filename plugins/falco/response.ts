@@ -14,7 +14,7 @@ import { join } from "node:path";
 import type { Bus } from "../../src/core/bus";
 import type { Logger } from "../../src/core/log";
 import type { PlatformTlsClient } from "../../src/core/plugin";
-import type { AuditLog } from "../../src/core/audit/log";
+import type { AuditLog } from "../../src/lib/audit/log";
 import type { Alert } from "./alert";
 import { atLeast, parsePriority, type Priority } from "./priority";
 import type { PolicyConfig } from "./schema";

@@ -2,11 +2,11 @@
  * The gateway's audit trail of routing changes: every registration, removal, runtime service change
  * and every refusal of one, with who asked (admin-token / jwt:<sub> / api_key:<name> / anonymous),
  * the client IP, the service, the instance url and the outcome. One hash-chained log per file
- * (src/core/audit), shared through the pool so a reload's old and new instance extend one chain.
+ * (src/lib/audit), shared through the pool so a reload's old and new instance extend one chain.
  */
 import { join } from "node:path";
-import { createAuditLog, type AuditLog } from "../../src/core/audit/log";
-import type { AuditFields } from "../../src/core/audit/chain";
+import { createAuditLog, type AuditLog } from "../../src/lib/audit/log";
+import type { AuditFields } from "../../src/lib/audit/chain";
 import type { SharedPool } from "../../src/core/shared-pool";
 
 export interface AdminEvent {

@@ -13,7 +13,7 @@
  * change rebuilds every plugin), and `trace?.x(...)` evaluates nothing, not even its arguments.
  * Nothing from the request's headers is written here: tokens, API keys and cookies cannot leak.
  */
-import { UNGUARDED, type Permit } from "../../src/core/bus-topics";
+import { UNGUARDED, type Permit } from "../../src/contracts/bus-topics";
 import type { Logger } from "../../src/core/log";
 import type { Member } from "./balancers";
 import type { EdgeDecision } from "./edge/contract";

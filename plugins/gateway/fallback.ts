@@ -3,7 +3,7 @@
  * client gets the configured response instead of the gateway's coded error. Compiled once per
  * provision into a lookup by error code, so the hot path pays one property read.
  */
-import { compileFallback } from "../../src/core/resilience";
+import { compileFallback } from "../../src/lib/resilience";
 import type { GatewayErrorCode } from "./errors";
 import type { FallbackReason } from "./schema";
 

@@ -5,8 +5,8 @@
  */
 
 import { applyHeaderProgramToPairs, type BlockProgram, type HeaderProgram } from "./transforms";
-import type { HeaderView } from "../../src/core/http1/pair-headers";
-import { HOP_BY_HOP } from "../../src/core/http1/hop-by-hop";
+import type { HeaderView } from "../../src/lib/http1/pair-headers";
+import { HOP_BY_HOP } from "../../src/lib/http1/hop-by-hop";
 
 
 /** Remove hop-by-hop headers, including any the Connection header names. */

@@ -5,8 +5,8 @@
  */
 import { followQuarantines, quarantineSet } from "./quarantine";
 import { Topology } from "./topology";
-import { tracerFor } from "../../src/core/trace";
-import { flushTraces } from "../../src/core/trace-otlp";
+import { tracerFor } from "../../src/lib/trace/trace";
+import { flushTraces } from "../../src/lib/trace/otlp";
 import type { PluginContext, PluginInstance } from "../../src/core/plugin";
 import { edgeModule, edgeLoadError, EDGE_KEYS } from "./edge-loader";
 import type { EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";

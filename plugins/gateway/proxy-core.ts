@@ -6,9 +6,9 @@
  */
 import type { Topology } from "./topology";
 import type { Bus } from "../../src/core/bus";
-import { UNGUARDED, type Permit, type UpstreamOutcomeError } from "../../src/core/bus-topics";
+import { UNGUARDED, type Permit, type UpstreamOutcomeError } from "../../src/contracts/bus-topics";
 import type { Logger } from "../../src/core/log";
-import type { HeaderView } from "../../src/core/http1/pair-headers";
+import type { HeaderView } from "../../src/lib/http1/pair-headers";
 import type { EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";
 import { RouteTable, METHOD_MISMATCH, hostOnly } from "./routing";
 import type { CompiledRoute } from "./route";
@@ -18,12 +18,12 @@ import type { UpstreamClient, UpstreamErrorKind } from "./upstream-client";
 import { statusClass, type CellHistogram, type CounterCell } from "./metrics";
 import type { AccessLog } from "./access-log";
 import type { Member } from "./balancers";
-import type { FramingProblem } from "../../src/core/http1/head";
+import type { FramingProblem } from "../../src/lib/http1/head";
 import { normalisePath } from "./path-normalise";
 import { connectionNamesFraming } from "./headers";
 import { DecisionLog } from "./decision-log";
 import { proxyTrace, type ProxyTrace } from "./span-trace";
-import type { Tracer } from "../../src/core/trace";
+import type { Tracer } from "../../src/lib/trace/trace";
 
 export const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 

@@ -5,8 +5,8 @@
  */
 import type { Server } from "bun";
 import { mintTraceparent, requestIdFrom } from "./trace";
-import { BulkheadRejectedError, fullJitterBackoff } from "../../src/core/resilience";
-import type { Permit } from "../../src/core/bus-topics";
+import { BulkheadRejectedError, fullJitterBackoff } from "../../src/lib/resilience";
+import type { Permit } from "../../src/contracts/bus-topics";
 import type { EdgeDecision } from "./edge/contract";
 import { stripPrefix } from "./routing";
 import type { CompiledRoute } from "./route";
@@ -16,7 +16,7 @@ import { gatewayError } from "./errors";
 import { UpstreamError, classifyFetchError, type UpstreamErrorKind, type UpstreamResponse } from "./upstream-client";
 import { IDEMPOTENT, ProxyCore, isAdminPath, isRefusal, type Refusal } from "./proxy-core";
 import type { Member } from "./balancers";
-import { rawTarget } from "../../src/core/http1/raw-target";
+import { rawTarget } from "../../src/lib/http1/raw-target";
 import { peerIdentity } from "../../src/core/peer-identity";
 import { spiffeRefusal } from "./platform-upstreams";
 

@@ -3,7 +3,7 @@
  * per-URL state), its balancer, its retry budget and its metric cells. The member list is replaced,
  * never mutated, when registrations change, so a pick in progress sees a consistent list.
  */
-import { Bulkhead } from "../../src/core/resilience";
+import { Bulkhead } from "../../src/lib/resilience";
 import type { SharedPool } from "../../src/core/shared-pool";
 import { createBalancer, type Balancer, type Member } from "./balancers";
 import { RetryBudget, type RetryBudgetPolicy } from "./retry-budget";

@@ -16,8 +16,8 @@
  * sampled requests only: an unsampled one (99 % of them at sample_ratio 0.01) costs a header parse, a coin
  * toss and, when it starts a trace, a minted traceparent with flags 00 — nothing is stored for it.
  */
-import { UNGUARDED, type Permit } from "../../src/core/bus-topics";
-import { formatTraceparent, nowMs, parseTraceparent, randomHex, SPAN_KIND, type TraceContext, type Tracer } from "../../src/core/trace";
+import { UNGUARDED, type Permit } from "../../src/contracts/bus-topics";
+import { formatTraceparent, nowMs, parseTraceparent, randomHex, SPAN_KIND, type TraceContext, type Tracer } from "../../src/lib/trace/trace";
 import type { Member } from "./balancers";
 import { authVerdict, limiterVerdict, type DecisionLog } from "./decision-log";
 import type { EdgeDecision } from "./edge/contract";

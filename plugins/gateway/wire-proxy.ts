@@ -8,8 +8,8 @@
  * With upstream_client "fetch" the decisions are the same and each attempt goes through fetch().
  */
 import type { WireClient, WireHandler, WireRequest } from "../../src/core/wire";
-import type { ResponseHead } from "../../src/core/http1/head";
-import { fullJitterBackoff } from "../../src/core/resilience";
+import type { ResponseHead } from "../../src/lib/http1/head";
+import { fullJitterBackoff } from "../../src/lib/resilience";
 import type { EdgeDecision } from "./edge/contract";
 import { mintTraceparent, requestIdFrom } from "./trace";
 import { stripPrefix } from "./routing";
@@ -18,15 +18,15 @@ import { applyHeaderProgramToPairs, applyUrlProgram } from "./transforms";
 import { headerBlock, type ForwardingInfo } from "./headers";
 import { GatewayErrors } from "./errors";
 import { IDEMPOTENT, isAdminPath, isRefusal, type ProxyCore, type Refusal } from "./proxy-core";
-import type { Permit } from "../../src/core/bus-topics";
+import type { Permit } from "../../src/contracts/bus-topics";
 import { RelayExchange, type RelayListener } from "./relay-exchange";
 import type { ConnectionPool } from "./upstream-pool";
 import { UpstreamError, classifyFetchError, type UpstreamErrorKind, type UpstreamResponse } from "./upstream-client";
 import type { Member } from "./balancers";
 import { spiffeRefusal } from "./platform-upstreams";
 import { sendResponse, writeError } from "./wire-response";
-import { dateLine } from "../../src/core/http1/date";
-import { FRAMING_FIELDS, HOP_BY_HOP, isHopOrFraming } from "../../src/core/http1/hop-by-hop";
+import { dateLine } from "../../src/lib/http1/date";
+import { FRAMING_FIELDS, HOP_BY_HOP, isHopOrFraming } from "../../src/lib/http1/hop-by-hop";
 
 /** Response fields never relayed as they came: hop-by-hop (framing is re-decided apart) and the ones the gateway sets itself. */
 const DROP_RESPONSE = new Set([...HOP_BY_HOP, "x-request-id"].filter((n) => !FRAMING_FIELDS.has(n)));

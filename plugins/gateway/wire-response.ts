@@ -5,8 +5,8 @@
  */
 import { STATUS_CODES } from "node:http";
 import type { WireClient } from "../../src/core/wire";
-import { dateLine } from "../../src/core/http1/date";
-import { isHopOrFraming } from "../../src/core/http1/hop-by-hop";
+import { dateLine } from "../../src/lib/http1/date";
+import { isHopOrFraming } from "../../src/lib/http1/hop-by-hop";
 import { GatewayErrors, type GatewayErrorCode } from "./errors";
 
 /** A streamed body of known length up to this size is read whole (one write beats a stream loop). */

@@ -8,7 +8,7 @@
  */
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { verifyLog } from "../../src/core/audit/verify";
+import { verifyLog } from "../../src/lib/audit/verify";
 import { auditSealKey, loadKek } from "./crypto-box";
 
 const args = process.argv.slice(2);

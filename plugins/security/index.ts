@@ -3,8 +3,8 @@
  * and rotation, versioned encrypted secrets (embedded or HashiCorp Vault) with a Vault KV v2 compatible
  * API, and a hash-chained audit log. See README.md.
  */
-import { tracerFor } from "../../src/core/trace";
-import { traceRequests } from "../../src/core/trace-fetch";
+import { tracerFor } from "../../src/lib/trace/trace";
+import { traceRequests } from "../../src/lib/trace/fetch";
 import { Elysia } from "elysia";
 import { definePlugin } from "../../src/core/plugin";
 import { httpConventions, requestIdOf } from "../../src/core/http";

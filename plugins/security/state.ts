@@ -5,11 +5,11 @@
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import type { PluginContext } from "../../src/core/plugin";
-import { loadOrCreateCa, type CertificateAuthority } from "../../src/core/pki/ca";
+import { loadOrCreateCa, type CertificateAuthority } from "../../src/lib/pki/ca";
 import { auditSealKey, createSealBox, loadKek, type SealBox } from "./crypto-box";
 import { createCredentialRegistry, type CredentialRegistry } from "./credentials/registry";
 import { createKeyRing, type KeyRing } from "./tokens/keyring";
-import { createAuditLog, type AuditLog } from "../../src/core/audit/log";
+import { createAuditLog, type AuditLog } from "../../src/lib/audit/log";
 import { loadAdminToken } from "./authz";
 import { tightenTree } from "./file-modes";
 import { createEmbeddedStore } from "./secrets/embedded";

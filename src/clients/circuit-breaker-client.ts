@@ -8,7 +8,7 @@
  * Reads are retried (no answer, 5xx, 429) with full-jitter backoff; operator actions are sent once.
  * Errors are ServiceError with the service's code (BR_ERR_UNKNOWN_BREAKER, BR_ERR_UNAUTHORIZED...).
  */
-import { retry } from "../core/resilience";
+import { retry } from "../lib/resilience";
 import { joinUrl, requestJson, ServiceError } from "./http";
 import { clientTls, serviceToken, serviceUrl, type ClientTls, type TlsSource } from "./env";
 

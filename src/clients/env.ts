@@ -11,7 +11,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileBackedTls, platformFilesIn } from "../core/pki/platform-files";
+import { fileBackedTls, platformFilesIn } from "../lib/pki/platform-files";
 
 export type Env = Record<string, string | undefined>;
 

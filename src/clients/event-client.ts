@@ -12,8 +12,8 @@
  * ServiceError { status: 409, code: "EV_ERR_IDEMPOTENCY_CONFLICT", where: "header.idempotency-key",
  * details: { ids, streamIds } of the first request }, never retried.
  */
-import { fullJitterBackoff } from "../core/resilience";
-import { EventType, type EventInput, type EventPayload, type EventTypeName, type PlatformEventEnvelope } from "../core/event-catalog";
+import { fullJitterBackoff } from "../lib/resilience";
+import { EventType, type EventInput, type EventPayload, type EventTypeName, type PlatformEventEnvelope } from "../contracts/event-catalog";
 import { joinUrl, request, requestJson, ServiceError } from "./http";
 import { clientTls, serviceUrl, type ClientTls, type TlsSource } from "./env";
 

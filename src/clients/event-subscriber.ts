@@ -17,8 +17,8 @@
  * a type without a handler (which the service should never send) is not acknowledged: it is counted in
  * `unhandled`, reported to onError, and left pending for redelivery and, in the end, the dead letters.
  */
-import { fullJitterBackoff } from "../core/resilience";
-import type { EventTypeName, PlatformEventEnvelope } from "../core/event-catalog";
+import { fullJitterBackoff } from "../lib/resilience";
+import type { EventTypeName, PlatformEventEnvelope } from "../contracts/event-catalog";
 import { request, ServiceError } from "./http";
 import type { EventClient } from "./event-client";
 

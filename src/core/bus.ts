@@ -3,7 +3,7 @@
  * Topics are fire-and-forget notifications (the last value of each is retained so a late
  * subscriber can catch up); services are synchronous providers one plugin offers to others.
  */
-import type { BusTopics, BusServices } from "./bus-topics";
+import type { BusTopics, BusServices } from "../contracts/bus-topics";
 import type { Logger } from "./log";
 
 type Handler<T> = (payload: T) => void;

@@ -4,7 +4,7 @@
  * WireHandler first; the handler answers by writing bytes to the client, or declines and the
  * request goes to the plugin's ordinary fetch handler (through Bun.serve) unchanged.
  */
-import type { RequestHead } from "./http1/head";
+import type { RequestHead } from "../lib/http1/head";
 
 /** A parsed request head with `body` (when it arrived whole with the head) and `clientIp` filled in. */
 export type WireRequest = RequestHead;

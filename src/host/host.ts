@@ -8,7 +8,7 @@ import { configEndpoint, type FailureRecord, type ReloadRecord } from "./config-
 import { BusBridge } from "./bus-bridge/bridge";
 import { PermitMirror } from "./bus-bridge/permit-mirror";
 import { missingCooperation } from "./bus-bridge/cooperation";
-import { WS_GOING_AWAY, WS_SERVICE_RESTART } from "../core/http1/ws-frames";
+import { WS_GOING_AWAY, WS_SERVICE_RESTART } from "../lib/http1/ws-frames";
 import type { Registry } from "prom-client";
 import { Counter, Gauge } from "prom-client";
 import type { Server } from "bun";

@@ -16,8 +16,8 @@ import { HEAD_TIMEOUT_MS, listenFront } from "./wire/front";
 import { PEER_FIELD, PEER_ID_FIELD, Tunnel } from "./wire/tunnel";
 import type { PeerVerdict } from "./tls-peers";
 import { setPeerIdentity } from "../core/peer-identity";
-import { hostProblem } from "../core/http1/host-field";
-import { TARGET_FIELD, rawTarget, setRawTarget } from "../core/http1/raw-target";
+import { hostProblem } from "../lib/http1/host-field";
+import { TARGET_FIELD, rawTarget, setRawTarget } from "../lib/http1/raw-target";
 
 export interface BoundServer {
   hostname: string;

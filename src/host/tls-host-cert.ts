@@ -12,9 +12,9 @@
 import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { hostname as osHostname } from "node:os";
 import type { Logger } from "../core/log";
-import { loadOrCreateCa } from "../core/pki/ca";
-import { issueLeaf } from "../core/pki/issue";
-import { x509 } from "../core/pki/x509";
+import { loadOrCreateCa } from "../lib/pki/ca";
+import { issueLeaf } from "../lib/pki/issue";
+import { x509 } from "../lib/pki/x509";
 
 const HOST_CERT_TTL_MS = 30 * 86_400_000;
 /** setTimeout's ceiling (~24.8 days): a later renewal is re-armed. */

@@ -14,7 +14,7 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import type { PeerCertificate } from "node:tls";
-import { x509 } from "../core/pki/x509";
+import { x509 } from "../lib/pki/x509";
 import type { Bus } from "../core/bus";
 import type { Logger } from "../core/log";
 

@@ -2,7 +2,7 @@
  * Platform mTLS for the host's listeners (host.mtls.enabled / ENABLE_MTLS).
  *
  * Before the first port is bound, the host makes sure the platform CA exists (the same files the security
- * plugin uses, through src/core/pki — the host never imports a plugin) and that it holds a certificate of
+ * plugin uses, through src/lib/pki — the host never imports a plugin) and that it holds a certificate of
  * its own (`host.pem` / `host.key`, serverAuth + clientAuth). Every listener then requires a client
  * certificate chaining to the platform CA, and is served by the host's front (Bun.listen), which checks
  * each client certificate against the live CRL at the handshake and passes its SPIFFE ID on
@@ -15,11 +15,11 @@ import { hostname as osHostname } from "node:os";
 import type { Server } from "bun";
 import type { HostSettings } from "../config/host-schema";
 import type { Logger } from "../core/log";
-import { CA_FILES } from "../core/pki/ca";
-import { x509 } from "../core/pki/x509";
+import { CA_FILES } from "../lib/pki/ca";
+import { x509 } from "../lib/pki/x509";
 import { HostErrors } from "../core/errors";
 import type { PlatformTlsClient } from "../core/plugin";
-import { PLATFORM_FILES, fileBackedTls, type TlsFiles } from "../core/pki/platform-files";
+import { PLATFORM_FILES, fileBackedTls, type TlsFiles } from "../lib/pki/platform-files";
 import { LivePeers } from "./tls-peers";
 import { HostCertRenewal, issueHostCert, renewAt } from "./tls-host-cert";
 

@@ -10,8 +10,8 @@ import { copyFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, startSecurityAt } from "../../plugins/security/testing";
-import { chainHash } from "../../src/core/audit/chain";
-import { makeHead, writeHead } from "../../src/core/audit/seal";
+import { chainHash } from "../../src/lib/audit/chain";
+import { makeHead, writeHead } from "../../src/lib/audit/seal";
 
 const root = mkdtempSync(join(tmpdir(), "audit-trunc-"));
 const dataDir = join(root, "data");

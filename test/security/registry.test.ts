@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { SignJWT, generateKeyPair, decodeProtectedHeader } from "jose";
 import { startHost, freePort, type TestHost } from "../support/harness";
 import { startLoggingOrigin, type LoggingOrigin } from "./support/logging-origin";
-import { verifyChain } from "../../src/core/audit/chain";
+import { verifyChain } from "../../src/lib/audit/chain";
 
 let t: TestHost;
 let gw: string;

@@ -4,7 +4,7 @@
  * same conformance suite (conformance.ts). Stream ids are "<ms>-<n>" in both, ordered, and the
  * ms part is the time the store accepted the event.
  */
-import type { PlatformEventEnvelope } from "../../../src/core/event-catalog";
+import type { PlatformEventEnvelope } from "../../../src/contracts/event-catalog";
 
 /** An event ready to store (validated, defaults filled): the envelope minus its stream position. */
 export type NewEvent = Omit<PlatformEventEnvelope, "streamId">;

@@ -4,7 +4,7 @@
  * backoff for as long as the output is down (so delivery resumes by itself when it returns), a 4xx
  * other than 408/429 drops the batch (the output refuses it; retrying would not help).
  */
-import { fullJitterBackoff, sleep } from "../../../src/core/resilience";
+import { fullJitterBackoff, sleep } from "../../../src/lib/resilience";
 import type { Logger } from "../../../src/core/log";
 import type { Notice } from "../notice";
 import { atLeast, type Priority } from "../priority";

@@ -7,8 +7,8 @@ import { test, expect, beforeAll, afterAll } from "bun:test";
 import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import { startHost, tempDir, type TestHost } from "../../../test/support/harness";
-import { loadOrCreateCa } from "../../../src/core/pki/ca";
-import { issueLeaf } from "../../../src/core/pki/issue";
+import { loadOrCreateCa } from "../../../src/lib/pki/ca";
+import { issueLeaf } from "../../../src/lib/pki/issue";
 import { FALCO_DOCS_JSON_OUTPUT } from "./fixtures/payloads";
 
 let t: TestHost;

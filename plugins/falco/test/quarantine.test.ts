@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { Elysia } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { definePlugin } from "../../../src/core/plugin";
-import type { ServiceQuarantine } from "../../../src/core/bus-topics";
+import type { ServiceQuarantine } from "../../../src/contracts/bus-topics";
 import { freePort, startHost, type TestHost } from "../../../test/support/harness";
 import { crlText } from "../../../test/support/openssl-pki";
 import { alertOf, postJson, until } from "./support";

@@ -5,7 +5,7 @@
  */
 import { quarantineSet } from "../quarantine";
 import { join } from "node:path";
-import { readOrCreateSecret } from "../../../src/core/secret-file";
+import { readOrCreateSecret } from "../../../src/lib/secret-file";
 import { randomBytes } from "node:crypto";
 import type { PluginContext } from "../../../src/core/plugin";
 import type { EdgeDecision, EdgePolicy, EdgeRequest, EdgeRoute, EdgeUpstreamTlsProvider } from "./contract";

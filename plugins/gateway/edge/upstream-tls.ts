@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { HostSettings } from "../../../src/config/host-schema";
 import type { PlatformTlsClient } from "../../../src/core/plugin";
-import { platformFilesIn } from "../../../src/core/pki/platform-files";
+import { platformFilesIn } from "../../../src/lib/pki/platform-files";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import type { ServiceTls, UpstreamTlsFiles } from "./schema";
 

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { service, startGateway, startUpstream, type Upstream } from "./fixtures";
 import { freePort, type TestHost } from "../../../test/support/harness";
-import { UNGUARDED, type Permit, type UpstreamOutcome, type UpstreamOutcomeError, type GatewayServices } from "../../../src/core/bus-topics";
+import { UNGUARDED, type Permit, type UpstreamOutcome, type UpstreamOutcomeError, type GatewayServices } from "../../../src/contracts/bus-topics";
 
 let t: TestHost;
 let base: string;

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { expectNoOutstandingPermits } from "../../../test/support/permits";
-import { UNGUARDED } from "../../../src/core/bus-topics";
+import { UNGUARDED } from "../../../src/contracts/bus-topics";
 import { load, service, startGateway, startUpstream, type Upstream } from "./fixtures";
 import { freePort, startHost, type TestHost } from "../../../test/support/harness";
 

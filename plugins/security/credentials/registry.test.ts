@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { appendFileSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadOrCreateCa } from "../../../src/core/pki/ca";
+import { loadOrCreateCa } from "../../../src/lib/pki/ca";
 import { createSealBox } from "../crypto-box";
 import { createCredentialRegistry } from "./registry";
 

@@ -7,9 +7,9 @@
  */
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { CertificateAuthority } from "../../../src/core/pki/ca";
-import { issueLeaf } from "../../../src/core/pki/issue";
-import { buildCrl, type RevokedEntry } from "../../../src/core/pki/crl";
+import type { CertificateAuthority } from "../../../src/lib/pki/ca";
+import { issueLeaf } from "../../../src/lib/pki/issue";
+import { buildCrl, type RevokedEntry } from "../../../src/lib/pki/crl";
 import { openOrExplain, writeFileAtomic, type SealBox } from "../crypto-box";
 
 export interface IssuedCredential {

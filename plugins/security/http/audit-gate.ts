@@ -1,11 +1,11 @@
 /**
  * Fail closed on the audit log: no answer leaves the plugin before the audit lines appended for it are
- * on file. Lines are batched (one write per event-loop turn, src/core/audit/log.ts), so an answer waits
+ * on file. Lines are batched (one write per event-loop turn, src/lib/audit/log.ts), so an answer waits
  * for the batch its lines are in, never for a write of its own; when that write fails the lines stay
  * queued (tried again with the next batch) and the answer is replaced by 503 SEC_ERR_AUDIT_UNAVAILABLE:
  * a validation, read or change whose trail could be lost is never acknowledged.
  */
-import type { AuditLog } from "../../../src/core/audit/log";
+import type { AuditLog } from "../../../src/lib/audit/log";
 import { requestIdOf } from "../../../src/core/http";
 import { SecErrors } from "../errors";
 

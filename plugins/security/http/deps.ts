@@ -10,7 +10,7 @@ import type { RevocationPublisher } from "../tokens/revocation-publisher";
 import type { Authorizer, Principal } from "../authz";
 import type { SecretStore } from "../secrets/store";
 import type { CredentialSettings } from "../credentials/registry";
-import type { AuditFields } from "../../../src/core/audit/chain";
+import type { AuditFields } from "../../../src/lib/audit/chain";
 import { requestIdOf } from "../../../src/core/http";
 
 export interface Deps {

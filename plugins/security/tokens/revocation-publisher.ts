@@ -6,7 +6,7 @@
 import Redis from "ioredis";
 import type { Bus } from "../../../src/core/bus";
 import type { Logger } from "../../../src/core/log";
-import type { TokenRevoked } from "../../../src/core/bus-topics";
+import type { TokenRevoked } from "../../../src/contracts/bus-topics";
 
 export interface RevocationPublisher {
   publish(e: TokenRevoked): void;

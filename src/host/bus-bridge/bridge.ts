@@ -14,7 +14,7 @@
  */
 import Redis from "ioredis";
 import type { Bus } from "../../core/bus";
-import type { BusTopics, UpstreamOutcome } from "../../core/bus-topics";
+import type { BusTopics, UpstreamOutcome } from "../../contracts/bus-topics";
 import type { Logger } from "../../core/log";
 import { PlatformEventStream, RETAIN_TTL_S } from "./event-stream";
 

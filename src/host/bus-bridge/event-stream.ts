@@ -7,7 +7,7 @@
  */
 import Redis from "ioredis";
 import type { Bus } from "../../core/bus";
-import type { PlatformEvent } from "../../core/bus-topics";
+import type { PlatformEvent } from "../../contracts/bus-topics";
 import type { Logger } from "../../core/log";
 
 const GROUP = "events";

@@ -9,7 +9,7 @@
  * half_open_max_calls before the breaker's verdict comes back.
  */
 import type { Bus } from "../../core/bus";
-import type { BreakerTransition, Permit, PermitDecision, UpstreamOutcomeError } from "../../core/bus-topics";
+import type { BreakerTransition, Permit, PermitDecision, UpstreamOutcomeError } from "../../contracts/bus-topics";
 
 interface Mirrored { state: string; retryAt: number }
 

@@ -6,9 +6,9 @@
  * connection: pipelined requests wait in the buffer, so responses stay in order.
  */
 import type { Socket, TCPSocketListener } from "bun";
-import { CRLFCRLF, MalformedHead, parseRequestHead, type RequestHead } from "../../core/http1/head";
-import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../core/http1/framer";
-import { TARGET_FIELD, targetNeedsRaw } from "../../core/http1/raw-target";
+import { CRLFCRLF, MalformedHead, parseRequestHead, type RequestHead } from "../../lib/http1/head";
+import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../lib/http1/framer";
+import { TARGET_FIELD, targetNeedsRaw } from "../../lib/http1/raw-target";
 import type { PipeLimits, WireClient, WireRequest } from "../../core/wire";
 import type { Logger } from "../../core/log";
 import { HostErrors } from "../../core/errors";
@@ -16,7 +16,7 @@ import { acceptRequestId } from "../../core/http";
 import type { Generation, Slot } from "../slot";
 import { Tunnel, type Exchange, type TunnelClient } from "./tunnel";
 import { WsPipeClose } from "./ws-pipe-close";
-import { WS_GOING_AWAY } from "../../core/http1/ws-frames";
+import { WS_GOING_AWAY } from "../../lib/http1/ws-frames";
 import type { PeerVerdict } from "../tls-peers";
 
 /** Bun.serve refuses larger heads too; the same ceiling keeps both lanes alike. */

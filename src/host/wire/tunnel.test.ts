@@ -6,7 +6,7 @@
 import { test, expect, afterAll } from "bun:test";
 import { join } from "node:path";
 import { rmSync } from "node:fs";
-import { parseRequestHead } from "../../core/http1/head";
+import { parseRequestHead } from "../../lib/http1/head";
 import { tempDir } from "../../../test/support/harness";
 import { Tunnel, type TunnelClient } from "./tunnel";
 

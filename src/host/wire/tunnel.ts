@@ -5,8 +5,8 @@
  * tells where each ends, so the client connection can go on to its next request.
  */
 import type { Socket } from "bun";
-import { CRLFCRLF, MalformedHead, parseResponseHead, responseHasNoBody, type RequestHead } from "../../core/http1/head";
-import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../core/http1/framer";
+import { CRLFCRLF, MalformedHead, parseResponseHead, responseHasNoBody, type RequestHead } from "../../lib/http1/head";
+import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../lib/http1/framer";
 
 /** The field the front adds (and strips from clients) to tell the inner server who the peer is. */
 export const PEER_FIELD = "x-tradpal-peer";

@@ -4,7 +4,7 @@
  * side, never a cut TCP connection (1006 for the client). This follows frame boundaries both ways and
  * injects the two Close frames only between frames.
  */
-import { WS_MESSAGE_TOO_BIG, WsFrameCursor, wsCloseFrame } from "../../core/http1/ws-frames";
+import { WS_MESSAGE_TOO_BIG, WsFrameCursor, wsCloseFrame } from "../../lib/http1/ws-frames";
 
 /** The client side of the pipe: write bypassing this hook, and a close once flushed. */
 export interface PipeClient { writeRaw(data: Uint8Array): boolean; end(): void }

@@ -4,7 +4,7 @@
  * when its mtime/size/inode change (checked per login: a stat next to an argon2 verify), so a change
  * applies without a restart. Config `users:` entries win over stored ones of the same name.
  */
-import { writeFileExclusive } from "../../../../src/core/secret-file";
+import { writeFileExclusive } from "../../../../src/lib/secret-file";
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";

@@ -1,5 +1,5 @@
 /**
- * Tracing: W3C trace context in, spans out over OTLP/HTTP (src/core/trace-otlp.ts) when host.tracing.endpoint
+ * Tracing: W3C trace context in, spans out over OTLP/HTTP (src/lib/trace/otlp.ts) when host.tracing.endpoint
  * is set. Off (no endpoint) means tracerFor() returns undefined and every hook is `tracer?.x()`: nothing
  * runs, nothing is allocated.
  *
@@ -12,8 +12,8 @@
  * probability host.tracing.sample_ratio, and an unsampled one still gets a traceparent (flags 00) so the
  * next hop does not start its own.
  */
-import type { HostSettings } from "../config/host-schema";
-import { exporterFor, type SpanExporter } from "./trace-otlp";
+import type { HostSettings } from "../../config/host-schema";
+import { exporterFor, type SpanExporter } from "./otlp";
 
 export const SPAN_KIND = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 } as const;
 export type Attr = string | number | boolean;

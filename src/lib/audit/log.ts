@@ -1,5 +1,5 @@
 /**
- * Platform library (src/core/audit): any plugin may keep its own hash-chained audit log with it.
+ * Platform library (src/lib/audit): any plugin may keep its own hash-chained audit log with it.
  * Append-only, hash-chained audit log. Lines are chained synchronously (order = call order) and written
  * in small batches (one appendFileSync per tick) so auditing a 20k/s endpoint costs a hash, not a syscall,
  * per call. A caller that must not answer before its line is on file (fail closed) awaits synced():
