@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { startHost, type TestHost } from "./support/harness";
-import { startUpstream, type Upstream } from "../plugins/gateway/test/fixtures";
+import { startUpstream, type Upstream } from "../plugins/gateway/test/support";
 
 const PASSWORD = "debug-log-password-correct-horse";
 const BREAKER_ADMIN = "debug-log-breaker-admin-token";

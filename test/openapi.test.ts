@@ -12,7 +12,7 @@ import { join } from "node:path";
 import SwaggerParser from "@apidevtools/swagger-parser";
 import { chromium, type BrowserContext } from "playwright-core";
 import { startHost, type TestHost } from "./support/harness";
-import { startGateway, startUpstream } from "../plugins/gateway/test/fixtures";
+import { startGateway, startUpstream } from "../plugins/gateway/test/support";
 import { templatePath } from "../src/host/openapi";
 import type { PluginInstance } from "../src/core/plugin";
 

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startHost, type TestHost } from "./support/harness";
 import { RawConn } from "./support/raw-http";
-import { startUpstream } from "../plugins/gateway/test/fixtures";
+import { startUpstream } from "../plugins/gateway/test/support";
 import { REQUEST_ID_RE } from "../src/core/http";
 
 const upstream = startUpstream();

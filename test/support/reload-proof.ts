@@ -6,7 +6,7 @@
  * lost and reordered messages.
  */
 import type { Server } from "bun";
-import { gatewayConfig, service, startGateway } from "../../plugins/gateway/test/fixtures";
+import { gatewayConfig, service, startGateway } from "../../plugins/gateway/test/support";
 import { freePort } from "./harness";
 
 export interface ProofCounts {

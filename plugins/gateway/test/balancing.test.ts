@@ -1,6 +1,6 @@
 /** Each balancing algorithm through the gateway, against real upstreams on port 0. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { load, service, startGateway, startUpstream, type Upstream } from "./fixtures";
+import { load, service, startGateway, startUpstream, type Upstream } from "./support";
 import type { TestHost } from "../../../test/support/harness";
 
 let t: TestHost;

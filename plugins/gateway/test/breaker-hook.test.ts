@@ -1,6 +1,6 @@
 /** The breaker seam on the host bus: permit asked before each call, each permit settled once per request, services announced. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { service, startGateway, startUpstream, type Upstream } from "./fixtures";
+import { service, startGateway, startUpstream, type Upstream } from "./support";
 import { freePort, type TestHost } from "../../../test/support/harness";
 import { UNGUARDED, type Permit, type UpstreamOutcome, type UpstreamOutcomeError, type GatewayServices } from "../../../src/contracts/bus-topics";
 

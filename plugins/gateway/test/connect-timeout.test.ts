@@ -3,7 +3,7 @@
  * connects hanging; the pooled client gives up after connect_timeout → 504, long before the route timeout.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { service, startGateway } from "./fixtures";
+import { service, startGateway } from "./support";
 import type { TestHost } from "../../../test/support/harness";
 
 let blackhole: ReturnType<typeof Bun.spawn>;

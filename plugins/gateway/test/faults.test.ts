@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
 import { expectNoOutstandingPermits } from "../../../test/support/permits";
-import { gatewayConfig, service, spawnGateway, startUpstream, type Upstream } from "./fixtures";
+import { gatewayConfig, service, spawnGateway, startUpstream, type Upstream } from "./support";
 import { startHost, startPrivateRedis } from "../../../test/support/harness";
 
 const upstreams: Upstream[] = [];

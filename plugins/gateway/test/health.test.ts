@@ -3,7 +3,7 @@
  * readmitted when it is back), all instances down (503 at once), and upstream state kept across a reload.
  */
 import { afterAll, expect, test } from "bun:test";
-import { gatewayConfig, load, service, startGateway, startUpstream, type Upstream } from "./fixtures";
+import { gatewayConfig, load, service, startGateway, startUpstream, type Upstream } from "./support";
 import { freePort, type TestHost } from "../../../test/support/harness";
 
 const hosts: TestHost[] = [];

@@ -1,6 +1,6 @@
 /** Host-matched routes through the gateway: exact host, wildcard, and the host-agnostic fallback. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { rawRequest, service, startGateway, startUpstream, type Upstream } from "./fixtures";
+import { rawRequest, service, startGateway, startUpstream, type Upstream } from "./support";
 import type { TestHost } from "../../../test/support/harness";
 
 let t: TestHost;

@@ -3,7 +3,7 @@
  * 400/413/431 (or closes) and the upstream never sees the request.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { startGateway, startUpstream, service, rawRequest, type Upstream } from "./fixtures";
+import { startGateway, startUpstream, service, rawRequest, type Upstream } from "./support";
 import type { TestHost } from "../../../test/support/harness";
 
 let t: TestHost;

@@ -1,6 +1,6 @@
 /** Metrics (checked by promtool) and the sampled JSON access log. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { gatewayConfig, load, service, startUpstream, type Upstream } from "./fixtures";
+import { gatewayConfig, load, service, startUpstream, type Upstream } from "./support";
 import { freePort, startHost, type TestHost } from "../../../test/support/harness";
 
 /** Access lines are written at level info (they follow host.log_level like every log line). */

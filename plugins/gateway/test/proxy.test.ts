@@ -1,6 +1,6 @@
 /** The proxy path against real upstreams: headers in both directions, 404/405, timeouts (504), connect errors (502). */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startGateway, startUpstream, service, rawRequest, type Upstream } from "./fixtures";
+import { startGateway, startUpstream, service, rawRequest, type Upstream } from "./support";
 import { freePort, type TestHost } from "../../../test/support/harness";
 
 let t: TestHost;

@@ -3,7 +3,7 @@
  * cluster mode. Every change carries the admin token (the refusals are test/security/registry.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { gatewayConfig, load, service, startGateway, startUpstream, type Upstream } from "./fixtures";
+import { gatewayConfig, load, service, startGateway, startUpstream, type Upstream } from "./support";
 import { startHost, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
 
 const hc = "        health_check: { enabled: false }\n";

@@ -1,6 +1,6 @@
 /** The routing table is swapped atomically on reload: in-flight requests finish on the table they started with. */
 import { afterAll, expect, test } from "bun:test";
-import { gatewayConfig, service, startGateway, startUpstream } from "./fixtures";
+import { gatewayConfig, service, startGateway, startUpstream } from "./support";
 
 const slow = startUpstream(async () => { await Bun.sleep(400); return new Response("slow-done"); });
 const fast = startUpstream(() => new Response("fast"));

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { expectNoOutstandingPermits } from "../../../test/support/permits";
 import { UNGUARDED } from "../../../src/contracts/bus-topics";
-import { load, service, startGateway, startUpstream, type Upstream } from "./fixtures";
+import { load, service, startGateway, startUpstream, type Upstream } from "./support";
 import { freePort, startHost, type TestHost } from "../../../test/support/harness";
 
 let t: TestHost;

@@ -1,6 +1,6 @@
 /** Retries: on connect errors and configured statuses, idempotent methods only, on another instance, within a budget. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { load, service, startGateway, startUpstream, type Upstream } from "./fixtures";
+import { load, service, startGateway, startUpstream, type Upstream } from "./support";
 import { freePort, type TestHost } from "../../../test/support/harness";
 
 let t: TestHost;

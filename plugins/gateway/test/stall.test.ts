@@ -6,7 +6,7 @@
  * (the deterministic form is in src/host/wire/tunnel.test.ts).
  */
 import { test, expect, afterAll } from "bun:test";
-import { startGateway, startUpstream, service } from "./fixtures";
+import { startGateway, startUpstream, service } from "./support";
 import { RawConn } from "../../../test/support/raw-http";
 
 const up = startUpstream(async () => { await Bun.sleep(2); return new Response("x".repeat(200)); }, { record: false });

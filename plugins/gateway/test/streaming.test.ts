@@ -4,7 +4,7 @@
  * generates the upload lazily and counts the download without keeping it.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { spawnGateway, startUpstream, service, type GatewayProcess, type Upstream } from "./fixtures";
+import { spawnGateway, startUpstream, service, type GatewayProcess, type Upstream } from "./support";
 
 const MB = 1024 * 1024;
 const TOTAL = 100 * MB;

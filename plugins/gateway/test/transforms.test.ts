@@ -1,6 +1,6 @@
 /** Each transformation through the gateway: request/response header add/set/remove/rename, path rewrite, query edits. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { service, startGateway, startUpstream, type Upstream } from "./fixtures";
+import { service, startGateway, startUpstream, type Upstream } from "./support";
 import type { TestHost } from "../../../test/support/harness";
 
 let t: TestHost;
@@ -84,6 +84,6 @@ test("query: set, remove and rename", async () => {
 
 test("an invalid transformation (bad regex) refuses the config at provision", async () => {
   const { startHost } = await import("../../../test/support/harness");
-  const { gatewayConfig } = await import("./fixtures");
+  const { gatewayConfig } = await import("./support");
   await expect(startHost(gatewayConfig(`    services:\n${service("bad", "/bad", [up.url], "        transform: { path: { pattern: \"([\", replacement: x } }\n")}`), { only: ["gateway"] })).rejects.toThrow();
 });

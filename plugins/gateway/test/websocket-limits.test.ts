@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Server } from "bun";
-import { service, startGateway } from "./fixtures";
+import { service, startGateway } from "./support";
 import type { TestHost } from "../../../test/support/harness";
 
 const SECRET = "websocket-limits-test-secret-0123456789";

@@ -6,7 +6,7 @@
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
 import type { Server } from "bun";
-import { gatewayConfig, service, startGateway } from "./fixtures";
+import { gatewayConfig, service, startGateway } from "./support";
 import { freePort, type TestHost } from "../../../test/support/harness";
 
 const upstreamCloses: { code: number; reason: string }[] = [];

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Server, ServerWebSocket } from "bun";
-import { gatewayConfig, service, startGateway } from "./fixtures";
+import { gatewayConfig, service, startGateway } from "./support";
 import type { TestHost } from "../../../test/support/harness";
 
 interface WsData { headers: Record<string, string> }

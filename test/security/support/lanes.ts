@@ -4,7 +4,7 @@
  * a service with a bulkhead is declined by the wire lane). Each lane's prefix reaches the origin.
  */
 import { RawConn, type RawResponse } from "../../support/raw-http";
-import { startGateway, service } from "../../../plugins/gateway/test/fixtures";
+import { startGateway, service } from "../../../plugins/gateway/test/support";
 import type { TestHost } from "../../support/harness";
 import type { LoggingOrigin } from "./logging-origin";
 

@@ -1,7 +1,7 @@
 /** CircuitBreakerClient against a real breaker plugin (seed usage: status → reset if open), plus failures. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { startHost, freePort, type TestHost } from "./support/harness";
-import { CircuitBreakerClient, ServiceError } from "../src/clients/circuit-breaker-client";
+import { startHost, freePort, type TestHost } from "../../../test/support/harness";
+import { CircuitBreakerClient, ServiceError } from "../../../src/clients/circuit-breaker-client";
 
 let t: TestHost;
 const TOKEN = "client-test-admin-token-42";

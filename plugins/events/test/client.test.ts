@@ -5,9 +5,9 @@
  */
 import { describe, test, expect, beforeAll, afterAll } from "bun:test";
 import Redis from "ioredis";
-import { startHost, freePort, SHARED_REDIS_URL, type TestHost } from "./support/harness";
-import { EventClient, EventType, ServiceError } from "../src/clients/event-client";
-import { EventSubscriberClient, UnhandledEventError } from "../src/clients/event-subscriber";
+import { startHost, freePort, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
+import { EventClient, EventType, ServiceError } from "../../../src/clients/event-client";
+import { EventSubscriberClient, UnhandledEventError } from "../../../src/clients/event-subscriber";
 
 describe("EventClient", () => {
   let t: TestHost;

@@ -6,9 +6,9 @@
  */
 import { describe, test, expect, beforeAll, afterAll, afterEach } from "bun:test";
 import type { Socket } from "bun";
-import { startGateway, startUpstream, service, type Upstream } from "../plugins/gateway/test/fixtures";
-import type { TestHost } from "./support/harness";
-import { RawConn, rawServer, pseudoRandom, sha256, type RawServer, RawConns } from "./support/raw-http";
+import { startGateway, startUpstream, service, type Upstream } from "./support";
+import type { TestHost } from "../../../test/support/harness";
+import { RawConn, rawServer, pseudoRandom, sha256, type RawServer, RawConns } from "../../../test/support/raw-http";
 
 const CHUNKED_WIRE =
   "5;ext=1\r\nhello\r\n" +

@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import vaultFactory from "node-vault";
-import { startSecurity, type SecurityHarness } from "../../plugins/security/testing";
-import { startMockVault, type MockVault } from "../../plugins/security/secrets/mock-vault";
+import { startSecurity, type SecurityHarness } from "./support";
+import { startMockVault, type MockVault } from "../secrets/mock-vault";
 
 const CONFIG = `
 services:

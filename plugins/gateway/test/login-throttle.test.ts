@@ -6,7 +6,7 @@
  * then wait), and a slowed pair gets in again once its Retry-After has passed.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { startHost, type TestHost } from "../support/harness";
+import { startHost, type TestHost } from "../../../test/support/harness";
 
 let t: TestHost;
 let gw: string;

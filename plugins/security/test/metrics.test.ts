@@ -1,6 +1,6 @@
 /** The security plugin's /metrics pass promtool and count operations by outcome. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { startSecurity, run, type SecurityHarness } from "../plugins/security/testing";
+import { startSecurity, run, type SecurityHarness } from "./support";
 
 let s: SecurityHarness;
 beforeAll(async () => { s = await startSecurity(``); });

@@ -8,8 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Server } from "bun";
-import { service, spawnGateway, type GatewayProcess } from "../../plugins/gateway/test/fixtures";
-import { pipelineFlood } from "./support/pipeline-flood";
+import { service, spawnGateway, type GatewayProcess } from "./support";
+import { pipelineFlood } from "../../../test/security/support/pipeline-flood";
 
 const TOTAL = 100_000;
 const BOUND = 50 * 1024 * 1024;

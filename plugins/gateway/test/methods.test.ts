@@ -5,9 +5,9 @@
  * cannot make an upstream fail (and count against its breaker) with a method it would choke on.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startLoggingOrigin } from "./support/logging-origin";
-import { codeOf, exchange, leaks, shaped, startLanes, type Lane, type Lanes } from "./support/lanes";
-import { service } from "../../plugins/gateway/test/fixtures";
+import { startLoggingOrigin } from "../../../test/security/support/logging-origin";
+import { codeOf, exchange, leaks, shaped, startLanes, type Lane, type Lanes } from "../../../test/security/support/lanes";
+import { service } from "./support";
 
 const origin = startLoggingOrigin();
 let L: Lanes;

@@ -2,7 +2,7 @@
 import { expect, test } from "bun:test";
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startSecurity, run } from "../plugins/security/testing";
+import { startSecurity, run } from "./support";
 
 test("root-intermediate: leaves chain through the intermediate to the root; mTLS works with the chain", async () => {
   const s = await startSecurity(`ca:\n  mode: root-intermediate`);

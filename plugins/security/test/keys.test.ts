@@ -6,9 +6,9 @@ import { expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "./support/harness";
-import { startSecurityAt, run } from "../plugins/security/testing";
-import { loadOrCreateCa } from "../src/lib/pki/ca";
+import { tempDir } from "../../../test/support/harness";
+import { startSecurityAt, run } from "./support";
+import { loadOrCreateCa } from "../../../src/lib/pki/ca";
 
 const block = `admin_token: "\${SECURITY_ADMIN_TOKEN:-}"\nsecrets:\n  kek: "\${SECRETS_KEK:-}"`;
 

@@ -4,8 +4,8 @@
  * The plugin's own suites (plugins/events/test/limits-*.test.ts) cover the variants on both stores.
  */
 import { describe, test, expect, beforeAll, afterAll } from "bun:test";
-import { startHost, type TestHost } from "../support/harness";
-import { RawConn } from "../support/raw-http";
+import { startHost, type TestHost } from "../../../test/support/harness";
+import { RawConn } from "../../../test/support/raw-http";
 
 const MB = 1024 * 1024;
 let t: TestHost;

@@ -4,9 +4,9 @@
  * exactly the normalised path that was routed, the query as sent; `path_escapes: keep` per route.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startLoggingOrigin } from "./support/logging-origin";
-import { codeOf, exchange, leaks, shaped, startLanes, type Lanes } from "./support/lanes";
-import { service } from "../../plugins/gateway/test/fixtures";
+import { startLoggingOrigin } from "../../../test/security/support/logging-origin";
+import { codeOf, exchange, leaks, shaped, startLanes, type Lanes } from "../../../test/security/support/lanes";
+import { service } from "./support";
 
 const origin = startLoggingOrigin();
 let L: Lanes;

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { statSync, writeFileSync } from "node:fs";
-import { startSecurity, run, type SecurityHarness } from "../plugins/security/testing";
+import { startSecurity, run, type SecurityHarness } from "./support";
 
 let s: SecurityHarness;
 let files: string;

@@ -7,9 +7,9 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createAuditLog } from "../src/lib/audit/log";
-import { verifyChain } from "../src/lib/audit/chain";
-import { startSecurity, run, type SecurityHarness } from "../plugins/security/testing";
+import { createAuditLog } from "../../../src/lib/audit/log";
+import { verifyChain } from "../../../src/lib/audit/chain";
+import { startSecurity, run, type SecurityHarness } from "./support";
 
 /** Make appends to `file` fail (EISDIR) until the returned function puts the file back. */
 function breakFile(file: string): () => void {

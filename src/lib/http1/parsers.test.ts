@@ -4,11 +4,11 @@
  * on the same bytes wherever both answer).
  */
 import { describe, test, expect } from "bun:test";
-import { CRLFCRLF, MalformedHead, parseRequestHead, parseResponseHead, responseHasNoBody, type RequestHead } from "../src/lib/http1/head";
-import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../src/lib/http1/framer";
-import { ResponseScan, scanResponseHead } from "../src/lib/http1/response-scan";
-import { PairHeaders } from "../src/lib/http1/pair-headers";
-import { FRAMING_FIELDS, HOP_BY_HOP } from "../src/lib/http1/hop-by-hop";
+import { CRLFCRLF, MalformedHead, parseRequestHead, parseResponseHead, responseHasNoBody, type RequestHead } from "./head";
+import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "./framer";
+import { ResponseScan, scanResponseHead } from "./response-scan";
+import { PairHeaders } from "./pair-headers";
+import { FRAMING_FIELDS, HOP_BY_HOP } from "./hop-by-hop";
 
 /** Parse a whole head given as text (latin1), with some junk before it to prove offsets are honoured. */
 function req(text: string, prefix = "XX"): RequestHead {

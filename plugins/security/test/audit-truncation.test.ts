@@ -9,9 +9,9 @@ import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { run, startSecurityAt } from "../../plugins/security/testing";
-import { chainHash } from "../../src/lib/audit/chain";
-import { makeHead, writeHead } from "../../src/lib/audit/seal";
+import { run, startSecurityAt } from "./support";
+import { chainHash } from "../../../src/lib/audit/chain";
+import { makeHead, writeHead } from "../../../src/lib/audit/seal";
 
 const root = mkdtempSync(join(tmpdir(), "audit-trunc-"));
 const dataDir = join(root, "data");

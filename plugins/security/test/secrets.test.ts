@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import vaultFactory from "node-vault";
-import { startSecurity, startSecurityAt, run, type SecurityHarness } from "../plugins/security/testing";
-import { startMockVault } from "../plugins/security/secrets/mock-vault";
+import { startSecurity, startSecurityAt, run, type SecurityHarness } from "./support";
+import { startMockVault } from "../secrets/mock-vault";
 
 let s: SecurityHarness;
 const PLAINTEXT = "pl41ntext-canary-Zq8";

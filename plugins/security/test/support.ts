@@ -1,7 +1,7 @@
 /** Test support for the security plugin's suites: a host running only this plugin, its admin token, curl. */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { startHost, type TestHost } from "../../test/support/harness";
+import { startHost, type TestHost } from "../../../test/support/harness";
 
 export interface SecurityHarness {
   t: TestHost;
@@ -46,7 +46,7 @@ export async function run(cmd: string[], stdin?: string): Promise<{ code: number
 
 /** A host with only the security plugin on a data directory of the caller's (for restart tests). */
 export async function startSecurityAt(dataDir: string, block: string, env: Record<string, string | undefined> = {}) {
-  const { Host } = await import("../../src/host/host");
+  const { Host } = await import("../../../src/host/host");
   const { mkdirSync, writeFileSync } = await import("node:fs");
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, "..", `config-${Date.now()}-${Math.random().toString(36).slice(2)}.yaml`);

@@ -8,10 +8,10 @@ import { describe, test, expect, afterAll } from "bun:test";
 import { join } from "node:path";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { freePort, tempDir } from "./support/harness";
-import { startUpstream } from "../plugins/gateway/test/fixtures";
+import { freePort, tempDir } from "../../../test/support/harness";
+import { startUpstream } from "./support";
 
-const ROOT = join(import.meta.dir, "..");
+const ROOT = join(import.meta.dir, "../../..");
 const dir = tempDir("tradpal-first-login-");
 const dataDir = join(dir, "data");
 const upstream = startUpstream();

@@ -1,6 +1,6 @@
 /** The shared resilience toolkit (src/lib/resilience.ts): backoff, retry, timeout, bulkhead, fallback. */
 import { describe, expect, test } from "bun:test";
-import { Bulkhead, BulkheadRejectedError, compileFallback, fullJitterBackoff, retry, TimeoutError, withFallback, withTimeout } from "../src/lib/resilience";
+import { Bulkhead, BulkheadRejectedError, compileFallback, fullJitterBackoff, retry, TimeoutError, withFallback, withTimeout } from "./resilience";
 
 describe("fullJitterBackoff", () => {
   test("uniform in [0, min(cap, base·2^attempt))", () => {

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startSecurity, run, type SecurityHarness } from "../plugins/security/testing";
+import { startSecurity, run, type SecurityHarness } from "./support";
 
 let s: SecurityHarness;
 beforeAll(async () => { s = await startSecurity(`services:\n  orders: { scopes: [read] }`); });

@@ -3,8 +3,8 @@
  * where the client presents the host's certificate (and is refused without one).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { SecurityClient, SecurityClientError } from "../src/clients/security-client";
-import { startSecurity, type SecurityHarness } from "../plugins/security/testing";
+import { SecurityClient, SecurityClientError } from "../../../src/clients/security-client";
+import { startSecurity, type SecurityHarness } from "./support";
 
 describe("SecurityClient (plain HTTP)", () => {
   let s: SecurityHarness;

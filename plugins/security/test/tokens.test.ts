@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHmac, createPublicKey, verify } from "node:crypto";
-import { startSecurity, type SecurityHarness } from "../plugins/security/testing";
+import { startSecurity, type SecurityHarness } from "./support";
 
 let s: SecurityHarness;
 beforeAll(async () => {
