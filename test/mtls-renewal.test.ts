@@ -17,6 +17,7 @@ import { freePort, startHost, tempDir, type TestHost } from "./support/harness";
 import { echoPlugin } from "./plugins/echo";
 import { loadOrCreateCa } from "../src/lib/pki/ca";
 import { issueLeaf } from "../src/lib/pki/issue";
+import { hostAltNames } from "../src/host/tls-host-cert";
 
 let t: TestHost;
 let pki: string;
@@ -31,7 +32,7 @@ beforeAll(async () => {
   } catch { migrateBefore = undefined; }
   pki = join(tempDir(), "pki");
   const ca = await loadOrCreateCa({ dir: pki });
-  const short = await issueLeaf(ca, { commonName: "tradpal-host", spiffeId: "spiffe://tradpal.local/host", altNames: ["localhost", "127.0.0.1", "::1"], ttlMs: 38_000 });
+  const short = await issueLeaf(ca, { commonName: "tradpal-host", spiffeId: "spiffe://tradpal.local/host", altNames: hostAltNames(["echo", "gateway", "127.0.0.1"]), ttlMs: 38_000 }); // every name the host wants: not re-issued at start
   writeFileSync(join(pki, "host.key"), short.keyPem, { mode: 0o600 });
   writeFileSync(join(pki, "host.pem"), short.chainPem, { mode: 0o600 });
   firstSerial = short.serial;

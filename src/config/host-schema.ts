@@ -45,6 +45,7 @@ export const HostSchema = Type.Object(
         ca_file: Type.Optional(Type.String({ minLength: 1, description: "Trust anchor (PEM) clients are checked against; default <dir>/ca.pem (created on first start)." })),
         cert_file: Type.Optional(Type.String({ minLength: 1, description: "The host's certificate chain (PEM); default <dir>/host.pem, issued by the platform CA." })),
         key_file: Type.Optional(Type.String({ minLength: 1, description: "The host's private key (PEM); default <dir>/host.key (0600)." })),
+        alt_names: Type.Array(Type.String({ minLength: 1, pattern: "^[A-Za-z0-9.:*_-]+$" }), { default: [], description: "Extra DNS names or IPs for the host certificate (it always has loopback, the OS hostname, host.bind and every declared plugin's id)." }),
         health_port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: "A plain-HTTP listener serving only GET /health[/<plugin>] while mTLS is on (TLS cannot exempt paths). Unset: none." })),
       },
       { default: {}, additionalProperties: false },

@@ -143,7 +143,7 @@ export class Host {
     if (!result.ok) throw new Error(`config is invalid:\n${formatErrors(this.opts.file, result.errors)}`);
     this.config = result.config;
     this.log.setLevel(parseLogLevel(this.config.host.log_level));
-    this.tls = await platformTls(this.config.host, this.log);
+    this.tls = await platformTls(this.config.host, this.log, this.config.declared);
     this.tls?.peers.start(this.bus); // revocations reach every listener live (src/host/tls-peers.ts)
     // A renewed host certificate goes to every listener for new connections (src/host/tls-host-cert.ts).
     this.tls?.renewal?.start((pem) => { const server = applyRenewed(this.tls!, pem); for (const r of this.running.values()) r.bound.retls?.(server); });

@@ -21,7 +21,7 @@ import { HostErrors } from "../core/errors";
 import type { PlatformTlsClient } from "../core/plugin";
 import { PLATFORM_FILES, fileBackedTls, type TlsFiles } from "../lib/pki/platform-files";
 import { LivePeers } from "./tls-peers";
-import { HostCertRenewal, issueHostCert, renewAt } from "./tls-host-cert";
+import { HostCertRenewal, ensureHostCert, hostAltNames } from "./tls-host-cert";
 
 export const HOST_CERT_FILE = PLATFORM_FILES.cert;
 export const HOST_KEY_FILE = PLATFORM_FILES.key;
@@ -50,8 +50,12 @@ export function pkiDir(host: HostSettings): string {
   return host.mtls.dir ?? join(host.data_dir, "security");
 }
 
-/** The TLS material of the platform, or undefined when mTLS is off. Creates the CA and host cert on first use. */
-export async function platformTls(host: HostSettings, log: Logger): Promise<PlatformTls | undefined> {
+/**
+ * The TLS material of the platform, or undefined when mTLS is off. Creates the CA and host cert on first use,
+ * and issues a new host cert when the one on file lacks a name it must answer to (`declared`: the config's
+ * plugin ids, a plugin added to the file or a new alt_names entry).
+ */
+export async function platformTls(host: HostSettings, log: Logger, declared: readonly string[] = []): Promise<PlatformTls | undefined> {
   if (!host.mtls.enabled) return undefined;
   const dir = pkiDir(host);
   const caFile = host.mtls.ca_file ?? join(dir, CA_FILES.root);
@@ -61,8 +65,9 @@ export async function platformTls(host: HostSettings, log: Logger): Promise<Plat
   if (!certFile || !keyFile) {
     certFile = join(dir, HOST_CERT_FILE);
     keyFile = join(dir, HOST_KEY_FILE);
-    if (Date.now() >= renewAt(certFile) || !existsSync(keyFile)) await issueHostCert(dir, { cert: certFile, key: keyFile }, log, "issued");
-    renewal = new HostCertRenewal(dir, { cert: certFile, key: keyFile }, log);
+    const names = hostAltNames([...declared, ...host.mtls.alt_names, host.bind]);
+    await ensureHostCert(dir, { cert: certFile, key: keyFile }, log, names);
+    renewal = new HostCertRenewal(dir, { cert: certFile, key: keyFile }, log, names);
   }
   const source = fileBackedTls({ cert: certFile, key: keyFile, ca: caFile } satisfies TlsFiles);
   const { ca, cert, key } = source.get();
