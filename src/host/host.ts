@@ -5,28 +5,26 @@
  */
 import { HealthPoller } from "./health-poll";
 import { configEndpoint, type FailureRecord, type ReloadRecord } from "./config-endpoint";
-import { BusBridge } from "./bus-bridge/bridge";
-import { PermitMirror } from "./bus-bridge/permit-mirror";
-import { missingCooperation } from "./bus-bridge/cooperation";
-import { WS_GOING_AWAY, WS_SERVICE_RESTART } from "../lib/http1/ws-frames";
+import { PlatformBus } from "./bus-bridge/platform-bus";
+import { WS_GOING_AWAY } from "../lib/http1/ws-frames";
 import type { Registry } from "prom-client";
-import { Counter, Gauge } from "prom-client";
 import type { Server } from "bun";
 import { createLogger, parseLogLevel, type LogSink, type RootLogger } from "../core/log";
 import { createBus, type Bus } from "../core/bus";
 import { createSharedPool, type SharedPool } from "../core/shared-pool";
-import { createHostRegistry, createPluginMetrics, renderMetrics, METRICS_CONTENT_TYPE, type PluginMetrics } from "../core/metrics";
-import { HostErrors } from "../core/errors";
-import type { PluginContext, PluginInstance } from "../core/plugin";
+import { createHostRegistry, createPluginMetrics, type PluginMetrics } from "../core/metrics";
 import { loadConfig, formatErrors, type LoadedConfig, type PluginBlock, type PluginResolver, type ConfigError } from "../config/load";
 import { directoryResolver } from "./resolve";
 import { dependencyOrder } from "./order";
 import { bind, drained, type BoundServer } from "./listener";
 import type { Generation, Slot } from "./slot";
 import { renderTable, type TableRow } from "./table";
-import { platformTls, platformClient, bindHealthListener, tlsHealth, applyRenewed, type PlatformTls } from "./tls";
-import { openApiDocument } from "./openapi";
-import { docsPage } from "./docs-page";
+import { platformTls, bindHealthListener, applyRenewed, type PlatformTls } from "./tls";
+import { provisionGeneration, stopGeneration } from "./generation";
+import { makeSlot } from "./slot-endpoints";
+import { createHostMetrics, type HostMetrics } from "./host-metrics";
+import { retireInBackground, type Retired } from "./retire";
+import { buildPlans } from "./reload-plan";
 
 export interface HostOptions {
   file: string;
@@ -50,8 +48,6 @@ interface RunningPlugin {
   startedAt: number;
 }
 
-const VERSION = "0.1.0";
-
 export class Host {
   readonly log: RootLogger;
   readonly bus: Bus;
@@ -66,47 +62,24 @@ export class Host {
   /** Platform mTLS material (host.mtls.enabled), fixed at start: listeners cannot change TLS in place. */
   private tls?: PlatformTls;
   private healthServer?: Server<unknown>;
-  private bridge?: BusBridge;
-  private mirror?: PermitMirror;
-  private busGaps: string[] = [];
-  private readonly pluginHealthy: Gauge<"plugin">;
+  private readonly platformBus: PlatformBus;
   private healthPoller?: HealthPoller;
   /** Replaced instances still draining after their reload returned. */
   private readonly draining = new Set<Promise<void>>();
   private applied: ReloadRecord = { version: 1, loadedAt: Date.now() };
   private lastFailure?: FailureRecord;
   private configHandler?: (req: Request) => Promise<Response>;
-  private readonly reloads: Counter<"result">;
-  private readonly lastReloadOk: Gauge;
-  private readonly lastReloadTime: Gauge;
+  private readonly hostMetrics: HostMetrics;
 
   constructor(private readonly opts: HostOptions) {
     const env = opts.env ?? process.env;
     this.log = createLogger({ level: parseLogLevel(env.LOG_LEVEL), sink: opts.logSink, fields: { plugin: "host" } });
     this.bus = createBus(this.log);
     this.shared = createSharedPool();
+    this.platformBus = new PlatformBus(this.bus, this.log, env);
     this.resolve = opts.resolve ?? directoryResolver();
     this.hostRegistry = createHostRegistry({ defaultMetrics: true });
-    const hostMetrics = createPluginMetrics("host", this.hostRegistry);
-    this.reloads = hostMetrics.counter({ name: "config_reloads_total", help: "Config reloads by result (success, failure).", labelNames: ["result"] as const });
-    this.reloads.inc({ result: "success" }, 0);
-    this.reloads.inc({ result: "failure" }, 0);
-    this.lastReloadOk = hostMetrics.gauge({ name: "config_last_reload_successful", help: "1 when the last config reload applied, 0 when it was refused." });
-    this.lastReloadOk.set(1);
-    this.lastReloadTime = hostMetrics.gauge({ name: "config_last_reload_success_timestamp_seconds", help: "When the running config was applied." });
-    hostMetrics.gauge({
-      name: "plugin_up",
-      help: "1 for every plugin this process hosts.",
-      labelNames: ["plugin"] as const,
-      collect: (g) => { g.reset(); for (const id of this.running.keys()) g.set({ plugin: id }, 1); },
-    });
-    this.pluginHealthy = hostMetrics.gauge({ name: "plugin_healthy", help: "1 when the plugin's last polled /health was ok (host.health_interval), 0 when not.", labelNames: ["plugin"] as const });
-    hostMetrics.gauge({
-      name: "requests_in_flight",
-      help: "Requests being handled, by plugin.",
-      labelNames: ["plugin"] as const,
-      collect: (g) => { g.reset(); for (const [id, r] of this.running) g.set({ plugin: id }, r.slot.gen.inflight); },
-    });
+    this.hostMetrics = createHostMetrics(this.hostRegistry, () => [...this.running].map(([id, r]) => [id, r.slot.gen.inflight] as [string, number]));
     // The gateway refuses instance registrations that point at the platform's own ports.
     this.bus.provide("host.listeners", () => {
       const out = [...this.running].map(([plugin, r]) => ({ plugin, hostname: r.bound.hostname, port: r.bound.port }));
@@ -148,7 +121,7 @@ export class Host {
     // A renewed host certificate goes to every listener for new connections (src/host/tls-host-cert.ts).
     this.tls?.renewal?.start((pem) => { const server = applyRenewed(this.tls!, pem); for (const r of this.running.values()) r.bound.retls?.(server); });
     const rows: TableRow[] = [];
-    const busRow = await this.startBus();
+    const busRow = await this.platformBus.start(this.config);
     const started: RunningPlugin[] = [];
     try {
       for (const block of dependencyOrder(this.config.plugins.map((b) => ({ ...b, dependsOn: b.definition.dependsOn })))) {
@@ -173,8 +146,7 @@ export class Host {
         await this.stopGeneration(r.slot.gen);
         this.running.delete(r.slot.id);
       }
-      this.mirror?.stop();
-      await this.bridge?.stop();
+      await this.platformBus.stop();
       throw err;
     }
     const healthPort = this.config.host.mtls.health_port;
@@ -183,41 +155,11 @@ export class Host {
       rows.push({ plugin: "(health)", address: `${this.config.host.bind}:${this.healthServer.port}`, state: "plain http", ms: 0 });
     }
     rows.push(busRow);
-    this.healthPoller = new HealthPoller({ intervalMs: this.config.host.health_interval, slots: () => new Map([...this.running].map(([id, r]) => [id, r.slot])), bus: this.bus, gauge: this.pluginHealthy });
+    this.healthPoller = new HealthPoller({ intervalMs: this.config.host.health_interval, slots: () => new Map([...this.running].map(([id, r]) => [id, r.slot])), bus: this.bus, gauge: this.hostMetrics.pluginHealthy });
     this.healthPoller.start();
-    this.lastReloadTime.set(Date.now() / 1000);
+    this.hostMetrics.lastReloadTime.set(Date.now() / 1000);
     this.log.info("host started", { plugins: rows.map((r) => `${r.plugin}@${r.address}`), config: this.opts.file });
     return rows;
-  }
-
-  /**
-   * The bus across processes when Redis is configured (bus-bridge/), with the breaker-permit mirror for a
-   * process without the breaker plugin; without it, what a split process cannot do is said, not hidden.
-   */
-  private async startBus(): Promise<TableRow> {
-    const h = this.config.host;
-    if (h.redis_url !== "" && h.bus.bridge) {
-      const platform = this.busPlatform;
-      this.bridge = new BusBridge({ url: h.redis_url, platform, bus: this.bus, log: this.log.child({ part: "bus-bridge" }) });
-      this.mirror = new PermitMirror(this.bus);
-      this.mirror.start();
-      if (!(await this.bridge.start())) this.log.error("bus bridge: Redis is not answering; plugins in other processes are not heard until it does");
-      return { plugin: "(bus)", address: `redis platform "${platform}"`, state: "bridged", ms: 0 };
-    }
-    this.busGaps = missingCooperation(this.config.plugins.map((b) => b.id), this.config.declared);
-    for (const gap of this.busGaps) this.log.warn("split process without a bus bridge (set host.redis_url): no cooperation across processes", { lost: gap });
-    return { plugin: "(bus)", address: "this process", state: this.busGaps.length > 0 ? `local only: ${this.busGaps.length} link(s) cut` : "local", ms: 0 };
-  }
-
-  private get busPlatform(): string {
-    const env = this.opts.env ?? process.env;
-    return this.config.host.bus.platform ?? (/^[A-Za-z0-9_.-]{1,64}$/.test(env.TRADPAL_PLATFORM ?? "") ? env.TRADPAL_PLATFORM! : "main");
-  }
-
-  /** The bus's state for /health: bridged (and connected?), or the cooperation a split process lacks. */
-  private busHealth(): Record<string, unknown> {
-    if (this.bridge) return { mode: "redis", connected: this.bridge.connected, platform: this.busPlatform };
-    return this.busGaps.length > 0 ? { mode: "local", missing: this.busGaps } : { mode: "local" };
   }
 
   /** Serialised: a reload requested during a reload runs after it, against the newest file. */
@@ -231,8 +173,8 @@ export class Host {
     this.lastFailure = outcome.stage === "config"
       ? { at: Date.now(), stage: "config", errors: outcome.errors.map((e) => ({ path: e.path, line: e.line, message: e.message })) }
       : { at: Date.now(), stage: "apply", errors: [{ path: `plugins.${outcome.plugin}`, message: outcome.error }] };
-    this.reloads.inc({ result: "failure" });
-    this.lastReloadOk.set(0);
+    this.hostMetrics.reloads.inc({ result: "failure" });
+    this.hostMetrics.lastReloadOk.set(0);
     if (outcome.stage === "config") {
       this.log.error("config reload refused: the running config keeps serving", {
         file: this.opts.file,
@@ -252,39 +194,19 @@ export class Host {
     const hostChanged = next.hostFingerprint !== this.config.hostFingerprint;
     const nextById = new Map(next.plugins.map((b) => [b.id, b]));
 
-    // 1. Build every changed plugin's new generation (and bind moved ports) before touching the running ones.
-    interface Plan { block: PluginBlock; gen: Generation; newBound?: BoundServer; slot?: Slot }
-    const plans: Plan[] = [];
-    const rollback = async () => {
-      for (const p of plans.reverse()) {
-        p.newBound?.stop(true);
-        await this.stopGeneration(p.gen);
-      }
-    };
-    try {
-      for (const block of dependencyOrder(next.plugins.map((b) => ({ ...b, dependsOn: b.definition.dependsOn })))) {
-        const current = this.running.get(block.id);
-        const sameListener = current && current.slot.gen.block.listener.port === block.listener.port && current.slot.gen.block.listener.hostname === block.listener.hostname;
-        if (current && sameListener && !hostChanged && current.slot.gen.block.fingerprint === block.fingerprint) continue;
-        const gen = await this.provisionWith(block, next);
-        const plan: Plan = { block, gen };
-        plans.push(plan);
-        if (!current) {
-          plan.slot = this.makeSlot(block.id, gen);
-          plan.newBound = this.bindSlot(plan.slot, block);
-        } else if (!sameListener) {
-          // Bind the new port first; the old one closes only after the swap.
-          plan.newBound = this.bindSlot(current.slot, block);
-        }
-      }
-    } catch (err) {
-      await rollback();
-      const failed = plans.length > 0 ? plans[plans.length - 1].block.id : "?";
-      return this.fail({ ok: false, stage: "apply", plugin: (err as { plugin?: string }).plugin ?? failed, error: (err as Error).message });
-    }
+    // 1. Build every changed plugin's new generation before touching the running ones (reload-plan.ts).
+    const built = await buildPlans(next, hostChanged, {
+      running: this.running,
+      provision: (block, config) => this.provisionWith(block, config),
+      makeSlot: (id, gen) => this.makeSlot(id, gen),
+      bindSlot: (slot, block) => this.bindSlot(slot, block),
+      stop: (gen) => this.stopGeneration(gen),
+    });
+    if (!built.ok) return this.fail({ ok: false, stage: "apply", plugin: built.plugin, error: built.error });
+    const plans = built.plans;
 
     // 2. Swap: every changed plugin at once.
-    const retired: { gen: Generation; server?: BoundServer }[] = [];
+    const retired: Retired[] = [];
     this.config = next;
     this.log.setLevel(parseLogLevel(next.host.log_level));
     for (const plan of plans) {
@@ -305,36 +227,20 @@ export class Host {
       retired.push({ gen: r.slot.gen, server: r.bound });
     }
 
-    // 3. Drain and stop what was replaced, without holding up the caller.
-    const drainMs = next.host.drain_timeout;
-    const retiring = retired.map(async ({ gen, server }) => {
-      if (server) {
-        // A moved port lingers (served by the new generation through the shared slot) so clients can move over.
-        if (nextById.has(gen.block.id)) await Bun.sleep(next.host.port_linger);
-        server.stop(false);
-      }
-      const clean = await drained(gen, drainMs);
-      if (!clean) this.log.warn("replaced instance still had requests in flight after drain_timeout; stopping it", { plugin: gen.block.id, inflight: gen.inflight });
-      await this.stopGeneration(gen);
-      if (!server) return;
-      // WebSockets on the old listener end by the stated policy (upgrade_grace, then 1012 with a Close
-      // frame each way), never cut; the reload does not wait for them.
-      if (server.closeUpgraded) void server.closeUpgraded(WS_SERVICE_RESTART, "service restart", next.host.upgrade_grace).finally(() => server.stop(true));
-      else server.stop(true);
-    });
-    // What was replaced drains in the background: a long stream on it (SSE, a download) must not hold the
-    // next reload up for drain_timeout. The reload still waits the usual short while, so a caller that
-    // reloads and then looks finds the old instance gone when its requests were short.
-    const drainedAll = Promise.all(retiring).then(() => undefined);
+    // 3. Drain and stop what was replaced, without holding up the caller (retire.ts).
+    // A long stream on it (SSE, a download) must not hold the next reload up for drain_timeout. The reload
+    // still waits the usual short while, so a caller that reloads and then looks finds the old instance
+    // gone when its requests were short.
+    const drainedAll = retireInBackground(retired, next.host, (id) => nextById.has(id), (gen) => this.stopGeneration(gen), this.log);
     this.draining.add(drainedAll);
     void drainedAll.finally(() => this.draining.delete(drainedAll));
     await Promise.race([drainedAll, Bun.sleep(next.host.port_linger + 1000)]);
 
     const changed = [...plans.map((p) => p.block.id), ...removed];
-    this.reloads.inc({ result: "success" });
+    this.hostMetrics.reloads.inc({ result: "success" });
     this.applied = { version: this.applied.version + 1, loadedAt: Date.now() };
-    this.lastReloadOk.set(1);
-    this.lastReloadTime.set(Date.now() / 1000);
+    this.hostMetrics.lastReloadOk.set(1);
+    this.hostMetrics.lastReloadTime.set(Date.now() / 1000);
     this.log.info("config reloaded", { reason, changed, unchanged: next.plugins.map((b) => b.id).filter((id) => !changed.includes(id)) });
     return { ok: true, changed };
   }
@@ -360,8 +266,7 @@ export class Host {
       r.r.bound.stop(true);
     }
     this.running.clear();
-    this.mirror?.stop();
-    await this.bridge?.stop();
+    await this.platformBus.stop();
     this.healthServer?.stop(true);
     this.tls?.peers.stop();
     this.tls?.renewal?.stop();
@@ -379,87 +284,21 @@ export class Host {
     return this.provisionWith(block, this.config);
   }
 
-  private async provisionWith(block: PluginBlock, config: LoadedConfig): Promise<Generation> {
-    const abort = new AbortController();
-    const ctx: PluginContext = {
-      id: block.id,
-      log: this.log.child({ plugin: block.id }),
-      metrics: this.metricsFor(block.id),
-      bus: this.bus,
-      shared: this.shared,
-      signal: abort.signal,
-      host: config.host,
-      workers: this.opts.worker?.count ?? 1,
-      // Platform mTLS for the plugin's outgoing calls: platform URLs of this config, the host's certificate.
-      ...(this.tls ? { tls: platformClient(this.tls, Object.fromEntries(config.declared.map((id) => [id, config.declaredPorts[id] ?? 0])), config.host.bind) } : {}),
-    };
-    let instance: PluginInstance | undefined;
-    try {
-      instance = await block.definition.provision(block.settings as never, ctx);
-      await instance.start?.();
-    } catch (err) {
-      abort.abort();
-      if (instance) await instance.stop().catch(() => undefined);
-      const e = new Error(`plugin "${block.id}" failed to start: ${(err as Error).message}`);
-      (e as { plugin?: string }).plugin = block.id;
-      throw e;
-    }
-    const app = instance.app;
-    const handler = instance.fetch ?? ((req: Request) => app.handle(req));
-    return { block, instance, handler, abort, inflight: 0, onIdle: [] };
+  private provisionWith(block: PluginBlock, config: LoadedConfig): Promise<Generation> {
+    return provisionGeneration(block, config, { log: this.log, bus: this.bus, shared: this.shared, metricsFor: (id) => this.metricsFor(id), tls: this.tls, workers: this.opts.worker?.count ?? 1 });
   }
 
-  private async stopGeneration(gen: Generation): Promise<void> {
-    gen.abort.abort();
-    try {
-      await gen.instance.stop();
-    } catch (err) {
-      this.log.warn("plugin stop failed", { plugin: gen.block.id, err });
-    }
+  private stopGeneration(gen: Generation): Promise<void> {
+    return stopGeneration(gen, this.log);
   }
 
   private makeSlot(id: string, gen: Generation): Slot {
-    const host = this;
-    const slot: Slot = {
-      id,
-      gen,
-      closing: false,
-      async health() {
-        const g = slot.gen;
-        let report: { ok: boolean; reason?: string; checks?: Record<string, unknown> };
-        try {
-          report = g.instance.health ? await g.instance.health() : { ok: true };
-        } catch (err) {
-          report = { ok: false, reason: `health check threw: ${(err as Error).message}` };
-        }
-        const ok = report.ok && !slot.closing;
-        const body = {
-          status: ok ? "ok" : "unavailable",
-          plugin: id,
-          version: VERSION,
-          uptime_s: Math.round(process.uptime()),
-          ...(report.reason || slot.closing ? { reason: slot.closing ? "shutting down" : report.reason } : {}),
-          ...(report.checks ? { checks: report.checks } : {}),
-          bus: host.busHealth(),
-          ...(host.tls ? { tls: tlsHealth(host.tls) } : {}),
-        };
-        return Response.json(body, { status: ok ? 200 : 503 });
-      },
-      async metrics() {
-        if (!host.config.host.metrics_enabled) return HostErrors.HOST_ERR_NOT_FOUND("metrics are disabled (host.metrics_enabled: false)").toResponse();
-        const text = await renderMetrics([host.hostRegistry, host.metricsFor(id).registry]);
-        return new Response(text, { headers: { "content-type": METRICS_CONTENT_TYPE } });
-      },
-      async openapi() {
-        const g = slot.gen;
-        try {
-          return Response.json(openApiDocument(id, g.block.definition.description, VERSION, g.instance));
-        } catch (err) {
-          host.log.error("openapi document failed", { plugin: id, err });
-          return HostErrors.HOST_ERR_INTERNAL("the OpenAPI document could not be built").toResponse();
-        }
-      },
-      async docs() { return docsPage(); },
+    return makeSlot(id, gen, {
+      log: this.log,
+      tls: this.tls,
+      busHealth: () => this.platformBus.health(),
+      metricsEnabled: () => this.config.host.metrics_enabled,
+      registries: (pluginId) => [this.hostRegistry, this.metricsFor(pluginId).registry],
       config: (req) => (this.configHandler ??= configEndpoint({
         file: this.opts.file,
         env: this.opts.env ?? process.env,
@@ -469,8 +308,7 @@ export class Host {
         applied: () => this.applied,
         lastFailure: () => this.lastFailure,
       }))(req),
-    };
-    return slot;
+    });
   }
 
   private bindSlot(slot: Slot, block: PluginBlock): BoundServer {
