@@ -8,7 +8,7 @@
 import { timingSafeEqual, createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { EdgePolicy, Principal } from "./edge/contract";
+import type { EdgePolicy, Principal } from "./edge-policy/contract";
 import { GatewayErrors } from "./errors";
 
 export interface Caller {

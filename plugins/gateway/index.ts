@@ -17,5 +17,5 @@ export default definePlugin({
   dependsOn: ["security"],
   // The listener accepts large streamed uploads; the configured max_body_size (413) is enforced by the proxy.
   serve: { maxRequestBodySize: 8 * 1024 ** 3, idleTimeout: 120, wire: true },
-  provision: (config, ctx) => provisionGateway(config as any, ctx),
+  provision: (config, ctx) => provisionGateway(config, ctx),
 });

@@ -11,7 +11,7 @@ import { loadConfig, formatErrors } from "../config/load";
 import { directoryResolver } from "../host/resolve";
 import {
   SCOPE_RE, USER_NAME_RE, UserStoreError, hashPassword, randomPassword, readUsers, userStoreFile, writeUsers, type StoredUser,
-} from "../../plugins/gateway/edge/auth/user-store";
+} from "../../plugins/gateway/auth/user-store";
 
 const USAGE = `usage: bun run users add NAME [--scopes a,b] [--password PW | --password-stdin]
        bun run users list

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SignJWT } from "jose";
 import { startHost, startPrivateRedis, SHARED_REDIS_URL, type TestHost, type PrivateRedis } from "../../../test/support/harness";
-import { uniquePrefix } from "../edge/test-support";
+import { uniquePrefix } from "../test/support";
 
 const SECRET = "e2e-secret-" + crypto.randomUUID();
 let upstream: ReturnType<typeof Bun.serve>;

@@ -5,10 +5,10 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { SignJWT } from "jose";
-import { createEdgePolicy } from "./policy";
-import { decodeEdgeSettings } from "./schema";
-import { route, testContext, decide } from "./test-support";
-import type { EdgePolicy, EdgeRoute } from "./contract";
+import { createEdgePolicy } from "../edge-policy/policy";
+import { decodeGatewaySettings } from "../schema";
+import { route, testContext, decide } from "../test/support";
+import type { EdgePolicy, EdgeRoute } from "../edge-policy/contract";
 import { createSharedPool } from "../../../src/core/shared-pool";
 
 const SECRET = "rl-secret-" + crypto.randomUUID();
@@ -16,7 +16,7 @@ const open: EdgePolicy[] = [];
 afterEach(async () => { for (const p of open.splice(0)) await p.stop(); });
 
 async function make(raw: Record<string, unknown>, routes: EdgeRoute[], ctx = testContext()) {
-  const p = await createEdgePolicy(decodeEdgeSettings({ auth: { hs256_secret: SECRET }, ...raw }), ctx, routes);
+  const p = await createEdgePolicy(decodeGatewaySettings({ auth: { hs256_secret: SECRET }, ...raw }), ctx, routes);
   open.push(p);
   return p;
 }

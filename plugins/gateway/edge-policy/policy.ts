@@ -8,22 +8,21 @@ import { join } from "node:path";
 import { readOrCreateSecret } from "../../../src/lib/secret-file";
 import { randomBytes } from "node:crypto";
 import type { PluginContext } from "../../../src/core/plugin";
-import type { EdgeDecision, EdgePolicy, EdgeRequest, EdgeRoute, EdgeUpstreamTlsProvider } from "./contract";
-import { authRejection, rateLimitedResponse, type AuthFailure } from "./errors";
-import { decodeServiceTls, type EdgeSettings } from "./schema";
+import type { EdgeDecision, EdgePolicy, EdgeRequest, EdgeRoute } from "./contract";
+import { authRejection, rateLimitedResponse, type AuthFailure } from "../errors";
+import type { GatewaySettings } from "../schema";
 import { createEdgeMetrics } from "./metrics";
-import { Authenticator, type AuthOutcome, type AuthPrincipal, type FailureGate } from "./auth/authenticator";
-import { JwksKeys } from "./auth/jwks";
-import { RevocationList } from "./auth/revocations";
-import { startRevocationFeed } from "./auth/revocation-feed";
-import { TokenIssuer } from "./auth/token-issuer";
-import { MemoryRefreshStore, RedisRefreshStore, type RefreshStore } from "./auth/refresh-store";
-import { makePolicy, gcraDecide, gcraWouldDeny, type GcraPolicy, type RateDecision } from "./ratelimit/gcra";
-import { RateLimiter } from "./ratelimit/rate-limiter";
-import { ClientIpResolver } from "./client-ip";
-import { createAuthApp, AUTH_PATHS } from "./auth-app";
-import { createUpstreamTls, withPlatformDefaults } from "./upstream-tls";
-import { openUserDirectory } from "./auth/first-login";
+import { Authenticator, type AuthOutcome, type AuthPrincipal, type FailureGate } from "../auth/authenticator";
+import { JwksKeys } from "../auth/jwks";
+import { RevocationList } from "../auth/revocations";
+import { startRevocationFeed } from "../auth/revocation-feed";
+import { TokenIssuer } from "../auth/token-issuer";
+import { MemoryRefreshStore, RedisRefreshStore, type RefreshStore } from "../auth/refresh-store";
+import { makePolicy, gcraDecide, gcraWouldDeny, type GcraPolicy, type RateDecision } from "../ratelimit/gcra";
+import { RateLimiter } from "../ratelimit/rate-limiter";
+import { ClientIpResolver } from "../ratelimit/client-ip";
+import { createAuthApp, AUTH_PATHS } from "../auth/auth-app";
+import { openUserDirectory } from "../auth/first-login";
 
 interface RouteState {
   auth: boolean;
@@ -35,7 +34,10 @@ interface RouteState {
 type Headers = readonly (readonly [string, string])[];
 const NO_DECISION: EdgeDecision = Object.freeze({});
 
-export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContext, routes: EdgeRoute[]): Promise<EdgePolicy & EdgeUpstreamTlsProvider> {
+/** The edge policy's part of the gateway's settings. */
+export type EdgeSettings = Pick<GatewaySettings, "auth" | "users" | "api_keys" | "rate_limiting">;
+
+export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContext, routes: EdgeRoute[]): Promise<EdgePolicy> {
   const { auth, rate_limiting: rl } = settings;
   const log = ctx.log.child({ part: "edge" });
   // Config mistakes first, before anything holds a timer or a connection.
@@ -239,9 +241,6 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     handleOwn(req, clientIp) {
       peers.set(req, clientIp);
       return app.handle(req);
-    },
-    upstreamTls(serviceTls) {
-      return createUpstreamTls(decodeServiceTls(serviceTls), withPlatformDefaults(settings.upstream_tls, ctx.host, ctx.tls), { log });
     },
     health() {
       return {

@@ -6,9 +6,9 @@ import { afterAll, expect, test } from "bun:test";
 import { SignJWT } from "jose";
 import { RevocationList } from "./revocations";
 import { parseRevocation } from "./revocation-feed";
-import { createEdgePolicy } from "../policy";
-import { decodeEdgeSettings } from "../schema";
-import { decide, route, testContext } from "../test-support";
+import { createEdgePolicy } from "../edge-policy/policy";
+import { decodeGatewaySettings } from "../schema";
+import { decide, route, testContext } from "../test/support";
 
 const SECRET = "revocation-test-" + crypto.randomUUID();
 const nowS = () => Math.floor(Date.now() / 1000);
@@ -47,7 +47,7 @@ test("parseRevocation refuses malformed wire payloads", () => {
 });
 
 const ctx = testContext();
-const policy = await createEdgePolicy(decodeEdgeSettings({ auth: { hs256_secret: SECRET }, rate_limiting: { enabled: false } }), ctx, []);
+const policy = await createEdgePolicy(decodeGatewaySettings({ auth: { hs256_secret: SECRET }, rate_limiting: { enabled: false } }), ctx, []);
 afterAll(() => policy.stop());
 const r = route("orders", { auth: true });
 const mint = (jti: string | undefined, sub = "alice") =>
@@ -85,7 +85,7 @@ test("a jti revoked before its token is ever seen is refused on the first (uncac
 
 test("a token cached under two header spellings is evicted under both; the jti index survives its rebuilds", async () => {
   const small = testContext();
-  const p = await createEdgePolicy(decodeEdgeSettings({ auth: { hs256_secret: SECRET, cache_size: 2 }, rate_limiting: { enabled: false } }), small, []);
+  const p = await createEdgePolicy(decodeGatewaySettings({ auth: { hs256_secret: SECRET, cache_size: 2 }, rate_limiting: { enabled: false } }), small, []);
   try {
     const tok = await mint("jti-spell");
     const spellings = [`Bearer ${tok}`, `bearer ${tok}`];

@@ -3,9 +3,9 @@
  * unknown kid makes us re-fetch the JWKS) or an API key (X-API-Key, compared by SHA-256).
  */
 import { createHash } from "node:crypto";
-import type { EdgeRequest, Principal } from "../contract";
+import type { EdgeRequest, Principal } from "../edge-policy/contract";
 import type { AuthFailure } from "../errors";
-import type { ApiKeyEntry } from "../schema";
+import type { ApiKeyEntry } from "./settings";
 import { verifyJwt, scopesOf, type VerifyOptions, type VerifyResult } from "./jwt-verify";
 import type { JwksKeys } from "./jwks";
 import { TokenCache } from "./token-cache";

@@ -7,18 +7,17 @@
 import { Elysia, t } from "elysia";
 import { httpConventions } from "../../../src/core/http";
 import type { Logger } from "../../../src/core/log";
-import { EdgeErrors } from "./errors";
 import { GatewayErrors } from "../errors";
-import type { AuthPrincipal, Authenticator } from "./auth/authenticator";
-import { makePrincipal } from "./auth/authenticator";
-import type { TokenIssuer } from "./auth/token-issuer";
-import type { RefreshStore } from "./auth/refresh-store";
-import type { GcraPolicy, RateDecision } from "./ratelimit/gcra";
-import type { RateLimiter } from "./ratelimit/rate-limiter";
-import type { ClientIpResolver } from "./client-ip";
-import type { UserEntry } from "./schema";
+import type { AuthPrincipal, Authenticator } from "./authenticator";
+import { makePrincipal } from "./authenticator";
+import type { TokenIssuer } from "./token-issuer";
+import type { RefreshStore } from "./refresh-store";
+import type { GcraPolicy, RateDecision } from "../ratelimit/gcra";
+import type { RateLimiter } from "../ratelimit/rate-limiter";
+import type { ClientIpResolver } from "../ratelimit/client-ip";
+import type { UserEntry } from "./settings";
 import { LoginThrottle } from "./login-throttle";
-import type { UserDirectory } from "./auth/user-store";
+import type { UserDirectory } from "./user-store";
 
 export const AUTH_PATHS = ["/auth/login", "/auth/refresh"] as const;
 
@@ -70,7 +69,7 @@ export function createAuthApp(d: AuthAppDeps) {
   function throttle(r: RateDecision | number, what = "too many login attempts from this address"): never {
     d.onFailure("login_throttled");
     const s = typeof r === "number" ? r : Math.max(1, Math.ceil(r.retryAfterMs / 1000));
-    throw EdgeErrors.GW_ERR_LOGIN_THROTTLED(`${what}; retry in ${s}s`, undefined, undefined, { "retry-after": String(s) });
+    throw GatewayErrors.GW_ERR_LOGIN_THROTTLED(`${what}; retry in ${s}s`, undefined, undefined, { "retry-after": String(s) });
   }
 
   async function tokensFor(p: AuthPrincipal) {
@@ -97,7 +96,7 @@ export function createAuthApp(d: AuthAppDeps) {
 
   function unavailable(err: unknown): never {
     d.log.warn("token store unavailable", { err });
-    throw EdgeErrors.GW_ERR_AUTH_UNAVAILABLE("token store unavailable; try again shortly");
+    throw GatewayErrors.GW_ERR_AUTH_UNAVAILABLE("token store unavailable; try again shortly");
   }
 
   return new Elysia({ name: "gateway-edge-auth" })
@@ -112,11 +111,11 @@ export function createAuthApp(d: AuthAppDeps) {
       }
       if (body.api_key !== undefined) {
         const p = d.authenticator.principalForApiKey(body.api_key);
-        if (!p) { d.onFailure("login"); throw EdgeErrors.GW_ERR_LOGIN_FAILED("unknown API key"); }
+        if (!p) { d.onFailure("login"); throw GatewayErrors.GW_ERR_LOGIN_FAILED("unknown API key"); }
         return tokensFor(p).catch(unavailable);
       }
       if (body.username === undefined || body.password === undefined) {
-        throw EdgeErrors.GW_ERR_LOGIN_FAILED("give username and password, or api_key");
+        throw GatewayErrors.GW_ERR_LOGIN_FAILED("give username and password, or api_key");
       }
       const wait = guesses.waitS(body.username, ip);
       if (wait.waitS > 0) throttle(wait.waitS, wait.why === "address" ? "too many failed logins to this account from this address" : "too many failed logins to this account; addresses that logged in to it before are not slowed");
@@ -125,7 +124,7 @@ export function createAuthApp(d: AuthAppDeps) {
       if (!user || !ok) {
         d.onFailure("login");
         await guesses.failed(body.username, ip).catch(() => undefined); // a store hiccup must not turn a 401 into a 500
-        throw EdgeErrors.GW_ERR_LOGIN_FAILED();
+        throw GatewayErrors.GW_ERR_LOGIN_FAILED();
       }
       guesses.succeeded(body.username, ip);
       return tokensFor(makePrincipal(user.name, user.scopes, "jwt")).catch(unavailable);
@@ -135,7 +134,7 @@ export function createAuthApp(d: AuthAppDeps) {
       if (!r.ok) {
         d.onFailure("refresh");
         if (r.reason === "reused") d.log.warn("refresh token reused: family revoked", { family: body.refresh_token.split(".")[0] });
-        throw EdgeErrors.GW_ERR_REFRESH_INVALID(`the refresh token is ${r.reason === "reused" ? "reused (family revoked)" : r.reason}`);
+        throw GatewayErrors.GW_ERR_REFRESH_INVALID(`the refresh token is ${r.reason === "reused" ? "reused (family revoked)" : r.reason}`);
       }
       const access = await d.issuer.access(r.data.subject, r.data.scopes, r.data.via);
       return {

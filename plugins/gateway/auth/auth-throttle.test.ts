@@ -4,10 +4,10 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { SignJWT } from "jose";
-import { createEdgePolicy } from "./policy";
-import { decodeEdgeSettings } from "./schema";
-import { route, testContext, decide } from "./test-support";
-import type { EdgePolicy } from "./contract";
+import { createEdgePolicy } from "../edge-policy/policy";
+import { decodeGatewaySettings } from "../schema";
+import { route, testContext, decide } from "../test/support";
+import type { EdgePolicy } from "../edge-policy/contract";
 
 const SECRET = "throttle-secret-" + crypto.randomUUID();
 const r = route("orders", { auth: true });
@@ -18,7 +18,7 @@ const good = (sub: string) => new SignJWT({ sub }).setProtectedHeader({ alg: "HS
 const bad = (sub: string) => new SignJWT({ sub }).setProtectedHeader({ alg: "HS256" }).setIssuer("tradpal-gateway").setAudience("tradpal").setExpirationTime("5m").sign(new TextEncoder().encode("wrong-secret"));
 
 async function make(rate: string, ctx = testContext()) {
-  const p = await createEdgePolicy(decodeEdgeSettings({ auth: { hs256_secret: SECRET }, rate_limiting: { enabled: false, auth_failures_per_ip: rate, trusted_proxies: [] } }), ctx, [r]);
+  const p = await createEdgePolicy(decodeGatewaySettings({ auth: { hs256_secret: SECRET }, rate_limiting: { enabled: false, auth_failures_per_ip: rate, trusted_proxies: [] } }), ctx, [r]);
   open.push(p);
   return p;
 }

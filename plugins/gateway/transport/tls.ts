@@ -1,6 +1,7 @@
 /**
- * TLS options for the core's fetch() to an upstream: `tls: { mode: mutual }` presents the gateway's
- * client certificate and verifies the upstream against the platform CA; `mode: tls` only verifies.
+ * Upstream TLS: options for the gateway's calls to a service's https instances. `tls: { mode: mutual }`
+ * presents the gateway's client certificate and verifies the upstream against the platform CA;
+ * `mode: tls` only verifies.
  * Files are re-read when their mtime changes (checked at most every `reload_check`), so a rotated
  * certificate is used without a restart. The returned object is stable between rotations, so the
  * caller can pass it to every fetch without allocation.
@@ -8,10 +9,10 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { HostSettings } from "../../../src/config/host-schema";
-import type { PlatformTlsClient } from "../../../src/core/plugin";
+import type { PlatformTlsClient, PluginContext } from "../../../src/core/plugin";
 import { platformFilesIn } from "../../../src/lib/pki/platform-files";
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import type { ServiceTls, UpstreamTlsFiles } from "./schema";
+import type { ServiceTls, UpstreamTlsFiles } from "../schema";
 
 export interface UpstreamTlsOptions {
   key?: string;
@@ -115,4 +116,14 @@ export function createUpstreamTls(service: ServiceTls, defaults: UpstreamTlsFile
     },
     get loads() { return loads; },
   };
+}
+
+/**
+ * The TLS source of one configured service: its `tls` block over the gateway's `upstream_tls` files
+ * (the platform's own when empty). Undefined for `mode: none`. Independent of the edge policy: a
+ * service's upstream mTLS holds whatever auth is configured.
+ */
+export function serviceTlsSource(service: ServiceTls, files: UpstreamTlsFiles, ctx: Pick<PluginContext, "host" | "tls" | "log">): UpstreamTlsSource | undefined {
+  if (service.mode === "none") return undefined;
+  return createUpstreamTls(service, withPlatformDefaults(files, ctx.host, ctx.tls), { log: ctx.log });
 }

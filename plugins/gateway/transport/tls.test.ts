@@ -7,10 +7,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, mkdirSync, rmSync, copyFileSync, utimesSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createUpstreamTls } from "./upstream-tls";
-import { createEdgePolicy } from "./policy";
-import { decodeEdgeSettings, decodeServiceTls } from "./schema";
-import { testContext } from "./test-support";
+import { createUpstreamTls, serviceTlsSource } from "./tls";
+import { decodeGatewaySettings } from "../schema";
+import { testContext } from "../test/support";
 import { opensslPki } from "../../../test/support/openssl-pki";
 
 const dir = mkdtempSync(join(tmpdir(), "edge-mtls-"));
@@ -41,7 +40,9 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const defaults = () => decodeEdgeSettings({ upstream_tls: { cert_file: f("gateway.pem"), key_file: f("gateway.key"), ca_file: f("platform-ca.pem") } }).upstream_tls;
+const defaults = () => decodeGatewaySettings({ upstream_tls: { cert_file: f("gateway.pem"), key_file: f("gateway.key"), ca_file: f("platform-ca.pem") } }).upstream_tls;
+/** A service's decoded `tls` block, as the config loader makes it. */
+const serviceTls = (tls: Record<string, unknown>) => decodeGatewaySettings({ services: [{ name: "s", path_prefix: "/", tls }] }).services[0].tls;
 
 /** Async: a spawnSync would block the event loop that serves the upstream in this same process. */
 async function curl(args: string[]) {
@@ -52,7 +53,7 @@ async function curl(args: string[]) {
 
 describe("mTLS to an upstream that requires client certificates", () => {
   test("the gateway's fetch with the edge's options succeeds", async () => {
-    const src = createUpstreamTls(decodeServiceTls({ mode: "mutual" }), defaults())!;
+    const src = createUpstreamTls(serviceTls({ mode: "mutual" }), defaults())!;
     const res = await fetch(url, { tls: src.get() } as RequestInit);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ ok: true });
@@ -70,27 +71,26 @@ describe("mTLS to an upstream that requires client certificates", () => {
   test("a client certificate from another CA is refused", async () => {
     const res = await curl(["--cert", f("intruder.pem"), "--key", f("intruder.key")]);
     expect(res.exitCode).not.toBe(0);
-    const src = createUpstreamTls(decodeServiceTls({ mode: "mutual", cert_file: f("intruder.pem"), key_file: f("intruder.key") }), defaults())!;
+    const src = createUpstreamTls(serviceTls({ mode: "mutual", cert_file: f("intruder.pem"), key_file: f("intruder.key") }), defaults())!;
     await expect(fetch(url, { tls: src.get() } as RequestInit)).rejects.toThrow();
   });
 
   test("mode tls (verify only, no client certificate) cannot reach an mTLS upstream", async () => {
-    const src = createUpstreamTls(decodeServiceTls({ mode: "tls" }), defaults())!;
+    const src = createUpstreamTls(serviceTls({ mode: "tls" }), defaults())!;
     expect(src.get().cert).toBeUndefined();
     await expect(fetch(url, { tls: src.get() } as RequestInit)).rejects.toThrow();
   });
 
   test("the upstream is verified against the platform CA: another CA's trust store fails", async () => {
-    const src = createUpstreamTls(decodeServiceTls({ mode: "mutual", ca_file: f("other-ca.pem") }), defaults())!;
+    const src = createUpstreamTls(serviceTls({ mode: "mutual", ca_file: f("other-ca.pem") }), defaults())!;
     await expect(fetch(url, { tls: src.get() } as RequestInit)).rejects.toThrow();
   });
 
-  test("policy.upstreamTls builds the same options; mode none → plain HTTP (undefined)", async () => {
-    const policy = await createEdgePolicy(decodeEdgeSettings({ upstream_tls: { cert_file: f("gateway.pem"), key_file: f("gateway.key"), ca_file: f("platform-ca.pem") } }), testContext(), []);
-    expect(policy.upstreamTls!({})).toBeUndefined();
-    const src = policy.upstreamTls!({ mode: "mutual" })!;
+  test("serviceTlsSource builds the same options from a service's tls block, whatever auth is configured; mode none → plain HTTP (undefined)", async () => {
+    const files = defaults();
+    expect(serviceTlsSource(serviceTls({}), files, testContext())).toBeUndefined();
+    const src = serviceTlsSource(serviceTls({ mode: "mutual" }), files, testContext())!;
     expect((await fetch(url, { tls: src.get() } as RequestInit)).status).toBe(200);
-    await policy.stop();
   });
 
   test("no files configured: the platform's host certificate and CA (data_dir/security) are used", async () => {
@@ -99,20 +99,17 @@ describe("mTLS to an upstream that requires client certificates", () => {
     copyFileSync(f("gateway.pem"), join(data, "security", "host.pem"));
     copyFileSync(f("gateway.key"), join(data, "security", "host.key"));
     copyFileSync(f("platform-ca.pem"), join(data, "security", "ca.pem"));
-    const policy = await createEdgePolicy(decodeEdgeSettings({}), testContext({ data_dir: data }), []);
-    const src = policy.upstreamTls!({ mode: "mutual" })!;
+    const none = decodeGatewaySettings({}).upstream_tls;
+    const src = serviceTlsSource(serviceTls({ mode: "mutual" }), none, testContext({ data_dir: data }))!;
     expect((await fetch(url, { tls: src.get() } as RequestInit)).status).toBe(200);
     // and without platform files, a clear provision-time error
-    const bare = await createEdgePolicy(decodeEdgeSettings({}), testContext({ data_dir: join(dir, "nowhere") }), []);
-    expect(() => bare.upstreamTls!({ mode: "mutual" })).toThrow(/host\.mtls/);
-    await policy.stop();
-    await bare.stop();
+    expect(() => serviceTlsSource(serviceTls({ mode: "mutual" }), none, testContext({ data_dir: join(dir, "nowhere") }))).toThrow(/host\.mtls/);
   });
 
   test("missing files are a provision-time error that names the key", () => {
-    expect(() => createUpstreamTls(decodeServiceTls({ mode: "mutual" }), decodeEdgeSettings({ upstream_tls: { ca_file: f("platform-ca.pem") } }).upstream_tls)).toThrow(/cert_file/);
-    expect(() => createUpstreamTls(decodeServiceTls({ mode: "tls" }), decodeEdgeSettings({}).upstream_tls)).toThrow(/CA file/);
-    expect(() => createUpstreamTls(decodeServiceTls({ mode: "mutual", cert_file: f("nope.pem") }), defaults())).toThrow();
+    expect(() => createUpstreamTls(serviceTls({ mode: "mutual" }), decodeGatewaySettings({ upstream_tls: { ca_file: f("platform-ca.pem") } }).upstream_tls)).toThrow(/cert_file/);
+    expect(() => createUpstreamTls(serviceTls({ mode: "tls" }), decodeGatewaySettings({}).upstream_tls)).toThrow(/CA file/);
+    expect(() => createUpstreamTls(serviceTls({ mode: "mutual", cert_file: f("nope.pem") }), defaults())).toThrow();
   });
 });
 
@@ -120,7 +117,7 @@ describe("rotation without restart", () => {
   test("new files are read after their mtime changes; a half-written pair is not used", async () => {
     copyFileSync(f("gateway.pem"), f("rot.pem"));
     copyFileSync(f("gateway.key"), f("rot.key"));
-    const src = createUpstreamTls(decodeServiceTls({ mode: "mutual", cert_file: f("rot.pem"), key_file: f("rot.key") }), defaults(), { checkEveryMs: 0 })!;
+    const src = createUpstreamTls(serviceTls({ mode: "mutual", cert_file: f("rot.pem"), key_file: f("rot.key") }), defaults(), { checkEveryMs: 0 })!;
     const before = src.get();
     expect(src.loads).toBe(1);
     expect(src.get()).toBe(before); // unchanged files → same object, no re-read

@@ -4,7 +4,7 @@
  */
 import { afterEach, expect, test } from "bun:test";
 import { generateKeyPairSync } from "node:crypto";
-import { createLogger } from "../../../../src/core/log";
+import { createLogger } from "../../../src/core/log";
 import { JwksKeys } from "./jwks";
 
 const log = createLogger({ level: "error" });

@@ -7,7 +7,7 @@
  * unknown kid may re-fetch after RETRY_FLOOR_MS rather than minRefetchMs.
  */
 import { createPublicKey } from "node:crypto";
-import type { Logger } from "../../../../src/core/log";
+import type { Logger } from "../../../src/core/log";
 import type { AsymmetricAlg, ResolvedKey } from "./jwt-verify";
 
 export interface JwksOptions {

@@ -3,7 +3,7 @@
  * Equivalent to a token bucket of `limit` tokens refilled at limit/period, without a timer or a
  * second field. Pure: the caller owns the storage (a Map here, a Redis key in the Lua twin).
  */
-import type { Rate } from "../../../../src/config/units";
+import type { Rate } from "../../../src/config/units";
 
 export interface GcraPolicy {
   /** Label in headers and metrics (route id, "login:ip"...). */

@@ -5,8 +5,8 @@
  * while we were disconnected are lost; the list fills the hole).
  */
 import Redis from "ioredis";
-import type { Bus } from "../../../../src/core/bus";
-import type { Logger } from "../../../../src/core/log";
+import type { Bus } from "../../../src/core/bus";
+import type { Logger } from "../../../src/core/log";
 
 export interface RevocationFeedOptions {
   bus: Bus;

@@ -4,11 +4,11 @@
  * when its mtime/size/inode change (checked per login: a stat next to an argon2 verify), so a change
  * applies without a restart. Config `users:` entries win over stored ones of the same name.
  */
-import { writeFileExclusive } from "../../../../src/lib/secret-file";
+import { writeFileExclusive } from "../../../src/lib/secret-file";
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
-import type { UserEntry } from "../schema";
+import type { UserEntry } from "./settings";
 
 export interface StoredUser extends UserEntry {
   created_at: string;

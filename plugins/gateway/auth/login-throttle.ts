@@ -8,8 +8,8 @@
  * Counters go through the rate limiter (Redis-shared in cluster mode); the "wait until" marks and the
  * known addresses are this instance's (bounded maps).
  */
-import type { GcraPolicy, RateDecision } from "./ratelimit/gcra";
-import type { RateLimiter } from "./ratelimit/rate-limiter";
+import type { GcraPolicy, RateDecision } from "../ratelimit/gcra";
+import type { RateLimiter } from "../ratelimit/rate-limiter";
 
 export interface LoginThrottleDeps {
   limiter: RateLimiter | undefined;

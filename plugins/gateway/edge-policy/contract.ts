@@ -53,32 +53,20 @@ export interface EdgePolicy {
   health(): HealthReport["checks"];
   stop(): Promise<void>;
   /**
-   * Optional (added by the edge): who presents this request's credential (Bearer JWT, HS256 or
-   * JWKS-verified, or X-API-Key), verified exactly as `check` verifies it, or why not (a failure
-   * reason such as "missing", "expired", "signature"). The gateway's admin endpoints use it.
+   * Who presents this request's credential (Bearer JWT, HS256 or JWKS-verified, or X-API-Key),
+   * verified exactly as `check` verifies it, or why not (a failure reason such as "missing",
+   * "expired", "signature"). The gateway's admin endpoints use it.
    */
-  authenticate?(req: EdgeRequest, clientIp: string): Principal | string | Promise<Principal | string>;
-}
-
-/** TLS options for Bun's fetch() to one upstream (see upstream-tls.ts). */
-export interface EdgeUpstreamTls {
-  key?: string;
-  cert?: string;
-  ca?: string;
-  rejectUnauthorized: true;
-  serverName?: string;
+  authenticate(req: EdgeRequest, clientIp: string): Principal | string | Promise<Principal | string>;
+  /**
+   * Serve one of `ownPaths` knowing the TCP peer, so /auth/login can throttle per client IP
+   * (app.handle(req) has no server to ask). Prefer it over `app.handle`.
+   */
+  handleOwn(req: Request, clientIp: string): Response | Promise<Response>;
 }
 
 /**
- * Optional part of the policy (added by the edge): a service's `tls` settings (ServiceTlsSchema) →
- * a getter for fetch's `tls` option, or undefined for plain HTTP. Call once per service at
- * provision time, then `get()` per request (cheap; re-reads rotated files).
+ * Nothing: upstream TLS is the transport's (transport/tls.ts), whatever the edge policy is. The name
+ * stays while the proxy files still write `EdgePolicy & EdgeUpstreamTlsProvider`; drop it with them.
  */
-export interface EdgeUpstreamTlsProvider {
-  upstreamTls?(serviceTls: unknown): { get(): EdgeUpstreamTls } | undefined;
-  /**
-   * Optional (added by the edge): serve one of `ownPaths` knowing the TCP peer, so /auth/login can
-   * throttle per client IP (app.handle(req) has no server to ask). Prefer it over `app.handle` when present.
-   */
-  handleOwn?(req: Request, clientIp: string): Response | Promise<Response>;
-}
+export type EdgeUpstreamTlsProvider = unknown;

@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type CryptoKey } from "jose";
 import { createHmac } from "node:crypto";
-import { createEdgePolicy } from "./policy";
-import { decodeEdgeSettings } from "./schema";
-import { route, testContext, decide } from "./test-support";
-import type { EdgePolicy } from "./contract";
+import { createEdgePolicy } from "../edge-policy/policy";
+import { decodeGatewaySettings } from "../schema";
+import { route, testContext, decide } from "../test/support";
+import type { EdgePolicy } from "../edge-policy/contract";
 
 const SECRET = "attack-suite-secret-" + crypto.randomUUID();
 const ISS = "tradpal-gateway";
@@ -69,7 +69,7 @@ beforeAll(async () => {
     { ...(await exportJWK(rs.publicKey)), kid: "rs-1", use: "sig" },
   ];
   jwksServer = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => { jwksFetches++; return Response.json(jwks); } });
-  const settings = decodeEdgeSettings({
+  const settings = decodeGatewaySettings({
     auth: { hs256_secret: SECRET, jwks_url: `http://127.0.0.1:${jwksServer.port}/.well-known/jwks.json`, jwks_min_refetch: "0ms", issuer: ISS, jwks_issuer: JWKS_ISS, audience: AUD, clock_skew: "30s", max_token_bytes: "2kb" },
     rate_limiting: { enabled: false },
   });

@@ -5,9 +5,9 @@
  * cluster mode back once Redis answers again.
  */
 import Redis from "ioredis";
-import type { Logger } from "../../../../src/core/log";
-import type { PluginMetrics } from "../../../../src/core/metrics";
-import type { SharedPool } from "../../../../src/core/shared-pool";
+import type { Logger } from "../../../src/core/log";
+import type { PluginMetrics } from "../../../src/core/metrics";
+import type { SharedPool } from "../../../src/core/shared-pool";
 import type { GcraPolicy, RateDecision } from "./gcra";
 import { LocalRateStore } from "./local-store";
 import { RedisRateStore } from "./redis-store";

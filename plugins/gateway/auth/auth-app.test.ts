@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { jwtVerify } from "jose";
 import { createHash } from "node:crypto";
-import { createEdgePolicy } from "./policy";
-import { decodeEdgeSettings } from "./schema";
-import { route, testContext, decide, uniquePrefix } from "./test-support";
-import type { EdgePolicy } from "./contract";
+import { createEdgePolicy } from "../edge-policy/policy";
+import { decodeGatewaySettings } from "../schema";
+import { route, testContext, decide, uniquePrefix } from "../test/support";
+import type { EdgePolicy } from "../edge-policy/contract";
 import { SHARED_REDIS_URL } from "../../../test/support/harness";
 
 const SECRET = "login-secret-" + crypto.randomUUID();
@@ -25,7 +25,7 @@ async function make(extra: Record<string, any> = {}) {
     ...extra,
     rate_limiting: { login_per_account: "3/min", login_per_ip: "6/min", ...(extra.rate_limiting ?? {}) },
   };
-  const p = await createEdgePolicy(decodeEdgeSettings(raw), testContext(), [route("orders", { auth: true, scopes: ["trade"] })]);
+  const p = await createEdgePolicy(decodeGatewaySettings(raw), testContext(), [route("orders", { auth: true, scopes: ["trade"] })]);
   open.push(p);
   return p;
 }

@@ -2,7 +2,7 @@
  * In-process GCRA counters: one Map (key → TAT) per policy signature, kept in the shared pool so a
  * reload that leaves a policy unchanged keeps its counters, and a changed policy starts fresh.
  */
-import type { SharedPool } from "../../../../src/core/shared-pool";
+import type { SharedPool } from "../../../src/core/shared-pool";
 import { gcraDecide, type GcraPolicy, type RateDecision } from "./gcra";
 
 export class LocalRateStore {

@@ -4,10 +4,10 @@
  * admin token on first start); then open the directory /auth/login reads, and say which config
  * users shadow stored ones.
  */
-import type { PluginContext } from "../../../../src/core/plugin";
-import type { Logger } from "../../../../src/core/log";
-import type { EdgeRoute } from "../contract";
-import type { UserEntry } from "../schema";
+import type { PluginContext } from "../../../src/core/plugin";
+import type { Logger } from "../../../src/core/log";
+import type { EdgeRoute } from "../edge-policy/contract";
+import type { UserEntry } from "./settings";
 import { FIRST_ADMIN, UserDirectory, ensureFirstAdmin, userStoreFile } from "./user-store";
 
 /** `admin` (every admin endpoint) plus every scope a configured route asks for, so the first login reaches them all. */

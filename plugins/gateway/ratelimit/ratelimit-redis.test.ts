@@ -5,10 +5,10 @@
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import Redis from "ioredis";
-import { createEdgePolicy } from "./policy";
-import { decodeEdgeSettings } from "./schema";
-import { route, testContext, decide, uniquePrefix } from "./test-support";
-import type { EdgePolicy, EdgeRoute } from "./contract";
+import { createEdgePolicy } from "../edge-policy/policy";
+import { decodeGatewaySettings } from "../schema";
+import { route, testContext, decide, uniquePrefix } from "../test/support";
+import type { EdgePolicy, EdgeRoute } from "../edge-policy/contract";
 import { SHARED_REDIS_URL, startPrivateRedis, freePort, tempDir, type PrivateRedis } from "../../../test/support/harness";
 
 const open: EdgePolicy[] = [];
@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 async function make(redisUrl: string, prefix: string, routes: EdgeRoute[], ctx = testContext(), extra: Record<string, unknown> = {}) {
-  const p = await createEdgePolicy(decodeEdgeSettings({ rate_limiting: { store: "redis", redis_url: redisUrl, key_prefix: prefix, probe_interval: "200ms", ...extra } }), ctx, routes);
+  const p = await createEdgePolicy(decodeGatewaySettings({ rate_limiting: { store: "redis", redis_url: redisUrl, key_prefix: prefix, probe_interval: "200ms", ...extra } }), ctx, routes);
   open.push(p);
   return p;
 }
