@@ -12,7 +12,7 @@ import { decodeGatewaySettings } from "../schema";
 import { testContext } from "../test/support";
 import { opensslPki } from "../../../test/support/openssl-pki";
 
-const dir = mkdtempSync(join(tmpdir(), "edge-mtls-"));
+const dir = mkdtempSync(join(tmpdir(), "upstream-tls-"));
 const { file: f, makeCa, makeLeaf } = opensslPki(dir);
 
 let upstream: ReturnType<typeof Bun.serve>;
@@ -52,7 +52,7 @@ async function curl(args: string[]) {
 }
 
 describe("mTLS to an upstream that requires client certificates", () => {
-  test("the gateway's fetch with the edge's options succeeds", async () => {
+  test("the gateway's fetch with the transport's options succeeds", async () => {
     const src = createUpstreamTls(serviceTls({ mode: "mutual" }), defaults())!;
     const res = await fetch(url, { tls: src.get() } as RequestInit);
     expect(res.status).toBe(200);

@@ -1,17 +1,13 @@
 /**
- * mTLS to an upstream through the real gateway. Runs once the core's service schema carries the
- * edge's `tls` property (ServiceTlsSchema) and its proxy passes policy.upstreamTls(...).get() to
- * fetch; until then it is skipped (the same behaviour is proven on the edge's own options in
- * upstream-tls.test.ts).
+ * mTLS to an upstream through the real gateway: a service's `tls: { mode: mutual }` over the gateway's
+ * `upstream_tls` files (transport/tls.ts; the options alone are tested in transport/tls.test.ts).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startHost, type TestHost } from "../../../test/support/harness";
-import { ServiceSchema } from "../schema";
 
-const coreHasTls = "tls" in (ServiceSchema as any).properties;
 const dir = mkdtempSync(join(tmpdir(), "edge-e2e-mtls-"));
 const f = (n: string) => join(dir, n);
 let upstream: ReturnType<typeof Bun.serve> | undefined;
@@ -23,7 +19,6 @@ function sh(cmd: string) {
 }
 
 beforeAll(async () => {
-  if (!coreHasTls) return;
   sh(`openssl ecparam -name prime256v1 -genkey -noout -out ca.key && openssl req -x509 -new -key ca.key -subj "/CN=e2e-ca" -days 1 -out ca.pem -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"`);
   for (const [name, usage] of [["upstream", "serverAuth"], ["gateway", "clientAuth"]]) {
     writeFileSync(f(`${name}.ext`), `subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=${usage}\n`);
@@ -46,7 +41,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test.skipIf(!coreHasTls)("the gateway reaches an mTLS upstream; curl without a client certificate is refused", async () => {
+test("the gateway reaches an mTLS upstream; curl without a client certificate is refused", async () => {
   const r = await fetch(`${gw!.url("gateway")}/vault/x`);
   expect(r.status).toBe(200);
   expect(await r.json()).toEqual({ secure: true });
