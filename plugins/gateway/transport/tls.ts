@@ -6,12 +6,11 @@
  * certificate is used without a restart. The returned object is stable between rotations, so the
  * caller can pass it to every fetch without allocation.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { HostSettings } from "../../../src/config/host-schema";
 import type { PlatformTlsClient, PluginContext } from "../../../src/core/plugin";
-import { platformFilesIn } from "../../../src/lib/pki/platform-files";
-import { X509Certificate, createPrivateKey } from "node:crypto";
+import { assertKeyPair, platformFilesIn, watchedFiles } from "../../../src/lib/pki/platform-files";
 import type { ServiceTls, UpstreamTlsFiles } from "../schema";
 
 export interface UpstreamTlsOptions {
@@ -55,10 +54,6 @@ export function withPlatformDefaults(files: UpstreamTlsFiles, host: HostSettings
   };
 }
 
-function mtimeOf(path: string): number {
-  return path ? statSync(path).mtimeMs : 0;
-}
-
 /**
  * Build the TLS source of one service, or undefined for `mode: none`. Throws (a config error, at
  * provision time) when a required file is missing or unreadable.
@@ -75,45 +70,21 @@ export function createUpstreamTls(service: ServiceTls, defaults: UpstreamTlsFile
   for (const p of paths) {
     if (!existsSync(p)) throw new Error(`upstream tls: ${p} does not exist (set tls.*_file or upstream_tls.*_file, or enable host.mtls so the platform certificate is issued)`);
   }
-  let stamp = "";
-  let current: UpstreamTlsOptions;
-  let nextCheck = 0;
   let loads = 0;
-
   const load = (): UpstreamTlsOptions => {
     const o: UpstreamTlsOptions = { ca: readFileSync(files.ca, "utf8"), rejectUnauthorized: true };
     if (service.mode === "mutual") {
       o.cert = readFileSync(files.cert, "utf8");
       o.key = readFileSync(files.key, "utf8");
-      // A rotation caught between writing the cert and the key must not pair them.
-      if (!new X509Certificate(o.cert).checkPrivateKey(createPrivateKey(o.key))) throw new Error("client certificate and key do not match");
+      assertKeyPair(o.cert, o.key, "client certificate and key");
     }
     if (service.server_name) o.serverName = service.server_name;
     loads++;
     return o;
   };
-  const stampNow = () => paths.map(mtimeOf).join(":");
-
-  stamp = stampNow();
-  current = load();
-
+  const source = watchedFiles(paths, load, checkEvery, (err) => opts.log?.warn("upstream TLS files unreadable; keeping the previous ones", { err, files: paths }));
   return {
-    get() {
-      const now = Date.now();
-      if (now < nextCheck) return current;
-      nextCheck = now + checkEvery;
-      try {
-        const s = stampNow();
-        if (s !== stamp) {
-          const next = load(); // a half-written rotation throws here and we keep the old pair
-          stamp = s;
-          current = next;
-        }
-      } catch (err) {
-        opts.log?.warn("upstream TLS files unreadable; keeping the previous ones", { err, files: paths });
-      }
-      return current;
-    },
+    get: source.get,
     get loads() { return loads; },
   };
 }
