@@ -4,6 +4,7 @@
  * shared pool) and an EdgeRoute builder.
  */
 import { Value } from "@sinclair/typebox/value";
+import type { Server } from "bun";
 import { startHost, type TestHost } from "../../../test/support/harness";
 import { createLogger } from "../../../src/core/log";
 import { createPluginMetrics } from "../../../src/core/metrics";
@@ -46,6 +47,16 @@ export function startUpstream(handler?: UpstreamHandler, opts: { record?: boolea
   self.url = `http://127.0.0.1:${server.port}`;
   self.stop = () => server.stop(true);
   return self;
+}
+
+/** An https upstream on port 0 that requires a client certificate from `ca` (opensslPki files: upstream.pem/.key, <ca>.pem). */
+export function mtlsUpstream(file: (name: string) => string, ca: string, fetch: (req: Request, server: Server<unknown>) => Response | Promise<Response>): Server<unknown> {
+  return Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    tls: { key: Bun.file(file("upstream.key")), cert: Bun.file(file("upstream.pem")), ca: Bun.file(file(`${ca}.pem`)), requestCert: true, rejectUnauthorized: true },
+    fetch,
+  });
 }
 
 /** Start a host running only the gateway with the given `plugins.gateway` YAML body (indented 4 spaces). */

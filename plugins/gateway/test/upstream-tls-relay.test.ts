@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type { Server } from "bun";
 import { startHost, type TestHost } from "../../../test/support/harness";
 import { opensslPki } from "../../../test/support/openssl-pki";
+import { mtlsUpstream } from "./support";
 
 const dir = mkdtempSync(join(tmpdir(), "gw-tls-relay-"));
 const { file: f, makeCa, makeLeaf } = opensslPki(dir);
@@ -26,15 +27,10 @@ beforeAll(async () => {
   makeCa("other-ca");
   makeLeaf("upstream", "ca", "serverAuth");
   makeLeaf("gateway", "ca", "clientAuth");
-  upstream = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    tls: { key: Bun.file(f("upstream.key")), cert: Bun.file(f("upstream.pem")), ca: Bun.file(f("ca.pem")), requestCert: true, rejectUnauthorized: true },
-    fetch(req, server) {
-      ports.push(server.requestIP(req)?.port ?? 0);
-      if (new URL(req.url).pathname.endsWith("/big")) return new Response(big);
-      return Response.json({ secure: true, xff: req.headers.get("x-forwarded-for"), ae: req.headers.get("accept-encoding") });
-    },
+  upstream = mtlsUpstream(f, "ca", (req, server) => {
+    ports.push(server.requestIP(req)?.port ?? 0);
+    if (new URL(req.url).pathname.endsWith("/big")) return new Response(big);
+    return Response.json({ secure: true, xff: req.headers.get("x-forwarded-for"), ae: req.headers.get("accept-encoding") });
   });
   const svc = (name: string, prefix: string, tls: string) =>
     `      - name: ${name}\n        path_prefix: ${prefix}\n        tls: ${tls}\n        instances:\n          - url: https://127.0.0.1:${upstream.port}\n        health_check: { enabled: false }\n        retries: { attempts: 0 }\n        outlier: { enabled: false }\n`;

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createUpstreamTls, serviceTlsSource } from "./tls";
 import { decodeGatewaySettings } from "../schema";
-import { testContext } from "../test/support";
+import { mtlsUpstream, testContext } from "../test/support";
 import { opensslPki } from "../../../test/support/openssl-pki";
 
 const dir = mkdtempSync(join(tmpdir(), "upstream-tls-"));
@@ -26,12 +26,7 @@ beforeAll(() => {
   makeLeaf("gateway", "platform-ca", "clientAuth");
   makeLeaf("gateway2", "platform-ca", "clientAuth");
   makeLeaf("intruder", "other-ca", "clientAuth");
-  upstream = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    tls: { key: Bun.file(f("upstream.key")), cert: Bun.file(f("upstream.pem")), ca: Bun.file(f("platform-ca.pem")), requestCert: true, rejectUnauthorized: true },
-    fetch(req) { seen.push(req.url); return Response.json({ ok: true }); },
-  });
+  upstream = mtlsUpstream(f, "platform-ca", (req) => { seen.push(req.url); return Response.json({ ok: true }); });
   url = `https://127.0.0.1:${upstream.port}/hello`;
 });
 
