@@ -40,7 +40,7 @@ export class JwksKeys {
   async start(): Promise<void> {
     await this.refetch(true);
     this.timer = setInterval(() => void this.refetch(true), this.opts.refreshMs);
-    (this.timer as any).unref?.();
+    this.timer.unref?.();
   }
 
   readonly lookup = (kid: string): ResolvedKey | undefined => this.keys.get(kid);
@@ -92,7 +92,7 @@ export class JwksKeys {
     if (this.stopped || this.retryTimer) return;
     const delay = Math.min(RETRY_FLOOR_MS * 2 ** Math.min(this.failures - 1, 16), RETRY_CAP_MS, this.opts.refreshMs);
     this.retryTimer = setTimeout(() => { this.retryTimer = undefined; void this.refetch(true); }, delay);
-    (this.retryTimer as any).unref?.();
+    this.retryTimer.unref?.();
   }
 
   health(): Record<string, unknown> {
@@ -117,7 +117,7 @@ export function parseJwk(jwk: Record<string, unknown>): { kid: string; resolved:
   if (jwk.alg !== undefined && jwk.alg !== alg) return undefined;
   try {
     const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub } = jwk; // only ever the public half
-    const key = createPublicKey({ key: pub as any, format: "jwk" });
+    const key = createPublicKey({ key: pub as JsonWebKey, format: "jwk" });
     return { kid: jwk.kid, resolved: { key, alg } };
   } catch {
     return undefined;

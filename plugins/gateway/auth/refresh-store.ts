@@ -74,9 +74,15 @@ redis.call('HSET', KEYS[1], 'cur', ARGV[2])
 return {'ok', v[3]}
 `;
 
+/** The client with the rotation script defined on it (ioredis adds a method per defineCommand). */
+type RotatingClient = Redis & { tradpalRefreshRotate?: (key: string, current: string, next: string) => Promise<string[]> };
+
 export class RedisRefreshStore implements RefreshStore {
-  constructor(private readonly client: Redis, private readonly prefix: string) {
-    if (!(client as any).tradpalRefreshRotate) client.defineCommand("tradpalRefreshRotate", { numberOfKeys: 1, lua: ROTATE_LUA });
+  private readonly client: RotatingClient;
+
+  constructor(client: Redis, private readonly prefix: string) {
+    this.client = client;
+    if (!this.client.tradpalRefreshRotate) client.defineCommand("tradpalRefreshRotate", { numberOfKeys: 1, lua: ROTATE_LUA });
   }
 
   async create(data: FamilyData, ttlMs: number): Promise<string> {
@@ -91,7 +97,7 @@ export class RedisRefreshStore implements RefreshStore {
     const parts = split(token);
     if (!parts) return { ok: false, reason: "malformed" };
     const s = secret();
-    const r = (await (this.client as any).tradpalRefreshRotate(`${this.prefix}rt:${parts.family}`, hash(parts.secret), hash(s))) as string[];
+    const r = await this.client.tradpalRefreshRotate!(`${this.prefix}rt:${parts.family}`, hash(parts.secret), hash(s));
     if (r[0] !== "ok") return { ok: false, reason: r[0] as "unknown" | "reused" | "revoked" };
     return { ok: true, token: `${parts.family}.${s}`, data: JSON.parse(r[1]) as FamilyData };
   }

@@ -72,7 +72,7 @@ export class RateLimiter {
       ]);
       if (!ready) limiter.enterFallback("redis not reachable at start");
       limiter.probeTimer = setInterval(() => { if (limiter.mode === "fallback") void limiter.probe(); }, opts.probeMs);
-      (limiter.probeTimer as any).unref?.();
+      limiter.probeTimer.unref?.();
     }
     return limiter;
   }

@@ -50,8 +50,9 @@ export class RedisRateStore {
   private busy = false;
 
   constructor(readonly client: Redis, private readonly prefix: string) {
-    if (!(client as any).tradpalGcraBatch) client.defineCommand("tradpalGcraBatch", { lua: GCRA_BATCH_LUA }); // numkeys given per call
-    this.run = (client as any).tradpalGcraBatch.bind(client);
+    const c: Redis & { tradpalGcraBatch?: BatchCommand } = client;
+    if (!c.tradpalGcraBatch) client.defineCommand("tradpalGcraBatch", { lua: GCRA_BATCH_LUA }); // numkeys given per call
+    this.run = c.tradpalGcraBatch!.bind(client);
   }
 
   /** Redis key of one policy and caller: the signature keeps counters of a changed policy apart. */
