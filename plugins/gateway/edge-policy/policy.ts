@@ -12,13 +12,15 @@ import type { EdgeDecision, EdgePolicy, EdgeRequest, EdgeRoute } from "./contrac
 import { authRejection, rateLimitedResponse, type AuthFailure } from "../errors";
 import type { GatewaySettings } from "../schema";
 import { createEdgeMetrics } from "./metrics";
-import { Authenticator, type AuthOutcome, type AuthPrincipal, type FailureGate } from "../auth/authenticator";
+import { Authenticator, type AuthOutcome, type AuthPrincipal } from "../auth/authenticator";
+import { failureGate } from "../auth/failure-gate";
 import { JwksKeys } from "../auth/jwks";
 import { RevocationList } from "../auth/revocations";
 import { startRevocationFeed } from "../auth/revocation-feed";
 import { TokenIssuer } from "../auth/token-issuer";
 import { MemoryRefreshStore, RedisRefreshStore, type RefreshStore } from "../auth/refresh-store";
-import { makePolicy, gcraDecide, gcraWouldDeny, type GcraPolicy, type RateDecision } from "../ratelimit/gcra";
+import { makePolicy, type GcraPolicy, type RateDecision } from "../ratelimit/gcra";
+import { rateLimitHeaders } from "../ratelimit/headers";
 import { RateLimiter } from "../ratelimit/rate-limiter";
 import { ClientIpResolver } from "../ratelimit/client-ip";
 import { createAuthApp, AUTH_PATHS } from "../auth/auth-app";
@@ -31,7 +33,6 @@ interface RouteState {
   counters?: Map<string, number>;
 }
 
-type Headers = readonly (readonly [string, string])[];
 const NO_DECISION: EdgeDecision = Object.freeze({});
 
 /** The edge policy's part of the gateway's settings. */
@@ -59,7 +60,6 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   }
   const hsSecret = secret ? Buffer.from(secret, "utf8") : undefined;
 
-  let throttledRetryS = 60;
   let jwks: JwksKeys | undefined;
   // Platform mTLS (ctx.tls): the security plugin's JWKS and revocation list are platform URLs: https and
   // the host's certificate, whatever scheme the file wrote (the shipped config says http://).
@@ -72,25 +72,8 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   }
 
   // Bad credentials cost a signature check each; a client that keeps failing is refused before it.
-  let gate: FailureGate | undefined;
-  const failRate = rl.auth_failures_per_ip;
-  if (failRate.limit > 0) {
-    const fp = makePolicy("auth-failures", failRate);
-    const failures = ctx.shared.getOrCreate(`gateway:edge:authfail:${fp.signature}`, () => new Map<string, number>());
-    const retryS = Math.max(1, Math.ceil(fp.emissionMs / 1000));
-    const ipOf = (req: EdgeRequest, peer: string) => resolver.resolve(peer, req.headers.get("x-forwarded-for"));
-    gate = {
-      blocked: (req, peer) => gcraWouldDeny(fp, failures.get(ipOf(req, peer)), Date.now()),
-      failed(req, peer) {
-        const ip = ipOf(req, peer);
-        const now = Date.now();
-        const r = gcraDecide(fp, failures.get(ip), now);
-        if (failures.size >= 100_000 && !failures.has(ip)) failures.clear(); // bounded; losing it only forgets failures
-        failures.set(ip, r.tat);
-      },
-    };
-    throttledRetryS = retryS;
-  }
+  const failures = failureGate(rl.auth_failures_per_ip, ctx.shared, resolver);
+  const throttledRetryS = failures?.retryAfterS ?? 60;
   // Revoked jtis outlive a config reload (the pool), like the counters; each instance has its own feed.
   const rv = auth.revocation;
   const revoked = ctx.shared.getOrCreate("gateway:edge:revoked-jti", () => new RevocationList(rv.max_entries, auth.clock_skew));
@@ -101,7 +84,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
     settings.api_keys,
     jwks,
     metrics,
-    gate,
+    failures?.gate,
     revoked,
   );
   let revocations = 0;
@@ -156,16 +139,9 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   live.add(`gateway:edge:rl:${loginPerAccount.signature}`).add(`gateway:edge:rl:${loginPerIp.signature}`).add(`gateway:edge:rl:${loginPerAccountIp.signature}`);
   for (const k of ctx.shared.keys("gateway:edge:rl:")) if (!live.has(k)) await ctx.shared.delete(k);
 
-  function rateHeaders(p: GcraPolicy, d: RateDecision): Headers {
-    const resetS = Math.ceil(d.resetMs / 1000);
-    if (headerStyle === "draft") return [p.policyPair, ["ratelimit", `"${p.name}";r=${d.remaining};t=${resetS}`]];
-    if (headerStyle === "legacy") return [p.limitPair, ["ratelimit-remaining", String(d.remaining)], ["ratelimit-reset", String(resetS)]];
-    return [];
-  }
-
   function toDecision(st: RouteState, d: RateDecision, principal: AuthPrincipal | undefined): EdgeDecision {
     const p = st.policy!;
-    const headers = rateHeaders(p, d);
+    const headers = rateLimitHeaders(headerStyle, p, d);
     if (!d.allowed) {
       metrics.limited(p.name);
       return { reject: rateLimitedResponse(p.name, Math.max(1, Math.ceil(d.retryAfterMs / 1000)), headers), principal, rate: d, ratePolicy: p.name };
