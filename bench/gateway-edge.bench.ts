@@ -24,12 +24,12 @@ import { join } from "node:path";
 import { cpuTicks, TICKS_PER_SECOND, median, wrkLoad, autocannonLoad, hasCommand, waitForUrl, type LoadResult } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
 import { freePort, SHARED_REDIS_URL } from "../test/support/harness";
-import { verifyJwt } from "../plugins/gateway/edge/auth/jwt-verify";
-import { parseJwk } from "../plugins/gateway/edge/auth/jwks";
-import { makePolicy, gcraDecide } from "../plugins/gateway/edge/ratelimit/gcra";
-import { createEdgePolicy } from "../plugins/gateway/edge/policy";
-import { decodeEdgeSettings } from "../plugins/gateway/edge/schema";
-import { testContext, route } from "../plugins/gateway/edge/test-support";
+import { verifyJwt } from "../plugins/gateway/auth/jwt-verify";
+import { parseJwk } from "../plugins/gateway/auth/jwks";
+import { makePolicy, gcraDecide } from "../plugins/gateway/ratelimit/gcra";
+import { createEdgePolicy } from "../plugins/gateway/edge-policy/policy";
+import { decodeGatewaySettings } from "../plugins/gateway/schema";
+import { testContext, route } from "../plugins/gateway/test/support";
 
 /** 5 rounds, not 3: on the shared machine single rounds swing 2-5x; the median and min need more samples. */
 const ROUNDS = Number(process.env.EDGE_BENCH_ROUNDS ?? 5);
@@ -180,8 +180,8 @@ for (let round = 0; round < ROUNDS; round++) {
 
 const ctxLocal = testContext();
 const edgeRoute = route("bench", { auth: true, scopes: ["trade"], rate: "1000000000/min" });
-const local = await createEdgePolicy(decodeEdgeSettings({ auth: { hs256_secret: SECRET }, rate_limiting: { store: "local" } }), ctxLocal, [edgeRoute]);
-const cluster = await createEdgePolicy(decodeEdgeSettings({ auth: { hs256_secret: SECRET }, rate_limiting: { store: "redis", redis_url: SHARED_REDIS_URL, key_prefix: redisPrefix + "micro:" } }), testContext(), [edgeRoute]);
+const local = await createEdgePolicy(decodeGatewaySettings({ auth: { hs256_secret: SECRET }, rate_limiting: { store: "local" } }), ctxLocal, [edgeRoute]);
+const cluster = await createEdgePolicy(decodeGatewaySettings({ auth: { hs256_secret: SECRET }, rate_limiting: { store: "redis", redis_url: SHARED_REDIS_URL, key_prefix: redisPrefix + "micro:" } }), testContext(), [edgeRoute]);
 const req = new Request("http://localhost/api/orders", { headers: { authorization: `Bearer ${token}` } });
 for (let round = 0; round < ROUNDS; round++) {
   add("check(): cached token + scope + local limit + headers (whole edge, sync)", perOp(200_000, () => local.check(req, edgeRoute, "127.0.0.1")));

@@ -7,10 +7,10 @@
  * and another host (real Redis pub/sub), 20 revocations each, real hosts.
  */
 import { SignJWT } from "jose";
-import { createEdgePolicy } from "../plugins/gateway/edge/policy";
-import { decodeEdgeSettings } from "../plugins/gateway/edge/schema";
-import { route, testContext } from "../plugins/gateway/edge/test-support";
-import { Authenticator } from "../plugins/gateway/edge/auth/authenticator";
+import { createEdgePolicy } from "../plugins/gateway/edge-policy/policy";
+import { decodeGatewaySettings } from "../plugins/gateway/schema";
+import { route, testContext } from "../plugins/gateway/test/support";
+import { Authenticator } from "../plugins/gateway/auth/authenticator";
 import { freePort, SHARED_REDIS_URL, startHost, type TestHost } from "../test/support/harness";
 import { median } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
@@ -20,7 +20,7 @@ const nowS = () => Math.floor(Date.now() / 1000);
 const mint = (jti: string) => new SignJWT({ sub: "alice", iss: "tradpal-gateway", aud: "tradpal", scope: "trade", jti }).setProtectedHeader({ alg: "HS256" }).setIssuedAt().setExpirationTime(nowS() + 3600).sign(new TextEncoder().encode(SECRET));
 
 async function hotPath(): Promise<string[][]> {
-  const settings = decodeEdgeSettings({ auth: { hs256_secret: SECRET }, rate_limiting: { enabled: false } });
+  const settings = decodeGatewaySettings({ auth: { hs256_secret: SECRET }, rate_limiting: { enabled: false } });
   const ctxA = testContext();
   const ctxB = testContext();
   const a = await createEdgePolicy(settings, ctxA, []);

@@ -73,12 +73,14 @@ await waitForUrl(`${originUrl}/api/bench`);
 const targets: Target[] = [{ name: "origin direct", url: `${originUrl}/api/bench`, pid: origin.pid, cpuOf: "origin", stop: async () => {} }];
 
 // ---- gateway ------------------------------------------------------------------------------------
+/** The edge's rate limiter (1000/min by default) is switched off: this measures the proxy path. */
+const RATE_LIMITS_OFF = "    rate_limiting: { enabled: false }\n";
+
 async function startGateway(name: string, client: "fetch" | "pooled", workers = 1): Promise<Target> {
   const port = freePort();
-  const edgeOff = await edgeKeys();
   const cfg = join(dir, `gateway-${client}-${workers}.yaml`);
   writeFileSync(cfg, benchGatewayConfig({
-    dataDir: join(dir, "data"), port, upstream: originUrl, client, hostExtra: `  workers: ${workers}\n`, gatewayExtra: edgeOff,
+    dataDir: join(dir, "data"), port, upstream: originUrl, client, hostExtra: `  workers: ${workers}\n`, gatewayExtra: RATE_LIMITS_OFF,
     serviceExtra: "        transform:\n          request_headers: { set: { x-gateway: tradpal } }\n",
   }));
   // Workers > 1 use both cores (shared with wrk and the origin: the figure is the scaling cost per request).
@@ -90,14 +92,6 @@ async function startGateway(name: string, client: "fetch" | "pooled", workers = 
   const text = await probe.text();
   if (probe.status !== 200 || text.length !== 114) throw new Error(`gateway probe failed: ${probe.status} ${text}`);
   return { name, url, pid: p.pid, cpuOf: "proxy", stop: () => stopProc(p) };
-}
-
-/** The edge's rate limiter (1000/min by default) is switched off: this measures the proxy path. */
-async function edgeKeys(): Promise<string> {
-  try {
-    const { EDGE_KEYS } = await import("../plugins/gateway/edge-loader");
-    return EDGE_KEYS.includes("rate_limiting") ? "    rate_limiting: { enabled: false }\n" : "";
-  } catch { return ""; }
 }
 
 /** The workers row's cost per request against one worker, and what it implies for machines with more cores. */

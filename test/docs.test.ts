@@ -17,7 +17,7 @@ import { splitCommands } from "./support/doctest/shell";
 const ROOT = resolve(import.meta.dir, "..");
 const FILES = ["README.md", ...[...new Bun.Glob("plugins/**/README.md").scanSync({ cwd: ROOT })].sort()];
 /** The manuals issue 13 names: each must have examples that run. */
-const MUST_RUN = ["README.md", "plugins/security/README.md", "plugins/gateway/README.md", "plugins/gateway/edge/README.md", "plugins/events/README.md", "plugins/breaker/README.md"];
+const MUST_RUN = ["README.md", "plugins/security/README.md", "plugins/gateway/README.md", "plugins/gateway/edge-policy/README.md", "plugins/events/README.md", "plugins/breaker/README.md"];
 const reports: FileReport[] = [];
 
 afterAll(() => {

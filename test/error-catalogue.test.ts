@@ -9,14 +9,13 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { HostErrors } from "../src/core/errors";
 import { GatewayErrors } from "../plugins/gateway/errors";
-import { EdgeErrors } from "../plugins/gateway/edge/errors";
 import { EventErrors } from "../plugins/events/errors";
 import { SecErrors } from "../plugins/security/errors";
 import { BreakerErrors } from "../plugins/breaker/errors";
 import { FalcoErrors } from "../plugins/falco/errors";
 
 const ROOT = join(import.meta.dir, "..");
-const CATALOGUES = { HostErrors, GatewayErrors, EdgeErrors, EventErrors, SecErrors, BreakerErrors, FalcoErrors };
+const CATALOGUES = { HostErrors, GatewayErrors, EventErrors, SecErrors, BreakerErrors, FalcoErrors };
 const CODE = /\b[A-Z]+_ERR_[A-Z0-9_]+\b/g;
 /** Client-side codes: thrown by the typed clients to their caller, never sent by a server. */
 const CLIENT_SIDE = /^CLIENT_ERR_/;

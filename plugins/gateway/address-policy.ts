@@ -10,70 +10,17 @@
  *    later would be two lookups, which DNS rebinding can answer differently.
  */
 import { networkInterfaces } from "node:os";
+import { inCidr, parseCidr, parseIp, type Ip } from "./ip";
 
 export type AddressVerdict = { ok: true; url: string } | { ok: false; reason: string };
 
 /** Loopback and private ranges (RFC 1918, RFC 4193). Link-local (169.254/16: cloud metadata) is not in it. */
 export const DEFAULT_ALLOW = ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"] as const;
 
-type Ip = { v: 4 | 6; n: bigint };
-
-function parseV4(s: string): bigint | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (!m) return undefined;
-  let n = 0n;
-  for (let i = 1; i <= 4; i++) {
-    const o = Number(m[i]);
-    if (o > 255 || (m[i].length > 1 && m[i][0] === "0")) return undefined;
-    n = (n << 8n) | BigInt(o);
-  }
-  return n;
-}
-
-function parseV6(s: string): bigint | undefined {
-  let head = s, tail4: bigint | undefined;
-  const lastColon = s.lastIndexOf(":");
-  if (s.includes(".")) {
-    tail4 = parseV4(s.slice(lastColon + 1));
-    if (tail4 === undefined) return undefined;
-    head = s.slice(0, lastColon + 1) + "0:0";
-  }
-  const halves = head.split("::");
-  if (halves.length > 2) return undefined;
-  const part = (x: string) => (x === "" ? [] : x.split(":"));
-  const left = part(halves[0]), right = halves.length === 2 ? part(halves[1]) : [];
-  const missing = 8 - left.length - right.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const groups = [...left, ...Array(halves.length === 2 ? missing : 0).fill("0"), ...right];
-  let n = 0n;
-  for (const g of groups) {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-    n = (n << 16n) | BigInt(parseInt(g, 16));
-  }
-  if (tail4 !== undefined) n = (n & ~0xffffffffn) | tail4;
-  return n;
-}
-
-/** An IP literal, IPv4-mapped/-compatible IPv6 folded to IPv4 (so ::ffff:127.0.0.1 is loopback). */
-export function parseIp(s: string): Ip | undefined {
-  const v4 = parseV4(s);
-  if (v4 !== undefined) return { v: 4, n: v4 };
-  const v6 = parseV6(s.startsWith("[") && s.endsWith("]") ? s.slice(1, -1) : s);
-  if (v6 === undefined) return undefined;
-  const high = v6 >> 32n;
-  if ((high === 0xffffn || high === 0n) && v6 > 1n) return { v: 4, n: v6 & 0xffffffffn };
-  return { v: 6, n: v6 };
-}
-
-function inCidr(ip: Ip, cidr: string): boolean {
-  const slash = cidr.lastIndexOf("/");
-  const net = parseIp(slash === -1 ? cidr : cidr.slice(0, slash));
-  if (!net || net.v !== ip.v) return false;
-  const width = ip.v === 4 ? 32 : 128;
-  const bits = slash === -1 ? width : Number(cidr.slice(slash + 1));
-  if (!Number.isInteger(bits) || bits < 0 || bits > width) return false;
-  const shift = BigInt(width - bits);
-  return (ip.n >> shift) === (net.n >> shift);
+/** `ip` is inside the CIDR or address `range` (a malformed range matches nothing). */
+function inRange(ip: Ip, range: string): boolean {
+  const c = parseCidr(range);
+  return c !== undefined && inCidr(ip, c);
 }
 
 /** A pattern of `allow`: a CIDR or IP ("10.0.0.0/8"), or host:port with `*` for either part and a port range "9000-9099". */
@@ -91,7 +38,7 @@ function portMatches(spec: string, port: number): boolean {
 }
 
 function patternMatches(entry: string, host: string, ip: Ip | undefined, port: number): boolean {
-  if (entry.includes("/") || parseIp(entry)) return ip !== undefined && inCidr(ip, entry);
+  if (entry.includes("/") || parseIp(entry)) return ip !== undefined && inRange(ip, entry);
   const colon = entry.lastIndexOf(":");
   const h = entry.slice(0, colon).toLowerCase(), p = entry.slice(colon + 1);
   if (!portMatches(p, port)) return false;
@@ -111,7 +58,7 @@ function localAddresses(bind: string): Ip[] {
 }
 
 function isLocal(ip: Ip, bind: string): boolean {
-  if (ip.v === 4 ? inCidr(ip, "127.0.0.0/8") || inCidr(ip, "0.0.0.0/8") : ip.n <= 1n) return true;
+  if (ip.v === 4 ? inRange(ip, "127.0.0.0/8") || inRange(ip, "0.0.0.0/8") : ip.n <= 1n) return true;
   return localAddresses(bind).some((l) => l.v === ip.v && l.n === ip.n);
 }
 
@@ -141,7 +88,7 @@ export function checkInstanceUrl(raw: string, c: AddressContext): AddressVerdict
   if (parsed.hostname !== host) return { ok: false, reason: `host "${am[1]}" is not in canonical form (a URL parser reads it as "${parsed.hostname}"); write that form` };
   const ip = parseIp(host);
   if (ip === undefined && /^[0-9.]+$/.test(host)) return { ok: false, reason: `host "${host}" is not a valid IP address` };
-  if (ip && (ip.v === 4 ? inCidr(ip, "0.0.0.0/8") : ip.n === 0n)) return { ok: false, reason: `the unspecified address ${host} is never a valid instance` };
+  if (ip && (ip.v === 4 ? inRange(ip, "0.0.0.0/8") : ip.n === 0n)) return { ok: false, reason: `the unspecified address ${host} is never a valid instance` };
   if (ip && isLocal(ip, c.bind) && c.platformPorts.has(port)) return { ok: false, reason: `${host}:${port} is one of the platform's own listeners` };
   if (ip === undefined && c.platformPorts.has(port) && (host === "localhost" || host.endsWith(".localhost"))) return { ok: false, reason: `${host}:${port} is one of the platform's own listeners` };
   if (!c.allow.some((e) => patternMatches(e, host, ip, port))) {

@@ -2,13 +2,13 @@
  * Who may change the gateway's routing at run time. A caller presents either the platform admin
  * token (`registration.admin_token`, else the security plugin's <data_dir>/security/admin-token),
  * compared in constant time, or a token the edge verifies exactly as it verifies proxied requests
- * (edge/contract.ts `authenticate`: ES256 from the security plugin's JWKS, the gateway's HS256, or
+ * (edge-policy/contract.ts `authenticate`: ES256 from the security plugin's JWKS, the gateway's HS256, or
  * an API key). The token's scopes decide what it may change (see `grants`).
  */
 import { timingSafeEqual, createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { EdgePolicy, Principal } from "./edge/contract";
+import type { EdgePolicy, Principal } from "./edge-policy/contract";
 import { GatewayErrors } from "./errors";
 
 export interface Caller {

@@ -16,7 +16,7 @@
 import { UNGUARDED, type Permit } from "../../src/contracts/bus-topics";
 import type { Logger } from "../../src/core/log";
 import type { Member } from "./balancers";
-import type { EdgeDecision } from "./edge/contract";
+import type { EdgeDecision } from "./edge-policy/contract";
 import type { CompiledRoute } from "./route";
 import { isAvailable } from "./upstream-state";
 

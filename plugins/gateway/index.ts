@@ -1,7 +1,7 @@
 /**
  * The gateway plugin (port 8000): routing, service registry, load balancing, health checks, retries,
- * transformations and a streaming reverse proxy, with the edge policy (auth, rate limits) plugged in
- * through edge/contract.ts. Wiring lives in provision.ts; this file is the definition only.
+ * transformations and a streaming reverse proxy, with the edge policy (auth/, ratelimit/, edge-policy/)
+ * called through edge-policy/contract.ts. Wiring lives in provision.ts; this file is the definition only.
  */
 import { definePlugin } from "../../src/core/plugin";
 import { GatewaySchema } from "./schema";
@@ -17,5 +17,5 @@ export default definePlugin({
   dependsOn: ["security"],
   // The listener accepts large streamed uploads; the configured max_body_size (413) is enforced by the proxy.
   serve: { maxRequestBodySize: 8 * 1024 ** 3, idleTimeout: 120, wire: true },
-  provision: (config, ctx) => provisionGateway(config as any, ctx),
+  provision: (config, ctx) => provisionGateway(config, ctx),
 });

@@ -1,6 +1,6 @@
 /**
  * Builds one gateway instance from its settings: service runtimes, the compiled route table, the
- * registry (embedded or Redis), health checks, the edge policy (when present), the admin app and the
+ * registry (embedded or Redis), upstream TLS, health checks, the edge policy, the admin app and the
  * proxy handler. Upstream state lives in ctx.shared, so a reload keeps health, EWMA and counts.
  */
 import { followQuarantines, quarantineSet } from "./quarantine";
@@ -8,8 +8,8 @@ import { Topology } from "./topology";
 import { tracerFor } from "../../src/lib/trace/trace";
 import { flushTraces } from "../../src/lib/trace/otlp";
 import type { PluginContext, PluginInstance } from "../../src/core/plugin";
-import { edgeModule, edgeLoadError, EDGE_KEYS } from "./edge-loader";
-import type { EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";
+import { createEdgePolicy } from "./edge-policy/policy";
+import { serviceTlsSource } from "./transport/tls";
 import type { GatewaySettings } from "./schema";
 import { createGatewayMetrics, STATUS_CLASSES } from "./metrics";
 import { createServiceRuntime, setRegistered, type ServiceRuntime } from "./services";
@@ -123,19 +123,9 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
 
   const health = new HealthChecker([...services.values()], ctx.log, metrics, onHealthFlip);
 
-  let policy: (EdgePolicy & EdgeUpstreamTlsProvider) | undefined;
-  if (edgeModule) {
-    const edgeSettings: Record<string, unknown> = {};
-    for (const k of EDGE_KEYS) if (k in settings) edgeSettings[k] = settings[k];
-    policy = await edgeModule.createEdgePolicy(edgeSettings, ctx, routes.map((r) => r.edge));
-    // Upstream TLS per service (https instances): the edge owns the files and their rotation.
-    for (const svc of services.values()) {
-      const tls = (svc.settings as { tls?: { mode?: string } }).tls;
-      if (tls && tls.mode !== "none" && policy.upstreamTls) svc.tlsSource = policy.upstreamTls(tls);
-    }
-  } else if (routes.some((r) => r.edge.authRequired)) {
-    ctx.log.warn("edge policy not loaded: routes with auth_required answer 503", { reason: edgeLoadError ?? "plugins/gateway/edge/index.ts absent" });
-  }
+  // Upstream TLS per configured service (https instances): the transport owns the files and their rotation.
+  for (const svc of services.values()) svc.tlsSource = serviceTlsSource(svc.settings.tls, settings.upstream_tls, ctx);
+  const policy = await createEdgePolicy(settings, ctx, routes.map((r) => r.edge));
 
   const reg = settings.registration;
   const audit = createAdminAudit(ctx.shared, ctx.host.data_dir, reg.audit);
@@ -179,7 +169,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     maxHeaderSize: settings.max_header_size,
     trustForwarded: settings.trust_forwarded,
     policy,
-    edgePaths: new Set(policy?.ownPaths ?? []),
+    edgePaths: new Set(policy.ownPaths),
     // With admin_port set the data plane carries no admin endpoint at all.
     admin: reg.admin_port === undefined ? (req, clientIp) => admin.handle(req, clientIp) : (req) => gatewayError("GW_ERR_NO_ROUTE", req.headers.get("x-request-id") ?? "", "the admin endpoints are served on registration.admin_port, not here"),
     bus: ctx.bus,
@@ -205,7 +195,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
     app: admin.app,
     // /openapi.json: the edge's /auth/* (TypeBox bodies) and every service prefix this gateway proxies.
     docs: {
-      apps: policy ? [policy.app] : [],
+      apps: [policy.app],
       routes: () => [...services.values()].flatMap((svc) => (svc.settings.methods.length ? svc.settings.methods : PROXIED_METHODS).map((method) => ({
         method, path: `${svc.settings.path_prefix.replace(/\/$/, "")}/{path}`, summary: `proxied to service ${svc.name}${svc.settings.auth_required ? ` (token with scopes: ${svc.settings.scopes.join(", ") || "any"})` : ""}`, tag: `service ${svc.name}`,
       }))),
@@ -234,7 +224,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
       adminListener?.release();
       audit.log.flush();
       if (client.kind === "fetch") client.close(); // the shared pooled client is closed by the host at shutdown
-      await policy?.stop();
+      await policy.stop();
       if (tracer) await Promise.race([flushTraces(), Bun.sleep(2000)]); // the last requests' spans, bounded: a dead collector must not hold a shutdown
     },
     async health() {
@@ -254,7 +244,7 @@ export async function provisionGateway(settings: GatewaySettings, ctx: PluginCon
           registry: `${registry.kind}: ${registryOk ? "up" : "down"}`,
           upstream_client: client.kind,
           ...(adminListener ? { admin_listener: `${reg.admin_bind}:${adminListener.port}` } : {}),
-          edge: policy ? policy.health() ?? "loaded" : edgeLoadError ?? "not installed",
+          edge: policy.health(),
         },
       };
     },

@@ -9,7 +9,7 @@ import type { Bus } from "../../src/core/bus";
 import { UNGUARDED, type Permit, type UpstreamOutcomeError } from "../../src/contracts/bus-topics";
 import type { Logger } from "../../src/core/log";
 import type { HeaderView } from "../../src/lib/http1/pair-headers";
-import type { EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";
+import type { EdgePolicy, EdgeUpstreamTlsProvider } from "./edge-policy/contract";
 import { RouteTable, METHOD_MISMATCH, hostOnly } from "./routing";
 import type { CompiledRoute } from "./route";
 import type { GatewayErrorCode } from "./errors";

@@ -7,7 +7,7 @@ import type { Server } from "bun";
 import { mintTraceparent, requestIdFrom } from "./trace";
 import { BulkheadRejectedError, fullJitterBackoff } from "../../src/lib/resilience";
 import type { Permit } from "../../src/contracts/bus-topics";
-import type { EdgeDecision } from "./edge/contract";
+import type { EdgeDecision } from "./edge-policy/contract";
 import { stripPrefix } from "./routing";
 import type { CompiledRoute } from "./route";
 import { applyHeaderProgram, applyUrlProgram } from "./transforms";

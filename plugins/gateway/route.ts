@@ -3,7 +3,7 @@
  * precomputed (edge route, transformations, retry status set, metric cells).
  */
 import type { PipeLimits } from "../../src/core/wire";
-import type { EdgeRoute } from "./edge/contract";
+import type { EdgeRoute } from "./edge-policy/contract";
 import { compileTransforms, type CompiledTransforms } from "./transforms";
 import type { ServiceRuntime } from "./services";
 import { STATUS_CLASSES, type CounterCell, type GatewayMetrics } from "./metrics";

@@ -1,11 +1,14 @@
 /**
  * The gateway block of config.yaml (`plugins.gateway`). Services follow the seed's ServiceConfig
  * (name, path_prefix, instances[{url, weight}], rate_limit, auth_required) plus routing, balancing,
- * health, retry and transformation settings. The edge policy's settings are spread in at the top level.
+ * health, retry, transformation and upstream TLS settings. The edge policy's settings (auth/settings.ts,
+ * ratelimit/settings.ts) are top-level keys like the others.
  */
-import { Type, type StaticDecode, type TProperties } from "@sinclair/typebox";
+import { Type, type StaticDecode } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
 import { Duration, RateLimit, ByteSize } from "../../src/config/units";
-import { edgeModule } from "./edge-loader";
+import { ApiKeySchema, AuthSettingsSchema, UserSchema } from "./auth/settings";
+import { RateLimitingSchema } from "./ratelimit/settings";
 
 const HeaderName = Type.String({ pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", description: "An HTTP header name." });
 const HeaderMap = Type.Record(Type.String(), Type.String(), { default: {} });
@@ -116,6 +119,28 @@ function AllowList(description: string) {
   return Type.Array(Type.String({ minLength: 1, pattern: "^(\\[[0-9a-fA-F:.]+\\](:(\\*|\\d{1,5}(-\\d{1,5})?))?|[0-9a-fA-F:.]+(/\\d{1,3})?|[A-Za-z0-9.*-]+:(\\*|\\d{1,5}(-\\d{1,5})?))$" }), { default: ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"], description });
 }
 
+export const UpstreamTlsFilesSchema = Type.Object(
+  {
+    cert_file: Type.String({ default: "", description: "Client certificate (PEM) the gateway presents to mTLS upstreams." }),
+    key_file: Type.String({ default: "", description: "Its private key (PEM)." }),
+    ca_file: Type.String({ default: "", description: "Platform CA (PEM) upstream certificates must chain to." }),
+    reload_check: Duration({ default: "1s", description: "How often file mtimes are checked (rotation without restart)." }),
+  },
+  { default: {}, additionalProperties: false },
+);
+
+/** `services[].tls`: upstream TLS / mTLS for https instances (transport/tls.ts). */
+export const ServiceTlsSchema = Type.Object(
+  {
+    mode: Type.Union([Type.Literal("none"), Type.Literal("tls"), Type.Literal("mutual")], { default: "none", description: "tls: verify the upstream against the CA; mutual: also present the gateway's client certificate." }),
+    ca_file: Type.String({ default: "", description: "Empty: upstream_tls.ca_file." }),
+    cert_file: Type.String({ default: "", description: "Empty: upstream_tls.cert_file." }),
+    key_file: Type.String({ default: "", description: "Empty: upstream_tls.key_file." }),
+    server_name: Type.String({ default: "", description: "SNI / name checked in the upstream certificate; empty: the URL host." }),
+  },
+  { default: {}, additionalProperties: false },
+);
+
 export const BALANCERS = ["round_robin", "least_connections", "weighted", "p2c_ewma"] as const;
 
 export const ServiceSchema = Type.Object(
@@ -149,60 +174,69 @@ export const ServiceSchema = Type.Object(
     ),
     fallback: Type.Optional(FallbackSchema),
     registration: Type.Optional(Type.Object({ allow: AllowList("Instance addresses that may register for this service.") }, { additionalProperties: false })),
-    // Upstream TLS / mTLS for https instances (the edge's ServiceTlsSchema, when the edge is installed).
-    ...(edgeModule?.ServiceTlsSchema ? { tls: edgeModule.ServiceTlsSchema } : {}),
+    tls: ServiceTlsSchema,
   },
   { additionalProperties: false },
 );
 
-const CoreProperties = {
-  services: Type.Array(ServiceSchema, { default: [] }),
-  max_body_size: ByteSize({ default: "1gb", description: "Larger request bodies → 413." }),
-  max_header_size: ByteSize({ default: "16kb", description: "Larger request header sections → 431 (Bun itself refuses above 16 KiB)." }),
-  retry_budget: Type.Object(
-    {
-      ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.2, description: "Retries may add at most this fraction of live traffic." }),
-      min_per_second: Type.Number({ minimum: 0, default: 5, description: "Retries always allowed at this rate, so low traffic can still retry." }),
-      window: Duration({ default: "10s" }),
-    },
-    { additionalProperties: false, default: {} },
-  ),
-  registration: Type.Object(
-    {
-      default_ttl: Duration({ default: "30s" }),
-      max_ttl: Duration({ default: "1h" }),
-      redis_prefix: Type.String({ default: "tradpal:gateway:", description: "Key prefix of the shared registry in Redis (cluster mode)." }),
-      sync_interval: Duration({ default: "1s", description: "How often a gateway re-reads the shared registry." }),
-      admin_token: Type.String({ default: "", description: "Platform admin token for the admin endpoints (config.yaml: ${SECURITY_ADMIN_TOKEN}). Empty: the security plugin's <data_dir>/security/admin-token, when present." }),
-      allow: AllowList("Instance addresses any service accepts unless it sets its own registration.allow (and runtime services)."),
-      deny_ports: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { default: [8000, 8009, 8011, 8012], description: "Ports never registrable on this host's addresses, besides the listeners this process runs (the platform's default ports, for plugins hosted by another process)." }),
-      audit: Type.Boolean({ default: true, description: "Hash-chained audit of every registration, removal and refusal in <data_dir>/gateway-audit.log." }),
-      runtime_services: Type.Boolean({ default: true, description: "Accept POST /services (scope services:write or the admin token)." }),
-      admin_port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: "Serve /services (reads and changes) on this separate plain-HTTP listener only; the data port then answers 404 there. Unset: on the data port." })),
-      admin_bind: Type.String({ default: "127.0.0.1", minLength: 1, description: "Listen address of admin_port." }),
-    },
-    { additionalProperties: false, default: {} },
-  ),
-  access_log: Type.Object(
-    {
-      enabled: Type.Boolean({ default: true }),
-      sample_rate: Type.Number({ minimum: 0, maximum: 1, default: 1, description: "Fraction of requests logged (errors are always logged)." }),
-      max_per_second: Type.Integer({ minimum: 0, default: 200, description: "Above this rate, successful requests are sampled down to it." }),
-    },
-    { additionalProperties: false, default: {} },
-  ),
-  trust_forwarded: Type.Boolean({ default: false, description: "Keep the client's X-Forwarded-For chain (behind a trusted proxy)." }),
-  upstream_client: Type.Union([Type.Literal("fetch"), Type.Literal("pooled")], { default: "pooled", description: "fetch(): Bun's client; pooled: the gateway's HTTP/1.1 keep-alive pool on Bun.connect." }),
-} satisfies TProperties;
+export const GatewaySchema = Type.Object(
+  {
+    // The edge policy (edge-policy/README.md): authentication, /auth/login users and API keys, rate limits.
+    auth: AuthSettingsSchema,
+    users: Type.Array(UserSchema, { default: [] }),
+    api_keys: Type.Array(ApiKeySchema, { default: [] }),
+    rate_limiting: RateLimitingSchema,
+    upstream_tls: UpstreamTlsFilesSchema,
+    services: Type.Array(ServiceSchema, { default: [] }),
+    max_body_size: ByteSize({ default: "1gb", description: "Larger request bodies → 413." }),
+    max_header_size: ByteSize({ default: "16kb", description: "Larger request header sections → 431 (Bun itself refuses above 16 KiB)." }),
+    retry_budget: Type.Object(
+      {
+        ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.2, description: "Retries may add at most this fraction of live traffic." }),
+        min_per_second: Type.Number({ minimum: 0, default: 5, description: "Retries always allowed at this rate, so low traffic can still retry." }),
+        window: Duration({ default: "10s" }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    registration: Type.Object(
+      {
+        default_ttl: Duration({ default: "30s" }),
+        max_ttl: Duration({ default: "1h" }),
+        redis_prefix: Type.String({ default: "tradpal:gateway:", description: "Key prefix of the shared registry in Redis (cluster mode)." }),
+        sync_interval: Duration({ default: "1s", description: "How often a gateway re-reads the shared registry." }),
+        admin_token: Type.String({ default: "", description: "Platform admin token for the admin endpoints (config.yaml: ${SECURITY_ADMIN_TOKEN}). Empty: the security plugin's <data_dir>/security/admin-token, when present." }),
+        allow: AllowList("Instance addresses any service accepts unless it sets its own registration.allow (and runtime services)."),
+        deny_ports: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { default: [8000, 8009, 8011, 8012], description: "Ports never registrable on this host's addresses, besides the listeners this process runs (the platform's default ports, for plugins hosted by another process)." }),
+        audit: Type.Boolean({ default: true, description: "Hash-chained audit of every registration, removal and refusal in <data_dir>/gateway-audit.log." }),
+        runtime_services: Type.Boolean({ default: true, description: "Accept POST /services (scope services:write or the admin token)." }),
+        admin_port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: "Serve /services (reads and changes) on this separate plain-HTTP listener only; the data port then answers 404 there. Unset: on the data port." })),
+        admin_bind: Type.String({ default: "127.0.0.1", minLength: 1, description: "Listen address of admin_port." }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    access_log: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        sample_rate: Type.Number({ minimum: 0, maximum: 1, default: 1, description: "Fraction of requests logged (errors are always logged)." }),
+        max_per_second: Type.Integer({ minimum: 0, default: 200, description: "Above this rate, successful requests are sampled down to it." }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    trust_forwarded: Type.Boolean({ default: false, description: "Keep the client's X-Forwarded-For chain (behind a trusted proxy)." }),
+    upstream_client: Type.Union([Type.Literal("fetch"), Type.Literal("pooled")], { default: "pooled", description: "fetch(): Bun's client; pooled: the gateway's HTTP/1.1 keep-alive pool on Bun.connect." }),
+  },
+  { additionalProperties: false },
+);
 
-const EdgeProperties: TProperties = edgeModule ? edgeModule.EdgeSettingsSchema.properties : {};
-
-export const GatewaySchema = Type.Object({ ...EdgeProperties, ...CoreProperties }, { additionalProperties: false });
-
-/** The core's view of its settings (edge keys are passed through to the edge policy untyped). */
-export type GatewaySettings = StaticDecode<ReturnType<typeof coreSchema>> & Record<string, unknown>;
-function coreSchema() { return Type.Object(CoreProperties); }
+export type GatewaySettings = StaticDecode<typeof GatewaySchema>;
 export type ServiceSettings = StaticDecode<typeof ServiceSchema>;
 export type HeaderRules = StaticDecode<typeof HeaderRulesSchema>;
 export type TransformSettings = StaticDecode<typeof TransformSchema>;
 export type BalancerName = (typeof BALANCERS)[number];
+export type ServiceTls = StaticDecode<typeof ServiceTlsSchema>;
+export type UpstreamTlsFiles = StaticDecode<typeof UpstreamTlsFilesSchema>;
+
+/** Defaults + validation + decoding of a `plugins.gateway` block, as the config loader does it (for tests and tools). */
+export function decodeGatewaySettings(raw: unknown = {}): GatewaySettings {
+  return Value.Decode(GatewaySchema, Value.Default(GatewaySchema, Value.Clone(raw ?? {})));
+}

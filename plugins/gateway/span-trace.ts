@@ -20,7 +20,7 @@ import { UNGUARDED, type Permit } from "../../src/contracts/bus-topics";
 import { formatTraceparent, nowMs, parseTraceparent, randomHex, SPAN_KIND, type TraceContext, type Tracer } from "../../src/lib/trace/trace";
 import type { Member } from "./balancers";
 import { authVerdict, limiterVerdict, type DecisionLog } from "./decision-log";
-import type { EdgeDecision } from "./edge/contract";
+import type { EdgeDecision } from "./edge-policy/contract";
 import type { CompiledRoute } from "./route";
 
 type Admission = Permit | { code: string; message: string };

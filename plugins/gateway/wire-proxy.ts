@@ -10,7 +10,7 @@
 import type { WireClient, WireHandler, WireRequest } from "../../src/core/wire";
 import type { ResponseHead } from "../../src/lib/http1/head";
 import { fullJitterBackoff } from "../../src/lib/resilience";
-import type { EdgeDecision } from "./edge/contract";
+import type { EdgeDecision } from "./edge-policy/contract";
 import { mintTraceparent, requestIdFrom } from "./trace";
 import { stripPrefix } from "./routing";
 import type { CompiledRoute } from "./route";

@@ -1,6 +1,6 @@
 /**
  * `bun run users <add|list|remove|passwd|scopes> ...`: the gateway's login users, kept in
- * <data_dir>/gateway/users.json (plugins/gateway/edge/auth/user-store.ts). A running gateway picks
+ * <data_dir>/gateway/users.json (plugins/gateway/auth/user-store.ts). A running gateway picks
  * a change up at the next login; no restart, no YAML. The data dir is --data-dir, else host.data_dir
  * of --config / CONFIG_FILE / config.yaml. Passwords come from --password, PASSWORD_STDIN (the first
  * line of stdin), or are generated and printed once.
@@ -11,7 +11,7 @@ import { loadConfig, formatErrors } from "../config/load";
 import { directoryResolver } from "../host/resolve";
 import {
   SCOPE_RE, USER_NAME_RE, UserStoreError, hashPassword, randomPassword, readUsers, userStoreFile, writeUsers, type StoredUser,
-} from "../../plugins/gateway/edge/auth/user-store";
+} from "../../plugins/gateway/auth/user-store";
 
 const USAGE = `usage: bun run users add NAME [--scopes a,b] [--password PW | --password-stdin]
        bun run users list

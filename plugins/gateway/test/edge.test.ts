@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SignJWT } from "jose";
 import { startHost, startPrivateRedis, SHARED_REDIS_URL, type TestHost, type PrivateRedis } from "../../../test/support/harness";
-import { uniquePrefix } from "../edge/test-support";
+import { uniquePrefix } from "../test/support";
 
 const SECRET = "e2e-secret-" + crypto.randomUUID();
 let upstream: ReturnType<typeof Bun.serve>;
@@ -112,11 +112,8 @@ describe("through the real gateway", () => {
   });
 });
 
-// The core passes the TCP peer to /auth/* through policy.handleOwn once it calls it (feature-detected).
-const coreUsesHandleOwn = (await Bun.file(new URL("../proxy.ts", import.meta.url).pathname).text()).includes("handleOwn");
-
 describe("login throttling through the gateway", () => {
-  test.skipIf(!coreUsesHandleOwn)("per client IP across accounts (the core hands the peer to the edge)", async () => {
+  test("per client IP across accounts (the core hands the peer to the edge)", async () => {
     const g = await gateway(config(`    auth: { hs256_secret: "${SECRET}" }\n    rate_limiting: { login_per_ip: 3/min, trusted_proxies: [] }\n`, svc("p", "/p")));
     const base = g.url("gateway");
     const statuses = await load(5, 1, (i) => fetch(`${base}/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: `nobody${i}`, password: "x" }) }));

@@ -1,10 +1,11 @@
 /**
- * Faults around the proxy: the shared registry's Redis going away, the edge policy missing, and the
+ * Faults around the proxy: the shared registry's Redis going away, auth_required with no auth configured, and the
  * pooled client's keep-alive connections surviving a config reload.
  */
 import { afterAll, afterEach, expect, test } from "bun:test";
 import { expectNoOutstandingPermits } from "../../../test/support/permits";
-import { gatewayConfig, service, spawnGateway, startUpstream, type Upstream } from "./support";
+import { SignJWT } from "jose";
+import { gatewayConfig, service, startUpstream, type Upstream } from "./support";
 import { startHost, startPrivateRedis } from "../../../test/support/harness";
 
 const upstreams: Upstream[] = [];
@@ -37,19 +38,25 @@ test("registry Redis down: registrations answer 503 GW_ERR_REGISTRY_UNAVAILABLE,
   }
 }, 20_000);
 
-test("without the edge policy, auth_required routes fail closed (503 GW_ERR_EDGE_UNAVAILABLE); others still proxy", async () => {
+test("with no auth configured (no JWT secret, JWKS, users or API keys), auth_required routes still fail closed (401); others still proxy", async () => {
   const a = startUpstream(() => new Response("open"));
   upstreams.push(a);
-  // The edge module is chosen at import time, so this runs a gateway process with it switched off.
-  const gw = await spawnGateway(`    services:\n${service("locked", "/locked", [a.url], hc + "        auth_required: true\n")}\n${service("open", "/open", [a.url], hc)}`, { env: { GATEWAY_DISABLE_EDGE: "1" }, noEdgeKeys: true });
+  const t = await startHost(gatewayConfig(`    services:\n${service("locked", "/locked", [a.url], hc + "        auth_required: true\n")}\n${service("open", "/open", [a.url], hc)}`), { only: ["gateway"] });
   try {
-    const r = await fetch(`${gw.url}/locked/x`);
-    expect(r.status).toBe(503);
-    expect((await r.json()).error.code).toBe("GW_ERR_EDGE_UNAVAILABLE");
-    expect(await (await fetch(`${gw.url}/open/x`)).text()).toBe("open");
+    const base = t.url("gateway");
+    const r = await fetch(`${base}/locked/x`);
+    expect(r.status).toBe(401);
+    expect((await r.json()).error.code).toBe("GW_ERR_AUTH_MISSING");
+    // A token signed with a secret of the caller's choosing is not believed either.
+    const forged = await new SignJWT({ scope: "admin" }).setProtectedHeader({ alg: "HS256" }).setSubject("mallory").setIssuer("tradpal-gateway").setAudience("tradpal").setIssuedAt().setExpirationTime("5m")
+      .sign(new TextEncoder().encode("a-secret-the-gateway-never-saw-0123456789"));
+    const f = await fetch(`${base}/locked/x`, { headers: { authorization: `Bearer ${forged}` } });
+    expect(f.status).toBe(401);
+    expect((await f.json()).error.code).toBe("GW_ERR_AUTH_INVALID");
+    expect(await (await fetch(`${base}/open/x`)).text()).toBe("open");
     expect(a.hits).toBe(1);
   } finally {
-    await gw.stop();
+    await t.stop();
   }
 }, 20_000);
 

@@ -1,6 +1,19 @@
-/** Test fixtures for the gateway suites: real upstream servers on port 0 and a gateway host. */
+/**
+ * Test fixtures for the gateway suites: real upstream servers on port 0 and a gateway host; for the
+ * edge policy's unit tests, a real PluginContext (logger capturing lines, prom-client registry, bus,
+ * shared pool) and an EdgeRoute builder.
+ */
+import { Value } from "@sinclair/typebox/value";
+import type { Server } from "bun";
 import { startHost, type TestHost } from "../../../test/support/harness";
-import { EDGE_KEYS } from "../edge-loader";
+import { createLogger } from "../../../src/core/log";
+import { createPluginMetrics } from "../../../src/core/metrics";
+import { createBus } from "../../../src/core/bus";
+import { createSharedPool } from "../../../src/core/shared-pool";
+import { HostSchema } from "../../../src/config/host-schema";
+import { parseRate } from "../../../src/config/units";
+import type { PluginContext } from "../../../src/core/plugin";
+import type { EdgeRoute } from "../edge-policy/contract";
 
 export interface Upstream {
   url: string;
@@ -36,20 +49,31 @@ export function startUpstream(handler?: UpstreamHandler, opts: { record?: boolea
   return self;
 }
 
+/** An https upstream on port 0 that requires a client certificate from `ca` (opensslPki files: upstream.pem/.key, <ca>.pem). */
+export function mtlsUpstream(file: (name: string) => string, ca: string, fetch: (req: Request, server: Server<unknown>) => Response | Promise<Response>): Server<unknown> {
+  return Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    tls: { key: Bun.file(file("upstream.key")), cert: Bun.file(file("upstream.pem")), ca: Bun.file(file(`${ca}.pem`)), requestCert: true, rejectUnauthorized: true },
+    fetch,
+  });
+}
+
 /** Start a host running only the gateway with the given `plugins.gateway` YAML body (indented 4 spaces). */
 export async function startGateway(gatewayYaml: string, env: Record<string, string | undefined> = {}): Promise<TestHost> {
   return startHost(gatewayConfig(gatewayYaml), { env, only: ["gateway"] });
 }
 
-/** The edge's rate limiter (1000/min by default) would turn load tests into 429s: off unless a test asks. */
-const EDGE_OFF = EDGE_KEYS.includes("rate_limiting") ? "    rate_limiting: { enabled: false }\n" : "";
+/** The edge's rate limiter (1000/min by default) would turn load tests into 429s: off unless a test sets rate_limiting. */
+const RATE_LIMITS_OFF = "    rate_limiting: { enabled: false }\n";
 
 /** GATEWAY_TEST_CLIENT=fetch|pooled runs every suite against one upstream client (default: the plugin's default). */
 const CLIENT = process.env.GATEWAY_TEST_CLIENT ? `    upstream_client: ${process.env.GATEWAY_TEST_CLIENT}\n` : "";
 
-export function gatewayConfig(gatewayYaml: string, hostExtra = "", edge = EDGE_OFF): string {
+export function gatewayConfig(gatewayYaml: string, hostExtra = ""): string {
   const client = gatewayYaml.includes("upstream_client:") ? "" : CLIENT; // a test that pins its client wins
-  return `host:\n  data_dir: \${DATA_DIR}\n  log_level: warn\n${hostExtra}plugins:\n  gateway:\n    port: 0\n${edge}${client}${gatewayYaml}\n`;
+  const limits = gatewayYaml.includes("rate_limiting:") ? "" : RATE_LIMITS_OFF;
+  return `host:\n  data_dir: \${DATA_DIR}\n  log_level: warn\n${hostExtra}plugins:\n  gateway:\n    port: 0\n${limits}${client}${gatewayYaml}\n`;
 }
 
 /** One service block (YAML, indented for `services:`). */
@@ -105,14 +129,14 @@ export interface GatewayProcess {
 }
 
 /** Run the gateway as its own process (`bun run src/main.ts --config <tmp> --only gateway`), so its memory and CPU can be read alone. */
-export async function spawnGateway(gatewayYaml: string, opts: { cpu?: number; env?: Record<string, string>; noEdgeKeys?: boolean } = {}): Promise<GatewayProcess> {
+export async function spawnGateway(gatewayYaml: string, opts: { cpu?: number; env?: Record<string, string> } = {}): Promise<GatewayProcess> {
   const { freePort, tempDir } = await import("../../../test/support/harness");
   const { join } = await import("node:path");
   const { writeFileSync, readFileSync, rmSync } = await import("node:fs");
   const dir = tempDir("tradpal-gw-");
   const port = freePort();
   const file = join(dir, "config.yaml");
-  writeFileSync(file, gatewayConfig(gatewayYaml, "", opts.noEdgeKeys ? "" : EDGE_OFF).replace("port: 0", `port: ${port}\n    hostname: 127.0.0.1`).replaceAll("${DATA_DIR}", join(dir, "data")));
+  writeFileSync(file, gatewayConfig(gatewayYaml).replace("port: 0", `port: ${port}\n    hostname: 127.0.0.1`).replaceAll("${DATA_DIR}", join(dir, "data")));
   const main = join(import.meta.dir, "../../../src/main.ts");
   const cmd = ["bun", "run", main, "--config", file, "--only", "gateway"];
   const proc = Bun.spawn(opts.cpu !== undefined ? ["taskset", "-c", String(opts.cpu), ...cmd] : cmd, {
@@ -143,3 +167,36 @@ export async function spawnGateway(gatewayYaml: string, opts: { cpu?: number; en
     },
   };
 }
+
+export interface TestContext extends PluginContext {
+  lines: Record<string, any>[];
+  abort: AbortController;
+}
+
+export function testContext(host: Record<string, unknown> = {}, shared = createSharedPool()): TestContext {
+  const lines: Record<string, any>[] = [];
+  const log = createLogger({ level: "debug", sink: (l) => lines.push(JSON.parse(l)), fields: { plugin: "gateway" } });
+  const abort = new AbortController();
+  return {
+    id: "gateway",
+    log,
+    metrics: createPluginMetrics("gateway"),
+    bus: createBus(log),
+    shared,
+    signal: abort.signal,
+    host: Value.Decode(HostSchema, Value.Default(HostSchema, { ...host })),
+    lines,
+    abort,
+  };
+}
+
+export function route(name: string, opts: { auth?: boolean; scopes?: string[]; rate?: string } = {}): EdgeRoute {
+  return { service: name.split(":")[0], route: name, authRequired: opts.auth ?? false, scopes: opts.scopes ?? [], rateLimit: opts.rate ? parseRate(opts.rate) : undefined };
+}
+
+/** check() may be sync or async; tests want the value. */
+export async function decide<T>(v: T | Promise<T>): Promise<T> {
+  return await v;
+}
+
+export const uniquePrefix = () => `tradpal:test:edge:${process.pid}:${Date.now()}:${Math.random().toString(36).slice(2, 8)}:`;

@@ -1,7 +1,8 @@
 /**
- * https instances on the wire lane: TLS (and mTLS with the service's upstream_tls files) on pooled
- * keep-alive connections, real handshakes against a Bun.serve upstream that requires client
- * certificates. Certificates are made with openssl for this test.
+ * https instances through the real gateway: TLS (and mTLS with the service's `tls` block over the
+ * gateway's `upstream_tls` files, transport/tls.ts) on pooled keep-alive connections on the wire lane,
+ * real handshakes against a Bun.serve upstream that requires client certificates. Certificates are
+ * made with openssl for this test (the options alone: transport/tls.test.ts).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -10,6 +11,7 @@ import { join } from "node:path";
 import type { Server } from "bun";
 import { startHost, type TestHost } from "../../../test/support/harness";
 import { opensslPki } from "../../../test/support/openssl-pki";
+import { mtlsUpstream } from "./support";
 
 const dir = mkdtempSync(join(tmpdir(), "gw-tls-relay-"));
 const { file: f, makeCa, makeLeaf } = opensslPki(dir);
@@ -25,15 +27,10 @@ beforeAll(async () => {
   makeCa("other-ca");
   makeLeaf("upstream", "ca", "serverAuth");
   makeLeaf("gateway", "ca", "clientAuth");
-  upstream = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    tls: { key: Bun.file(f("upstream.key")), cert: Bun.file(f("upstream.pem")), ca: Bun.file(f("ca.pem")), requestCert: true, rejectUnauthorized: true },
-    fetch(req, server) {
-      ports.push(server.requestIP(req)?.port ?? 0);
-      if (new URL(req.url).pathname.endsWith("/big")) return new Response(big);
-      return Response.json({ secure: true, xff: req.headers.get("x-forwarded-for"), ae: req.headers.get("accept-encoding") });
-    },
+  upstream = mtlsUpstream(f, "ca", (req, server) => {
+    ports.push(server.requestIP(req)?.port ?? 0);
+    if (new URL(req.url).pathname.endsWith("/big")) return new Response(big);
+    return Response.json({ secure: true, xff: req.headers.get("x-forwarded-for"), ae: req.headers.get("accept-encoding") });
   });
   const svc = (name: string, prefix: string, tls: string) =>
     `      - name: ${name}\n        path_prefix: ${prefix}\n        tls: ${tls}\n        instances:\n          - url: https://127.0.0.1:${upstream.port}\n        health_check: { enabled: false }\n        retries: { attempts: 0 }\n        outlier: { enabled: false }\n`;
@@ -66,6 +63,16 @@ test("mTLS upstream through the wire lane: 200, forwarding headers, and pooled T
   const p = Bun.spawn(["curl", "-sS", "--max-time", "5", `${gw.url("gateway")}/mutual/x`], { stdout: "pipe" });
   const [text] = await Promise.all([new Response(p.stdout).text(), p.exited]);
   expect(JSON.parse(text)).toEqual({ secure: true, xff: "127.0.0.1", ae: null });
+});
+
+test("the gateway reaches the mTLS upstream; curl without a client certificate is refused by it", async () => {
+  const r = await fetch(`${gw.url("gateway")}/mutual/x`);
+  expect(r.status).toBe(200);
+  expect(await r.json()).toMatchObject({ secure: true });
+  const p = Bun.spawn(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "--cacert", f("ca.pem"), `https://127.0.0.1:${upstream.port}/x`], { stdout: "pipe", stderr: "pipe" });
+  const [code, exit] = await Promise.all([new Response(p.stdout).text(), p.exited]);
+  expect(exit).not.toBe(0);
+  expect(code).toBe("000");
 });
 
 test("a 1 MB body over the TLS relay arrives intact", async () => {

@@ -21,24 +21,17 @@ export function platformFilesIn(dir: string): TlsFiles {
 }
 
 /**
- * The files' contents, re-read when an mtime changes (the host renews its certificate at 2/3 of its
- * life; the security plugin's clients renew theirs), checked at most every `checkMs`. The returned
- * object stays the same between rotations, so callers may key connection pools by identity.
- * A rotation caught half-written (a read fails, or key and certificate do not match) keeps the previous material.
+ * A value read from files, re-read when one of their mtimes changes, checked at most every `checkMs`.
+ * The returned value stays the same object between rotations, so callers may key connection pools by
+ * identity. A re-read that throws (a rotation caught half-written) keeps the previous value and is
+ * reported to `onError`. The first read throws to the caller.
  */
-export function fileBackedTls(files: TlsFiles, checkMs = 1000): { get(): ClientTlsMaterial; readonly files: TlsFiles } {
-  const stamp = () => [files.cert, files.key, files.ca].map((f) => statSync(f).mtimeMs).join(":");
-  const read = (): ClientTlsMaterial => {
-    const m = { cert: readFileSync(files.cert, "utf8"), key: readFileSync(files.key, "utf8"), ca: readFileSync(files.ca, "utf8") };
-    // The host writes the key, then the certificate: never pair a new key with the old certificate.
-    if (!new X509Certificate(m.cert).checkPrivateKey(createPrivateKey(m.key))) throw new Error(`${files.cert} and ${files.key} do not match`);
-    return m;
-  };
+export function watchedFiles<T>(paths: readonly string[], read: () => T, checkMs: number, onError?: (err: unknown) => void): { get(): T } {
+  const stamp = () => paths.map((f) => statSync(f).mtimeMs).join(":");
   let seen = stamp();
   let current = read();
   let next = Date.now() + checkMs;
   return {
-    files,
     get() {
       const now = Date.now();
       if (now < next) return current;
@@ -46,8 +39,26 @@ export function fileBackedTls(files: TlsFiles, checkMs = 1000): { get(): ClientT
       try {
         const s = stamp();
         if (s !== seen) { current = read(); seen = s; }
-      } catch { /* mid-rotation: keep what worked */ }
+      } catch (err) { onError?.(err); }
       return current;
     },
   };
+}
+
+/** Throws unless the certificate (PEM) is the key's: a rotation must never pair a new key with the old certificate. */
+export function assertKeyPair(cert: string, key: string, what: string): void {
+  if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) throw new Error(`${what} do not match`);
+}
+
+/**
+ * The platform files' contents, re-read when an mtime changes (the host renews its certificate at 2/3
+ * of its life; the security plugin's clients renew theirs), checked at most every `checkMs`.
+ */
+export function fileBackedTls(files: TlsFiles, checkMs = 1000): { get(): ClientTlsMaterial; readonly files: TlsFiles } {
+  const source = watchedFiles([files.cert, files.key, files.ca], (): ClientTlsMaterial => {
+    const m = { cert: readFileSync(files.cert, "utf8"), key: readFileSync(files.key, "utf8"), ca: readFileSync(files.ca, "utf8") };
+    assertKeyPair(m.cert, m.key, `${files.cert} and ${files.key}`);
+    return m;
+  }, checkMs);
+  return { files, get: source.get };
 }
