@@ -160,7 +160,7 @@ describe("sampling and off", () => {
     }
   });
 
-  test("no endpoint: no spans, no trace id in the access log, the traceparent minted as before", async () => {
+  test("no endpoint: no spans, the traceparent minted as before; the access log still names the caller's trace (no span)", async () => {
     const r = startOtlpReceiver();
     const t = await startHost(config(""), { only: ["events", "breaker", "gateway"] });
     try {
@@ -172,7 +172,8 @@ describe("sampling and off", () => {
       expect(r.requests).toBe(0);
       const access = t.logs.find((l) => l.msg === "access");
       expect(access).toBeDefined();
-      expect(access!.trace_id).toBeUndefined();
+      expect(access!.trace_id).toBe(CLIENT_TRACE); // the request's context (src/core/request-context.ts), tracing or not
+      expect(access!.span_id).toBeUndefined();
     } finally {
       await t.stop();
       r.stop();
