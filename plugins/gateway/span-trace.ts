@@ -154,7 +154,8 @@ export class SpanTrace implements ProxyTrace {
 /** Both hooks when debug logging and tracing are on. */
 class BothTraces implements ProxyTrace {
   constructor(private readonly log: DecisionLog, private readonly spans: SpanTrace) {}
-  route(id: string, m: string, p: string, r: CompiledRoute, h?: Headers) { this.log.route(id, m, p, r); this.spans.route(id, m, p, r, h); }
+  // Spans first: a trace started here is noted for the request's log lines before its first decision line.
+  route(id: string, m: string, p: string, r: CompiledRoute, h?: Headers) { this.spans.route(id, m, p, r, h); this.log.route(id, m, p, r); }
   edge(id: string, r: CompiledRoute, d: EdgeDecision | Promise<EdgeDecision>) { this.log.edge(id, r, d); this.spans.edge(id, r, d); }
   breaker(id: string, r: CompiledRoute, a: Admission) { this.log.breaker(id, r, a); this.spans.breaker(id, r, a); }
   instance(id: string, r: CompiledRoute, n: number, m: Member | undefined, x: Member | undefined, s: number, e: string | undefined) { this.log.instance(id, r, n, m, x, s, e); this.spans.instance(id, r, n, m, x, s, e); }

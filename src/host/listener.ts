@@ -150,11 +150,13 @@ export function createDispatcher(slot: Slot, log: Logger, base: DispatchBase = {
 
 const idsOf = (ctx: RequestContext) => ({ request_id: ctx.id(), trace_id: ctx.trace(), span_id: ctx.spanId });
 
-/** LOG_LEVEL debug: one line per plugin request (the wire lane's are written by the front). */
+/** LOG_LEVEL debug: one line per plugin request, written in its context (the wire lane's are written by the front). */
 function requestLine(log: Logger, ctx: RequestContext, method: string, url: string, pathStart: number, status: number, t0: number): void {
   const q = url.indexOf("?", pathStart);
-  log.debug("request", { method, path: q === -1 ? url.slice(pathStart) : url.slice(pathStart, q), status, ms: Math.round((performance.now() - t0) * 100) / 100, ...idsOf(ctx) });
+  const fields = { method, path: q === -1 ? url.slice(pathStart) : url.slice(pathStart, q), status, ms: Math.round((performance.now() - t0) * 100) / 100 };
+  runInRequest(ctx, debugRequest, log, fields);
 }
+const debugRequest = (log: Logger, fields: Record<string, unknown>) => log.debug("request", fields);
 
 export class PortInUseError extends Error {
   constructor(readonly plugin: string, readonly hostname: string, readonly port: number) {

@@ -383,11 +383,12 @@ class FrontConn implements WireClient, TunnelClient {
     const ctx = this.ctx;
     if (ctx === null) return;
     this.ctx = null;
-    ctx.end();
     if (this.ctxStart >= 0) {
-      this.o.log.debug("request", { lane: "wire", request: this.ctxWhat, status: status || undefined, ms: Math.round((performance.now() - this.ctxStart) * 100) / 100, request_id: ctx.id(), trace_id: ctx.trace(), span_id: ctx.spanId });
+      const fields = { lane: "wire", request: this.ctxWhat, status: status || undefined, ms: Math.round((performance.now() - this.ctxStart) * 100) / 100 };
+      runInRequest(ctx, (log, f) => log.debug("request", f), this.o.log, fields); // in its context: the line names the request
       this.ctxStart = -1;
     }
+    ctx.end();
   }
 
   private closeAfterFlush(): void {
