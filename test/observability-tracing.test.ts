@@ -129,12 +129,15 @@ describe("tracing on (sample_ratio 1)", () => {
     expect(forced.status).toBe(200);
     await fetch(`${t.url("breaker")}/circuit-breakers/trading/reset`, { method: "POST", headers: { authorization: "Bearer tracing-test-admin-token" } });
     const spans = await receiver.waitFor((s) => s.filter((x) => x.name === "breaker.transition").length >= 2 && s.some((x) => x.name === "breaker POST /circuit-breakers/trading/*"));
-    const mine = spans.filter((s) => s.traceId === trace);
+    const mine = spans.filter((s) => s.traceId === trace && s.name !== "breaker.transition");
     expect(mine.map((s) => s.name).sort()).toEqual(["breaker POST /circuit-breakers/trading/*", "security GET /secrets/*", "security POST /tokens/validate"]);
     for (const s of mine) expect(s.parentSpanId).toBe("a1b2c3d4e5f60718");
     expect(JSON.stringify(spans, (_k, v) => (typeof v === "bigint" ? String(v) : v))).not.toContain("secret-name");
     const transition = spans.find((s) => s.name === "breaker.transition" && s.attributes["tradpal.breaker.to"] === "forced_open")!;
     expect(transition.attributes).toMatchObject({ "tradpal.breaker": "trading", "tradpal.breaker.from": "closed", "tradpal.breaker.origin": "operator" });
+    // The operator's request caused it: the transition hangs under that request's span, in the caller's trace.
+    expect(transition.traceId).toBe(trace);
+    expect(transition.parentSpanId).toBe(mine.find((s) => s.name.startsWith("breaker POST"))!.spanId);
   });
 });
 
