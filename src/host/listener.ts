@@ -137,17 +137,19 @@ export function createDispatcher(slot: Slot, log: Logger, base: DispatchBase = {
         (err) => { finish(gen); log.error("plugin handler rejected", { err }); return HostErrors.HOST_ERR_INTERNAL().toResponse({ "x-request-id": crypto.randomUUID() }); },
       ]);
       return result.then(
-        (res) => { if (t0 >= 0) requestLine(log, ctx, req.method, url, pathStart, res.status, t0); ctx.end(); return settle[0](res); },
+        (res) => { if (t0 >= 0) requestLine(log, ctx, req.method, url, pathStart, statusOf(res), t0); ctx.end(); return settle[0](res); },
         (err) => { const res = runInRequest(ctx, settle[1], err, undefined); ctx.end(); return res; },
       );
     }
     finish(gen);
-    if (t0 >= 0) requestLine(log, ctx, req.method, url, pathStart, result.status, t0);
+    if (t0 >= 0) requestLine(log, ctx, req.method, url, pathStart, statusOf(result), t0);
     ctx.end();
     return result;
   };
 }
 
+/** A handler that upgraded the connection (server.upgrade) answers nothing: 101. */
+const statusOf = (res: Response | undefined): number => res?.status ?? 101;
 const idsOf = (ctx: RequestContext) => ({ request_id: ctx.id(), trace_id: ctx.trace(), span_id: ctx.spanId });
 
 /** LOG_LEVEL debug: one line per plugin request, written in its context (the wire lane's are written by the front). */
