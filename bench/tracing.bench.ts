@@ -12,7 +12,7 @@
  * request of the gateway process from /proc (the steadier figure on a shared machine), medians; the 1-minute
  * load average is recorded before every round.
  *
- *   bun run bench tracing            (~4 min; TRACING_BENCH_ROUNDS, default 7)
+ *   bun run bench tracing            (~5 min; TRACING_BENCH_ROUNDS, default 9)
  */
 import { benchGatewayConfig } from "./lib/gateway-config";
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { autocannonLoad, cpuTicks, hasCommand, median, TICKS_PER_SECOND, waitForUrl, wrkLoad, type LoadResult } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
 
-const ROUNDS = Number(process.env.TRACING_BENCH_ROUNDS ?? 7), WARM_S = 2, RUN_S = 5, CONNS = 64, PROXY_CPU = 1, LOAD_CPU = 0;
+const ROUNDS = Number(process.env.TRACING_BENCH_ROUNDS ?? 9), WARM_S = 2, RUN_S = 5, CONNS = 64, PROXY_CPU = 1, LOAD_CPU = 0;
 /** The commit that brought tracing into the gateway, and the one that added the call graph. */
 const TRACING = process.env.TRACING_BENCH_COMMIT ?? "ded25c9";
 const TOPOLOGY = process.env.TOPOLOGY_BENCH_COMMIT ?? "65227fb";
@@ -95,7 +95,8 @@ try {
   const loads: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     loads.push(loadavg()[0]);
-    for (const t of targets) {
+    // A different target goes first each round (rotation): none always follows the same neighbour.
+    for (const t of targets.map((_, i) => targets[(i + round) % targets.length])) {
       await load(t.url, WARM_S);
       const c0 = cpuTicks(t.pid);
       const r = await load(t.url, RUN_S);
@@ -104,6 +105,13 @@ try {
       console.log(`round ${round} ${t.name}: ${Math.round(r.rps)} rps, ${cpuUs.toFixed(1)} µs/req`);
     }
   }
+  // The context on its own, without the noise of a proxy under load: separate processes, interleaved.
+  const alsRuns: Record<"plain" | "context", number[]> = { plain: [], context: [] };
+  for (let i = 0; i < 5; i++) for (const mode of ["plain", "context"] as const) {
+    const p = Bun.spawnSync(pinned(PROXY_CPU, ["bun", join(import.meta.dir, "peers/als-cost.ts"), mode]));
+    alsRuns[mode].push(JSON.parse(new TextDecoder().decode(p.stdout)).ns);
+  }
+  const alsPlain = median(alsRuns.plain), alsContext = median(alsRuns.context);
   const med = (n: string, k: "rps" | "cpuUs" | "p99") => median(samples.get(n)!.map((x) => x[k]));
   const minCpu = (n: string) => Math.min(...samples.get(n)!.map((x) => x.cpuUs));
   // Each row against the row it is a change of: the hooks (off) vs none, the call graph vs before it,
@@ -112,19 +120,25 @@ try {
   const refOf = [...(HISTORY ? [0, 0, 1] : []), h, h, h + 1, h + 1];
   const rows = targets.map((t, i) => {
     const ref = targets[refOf[i]].name;
-    const vs = i === refOf[i] ? "reference" : `${(((med(t.name, "cpuUs") / med(ref, "cpuUs")) - 1) * 100).toFixed(1)} % (min ${(((minCpu(t.name) / minCpu(ref)) - 1) * 100).toFixed(1)} %)`;
+    // Paired: each round's CPU per request against its reference's in the same round (the machine's load moves
+    // slowly next to a round), the median of those ratios; then the ratio of the medians.
+    const a = samples.get(t.name)!, b = samples.get(ref)!;
+    const paired = median(a.map((x, r) => x.cpuUs / b[r].cpuUs));
+    const pct = (x: number) => `${x >= 1 ? "+" : ""}${((x - 1) * 100).toFixed(1)} %`;
+    const vs = i === refOf[i] ? "reference" : `${pct(paired)} (medians ${pct(med(t.name, "cpuUs") / med(ref, "cpuUs"))})`;
     return [t.name, Math.round(med(t.name, "rps")), med(t.name, "p99").toFixed(2), med(t.name, "cpuUs").toFixed(1), minCpu(t.name).toFixed(1), vs, samples.get(t.name)!.reduce((a, x) => a + x.errors, 0)];
   });
   const md = [
     "## Tracing, call-graph and log-context cost on the gateway proxy path", "",
     "Command: `bun run bench tracing` (bench/tracing.bench.ts). The gateway (pooled client, one process pinned to CPU 1, access log on,",
     "rate limiting off) proxies `GET /api/bench` to the gateway bench's origin; wrk (1 thread, 64 connections) and the origin on CPU 0.",
-    `${ROUNDS} interleaved rounds, ${WARM_S} s warm-up + ${RUN_S} s measured; medians. Every row runs a git archive of a commit, so a row and`,
+    `${ROUNDS} interleaved rounds (the order rotates each round), ${WARM_S} s warm-up + ${RUN_S} s measured; medians. Every row runs a git archive of a commit, so a row and`,
     "its reference differ only by one change (other work in the checkout stays out); the sampled rows export to a local OTLP/HTTP sink",
     "(a Bun server that decodes and drops the JSON).", "",
-    table(["gateway", "rps (median)", "p99 ms", "CPU µs/req", "CPU µs/req (min)", "CPU vs its reference", "errors"], rows), "",
+    table(["gateway", "rps (median)", "p99 ms", "CPU µs/req", "CPU µs/req (min)", "CPU vs its reference: per-round pairs (ratio of medians)", "errors"], rows), "",
     `Spans the sink received over the run: ${exported}. Target (issue 18): tracing off within noise of before; 1 % sampling ≤ 5 % CPU per request.`,
     "The machine is shared (other work runs during the rounds): the min column is the least-disturbed round.",
+    `The request context alone (bench/peers/als-cost.ts: a simulated request of 5 awaits, 300k per run, 5 interleaved runs per mode in separate processes on CPU 1): ${alsPlain.toFixed(0)} ns CPU plain, ${alsContext.toFixed(0)} ns inside runInRequest with a new RequestContext: ${(alsContext - alsPlain).toFixed(0)} ns per request.`,
     `1-minute load average before each round: ${loads.map((l) => l.toFixed(2)).join(", ")}; at the end: ${loadavg().map((l) => l.toFixed(2)).join(" ")}.`,
   ].join("\n");
   console.log(md);
