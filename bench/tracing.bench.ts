@@ -12,7 +12,7 @@
  * request of the gateway process from /proc (the steadier figure on a shared machine), medians; the 1-minute
  * load average is recorded before every round.
  *
- *   bun run bench tracing            (~5 min; TRACING_BENCH_ROUNDS, default 9)
+ *   bun run bench tracing            (~5 min; TRACING_BENCH_ROUNDS, default 9; TRACING_BENCH_RATE: see below)
  */
 import { benchGatewayConfig } from "./lib/gateway-config";
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
@@ -28,6 +28,12 @@ const TOPOLOGY = process.env.TOPOLOGY_BENCH_COMMIT ?? "65227fb";
 /** The last commit before log lines carried the request's ids (request-context.ts). */
 const LOGCTX = process.env.LOGCTX_BENCH_COMMIT ?? "dafc655";
 const HISTORY = process.env.TRACING_BENCH_HISTORY === "1";
+/**
+ * TRACING_BENCH_RATE=N: every target gets N requests/s (autocannon, open loop, 32 connections) instead of wrk
+ * as fast as it goes. On a busy machine the closed loop's rate swings with the load generator's share of the
+ * CPU, and CPU per request with it (fewer requests per wake-up); at a fixed rate the targets compare alike.
+ */
+const RATE = Number(process.env.TRACING_BENCH_RATE ?? 0);
 /** The checkout's commit: the sampled rows run today's tracing code against it with tracing off. */
 const NOW = new TextDecoder().decode(Bun.spawnSync(["git", "-C", join(import.meta.dir, ".."), "rev-parse", "--short", "HEAD"]).stdout).trim();
 const ROOT = join(import.meta.dir, "..");
@@ -90,7 +96,7 @@ try {
     await gateway(`${NOW}, tracing on, 100 % sampled`, tree(NOW), tracing(1)),
   ];
   const load = (url: string, seconds: number): Promise<LoadResult> =>
-    useWrk ? wrkLoad({ url, connections: CONNS, durationS: seconds, cpu: canPin ? LOAD_CPU : undefined, threads: 1 }) : autocannonLoad({ url, connections: CONNS, durationS: seconds });
+    RATE > 0 ? autocannonLoad({ url, connections: 32, durationS: seconds, rate: RATE }) : useWrk ? wrkLoad({ url, connections: CONNS, durationS: seconds, cpu: canPin ? LOAD_CPU : undefined, threads: 1 }) : autocannonLoad({ url, connections: CONNS, durationS: seconds });
   const samples = new Map<string, { rps: number; cpuUs: number; p99: number; errors: number }[]>(targets.map((t) => [t.name, []]));
   const loads: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
@@ -129,9 +135,11 @@ try {
     return [t.name, Math.round(med(t.name, "rps")), med(t.name, "p99").toFixed(2), med(t.name, "cpuUs").toFixed(1), minCpu(t.name).toFixed(1), vs, samples.get(t.name)!.reduce((a, x) => a + x.errors, 0)];
   });
   const md = [
-    "## Tracing, call-graph and log-context cost on the gateway proxy path", "",
+    `## Tracing, call-graph and log-context cost on the gateway proxy path${RATE > 0 ? ` (fixed rate, ${RATE}/s)` : ""}`, "",
     "Command: `bun run bench tracing` (bench/tracing.bench.ts). The gateway (pooled client, one process pinned to CPU 1, access log on,",
-    "rate limiting off) proxies `GET /api/bench` to the gateway bench's origin; wrk (1 thread, 64 connections) and the origin on CPU 0.",
+    RATE > 0
+      ? `rate limiting off) proxies \`GET /api/bench\` to the gateway bench's origin at a fixed ${RATE} requests/s (TRACING_BENCH_RATE; autocannon, open loop, 32 connections); the origin on CPU 0.`
+      : "rate limiting off) proxies `GET /api/bench` to the gateway bench's origin; wrk (1 thread, 64 connections) and the origin on CPU 0.",
     `${ROUNDS} interleaved rounds (the order rotates each round), ${WARM_S} s warm-up + ${RUN_S} s measured; medians. Every row runs a git archive of a commit, so a row and`,
     "its reference differ only by one change (other work in the checkout stays out); the sampled rows export to a local OTLP/HTTP sink",
     "(a Bun server that decodes and drops the JSON).", "",
@@ -142,7 +150,7 @@ try {
     `1-minute load average before each round: ${loads.map((l) => l.toFixed(2)).join(", ")}; at the end: ${loadavg().map((l) => l.toFixed(2)).join(" ")}.`,
   ].join("\n");
   console.log(md);
-  writeSection("tracing", md);
+  writeSection(RATE > 0 ? "tracing-rate" : "tracing", md);
 } finally {
   for (const p of procs) { p.kill("SIGTERM"); await p.exited; }
   sink.stop(true);
