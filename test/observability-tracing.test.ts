@@ -129,12 +129,15 @@ describe("tracing on (sample_ratio 1)", () => {
     expect(forced.status).toBe(200);
     await fetch(`${t.url("breaker")}/circuit-breakers/trading/reset`, { method: "POST", headers: { authorization: "Bearer tracing-test-admin-token" } });
     const spans = await receiver.waitFor((s) => s.filter((x) => x.name === "breaker.transition").length >= 2 && s.some((x) => x.name === "breaker POST /circuit-breakers/trading/*"));
-    const mine = spans.filter((s) => s.traceId === trace);
+    const mine = spans.filter((s) => s.traceId === trace && s.name !== "breaker.transition");
     expect(mine.map((s) => s.name).sort()).toEqual(["breaker POST /circuit-breakers/trading/*", "security GET /secrets/*", "security POST /tokens/validate"]);
     for (const s of mine) expect(s.parentSpanId).toBe("a1b2c3d4e5f60718");
     expect(JSON.stringify(spans, (_k, v) => (typeof v === "bigint" ? String(v) : v))).not.toContain("secret-name");
     const transition = spans.find((s) => s.name === "breaker.transition" && s.attributes["tradpal.breaker.to"] === "forced_open")!;
     expect(transition.attributes).toMatchObject({ "tradpal.breaker": "trading", "tradpal.breaker.from": "closed", "tradpal.breaker.origin": "operator" });
+    // The operator's request caused it: the transition hangs under that request's span, in the caller's trace.
+    expect(transition.traceId).toBe(trace);
+    expect(transition.parentSpanId).toBe(mine.find((s) => s.name.startsWith("breaker POST"))!.spanId);
   });
 });
 
@@ -160,7 +163,7 @@ describe("sampling and off", () => {
     }
   });
 
-  test("no endpoint: no spans, no trace id in the access log, the traceparent minted as before", async () => {
+  test("no endpoint: no spans, the traceparent minted as before; the access log still names the caller's trace (no span)", async () => {
     const r = startOtlpReceiver();
     const t = await startHost(config(""), { only: ["events", "breaker", "gateway"] });
     try {
@@ -172,7 +175,8 @@ describe("sampling and off", () => {
       expect(r.requests).toBe(0);
       const access = t.logs.find((l) => l.msg === "access");
       expect(access).toBeDefined();
-      expect(access!.trace_id).toBeUndefined();
+      expect(access!.trace_id).toBe(CLIENT_TRACE); // the request's context (src/core/request-context.ts), tracing or not
+      expect(access!.span_id).toBeUndefined();
     } finally {
       await t.stop();
       r.stop();

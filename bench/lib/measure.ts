@@ -24,6 +24,8 @@ export interface LoadSpec {
   body?: string;
   headers?: Record<string, string>;
   pipelining?: number;
+  /** autocannon only: a fixed request rate over all connections (open loop), instead of as fast as possible. */
+  rate?: number;
 }
 
 /** Ticks of user+system CPU of a process (clock ticks; 100/s on Linux). */
@@ -55,6 +57,7 @@ export async function autocannonLoad(spec: LoadSpec): Promise<LoadResult> {
     body: spec.body,
     headers: spec.headers,
     pipelining: spec.pipelining ?? 1,
+    ...(spec.rate ? { overallRate: spec.rate } : {}),
   });
   return {
     rps: r.requests.average,

@@ -3,7 +3,8 @@
  * consulted through the sync "breaker.permit" service, shared across instances through Redis in cluster
  * mode, with alerts, webhooks, metrics and a live dashboard page.
  */
-import { SPAN_KIND, tracerFor } from "../../src/lib/trace/trace";
+import { SPAN_KIND, tracerFor, type TraceContext, type Tracer } from "../../src/lib/trace/trace";
+import { currentRequest } from "../../src/core/request-context";
 import { traceRequests } from "../../src/lib/trace/fetch";
 import { definePlugin } from "../../src/core/plugin";
 import { BreakerSchema, policyFor, failurePolicy, toPolicy, type BreakerConfig } from "./schema";
@@ -92,7 +93,8 @@ export default definePlugin({
     const tracer = tracerFor(ctx.host, ctx.id);
     const onTransition = (entry: BreakerEntry, record: TransitionRecord) => {
       metrics.transition(entry, record);
-      tracer?.span(tracer.incoming(undefined), "breaker.transition", SPAN_KIND.internal, record.at, record.at, { "tradpal.breaker": entry.name, "tradpal.breaker.from": record.from, "tradpal.breaker.to": record.to, "tradpal.breaker.reason": record.reason, "tradpal.breaker.origin": record.origin });
+      // Under the request that caused it (an operator action, a permit over HTTP) when that request is traced; else a trace of its own.
+      tracer?.span(transitionParent(tracer), "breaker.transition", SPAN_KIND.internal, record.at, record.at, { "tradpal.breaker": entry.name, "tradpal.breaker.from": record.from, "tradpal.breaker.to": record.to, "tradpal.breaker.reason": record.reason, "tradpal.breaker.origin": record.origin });
       ctx.log.info("breaker transition", { breaker: entry.name, from: record.from, to: record.to, reason: record.reason, origin: record.origin });
       notifier.transition(entry, record);
       cluster?.publish(entry, record);
@@ -168,3 +170,10 @@ export default definePlugin({
     };
   },
 });
+
+/** The span a transition hangs under: the current request's server span when it is sampled, else a new trace. */
+function transitionParent(tracer: Tracer): TraceContext {
+  const rc = currentRequest();
+  const traceId = rc?.trace();
+  return traceId !== undefined && rc!.spanId !== undefined ? { traceId, spanId: rc!.spanId, sampled: true } : tracer.incoming(undefined);
+}

@@ -9,6 +9,7 @@ import { parsePriority, type Priority } from "./priority";
 
 export type FieldValue = string | number | boolean | null;
 const EMPTY_FIELDS: Record<string, FieldValue> = Object.freeze({}) as Record<string, FieldValue>;
+import type { TraceContext } from "../../src/lib/trace/trace";
 
 export interface Alert {
   /** Intake order, 1-based, process-wide for this plugin. */
@@ -31,6 +32,8 @@ export interface Alert {
   spiffe_id?: string;
   /** The folded group this alert was counted in. */
   group?: string;
+  /** Its intake request's span (set only for a sampled trace: spans.ts). */
+  trace?: TraceContext;
 }
 
 export interface ParseLimits {

@@ -20,6 +20,7 @@ import { createIntake } from "./intake";
 import { createWireIntake } from "./intake-wire";
 import { createFetch, falcoRoutes } from "./routes";
 import { resolveAdminToken } from "./admin";
+import { tracerFor } from "../../src/lib/trace/trace";
 
 /** Config checks TypeBox cannot express. */
 function check(config: FalcoConfig): void {
@@ -44,6 +45,7 @@ export default definePlugin({
   async provision(config, ctx) {
     check(config);
     const admin = resolveAdminToken(config.respond.admin_token, ctx.host.data_dir);
+    const tracer = tracerFor(ctx.host, ctx.id); // undefined when tracing is off: no span work at all (spans.ts)
     if (admin.file) ctx.log.info("falco admin token generated or reused", { file: admin.file });
     // One audit log per process across reloads: two instances appending to one chain would fork it.
     const audit = ctx.shared.getOrCreate("falco:audit", () => createAuditLog(join(ctx.host.data_dir, "falco", "audit.log"), true));
@@ -52,7 +54,7 @@ export default definePlugin({
       // Platform mTLS: the security plugin's URL is a platform URL (https + the host's certificate).
       bus: ctx.bus, log: ctx.log, audit, dataDir: ctx.host.data_dir, securityUrl: ctx.tls ? ctx.tls.upgrade(config.respond.security_url) : config.respond.security_url, tls: ctx.tls,
       securityToken: config.respond.security_token, timeoutMs: config.respond.timeout, signal: ctx.signal,
-      onResult: (action, mode, result) => metrics.response(action, mode, result),
+      onResult: (action, mode, result) => metrics.response(action, mode, result), tracer,
     }, ctx.shared.getOrCreate("falco:quarantine", () => new Map<string, QuarantineRecord>()));
     let pipeline: Pipeline | undefined;
     const metrics = new FalcoMetrics(ctx.metrics, config.history.max_rule_labels, {
@@ -64,7 +66,7 @@ export default definePlugin({
       lanes.push(new OutputLane({
         name: o.name, type: o.type, url: o.url, minimumPriority: parsePriority(o.minimum_priority ?? "debug")!, headers: o.headers,
         timeoutMs: o.timeout, maxQueue: o.max_queue, batch: o.batch, retryBaseMs: o.retry_base, retryMaxMs: o.retry_max, expiresAfterMs: o.expires_after,
-      }, ctx.log, ctx.signal, (name, result, n) => metrics.delivery(name, result, n)));
+      }, ctx.log, ctx.signal, (name, result, n) => metrics.delivery(name, result, n), tracer));
     }
     const enricher = new Enricher(config.services, config.trust_domain);
     // History survives a reload that keeps the ring sizes (keyed by them: a resize starts afresh).
@@ -72,8 +74,8 @@ export default definePlugin({
       raw: ctx.shared.getOrCreate(`falco:raw:${config.history.max_raw}`, () => new Ring<Alert>(config.history.max_raw)),
       groups: ctx.shared.getOrCreate(`falco:groups:${config.history.max_folded}`, () => new Ring<Group>(config.history.max_folded)),
     };
-    pipeline = new Pipeline(config, { bus: ctx.bus, enricher, responder, metrics, lanes, history });
-    const intake = createIntake(config, pipeline, metrics, ctx.log);
+    pipeline = new Pipeline(config, { bus: ctx.bus, enricher, responder, metrics, lanes, history, tracer });
+    const intake = createIntake(config, pipeline, metrics, ctx.log, tracer);
     const app = falcoRoutes({ pipeline, responder, lanes, intake, adminToken: admin.token, log: ctx.log });
     const fetch = createFetch(app, intake);
     const wire = createWireIntake(intake);

@@ -21,7 +21,7 @@ export function createWireIntake(intake: ReturnType<typeof createIntake>): WireH
     if (path !== "/" && path !== "/falco/alerts") return false;
     if (req.contentLength > 0 && req.body === null) return false;
     const h = req.headers;
-    const a = intake.alertsWhole(t, h.get("x-falco-token"), h.get("content-type"), req.body, Math.max(0, req.contentLength));
+    const a = intake.alertsWhole(t, h, req.body, Math.max(0, req.contentLength));
     const requestId = acceptRequestId(h.get("x-request-id"));
     const head = "HTTP/1.1 " + a.status + " " + STATUS_CODES[a.status] + "\r\ncontent-type: application/json\r\nx-request-id: " + requestId + "\r\n" + dateLine()
       + (req.keepAlive ? "" : "connection: close\r\n") + "content-length: ";

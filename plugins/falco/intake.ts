@@ -12,6 +12,9 @@ import { FalcoErrors } from "./errors";
 import type { FalcoMetrics } from "./metrics";
 import type { Pipeline } from "./pipeline";
 import type { FalcoConfig } from "./schema";
+import { endIntake, intakeSpan } from "./spans";
+import type { HeaderView } from "../../src/core/request-context";
+import type { TraceContext, Tracer } from "../../src/lib/trace/trace";
 
 /** Read at most `max` bytes of the body; a larger one is refused before (Content-Length) or while reading. */
 export async function readBounded(req: Request, max: number): Promise<string> {
@@ -44,7 +47,7 @@ const NOT_JSON_TYPE = /^\s*(text\/plain|multipart\/)/i;
 /** One intake answer, lane-neutral: the fetch lane makes a Response of it, the wire lane bytes. */
 export interface IntakeAnswer { status: number; body: string }
 
-export function createIntake(cfg: FalcoConfig, pipeline: Pipeline, metrics: FalcoMetrics, log: Logger) {
+export function createIntake(cfg: FalcoConfig, pipeline: Pipeline, metrics: FalcoMetrics, log: Logger, tracer?: Tracer) {
   const limits = { maxOutputLength: cfg.intake.max_output_length, maxFields: cfg.intake.max_fields, maxBatch: cfg.intake.max_batch };
   const secret = cfg.intake.shared_secret;
   const maxBody = cfg.intake.max_body_size;
@@ -71,9 +74,9 @@ export function createIntake(cfg: FalcoConfig, pipeline: Pipeline, metrics: Falc
     return { status: 500, body: '{"error":{"code":"FALCO_ERR_INTERNAL","message":"internal error"}}' };
   }
 
-  function ingestText(text: string): IntakeAnswer {
+  function ingestText(text: string, trace: TraceContext | undefined): IntakeAnswer {
     const batch = parseAlerts(text, limits);
-    pipeline.ingest(batch);
+    pipeline.ingest(batch, Date.now(), trace);
     metrics.request("accepted");
     return { status: 200, body: `{"accepted":${batch.length}}` };
   }
@@ -83,39 +86,51 @@ export function createIntake(cfg: FalcoConfig, pipeline: Pipeline, metrics: Falc
   /** POST / and POST /falco/alerts (fetch lane). */
   async function alerts(req: Request): Promise<Response> {
     const requestId = acceptRequestId(req.headers.get("x-request-id"));
+    const span = intakeSpan(tracer, req.headers, pathOf(req.url), "fetch");
+    let a: IntakeAnswer;
     try {
       authorise(req.headers.get("x-falco-token"), req.url);
       checkType(req.headers.get("content-type"));
-      return respond(ingestText(await readBounded(req, maxBody)), requestId);
+      a = ingestText(await readBounded(req, maxBody), span?.child);
     } catch (err) {
-      return respond(failure(err), requestId);
+      a = failure(err);
     }
+    endIntake(span, a.status, a.body);
+    return respond(a, requestId);
   }
 
   /** The same for a request whose whole body is in hand (wire lane); synchronous. */
-  function alertsWhole(target: string, token: string | null, contentType: string | null, body: Uint8Array | null, length: number): IntakeAnswer {
+  function alertsWhole(target: string, headers: HeaderView, body: Uint8Array | null, length: number): IntakeAnswer {
+    const q = target.indexOf("?");
+    const span = intakeSpan(tracer, headers, q < 0 ? target : target.slice(0, q), "wire");
+    let a: IntakeAnswer;
     try {
-      authorise(token, target);
-      checkType(contentType);
+      authorise(headers.get("x-falco-token"), target);
+      checkType(headers.get("content-type"));
       if (length > maxBody) throw FalcoErrors.FALCO_ERR_BODY_TOO_LARGE(`body of ${length} bytes; at most ${maxBody}`, "/");
-      return ingestText(body === null ? "" : DECODER.decode(body));
+      a = ingestText(body === null ? "" : DECODER.decode(body), span?.child);
     } catch (err) {
-      return failure(err);
+      a = failure(err);
     }
+    endIntake(span, a.status, a.body);
+    return a;
   }
 
   /** POST /test: falcosidekick's test alert (Debug, "Test rule"), sent to every output. */
   function test(req: Request): Response {
     const requestId = acceptRequestId(req.headers.get("x-request-id"));
+    const span = intakeSpan(tracer, req.headers, "/test", "fetch");
+    const answer = (a: IntakeAnswer) => { endIntake(span, a.status, a.body); return respond(a, requestId); };
     try {
       authorise(req.headers.get("x-falco-token"), req.url);
       const problems: { where: string; message: string }[] = [];
       const a = validateAlert({ output: "This is a test from the tradpal falco plugin", priority: "Debug", hostname: "tradpal-falco", rule: "Test rule", time: new Date().toISOString(), source: "internal", output_fields: { "proc.name": "tradpal-falco", "user.name": "tradpal-falco" }, tags: ["test", "example"] }, "", limits, problems)!;
+      if (span !== undefined && span.child.sampled) a.trace = span.child;
       const n = pipeline.test(a);
       metrics.request("accepted");
-      return respond({ status: 200, body: JSON.stringify({ accepted: 1, group: n.group }) }, requestId);
+      return answer({ status: 200, body: JSON.stringify({ accepted: 1, group: n.group }) });
     } catch (err) {
-      return respond(failure(err), requestId);
+      return answer(failure(err));
     }
   }
 
@@ -123,3 +138,9 @@ export function createIntake(cfg: FalcoConfig, pipeline: Pipeline, metrics: Falc
 }
 
 const DECODER = new TextDecoder();
+
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  const q = url.indexOf("?", start);
+  return q < 0 ? url.slice(start) : url.slice(start, q);
+}

@@ -3,6 +3,7 @@
  * afterwards). What outputs deliver and what goes on the bus as `security.alert`.
  */
 import type { FieldValue } from "./alert";
+import type { TraceContext } from "../../src/lib/trace/trace";
 import type { Group, NoticeKind } from "./dedup";
 import { PRIORITY_LABEL, type Priority } from "./priority";
 
@@ -27,6 +28,8 @@ export interface Notice {
   uuid: string;
   /** Falco's event time of that alert. */
   time: string;
+  /** That alert's intake span (sampled traces only): the output's delivery span joins its trace. */
+  trace?: TraceContext;
 }
 
 export function noticeOf(g: Group, kind: NoticeKind): Notice {
@@ -35,7 +38,7 @@ export function noticeOf(g: Group, kind: NoticeKind): Notice {
     group: g.id, kind, sequence: g.notifications, rule: g.rule, priority: g.priority, count: g.count,
     first_seen: new Date(g.first).toISOString(), last_seen: new Date(g.last).toISOString(),
     output: a.output, fields: a.fields, tags: a.tags, source: a.source, hostname: a.hostname,
-    service: a.service, spiffe_id: a.spiffe_id, uuid: a.uuid, time: new Date(a.time).toISOString(),
+    service: a.service, spiffe_id: a.spiffe_id, uuid: a.uuid, time: new Date(a.time).toISOString(), trace: a.trace,
   };
 }
 

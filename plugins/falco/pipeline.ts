@@ -15,6 +15,8 @@ import { PRIORITIES, type Priority } from "./priority";
 import type { Responder } from "./response";
 import { Ring } from "./ring";
 import type { FalcoConfig } from "./schema";
+import { foldSpan } from "./spans";
+import { nowMs, type TraceContext, type Tracer } from "../../src/lib/trace/trace";
 
 export type Incoming = Omit<Alert, "seq" | "received">;
 
@@ -27,7 +29,7 @@ export class Pipeline {
   notices = 0;
 
   /** `history` (the rings) outlives a reload when the caller keeps it; sizes come from the config. */
-  constructor(cfg: FalcoConfig, private readonly d: { bus: Bus; enricher: Enricher; responder: Responder; metrics: FalcoMetrics; lanes: OutputLane[]; history?: { raw: Ring<Alert>; groups: Ring<Group> } }) {
+  constructor(cfg: FalcoConfig, private readonly d: { bus: Bus; enricher: Enricher; responder: Responder; metrics: FalcoMetrics; lanes: OutputLane[]; history?: { raw: Ring<Alert>; groups: Ring<Group> }; tracer?: Tracer }) {
     this.raw = d.history?.raw ?? new Ring(cfg.history.max_raw);
     this.groups = d.history?.groups ?? new Ring(cfg.history.max_folded);
     this.dedup = new Deduplicator(
@@ -37,10 +39,14 @@ export class Pipeline {
     );
   }
 
-  ingest(batch: Incoming[], now = Date.now()): void {
+  /** `trace`: the intake request's span context; a sampled one gets a falco.fold span and is kept on each alert. */
+  ingest(batch: Incoming[], now = Date.now(), trace?: TraceContext): void {
     const { enricher, responder, metrics } = this.d;
+    const traced = trace !== undefined && trace.sampled && this.d.tracer !== undefined ? trace : undefined;
+    const mark = traced && { t: nowMs(), folded: this.dedup.folded, groups: this.groups.total, notices: this.notices };
     for (const inc of batch) {
       const a = inc as Alert;
+      if (traced !== undefined) a.trace = traced;
       a.seq = this.raw.total + 1; // the ring may outlive this instance: number from it
       a.received = now;
       const service = enricher.serviceOf(a.fields);
@@ -54,6 +60,7 @@ export class Pipeline {
       a.group = this.dedup.offer(a, now).id;
       if (this.dedup.folded !== before) metrics.fold();
     }
+    if (mark) foldSpan(this.d.tracer!, traced!, mark.t, batch.length, this.dedup.folded - mark.folded, this.groups.total - mark.groups, this.notices - mark.notices);
   }
 
   /** falcosidekick's POST /test: stored and announced to every output at once, whatever their minimum priority. */

@@ -18,6 +18,8 @@ import type { AuditLog } from "../../src/lib/audit/log";
 import type { Alert } from "./alert";
 import { atLeast, parsePriority, type Priority } from "./priority";
 import type { PolicyConfig } from "./schema";
+import { closeSpan, openSpan } from "./spans";
+import { SPAN_KIND, type TraceContext, type Tracer } from "../../src/lib/trace/trace";
 
 export interface Step { step: string; result: "done" | "skipped" | "failed" | "planned"; detail?: string }
 
@@ -44,6 +46,8 @@ export interface ResponderDeps {
   timeoutMs: number;
   signal: AbortSignal;
   onResult: (action: string, mode: string, result: string) => void;
+  /** Spans (spans.ts): falco.response under the alert's intake span, its revoke call as a client span. */
+  tracer?: Tracer;
 }
 
 interface Compiled { on: Set<string>; min: Priority; mode: "dry_run" | "enforce" }
@@ -77,6 +81,7 @@ export class Responder {
   }
 
   private quarantine(a: Alert, mode: "dry_run" | "enforce"): void {
+    const span = openSpan(this.d.tracer, a.trace);
     const service = a.service!;
     const reason = `Falco rule "${a.rule}" (${a.priority})`;
     const rec: QuarantineRecord = { service, mode, since: new Date().toISOString(), rule: a.rule, alert: a.uuid, priority: a.priority, spiffe_id: a.spiffe_id, steps: [] };
@@ -94,7 +99,8 @@ export class Responder {
     const log = mode === "enforce" ? this.d.log.warn : this.d.log.info;
     log.call(this.d.log, mode === "enforce" ? "service quarantined" : "dry run: would quarantine service", { service, rule: a.rule, priority: a.priority, alert: a.uuid });
     this.d.onResult("quarantine", mode, "done");
-    if (mode === "enforce") this.track(this.revokeCertificate(rec));
+    if (mode === "enforce") this.track(this.revokeCertificate(rec, span?.child));
+    if (span !== undefined) closeSpan(this.d.tracer!, span, "falco.response", SPAN_KIND.internal, { "tradpal.falco.action": "quarantine", "tradpal.falco.mode": mode, "tradpal.service": service, "tradpal.falco.rule": a.rule, "tradpal.falco.priority": a.priority });
   }
 
   private track(p: Promise<void>): void {
@@ -108,26 +114,33 @@ export class Responder {
     return existsSync(file) ? readFileSync(file, "utf8").trim() : "";
   }
 
-  private async revokeCertificate(rec: QuarantineRecord): Promise<void> {
+  private async revokeCertificate(rec: QuarantineRecord, trace: TraceContext | undefined): Promise<void> {
     const step = `security: revoke the certificates of ${rec.service} (CRL)`;
     if (!this.d.securityUrl) { rec.steps.push({ step, result: "skipped", detail: "respond.security_url is empty" }); return; }
+    const span = openSpan(this.d.tracer, trace);
+    let status = 0, error: string | undefined;
     try {
       const url = `${this.d.securityUrl.replace(/\/+$/, "")}/credentials/${encodeURIComponent(rec.service)}/revoke`;
       const tls = this.d.tls?.fetchTls(url);
       const res = await fetch(url, {
         ...(tls ? { tls } : {}),
-        method: "POST", headers: { authorization: `Bearer ${this.securityToken()}`, "content-type": "application/json", "user-agent": "tradpal-falco" }, body: "{}",
+        method: "POST", body: "{}",
+        headers: { authorization: `Bearer ${this.securityToken()}`, "content-type": "application/json", "user-agent": "tradpal-falco", ...(span ? { traceparent: span.traceparent } : {}) },
         signal: AbortSignal.any([this.d.signal, AbortSignal.timeout(this.d.timeoutMs)]),
       });
+      status = res.status;
       const body = await res.text();
       if (res.ok) rec.steps.push({ step, result: "done", detail: body.slice(0, 300) });
       else if (res.status === 404) rec.steps.push({ step, result: "skipped", detail: "no live certificate to revoke" });
       else throw new Error(`HTTP ${res.status}: ${body.slice(0, 200)}`);
     } catch (err) {
-      rec.steps.push({ step, result: "failed", detail: String((err as Error)?.message ?? err) });
+      error = String((err as Error)?.message ?? err);
+      rec.steps.push({ step, result: "failed", detail: error });
       this.d.onResult("revoke_certificate", "enforce", "failed");
       this.d.log.error("falco quarantine: certificate revocation failed", { service: rec.service, err: String(err) });
       this.d.audit.append({ who: "falco", action: "credentials.revoke", target: rec.service, outcome: "error", reason: String(err).slice(0, 200) });
+    } finally {
+      if (span !== undefined) closeSpan(this.d.tracer!, span, "falco.response.revoke", SPAN_KIND.client, { "tradpal.service": rec.service, "http.response.status_code": status || undefined }, error);
     }
   }
 

@@ -107,6 +107,8 @@ async function peek(req: Request): Promise<{ url?: string; name?: string }> {
 }
 
 export function createAdminApp(d: AdminDeps) {
+  // Several gateway processes on one Redis: each shares its call graph, GET /topology merges them (topology-share.ts).
+  d.topology?.shareVia(d.registry.topology);
   const callers = new WeakMap<Request, { caller: Caller; ip: string }>();
   const service = (name: string) => {
     const svc = d.services.get(name);
@@ -147,7 +149,7 @@ export function createAdminApp(d: AdminDeps) {
       const now = Date.now();
       return { services: [...d.services.values()].map((s) => describe(s, now, isRuntime(s))) };
     })
-    .get("/topology", () => d.topology?.snapshot() ?? { window_s: 0, breakers: {}, nodes: [], edges: [] })
+    .get("/topology", () => d.topology?.merged() ?? { window_s: 0, breakers: {}, nodes: [], edges: [] })
     .get("/topology/view", () => new Response(TOPOLOGY_PAGE, { headers: { "content-type": "text/html; charset=utf-8" } }))
     .get("/services/:name", ({ params }) => { const s = service(params.name); return describe(s, Date.now(), isRuntime(s)); })
     .post("/services/:name/instances", ({ params, body: raw, set, request }) => audited(request, "register", params.name, typeof (raw as { url?: unknown })?.url === "string" ? String((raw as { url: string }).url).slice(0, 300) : undefined, async () => {

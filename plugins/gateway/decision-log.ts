@@ -15,6 +15,7 @@
  */
 import { UNGUARDED, type Permit } from "../../src/contracts/bus-topics";
 import type { Logger } from "../../src/core/log";
+import { currentRequest, type RequestContext } from "../../src/core/request-context";
 import type { Member } from "./balancers";
 import type { EdgeDecision } from "./edge-policy/contract";
 import type { CompiledRoute } from "./route";
@@ -39,13 +40,25 @@ export function authVerdict(d: EdgeDecision, route: CompiledRoute): Record<strin
 }
 
 export class DecisionLog {
+  /**
+   * Each routed request's context (src/core/request-context.ts) from route() to done(): the later lines are
+   * written from upstream socket callbacks, which run in whatever context created the (pooled) socket, so
+   * they name the request's trace and span themselves. Debug only; bounded.
+   */
+  private readonly contexts = new Map<string, RequestContext>();
   constructor(private readonly log: Logger) {}
 
   private line(requestId: string, decision: string, fields: Record<string, unknown>): void {
-    this.log.debug("proxy decision", { request_id: requestId, decision, ...fields });
+    const c = this.contexts.get(requestId);
+    this.log.debug("proxy decision", { request_id: requestId, decision, ...(c ? { trace_id: c.trace(), span_id: c.spanId } : {}), ...fields });
   }
 
   route(requestId: string, method: string, path: string, route: CompiledRoute): void {
+    const c = currentRequest();
+    if (c !== undefined) {
+      if (this.contexts.size >= 10_000) this.contexts.delete(this.contexts.keys().next().value!);
+      this.contexts.set(requestId, c);
+    }
     this.line(requestId, "route", { method, path, service: route.svc.name, route: route.id, prefix: route.prefix, auth_required: route.edge.authRequired });
   }
 
@@ -80,5 +93,6 @@ export class DecisionLog {
 
   done(requestId: string, route: CompiledRoute | undefined, status: number, member: Member | undefined, attempts: number | undefined, code: string | undefined): void {
     this.line(requestId, "done", { service: route?.svc.name ?? null, status, ...(code ? { code } : {}), ...(attempts ? { attempts } : {}), ...(member ? { instance: member.url } : {}) });
+    this.contexts.delete(requestId);
   }
 }

@@ -7,6 +7,7 @@
 import Redis from "ioredis";
 import type { SharedPool } from "../../src/core/shared-pool";
 import type { Logger } from "../../src/core/log";
+import type { TopologyStore } from "./topology-share";
 
 export interface Registration {
   url: string;
@@ -26,6 +27,8 @@ export interface RegistryStore {
   putService(name: string, specJson: string): Promise<void>;
   removeService(name: string): Promise<boolean>;
   services(): Promise<Map<string, string>>;
+  /** Cluster mode: where gateway processes share their call graphs (topology-share.ts). */
+  readonly topology?: TopologyStore;
 }
 
 type ServiceMap = Map<string, Map<string, Registration>>;
@@ -96,5 +99,11 @@ export function redisRegistry(shared: SharedPool, redisUrl: string, prefix: stri
       return n > 0;
     },
     async services() { return new Map(Object.entries(await redis.hgetall(`${prefix}services`))); },
+    topology: {
+      // One hash, a field per gateway process; the key lives while some gateway keeps writing it.
+      async put(id, json, ttlMs) { await redis.multi().hset(`${prefix}topology`, id, json).pexpire(`${prefix}topology`, ttlMs).exec(); },
+      async all() { return new Map(Object.entries(await redis.hgetall(`${prefix}topology`))); },
+      async drop(ids) { if (ids.length > 0) await redis.hdel(`${prefix}topology`, ...ids); },
+    },
   };
 }

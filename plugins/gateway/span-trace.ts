@@ -17,6 +17,7 @@
  * toss and, when it starts a trace, a minted traceparent with flags 00 — nothing is stored for it.
  */
 import { UNGUARDED, type Permit } from "../../src/contracts/bus-topics";
+import { noteSpan } from "../../src/core/request-context";
 import { formatTraceparent, nowMs, parseTraceparent, randomHex, SPAN_KIND, type TraceContext, type Tracer } from "../../src/lib/trace/trace";
 import type { Member } from "./balancers";
 import { authVerdict, limiterVerdict, type DecisionLog } from "./decision-log";
@@ -65,6 +66,7 @@ export class SpanTrace implements ProxyTrace {
     const r: RequestSpans = { parent, ctx: { ...parent, spanId: randomHex(16) }, start, method, path };
     if (this.open.size >= MAX_OPEN) this.open.delete(this.open.keys().next().value!); // a request that never finished
     this.open.set(requestId, r);
+    noteSpan(parent.traceId, r.ctx.spanId); // the request's log lines name the gateway's server span
     this.tracer.span(r.ctx, "gateway.route", SPAN_KIND.internal, start, start, { "tradpal.service": route.svc.name, "tradpal.route": route.id, "tradpal.prefix": route.prefix });
   }
 
@@ -95,7 +97,12 @@ export class SpanTrace implements ProxyTrace {
   traceparent(requestId: string, incoming: string | null): string | undefined {
     const r = this.open.get(requestId);
     // Unsampled: a caller's trace goes on as minted without tracing (its flags kept); a new one goes on as 00.
-    if (r === undefined) return parseTraceparent(incoming) !== undefined ? undefined : formatTraceparent(randomHex(32), randomHex(16), false);
+    if (r === undefined) {
+      if (parseTraceparent(incoming) !== undefined) return undefined;
+      const traceId = randomHex(32);
+      noteSpan(traceId, undefined); // a trace starts here, unsampled: the log lines still name it
+      return formatTraceparent(traceId, randomHex(16), false);
+    }
     r.firstAttemptId = randomHex(16);
     return formatTraceparent(r.parent.traceId, r.firstAttemptId, r.parent.sampled);
   }
@@ -147,7 +154,8 @@ export class SpanTrace implements ProxyTrace {
 /** Both hooks when debug logging and tracing are on. */
 class BothTraces implements ProxyTrace {
   constructor(private readonly log: DecisionLog, private readonly spans: SpanTrace) {}
-  route(id: string, m: string, p: string, r: CompiledRoute, h?: Headers) { this.log.route(id, m, p, r); this.spans.route(id, m, p, r, h); }
+  // Spans first: a trace started here is noted for the request's log lines before its first decision line.
+  route(id: string, m: string, p: string, r: CompiledRoute, h?: Headers) { this.spans.route(id, m, p, r, h); this.log.route(id, m, p, r); }
   edge(id: string, r: CompiledRoute, d: EdgeDecision | Promise<EdgeDecision>) { this.log.edge(id, r, d); this.spans.edge(id, r, d); }
   breaker(id: string, r: CompiledRoute, a: Admission) { this.log.breaker(id, r, a); this.spans.breaker(id, r, a); }
   instance(id: string, r: CompiledRoute, n: number, m: Member | undefined, x: Member | undefined, s: number, e: string | undefined) { this.log.instance(id, r, n, m, x, s, e); this.spans.instance(id, r, n, m, x, s, e); }

@@ -72,7 +72,8 @@ function draw(t) {
       svg.appendChild(el("text", { x: p.x + 8, y: p.y + 4 }, (n.id.length > 25 ? n.id.slice(0, 24) + "…" : n.id) + (state !== "closed" ? " [" + state + "]" : "")));
     }
   });
-  document.getElementById("meta").textContent = t.edges.length + " edges over the last " + t.window_s + " s · " + t.generated_at;
+  const shared = t.shared === "redis" ? " · " + t.sources.length + " gateway processes" : t.shared === "unavailable" ? " · this process only (Redis unavailable)" : "";
+  document.getElementById("meta").textContent = t.edges.length + " edges over the last " + t.window_s + " s · " + t.generated_at + shared;
 }
 async function tick() {
   try { draw(await (await fetch("/topology")).json()); } catch (e) { document.getElementById("meta").textContent = "cannot read /topology: " + e; }

@@ -3,11 +3,15 @@
  * edge request rate, error ratio and p50/p99 latency over a sliding window (default 60 s, 1 s buckets).
  * GET /topology answers it as JSON; GET /topology/view draws it (topology-page.ts).
  *
+ * With several gateway processes on one Redis, GET /topology merges every process's edges (topology-share.ts).
+ *
  * Fed from ProxyCore.account (every answered request, once): the caller is the client address (the edge's
- * token subject is not known at that point). Cost per request: three Map lookups and a few array increments;
+ * token subject is not passed there yet: topologyCaller() below is what the request path should call). Cost per request: three Map lookups and a few array increments;
  * a bounded number of edges (MAX_EDGES): when full, edges idle for a whole window are dropped, and if none
  * is, new edges are counted under caller "other".
  */
+import { TopologyShare, type TopologyStore } from "./topology-share";
+
 const BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, Infinity]; // ms upper bounds
 const MAX_EDGES = 2000;
 
@@ -69,10 +73,10 @@ export class Topology {
     return dropped;
   }
 
-  /** Every edge with traffic in the window (or ever, with `all`), and the nodes they connect. */
-  snapshot(now = Date.now(), all = false) {
+  /** Each edge's counts over the window (with `all`, also edges idle in it): what a process shares (topology-share.ts). */
+  windowed(now = Date.now(), all = false): EdgeCounts[] {
     const nowS = Math.floor(now / 1000);
-    const out: TopologyEdge[] = [];
+    const out: EdgeCounts[] = [];
     for (const byInstance of this.edges.values()) for (const byCaller of byInstance.values()) for (const e of byCaller.values()) {
       let requests = 0, errors = 0;
       const hist = new Array<number>(BUCKETS.length).fill(0);
@@ -82,15 +86,68 @@ export class Topology {
         for (let i = 0; i < hist.length; i++) hist[i] += s.hist[i];
       }
       if (requests === 0 && !all) continue;
-      out.push({
-        caller: e.caller, route: e.route, service: e.service, instance: e.instance,
-        requests, errors, rps: Math.round((requests / this.windowS) * 1000) / 1000, error_ratio: requests ? Math.round((errors / requests) * 10000) / 10000 : 0,
-        p50_ms: quantile(hist, 0.5), p99_ms: quantile(hist, 0.99), total_requests: e.total, total_errors: e.totalErrors,
-      });
+      out.push({ caller: e.caller, route: e.route, service: e.service, instance: e.instance, requests, errors, hist, total: e.total, total_errors: e.totalErrors });
     }
-    const nodes = (kind: string, key: keyof TopologyEdge) => [...new Set(out.map((e) => String(e[key])))].sort().map((id) => ({ kind, id }));
-    return { window_s: this.windowS, generated_at: new Date(now).toISOString(), breakers: Object.fromEntries(this.breakers), nodes: [...nodes("caller", "caller"), ...nodes("route", "route"), ...nodes("service", "service"), ...nodes("instance", "instance")], edges: out };
+    return out;
   }
+
+  /** Every edge with traffic in the window (or ever, with `all`), and the nodes they connect: this process's. */
+  snapshot(now = Date.now(), all = false): TopologyJson {
+    return topologyView(this.windowS, this.breakers, this.windowed(now, all), now);
+  }
+
+  /** Share this process's edges through `store` and merge the others' into GET /topology (topology-share.ts). */
+  shareVia(store: TopologyStore | undefined): TopologyShare {
+    this.sharing ??= new TopologyShare(this);
+    this.sharing.use(store);
+    return this.sharing;
+  }
+  private sharing: TopologyShare | undefined;
+
+  /** Host shutdown (the shared pool closes its entries): stop sharing, and take this process's edges out of the store. */
+  async close(): Promise<void> { await this.sharing?.close(); }
+
+  /** GET /topology: the whole platform's graph when shared (several gateway processes on one Redis), else this process's. */
+  merged(now = Date.now()): Promise<TopologyJson> {
+    return this.sharing?.merged(now) ?? Promise.resolve(this.snapshot(now));
+  }
+}
+
+/** One edge's windowed counts: latency as bucket counts (BUCKETS), so counts from several processes add up. */
+export interface EdgeCounts {
+  caller: string; route: string; service: string; instance: string;
+  requests: number; errors: number; hist: number[]; total: number; total_errors: number;
+}
+
+/** The JSON of GET /topology from edge counts (one process's, or several merged). */
+export interface TopologyJson {
+  window_s: number;
+  generated_at: string;
+  breakers: Record<string, string>;
+  /** Several gateway processes: "redis" (merged), "unavailable" (Redis away: this process's only). */
+  shared?: "redis" | "unavailable";
+  /** The processes merged: id (host:pid:…), their edge count and the age of their counts. */
+  sources?: { id: string; edges: number; age_ms?: number }[];
+  nodes: { kind: string; id: string }[];
+  edges: TopologyEdge[];
+}
+
+export function topologyView(windowS: number, breakers: ReadonlyMap<string, string>, counts: readonly EdgeCounts[], now: number, extra: Pick<TopologyJson, "shared" | "sources"> = {}): TopologyJson {
+  const out: TopologyEdge[] = counts.map((c) => ({
+    caller: c.caller, route: c.route, service: c.service, instance: c.instance,
+    requests: c.requests, errors: c.errors, rps: Math.round((c.requests / windowS) * 1000) / 1000, error_ratio: c.requests ? Math.round((c.errors / c.requests) * 10000) / 10000 : 0,
+    p50_ms: quantile(c.hist, 0.5), p99_ms: quantile(c.hist, 0.99), total_requests: c.total, total_errors: c.total_errors,
+  }));
+  const nodes = (kind: string, key: keyof TopologyEdge) => [...new Set(out.map((e) => String(e[key])))].sort().map((id) => ({ kind, id }));
+  return { window_s: windowS, generated_at: new Date(now).toISOString(), breakers: Object.fromEntries(breakers), ...extra, nodes: [...nodes("caller", "caller"), ...nodes("route", "route"), ...nodes("service", "service"), ...nodes("instance", "instance")], edges: out };
+}
+
+/**
+ * The caller an edge is counted under: the edge's authenticated subject when the request path knows it
+ * (EdgeDecision.principal), else the client address. For ProxyCore.account: record(topologyCaller(p, ip), ...).
+ */
+export function topologyCaller(principal: { subject: string } | undefined, clientIp: string): string {
+  return principal !== undefined && principal.subject !== "" ? principal.subject : clientIp;
 }
 
 /** Upper bound of the bucket holding the q-quantile (ms); null without samples. */

@@ -6,13 +6,13 @@ import { Elysia } from "elysia";
 import { CodedError, jsonError } from "./errors";
 import type { Logger } from "./log";
 
-/** The one acceptance rule for a caller's X-Request-Id (gateway, events hot path, host and wire front use it). */
-export const REQUEST_ID_RE = /^[A-Za-z0-9._:\-]{1,128}$/;
-
-/** The caller's X-Request-Id when acceptable, else a fresh random (version 4) UUID (Bun's native one). */
-export function acceptRequestId(given: string | null | undefined): string {
-  return given != null && REQUEST_ID_RE.test(given) ? given : crypto.randomUUID();
-}
+/**
+ * REQUEST_ID_RE: the one acceptance rule for a caller's X-Request-Id. acceptRequestId: the caller's id
+ * when acceptable, else the id of the request being handled (request-context.ts: the same one its log
+ * lines carry), else a fresh random (version 4) UUID.
+ */
+export { REQUEST_ID_RE, acceptRequestId } from "./request-context";
+import { acceptRequestId } from "./request-context";
 
 /** The caller's X-Request-Id when it is sane, otherwise a fresh one. */
 export function requestIdOf(req: Request): string {

@@ -1,4 +1,8 @@
-/** Structured JSON logger: one line per event, LOG_LEVEL filtered, child loggers carry fields. */
+/**
+ * Structured JSON logger: one line per event, LOG_LEVEL filtered, child loggers carry fields. A line
+ * written while a request is handled carries its request_id, trace_id and span_id (request-context.ts).
+ */
+import { currentRequest } from "./request-context";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 const LEVEL_RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -40,7 +44,17 @@ class JsonLogger implements Logger {
   private write(level: LogLevel, msg: string, fields?: Record<string, unknown>) {
     if (LEVEL_RANK[level] < this.state.rank) return;
     const record: Record<string, unknown> = { time: new Date().toISOString(), level, ...this.base, msg };
-    if (fields) for (const k in fields) record[k] = k === "err" || k === "error" ? errorToJson(fields[k]) : fields[k];
+    // The request this line is written for (request-context.ts): its ids unless the line names its own.
+    const req = currentRequest();
+    if (req !== undefined) {
+      record.request_id = req.id();
+      const trace = req.trace();
+      if (trace !== undefined) { record.trace_id = trace; if (req.spanId !== undefined) record.span_id = req.spanId; }
+    }
+    if (fields) for (const k in fields) {
+      const v = fields[k];
+      if (v !== undefined) record[k] = k === "err" || k === "error" ? errorToJson(v) : v; // an undefined field leaves the context's
+    }
     let line: string;
     try {
       line = JSON.stringify(record);

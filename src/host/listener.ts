@@ -12,6 +12,7 @@ import type { Generation, Slot } from "./slot";
 import type { Logger } from "../core/log";
 import { HostErrors, jsonError } from "../core/errors";
 import { acceptRequestId } from "../core/http";
+import { RequestContext, runInRequest } from "../core/request-context";
 import { HEAD_TIMEOUT_MS, listenFront } from "./wire/front";
 import { PEER_FIELD, PEER_ID_FIELD, Tunnel } from "./wire/tunnel";
 import type { PeerVerdict } from "./tls-peers";
@@ -118,12 +119,16 @@ export function createDispatcher(slot: Slot, log: Logger, base: DispatchBase = {
     }
     const gen = slot.gen;
     gen.inflight++;
+    // The plugin handles the request inside its context: every line it logs meanwhile carries its ids.
+    const ctx = new RequestContext(req.headers);
+    const t0 = log.isEnabled("debug") ? performance.now() : -1;
     let result: Response | Promise<Response>;
     try {
-      result = gen.handler(req, server);
+      result = runInRequest(ctx, gen.handler, req, server);
     } catch (err) {
       finish(gen);
-      log.error("plugin handler threw", { err });
+      log.error("plugin handler threw", { err, ...idsOf(ctx) });
+      ctx.end();
       return internalError(req);
     }
     if (result instanceof Promise) {
@@ -131,12 +136,29 @@ export function createDispatcher(slot: Slot, log: Logger, base: DispatchBase = {
         (res) => { finish(gen); return res; },
         (err) => { finish(gen); log.error("plugin handler rejected", { err }); return HostErrors.HOST_ERR_INTERNAL().toResponse({ "x-request-id": crypto.randomUUID() }); },
       ]);
-      return result.then(settle[0], settle[1]);
+      return result.then(
+        (res) => { if (t0 >= 0) requestLine(log, ctx, req.method, url, pathStart, statusOf(res), t0); ctx.end(); return settle[0](res); },
+        (err) => { const res = runInRequest(ctx, settle[1], err, undefined); ctx.end(); return res; },
+      );
     }
     finish(gen);
+    if (t0 >= 0) requestLine(log, ctx, req.method, url, pathStart, statusOf(result), t0);
+    ctx.end();
     return result;
   };
 }
+
+/** A handler that upgraded the connection (server.upgrade) answers nothing: 101. */
+const statusOf = (res: Response | undefined): number => res?.status ?? 101;
+const idsOf = (ctx: RequestContext) => ({ request_id: ctx.id(), trace_id: ctx.trace(), span_id: ctx.spanId });
+
+/** LOG_LEVEL debug: one line per plugin request, written in its context (the wire lane's are written by the front). */
+function requestLine(log: Logger, ctx: RequestContext, method: string, url: string, pathStart: number, status: number, t0: number): void {
+  const q = url.indexOf("?", pathStart);
+  const fields = { method, path: q === -1 ? url.slice(pathStart) : url.slice(pathStart, q), status, ms: Math.round((performance.now() - t0) * 100) / 100 };
+  runInRequest(ctx, debugRequest, log, fields);
+}
+const debugRequest = (log: Logger, fields: Record<string, unknown>) => log.debug("request", fields);
 
 export class PortInUseError extends Error {
   constructor(readonly plugin: string, readonly hostname: string, readonly port: number) {
@@ -171,7 +193,7 @@ function isPortInUse(err: unknown): boolean {
 export function bind(slot: Slot, hostname: string, port: number, log: Logger, opts: BindOptions = {}): BoundServer {
   if ((opts.wire && !opts.tls) || (opts.tls && opts.peers)) return bindWire(slot, hostname, port, log, opts);
   const base: DispatchBase = { origin: "", checkHost: true };
-  const dispatch = createDispatcher(slot, log, base);
+  const dispatch = createDispatcher(slot, log.child({ plugin: slot.id }), base);
   try {
     const server = serveWith(opts, log, { hostname, port, reusePort: opts.reusePort ?? false, ...(opts.tls ? { tls: opts.tls } : {}) }, dispatch);
     base.origin = ownOrigin(opts.tls ? "https" : "http", hostname, server.port ?? port);
@@ -209,7 +231,7 @@ function serveWith(opts: BindOptions, log: Logger, where: Record<string, unknown
  */
 function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts: BindOptions): BoundServer {
   const base: DispatchBase = { origin: "", checkHost: false }; // the front checked Host
-  const dispatch = createDispatcher(slot, log, base);
+  const dispatch = createDispatcher(slot, log.child({ plugin: slot.id }), base);
   const peers = new WeakMap<Request, string>();
   const peerView = { requestIP: (req: Request) => ({ address: peers.get(req) ?? "", family: "IPv4", port: 0 }) } as unknown as Server<unknown>;
   // A private (0700) directory: only this user can reach the inner server, so nobody else can claim a
@@ -229,7 +251,7 @@ function bindWire(slot: Slot, hostname: string, port: number, log: Logger, opts:
   const tunnel = new Tunnel(unixPath);
   let front;
   try {
-    front = listenFront({ hostname, port, reusePort: opts.reusePort ?? false, slot, log, tunnel, idleTimeoutS: opts.idleTimeout ?? 120, headTimeoutMs: opts.headTimeoutMs ?? HEAD_TIMEOUT_MS, finish, ...(opts.tls && opts.peers ? { tls: opts.tls, peers: opts.peers } : {}) });
+    front = listenFront({ hostname, port, reusePort: opts.reusePort ?? false, slot, log: log.child({ plugin: slot.id }), tunnel, idleTimeoutS: opts.idleTimeout ?? 120, headTimeoutMs: opts.headTimeoutMs ?? HEAD_TIMEOUT_MS, finish, ...(opts.tls && opts.peers ? { tls: opts.tls, peers: opts.peers } : {}) });
   } catch (err) {
     inner.stop(true);
     rmSync(innerDir, { recursive: true, force: true });

@@ -9,6 +9,8 @@ import type { Logger } from "../../../src/core/log";
 import type { Notice } from "../notice";
 import { atLeast, type Priority } from "../priority";
 import { requestFor, type OutputType } from "./formats";
+import { closeSpan, openSpan } from "../spans";
+import { SPAN_KIND, type Tracer } from "../../../src/lib/trace/trace";
 
 export interface LaneSettings {
   name: string;
@@ -43,7 +45,7 @@ export class OutputLane {
   private readonly stats_: Omit<LaneStats, "queued"> = { sent: 0, failed_attempts: 0, dropped_overflow: 0, dropped_refused: 0, up: true };
   private readonly url: string;
 
-  constructor(readonly s: LaneSettings, private readonly log: Logger, private readonly signal: AbortSignal, private readonly onResult: (lane: string, r: DeliveryResult, n: number) => void = () => {}) {
+  constructor(readonly s: LaneSettings, private readonly log: Logger, private readonly signal: AbortSignal, private readonly onResult: (lane: string, r: DeliveryResult, n: number) => void = () => {}, private readonly tracer?: Tracer) {
     this.url = s.url.replace(/\/+$/, "");
   }
 
@@ -83,14 +85,30 @@ export class OutputLane {
     }
   }
 
+  /** One delivery attempt; a falco.output span (spans.ts) in the first notice's trace when it is sampled. */
   private async send(batch: Notice[]): Promise<DeliveryResult> {
+    const span = openSpan(this.tracer, batch[0].trace);
+    if (span === undefined) return this.attempt(batch, undefined);
+    const r = await this.attempt(batch, span.traceparent);
+    closeSpan(this.tracer!, span, "falco.output", SPAN_KIND.client, {
+      "tradpal.falco.output": this.s.name, "tradpal.falco.output.type": this.s.type, "tradpal.falco.batch": batch.length, "tradpal.falco.result": r,
+      "http.response.status_code": this.lastStatus || undefined,
+    }, r === "retry" ? this.stats_.last_error : undefined);
+    return r;
+  }
+
+  private lastStatus = 0;
+
+  private async attempt(batch: Notice[], traceparent: string | undefined): Promise<DeliveryResult> {
     const { suffix, body } = requestFor(this.s.type, batch, this.s.expiresAfterMs);
+    this.lastStatus = 0;
     try {
       const res = await fetch(this.url + suffix, {
         method: "POST", body, redirect: "manual",
-        headers: { "content-type": "application/json", "user-agent": "tradpal-falco", ...this.s.headers },
+        headers: { "content-type": "application/json", "user-agent": "tradpal-falco", ...this.s.headers, ...(traceparent ? { traceparent } : {}) },
         signal: AbortSignal.any([this.signal, AbortSignal.timeout(this.s.timeoutMs)]),
       });
+      this.lastStatus = res.status;
       const text = await res.text().catch(() => "");
       if (res.ok) {
         if (!this.stats_.up) this.log.info("falco output back up", { output: this.s.name });

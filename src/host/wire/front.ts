@@ -13,6 +13,7 @@ import type { PipeLimits, WireClient, WireRequest } from "../../core/wire";
 import type { Logger } from "../../core/log";
 import { HostErrors } from "../../core/errors";
 import { acceptRequestId } from "../../core/http";
+import { RequestContext, runInRequest } from "../../core/request-context";
 import type { Generation, Slot } from "../slot";
 import { Tunnel, type Exchange, type TunnelClient } from "./tunnel";
 import { WsPipeClose } from "./ws-pipe-close";
@@ -103,6 +104,10 @@ class FrontConn implements WireClient, TunnelClient {
   ws: WsPipeClose | null = null;
   /** When the partial head in `buf` started arriving (0: none pending). */
   headSince = 0;
+  /** The wire-lane request being handled (request-context.ts), its method and target, and when it started (debug). */
+  private ctx: RequestContext | null = null;
+  private ctxStart = -1;
+  private ctxWhat = "";
   readonly ip: string;
   /** SPIFFE ID of the TLS client certificate (set at the handshake; "" without one in the certificate). */
   peerId?: string;
@@ -201,15 +206,21 @@ class FrontConn implements WireClient, TunnelClient {
       if (whole && bodyEnd < b.length && head.framing === undefined) this.buf = owned ? b.subarray(bodyEnd) : Buffer.from(b.subarray(bodyEnd));
       this.gen = gen;
       gen.inflight++;
+      // The plugin handles the request inside its context (log lines carry its ids) until it answers.
+      const ctx = (this.ctx = new RequestContext(head.headers));
+      if (this.o.log.isEnabled("debug")) { this.ctxStart = performance.now(); const q = head.target.indexOf("?"); this.ctxWhat = head.method + " " + (q < 0 ? head.target : head.target.slice(0, q)); }
       let taken = false;
       try {
-        taken = wire(req, this);
+        taken = runInRequest(ctx, wire, req, this);
       } catch (err) {
-        this.o.log.error("wire handler threw", { err });
+        this.o.log.error("wire handler threw", { err, request_id: ctx.id(), trace_id: ctx.trace() });
         if (this.gen === gen) { this.gen = null; this.o.finish(gen); }
+        this.endContext(500);
         return this.reject(500, "Internal Server Error", "HOST_ERR_INTERNAL", HostErrors.specs.HOST_ERR_INTERNAL.message, head.headers.get("x-request-id"));
       }
       if (taken) return;
+      this.ctx = null;
+      ctx.end();
       this.gen = null;
       this.o.finish(gen);
       this.buf = null;
@@ -303,6 +314,7 @@ class FrontConn implements WireClient, TunnelClient {
   done(keepAlive: boolean): void {
     if (!this.busy) return;
     this.busy = false;
+    this.endContext(0);
     this.exchange = null;
     this.onDrain = null;
     this.onClose = null;
@@ -331,6 +343,7 @@ class FrontConn implements WireClient, TunnelClient {
   }
 
   switchProtocols(peer: { data(bytes: Buffer): void; end(): void }, limits: PipeLimits = {}): void {
+    this.endContext(101);
     const gen = this.gen;
     if (gen !== null) { this.gen = null; this.o.finish(gen); }
     this.onClose = null;
@@ -357,11 +370,25 @@ class FrontConn implements WireClient, TunnelClient {
   }
 
   abort(): void {
+    this.endContext(0);
     this.busy = false;
     const gen = this.gen;
     if (gen !== null) { this.gen = null; this.o.finish(gen); }
     this.closed = true;
     this.socket.terminate();
+  }
+
+  /** The wire-lane request is answered (or gone): its context ends; at debug, one line for it. */
+  private endContext(status: number): void {
+    const ctx = this.ctx;
+    if (ctx === null) return;
+    this.ctx = null;
+    if (this.ctxStart >= 0) {
+      const fields = { lane: "wire", request: this.ctxWhat, status: status || undefined, ms: Math.round((performance.now() - this.ctxStart) * 100) / 100 };
+      runInRequest(ctx, (log, f) => log.debug("request", f), this.o.log, fields); // in its context: the line names the request
+      this.ctxStart = -1;
+    }
+    ctx.end();
   }
 
   private closeAfterFlush(): void {
@@ -413,6 +440,7 @@ class FrontConn implements WireClient, TunnelClient {
   get awaitingBody(): boolean { return this.bodyFramer !== null && !this.readPaused; }
 
   onSocketClose(): void {
+    this.endContext(0);
     if (this.closed && this.gen === null) return;
     this.closed = true;
     const gen = this.gen;

@@ -14,6 +14,7 @@
  */
 import type { HostSettings } from "../../config/host-schema";
 import { exporterFor, type SpanExporter } from "./otlp";
+import { noteSpan } from "../../core/request-context";
 
 export const SPAN_KIND = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 } as const;
 export type Attr = string | number | boolean;
@@ -106,8 +107,15 @@ export class Tracer {
    * `child` is the context for work under it and for outgoing calls (traceparent()).
    */
   server(request: Request, name: string, attributes: Record<string, Attr | undefined> = {}): ServerSpan {
-    const parent = this.incoming(request.headers.get("traceparent"), request.headers.get("tracestate"));
-    return new ServerSpan(this, parent.traceId === "" ? { ...parent, traceId: randomHex(32) } : parent, name, attributes);
+    return this.serverOf(request.headers, name, attributes);
+  }
+
+  /** The same from a request's headers (a wire-lane request has no Request object). */
+  serverOf(headers: { get(name: string): string | null }, name: string, attributes: Record<string, Attr | undefined> = {}): ServerSpan {
+    const parent = this.incoming(headers.get("traceparent"), headers.get("tracestate"));
+    const span = new ServerSpan(this, parent.traceId === "" ? { ...parent, traceId: randomHex(32) } : parent, name, attributes);
+    noteSpan(span.traceId, parent.sampled ? span.spanId : undefined); // the request's log lines name this span (request-context.ts)
+    return span;
   }
 }
 
