@@ -113,7 +113,7 @@ describe("through the real gateway", () => {
 });
 
 // The core passes the TCP peer to /auth/* through policy.handleOwn once it calls it (feature-detected).
-const coreUsesHandleOwn = (await Bun.file(new URL("../proxy.ts", import.meta.url).pathname).text()).includes("handleOwn");
+const coreUsesHandleOwn = (await Bun.file(new URL("../proxy/fetch-lane.ts", import.meta.url).pathname).text()).includes("handleOwn");
 
 describe("login throttling through the gateway", () => {
   test.skipIf(!coreUsesHandleOwn)("per client IP across accounts (the core hands the peer to the edge)", async () => {

@@ -1,32 +1,32 @@
 /**
  * The wire lane: the gateway's proxy path on the host's raw HTTP/1.1 front (plugin serve.wire).
- * Same decisions as the fetch lane (proxy-core.ts: limits, route, edge policy, breaker, balancer,
+ * Same decisions as the fetch lane (core.ts: limits, route, edge policy, breaker, balancer,
  * retries within budget, metrics, access log), but the request arrives as a parsed head and the
  * upstream's response goes back as relayed bytes, so no Request, Response or Headers is built.
  * Declined (→ fetch lane): the admin and edge paths, and services with a bulkhead. https instances
  * (with the service's mTLS options) are relayed on TLS connections from the same pool.
  * With upstream_client "fetch" the decisions are the same and each attempt goes through fetch().
  */
-import type { WireClient, WireHandler, WireRequest } from "../../src/core/wire";
-import type { ResponseHead } from "../../src/lib/http1/head";
-import { fullJitterBackoff } from "../../src/lib/resilience";
-import type { EdgeDecision } from "./edge/contract";
-import { mintTraceparent, requestIdFrom } from "./trace";
-import { stripPrefix } from "./routing";
-import type { CompiledRoute } from "./route";
-import { applyHeaderProgramToPairs, applyUrlProgram } from "./transforms";
-import { headerBlock, type ForwardingInfo } from "./headers";
-import { GatewayErrors } from "./errors";
-import { IDEMPOTENT, isAdminPath, isRefusal, type ProxyCore, type Refusal } from "./proxy-core";
-import type { Permit } from "../../src/contracts/bus-topics";
-import { RelayExchange, type RelayListener } from "./relay-exchange";
-import type { ConnectionPool } from "./upstream-pool";
-import { UpstreamError, classifyFetchError, type UpstreamErrorKind, type UpstreamResponse } from "./upstream-client";
+import type { WireClient, WireHandler, WireRequest } from "../../../src/core/wire";
+import type { ResponseHead } from "../../../src/lib/http1/head";
+import { fullJitterBackoff } from "../../../src/lib/resilience";
+import type { EdgeDecision } from "../edge/contract";
+import { mintTraceparent, requestIdFrom } from "./traceparent";
+import { stripPrefix } from "./route-table";
+import type { CompiledRoute } from "./compiled-route";
+import { applyHeaderProgramToPairs, applyUrlProgram } from "../transforms";
+import { headerBlock, type ForwardingInfo } from "./forward-headers";
+import { GatewayErrors } from "../errors";
+import { IDEMPOTENT, isAdminPath, isRefusal, type ProxyCore, type Refusal } from "./core";
+import type { Permit } from "../../../src/contracts/bus-topics";
+import { RelayExchange, type RelayListener } from "../transport/relay-exchange";
+import type { ConnectionPool } from "../transport/pool";
+import { UpstreamError, classifyFetchError, type UpstreamErrorKind, type UpstreamResponse } from "../transport/upstream-client";
 import type { Member } from "./balancers";
-import { spiffeRefusal } from "./platform-upstreams";
+import { spiffeRefusal } from "../platform-upstreams";
 import { sendResponse, writeError } from "./wire-response";
-import { dateLine } from "../../src/lib/http1/date";
-import { FRAMING_FIELDS, HOP_BY_HOP, isHopOrFraming } from "../../src/lib/http1/hop-by-hop";
+import { dateLine } from "../../../src/lib/http1/date";
+import { FRAMING_FIELDS, HOP_BY_HOP, isHopOrFraming } from "../../../src/lib/http1/hop-by-hop";
 
 /** Response fields never relayed as they came: hop-by-hop (framing is re-decided apart) and the ones the gateway sets itself. */
 const DROP_RESPONSE = new Set([...HOP_BY_HOP, "x-request-id"].filter((n) => !FRAMING_FIELDS.has(n)));

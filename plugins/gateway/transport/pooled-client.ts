@@ -7,7 +7,7 @@
  * https instances go through fetch() (TLS stays Bun's).
  */
 import { UpstreamError, clientGone, fetchClient, type UpstreamClient, type UpstreamRequest, type UpstreamResponse } from "./upstream-client";
-import { ConnectionPool, type Conn, type PoolExchange } from "./upstream-pool";
+import { ConnectionPool, type Conn, type PoolExchange } from "./pool";
 
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 const MAX_HEAD = 64 * 1024;

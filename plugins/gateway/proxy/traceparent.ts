@@ -30,4 +30,4 @@ export function mintTraceparent(incoming: string | null): string {
 }
 
 /** The client's X-Request-Id when acceptable, else a fresh UUID: the one rule in src/core/http.ts. */
-export { acceptRequestId as requestIdFrom } from "../../src/core/http";
+export { acceptRequestId as requestIdFrom } from "../../../src/core/http";

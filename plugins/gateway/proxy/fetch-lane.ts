@@ -4,21 +4,21 @@
  * it reads from structures compiled at provision time.
  */
 import type { Server } from "bun";
-import { mintTraceparent, requestIdFrom } from "./trace";
-import { BulkheadRejectedError, fullJitterBackoff } from "../../src/lib/resilience";
-import type { Permit } from "../../src/contracts/bus-topics";
-import type { EdgeDecision } from "./edge/contract";
-import { stripPrefix } from "./routing";
-import type { CompiledRoute } from "./route";
-import { applyHeaderProgram, applyUrlProgram } from "./transforms";
-import { framingProblem, headerBlock, headerBytes, setForwardingHeaders, stripHopByHop, type ForwardingInfo } from "./headers";
-import { gatewayError } from "./errors";
-import { UpstreamError, classifyFetchError, type UpstreamErrorKind, type UpstreamResponse } from "./upstream-client";
-import { IDEMPOTENT, ProxyCore, isAdminPath, isRefusal, type Refusal } from "./proxy-core";
+import { mintTraceparent, requestIdFrom } from "./traceparent";
+import { BulkheadRejectedError, fullJitterBackoff } from "../../../src/lib/resilience";
+import type { Permit } from "../../../src/contracts/bus-topics";
+import type { EdgeDecision } from "../edge/contract";
+import { stripPrefix } from "./route-table";
+import type { CompiledRoute } from "./compiled-route";
+import { applyHeaderProgram, applyUrlProgram } from "../transforms";
+import { framingProblem, headerBlock, headerBytes, setForwardingHeaders, stripHopByHop, type ForwardingInfo } from "./forward-headers";
+import { gatewayError } from "../errors";
+import { UpstreamError, classifyFetchError, type UpstreamErrorKind, type UpstreamResponse } from "../transport/upstream-client";
+import { IDEMPOTENT, ProxyCore, isAdminPath, isRefusal, type Refusal } from "./core";
 import type { Member } from "./balancers";
-import { rawTarget } from "../../src/lib/http1/raw-target";
-import { peerIdentity } from "../../src/core/peer-identity";
-import { spiffeRefusal } from "./platform-upstreams";
+import { rawTarget } from "../../../src/lib/http1/raw-target";
+import { peerIdentity } from "../../../src/core/peer-identity";
+import { spiffeRefusal } from "../platform-upstreams";
 
 /** Bun refuses header sections above this itself (431), so our own count is needed only below it. */
 const BUN_HEADER_LIMIT = 16 * 1024;

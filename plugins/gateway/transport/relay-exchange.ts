@@ -4,12 +4,12 @@
  * (Content-Length, chunked or until close; the framer says where it ends) with backpressure both
  * ways. No Response, Headers or stream objects are made.
  */
-import { CRLFCRLF, parseResponseHead, responseHasNoBody, type ResponseHead } from "../../src/lib/http1/head";
-import { ResponseScan, scanResponseHead } from "../../src/lib/http1/response-scan";
-import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../src/lib/http1/framer";
-import type { PipeLimits, WireClient } from "../../src/core/wire";
+import { CRLFCRLF, parseResponseHead, responseHasNoBody, type ResponseHead } from "../../../src/lib/http1/head";
+import { ResponseScan, scanResponseHead } from "../../../src/lib/http1/response-scan";
+import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../../src/lib/http1/framer";
+import type { PipeLimits, WireClient } from "../../../src/core/wire";
 import { UpstreamError } from "./upstream-client";
-import type { Conn, ConnectionPool, PoolExchange } from "./upstream-pool";
+import type { Conn, ConnectionPool, PoolExchange } from "./pool";
 
 const MAX_HEAD = 64 * 1024;
 

@@ -1,29 +1,29 @@
 /**
- * What both proxy lanes share: the fetch lane (proxy.ts, Request → Response) and the wire lane
- * (wire-proxy.ts, socket bytes → socket bytes). Screening a request (limits, route, method),
+ * What both proxy lanes share: the fetch lane (fetch-lane.ts, Request → Response) and the wire lane
+ * (wire-lane.ts, socket bytes → socket bytes). Screening a request (limits, route, method),
  * recording an attempt's outcome (EWMA, outlier ejection, latency, the breaker's bus event), the
  * retry decision, the error a failure maps to, and the per-request metrics and access log line.
  */
-import type { Topology } from "./topology";
-import type { Bus } from "../../src/core/bus";
-import { UNGUARDED, type Permit, type UpstreamOutcomeError } from "../../src/contracts/bus-topics";
-import type { Logger } from "../../src/core/log";
-import type { HeaderView } from "../../src/lib/http1/pair-headers";
-import type { EdgePolicy, EdgeUpstreamTlsProvider } from "./edge/contract";
-import { RouteTable, METHOD_MISMATCH, hostOnly } from "./routing";
-import type { CompiledRoute } from "./route";
-import type { GatewayErrorCode } from "./errors";
-import { ejectionAllowed, observeLatency, recordOutcome } from "./upstream-state";
-import type { UpstreamClient, UpstreamErrorKind } from "./upstream-client";
-import { statusClass, type CellHistogram, type CounterCell } from "./metrics";
+import type { Topology } from "../topology";
+import type { Bus } from "../../../src/core/bus";
+import { UNGUARDED, type Permit, type UpstreamOutcomeError } from "../../../src/contracts/bus-topics";
+import type { Logger } from "../../../src/core/log";
+import type { HeaderView } from "../../../src/lib/http1/pair-headers";
+import type { EdgePolicy, EdgeUpstreamTlsProvider } from "../edge/contract";
+import { RouteTable, METHOD_MISMATCH, hostOnly } from "./route-table";
+import type { CompiledRoute } from "./compiled-route";
+import type { GatewayErrorCode } from "../errors";
+import { ejectionAllowed, observeLatency, recordOutcome } from "../upstream-state";
+import type { UpstreamClient, UpstreamErrorKind } from "../transport/upstream-client";
+import { statusClass, type CellHistogram, type CounterCell } from "../metrics";
 import type { AccessLog } from "./access-log";
 import type { Member } from "./balancers";
-import type { FramingProblem } from "../../src/lib/http1/head";
+import type { FramingProblem } from "../../../src/lib/http1/head";
 import { normalisePath } from "./path-normalise";
-import { connectionNamesFraming } from "./headers";
+import { connectionNamesFraming } from "./forward-headers";
 import { DecisionLog } from "./decision-log";
 import { proxyTrace, type ProxyTrace } from "./span-trace";
-import type { Tracer } from "../../src/lib/trace/trace";
+import type { Tracer } from "../../../src/lib/trace/trace";
 
 export const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 

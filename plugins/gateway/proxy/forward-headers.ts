@@ -4,9 +4,9 @@
  * (X-Forwarded-For/-Proto/-Host, Forwarded, X-Request-Id, traceparent).
  */
 
-import { applyHeaderProgramToPairs, type BlockProgram, type HeaderProgram } from "./transforms";
-import type { HeaderView } from "../../src/lib/http1/pair-headers";
-import { HOP_BY_HOP } from "../../src/lib/http1/hop-by-hop";
+import { applyHeaderProgramToPairs, type BlockProgram, type HeaderProgram } from "../transforms";
+import type { HeaderView } from "../../../src/lib/http1/pair-headers";
+import { HOP_BY_HOP } from "../../../src/lib/http1/hop-by-hop";
 
 
 /** Remove hop-by-hop headers, including any the Connection header names. */
