@@ -26,7 +26,7 @@ import { checkInstanceUrl } from "./address-policy";
 import { decodeStored, runtimeServiceOps } from "./runtime-services";
 import type { ServiceSettings } from "./schema";
 import { createProxyHandler } from "./proxy/fetch-lane";
-import { ProxyCore } from "./proxy/core";
+import { ProxyCore } from "./proxy/pipeline";
 import { createWireHandler } from "./proxy/wire-lane";
 import { ConnectionPool } from "./transport/pool";
 import { AccessLog } from "./proxy/access-log";

@@ -1,24 +1,31 @@
 /**
- * The proxy hot path: limits → route → edge policy → breaker permit → pick an instance → forward
- * (streaming both ways) → retries within budget → metrics, outcome, access log. Everything it can,
- * it reads from structures compiled at provision time.
+ * The fetch lane: the request walk for what Bun.serve hands the gateway (the wire lane's declines:
+ * streamed bodies, TLS-less HTTP/1.0, Expect, bulkheads, the admin and edge paths). Input: a
+ * Request; output: a Response. The stages are the shared ones (screen, policy, admit, the attempt
+ * driver, account); what is this lane's own is the streamed request body (counted against
+ * max_body_size), the bulkhead wait, and answers built as Response objects.
  */
 import type { Server } from "bun";
-import { mintTraceparent, requestIdFrom } from "./traceparent";
-import { BulkheadRejectedError, fullJitterBackoff } from "../../../src/lib/resilience";
+import { requestIdFrom } from "./traceparent";
 import type { Permit } from "../../../src/contracts/bus-topics";
-import type { EdgeDecision } from "../edge/contract";
-import { stripPrefix } from "./route-table";
 import type { CompiledRoute } from "./compiled-route";
-import { applyHeaderProgram, applyUrlProgram } from "../transforms";
-import { framingProblem, headerBlock, headerBytes, setForwardingHeaders, stripHopByHop, type ForwardingInfo } from "./forward-headers";
+import { applyHeaderProgram } from "../transforms";
+import { framingProblem, headerBlock, headerBytes, setForwardingHeaders, stripHopByHop } from "./forward-headers";
 import { gatewayError } from "../errors";
-import { UpstreamError, classifyFetchError, type UpstreamErrorKind, type UpstreamResponse } from "../transport/upstream-client";
-import { IDEMPOTENT, ProxyCore, isAdminPath, isRefusal, type Refusal } from "./core";
+import { UpstreamError, classifyFetchError, type UpstreamResponse } from "../transport/upstream-client";
+import { isRefusal, newCall, type Call, type ProxyCore, type Refusal } from "./pipeline";
+import { isAdminPath, screen } from "./screen";
+import { checkPolicy, type PolicyVerdict } from "./policy";
+import { admit, enterBulkhead, settle } from "./admit";
+import { AttemptDriver, mayRetry, type AttemptLane } from "./attempt";
+import { fallbackFor } from "./refusal";
+import { answerHeaders } from "./response-head";
+import { account } from "./account";
+import { forwardingOf, upstreamTarget } from "./upstream-request";
 import type { Member } from "./balancers";
 import { rawTarget } from "../../../src/lib/http1/raw-target";
+import { pathAt, queryAt } from "../../../src/lib/http1/target";
 import { peerIdentity } from "../../../src/core/peer-identity";
-import { spiffeRefusal } from "../platform-upstreams";
 
 /** Bun refuses header sections above this itself (431), so our own count is needed only below it. */
 const BUN_HEADER_LIMIT = 16 * 1024;
@@ -35,149 +42,118 @@ function limitBody(body: ReadableStream<Uint8Array>, max: number): ReadableStrea
   }));
 }
 
-/** The fetch lane: a Request from Bun.serve (or the wire lane's fallback) → a Response. */
+/** A refusal as a Response (the route's fallback, or the coded error), accounted. */
+function refusalResponse(core: ProxyCore, call: Call, r: Refusal, member?: Member, attempts?: number): Response {
+  const res = fallbackFor(r, call.requestId) ?? gatewayError(r.code, call.requestId, r.message, r.headers);
+  account(core, call, r.route, res.status, member, attempts, r.code);
+  return res;
+}
+
+/** One admitted request's attempts on the fetch lane, settled into one Response. */
+class FetchAttempts implements AttemptLane<UpstreamResponse> {
+  readonly driver: AttemptDriver<UpstreamResponse>;
+  private readonly headers: Headers | string;
+  private readonly pathAndQuery: string;
+  private readonly body: ReadableStream<Uint8Array> | null;
+  private readonly hasLength: boolean;
+  private resolve!: (r: Response) => void;
+  private reject!: (e: unknown) => void;
+
+  constructor(private readonly core: ProxyCore, private readonly req: Request, private readonly route: CompiledRoute, private readonly call: Call, permit: Permit) {
+    const h = req.headers;
+    const cl = h.get("content-length");
+    this.hasLength = cl !== null;
+    this.pathAndQuery = upstreamTarget(route, call);
+    const forwarding = forwardingOf(core, call, h, req.url.charCodeAt(4) === 115 /* https */ ? "https" : "http");
+    if (core.o.client.acceptsHeaderBlock && route.transforms.requestInBlock) {
+      // One pass over the client's headers into the serialised block the pooled client writes.
+      this.headers = headerBlock(h, forwarding, route.preserveHost, route.transforms.request, route.transforms.requestBlock);
+    } else {
+      const out = new Headers(h);
+      stripHopByHop(out);
+      if (!route.preserveHost) out.delete("host");
+      setForwardingHeaders(out, forwarding);
+      if (route.transforms.request) applyHeaderProgram(out, route.transforms.request);
+      this.headers = out;
+    }
+    let body: ReadableStream<Uint8Array> | null = (cl !== null && cl !== "0") || h.get("transfer-encoding") !== null ? req.body : null;
+    if (body !== null && cl === null) body = limitBody(body, core.o.maxBodySize);
+    this.body = body;
+    // A streamed body is consumed by the first attempt: only a bodiless request is sent again.
+    this.driver = new AttemptDriver(core, route, call.requestId, permit, body === null && mayRetry(route, req.method), this);
+  }
+
+  /** The bulkhead slot (held until the response head or failure), then the attempts. */
+  run(): Promise<Response> {
+    return new Promise<Response>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+      const bulkhead = this.route.svc.bulkhead;
+      const slot = bulkhead === undefined ? true : enterBulkhead(this.route);
+      if (slot === true) this.start();
+      else if (slot instanceof Promise) slot.then((s) => (s === true ? this.start() : this.driver.refuse(s))).catch((e: unknown) => this.crashed(e));
+      else this.driver.refuse(slot);
+    });
+  }
+
+  private start(): void {
+    const bulkhead = this.route.svc.bulkhead;
+    if (bulkhead !== undefined) this.driver.release = () => bulkhead.leave();
+    try { this.driver.go(); } catch (e) { this.reject(e); }
+  }
+
+  private crashed(e: unknown): void {
+    this.driver.end();
+    this.reject(e);
+  }
+
+  send(member: Member, deadline: number): void {
+    const route = this.route;
+    const host = this.req.headers.get("host");
+    this.core.o.client.send({
+      base: member.url, path: this.pathAndQuery, method: this.req.method, headers: this.headers, blockHasHost: route.preserveHost && host !== null, blockHasLength: this.hasLength,
+      body: this.body, connectTimeoutMs: route.connectTimeoutMs, deadline, tls: route.svc.tlsSource?.get(), signal: this.req.signal,
+    }).then((res) => this.driver.result(res.status, undefined, res), (e: unknown) => this.driver.result(0, classifyFetchError(e, false).kind, undefined))
+      .catch((e: unknown) => this.crashed(e));
+  }
+
+  answer(up: UpstreamResponse, _status: number, member: Member, attempts: number): void {
+    const res = new Response(up.body as BodyInit | null, { status: up.status, statusText: up.statusText, headers: answerHeaders(up.headers, this.call, this.route) });
+    account(this.core, this.call, this.route, res.status, member, attempts);
+    this.resolve(res);
+  }
+
+  refuse(r: Refusal, member: Member | undefined, attempts: number | undefined): void {
+    this.resolve(refusalResponse(this.core, this.call, r, member, attempts));
+  }
+}
+
 export function createProxyHandler(core: ProxyCore) {
   const o = core.o;
-  const client = o.client;
   const checkHeaderSize = o.maxHeaderSize < BUN_HEADER_LIMIT;
-  const trace = core.trace;
 
-  function finish(route: CompiledRoute | undefined, req: Request, path: string, res: Response, requestId: string, clientIp: string, t0: number, member?: Member, attempts?: number, code?: string): Response {
-    core.account(route, req.method, path, res.status, requestId, clientIp, t0, member, attempts, code);
-    return res;
-  }
-
-  function refuse(r: Refusal, req: Request, path: string, requestId: string, clientIp: string, t0: number, member?: Member, attempts?: number): Response {
-    const fallback = r.route?.fallback?.[r.code];
-    if (fallback !== undefined) {
-      const res = fallback();
-      res.headers.set("x-request-id", requestId);
-      return finish(r.route, req, path, res, requestId, clientIp, t0, member, attempts, r.code);
-    }
-    return finish(r.route, req, path, gatewayError(r.code, requestId, r.message, r.headers), requestId, clientIp, t0, member, attempts, r.code);
-  }
-
-  /** Everything after the breaker's permit: the bulkhead slot, the attempts (retries within budget), the answer. */
-  async function forward(permit: Permit, req: Request, route: CompiledRoute, path: string, query: string, clientIp: string, requestId: string, t0: number, decision: EdgeDecision | undefined): Promise<Response> {
-    // How the request ended, for its permit: the last attempt's result, "unsent" until one is made.
-    let lastStatus = 0;
-    let lastLatencyMs = 0;
-    let lastErr: UpstreamErrorKind | "unsent" | undefined = "unsent";
-    const svc = route.svc;
-    const bulkhead = svc.bulkhead;
-    let inside = false;
-    // The permit is settled in one place, the finally at the end, however this ends: answered, refused,
-    // no instance, bulkhead full, client gone, timed out, budget spent, or thrown.
+  function policyDone(req: Request, route: CompiledRoute, call: Call, v: PolicyVerdict): Response | Promise<Response> {
+    if (v instanceof Response) { account(core, call, route, v.status); return v; }
+    if (v !== undefined) return refusalResponse(core, call, v);
+    const permit = admit(core, route, call.requestId);
+    if (isRefusal(permit)) return refusalResponse(core, call, permit);
+    let attempts: FetchAttempts;
     try {
-      const h = req.headers;
-      const cl = h.get("content-length");
-      const hasBody = (cl !== null && cl !== "0") || h.get("transfer-encoding") !== null;
-
-      // Upstream path: strip prefix, then the route's rewrite.
-      const upstreamPath = route.strip ? stripPrefix(path, route.prefix) : path;
-      const pathAndQuery = route.transforms.url ? applyUrlProgram(upstreamPath, query, route.transforms.url) : upstreamPath + query;
-
-      const host = h.get("host");
-      const forwarding: ForwardingInfo = {
-        clientIp, proto: req.url.charCodeAt(4) === 115 /* https */ ? "https" : "http", host, requestId,
-        traceparent: trace?.traceparent?.(requestId, h.get("traceparent")) ?? mintTraceparent(h.get("traceparent")), trustChain: o.trustForwarded,
-      };
-      let out: Headers | string;
-      if (client.acceptsHeaderBlock && route.transforms.requestInBlock) {
-        // One pass over the client's headers into the serialised block the pooled client writes.
-        out = headerBlock(h, forwarding, route.preserveHost, route.transforms.request, route.transforms.requestBlock);
-      } else {
-        out = new Headers(h);
-        stripHopByHop(out);
-        if (!route.preserveHost) out.delete("host");
-        setForwardingHeaders(out, forwarding);
-        if (route.transforms.request) applyHeaderProgram(out, route.transforms.request);
-      }
-
-      let body: ReadableStream<Uint8Array> | null = hasBody ? req.body : null;
-      if (body !== null && cl === null) body = limitBody(body, o.maxBodySize);
-
-      const retryable = route.retryAttempts > 0 && body === null && (IDEMPOTENT.has(req.method) || route.retryNonIdempotent);
-      const now0 = Date.now();
-      svc.budget.recordRequest(now0);
-
-      // One deadline for the whole exchange (all attempts) up to the response headers.
-      const deadline = now0 + route.timeoutMs;
-
-      let exclude: Member | undefined;
-      let attempt = 0;
-      if (bulkhead !== undefined) {
-        if (!bulkhead.tryEnter()) {
-          if (bulkhead.queued >= bulkhead.maxQueue) return bulkheadFull(route, req, path, requestId, clientIp, t0, "queue_full");
-          try {
-            await bulkhead.enter();
-          } catch (e) {
-            return bulkheadFull(route, req, path, requestId, clientIp, t0, e instanceof BulkheadRejectedError ? e.reason : "queue_full");
-          }
-        }
-        // The slot is held until the upstream's response head (or failure), then handed to the next in queue.
-        inside = true;
-      }
-      for (;;) {
-        const now = attempt === 0 ? now0 : Date.now();
-        const member = core.pick(route, now, exclude);
-        trace?.instance(requestId, route, attempt, member, exclude, lastStatus, lastErr);
-        if (member === undefined) return refuse(core.noInstance(route), req, path, requestId, clientIp, t0, undefined, attempt + 1);
-        const state = member.state;
-        state.active++;
-        const started = performance.now();
-        let res: UpstreamResponse | undefined;
-        let err: UpstreamError | undefined;
-        try {
-          res = await client.send({ base: member.url, path: pathAndQuery, method: req.method, headers: out, blockHasHost: route.preserveHost && host !== null, blockHasLength: cl !== null, body, connectTimeoutMs: route.connectTimeoutMs, deadline: core.attemptDeadline(route, deadline, now), tls: svc.tlsSource?.get(), signal: req.signal });
-        } catch (e) {
-          err = classifyFetchError(e, false);
-        } finally {
-          state.active--;
-        }
-        const latencyMs = performance.now() - started;
-        const doneAt = now + latencyMs;
-        const status = res !== undefined ? res.status : 0;
-        core.recordAttempt(route, member, latencyMs, doneAt, status, err?.kind);
-        lastStatus = status;
-        lastLatencyMs = latencyMs;
-        lastErr = err?.kind;
-
-        if (retryable && core.retryable(route, attempt, doneAt, deadline, status, err?.kind) && core.tryRetry(route, doneAt, requestId)) {
-          res?.discard();
-          const delay = fullJitterBackoff(attempt, route.backoffBaseMs, route.backoffCapMs);
-          if (delay > 0) await Bun.sleep(delay);
-          attempt++;
-          exclude = member;
-          continue;
-        }
-
-        if (err !== undefined) return refuse(core.failure(route, err.kind), req, path, requestId, clientIp, t0, member, attempt + 1);
-
-        const up = res!;
-        const rh = up.headers;
-        rh.set("x-request-id", requestId);
-        if (route.transforms.response) applyHeaderProgram(rh, route.transforms.response);
-        const extra = decision?.responseHeaders;
-        if (extra) for (let i = 0; i < extra.length; i++) rh.append(extra[i][0], extra[i][1]);
-        const response = new Response(up.body as BodyInit | null, { status: up.status, statusText: up.statusText, headers: rh });
-        return finish(route, req, path, response, requestId, clientIp, t0, member, attempt + 1);
-      }
-    } finally {
-      if (inside) bulkhead!.leave();
-      core.settle(permit, lastStatus, lastLatencyMs, lastErr);
+      attempts = new FetchAttempts(core, req, route, call, permit);
+    } catch (e) {
+      settle(permit, 0, 0, "unsent");
+      throw e;
     }
+    return attempts.run();
   }
 
-  function handle(req: Request, server: Server<unknown>): Response | Promise<Response> {
+  return function handle(req: Request, server: Server<unknown>): Response | Promise<Response> {
     const t0 = performance.now();
     const url = req.url;
-    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-    const q = url.indexOf("?", pathStart);
-    let path = q === -1 ? url.slice(pathStart) : url.slice(pathStart, q);
-    const query = q === -1 ? "" : url.slice(q);
-    const raw = rawTarget(req); // the path as sent, where Bun's URL parser resolved dots or backslashes: screened like the wire lane's
-    if (raw !== undefined) { const rq = raw.indexOf("?"); path = rq === -1 ? raw : raw.slice(0, rq); }
+    const q = queryAt(url, pathAt(url));
+    // The path as sent, where Bun's URL parser resolved dots or backslashes: screened like the wire lane's.
+    const raw = rawTarget(req);
+    const path = raw !== undefined ? raw.slice(0, queryAt(raw)) : url.slice(pathAt(url), q);
 
     if (isAdminPath(path)) return o.admin(req, server.requestIP(req)?.address ?? "");
     if (o.policy !== undefined && o.edgePaths.has(path)) {
@@ -186,40 +162,12 @@ export function createProxyHandler(core: ProxyCore) {
     }
 
     const h = req.headers;
-    const clientIp = server.requestIP(req)?.address ?? "";
-    const requestId = requestIdFrom(h.get("x-request-id"));
-
-    const screened = core.screen(req.method, path, h, framingProblem(h), checkHeaderSize ? headerBytes(h) : undefined);
-    if (!("svc" in screened)) return refuse(screened, req, path, requestId, clientIp, t0);
-    const route = screened;
-    path = core.screenedPath; // normalised: routed and forwarded alike
-    trace?.route(requestId, req.method, path, route, h);
-    const peer = route.svc.settings.require_spiffe.length > 0 ? spiffeRefusal(route, peerIdentity(req)) : undefined;
-    if (peer) return refuse(peer, req, path, requestId, clientIp, t0);
-    if (o.policy === undefined) return admitted(req, route, path, query, clientIp, requestId, t0, undefined);
-    const decision = o.policy.check(req, route.edge, clientIp);
-    trace?.edge(requestId, route, decision);
-    if (decision instanceof Promise) {
-      return decision.then((d) => d.reject ? finish(route, req, path, d.reject, requestId, clientIp, t0) : admitted(req, route, path, query, clientIp, requestId, t0, d));
-    }
-    if (decision.reject) return finish(route, req, path, decision.reject, requestId, clientIp, t0);
-    return admitted(req, route, path, query, clientIp, requestId, t0, decision);
-  }
-
-  function admitted(req: Request, route: CompiledRoute, path: string, query: string, clientIp: string, requestId: string, t0: number, decision: EdgeDecision | undefined): Response | Promise<Response> {
-    const permit = core.admit(route);
-    trace?.breaker(requestId, route, permit);
-    if (isRefusal(permit)) return refuse(permit, req, path, requestId, clientIp, t0);
-    return forward(permit, req, route, path, query, clientIp, requestId, t0, decision);
-  }
-
-  function bulkheadFull(route: CompiledRoute, req: Request, path: string, requestId: string, clientIp: string, t0: number, why: "queue_full" | "queue_timeout"): Response {
-    const b = route.svc.bulkhead!;
-    const message = why === "queue_full"
-      ? `service "${route.svc.name}" has ${b.maxConcurrent} calls in flight and ${b.maxQueue} queued`
-      : `no call slot for service "${route.svc.name}" freed within ${b.queueTimeoutMs} ms`;
-    return refuse({ code: "GW_ERR_BULKHEAD_FULL", message, headers: { "retry-after": "1" }, route }, req, path, requestId, clientIp, t0);
-  }
-
-  return handle;
+    const call = newCall(req.method, path, url.slice(q), requestIdFrom(h.get("x-request-id")), server.requestIP(req)?.address ?? "", peerIdentity(req), t0);
+    const route = screen(core, call, h, framingProblem(h), checkHeaderSize ? headerBytes(h) : undefined);
+    if (isRefusal(route)) return refusalResponse(core, call, route);
+    core.trace?.route(call.requestId, call.method, call.path, route, h);
+    const v = checkPolicy(core, call, req, route);
+    if (v instanceof Promise) return v.then((d) => policyDone(req, route, call, d));
+    return policyDone(req, route, call, v);
+  };
 }

@@ -6,7 +6,7 @@
 
 /**
  * "client" and "body-limit" are the client's doing (it went away, its body failed or stalled, or it
- * sent too much): never counted against the upstream (proxy/core.ts recordAttempt).
+ * sent too much): never counted against the upstream (proxy/attempt.ts recordAttempt).
  */
 export type UpstreamErrorKind = "connect" | "timeout" | "reset" | "body-limit" | "client" | "other";
 
