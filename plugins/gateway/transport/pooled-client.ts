@@ -1,20 +1,21 @@
 /**
- * A pooled HTTP/1.1 client on Bun.connect, for the proxy's hot path: keep-alive connections per
- * instance reused across requests, the request head written in one write, Content-Length, chunked
- * and close-delimited responses, streaming bodies both ways with backpressure (socket pause/resume
- * on the way back, drain on the way out). A small Content-Length response that arrives with its head
- * (the common case) is handed over as bytes, with no stream at all.
- * https instances go through fetch() (TLS stays Bun's).
+ * The pooled HTTP/1.1 client for the fetch lane (and the UpstreamClient contract): keep-alive
+ * connections per instance reused across requests (the pool the wire lane relays on), the request
+ * head written in one write, the client's body streamed with backpressure. The response is read with
+ * the one HTTP/1.1 codec (src/lib/http1: parseResponseHead, BodyFramer decoding chunked bodies) and
+ * handed back as a Response's parts; a small Content-Length body that came with its head (the common
+ * case) is handed over as bytes, with no stream at all. https instances go through fetch() (TLS stays Bun's).
  */
+import { CRLFCRLF, MalformedHead, parseResponseHead, responseHasNoBody } from "../../../src/lib/http1/head";
+import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../../src/lib/http1/framer";
+import { HOP_BY_HOP } from "../../../src/lib/http1/hop-by-hop";
 import { UpstreamError, clientGone, fetchClient, type UpstreamClient, type UpstreamRequest, type UpstreamResponse } from "./upstream-client";
 import { ConnectionPool, type Conn, type PoolExchange } from "./pool";
 
-const CRLFCRLF = Buffer.from("\r\n\r\n");
 const MAX_HEAD = 64 * 1024;
 const NON_ASCII = /[^\x00-\x7f]/;
 
-const enum Phase { Head, Length, Chunked, UntilClose, Done }
-const enum ChunkState { Size, Data, DataEnd, Trailer }
+const enum Phase { Head, Body, Done }
 
 interface Exchange extends PoolExchange {
   req: UpstreamRequest;
@@ -26,17 +27,15 @@ interface Exchange extends PoolExchange {
   resolve(r: UpstreamResponse): void;
   reject(e: UpstreamError): void;
   phase: Phase;
+  /** Head bytes so far, while the head is incomplete. */
   head: Buffer | null;
   receivedAny: boolean;
   keepAlive: boolean;
-  remaining: number;
+  framer: BodyFramer;
   controller: ReadableStreamDefaultController<Uint8Array> | null;
-  chunk: ChunkState;
-  line: string;
 }
 
-/** Hop-by-hop response fields never handed back (RFC 9110 §7.6.1). */
-const HOP = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"]);
+function noop(): void {}
 
 function fail(ex: Exchange, err: UpstreamError): void {
   if (ex.settled) {
@@ -47,15 +46,11 @@ function fail(ex: Exchange, err: UpstreamError): void {
   ex.reject(err);
 }
 
-function destroy(ex: Exchange, conn: Conn): void {
-  ex.pool.destroy(conn);
-}
-
 /** The response is complete: the connection goes back to the idle list when it may be reused. */
-function complete(conn: Conn, ex: Exchange): void {
+function complete(conn: Conn, ex: Exchange, reusable: boolean): void {
   ex.phase = Phase.Done;
   if (ex.controller) { try { ex.controller.close(); } catch { /* cancelled */ } ex.controller = null; }
-  ex.pool.complete(conn, ex.keepAlive);
+  ex.pool.complete(conn, ex.keepAlive && reusable);
 }
 
 function bodyStream(conn: Conn, ex: Exchange): ReadableStream<Uint8Array> {
@@ -65,181 +60,99 @@ function bodyStream(conn: Conn, ex: Exchange): ReadableStream<Uint8Array> {
     cancel() {
       // The client went away mid-body: this connection cannot be reused.
       ex.controller = null;
-      if (ex.phase !== Phase.Done) { ex.phase = Phase.Done; destroy(ex, conn); }
+      if (ex.phase !== Phase.Done) { ex.phase = Phase.Done; ex.pool.destroy(conn); }
     },
   }, { highWaterMark: 64 * 1024, size: (c) => c?.byteLength ?? 0 });
 }
 
-function enqueue(conn: Conn, ex: Exchange, bytes: Uint8Array): void {
+/** Body bytes as they come, through the framer (chunk framing removed); backpressure pauses the socket. */
+function onBody(conn: Conn, ex: Exchange, buf: Buffer, at: number): void {
   const c = ex.controller;
-  if (c === null || bytes.byteLength === 0) return;
-  c.enqueue(bytes);
-  if ((c.desiredSize ?? 1) <= 0 && !conn.paused) { conn.paused = true; conn.socket?.pause(); }
+  const end = ex.framer.advance(buf, at, buf.length, (from, to) => { if (ex.controller !== null) ex.controller.enqueue(buf.subarray(from, to)); });
+  if (end === FRAMER_ERROR) {
+    ex.phase = Phase.Done;
+    fail(ex, new UpstreamError("reset", ex.framer.error));
+    ex.pool.destroy(conn);
+    return;
+  }
+  if (end !== FRAMER_MORE) { complete(conn, ex, end === buf.length); return; }
+  if (c !== null && (c.desiredSize ?? 1) <= 0 && !conn.paused) { conn.paused = true; conn.socket?.pause(); }
 }
 
-/** Parse the response head; returns the offset after it, or -1 when more bytes are needed. */
-function onHead(conn: Conn, ex: Exchange, data: Buffer): number {
-  const end = data.indexOf(CRLFCRLF);
-  if (end === -1) {
-    if (data.length > MAX_HEAD) { fail(ex, new UpstreamError("other", "upstream response head too large")); destroy(ex, conn); }
-    else ex.head = data;
+/** A complete head in buf[0, end): resolve the exchange; returns where the body starts, or -1 (failed, or an interim 1xx skipped: see phase). */
+function onHead(conn: Conn, ex: Exchange, buf: Buffer, end: number): number {
+  let r;
+  try {
+    r = parseResponseHead(buf, 0, end);
+  } catch (e) {
+    fail(ex, new UpstreamError("other", e instanceof MalformedHead ? `malformed upstream response head: ${e.reason}` : String(e)));
+    ex.pool.destroy(conn);
     return -1;
   }
-  ex.head = null;
-  const text = data.toString("latin1", 0, end);
-  const firstEnd = text.indexOf("\r\n");
-  const statusLine = firstEnd === -1 ? text : text.slice(0, firstEnd);
-  const status = Number(statusLine.slice(9, 12));
-  if (!statusLine.startsWith("HTTP/1.") || !(status >= 100 && status < 600)) {
-    fail(ex, new UpstreamError("other", "malformed upstream status line"));
-    destroy(ex, conn);
-    return -1;
-  }
+  const status = r.status;
   // 1xx (other than 101) are interim: skip them and read the final head.
   if (status < 200 && status !== 101) return end + 4;
-  const statusText = statusLine.slice(13);
   const headers = new Headers();
-  let contentLength = -1;
-  let chunked = false;
-  let close = statusLine.charCodeAt(7) === 48; // HTTP/1.0 closes unless told otherwise
-  let connectionTokens: string[] | undefined;
-  let i = firstEnd === -1 ? text.length : firstEnd + 2;
-  while (i < text.length) {
-    let nl = text.indexOf("\r\n", i);
-    if (nl === -1) nl = text.length;
-    const colon = text.indexOf(":", i);
-    if (colon !== -1 && colon < nl) {
-      const name = text.slice(i, colon).toLowerCase();
-      const value = text.slice(colon + 1, nl).trim();
-      if (HOP.has(name)) {
-        if (name === "transfer-encoding") chunked = value.toLowerCase().includes("chunked");
-        else if (name === "connection") {
-          const v = value.toLowerCase();
-          if (v.includes("close")) close = true; else if (v.includes("keep-alive")) close = false;
-          connectionTokens = v.split(",").map((t) => t.trim()).filter((t) => t && t !== "close" && t !== "keep-alive");
-        }
-      } else {
-        if (name === "content-length") contentLength = Number(value);
-        headers.append(name, value);
-      }
-    }
-    i = nl + 2;
+  const tokens = r.connectionTokens;
+  const p = r.pairs;
+  for (let i = 0; i < p.length; i += 2) {
+    const name = p[i];
+    if (HOP_BY_HOP.has(name) || (tokens !== undefined && tokens.includes(name)) || (r.chunked && name === "content-length")) continue;
+    headers.append(name, p[i + 1]);
   }
-  if (connectionTokens) for (const t of connectionTokens) headers.delete(t);
-  ex.keepAlive = !close;
-  const rest = end + 4;
-  const noBody = ex.req.method === "HEAD" || status === 204 || status === 304 || status === 101;
+  const statusText = r.statusLine.slice(13);
+  ex.keepAlive = !r.close;
   ex.settled = true;
-  if (noBody) {
+  ex.head = null;
+  const rest = end + 4;
+  if (responseHasNoBody(ex.req.method, status)) {
     ex.resolve({ status, statusText, headers, body: null, discard: noop });
-    complete(conn, ex);
-    return data.length;
+    complete(conn, ex, true);
+    return -1;
   }
-  if (chunked) {
-    ex.phase = Phase.Chunked;
-    ex.chunk = ChunkState.Size;
-    ex.line = "";
-    if (contentLength !== -1) headers.delete("content-length");
-  } else if (contentLength >= 0) {
-    if (data.length - rest >= contentLength) {
+  const framer = ex.framer;
+  if (r.chunked) framer.chunked();
+  else if (r.contentLength >= 0) {
+    if (buf.length - rest >= r.contentLength) {
       // Fast path: the whole body came with the head.
-      ex.resolve({ status, statusText, headers, body: data.subarray(rest, rest + contentLength), discard: noop });
-      complete(conn, ex);
-      return data.length;
+      ex.resolve({ status, statusText, headers, body: buf.subarray(rest, rest + r.contentLength), discard: noop });
+      complete(conn, ex, buf.length === rest + r.contentLength);
+      return -1;
     }
-    ex.phase = Phase.Length;
-    ex.remaining = contentLength;
+    framer.length(r.contentLength);
   } else {
-    ex.phase = Phase.UntilClose;
+    framer.untilClose();
     ex.keepAlive = false;
   }
+  ex.phase = Phase.Body;
   const body = bodyStream(conn, ex);
   ex.resolve({ status, statusText, headers, body, discard: () => { void body.cancel().catch(noop); } });
   return rest;
 }
 
-function noop(): void {}
-
-/** Incremental chunked-transfer decoder over one data buffer from `at`. */
-function onChunked(conn: Conn, ex: Exchange, data: Buffer, at: number): void {
-  let i = at;
-  const n = data.length;
-  while (i < n && ex.phase === Phase.Chunked) {
-    switch (ex.chunk) {
-      case ChunkState.Size:
-      case ChunkState.Trailer: {
-        const nl = data.indexOf(10, i);
-        if (nl === -1) { ex.line += data.toString("latin1", i, n); if (ex.line.length > 8192) { bodyError(conn, ex, "chunk line too long"); } return; }
-        let line = ex.line + data.toString("latin1", i, nl);
-        ex.line = "";
-        i = nl + 1;
-        if (line.endsWith("\r")) line = line.slice(0, -1);
-        if (ex.chunk === ChunkState.Trailer) {
-          if (line.length === 0) { complete(conn, ex); return; }
-          continue;
-        }
-        const semi = line.indexOf(";");
-        const size = parseInt(semi === -1 ? line : line.slice(0, semi), 16);
-        if (!Number.isFinite(size) || size < 0) { bodyError(conn, ex, "bad chunk size"); return; }
-        if (size === 0) ex.chunk = ChunkState.Trailer;
-        else { ex.remaining = size; ex.chunk = ChunkState.Data; }
-        break;
-      }
-      case ChunkState.Data: {
-        const take = Math.min(ex.remaining, n - i);
-        enqueue(conn, ex, data.subarray(i, i + take));
-        i += take;
-        ex.remaining -= take;
-        if (ex.remaining === 0) { ex.chunk = ChunkState.DataEnd; ex.remaining = 2; }
-        break;
-      }
-      case ChunkState.DataEnd: {
-        const take = Math.min(ex.remaining, n - i);
-        i += take;
-        ex.remaining -= take;
-        if (ex.remaining === 0) ex.chunk = ChunkState.Size;
-        break;
-      }
-    }
-  }
-}
-
-function bodyError(conn: Conn, ex: Exchange, why: string): void {
-  ex.phase = Phase.Done;
-  fail(ex, new UpstreamError("reset", why));
-  destroy(ex, conn);
-}
-
 function onData(ex: Exchange, conn: Conn, data: Buffer): void {
   ex.receivedAny = true;
+  if (ex.phase === Phase.Body) { onBody(conn, ex, data, 0); return; }
   let buf = data;
-  let at = 0;
   while (ex.phase === Phase.Head) {
-    if (ex.head) { buf = Buffer.concat([ex.head, buf]); ex.head = null; }
-    const next = onHead(conn, ex, buf);
-    if (next === -1) return;
-    if (next >= buf.length) return;
-    if (ex.phase === Phase.Head) { buf = buf.subarray(next); continue; } // after a 1xx
-    at = next;
-    if (conn.ex !== ex) return; // completed (and maybe reused) already
-  }
-  switch (ex.phase) {
-    case Phase.Length: {
-      const take = Math.min(ex.remaining, buf.length - at);
-      enqueue(conn, ex, buf.subarray(at, at + take));
-      ex.remaining -= take;
-      if (ex.remaining === 0) complete(conn, ex);
-      break;
+    if (ex.head !== null) { buf = Buffer.concat([ex.head, buf]); ex.head = null; }
+    const end = buf.indexOf(CRLFCRLF);
+    if (end === -1) {
+      if (buf.length > MAX_HEAD) { fail(ex, new UpstreamError("other", "upstream response head too large")); ex.pool.destroy(conn); }
+      else ex.head = buf;
+      return;
     }
-    case Phase.Chunked: onChunked(conn, ex, buf, at); break;
-    case Phase.UntilClose: enqueue(conn, ex, buf.subarray(at)); break;
-    default: break;
+    const next = onHead(conn, ex, buf, end);
+    if (next === -1 || next >= buf.length) return;
+    if (ex.phase === Phase.Head) { buf = buf.subarray(next); continue; } // after a 1xx
+    if (conn.ex !== ex) return; // completed (and maybe reused) already
+    onBody(conn, ex, buf, next);
   }
 }
 
 function onClose(ex: Exchange, conn: Conn, retry: () => void): void {
   if (ex.phase === Phase.Done) return;
-  if (ex.phase === Phase.UntilClose) { complete(conn, ex); return; }
+  if (ex.phase === Phase.Body && ex.framer.closeDelimited) { complete(conn, ex, false); return; }
   if (ex.phase === Phase.Head && !ex.receivedAny && !ex.settled && conn.served > 0 && ex.req.body === null) {
     // A reused keep-alive connection the upstream had closed: send again on a fresh one.
     retry();
@@ -301,7 +214,7 @@ export function pooledClient(pool: ConnectionPool = new ConnectionPool()): Upstr
     } catch (err) {
       const e = err instanceof UpstreamError ? err : new UpstreamError("client", `the client's request body failed: ${(err as Error)?.message ?? String(err)}`);
       fail(ex, e);
-      destroy(ex, conn);
+      pool.destroy(conn);
     }
   }
 
@@ -316,7 +229,7 @@ export function pooledClient(pool: ConnectionPool = new ConnectionPool()): Upstr
       return new Promise<UpstreamResponse>((resolve, reject) => {
         const ex: Exchange = {
           req: r, pool, resolve, reject, phase: Phase.Head, head: null, receivedAny: false, settled: false, keepAlive: true,
-          remaining: 0, controller: null, chunk: ChunkState.Size, line: "", conn: null,
+          framer: new BodyFramer(), controller: null, conn: null,
           deadline: r.deadline, span: Math.max(0, r.deadline - Date.now()), connectTimeoutMs: r.connectTimeoutMs,
           start(conn) { write(ex, conn); },
           onData(conn, data) { onData(ex, conn, data); },
@@ -328,7 +241,7 @@ export function pooledClient(pool: ConnectionPool = new ConnectionPool()): Upstr
           if (ex.settled) return;
           fail(ex, clientGone());
           ex.phase = Phase.Done;
-          if (ex.conn !== null) destroy(ex, ex.conn);
+          if (ex.conn !== null) pool.destroy(ex.conn);
         }, { once: true });
         pool.send(pool.poolFor(r.base), ex);
       });
