@@ -6,13 +6,12 @@
  * handed back as a Response's parts; a small Content-Length body that came with its head (the common
  * case) is handed over as bytes, with no stream at all. https instances go through fetch() (TLS stays Bun's).
  */
-import { CRLFCRLF, MalformedHead, parseResponseHead, responseHasNoBody } from "../../../src/lib/http1/head";
+import { CRLFCRLF, MAX_RESPONSE_HEAD, MalformedHead, parseResponseHead, responseHasNoBody } from "../../../src/lib/http1/head";
 import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../../src/lib/http1/framer";
 import { HOP_BY_HOP } from "../../../src/lib/http1/hop-by-hop";
 import { UpstreamError, clientGone, fetchClient, type UpstreamClient, type UpstreamRequest, type UpstreamResponse } from "./upstream-client";
 import { ConnectionPool, type Conn, type PoolExchange } from "./pool";
 
-const MAX_HEAD = 64 * 1024;
 const NON_ASCII = /[^\x00-\x7f]/;
 
 const enum Phase { Head, Body, Done }
@@ -138,7 +137,7 @@ function onData(ex: Exchange, conn: Conn, data: Buffer): void {
     if (ex.head !== null) { buf = Buffer.concat([ex.head, buf]); ex.head = null; }
     const end = buf.indexOf(CRLFCRLF);
     if (end === -1) {
-      if (buf.length > MAX_HEAD) { fail(ex, new UpstreamError("other", "upstream response head too large")); ex.pool.destroy(conn); }
+      if (buf.length > MAX_RESPONSE_HEAD) { fail(ex, new UpstreamError("other", "upstream response head too large")); ex.pool.destroy(conn); }
       else ex.head = buf;
       return;
     }

@@ -6,7 +6,7 @@
 import { describe, test, expect } from "bun:test";
 import { CRLFCRLF, MalformedHead, parseRequestHead, parseResponseHead, responseHasNoBody, type RequestHead } from "./head";
 import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "./framer";
-import { ResponseScan, scanResponseHead } from "./response-scan";
+import { ResponseScan, keptHeadSize, scanResponseHead, writeKeptHead } from "./response-scan";
 import { PairHeaders } from "./pair-headers";
 import { FRAMING_FIELDS, HOP_BY_HOP } from "./hop-by-hop";
 
@@ -612,5 +612,22 @@ describe("scanResponseHead", () => {
     expect(h.ok).toBe(true);
     expect(h.s.needsParse).toBe(true);
     expect(parsed(h).pairs.length).toBe(802);
+  });
+});
+
+describe("writeKeptHead", () => {
+  const relayed = (text: string, extra: string) => {
+    const r = scan(text);
+    const out = Buffer.alloc(keptHeadSize(r.s, extra));
+    return out.toString("latin1", 0, writeKeptHead(r.s, r.buf, extra, out));
+  };
+
+  test("an HTTP/1.1 head: its status line and kept lines as bytes, hop-by-hop ones out, ours appended", () => {
+    expect(relayed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\nX-A: 1\r\n\r\nok", "x-request-id: r1\r\n"))
+      .toBe("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\nx-request-id: r1\r\n\r\n");
+  });
+
+  test("an HTTP/1.0 head gets our HTTP/1.1 status line before its code and reason", () => {
+    expect(relayed("HTTP/1.0 404 Not Found\r\nX-B: 2\r\n\r\n", "")).toBe("HTTP/1.1 404 Not Found\r\nX-B: 2\r\n\r\n");
   });
 });
