@@ -65,8 +65,7 @@ export class RelayExchange implements PoolExchange {
 
   start(conn: Conn): void {
     this.receivedAny = false;
-    this.pool.writeAll(conn, this.head);
-    if (this.body !== null) this.pool.writeAll(conn, this.body);
+    this.pool.writeRequest(conn, this.head, this.body);
   }
 
   onData(conn: Conn, data: Buffer): void {
