@@ -4,12 +4,13 @@
  * head written in one write, the client's body streamed with backpressure. The response is read with
  * the one HTTP/1.1 codec (src/lib/http1: parseResponseHead, BodyFramer decoding chunked bodies) and
  * handed back as a Response's parts; a small Content-Length body that came with its head (the common
- * case) is handed over as bytes, with no stream at all. https instances go through fetch() (TLS stays Bun's).
+ * case) is handed over as bytes, with no stream at all. https instances are reached on the pool's TLS
+ * connections with the service's upstream TLS options, as the wire lane reaches them.
  */
 import { CRLFCRLF, MAX_RESPONSE_HEAD, MalformedHead, parseResponseHead, responseHasNoBody } from "../../../src/lib/http1/head";
 import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../../src/lib/http1/framer";
 import { HOP_BY_HOP } from "../../../src/lib/http1/hop-by-hop";
-import { UpstreamError, clientGone, fetchClient, type UpstreamClient, type UpstreamRequest, type UpstreamResponse } from "./upstream-client";
+import { UpstreamError, clientGone, type UpstreamClient, type UpstreamRequest, type UpstreamResponse } from "./upstream-client";
 import { ConnectionPool, type Conn, type PoolExchange } from "./pool";
 
 const NON_ASCII = /[^\x00-\x7f]/;
@@ -163,8 +164,6 @@ function onClose(ex: Exchange, conn: Conn, retry: () => void): void {
 
 /** The client over `pool` (shared with the wire lane, so both reuse the same keep-alive connections). */
 export function pooledClient(pool: ConnectionPool = new ConnectionPool()): UpstreamClient {
-  const tlsFallback = fetchClient();
-
   function write(ex: Exchange, conn: Conn): void {
     const r = ex.req;
     ex.receivedAny = false;
@@ -222,7 +221,6 @@ export function pooledClient(pool: ConnectionPool = new ConnectionPool()): Upstr
     acceptsHeaderBlock: true,
     send(r) {
       if (pool.closed) return Promise.reject(new UpstreamError("other", "client closed"));
-      if (r.base.charCodeAt(4) === 115 /* https */) return tlsFallback.send(r);
       const signal = r.signal;
       if (signal?.aborted) return Promise.reject(clientGone());
       return new Promise<UpstreamResponse>((resolve, reject) => {
@@ -242,7 +240,7 @@ export function pooledClient(pool: ConnectionPool = new ConnectionPool()): Upstr
           ex.phase = Phase.Done;
           if (ex.conn !== null) pool.destroy(ex.conn);
         }, { once: true });
-        pool.send(pool.poolFor(r.base), ex);
+        pool.send(pool.poolFor(r.base, r.base.charCodeAt(4) === 115 /* https */ ? (r.tls ?? true) : undefined), ex);
       });
     },
     close() { pool.close(); },
