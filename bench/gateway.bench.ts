@@ -237,7 +237,7 @@ bench/peers/haproxy.cfg.tmpl), fastify + @fastify/http-proxy on Node ${info.node
 The gateway runs with routing, round-robin balancing, active health checks, a request-header transformation, metrics and the
 sampled access log on (edge rate limiting off: it is the edge's own figure). It adds X-Forwarded-For/-Proto/-Host, Forwarded,
 X-Request-Id and traceparent upstream; nginx adds X-Forwarded-For/-Proto, haproxy X-Forwarded-For. The pooled-client variant
-relays on the wire lane (the host's raw HTTP/1.1 front, plugins/gateway/wire-proxy.ts); the fetch() variant takes the same
+relays on the wire lane (the host's raw HTTP/1.1 front, plugins/gateway/proxy/wire-lane.ts); the fetch() variant takes the same
 lane but sends each attempt through fetch() and writes the Response out.
 
 ${md}

@@ -14,8 +14,8 @@ import type { Logger } from "../../src/core/log";
 import type { ServiceSettings } from "./schema";
 import type { ServiceRuntime } from "./services";
 import { isAvailable } from "./upstream-state";
-import type { CompiledRoute } from "./route";
-import type { Refusal } from "./proxy-core";
+import type { CompiledRoute } from "./proxy/compiled-route";
+import type { Refusal } from "./proxy/pipeline";
 
 /** The service as the gateway should run it: platform instances upgraded, mutual TLS when none was configured. */
 export function platformService(s: ServiceSettings, tls: PlatformTlsClient | undefined, log: Logger): ServiceSettings {

@@ -5,8 +5,8 @@
  */
 import { Bulkhead } from "../../src/lib/resilience";
 import type { SharedPool } from "../../src/core/shared-pool";
-import { createBalancer, type Balancer, type Member } from "./balancers";
-import { RetryBudget, type RetryBudgetPolicy } from "./retry-budget";
+import { createBalancer, type Balancer, type Member } from "./proxy/balancers";
+import { RetryBudget, type RetryBudgetPolicy } from "./proxy/retry-budget";
 import { upstreamState } from "./upstream-state";
 import type { Registration } from "./registry";
 import type { ServiceSettings } from "./schema";

@@ -5,8 +5,9 @@
  *
  * With several gateway processes on one Redis, GET /topology merges every process's edges (topology-share.ts).
  *
- * Fed from ProxyCore.account (every answered request, once): the caller is the client address (the edge's
- * token subject is not passed there yet: topologyCaller() below is what the request path should call). Cost per request: three Map lookups and a few array increments;
+ * Fed from the account stage (proxy/account.ts, every answered request, once): the caller is the client
+ * certificate's SPIFFE ID, else the token subject, else the client address. Cost per request: three Map
+ * lookups and a few array increments;
  * a bounded number of edges (MAX_EDGES): when full, edges idle for a whole window are dropped, and if none
  * is, new edges are counted under caller "other".
  */
@@ -140,14 +141,6 @@ export function topologyView(windowS: number, breakers: ReadonlyMap<string, stri
   }));
   const nodes = (kind: string, key: keyof TopologyEdge) => [...new Set(out.map((e) => String(e[key])))].sort().map((id) => ({ kind, id }));
   return { window_s: windowS, generated_at: new Date(now).toISOString(), breakers: Object.fromEntries(breakers), ...extra, nodes: [...nodes("caller", "caller"), ...nodes("route", "route"), ...nodes("service", "service"), ...nodes("instance", "instance")], edges: out };
-}
-
-/**
- * The caller an edge is counted under: the edge's authenticated subject when the request path knows it
- * (EdgeDecision.principal), else the client address. For ProxyCore.account: record(topologyCaller(p, ip), ...).
- */
-export function topologyCaller(principal: { subject: string } | undefined, clientIp: string): string {
-  return principal !== undefined && principal.subject !== "" ? principal.subject : clientIp;
 }
 
 /** Upper bound of the bucket holding the q-quantile (ms); null without samples. */

@@ -44,7 +44,7 @@ test("programs touching framing fields are not applied in the block", () => {
 });
 
 test("a simple program (remove/set/add) compiled to skip + tail gives the same block as the pairs path", async () => {
-  const { headerBlock } = await import("./headers");
+  const { headerBlock } = await import("./proxy/forward-headers");
   const { compileBlockProgram } = await import("./transforms");
   const parse = (block: string) => { const h = new Headers(); for (const line of block.split("\r\n")) { const c = line.indexOf(":"); if (c > 0) h.append(line.slice(0, c), line.slice(c + 2)); } return Object.fromEntries(h); };
   const f = { clientIp: "10.0.0.1", proto: "http", host: "gw.local", requestId: "rid", traceparent: "00-" + "1".repeat(32) + "-" + "2".repeat(16) + "-01", trustChain: false };

@@ -16,7 +16,7 @@ afterAll(async () => { await L.stop(); origin.stop(); });
 /** The body that an origin reading no Content-Length would take for a second request. */
 const SMUGGLED = "GET /api/smuggled HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n";
 const lanes = (): Lane[] => L.lanes;
-const LANE_NAMES = ["wire lane, pooled client", "wire lane, fetch client", "fetch lane (proxy.ts)"];
+const LANE_NAMES = ["wire lane, pooled client", "wire lane, fetch client", "fetch lane (proxy/fetch-lane.ts)"];
 const lane = (i: number) => lanes()[i];
 
 const CONNECTION_CL = ["content-length", "Content-Length", "CONTENT-LENGTH", "\tcontent-length ", "close, Content-Length", "keep-alive,content-length", "te,  content-length", "content-length, close", "x-a, Content-length, x-b"];
@@ -112,7 +112,7 @@ describe("pipelined and keep-alive (wire lanes)", () => {
   }
 });
 
-describe("pipelined on the fetch lane (chunked uploads go through Bun.serve and proxy.ts)", () => {
+describe("pipelined on the fetch lane (chunked uploads go through Bun.serve and proxy/fetch-lane.ts)", () => {
   test("a good chunked upload, then one whose Connection names Transfer-Encoding: first forwarded, second refused, nothing after", async () => {
     origin.reset();
     const l = lane(2);

@@ -19,7 +19,7 @@ beforeAll(async () => {
 });
 afterAll(async () => { await L.stop(); origin.stop(); });
 
-const LANES = ["wire lane, pooled client", "wire lane, fetch client", "fetch lane (proxy.ts)"];
+const LANES = ["wire lane, pooled client", "wire lane, fetch client", "fetch lane (proxy/fetch-lane.ts)"];
 const STANDARD = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
 
 async function send(l: Lane, method: string, path: string, body = "") {

@@ -17,7 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => { await L.stop(); origin.stop(); });
 
-const LANES = ["wire lane, pooled client", "wire lane, fetch client", "fetch lane (proxy.ts)"];
+const LANES = ["wire lane, pooled client", "wire lane, fetch client", "fetch lane (proxy/fetch-lane.ts)"];
 
 /** [path after the prefix, why] — every one of these must be refused. */
 const REFUSED: string[] = [

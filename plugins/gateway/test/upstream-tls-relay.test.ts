@@ -96,3 +96,15 @@ test("no client certificate for an upstream that requires one: 502, never a hang
   expect(["GW_ERR_PROXY_UPSTREAM_CONNECT", "GW_ERR_PROXY_UPSTREAM_RESET"]).toContain(body.error.code);
   expect(performance.now() - t0).toBeLessThan(5000);
 });
+
+/** A body of unknown length: the front hands the request to the fetch lane (Bun.serve), whose pooled client sends it. */
+const streamed = () => new ReadableStream<Uint8Array>({ start(c) { c.enqueue(new TextEncoder().encode("hello")); c.close(); } });
+
+test("the fetch lane (a streamed upload) reaches the same mTLS upstream on the pool's TLS connections", async () => {
+  const r = await fetch(`${gw.url("gateway")}/mutual/up`, { method: "POST", body: streamed(), duplex: "half" } as RequestInit);
+  expect(r.status).toBe(200);
+  expect(await r.json()).toMatchObject({ secure: true, xff: "127.0.0.1" });
+  const bad = await fetch(`${gw.url("gateway")}/wrongca/up`, { method: "POST", body: streamed(), duplex: "half" } as RequestInit);
+  expect(bad.status).toBe(502);
+  expect((await bad.json()).error.code).toBe("GW_ERR_PROXY_UPSTREAM_CONNECT");
+});

@@ -1,6 +1,6 @@
 /**
  * The gateway on its wire lane (serve.wire + upstream_client: pooled): upstream responses relayed as
- * bytes by relay-exchange.ts. Upstreams are raw Bun.listen servers writing exact bytes (framing,
+ * bytes by transport/relay-exchange.ts. Upstreams are raw Bun.listen servers writing exact bytes (framing,
  * trailers, hop-by-hop fields, early close), plus a Bun.serve one for a large body; the client is a
  * raw socket, so what is checked is what crossed the wire.
  */

@@ -1,8 +1,9 @@
 /**
- * Finds where an HTTP/1.1 message body ends in a byte stream without copying or decoding it, so a
- * relay can pass the bytes on verbatim (Content-Length, chunked with trailers, or until close) and
- * know when the connection is free for the next message. Chunked syntax is checked strictly:
- * hex sizes, CRLF line ends, so what we forward is what the next parser will read.
+ * Finds where an HTTP/1.1 message body ends in a byte stream without copying it, so a relay can pass
+ * the bytes on verbatim (Content-Length, chunked with trailers, or until close) and know when the
+ * connection is free for the next message; a client that needs the body itself is told where its
+ * data bytes are (the chunked framing decoded) through `advance`'s `data` callback. Chunked syntax
+ * is checked strictly: hex sizes, CRLF line ends, so what we forward is what the next parser will read.
  */
 
 const enum S { Size, Ext, SizeLf, Data, DataCr, DataLf, TrailerStart, TrailerLine, TrailerLf, FinalLf }
@@ -39,25 +40,27 @@ export class BodyFramer {
   /**
    * Consume `buf[at, end)`. Returns the offset just past the body's last byte when the body ends
    * inside this range, FRAMER_MORE when every byte belongs to the body and more is to come, or
-   * FRAMER_ERROR on malformed chunked framing.
+   * FRAMER_ERROR on malformed chunked framing. `data`, when given, is told each run of body data
+   * bytes `[from, to)` (no chunk framing), in order.
    */
-  advance(buf: Uint8Array, at: number, end: number): number {
+  advance(buf: Uint8Array, at: number, end: number, data?: (from: number, to: number) => void): number {
     switch (this.mode) {
       case 0: return at;
       case 1: {
         const take = Math.min(this.remaining, end - at);
         this.remaining -= take;
+        if (data !== undefined && take > 0) data(at, at + take);
         if (this.remaining === 0) { this.mode = 0; return at + take; }
         return FRAMER_MORE;
       }
-      case 3: return FRAMER_MORE;
-      default: return this.chunk(buf, at, end);
+      case 3: if (data !== undefined && end > at) data(at, end); return FRAMER_MORE;
+      default: return this.chunk(buf, at, end, data);
     }
   }
 
   private fail(why: string): number { this.error = why; this.mode = 0; return FRAMER_ERROR; }
 
-  private chunk(buf: Uint8Array, at: number, end: number): number {
+  private chunk(buf: Uint8Array, at: number, end: number, data: ((from: number, to: number) => void) | undefined): number {
     this.trailerAt = -1;
     let i = at;
     while (i < end) {
@@ -90,6 +93,7 @@ export class BodyFramer {
           break;
         case S.Data: {
           const take = Math.min(this.remaining, end - i);
+          if (data !== undefined && take > 0) data(i, i + take);
           i += take;
           this.remaining -= take;
           if (this.remaining === 0) this.s = S.DataCr;

@@ -9,6 +9,8 @@ import { PairHeaders } from "./pair-headers";
 import { hostProblem } from "./host-field";
 
 export const CRLFCRLF = Buffer.from("\r\n\r\n");
+/** A response head larger than this is refused (the upstream is broken, or hostile). */
+export const MAX_RESPONSE_HEAD = 64 * 1024;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const TARGET = /^[\x21-\x7e]+$/;
 /** Control bytes other than HTAB, and DEL: never in a field value (a vertical tab before `chunked`...). */

@@ -6,7 +6,7 @@
 import { describe, test, expect } from "bun:test";
 import { CRLFCRLF, MalformedHead, parseRequestHead, parseResponseHead, responseHasNoBody, type RequestHead } from "./head";
 import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "./framer";
-import { ResponseScan, scanResponseHead } from "./response-scan";
+import { ResponseScan, keptHeadSize, scanResponseHead, writeKeptHead } from "./response-scan";
 import { PairHeaders } from "./pair-headers";
 import { FRAMING_FIELDS, HOP_BY_HOP } from "./hop-by-hop";
 
@@ -354,6 +354,32 @@ describe("BodyFramer", () => {
     f.length(3);
     expect(f.advance(Buffer.from("abcd"), 0, 4)).toBe(3);
   });
+
+  // The pooled client reads bodies through the same framer: `data` gives it the decoded runs.
+  test("decoding: data runs without chunk framing, whatever the cuts; length and until-close pass their bytes", () => {
+    const body = Buffer.from("3;ext=1\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\nX-Trailer: t\r\n\r\n", "latin1");
+    for (const cut of [1, 2, 5, 9, 13, 20, body.length]) {
+      const f = new BodyFramer().chunked();
+      let out = "";
+      let end = FRAMER_MORE;
+      for (let at = 0; at < body.length && end === FRAMER_MORE; at += cut) {
+        const piece = body.subarray(at, Math.min(body.length, at + cut));
+        end = f.advance(piece, 0, piece.length, (s, e) => { out += piece.toString("latin1", s, e); });
+        if (end >= 0) end = at + end;
+      }
+      expect(out).toBe("abc0123456789abcdef");
+      expect(end).toBe(body.length);
+    }
+    const l = new BodyFramer().length(4);
+    let got = "";
+    const b = Buffer.from("xxabcdef");
+    expect(l.advance(b, 2, b.length, (s, e) => { got += b.toString("latin1", s, e); })).toBe(6);
+    expect(got).toBe("abcd");
+    const u = new BodyFramer().untilClose();
+    got = "";
+    expect(u.advance(b, 5, b.length, (s, e) => { got += b.toString("latin1", s, e); })).toBe(FRAMER_MORE);
+    expect(got).toBe("def");
+  });
 });
 
 // ---- scanResponseHead vs parseResponseHead -------------------------------------------------------
@@ -586,5 +612,22 @@ describe("scanResponseHead", () => {
     expect(h.ok).toBe(true);
     expect(h.s.needsParse).toBe(true);
     expect(parsed(h).pairs.length).toBe(802);
+  });
+});
+
+describe("writeKeptHead", () => {
+  const relayed = (text: string, extra: string) => {
+    const r = scan(text);
+    const out = Buffer.alloc(keptHeadSize(r.s, extra));
+    return out.toString("latin1", 0, writeKeptHead(r.s, r.buf, extra, out));
+  };
+
+  test("an HTTP/1.1 head: its status line and kept lines as bytes, hop-by-hop ones out, ours appended", () => {
+    expect(relayed("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\nX-A: 1\r\n\r\nok", "x-request-id: r1\r\n"))
+      .toBe("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\nx-request-id: r1\r\n\r\n");
+  });
+
+  test("an HTTP/1.0 head gets our HTTP/1.1 status line before its code and reason", () => {
+    expect(relayed("HTTP/1.0 404 Not Found\r\nX-B: 2\r\n\r\n", "")).toBe("HTTP/1.1 404 Not Found\r\nX-B: 2\r\n\r\n");
   });
 });

@@ -153,3 +153,29 @@ export function scanResponseHead(buf: Buffer, at: number, end: number, out: Resp
   if (out.chunked) out.contentLength = -1;
   return true;
 }
+
+const HTTP11 = Buffer.from("HTTP/1.1 ");
+
+/** Bytes writeKeptHead() may write for `scan` and `extra` (an upper bound). */
+export function keptHeadSize(scan: ResponseScan, extra: string): number {
+  return 9 + (scan.statusLineEnd - scan.codeAt) + 2 + scan.keptBytes + extra.length + 2;
+}
+
+/**
+ * The scanned head as a proxy relays it, into `out` from 0: an HTTP/1.1 status line (the upstream's
+ * own when it is one, else ours before its code and reason), the kept field lines copied as bytes
+ * from `src`, then `extra` ("name: value\r\n"..., latin1) and the blank line. Returns the length.
+ */
+export function writeKeptHead(scan: ResponseScan, src: Buffer, extra: string, out: Buffer): number {
+  let pos = 0;
+  if (!scan.statusKept) {
+    pos = HTTP11.copy(out, 0);
+    pos += src.copy(out, pos, scan.codeAt, scan.statusLineEnd);
+    out[pos++] = 13; out[pos++] = 10;
+  }
+  const kept = scan.kept;
+  for (let k = 0; k < scan.keptCount * 2; k += 2) pos += src.copy(out, pos, kept[k], kept[k + 1]);
+  pos += out.write(extra, pos, "latin1");
+  out[pos++] = 13; out[pos++] = 10;
+  return pos;
+}

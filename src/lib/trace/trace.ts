@@ -57,7 +57,7 @@ export function formatTraceparent(traceId: string, spanId: string, sampled: bool
   return `00-${traceId}-${spanId}-${sampled ? "01" : "00"}`;
 }
 
-// Random hex from a pool: one crypto fill per 4 KiB of ids (as plugins/gateway/trace.ts does).
+// Random hex from a pool: one crypto fill per 4 KiB of ids (as plugins/gateway/proxy/traceparent.ts does).
 const POOL = new Uint8Array(4096);
 let hex = "";
 let pos = Infinity;

@@ -1,6 +1,6 @@
 /**
  * The gateway's lanes for the attack suite, all in front of one logging origin: the wire lane with
- * the pooled client, the wire lane with upstream_client fetch, and the fetch lane proper (proxy.ts:
+ * the pooled client, the wire lane with upstream_client fetch, and the fetch lane proper (proxy/fetch-lane.ts:
  * a service with a bulkhead is declined by the wire lane). Each lane's prefix reaches the origin.
  */
 import { RawConn, type RawResponse } from "../../support/raw-http";
@@ -15,7 +15,7 @@ export interface Lane {
   prefix: string;
   /**
    * The fetch lane: a body is sent after its head (a streamed upload, which the wire lane leaves to
-   * Bun.serve) and a bodiless request as HTTP/1.0 (never offered to the wire lane), so proxy.ts screens it.
+   * Bun.serve) and a bodiless request as HTTP/1.0 (never offered to the wire lane), so proxy/fetch-lane.ts screens it.
    */
   slow: boolean;
 }
@@ -47,7 +47,7 @@ export async function startLanes(origin: LoggingOrigin, extra = "", more = ""): 
     lanes: [
       { name: "wire lane, pooled client", port: port(pooled), prefix: "/api", slow: false },
       { name: "wire lane, fetch client", port: port(fetched), prefix: "/api", slow: false },
-      { name: "fetch lane (proxy.ts)", port: port(pooled), prefix: "/fl", slow: true },
+      { name: "fetch lane (proxy/fetch-lane.ts)", port: port(pooled), prefix: "/fl", slow: true },
     ],
     hosts: [pooled, fetched],
     async stop() { await pooled.stop(); await fetched.stop(); },

@@ -4,14 +4,12 @@
  * (Content-Length, chunked or until close; the framer says where it ends) with backpressure both
  * ways. No Response, Headers or stream objects are made.
  */
-import { CRLFCRLF, parseResponseHead, responseHasNoBody, type ResponseHead } from "../../src/lib/http1/head";
-import { ResponseScan, scanResponseHead } from "../../src/lib/http1/response-scan";
-import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../src/lib/http1/framer";
-import type { PipeLimits, WireClient } from "../../src/core/wire";
+import { CRLFCRLF, MAX_RESPONSE_HEAD, parseResponseHead, responseHasNoBody, type ResponseHead } from "../../../src/lib/http1/head";
+import { ResponseScan, keptHeadSize, scanResponseHead, writeKeptHead } from "../../../src/lib/http1/response-scan";
+import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../../src/lib/http1/framer";
+import type { PipeLimits, WireClient } from "../../../src/core/wire";
 import { UpstreamError } from "./upstream-client";
-import type { Conn, ConnectionPool, PoolExchange } from "./upstream-pool";
-
-const MAX_HEAD = 64 * 1024;
+import type { Conn, ConnectionPool, PoolExchange } from "./pool";
 
 const enum Phase { Head, Relay, Pipe, Done }
 
@@ -24,7 +22,6 @@ let scanOwner: RelayExchange | null = null;
 
 /** Where response heads are assembled; socket writes copy, so it is reused at once. */
 let scratch = Buffer.allocUnsafe(16 * 1024);
-const HTTP11 = Buffer.from("HTTP/1.1 ");
 
 function scratchOf(size: number): Buffer {
   if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, scratch.length * 2));
@@ -68,8 +65,7 @@ export class RelayExchange implements PoolExchange {
 
   start(conn: Conn): void {
     this.receivedAny = false;
-    this.pool.writeAll(conn, this.head);
-    if (this.body !== null) this.pool.writeAll(conn, this.body);
+    this.pool.writeRequest(conn, this.head, this.body);
   }
 
   onData(conn: Conn, data: Buffer): void {
@@ -83,41 +79,35 @@ export class RelayExchange implements PoolExchange {
     for (;;) {
       const end = buf.indexOf(CRLFCRLF, at);
       if (end === -1) {
-        if (buf.length - at > MAX_HEAD) return this.broken(conn, "upstream response head too large");
+        if (buf.length - at > MAX_RESPONSE_HEAD) return this.broken(conn, "upstream response head too large");
         this.partial = Buffer.from(buf.subarray(at));
         return;
       }
       if (!scanResponseHead(buf, at, end, scan)) return this.broken(conn, "malformed upstream response head");
       const status = scan.status;
-      if (status < 200) {
-        if (status === 101) {
-          if (!this.upgrade) return this.broken(conn, "upstream switched protocols unasked");
-          this.rest = buf;
-          this.headAt = at;
-          this.restAt = end + 4;
-          this.settled = true;
-          scanOwner = this;
-          this.listener.onHead(this, 101, undefined);
-          scanOwner = null;
-          return;
-        }
-        at = end + 4;
-        continue; // interim (100, 103): the final head follows
+      if (status === 101) {
+        if (!this.upgrade) return this.broken(conn, "upstream switched protocols unasked");
+        return this.headReady(buf, at, end, status);
       }
+      if (status < 200) { at = end + 4; continue; } // interim (100, 103): the final head follows
       if (responseHasNoBody(this.method, status)) this.framer.none();
       else if (scan.chunked) this.framer.chunked();
       else if (scan.contentLength >= 0) this.framer.length(scan.contentLength);
       else this.framer.untilClose();
       this.upstreamKeepAlive = !scan.close && !this.framer.closeDelimited;
-      this.rest = buf;
-      this.headAt = at;
-      this.restAt = end + 4;
-      this.settled = true;
-      scanOwner = this;
-      this.listener.onHead(this, status, undefined);
-      scanOwner = null;
-      return;
+      return this.headReady(buf, at, end, status);
     }
+  }
+
+  /** The final head is buf[at, end): the listener answers now, while the shared scan still describes it. */
+  private headReady(buf: Buffer, at: number, end: number, status: number): void {
+    this.rest = buf;
+    this.headAt = at;
+    this.restAt = end + 4;
+    this.settled = true;
+    scanOwner = this;
+    this.listener.onHead(this, status, undefined);
+    scanOwner = null;
   }
 
   /** The upstream's head carries a Date field. */
@@ -137,21 +127,8 @@ export class RelayExchange implements PoolExchange {
    */
   relay(client: WireClient, extra: string, clientKeepAlive: boolean): void {
     if (scanOwner !== this) throw new Error("relay() must be called from onHead");
-    const rest = this.rest!;
-    const size = 9 + (scan.statusLineEnd - scan.codeAt) + 2 + scan.keptBytes + extra.length + 2;
-    const out = scratchOf(size + 512);
-    let pos = 0;
-    if (!scan.statusKept) {
-      // HTTP/1.0 upstream (or a lone LF): our own "HTTP/1.1" before its status code and reason.
-      pos = HTTP11.copy(out, 0);
-      pos += rest.copy(out, pos, scan.codeAt, scan.statusLineEnd);
-      out[pos++] = 13; out[pos++] = 10;
-    }
-    const kept = scan.kept;
-    for (let k = 0; k < scan.keptCount * 2; k += 2) pos += rest.copy(out, pos, kept[k], kept[k + 1]);
-    pos += out.write(extra, pos, "latin1");
-    out[pos++] = 13; out[pos++] = 10;
-    this.send(client, out, pos, clientKeepAlive);
+    const out = scratchOf(keptHeadSize(scan, extra) + 512);
+    this.send(client, out, writeKeptHead(scan, this.rest!, extra, out), clientKeepAlive);
   }
 
   /** Relay with a head the caller wrote in full (response programs, unusual heads). Call inside onHead. */

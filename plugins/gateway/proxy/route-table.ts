@@ -74,8 +74,21 @@ export class RouteTable<T> {
    * over the deepest node's routes that accept `host`. Refusal path only: walks the trie again.
    */
   allowedAt(path: string, host: string): string[] {
+    const count = this.walk(path);
+    let allow: Set<string> | undefined;
+    for (let k = 0; k < count; k++) allow = this.methodsAt(this.along[k], host) ?? allow;
+    return allow === undefined ? [] : [...allow];
+  }
+
+  /** Nodes a lookup passed, root first (reused by every lookup: tables are read by one thread). */
+  private readonly along: Node<T>[] = [];
+
+  /** Walk `path` down the trie segment by segment; the nodes passed go to `along`. Returns how many. */
+  private walk(path: string): number {
+    const along = this.along;
     let node = this.root;
-    let allow: Set<string> | undefined = this.methodsAt(node, host);
+    along[0] = node;
+    let count = 1;
     let i = path.charCodeAt(0) === 47 ? 1 : 0;
     const n = path.length;
     while (i < n && node.children) {
@@ -85,11 +98,11 @@ export class RouteTable<T> {
         const next = node.children.get(path.slice(i, j));
         if (!next) break;
         node = next;
-        allow = this.methodsAt(node, host) ?? allow;
+        along[count++] = node;
       }
       i = j + 1;
     }
-    return allow === undefined ? [] : [...allow];
+    return count;
   }
 
   private methodsAt(node: Node<T>, host: string): Set<string> | undefined {
@@ -108,26 +121,14 @@ export class RouteTable<T> {
    * accepting node wins without allocating a stack.
    */
   match(path: string, host: string, method: string): T | typeof METHOD_MISMATCH | undefined {
-    let node = this.root;
+    const count = this.walk(path);
     let best: T | undefined;
     let mismatch = false;
-    let found = node.candidates ? this.accept(node.candidates, host, method) : undefined;
-    if (found === METHOD_MISMATCH) mismatch = true; else if (found !== undefined) best = found;
-    let i = path.charCodeAt(0) === 47 ? 1 : 0;
-    const n = path.length;
-    while (i < n && node.children) {
-      let j = path.indexOf("/", i);
-      if (j === -1) j = n;
-      if (j > i) {
-        const next = node.children.get(path.slice(i, j));
-        if (!next) break;
-        node = next;
-        if (node.candidates) {
-          found = this.accept(node.candidates, host, method);
-          if (found === METHOD_MISMATCH) mismatch = true; else if (found !== undefined) { best = found; mismatch = false; }
-        }
-      }
-      i = j + 1;
+    for (let k = 0; k < count; k++) {
+      const cands = this.along[k].candidates;
+      if (cands === undefined) continue;
+      const found = this.accept(cands, host, method);
+      if (found === METHOD_MISMATCH) mismatch = true; else if (found !== undefined) { best = found; mismatch = false; }
     }
     if (best !== undefined && !mismatch) return best;
     if (mismatch) return METHOD_MISMATCH;

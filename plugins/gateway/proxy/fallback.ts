@@ -3,9 +3,9 @@
  * client gets the configured response instead of the gateway's coded error. Compiled once per
  * provision into a lookup by error code, so the hot path pays one property read.
  */
-import { compileFallback } from "../../src/lib/resilience";
-import type { GatewayErrorCode } from "./errors";
-import type { FallbackReason } from "./schema";
+import { compileFallback } from "../../../src/lib/resilience";
+import type { GatewayErrorCode } from "../errors";
+import type { FallbackReason } from "../schema";
 
 /** Which gateway errors each fallback reason covers. */
 const CODES_BY_REASON: Record<FallbackReason, readonly GatewayErrorCode[]> = {

@@ -16,13 +16,13 @@
  * sampled requests only: an unsampled one (99 % of them at sample_ratio 0.01) costs a header parse, a coin
  * toss and, when it starts a trace, a minted traceparent with flags 00 — nothing is stored for it.
  */
-import { UNGUARDED, type Permit } from "../../src/contracts/bus-topics";
-import { noteSpan } from "../../src/core/request-context";
-import { formatTraceparent, nowMs, parseTraceparent, randomHex, SPAN_KIND, type TraceContext, type Tracer } from "../../src/lib/trace/trace";
+import { UNGUARDED, type Permit } from "../../../src/contracts/bus-topics";
+import { noteSpan } from "../../../src/core/request-context";
+import { formatTraceparent, nowMs, parseTraceparent, randomHex, SPAN_KIND, type TraceContext, type Tracer } from "../../../src/lib/trace/trace";
 import type { Member } from "./balancers";
 import { authVerdict, limiterVerdict, type DecisionLog } from "./decision-log";
-import type { EdgeDecision } from "./edge-policy/contract";
-import type { CompiledRoute } from "./route";
+import type { EdgeDecision } from "../edge-policy/contract";
+import type { CompiledRoute } from "./compiled-route";
 
 type Admission = Permit | { code: string; message: string };
 type Headers = { get(name: string): string | null };

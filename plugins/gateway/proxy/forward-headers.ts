@@ -4,9 +4,10 @@
  * (X-Forwarded-For/-Proto/-Host, Forwarded, X-Request-Id, traceparent).
  */
 
-import { applyHeaderProgramToPairs, type BlockProgram, type HeaderProgram } from "./transforms";
-import type { HeaderView } from "../../src/lib/http1/pair-headers";
-import { HOP_BY_HOP } from "../../src/lib/http1/hop-by-hop";
+import { applyHeaderProgramToPairs, type BlockProgram, type HeaderProgram } from "../transforms";
+import type { HeaderView } from "../../../src/lib/http1/pair-headers";
+import { HOP_BY_HOP } from "../../../src/lib/http1/hop-by-hop";
+import type { FramingProblem } from "../../../src/lib/http1/head";
 
 
 /** Remove hop-by-hop headers, including any the Connection header names. */
@@ -40,14 +41,13 @@ export function connectionNamesFraming(connection: string): string | undefined {
   return undefined;
 }
 
-export type FramingProblem = "both" | "duplicate-length" | "bad-length" | "bad-transfer-encoding" | undefined;
 
 /**
  * Request smuggling guard: a request with both Content-Length and Transfer-Encoding, several
  * (or non-numeric) Content-Length values, or a Transfer-Encoding other than plain chunked is refused.
  * Headers.get joins repeated fields with ", ", so a duplicate Content-Length shows as a comma.
  */
-export function framingProblem(h: Headers): FramingProblem {
+export function framingProblem(h: Headers): FramingProblem | undefined {
   const cl = h.get("content-length");
   const te = h.get("transfer-encoding");
   if (cl !== null && te !== null) return "both";

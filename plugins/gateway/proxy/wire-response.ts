@@ -4,10 +4,10 @@
  * fetch). A body of unknown length is sent chunked, chunk by chunk, waiting for the client to drain.
  */
 import { STATUS_CODES } from "node:http";
-import type { WireClient } from "../../src/core/wire";
-import { dateLine } from "../../src/lib/http1/date";
-import { isHopOrFraming } from "../../src/lib/http1/hop-by-hop";
-import { GatewayErrors, type GatewayErrorCode } from "./errors";
+import type { WireClient } from "../../../src/core/wire";
+import { dateLine } from "../../../src/lib/http1/date";
+import { isHopOrFraming } from "../../../src/lib/http1/hop-by-hop";
+import { GatewayErrors, type GatewayErrorCode } from "../errors";
 
 /** A streamed body of known length up to this size is read whole (one write beats a stream loop). */
 const WHOLE_MAX = 64 * 1024;

@@ -1,7 +1,7 @@
 /** Balancer algorithms as pure modules (no I/O): distribution, skipping down/ejected members, exclusion. */
 import { describe, expect, test } from "bun:test";
 import { leastConnections, p2cEwma, roundRobin, smoothWeighted, type Member } from "./balancers";
-import type { UpstreamState } from "./upstream-state";
+import type { UpstreamState } from "../upstream-state";
 
 function member(url: string, weight = 1, over: Partial<UpstreamState> = {}): Member {
   const state: UpstreamState = { url, active: 0, ewmaMs: 0, ewmaAt: 0, healthy: true, checkPasses: 0, checkFailures: 0, consecutiveFailures: 0, ejectedUntil: 0, ejections: 0, requests: 0, failures: 0, ...over };

@@ -13,13 +13,13 @@
  * change rebuilds every plugin), and `trace?.x(...)` evaluates nothing, not even its arguments.
  * Nothing from the request's headers is written here: tokens, API keys and cookies cannot leak.
  */
-import { UNGUARDED, type Permit } from "../../src/contracts/bus-topics";
-import type { Logger } from "../../src/core/log";
-import { currentRequest, type RequestContext } from "../../src/core/request-context";
+import { UNGUARDED, type Permit } from "../../../src/contracts/bus-topics";
+import type { Logger } from "../../../src/core/log";
+import { currentRequest, type RequestContext } from "../../../src/core/request-context";
 import type { Member } from "./balancers";
-import type { EdgeDecision } from "./edge-policy/contract";
-import type { CompiledRoute } from "./route";
-import { isAvailable } from "./upstream-state";
+import type { EdgeDecision } from "../edge-policy/contract";
+import type { CompiledRoute } from "./compiled-route";
+import { isAvailable } from "../upstream-state";
 
 /** What ProxyCore.admit returns, structurally (a refusal has a code). */
 type Admission = Permit | { code: string; message: string };

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { fetchClient, UpstreamError, type UpstreamClient, type UpstreamRequest, type UpstreamResponse } from "./upstream-client";
 import { pooledClient } from "./pooled-client";
-import { freePort } from "../../test/support/harness";
+import { freePort } from "../../../test/support/harness";
 
 type Raw = { port: number; url: string; accepted: number; stop(): void };
 

@@ -3,8 +3,8 @@
  * available (down or ejected) and an optional `exclude` (the instance a retry must avoid), and
  * returns undefined when nothing is left. No allocation per pick.
  */
-import { isAvailable, type UpstreamState } from "./upstream-state";
-import type { BalancerName } from "./schema";
+import { isAvailable, type UpstreamState } from "../upstream-state";
+import type { BalancerName } from "../schema";
 
 export interface Member {
   readonly url: string;

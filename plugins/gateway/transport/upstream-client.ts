@@ -3,10 +3,11 @@
  * and the pooled HTTP/1.1 client in pooled-client.ts. Failures are thrown as UpstreamError with a
  * kind the proxy maps to 502/504 and to the breaker's outcome.
  */
+import { HOP_BY_HOP } from "../../../src/lib/http1/hop-by-hop";
 
 /**
  * "client" and "body-limit" are the client's doing (it went away, its body failed or stalled, or it
- * sent too much): never counted against the upstream (proxy-core.ts recordAttempt).
+ * sent too much): never counted against the upstream (proxy/attempt.ts recordAttempt).
  */
 export type UpstreamErrorKind = "connect" | "timeout" | "reset" | "body-limit" | "client" | "other";
 
@@ -63,8 +64,6 @@ export interface UpstreamClient {
   close(): void;
 }
 
-/** RFC 9110 §7.6.1 hop-by-hop fields (plus legacy names), removed on the way back too. */
-const HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
 
 /** Map a thrown fetch() error to a kind. */
 export function classifyFetchError(err: unknown, timedOut: boolean): UpstreamError {
@@ -134,7 +133,7 @@ export function fetchClient(): UpstreamClient {
         const headers = new Headers(res.headers);
         const connection = headers.get("connection");
         if (connection !== null) for (const t of connection.split(",")) { const n = t.trim().toLowerCase(); if (n) headers.delete(n); }
-        for (let i = 0; i < HOP.length; i++) headers.delete(HOP[i]);
+        for (const name of HOP_BY_HOP) headers.delete(name);
         return { status: res.status, statusText: res.statusText, headers, body: res.body, discard: () => { void res.body?.cancel().catch(() => undefined); } };
       } catch (err) {
         if (gone) throw clientGone();

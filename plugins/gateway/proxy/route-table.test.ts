@@ -1,6 +1,6 @@
 /** The compiled route table: longest whole-segment prefix, host and method filters. Pure. */
 import { describe, expect, test } from "bun:test";
-import { RouteTable, METHOD_MISMATCH, hostOnly, stripPrefix } from "./routing";
+import { RouteTable, METHOD_MISMATCH, hostOnly, stripPrefix } from "./route-table";
 
 const table = new RouteTable<string>([
   { prefix: "/", methods: [], target: "root" },

@@ -3,7 +3,7 @@
  * itself) always, other requests with probability `sample_rate` and at most `max_per_second`.
  * The decision is taken before building the record, so an unsampled request costs a few compares.
  */
-import type { Logger } from "../../src/core/log";
+import type { Logger } from "../../../src/core/log";
 
 export interface AccessLogSettings {
   enabled: boolean;

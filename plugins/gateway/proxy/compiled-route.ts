@@ -2,12 +2,12 @@
  * A route compiled at provision time: everything the hot path needs about one service's entry,
  * precomputed (edge route, transformations, retry status set, metric cells).
  */
-import type { PipeLimits } from "../../src/core/wire";
-import type { EdgeRoute } from "./edge-policy/contract";
-import { compileTransforms, type CompiledTransforms } from "./transforms";
-import type { ServiceRuntime } from "./services";
-import { STATUS_CLASSES, type CounterCell, type GatewayMetrics } from "./metrics";
-import type { RouteSpec } from "./routing";
+import type { PipeLimits } from "../../../src/core/wire";
+import type { EdgeRoute } from "../edge-policy/contract";
+import { compileTransforms, type CompiledTransforms } from "../transforms";
+import type { ServiceRuntime } from "../services";
+import { STATUS_CLASSES, type CounterCell, type GatewayMetrics } from "../metrics";
+import type { RouteSpec } from "./route-table";
 import { compileFallbacks, type FallbackSettings, type FallbackTable } from "./fallback";
 import type { PathEscapes } from "./path-normalise";
 
