@@ -14,7 +14,9 @@ import { StoreUnavailableError } from "./types";
 let redis: PrivateRedis;
 let pub: NativePublisher;
 const stream = `native_pub_${process.pid}`;
-const values = (id: string) => [id, "custom.test", "src", "2026-01-01T00:00:00.000Z", id, "1", '{"a":1}'];
+const TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+/** An event's values in EVENT_FIELDS order; the last (tp) empty unless the id ends in "t". */
+const values = (id: string) => [id, "custom.test", "src", "2026-01-01T00:00:00.000Z", id, "1", '{"a":1}', id.endsWith("t") ? TP : ""];
 const argv = (...ids: string[]) => ["0", "0", "0", "MAXLEN", "1000", String(EVENT_FIELDS.length), "", ...ids.flatMap(values)];
 
 async function waitReady(p: NativePublisher, ms = 5000) {
@@ -33,8 +35,8 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-test("stores the events with the field names added by the script", async () => {
-  const [dup, joined] = await pub.run([stream, `{${stream}}:idem:none`], argv("e1", "e2"));
+test("stores the events with the field names added by the script; an empty trace context is left out", async () => {
+  const [dup, joined] = await pub.run([stream, `{${stream}}:idem:none`], argv("e1", "e2t"));
   expect(dup).toBe(0);
   const ids = joined.split(",");
   expect(ids).toHaveLength(2);
@@ -43,6 +45,7 @@ test("stores the events with the field names added by the script", async () => {
   r.disconnect();
   expect(entries.map(([id]) => id)).toEqual(ids);
   expect(entries[0][1]).toEqual(["id", "e1", "type", "custom.test", "source", "src", "time", "2026-01-01T00:00:00.000Z", "cid", "e1", "v", "1", "payload", '{"a":1}']);
+  expect(entries[1][1]).toEqual(["id", "e2t", "type", "custom.test", "source", "src", "time", "2026-01-01T00:00:00.000Z", "cid", "e2t", "v", "1", "payload", '{"a":1}', "tp", TP]);
 });
 
 test("an emptied script cache (Redis restart, SCRIPT FLUSH) falls back to EVAL once", async () => {
@@ -55,8 +58,8 @@ test("an emptied script cache (Redis restart, SCRIPT FLUSH) falls back to EVAL o
 });
 
 test("a script error is passed through, not reported as an outage", async () => {
-  // 8 values for a 7-field event: the script's XADD gets an odd field list → ERR from Redis
-  const bad = ["0", "0", "0", "", "", "8", "", ...values("x"), "extra"];
+  // One value more than there are field names: the script's XADD gets an odd field list → ERR from Redis
+  const bad = ["0", "0", "0", "", "", String(EVENT_FIELDS.length + 1), "", ...values("x"), "extra"];
   const err = await pub.run([stream, `{${stream}}:idem:none`], bad).catch((e) => e);
   expect(err).toBeInstanceOf(Error);
   expect(err).not.toBeInstanceOf(StoreUnavailableError);

@@ -13,7 +13,7 @@ export interface KeyedAppend { events: NewEvent[]; opts: AppendOptions; resolve(
 
 /** Appends an event's values in EVENT_FIELDS order (the publish scripts pair them with the field names). */
 export function pushValues(argv: string[], e: NewEvent) {
-  argv.push(e.id, e.type, e.source, e.time, e.correlationId, String(e.schemaVersion), JSON.stringify(e.payload));
+  argv.push(e.id, e.type, e.source, e.time, e.correlationId, String(e.schemaVersion), JSON.stringify(e.payload), e.traceparent ?? "");
 }
 export const VALUES_PER_EVENT = String(EVENT_FIELDS.length);
 

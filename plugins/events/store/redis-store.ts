@@ -27,7 +27,9 @@ function toEvent(id: string, f: string[]): StoredEvent {
   for (let i = 0; i + 1 < f.length; i += 2) m[f[i]] = f[i + 1];
   let payload: any = {};
   try { payload = JSON.parse(m[F.payload] ?? "{}"); } catch { /* written by someone else: keep the entry, empty payload */ }
-  return { id: m[F.id] ?? id, streamId: id, type: (m[F.type] ?? "custom.unknown") as StoredEvent["type"], source: m[F.source] ?? "", time: m[F.time] ?? new Date(splitId(id)[0]).toISOString(), correlationId: m[F.cid] ?? "", schemaVersion: Number(m[F.ver] ?? 1), payload };
+  const e: StoredEvent = { id: m[F.id] ?? id, streamId: id, type: (m[F.type] ?? "custom.unknown") as StoredEvent["type"], source: m[F.source] ?? "", time: m[F.time] ?? new Date(splitId(id)[0]).toISOString(), correlationId: m[F.cid] ?? "", schemaVersion: Number(m[F.ver] ?? 1), payload };
+  if (m[F.tp]) e.traceparent = m[F.tp];
+  return e;
 }
 
 /** Connection failures and timeouts become StoreUnavailableError; Redis reply errors pass through. */

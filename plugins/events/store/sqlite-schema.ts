@@ -50,6 +50,9 @@ export function openDatabase(file: string, sync: SyncMode): Database {
   // A group's type filter (fixed by its first subscription); added to databases made before it existed.
   const cols = db.query<{ name: string }, []>("PRAGMA table_info(groups)").all();
   if (!cols.some((c) => c.name === "filter")) db.exec("ALTER TABLE groups ADD COLUMN filter TEXT");
+  // An event's trace context (traceparent, NULL when none); added to databases made before it existed.
+  const evCols = db.query<{ name: string }, []>("PRAGMA table_info(events)").all();
+  if (!evCols.some((c) => c.name === "tp")) db.exec("ALTER TABLE events ADD COLUMN tp TEXT");
   return db;
 }
 
@@ -77,4 +80,6 @@ export interface EventRow {
   cid: string;
   ver: number;
   payload: string;
+  /** traceparent of the publish (NULL when none). */
+  tp: string | null;
 }

@@ -26,7 +26,9 @@ interface PendingAppend {
 }
 
 function toEvent(r: EventRow): StoredEvent {
-  return { id: r.eid, streamId: `${r.ms}-${r.seq}`, type: r.type as StoredEvent["type"], source: r.source, time: r.time, correlationId: r.cid, schemaVersion: r.ver, payload: JSON.parse(r.payload) };
+  const e: StoredEvent = { id: r.eid, streamId: `${r.ms}-${r.seq}`, type: r.type as StoredEvent["type"], source: r.source, time: r.time, correlationId: r.cid, schemaVersion: r.ver, payload: JSON.parse(r.payload) };
+  if (r.tp) e.traceparent = r.tp;
+  return e;
 }
 
 function seqOf(streamId: string): number {
@@ -55,8 +57,8 @@ class SqliteEventStore implements EventStore {
   constructor(private readonly db: Database, readonly stream: string, private readonly policy: TrimPolicy, private readonly onClose: () => void) {
     const row = db.query<{ ms: number | null }, [string]>("SELECT max(ms) AS ms FROM events WHERE stream = ?").get(stream);
     this.lastMs = row?.ms ?? 0;
-    this.insert = db.prepare<{ seq: number }, [string, number, string, string, string, string, string, number, string]>(
-      "INSERT INTO events (stream, ms, eid, type, source, time, cid, ver, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq");
+    this.insert = db.prepare<{ seq: number }, [string, number, string, string, string, string, string, number, string, string | null]>(
+      "INSERT INTO events (stream, ms, eid, type, source, time, cid, ver, payload, tp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq");
     this.idemGet = db.prepare<{ ids: string }, [string, string, number]>("SELECT ids FROM idem WHERE stream = ? AND key = ? AND expires > ?");
     this.idemPut = db.prepare<unknown, [string, string, string, number]>("INSERT OR REPLACE INTO idem (stream, key, ids, expires) VALUES (?, ?, ?, ?)");
     this.appendAll = db.transaction((items: PendingAppend[]) => items.map((it) => this.appendTxFn(it.events, it.opts)));
@@ -97,7 +99,7 @@ class SqliteEventStore implements EventStore {
         const seen = this.idemGet.get(this.stream, `e:${e.id}`, now);
         if (seen) { ids[i] = seen.ids; continue; }
       }
-      const { seq } = this.insert.get(this.stream, ms, e.id, e.type, e.source, e.time, e.correlationId, e.schemaVersion, JSON.stringify(e.payload))!;
+      const { seq } = this.insert.get(this.stream, ms, e.id, e.type, e.source, e.time, e.correlationId, e.schemaVersion, JSON.stringify(e.payload), e.traceparent ?? null)!;
       ids[i] = `${ms}-${seq}`;
       fresh++;
       this.rows++;
