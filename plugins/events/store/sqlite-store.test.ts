@@ -34,3 +34,19 @@ test("embedded: trimming a backlog larger than one step, by length and by age, k
   await f.close();
   await aged.close();
 });
+
+test("embedded: one group commit of many appends (multi-row inserts, keyed ones between them) answers each its own stream ids", async () => {
+  const f = createEmbeddedFactory({ file: join(dir, "group-commit.db"), sync: "normal", trim: { maxLen: 0, maxAgeMs: 0 } });
+  const s = f.open("group");
+  // Same event-loop turn: one transaction. 200 appends of 1-3 events (runs longer than one 64-row INSERT), every 7th keyed.
+  const batches = Array.from({ length: 200 }, (_, i) => Array.from({ length: 1 + (i % 3) }, (_, j) => newEvent(`custom.g${j}`, { i, j })));
+  const results = await Promise.all(batches.map((b, i) => s.append(b, i % 7 === 0 ? { dedupWindowMs: 60_000, idempotencyKey: `key-${i}`, requestDigest: "d" } : { dedupWindowMs: 0 })));
+  const page = await s.read({ limit: 1000 });
+  const byStreamId = new Map(page.events.map((e) => [e.streamId, e.id]));
+  expect(page.events.length).toBe(batches.flat().length);
+  for (let i = 0; i < batches.length; i++) expect(results[i].streamIds.map((id) => byStreamId.get(id))).toEqual(batches[i].map((e) => e.id));
+  // Stored in the order the appends were made.
+  expect(page.events.map((e) => e.id)).toEqual(batches.flat().map((e) => e.id));
+  expect((await s.stats()).perType).toEqual({ "custom.g0": 200, "custom.g1": 133, "custom.g2": 66 });
+  await f.close();
+});
