@@ -34,7 +34,8 @@ export const F = { id: "id", type: "type", source: "source", time: "time", cid: 
  * KEYS[1] stream, KEYS[2] request idem key, KEYS[3..] per-event idem keys.
  * ARGV: windowMs, useRequestKey, useEventKeys, trimKind ("MAXLEN" | "MINID" | ""), trimArg, valuesPerEvent,
  * requestDigest (idempotency.ts; "" without a key), then per event the values of EVENT_FIELDS in order (the script adds the field names: half the arguments
- * to encode and send per event; an empty tp is left out).
+ * to encode and send per event; valuesPerEvent 7 when no event of the call has a trace context, else 8 with an
+ * empty tp left out of the entry).
  * Returns {0, "id1,id2,..."} when stored, {1, "id1,..."} when every event was a known id, {2, record}
  * when the request key is known (the record, JSON {d: digest, e: event ids, s: stream ids}: the caller
  * answers from it or refuses a different digest). Check and write happen in one script, so two

@@ -75,7 +75,8 @@ plugins:
 
       const trace = hex(32), caller = hex(16);
       const r = await client.publish("custom.traced", { n: 1 }, { traceparent: `00-${trace}-${caller}-01` });
-      const spans = (await receiver.waitFor((s) => s.some((x) => x.traceId === trace && x.name === "events.ack" && x.service === "tradpal-events")))
+      // Both ack spans: the server's is exported before the client has its answer (and records its own).
+      const spans = (await receiver.waitFor((s) => s.filter((x) => x.traceId === trace && x.name === "events.ack").length === 2))
         .filter((s) => s.traceId === trace);
 
       const publish = one(spans, "events.publish");
