@@ -50,3 +50,30 @@ test("embedded: one group commit of many appends (multi-row inserts, keyed ones 
   expect((await s.stats()).perType).toEqual({ "custom.g0": 200, "custom.g1": 133, "custom.g2": 66 });
   await f.close();
 });
+
+test("embedded: time bounds (searched over the seq index) are exact on a stream whose seqs are interleaved with another's", async () => {
+  const f = createEmbeddedFactory({ file: join(dir, "time-bounds.db"), sync: "normal", trim: { maxLen: 0, maxAgeMs: 0 } });
+  const a = f.open("a");
+  const b = f.open("b");
+  for (let i = 0; i < 60; i++) {
+    await a.append(Array.from({ length: 1 + (i % 4) }, () => newEvent()), { dedupWindowMs: 0 });
+    await b.append([newEvent(), newEvent()], { dedupWindowMs: 0 }); // gaps in a's seqs
+    if (i % 3 === 0) await Bun.sleep(2); // several events per ms, and several ms
+  }
+  const all = (await a.read({ limit: 1000 })).events;
+  const msOf = (id: string) => Number(id.split("-")[0]);
+  const times = [...new Set(all.map((e) => msOf(e.streamId)))];
+  const probes = [times[0] - 1, times[0], ...times.slice(1, -1).filter((_, i) => i % 3 === 0), times[times.length - 1], times[times.length - 1] + 1];
+  for (const from of probes) {
+    for (const to of probes) {
+      const got = (await a.read({ fromMs: from, toMs: to, limit: 1000 })).events.map((e) => e.streamId);
+      expect(got).toEqual(all.filter((e) => msOf(e.streamId) >= from && msOf(e.streamId) <= to).map((e) => e.streamId));
+    }
+  }
+  // from_id / to_id inside one ms (a bound between two events of the same ms).
+  const mid = all[Math.floor(all.length / 2)].streamId;
+  expect((await a.read({ fromId: mid, limit: 1000 })).events[0].streamId).toBe(mid);
+  expect((await a.read({ toId: mid, limit: 1000 })).events.at(-1)!.streamId).toBe(mid);
+  expect((await a.read({ fromMs: times[times.length - 1] + 1, limit: 10 })).events).toEqual([]);
+  await f.close();
+});

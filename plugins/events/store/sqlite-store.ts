@@ -193,10 +193,34 @@ class SqliteEventStore implements EventStore {
     notifyAppend(this.stream);
   };
 
-  /** First seq of this stream whose ms is >= m (> m when strict), via the (stream, ms, seq) index. */
+  /**
+   * First seq of this stream whose ms is >= m (> m when strict), MAX_SEQ when none. ms never decreases
+   * along seq within a stream (nowMs()), so "the first row at or after seq x is late enough" is monotone in
+   * x: a binary search over seq through the (stream, seq) index, ~log2(seq range) probes. A (stream, ms,
+   * seq) index answered this in one probe but cost every append another b-tree insert (~1.2 µs/event,
+   * measured); these lookups run only for time and from_id/to_id bounds and age trimming.
+   */
   private firstSeqAtMs(m: number, strict: boolean): number {
-    const r = this.db.query<{ seq: number }, [string, number]>(`SELECT seq FROM events INDEXED BY events_stream_ms WHERE stream = ? AND ms ${strict ? ">" : ">="} ? ORDER BY ms, seq LIMIT 1`).get(this.stream, m);
-    return r ? r.seq : MAX_SEQ;
+    const late = (r: { ms: number } | null | undefined): boolean => r != null && (strict ? r.ms > m : r.ms >= m);
+    const at = this.seqProbe;
+    const first = at.get(this.stream, 0);
+    if (first == null) return MAX_SEQ;
+    if (late(first)) return first.seq;
+    const last = this.db.query<{ seq: number; ms: number }, [string]>(`SELECT seq, ms FROM ${SEQ_INDEX} WHERE stream = ? ORDER BY seq DESC LIMIT 1`).get(this.stream)!;
+    if (!late(last)) return MAX_SEQ;
+    // Invariant: the row at or after lo is early, the row at or after hi is late.
+    let lo = first.seq;
+    let hi = last.seq;
+    while (hi - lo > 1) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      if (late(at.get(this.stream, mid))) hi = mid;
+      else lo = mid;
+    }
+    return at.get(this.stream, hi)!.seq;
+  }
+  /** The first row of this stream at or after a seq (firstSeqAtMs's probe). */
+  private get seqProbe() {
+    return this.db.query<{ seq: number; ms: number }, [string, number]>(`SELECT seq, ms FROM ${SEQ_INDEX} WHERE stream = ? AND seq >= ? ORDER BY seq LIMIT 1`);
   }
 
   /** Smallest seq bound such that seq >= bound ⇔ (ms, seq) >= (m, n) (ms never decreases along seq). */
