@@ -28,6 +28,8 @@ import type { EventMetrics } from "./metrics";
 import type { EventsConfig } from "./schema";
 import type { Rate } from "../../src/config/units";
 import { bodyDigest } from "./idempotency";
+import { publishTraceparent } from "./tracing";
+import type { Tracer } from "../../src/lib/trace/trace";
 
 export interface AppDeps {
   cfg: EventsConfig;
@@ -39,6 +41,8 @@ export interface AppDeps {
   subscriptions: Set<Subscription>;
   replays: Map<string, ReplayJob>;
   signal: AbortSignal;
+  /** host.tracing on: delivery, dead-letter and ack spans (tracing.ts). */
+  tracer?: Tracer;
 }
 
 const CREATED = { status: 201, headers: { "content-type": "application/json" } };
@@ -69,6 +73,8 @@ export function buildApp(d: AppDeps) {
     const violations: Violation[] = [];
     const e = shortcutEvent(type, body, defaultsOf(request), violations);
     if (!e) { metrics.rejected("validation"); throw invalid(violations); }
+    const tp = publishTraceparent(request, undefined);
+    if (tp !== undefined) e.traceparent = tp;
     const key = publisher.checkIdempotencyKey(request.headers.get("idempotency-key"));
     // The body as written is the payload: digest it as the event {type, payload} (as POST /events would).
     const r = await publisher.publish([e], key, false, key ? bodyDigest({ type, payload: body }) : undefined);
@@ -125,14 +131,14 @@ export function buildApp(d: AppDeps) {
       }
       const sub: Subscription = new Subscription(target, {
         group, consumer, types: types ? new Set(types) : undefined, batch: cfg.subscribe.batch, visibilityMs: cfg.visibility_timeout,
-        maxDeliveries: cfg.max_deliveries, heartbeatMs: cfg.subscribe.heartbeat, blockMs: 1000,
+        maxDeliveries: cfg.max_deliveries, heartbeatMs: cfg.subscribe.heartbeat, blockMs: 1000, tracer: d.tracer,
       }, metrics, log, () => { d.subscriptions.delete(sub); metrics.subscribers.set(d.subscriptions.size); });
       d.subscriptions.add(sub);
       metrics.subscribers.set(d.subscriptions.size);
       request.signal.addEventListener("abort", () => sub.close(), { once: true });
       return new Response(sub.stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" } });
     })
-    .post("/events/ack", async ({ body }) => {
+    .post("/events/ack", async ({ body, request }) => {
       const b = (body ?? {}) as Params;
       const group = parseName(b.group, "/group")!;
       const replay = parseName(b.replay, "/replay", false);
@@ -140,7 +146,16 @@ export function buildApp(d: AppDeps) {
       if (!Array.isArray(ids) || ids.length === 0 || ids.length > 10_000) throw EventErrors.EV_ERR_BAD_QUERY("ids must be a non-empty array of stream ids (at most 10000)", "/ids");
       const clean = ids.map((id, i) => parseFilterId(id, `/ids/${i}`));
       const target = replay ? d.factory.open(replayStreamName(cfg.stream, replay)) : store;
-      const acked = await target.ack(group, clean).catch(unavailable);
+      // Under the subscriber's ack span when it sent a traceparent (event-subscriber.ts).
+      const span = d.tracer?.server(request, "events.ack", { "messaging.system": "tradpal", "messaging.operation.type": "settle", "messaging.destination.name": target.stream, "messaging.consumer.group.name": group, "messaging.batch.message_count": clean.length });
+      let acked: number;
+      try {
+        acked = await target.ack(group, clean);
+      } catch (err) {
+        span?.end({ "http.response.status_code": err instanceof StoreUnavailableError ? 503 : 500 }, err instanceof Error ? err.message : String(err));
+        unavailable(err);
+      }
+      span?.end({ "http.response.status_code": 200, "tradpal.acked": acked });
       metrics.acked(group, acked);
       return { acked };
     })

@@ -14,6 +14,7 @@ import { hasExplicitIds, type Publisher } from "./publisher";
 import type { EventsConfig } from "./schema";
 import { bodyDigest } from "./idempotency";
 import { nowMs, SPAN_KIND, type Tracer } from "../../src/lib/trace/trace";
+import { publishTraceparent } from "./tracing";
 
 const DEPTH_SLACK = 10;
 
@@ -21,7 +22,10 @@ function isBatch(body: unknown): boolean {
   return Array.isArray(body) || (!!body && typeof body === "object" && Array.isArray((body as any).events) && !("type" in (body as any)));
 }
 
-/** `tracer` (host.tracing on): a server span per publish, the store write as its child. */
+/**
+ * `tracer` (host.tracing on): a server span per publish, the store write as its child; the publish span's
+ * traceparent is stored with the events (without a tracer: the caller's own traceparent, if it sent one).
+ */
 export function createPublishFetch(app: AnyElysia, publisher: Publisher, cfg: EventsConfig, log: Logger, metrics: EventMetrics, tracer?: Tracer) {
   const appFetch = (req: Request) => app.handle(req);
   // One body may be a single event or a batch: read up to the larger limit, then parseBody applies the right one.
@@ -39,6 +43,9 @@ export function createPublishFetch(app: AnyElysia, publisher: Publisher, cfg: Ev
       const { value: body, depth } = parseJson(raw.text, cfg.max_depth + DEPTH_SLACK, cfg.max_depth);
       const events = publisher.parseBody(body, { source: req.headers.get("x-event-source") ?? cfg.default_source, correlationId: req.headers.get("x-correlation-id") ?? requestId }, { bytes: raw.bytes, depth });
       const key = publisher.checkIdempotencyKey(req.headers.get("idempotency-key"));
+      // Stored with the events: delivery, ack and dead-letter spans join this trace (tracing.ts).
+      const tp = publishTraceparent(req, span?.traceparent());
+      if (tp !== undefined) for (const e of events) e.traceparent = tp;
       const t0 = span && nowMs();
       const r = await publisher.publish(events, key, hasExplicitIds(body), key ? bodyDigest(body) : undefined);
       if (span) tracer!.span(span.child, "events.store", SPAN_KIND.internal, t0!, nowMs(), { "messaging.batch.message_count": events.length, "tradpal.duplicate": r.duplicate });

@@ -74,7 +74,8 @@ export default definePlugin({
     const publisher = new Publisher(store, metrics, cfg);
     const subscriptions = new Set<Subscription>();
     const replays = new Map<string, ReplayJob>();
-    const app = buildApp({ cfg, store, factory, publisher, metrics, log: ctx.log, subscriptions, replays, signal: ctx.signal });
+    const tracer = tracerFor(ctx.host, ctx.id);
+    const app = buildApp({ cfg, store, factory, publisher, metrics, log: ctx.log, subscriptions, replays, signal: ctx.signal, tracer });
 
     // Stream gauges: one stats() per scrape, shared by the gauges below.
     let statsAt = 0;
@@ -117,7 +118,7 @@ export default definePlugin({
     let stopped = false;
     return {
       app,
-      fetch: createPublishFetch(app, publisher, cfg, ctx.log, metrics, tracerFor(ctx.host, ctx.id)),
+      fetch: createPublishFetch(app, publisher, cfg, ctx.log, metrics, tracer),
       docs: { routes: () => [PUBLISH_DOC] },
       async start() {
         const off = ctx.bus.on("platform.event", onPlatformEvent);

@@ -45,8 +45,35 @@ function byLabel(counter: Counter<string>, label: string) {
   };
 }
 
+/**
+ * Counts not yet handed to a counter, per counter object (so a reloaded instance, which gets the same
+ * counter back, adds to the same map). prom-client hashes the labels on every inc(), a cached child
+ * included: on the publish path (one inc per event) a Map update is all that is paid; the counter takes
+ * the sums when it is read (a scrape runs its collect()).
+ */
+const pendingOf = new WeakMap<object, Map<string, number>>();
+const PENDING_MAX = 1000;
+
+function drain(counter: Counter<string>, label: string) {
+  const p = pendingOf.get(counter);
+  if (!p || p.size === 0) return;
+  for (const [value, n] of p) counter.inc({ [label]: value }, n);
+  p.clear();
+}
+
+function lazyByLabel(counter: Counter<string>, label: string) {
+  let pending = pendingOf.get(counter);
+  if (!pending) pendingOf.set(counter, (pending = new Map()));
+  const p = pending;
+  return (value: string, n = 1) => {
+    const had = p.get(value);
+    if (had === undefined && p.size >= PENDING_MAX) drain(counter, label); // bounded: custom.* types are open-ended
+    p.set(value, (had ?? 0) + n);
+  };
+}
+
 export function createEventMetrics(m: PluginMetrics) {
-  const published = m.counter({ name: "published_total", help: "Events stored, by type.", labelNames: ["type"] });
+  const published = m.counter({ name: "published_total", help: "Events stored, by type.", labelNames: ["type"], collect() { drain(this as Counter<string>, "type"); } });
   const delivered = m.counter({ name: "delivered_total", help: "Events delivered to subscribers (first delivery), by type.", labelNames: ["type"] });
   const redelivered = m.counter({ name: "redelivered_total", help: "Events delivered again after a visibility timeout or reconnect, by type.", labelNames: ["type"] });
   const deadLettered = m.counter({ name: "dead_lettered_total", help: "Events moved to the dead-letter stream after max_deliveries, by type.", labelNames: ["type"] });
@@ -57,7 +84,7 @@ export function createEventMetrics(m: PluginMetrics) {
   const latency = m.histogram({ name: "publish_duration_seconds", help: "Time to store a publish request (validation excluded).", buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1] });
   const subscribers = m.gauge({ name: "subscribers", help: "Open SSE subscriptions." });
   return {
-    published: byLabel(published, "type"),
+    published: lazyByLabel(published, "type"),
     delivered: byLabel(delivered, "type"),
     redelivered: byLabel(redelivered, "type"),
     deadLettered: byLabel(deadLettered, "type"),

@@ -11,6 +11,8 @@
 import type { Logger } from "../../src/core/log";
 import type { Delivery, EventStore } from "./store/types";
 import type { EventMetrics } from "./metrics";
+import { nowMs, type Tracer } from "../../src/lib/trace/trace";
+import { deadLetterSpans, deliverySpans } from "./tracing";
 
 export interface SubscribeOptions {
   group: string;
@@ -22,13 +24,17 @@ export interface SubscribeOptions {
   heartbeatMs: number;
   /** How long one blocking read waits (bounds how fast a closed subscription notices). */
   blockMs: number;
+  /** host.tracing on: events.deliver / events.dead_letter spans under each traced event's publish (tracing.ts). */
+  tracer?: Tracer;
 }
 
 const enc = new TextEncoder();
 
-function frame(d: Delivery): Uint8Array {
+/** `traceparent`: the delivery span's (tracing on), sent in place of the stored one. */
+function frame(d: Delivery, traceparent?: string): Uint8Array {
   const e = d.event;
-  return enc.encode(`id: ${e.streamId}\nevent: ${e.type}\ndata: ${JSON.stringify({ ...e, deliveryCount: d.deliveryCount })}\n\n`);
+  const data = traceparent === undefined ? { ...e, deliveryCount: d.deliveryCount } : { ...e, traceparent, deliveryCount: d.deliveryCount };
+  return enc.encode(`id: ${e.streamId}\nevent: ${e.type}\ndata: ${JSON.stringify(data)}\n\n`);
 }
 
 export class Subscription {
@@ -54,15 +60,19 @@ export class Subscription {
     this.onEnd();
   }
 
-  private async send(deliveries: Delivery[], redelivery: boolean) {
+  /** `readAt`: when the store read that returned them began (the deliver spans' start). */
+  private async send(deliveries: Delivery[], redelivery: boolean, readAt = 0) {
     // Backpressure: a client that does not read stops the loop (its queue stays bounded); its pending
     // entries are reclaimed by other consumers after the visibility timeout.
     while (!this.closed && (this.controller!.desiredSize ?? 0) < -4 * this.opts.batch) await Bun.sleep(10);
     const skip: string[] = [];
-    for (const d of deliveries) {
+    const tracer = this.opts.tracer;
+    const tps = tracer && deliverySpans(tracer, deliveries, { stream: this.store.stream, group: this.opts.group, consumer: this.opts.consumer, types: this.opts.types }, redelivery, readAt || nowMs(), nowMs());
+    for (let i = 0; i < deliveries.length; i++) {
+      const d = deliveries[i];
       if (this.opts.types && !this.opts.types.has(d.event.type)) { skip.push(d.event.streamId); continue; }
       if (this.closed) return; // unsent entries stay pending and are reclaimed after the visibility timeout
-      this.controller!.enqueue(frame(d));
+      this.controller!.enqueue(frame(d, tps?.[i]));
       (redelivery || d.deliveryCount > 1 ? this.metrics.redelivered : this.metrics.delivered)(d.event.type);
     }
     this.metrics.deliverRate.add(deliveries.length - skip.length);
@@ -70,7 +80,8 @@ export class Subscription {
   }
 
   private async run() {
-    const { group, consumer, batch, visibilityMs, maxDeliveries, heartbeatMs, blockMs } = this.opts;
+    const { group, consumer, batch, visibilityMs, maxDeliveries, heartbeatMs, blockMs, tracer } = this.opts;
+    const at = (): number => (tracer ? nowMs() : 0);
     const claimEveryMs = Math.max(50, Math.min(1000, Math.floor(visibilityMs / 4)));
     let lastClaim = Date.now();
     let lastSend = Date.now();
@@ -78,9 +89,10 @@ export class Subscription {
     try {
       let after: string | undefined;
       while (!this.closed) {
+        const t0 = at();
         const own = await this.store.readOwnPending(group, consumer, batch, after);
         if (own.length === 0) break;
-        await this.send(own, true);
+        await this.send(own, true, t0);
         after = own[own.length - 1].event.streamId;
         if (own.length < batch) break;
       }
@@ -93,15 +105,18 @@ export class Subscription {
         let backlog = false;
         if (now - lastClaim >= claimEveryMs) {
           lastClaim = now;
+          const t0 = at();
           const claimed = await this.store.claimIdle(group, consumer, visibilityMs, batch, maxDeliveries);
           for (const e of claimed.deadLettered) this.metrics.deadLettered(e.type);
-          if (claimed.deliveries.length) { await this.send(claimed.deliveries, true); lastSend = Date.now(); }
+          if (tracer && claimed.deadLettered.length) deadLetterSpans(tracer, claimed.deadLettered, { stream: this.store.stream, group, consumer }, maxDeliveries, t0, nowMs());
+          if (claimed.deliveries.length) { await this.send(claimed.deliveries, true, t0); lastSend = Date.now(); }
           // A full batch means more idle entries are waiting (a dead consumer's backlog): claim again next turn.
           if (claimed.deliveries.length + claimed.deadLettered.length >= batch) { lastClaim = 0; backlog = true; }
         }
         if (this.closed) break;
+        const t0 = at();
         const fresh = await this.store.readGroup(group, consumer, batch, backlog ? 0 : Math.min(blockMs, claimEveryMs));
-        if (fresh.length) { await this.send(fresh, false); lastSend = Date.now(); }
+        if (fresh.length) { await this.send(fresh, false, t0); lastSend = Date.now(); }
         else if (Date.now() - lastSend >= heartbeatMs && !this.closed) { this.controller!.enqueue(enc.encode(": heartbeat\n\n")); lastSend = Date.now(); }
         failures = 0;
       } catch (err) {

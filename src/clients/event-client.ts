@@ -41,6 +41,8 @@ export interface PublishOptions {
   time?: string;
   /** Default: a fresh UUID per call (so retries are safe). */
   idempotencyKey?: string;
+  /** W3C trace context to publish under (stored with the event: its consumers' spans join this trace). */
+  traceparent?: string;
 }
 
 /** For a duplicate (`duplicate: true`): the id and position of the event the first request stored. */
@@ -122,6 +124,7 @@ export class EventClient {
 
   private headers(opts: PublishOptions): Record<string, string> {
     const h: Record<string, string> = { "idempotency-key": opts.idempotencyKey ?? crypto.randomUUID() };
+    if (opts.traceparent) h.traceparent = opts.traceparent;
     return h;
   }
 
@@ -135,7 +138,7 @@ export class EventClient {
   }
 
   /** Publish many events atomically (all stored or none). */
-  publishBatch(events: EventInput[], opts: Pick<PublishOptions, "idempotencyKey"> = {}): Promise<BatchResult> {
+  publishBatch(events: EventInput[], opts: Pick<PublishOptions, "idempotencyKey" | "traceparent"> = {}): Promise<BatchResult> {
     const source = this.o.source;
     const body = { events: source ? events.map((e) => ({ source, ...e })) : events };
     const headers = this.headers(opts);
@@ -203,8 +206,8 @@ export class EventClient {
     return requestJson<EventStats>(this.url("/events/stats"), { tls: this.tls?.(), timeoutMs: this.o.timeoutMs });
   }
 
-  /** Acknowledge deliveries of a consumer group (EventSubscriberClient does this for you). */
-  ack(group: string, streamIds: string[], replay?: string): Promise<{ acked: number }> {
-    return requestJson<{ acked: number }>(this.url("/events/ack"), { tls: this.tls?.(), method: "POST", body: { group, ids: streamIds, ...(replay ? { replay } : {}) }, timeoutMs: this.o.timeoutMs });
+  /** Acknowledge deliveries of a consumer group (EventSubscriberClient does this for you; `headers`: its traceparent). */
+  ack(group: string, streamIds: string[], replay?: string, headers?: Record<string, string>): Promise<{ acked: number }> {
+    return requestJson<{ acked: number }>(this.url("/events/ack"), { tls: this.tls?.(), method: "POST", body: { group, ids: streamIds, ...(replay ? { replay } : {}) }, headers, timeoutMs: this.o.timeoutMs });
   }
 }

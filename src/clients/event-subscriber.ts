@@ -16,11 +16,17 @@
  * not retry (a member that cannot handle all of the group's types must not take its events). An event of
  * a type without a handler (which the service should never send) is not acknowledged: it is counted in
  * `unhandled`, reported to onError, and left pending for redelivery and, in the end, the dead letters.
+ *
+ * Tracing (`tracer`, src/lib/trace): an event delivered with a sampled traceparent (the publisher's trace,
+ * stored with the event) gets an events.process CONSUMER span around its handlers and an events.ack CLIENT
+ * span for the ack that carried it, both in the publisher's trace. The handler sees `event.traceparent`
+ * naming its process span, to pass on to the calls it makes. Without a tracer nothing of this runs.
  */
 import { fullJitterBackoff } from "../lib/resilience";
 import type { EventTypeName, PlatformEventEnvelope } from "../contracts/event-catalog";
 import { request, ServiceError } from "./http";
 import type { EventClient } from "./event-client";
+import { formatTraceparent, nowMs, parseTraceparent, randomHex, SPAN_KIND, type TraceContext, type Tracer } from "../lib/trace/trace";
 
 /** An event arrived for which this subscriber has no handler: it was left unacknowledged. */
 export class UnhandledEventError extends Error {
@@ -31,7 +37,8 @@ export class UnhandledEventError extends Error {
   }
 }
 
-export type Delivered<T extends EventTypeName> = PlatformEventEnvelope<T> & { deliveryCount: number };
+/** `traceparent`: the trace the event was published under (with a tracer: this subscriber's process span). */
+export type Delivered<T extends EventTypeName> = PlatformEventEnvelope<T> & { deliveryCount: number; traceparent?: string };
 export type EventHandler<T extends EventTypeName> = (event: Delivered<T>) => void | Promise<void>;
 
 export interface SubscriberOptions {
@@ -47,15 +54,21 @@ export interface SubscriberOptions {
   /** Acks are sent in batches at most this often. */
   ackIntervalMs?: number;
   onError?: (err: unknown) => void;
+  /** Continue each traced event's trace: events.process and events.ack spans (see above). */
+  tracer?: Tracer;
 }
+
+/** A queued ack of a traced event: the context of its process span (the ack span's parent). */
+interface TracedAck { ctx: TraceContext; streamId: string; type: string }
 
 export class EventSubscriberClient {
   private readonly handlers = new Map<string, EventHandler<any>[]>();
-  private readonly o: Required<Omit<SubscriberOptions, "replay" | "onError">> & Pick<SubscriberOptions, "replay" | "onError">;
+  private readonly o: Required<Omit<SubscriberOptions, "replay" | "onError" | "tracer">> & Pick<SubscriberOptions, "replay" | "onError" | "tracer">;
   private running = false;
   private abort?: AbortController;
   private loop?: Promise<void>;
   private acks: string[] = [];
+  private tracedAcks: TracedAck[] = [];
   private ackTimer?: ReturnType<typeof setTimeout>;
   private ackChain: Promise<void> = Promise.resolve();
   /** Events handled (acked or queued for ack) since start. */
@@ -70,7 +83,7 @@ export class EventSubscriberClient {
   constructor(private readonly client: EventClient, opts: SubscriberOptions) {
     this.o = {
       group: opts.group, consumer: opts.consumer ?? `consumer-${crypto.randomUUID().slice(0, 8)}`, start: opts.start ?? "new", replay: opts.replay,
-      backoffBaseMs: opts.backoffBaseMs ?? 100, backoffCapMs: opts.backoffCapMs ?? 5000, ackIntervalMs: opts.ackIntervalMs ?? 5, onError: opts.onError,
+      backoffBaseMs: opts.backoffBaseMs ?? 100, backoffCapMs: opts.backoffCapMs ?? 5000, ackIntervalMs: opts.ackIntervalMs ?? 5, onError: opts.onError, tracer: opts.tracer,
     };
   }
 
@@ -162,12 +175,28 @@ export class EventSubscriberClient {
       this.o.onError?.(new UnhandledEventError(event.type, event.streamId));
       return;
     }
+    const tracer = this.o.tracer;
+    const parent = tracer && parseTraceparent(event.traceparent);
+    const traced = parent?.sampled ? parent : undefined;
+    let processCtx: TraceContext | undefined;
+    let t0 = 0;
+    if (traced) {
+      processCtx = { traceId: traced.traceId, spanId: randomHex(16), sampled: true };
+      event.traceparent = formatTraceparent(traced.traceId, processCtx.spanId, true); // the handler's calls go on under it
+      t0 = nowMs();
+    }
+    const attrs = processCtx && { "messaging.system": "tradpal", "messaging.operation.type": "process", "messaging.consumer.group.name": this.o.group, "tradpal.consumer": this.o.consumer, "messaging.message.id": event.id, "tradpal.stream_id": event.streamId, "tradpal.delivery_count": event.deliveryCount, "event.type": event.type };
     try {
       for (const fn of list) await fn(event);
     } catch (err) {
       this.failed++;
+      if (processCtx) tracer!.span(traced!, "events.process", SPAN_KIND.consumer, t0, nowMs(), attrs!, err instanceof Error ? err.message : String(err), processCtx.spanId);
       this.o.onError?.(err);
       return; // not acked: redelivered after the visibility timeout
+    }
+    if (processCtx) {
+      tracer!.span(traced!, "events.process", SPAN_KIND.consumer, t0, nowMs(), attrs!, undefined, processCtx.spanId);
+      this.tracedAcks.push({ ctx: processCtx, streamId: event.streamId, type: event.type });
     }
     this.handled++;
     this.acks.push(event.streamId);
@@ -181,14 +210,35 @@ export class EventSubscriberClient {
     if (this.acks.length === 0) return this.ackChain;
     const ids = this.acks;
     this.acks = [];
+    const traced = this.tracedAcks;
+    if (traced.length) this.tracedAcks = [];
     this.ackChain = this.ackChain.then(async () => {
+      // One events.ack span per traced event, each in its own trace; the request carries the first one's.
+      const spanIds = traced.map(() => randomHex(16));
+      const t0 = traced.length ? nowMs() : 0;
+      const headers = traced.length ? { traceparent: formatTraceparent(traced[0].ctx.traceId, spanIds[0], true) } : undefined;
+      let error: string | undefined;
       try {
-        await this.client.ack(this.o.group, ids, this.o.replay);
+        await this.client.ack(this.o.group, ids, this.o.replay, headers);
       } catch (err) {
+        error = err instanceof Error ? err.message : String(err);
         this.acks.unshift(...ids);
+        this.tracedAcks.unshift(...traced);
         this.o.onError?.(err);
       }
+      if (traced.length) this.ackSpans(traced, spanIds, t0, error);
     });
     return this.ackChain;
+  }
+
+  private ackSpans(traced: TracedAck[], spanIds: string[], t0: number, error: string | undefined) {
+    const end = nowMs();
+    for (let i = 0; i < traced.length; i++) {
+      const a = traced[i];
+      this.o.tracer!.span(a.ctx, "events.ack", SPAN_KIND.client, t0, end, {
+        "messaging.system": "tradpal", "messaging.operation.type": "settle", "messaging.consumer.group.name": this.o.group,
+        "tradpal.stream_id": a.streamId, "event.type": a.type, "messaging.batch.message_count": traced.length,
+      }, error, spanIds[i]);
+    }
   }
 }

@@ -272,6 +272,36 @@ export function eventStoreConformance(name: string, makeFactory: (trim: TrimPoli
       expect(st.trimmed).toBe(1000 - st.length);
     });
 
+    test("trace context: an event's traceparent is stored and comes back on every read path; an event without one has none", async () => {
+      const s = open();
+      await s.ensureGroup("g", "0");
+      const tp = (i: number) => `00-${"ab".repeat(15)}${String(i).padStart(2, "0")}-${"cd".repeat(8)}-01`;
+      const traced = newEvent("custom.traced", { i: 0 }, { traceparent: tp(1) });
+      const plain = newEvent("custom.plain", { i: 1 });
+      // Every append path: coalesced, keyed (Idempotency-Key), deduplicated by id; a mixed batch.
+      const ids = [
+        ...(await s.append([traced, plain], W)).streamIds,
+        ...(await s.append([newEvent("custom.keyed", {}, { traceparent: tp(2) })], { ...W, idempotencyKey: `k-${crypto.randomUUID()}`, requestDigest: "d" })).streamIds,
+        ...(await s.append([newEvent("custom.byid", {}, { traceparent: tp(3) })], { ...W, dedupById: true })).streamIds,
+      ];
+      const want = [tp(1), undefined, tp(2), tp(3)];
+      const page = await s.read({ limit: 10 });
+      expect(page.events.map((e) => e.streamId)).toEqual(ids);
+      expect(page.events.map((e) => e.traceparent)).toEqual(want);
+      expect("traceparent" in page.events[1]).toBe(false);
+      expect(page.events[0]).toEqual({ ...traced, streamId: ids[0] });
+      const got = await s.readGroup("g", "c", 10, 0);
+      expect(got.map((d) => d.event.traceparent)).toEqual(want);
+      expect((await s.readOwnPending("g", "c", 10)).map((d) => d.event.traceparent)).toEqual(want);
+      let dead: string[] = [];
+      for (let i = 0; i < 10 && dead.length === 0; i++) {
+        await Bun.sleep(15);
+        dead = (await s.claimIdle("g", "c", 10, 10, 2)).deadLettered.map((e) => e.traceparent ?? "-");
+      }
+      expect(dead).toEqual([tp(1), "-", tp(2), tp(3)]);
+      expect((await s.readDeadLetters(10)).map((d) => d.event.traceparent)).toEqual(want);
+    });
+
     test("streams are isolated from each other", async () => {
       const a = open();
       const b = open();

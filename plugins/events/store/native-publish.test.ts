@@ -14,8 +14,12 @@ import { StoreUnavailableError } from "./types";
 let redis: PrivateRedis;
 let pub: NativePublisher;
 const stream = `native_pub_${process.pid}`;
-const values = (id: string) => [id, "custom.test", "src", "2026-01-01T00:00:00.000Z", id, "1", '{"a":1}'];
+const TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+/** An event's values in EVENT_FIELDS order; the last (tp) empty unless the id ends in "t". */
+const values = (id: string) => [id, "custom.test", "src", "2026-01-01T00:00:00.000Z", id, "1", '{"a":1}', id.endsWith("t") ? TP : ""];
 const argv = (...ids: string[]) => ["0", "0", "0", "MAXLEN", "1000", String(EVENT_FIELDS.length), "", ...ids.flatMap(values)];
+/** Without trace context: one value fewer per event (no tp at all). */
+const untraced = (...ids: string[]) => ["0", "0", "0", "MAXLEN", "1000", String(EVENT_FIELDS.length - 1), "", ...ids.flatMap((id) => values(id).slice(0, -1))];
 
 async function waitReady(p: NativePublisher, ms = 5000) {
   const deadline = Date.now() + ms;
@@ -33,8 +37,8 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-test("stores the events with the field names added by the script", async () => {
-  const [dup, joined] = await pub.run([stream, `{${stream}}:idem:none`], argv("e1", "e2"));
+test("stores the events with the field names added by the script; an empty trace context is left out", async () => {
+  const [dup, joined] = await pub.run([stream, `{${stream}}:idem:none`], argv("e1", "e2t"));
   expect(dup).toBe(0);
   const ids = joined.split(",");
   expect(ids).toHaveLength(2);
@@ -43,6 +47,12 @@ test("stores the events with the field names added by the script", async () => {
   r.disconnect();
   expect(entries.map(([id]) => id)).toEqual(ids);
   expect(entries[0][1]).toEqual(["id", "e1", "type", "custom.test", "source", "src", "time", "2026-01-01T00:00:00.000Z", "cid", "e1", "v", "1", "payload", '{"a":1}']);
+  expect(entries[1][1]).toEqual(["id", "e2t", "type", "custom.test", "source", "src", "time", "2026-01-01T00:00:00.000Z", "cid", "e2t", "v", "1", "payload", '{"a":1}', "tp", TP]);
+  const [, one] = await pub.run([stream, `{${stream}}:idem:none`], untraced("e0"));
+  const r2 = new Redis(redis.url);
+  const [[, fields]] = (await r2.xrange(stream, one, one)) as [string, string[]][];
+  r2.disconnect();
+  expect(fields).toEqual(["id", "e0", "type", "custom.test", "source", "src", "time", "2026-01-01T00:00:00.000Z", "cid", "e0", "v", "1", "payload", '{"a":1}']);
 });
 
 test("an emptied script cache (Redis restart, SCRIPT FLUSH) falls back to EVAL once", async () => {
@@ -50,13 +60,13 @@ test("an emptied script cache (Redis restart, SCRIPT FLUSH) falls back to EVAL o
   await r.script("FLUSH"); // private redis-server: nobody else's scripts
   const [, joined] = await pub.run([stream, `{${stream}}:idem:none`], argv("e3"));
   expect(joined).toMatch(/^\d+-\d+$/);
-  expect(Number(await r.xlen(stream))).toBe(3);
+  expect(Number(await r.xlen(stream))).toBe(4);
   r.disconnect();
 });
 
 test("a script error is passed through, not reported as an outage", async () => {
-  // 8 values for a 7-field event: the script's XADD gets an odd field list → ERR from Redis
-  const bad = ["0", "0", "0", "", "", "8", "", ...values("x"), "extra"];
+  // One value more than there are field names: the script's XADD gets an odd field list → ERR from Redis
+  const bad = ["0", "0", "0", "", "", String(EVENT_FIELDS.length + 1), "", ...values("x"), "extra"];
   const err = await pub.run([stream, `{${stream}}:idem:none`], bad).catch((e) => e);
   expect(err).toBeInstanceOf(Error);
   expect(err).not.toBeInstanceOf(StoreUnavailableError);

@@ -11,20 +11,34 @@ import type { AppendOptions, AppendResult, NewEvent } from "./types";
 
 export interface KeyedAppend { events: NewEvent[]; opts: AppendOptions; resolve(r: AppendResult): void; reject(err: unknown): void }
 
-/** Appends an event's values in EVENT_FIELDS order (the publish scripts pair them with the field names). */
-export function pushValues(argv: string[], e: NewEvent) {
+/**
+ * Appends an event's values in EVENT_FIELDS order (the publish scripts pair them with the field names);
+ * the last one (tp) only when `traced`: a call whose events carry no trace context sends one value fewer
+ * per event (valuesPerEvent(false)), so tracing off costs nothing on the wire or in the script.
+ */
+export function pushValues(argv: string[], e: NewEvent, traced: boolean) {
   argv.push(e.id, e.type, e.source, e.time, e.correlationId, String(e.schemaVersion), JSON.stringify(e.payload));
+  if (traced) argv.push(e.traceparent ?? "");
 }
-export const VALUES_PER_EVENT = String(EVENT_FIELDS.length);
+const WITH_TP = String(EVENT_FIELDS.length);
+const WITHOUT_TP = String(EVENT_FIELDS.length - 1);
+export const valuesPerEvent = (traced: boolean) => (traced ? WITH_TP : WITHOUT_TP);
+/** True when any event of the call carries a trace context. */
+export function anyTraced(events: NewEvent[]): boolean {
+  for (const e of events) if (e.traceparent !== undefined) return true;
+  return false;
+}
 
 /** Send the requests `q` in one call (`send`: the script call, native or ioredis) and settle each. */
 export function publishKeyed(q: KeyedAppend[], k: StreamKeys, [kind, arg]: [string, string], send: (keys: string[], argv: string[]) => Promise<(number | string)[]>, stored: (events: NewEvent[]) => void): void {
   const keys = [k.stream];
-  const argv: string[] = [kind, arg, VALUES_PER_EVENT];
+  let traced = false;
+  for (const item of q) if (anyTraced(item.events)) { traced = true; break; }
+  const argv: string[] = [kind, arg, valuesPerEvent(traced)];
   for (const item of q) {
     keys.push(k.idemPrefix + "k:" + item.opts.idempotencyKey);
     argv.push(String(item.opts.dedupWindowMs), item.opts.requestDigest ?? "", String(item.events.length));
-    for (const e of item.events) pushValues(argv, e);
+    for (const e of item.events) pushValues(argv, e, traced);
   }
   send(keys, argv).then(
     (out) => {

@@ -27,20 +27,23 @@ export function keysFor(stream: string): StreamKeys {
 }
 
 /** Field names of a stream entry (short, readable in redis-cli XRANGE). */
-export const F = { id: "id", type: "type", source: "source", time: "time", cid: "cid", ver: "v", payload: "payload" } as const;
+export const F = { id: "id", type: "type", source: "source", time: "time", cid: "cid", ver: "v", payload: "payload", tp: "tp" } as const;
 
 /**
  * Publish script: dedup by request key and/or per-event id, then XADD each event, atomically.
  * KEYS[1] stream, KEYS[2] request idem key, KEYS[3..] per-event idem keys.
  * ARGV: windowMs, useRequestKey, useEventKeys, trimKind ("MAXLEN" | "MINID" | ""), trimArg, valuesPerEvent,
  * requestDigest (idempotency.ts; "" without a key), then per event the values of EVENT_FIELDS in order (the script adds the field names: half the arguments
- * to encode and send per event).
+ * to encode and send per event; valuesPerEvent 7 when no event of the call has a trace context, else 8 with an
+ * empty tp left out of the entry).
  * Returns {0, "id1,id2,..."} when stored, {1, "id1,..."} when every event was a known id, {2, record}
  * when the request key is known (the record, JSON {d: digest, e: event ids, s: stream ids}: the caller
  * answers from it or refuses a different digest). Check and write happen in one script, so two
  * concurrent publishes with one key store one request.
  */
-export const EVENT_FIELDS = [F.id, F.type, F.source, F.time, F.cid, F.ver, F.payload] as const;
+export const EVENT_FIELDS = [F.id, F.type, F.source, F.time, F.cid, F.ver, F.payload, F.tp] as const;
+/** An empty tp value (no trace context) is not written: the entry has no tp field at all. */
+const FIELD_ARGS = "local args = {}\n    for j = 1, nf do local v = ARGV[base + j]; if v ~= '' or names[j] ~= 'tp' then args[#args + 1] = names[j]; args[#args + 1] = v end end";
 export const PUBLISH_LUA = `
 local names = {${EVENT_FIELDS.map((f) => `'${f}'`).join(", ")}}
 local window = tonumber(ARGV[1])
@@ -60,9 +63,8 @@ for i = 0, n - 1 do
   if prev then
     ids[#ids + 1] = prev
   else
-    local args = {}
     local base = 7 + i * nf
-    for j = 1, nf do args[2 * j - 1] = names[j]; args[2 * j] = ARGV[base + j] end
+    ${FIELD_ARGS}
     local id
     if ARGV[4] ~= '' then
       id = redis.call('XADD', KEYS[1], ARGV[4], '~', ARGV[5], '*', unpack(args))
@@ -106,10 +108,9 @@ while p <= #ARGV do
   else
     local ids, eids = {}, {}
     for i = 0, n - 1 do
-      local base = p + i * nf
-      local args = {}
-      for j = 1, nf do args[2 * j - 1] = names[j]; args[2 * j] = ARGV[base + j - 1] end
-      eids[#eids + 1] = ARGV[base]
+      local base = p + i * nf - 1
+      ${FIELD_ARGS}
+      eids[#eids + 1] = ARGV[base + 1]
       if kind ~= '' then
         ids[#ids + 1] = redis.call('XADD', KEYS[1], kind, '~', arg, '*', unpack(args))
       else

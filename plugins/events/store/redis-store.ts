@@ -8,7 +8,7 @@
 import Redis, { Cluster } from "ioredis";
 import { keysFor, F, PUBLISH_LUA, PUBLISH_KEYED_LUA, type StreamKeys } from "./redis-keys";
 import { NativePublisher } from "./native-publish";
-import { publishKeyed, pushValues, VALUES_PER_EVENT, type KeyedAppend } from "./redis-keyed";
+import { anyTraced, publishKeyed, pushValues, valuesPerEvent, type KeyedAppend } from "./redis-keyed";
 import { decodeRecord, replayOf } from "../idempotency";
 import {
   StoreUnavailableError, splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery,
@@ -27,7 +27,9 @@ function toEvent(id: string, f: string[]): StoredEvent {
   for (let i = 0; i + 1 < f.length; i += 2) m[f[i]] = f[i + 1];
   let payload: any = {};
   try { payload = JSON.parse(m[F.payload] ?? "{}"); } catch { /* written by someone else: keep the entry, empty payload */ }
-  return { id: m[F.id] ?? id, streamId: id, type: (m[F.type] ?? "custom.unknown") as StoredEvent["type"], source: m[F.source] ?? "", time: m[F.time] ?? new Date(splitId(id)[0]).toISOString(), correlationId: m[F.cid] ?? "", schemaVersion: Number(m[F.ver] ?? 1), payload };
+  const e: StoredEvent = { id: m[F.id] ?? id, streamId: id, type: (m[F.type] ?? "custom.unknown") as StoredEvent["type"], source: m[F.source] ?? "", time: m[F.time] ?? new Date(splitId(id)[0]).toISOString(), correlationId: m[F.cid] ?? "", schemaVersion: Number(m[F.ver] ?? 1), payload };
+  if (m[F.tp]) e.traceparent = m[F.tp];
+  return e;
 }
 
 /** Connection failures and timeouts become StoreUnavailableError; Redis reply errors pass through. */
@@ -108,8 +110,9 @@ class RedisEventStore implements EventStore {
     const [kind, arg] = this.trimForAppend();
     const keys = [this.k.stream, this.k.idemPrefix + "k:" + (opts.idempotencyKey ?? "")];
     if (opts.dedupById) for (const e of events) keys.push(this.k.idemPrefix + "e:" + e.id);
-    const argv = [String(opts.dedupWindowMs), opts.idempotencyKey ? "1" : "0", opts.dedupById ? "1" : "0", kind, arg, VALUES_PER_EVENT, opts.requestDigest ?? ""];
-    for (const e of events) pushValues(argv, e);
+    const traced = anyTraced(events);
+    const argv = [String(opts.dedupWindowMs), opts.idempotencyKey ? "1" : "0", opts.dedupById ? "1" : "0", kind, arg, valuesPerEvent(traced), opts.requestDigest ?? ""];
+    for (const e of events) pushValues(argv, e, traced);
     // Through the native client when connected, as the coalesced paths (ioredis' per-command encoding and
     // socket writes were a third of the server's CPU on a keyed publish).
     const [dup, reply] = await (this.native?.isReady()
@@ -129,8 +132,10 @@ class RedisEventStore implements EventStore {
     this.queue = [];
     this.queued = 0;
     const [kind, arg] = this.trimForAppend();
-    const argv: string[] = ["0", "0", "0", kind, arg, VALUES_PER_EVENT, ""];
-    for (const item of q) for (const e of item.events) pushValues(argv, e);
+    let traced = false;
+    for (const item of q) if (anyTraced(item.events)) { traced = true; break; }
+    const argv: string[] = ["0", "0", "0", kind, arg, valuesPerEvent(traced), ""];
+    for (const item of q) for (const e of item.events) pushValues(argv, e, traced);
     const call = this.native?.isReady()
       ? this.native.run([this.k.stream, this.k.idemPrefix + "none"], argv)
       : guard((this.r as any).tradpalPublish(2, this.k.stream, this.k.idemPrefix + "none", argv) as Promise<[number, string]>);

@@ -17,7 +17,6 @@ CREATE TABLE IF NOT EXISTS events (
   time TEXT NOT NULL, cid TEXT NOT NULL, ver INTEGER NOT NULL, payload TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_stream_seq ON events(stream, seq);
-CREATE INDEX IF NOT EXISTS events_stream_ms ON events(stream, ms, seq);
 CREATE INDEX IF NOT EXISTS events_stream_type ON events(stream, type, seq);
 CREATE TABLE IF NOT EXISTS groups (stream TEXT NOT NULL, name TEXT NOT NULL, last_seq INTEGER NOT NULL, last_id TEXT NOT NULL, PRIMARY KEY (stream, name));
 CREATE TABLE IF NOT EXISTS consumers (stream TEXT NOT NULL, grp TEXT NOT NULL, name TEXT NOT NULL, seen_at INTEGER NOT NULL, PRIMARY KEY (stream, grp, name));
@@ -50,6 +49,11 @@ export function openDatabase(file: string, sync: SyncMode): Database {
   // A group's type filter (fixed by its first subscription); added to databases made before it existed.
   const cols = db.query<{ name: string }, []>("PRAGMA table_info(groups)").all();
   if (!cols.some((c) => c.name === "filter")) db.exec("ALTER TABLE groups ADD COLUMN filter TEXT");
+  // Time bounds search the seq index (sqlite-store.ts firstSeqAtMs): the (stream, ms, seq) index of older databases goes.
+  db.exec("DROP INDEX IF EXISTS events_stream_ms");
+  // An event's trace context (traceparent, NULL when none); added to databases made before it existed.
+  const evCols = db.query<{ name: string }, []>("PRAGMA table_info(events)").all();
+  if (!evCols.some((c) => c.name === "tp")) db.exec("ALTER TABLE events ADD COLUMN tp TEXT");
   return db;
 }
 
@@ -77,4 +81,6 @@ export interface EventRow {
   cid: string;
   ver: number;
   payload: string;
+  /** traceparent of the publish (NULL when none). */
+  tp: string | null;
 }

@@ -34,3 +34,46 @@ test("embedded: trimming a backlog larger than one step, by length and by age, k
   await f.close();
   await aged.close();
 });
+
+test("embedded: one group commit of many appends (multi-row inserts, keyed ones between them) answers each its own stream ids", async () => {
+  const f = createEmbeddedFactory({ file: join(dir, "group-commit.db"), sync: "normal", trim: { maxLen: 0, maxAgeMs: 0 } });
+  const s = f.open("group");
+  // Same event-loop turn: one transaction. 200 appends of 1-3 events (runs longer than one 64-row INSERT), every 7th keyed.
+  const batches = Array.from({ length: 200 }, (_, i) => Array.from({ length: 1 + (i % 3) }, (_, j) => newEvent(`custom.g${j}`, { i, j })));
+  const results = await Promise.all(batches.map((b, i) => s.append(b, i % 7 === 0 ? { dedupWindowMs: 60_000, idempotencyKey: `key-${i}`, requestDigest: "d" } : { dedupWindowMs: 0 })));
+  const page = await s.read({ limit: 1000 });
+  const byStreamId = new Map(page.events.map((e) => [e.streamId, e.id]));
+  expect(page.events.length).toBe(batches.flat().length);
+  for (let i = 0; i < batches.length; i++) expect(results[i].streamIds.map((id) => byStreamId.get(id))).toEqual(batches[i].map((e) => e.id));
+  // Stored in the order the appends were made.
+  expect(page.events.map((e) => e.id)).toEqual(batches.flat().map((e) => e.id));
+  expect((await s.stats()).perType).toEqual({ "custom.g0": 200, "custom.g1": 133, "custom.g2": 66 });
+  await f.close();
+});
+
+test("embedded: time bounds (searched over the seq index) are exact on a stream whose seqs are interleaved with another's", async () => {
+  const f = createEmbeddedFactory({ file: join(dir, "time-bounds.db"), sync: "normal", trim: { maxLen: 0, maxAgeMs: 0 } });
+  const a = f.open("a");
+  const b = f.open("b");
+  for (let i = 0; i < 60; i++) {
+    await a.append(Array.from({ length: 1 + (i % 4) }, () => newEvent()), { dedupWindowMs: 0 });
+    await b.append([newEvent(), newEvent()], { dedupWindowMs: 0 }); // gaps in a's seqs
+    if (i % 3 === 0) await Bun.sleep(2); // several events per ms, and several ms
+  }
+  const all = (await a.read({ limit: 1000 })).events;
+  const msOf = (id: string) => Number(id.split("-")[0]);
+  const times = [...new Set(all.map((e) => msOf(e.streamId)))];
+  const probes = [times[0] - 1, times[0], ...times.slice(1, -1).filter((_, i) => i % 3 === 0), times[times.length - 1], times[times.length - 1] + 1];
+  for (const from of probes) {
+    for (const to of probes) {
+      const got = (await a.read({ fromMs: from, toMs: to, limit: 1000 })).events.map((e) => e.streamId);
+      expect(got).toEqual(all.filter((e) => msOf(e.streamId) >= from && msOf(e.streamId) <= to).map((e) => e.streamId));
+    }
+  }
+  // from_id / to_id inside one ms (a bound between two events of the same ms).
+  const mid = all[Math.floor(all.length / 2)].streamId;
+  expect((await a.read({ fromId: mid, limit: 1000 })).events[0].streamId).toBe(mid);
+  expect((await a.read({ toId: mid, limit: 1000 })).events.at(-1)!.streamId).toBe(mid);
+  expect((await a.read({ fromMs: times[times.length - 1] + 1, limit: 10 })).events).toEqual([]);
+  await f.close();
+});

@@ -6,9 +6,15 @@
  */
 import type { PlatformEventEnvelope } from "../../../src/contracts/event-catalog";
 
+/**
+ * The W3C trace context an event was published under (`traceparent`: the publish span, or the publisher's
+ * own span when this process does not trace), stored with it so delivery, ack and dead-letter spans can
+ * join the publisher's trace. Optional: absent when the publisher sent none and tracing is off.
+ */
+export interface Traced { traceparent?: string }
 /** An event ready to store (validated, defaults filled): the envelope minus its stream position. */
-export type NewEvent = Omit<PlatformEventEnvelope, "streamId">;
-export type StoredEvent = PlatformEventEnvelope;
+export type NewEvent = Omit<PlatformEventEnvelope, "streamId"> & Traced;
+export type StoredEvent = PlatformEventEnvelope & Traced;
 
 export interface AppendOptions {
   /** Request-level idempotency key: a second append with the same key inside the window returns the first result. */
