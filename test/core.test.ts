@@ -7,7 +7,7 @@ import { createSharedPool } from "../src/core/shared-pool";
 import { dependencyOrder } from "../src/host/order";
 import { createLogger, parseLogLevel } from "../src/core/log";
 import { createPluginMetrics } from "../src/core/metrics";
-import { httpConventions, nextTraceparent, requestIdOf } from "../src/core/http";
+import { httpConventions, requestIdOf } from "../src/core/http";
 import { defineErrors } from "../src/core/errors";
 import { fullJitterBackoff } from "../src/lib/resilience";
 
@@ -129,13 +129,6 @@ describe("http conventions", () => {
     const generated = (await call("/nope", { headers: { "x-request-id": "bad id with spaces" } })).headers.get("x-request-id");
     expect(generated).toMatch(/^[0-9a-f-]{36}$/);
     expect(requestIdOf(new Request("http://localhost/"))).toMatch(/^[0-9a-f-]{36}$/);
-  });
-  test("traceparent keeps the trace id and mints a new span", () => {
-    const incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    const next = nextTraceparent(incoming);
-    expect(next).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
-    expect(next).not.toBe(incoming);
-    expect(nextTraceparent("garbage")).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
   });
 });
 

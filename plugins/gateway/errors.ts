@@ -15,7 +15,6 @@ export const GatewayErrors = defineErrors({
   GW_ERR_CIRCUIT_OPEN: { status: 503, message: "the circuit breaker for this service is open" },
   GW_ERR_SERVICE_QUARANTINED: { status: 503, message: "this service is quarantined (a runtime-security response); an operator lifts it" },
   GW_ERR_BULKHEAD_FULL: { status: 503, message: "too many calls to this service are in flight or queued" },
-  GW_ERR_EDGE_UNAVAILABLE: { status: 503, message: "this route requires authentication but the edge policy is not loaded" },
   GW_ERR_PROXY_UPSTREAM_CONNECT: { status: 502, message: "could not connect to the upstream instance" },
   GW_ERR_PROXY_UPSTREAM_RESET: { status: 502, message: "the upstream closed the connection before answering" },
   GW_ERR_PROXY_UPSTREAM_TIMEOUT: { status: 504, message: "the upstream did not answer in time" },

@@ -19,30 +19,6 @@ export function requestIdOf(req: Request): string {
   return acceptRequestId(req.headers.get("x-request-id"));
 }
 
-const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-
-const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-/** Random bytes drawn from the CSPRNG 4 KiB at a time: trace ids are minted on every proxied request. */
-const RANDOM_POOL = new Uint8Array(4096);
-let randomPos = RANDOM_POOL.length;
-
-function randomHex(bytes: number): string {
-  if (randomPos + bytes > RANDOM_POOL.length) { crypto.getRandomValues(RANDOM_POOL); randomPos = 0; }
-  let s = "";
-  for (let i = 0; i < bytes; i++) s += HEX_BYTE[RANDOM_POOL[randomPos++]];
-  return s;
-}
-
-/**
- * W3C trace context: keep the caller's trace id, mint a new span id for our hop.
- * An absent or malformed header starts a new trace (sampled flag copied when present).
- */
-export function nextTraceparent(incoming: string | null): string {
-  const m = incoming ? TRACEPARENT_RE.exec(incoming) : null;
-  const traceId = m && m[1] !== "0".repeat(32) ? m[1] : randomHex(16);
-  return `00-${traceId}-${randomHex(8)}-${m ? m[3] : "01"}`;
-}
-
 function validationWhere(error: any): { where?: string; details?: unknown } {
   try {
     const all = typeof error?.all === "object" ? error.all : undefined;

@@ -16,12 +16,11 @@
  * no slower than outside.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { parseTraceparent } from "../lib/trace/context";
 
 /** The one acceptance rule for a caller's X-Request-Id (gateway, events hot path, host and wire front use it). */
 export const REQUEST_ID_RE = /^[A-Za-z0-9._:\-]{1,128}$/;
 
-const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
-const ZERO_TRACE = "00000000000000000000000000000000";
 
 export interface HeaderView { get(name: string): string | null }
 
@@ -45,9 +44,7 @@ export class RequestContext {
   /** The trace id: a span's, else the caller's traceparent's; undefined when neither. */
   trace(): string | undefined {
     if (this.traceId !== undefined) return this.traceId;
-    const tp = this.headers.get("traceparent");
-    const m = tp === null ? null : TRACEPARENT_RE.exec(tp.trim());
-    return (this.traceId = m !== null && m[1] !== ZERO_TRACE ? m[1] : undefined);
+    return (this.traceId = parseTraceparent(this.headers.get("traceparent"))?.traceId);
   }
 
   end(): void { this.ended = true; }

@@ -64,9 +64,3 @@ export interface EdgePolicy {
    */
   handleOwn(req: Request, clientIp: string): Response | Promise<Response>;
 }
-
-/**
- * Nothing: upstream TLS is the transport's (transport/tls.ts), whatever the edge policy is. The name
- * stays while the proxy files still write `EdgePolicy & EdgeUpstreamTlsProvider`; drop it with them.
- */
-export type EdgeUpstreamTlsProvider = unknown;

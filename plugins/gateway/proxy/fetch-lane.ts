@@ -156,7 +156,7 @@ export function createProxyHandler(core: ProxyCore) {
     const path = raw !== undefined ? raw.slice(0, queryAt(raw)) : url.slice(pathAt(url), q);
 
     if (isAdminPath(path)) return o.admin(req, server.requestIP(req)?.address ?? "");
-    if (o.policy !== undefined && o.edgePaths.has(path)) {
+    if (o.edgePaths.has(path)) {
       const p = o.policy;
       return p.handleOwn !== undefined ? p.handleOwn(req, server.requestIP(req)?.address ?? "") : p.app.handle(req);
     }

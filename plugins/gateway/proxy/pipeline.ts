@@ -7,7 +7,7 @@
 import type { Topology } from "../topology";
 import type { Bus } from "../../../src/core/bus";
 import type { Logger } from "../../../src/core/log";
-import type { EdgeDecision, EdgePolicy, EdgeUpstreamTlsProvider } from "../edge-policy/contract";
+import type { EdgeDecision, EdgePolicy } from "../edge-policy/contract";
 import type { RouteTable } from "./route-table";
 import type { CompiledRoute } from "./compiled-route";
 import type { GatewayErrorCode } from "../errors";
@@ -25,7 +25,7 @@ export interface ProxyOptions {
   maxHeaderSize: number;
   trustForwarded: boolean;
   /** Edge policy, when loaded. Routes needing auth fail closed without it. */
-  policy?: EdgePolicy & EdgeUpstreamTlsProvider;
+  policy: EdgePolicy;
   /** Exact paths served by the edge app (login...). */
   edgePaths: ReadonlySet<string>;
   /** The gateway's own REST app (/services...). */

@@ -24,9 +24,7 @@ export function checkPolicy(core: ProxyCore, call: Call, req: EdgeRequest, route
     const peer = spiffeRefusal(route, call.peerId);
     if (peer) return peer;
   }
-  const policy = core.o.policy;
-  if (policy === undefined) return undefined;
-  const decision = policy.check(req, route.edge, call.clientIp);
+  const decision = core.o.policy.check(req, route.edge, call.clientIp);
   core.trace?.edge(call.requestId, route, decision);
   if (decision instanceof Promise) return decision.then((d) => decided(call, d));
   return decided(call, decision);

@@ -68,7 +68,6 @@ export function screen(core: ProxyCore, call: Call, h: HeaderView, framing: Fram
   if (p !== path && (isAdminPath(p) || o.edgePaths.has(p))) return { code: "GW_ERR_BAD_PATH", message: `${p} is the gateway's own path: send it as is` };
   if (route === undefined) return { code: "GW_ERR_NO_ROUTE", message: `no service is routed at ${p}` };
   if (route === METHOD_MISMATCH) return methodRefusal(table, method, p, host);
-  if (o.policy === undefined && route.edge.authRequired) return { code: "GW_ERR_EDGE_UNAVAILABLE", message: "this route requires authentication but the edge policy is not loaded", route };
   call.path = p;
   return route;
 }

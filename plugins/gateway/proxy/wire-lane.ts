@@ -164,7 +164,7 @@ export function createWireHandler(core: ProxyCore, pool: ConnectionPool): WireHa
     if (target.charCodeAt(0) !== 47 /* / */) return false; // absolute-form or "*": the fetch lane sorts it out
     const q = queryAt(target);
     const path = target.slice(0, q);
-    if (isAdminPath(path) || (o.policy !== undefined && o.edgePaths.has(path))) return false;
+    if (isAdminPath(path) || o.edgePaths.has(path)) return false;
 
     const h = req.headers;
     const call = newCall(req.method, path, target.slice(q), requestIdFrom(h.get("x-request-id")), req.clientIp, client.peerId, t0);

@@ -15,6 +15,8 @@
 import type { HostSettings } from "../../config/host-schema";
 import { exporterFor, type SpanExporter } from "./otlp";
 import { noteSpan } from "../../core/request-context";
+import { parseTraceparent, formatTraceparent, randomHex } from "./context";
+export { parseTraceparent, formatTraceparent, randomHex };
 
 export const SPAN_KIND = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 } as const;
 export type Attr = string | number | boolean;
@@ -40,32 +42,6 @@ export interface SpanRecord {
   attributes: Record<string, Attr | undefined>;
   /** Set: the span ended in error (OTLP status ERROR with this message). */
   error?: string;
-}
-
-const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-const ZERO_TRACE = "0".repeat(32);
-const ZERO_SPAN = "0".repeat(16);
-
-export function parseTraceparent(h: string | null | undefined): { traceId: string; spanId: string; sampled: boolean } | undefined {
-  if (!h) return undefined;
-  const m = TRACEPARENT_RE.exec(h.trim());
-  if (m === null || m[1] === ZERO_TRACE || m[2] === ZERO_SPAN) return undefined;
-  return { traceId: m[1], spanId: m[2], sampled: (parseInt(m[3], 16) & 1) === 1 };
-}
-
-export function formatTraceparent(traceId: string, spanId: string, sampled: boolean): string {
-  return `00-${traceId}-${spanId}-${sampled ? "01" : "00"}`;
-}
-
-// Random hex from a pool: one crypto fill per 4 KiB of ids (as plugins/gateway/proxy/traceparent.ts does).
-const POOL = new Uint8Array(4096);
-let hex = "";
-let pos = Infinity;
-export function randomHex(chars: 16 | 32): string {
-  if (pos + chars > hex.length) { crypto.getRandomValues(POOL); hex = Buffer.from(POOL.buffer).toString("hex"); pos = 0; }
-  const s = hex.slice(pos, pos + chars);
-  pos += chars;
-  return s;
 }
 
 /** A new trace that is not recorded (shared, never mutated). */

@@ -1,0 +1,30 @@
+/**
+ * W3C trace context (traceparent), the one definition: parse a caller's header, format ours, and mint
+ * random ids. Pure (no imports), so the request context (src/core/request-context.ts) and the tracer
+ * both build on it without importing each other.
+ */
+const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const ZERO_TRACE = "0".repeat(32);
+const ZERO_SPAN = "0".repeat(16);
+
+export function parseTraceparent(h: string | null | undefined): { traceId: string; spanId: string; sampled: boolean } | undefined {
+  if (!h) return undefined;
+  const m = TRACEPARENT_RE.exec(h.trim());
+  if (m === null || m[1] === ZERO_TRACE || m[2] === ZERO_SPAN) return undefined;
+  return { traceId: m[1], spanId: m[2], sampled: (parseInt(m[3], 16) & 1) === 1 };
+}
+
+export function formatTraceparent(traceId: string, spanId: string, sampled: boolean): string {
+  return `00-${traceId}-${spanId}-${sampled ? "01" : "00"}`;
+}
+
+// Random hex from a pool: one crypto fill per 4 KiB of ids (the gateway mints them on every proxied request).
+const POOL = new Uint8Array(4096);
+let hex = "";
+let pos = Infinity;
+export function randomHex(chars: 16 | 32): string {
+  if (pos + chars > hex.length) { crypto.getRandomValues(POOL); hex = Buffer.from(POOL.buffer).toString("hex"); pos = 0; }
+  const s = hex.slice(pos, pos + chars);
+  pos += chars;
+  return s;
+}
