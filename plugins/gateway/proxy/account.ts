@@ -26,7 +26,7 @@ export function account(core: ProxyCore, call: Call, route: CompiledRoute | unde
   cells[statusClass(status)].value++;
   if (route !== undefined) o.topology?.record(callerOf(call), route.id, route.svc.name, member?.url ?? "(none)", status, performance.now() - call.t0);
   const requestId = call.requestId;
-  const traceId = core.trace?.traceIdOf?.(requestId);
+  const traceId = core.trace?.traceIdOf?.(requestId) ?? call.ctx?.trace();
   core.trace?.done(requestId, route, status, member, attempts, code);
   if (o.accessLog.wants(status, code !== undefined)) {
     o.accessLog.write({

@@ -17,6 +17,7 @@ import type { AccessLog } from "./access-log";
 import { DecisionLog } from "./decision-log";
 import { proxyTrace, type ProxyTrace } from "./span-trace";
 import type { Tracer } from "../../../src/lib/trace/trace";
+import { currentRequest, type RequestContext } from "../../../src/core/request-context";
 
 export interface ProxyOptions {
   table: RouteTable<CompiledRoute>;
@@ -74,10 +75,15 @@ export interface Call {
   readonly t0: number;
   /** The edge policy's decision (principal, headers to add), once made. */
   decision: EdgeDecision | undefined;
+  /**
+   * The host's context for this request (src/core/request-context.ts), taken when it arrived: the answer
+   * may be accounted in a pooled upstream socket's callback, which runs outside it.
+   */
+  readonly ctx: RequestContext | undefined;
 }
 
 export function newCall(method: string, path: string, query: string, requestId: string, clientIp: string, peerId: string | undefined, t0: number): Call {
-  return { method, path, query, requestId, clientIp, peerId, t0, decision: undefined };
+  return { method, path, query, requestId, clientIp, peerId, t0, decision: undefined, ctx: currentRequest() };
 }
 
 /** The options and trace hooks both lanes run the stages with (one per provisioned gateway). */

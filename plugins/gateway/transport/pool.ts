@@ -7,6 +7,7 @@
  */
 import type { Socket } from "bun";
 import { UpstreamError } from "./upstream-client";
+import { outsideRequest } from "../../../src/core/request-context";
 
 const MAX_IDLE_PER_INSTANCE = 256;
 /** A request body up to this size goes out in the same write as its head (one syscall, not two). */
@@ -169,7 +170,8 @@ export class ConnectionPool {
     const handshake = pool.tls === null ? null : new Promise<void>((resolve, reject) => {
       conn.onHandshake = (ok, why) => (ok ? resolve() : reject(new UpstreamError("connect", `TLS handshake with the upstream failed: ${why}`)));
     });
-    const opening = Bun.connect<Conn>({ hostname: pool.hostname, port: pool.port, data: conn, socket: this.handlers, ...(pool.tls !== null ? { tls: pool.tls } : {}) });
+    // Outside the request that happens to open it: a pooled connection's callbacks serve many requests.
+    const opening = outsideRequest(() => Bun.connect<Conn>({ hostname: pool.hostname, port: pool.port, data: conn, socket: this.handlers, ...(pool.tls !== null ? { tls: pool.tls } : {}) }));
     try {
       conn.socket = await Promise.race([opening, timeout]);
       if (handshake !== null) await Promise.race([handshake, timeout]);
