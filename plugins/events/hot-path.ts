@@ -5,7 +5,7 @@
  */
 import type { AnyElysia } from "elysia";
 import { CodedError, jsonError } from "../../src/core/errors";
-import { REQUEST_ID_RE } from "../../src/core/http";
+import { REQUEST_ID_RE, acceptRequestId, currentRequest } from "../../src/core/request-context";
 import type { Logger } from "../../src/core/log";
 import { EventErrors } from "./errors";
 import { countRefusal, parseJson, readBody } from "./limits";
@@ -50,14 +50,19 @@ export function createPublishFetch(app: AnyElysia, publisher: Publisher, cfg: Ev
       const r = await publisher.publish(events, key, hasExplicitIds(body), key ? bodyDigest(body) : undefined);
       if (span) tracer!.span(span.child, "events.store", SPAN_KIND.internal, t0!, nowMs(), { "messaging.batch.message_count": events.length, "tradpal.duplicate": r.duplicate });
       const ids = r.eventIds!; // a duplicate answers the first request's ids
-      requestId ??= ids[0];
+      if (requestId === undefined) {
+        // No X-Request-Id: the first event's id names the request, in the answer and in its log lines alike.
+        const ctx = currentRequest();
+        requestId = ctx?.requestId ?? ids[0];
+        if (ctx !== undefined) ctx.requestId = requestId;
+      }
       const out = events.length > 1 || isBatch(body)
         ? JSON.stringify({ count: events.length, ids, streamIds: r.streamIds, duplicate: r.duplicate })
         : `{"id":${JSON.stringify(ids[0])},"streamId":"${r.streamIds[0]}","duplicate":${r.duplicate}}`;
       span?.end({ "http.response.status_code": 201, "messaging.batch.message_count": events.length, "messaging.message.id": ids[0], "event.type": events[0]?.type });
       return new Response(out, { status: 201, headers: { "content-type": "application/json", "x-request-id": requestId } });
     } catch (err) {
-      const headers = { "x-request-id": requestId ?? crypto.randomUUID() };
+      const headers = { "x-request-id": requestId ?? acceptRequestId(null) };
       if (err instanceof CodedError) {
         span?.end({ "http.response.status_code": err.status }, err.status >= 500 ? err.code : undefined);
         countRefusal(metrics, err);
