@@ -5,7 +5,7 @@
 import { afterAll } from "bun:test";
 import { eventStoreConformance } from "./conformance";
 import { createRedisFactory } from "./redis-store";
-import { startCluster, type TestCluster } from "../test/cluster";
+import { startCluster, type TestCluster } from "../test/support";
 
 let cluster: Promise<TestCluster> | undefined;
 eventStoreConformance("redis cluster (3 masters)", async (trim) => {

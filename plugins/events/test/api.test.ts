@@ -1,7 +1,7 @@
 /** HTTP API of the events plugin on the embedded store: publish, validation, dedup, reading, stats, metrics. */
 import { describe, test, expect, beforeAll, afterAll } from "bun:test";
 import { startHost, type TestHost } from "../../../test/support/harness";
-import { json } from "./sse";
+import { json } from "./support";
 
 const YAML = `
 host:

@@ -1,8 +1,8 @@
 /** The plugin end to end on a real Redis Cluster (redis_cluster: true): publish, subscribe, ack, stats. */
 import { test, expect, afterAll } from "bun:test";
 import { startHost, type TestHost } from "../../../test/support/harness";
-import { startCluster, type TestCluster } from "./cluster";
-import { openSse, json } from "./sse";
+import { startCluster, type TestCluster } from "./support";
+import { openSse, json } from "./support";
 
 let cluster: TestCluster | undefined;
 let t: TestHost | undefined;

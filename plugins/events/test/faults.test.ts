@@ -9,7 +9,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Redis from "ioredis";
 import { startHost, startPrivateRedis, freePort, tempDir, type PrivateRedis, type TestHost } from "../../../test/support/harness";
-import { json } from "./sse";
+import { json } from "./support";
 
 interface Outcome { status: number; ms: number; streamId?: string }
 

@@ -7,7 +7,7 @@ import { describe, test, expect, afterAll } from "bun:test";
 import { chmodSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { startHost, tempDir } from "../../../test/support/harness";
-import { json } from "./sse";
+import { json } from "./support";
 
 const mode = (p: string) => statSync(p).mode & 0o777;
 const yaml = (dataDir: string) => `

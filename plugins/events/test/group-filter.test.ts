@@ -8,7 +8,7 @@ import { describe, test, expect, beforeAll, afterAll } from "bun:test";
 import { startHost, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
 import { EventClient, ServiceError } from "../../../src/clients/event-client";
 import { EventSubscriberClient } from "../../../src/clients/event-subscriber";
-import { json } from "./sse";
+import { json } from "./support";
 
 const backends = [
   { name: "embedded", redis: "" },

@@ -5,7 +5,7 @@
  */
 import { describe, test, expect, beforeAll, afterAll } from "bun:test";
 import { startHost, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
-import { json } from "./sse";
+import { json } from "./support";
 
 const backends = [
   { name: "embedded", redis: "" },

@@ -5,7 +5,7 @@
  */
 import { describe, test, expect, beforeAll, afterAll } from "bun:test";
 import { EventClient, ServiceError } from "../../../src/clients/event-client";
-import { backends, startEvents, eventOfDepth, nest, post, errorOf, stats, postChunked, MB, MAX_DEPTH, type EventsHost } from "./limits-support";
+import { backends, startEvents, eventOfDepth, nest, post, errorOf, stats, postChunked, MB, MAX_DEPTH, type EventsHost } from "./support";
 import { withinDepth } from "../limits";
 
 const KINDS = ["array", "object", "mixed"] as const;

@@ -9,7 +9,7 @@ import { EventClient, ServiceError } from "../../../src/clients/event-client";
 import {
   backends, startEvents, eventOfSize, batchOfSize, post, errorOf, stats, postChunked, endlessChunked,
   MB, MAX_EVENT, MAX_BATCH, type EventsHost,
-} from "./limits-support";
+} from "./support";
 
 for (const b of backends) {
   describe(`size limits (${b.name})`, () => {

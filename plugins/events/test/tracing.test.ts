@@ -13,7 +13,7 @@ import { EventClient } from "../../../src/clients/event-client";
 import { EventSubscriberClient, type Delivered } from "../../../src/clients/event-subscriber";
 import { Tracer, SPAN_KIND } from "../../../src/lib/trace/trace";
 import { exporterFor } from "../../../src/lib/trace/otlp";
-import { json } from "./sse";
+import { json } from "./support";
 
 const hex = (n: number) => Array.from({ length: n }, () => "0123456789abcdef"[Math.floor(Math.random() * 16)]).join("");
 const one = (spans: ReceivedSpan[], name: string) => {

@@ -1,7 +1,70 @@
-/** Fixtures of the body-limit tests: a host per store, JSON texts of exact sizes and depths, raw chunked sends. */
+/** The events plugin's integration-test support: SSE reading, the body-limit fixtures, a Redis Cluster. */
 import { expect } from "bun:test";
-import { startHost, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
+import { freePort, startHost, tempDir, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
 import { RawConn } from "../../../test/support/raw-http";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+
+// ── A raw SSE reader over fetch (no client library), so tests see exactly what the wire carries.
+
+export interface SseEvent { id: string; type: string; data: any }
+
+export interface SseReader {
+  events: SseEvent[];
+  /** Resolves when at least n events arrived (or rejects after timeoutMs). */
+  waitFor(n: number, timeoutMs?: number): Promise<void>;
+  /** Abort the connection (like a killed subscriber). */
+  close(): void;
+  status: number;
+}
+
+export async function openSse(url: string): Promise<SseReader> {
+  const abort = new AbortController();
+  const res = await fetch(url, { signal: abort.signal, headers: { accept: "text/event-stream" } });
+  const events: SseEvent[] = [];
+  const r: SseReader = {
+    events,
+    status: res.status,
+    async waitFor(n, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      while (events.length < n) {
+        if (Date.now() > deadline) throw new Error(`only ${events.length}/${n} SSE events within ${timeoutMs} ms`);
+        await Bun.sleep(5);
+      }
+    },
+    close() { abort.abort(); },
+  };
+  if (!res.ok || !res.body) return r;
+  void (async () => {
+    const reader = res.body!.getReader();
+    const dec = new TextDecoder();
+    let buf = "";
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        buf += dec.decode(value, { stream: true });
+        let end: number;
+        while ((end = buf.indexOf("\n\n")) >= 0) {
+          const block = buf.slice(0, end);
+          buf = buf.slice(end + 2);
+          const ev: Partial<SseEvent> = {};
+          for (const line of block.split("\n")) {
+            if (line.startsWith("id: ")) ev.id = line.slice(4);
+            else if (line.startsWith("event: ")) ev.type = line.slice(7);
+            else if (line.startsWith("data: ")) ev.data = JSON.parse(line.slice(6));
+          }
+          if (ev.data) events.push(ev as SseEvent);
+        }
+      }
+    } catch { /* aborted */ }
+  })();
+  return r;
+}
+
+export const json = (body: unknown, headers: Record<string, string> = {}) => ({ method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+
+// ── The body-limit tests' fixtures: a host per store, JSON texts of exact sizes and depths, raw chunked sends.
 
 export const MB = 1024 * 1024;
 export const MAX_EVENT = MB; // the defaults: nothing about limits is configured below
@@ -135,4 +198,34 @@ export async function endlessChunked(port: number, path: string) {
   } finally {
     c.terminate();
   }
+}
+
+// ── A real 3-master Redis Cluster (redis-server ×3 + `redis-cli --cluster create`) on free ports.
+
+export interface TestCluster { url: string; ports: number[]; stop(): Promise<void> }
+
+export async function startCluster(): Promise<TestCluster> {
+  const dir = tempDir("tradpal-cluster-");
+  const ports = [freePort(), freePort(), freePort()];
+  const procs = ports.map((port) => Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file", join(dir, `nodes-${port}.conf`), "--dir", dir, "--save", "", "--appendonly", "no", "--dbfilename", `dump-${port}.rdb`], { stdout: "ignore", stderr: "ignore" }));
+  const cli = (args: string[]) => Bun.spawnSync(["redis-cli", ...args], { stdout: "pipe", stderr: "pipe" });
+  for (const port of ports) {
+    for (let i = 0; i < 100 && cli(["-p", String(port), "ping"]).stdout.toString().trim() !== "PONG"; i++) await Bun.sleep(30);
+  }
+  const create = cli(["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "0", "--cluster-yes"]);
+  if (create.exitCode !== 0) throw new Error(`cluster create failed: ${create.stderr.toString()}${create.stdout.toString()}`);
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (ports.every((p) => cli(["-p", String(p), "cluster", "info"]).stdout.toString().includes("cluster_state:ok"))) break;
+    await Bun.sleep(100);
+  }
+  return {
+    url: `redis://127.0.0.1:${ports[0]}`,
+    ports,
+    async stop() {
+      for (const p of procs) p.kill();
+      await Promise.all(procs.map((p) => p.exited));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
