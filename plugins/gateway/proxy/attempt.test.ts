@@ -9,7 +9,7 @@ import { roundRobin, type Member } from "./balancers";
 import { RetryBudget } from "./retry-budget";
 import { CellHistogram } from "../metrics";
 import type { CompiledRoute } from "./compiled-route";
-import type { ProxyCore, Refusal } from "./pipeline";
+import { newCall, type ProxyCore, type Refusal } from "./pipeline";
 import type { Permit } from "../../../src/contracts/bus-topics";
 import type { UpstreamErrorKind } from "../transport/upstream-client";
 
@@ -38,7 +38,7 @@ function setup(opts: { attempts?: number; members?: number; budget?: number } = 
     answer(a, status, m, attempts) { answers.push([a.body, status, attempts]); },
     refuse(r: Refusal, m, attempts) { refusals.push([r.code, m?.url, attempts]); },
   };
-  const driver = new AttemptDriver(core, route, "req-1", permit, true, lane);
+  const driver = new AttemptDriver(core, route, newCall("GET", "/x", "", "req-1", "127.0.0.1", undefined, performance.now()), permit, true, lane);
   const reply = (status: number, err?: UpstreamErrorKind) => driver.result(status, err, err === undefined ? { body: `from ${sent.at(-1)}`, discard: () => { discarded++; } } : undefined);
   return { driver, svc, members, sent, answers, refusals, settled, reply, discards: () => discarded, script: (f: typeof onSend) => { onSend = f; } };
 }

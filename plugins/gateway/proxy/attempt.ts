@@ -13,7 +13,7 @@ import type { Member } from "./balancers";
 import type { CompiledRoute } from "./compiled-route";
 import { settle } from "./admit";
 import { failureRefusal, noInstanceRefusal } from "./refusal";
-import type { ProxyCore, Refusal } from "./pipeline";
+import type { Call, ProxyCore, Refusal } from "./pipeline";
 
 export const IDEMPOTENT: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 
@@ -54,14 +54,15 @@ function pick(route: CompiledRoute, now: number, exclude: Member | undefined): M
  * What the client did (went away, its body broke or stalled, it sent too much) tells nothing about
  * the upstream: no EWMA, no outlier count, no latency sample.
  */
-function recordAttempt(core: ProxyCore, route: CompiledRoute, member: Member, latencyMs: number, doneAt: number, status: number, err: UpstreamErrorKind | undefined): void {
+function recordAttempt(core: ProxyCore, call: Call, route: CompiledRoute, member: Member, latencyMs: number, doneAt: number, status: number, err: UpstreamErrorKind | undefined): void {
   const svc = route.svc;
   if (err === "client" || err === "body-limit") return;
   const state = member.state;
   observeLatency(state, latencyMs, doneAt);
   if (recordOutcome(state, err !== undefined || status >= 500, svc.settings.outlier, doneAt, () => ejectionAllowed(svc.members, svc.settings.outlier.max_ejection_percent, doneAt))) {
     svc.ejections.value++;
-    core.o.log.warn("instance ejected", { service: svc.name, instance: member.url, until: new Date(state.ejectedUntil).toISOString(), reason: err ?? `status ${status}` });
+    // Often in the upstream socket's callback, outside the request's context: name the request that tipped it.
+    core.o.log.warn("instance ejected", { service: svc.name, instance: member.url, until: new Date(state.ejectedUntil).toISOString(), reason: err ?? `status ${status}`, request_id: call.requestId, trace_id: call.ctx?.trace() });
   }
   if (err === undefined) core.o.latency.observe(svc.latency, latencyMs / 1000);
 }
@@ -81,6 +82,7 @@ export class AttemptDriver<A extends Discardable> {
   private started = 0;
   private now = 0;
   private readonly now0: number;
+  private readonly requestId: string;
   /** One deadline for the whole exchange (all attempts) up to the response head. */
   private readonly deadline: number;
   private gone = false;
@@ -95,12 +97,13 @@ export class AttemptDriver<A extends Discardable> {
   constructor(
     private readonly core: ProxyCore,
     private readonly route: CompiledRoute,
-    private readonly requestId: string,
+    private readonly call: Call,
     private readonly permit: Permit,
     /** mayRetry() and the request can be sent again (its body is not a stream already consumed). */
     private readonly retryable: boolean,
     private readonly lane: AttemptLane<A>,
   ) {
+    this.requestId = call.requestId;
     this.now0 = Date.now();
     route.svc.budget.recordRequest(this.now0);
     this.deadline = this.now0 + route.timeoutMs;
@@ -155,7 +158,7 @@ export class AttemptDriver<A extends Discardable> {
     member.state.active--;
     const latencyMs = performance.now() - this.started;
     const doneAt = this.now + latencyMs;
-    recordAttempt(this.core, route, member, latencyMs, doneAt, status, err);
+    recordAttempt(this.core, this.call, route, member, latencyMs, doneAt, status, err);
     this.lastStatus = status;
     this.lastLatencyMs = latencyMs;
     this.lastErr = err;

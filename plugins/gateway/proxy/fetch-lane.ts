@@ -80,7 +80,7 @@ class FetchAttempts implements AttemptLane<UpstreamResponse> {
     if (body !== null && cl === null) body = limitBody(body, core.o.maxBodySize);
     this.body = body;
     // A streamed body is consumed by the first attempt: only a bodiless request is sent again.
-    this.driver = new AttemptDriver(core, route, call.requestId, permit, body === null && mayRetry(route, req.method), this);
+    this.driver = new AttemptDriver(core, route, call, permit, body === null && mayRetry(route, req.method), this);
   }
 
   /** The bulkhead slot (held until the response head or failure), then the attempts. */

@@ -57,7 +57,7 @@ class WireAttempts implements AttemptLane<WireAnswer>, RelayListener {
     const block = headerBlock(h, forwardingOf(core, call, h, "http"), route.preserveHost, route.transforms.request, route.transforms.requestBlock);
     // An upgrade (WebSocket...) keeps its hop-by-hop pair on this hop: the upstream must see the ask.
     this.block = req.upgrade === null ? block : block + "connection: upgrade\r\nupgrade: " + req.upgrade + "\r\n";
-    this.driver = new AttemptDriver<WireAnswer>(core, route, call.requestId, permit, mayRetry(route, req.method), this);
+    this.driver = new AttemptDriver<WireAnswer>(core, route, call, permit, mayRetry(route, req.method), this);
     client.onClose = () => this.clientGone();
   }
 

@@ -11,7 +11,7 @@ let origin: ReturnType<typeof Bun.serve>;
 
 beforeAll(async () => {
   // A short wait on some requests, so several are in flight on the same pooled connections at once.
-  origin = Bun.serve({ port: 0, async fetch(req) { if (new URL(req.url).searchParams.has("slow")) await Bun.sleep(20); return new Response("ok"); } });
+  origin = Bun.serve({ port: 0, async fetch(req) { const q = new URL(req.url).searchParams; if (q.has("slow")) await Bun.sleep(20); return q.has("fail") ? new Response("no", { status: 500 }) : new Response("ok"); } });
   t = await startHost(`
 host:
   data_dir: \${DATA_DIR}
@@ -21,6 +21,7 @@ plugins:
     access_log: { enabled: true, sample_rate: 1, max_per_second: 100000 }
     services:
       - { name: wire, path_prefix: /w, instances: [{ url: "http://127.0.0.1:${origin.port}" }], health_check: { enabled: false } }
+      - { name: ejecting, path_prefix: /e, outlier: { consecutive_failures: 1 }, retries: { attempts: 0 }, instances: [{ url: "http://127.0.0.1:${origin.port}" }, { url: "http://localhost:${origin.port}" }], health_check: { enabled: false } }
       - { name: fetchlane, path_prefix: /f, bulkhead: { max_concurrent: 100 }, instances: [{ url: "http://127.0.0.1:${origin.port}" }], health_check: { enabled: false } }
 `);
 });
@@ -47,3 +48,18 @@ for (const prefix of ["/w", "/f"]) {
     for (const l of access) expect({ id: l.request_id, trace: l.trace_id }).toEqual({ id: l.request_id, trace: sent.get(l.request_id) });
   });
 }
+
+test("an instance ejected by a request's failure (logged in the upstream socket's callback) names that request and its trace", async () => {
+  // Warm a pooled connection first, so the failing answer arrives in a reused socket's callback.
+  await (await fetch(`${t.url("gateway")}/e/x`)).text();
+  await (await fetch(`${t.url("gateway")}/e/x`)).text();
+  const trace = hex(16);
+  const id = `lc-eject-${crypto.randomUUID()}`;
+  const r = await fetch(`${t.url("gateway")}/e/x?fail`, { headers: { "x-request-id": id, traceparent: `00-${trace}-${hex(8)}-01` } });
+  expect(r.status).toBe(500);
+  await r.text();
+  await Bun.sleep(50);
+  const ejected = t.logs.filter((l) => l.msg === "instance ejected" && l.request_id === id);
+  expect(ejected.length).toBe(1);
+  expect(ejected[0].trace_id).toBe(trace);
+});
