@@ -12,7 +12,7 @@
 import CircuitBreaker from "opossum";
 import { circuitBreaker, handleAll, CountBreaker } from "cockatiel";
 import { BreakerStateMachine, DEFAULT_POLICY, FAILURE, SUCCESS } from "../plugins/breaker/state-machine";
-import { BreakerRegistry } from "../plugins/breaker/registry";
+import { BreakerRegistry } from "../plugins/breaker/breakers";
 import { createClassifier, DEFAULT_FAILURE_POLICY } from "../plugins/breaker/classify";
 import type { UpstreamOutcome } from "../src/contracts/bus-topics";
 import { createBus } from "../src/core/bus";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { AlertTracker } from "./alerts";
-import { BreakerRegistry } from "./registry";
+import { BreakerRegistry } from "./breakers";
 import { UNGUARDED } from "../../src/contracts/bus-topics";
 import { DEFAULT_POLICY } from "./state-machine";
 

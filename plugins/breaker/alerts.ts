@@ -3,7 +3,7 @@
  * level while still closed (warning), and flapping — repeated re-opens from half-open (warning).
  * `evaluate` returns what started and what ended since the last call, so each is announced once.
  */
-import type { BreakerEntry } from "./registry";
+import type { BreakerEntry } from "./breakers";
 import { CLOSED, FORCED_OPEN, OPEN } from "./state-machine";
 
 export type AlertKind = "breaker_open" | "failure_rate_high" | "breaker_flapping";

@@ -6,7 +6,7 @@
 import Redis from "ioredis";
 import type { Logger } from "../../src/core/log";
 import { STATE_NAMES, HALF_OPEN, type StateCode } from "./state-machine";
-import type { BreakerRegistry, BreakerEntry, TransitionRecord } from "./registry";
+import type { BreakerRegistry, BreakerEntry, TransitionRecord } from "./breakers";
 
 export interface ClusterMessage {
   origin: string;

@@ -10,7 +10,7 @@ import { definePlugin } from "../../src/core/plugin";
 import { BreakerSchema, policyFor, failurePolicy, toPolicy, type BreakerConfig } from "./schema";
 import { validatePolicy } from "./state-machine";
 import { createClassifier } from "./classify";
-import { BreakerRegistry, type BreakerEntry, type TransitionRecord } from "./registry";
+import { BreakerRegistry, type BreakerEntry, type TransitionRecord } from "./breakers";
 import { AlertTracker } from "./alerts";
 import { Notifier } from "./notifier";
 import { BreakerMetrics } from "./metrics";

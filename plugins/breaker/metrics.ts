@@ -12,7 +12,7 @@
 import type { Counter } from "prom-client";
 import type { PluginMetrics } from "../../src/core/metrics";
 import type { AlertTracker } from "./alerts";
-import type { BreakerEntry, BreakerRegistry, TransitionRecord } from "./registry";
+import type { BreakerEntry, BreakerRegistry, TransitionRecord } from "./breakers";
 import { FAILURE, IGNORED, STATE_NAMES, type Outcome } from "./state-machine";
 
 type Child = ReturnType<Counter<string>["labels"]>;

@@ -8,7 +8,7 @@ import type { Logger } from "../../src/core/log";
 import type { PlatformTlsClient } from "../../src/core/plugin";
 import { retry, withTimeout } from "../../src/lib/resilience";
 import type { Alert } from "./alerts";
-import type { BreakerEntry, TransitionRecord } from "./registry";
+import type { BreakerEntry, TransitionRecord } from "./breakers";
 
 /** breaker.opened, breaker.closed, breaker.half_opened, breaker.forced_open, breaker.disabled */
 const EVENT_OF_STATE: Record<string, string> = {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { BreakerRegistry } from "./registry";
+import { BreakerRegistry } from "./breakers";
 import { DEFAULT_POLICY, type BreakerPolicy } from "./state-machine";
 import { permitLedger } from "./permit";
 import type { Permit, PermitDecision } from "../../src/contracts/bus-topics";

@@ -7,7 +7,7 @@ import { BreakerErrors } from "./errors";
 import { httpConventions } from "../../src/core/http";
 import type { Logger } from "../../src/core/log";
 import type { AlertTracker } from "./alerts";
-import type { BreakerRegistry } from "./registry";
+import type { BreakerRegistry } from "./breakers";
 import type { EventStream } from "./event-stream";
 import { isAdmin } from "./admin-token";
 import { alertView, breakerDetail, breakerSummary, dashboard } from "./views";

@@ -1,6 +1,6 @@
 /** JSON shapes the endpoints, the SSE stream and the client share. */
 import type { AlertTracker } from "./alerts";
-import type { BreakerEntry, BreakerRegistry } from "./registry";
+import type { BreakerEntry, BreakerRegistry } from "./breakers";
 import { OPEN } from "./state-machine";
 
 const iso = (ms: number) => new Date(ms).toISOString();

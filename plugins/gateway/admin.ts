@@ -17,7 +17,7 @@ import type { Logger } from "../../src/core/log";
 import { GatewayErrors } from "./errors";
 import type { ServiceRuntime } from "./services";
 import { normaliseUrl } from "./services";
-import type { RegistryStore } from "./registry";
+import type { RegistryStore } from "./instance-registry";
 import { isAvailable } from "./upstream-state";
 import { grants, type AdminAuth, type Caller } from "./admin-auth";
 import type { AdminAudit, AdminEvent } from "./admin-audit";

@@ -15,7 +15,7 @@ import { createGatewayMetrics, STATUS_CLASSES } from "./metrics";
 import { createServiceRuntime, setRegistered, type ServiceRuntime } from "./services";
 import { compileRoute, routeSpec } from "./proxy/compiled-route";
 import { RouteTable } from "./proxy/route-table";
-import { embeddedRegistry, redisRegistry } from "./registry";
+import { embeddedRegistry, redisRegistry } from "./instance-registry";
 import { HealthChecker } from "./health";
 import { createAdminApp } from "./admin";
 import { createAdminAuth } from "./admin-auth";

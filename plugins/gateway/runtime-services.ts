@@ -9,7 +9,7 @@ import { Value } from "@sinclair/typebox/value";
 import type { Logger } from "../../src/core/log";
 import { GatewayErrors } from "./errors";
 import { ServiceSchema, type ServiceSettings } from "./schema";
-import type { RegistryStore } from "./registry";
+import type { RegistryStore } from "./instance-registry";
 import type { AddressVerdict } from "./address-policy";
 
 /** Keys a runtime service may set; everything else takes the schema's defaults. */

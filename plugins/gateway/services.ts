@@ -8,7 +8,7 @@ import type { SharedPool } from "../../src/core/shared-pool";
 import { createBalancer, type Balancer, type Member } from "./proxy/balancers";
 import { RetryBudget, type RetryBudgetPolicy } from "./proxy/retry-budget";
 import { upstreamState } from "./upstream-state";
-import type { Registration } from "./registry";
+import type { Registration } from "./instance-registry";
 import type { ServiceSettings } from "./schema";
 import type { CounterCell, GatewayMetrics, HistogramCell } from "./metrics";
 

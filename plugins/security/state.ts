@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import type { PluginContext } from "../../src/core/plugin";
 import { loadOrCreateCa, type CertificateAuthority } from "../../src/lib/pki/ca";
 import { auditSealKey, createSealBox, loadKek, type SealBox } from "./crypto-box";
-import { createCredentialRegistry, type CredentialRegistry } from "./credentials/registry";
+import { createCredentialRegistry, type CredentialRegistry } from "./credentials/credential-store";
 import { createKeyRing, type KeyRing } from "./tokens/keyring";
 import { createAuditLog, type AuditLog } from "../../src/lib/audit/log";
 import { loadAdminToken } from "./authz";

@@ -3,7 +3,7 @@ import { Elysia } from "elysia";
 import { SecErrors } from "../errors";
 import { assertServiceName } from "../paths";
 import { audit, authenticate, rid, type Deps } from "./deps";
-import type { IssuedCredential } from "../credentials/registry";
+import type { IssuedCredential } from "../credentials/credential-store";
 import type { Principal } from "../authz";
 
 function view(d: Deps, c: IssuedCredential, withKey: boolean) {

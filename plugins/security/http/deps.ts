@@ -9,7 +9,7 @@ import type { TokenService } from "../tokens/service";
 import type { RevocationPublisher } from "../tokens/revocation-publisher";
 import type { Authorizer, Principal } from "../authz";
 import type { SecretStore } from "../secrets/store";
-import type { CredentialSettings } from "../credentials/registry";
+import type { CredentialSettings } from "../credentials/credential-store";
 import type { AuditFields } from "../../../src/lib/audit/chain";
 import { requestIdOf } from "../../../src/core/http";
 

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadOrCreateCa } from "../../../src/lib/pki/ca";
 import { createSealBox } from "../crypto-box";
-import { createCredentialRegistry } from "./registry";
+import { createCredentialRegistry } from "./credential-store";
 
 const settings = { trustDomain: "td", ttlMs: 3_600_000, altNames: ["{service}"], crlValidityMs: 3_600_000 };
 
