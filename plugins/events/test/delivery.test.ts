@@ -7,7 +7,7 @@ import { describe, test, expect, beforeAll, afterAll } from "bun:test";
 import { startHost, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
 import { EventClient } from "../../../src/clients/event-client";
 import { EventSubscriberClient } from "../../../src/clients/event-subscriber";
-import { openSse, json } from "./support";
+import { openSse, json, dropStreamKeys } from "./support";
 
 const backends = [
   { name: "embedded", redis: "" },
@@ -46,12 +46,7 @@ plugins:
       client = new EventClient({ baseUrl: base, source: "delivery-test" });
     });
     afterAll(async () => {
-      if (b.redis) {
-        const { default: Redis } = await import("ioredis");
-        const r = new Redis(b.redis);
-        for (const k of await r.keys(`*${stream}*`)) await r.del(k);
-        r.disconnect();
-      }
+      if (b.redis) await dropStreamKeys(b.redis, stream);
       await t.stop();
     });
 

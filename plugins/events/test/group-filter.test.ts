@@ -8,7 +8,7 @@ import { describe, test, expect, beforeAll, afterAll } from "bun:test";
 import { startHost, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
 import { EventClient, ServiceError } from "../../../src/clients/event-client";
 import { EventSubscriberClient } from "../../../src/clients/event-subscriber";
-import { json } from "./support";
+import { json, dropStreamKeys } from "./support";
 
 const backends = [
   { name: "embedded", redis: "" },
@@ -45,12 +45,7 @@ for (const b of backends) {
       client = new EventClient({ baseUrl: base });
     });
     afterAll(async () => {
-      if (b.redis) {
-        const { default: Redis } = await import("ioredis");
-        const r = new Redis(b.redis);
-        for (const k of await r.keys(`*${stream}*`)) await r.del(k);
-        r.disconnect();
-      }
+      if (b.redis) await dropStreamKeys(b.redis, stream);
       await t.stop();
     });
 

@@ -5,7 +5,7 @@
  */
 import { describe, test, expect, beforeAll, afterAll } from "bun:test";
 import { startHost, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
-import { json } from "./support";
+import { json, dropStreamKeys } from "./support";
 
 const backends = [
   { name: "embedded", redis: "" },
@@ -28,12 +28,7 @@ for (const b of backends) {
       base = t.url("events");
     });
     afterAll(async () => {
-      if (b.redis) {
-        const { default: Redis } = await import("ioredis");
-        const r = new Redis(b.redis);
-        for (const k of await r.keys(`*${stream}*`)) await r.del(k);
-        r.disconnect();
-      }
+      if (b.redis) await dropStreamKeys(b.redis, stream);
       await t.stop();
     });
 

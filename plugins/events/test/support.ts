@@ -5,6 +5,14 @@ import { RawConn } from "../../../test/support/raw-http";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 
+/** Delete this test's keys of `stream` from a Redis it shares with others (never a flush). */
+export async function dropStreamKeys(redisUrl: string, stream: string): Promise<void> {
+  const { default: Redis } = await import("ioredis");
+  const r = new Redis(redisUrl);
+  for (const k of await r.keys(`*${stream}*`)) await r.del(k);
+  r.disconnect();
+}
+
 // ── A raw SSE reader over fetch (no client library), so tests see exactly what the wire carries.
 
 export interface SseEvent { id: string; type: string; data: any }
@@ -99,12 +107,7 @@ plugins:
   return {
     t, base, port: Number(new URL(base).port), stream,
     async stop() {
-      if (redis) {
-        const { default: Redis } = await import("ioredis");
-        const r = new Redis(redis);
-        for (const k of await r.keys(`*${stream}*`)) await r.del(k);
-        r.disconnect();
-      }
+      if (redis) await dropStreamKeys(redis, stream);
       await t.stop();
     },
   };

@@ -13,7 +13,7 @@ import { EventClient } from "../../../src/clients/event-client";
 import { EventSubscriberClient, type Delivered } from "../../../src/clients/event-subscriber";
 import { Tracer, SPAN_KIND } from "../../../src/lib/trace/trace";
 import { exporterFor } from "../../../src/lib/trace/otlp";
-import { json } from "./support";
+import { json, dropStreamKeys } from "./support";
 
 const hex = (n: number) => Array.from({ length: n }, () => "0123456789abcdef"[Math.floor(Math.random() * 16)]).join("");
 const one = (spans: ReceivedSpan[], name: string) => {
@@ -55,12 +55,7 @@ plugins:
     });
     afterAll(async () => {
       for (const s of subscribers) await s.stop();
-      if (b.redis) {
-        const { default: Redis } = await import("ioredis");
-        const r = new Redis(b.redis);
-        for (const k of await r.keys(`*${stream}*`)) await r.del(k);
-        r.disconnect();
-      }
+      if (b.redis) await dropStreamKeys(b.redis, stream);
       await t.stop();
       receiver.stop();
     });
