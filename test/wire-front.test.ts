@@ -294,7 +294,7 @@ describe("wire front: bodies", () => {
     expect((await c.request(get("/fast/after-chunked"))).status).toBe(200);
   }, 20_000);
 
-  // Regression (front.ts now drops request trailers): they were once relayed verbatim to the inner
+  // Regression (the front now drops request trailers): they were once relayed verbatim to the inner
   // Bun.serve, which (Bun 1.4.5) does not take trailers: it reads "X-Trailer: t" as a new request,
   // answers "400 Bad Request / Connection: close" on the tunnel connection and closes it. A large
   // response is cut short (client connection aborted after ~128 KB) ...

@@ -1,6 +1,6 @@
 /**
  * The request a log line is written for, without passing it down every call: the host runs each
- * plugin request (fetch lane: listener.ts's dispatcher; wire lane: wire/front.ts) inside an
+ * plugin request (fetch lane: listener.ts's dispatcher; wire lane: wire/front-conn.ts) inside an
  * AsyncLocalStorage holding a RequestContext, and the logger (log.ts) adds its request_id, trace_id
  * and span_id to every line written while the request is handled — in the plugin's handler, its
  * awaits, and timers or microtasks it starts.

@@ -1,0 +1,300 @@
+/**
+ * One connection of a wire port's front: HTTP/1.1 exchanges parsed from the socket bytes. A head goes to
+ * the generation's WireHandler (the plugin's fast path, no Request/Response objects); what it declines,
+ * /health, /metrics, upgrades and streamed bodies go through the tunnel to the inner Bun.serve. One
+ * exchange at a time, so pipelined answers stay in order. The socket side is FrontSocket (front-socket.ts).
+ */
+import type { Socket } from "bun";
+import { CRLFCRLF, MalformedHead, parseRequestHead, type RequestHead } from "../../lib/http1/head";
+import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../lib/http1/framer";
+import type { PipeLimits, WireClient, WireRequest } from "../../core/wire";
+import { HostErrors } from "../../core/errors";
+import { acceptRequestId } from "../../core/http";
+import { RequestContext, runInRequest } from "../../core/request-context";
+import type { Generation } from "../slot";
+import type { Exchange, TunnelClient } from "./tunnel";
+import type { PipePeer } from "./ws-pipe-close";
+import { MAX_BUFFERED, MAX_HEAD_BYTES, RESUME_BELOW, type FrontOptions } from "./front-options";
+import { BUN_METHODS, errorBytes, isHostPath, markTarget } from "./head-rules";
+import { FrontSocket } from "./front-socket";
+
+export class FrontConn extends FrontSocket implements WireClient, TunnelClient {
+  onClose: (() => void) | null = null;
+  private busy = false;
+  private gen: Generation | null = null;
+  private keepAlive = true;
+  /** The request body still streaming toward the tunnel. */
+  private bodyFramer: BodyFramer | null = null;
+  private exchange: Exchange | null = null;
+  /** Inside process(): a synchronous done() must not recurse into the next request. */
+  private processing = false;
+  /** The protocol the current request asked to upgrade to (lower-cased), for the pipe it may become. */
+  private upgradeTo: string | null = null;
+  /** When the partial head in `buf` started arriving (0: none pending). */
+  headSince = 0;
+  /** The wire-lane request being handled (request-context.ts), its method and target, and when it started (debug). */
+  private ctx: RequestContext | null = null;
+  private ctxStart = -1;
+  private ctxWhat = "";
+  /** Set when the listener stops: finish the current exchange, then close. */
+  stopping = false;
+  readonly ip: string;
+  /** SPIFFE ID of the TLS client certificate (set at the handshake; "" without one in the certificate). */
+  peerId?: string;
+  /** Its serial: a keep-alive connection whose certificate is revoked since is closed at its next request. */
+  peerSerial?: string;
+
+  constructor(socket: Socket<FrontConn>, private readonly o: FrontOptions) {
+    super(socket);
+    this.ip = socket.remoteAddress ?? "";
+  }
+
+  // ---- bytes in: heads, hand-off, bodies -------------------------------------------------------
+  onData(data: Buffer): void {
+    if (this.closed) return;
+    if (this.raw !== null) {
+      this.rawActiveAt = Date.now();
+      if (this.ws !== null) this.ws.fromClient(data);
+      else this.raw.data(data);
+      return;
+    }
+    if (this.busy) {
+      if (this.exchange !== null && this.exchange.phase === 2 /* Pipe */) { if (!this.exchange.write(data)) this.pauseReading(); return; }
+      if (this.bodyFramer !== null) { this.streamBody(data, 0); return; }
+      this.hold(data);
+      return;
+    }
+    const b = this.buf === null ? data : Buffer.concat([this.buf, data]);
+    if (b.length > MAX_BUFFERED) this.pauseReading();
+    this.process(b, this.buf !== null);
+  }
+
+  /**
+   * Take the next request from `b` (all unprocessed bytes). `owned`: `b` is ours (not the socket's
+   * read buffer), so what follows the request is kept as a view of it. Copying the pipelined rest per
+   * request made each request cost O(bytes buffered) and fed the GC hundreds of MB on a long pipeline.
+   */
+  private process(b: Buffer, owned: boolean): void {
+    this.processing = true;
+    try { this.take(b, owned); } finally { this.processing = false; }
+  }
+
+  private take(b: Buffer, owned: boolean): void {
+    this.buf = null;
+    let start = 0;
+    while (start + 1 < b.length && b[start] === 13 && b[start + 1] === 10) start += 2; // RFC 9112 §2.2: stray CRLFs before a request
+    const end = b.indexOf(CRLFCRLF, start);
+    if (end === -1) {
+      if (b.length - start > MAX_HEAD_BYTES) return this.reject(431, "Request Header Fields Too Large", "HOST_ERR_HEADERS_TOO_LARGE", `the request head exceeds ${MAX_HEAD_BYTES} bytes`);
+      if (b.indexOf("\n\n", start) !== -1) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", "header lines must end with CRLF");
+      if (b.length > start) {
+        this.buf = owned ? b.subarray(start) : Buffer.from(b.subarray(start));
+        if (this.headSince === 0) this.headSince = Date.now();
+      }
+      this.resumeReading(); // the rest of the head is needed
+      return;
+    }
+    this.headSince = 0;
+    if (this.peerSerial !== undefined && this.o.peers!.revokedNow(this.peerSerial)) { this.socket.terminate(); return; }
+    if (end - start > MAX_HEAD_BYTES) return this.reject(431, "Request Header Fields Too Large", "HOST_ERR_HEADERS_TOO_LARGE", `the request head exceeds ${MAX_HEAD_BYTES} bytes`);
+    let head: RequestHead;
+    try {
+      head = parseRequestHead(b, start, end);
+    } catch (err) {
+      if (err instanceof MalformedHead) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", err.message);
+      throw err;
+    }
+    const slot = this.o.slot;
+    const gen = slot.gen;
+    const wire = gen.instance.wire;
+    const bodyStart = head.bodyStart;
+    const inHand = b.length - bodyStart;
+    const bodyEnd = head.contentLength > 0 && !head.chunked ? bodyStart + head.contentLength : bodyStart;
+    const whole = !head.chunked && bodyEnd <= b.length;
+    this.busy = true;
+    this.keepAlive = head.keepAlive && head.framing === undefined;
+
+    const offer = !head.special || (head.upgrade !== null && !head.expect && !head.chunked && head.contentLength <= 0);
+    if (wire !== undefined && !slot.closing && head.minor === 1 && offer && (whole || head.framing !== undefined) && !isHostPath(head.target)) {
+      const req: WireRequest = head;
+      req.body = head.contentLength > 0 && whole ? b.subarray(bodyStart, bodyEnd) : null;
+      req.clientIp = this.ip;
+      this.upgradeTo = head.upgrade === null ? null : head.upgrade.toLowerCase();
+      if (whole && bodyEnd < b.length && head.framing === undefined) this.buf = owned ? b.subarray(bodyEnd) : Buffer.from(b.subarray(bodyEnd));
+      this.gen = gen;
+      gen.inflight++;
+      // The plugin handles the request inside its context (log lines carry its ids) until it answers.
+      const ctx = (this.ctx = new RequestContext(head.headers));
+      if (this.o.log.isEnabled("debug")) { this.ctxStart = performance.now(); const q = head.target.indexOf("?"); this.ctxWhat = head.method + " " + (q < 0 ? head.target : head.target.slice(0, q)); }
+      let taken = false;
+      try {
+        taken = runInRequest(ctx, wire, req, this);
+      } catch (err) {
+        this.o.log.error("wire handler threw", { err, request_id: ctx.id(), trace_id: ctx.trace() });
+        if (this.gen === gen) { this.gen = null; this.o.finish(gen); }
+        this.endContext(500);
+        return this.reject(500, "Internal Server Error", "HOST_ERR_INTERNAL", HostErrors.specs.HOST_ERR_INTERNAL.message, head.headers.get("x-request-id"));
+      }
+      if (taken) return;
+      this.ctx = null;
+      ctx.end();
+      this.gen = null;
+      this.o.finish(gen);
+      this.buf = null;
+    }
+    if (head.framing !== undefined) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", `request framing is ambiguous (${head.framing})`, head.headers.get("x-request-id"));
+
+    // The slow lane: the inner Bun.serve answers (the plugin's fetch handler, /health, /metrics...).
+    if (!BUN_METHODS.has(head.method)) return this.reject(501, "Not Implemented", "HOST_ERR_METHOD_NOT_IMPLEMENTED", `the method "${head.method.slice(0, 32)}" is not implemented (methods are case-sensitive)`, head.headers.get("x-request-id"));
+    markTarget(head);
+    const ex = this.o.tunnel.open(this, head, this.ip, this.peerId);
+    this.exchange = ex;
+    if (head.chunked || head.contentLength > 0) {
+      this.bodyFramer = head.chunked ? new BodyFramer().chunked() : new BodyFramer().length(head.contentLength);
+      if (inHand > 0) this.streamBody(b, bodyStart, owned); // the rest follows in later reads
+      else this.resumeReading();
+    } else {
+      ex.requestComplete();
+      if (bodyStart < b.length) this.buf = owned ? b.subarray(bodyStart) : Buffer.from(b.subarray(bodyStart));
+    }
+  }
+
+  /**
+   * Request body bytes toward the tunnel; whatever follows the body is the next request. Chunked
+   * trailer fields are dropped (RFC 9110 §6.5.1 lets a proxy discard them; Bun.serve refuses them).
+   */
+  private streamBody(b: Buffer, at: number, owned = false): void {
+    const framer = this.bodyFramer!;
+    const ex = this.exchange!;
+    const wasInTrailers = framer.inTrailers;
+    const end = framer.advance(b, at, b.length);
+    if (end === FRAMER_ERROR) {
+      ex.cancel();
+      this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", `malformed chunked body: ${framer.error}`);
+      return;
+    }
+    const more = end === FRAMER_MORE;
+    let stop = more ? b.length : end;
+    if (wasInTrailers) stop = at;
+    else if (framer.trailerAt !== -1) stop = framer.trailerAt;
+    const trimmed = wasInTrailers || framer.trailerAt !== -1;
+    let ok = stop > at ? ex.write(at === 0 && stop === b.length ? b : b.subarray(at, stop)) : true;
+    if (!more && trimmed) ok = ex.write("\r\n") && ok; // the blank line that ends the chunked body
+    if (!more) {
+      this.bodyFramer = null;
+      ex.requestComplete();
+      if (end < b.length) { if (owned && this.buf === null) this.buf = b.subarray(end); else this.hold(b.subarray(end)); }
+    }
+    if (!ok) this.pauseReading();
+    else if (more) this.resumeReading(); // the rest of the body is needed
+  }
+
+  // ---- the end of an exchange (WireClient / TunnelClient) ----------------------------------------
+
+  done(keepAlive: boolean): void {
+    if (!this.busy) return;
+    this.busy = false;
+    this.endContext(0);
+    this.exchange = null;
+    this.onDrain = null;
+    this.onClose = null;
+    const gen = this.gen;
+    if (gen !== null) { this.gen = null; this.o.finish(gen); }
+    if (!keepAlive || !this.keepAlive || this.bodyFramer !== null || this.o.slot.closing || this.stopping) {
+      this.bodyFramer = null;
+      this.closeAfterFlush();
+      return;
+    }
+    if (this.buf === null || this.buf.length <= RESUME_BELOW) this.resumeReading();
+    if (this.buf === null) return;
+    // A handler that answers synchronously calls done() from inside process(): take the next pipelined
+    // request on a fresh stack, so a long pipeline cannot grow the stack one request at a time.
+    if (this.processing) queueMicrotask(() => this.next());
+    else this.next();
+  }
+
+  protected next(): void {
+    const b = this.buf;
+    if (b === null || this.busy || this.closed) return;
+    // A client that pipelines without reading: answer the next request only once the last answer is flushed,
+    // so what we hold for it stays bounded (its input is capped by MAX_BUFFERED).
+    if (this.out !== null) { this.nextAfterFlush = true; return; }
+    this.process(b, true);
+  }
+
+  switchProtocols(peer: PipePeer, limits: PipeLimits = {}): void {
+    this.endContext(101);
+    const gen = this.gen;
+    if (gen !== null) { this.gen = null; this.o.finish(gen); }
+    this.onClose = null;
+    this.headSince = 0;
+    const early = this.buf;
+    this.buf = null;
+    this.startPipe(peer, limits, this.upgradeTo === "websocket", early);
+  }
+
+  end(): void {
+    this.busy = true; // nothing more is read as HTTP
+    this.closeAfterFlush();
+  }
+
+  abort(): void {
+    this.endContext(0);
+    this.busy = false;
+    const gen = this.gen;
+    if (gen !== null) { this.gen = null; this.o.finish(gen); }
+    this.closed = true;
+    this.socket.terminate();
+  }
+
+  /** The wire-lane request is answered (or gone): its context ends; at debug, one line for it. */
+  private endContext(status: number): void {
+    const ctx = this.ctx;
+    if (ctx === null) return;
+    this.ctx = null;
+    if (this.ctxStart >= 0) {
+      const fields = { lane: "wire", request: this.ctxWhat, status: status || undefined, ms: Math.round((performance.now() - this.ctxStart) * 100) / 100 };
+      runInRequest(ctx, (log, f) => log.debug("request", f), this.o.log, fields); // in its context: the line names the request
+      this.ctxStart = -1;
+    }
+    ctx.end();
+  }
+
+  private reject(status: number, reason: string, code: string, message: string, givenId: string | null = null): void {
+    this.busy = true;
+    this.buf = null;
+    this.write(errorBytes(status, reason, code, message, acceptRequestId(givenId)));
+    this.closeAfterFlush();
+  }
+
+  /** The head has been trickling in for too long: 408 and close. */
+  headTimedOut(now: number): boolean {
+    const limit = this.o.headTimeoutMs;
+    if (this.headSince === 0 || this.busy || now - this.headSince < limit) return false;
+    this.headSince = 0;
+    this.reject(408, "Request Timeout", "HOST_ERR_REQUEST_TIMEOUT", `the request head was not complete within ${limit} ms`);
+    return true;
+  }
+
+  /** Idle (between requests, nothing buffered): safe to close now. */
+  get idle(): boolean { return !this.busy && this.buf === null && this.raw === null; }
+
+  /** A request body is still expected from the client and we are not the ones holding it back. */
+  get awaitingBody(): boolean { return this.bodyFramer !== null && !this.readPaused; }
+
+  onSocketClose(): void {
+    this.endContext(0);
+    if (this.closed && this.gen === null) return;
+    this.closed = true;
+    const gen = this.gen;
+    if (gen !== null) { this.gen = null; this.o.finish(gen); }
+    this.exchange?.cancel();
+    this.exchange = null;
+    const raw = this.raw;
+    this.raw = null;
+    if (raw !== null) raw.end();
+    const c = this.onClose;
+    this.onClose = null;
+    if (c !== null) c();
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * Pure decisions the front makes about a parsed request head, and the bytes of its own error answers:
+ * no connection state here, so each is a plain function the connection calls inline.
+ */
+import type { RequestHead } from "../../lib/http1/head";
+import { TARGET_FIELD, targetNeedsRaw } from "../../lib/http1/raw-target";
+
+/** The host's own endpoints: always answered by the inner Bun.serve, never offered to the plugin's wire handler. */
+export function isHostPath(target: string): boolean {
+  return (target.startsWith("/health") && (target.length === 7 || target.charCodeAt(7) === 63 || target.charCodeAt(7) === 47))
+    || (target.startsWith("/metrics") && (target.length === 8 || target.charCodeAt(8) === 63))
+    || (target.startsWith("/openapi.json") && (target.length === 13 || target.charCodeAt(13) === 63))
+    || (target.startsWith("/docs") && (target.length === 5 || target.charCodeAt(5) === 63))
+    || (target.startsWith("/-/config") && (target.length === 9 || target.charCodeAt(9) === 63));
+}
+
+/** The methods Bun.serve parses (it drops the connection on any other, "get" included): the rest get a 501 here. */
+export const BUN_METHODS = new Set("ACL BIND CHECKOUT CONNECT COPY DELETE GET HEAD LINK LOCK M-SEARCH MERGE MKACTIVITY MKCALENDAR MKCOL MOVE NOTIFY OPTIONS PATCH POST PROPFIND PROPPATCH PURGE PUT QUERY REBIND REPORT SEARCH SOURCE SUBSCRIBE TRACE UNBIND UNLINK UNLOCK UNSUBSCRIBE".split(" "));
+
+/** A client's own TARGET_FIELD is dropped; the real target rides in it when Bun's URL parser would change it (raw-target.ts). */
+export function markTarget(head: RequestHead): void {
+  const p = head.headers.pairs;
+  for (let i = 0; i < p.length; i += 2) if (p[i] === TARGET_FIELD) { p.splice(i, 2); i -= 2; }
+  if (targetNeedsRaw(head.target)) p.push(TARGET_FIELD, head.target);
+}
+
+/** `requestId`: the caller's when the head was parsed (and it is acceptable), else a fresh one. */
+export function errorBytes(status: number, reason: string, code: string, message: string, requestId: string): string {
+  const body = JSON.stringify({ error: { code, message } });
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`;
+}
