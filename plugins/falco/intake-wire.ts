@@ -4,13 +4,10 @@
  * Response object. Everything else (chunked or split bodies, other paths, TLS ports) is declined and
  * takes the ordinary fetch lane, which gives the same answers.
  */
-import { STATUS_CODES } from "node:http";
-import { dateLine } from "../../src/lib/http1/date";
+import { writeWireAnswer } from "../../src/lib/http1/wire-answer";
 import { acceptRequestId } from "../../src/core/http";
 import type { WireHandler } from "../../src/core/wire";
 import type { createIntake } from "./intake";
-
-const NON_ASCII = /[^\x00-\x7f]/;
 
 export function createWireIntake(intake: ReturnType<typeof createIntake>): WireHandler {
   return (req, client) => {
@@ -23,15 +20,7 @@ export function createWireIntake(intake: ReturnType<typeof createIntake>): WireH
     const h = req.headers;
     const a = intake.alertsWhole(t, h, req.body, Math.max(0, req.contentLength));
     const requestId = acceptRequestId(h.get("x-request-id"));
-    const head = "HTTP/1.1 " + a.status + " " + STATUS_CODES[a.status] + "\r\ncontent-type: application/json\r\nx-request-id: " + requestId + "\r\n" + dateLine()
-      + (req.keepAlive ? "" : "connection: close\r\n") + "content-length: ";
-    // The client writes strings as latin1 bytes: one string write for an ASCII body (the usual answer), bytes otherwise.
-    if (!NON_ASCII.test(a.body)) client.write(head + a.body.length + "\r\n\r\n" + a.body);
-    else {
-      const bytes = Buffer.from(a.body, "utf8");
-      client.write(Buffer.concat([Buffer.from(head + bytes.byteLength + "\r\n\r\n", "latin1"), bytes]));
-    }
-    client.done(req.keepAlive);
+    writeWireAnswer(client, { status: a.status, body: a.body, lines: "content-type: application/json\r\nx-request-id: " + requestId + "\r\n" }, req.keepAlive, req.method);
     return true;
   };
 }

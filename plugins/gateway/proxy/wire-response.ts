@@ -8,10 +8,10 @@ import type { WireClient } from "../../../src/core/wire";
 import { dateLine } from "../../../src/lib/http1/date";
 import { isHopOrFraming } from "../../../src/lib/http1/hop-by-hop";
 import { GatewayErrors, type GatewayErrorCode } from "../errors";
+import { writeWireAnswer } from "../../../src/lib/http1/wire-answer";
 
 /** A streamed body of known length up to this size is read whole (one write beats a stream loop). */
 const WHOLE_MAX = 64 * 1024;
-const NON_ASCII = /[^\x00-\x7f]/;
 
 function waitDrain(client: WireClient): Promise<void> {
   return new Promise((resolve) => { client.onDrain = resolve; });
@@ -71,24 +71,6 @@ export async function sendResponse(client: WireClient, res: Response, keepAlive:
  * refused requests costs only the bytes). `extra` may carry `connection: close`.
  */
 export function writeError(client: WireClient, code: GatewayErrorCode, message: string, requestId: string, extra: Record<string, string> | undefined, keepAlive: boolean, method: string): void {
-  const status = GatewayErrors.specs[code].status;
-  const json = JSON.stringify({ error: { code, message } });
-  const ascii = !NON_ASCII.test(json);
-  let close = !keepAlive;
-  let head = "HTTP/1.1 " + status + " " + (STATUS_CODES[status] ?? "") + "\r\ncontent-type: application/json\r\nx-request-id: " + requestId + "\r\n";
-  if (extra !== undefined) {
-    for (const name in extra) {
-      const value = extra[name];
-      if (name === "connection") { if (value.toLowerCase() === "close") close = true; continue; }
-      if (!isHopOrFraming(name)) head += name + ": " + value + "\r\n";
-    }
-  }
-  head += dateLine();
-  if (close) head += "connection: close\r\n";
-  head += "content-length: " + (ascii ? json.length : Buffer.byteLength(json)) + "\r\n\r\n";
-  const withBody = method !== "HEAD";
-  // The common all-ASCII answer goes out as one string (no buffers to collect); otherwise head latin1, body UTF-8.
-  if (ascii) client.write(withBody ? head + json : head);
-  else client.write(withBody ? Buffer.concat([Buffer.from(head, "latin1"), Buffer.from(json)]) : Buffer.from(head, "latin1"));
-  client.done(!close);
+  const body = JSON.stringify({ error: { code, message } });
+  writeWireAnswer(client, { status: GatewayErrors.specs[code].status, body, lines: "content-type: application/json\r\nx-request-id: " + requestId + "\r\n", fields: extra }, keepAlive, method);
 }
