@@ -1,16 +1,17 @@
 /**
  * Platform library (src/lib/audit): any plugin may keep its own hash-chained audit log with it.
  * Append-only, hash-chained audit log. Lines are chained synchronously (order = call order) and written
- * in small batches (one appendFileSync per tick) so auditing a 20k/s endpoint costs a hash, not a syscall,
- * per call. A caller that must not answer before its line is on file (fail closed) awaits synced():
+ * in small batches (one write per tick to a descriptor kept open, appender.ts) so auditing a 20k/s
+ * endpoint costs a hash, not a syscall, per call. A caller that must not answer before its line is on file (fail closed) awaits synced():
  * it resolves after the batch holding that line was written (in the OS: survives a crash of this
  * process) and rejects when that write failed; the batch then stays queued for the next try. After each batch the head (line count + last hash) is sealed beside the log (seal.ts), so a
  * removed tail is detected; a start checks the log against that seal (resume.ts) and resumes the chain
  * from the file's last line. Paging reads only the part of
  * the file it needs, through a sparse index of byte offsets (every INDEX_EVERY-th line).
  */
-import { appendFileSync, chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync, truncateSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync, truncateSync } from "node:fs";
 import { dirname } from "node:path";
+import { openAppender } from "./appender";
 import { sealLine, type AuditEntry, type AuditFields } from "./chain";
 import { headFileOf, makeHead, openHeadWriter, readHead, writeHead } from "./seal";
 import { resumeChain, type Found } from "./resume";
@@ -85,7 +86,7 @@ export interface AuditLogOptions {
 
 export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOptions = {}): AuditLog {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  // The mode given to appendFileSync applies only when it creates the file: tighten one left looser.
+  // The mode given at open applies only when it creates the file: tighten one left looser.
   if (enabled && existsSync(file) && (statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
   const headFile = headFileOf(file);
   const found = scan(file);
@@ -97,6 +98,7 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
   if (enabled && found.fragment > 0) truncateSync(file, found.size); // so the next batch starts on a fresh line
   let written = seq; // lines on disk
   let pending: string[] = [];
+  const appender = openAppender(file);
   let scheduled = false;
   /** The waiters of the queued lines (synced()), settled by the flush that writes them. */
   let waiters: { promise: Promise<void>; resolve(): void; reject(err: unknown): void } | undefined;
@@ -114,18 +116,17 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
       chunk += line + "\n";
       n++;
     }
-    const bytes = Buffer.byteLength(chunk);
+    const bytes = Buffer.from(chunk);
     try {
-      appendFileSync(file, chunk, { mode: 0o600 });
+      appender.append(bytes);
     } catch (err) {
-      // Nothing of this batch counts as written: cut a partial write off and keep the lines for the next try.
-      try { truncateSync(file, size); } catch { /* the next try's write fails the same way */ }
+      // Nothing of this batch counts as written (the appender cut a partial write off): the lines stay for the next try.
       settle?.reject(err);
       return;
     }
     for (const o of offsets) index.push(o);
     written = n;
-    size += bytes;
+    size += bytes.length;
     pending = [];
     try {
       // The seal follows the batch (not each line): a removed tail, a rewritten last line or a rolled-back seal shows.
@@ -221,6 +222,7 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
       flush();
       headWriter?.close();
       headWriter = undefined;
+      appender.close();
     },
   };
 }
