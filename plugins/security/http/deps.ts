@@ -54,13 +54,22 @@ export function audit(d: Deps, p: Principal | undefined, fields: Omit<AuditField
   countOp(d.ops, fields.action, fields.outcome);
 }
 
+/** What a caller presents, as both lanes (fetch and raw wire) see it: its Authorization field and its TLS peer's SPIFFE ID. */
+export interface Credentials {
+  authorization: string | null;
+  /** Platform mTLS: the client certificate's SPIFFE ID; undefined without TLS. */
+  peerId: string | undefined;
+}
+
 /**
  * The caller's principal. With `op`, a refused caller is audited too (who: anonymous, outcome: denied):
  * probing for secrets or credentials with bad tokens leaves a trace.
  */
-export function authenticate(d: Deps, request: Request, op?: { action: string; target?: string; requestId?: string }, vaultToken?: string | null): Principal {
+export function authenticate(d: Deps, who: Request | Credentials, op?: { action: string; target?: string; requestId?: string }, vaultToken?: string | null): Principal {
   try {
-    return d.authz.authenticate(request.headers.get("authorization"), vaultToken, peerIdentity(request));
+    return who instanceof Request
+      ? d.authz.authenticate(who.headers.get("authorization"), vaultToken, peerIdentity(who))
+      : d.authz.authenticate(who.authorization, vaultToken, who.peerId);
   } catch (err) {
     if (op) audit(d, undefined, { action: op.action, target: op.target, outcome: "denied", request_id: op.requestId, reason: (err as { code?: string }).code ?? "unauthenticated" });
     throw err;
