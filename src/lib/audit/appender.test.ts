@@ -100,3 +100,13 @@ test("crash safety: every line acknowledged before a SIGKILL is in the file, and
   again.close();
   expect(existsSync(file)).toBe(true);
 });
+
+test("non-ASCII lines: the batch is encoded as UTF-8, paging finds lines past an index block by byte offset, the chain verifies", async () => {
+  const file = tmpLog();
+  const log = createAuditLog(file, true);
+  for (let i = 1; i <= 1100; i++) log.append({ who: "a", action: "x", target: `pä/✓/😀/${i}`, outcome: "ok" });
+  await log.synced();
+  expect(log.page(1030, 3).entries.map((e) => [e.seq, e.target])).toEqual([[1031, "pä/✓/😀/1031"], [1032, "pä/✓/😀/1032"], [1033, "pä/✓/😀/1033"]]);
+  expect(verifyLog(file, undefined)).toMatchObject({ ok: true, lines: 1100 });
+  log.close();
+});
