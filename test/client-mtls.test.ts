@@ -96,6 +96,12 @@ test("the security plugin authorises a service by its client certificate's SPIFF
   expect(own.json.spiffe_id).toBe("spiffe://tradpal.local/service/trading_service");
   expect((await curlAs(svc, "PUT", `${base}/secrets/services/trading_service/db`, { data: { password: "p" } })).status).toBe(200);
   expect((await curlAs(svc, "GET", `${base}/secrets/services/trading_service/db`)).json.data).toEqual({ password: "p" });
+  // The hot endpoints (answered on the host's raw lane, identity from the front's client.peerId) know the certificate too.
+  const foreign = await curlAs(svc, "GET", `${base}/secrets/services/payments/db`);
+  expect([foreign.status, foreign.json.error.code]).toEqual([403, "SEC_ERR_FORBIDDEN"]);
+  expect((await curlAs(svc, "POST", `${base}/tokens/validate`, { token: "a.b.c" })).json.valid).toBe(false);
+  const audited = readFileSync(join(t.dir, "data", "security", "audit.log"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  expect(audited.filter((e) => e.who === "cert:trading_service").map((e) => `${e.action} ${e.outcome}`)).toEqual(expect.arrayContaining(["secret.read ok", "secret.read denied", "token.validate invalid"]));
   const other = await curlAs(svc, "GET", `${base}/credentials/payments`);
   expect(other.status).toBe(403);
   expect(other.json.error.code).toBe("SEC_ERR_FORBIDDEN");

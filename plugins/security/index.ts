@@ -17,10 +17,11 @@ import { createRevocationPublisher } from "./tokens/revocation-publisher";
 import { createVaultStore } from "./secrets/vault";
 import { credentialRoutes } from "./http/credential-routes";
 import { tokenRoutes } from "./http/token-routes";
-import { secretRoutes, rawSecretPath } from "./http/secret-routes";
+import { secretRoutes } from "./http/secret-routes";
 import { adminRoutes } from "./http/admin-routes";
 import { createVaultApi } from "./http/vault-api";
-import { createSecretGetHandler, createValidateHandler } from "./http/fast-path";
+import { createFastPath, fetchFastPath } from "./http/fast-path";
+import { createFastWire } from "./http/fast-wire";
 import { auditGate } from "./http/audit-gate";
 import type { Deps } from "./http/deps";
 import { join } from "node:path";
@@ -34,7 +35,8 @@ export default definePlugin({
   defaultPort: 8009,
   schema: SecuritySchema,
   // The listener's own limit answers a bare 413; below it, bodies over BODY_LIMIT get a coded one.
-  serve: { maxRequestBodySize: 16 * BODY_LIMIT },
+  // wire: the host's raw HTTP/1.1 front answers the two hot endpoints (http/fast-wire.ts); the rest is Bun.serve's.
+  serve: { maxRequestBodySize: 16 * BODY_LIMIT, wire: true },
   async provision(cfg, ctx) {
     const state = await sharedState(cfg, ctx);
     const t = cfg.tokens;
@@ -70,8 +72,9 @@ export default definePlugin({
       .use(tokenRoutes(d))
       .use(secretRoutes(d))
       .use(adminRoutes(d));
-    const validate = createValidateHandler(d);
-    const getSecret = createSecretGetHandler(d);
+    const fast = createFastPath(d);
+    const { validate, getSecret } = fetchFastPath(fast);
+    const tracer = tracerFor(ctx.host, ctx.id);
     const vaultApi = cfg.secrets.vault_api ? createVaultApi(d) : undefined;
 
     await state.registry.publishCrl();
@@ -91,7 +94,7 @@ export default definePlugin({
       },
       // Spans for issuance, validation and secret access when host.tracing is on (never a secret's path or value).
       // Fail closed: every answer waits for its audit lines to be on file (http/audit-gate.ts).
-      fetch: traceRequests(tracerFor(ctx.host, ctx.id), "security", auditGate(state.audit, (req: Request) => {
+      fetch: traceRequests(tracer, "security", auditGate(state.audit, (req: Request) => {
         const url = req.url;
         const pathStart = url.indexOf("/", url.indexOf("//") + 2);
         const q = url.indexOf("?", pathStart);
@@ -101,10 +104,12 @@ export default definePlugin({
           return SecErrors.SEC_ERR_TOO_LARGE(`request body over ${BODY_LIMIT} bytes`, "body").toResponse({ "x-request-id": requestIdOf(req), connection: "close" });
         }
         if (req.method === "POST" && path === "/tokens/validate") return validate(req);
-        if (req.method === "GET" && path.startsWith("/secrets/")) return getSecret(req, rawSecretPath(url), q === -1 ? undefined : new URLSearchParams(url.slice(q + 1)));
+        if (req.method === "GET" && path.startsWith("/secrets/")) return getSecret(req, q === -1 ? undefined : new URLSearchParams(url.slice(q + 1)));
         if (vaultApi && path.startsWith("/v1/")) return vaultApi(req, path, new URLSearchParams(q === -1 ? "" : url.slice(q + 1)));
         return app.handle(req);
       }), ["/secrets/", "/v1/"]),
+      // With tracing on, every request takes the fetch lane, where its span is made.
+      wire: tracer === undefined ? createFastWire(fast, state.audit, BODY_LIMIT) : undefined,
       async start() {
         timer = setInterval(async () => {
           try {

@@ -32,21 +32,33 @@ export function rid(set: { headers: Record<string, unknown> }, request: Request)
   return (set.headers["x-request-id"] as string | undefined) ?? requestIdOf(request);
 }
 
-type Child = { inc(): void };
+type Child = { inc(n?: number): void };
+/** A labelled child and the increments it has not been given yet. */
+type Tally = { child: Child; n: number };
 /** operations_total children per counter, by op and outcome: no label hashing per audited call (~2.5 % of a validation's CPU, profiled). */
-const opChildren = new WeakMap<object, Map<string, Child>>();
+const opChildren = new WeakMap<object, Map<string, Tally>>();
+/** Tallies with increments pending: handed to prom-client once per event-loop turn, not per call (~0.35 µs each). */
+let dirty: Tally[] = [];
+function applyTallies(): void {
+  const list = dirty;
+  dirty = [];
+  for (const t of list) { t.child.inc(t.n); t.n = 0; }
+}
 
-/** operations_total{op, outcome} += 1 through a cached labelled child (bounded: ops and outcomes are a closed set). */
+/** operations_total{op, outcome} += 1 through a cached labelled child (bounded: ops and outcomes are a closed set), applied at the end of the turn. */
 export function countOp(ops: Deps["ops"], op: string, outcome: string): void {
   let m = opChildren.get(ops);
   if (!m) opChildren.set(ops, (m = new Map()));
   const k = op + "\n" + outcome;
-  let c = m.get(k);
-  if (!c) {
-    c = ops.labels({ op, outcome });
-    if (m.size < 256) m.set(k, c);
+  let t = m.get(k);
+  if (!t) {
+    t = { child: ops.labels({ op, outcome }), n: 0 };
+    if (m.size < 256) m.set(k, t);
   }
-  c.inc();
+  if (t.n++ === 0) {
+    if (dirty.length === 0) setImmediate(applyTallies);
+    dirty.push(t);
+  }
 }
 
 export function audit(d: Deps, p: Principal | undefined, fields: Omit<AuditFields, "who">): void {
@@ -54,13 +66,22 @@ export function audit(d: Deps, p: Principal | undefined, fields: Omit<AuditField
   countOp(d.ops, fields.action, fields.outcome);
 }
 
+/** What a caller presents, as both lanes (fetch and raw wire) see it: its Authorization field and its TLS peer's SPIFFE ID. */
+export interface Credentials {
+  authorization: string | null;
+  /** Platform mTLS: the client certificate's SPIFFE ID; undefined without TLS. */
+  peerId: string | undefined;
+}
+
 /**
  * The caller's principal. With `op`, a refused caller is audited too (who: anonymous, outcome: denied):
  * probing for secrets or credentials with bad tokens leaves a trace.
  */
-export function authenticate(d: Deps, request: Request, op?: { action: string; target?: string; requestId?: string }, vaultToken?: string | null): Principal {
+export function authenticate(d: Deps, who: Request | Credentials, op?: { action: string; target?: string; requestId?: string }, vaultToken?: string | null): Principal {
   try {
-    return d.authz.authenticate(request.headers.get("authorization"), vaultToken, peerIdentity(request));
+    return who instanceof Request
+      ? d.authz.authenticate(who.headers.get("authorization"), vaultToken, peerIdentity(who))
+      : d.authz.authenticate(who.authorization, vaultToken, who.peerId);
   } catch (err) {
     if (op) audit(d, undefined, { action: op.action, target: op.target, outcome: "denied", request_id: op.requestId, reason: (err as { code?: string }).code ?? "unauthenticated" });
     throw err;

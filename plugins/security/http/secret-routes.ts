@@ -6,7 +6,7 @@
 import { Elysia } from "elysia";
 import { SecErrors } from "../errors";
 import { decodePathParam } from "../paths";
-import { authenticate, rid, type Deps } from "./deps";
+import { authenticate, rid, type Credentials, type Deps } from "./deps";
 import { checkedPath, pathFromRaw, opDeleteAll, opList, opMetadata, opRead, opVersions, opWrite, parseVersion, parseVersions } from "./secret-ops";
 
 const PREFIX = "/secrets/";
@@ -18,8 +18,8 @@ export function rawSecretPath(url: string): string {
   return url.slice(start, q === -1 ? undefined : q);
 }
 
-export async function readSecret(d: Deps, req: Request, raw: string, query: URLSearchParams | undefined, requestId: string) {
-  const p = authenticate(d, req, { action: "secret.read", target: raw.slice(0, 256), requestId });
+export async function readSecret(d: Deps, who: Credentials, raw: string, query: URLSearchParams | undefined, requestId: string) {
+  const p = authenticate(d, who, { action: "secret.read", target: raw.slice(0, 256), requestId });
   if (query?.get("list") === "true" || query?.get("list") === "1") {
     const prefix = raw === "" ? "" : checkedPath(d, decodePathParam(raw));
     return { path: prefix, keys: await opList(d, p, prefix, requestId) };

@@ -87,6 +87,8 @@ describe("key ring and token service", () => {
     const svc = createTokenService(ring, { issuer: "i", audience: "a", ttlMs: 60_000, maxTtlMs: 3_600_000, skewMs: 30_000, cacheSize: 100, maxLength: 8192 }, join(dir, "deny.json"));
     const first = svc.mint("orders", ["read"]);
     expect(svc.validate(first.token).valid).toBe(true);
+    // Cached for the default audience; asked for another, it is checked again (not answered from the cache).
+    expect(svc.validate(first.token, "someone-else")).toMatchObject({ valid: false, reason: "bad_audience" });
     ring.maintain({ rotateEveryMs: 1e12, maxTtlMs: 3_600_000, skewMs: 30_000, force: true });
     const second = svc.mint("orders", ["read"]);
     expect(second.kid).not.toBe(first.kid);

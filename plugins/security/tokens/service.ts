@@ -64,7 +64,8 @@ export function createTokenService(ring: KeyRing, s: TokenSettings, denyFile: st
       return { token: signJwt(claims, kid, key), claims, kid };
     },
     validate(token, audience = s.audience) {
-      const hit = cache.get(token);
+      // The cache holds outcomes for the default audience only: another audience is always checked.
+      const hit = audience === s.audience ? cache.get(token) : undefined;
       if (hit) {
         const now = Date.now();
         cache.delete(token);

@@ -80,3 +80,25 @@ test("paging across index blocks reads the right lines (sparse offset index, als
   }
   expect(verifyChain(readFileSync(file, "utf8"))).toMatchObject({ ok: true, lines: 3050 });
 });
+
+test("lines written by an earlier version (hashed with node:crypto, as the format says) and lines appended now form one chain", () => {
+  const { createHash } = require("node:crypto") as typeof import("node:crypto");
+  const file = join(mkdtempSync(join(tmpdir(), "sec-audit-old-")), "audit.log");
+  let prev = "0".repeat(64);
+  let text = "";
+  for (let seq = 1; seq <= 3; seq++) {
+    const json = JSON.stringify({ seq, ts: "2026-01-01T00:00:00.000Z", who: "admin", action: "secret.read", target: `p/ä/${seq}`, outcome: "ok", prev });
+    const hash = createHash("sha256").update(prev + "\n" + json).digest("hex");
+    text += `${json.slice(0, -1)},"hash":"${hash}"}\n`;
+    prev = hash;
+  }
+  writeFileSync(file, text);
+  const log = createAuditLog(file, true);
+  log.append({ who: "admin", action: "token.validate", target: "svc-✓", outcome: "ok" });
+  log.flush();
+  log.close();
+  const all = readFileSync(file, "utf8");
+  // Line 4 records that the old log had no seal; the chain runs through old and new lines alike.
+  expect(verifyChain(all)).toMatchObject({ ok: true, lines: 5 });
+  expect(all.split("\n").filter(Boolean).map((l) => JSON.parse(l).action)).toEqual(["secret.read", "secret.read", "secret.read", "audit.seal_broken", "token.validate"]);
+});

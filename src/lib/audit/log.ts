@@ -1,16 +1,17 @@
 /**
  * Platform library (src/lib/audit): any plugin may keep its own hash-chained audit log with it.
  * Append-only, hash-chained audit log. Lines are chained synchronously (order = call order) and written
- * in small batches (one appendFileSync per tick) so auditing a 20k/s endpoint costs a hash, not a syscall,
- * per call. A caller that must not answer before its line is on file (fail closed) awaits synced():
+ * in small batches (one write per tick to a descriptor kept open, appender.ts) so auditing a 20k/s
+ * endpoint costs a hash, not a syscall, per call. A caller that must not answer before its line is on file (fail closed) awaits synced():
  * it resolves after the batch holding that line was written (in the OS: survives a crash of this
  * process) and rejects when that write failed; the batch then stays queued for the next try. After each batch the head (line count + last hash) is sealed beside the log (seal.ts), so a
  * removed tail is detected; a start checks the log against that seal (resume.ts) and resumes the chain
  * from the file's last line. Paging reads only the part of
  * the file it needs, through a sparse index of byte offsets (every INDEX_EVERY-th line).
  */
-import { appendFileSync, chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync, truncateSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync, truncateSync } from "node:fs";
 import { dirname } from "node:path";
+import { openAppender } from "./appender";
 import { sealLine, type AuditEntry, type AuditFields } from "./chain";
 import { headFileOf, makeHead, openHeadWriter, readHead, writeHead } from "./seal";
 import { resumeChain, type Found } from "./resume";
@@ -43,6 +44,8 @@ function isoNow(): string {
   return isoText;
 }
 const CHUNK = 1 << 20;
+/** The batch buffer's usual size (grown for a larger batch, then given back). */
+const OUT_KEEP = 64 * 1024;
 
 /** Scan the file once: byte offset of every INDEX_EVERY-th line, the last complete line, the size, and any partial tail. */
 function scan(file: string): Found {
@@ -85,7 +88,7 @@ export interface AuditLogOptions {
 
 export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOptions = {}): AuditLog {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  // The mode given to appendFileSync applies only when it creates the file: tighten one left looser.
+  // The mode given at open applies only when it creates the file: tighten one left looser.
   if (enabled && existsSync(file) && (statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
   const headFile = headFileOf(file);
   const found = scan(file);
@@ -97,6 +100,8 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
   if (enabled && found.fragment > 0) truncateSync(file, found.size); // so the next batch starts on a fresh line
   let written = seq; // lines on disk
   let pending: string[] = [];
+  const appender = openAppender(file);
+  let out = Buffer.allocUnsafe(OUT_KEEP);
   let scheduled = false;
   /** The waiters of the queued lines (synced()), settled by the flush that writes them. */
   let waiters: { promise: Promise<void>; resolve(): void; reject(err: unknown): void } | undefined;
@@ -106,26 +111,30 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     if (pending.length === 0) return;
     const settle = waiters;
     waiters = undefined;
-    let chunk = "";
+    // Each line encoded straight into one reused buffer: a joined string encoded at once cost ~3× as much.
     const offsets: number[] = [];
     let n = written;
+    let at = 0;
     for (const line of pending) {
-      if (n % INDEX_EVERY === 0) offsets.push(size + Buffer.byteLength(chunk));
-      chunk += line + "\n";
+      const need = at + line.length * 3 + 1; // UTF-8 takes at most 3 bytes per UTF-16 unit
+      if (need > out.length) { const bigger = Buffer.allocUnsafe(Math.max(need, out.length * 2)); out.copy(bigger, 0, 0, at); out = bigger; }
+      if (n % INDEX_EVERY === 0) offsets.push(size + at);
+      at += out.write(line, at);
+      out[at++] = 10;
       n++;
     }
-    const bytes = Buffer.byteLength(chunk);
+    const bytes = out.subarray(0, at);
+    if (out.length > OUT_KEEP) out = Buffer.allocUnsafe(OUT_KEEP); // a huge batch (lines kept through failed tries) is not held on to
     try {
-      appendFileSync(file, chunk, { mode: 0o600 });
+      appender.append(bytes);
     } catch (err) {
-      // Nothing of this batch counts as written: cut a partial write off and keep the lines for the next try.
-      try { truncateSync(file, size); } catch { /* the next try's write fails the same way */ }
+      // Nothing of this batch counts as written (the appender cut a partial write off): the lines stay for the next try.
       settle?.reject(err);
       return;
     }
     for (const o of offsets) index.push(o);
     written = n;
-    size += bytes;
+    size += bytes.length;
     pending = [];
     try {
       // The seal follows the batch (not each line): a removed tail, a rewritten last line or a rolled-back seal shows.
@@ -221,6 +230,7 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
       flush();
       headWriter?.close();
       headWriter = undefined;
+      appender.close();
     },
   };
 }
