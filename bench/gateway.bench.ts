@@ -16,7 +16,7 @@ import { loadavg } from "node:os";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { autocannonLoad, treeCpuTicks as cpuTicks, hasCommand, machineInfo, median, TICKS_PER_SECOND, waitForUrl, wrkLoad, type LoadResult } from "./lib/measure";
+import { autocannonLoad, treeCpuTicks as cpuTicks, threadCpuTicks, hasCommand, machineInfo, median, TICKS_PER_SECOND, waitForUrl, wrkLoad, type LoadResult } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
 
 const loadStart = loadavg().map((x) => x.toFixed(1)).join(" ");
@@ -92,6 +92,14 @@ async function startGateway(name: string, client: "fetch" | "pooled", workers = 
   const text = await probe.text();
   if (probe.status !== 200 || text.length !== 114) throw new Error(`gateway probe failed: ${probe.status} ${text}`);
   return { name, url, pid: p.pid, cpuOf: "proxy", stop: () => stopProc(p) };
+}
+
+/** "name: JS thread X, JIT Y, helpers Z µs/req" for each process measured by thread. */
+function threadLine(byThread: Map<string, { main: number; jit: number; other: number }[]>): string {
+  return [...byThread].filter(([, xs]) => xs.length > 0).map(([name, xs]) => {
+    const m = (k: "main" | "jit" | "other") => median(xs.map((x) => x[k])).toFixed(1);
+    return `${name}: JS thread ${m("main")}, JIT ${m("jit")}, helpers ${m("other")} µs/req`;
+  }).join("; ");
 }
 
 /** The workers row's cost per request against one worker, and what it implies for machines with more cores. */
@@ -171,13 +179,22 @@ try {
     useWrk ? wrkLoad({ url, connections: conns, durationS: seconds, cpu: canPin ? LOAD_CPU : undefined, threads: 1 }) : autocannonLoad({ url, connections: conns, durationS: seconds });
 
   interface Sample { rps: number; p50: number; p99: number; cpuUs: number; errors: number }
+  // Where a Bun process's CPU goes, by thread (the JS thread, the JIT, GC and allocator helpers).
+  const BY_THREAD = new Set(["gateway (pooled client)", "bare Bun.listen relay probe (floor)"]);
+  const byThread = new Map<string, { main: number; jit: number; other: number }[]>([...BY_THREAD].map((n) => [n, []]));
   const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]));
   for (let round = 1; round <= ROUNDS; round++) {
     for (const t of targets) {
       await load(t.url, CONNS, WARM_S);
       const c0 = cpuTicks(t.pid);
+      const th0 = BY_THREAD.has(t.name) ? threadCpuTicks(t.pid) : undefined;
       const r = await load(t.url, CONNS, RUN_S);
       const c1 = cpuTicks(t.pid);
+      if (th0 !== undefined) {
+        const th1 = threadCpuTicks(t.pid);
+        const us = (a: number, b: number) => ((b - a) / TICKS_PER_SECOND) * 1e6 / Math.max(1, r.requests);
+        byThread.get(t.name)!.push({ main: us(th0.main, th1.main), jit: us(th0.jit, th1.jit), other: us(th0.other, th1.other) });
+      }
       const cpuUs = ((c1 - c0) / TICKS_PER_SECOND) * 1e6 / Math.max(1, r.requests);
       samples.get(t.name)!.push({ rps: r.rps, p50: r.p50ms, p99: r.p99ms, cpuUs, errors: r.errors + r.non2xx });
       console.log(`round ${round} ${t.name.padEnd(34)} ${r.rps.toFixed(0).padStart(7)} rps  p50 ${r.p50ms.toFixed(3)} ms  p99 ${r.p99ms.toFixed(3)} ms  ${cpuUs.toFixed(1)} µs/req (${t.cpuOf})  errors ${r.errors + r.non2xx}`);
@@ -248,6 +265,9 @@ CPU-bound ratio (nginx's least-disturbed CPU µs/req over X's) is the steadier f
 the rps ratio moves with whatever else runs during a round. Two bare probes show the floors: bench/peers/bun-raw-probe.ts
 (Bun.listen relaying bytes to a keep-alive Bun.connect pool, nothing else: the floor of the wire lane) and
 bench/peers/bun-pooled-probe.ts (Bun.serve + the same pool: the floor of a Bun.serve front, which the gateway used before the wire lane).
+
+CPU per request by thread (median of the rounds; the JS thread runs the event loop, the JS and the syscalls; the rest is
+the JIT compiler and the GC/allocator helper threads): ${threadLine(byThread)}.
 
 Workers: the "workers: 2" row is \`host.workers: 2\` (a supervisor and two gateway processes on the port, SO_REUSEPORT), not
 pinned: on this 2-core machine wrk and the origin share its cores, so its rps says little; its CPU µs/req (all
