@@ -2,7 +2,8 @@
  * One attempt of the wire lane on a pooled upstream connection: write the request bytes, parse the
  * response head, and, once the proxy accepts it, relay the body verbatim to the client's socket
  * (Content-Length, chunked or until close; the framer says where it ends) with backpressure both
- * ways. No Response, Headers or stream objects are made.
+ * ways. The request body is whole (written with the head) or a RelayBody streamed after it. No
+ * Response, Headers or stream objects are made.
  */
 import { CRLFCRLF, MAX_RESPONSE_HEAD, parseResponseHead, responseHasNoBody, type ResponseHead } from "../../../src/lib/http1/head";
 import { ResponseScan, keptHeadSize, scanResponseHead, writeKeptHead } from "../../../src/lib/http1/response-scan";
@@ -10,6 +11,7 @@ import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../../src/lib/http1/fr
 import type { PipeLimits, WireClient } from "../../../src/core/wire";
 import { UpstreamError } from "./upstream-client";
 import type { Conn, ConnectionPool, PoolExchange } from "./pool";
+import { RelayBody, type BodyCarrier } from "./relay-body";
 
 const enum Phase { Head, Relay, Pipe, Done }
 
@@ -33,7 +35,7 @@ export interface RelayListener {
   onHead(ex: RelayExchange, status: number, err: UpstreamError | undefined): void;
 }
 
-export class RelayExchange implements PoolExchange {
+export class RelayExchange implements PoolExchange, BodyCarrier {
   conn: Conn | null = null;
   settled = false;
   private phase = Phase.Head;
@@ -47,26 +49,39 @@ export class RelayExchange implements PoolExchange {
   private upstreamKeepAlive = true;
   private client: WireClient | null = null;
   private clientKeepAlive = false;
+  /** The head timeout of this attempt; a streamed body stops its clock while the client's bytes are awaited. */
+  readonly span: number;
 
   constructor(
     private readonly pool: ConnectionPool,
     private readonly head: string | Uint8Array,
-    private readonly body: Uint8Array | null,
+    private readonly body: Uint8Array | RelayBody | null,
     private readonly method: string,
-    readonly deadline: number,
+    public deadline: number,
     readonly connectTimeoutMs: number,
     private readonly listener: RelayListener,
     /** The request asked to switch protocols (Upgrade): a 101 is expected, not refused. */
     private readonly upgrade = false,
-  ) {}
+  ) {
+    this.span = Math.max(0, deadline - Date.now());
+  }
 
   /** The response body is delimited by the connection closing (the client connection must close too). */
   get closeDelimited(): boolean { return this.framer.closeDelimited; }
 
   start(conn: Conn): void {
     this.receivedAny = false;
-    this.pool.writeRequest(conn, this.head, this.body);
+    const body = this.body;
+    if (body instanceof RelayBody) {
+      this.pool.writeRequest(conn, this.head, null);
+      body.start(this, conn);
+    } else {
+      this.pool.writeRequest(conn, this.head, body);
+    }
   }
+
+  /** This attempt is over: a streamed body stops going to its connection. */
+  private dropBody(): void { if (this.body instanceof RelayBody) this.body.detach(this); }
 
   onData(conn: Conn, data: Buffer): void {
     this.receivedAny = true;
@@ -152,7 +167,7 @@ export class RelayExchange implements PoolExchange {
     if (this.framer.done) { client.write(out.subarray(0, headLen)); this.finish(conn, at === rest.length); return; }
     if (at === rest.length) { client.write(out.subarray(0, headLen)); return; }
     const end = this.framer.advance(rest, at, rest.length);
-    if (end === FRAMER_ERROR) { this.phase = Phase.Done; this.pool.destroy(conn); client.abort(); return; }
+    if (end === FRAMER_ERROR) { this.phase = Phase.Done; this.dropBody(); this.pool.destroy(conn); client.abort(); return; }
     if (end >= 0) {
       // The whole body came with the head (the common small response): one write to the client.
       const total = headLen + end - at;
@@ -203,6 +218,7 @@ export class RelayExchange implements PoolExchange {
     if (this.settled) return false;
     this.settled = true;
     this.phase = Phase.Done;
+    this.dropBody();
     const conn = this.conn;
     this.conn = null;
     if (conn !== null) this.pool.destroy(conn);
@@ -213,12 +229,13 @@ export class RelayExchange implements PoolExchange {
   discard(): void {
     const conn = this.conn;
     this.phase = Phase.Done;
+    this.dropBody();
     if (conn === null) return;
     this.conn = null;
     const rest = this.rest;
     this.rest = null;
     let reusable = false;
-    if (rest !== null && this.upstreamKeepAlive) {
+    if (rest !== null && this.upstreamKeepAlive && this.requestSent()) {
       const end = this.framer.advance(rest, this.restAt, rest.length);
       reusable = end === rest.length;
     }
@@ -229,7 +246,7 @@ export class RelayExchange implements PoolExchange {
   private relayBody(conn: Conn, buf: Buffer, at: number): void {
     const client = this.client!;
     const end = this.framer.advance(buf, at, buf.length);
-    if (end === FRAMER_ERROR) { this.phase = Phase.Done; this.pool.destroy(conn); client.abort(); return; }
+    if (end === FRAMER_ERROR) { this.phase = Phase.Done; this.dropBody(); this.pool.destroy(conn); client.abort(); return; }
     if (end !== FRAMER_MORE) { client.write(buf.subarray(at, end)); this.finish(conn, end === buf.length); return; }
     this.forward(conn, at === 0 ? buf : buf.subarray(at));
   }
@@ -248,15 +265,22 @@ export class RelayExchange implements PoolExchange {
   private finish(conn: Conn, clean: boolean): void {
     this.phase = Phase.Done;
     this.conn = null;
-    this.pool.complete(conn, this.upstreamKeepAlive && clean);
+    // Answered before the whole request body went out (an early 413...): the connection is mid-request.
+    const sent = this.requestSent();
+    this.dropBody();
+    this.pool.complete(conn, this.upstreamKeepAlive && clean && sent);
     const client = this.client!;
     client.onClose = null;
     client.done(this.clientKeepAlive);
   }
 
+  /** The whole request went out on this attempt's connection. */
+  private requestSent(): boolean { return !(this.body instanceof RelayBody) || this.body.sentOn(this); }
+
   private clientGone(): void {
     if (this.phase !== Phase.Relay) return;
     this.phase = Phase.Done;
+    this.dropBody();
     const conn = this.conn;
     this.conn = null;
     if (conn !== null) this.pool.destroy(conn);
@@ -278,6 +302,7 @@ export class RelayExchange implements PoolExchange {
     if (this.phase === Phase.Relay) {
       this.phase = Phase.Done;
       this.conn = null;
+      this.dropBody();
       const client = this.client!;
       client.onClose = null;
       if (this.framer.closeDelimited) client.done(false);
@@ -285,7 +310,8 @@ export class RelayExchange implements PoolExchange {
       return;
     }
     if (this.phase !== Phase.Head || this.settled) return;
-    if (!this.receivedAny && conn.served > 0 && this.body === null) { retry(); return; } // a stale keep-alive connection
+    // A stale keep-alive connection: sent again when nothing came back and the body can be sent again.
+    if (!this.receivedAny && conn.served > 0 && (this.body === null || (this.body instanceof RelayBody && this.body.replayable))) { retry(); return; }
     this.fail(new UpstreamError("reset", "upstream closed the connection"));
   }
 
@@ -293,6 +319,7 @@ export class RelayExchange implements PoolExchange {
     if (this.settled) return;
     this.settled = true;
     this.phase = Phase.Done; // the pool drops the connection (deadline) or has lost it already
+    this.dropBody();
     this.listener.onHead(this, 0, err);
   }
 }
