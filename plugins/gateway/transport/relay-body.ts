@@ -14,6 +14,8 @@ import type { Conn, ConnectionPool } from "./pool";
 
 /** A body up to this size is kept while it streams, so a failed attempt can be sent again. */
 export const KEEP_MAX = 64 * 1024;
+/** A chunk up to this size goes out as one write (size line, data, CRLF copied together). */
+const COPY_MAX = 16 * 1024;
 
 /** The attempt the body is written on: its response-head deadline is stopped while the client's bytes are awaited. */
 export interface BodyCarrier {
@@ -117,6 +119,12 @@ export class RelayBody implements WireBodySink {
   private write(conn: Conn, bytes: Uint8Array): void {
     if (!this.chunked) { this.pool.writeAll(conn, bytes); return; }
     const size = bytes.byteLength.toString(16);
+    if (bytes.byteLength > COPY_MAX) { // large: no copy (less garbage), three writes
+      this.pool.writeAll(conn, size + "\r\n");
+      this.pool.writeAll(conn, bytes);
+      this.pool.writeAll(conn, "\r\n");
+      return;
+    }
     const n = size.length + 2;
     const out = Buffer.allocUnsafe(n + bytes.byteLength + 2);
     out.write(size + "\r\n", 0, "latin1");
