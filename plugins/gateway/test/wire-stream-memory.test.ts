@@ -2,7 +2,8 @@
  * Issue #17: a streamed request body on the wire lane is bounded by backpressure, not buffered. A client
  * pushes 64 MB (Content-Length, then chunked) as fast as it can through an upstream that reads slowly;
  * the gateway runs as its own process so its peak RSS (peak) is read alone: buffering the body would
- * lift it by 64 MB. Both bodies must arrive intact.
+ * lift it by 64 MB. Both bodies must arrive intact, neither through the tunnel (the host's
+ * tradpal_host_wire_tunnel_requests_total, scraped from the process).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { spawnGateway, service, type GatewayProcess } from "./support";
@@ -25,6 +26,14 @@ ${service("slow", "/slow", [up.url], "        strip_prefix: true\n        timeou
 });
 afterAll(async () => { await gw?.stop(); up?.stop(); });
 
+/** The host's tunnel count, scraped from the gateway process (the scrape itself crosses the tunnel: +1 each). */
+async function tunnelled(): Promise<number> {
+  const text = await (await fetch(`${gw.url}/metrics`)).text();
+  const m = /^tradpal_host_wire_tunnel_requests_total (\d+)$/m.exec(text);
+  if (m === null) throw new Error("no tradpal_host_wire_tunnel_requests_total in /metrics");
+  return Number(m[1]);
+}
+
 async function push(chunked: boolean, total = TOTAL): Promise<{ peak: number; baseline: number; status: number; len: number }> {
   Bun.gc(true);
   const baseline = gw.memory().rss;
@@ -44,6 +53,7 @@ async function push(chunked: boolean, total = TOTAL): Promise<{ peak: number; ba
 
 test("64 MB through a slow upstream, Content-Length then chunked: gateway RSS stays far below the body size", async () => {
   for (const chunked of [false, true]) await push(chunked, 4 * MB); // warm: JIT, pools
+  const before = await tunnelled();
   for (const chunked of [false, true]) {
     const { peak, baseline, status, len } = await push(chunked);
     console.log(`${chunked ? "chunked" : "length"}: gateway RSS ${(baseline / MB).toFixed(1)} MB before, peak ${(peak / MB).toFixed(1)} MB`);
@@ -51,4 +61,6 @@ test("64 MB through a slow upstream, Content-Length then chunked: gateway RSS st
     expect(len).toBe(TOTAL);
     expect(peak - baseline).toBeLessThan(40 * MB); // buffering would lift it by the body, 64 MB (what is left is GC slack)
   }
+  expect(await tunnelled()).toBe(before + 1); // only the scrape: both uploads were parsed once, by the front
+
 }, 120_000);
