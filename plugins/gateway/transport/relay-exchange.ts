@@ -12,6 +12,7 @@ import type { PipeLimits, WireClient } from "../../../src/core/wire";
 import { UpstreamError } from "./upstream-client";
 import type { Conn, ConnectionPool, PoolExchange } from "./pool";
 import { RelayBody, type BodyCarrier } from "./relay-body";
+import { pipeClientToUpstream } from "./switched-pipe";
 
 const enum Phase { Head, Relay, Pipe, Done }
 
@@ -80,8 +81,14 @@ export class RelayExchange implements PoolExchange, BodyCarrier {
     }
   }
 
-  /** This attempt is over: a streamed body stops going to its connection. */
-  private dropBody(): void { if (this.body instanceof RelayBody) this.body.detach(this); }
+  /** This attempt is over: its connection is handed back (to free or drop), a streamed body stops going to it. */
+  private over(): Conn | null {
+    this.phase = Phase.Done;
+    if (this.body instanceof RelayBody) this.body.detach(this);
+    const conn = this.conn;
+    this.conn = null;
+    return conn;
+  }
 
   onData(conn: Conn, data: Buffer): void {
     this.receivedAny = true;
@@ -132,9 +139,7 @@ export class RelayExchange implements PoolExchange, BodyCarrier {
   get needsParse(): boolean { return scan.needsParse; }
 
   /** The head as strings, for response programs and unusual heads (call inside onHead). */
-  parsed(): ResponseHead {
-    return parseResponseHead(this.rest!, this.headAt, this.restAt - 4);
-  }
+  parsed(): ResponseHead { return parseResponseHead(this.rest!, this.headAt, this.restAt - 4); }
 
   /**
    * Relay with the upstream's own field lines (hop-by-hop ones dropped, by the scan) plus `extra`
@@ -167,7 +172,7 @@ export class RelayExchange implements PoolExchange, BodyCarrier {
     if (this.framer.done) { client.write(out.subarray(0, headLen)); this.finish(conn, at === rest.length); return; }
     if (at === rest.length) { client.write(out.subarray(0, headLen)); return; }
     const end = this.framer.advance(rest, at, rest.length);
-    if (end === FRAMER_ERROR) { this.phase = Phase.Done; this.dropBody(); this.pool.destroy(conn); client.abort(); return; }
+    if (end === FRAMER_ERROR) { this.over(); this.pool.destroy(conn); client.abort(); return; }
     if (end >= 0) {
       // The whole body came with the head (the common small response): one write to the client.
       const total = headLen + end - at;
@@ -194,18 +199,7 @@ export class RelayExchange implements PoolExchange, BodyCarrier {
     this.phase = Phase.Pipe;
     this.client = client;
     client.write(Buffer.from(head, "latin1"));
-    const pool = this.pool;
-    client.switchProtocols({
-      data(bytes) {
-        if (conn.closed) return;
-        pool.writeAll(conn, bytes);
-        if (conn.pending !== null) {
-          client.pauseReading();
-          conn.onDrain = () => client.resumeReading();
-        }
-      },
-      end: () => { if (this.phase === Phase.Pipe) { this.phase = Phase.Done; this.conn = null; pool.destroy(conn); } },
-    }, limits);
+    pipeClientToUpstream(this.pool, conn, client, limits, () => { if (this.phase === Phase.Pipe) { this.over(); this.pool.destroy(conn); } });
     // After the switch: the front counts the new protocol's bytes from here (frame boundaries for a clean close).
     if (this.restAt < rest.length) this.forward(conn, rest.subarray(this.restAt));
   }
@@ -217,25 +211,20 @@ export class RelayExchange implements PoolExchange, BodyCarrier {
   abandon(): boolean {
     if (this.settled) return false;
     this.settled = true;
-    this.phase = Phase.Done;
-    this.dropBody();
-    const conn = this.conn;
-    this.conn = null;
+    const conn = this.over();
     if (conn !== null) this.pool.destroy(conn);
     return true;
   }
 
   /** Not relaying this response (a retry follows): free or drop the connection. */
   discard(): void {
-    const conn = this.conn;
-    this.phase = Phase.Done;
-    this.dropBody();
+    const sent = this.requestSent();
+    const conn = this.over();
     if (conn === null) return;
-    this.conn = null;
     const rest = this.rest;
     this.rest = null;
     let reusable = false;
-    if (rest !== null && this.upstreamKeepAlive && this.requestSent()) {
+    if (rest !== null && this.upstreamKeepAlive && sent) {
       const end = this.framer.advance(rest, this.restAt, rest.length);
       reusable = end === rest.length;
     }
@@ -246,7 +235,7 @@ export class RelayExchange implements PoolExchange, BodyCarrier {
   private relayBody(conn: Conn, buf: Buffer, at: number): void {
     const client = this.client!;
     const end = this.framer.advance(buf, at, buf.length);
-    if (end === FRAMER_ERROR) { this.phase = Phase.Done; this.dropBody(); this.pool.destroy(conn); client.abort(); return; }
+    if (end === FRAMER_ERROR) { this.over(); this.pool.destroy(conn); client.abort(); return; }
     if (end !== FRAMER_MORE) { client.write(buf.subarray(at, end)); this.finish(conn, end === buf.length); return; }
     this.forward(conn, at === 0 ? buf : buf.subarray(at));
   }
@@ -263,11 +252,9 @@ export class RelayExchange implements PoolExchange, BodyCarrier {
 
   /** `clean`: nothing followed the body (extra bytes would mean the upstream cannot be trusted for reuse). */
   private finish(conn: Conn, clean: boolean): void {
-    this.phase = Phase.Done;
-    this.conn = null;
     // Answered before the whole request body went out (an early 413...): the connection is mid-request.
     const sent = this.requestSent();
-    this.dropBody();
+    this.over();
     this.pool.complete(conn, this.upstreamKeepAlive && clean && sent);
     const client = this.client!;
     client.onClose = null;
@@ -279,30 +266,17 @@ export class RelayExchange implements PoolExchange, BodyCarrier {
 
   private clientGone(): void {
     if (this.phase !== Phase.Relay) return;
-    this.phase = Phase.Done;
-    this.dropBody();
-    const conn = this.conn;
-    this.conn = null;
+    const conn = this.over();
     if (conn !== null) this.pool.destroy(conn);
   }
 
-  private broken(conn: Conn, why: string): void {
-    this.pool.destroy(conn);
-    this.fail(new UpstreamError("other", why));
-  }
+  private broken(conn: Conn, why: string): void { this.pool.destroy(conn); this.fail(new UpstreamError("other", why)); }
 
   onClose(conn: Conn, retry: () => void): void {
-    if (this.phase === Phase.Pipe) {
-      // The upstream ended the switched-protocol stream: end the client's side once flushed.
-      this.phase = Phase.Done;
-      this.conn = null;
-      this.client!.end();
-      return;
-    }
+    // The upstream ended the switched-protocol stream: end the client's side once flushed.
+    if (this.phase === Phase.Pipe) { this.over(); this.client!.end(); return; }
     if (this.phase === Phase.Relay) {
-      this.phase = Phase.Done;
-      this.conn = null;
-      this.dropBody();
+      this.over();
       const client = this.client!;
       client.onClose = null;
       if (this.framer.closeDelimited) client.done(false);
@@ -318,8 +292,7 @@ export class RelayExchange implements PoolExchange, BodyCarrier {
   fail(err: UpstreamError): void {
     if (this.settled) return;
     this.settled = true;
-    this.phase = Phase.Done; // the pool drops the connection (deadline) or has lost it already
-    this.dropBody();
+    this.over(); // the pool drops the connection (deadline) or has lost it already
     this.listener.onHead(this, 0, err);
   }
 }
