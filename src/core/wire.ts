@@ -78,6 +78,11 @@ export interface WireBodySink {
 export interface WireHandler {
   (req: WireRequest, client: WireClient): boolean;
   readonly streamsBodies?: boolean;
+  /**
+   * Opt-in: also offered HTTP/1.0 requests (`req.minor` 0: never chunked; an Expect is ignored, no 100 is
+   * sent; its answer must not be chunked). Without it they go to the fetch handler.
+   */
+  readonly takesHttp10?: boolean;
 }
 
 /** Limits of an upgraded connection, per route. */

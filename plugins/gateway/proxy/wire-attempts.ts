@@ -68,7 +68,8 @@ export class WireAttempts implements AttemptLane<WireAnswer>, RelayListener, Bod
     // and nginx do: the upstream is sent the body without being asked.
     if (req.expect) dropField(h.pairs, "expect");
     this.pathAndQuery = upstreamTarget(route, call);
-    this.requestLine = req.method + " " + this.pathAndQuery + " HTTP/1.1\r\n";
+    // HTTP/1.0 goes on as 1.0 (as nginx speaks to upstreams): the answer then cannot be chunked, which its client could not read.
+    this.requestLine = req.method + " " + this.pathAndQuery + (req.minor === 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
     let block = headerBlock(h, forwardingOf(core, call, h, "http"), route.preserveHost, route.transforms.request, route.transforms.requestBlock);
     if (streamsBody(req)) {
       this.body = new RelayBody(pool, client, req.chunked, core.o.maxBodySize, this);
@@ -120,7 +121,7 @@ export class WireAttempts implements AttemptLane<WireAnswer>, RelayListener, Bod
     const text = this.requestLine + (this.route.preserveHost && this.req.headers.has("host") ? "" : "host: " + pool.hostHeader + "\r\n") + this.block + "\r\n";
     // Header values are latin1 strings: bytes above 0x7f must go back as they came, not UTF-8 encoded.
     const head = this.req.ascii ? text : Buffer.from(text, "latin1");
-    const ex = new RelayExchange(this.pool, head, this.body ?? this.req.body, this.req.method, deadline, this.route.connectTimeoutMs, this, this.req.upgrade !== null);
+    const ex = new RelayExchange(this.pool, head, this.body ?? this.req.body, this.req.method, deadline, this.route.connectTimeoutMs, this, this.req.upgrade !== null, this.req.minor === 0);
     this.ex = ex;
     this.pool.send(pool, ex);
   }

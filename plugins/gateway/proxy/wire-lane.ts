@@ -49,7 +49,11 @@ export function createWireHandler(core: ProxyCore, pool: ConnectionPool): WireHa
     const q = queryAt(target);
     const path = target.slice(0, q);
     if (isAdminPath(path) || o.edgePaths.has(path)) return false;
-    if (o.client.kind === "fetch" && streamsBody(req)) return false; // fetch() takes a stream: the fetch lane's
+    if (o.client.kind === "fetch" && (streamsBody(req) || req.minor === 0)) return false; // fetch() takes a stream, answers 1.1: the fetch lane's
+    if (req.minor === 0) {
+      if (req.upgrade !== null) return false; // no protocol switch in HTTP/1.0
+      req.keepAlive = false; // its answer closes (keeping it open would need Connection: keep-alive on every kind of answer)
+    }
 
     const h = req.headers;
     const call = newCall(req.method, path, target.slice(q), requestIdFrom(h.get("x-request-id")), req.clientIp, client.peerId, t0);
@@ -67,6 +71,6 @@ export function createWireHandler(core: ProxyCore, pool: ConnectionPool): WireHa
     }
     return true;
   };
-  // Offered streamed bodies and Expect: 100-continue too (src/core/wire.ts): parsed once, relayed from here.
-  return Object.assign(wire, { streamsBodies: true });
+  // Offered streamed bodies, Expect: 100-continue and HTTP/1.0 too (src/core/wire.ts): parsed once, relayed from here.
+  return Object.assign(wire, { streamsBodies: true, takesHttp10: true });
 }

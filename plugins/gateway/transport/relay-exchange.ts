@@ -63,6 +63,8 @@ export class RelayExchange implements PoolExchange, BodyCarrier {
     private readonly listener: RelayListener,
     /** The request asked to switch protocols (Upgrade): a 101 is expected, not refused. */
     private readonly upgrade = false,
+    /** An HTTP/1.0 request: a chunked answer (which its client cannot read) is the upstream's fault. */
+    private readonly http10 = false,
   ) {
     this.span = Math.max(0, deadline - Date.now());
   }
@@ -113,7 +115,7 @@ export class RelayExchange implements PoolExchange, BodyCarrier {
       }
       if (status < 200) { at = end + 4; continue; } // interim (100, 103): the final head follows
       if (responseHasNoBody(this.method, status)) this.framer.none();
-      else if (scan.chunked) this.framer.chunked();
+      else if (scan.chunked) { if (this.http10) return this.broken(conn, "chunked answer to an HTTP/1.0 request"); this.framer.chunked(); }
       else if (scan.contentLength >= 0) this.framer.length(scan.contentLength);
       else this.framer.untilClose();
       this.upstreamKeepAlive = !scan.close && !this.framer.closeDelimited;

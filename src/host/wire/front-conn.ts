@@ -113,13 +113,13 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient {
     // A streaming handler (wire.ts) also takes bodies still to come, and Expect: 100-continue.
     const streams = wire !== undefined && wire.streamsBodies === true;
     const offer = !head.special || (head.upgrade !== null && !head.expect && !head.chunked && head.contentLength <= 0) || (streams && expectsContinueOnly(head));
-    if (wire !== undefined && !slot.closing && head.minor === 1 && offer && (whole || head.framing !== undefined || streams) && !isHostPath(head.target)) {
+    if (wire !== undefined && !slot.closing && (head.minor === 1 || wire.takesHttp10 === true) && offer && (whole || head.framing !== undefined || streams) && !isHostPath(head.target)) {
       const req: WireRequest = head;
       req.body = head.contentLength > 0 && whole ? b.subarray(bodyStart, bodyEnd) : null;
       req.clientIp = this.ip;
       this.upgradeTo = head.upgrade === null ? null : head.upgrade.toLowerCase();
       if (whole && bodyEnd < b.length && head.framing === undefined) this.buf = owned ? b.subarray(bodyEnd) : Buffer.from(b.subarray(bodyEnd));
-      else if (!whole && head.framing === undefined) this.oweBody(head.chunked, head.contentLength, head.expect, inHand > 0 ? (owned ? b.subarray(bodyStart) : Buffer.from(b.subarray(bodyStart))) : null);
+      else if (!whole && head.framing === undefined) this.oweBody(head.chunked, head.contentLength, head.expect && head.minor === 1, inHand > 0 ? (owned ? b.subarray(bodyStart) : Buffer.from(b.subarray(bodyStart))) : null);
       this.gen = gen;
       gen.inflight++;
       // The plugin handles the request inside its context (log lines carry its ids) until it answers.
