@@ -4,8 +4,9 @@
  * chunked or longer than the first read, Expect: 100-continue included; the handler sets
  * `streamsBodies`); output: bytes on the client's socket. The stages are the shared ones (screen,
  * policy, admit, the attempt driver, account); what is this lane's own is how an attempt is sent and
- * its answer written (wire-attempts.ts). Declined (→ fetch lane): absolute-form targets, the admin and
- * edge paths, and streamed bodies with upstream_client "fetch".
+ * its answer written (wire-attempts.ts). HTTP/1.0 is taken too (`takesHttp10`). Declined (→ fetch lane):
+ * absolute-form targets, the admin and edge paths, an HTTP/1.0 Upgrade, and with upstream_client "fetch"
+ * streamed bodies and HTTP/1.0.
  */
 import type { WireClient, WireHandler, WireRequest } from "../../../src/core/wire";
 import { requestIdFrom } from "./traceparent";
