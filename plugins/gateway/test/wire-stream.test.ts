@@ -168,7 +168,7 @@ describe("Content-Length request bodies that follow their head", () => {
     });
   }, 30_000);
 
-  test("through an upstream that reads slowly: intact, and the client is held back (backpressure)", async () => {
+  test("through an upstream that reads slowly (its socket backs up, the client is paused): intact", async () => {
     const c = await conns.conn();
     const big = pseudoRandom(6 * 1024 * 1024, 9);
     const r = await untunnelled(async () => {
