@@ -71,13 +71,14 @@ export class WireAttempts implements AttemptLane<WireAnswer>, RelayListener, Bod
     // HTTP/1.0 goes on as 1.0 (as nginx speaks to upstreams): the answer then cannot be chunked, which its client could not read.
     this.requestLine = req.method + " " + this.pathAndQuery + (req.minor === 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
     let block = headerBlock(h, forwardingOf(core, call, h, "http"), route.preserveHost, route.transforms.request, route.transforms.requestBlock);
+    const retries = mayRetry(route, req.method);
     if (streamsBody(req)) {
-      this.body = new RelayBody(pool, client, req.chunked, core.o.maxBodySize, this);
+      this.body = new RelayBody(pool, client, req.chunked, core.o.maxBodySize, this, retries);
       if (req.chunked) block += "transfer-encoding: chunked\r\n"; // framed again by RelayBody (the client's TE is hop-by-hop)
     }
     // An upgrade (WebSocket...) keeps its hop-by-hop pair on this hop: the upstream must see the ask.
     this.block = req.upgrade === null ? block : block + "connection: upgrade\r\nupgrade: " + req.upgrade + "\r\n";
-    this.driver = new AttemptDriver<WireAnswer>(core, route, call, permit, mayRetry(route, req.method), this);
+    this.driver = new AttemptDriver<WireAnswer>(core, route, call, permit, retries, this);
     client.onClose = () => this.clientGone();
   }
 

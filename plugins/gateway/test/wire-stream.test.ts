@@ -8,7 +8,7 @@
  * faults must count.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { startHost, type TestHost } from "../../../test/support/harness";
+import { freePort, startHost, type TestHost } from "../../../test/support/harness";
 import { RawConns, pseudoRandom, sha256 } from "../../../test/support/raw-http";
 import { expectNoOutstandingPermits } from "../../../test/support/permits";
 import { tunnelStats } from "../../../src/host/wire/tunnel";
@@ -19,6 +19,7 @@ let t: TestHost;
 let up: BodyUpstream;
 let flaky: BodyUpstream[];
 let port: number;
+let dead: number;
 const conns = new RawConns(() => port);
 
 const modes: Record<string, Mode> = { "/early413": "early413", "/close-mid": "close-mid", "/slow": "slow" };
@@ -48,12 +49,13 @@ plugins:
     access_log: { enabled: false }
     rate_limiting: { enabled: false }
     retry_budget: { ratio: 1, min_per_second: 100, window: 1m }
-    services:${svc("rec", "/rec", [up.url])}${svc("flaky", "/flaky", flaky.map((f) => f.url))}
+    services:${svc("rec", "/rec", [up.url])}${svc("half", "/half", [`http://127.0.0.1:${dead}`, up.url])}${svc("flaky", "/flaky", flaky.map((f) => f.url))}
 `;
 }
 
 beforeAll(async () => {
   up = bodyUpstream((p) => modes[p] ?? "echo", 300, 15);
+  dead = freePort();
   flaky = [0, 1].map(() => bodyUpstream((p) => (p === "/small" ? "drop" : "close-mid")));
   t = await startHost(config(), { only: ["gateway", "breaker"] });
   port = t.host.address("gateway")!.port;
@@ -249,6 +251,22 @@ describe("faults mid-body", () => {
     expect(heads() - beforeHeads).toBe(1); // retries are configured, but the body went out
     const failuresAfter = (await instance("flaky")).reduce((n: number, i: { failures: number }) => n + i.failures, 0);
     expect(failuresAfter).toBe(failuresBefore + 1);
+  });
+
+  test("nothing of a streamed body is read before an attempt holds a connection: a refused connect is retried, the body arrives whole", async () => {
+    const data = pseudoRandom(200_000, 17);
+    await untunnelled(async () => {
+      for (let i = 0; i < 4; i++) {
+        const c = await conns.conn();
+        await c.write(`POST /half/r${i} HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\n${chunk("x").toString()}`);
+        await Bun.sleep(20);
+        await c.write(Buffer.concat([chunk(data), Buffer.from("0\r\n\r\n")]));
+        const r = await c.read();
+        expect(JSON.parse(r.body.toString())).toMatchObject({ len: data.length + 1, sha: sha256(Buffer.concat([Buffer.from("x"), data])) });
+      }
+    });
+    const dead0 = (await instance("half")).find((i: { url: string }) => i.url.endsWith(`:${dead}`));
+    expect(dead0.failures).toBeGreaterThan(0); // tried, refused, and the request went on to the other instance
   });
 
   test("a small chunked body that came whole is kept: a reset attempt is retried on the other instance", async () => {

@@ -6,8 +6,9 @@
  * sizes. A chunked body is framed again here, one chunk per read of the client's (sizes in canonical
  * hex, no extensions, no trailer fields): the upstream parses framing we wrote, never the client's.
  *
- * Retry rule: an attempt whose body bytes went out is not sent again, unless the whole body was
- * received and is at most KEEP_MAX bytes (a copy is kept while it is that small): then it can be.
+ * Retry rule: once body bytes went out on an attempt, the request is not sent again, unless the whole
+ * body was received and is at most KEEP_MAX bytes (a copy is kept while it is that small, when the
+ * route may retry): then it can be. Bytes read while no attempt can take them wait for the next one.
  */
 import type { WireBodySink, WireClient } from "../../../src/core/wire";
 import type { Conn, ConnectionPool } from "./pool";
@@ -33,9 +34,14 @@ export class RelayBody implements WireBodySink {
   /** Body bytes read from the client so far. */
   taken = 0;
   complete = false;
-  private kept: Buffer[] | null = [];
+  /** The body so far while it may be sent again (null: too large, or the route never retries). */
+  private kept: Buffer[] | null;
   private conn: Conn | null = null;
   private carrier: BodyCarrier | null = null;
+  /** Body bytes written to an upstream connection (by any attempt). */
+  private sent = 0;
+  /** Bytes read while no attempt could take them (between attempts, or its connection gone): the next one sends them. */
+  private waiting: Buffer[] = [];
   private reading = false;
   private failed = false;
 
@@ -46,22 +52,29 @@ export class RelayBody implements WireBodySink {
     /** max_body_size (a Content-Length above it was refused before any attempt). */
     private readonly max: number,
     private readonly listener: BodyListener,
-  ) {}
+    /** The route may retry this request: keep a small body for that. */
+    keep: boolean,
+  ) {
+    this.kept = keep ? [] : null;
+  }
 
   /** The client has been asked for the body (its 100 Continue sent, if it expected one). */
   get asked(): boolean { return this.reading; }
 
-  /** Whether a new attempt may carry this body: none of it read yet, or all of it, kept. */
-  get replayable(): boolean { return !this.failed && (this.taken === 0 || (this.complete && this.kept !== null)); }
+  /** Whether a new attempt may carry this body: none of it sent yet, or all of it read and kept. */
+  get replayable(): boolean { return !this.failed && (this.sent === 0 || (this.complete && this.kept !== null)); }
 
   /** Whether the whole body went out on `carrier`'s connection (else that connection cannot be reused). */
   sentOn(carrier: BodyCarrier): boolean { return this.complete && this.carrier === carrier; }
 
-  /** The attempt `carrier` wrote its request head on `conn`: the body follows there (a kept one first). */
+  /** The attempt `carrier` wrote its request head on `conn`: the body follows there (what was read already first). */
   start(carrier: BodyCarrier, conn: Conn): void {
     this.conn = conn;
     this.carrier = carrier;
-    if (this.taken > 0 && this.kept !== null) for (const k of this.kept) this.write(conn, k);
+    // Sent before (replayable says all of it is kept): all again; else what no attempt took yet.
+    const first = this.sent > 0 ? this.kept! : this.waiting;
+    this.waiting = [];
+    for (const b of first) this.write(conn, b);
     if (this.complete) { this.finishOn(conn, carrier); return; }
     carrier.deadline = Infinity; // waiting on the client is not the upstream's time
     if (!this.reading) { this.reading = true; this.client.readBody(this); }
@@ -82,8 +95,8 @@ export class RelayBody implements WireBodySink {
     if (this.chunked && this.taken > this.max) { this.broke("body-limit", `request body exceeds ${this.max} bytes`); return true; }
     if (this.kept !== null) { if (this.taken <= KEEP_MAX) this.kept.push(Buffer.from(bytes)); else this.kept = null; }
     const conn = this.conn;
-    if (conn === null) return false; // no attempt to carry it (see detach)
-    if (conn.closed) return true; // the upstream went away: its attempt fails, the bytes are dropped
+    // No attempt to carry it (see detach), or its connection is gone (the attempt fails or is sent again).
+    if (conn === null || conn.closed) { this.waiting.push(Buffer.from(bytes)); return false; }
     this.write(conn, bytes);
     if (conn.pending === null) return true;
     // The upstream is behind: stop reading the client until it drains. That wait is the upstream's time.
@@ -117,6 +130,7 @@ export class RelayBody implements WireBodySink {
   }
 
   private write(conn: Conn, bytes: Uint8Array): void {
+    this.sent += bytes.byteLength;
     if (!this.chunked) { this.pool.writeAll(conn, bytes); return; }
     const size = bytes.byteLength.toString(16);
     if (bytes.byteLength > COPY_MAX) { // large: no copy (less garbage), three writes
