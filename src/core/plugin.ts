@@ -72,7 +72,11 @@ export interface PluginInstance {
    * e.g. the gateway's proxy). It receives every request except /health and /metrics.
    */
   fetch?: FetchHandler;
-  /** Raw HTTP/1.1 fast path, tried before `fetch` on a port whose definition sets `serve.wire`. */
+  /**
+   * Raw HTTP/1.1 fast path, tried before `fetch` on a port whose definition sets `serve.wire`. Offered whole
+   * bodies only, unless the handler opts in to streamed bodies and Expect (`streamsBodies`) or HTTP/1.0
+   * (`takesHttp10`): see wire.ts.
+   */
   wire?: WireHandler;
   /** Consumers, timers, anything that needs the instance to be live. */
   start?(): Promise<void>;

@@ -35,6 +35,33 @@ export interface WireClient {
   resumeReading(): void;
   /** Close the connection once what was written is flushed. */
   end(): void;
+  /**
+   * Streaming handlers only (`WireHandler.streamsBodies`), for a request whose body did not come whole
+   * (`req.body` null with `req.chunked` or `req.contentLength > 0`): start delivering it to `sink`. Until
+   * this is called the front reads nothing more from the client; with `Expect: 100-continue` it sends the
+   * interim 100 here, so a request answered without reading its body never makes the client send it.
+   * Answering (done) before the body was read whole: what is left of it is read and thrown away (up to
+   * 1 MiB, then the connection closes; a client never sent its 100 is closed at once).
+   */
+  readBody(sink: WireBodySink): void;
+}
+
+/** Where a streamed request body goes (WireClient.readBody). */
+export interface WireBodySink {
+  /**
+   * Body data with the framing removed (chunk sizes, extensions and trailer fields are dropped: a
+   * handler that forwards the body frames it again itself). The front never reuses `bytes`: it may be
+   * kept. Return false to stop reading from the client until client.resumeReading() (backpressure).
+   */
+  data(bytes: Uint8Array): boolean;
+  /** The body is complete (the next bytes on the connection are the next request). */
+  end(): void;
+  /**
+   * The chunked framing is malformed: nothing more is delivered and the connection closes after the
+   * answer; the handler answers (400) unless it has begun one. A client that goes away or stalls mid-body
+   * is told through client.onClose instead.
+   */
+  fail(message: string): void;
 }
 
 /**
@@ -42,8 +69,21 @@ export interface WireClient {
  * handler. Called for HTTP/1.1 requests with no body, a body that arrived whole with the head, or
  * framing the host could not trust (then `framing` is set and the connection is closed after the
  * answer); with Upgrade (req.upgrade set, no body) too, never with Expect.
+ *
+ * Opt-in `streamsBodies: true` (the gateway's): also offered requests whose body streams (chunked, or a
+ * Content-Length larger than what came with the head; read with client.readBody) and requests with
+ * `Expect: 100-continue` (and no other expectation, no Upgrade). Without it a handler is only ever
+ * offered whole bodies, as before: the rest goes to the fetch handler.
  */
-export type WireHandler = (req: WireRequest, client: WireClient) => boolean;
+export interface WireHandler {
+  (req: WireRequest, client: WireClient): boolean;
+  readonly streamsBodies?: boolean;
+  /**
+   * Opt-in: also offered HTTP/1.0 requests (`req.minor` 0: never chunked; an Expect is ignored, no 100 is
+   * sent; its answer must not be chunked). Without it they go to the fetch handler.
+   */
+  readonly takesHttp10?: boolean;
+}
 
 /** Limits of an upgraded connection, per route. */
 export interface PipeLimits {

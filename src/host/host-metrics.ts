@@ -1,6 +1,7 @@
 /** The host's own metric families (reloads, plugins up/healthy, requests in flight), on the host registry. */
 import type { Counter, Gauge, Registry } from "prom-client";
 import { createPluginMetrics } from "../core/metrics";
+import { tunnelStats } from "./wire/tunnel";
 
 export interface HostMetrics {
   reloads: Counter<"result">;
@@ -30,6 +31,11 @@ export function createHostMetrics(registry: Registry, inflight: () => Iterable<[
     help: "Requests being handled, by plugin.",
     labelNames: ["plugin"] as const,
     collect: (g) => { g.reset(); for (const [id, n] of inflight()) g.set({ plugin: id }, n); },
+  });
+  m.counter({
+    name: "wire_tunnel_requests_total",
+    help: "Requests a wire port's front passed through its tunnel to the inner Bun.serve (parsed a second time there).",
+    collect() { this.reset(); this.inc(tunnelStats.requests); },
   });
   return { reloads, lastReloadOk, lastReloadTime, pluginHealthy };
 }

@@ -28,6 +28,8 @@ export interface AttemptLane<A extends Discardable> {
   answer(answer: A, status: number, member: Member, attempts: number): void;
   /** The gateway answers itself: no instance left, an attempt's failure, a full bulkhead. */
   refuse(r: Refusal, member: Member | undefined, attempts: number | undefined): void;
+  /** Whether the request can still be sent again (a streamed body may have gone out already); absent: yes. */
+  replayable?(): boolean;
 }
 
 /** Retries are allowed at all: the route has them, and the method (or the route) says a repeat is safe. */
@@ -163,7 +165,7 @@ export class AttemptDriver<A extends Discardable> {
     this.lastLatencyMs = latencyMs;
     this.lastErr = err;
     if (this.gone) { if (err === undefined) answer?.discard(); this.end(); return; }
-    if (this.retryable && retryableOutcome(route, this.attempt, doneAt, this.deadline, status, err) && this.tryRetry(doneAt)) {
+    if (this.retryable && (this.lane.replayable?.() ?? true) && retryableOutcome(route, this.attempt, doneAt, this.deadline, status, err) && this.tryRetry(doneAt)) {
       if (err === undefined) answer?.discard();
       const delay = fullJitterBackoff(this.attempt, route.backoffBaseMs, route.backoffCapMs);
       this.attempt++;

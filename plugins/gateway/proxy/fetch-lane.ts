@@ -1,6 +1,7 @@
 /**
- * The fetch lane: the request walk for what Bun.serve hands the gateway (the wire lane's declines:
- * streamed bodies, TLS-less HTTP/1.0, Expect, bulkheads, the admin and edge paths). Input: a
+ * The fetch lane: the request walk for what Bun.serve hands the gateway (the wire lane's declines: the
+ * admin and edge paths, absolute-form targets, odd expectations; with upstream_client fetch also streamed
+ * bodies and HTTP/1.0). Input: a
  * Request; output: a Response. The stages are the shared ones (screen, policy, admit, the attempt
  * driver, account); what is this lane's own is the streamed request body (counted against
  * max_body_size), the bulkhead wait, and answers built as Response objects.

@@ -70,8 +70,8 @@ for (const [i, name] of LANES.entries()) {
 }
 
 describe("per-route method lists", () => {
-  // /ro and /dav have no bulkhead: the wire lane; HTTP/1.0 (shaped with slow) takes them to the fetch lane.
-  const lanes = () => [L.lanes[0], L.lanes[1], { ...L.lanes[0], slow: true, name: "fetch lane" }];
+  // Lanes 0 and 1 are the wire lane; HTTP/1.0 (shaped with slow) on the fetch-client gateway takes them to the fetch lane.
+  const lanes = () => [L.lanes[0], L.lanes[1], { ...L.lanes[1], slow: true, name: "fetch lane" }];
   for (const k of [0, 1, 2]) {
     test(`lane ${k}: a GET-only route answers 405 Allow: GET to POST, HEAD, DELETE`, async () => {
       for (const m of ["POST", "HEAD", "DELETE"]) {

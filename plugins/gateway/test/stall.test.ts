@@ -1,6 +1,7 @@
 /**
- * Issue 12's port stall: bursts through a bulkhead route (a route the wire lane declines, so every
- * request crosses the tunnel to the inner server), then /health probes with a deadline. The port once
+ * Issue 12's port stall: bursts of requests the wire lane declines (upstream_client fetch, a chunked body:
+ * every request crosses the tunnel to the inner server) through a bulkhead route, then /health probes
+ * with a deadline. The port once
  * accepted and sent nothing for 1–15 s after some bursts: an answer written to a client that had just
  * gone left its tunnel connection paused, the connection was pooled, and it never read the next answer
  * (the deterministic form is in src/host/wire/tunnel.test.ts).
@@ -8,9 +9,10 @@
 import { test, expect, afterAll } from "bun:test";
 import { startGateway, startUpstream, service } from "./support";
 import { RawConn } from "../../../test/support/raw-http";
+import { tunnelStats } from "../../../src/host/wire/tunnel";
 
 const up = startUpstream(async () => { await Bun.sleep(2); return new Response("x".repeat(200)); }, { record: false });
-const gw = await startGateway(`    services:\n${service("bh", "/bh", [up.url], `        bulkhead: { max_concurrent: 4, max_queue: 4, queue_timeout: 1s }\n`)}`);
+const gw = await startGateway(`    upstream_client: fetch\n    services:\n${service("bh", "/bh", [up.url], `        bulkhead: { max_concurrent: 4, max_queue: 4, queue_timeout: 1s }\n`)}`);
 const port = gw.host.address("gateway")!.port;
 afterAll(async () => { await gw.stop(); up.stop(); });
 
@@ -23,11 +25,11 @@ async function burstClient(until: number, seed: number, stalled: string[]): Prom
   let answered = 0;
   try {
     while (Date.now() < until && !c.closed) {
-      const r = await c.request(`GET /bh/x HTTP/1.1\r\nHost: t\r\n\r\n`, { timeoutMs: 3000 }).catch((err) => { stalled.push(String(err)); return null; });
+      const r = await c.request(`POST /bh/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, { timeoutMs: 3000 }).catch((err) => { stalled.push(String(err)); return null; });
       if (r === null) break;
       if (r.status === 200 || r.status === 503) answered++;
     }
-    await c.write(`GET /bh/last HTTP/1.1\r\nHost: t\r\n\r\n`);
+    await c.write(`POST /bh/last HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`);
     await Bun.sleep(seed % 4);
   } finally { c.socket.terminate(); }
   return answered;
@@ -55,4 +57,5 @@ test("50 bursts through a bulkhead route, each ended abruptly: every /health pro
   expect(stalled).toEqual([]);
   expect(late).toEqual([]);
   expect(answered).toBeGreaterThan(50 * 16);
+  expect(tunnelStats.requests).toBeGreaterThan(answered); // they did cross the tunnel (and the probes)
 }, 120_000);

@@ -121,7 +121,7 @@ beforeAll(async () => {
     return new Response("nope", { status: 404 });
   }, { record: false });
   const opts = "        strip_prefix: true\n        health_check: { enabled: false }\n        retries: { attempts: 0 }\n        outlier: { enabled: false }\n";
-  // "rawfl": the same raw upstream behind a bulkhead, which the wire lane leaves to the fetch lane.
+  // "rawfl": the same raw upstream behind a bulkhead (on the wire lane too since #17: admitted by the same admit stage).
   gw = await startGateway(`    upstream_client: pooled\n    services:\n${service("raw", "/raw", [raw.url], opts)}${service("rawfl", "/rawfl", [raw.url], opts + "        bulkhead: { max_concurrent: 100 }\n")}${service("files", "/files", [up.url], opts)}`);
   port = gw.host.address("gateway")!.port;
 });
@@ -261,7 +261,7 @@ describe("gateway wire lane: headers", () => {
     expect(r.header("ab")).toBeNull();
   });
 
-  test.each([["wire lane", "/raw"], ["fetch lane (bulkhead service)", "/rawfl"]])("a non-ASCII (latin1 0xE9) request header value reaches the upstream byte for byte: %s", async (_lane, prefix) => {
+  test.each([["wire lane", "/raw"], ["wire lane, bulkhead service", "/rawfl"]])("a non-ASCII (latin1 0xE9) request header value reaches the upstream byte for byte: %s", async (_lane, prefix) => {
     const c = await conn();
     const head = Buffer.concat([
       Buffer.from(`GET ${prefix}/ok?latin HTTP/1.1\r\nHost: gateway.test\r\nX-Name: caf`),

@@ -2,7 +2,8 @@
  * One attempt of the wire lane on a pooled upstream connection: write the request bytes, parse the
  * response head, and, once the proxy accepts it, relay the body verbatim to the client's socket
  * (Content-Length, chunked or until close; the framer says where it ends) with backpressure both
- * ways. No Response, Headers or stream objects are made.
+ * ways. The request body is whole (written with the head) or a RelayBody streamed after it. No
+ * Response, Headers or stream objects are made.
  */
 import { CRLFCRLF, MAX_RESPONSE_HEAD, parseResponseHead, responseHasNoBody, type ResponseHead } from "../../../src/lib/http1/head";
 import { ResponseScan, keptHeadSize, scanResponseHead, writeKeptHead } from "../../../src/lib/http1/response-scan";
@@ -10,6 +11,8 @@ import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../../src/lib/http1/fr
 import type { PipeLimits, WireClient } from "../../../src/core/wire";
 import { UpstreamError } from "./upstream-client";
 import type { Conn, ConnectionPool, PoolExchange } from "./pool";
+import { RelayBody, type BodyCarrier } from "./relay-body";
+import { pipeClientToUpstream } from "./switched-pipe";
 
 const enum Phase { Head, Relay, Pipe, Done }
 
@@ -33,7 +36,7 @@ export interface RelayListener {
   onHead(ex: RelayExchange, status: number, err: UpstreamError | undefined): void;
 }
 
-export class RelayExchange implements PoolExchange {
+export class RelayExchange implements PoolExchange, BodyCarrier {
   conn: Conn | null = null;
   settled = false;
   private phase = Phase.Head;
@@ -47,25 +50,46 @@ export class RelayExchange implements PoolExchange {
   private upstreamKeepAlive = true;
   private client: WireClient | null = null;
   private clientKeepAlive = false;
+  /** The head timeout of this attempt; a streamed body stops its clock while the client's bytes are awaited. */
+  readonly span: number;
 
   constructor(
     private readonly pool: ConnectionPool,
     private readonly head: string | Uint8Array,
-    private readonly body: Uint8Array | null,
+    private readonly body: Uint8Array | RelayBody | null,
     private readonly method: string,
-    readonly deadline: number,
+    public deadline: number,
     readonly connectTimeoutMs: number,
     private readonly listener: RelayListener,
     /** The request asked to switch protocols (Upgrade): a 101 is expected, not refused. */
     private readonly upgrade = false,
-  ) {}
+    /** An HTTP/1.0 request: a chunked answer (which its client cannot read) is the upstream's fault. */
+    private readonly http10 = false,
+  ) {
+    this.span = Math.max(0, deadline - Date.now());
+  }
 
   /** The response body is delimited by the connection closing (the client connection must close too). */
   get closeDelimited(): boolean { return this.framer.closeDelimited; }
 
   start(conn: Conn): void {
     this.receivedAny = false;
-    this.pool.writeRequest(conn, this.head, this.body);
+    const body = this.body;
+    if (body instanceof RelayBody) {
+      this.pool.writeRequest(conn, this.head, null);
+      body.start(this, conn);
+    } else {
+      this.pool.writeRequest(conn, this.head, body);
+    }
+  }
+
+  /** This attempt is over: its connection is handed back (to free or drop), a streamed body stops going to it. */
+  private over(): Conn | null {
+    this.phase = Phase.Done;
+    if (this.body instanceof RelayBody) this.body.detach(this);
+    const conn = this.conn;
+    this.conn = null;
+    return conn;
   }
 
   onData(conn: Conn, data: Buffer): void {
@@ -91,7 +115,7 @@ export class RelayExchange implements PoolExchange {
       }
       if (status < 200) { at = end + 4; continue; } // interim (100, 103): the final head follows
       if (responseHasNoBody(this.method, status)) this.framer.none();
-      else if (scan.chunked) this.framer.chunked();
+      else if (scan.chunked) { if (this.http10) return this.broken(conn, "chunked answer to an HTTP/1.0 request"); this.framer.chunked(); }
       else if (scan.contentLength >= 0) this.framer.length(scan.contentLength);
       else this.framer.untilClose();
       this.upstreamKeepAlive = !scan.close && !this.framer.closeDelimited;
@@ -117,9 +141,7 @@ export class RelayExchange implements PoolExchange {
   get needsParse(): boolean { return scan.needsParse; }
 
   /** The head as strings, for response programs and unusual heads (call inside onHead). */
-  parsed(): ResponseHead {
-    return parseResponseHead(this.rest!, this.headAt, this.restAt - 4);
-  }
+  parsed(): ResponseHead { return parseResponseHead(this.rest!, this.headAt, this.restAt - 4); }
 
   /**
    * Relay with the upstream's own field lines (hop-by-hop ones dropped, by the scan) plus `extra`
@@ -152,7 +174,7 @@ export class RelayExchange implements PoolExchange {
     if (this.framer.done) { client.write(out.subarray(0, headLen)); this.finish(conn, at === rest.length); return; }
     if (at === rest.length) { client.write(out.subarray(0, headLen)); return; }
     const end = this.framer.advance(rest, at, rest.length);
-    if (end === FRAMER_ERROR) { this.phase = Phase.Done; this.pool.destroy(conn); client.abort(); return; }
+    if (end === FRAMER_ERROR) { this.over(); this.pool.destroy(conn); client.abort(); return; }
     if (end >= 0) {
       // The whole body came with the head (the common small response): one write to the client.
       const total = headLen + end - at;
@@ -179,18 +201,7 @@ export class RelayExchange implements PoolExchange {
     this.phase = Phase.Pipe;
     this.client = client;
     client.write(Buffer.from(head, "latin1"));
-    const pool = this.pool;
-    client.switchProtocols({
-      data(bytes) {
-        if (conn.closed) return;
-        pool.writeAll(conn, bytes);
-        if (conn.pending !== null) {
-          client.pauseReading();
-          conn.onDrain = () => client.resumeReading();
-        }
-      },
-      end: () => { if (this.phase === Phase.Pipe) { this.phase = Phase.Done; this.conn = null; pool.destroy(conn); } },
-    }, limits);
+    pipeClientToUpstream(this.pool, conn, client, limits, () => { if (this.phase === Phase.Pipe) { this.over(); this.pool.destroy(conn); } });
     // After the switch: the front counts the new protocol's bytes from here (frame boundaries for a clean close).
     if (this.restAt < rest.length) this.forward(conn, rest.subarray(this.restAt));
   }
@@ -202,23 +213,20 @@ export class RelayExchange implements PoolExchange {
   abandon(): boolean {
     if (this.settled) return false;
     this.settled = true;
-    this.phase = Phase.Done;
-    const conn = this.conn;
-    this.conn = null;
+    const conn = this.over();
     if (conn !== null) this.pool.destroy(conn);
     return true;
   }
 
   /** Not relaying this response (a retry follows): free or drop the connection. */
   discard(): void {
-    const conn = this.conn;
-    this.phase = Phase.Done;
+    const sent = this.requestSent();
+    const conn = this.over();
     if (conn === null) return;
-    this.conn = null;
     const rest = this.rest;
     this.rest = null;
     let reusable = false;
-    if (rest !== null && this.upstreamKeepAlive) {
+    if (rest !== null && this.upstreamKeepAlive && sent) {
       const end = this.framer.advance(rest, this.restAt, rest.length);
       reusable = end === rest.length;
     }
@@ -229,7 +237,7 @@ export class RelayExchange implements PoolExchange {
   private relayBody(conn: Conn, buf: Buffer, at: number): void {
     const client = this.client!;
     const end = this.framer.advance(buf, at, buf.length);
-    if (end === FRAMER_ERROR) { this.phase = Phase.Done; this.pool.destroy(conn); client.abort(); return; }
+    if (end === FRAMER_ERROR) { this.over(); this.pool.destroy(conn); client.abort(); return; }
     if (end !== FRAMER_MORE) { client.write(buf.subarray(at, end)); this.finish(conn, end === buf.length); return; }
     this.forward(conn, at === 0 ? buf : buf.subarray(at));
   }
@@ -246,38 +254,31 @@ export class RelayExchange implements PoolExchange {
 
   /** `clean`: nothing followed the body (extra bytes would mean the upstream cannot be trusted for reuse). */
   private finish(conn: Conn, clean: boolean): void {
-    this.phase = Phase.Done;
-    this.conn = null;
-    this.pool.complete(conn, this.upstreamKeepAlive && clean);
+    // Answered before the whole request body went out (an early 413...): the connection is mid-request.
+    const sent = this.requestSent();
+    this.over();
+    this.pool.complete(conn, this.upstreamKeepAlive && clean && sent);
     const client = this.client!;
     client.onClose = null;
     client.done(this.clientKeepAlive);
   }
 
+  /** The whole request went out on this attempt's connection. */
+  private requestSent(): boolean { return !(this.body instanceof RelayBody) || this.body.sentOn(this); }
+
   private clientGone(): void {
     if (this.phase !== Phase.Relay) return;
-    this.phase = Phase.Done;
-    const conn = this.conn;
-    this.conn = null;
+    const conn = this.over();
     if (conn !== null) this.pool.destroy(conn);
   }
 
-  private broken(conn: Conn, why: string): void {
-    this.pool.destroy(conn);
-    this.fail(new UpstreamError("other", why));
-  }
+  private broken(conn: Conn, why: string): void { this.pool.destroy(conn); this.fail(new UpstreamError("other", why)); }
 
   onClose(conn: Conn, retry: () => void): void {
-    if (this.phase === Phase.Pipe) {
-      // The upstream ended the switched-protocol stream: end the client's side once flushed.
-      this.phase = Phase.Done;
-      this.conn = null;
-      this.client!.end();
-      return;
-    }
+    // The upstream ended the switched-protocol stream: end the client's side once flushed.
+    if (this.phase === Phase.Pipe) { this.over(); this.client!.end(); return; }
     if (this.phase === Phase.Relay) {
-      this.phase = Phase.Done;
-      this.conn = null;
+      this.over();
       const client = this.client!;
       client.onClose = null;
       if (this.framer.closeDelimited) client.done(false);
@@ -285,14 +286,15 @@ export class RelayExchange implements PoolExchange {
       return;
     }
     if (this.phase !== Phase.Head || this.settled) return;
-    if (!this.receivedAny && conn.served > 0 && this.body === null) { retry(); return; } // a stale keep-alive connection
+    // A stale keep-alive connection: sent again when nothing came back and the body can be sent again.
+    if (!this.receivedAny && conn.served > 0 && (this.body === null || (this.body instanceof RelayBody && this.body.replayable))) { retry(); return; }
     this.fail(new UpstreamError("reset", "upstream closed the connection"));
   }
 
   fail(err: UpstreamError): void {
     if (this.settled) return;
     this.settled = true;
-    this.phase = Phase.Done; // the pool drops the connection (deadline) or has lost it already
+    this.over(); // the pool drops the connection (deadline) or has lost it already
     this.listener.onHead(this, 0, err);
   }
 }

@@ -1,31 +1,27 @@
 /**
  * One connection of a wire port's front: HTTP/1.1 exchanges parsed from the socket bytes. A head goes to
  * the generation's WireHandler (the plugin's fast path, no Request/Response objects); what it declines,
- * /health, /metrics, upgrades and streamed bodies go through the tunnel to the inner Bun.serve. One
- * exchange at a time, so pipelined answers stay in order. The socket side is FrontSocket (front-socket.ts).
+ * /health, /metrics, upgrades and streamed bodies (for a handler without `streamsBodies`) go through the
+ * tunnel to the inner Bun.serve. One exchange at a time, so pipelined answers stay in order. The socket
+ * side is FrontSocket (front-socket.ts), request bodies FrontBody (front-body.ts).
  */
 import type { Socket } from "bun";
 import { CRLFCRLF, MalformedHead, parseRequestHead, type RequestHead } from "../../lib/http1/head";
-import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../lib/http1/framer";
 import type { PipeLimits, WireClient, WireRequest } from "../../core/wire";
 import { HostErrors } from "../../core/errors";
 import { acceptRequestId } from "../../core/http";
 import { RequestContext, runInRequest } from "../../core/request-context";
 import type { Generation } from "../slot";
-import type { Exchange, TunnelClient } from "./tunnel";
+import type { TunnelClient } from "./tunnel";
 import type { PipePeer } from "./ws-pipe-close";
 import { MAX_BUFFERED, MAX_HEAD_BYTES, RESUME_BELOW, type FrontOptions } from "./front-options";
-import { BUN_METHODS, errorBytes, isHostPath, markTarget } from "./head-rules";
-import { FrontSocket } from "./front-socket";
+import { BUN_METHODS, errorBytes, expectsContinueOnly, isHostPath, markTarget } from "./head-rules";
+import { FrontBody } from "./front-body";
 
-export class FrontConn extends FrontSocket implements WireClient, TunnelClient {
+export class FrontConn extends FrontBody implements WireClient, TunnelClient {
   onClose: (() => void) | null = null;
   private busy = false;
   private gen: Generation | null = null;
-  private keepAlive = true;
-  /** The request body still streaming toward the tunnel. */
-  private bodyFramer: BodyFramer | null = null;
-  private exchange: Exchange | null = null;
   /** Inside process(): a synchronous done() must not recurse into the next request. */
   private processing = false;
   /** The protocol the current request asked to upgrade to (lower-cased), for the pipe it may become. */
@@ -60,7 +56,7 @@ export class FrontConn extends FrontSocket implements WireClient, TunnelClient {
     }
     if (this.busy) {
       if (this.exchange !== null && this.exchange.phase === 2 /* Pipe */) { if (!this.exchange.write(data)) this.pauseReading(); return; }
-      if (this.bodyFramer !== null) { this.streamBody(data, 0); return; }
+      if (this.bodyFramer !== null) { this.bodyIn(data); return; }
       this.hold(data);
       return;
     }
@@ -114,13 +110,16 @@ export class FrontConn extends FrontSocket implements WireClient, TunnelClient {
     this.busy = true;
     this.keepAlive = head.keepAlive && head.framing === undefined;
 
-    const offer = !head.special || (head.upgrade !== null && !head.expect && !head.chunked && head.contentLength <= 0);
-    if (wire !== undefined && !slot.closing && head.minor === 1 && offer && (whole || head.framing !== undefined) && !isHostPath(head.target)) {
+    // A streaming handler (wire.ts) also takes bodies still to come, and Expect: 100-continue.
+    const streams = wire !== undefined && wire.streamsBodies === true;
+    const offer = !head.special || (head.upgrade !== null && !head.expect && !head.chunked && head.contentLength <= 0) || (streams && expectsContinueOnly(head));
+    if (wire !== undefined && !slot.closing && (head.minor === 1 || wire.takesHttp10 === true) && offer && (whole || head.framing !== undefined || streams) && !isHostPath(head.target)) {
       const req: WireRequest = head;
       req.body = head.contentLength > 0 && whole ? b.subarray(bodyStart, bodyEnd) : null;
       req.clientIp = this.ip;
       this.upgradeTo = head.upgrade === null ? null : head.upgrade.toLowerCase();
       if (whole && bodyEnd < b.length && head.framing === undefined) this.buf = owned ? b.subarray(bodyEnd) : Buffer.from(b.subarray(bodyEnd));
+      else if (!whole && head.framing === undefined) this.oweBody(head.chunked, head.contentLength, head.expect && head.minor === 1, inHand > 0 ? (owned ? b.subarray(bodyStart) : Buffer.from(b.subarray(bodyStart))) : null);
       this.gen = gen;
       gen.inflight++;
       // The plugin handles the request inside its context (log lines carry its ids) until it answers.
@@ -136,6 +135,7 @@ export class FrontConn extends FrontSocket implements WireClient, TunnelClient {
         return this.reject(500, "Internal Server Error", "HOST_ERR_INTERNAL", HostErrors.specs.HOST_ERR_INTERNAL.message, head.headers.get("x-request-id"));
       }
       if (taken) return;
+      this.disownBody();
       this.ctx = null;
       ctx.end();
       this.gen = null;
@@ -150,61 +150,38 @@ export class FrontConn extends FrontSocket implements WireClient, TunnelClient {
     const ex = this.o.tunnel.open(this, head, this.ip, this.peerId);
     this.exchange = ex;
     if (head.chunked || head.contentLength > 0) {
-      this.bodyFramer = head.chunked ? new BodyFramer().chunked() : new BodyFramer().length(head.contentLength);
-      if (inHand > 0) this.streamBody(b, bodyStart, owned); // the rest follows in later reads
-      else this.resumeReading();
+      this.tunnelBody(head.chunked, head.contentLength, b, bodyStart, owned);
     } else {
       ex.requestComplete();
       if (bodyStart < b.length) this.buf = owned ? b.subarray(bodyStart) : Buffer.from(b.subarray(bodyStart));
     }
   }
 
-  /**
-   * Request body bytes toward the tunnel; whatever follows the body is the next request. Chunked
-   * trailer fields are dropped (RFC 9110 §6.5.1 lets a proxy discard them; Bun.serve refuses them).
-   */
-  private streamBody(b: Buffer, at: number, owned = false): void {
-    const framer = this.bodyFramer!;
-    const ex = this.exchange!;
-    const wasInTrailers = framer.inTrailers;
-    const end = framer.advance(b, at, b.length);
-    if (end === FRAMER_ERROR) {
-      ex.cancel();
-      this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", `malformed chunked body: ${framer.error}`);
-      return;
-    }
-    const more = end === FRAMER_MORE;
-    let stop = more ? b.length : end;
-    if (wasInTrailers) stop = at;
-    else if (framer.trailerAt !== -1) stop = framer.trailerAt;
-    const trimmed = wasInTrailers || framer.trailerAt !== -1;
-    let ok = stop > at ? ex.write(at === 0 && stop === b.length ? b : b.subarray(at, stop)) : true;
-    if (!more && trimmed) ok = ex.write("\r\n") && ok; // the blank line that ends the chunked body
-    if (!more) {
-      this.bodyFramer = null;
-      ex.requestComplete();
-      if (end < b.length) { if (owned && this.buf === null) this.buf = b.subarray(end); else this.hold(b.subarray(end)); }
-    }
-    if (!ok) this.pauseReading();
-    else if (more) this.resumeReading(); // the rest of the body is needed
-  }
-
   // ---- the end of an exchange (WireClient / TunnelClient) ----------------------------------------
 
   done(keepAlive: boolean): void {
-    if (!this.busy) return;
+    if (!this.busy || this.discarding) return;
     this.busy = false;
     this.endContext(0);
+    const tunnelled = this.exchange !== null;
     this.exchange = null;
     this.onDrain = null;
     this.onClose = null;
     const gen = this.gen;
     if (gen !== null) { this.gen = null; this.o.finish(gen); }
-    if (!keepAlive || !this.keepAlive || this.bodyFramer !== null || this.o.slot.closing || this.stopping) {
-      this.bodyFramer = null;
-      this.closeAfterFlush();
+    const reuse = keepAlive && this.keepAlive && !this.o.slot.closing && !this.stopping;
+    if (this.bodyFramer !== null) {
+      // Answered before the body was read whole: read on past it (then the next request), or close.
+      this.busy = true; // what is left of the body is never read as a request
+      if (!reuse || tunnelled || !this.discardRest()) { this.disownBody(); this.buf = null; this.closeAfterFlush(); }
       return;
     }
+    if (!reuse) { this.closeAfterFlush(); return; }
+    this.ready();
+  }
+
+  protected ready(): void {
+    this.busy = false;
     if (this.buf === null || this.buf.length <= RESUME_BELOW) this.resumeReading();
     if (this.buf === null) return;
     // A handler that answers synchronously calls done() from inside process(): take the next pipelined
@@ -260,7 +237,7 @@ export class FrontConn extends FrontSocket implements WireClient, TunnelClient {
     ctx.end();
   }
 
-  private reject(status: number, reason: string, code: string, message: string, givenId: string | null = null): void {
+  protected reject(status: number, reason: string, code: string, message: string, givenId: string | null = null): void {
     this.busy = true;
     this.buf = null;
     this.write(errorBytes(status, reason, code, message, acceptRequestId(givenId)));
@@ -278,9 +255,6 @@ export class FrontConn extends FrontSocket implements WireClient, TunnelClient {
 
   /** Idle (between requests, nothing buffered): safe to close now. */
   get idle(): boolean { return !this.busy && this.buf === null && this.raw === null; }
-
-  /** A request body is still expected from the client and we are not the ones holding it back. */
-  get awaitingBody(): boolean { return this.bodyFramer !== null && !this.readPaused; }
 
   onSocketClose(): void {
     this.endContext(0);

@@ -29,3 +29,10 @@ export function errorBytes(status: number, reason: string, code: string, message
   const body = JSON.stringify({ error: { code, message } });
   return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`;
 }
+
+/** Expect is exactly 100-continue (the one expectation there is) and no Upgrade rides along: a streaming wire handler takes it. */
+export function expectsContinueOnly(head: RequestHead): boolean {
+  if (!head.expect || head.headers.has("upgrade")) return false;
+  const v = head.headers.get("expect");
+  return v !== null && v.toLowerCase() === "100-continue";
+}

@@ -13,6 +13,12 @@ export const PEER_FIELD = "x-tradpal-peer";
 /** The same for the SPIFFE ID of the peer's TLS client certificate (platform mTLS; src/host/tls-peers.ts). */
 export const PEER_ID_FIELD = "x-tradpal-peer-spiffe";
 const MAX_RESPONSE_HEAD = 64 * 1024;
+
+/**
+ * Requests relayed through a tunnel in this process (each one parsed twice: by the front, then by
+ * Bun.serve): the host's `wire_tunnel_requests_total`. Cheap enough to keep always.
+ */
+export const tunnelStats = { requests: 0 };
 const MAX_IDLE = 64;
 
 /** What a tunnelled exchange needs from the client side (the front's connection). */
@@ -191,6 +197,7 @@ export class Tunnel {
    * through the returned exchange's write().
    */
   open(client: TunnelClient, head: RequestHead, clientIp: string, peerId?: string): Exchange {
+    tunnelStats.requests++;
     const ex = new Exchange(client, head.method, head.keepAlive);
     let out = head.method + " " + head.target + (head.minor === 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n") + PEER_FIELD + ": " + clientIp + "\r\n";
     if (peerId !== undefined) out += PEER_ID_FIELD + ": " + peerId + "\r\n";

@@ -1,7 +1,8 @@
 /**
  * The gateway's lanes for the attack suite, all in front of one logging origin: the wire lane with
  * the pooled client, the wire lane with upstream_client fetch, and the fetch lane proper (proxy/fetch-lane.ts:
- * a service with a bulkhead is declined by the wire lane). Each lane's prefix reaches the origin.
+ * with upstream_client fetch the wire lane declines HTTP/1.0 and bodies sent after their head; with the
+ * pooled client it takes those too, issue #17). Each lane's prefix reaches the origin.
  */
 import { RawConn, type RawResponse } from "../../support/raw-http";
 import { startGateway, service } from "../../../plugins/gateway/test/support";
@@ -14,8 +15,8 @@ export interface Lane {
   /** A path prefix routed to the origin on this lane (strip_prefix off: the origin sees it). */
   prefix: string;
   /**
-   * The fetch lane: a body is sent after its head (a streamed upload, which the wire lane leaves to
-   * Bun.serve) and a bodiless request as HTTP/1.0 (never offered to the wire lane), so proxy/fetch-lane.ts screens it.
+   * The fetch lane: a body is sent after its head (a streamed upload) and a bodiless request as HTTP/1.0,
+   * on the upstream_client fetch gateway, whose wire lane leaves both to Bun.serve: proxy/fetch-lane.ts screens it.
    */
   slow: boolean;
 }
@@ -47,7 +48,7 @@ export async function startLanes(origin: LoggingOrigin, extra = "", more = ""): 
     lanes: [
       { name: "wire lane, pooled client", port: port(pooled), prefix: "/api", slow: false },
       { name: "wire lane, fetch client", port: port(fetched), prefix: "/api", slow: false },
-      { name: "fetch lane (proxy/fetch-lane.ts)", port: port(pooled), prefix: "/fl", slow: true },
+      { name: "fetch lane (proxy/fetch-lane.ts)", port: port(fetched), prefix: "/fl", slow: true },
     ],
     hosts: [pooled, fetched],
     async stop() { await pooled.stop(); await fetched.stop(); },
