@@ -70,6 +70,13 @@ export async function openSse(url: string): Promise<SseReader> {
   return r;
 }
 
+/** A body of unknown length, so fetch sends it chunked: it takes the fetch lane, not the host's raw lane. */
+export function chunkedBody(text: string): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  let sent = false;
+  return new ReadableStream({ async pull(c) { if (sent) { c.close(); return; } sent = true; await Bun.sleep(1); c.enqueue(bytes); } });
+}
+
 export const json = (body: unknown, headers: Record<string, string> = {}) => ({ method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
 
 // ── The body-limit tests' fixtures: a host per store, JSON texts of exact sizes and depths, raw chunked sends.
