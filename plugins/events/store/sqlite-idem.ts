@@ -1,0 +1,99 @@
+/**
+ * The embedded store's dedup records (Idempotency-Key records "k:<key>" and event-id records "e:<id>"):
+ * an append-only table without an index on the key, and an in-memory index of the live ones. A random key
+ * in a B-tree index put every keyed append on a random page (~35 µs vs ~6 µs unkeyed); rows appended in
+ * rowid order land on the last page instead, and expired ones are deleted from the front (prune).
+ *
+ * The row is written in the transaction that stores the events, so a record is durable exactly when its
+ * events are; the memory index is rebuilt from the table when the stream is opened (a repeat after a
+ * restart is still answered with the first ids). Records put during a transaction are staged and only
+ * become live after COMMIT (rolled back with it otherwise), while later appends of the same group commit
+ * already see them. Memory: one entry per record within its dedup window (window × publish rate; expired
+ * entries are pruned with the table at every trim).
+ */
+import type { Database, Statement } from "bun:sqlite";
+
+interface Entry { rec: string; expires: number }
+
+/** Most rows one multi-row INSERT carries (4 bound values each). */
+const MAX_ROWS = 64;
+
+export class IdemIndex {
+  private live = new Map<string, Entry>();
+  private staged = new Map<string, Entry>();
+  /** Rows of the running transaction not yet written (written by write(), before it commits). */
+  private rows: (string | number)[] = [];
+  /** Multi-row INSERT statements by row count (built on first use). */
+  private readonly inserts = new Map<number, Statement>();
+
+  constructor(private readonly db: Database, private readonly stream: string) {
+    this.load(Date.now());
+  }
+
+  /** Live records from the table: the `idem` table of older versions first, then the log in write order (the last write of a key wins). */
+  private load(now: number): void {
+    this.live.clear();
+    const old = this.db.query<{ key: string; ids: string; expires: number }, [string, number]>("SELECT key, ids, expires FROM idem WHERE stream = ? AND expires > ? ORDER BY expires");
+    for (const r of old.iterate(this.stream, now)) this.live.set(r.key, { rec: r.ids, expires: r.expires });
+    const log = this.db.query<{ key: string; rec: string; expires: number }, [string, number]>("SELECT key, rec, expires FROM idem_log WHERE stream = ? AND expires > ? ORDER BY seq");
+    for (const r of log.iterate(this.stream, now)) { this.live.delete(r.key); this.live.set(r.key, { rec: r.rec, expires: r.expires }); }
+  }
+
+  /** The record of `key` if it has not expired (staged ones of the running transaction included). */
+  get(key: string, now: number): string | undefined {
+    const e = this.staged.get(key) ?? this.live.get(key);
+    return e !== undefined && e.expires > now ? e.rec : undefined;
+  }
+
+  /** Inside the append transaction: the entry, staged until commit(); its row is written by write(). */
+  put(key: string, rec: string, expires: number): void {
+    this.rows.push(this.stream, key, rec, expires);
+    this.staged.set(key, { rec, expires });
+  }
+
+  /** Inside the append transaction, after its last put(): the rows, in multi-row INSERTs (one statement per MAX_ROWS records). */
+  write(): void {
+    const all = this.rows;
+    this.rows = [];
+    for (let at = 0; at < all.length; at += MAX_ROWS * 4) {
+      const n = Math.min(MAX_ROWS, (all.length - at) / 4);
+      let stmt = this.inserts.get(n);
+      if (!stmt) this.inserts.set(n, (stmt = this.db.prepare("INSERT INTO idem_log (stream, key, rec, expires) VALUES " + new Array(n).fill("(?, ?, ?, ?)").join(", "))));
+      stmt.run(...(all.slice(at, at + n * 4) as [string]));
+    }
+  }
+
+  /** The transaction committed: its records are live (re-inserted, so map order stays write order). */
+  commit(): void {
+    if (this.staged.size === 0) return;
+    for (const [k, e] of this.staged) { this.live.delete(k); this.live.set(k, e); }
+    this.staged.clear();
+  }
+
+  /** The transaction rolled back: its records never existed. */
+  rollback(): void {
+    this.staged.clear();
+    this.rows = [];
+  }
+
+  /** Drop expired records from memory (oldest first; write order is about expiry order) and from the tables. */
+  prune(now: number): void {
+    for (const [k, e] of this.live) {
+      if (e.expires > now) break;
+      this.live.delete(k);
+    }
+    // The log is in write order, which is about expiry order: delete this stream's expired rows below its oldest
+    // live one, a walk of the expired prefix by rowid (a later row that expired sooner waits for that one).
+    this.db.query("DELETE FROM idem_log WHERE seq < coalesce((SELECT seq FROM idem_log WHERE stream = ?1 AND expires > ?2 ORDER BY seq LIMIT 1), 9007199254740991) AND stream = ?1 AND expires <= ?2").run(this.stream, now);
+    this.db.query("DELETE FROM idem WHERE stream = ? AND expires <= ?").run(this.stream, now);
+  }
+
+  /** The stream was destroyed (its rows are deleted by the caller). */
+  clear(): void {
+    this.live.clear();
+    this.staged.clear();
+  }
+
+  /** Records held in memory (tests: bounded by the window). */
+  get size(): number { return this.live.size; }
+}
