@@ -2,12 +2,15 @@
 import { afterAll, expect, test } from "bun:test";
 import { deadlineSignal, request, requestJson, ServiceError } from "./http";
 
-// A real server: /slow never answers within the test's timeouts, /fast at once.
+// A real server: /slow never answers within the test's timeouts, /fast at once, /coded and /plain-error refuse.
 const server = Bun.serve({
   port: 0,
   hostname: "127.0.0.1",
   async fetch(req) {
-    if (new URL(req.url).pathname === "/slow") await Bun.sleep(2000);
+    const path = new URL(req.url).pathname;
+    if (path === "/slow") await Bun.sleep(2000);
+    if (path === "/coded") return Response.json({ error: { code: "X_ERR_CODED", message: "refused", where: "body", details: { n: 1 } } }, { status: 409 });
+    if (path === "/plain-error") return new Response("not json", { status: 502 });
     return Response.json({ ok: true });
   },
 });
@@ -42,4 +45,18 @@ test("a request that gets no answer in time is a retryable ServiceError (status 
   expect(took).toBeLessThan(1500);
   // The signal the fast ones shared has aborted by now; their answers were already read.
   expect(fast.length).toBe(20);
+});
+
+test("a body that cannot be serialised rejects (never throws synchronously); a refusal keeps its coded body, or its status", async () => {
+  const big = { n: 1n } as unknown;
+  let sync = false;
+  let p: Promise<unknown> | undefined;
+  try { p = request(`${base}/fast`, { method: "POST", body: big }); } catch { sync = true; }
+  expect(sync).toBe(false);
+  expect(await p!.catch((e) => e)).toBeInstanceOf(TypeError);
+  const coded = await request(`${base}/coded`, { method: "POST", body: {} }).catch((e) => e);
+  expect(coded).toBeInstanceOf(ServiceError);
+  expect([coded.status, coded.code, coded.message, coded.where, coded.details, coded.retryable]).toEqual([409, "X_ERR_CODED", "refused", "body", { n: 1 }, false]);
+  const plain = (await requestJson(`${base}/plain-error`).catch((e) => e)) as ServiceError;
+  expect([plain.status, plain.code, plain.retryable]).toEqual([502, "HTTP_502", true]);
 });
