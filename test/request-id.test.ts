@@ -90,12 +90,16 @@ describe("host-made refusals carry it too", () => {
   };
 
   for (const plugin of ["gateway", "events", "security", "breaker"]) {
-    // A wire front (gateway; security, whose hot endpoints take the raw lane) refuses the head before reading its fields: a fresh id there.
-    test(`${plugin}: a malformed Host is 400 with an id`, async () => {
+    // Wire fronts (gateway, events, security) refuse the head before its fields are parsed: the caller's id is found in the raw bytes.
+    test(`${plugin}: a malformed Host is 400 with the caller's id`, async () => {
       const r = await raw(ports[plugin], "GET /health HTTP/1.1\r\nHost: a@b\r\nX-Request-Id: rid-host-1\r\n\r\n");
       expect(r.status).toBe(400);
-      if (plugin === "gateway" || plugin === "security") expect(r.header("x-request-id")!).toMatch(UUID);
-      else expect(r.header("x-request-id")).toBe("rid-host-1");
+      expect(r.header("x-request-id")).toBe("rid-host-1");
+    });
+    test(`${plugin}: a malformed head with an unacceptable id gets a fresh one`, async () => {
+      const r = await raw(ports[plugin], "GET /health HTTP/1.1\r\nHost: a@b\r\nX-Request-Id: bad id with spaces\r\n\r\n");
+      expect(r.status).toBe(400);
+      expect(r.header("x-request-id")!).toMatch(UUID);
     });
   }
 

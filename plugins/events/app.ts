@@ -73,7 +73,7 @@ export function buildApp(d: AppDeps) {
     const violations: Violation[] = [];
     const e = shortcutEvent(type, body, defaultsOf(request), violations);
     if (!e) { metrics.rejected("validation"); throw invalid(violations); }
-    const tp = publishTraceparent(request, undefined);
+    const tp = publishTraceparent(request.headers, undefined);
     if (tp !== undefined) e.traceparent = tp;
     const key = publisher.checkIdempotencyKey(request.headers.get("idempotency-key"));
     // The body as written is the payload: digest it as the event {type, payload} (as POST /events would).

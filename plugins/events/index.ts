@@ -11,6 +11,8 @@ import type { PlatformEvent } from "../../src/contracts/bus-topics";
 import { EventsSchema, type EventsConfig } from "./schema";
 import { buildApp } from "./app";
 import { createPublishFetch } from "./hot-path";
+import { createPublishWire } from "./publish-wire";
+import { createPublishRequest } from "./publish-request";
 import { LISTENER_BODY_LIMIT, withinDepth } from "./limits";
 import { createEventMetrics } from "./metrics";
 import { Publisher } from "./publisher";
@@ -61,7 +63,8 @@ export default definePlugin({
   schema: EventsSchema,
   // SSE streams stay open: the heartbeat (≤ 100 s) keeps them under the 120 s idle timeout.
   // Bodies over 16 MB get the listener's bare 413; max_event_size / max_batch_bytes (≤ 16 MB) answer coded ones below that.
-  serve: { maxRequestBodySize: LISTENER_BODY_LIMIT, idleTimeout: 120 },
+  // wire: the host's raw HTTP/1.1 front answers whole-body publishes itself (publish-wire.ts); the rest is tunnelled to Bun.serve.
+  serve: { maxRequestBodySize: LISTENER_BODY_LIMIT, idleTimeout: 120, wire: true },
   async provision(cfg, ctx) {
     if (cfg.subscribe.heartbeat > 100_000) throw new Error("plugins.events.subscribe.heartbeat must be at most 100s (the port's idle timeout is 120s)");
     for (const k of ["max_event_size", "max_batch_bytes"] as const) {
@@ -75,6 +78,7 @@ export default definePlugin({
     const subscriptions = new Set<Subscription>();
     const replays = new Map<string, ReplayJob>();
     const tracer = tracerFor(ctx.host, ctx.id);
+    const publishRequest = createPublishRequest(publisher, cfg, ctx.log, metrics, tracer);
     const app = buildApp({ cfg, store, factory, publisher, metrics, log: ctx.log, subscriptions, replays, signal: ctx.signal, tracer });
 
     // Stream gauges: one stats() per scrape, shared by the gauges below.
@@ -118,7 +122,8 @@ export default definePlugin({
     let stopped = false;
     return {
       app,
-      fetch: createPublishFetch(app, publisher, cfg, ctx.log, metrics, tracer),
+      fetch: createPublishFetch(app, publishRequest, cfg),
+      wire: createPublishWire(publishRequest, cfg),
       docs: { routes: () => [PUBLISH_DOC] },
       async start() {
         const off = ctx.bus.on("platform.event", onPlatformEvent);

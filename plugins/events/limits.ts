@@ -27,9 +27,14 @@ export interface Body {
   bytes: number;
 }
 
+/** The 413 for a body over `limit`; `Connection: close`, so the rest of it is neither buffered nor drained. */
+function overLimit(tooLarge: TooLarge, size: string, what: string, limit: number): CodedError {
+  return tooLarge(`${size} is larger than ${what} (${limit} bytes)`, "body", undefined, CLOSE);
+}
+
 /** Read a request body as UTF-8 text, refusing it (413 from `tooLarge`) once it is over `limit` bytes. */
 export async function readBody(req: Request, limit: number, tooLarge: TooLarge, what: string): Promise<Body> {
-  const refuse = (n: string) => tooLarge(`${n} is larger than ${what} (${limit} bytes)`, "body", undefined, CLOSE);
+  const refuse = (n: string) => overLimit(tooLarge, n, what, limit);
   const cl = req.headers.get("content-length");
   if (cl !== null) {
     const declared = Number(cl);
@@ -54,6 +59,16 @@ export async function readBody(req: Request, limit: number, tooLarge: TooLarge, 
     parts.push(value);
   }
   return { text: decoder.decode(parts.length === 1 ? parts[0] : Buffer.concat(parts, n)), bytes: n };
+}
+
+/**
+ * The same for a body that arrived whole (the raw HTTP/1.1 lane): `declared` is its Content-Length
+ * (-1: none), `bytes` its bytes (null: none). Decoded now: the bytes belong to the connection's buffer.
+ */
+export function wholeBody(declared: number, bytes: Uint8Array | null, limit: number, tooLarge: TooLarge, what: string): Body {
+  if (declared > limit) throw overLimit(tooLarge, `a body of ${declared} bytes`, what, limit);
+  if (bytes === null) return { text: "", bytes: 0 };
+  return { text: decoder.decode(bytes), bytes: bytes.byteLength };
 }
 
 /**

@@ -12,9 +12,9 @@ import { formatTraceparent, parseTraceparent, randomHex, SPAN_KIND, type TraceCo
 import { splitId, type Delivery, type StoredEvent } from "./store/types";
 
 /** The traceparent to store with a request's events: the publish span's when traced, else the caller's valid one. */
-export function publishTraceparent(req: Request, spanTraceparent: string | undefined): string | undefined {
+export function publishTraceparent(headers: { get(name: string): string | null }, spanTraceparent: string | undefined): string | undefined {
   if (spanTraceparent !== undefined) return spanTraceparent;
-  const h = req.headers.get("traceparent");
+  const h = headers.get("traceparent");
   return h !== null && parseTraceparent(h) !== undefined ? h.trim() : undefined;
 }
 

@@ -95,10 +95,13 @@ export class EventClient {
   readonly baseUrl: string;
   private readonly o: Required<Omit<EventClientOptions, "baseUrl" | "source" | "tls">> & { source?: string };
   private readonly tls?: TlsSource;
+  /** POST /events's URL, joined once (every publish uses it). */
+  private readonly publishUrl: string;
 
   constructor(opts: EventClientOptions = {}) {
     this.tls = clientTls(opts.tls);
     this.baseUrl = opts.baseUrl ?? defaultEventServiceUrl(this.tls !== undefined);
+    this.publishUrl = this.url("/events");
     this.o = { source: opts.source, timeoutMs: opts.timeoutMs ?? 10_000, retries: opts.retries ?? 3, retryBaseMs: opts.retryBaseMs ?? 100, retryCapMs: opts.retryCapMs ?? 2000 };
   }
 
@@ -111,13 +114,20 @@ export class EventClient {
     return this.tls?.();
   }
 
-  private async withRetry<T>(fn: () => Promise<T>): Promise<T> {
+  /** The first attempt without an async wrapper (the common case on the publish path); retries after a retryable failure. */
+  private withRetry<T>(fn: () => Promise<T>): Promise<T> {
+    return fn().catch((err) => this.retry(fn, err));
+  }
+
+  private async retry<T>(fn: () => Promise<T>, first: unknown): Promise<T> {
+    let err = first;
     for (let attempt = 0; ; attempt++) {
+      if (!(err instanceof ServiceError) || !err.retryable || attempt + 1 >= this.o.retries) throw err;
+      await Bun.sleep(fullJitterBackoff(attempt, this.o.retryBaseMs, this.o.retryCapMs));
       try {
         return await fn();
-      } catch (err) {
-        if (!(err instanceof ServiceError) || !err.retryable || attempt + 1 >= this.o.retries) throw err;
-        await Bun.sleep(fullJitterBackoff(attempt, this.o.retryBaseMs, this.o.retryCapMs));
+      } catch (e) {
+        err = e;
       }
     }
   }
@@ -134,7 +144,7 @@ export class EventClient {
     const source = opts.source ?? this.o.source;
     if (source) body.source = source;
     const headers = this.headers(opts);
-    return this.withRetry(() => requestJson<PublishResult>(this.url("/events"), { tls: this.tls?.(), method: "POST", body, headers, timeoutMs: this.o.timeoutMs }));
+    return this.withRetry(() => requestJson<PublishResult>(this.publishUrl, { tls: this.tls?.(), method: "POST", body, headers, timeoutMs: this.o.timeoutMs }));
   }
 
   /** Publish many events atomically (all stored or none). */
@@ -142,7 +152,7 @@ export class EventClient {
     const source = this.o.source;
     const body = { events: source ? events.map((e) => ({ source, ...e })) : events };
     const headers = this.headers(opts);
-    return this.withRetry(() => requestJson<BatchResult>(this.url("/events"), { tls: this.tls?.(), method: "POST", body, headers, timeoutMs: this.o.timeoutMs }));
+    return this.withRetry(() => requestJson<BatchResult>(this.publishUrl, { tls: this.tls?.(), method: "POST", body, headers, timeoutMs: this.o.timeoutMs }));
   }
 
   publishTradingSignal(signal: EventPayload<typeof EventType.TRADING_SIGNAL>, opts: PublishOptions = {}): Promise<PublishResult> {

@@ -27,8 +27,11 @@ CREATE TABLE IF NOT EXISTS pending (
 CREATE INDEX IF NOT EXISTS pending_idle ON pending(stream, grp, delivered_at);
 CREATE TABLE IF NOT EXISTS dlq (id INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, grp TEXT NOT NULL, deliveries INTEGER NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS dlq_stream ON dlq(stream, id);
+-- idem: dedup records of older versions (read at open until they expire); new ones go to idem_log (sqlite-idem.ts).
 CREATE TABLE IF NOT EXISTS idem (stream TEXT NOT NULL, key TEXT NOT NULL, ids TEXT NOT NULL, expires INTEGER NOT NULL, PRIMARY KEY (stream, key));
 CREATE INDEX IF NOT EXISTS idem_expires ON idem(stream, expires);
+-- idem_log: append-only, no index beyond the rowid (sqlite-idem.ts: a key index made every keyed append a random B-tree insert).
+CREATE TABLE IF NOT EXISTS idem_log (seq INTEGER PRIMARY KEY, stream TEXT NOT NULL, key TEXT NOT NULL, rec TEXT NOT NULL, expires INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (stream TEXT PRIMARY KEY, trimmed INTEGER NOT NULL DEFAULT 0);
 `;
 

@@ -6,6 +6,7 @@
  */
 import type { Database } from "bun:sqlite";
 import { openDatabase, type EventRow, type SyncMode } from "./sqlite-schema";
+import { IdemIndex } from "./sqlite-idem";
 import { waitForAppend, notifyAppend } from "./wakeup";
 import { decodeRecord, encodeRecord, IdempotencyConflictError, replayOf } from "../idempotency";
 import {
@@ -42,8 +43,6 @@ class SqliteEventStore implements EventStore {
   readonly kind = "embedded" as const;
   private lastMs: number;
   private readonly insert;
-  private readonly idemGet;
-  private readonly idemPut;
   // bun:sqlite transactions wrapping the *Fn bodies below (built in the constructor, after db is set).
   private readonly appendAll;
   private queue: PendingAppend[] = [];
@@ -57,13 +56,11 @@ class SqliteEventStore implements EventStore {
   private readonly claimTx;
   private readonly trimTx;
 
-  constructor(private readonly db: Database, readonly stream: string, private readonly policy: TrimPolicy, private readonly onClose: () => void) {
+  constructor(private readonly db: Database, readonly stream: string, private readonly policy: TrimPolicy, private readonly idem: IdemIndex, private readonly onClose: () => void) {
     const row = db.query<{ ms: number | null }, [string]>("SELECT max(ms) AS ms FROM events WHERE stream = ?").get(stream);
     this.lastMs = row?.ms ?? 0;
     this.insert = db.prepare<{ seq: number }, [string, number, string, string, string, string, string, number, string, string | null]>(
       "INSERT INTO events (stream, ms, eid, type, source, time, cid, ver, payload, tp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq");
-    this.idemGet = db.prepare<{ ids: string }, [string, string, number]>("SELECT ids FROM idem WHERE stream = ? AND key = ? AND expires > ?");
-    this.idemPut = db.prepare<unknown, [string, string, string, number]>("INSERT OR REPLACE INTO idem (stream, key, ids, expires) VALUES (?, ?, ?, ?)");
     this.appendAll = db.transaction((items: PendingAppend[]) => this.appendItems(items));
     this.rows = db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM events WHERE stream = ?").get(stream)!.n;
     for (const r of db.query<{ type: string; n: number }, [string]>("SELECT type, count(*) AS n FROM events WHERE stream = ? GROUP BY type").all(stream)) this.perType.set(r.type, r.n);
@@ -80,64 +77,89 @@ class SqliteEventStore implements EventStore {
     return this.lastMs;
   }
 
-  /** A conflict is returned, not thrown: throwing would roll back the other appends of the group commit. */
-  private appendTxFn = (events: NewEvent[], opts: AppendOptions): AppendResult | IdempotencyConflictError => {
+  /**
+   * The answer from an Idempotency-Key's record (a duplicate, or a conflict), undefined when the key is new.
+   * Inside the write transaction: two publishes with one key are serialised, the second sees the first's record.
+   * A conflict is returned, not thrown: throwing would roll back the other appends of the group commit.
+   */
+  private replayKey(opts: AppendOptions, now: number): AppendResult | IdempotencyConflictError | undefined {
+    const hit = this.idem.get(`k:${opts.idempotencyKey}`, now);
+    if (hit === undefined) return undefined;
+    try {
+      const rec = replayOf(decodeRecord(hit), opts.requestDigest);
+      return { streamIds: rec.s, eventIds: rec.e.length ? rec.e : undefined, duplicate: true };
+    } catch (err) { return err as IdempotencyConflictError; }
+  }
+
+  private keyRecord(events: NewEvent[], opts: AppendOptions, ids: string[], now: number): void {
+    this.idem.put(`k:${opts.idempotencyKey}`, encodeRecord({ d: opts.requestDigest ?? "", e: events.map((e) => e.id), s: ids }), now + opts.dedupWindowMs);
+  }
+
+  /** An append deduplicated by event id, event by event. */
+  private appendById(events: NewEvent[], opts: AppendOptions): AppendResult | IdempotencyConflictError {
     const now = Date.now();
-    if (opts.idempotencyKey) {
-      // Inside the write transaction: two publishes with one key are serialised, the second sees the first's record.
-      const hit = this.idemGet.get(this.stream, `k:${opts.idempotencyKey}`, now);
-      if (hit) {
-        try {
-          const rec = replayOf(decodeRecord(hit.ids), opts.requestDigest);
-          return { streamIds: rec.s, eventIds: rec.e.length ? rec.e : undefined, duplicate: true };
-        } catch (err) { return err as IdempotencyConflictError; }
-      }
-    }
+    if (opts.idempotencyKey) { const r = this.replayKey(opts, now); if (r !== undefined) return r; }
     const ms = this.nowMs();
     const ids: string[] = new Array(events.length);
     let fresh = 0;
     for (let i = 0; i < events.length; i++) {
       const e = events[i];
-      if (opts.dedupById) {
-        const seen = this.idemGet.get(this.stream, `e:${e.id}`, now);
-        if (seen) { ids[i] = seen.ids; continue; }
-      }
+      const seen = this.idem.get(`e:${e.id}`, now);
+      if (seen !== undefined) { ids[i] = seen; continue; }
       const { seq } = this.insert.get(this.stream, ms, e.id, e.type, e.source, e.time, e.correlationId, e.schemaVersion, JSON.stringify(e.payload), e.traceparent ?? null)!;
       ids[i] = `${ms}-${seq}`;
       fresh++;
       this.rows++;
       this.perType.set(e.type, (this.perType.get(e.type) ?? 0) + 1);
-      if (opts.dedupById) this.idemPut.run(this.stream, `e:${e.id}`, ids[i], now + opts.dedupWindowMs);
+      this.idem.put(`e:${e.id}`, ids[i], now + opts.dedupWindowMs);
     }
-    if (opts.idempotencyKey) this.idemPut.run(this.stream, `k:${opts.idempotencyKey}`, encodeRecord({ d: opts.requestDigest ?? "", e: events.map((e) => e.id), s: ids }), now + opts.dedupWindowMs);
+    if (opts.idempotencyKey) this.keyRecord(events, opts, ids, now);
     return { streamIds: ids, duplicate: fresh === 0 && events.length > 0 };
-  };
+  }
 
   /** Multi-row INSERT statements by row count (built on first use). */
   private readonly multi = new Map<number, ReturnType<Database["prepare"]>>();
 
   /**
-   * The appends of one group commit, in order. A run of plain appends (no Idempotency-Key, no dedup by id:
-   * every POST /events without a key) is stored with multi-row INSERTs, one statement per MAX_ROWS events
-   * instead of one per event (~1.2 µs less per event, measured); keyed and deduplicated ones one by one.
+   * The appends of one group commit, in order. A run of appends without dedup by id (every POST /events,
+   * keyed or not) is stored with multi-row INSERTs, one statement per MAX_ROWS events instead of one per
+   * event (~1.2 µs less per event, measured); a keyed one whose record exists is answered from it and
+   * stores nothing. A key seen twice in a run ends the run before its second use, which then sees the
+   * first's record. Appends deduplicated by id go one by one (appendById).
    */
   private appendItems(items: PendingAppend[]): (AppendResult | IdempotencyConflictError)[] {
     const out: (AppendResult | IdempotencyConflictError)[] = new Array(items.length);
+    const now = Date.now();
     let i = 0;
     while (i < items.length) {
-      if (items[i].opts.idempotencyKey || items[i].opts.dedupById) { out[i] = this.appendTxFn(items[i].events, items[i].opts); i++; continue; }
+      if (items[i].opts.dedupById) { out[i] = this.appendById(items[i].events, items[i].opts); i++; continue; }
       let j = i;
       const run: NewEvent[] = [];
-      while (j < items.length && !items[j].opts.idempotencyKey && !items[j].opts.dedupById) { for (const e of items[j].events) run.push(e); j++; }
+      const members: number[] = [];
+      const keys = new Set<string>();
+      for (; j < items.length && !items[j].opts.dedupById; j++) {
+        const key = items[j].opts.idempotencyKey;
+        if (key) {
+          if (keys.has(key)) break;
+          const r = this.replayKey(items[j].opts, now);
+          if (r !== undefined) { out[j] = r; continue; }
+          keys.add(key);
+        }
+        for (const e of items[j].events) run.push(e);
+        members.push(j);
+      }
       const ids = this.insertMany(run);
       let at = 0;
-      for (let k = i; k < j; k++) {
-        const n = items[k].events.length;
-        out[k] = { streamIds: ids.slice(at, at + n), duplicate: false };
-        at += n;
+      for (const k of members) {
+        const { events, opts } = items[k];
+        const own = ids.slice(at, at + events.length);
+        at += events.length;
+        out[k] = { streamIds: own, duplicate: false };
+        if (opts.idempotencyKey) this.keyRecord(events, opts, own, now);
       }
       i = j;
     }
+    this.idem.write();
     return out;
   }
 
@@ -181,7 +203,9 @@ class SqliteEventStore implements EventStore {
     let results: (AppendResult | IdempotencyConflictError)[];
     try {
       results = this.appendAll.immediate(q) as (AppendResult | IdempotencyConflictError)[];
+      this.idem.commit();
     } catch (err) {
+      this.idem.rollback();
       for (const item of q) item.reject(err);
       return;
     }
@@ -421,14 +445,15 @@ class SqliteEventStore implements EventStore {
       if (n < TRIM_STEP) break;
       await new Promise((r) => setImmediate(r)); // let publishes and deliveries run between steps
     }
-    this.db.query("DELETE FROM idem WHERE stream = ? AND expires <= ?").run(this.stream, Date.now());
+    this.idem.prune(Date.now());
     return total;
   }
 
   async destroy(): Promise<void> {
     this.db.transaction(() => {
-      for (const t of ["events", "groups", "consumers", "pending", "dlq", "idem", "meta"]) this.db.query(`DELETE FROM ${t} WHERE stream = ?`).run(this.stream);
+      for (const t of ["events", "groups", "consumers", "pending", "dlq", "idem", "idem_log", "meta"]) this.db.query(`DELETE FROM ${t} WHERE stream = ?`).run(this.stream);
     }).immediate();
+    this.idem.clear();
     this.rows = 0;
     this.perType.clear();
   }
@@ -458,12 +483,16 @@ export function createEmbeddedFactory(opts: EmbeddedOptions): StoreFactory {
     checkpointer.postMessage({ file: opts.file, intervalMs: 250 });
   }
   const stores = new Map<string, SqliteEventStore>();
+  // Per stream for the factory's life, not per store object: a store closed and reopened (a reload) keeps one coherent index.
+  const idems = new Map<string, IdemIndex>();
   let closed = false;
   return {
     kind: "embedded",
     open(stream) {
       let s = stores.get(stream);
-      if (!s) stores.set(stream, (s = new SqliteEventStore(db, stream, opts.trim, () => stores.delete(stream))));
+      let idem = idems.get(stream);
+      if (!idem) idems.set(stream, (idem = new IdemIndex(db, stream)));
+      if (!s) stores.set(stream, (s = new SqliteEventStore(db, stream, opts.trim, idem, () => stores.delete(stream))));
       return s;
     },
     async ping() { return !closed; },
@@ -471,6 +500,7 @@ export function createEmbeddedFactory(opts: EmbeddedOptions): StoreFactory {
       if (closed) return;
       closed = true;
       stores.clear();
+      idems.clear();
       checkpointer?.terminate();
       try { db.exec("PRAGMA wal_checkpoint(TRUNCATE)"); } catch { /* best effort: the WAL is replayed on open anyway */ }
       db.close();

@@ -2,7 +2,8 @@
  * Durability under faults:
  *  - Redis (appendonly, fsync always) restarted while publishing: every event answered 201 is there
  *    afterwards; publishes during the outage get 503 quickly, never a hang or a 500.
- *  - The host process SIGKILLed under load on the embedded store: every 201'd event is there after restart.
+ *  - The host process SIGKILLed under load on the embedded store: every 201'd event is there after restart,
+ *    and every 201'd keyed publish repeated after the restart is answered as a duplicate with its first position.
  */
 import { describe, test, expect, afterAll } from "bun:test";
 import { rmSync, writeFileSync } from "node:fs";
@@ -11,23 +12,28 @@ import Redis from "ioredis";
 import { startHost, startPrivateRedis, freePort, tempDir, type PrivateRedis, type TestHost } from "../../../test/support/harness";
 import { json } from "./support";
 
-interface Outcome { status: number; ms: number; streamId?: string }
+interface Outcome { status: number; ms: number; streamId?: string; key?: string; i: number }
 
-/** `workers` concurrent publishers until `until()` is true; every outcome recorded. */
-async function publishLoop(url: string, workers: number, until: () => boolean, max = 50_000): Promise<Outcome[]> {
+const faultEvent = (i: number) => json({ type: "custom.fault", payload: { i } });
+
+/** `workers` concurrent publishers until `until()` is true; every outcome recorded. `keyed`: every other publish carries an Idempotency-Key. */
+async function publishLoop(url: string, workers: number, until: () => boolean, max = 50_000, keyed = false): Promise<Outcome[]> {
   const out: Outcome[] = [];
   let n = 0;
   await Promise.all(Array.from({ length: workers }, async () => {
     while (!until() && n < max) {
       const i = n++;
+      const key = keyed && i % 2 === 0 ? `fault-${i}` : undefined;
       const started = performance.now();
       try {
-        const r = await fetch(url, { ...json({ type: "custom.fault", payload: { i } }), signal: AbortSignal.timeout(5000) });
+        const req = faultEvent(i);
+        if (key) (req.headers as Record<string, string>)["idempotency-key"] = key;
+        const r = await fetch(url, { ...req, signal: AbortSignal.timeout(5000) });
         const body = (await r.json()) as any;
-        out.push({ status: r.status, ms: performance.now() - started, streamId: body.streamId });
+        out.push({ status: r.status, ms: performance.now() - started, streamId: body.streamId, key, i });
         if (r.status !== 201) await Bun.sleep(5);
       } catch {
-        out.push({ status: 0, ms: performance.now() - started });
+        out.push({ status: 0, ms: performance.now() - started, key, i });
         await Bun.sleep(5);
       }
     }
@@ -111,7 +117,7 @@ describe("SIGKILL of the host under load (embedded store)", () => {
   const dir = tempDir("tradpal-events-kill-");
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  test("every 201'd event is there after restart", async () => {
+  test("every 201'd event is there after restart; a 201'd keyed publish repeated after it is a duplicate with its first position", async () => {
     const port = freePort();
     const config = join(dir, "config.yaml");
     writeFileSync(config, `host:\n  data_dir: ${join(dir, "data")}\n  redis_url: ""\nplugins:\n  events:\n    port: ${port}\n    hostname: 127.0.0.1\n`);
@@ -129,7 +135,7 @@ describe("SIGKILL of the host under load (embedded store)", () => {
     try {
       await waitUp();
       let killed = false;
-      const loop = publishLoop(`${base}/events`, 16, () => killed);
+      const loop = publishLoop(`${base}/events`, 16, () => killed, 50_000, true);
       await Bun.sleep(1200);
       child.kill("SIGKILL");
       await child.exited;
@@ -151,6 +157,21 @@ describe("SIGKILL of the host under load (embedded store)", () => {
       const lost = ok.filter((o) => !present.has(o.streamId!));
       console.log(`sigkill: ${ok.length} x 201 before the kill, ${outcomes.length - ok.length} failed (connection reset), ${present.size} stored after restart, ${lost.length} lost`);
       expect(lost.length).toBe(0);
+
+      // The Idempotency-Key records were committed with their events: repeats after the restart store nothing.
+      const keyedOk = ok.filter((o) => o.key !== undefined).slice(0, 2000);
+      expect(keyedOk.length).toBeGreaterThan(50);
+      const lengthBefore = ((await (await fetch(`${base}/events/stats`)).json()) as any).length;
+      for (let at = 0; at < keyedOk.length; at += 50) {
+        await Promise.all(keyedOk.slice(at, at + 50).map(async (o) => {
+          const req = faultEvent(o.i);
+          (req.headers as Record<string, string>)["idempotency-key"] = o.key!;
+          const r = await fetch(`${base}/events`, req);
+          expect([r.status, await r.json()]).toMatchObject([201, { streamId: o.streamId, duplicate: true }]);
+        }));
+      }
+      expect(((await (await fetch(`${base}/events/stats`)).json()) as any).length).toBe(lengthBefore);
+      console.log(`sigkill: ${keyedOk.length} keyed publishes repeated after the restart, all duplicates of their first position`);
     } finally {
       child.kill("SIGKILL");
       await child.exited;

@@ -15,7 +15,7 @@ import type { Generation } from "../slot";
 import type { TunnelClient } from "./tunnel";
 import type { PipePeer } from "./ws-pipe-close";
 import { MAX_BUFFERED, MAX_HEAD_BYTES, RESUME_BELOW, type FrontOptions } from "./front-options";
-import { BUN_METHODS, errorBytes, expectsContinueOnly, isHostPath, markTarget } from "./head-rules";
+import { BUN_METHODS, errorBytes, expectsContinueOnly, isHostPath, markTarget, requestIdInRawHead } from "./head-rules";
 import { FrontBody } from "./front-body";
 
 export class FrontConn extends FrontBody implements WireClient, TunnelClient {
@@ -97,7 +97,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient {
     try {
       head = parseRequestHead(b, start, end);
     } catch (err) {
-      if (err instanceof MalformedHead) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", err.message);
+      if (err instanceof MalformedHead) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", err.message, requestIdInRawHead(b, start, end));
       throw err;
     }
     const slot = this.o.slot;

@@ -24,6 +24,18 @@ export function markTarget(head: RequestHead): void {
   if (targetNeedsRaw(head.target)) p.push(TARGET_FIELD, head.target);
 }
 
+const REQUEST_ID_LINE = /\r\nx-request-id:[ \t]*([^\r\n]*?)[ \t]*\r\n/i;
+
+/**
+ * The X-Request-Id of a head the parser refused (a malformed Host, a bad field line...): found by one
+ * scan of the raw bytes, so the 400 names the caller's request like every other refusal (the value is
+ * checked by acceptRequestId before use). Null when absent.
+ */
+export function requestIdInRawHead(buf: Buffer, from: number, end: number): string | null {
+  const m = REQUEST_ID_LINE.exec(buf.toString("latin1", from, Math.min(end + 2, from + 16384)));
+  return m === null ? null : m[1];
+}
+
 /** `requestId`: the caller's when the head was parsed (and it is acceptable), else a fresh one. */
 export function errorBytes(status: number, reason: string, code: string, message: string, requestId: string): string {
   const body = JSON.stringify({ error: { code, message } });

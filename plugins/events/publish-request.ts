@@ -1,0 +1,91 @@
+/**
+ * POST /events, independent of the transport: headers and the body's text in, status + JSON text +
+ * headers out. The one definition of the publish contract (coded JSON errors, X-Request-Id, the
+ * Idempotency-Key, tracing spans, the request's log context), used by both lanes: the fetch lane
+ * (hot-path.ts, a Request) and the host's raw HTTP/1.1 lane (publish-wire.ts, bytes).
+ */
+import { CodedError } from "../../src/core/errors";
+import { REQUEST_ID_RE, acceptRequestId, currentRequest } from "../../src/core/request-context";
+import type { Logger } from "../../src/core/log";
+import { countRefusal, parseJson, type Body } from "./limits";
+import type { EventMetrics } from "./metrics";
+import { hasExplicitIds, type Publisher } from "./publisher";
+import type { EventsConfig } from "./schema";
+import { bodyDigest } from "./idempotency";
+import { nowMs, SPAN_KIND, type Tracer } from "../../src/lib/trace/trace";
+import { publishTraceparent } from "./tracing";
+
+const DEPTH_SLACK = 10;
+
+export interface HeaderGetter { get(name: string): string | null }
+
+export interface PublishAnswer {
+  status: number;
+  /** JSON text. */
+  body: string;
+  /** Always content-type and x-request-id; retry-after on 503, connection: close on a 413 for size. */
+  headers: Record<string, string>;
+}
+
+function isBatch(body: unknown): boolean {
+  return Array.isArray(body) || (!!body && typeof body === "object" && Array.isArray((body as any).events) && !("type" in (body as any)));
+}
+
+/** The body limit of POST /events: a body may be one event or a batch, so the larger limit; parseBody applies the right one. */
+export function publishBodyLimit(cfg: EventsConfig): { limit: number; name: string } {
+  return cfg.max_batch_bytes >= cfg.max_event_size
+    ? { limit: cfg.max_batch_bytes, name: "max_batch_bytes" }
+    : { limit: cfg.max_event_size, name: "max_event_size" };
+}
+
+/**
+ * `tracer` (host.tracing on): a server span per publish, the store write as its child; the publish span's
+ * traceparent is stored with the events (without a tracer: the caller's own traceparent, if it sent one).
+ * `read` gives the body (limits.ts readBody on the fetch lane; the bytes that came with the head on the
+ * raw lane) or throws the coded 413.
+ */
+export function createPublishRequest(publisher: Publisher, cfg: EventsConfig, log: Logger, metrics: EventMetrics, tracer?: Tracer) {
+  return async function publishRequest(headers: HeaderGetter, read: () => Body | Promise<Body>): Promise<PublishAnswer> {
+    const given = headers.get("x-request-id");
+    let requestId = given !== null && REQUEST_ID_RE.test(given) ? given : undefined;
+    const span = tracer?.serverOf(headers, "events.publish", { "messaging.system": "tradpal", "messaging.destination.name": cfg.stream });
+    try {
+      // Size, then depth on the raw text, then parse (limits.ts). The scan allows DEPTH_SLACK levels over
+      // max_depth: a batch wrapper adds 2, and a batch event a few levels too deep is then named by index.
+      const raw = await read();
+      const { value: body, depth } = parseJson(raw.text, cfg.max_depth + DEPTH_SLACK, cfg.max_depth);
+      const events = publisher.parseBody(body, { source: headers.get("x-event-source") ?? cfg.default_source, correlationId: headers.get("x-correlation-id") ?? requestId }, { bytes: raw.bytes, depth });
+      const key = publisher.checkIdempotencyKey(headers.get("idempotency-key"));
+      // Stored with the events: delivery, ack and dead-letter spans join this trace (tracing.ts).
+      const tp = publishTraceparent(headers, span?.traceparent());
+      if (tp !== undefined) for (const e of events) e.traceparent = tp;
+      const t0 = span && nowMs();
+      const r = await publisher.publish(events, key, hasExplicitIds(body), key ? bodyDigest(body) : undefined);
+      if (span) tracer!.span(span.child, "events.store", SPAN_KIND.internal, t0!, nowMs(), { "messaging.batch.message_count": events.length, "tradpal.duplicate": r.duplicate });
+      const ids = r.eventIds!; // a duplicate answers the first request's ids
+      if (requestId === undefined) {
+        // No X-Request-Id: the first event's id names the request, in the answer and in its log lines alike.
+        const ctx = currentRequest();
+        requestId = ctx?.requestId ?? ids[0];
+        if (ctx !== undefined) ctx.requestId = requestId;
+      }
+      const out = events.length > 1 || isBatch(body)
+        ? JSON.stringify({ count: events.length, ids, streamIds: r.streamIds, duplicate: r.duplicate })
+        : `{"id":${JSON.stringify(ids[0])},"streamId":"${r.streamIds[0]}","duplicate":${r.duplicate}}`;
+      span?.end({ "http.response.status_code": 201, "messaging.batch.message_count": events.length, "messaging.message.id": ids[0], "event.type": events[0]?.type });
+      return { status: 201, body: out, headers: { "content-type": "application/json", "x-request-id": requestId } };
+    } catch (err) {
+      const id = requestId ?? acceptRequestId(null);
+      if (err instanceof CodedError) {
+        span?.end({ "http.response.status_code": err.status }, err.status >= 500 ? err.code : undefined);
+        countRefusal(metrics, err);
+        return { status: err.status, body: JSON.stringify(err.toBody()), headers: { "content-type": "application/json", ...err.headers, "x-request-id": id } };
+      }
+      span?.end({ "http.response.status_code": 500 }, "EV_ERR_INTERNAL");
+      log.error("publish failed", { err, trace_id: span?.traceId });
+      return { status: 500, body: JSON.stringify({ error: { code: "EV_ERR_INTERNAL", message: "internal error" } }), headers: { "content-type": "application/json", "x-request-id": id } };
+    }
+  };
+}
+
+export type PublishRequest = ReturnType<typeof createPublishRequest>;

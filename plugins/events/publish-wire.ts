@@ -1,0 +1,30 @@
+/**
+ * POST /events on the host's raw HTTP/1.1 lane (plugin serve.wire): a publish whose body arrived whole
+ * with its head is answered as bytes, without a Request or a Response object, by the same
+ * publish-request.ts as the fetch lane. Everything else (other routes and methods, SSE subscriptions,
+ * chunked or split bodies, Expect, Upgrade, untrusted framing) is declined and tunnelled to Bun.serve
+ * and the Elysia app unchanged.
+ */
+import { writeWireAnswer } from "../../src/lib/http1/wire-answer";
+import type { WireHandler } from "../../src/core/wire";
+import { EventErrors } from "./errors";
+import { isPublishPath } from "./hot-path";
+import { wholeBody } from "./limits";
+import { publishBodyLimit, type PublishRequest } from "./publish-request";
+import type { EventsConfig } from "./schema";
+
+export function createPublishWire(publishRequest: PublishRequest, cfg: EventsConfig): WireHandler {
+  const { limit, name } = publishBodyLimit(cfg);
+  return (req, client) => {
+    if (req.method !== "POST" || req.special || req.framing !== undefined || req.chunked) return false;
+    if (req.contentLength > 0 && req.body === null) return false; // the rest of the body is still on its way
+    if (!isPublishPath(req.target, 0)) return false;
+    const { keepAlive, method } = req;
+    // publishRequest calls read() before its first await, so the body's bytes (the connection's buffer,
+    // reused once this returns) are decoded in time.
+    publishRequest(req.headers, () => wholeBody(req.contentLength, req.body, limit, EventErrors.EV_ERR_BODY_TOO_LARGE, name)).then((a) => {
+      if (!client.closed) writeWireAnswer(client, { status: a.status, body: a.body, fields: a.headers }, keepAlive, method);
+    }, () => client.abort());
+    return true;
+  };
+}
