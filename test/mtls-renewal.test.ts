@@ -18,6 +18,7 @@ import { echoPlugin } from "./plugins/echo";
 import { loadOrCreateCa } from "../src/lib/pki/ca";
 import { issueLeaf } from "../src/lib/pki/issue";
 import { hostAltNames } from "../src/host/tls-host-cert";
+import { assertKeyPair } from "../src/lib/pki/platform-files";
 
 let t: TestHost;
 let pki: string;
@@ -73,7 +74,17 @@ async function servedSerial(url: string): Promise<string> {
 
 test("the host certificate renews under load: 0 failed requests, new handshakes get the new certificate", async () => {
   expect(await servedSerial(t.url("echo"))).toBe(firstSerial.replace(/^0+/, "").toUpperCase());
-  const tls = () => ({ cert: readFileSync(join(pki, "host.pem"), "utf8"), key: readFileSync(join(pki, "host.key"), "utf8"), ca: readFileSync(join(pki, "ca.pem"), "utf8") });
+  // The clients read the pair as the platform's own readers do (platform-files.ts): a renewal replaces the
+  // two files one after the other, so a read between the renames is retried until the key is the certificate's.
+  const pairNow = () => {
+    for (let i = 0; ; i++) {
+      const cert = readFileSync(join(pki, "host.pem"), "utf8"), key = readFileSync(join(pki, "host.key"), "utf8");
+      try { assertKeyPair(cert, key, "host.pem and host.key"); return { cert, key }; } catch (err) { if (i >= 100) throw err; }
+    }
+  };
+  const tls = () => ({ ...pairNow(), ca: readFileSync(join(pki, "ca.pem"), "utf8") });
+  let bundles = 0;
+  const clientDir = tempDir();
   let ok = 0;
   const failures: string[] = [];
   const until = Date.now() + 9_000;
@@ -82,7 +93,10 @@ test("the host certificate renews under load: 0 failed requests, new handshakes 
       try {
         // A fresh connection each time: a curl process (Bun's fetch keeps its connections alive).
         if (fresh) {
-          const p = Bun.spawn(["curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", join(pki, "ca.pem"), "--cert", join(pki, "host.pem"), "--key", join(pki, "host.key"), url], { stdout: "pipe", stderr: "pipe" });
+          const pair = pairNow();
+          const bundle = join(clientDir, `client-${bundles++}.pem`); // certificate and key in one file: curl reads them together
+          writeFileSync(bundle, pair.cert + "\n" + pair.key, { mode: 0o600 });
+          const p = Bun.spawn(["curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", join(pki, "ca.pem"), "--cert", bundle, url], { stdout: "pipe", stderr: "pipe" });
           const [code, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
           if (code === "200") ok++; else failures.push(`${url} fresh: ${code} ${err.trim()}`);
         } else {
