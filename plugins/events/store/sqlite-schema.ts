@@ -8,6 +8,11 @@ import { Database } from "bun:sqlite";
 import { chmodSync, closeSync, mkdirSync, openSync, readdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
+/** Past every seq: "none" in seq searches. */
+export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+/** A stream's rows in seq order, through the (stream, seq) index by name (the planner must not pick another). */
+export const SEQ_INDEX = "events INDEXED BY events_stream_seq";
+
 export type SyncMode = "normal" | "full";
 
 const DDL = `

@@ -5,29 +5,16 @@
  * before the promise resolves, so a 201 survives a crash of the process (see sqlite-schema.ts).
  */
 import type { Database } from "bun:sqlite";
-import { openDatabase, type EventRow, type SyncMode } from "./sqlite-schema";
+import { MAX_SEQ, SEQ_INDEX, openDatabase, type EventRow, type SyncMode } from "./sqlite-schema";
 import { IdemIndex } from "./sqlite-idem";
-import { waitForAppend, notifyAppend } from "./wakeup";
-import { decodeRecord, encodeRecord, IdempotencyConflictError, replayOf } from "../idempotency";
+import { SqliteAppender, type StreamCounts } from "./sqlite-append";
+import { SqliteTrimmer } from "./sqlite-trim";
+import { waitForAppend } from "./wakeup";
 import {
   splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery, type EventStore,
   type NewEvent, type ReadPage, type ReadQuery, type StoreFactory, type StoreStats, type StoredEvent, type TrimPolicy,
 } from "./types";
 
-const MAX_SEQ = Number.MAX_SAFE_INTEGER;
-const SEQ_INDEX = "events INDEXED BY events_stream_seq";
-/** Rows deleted per trimming transaction (a few ms of work). */
-const TRIM_STEP = 2000;
-/** Most rows one multi-row INSERT carries (10 bound values each; SQLite allows 32766). */
-const MAX_ROWS = 64;
-const INSERT_COLS = "INSERT INTO events (stream, ms, eid, type, source, time, cid, ver, payload, tp) VALUES ";
-
-interface PendingAppend {
-  events: NewEvent[];
-  opts: AppendOptions;
-  resolve(r: AppendResult): void;
-  reject(err: unknown): void;
-}
 
 function toEvent(r: EventRow): StoredEvent {
   const e: StoredEvent = { id: r.eid, streamId: `${r.ms}-${r.seq}`, type: r.type as StoredEvent["type"], source: r.source, time: r.time, correlationId: r.cid, schemaVersion: r.ver, payload: JSON.parse(r.payload) };
@@ -41,181 +28,29 @@ function seqOf(streamId: string): number {
 
 class SqliteEventStore implements EventStore {
   readonly kind = "embedded" as const;
-  private lastMs: number;
-  private readonly insert;
-  // bun:sqlite transactions wrapping the *Fn bodies below (built in the constructor, after db is set).
-  private readonly appendAll;
-  private queue: PendingAppend[] = [];
-  /** Rows of this stream (counted once at open, then maintained) so trimming needs no full scan. */
-  private rows = 0;
-  /** Per-type row counts, maintained like `rows` (stats() must not scan the table: it runs on every scrape). */
-  private perType = new Map<string, number>();
+  private readonly appender: SqliteAppender;
+  private readonly counts: StreamCounts = { rows: 0, perType: new Map() };
   private readonly readGroupTx;
   private readonly ownPendingTx;
   private readonly ackTx;
   private readonly claimTx;
-  private readonly trimTx;
+  private readonly trimmer: SqliteTrimmer;
 
   constructor(private readonly db: Database, readonly stream: string, private readonly policy: TrimPolicy, private readonly idem: IdemIndex, private readonly onClose: () => void) {
-    const row = db.query<{ ms: number | null }, [string]>("SELECT max(ms) AS ms FROM events WHERE stream = ?").get(stream);
-    this.lastMs = row?.ms ?? 0;
-    this.insert = db.prepare<{ seq: number }, [string, number, string, string, string, string, string, number, string, string | null]>(
-      "INSERT INTO events (stream, ms, eid, type, source, time, cid, ver, payload, tp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq");
-    this.appendAll = db.transaction((items: PendingAppend[]) => this.appendItems(items));
-    this.rows = db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM events WHERE stream = ?").get(stream)!.n;
-    for (const r of db.query<{ type: string; n: number }, [string]>("SELECT type, count(*) AS n FROM events WHERE stream = ? GROUP BY type").all(stream)) this.perType.set(r.type, r.n);
+    this.counts.rows = db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM events WHERE stream = ?").get(stream)!.n;
+    for (const r of db.query<{ type: string; n: number }, [string]>("SELECT type, count(*) AS n FROM events WHERE stream = ? GROUP BY type").all(stream)) this.counts.perType.set(r.type, r.n);
+    this.appender = new SqliteAppender(db, stream, idem, this.counts);
     this.readGroupTx = db.transaction((g: string, c: string, n: number) => this.readGroupTxFn(g, c, n));
     this.ownPendingTx = db.transaction((g: string, c: string, n: number, after: number) => this.ownPendingTxFn(g, c, n, after));
     this.ackTx = db.transaction((g: string, ids: string[]) => this.ackTxFn(g, ids));
     this.claimTx = db.transaction((g: string, c: string, idle: number, n: number, max: number) => this.claimTxFn(g, c, idle, n, max));
-    this.trimTx = db.transaction((limit: number) => this.trimTxFn(limit));
+    this.trimmer = new SqliteTrimmer(db, stream, policy, this.counts, (m) => this.firstSeqAtMs(m, false));
   }
 
-  private nowMs(): number {
-    const now = Date.now();
-    if (now > this.lastMs) this.lastMs = now;
-    return this.lastMs;
-  }
-
-  /**
-   * The answer from an Idempotency-Key's record (a duplicate, or a conflict), undefined when the key is new.
-   * Inside the write transaction: two publishes with one key are serialised, the second sees the first's record.
-   * A conflict is returned, not thrown: throwing would roll back the other appends of the group commit.
-   */
-  private replayKey(opts: AppendOptions, now: number): AppendResult | IdempotencyConflictError | undefined {
-    const hit = this.idem.get(`k:${opts.idempotencyKey}`, now);
-    if (hit === undefined) return undefined;
-    try {
-      const rec = replayOf(decodeRecord(hit), opts.requestDigest);
-      return { streamIds: rec.s, eventIds: rec.e.length ? rec.e : undefined, duplicate: true };
-    } catch (err) { return err as IdempotencyConflictError; }
-  }
-
-  private keyRecord(events: NewEvent[], opts: AppendOptions, ids: string[], now: number): void {
-    this.idem.put(`k:${opts.idempotencyKey}`, encodeRecord({ d: opts.requestDigest ?? "", e: events.map((e) => e.id), s: ids }), now + opts.dedupWindowMs);
-  }
-
-  /** An append deduplicated by event id, event by event. */
-  private appendById(events: NewEvent[], opts: AppendOptions): AppendResult | IdempotencyConflictError {
-    const now = Date.now();
-    if (opts.idempotencyKey) { const r = this.replayKey(opts, now); if (r !== undefined) return r; }
-    const ms = this.nowMs();
-    const ids: string[] = new Array(events.length);
-    let fresh = 0;
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i];
-      const seen = this.idem.get(`e:${e.id}`, now);
-      if (seen !== undefined) { ids[i] = seen; continue; }
-      const { seq } = this.insert.get(this.stream, ms, e.id, e.type, e.source, e.time, e.correlationId, e.schemaVersion, JSON.stringify(e.payload), e.traceparent ?? null)!;
-      ids[i] = `${ms}-${seq}`;
-      fresh++;
-      this.rows++;
-      this.perType.set(e.type, (this.perType.get(e.type) ?? 0) + 1);
-      this.idem.put(`e:${e.id}`, ids[i], now + opts.dedupWindowMs);
-    }
-    if (opts.idempotencyKey) this.keyRecord(events, opts, ids, now);
-    return { streamIds: ids, duplicate: fresh === 0 && events.length > 0 };
-  }
-
-  /** Multi-row INSERT statements by row count (built on first use). */
-  private readonly multi = new Map<number, ReturnType<Database["prepare"]>>();
-
-  /**
-   * The appends of one group commit, in order. A run of appends without dedup by id (every POST /events,
-   * keyed or not) is stored with multi-row INSERTs, one statement per MAX_ROWS events instead of one per
-   * event (~1.2 µs less per event, measured); a keyed one whose record exists is answered from it and
-   * stores nothing. A key seen twice in a run ends the run before its second use, which then sees the
-   * first's record. Appends deduplicated by id go one by one (appendById).
-   */
-  private appendItems(items: PendingAppend[]): (AppendResult | IdempotencyConflictError)[] {
-    const out: (AppendResult | IdempotencyConflictError)[] = new Array(items.length);
-    const now = Date.now();
-    let i = 0;
-    while (i < items.length) {
-      if (items[i].opts.dedupById) { out[i] = this.appendById(items[i].events, items[i].opts); i++; continue; }
-      let j = i;
-      const run: NewEvent[] = [];
-      const members: number[] = [];
-      const keys = new Set<string>();
-      for (; j < items.length && !items[j].opts.dedupById; j++) {
-        const key = items[j].opts.idempotencyKey;
-        if (key) {
-          if (keys.has(key)) break;
-          const r = this.replayKey(items[j].opts, now);
-          if (r !== undefined) { out[j] = r; continue; }
-          keys.add(key);
-        }
-        for (const e of items[j].events) run.push(e);
-        members.push(j);
-      }
-      const ids = this.insertMany(run);
-      let at = 0;
-      for (const k of members) {
-        const { events, opts } = items[k];
-        const own = ids.slice(at, at + events.length);
-        at += events.length;
-        out[k] = { streamIds: own, duplicate: false };
-        if (opts.idempotencyKey) this.keyRecord(events, opts, own, now);
-      }
-      i = j;
-    }
-    this.idem.write();
-    return out;
-  }
-
-  /** Insert `events` in order; their stream ids. Rowids of one INSERT are consecutive (AUTOINCREMENT, one writer in the transaction). */
-  private insertMany(events: NewEvent[]): string[] {
-    const ms = this.nowMs();
-    const ids: string[] = new Array(events.length);
-    for (let at = 0; at < events.length; at += MAX_ROWS) {
-      const n = Math.min(MAX_ROWS, events.length - at);
-      let stmt = this.multi.get(n);
-      if (!stmt) this.multi.set(n, (stmt = this.db.prepare(INSERT_COLS + new Array(n).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", "))));
-      const args: (string | number | null)[] = new Array(n * 10);
-      for (let k = 0; k < n; k++) {
-        const e = events[at + k];
-        const b = k * 10;
-        args[b] = this.stream; args[b + 1] = ms; args[b + 2] = e.id; args[b + 3] = e.type; args[b + 4] = e.source;
-        args[b + 5] = e.time; args[b + 6] = e.correlationId; args[b + 7] = e.schemaVersion; args[b + 8] = JSON.stringify(e.payload); args[b + 9] = e.traceparent ?? null;
-        this.perType.set(e.type, (this.perType.get(e.type) ?? 0) + 1);
-      }
-      const last = Number(stmt.run(...(args as [string])).lastInsertRowid);
-      for (let k = 0; k < n; k++) ids[at + k] = `${ms}-${last - n + 1 + k}`;
-      this.rows += n;
-    }
-    return ids;
-  }
-
-  /**
-   * Group commit: appends arriving in the same event-loop turn share one transaction (one WAL commit),
-   * and each caller's promise resolves only after that commit, so a 201 is still durable.
-   */
+  /** Group commit: see sqlite-append.ts. */
   append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ events, opts, resolve, reject });
-      if (this.queue.length === 1) setImmediate(this.flush);
-    });
+    return this.appender.append(events, opts);
   }
-
-  private flush = () => {
-    const q = this.queue;
-    this.queue = [];
-    let results: (AppendResult | IdempotencyConflictError)[];
-    try {
-      results = this.appendAll.immediate(q) as (AppendResult | IdempotencyConflictError)[];
-      this.idem.commit();
-    } catch (err) {
-      this.idem.rollback();
-      for (const item of q) item.reject(err);
-      return;
-    }
-    for (let i = 0; i < q.length; i++) {
-      const r = results[i];
-      if (r instanceof IdempotencyConflictError) q[i].reject(r);
-      else q[i].resolve(r);
-    }
-    notifyAppend(this.stream);
-  };
 
   /**
    * First seq of this stream whose ms is >= m (> m when strict), MAX_SEQ when none. ms never decreases
@@ -391,11 +226,11 @@ class SqliteEventStore implements EventStore {
 
   async stats(): Promise<StoreStats> {
     const s = this.stream;
-    const length = this.rows;
+    const length = this.counts.rows;
     const first = this.db.query<{ ms: number; seq: number }, [string]>(`SELECT ms, seq FROM ${SEQ_INDEX} WHERE stream = ? ORDER BY seq LIMIT 1`).get(s);
     const last = this.db.query<{ ms: number; seq: number }, [string]>(`SELECT ms, seq FROM ${SEQ_INDEX} WHERE stream = ? ORDER BY seq DESC LIMIT 1`).get(s);
     const perType: Record<string, number> = {};
-    for (const [type, n] of this.perType) if (n > 0) perType[type] = n;
+    for (const [type, n] of this.counts.perType) if (n > 0) perType[type] = n;
     const groups = this.db.query<{ name: string; last_seq: number; last_id: string; filter: string | null }, [string]>("SELECT name, last_seq, last_id, filter FROM groups WHERE stream = ? ORDER BY name").all(s).map((g) => ({
       name: g.name,
       filter: g.filter,
@@ -409,42 +244,9 @@ class SqliteEventStore implements EventStore {
     return { stream: s, length, firstId: first ? `${first.ms}-${first.seq}` : null, lastId: last ? `${last.ms}-${last.seq}` : null, perType, groups, deadLetters, trimmed };
   }
 
-  /** One bounded step of trimming (at most `limit` rows), so a big backlog never stalls the event loop long. */
-  private trimTxFn = ((limit: number): number => {
-    const s = this.stream;
-    let removed = 0;
-    const forget = (where: string, arg: number) => {
-      for (const r of this.db.query<{ type: string; n: number }, [string, number]>(`SELECT type, count(*) AS n FROM ${SEQ_INDEX} WHERE stream = ? AND ${where} GROUP BY type`).all(s, arg)) {
-        this.perType.set(r.type, (this.perType.get(r.type) ?? 0) - r.n);
-      }
-      return this.db.query(`DELETE FROM ${SEQ_INDEX} WHERE stream = ? AND ${where}`).run(s, arg).changes;
-    };
-    const nth = (k: number) => this.db.query<{ seq: number }, [string, number]>(`SELECT seq FROM ${SEQ_INDEX} WHERE stream = ? ORDER BY seq LIMIT 1 OFFSET ?`).get(s, k)?.seq;
-    const excess = this.policy.maxLen > 0 ? Math.min(limit, this.rows - this.policy.maxLen) : 0;
-    if (excess > 0) {
-      const cut = nth(excess - 1);
-      if (cut !== undefined) removed += forget("seq <= ?", cut);
-    }
-    if (this.policy.maxAgeMs > 0 && removed < limit) {
-      // Everything before the first entry young enough, at most one step of it.
-      const firstKept = this.firstSeqAtMs(Date.now() - this.policy.maxAgeMs, false);
-      const stepEnd = nth(limit - removed - 1) ?? MAX_SEQ;
-      const cut = Math.min(firstKept === MAX_SEQ ? MAX_SEQ : firstKept - 1, stepEnd);
-      if (cut > 0) removed += forget("seq <= ?", cut);
-    }
-    this.rows -= removed;
-    if (removed > 0) this.db.query("INSERT INTO meta (stream, trimmed) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET trimmed = trimmed + excluded.trimmed").run(s, removed);
-    return removed;
-  });
-
+  /** Bounded steps of trimming (sqlite-trim.ts), then expired dedup records. */
   async trim(): Promise<number> {
-    let total = 0;
-    for (let step = 0; step < 10_000; step++) {
-      const n = this.trimTx.immediate(TRIM_STEP) as number;
-      total += n;
-      if (n < TRIM_STEP) break;
-      await new Promise((r) => setImmediate(r)); // let publishes and deliveries run between steps
-    }
+    const total = await this.trimmer.trim();
     this.idem.prune(Date.now());
     return total;
   }
@@ -454,8 +256,8 @@ class SqliteEventStore implements EventStore {
       for (const t of ["events", "groups", "consumers", "pending", "dlq", "idem", "idem_log", "meta"]) this.db.query(`DELETE FROM ${t} WHERE stream = ?`).run(this.stream);
     }).immediate();
     this.idem.clear();
-    this.rows = 0;
-    this.perType.clear();
+    this.counts.rows = 0;
+    this.counts.perType.clear();
   }
 
   async ping(): Promise<boolean> {

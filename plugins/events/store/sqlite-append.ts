@@ -1,0 +1,189 @@
+/**
+ * The write side of the embedded store: appends with group commit (every append of one event-loop turn in
+ * one transaction, each promise resolved after the COMMIT, so a 201 is durable), multi-row INSERTs, and
+ * dedup by Idempotency-Key (sqlite-idem.ts) or by event id. sqlite-store.ts composes it with the reads,
+ * the consumer groups and trimming.
+ */
+import type { Database } from "bun:sqlite";
+import type { IdemIndex } from "./sqlite-idem";
+import { notifyAppend } from "./wakeup";
+import { decodeRecord, encodeRecord, IdempotencyConflictError, replayOf } from "../idempotency";
+import type { AppendOptions, AppendResult, NewEvent } from "./types";
+
+/** Most rows one multi-row INSERT carries (10 bound values each; SQLite allows 32766). */
+const MAX_ROWS = 64;
+const INSERT_COLS = "INSERT INTO events (stream, ms, eid, type, source, time, cid, ver, payload, tp) VALUES ";
+
+interface PendingAppend {
+  events: NewEvent[];
+  opts: AppendOptions;
+  resolve(r: AppendResult): void;
+  reject(err: unknown): void;
+}
+
+/** A stream's row counts, kept by the appender and the trimmer (stats() must not scan the table: it runs on every scrape). */
+export interface StreamCounts {
+  rows: number;
+  perType: Map<string, number>;
+}
+
+export class SqliteAppender {
+  private lastMs: number;
+  private readonly insert;
+  private readonly appendAll;
+  private queue: PendingAppend[] = [];
+
+  constructor(private readonly db: Database, private readonly stream: string, private readonly idem: IdemIndex, private readonly counts: StreamCounts) {
+    const row = db.query<{ ms: number | null }, [string]>("SELECT max(ms) AS ms FROM events WHERE stream = ?").get(stream);
+    this.lastMs = row?.ms ?? 0;
+    this.insert = db.prepare<{ seq: number }, [string, number, string, string, string, string, string, number, string, string | null]>(
+      "INSERT INTO events (stream, ms, eid, type, source, time, cid, ver, payload, tp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq");
+    this.appendAll = db.transaction((items: PendingAppend[]) => this.appendItems(items));
+  }
+
+  private nowMs(): number {
+    const now = Date.now();
+    if (now > this.lastMs) this.lastMs = now;
+    return this.lastMs;
+  }
+
+  /**
+   * The answer from an Idempotency-Key's record (a duplicate, or a conflict), undefined when the key is new.
+   * Inside the write transaction: two publishes with one key are serialised, the second sees the first's record.
+   * A conflict is returned, not thrown: throwing would roll back the other appends of the group commit.
+   */
+  private replayKey(opts: AppendOptions, now: number): AppendResult | IdempotencyConflictError | undefined {
+    const hit = this.idem.get(`k:${opts.idempotencyKey}`, now);
+    if (hit === undefined) return undefined;
+    try {
+      const rec = replayOf(decodeRecord(hit), opts.requestDigest);
+      return { streamIds: rec.s, eventIds: rec.e.length ? rec.e : undefined, duplicate: true };
+    } catch (err) { return err as IdempotencyConflictError; }
+  }
+
+  private keyRecord(events: NewEvent[], opts: AppendOptions, ids: string[], now: number): void {
+    this.idem.put(`k:${opts.idempotencyKey}`, encodeRecord({ d: opts.requestDigest ?? "", e: events.map((e) => e.id), s: ids }), now + opts.dedupWindowMs);
+  }
+
+  /** An append deduplicated by event id, event by event. */
+  private appendById(events: NewEvent[], opts: AppendOptions): AppendResult | IdempotencyConflictError {
+    const now = Date.now();
+    if (opts.idempotencyKey) { const r = this.replayKey(opts, now); if (r !== undefined) return r; }
+    const ms = this.nowMs();
+    const ids: string[] = new Array(events.length);
+    let fresh = 0;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i];
+      const seen = this.idem.get(`e:${e.id}`, now);
+      if (seen !== undefined) { ids[i] = seen; continue; }
+      const { seq } = this.insert.get(this.stream, ms, e.id, e.type, e.source, e.time, e.correlationId, e.schemaVersion, JSON.stringify(e.payload), e.traceparent ?? null)!;
+      ids[i] = `${ms}-${seq}`;
+      fresh++;
+      this.counts.rows++;
+      this.counts.perType.set(e.type, (this.counts.perType.get(e.type) ?? 0) + 1);
+      this.idem.put(`e:${e.id}`, ids[i], now + opts.dedupWindowMs);
+    }
+    if (opts.idempotencyKey) this.keyRecord(events, opts, ids, now);
+    return { streamIds: ids, duplicate: fresh === 0 && events.length > 0 };
+  }
+
+  /** Multi-row INSERT statements by row count (built on first use). */
+  private readonly multi = new Map<number, ReturnType<Database["prepare"]>>();
+
+  /**
+   * The appends of one group commit, in order. A run of appends without dedup by id (every POST /events,
+   * keyed or not) is stored with multi-row INSERTs, one statement per MAX_ROWS events instead of one per
+   * event (~1.2 µs less per event, measured); a keyed one whose record exists is answered from it and
+   * stores nothing. A key seen twice in a run ends the run before its second use, which then sees the
+   * first's record. Appends deduplicated by id go one by one (appendById).
+   */
+  private appendItems(items: PendingAppend[]): (AppendResult | IdempotencyConflictError)[] {
+    const out: (AppendResult | IdempotencyConflictError)[] = new Array(items.length);
+    const now = Date.now();
+    let i = 0;
+    while (i < items.length) {
+      if (items[i].opts.dedupById) { out[i] = this.appendById(items[i].events, items[i].opts); i++; continue; }
+      let j = i;
+      const run: NewEvent[] = [];
+      const members: number[] = [];
+      const keys = new Set<string>();
+      for (; j < items.length && !items[j].opts.dedupById; j++) {
+        const key = items[j].opts.idempotencyKey;
+        if (key) {
+          if (keys.has(key)) break;
+          const r = this.replayKey(items[j].opts, now);
+          if (r !== undefined) { out[j] = r; continue; }
+          keys.add(key);
+        }
+        for (const e of items[j].events) run.push(e);
+        members.push(j);
+      }
+      const ids = this.insertMany(run);
+      let at = 0;
+      for (const k of members) {
+        const { events, opts } = items[k];
+        const own = ids.slice(at, at + events.length);
+        at += events.length;
+        out[k] = { streamIds: own, duplicate: false };
+        if (opts.idempotencyKey) this.keyRecord(events, opts, own, now);
+      }
+      i = j;
+    }
+    this.idem.write();
+    return out;
+  }
+
+  /** Insert `events` in order; their stream ids. Rowids of one INSERT are consecutive (AUTOINCREMENT, one writer in the transaction). */
+  private insertMany(events: NewEvent[]): string[] {
+    const ms = this.nowMs();
+    const ids: string[] = new Array(events.length);
+    for (let at = 0; at < events.length; at += MAX_ROWS) {
+      const n = Math.min(MAX_ROWS, events.length - at);
+      let stmt = this.multi.get(n);
+      if (!stmt) this.multi.set(n, (stmt = this.db.prepare(INSERT_COLS + new Array(n).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", "))));
+      const args: (string | number | null)[] = new Array(n * 10);
+      for (let k = 0; k < n; k++) {
+        const e = events[at + k];
+        const b = k * 10;
+        args[b] = this.stream; args[b + 1] = ms; args[b + 2] = e.id; args[b + 3] = e.type; args[b + 4] = e.source;
+        args[b + 5] = e.time; args[b + 6] = e.correlationId; args[b + 7] = e.schemaVersion; args[b + 8] = JSON.stringify(e.payload); args[b + 9] = e.traceparent ?? null;
+        this.counts.perType.set(e.type, (this.counts.perType.get(e.type) ?? 0) + 1);
+      }
+      const last = Number(stmt.run(...(args as [string])).lastInsertRowid);
+      for (let k = 0; k < n; k++) ids[at + k] = `${ms}-${last - n + 1 + k}`;
+      this.counts.rows += n;
+    }
+    return ids;
+  }
+
+  /**
+   * Group commit: appends arriving in the same event-loop turn share one transaction (one WAL commit),
+   * and each caller's promise resolves only after that commit, so a 201 is still durable.
+   */
+  append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ events, opts, resolve, reject });
+      if (this.queue.length === 1) setImmediate(this.flush);
+    });
+  }
+
+  private flush = () => {
+    const q = this.queue;
+    this.queue = [];
+    let results: (AppendResult | IdempotencyConflictError)[];
+    try {
+      results = this.appendAll.immediate(q) as (AppendResult | IdempotencyConflictError)[];
+      this.idem.commit();
+    } catch (err) {
+      this.idem.rollback();
+      for (const item of q) item.reject(err);
+      return;
+    }
+    for (let i = 0; i < q.length; i++) {
+      const r = results[i];
+      if (r instanceof IdempotencyConflictError) q[i].reject(r);
+      else q[i].resolve(r);
+    }
+    notifyAppend(this.stream);
+  };
+}
