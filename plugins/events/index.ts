@@ -19,7 +19,7 @@ import { Publisher } from "./publisher";
 import { Type } from "@sinclair/typebox";
 import { Envelope, toNewEvent, type Violation } from "./validate";
 import { createEmbeddedFactory } from "./store/sqlite-store";
-import { createRedisFactory } from "./store/redis-store";
+import { createRedisFactory } from "./store/redis-factory";
 import type { StoreFactory, StoreStats, TrimPolicy } from "./store/types";
 import type { Subscription } from "./subscribe";
 import type { ReplayJob } from "./replay";

@@ -4,7 +4,7 @@
  */
 import { afterAll } from "bun:test";
 import { eventStoreConformance } from "./conformance";
-import { createRedisFactory } from "./redis-store";
+import { createRedisFactory } from "./redis-factory";
 import { startCluster, type TestCluster } from "../test/support";
 
 let cluster: Promise<TestCluster> | undefined;

@@ -1,26 +1,25 @@
 /**
- * Redis Streams EventStore (selected when host.redis_url is set). Publish: XADD with approximate
- * MAXLEN/MINID trimming, the appends of one event-loop turn coalesced into one script call; dedup through a Lua script on same-slot
- * keys (redis-keys.ts). Consume: XREADGROUP, XACK, XPENDING, XCLAIM/XAUTOCLAIM past a visibility
+ * Redis Streams EventStore (selected when host.redis_url is set; built by redis-factory.ts). Publish
+ * (redis-append.ts): XADD with approximate MAXLEN/MINID trimming, the appends of one event-loop turn
+ * coalesced into one script call; dedup through a Lua script on same-slot keys (redis-keys.ts). Consume: XREADGROUP, XACK, XPENDING, XCLAIM/XAUTOCLAIM past a visibility
  * timeout, a dead-letter stream after N deliveries. A Redis that is down or slow → StoreUnavailableError
  * (the HTTP layer answers 503), never a hang: no offline queue, a command timeout, no blind resend.
  */
-import Redis, { Cluster } from "ioredis";
-import { keysFor, F, PUBLISH_LUA, PUBLISH_KEYED_LUA, type StreamKeys } from "./redis-keys";
-import { NativePublisher } from "./native-publish";
-import { anyTraced, publishKeyed, pushValues, valuesPerEvent, type KeyedAppend } from "./redis-keyed";
-import { decodeRecord, replayOf } from "../idempotency";
+import type Redis from "ioredis";
+import { Cluster } from "ioredis";
+import { keysFor, F, type StreamKeys } from "./redis-keys";
+import type { NativePublisher } from "./native-publish";
+import type { BlockingPool } from "./redis-blocking-pool";
+import { RedisAppender } from "./redis-append";
 import {
   StoreUnavailableError, splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery,
-  type EventStore, type NewEvent, type ReadPage, type ReadQuery, type StoreFactory, type StoreStats, type StoredEvent, type TrimPolicy,
+  type EventStore, type NewEvent, type ReadPage, type ReadQuery, type StoreStats, type StoredEvent, type TrimPolicy,
 } from "./types";
 
 type Entry = [string, string[] | null];
 /** A single node or a Redis Cluster: the key scheme keeps each stream's keys in one slot (redis-keys.ts). */
-type Conn = Redis | Cluster;
+export type Conn = Redis | Cluster;
 
-/** Most events one coalesced script call carries (bounds the script's run time and argument count). */
-const MAX_COALESCED = 2000;
 
 function toEvent(id: string, f: string[]): StoredEvent {
   const m: Record<string, string> = {};
@@ -36,7 +35,7 @@ function toEvent(id: string, f: string[]): StoredEvent {
 function isReplyError(err: unknown): boolean {
   return err instanceof Error && err.name === "ReplyError";
 }
-async function guard<T>(op: Promise<T>): Promise<T> {
+export async function guard<T>(op: Promise<T>): Promise<T> {
   try {
     return await op;
   } catch (err) {
@@ -45,113 +44,20 @@ async function guard<T>(op: Promise<T>): Promise<T> {
   }
 }
 
-class RedisEventStore implements EventStore {
+export class RedisEventStore implements EventStore {
   readonly kind = "redis" as const;
   private readonly k: StreamKeys;
-  /** Per-type publish counts not yet flushed to the {stream}:types hash (flushed by trim()). */
-  private typeDeltas = new Map<string, number>();
-  private queue: { events: NewEvent[]; resolve(r: AppendResult): void; reject(err: unknown): void }[] = [];
-  private queued = 0;
-  /** Publishes with an Idempotency-Key (no per-event dedup) of this turn, for one PUBLISH_KEYED_LUA call. */
-  private keyed: KeyedAppend[] = [];
-  private keyedCount = 0;
+  private readonly appender: RedisAppender;
 
   constructor(private readonly r: Conn, private readonly blocking: BlockingPool, readonly stream: string, private readonly policy: TrimPolicy, private readonly native?: NativePublisher) {
     this.k = keysFor(stream);
+    this.appender = new RedisAppender(r, this.k, policy, native);
   }
 
-  private trimForAppend(): [string, string] {
-    if (this.policy.maxLen > 0) return ["MAXLEN", String(this.policy.maxLen)];
-    if (this.policy.maxAgeMs > 0) return ["MINID", String(Date.now() - this.policy.maxAgeMs)];
-    return ["", ""];
-  }
-
-  private count(events: NewEvent[]) {
-    for (const e of events) this.typeDeltas.set(e.type, (this.typeDeltas.get(e.type) ?? 0) + 1);
-  }
-
-  /** Not async: the coalesced path hands back its own promise (no extra wrapper promise and ticks per event). */
+  /** Publishing: see redis-append.ts. */
   append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
-    if (events.length === 0) return Promise.resolve({ streamIds: [], duplicate: false });
-    if (!opts.idempotencyKey && !opts.dedupById) {
-      // Coalesce: appends of one event-loop turn go to Redis as ONE script call (atomic, one round trip);
-      // the per-command client cost of ioredis (~13 µs) is paid once per turn instead of once per event.
-      return new Promise((resolve, reject) => {
-        this.queue.push({ events, resolve, reject });
-        this.queued += events.length;
-        if (this.queue.length === 1) setImmediate(this.flush);
-        else if (this.queued >= MAX_COALESCED) this.flush();
-      });
-    }
-    if (!opts.dedupById) {
-      // Every typed-client publish: coalesced like the plain ones, each request still checked and recorded
-      // under its own key, in order, inside the one script call (PUBLISH_KEYED_LUA).
-      return new Promise((resolve, reject) => {
-        this.keyed.push({ events, opts, resolve, reject });
-        this.keyedCount += events.length;
-        if (this.keyed.length === 1) setImmediate(this.flushKeyed);
-        else if (this.keyedCount >= MAX_COALESCED) this.flushKeyed();
-      });
-    }
-    return this.appendDeduplicated(events, opts);
+    return this.appender.append(events, opts);
   }
-
-  private flushKeyed = () => {
-    const q = this.keyed;
-    if (q.length === 0) return;
-    this.keyed = [];
-    this.keyedCount = 0;
-    publishKeyed(q, this.k, this.trimForAppend(), (keys, argv) => this.native?.isReady()
-      ? this.native.run(keys, argv, PUBLISH_KEYED_LUA)
-      : guard((this.r as any).tradpalPublishKeyed(keys.length, keys, argv)), (events) => this.count(events));
-  };
-
-  private async appendDeduplicated(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
-    const [kind, arg] = this.trimForAppend();
-    const keys = [this.k.stream, this.k.idemPrefix + "k:" + (opts.idempotencyKey ?? "")];
-    if (opts.dedupById) for (const e of events) keys.push(this.k.idemPrefix + "e:" + e.id);
-    const traced = anyTraced(events);
-    const argv = [String(opts.dedupWindowMs), opts.idempotencyKey ? "1" : "0", opts.dedupById ? "1" : "0", kind, arg, valuesPerEvent(traced), opts.requestDigest ?? ""];
-    for (const e of events) pushValues(argv, e, traced);
-    // Through the native client when connected, as the coalesced paths (ioredis' per-command encoding and
-    // socket writes were a third of the server's CPU on a keyed publish).
-    const [dup, reply] = await (this.native?.isReady()
-      ? this.native.run(keys, argv)
-      : guard((this.r as any).tradpalPublish(keys.length, keys, argv) as Promise<[number, string]>));
-    if (dup === 2) {
-      const rec = replayOf(decodeRecord(reply), opts.requestDigest); // throws IdempotencyConflictError
-      return { streamIds: rec.s, eventIds: rec.e.length ? rec.e : undefined, duplicate: true };
-    }
-    if (!dup) this.count(events);
-    return { streamIds: reply.split(","), duplicate: dup === 1 };
-  }
-
-  private flush = () => {
-    const q = this.queue;
-    if (q.length === 0) return;
-    this.queue = [];
-    this.queued = 0;
-    const [kind, arg] = this.trimForAppend();
-    let traced = false;
-    for (const item of q) if (anyTraced(item.events)) { traced = true; break; }
-    const argv: string[] = ["0", "0", "0", kind, arg, valuesPerEvent(traced), ""];
-    for (const item of q) for (const e of item.events) pushValues(argv, e, traced);
-    const call = this.native?.isReady()
-      ? this.native.run([this.k.stream, this.k.idemPrefix + "none"], argv)
-      : guard((this.r as any).tradpalPublish(2, this.k.stream, this.k.idemPrefix + "none", argv) as Promise<[number, string]>);
-    call.then(
-      ([, joined]) => {
-        const ids = joined.split(",");
-        let at = 0;
-        for (const item of q) {
-          this.count(item.events);
-          item.resolve({ streamIds: ids.slice(at, at + item.events.length), duplicate: false });
-          at += item.events.length;
-        }
-      },
-      (err) => { for (const item of q) item.reject(err); },
-    );
-  };
 
   async read(q: ReadQuery): Promise<ReadPage> {
     let start = "-";
@@ -299,13 +205,12 @@ class RedisEventStore implements EventStore {
   }
 
   private async flushTypeCounts(): Promise<void> {
-    if (this.typeDeltas.size === 0) return;
-    const deltas = this.typeDeltas;
-    this.typeDeltas = new Map();
+    const deltas = this.appender.takeTypeDeltas();
+    if (deltas.size === 0) return;
     const multi = this.r.multi();
     for (const [t, n] of deltas) multi.hincrby(this.k.types, t, n);
     try { await guard(multi.exec()); } catch (err) {
-      for (const [t, n] of deltas) this.typeDeltas.set(t, (this.typeDeltas.get(t) ?? 0) + n); // retry next flush
+      this.appender.putBackTypeDeltas(deltas); // retry next flush
       throw err;
     }
   }
@@ -350,95 +255,4 @@ function pairs(list: any[]): Record<string, any> {
   const m: Record<string, any> = {};
   for (let i = 0; i + 1 < list.length; i += 2) m[String(list[i])] = list[i + 1];
   return m;
-}
-
-/** Connections for XREADGROUP BLOCK (a blocked connection cannot serve anyone else). */
-class BlockingPool {
-  private idle: Conn[] = [];
-  private all = new Set<Conn>();
-  constructor(private readonly make: () => Conn) {}
-  async acquire(): Promise<Conn> {
-    const c = this.idle.pop();
-    if (c) return c;
-    const n = this.make();
-    this.all.add(n);
-    if (!(await whenReady(n, 2000))) {
-      this.all.delete(n);
-      n.disconnect();
-      throw new StoreUnavailableError("redis unavailable: connect timeout");
-    }
-    return n;
-  }
-  release(c: Conn) { if (this.all.has(c)) this.idle.push(c); }
-  close() { for (const c of this.all) c.disconnect(); this.all.clear(); this.idle = []; }
-}
-
-/** Resolves true once the connection is ready, false after timeoutMs. */
-export function whenReady(c: Conn, timeoutMs: number): Promise<boolean> {
-  if (c.status === "ready") return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const onReady = () => { clearTimeout(timer); resolve(true); };
-    const timer = setTimeout(() => { c.off("ready", onReady); resolve(false); }, timeoutMs);
-    c.once("ready", onReady);
-  });
-}
-
-export interface RedisStoreOptions {
-  url: string;
-  /** redis_url names one node of a Redis Cluster (slots discovered from it). */
-  cluster?: boolean;
-  trim: TrimPolicy;
-  commandTimeoutMs: number;
-}
-
-/** Connects (waiting up to connectTimeoutMs; a Redis that is down then only makes requests 503) and returns the factory. */
-export async function createRedisFactory(opts: RedisStoreOptions & { connectTimeoutMs?: number }): Promise<StoreFactory> {
-  const common = {
-    enableOfflineQueue: false,
-    autoResendUnfulfilledCommands: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
-    lazyConnect: false,
-  };
-  const connect = (extra: Record<string, unknown>, name: string): Conn => {
-    if (!opts.cluster) return new Redis(opts.url, { ...common, ...extra, connectionName: name });
-    const u = new URL(opts.url);
-    return new Cluster([{ host: u.hostname, port: Number(u.port || 6379) }], {
-      enableOfflineQueue: false,
-      enableAutoPipelining: extra.enableAutoPipelining === true,
-      clusterRetryStrategy: common.retryStrategy,
-      redisOptions: { autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0, connectionName: name, ...(u.password ? { password: decodeURIComponent(u.password) } : {}), ...(extra.commandTimeout ? { commandTimeout: extra.commandTimeout as number } : {}), ...(extra.blockingTimeout ? { blockingTimeout: extra.blockingTimeout as number } : {}) },
-    });
-  };
-  // No ioredis auto-pipelining: the publish path already coalesces each event-loop turn into one script
-  // call (what auto-pipelining would batch), and measured no faster with it on top.
-  const main = connect({ commandTimeout: opts.commandTimeoutMs }, "tradpal-events");
-  main.defineCommand("tradpalPublish", { lua: PUBLISH_LUA });
-  main.defineCommand("tradpalPublishKeyed", { lua: PUBLISH_KEYED_LUA });
-  main.on("error", () => { /* reported through ping()/503s; avoid unhandled error events */ });
-  const blocking = new BlockingPool(() => {
-    const c = connect({ blockingTimeout: 1000 }, "tradpal-events-sub");
-    c.on("error", () => {});
-    return c;
-  });
-  // The hot publish call goes through Bun's native client on a single node (native-publish.ts).
-  const native = opts.cluster || process.env.EVENTS_NATIVE_PUBLISH === "0" ? undefined : new NativePublisher(opts.url, PUBLISH_LUA, opts.commandTimeoutMs);
-  const stores = new Map<string, RedisEventStore>();
-  await whenReady(main, opts.connectTimeoutMs ?? 3000);
-  return {
-    kind: "redis",
-    open(stream) {
-      let s = stores.get(stream);
-      if (!s) stores.set(stream, (s = new RedisEventStore(main, blocking, stream, opts.trim, native)));
-      return s;
-    },
-    async ping() {
-      try { return (await guard(main.ping())) === "PONG"; } catch { return false; }
-    },
-    async close() {
-      blocking.close();
-      native?.close();
-      main.disconnect();
-    },
-  };
 }
