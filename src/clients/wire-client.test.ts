@@ -103,7 +103,7 @@ test("sequential requests reuse one keep-alive connection; the request carries h
     const r = await requestJson<{ conn: number; served: number; head: string; body: string }>(url("/json"), { method: "POST", body: { i, s: "ü" }, headers: { "idempotency-key": `k${i}` } });
     seen.add(r.conn);
     expect(JSON.parse(r.body)).toEqual({ i, s: "ü" });
-    expect(r.head).toContain(`\r\nhost: 127.0.0.1:${server.port}`);
+    expect(r.head.toLowerCase()).toContain(`\r\nhost: 127.0.0.1:${server.port}`);
     expect(r.head.toLowerCase()).toContain("\r\ncontent-type: application/json");
     expect(r.head).toContain(`idempotency-key: k${i}`);
   }
@@ -201,6 +201,20 @@ test("300 concurrent requests: all answered, over at most 64 connections", async
   expect(maxActive).toBeLessThanOrEqual(64);
   expect(maxActive).toBeGreaterThan(8);
   expect(opened - before).toBeLessThanOrEqual(64);
+});
+
+test("every connection busy and the wait queue full: one more request fails at once (coded, retryable); the queued ones time out", async () => {
+  const mute = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } }); // accepts, never answers
+  try {
+    const at = `http://127.0.0.1:${mute.port}/x`;
+    const queued = Array.from({ length: 64 + 8192 }, () => failure(requestJson(at, { timeoutMs: 400 })));
+    const t0 = Date.now();
+    const extra = await failure(requestJson(at, { timeoutMs: 400 }));
+    expect(Date.now() - t0).toBeLessThan(100);
+    expect([extra.status, extra.code, extra.retryable]).toEqual([0, "CLIENT_ERR_QUEUE_FULL", true]);
+    const rest = await Promise.all(queued);
+    expect(rest.every((e) => e.status === 0 && e.code === "CLIENT_ERR_UNREACHABLE" && /timed out/.test(e.message))).toBe(true);
+  } finally { mute.stop(true); }
 });
 
 test("header values with CR/LF are refused before anything is sent", async () => {

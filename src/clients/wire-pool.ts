@@ -11,7 +11,7 @@ import { isIP } from "node:net";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 
 export const MAX_CONNS = 64;
-/** Requests waiting for a connection, per origin; beyond this a request fails at once (retryable). */
+/** Requests waiting for a connection, per origin; beyond this a request fails at once (CLIENT_ERR_QUEUE_FULL, status 0: retryable). */
 export const MAX_WAITING = 8192;
 /** A connection idle this long is closed (below the usual server idle timeouts, which race with reuse). */
 export const IDLE_MS = 4000;
@@ -152,7 +152,7 @@ export function send(o: Origin, ex: Exchange): void {
     if (!c.closed) { attach(c, ex); return; }
   }
   if (o.open < MAX_CONNS) { fresh(o, ex); return; }
-  if (o.waiting.length >= MAX_WAITING) { ex.fail(unreachable(`${MAX_WAITING} requests already wait for one of ${MAX_CONNS} connections`)); return; }
+  if (o.waiting.length >= MAX_WAITING) { ex.fail(new WireError(0, "CLIENT_ERR_QUEUE_FULL", `${MAX_WAITING} requests already wait for one of ${MAX_CONNS} connections`)); return; }
   o.waiting.push(ex);
   waitingOrigins.add(o);
   sweeping();
