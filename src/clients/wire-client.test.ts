@@ -118,6 +118,23 @@ test("a reused connection the server closes without answering is retried once on
   expect(r.served).toBe(0);
 });
 
+test("the server closing idle connections between requests: the next request goes out on a new connection", async () => {
+  const a = await requestJson<{ conn: number }>(url("/json"));
+  for (const s of sockets) if (s.data.id === a.conn) s.end(); // the server's idle timeout, say
+  expect(await closedSoon(a.conn)).toBe(true);
+  await Bun.sleep(10);
+  const b = await requestJson<{ conn: number }>(url("/json"));
+  expect(b.conn).not.toBe(a.conn);
+});
+
+test("an idle connection is closed by the client after a while (4 s)", async () => {
+  const a = await requestJson<{ conn: number }>(url("/json"));
+  await Bun.sleep(3500);
+  expect(closedIds).not.toContain(a.conn);
+  for (let i = 0; i < 150 && !closedIds.includes(a.conn); i++) await Bun.sleep(10);
+  expect(closedIds).toContain(a.conn);
+}, 10_000);
+
 test("a server dying mid-response: a retryable status-0 ServiceError, and that connection is not reused", async () => {
   const err = await failure(requestJson(url("/die")));
   expect(err).toBeInstanceOf(ServiceError);
