@@ -51,7 +51,7 @@ export function serviceUrl(urlVar: string, portVar: string, defaultPort: number,
   return `${secure ? "https" : "http"}://${hostFor(set(env, "BIND_ADDRESS"))}:${port}`;
 }
 
-/** What fetch() takes as `tls`: a client certificate and key (mTLS), the CA to verify the platform with. */
+/** The client TLS (fetch()'s and the clients' transport's `tls`): a client certificate and key (mTLS), the CA to verify the platform with. */
 export interface ClientTls { cert?: string; key?: string; ca?: string }
 /** Called per request: file-backed material is re-read after a renewal. */
 export type TlsSource = () => ClientTls;

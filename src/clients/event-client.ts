@@ -109,7 +109,7 @@ export class EventClient {
     return joinUrl(this.baseUrl, path);
   }
 
-  /** fetch()'s `tls` for the next request (current after a certificate renewal), or undefined. */
+  /** The client TLS for the next request (current after a certificate renewal), or undefined. */
   tlsNow(): ClientTls | undefined {
     return this.tls?.();
   }

@@ -1,7 +1,10 @@
 /**
- * A tiny shared fetch helper for the platform clients: JSON in/out, a timeout, and errors that keep the
- * service's coded body ({ error: { code, message, where } }) so callers can branch on `code`.
+ * The platform clients' requests: JSON in/out, a timeout, and errors that keep the service's coded body
+ * ({ error: { code, message, where } }) so callers can branch on `code`. requestJson() goes over the
+ * clients' own keep-alive HTTP/1.1 transport (wire-client.ts); request() (a streamed Response: SSE,
+ * NDJSON replays) over fetch().
  */
+import { wireRequest, type WireAnswer, WireError } from "./wire-client";
 
 export class ServiceError extends Error {
   constructor(
@@ -26,7 +29,7 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   timeoutMs?: number;
   signal?: AbortSignal;
-  /** fetch()'s `tls` (platform mTLS: client certificate + CA; src/clients/env.ts clientTls). */
+  /** Client TLS for https URLs (platform mTLS: client certificate + CA; src/clients/env.ts clientTls). */
   tls?: { cert?: string; key?: string; ca?: string };
 }
 
@@ -85,7 +88,33 @@ async function refusal(res: Response): Promise<never> {
   throw new ServiceError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? res.statusText, e?.where, e?.details);
 }
 
-/** request() and parse the JSON body. */
+/**
+ * Send a request and parse its JSON answer, on the clients' keep-alive transport (wire-client.ts): throws
+ * ServiceError for a non-2xx answer (its coded body when it has one) or none (status 0), a SyntaxError
+ * for a 2xx answer that is not JSON. Redirects are not followed (a 3xx is a ServiceError).
+ */
 export function requestJson<T>(url: string, opts: RequestOptions = {}): Promise<T> {
-  return request(url, opts).then((res) => res.json() as Promise<T>);
+  let body: string | undefined;
+  if (opts.body !== undefined) {
+    try { body = JSON.stringify(opts.body); } catch (err) { return Promise.reject(err); } // a rejection, as from an async function
+  }
+  const headers = opts.headers;
+  const contentType = body === undefined || (headers !== undefined && hasContentType(headers)) ? undefined : "application/json";
+  return wireRequest(url, { method: opts.method ?? (body ? "POST" : "GET"), headers, body, contentType, timeoutMs: opts.timeoutMs ?? 10_000, signal: opts.signal, tls: opts.tls }).then(
+    (a) => (a.status >= 200 && a.status < 300 ? (JSON.parse(a.body) as T) : wireRefusal(a)),
+    (err) => { throw err instanceof WireError ? new ServiceError(err.status, err.code, `${url}: ${err.message}`) : err; },
+  );
+}
+
+function hasContentType(h: Record<string, string>): boolean {
+  for (const k in h) if (k.length === 12 && k.toLowerCase() === "content-type") return true;
+  return false;
+}
+
+/** The ServiceError for a whole answer that is not 2xx (its coded body when it has one). */
+function wireRefusal(a: WireAnswer): never {
+  let parsed: any;
+  try { parsed = JSON.parse(a.body); } catch { /* not JSON */ }
+  const e = parsed?.error;
+  throw new ServiceError(a.status, e?.code ?? `HTTP_${a.status}`, e?.message ?? a.statusText, e?.where, e?.details);
 }

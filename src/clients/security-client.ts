@@ -10,6 +10,7 @@
  * (src/clients/env.ts); `tls: { cert, key, ca }` (e.g. a service's own credentials) wins.
  */
 import { clientTls, serviceToken, serviceUrl, type ClientTls, type TlsSource } from "./env";
+import { wireRequest, WireError, type WireAnswer } from "./wire-client";
 
 export interface ServiceCredentials {
   service: string;
@@ -67,23 +68,25 @@ export class SecurityClient {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
+  /** One request on the clients' keep-alive transport (wire-client.ts); no answer at all is status 0 (its code CLIENT_ERR_*). */
   private async call<T>(method: string, path: string, body?: unknown, opts: { allow404?: boolean; text?: boolean } = {}): Promise<T | undefined> {
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    if (body !== undefined) headers["content-type"] = "application/json";
-    const res = await fetch(this.baseUrl + path, {
-      method,
-      headers,
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(this.timeoutMs),
-      ...(this.tls ? { tls: this.tls() } : {}),
-    });
+    const json = body !== undefined ? JSON.stringify(body) : undefined;
+    let res: WireAnswer;
+    try {
+      res = await wireRequest(this.baseUrl + path, { method, headers, body: json, contentType: json !== undefined ? "application/json" : undefined, timeoutMs: this.timeoutMs, tls: this.tls?.() });
+    } catch (err) {
+      if (err instanceof WireError) throw new SecurityClientError(err.status, err.code, `${this.baseUrl}${path}: ${err.message}`);
+      throw err;
+    }
     if (res.status === 404 && opts.allow404) return undefined;
-    if (!res.ok) {
-      const err = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+    if (res.status < 200 || res.status >= 300) {
+      let err: { error?: { code?: string; message?: string } } = {};
+      try { err = JSON.parse(res.body); } catch { /* not JSON */ }
       throw new SecurityClientError(res.status, err.error?.code ?? `HTTP_${res.status}`, err.error?.message ?? res.statusText);
     }
-    return (opts.text ? await res.text() : await res.json()) as T;
+    return (opts.text ? res.body : JSON.parse(res.body)) as T;
   }
 
   /** Issue a new key pair and certificate for a service (returns the private key once). */
