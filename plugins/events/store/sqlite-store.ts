@@ -16,6 +16,9 @@ import {
 } from "./types";
 
 
+/** A consumer's seen_at (consumers table) is refreshed at most this often: a write per read cost a WAL frame each. */
+const SEEN_EVERY_MS = 1000;
+
 function toEvent(r: EventRow): StoredEvent {
   const e: StoredEvent = { id: r.eid, streamId: `${r.ms}-${r.seq}`, type: r.type as StoredEvent["type"], source: r.source, time: r.time, correlationId: r.cid, schemaVersion: r.ver, payload: JSON.parse(r.payload) };
   if (r.tp) e.traceparent = r.tp;
@@ -35,6 +38,9 @@ class SqliteEventStore implements EventStore {
   private readonly ackTx;
   private readonly claimTx;
   private readonly trimmer: SqliteTrimmer;
+  /** When each consumer's row was last written (group NUL consumer → ms): seen_at is refreshed at most every SEEN_EVERY_MS. */
+  private readonly seenWritten = new Map<string, number>();
+  private newProbe?: ReturnType<Database["prepare"]>;
 
   constructor(private readonly db: Database, readonly stream: string, private readonly policy: TrimPolicy, private readonly idem: IdemIndex, private readonly onClose: () => void) {
     this.counts.rows = db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM events WHERE stream = ?").get(stream)!.n;
@@ -148,7 +154,11 @@ class SqliteEventStore implements EventStore {
     const g = this.db.query<{ last_seq: number }, [string, string]>("SELECT last_seq FROM groups WHERE stream = ? AND name = ?").get(this.stream, group);
     if (!g) throw new Error(`NOGROUP no such group ${group}`);
     const now = Date.now();
-    this.db.query("INSERT OR REPLACE INTO consumers (stream, grp, name, seen_at) VALUES (?, ?, ?, ?)").run(this.stream, group, consumer, now);
+    const seenKey = group + "\0" + consumer;
+    if (now - (this.seenWritten.get(seenKey) ?? -Infinity) >= SEEN_EVERY_MS) {
+      this.db.query("INSERT OR REPLACE INTO consumers (stream, grp, name, seen_at) VALUES (?, ?, ?, ?)").run(this.stream, group, consumer, now);
+      this.seenWritten.set(seenKey, now);
+    }
     const rows = this.db.query<EventRow, [string, number, number]>(`SELECT * FROM ${SEQ_INDEX} WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?`).all(this.stream, g.last_seq, count);
     if (rows.length === 0) return [];
     const add = this.db.query("INSERT OR REPLACE INTO pending (stream, grp, seq, consumer, delivered_at, count) VALUES (?, ?, ?, ?, ?, 1)");
@@ -158,7 +168,19 @@ class SqliteEventStore implements EventStore {
     return rows.map((r) => ({ event: toEvent(r), deliveryCount: 1 }));
   });
 
+  /** Whether the group has an entry past its last delivered one (read-only: no transaction, no write). */
+  private hasNew(group: string): boolean {
+    this.newProbe ??= this.db.prepare(`SELECT 1 AS x FROM ${SEQ_INDEX} WHERE stream = ?1 AND seq > (SELECT last_seq FROM groups WHERE stream = ?1 AND name = ?2) LIMIT 1`);
+    return this.newProbe.get(this.stream, group) != null;
+  }
+
   async readGroup(group: string, consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
+    // A consumer seen within the second whose group has nothing new waits first: a read-only probe instead
+    // of a write transaction that finds nothing (one per delivery, and ~28 % of the server at 1,000/s).
+    if (blockMs > 0 && Date.now() - (this.seenWritten.get(group + "\0" + consumer) ?? -Infinity) < SEEN_EVERY_MS && !this.hasNew(group)) {
+      await waitForAppend(this.stream, blockMs);
+      return this.readGroupTx.immediate(group, consumer, count) as Delivery[];
+    }
     const first = this.readGroupTx.immediate(group, consumer, count) as Delivery[];
     if (first.length > 0 || blockMs <= 0) return first;
     await waitForAppend(this.stream, blockMs);
@@ -256,6 +278,7 @@ class SqliteEventStore implements EventStore {
       for (const t of ["events", "groups", "consumers", "pending", "dlq", "idem", "idem_log", "meta"]) this.db.query(`DELETE FROM ${t} WHERE stream = ?`).run(this.stream);
     }).immediate();
     this.idem.clear();
+    this.seenWritten.clear();
     this.counts.rows = 0;
     this.counts.perType.clear();
   }
