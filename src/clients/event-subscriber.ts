@@ -27,6 +27,7 @@ import type { EventTypeName, PlatformEventEnvelope } from "../contracts/event-ca
 import { request, ServiceError } from "./http";
 import type { EventClient } from "./event-client";
 import { formatTraceparent, nowMs, parseTraceparent, randomHex, SPAN_KIND, type TraceContext, type Tracer } from "../lib/trace/trace";
+import { sseBlocks } from "./sse-blocks";
 
 /** An event arrived for which this subscriber has no handler: it was left unacknowledged. */
 export class UnhandledEventError extends Error {
@@ -149,21 +150,10 @@ export class EventSubscriberClient {
   }
 
   private async consume(body: ReadableStream<Uint8Array>) {
-    const reader = body.getReader();
-    const dec = new TextDecoder();
-    let buf = "";
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      buf += dec.decode(value, { stream: true });
-      let end: number;
-      while ((end = buf.indexOf("\n\n")) >= 0) {
-        const block = buf.slice(0, end);
-        buf = buf.slice(end + 2);
-        let data = "";
-        for (const line of block.split("\n")) if (line.startsWith("data:")) data += line.slice(line.charAt(5) === " " ? 6 : 5);
-        if (data) await this.dispatch(JSON.parse(data));
-      }
+    for await (const block of sseBlocks(body)) {
+      let data = "";
+      for (const line of block.split("\n")) if (line.startsWith("data:")) data += line.slice(line.charAt(5) === " " ? 6 : 5);
+      if (data) await this.dispatch(JSON.parse(data));
     }
   }
 

@@ -4,6 +4,7 @@ import { freePort, startHost, tempDir, SHARED_REDIS_URL, type TestHost } from ".
 import { RawConn } from "../../../test/support/raw-http";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { sseBlocks } from "../../../src/clients/sse-blocks";
 
 /** Delete this test's keys of `stream` from a Redis it shares with others (never a flush). */
 export async function dropStreamKeys(redisUrl: string, stream: string): Promise<void> {
@@ -44,26 +45,15 @@ export async function openSse(url: string): Promise<SseReader> {
   };
   if (!res.ok || !res.body) return r;
   void (async () => {
-    const reader = res.body!.getReader();
-    const dec = new TextDecoder();
-    let buf = "";
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) return;
-        buf += dec.decode(value, { stream: true });
-        let end: number;
-        while ((end = buf.indexOf("\n\n")) >= 0) {
-          const block = buf.slice(0, end);
-          buf = buf.slice(end + 2);
-          const ev: Partial<SseEvent> = {};
-          for (const line of block.split("\n")) {
-            if (line.startsWith("id: ")) ev.id = line.slice(4);
-            else if (line.startsWith("event: ")) ev.type = line.slice(7);
-            else if (line.startsWith("data: ")) ev.data = JSON.parse(line.slice(6));
-          }
-          if (ev.data) events.push(ev as SseEvent);
+      for await (const block of sseBlocks(res.body!)) {
+        const ev: Partial<SseEvent> = {};
+        for (const line of block.split("\n")) {
+          if (line.startsWith("id: ")) ev.id = line.slice(4);
+          else if (line.startsWith("event: ")) ev.type = line.slice(7);
+          else if (line.startsWith("data: ")) ev.data = JSON.parse(line.slice(6));
         }
+        if (ev.data) events.push(ev as SseEvent);
       }
     } catch { /* aborted */ }
   })();
