@@ -7,6 +7,7 @@
  */
 import { PairHeaders } from "./pair-headers";
 import { hostProblem } from "./host-field";
+import { BAD_VALUE_BYTE, TCHAR, fieldName } from "./field-bytes";
 
 export const CRLFCRLF = Buffer.from("\r\n\r\n");
 /** A response head larger than this is refused (the upstream is broken, or hostile). */
@@ -15,10 +16,7 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const TARGET = /^[\x21-\x7e]+$/;
 /** Control bytes other than HTAB, and DEL: never in a field value (a vertical tab before `chunked`...). */
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
-/** A whole field section that needs no line-by-line checks: token names, a colon, no control byte in values. */
-const FIELD_SECTION = /^(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\x00-\x08\x0a-\x1f\x7f]*(?:\r\n|$))*$/;
 const DIGITS = /^\d{1,15}$/;
-const NON_ASCII = /[\x80-\xff]/;
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
 
 /** Why a request's body framing cannot be trusted (answered 400, connection closed). */
@@ -92,17 +90,29 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
   let connection: string | null = null;
   let upgrade: string | null = null;
   let expect = false;
-  let i = lineEnd + 2;
-  const n = text.length;
-  // One regex over the field section and one lower-casing of the head; line-by-line checks only to name a fault.
-  if (i < n && !FIELD_SECTION.test(i === 0 ? text : text.slice(i))) explainFieldFault(text, i);
-  const lower = text.toLowerCase(); // latin1 lower-casing keeps every offset
-  while (i < n) {
-    let nl = text.indexOf("\r\n", i);
-    if (nl === -1) nl = n;
-    const colon = text.indexOf(":", i);
-    const name = lower.slice(i, colon);
-    const value = trimOws(text, colon + 1, nl);
+  let ascii = true;
+  // The field section in one pass over the bytes: each line checked (token name, colon, no control
+  // byte in the value, CRLF), split and named; the text is consulted only to name a fault.
+  let p = from + lineEnd + 2;
+  while (p < end) {
+    const line = p;
+    let upper = false;
+    let c = 0;
+    while (p < end && TCHAR[(c = buf[p])] === 1) { if (c <= 90 && c >= 65) upper = true; p++; }
+    if (p === line || p === end || c !== 58 /* : */) explainFieldFault(text, line - from);
+    const colon = p++;
+    while (p < end && ((c = buf[p]) === 32 || c === 9)) p++;
+    const valueStart = p;
+    let valueEnd = p;
+    while (p < end && (c = buf[p]) !== 13) {
+      if (BAD_VALUE_BYTE[c] === 1) explainFieldFault(text, line - from);
+      p++;
+      if (c > 127) ascii = false;
+      if (c !== 32 && c !== 9) valueEnd = p;
+    }
+    if (p < end && (p + 1 === end || buf[p + 1] !== 10)) explainFieldFault(text, line - from); // CR without LF
+    const name = fieldName(buf, line, colon, text, from, upper);
+    const value = text.slice(valueStart - from, valueEnd - from);
     pairs.push(name, value);
     switch (name) {
       case "content-length": lengths++; contentLength = DIGITS.test(value) ? Number(value) : -2; break;
@@ -112,7 +122,7 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
       case "upgrade": upgrade = value; break;
       case "expect": expect = true; break;
     }
-    i = nl + 2;
+    p += 2;
   }
   if (hosts > 1) throw new MalformedHead("more than one Host header");
   if (hosts === 0 && minor === 1) throw new MalformedHead("an HTTP/1.1 request must carry a Host header (RFC 9112 §3.2)");
@@ -141,19 +151,12 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
     else if (minor === 0 && /(^|[\s,])keep-alive($|[\s,])/.test(c)) keepAlive = true;
   }
   return {
-    method, target, minor, headers: new PairHeaders(pairs), headerBytes: n - lineEnd, contentLength, chunked, framing, keepAlive, special, upgrade, expect,
-    bodyStart: end + 4, ascii: !NON_ASCII.test(text), body: null, clientIp: "",
+    method, target, minor, headers: new PairHeaders(pairs), headerBytes: text.length - lineEnd, contentLength, chunked, framing, keepAlive, special, upgrade, expect,
+    bodyStart: end + 4, ascii, body: null, clientIp: "",
   };
 }
 
-/** text[from, to) without leading/trailing SP and HTAB only (String.trim would also eat VT, FF, NBSP...). */
-function trimOws(text: string, from: number, to: number): string {
-  while (from < to && (text.charCodeAt(from) === 32 || text.charCodeAt(from) === 9)) from++;
-  while (to > from && (text.charCodeAt(to - 1) === 32 || text.charCodeAt(to - 1) === 9)) to--;
-  return text.slice(from, to);
-}
-
-/** The field section failed FIELD_SECTION: find the first bad line and say what is wrong with it. */
+/** The byte scan refused the field line at `from`: say what is wrong with it (or with a later one). */
 function explainFieldFault(text: string, from: number): never {
   let i = from;
   const n = text.length;

@@ -56,6 +56,16 @@ describe("parseRequestHead", () => {
     expect(h.contentLength).toBe(12);
   });
 
+  test("names in any case come out lower-cased, common or not; a name only as long as a common one stays itself", () => {
+    const names = ["Host", "USER-AGENT", "Accept-Encoding", "x-REQUEST-id", "Sec-WebSocket-Key", "TE", "X-Custom-Thing", "x_request_id", "x-request-ie", "Hosts", "Ho-t", "ACCEPT~", "A^B"];
+    const head = "GET / HTTP/1.1\r\n" + names.map((n, i) => `${n.toLowerCase() === "host" ? "Host" : n}: v${i}\r\n`).join("") + "\r\n";
+    const h = req(head);
+    expect(h.headers.pairs.filter((_, i) => i % 2 === 0)).toEqual(names.map((n) => n.toLowerCase()));
+    expect(h.headers.get("x_request_id")).toBe("v7");
+    expect(h.headers.get("x-request-id")).toBe("v3");
+    expect(h.headers.get("te")).toBe("v5");
+  });
+
   test("repeated headers: get joins with ', ', forEach sees each line", () => {
     const h = req("GET / HTTP/1.1\r\nHost: h\r\nAccept: a\r\nX-Other: o\r\naccept: b\r\nACCEPT: c\r\n\r\n");
     expect(h.headers.get("accept")).toBe("a, b, c");
