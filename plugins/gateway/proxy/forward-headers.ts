@@ -5,7 +5,7 @@
  */
 
 import { applyHeaderProgramToPairs, type BlockProgram, type HeaderProgram } from "../transforms";
-import type { HeaderView } from "../../../src/lib/http1/pair-headers";
+import { PairHeaders, type HeaderView } from "../../../src/lib/http1/pair-headers";
 import { HOP_BY_HOP } from "../../../src/lib/http1/hop-by-hop";
 import type { FramingProblem } from "../../../src/lib/http1/head";
 
@@ -66,6 +66,11 @@ export function headerBytes(h: Headers): number {
   return n;
 }
 
+/** A Host for Forwarded's quoted host=: without quotes (a checked Host has none: no regex run per request). */
+function unquoted(host: string): string {
+  return host.indexOf('"') === -1 ? host : host.replace(/"/g, "");
+}
+
 /** Client address formatted for Forwarded (RFC 7239 quotes IPv6 in brackets). */
 function forwardedFor(ip: string): string {
   return ip.indexOf(":") !== -1 ? `"[${ip}]"` : ip;
@@ -86,7 +91,7 @@ export function setForwardingHeaders(h: Headers, f: ForwardingInfo): void {
   h.set("x-forwarded-for", priorXff ? `${priorXff}, ${f.clientIp}` : f.clientIp);
   h.set("x-forwarded-proto", f.proto);
   if (f.host !== null) h.set("x-forwarded-host", f.host);
-  const element = `for=${forwardedFor(f.clientIp)};proto=${f.proto}${f.host !== null ? `;host="${f.host.replace(/"/g, "")}"` : ""}`;
+  const element = `for=${forwardedFor(f.clientIp)};proto=${f.proto}${f.host !== null ? `;host="${unquoted(f.host)}"` : ""}`;
   const priorFwd = f.trustChain ? h.get("forwarded") : null;
   h.set("forwarded", priorFwd ? `${priorFwd}, ${element}` : element);
   h.set("x-request-id", f.requestId);
@@ -113,17 +118,19 @@ export function headerBlock(h: HeaderView, f: ForwardingInfo, preserveHost: bool
   }
   const host = f.host;
   const priorXff = f.trustChain ? h.get("x-forwarded-for") : null;
-  const element = "for=" + forwardedFor(f.clientIp) + ";proto=" + f.proto + (host !== null ? ';host="' + host.replace(/"/g, "") + '"' : "");
+  const element = "for=" + forwardedFor(f.clientIp) + ";proto=" + f.proto + (host !== null ? ';host="' + unquoted(host) + '"' : "");
   const priorFwd = f.trustChain ? h.get("forwarded") : null;
   const xff = priorXff ? priorXff + ", " + f.clientIp : f.clientIp;
   const fwd = priorFwd ? priorFwd + ", " + element : element;
   if (program !== undefined && simple === undefined) return programBlock(h, f, preserveHost, program, skipAlso, xff, fwd);
   const skip = simple?.skip;
   let out = "";
-  h.forEach((value, name) => {
+  const copy = (value: string, name: string) => {
     if (BLOCK_SKIP.has(name) || (skipAlso !== undefined && skipAlso.has(name)) || (skip !== undefined && skip.has(name))) return;
     out += name + ": " + value + "\r\n";
-  });
+  };
+  if (h instanceof PairHeaders) { const p = h.pairs; for (let i = 0; i < p.length; i += 2) copy(p[i + 1], p[i]); } // the wire lane: no callback per field
+  else h.forEach(copy);
   if (preserveHost && host !== null) out += "host: " + host + "\r\n";
   out += "x-forwarded-for: " + xff + "\r\n";
   out += "x-forwarded-proto: " + f.proto + "\r\n";
