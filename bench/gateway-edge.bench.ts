@@ -51,16 +51,37 @@ const token = await new SignJWT({ sub: "bench-user", scope: "trade read" })
 interface Variant { key: string; label: string; edge: string; service: string; headers: Record<string, string>; tokens?: string[]; sameAs?: string }
 
 const redisPrefix = `tradpal:bench:edge:${process.pid}:${Date.now()}:`;
+/**
+ * The rate limit's Redis: a redis-server of the bench's own pinned to the load side's core (CPU 0), as
+ * Redis would be on a host of its own in production. The shared one floats onto the gateway's core and
+ * takes CPU from it that the rows would count as the gateway's throughput. EDGE_BENCH_REDIS=shared uses it.
+ */
+const ownRedis = process.env.EDGE_BENCH_REDIS !== "shared" && hasCommand("redis-server");
+const redisPort = ownRedis ? freePort() : 0;
+const redisProc = ownRedis ? Bun.spawn(pin(0, ["redis-server", "--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]), { stdout: "ignore", stderr: "ignore" }) : undefined;
+const REDIS_URL = ownRedis ? `redis://127.0.0.1:${redisPort}` : SHARED_REDIS_URL;
+if (ownRedis) await waitForRedis(redisPort);
+
+async function waitForRedis(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const s = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+      s.end();
+      return;
+    } catch { await Bun.sleep(50); }
+  }
+  throw new Error(`redis-server did not start on ${port}`);
+}
 const variants: Variant[] = [
   { key: "A", label: "route without auth and limits (baseline)", edge: `    auth: { enabled: false }\n    rate_limiting: { enabled: false }\n`, service: "", headers: { authorization: `Bearer ${token}` } },
   { key: "B", label: "JWT (HS256) + local rate limit", edge: `    auth: { hs256_secret: "${SECRET}" }\n    rate_limiting: { store: local }\n`, service: "        auth_required: true\n        scopes: [trade]\n        rate_limit: 1000000000/min\n", headers: { authorization: `Bearer ${token}` } },
-  { key: "C", label: "JWT (HS256) + Redis rate limit (cluster), 1 subject", edge: `    auth: { hs256_secret: "${SECRET}" }\n    rate_limiting: { store: redis, redis_url: "${SHARED_REDIS_URL}", key_prefix: "${redisPrefix}" }\n`, service: "        auth_required: true\n        scopes: [trade]\n        rate_limit: 1000000000/min\n", headers: { authorization: `Bearer ${token}` } },
+  { key: "C", label: "JWT (HS256) + Redis rate limit (cluster), 1 subject", edge: `    auth: { hs256_secret: "${SECRET}" }\n    rate_limiting: { store: redis, redis_url: "${REDIS_URL}", key_prefix: "${redisPrefix}" }\n`, service: "        auth_required: true\n        scopes: [trade]\n        rate_limit: 1000000000/min\n", headers: { authorization: `Bearer ${token}` } },
   { key: "D", label: "JWT (HS256) + Redis rate limit (cluster), 1000 subjects", edge: "", service: "", headers: {}, tokens: await Promise.all(Array.from({ length: 1000 }, (_, i) => new SignJWT({ sub: `bench-user-${i}`, scope: "trade" }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setIssuer("tradpal-gateway").setAudience("tradpal").setIssuedAt().setExpirationTime("2h").sign(new TextEncoder().encode(SECRET)))), sameAs: "C" },
 ];
 
 const dir = mkdtempSync(join(tmpdir(), "edge-bench-"));
 const procs: ReturnType<typeof Bun.spawn>[] = [];
-const cleanup = () => { for (const p of procs) { try { p.kill("SIGTERM"); } catch { /* gone */ } } rmSync(dir, { recursive: true, force: true }); };
+const cleanup = () => { redisProc?.kill("SIGTERM"); for (const p of procs) { try { p.kill("SIGTERM"); } catch { /* gone */ } } rmSync(dir, { recursive: true, force: true }); };
 process.on("exit", cleanup);
 
 const originPort = freePort();
@@ -185,7 +206,7 @@ for (let round = 0; round < ROUNDS; round++) {
 const ctxLocal = testContext();
 const edgeRoute = route("bench", { auth: true, scopes: ["trade"], rate: "1000000000/min" });
 const local = await createEdgePolicy(decodeGatewaySettings({ auth: { hs256_secret: SECRET }, rate_limiting: { store: "local" } }), ctxLocal, [edgeRoute]);
-const cluster = await createEdgePolicy(decodeGatewaySettings({ auth: { hs256_secret: SECRET }, rate_limiting: { store: "redis", redis_url: SHARED_REDIS_URL, key_prefix: redisPrefix + "micro:" } }), testContext(), [edgeRoute]);
+const cluster = await createEdgePolicy(decodeGatewaySettings({ auth: { hs256_secret: SECRET }, rate_limiting: { store: "redis", redis_url: REDIS_URL, key_prefix: redisPrefix + "micro:" } }), testContext(), [edgeRoute]);
 const req = new Request("http://localhost/api/orders", { headers: { authorization: `Bearer ${token}` } });
 for (let round = 0; round < ROUNDS; round++) {
   add("check(): cached token + scope + local limit + headers (whole edge, sync)", perOp(200_000, () => local.check(req, edgeRoute, "127.0.0.1")));
@@ -206,7 +227,7 @@ const hsJose = median(micro.filter((m) => m.name.startsWith("HS256 verify, jose"
 const tool = useWrk ? "wrk 4.x, 1 thread, 64 connections" : "autocannon, 64 connections";
 const md = `Command: \`bun run bench gateway-edge\` (${SECONDS}s per measured run after ${WARMUP_S}s warm-up, ${ROUNDS} interleaved rounds A B C D). Tool: ${tool}.
 Layout: load generator and origin (bench/peers/origin.ts, 114-byte JSON) on CPU 0, each gateway host (\`bun src/main.ts --only gateway\`, default upstream client) on CPU 1${canPin ? "" : " (taskset missing: not pinned)"}.
-Redis: the shared Redis 7 on 127.0.0.1:6379. The route's limit is 10⁹/min so every request takes the full decision and none is refused.
+Redis: ${ownRedis ? "a redis-server of the bench's own (no persistence), pinned to CPU 0 with the load generator, as a Redis on a host of its own would be" : `the shared Redis on ${SHARED_REDIS_URL} (EDGE_BENCH_REDIS=shared)`}. The route's limit is 10⁹/min so every request takes the full decision and none is refused.
 
 **Throughput through the real gateway** (targets: B ≥ 0.9× A, C/D ≥ 0.7× A). Every variant is loaded by the same scripted wrk (a Lua request() rotating over its bearer tokens: one for A–C, 1,000 for D; A ignores it), so rows differ only in the gateway.
 
