@@ -61,12 +61,19 @@ function recordAttempt(core: ProxyCore, call: Call, route: CompiledRoute, member
   if (err === "client" || err === "body-limit") return;
   const state = member.state;
   observeLatency(state, latencyMs, doneAt);
-  if (recordOutcome(state, err !== undefined || status >= 500, svc.settings.outlier, doneAt, () => ejectionAllowed(svc.members, svc.settings.outlier.max_ejection_percent, doneAt))) {
+  const failed = err !== undefined || status >= 500;
+  if (recordOutcome(state, failed, svc.settings.outlier, doneAt, failed ? ejectionCap(route, doneAt) : undefined)) {
     svc.ejections.value++;
     // Often in the upstream socket's callback, outside the request's context: name the request that tipped it.
     core.o.log.warn("instance ejected", { service: svc.name, instance: member.url, until: new Date(state.ejectedUntil).toISOString(), reason: err ?? `status ${status}`, request_id: call.requestId, trace_id: call.ctx?.trace() });
   }
   if (err === undefined) core.o.latency.observe(svc.latency, latencyMs / 1000);
+}
+
+/** Whether the service may eject one more instance at `now`: made only on a failure (no closure per successful request). */
+function ejectionCap(route: CompiledRoute, now: number): () => boolean {
+  const svc = route.svc;
+  return () => ejectionAllowed(svc.members, svc.settings.outlier.max_ejection_percent, now);
 }
 
 /** Whether this attempt's outcome may be retried (the budget is asked separately). */

@@ -125,12 +125,13 @@ export function headerBlock(h: HeaderView, f: ForwardingInfo, preserveHost: bool
   if (program !== undefined && simple === undefined) return programBlock(h, f, preserveHost, program, skipAlso, xff, fwd);
   const skip = simple?.skip;
   let out = "";
-  const copy = (value: string, name: string) => {
-    if (BLOCK_SKIP.has(name) || (skipAlso !== undefined && skipAlso.has(name)) || (skip !== undefined && skip.has(name))) return;
-    out += name + ": " + value + "\r\n";
-  };
-  if (h instanceof PairHeaders) { const p = h.pairs; for (let i = 0; i < p.length; i += 2) copy(p[i + 1], p[i]); } // the wire lane: no callback per field
-  else h.forEach(copy);
+  if (h instanceof PairHeaders) {
+    // The wire lane: the fields by index, no callback (nor closure) per request.
+    const p = h.pairs;
+    for (let i = 0; i < p.length; i += 2) if (copied(p[i], skipAlso, skip)) out += p[i] + ": " + p[i + 1] + "\r\n";
+  } else {
+    out = copiedLines(h, skipAlso, skip);
+  }
   if (preserveHost && host !== null) out += "host: " + host + "\r\n";
   out += "x-forwarded-for: " + xff + "\r\n";
   out += "x-forwarded-proto: " + f.proto + "\r\n";
@@ -138,6 +139,18 @@ export function headerBlock(h: HeaderView, f: ForwardingInfo, preserveHost: bool
   out += "forwarded: " + fwd + "\r\n";
   out += "x-request-id: " + f.requestId + "\r\ntraceparent: " + f.traceparent + "\r\n";
   return simple !== undefined ? out + simple.tail : out;
+}
+
+/** Whether a client's field goes into the block verbatim (not hop-by-hop, not ours, not removed by the route). */
+function copied(name: string, skipAlso: Set<string> | undefined, skip: ReadonlySet<string> | undefined): boolean {
+  return !BLOCK_SKIP.has(name) && (skipAlso === undefined || !skipAlso.has(name)) && (skip === undefined || !skip.has(name));
+}
+
+/** copied() over a Headers (the fetch lane); its own function, so the wire lane's call makes no closure scope. */
+function copiedLines(h: HeaderView, skipAlso: Set<string> | undefined, skip: ReadonlySet<string> | undefined): string {
+  let out = "";
+  h.forEach((value, name) => { if (copied(name, skipAlso, skip)) out += name + ": " + value + "\r\n"; });
+  return out;
 }
 
 /** The block with a request program applied (it may edit the forwarding fields too, as on the Headers path). */

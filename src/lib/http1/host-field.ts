@@ -11,8 +11,18 @@ function isNameChar(c: number): boolean {
   return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45 || c === 46 || c === 95 || c === 126;
 }
 
+/** The last Host found usable: a client's connection repeats its Host on every request (compared, not scanned again). */
+let lastGood = "";
+
 /** Why `value` is not a usable Host, or undefined when it is. */
 export function hostProblem(value: string): string | undefined {
+  if (value === lastGood && value.length !== 0) return undefined;
+  const why = scanHost(value);
+  if (why === undefined && value.length <= 255) lastGood = value;
+  return why;
+}
+
+function scanHost(value: string): string | undefined {
   const n = value.length;
   if (n === 0) return "empty Host";
   let i = 0;
