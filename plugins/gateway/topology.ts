@@ -7,7 +7,7 @@
  *
  * Fed from the account stage (proxy/account.ts, every answered request, once): the caller is the client
  * certificate's SPIFFE ID, else the token subject, else the client address. Cost per request: three Map
- * lookups and a few array increments;
+ * lookups and a few typed-array increments;
  * a bounded number of edges (MAX_EDGES): when full, edges idle for a whole window are dropped, and if none
  * is, new edges are counted under caller "other".
  */
@@ -16,24 +16,40 @@ import { TopologyShare, type TopologyStore } from "./topology-share";
 const BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, Infinity]; // ms upper bounds
 const MAX_EDGES = 2000;
 
-interface Second { at: number; requests: number; errors: number; hist: Uint32Array }
+/** Per second of the window, in one array per edge: requests, errors, then the latency histogram (BUCKETS). */
+const STRIDE = 2 + BUCKETS.length;
 
+/**
+ * One caller → route → instance edge. Its window is two typed arrays (the second each slot holds, and
+ * the slots' counts), not an object and an array per second: at MAX_EDGES that is 4,000 objects for
+ * the collector to trace instead of 240,000, and one request's counts sit together in memory.
+ */
 class Edge {
-  readonly seconds: Second[];
+  /** The epoch second each slot counts (-1: never used). */
+  readonly at: Float64Array;
+  readonly counts: Uint32Array;
   total = 0;
   totalErrors = 0;
-  constructor(readonly caller: string, readonly route: string, readonly service: string, readonly instance: string, windowS: number) {
-    this.seconds = Array.from({ length: windowS }, () => ({ at: -1, requests: 0, errors: 0, hist: new Uint32Array(BUCKETS.length) }));
+  constructor(readonly caller: string, readonly route: string, readonly service: string, readonly instance: string, readonly windowS: number) {
+    this.at = new Float64Array(windowS).fill(-1);
+    this.counts = new Uint32Array(windowS * STRIDE);
   }
   add(nowS: number, error: boolean, ms: number): void {
-    const s = this.seconds[nowS % this.seconds.length];
-    if (s.at !== nowS) { s.at = nowS; s.requests = 0; s.errors = 0; s.hist.fill(0); }
-    s.requests++;
+    const slot = nowS % this.windowS;
+    const c = this.counts;
+    const base = slot * STRIDE;
+    if (this.at[slot] !== nowS) { this.at[slot] = nowS; c.fill(0, base, base + STRIDE); }
+    c[base]++;
     this.total++;
-    if (error) { s.errors++; this.totalErrors++; }
+    if (error) { c[base + 1]++; this.totalErrors++; }
     let i = 0;
     while (ms > BUCKETS[i]) i++;
-    s.hist[i]++;
+    c[base + 2 + i]++;
+  }
+  /** No request in the window ending at `nowS`. */
+  idle(nowS: number): boolean {
+    for (let k = 0; k < this.windowS; k++) { const at = this.at[k]; if (at >= 0 && nowS - at < this.windowS) return false; }
+    return true;
   }
 }
 
@@ -68,7 +84,7 @@ export class Topology {
   private sweep(nowS: number): number {
     let dropped = 0;
     for (const byInstance of this.edges.values()) for (const byCaller of byInstance.values()) for (const [caller, e] of byCaller) {
-      if (e.seconds.every((s) => s.at < 0 || nowS - s.at >= this.windowS)) { byCaller.delete(caller); dropped++; }
+      if (e.idle(nowS)) { byCaller.delete(caller); dropped++; }
     }
     this.count -= dropped;
     return dropped;
@@ -81,10 +97,12 @@ export class Topology {
     for (const byInstance of this.edges.values()) for (const byCaller of byInstance.values()) for (const e of byCaller.values()) {
       let requests = 0, errors = 0;
       const hist = new Array<number>(BUCKETS.length).fill(0);
-      for (const s of e.seconds) {
-        if (s.at < 0 || nowS - s.at >= this.windowS) continue;
-        requests += s.requests; errors += s.errors;
-        for (let i = 0; i < hist.length; i++) hist[i] += s.hist[i];
+      for (let k = 0; k < e.windowS; k++) {
+        const at = e.at[k];
+        if (at < 0 || nowS - at >= this.windowS) continue;
+        const base = k * STRIDE;
+        requests += e.counts[base]; errors += e.counts[base + 1];
+        for (let i = 0; i < hist.length; i++) hist[i] += e.counts[base + 2 + i];
       }
       if (requests === 0 && !all) continue;
       out.push({ caller: e.caller, route: e.route, service: e.service, instance: e.instance, requests, errors, hist, total: e.total, total_errors: e.totalErrors });
