@@ -63,10 +63,18 @@ export function countOp(ops: Deps["ops"], op: string, outcome: string): void {
   }
 }
 
-export function audit(d: Deps, p: Principal | undefined, fields: Omit<AuditFields, "who">): void {
-  d.state.audit.append({ who: p?.id ?? "anonymous", ...fields });
-  countOp(d.ops, fields.action, fields.outcome);
+/**
+ * Append a line. The fields are copied into one object shape, in AuditFields' order (every caller's order,
+ * so lines read as before; absent fields are left out by JSON as before): a spread made a differently
+ * shaped object per caller, and serialising those was most of a line's cost after its hash (profiled).
+ */
+export function audit(d: Deps, p: Principal | undefined, f: Omit<AuditFields, "who">): void {
+  d.state.audit.append({ who: p?.id ?? "anonymous", action: f.action, target: f.target, outcome: f.outcome, request_id: f.request_id, value_hmac: f.value_hmac, versions: f.versions, reason: f.reason });
+  countOp(d.ops, f.action, f.outcome);
 }
+/** Fails to compile when AuditFields gains a field audit() does not copy. */
+const auditCopiesEveryField: Record<Exclude<keyof AuditFields, "who" | "action" | "target" | "outcome" | "request_id" | "value_hmac" | "versions" | "reason">, never> = {};
+void auditCopiesEveryField;
 
 /** What a caller presents, as both lanes (fetch and raw wire) see it: its Authorization field and its TLS peer's SPIFFE ID. */
 export interface Credentials {

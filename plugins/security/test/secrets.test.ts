@@ -107,6 +107,9 @@ describe("repeated reads (answers memoised per unchanged version)", () => {
     expect((await fetch(url(path + "?all=true"), { method: "DELETE", headers: s.auth() })).status).toBe(204);
     expect((await read("?version=1")).status).toBe(404);
     const trail = reads(path).map((e) => `${e.who} ${e.outcome}`);
+    // Lines keep their key order (AuditFields' order) and leave absent fields out.
+    const line = readFileSync(join(s.dataDir, "security", "audit.log"), "utf8").split("\n").find((l) => l.includes(`"action":"secret.read","target":"${path}","outcome":"ok"`))!;
+    expect(Object.keys(JSON.parse(line))).toEqual(["seq", "ts", "who", "action", "target", "outcome", "request_id", "reason", "prev", "hash"]);
     expect(trail).toEqual([...Array(3).fill("admin ok"), "admin ok", "admin ok", "admin error", "admin ok", "admin error", "admin ok", "service:billing denied", "admin error"]);
   });
 });
