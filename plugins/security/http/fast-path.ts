@@ -62,7 +62,7 @@ export function createFastPath(d: Deps): FastPath {
     readSecret(c, raw, query) {
       try {
         const body = readSecretJson(d, c, raw, query, c.requestId);
-        return typeof body === "string" ? { status: 200, body } : body.then(ok, errorAnswer);
+        return typeof body === "string" ? ok(body) : body.then(ok, errorAnswer);
       } catch (err) {
         return errorAnswer(err);
       }
