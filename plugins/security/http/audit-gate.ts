@@ -4,7 +4,7 @@
  * for the batch its lines are in, never for a write of its own; when that write fails the lines stay
  * queued (tried again with the next batch) and the answer is replaced by 503 SEC_ERR_AUDIT_UNAVAILABLE:
  * a validation, read or change whose trail could be lost is never acknowledged. One rule for both
- * lanes: whenAudited (the raw wire lane, fast-wire.ts) and auditGate (every fetch-lane Response).
+ * lanes: afterAudit (the raw wire lane, fast-wire.ts) and auditGate (every fetch-lane Response).
  */
 import type { AuditLog } from "../../../src/lib/audit/log";
 import { requestIdOf } from "../../../src/core/http";
@@ -12,7 +12,13 @@ import { SecErrors } from "../errors";
 
 type Handler = (req: Request) => Response | Promise<Response>;
 
-/** `answer` once every line appended so far is written (at once when nothing is queued), else `refused()`. */
+/** `deliver(answer)` once every line appended so far is written (at once when nothing is queued), else `deliver(refused())`. No promise: the raw lane's per-request path. */
+export function afterAudit<T>(audit: AuditLog, answer: T, refused: () => T, deliver: (a: T) => void): void {
+  if (!audit.queued) { deliver(answer); return; }
+  audit.whenSynced((err) => deliver(err === undefined ? answer : refused()));
+}
+
+/** The same rule as a value or a promise (the fetch lane answers with a Response or a promise of one). */
 export function whenAudited<T>(audit: AuditLog, answer: T, refused: () => T): T | Promise<T> {
   return audit.queued ? audit.synced().then(() => answer, refused) : answer;
 }

@@ -9,7 +9,7 @@ import { requestIdOf } from "../../../src/core/http";
 import { peerIdentity } from "../../../src/core/peer-identity";
 import { SecErrors } from "../errors";
 import { audit, authenticate, type Credentials, type Deps } from "./deps";
-import { readSecret, rawSecretPath } from "./secret-routes";
+import { readSecretJson, rawSecretPath } from "./secret-routes";
 
 /** A caller on either lane: its credentials and the request id its answer (and audit line) carries. */
 export interface Caller extends Credentials {
@@ -31,9 +31,11 @@ export function errorAnswer(err: unknown): Answer {
 export interface FastPath {
   /** POST /tokens/validate with the body's text. */
   validate(c: Caller, text: string): Answer;
-  /** GET /secrets/<raw>, `raw` still percent-encoded. */
-  readSecret(c: Caller, raw: string, query: URLSearchParams | undefined): Promise<Answer>;
+  /** GET /secrets/<raw>, `raw` still percent-encoded; an Answer at once when the store holds the secret in memory. */
+  readSecret(c: Caller, raw: string, query: URLSearchParams | undefined): Answer | Promise<Answer>;
 }
+
+const ok = (body: string): Answer => ({ status: 200, body });
 
 export function createFastPath(d: Deps): FastPath {
   const auditMode = d.cfg.audit.token_validations;
@@ -57,9 +59,10 @@ export function createFastPath(d: Deps): FastPath {
         return errorAnswer(err);
       }
     },
-    async readSecret(c, raw, query) {
+    readSecret(c, raw, query) {
       try {
-        return { status: 200, body: JSON.stringify(await readSecret(d, c, raw, query, c.requestId)) };
+        const body = readSecretJson(d, c, raw, query, c.requestId);
+        return typeof body === "string" ? ok(body) : body.then(ok, errorAnswer);
       } catch (err) {
         return errorAnswer(err);
       }

@@ -11,7 +11,7 @@ import { writeWireAnswer } from "../../../src/lib/http1/wire-answer";
 import { acceptRequestId } from "../../../src/core/http";
 import type { WireClient, WireHandler, WireRequest } from "../../../src/core/wire";
 import type { AuditLog } from "../../../src/lib/audit/log";
-import { auditRefusal, whenAudited } from "./audit-gate";
+import { afterAudit, auditRefusal } from "./audit-gate";
 import { errorAnswer, type Answer, type Caller, type FastPath } from "./fast-path";
 
 const SECRETS = "/secrets/";
@@ -19,6 +19,7 @@ const SECRETS = "/secrets/";
 const KEPT_AS_IS = /^[A-Za-z0-9_.@:+=,\-\/%~!$&'()*;]*$/;
 /** ...and no dot segment it would resolve (also written "%2e"). */
 const DOT_SEGMENT = /\/\.|%2e/i;
+const refusal = () => errorAnswer(auditRefusal());
 
 export function createFastWire(fast: FastPath, audit: AuditLog, bodyLimit: number): WireHandler {
   const utf8 = new TextDecoder(); // strips a BOM like Request.text()
@@ -36,16 +37,16 @@ export function createFastWire(fast: FastPath, audit: AuditLog, bodyLimit: numbe
     }
     if (method === "GET" && path.startsWith(SECRETS) && req.contentLength <= 0 && KEPT_AS_IS.test(path) && !DOT_SEGMENT.test(path)) {
       const c = callerOf(req, client);
-      fast.readSecret(c, path.slice(SECRETS.length), q < 0 ? undefined : new URLSearchParams(t.slice(q + 1))).then((a) => send(req, client, c.requestId, a));
+      const a = fast.readSecret(c, path.slice(SECRETS.length), q < 0 ? undefined : new URLSearchParams(t.slice(q + 1)));
+      if (a instanceof Promise) a.then((b) => send(req, client, c.requestId, b));
+      else send(req, client, c.requestId, a);
       return true;
     }
     return false;
   };
 
   function send(req: WireRequest, client: WireClient, requestId: string, a: Answer): void {
-    const out = whenAudited(audit, a, () => errorAnswer(auditRefusal()));
-    if (out instanceof Promise) out.then((b) => write(req, client, requestId, b));
-    else write(req, client, requestId, out);
+    afterAudit(audit, a, refusal, (b) => write(req, client, requestId, b));
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { SecErrors } from "../errors";
 import { decodePathParam, validateSecretPath } from "../paths";
-import { BackendError, CasMismatchError, type SecretMetadata, type SecretRead, type SecretVersionMeta } from "../secrets/store";
+import { BackendError, CasMismatchError, type SecretLookup, type SecretMetadata, type SecretRead, type SecretVersionMeta } from "../secrets/store";
 import type { Principal } from "../authz";
 import { audit, type Deps } from "./deps";
 
@@ -48,9 +48,16 @@ export function parseVersion(v: string | null | undefined): number | undefined {
   return Number(v);
 }
 
-export async function opRead(d: Deps, p: Principal, path: string, version: number | undefined, requestId: string): Promise<SecretRead> {
+/** Authorise, look up and audit a read; without a promise when the store holds its versions in memory (peek). */
+export function opRead(d: Deps, p: Principal, path: string, version: number | undefined, requestId: string): SecretRead | Promise<SecretRead> {
   if (!d.authz.canReadSecret(p, path)) deny(d, p, "secret.read", path, requestId);
-  const got = await d.store.get(path, version).catch(mapStoreError);
+  const store = d.store;
+  if (store.peek) return readOutcome(d, p, path, version, requestId, store.peek(path, version));
+  return store.get(path, version).then((got) => readOutcome(d, p, path, version, requestId, got), mapStoreError);
+}
+
+/** What the store found, audited: the lookup itself when it has data (kept whole: readers memoise by it), else a coded error. */
+function readOutcome(d: Deps, p: Principal, path: string, version: number | undefined, requestId: string, got: SecretLookup | undefined): SecretRead {
   if (!got?.data) {
     const why = !got ? "not found" : got.metadata.destroyed ? "destroyed" : "deleted";
     audit(d, p, { action: "secret.read", target: path, outcome: "error", request_id: requestId, reason: got ? `version ${got.metadata.version} ${why}` : why });
@@ -61,7 +68,7 @@ export async function opRead(d: Deps, p: Principal, path: string, version: numbe
     throw SecErrors.SEC_ERR_VERSION_DELETED(`${at} version ${got.metadata.version} is deleted`, "path", { metadata: got.metadata });
   }
   audit(d, p, { action: "secret.read", target: path, outcome: "ok", request_id: requestId, reason: `version ${got.metadata.version}` });
-  return { data: got.data, metadata: got.metadata };
+  return got as SecretRead;
 }
 
 export async function opWrite(d: Deps, p: Principal, path: string, data: unknown, cas: unknown, requestId: string): Promise<SecretVersionMeta> {

@@ -55,3 +55,37 @@ test("embedded: a destroyed version's data leaves the sealed file; soft-deleted 
   expect((await c.get("services/x/db", 2))?.data).toEqual({ password: "keep-deleted-2" });
   rmSync(dir, { recursive: true, force: true });
 });
+
+test("embedded peek: one frozen lookup per unchanged version; every put, delete, undelete and destroy makes a new one", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "sec-embedded-"));
+  const store = createEmbeddedStore({ dir, box: createSealBox(randomBytes(32), "created"), maxVersions: 10 });
+  const path = "services/orders/db";
+  expect(store.peek!(path)).toBeUndefined();
+  await store.put(path, { password: "one" });
+  const first = store.peek!(path)!;
+  expect(Object.isFrozen(first) && Object.isFrozen(first.metadata)).toBe(true);
+  expect(store.peek!(path)).toBe(first);
+  expect(store.peek!(path, 1)).toBe(first);
+  expect(await store.get(path)).toBe(first); // get() answers the same lookup
+  const seen = [first];
+  const expectNew = (data: unknown, deleted: boolean, destroyed = false) => {
+    const got = store.peek!(path, 1)!;
+    for (const old of seen) expect(got).not.toBe(old);
+    seen.push(got);
+    expect(got.data).toEqual(data as Record<string, unknown>);
+    expect(got.metadata.deletion_time !== "").toBe(deleted);
+    expect(got.metadata.destroyed).toBe(destroyed);
+  };
+  await store.delete(path, [1]);
+  expectNew(null, true);
+  await store.undelete(path, [1]);
+  expectNew({ password: "one" }, false);
+  await store.destroy(path, [1]);
+  expectNew(null, false, true);
+  await store.put(path, { password: "two" });
+  expect(store.peek!(path)?.data).toEqual({ password: "two" });
+  expect(store.peek!(path)).toBe(store.peek!(path, 2));
+  await store.deleteAll(path);
+  expect(store.peek!(path)).toBeUndefined();
+  rmSync(dir, { recursive: true, force: true });
+});

@@ -67,6 +67,23 @@ export function createEmbeddedStore(opts: { dir: string; box: SealBox; maxVersio
 
   const meta = (version: number, v: StoredVersion): SecretVersionMeta => ({ version, created_time: v.created_time, deletion_time: v.deletion_time, destroyed: v.destroyed });
 
+  /** One frozen lookup per stored version: a StoredVersion is replaced, never edited, by every put, delete, undelete and destroy. */
+  const lookups = new WeakMap<StoredVersion, SecretLookup>();
+  function peek(path: string, version?: number): SecretLookup | undefined {
+    const rec = secrets.get(path);
+    if (!rec) return undefined;
+    const n = version ?? rec.current;
+    const v = rec.versions[String(n)];
+    if (!v) return undefined;
+    let got = lookups.get(v);
+    if (got === undefined) {
+      const hidden = v.deletion_time !== "" || v.destroyed || !v.data;
+      got = Object.freeze({ data: hidden ? null : v.data!, metadata: Object.freeze(meta(n, v)) });
+      lookups.set(v, got);
+    }
+    return got;
+  }
+
   return {
     kind: "embedded",
     async put(path, data, o = {}) {
@@ -85,14 +102,9 @@ export function createEmbeddedStore(opts: { dir: string; box: SealBox; maxVersio
       return meta(next.current, next.versions[String(next.current)]);
     },
     async get(path, version) {
-      const rec = secrets.get(path);
-      if (!rec) return undefined;
-      const n = version ?? rec.current;
-      const v = rec.versions[String(n)];
-      if (!v) return undefined;
-      const hidden = v.deletion_time !== "" || v.destroyed || !v.data;
-      return { data: hidden ? null : v.data!, metadata: meta(n, v) } satisfies SecretLookup;
+      return peek(path, version);
     },
+    peek,
     async delete(path, versions) {
       // Soft delete keeps the (sealed) data so undelete can restore it; an already deleted version keeps its first deletion_time.
       return change(path, versions ?? [secrets.get(path)?.current ?? 0], (v, now) => (v.deletion_time || v.destroyed ? v : { ...v, deletion_time: now }));

@@ -39,6 +39,12 @@ export interface SecretStore {
   put(path: string, data: Record<string, unknown>, opts?: { cas?: number }): Promise<SecretVersionMeta>;
   /** The latest (or given) version; undefined when the path or version does not exist; data null when deleted or destroyed. */
   get(path: string, version?: number): Promise<SecretLookup | undefined>;
+  /**
+   * Stores that hold their versions in memory: get() without a promise. It hands out one frozen lookup per
+   * version while that version is unchanged (a change makes a new one), so a reader may memoise what it
+   * derives from a lookup, keyed by the lookup itself.
+   */
+  peek?(path: string, version?: number): SecretLookup | undefined;
   /** Soft-delete the latest version, or the listed ones (data kept; destroyed ones skipped). false when the path does not exist. */
   delete(path: string, versions?: number[]): Promise<boolean>;
   /** Restore soft-deleted versions; destroyed and absent ones are skipped (as Vault does). false when the path does not exist. */

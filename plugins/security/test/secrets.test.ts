@@ -79,6 +79,41 @@ describe("versions and check-and-set", () => {
   });
 });
 
+describe("repeated reads (answers memoised per unchanged version)", () => {
+  const reads = (path: string) => readFileSync(join(s.dataDir, "security", "audit.log"), "utf8").split("\n").filter(Boolean)
+    .map((l) => JSON.parse(l) as { action: string; target?: string; outcome: string; who: string })
+    .filter((e) => e.action === "secret.read" && e.target === path);
+
+  test("every change shows on the next read; every read is authorised and audited, repeats included", async () => {
+    const path = "services/orders/memo";
+    const read = async (q = "", token?: string) => { const r = await get(path + q, token); return { status: r.status, body: await r.json() }; };
+    expect((await put(path, { data: { v: "one" } })).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await read()).body.data).toEqual({ v: "one" });
+    expect((await put(path, { data: { v: "two" } })).status).toBe(200);
+    expect((await read()).body).toMatchObject({ path, data: { v: "two" }, metadata: { version: 2 } });
+    expect((await read("?version=1")).body).toMatchObject({ data: { v: "one" }, metadata: { version: 1 } });
+    expect((await fetch(url(path), { method: "DELETE", headers: s.auth() })).status).toBe(204);
+    const deleted = await read();
+    expect(deleted.status).toBe(404);
+    expect(deleted.body.error.code).toBe("SEC_ERR_VERSION_DELETED");
+    expect((await fetch(`${s.base}/v1/secret/undelete/${path}`, { method: "POST", headers: { "x-vault-token": s.admin }, body: JSON.stringify({ versions: [2] }) })).status).toBe(204);
+    expect((await read()).body.data).toEqual({ v: "two" });
+    expect((await fetch(`${s.base}/v1/secret/destroy/${path}`, { method: "PUT", headers: { "x-vault-token": s.admin }, body: JSON.stringify({ versions: [2] }) })).status).toBe(204);
+    expect((await read()).body.error.code).toBe("SEC_ERR_VERSION_DESTROYED");
+    expect((await read("?version=1")).body.data).toEqual({ v: "one" });
+    // A read answered many times before is still refused to a caller without the grant, and that refusal is audited.
+    const billing = await tokenOf("billing");
+    expect((await read("?version=1", billing)).status).toBe(403);
+    expect((await fetch(url(path + "?all=true"), { method: "DELETE", headers: s.auth() })).status).toBe(204);
+    expect((await read("?version=1")).status).toBe(404);
+    const trail = reads(path).map((e) => `${e.who} ${e.outcome}`);
+    // Lines keep their key order (AuditFields' order) and leave absent fields out.
+    const line = readFileSync(join(s.dataDir, "security", "audit.log"), "utf8").split("\n").find((l) => l.includes(`"action":"secret.read","target":"${path}","outcome":"ok"`))!;
+    expect(Object.keys(JSON.parse(line))).toEqual(["seq", "ts", "who", "action", "target", "outcome", "request_id", "reason", "prev", "hash"]);
+    expect(trail).toEqual([...Array(3).fill("admin ok"), "admin ok", "admin ok", "admin error", "admin ok", "admin error", "admin ok", "service:billing denied", "admin error"]);
+  });
+});
+
 describe("isolation", () => {
   test("a service reads and writes its own path; another service's secrets → 403; grants in config widen reads only", async () => {
     const orders = await tokenOf("orders");

@@ -25,6 +25,11 @@ export interface AuditLog {
   readonly queued: boolean;
   /** Resolves once every line appended so far is written; rejects if that write failed. */
   synced(): Promise<void>;
+  /**
+   * synced() for a hot caller: `done()` once every line appended so far is written, `done(err)` if that
+   * write failed; at once when nothing is queued. A callback, not a promise per caller.
+   */
+  whenSynced(done: (err?: unknown) => void): void;
   /** Entries with seq > after, at most limit, oldest first; `next` is the cursor for the following page. */
   page(after: number, limit: number): { entries: AuditEntry[]; next?: number };
   readonly file: string;
@@ -105,12 +110,21 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
   let scheduled = false;
   /** The waiters of the queued lines (synced()), settled by the flush that writes them. */
   let waiters: { promise: Promise<void>; resolve(): void; reject(err: unknown): void } | undefined;
+  /** The whenSynced() callbacks of the queued lines, called by the same flush. */
+  let callbacks: ((err?: unknown) => void)[] = [];
+  function notify(list: ((err?: unknown) => void)[], err?: unknown): void {
+    for (const done of list) {
+      try { done(err); } catch { /* one caller's failure must not keep the others waiting */ }
+    }
+  }
 
   function flush() {
     scheduled = false;
     if (pending.length === 0) return;
     const settle = waiters;
     waiters = undefined;
+    const called = callbacks;
+    callbacks = [];
     // Each line encoded straight into one reused buffer: a joined string encoded at once cost ~3× as much.
     const offsets: number[] = [];
     let n = written;
@@ -130,6 +144,7 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     } catch (err) {
       // Nothing of this batch counts as written (the appender cut a partial write off): the lines stay for the next try.
       settle?.reject(err);
+      notify(called, err ?? new Error("audit write failed"));
       return;
     }
     for (const o of offsets) index.push(o);
@@ -141,9 +156,11 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
       seal();
     } catch (err) {
       settle?.reject(err);
+      notify(called, err ?? new Error("audit seal failed"));
       return;
     }
     settle?.resolve();
+    notify(called);
   }
 
   let headWriter = enabled ? openHeadWriter(headFile) : undefined;
@@ -187,11 +204,18 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     return waiters.promise;
   }
 
+  function whenSynced(done: (err?: unknown) => void): void {
+    if (pending.length === 0) { done(); return; }
+    callbacks.push(done);
+    if (!scheduled) { scheduled = true; setImmediate(flush); } // lines left by a failed try are tried again
+  }
+
   return {
     file,
     append,
     flush,
     synced,
+    whenSynced,
     get queued() { return pending.length > 0; },
     integrity: resumed.problem,
     page(after, limit) {

@@ -204,3 +204,28 @@ test("a line audited after close() (a request finishing during shutdown) is stil
   expect(verifyLog(file, key, FAST)).toMatchObject({ ok: true, lines: 3 });
   expect(createAuditLog(file, true, { sealKey: key }).integrity).toBeUndefined();
 });
+
+test("the seal's MAC is HMAC-SHA256 (a plain SHA-256 without a key) of the documented message, as node:crypto computes it: seals written before stay valid", async () => {
+  const { createHash, createHmac } = await import("node:crypto");
+  const key = randomBytes(32);
+  const last = "ab".repeat(32);
+  const now = new Date();
+  const msg = `tradpal-audit-head v1\n42\n${last}\n${now.toISOString()}`;
+  expect(makeHead(42, last, key, now).mac).toBe(createHmac("sha256", key).update(msg).digest("hex"));
+  expect(makeHead(42, last, undefined, now).mac).toBe(createHash("sha256").update(msg).digest("hex"));
+});
+
+test("a shorter seal written over a longer one leaves nothing of it behind (the record is rewritten whole: 511 bytes and a newline)", async () => {
+  const { openHeadWriter, readHead } = await import("./seal");
+  const file = join(mkdtempSync(join(tmpdir(), "audit-seal-")), "audit.head");
+  const key = randomBytes(32);
+  const w = openHeadWriter(file);
+  w.write(makeHead(123_456_789_012, "f".repeat(64), key));
+  w.write(makeHead(1, "0".repeat(64), key));
+  w.close();
+  const bytes = readFileSync(file);
+  expect(bytes.length).toBe(512);
+  expect(bytes[511]).toBe(10);
+  const read = readHead(file, key);
+  expect(read.ok && read.head.lines).toBe(1);
+});

@@ -4,7 +4,7 @@
  * its own tail removed; the seal can. With a key (the owning plugin's) the seal is an HMAC, so whoever can
  * edit the files but lacks the key cannot rewrite log and seal together; without one it is a plain hash.
  */
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import { closeSync, existsSync, fchmodSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
 
 export interface AuditHead {
@@ -23,9 +23,10 @@ export function headFileOf(logFile: string): string {
   return logFile.endsWith(".log") ? `${logFile.slice(0, -4)}.head` : `${logFile}.head`;
 }
 
+/** Bun's hasher (HMAC when keyed): the same digest as node:crypto's createHmac/createHash at ~half the cost, paid once per batch. */
 function macOf(key: Buffer | undefined, lines: number, last: string, ts: string): string {
   const msg = `tradpal-audit-head v1\n${lines}\n${last}\n${ts}`;
-  return key ? createHmac("sha256", key).update(msg).digest("hex") : createHash("sha256").update(msg).digest("hex");
+  return (key ? new Bun.CryptoHasher("sha256", key) : new Bun.CryptoHasher("sha256")).update(msg).digest("hex");
 }
 
 export function makeHead(lines: number, last: string, key: Buffer | undefined, now = new Date()): AuditHead {
@@ -45,12 +46,16 @@ export function openHeadWriter(file: string): { write(head: AuditHead): void; cl
   fchmodSync(fd, 0o600); // an existing, looser file is tightened
   ftruncateSync(fd, RECORD);
   let closed = false;
+  const record = Buffer.allocUnsafe(RECORD); // reused: one record per batch
   return {
     write(head) {
       if (closed) return;
       const text = JSON.stringify(head);
       if (text.length >= RECORD) throw new Error("audit head record too large");
-      writeSync(fd, Buffer.from(text.padEnd(RECORD - 1) + "\n"), 0, RECORD, 0);
+      const n = record.write(text, 0, RECORD - 1, "utf8");
+      record.fill(32, n, RECORD - 1);
+      record[RECORD - 1] = 10;
+      writeSync(fd, record, 0, RECORD, 0);
     },
     close() {
       if (closed) return;
