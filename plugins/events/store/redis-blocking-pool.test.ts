@@ -74,3 +74,25 @@ test("a read given up on is cancelled: it cannot take an entry meant for the nex
     expect(await next).toEqual([[id!, ["c", "3"]]]);
   } finally { pool.close(); }
 }, 10_000);
+
+test("a native client that never connected hands reads to the fallback; once it has, an outage fails as one", async () => {
+  const calls: string[] = [];
+  const fallback = { readGroup: async (key: string) => { calls.push(key); return []; }, close() {} };
+  const dead = new NativeBlockingPool("redis://127.0.0.1:1", fallback);
+  try {
+    expect(await dead.readGroup("k", "g", "c", 10, 10)).toEqual([]);
+    expect(calls).toEqual(["k"]);
+  } finally { dead.close(); }
+  const key = await freshStream("pool-fallback");
+  const pool = new NativeBlockingPool(redis.url, fallback);
+  try {
+    await pool.readGroup(key, "g", "c", 10, 10);
+    await redis.stop();
+    const err = await pool.readGroup(key, "g", "c", 10, 10).then(() => null, (e) => e);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(calls).toEqual(["k"]); // not handed over: the native client works with this URL
+  } finally {
+    pool.close();
+    await redis.start();
+  }
+}, 10_000);

@@ -52,14 +52,18 @@ export class BlockingPool implements BlockingReader {
  * closed, never reused: a read given up on would still run first on it and take entries meant for the
  * next read; closing cancels it if Redis has not run it yet. Entries a lost answer carried stay in the
  * consumer's pending list (redelivered on resume or claimed after the visibility timeout).
+ * Until a native connection has once succeeded, a failed connect hands the read to `fallback` (ioredis):
+ * a redis_url the native client cannot use must not stop delivery (as the publish path falls back).
  */
 export class NativeBlockingPool implements BlockingReader {
   private idle: RedisClient[] = [];
   private all = new Set<RedisClient>();
   private closed = false;
-  constructor(private readonly url: string) {}
+  private everConnected = false;
+  constructor(private readonly url: string, private readonly fallback?: BlockingReader) {}
 
-  private async acquire(): Promise<RedisClient> {
+  /** null: read through the fallback. */
+  private async acquire(): Promise<RedisClient | null> {
     for (let c = this.idle.pop(); c !== undefined; c = this.idle.pop()) {
       if (c.connected) return c;
       this.drop(c);
@@ -71,8 +75,10 @@ export class NativeBlockingPool implements BlockingReader {
       await boundedNative(CONNECT_MS, n.connect());
     } catch (err) {
       this.drop(n);
+      if (!this.everConnected && this.fallback !== undefined) return null;
       throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(`redis unavailable: ${(err as Error)?.message}`, err);
     }
+    this.everConnected = true;
     return n;
   }
 
@@ -83,6 +89,7 @@ export class NativeBlockingPool implements BlockingReader {
 
   async readGroup(key: string, group: string, consumer: string, count: number, blockMs: number): Promise<Entry[]> {
     const c = await this.acquire();
+    if (c === null) return this.fallback!.readGroup(key, group, consumer, count, blockMs);
     let reusable = false;
     try {
       const reply = await boundedNative(blockMs + SLACK_MS, c.send("XREADGROUP", ["GROUP", group, consumer, "COUNT", String(count), "BLOCK", String(blockMs), "STREAMS", key, ">"]));
@@ -96,6 +103,7 @@ export class NativeBlockingPool implements BlockingReader {
 
   close() {
     this.closed = true;
+    this.fallback?.close();
     for (const c of this.all) { try { c.close(); } catch { /* already closed */ } }
     this.all.clear();
     this.idle = [];

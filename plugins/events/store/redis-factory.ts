@@ -44,11 +44,12 @@ export async function createRedisFactory(opts: RedisStoreOptions & { connectTime
   main.defineCommand("tradpalPublishKeyed", { lua: PUBLISH_KEYED_LUA });
   main.on("error", () => { /* reported through ping()/503s; avoid unhandled error events */ });
   // Subscribers' blocking reads through Bun's native client on a single node (redis-blocking-pool.ts).
-  const blocking: BlockingReader = !opts.cluster && process.env.EVENTS_NATIVE_BLOCKING !== "0" ? new NativeBlockingPool(opts.url) : new BlockingPool(() => {
+  const viaIoredis = new BlockingPool(() => {
     const c = connect({ blockingTimeout: 1000 }, "tradpal-events-sub");
     c.on("error", () => {});
     return c;
   });
+  const blocking: BlockingReader = !opts.cluster && process.env.EVENTS_NATIVE_BLOCKING !== "0" ? new NativeBlockingPool(opts.url, viaIoredis) : viaIoredis;
   // The hot publish call goes through Bun's native client on a single node (native-publish.ts).
   const native = opts.cluster || process.env.EVENTS_NATIVE_PUBLISH === "0" ? undefined : new NativePublisher(opts.url, PUBLISH_LUA, opts.commandTimeoutMs);
   const stores = new Map<string, RedisEventStore>();
