@@ -70,18 +70,17 @@ export class Subscription {
     const tps = tracer && deliverySpans(tracer, deliveries, { stream: this.store.stream, group: this.opts.group, consumer: this.opts.consumer, types: this.opts.types }, redelivery, readAt || nowMs(), nowMs());
     // One chunk per read, not per event: each chunk is a write through the stream to the socket.
     let out = "";
+    const sent: Delivery[] = [];
     for (let i = 0; i < deliveries.length; i++) {
       const d = deliveries[i];
       if (this.opts.types && !this.opts.types.has(d.event.type)) { skip.push(d.event.streamId); continue; }
       out += frame(d, tps?.[i]);
+      sent.push(d);
     }
     if (this.closed) return; // unsent entries stay pending and are reclaimed after the visibility timeout
     if (out !== "") this.controller!.enqueue(enc.encode(out));
-    for (const d of deliveries) {
-      if (this.opts.types && !this.opts.types.has(d.event.type)) continue;
-      (redelivery || d.deliveryCount > 1 ? this.metrics.redelivered : this.metrics.delivered)(d.event.type);
-    }
-    this.metrics.deliverRate.add(deliveries.length - skip.length);
+    for (const d of sent) (redelivery || d.deliveryCount > 1 ? this.metrics.redelivered : this.metrics.delivered)(d.event.type);
+    this.metrics.deliverRate.add(sent.length);
     if (skip.length) await this.store.ack(this.opts.group, skip);
   }
 
