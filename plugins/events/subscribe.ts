@@ -31,10 +31,10 @@ export interface SubscribeOptions {
 const enc = new TextEncoder();
 
 /** `traceparent`: the delivery span's (tracing on), sent in place of the stored one. */
-function frame(d: Delivery, traceparent?: string): Uint8Array {
+function frame(d: Delivery, traceparent?: string): string {
   const e = d.event;
   const data = traceparent === undefined ? { ...e, deliveryCount: d.deliveryCount } : { ...e, traceparent, deliveryCount: d.deliveryCount };
-  return enc.encode(`id: ${e.streamId}\nevent: ${e.type}\ndata: ${JSON.stringify(data)}\n\n`);
+  return `id: ${e.streamId}\nevent: ${e.type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
 export class Subscription {
@@ -62,20 +62,25 @@ export class Subscription {
 
   /** `readAt`: when the store read that returned them began (the deliver spans' start). */
   private async send(deliveries: Delivery[], redelivery: boolean, readAt = 0) {
-    // Backpressure: a client that does not read stops the loop (its queue stays bounded); its pending
-    // entries are reclaimed by other consumers after the visibility timeout.
-    while (!this.closed && (this.controller!.desiredSize ?? 0) < -4 * this.opts.batch) await Bun.sleep(10);
+    // Backpressure: a client that does not read stops the loop (its queue stays bounded: 4 reads' chunks,
+    // at most 4 × batch events); its pending entries are reclaimed by other consumers after the visibility timeout.
+    while (!this.closed && (this.controller!.desiredSize ?? 0) < -4) await Bun.sleep(10);
     const skip: string[] = [];
     const tracer = this.opts.tracer;
     const tps = tracer && deliverySpans(tracer, deliveries, { stream: this.store.stream, group: this.opts.group, consumer: this.opts.consumer, types: this.opts.types }, redelivery, readAt || nowMs(), nowMs());
+    // One chunk per read, not per event: each chunk is a write through the stream to the socket.
+    let out = "";
+    const sent: Delivery[] = [];
     for (let i = 0; i < deliveries.length; i++) {
       const d = deliveries[i];
       if (this.opts.types && !this.opts.types.has(d.event.type)) { skip.push(d.event.streamId); continue; }
-      if (this.closed) return; // unsent entries stay pending and are reclaimed after the visibility timeout
-      this.controller!.enqueue(frame(d, tps?.[i]));
-      (redelivery || d.deliveryCount > 1 ? this.metrics.redelivered : this.metrics.delivered)(d.event.type);
+      out += frame(d, tps?.[i]);
+      sent.push(d);
     }
-    this.metrics.deliverRate.add(deliveries.length - skip.length);
+    if (this.closed) return; // unsent entries stay pending and are reclaimed after the visibility timeout
+    if (out !== "") this.controller!.enqueue(enc.encode(out));
+    for (const d of sent) (redelivery || d.deliveryCount > 1 ? this.metrics.redelivered : this.metrics.delivered)(d.event.type);
+    this.metrics.deliverRate.add(sent.length);
     if (skip.length) await this.store.ack(this.opts.group, skip);
   }
 

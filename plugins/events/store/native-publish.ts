@@ -44,31 +44,34 @@ export class NativePublisher {
     let sha = this.shas.get(script);
     if (!sha) this.shas.set(script, (sha = new Bun.CryptoHasher("sha1").update(script).digest("hex")));
     const args = [sha, String(keys.length), ...keys, ...argv];
-    return this.bounded(this.client.send("EVALSHA", args).catch((err: Error) => {
+    return boundedNative(this.timeoutMs, this.client.send("EVALSHA", args).catch((err: Error) => {
       if (!String(err?.message).includes("NOSCRIPT")) throw err;
       args[0] = script; // the script did not run: sending it whole is safe
       return this.client.send("EVAL", args);
     })) as Promise<T>;
   }
 
-  private bounded<T>(op: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new StoreUnavailableError(`redis unavailable: command timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
-      op.then(
-        (v) => { clearTimeout(timer); resolve(v); },
-        (err: Error) => {
-          clearTimeout(timer);
-          // A script/argument error ("ERR ...") is a bug, not an outage: pass it through like ioredis does.
-          // LOADING, BUSY, OOM, READONLY, MASTERDOWN... (a restarting or unhealthy Redis) are an outage: 503.
-          if ((err as any)?.code === "ERR_REDIS_SERVER_ERROR" && String(err.message).startsWith("ERR ")) reject(err);
-          else reject(new StoreUnavailableError(`redis unavailable: ${err?.message}`, err));
-        },
-      );
-    });
-  }
-
   close() {
     this.closed = true;
     this.client.close();
   }
+}
+
+/**
+ * A native client's command bounded by `timeoutMs`, its failures mapped as ioredis' are: a script or
+ * argument error ("ERR ...") is a bug and passes through; LOADING, BUSY, OOM, READONLY, MASTERDOWN, a
+ * lost connection or the timeout (a restarting or unhealthy Redis) are an outage: StoreUnavailableError (503).
+ */
+export function boundedNative<T>(timeoutMs: number, op: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new StoreUnavailableError(`redis unavailable: command timed out after ${timeoutMs} ms`)), timeoutMs);
+    op.then(
+      (v) => { clearTimeout(timer); resolve(v); },
+      (err: Error) => {
+        clearTimeout(timer);
+        if ((err as any)?.code === "ERR_REDIS_SERVER_ERROR" && String(err.message).startsWith("ERR ")) reject(err);
+        else reject(new StoreUnavailableError(`redis unavailable: ${err?.message}`, err));
+      },
+    );
+  });
 }

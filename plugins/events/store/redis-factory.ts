@@ -6,7 +6,7 @@
 import Redis, { Cluster } from "ioredis";
 import { PUBLISH_LUA, PUBLISH_KEYED_LUA } from "./redis-keys";
 import { NativePublisher } from "./native-publish";
-import { BlockingPool, whenReady } from "./redis-blocking-pool";
+import { BlockingPool, NativeBlockingPool, whenReady, type BlockingReader } from "./redis-blocking-pool";
 import { RedisEventStore, guard, type Conn } from "./redis-store";
 import type { StoreFactory, TrimPolicy } from "./types";
 
@@ -43,11 +43,13 @@ export async function createRedisFactory(opts: RedisStoreOptions & { connectTime
   main.defineCommand("tradpalPublish", { lua: PUBLISH_LUA });
   main.defineCommand("tradpalPublishKeyed", { lua: PUBLISH_KEYED_LUA });
   main.on("error", () => { /* reported through ping()/503s; avoid unhandled error events */ });
-  const blocking = new BlockingPool(() => {
+  // Subscribers' blocking reads through Bun's native client on a single node (redis-blocking-pool.ts).
+  const viaIoredis = new BlockingPool(() => {
     const c = connect({ blockingTimeout: 1000 }, "tradpal-events-sub");
     c.on("error", () => {});
     return c;
   });
+  const blocking: BlockingReader = !opts.cluster && process.env.EVENTS_NATIVE_BLOCKING !== "0" ? new NativeBlockingPool(opts.url, viaIoredis) : viaIoredis;
   // The hot publish call goes through Bun's native client on a single node (native-publish.ts).
   const native = opts.cluster || process.env.EVENTS_NATIVE_PUBLISH === "0" ? undefined : new NativePublisher(opts.url, PUBLISH_LUA, opts.commandTimeoutMs);
   const stores = new Map<string, RedisEventStore>();

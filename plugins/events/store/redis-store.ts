@@ -9,14 +9,14 @@ import type Redis from "ioredis";
 import { Cluster } from "ioredis";
 import { keysFor, F, type StreamKeys } from "./redis-keys";
 import type { NativePublisher } from "./native-publish";
-import type { BlockingPool } from "./redis-blocking-pool";
+import type { BlockingReader } from "./redis-blocking-pool";
 import { RedisAppender } from "./redis-append";
 import {
   StoreUnavailableError, splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery,
   type EventStore, type NewEvent, type ReadPage, type ReadQuery, type StoreStats, type StoredEvent, type TrimPolicy,
 } from "./types";
 
-type Entry = [string, string[] | null];
+export type Entry = [string, string[] | null];
 /** A single node or a Redis Cluster: the key scheme keeps each stream's keys in one slot (redis-keys.ts). */
 export type Conn = Redis | Cluster;
 
@@ -49,7 +49,7 @@ export class RedisEventStore implements EventStore {
   private readonly k: StreamKeys;
   private readonly appender: RedisAppender;
 
-  constructor(private readonly r: Conn, private readonly blocking: BlockingPool, readonly stream: string, private readonly policy: TrimPolicy, private readonly native?: NativePublisher) {
+  constructor(private readonly r: Conn, private readonly blocking: BlockingReader, readonly stream: string, private readonly policy: TrimPolicy, private readonly native?: NativePublisher) {
     this.k = keysFor(stream);
     this.appender = new RedisAppender(r, this.k, policy, native);
   }
@@ -107,17 +107,13 @@ export class RedisEventStore implements EventStore {
   }
 
   async readGroup(group: string, consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
-    let reply: [string, Entry[]][] | null;
-    if (blockMs > 0) {
-      const conn = await this.blocking.acquire();
-      try {
-        reply = (await guard(conn.xreadgroup("GROUP", group, consumer, "COUNT", count, "BLOCK", blockMs, "STREAMS", this.k.stream, ">"))) as any;
-      } finally { this.blocking.release(conn); }
-    } else {
-      reply = (await guard(this.r.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", this.k.stream, ">"))) as any;
+    let entries: Entry[];
+    if (blockMs > 0) entries = await this.blocking.readGroup(this.k.stream, group, consumer, count, blockMs);
+    else {
+      const reply = (await guard(this.r.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", this.k.stream, ">"))) as [string, Entry[]][] | null;
+      entries = reply ? reply[0][1] : [];
     }
-    if (!reply) return [];
-    return reply[0][1].filter(([, f]) => f).map(([id, f]) => ({ event: toEvent(id, f!), deliveryCount: 1 }));
+    return entries.filter(([, f]) => f).map(([id, f]) => ({ event: toEvent(id, f!), deliveryCount: 1 }));
   }
 
   async readOwnPending(group: string, consumer: string, count: number, afterId?: string): Promise<Delivery[]> {

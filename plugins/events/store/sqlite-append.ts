@@ -7,8 +7,9 @@
 import type { Database } from "bun:sqlite";
 import type { IdemIndex } from "./sqlite-idem";
 import { notifyAppend } from "./wakeup";
+import type { BlockedReads } from "./sqlite-blocked";
 import { decodeRecord, encodeRecord, IdempotencyConflictError, replayOf } from "../idempotency";
-import type { AppendOptions, AppendResult, NewEvent } from "./types";
+import type { AppendOptions, AppendResult, Delivery, NewEvent } from "./types";
 
 /** Most rows one multi-row INSERT carries (10 bound values each; SQLite allows 32766). */
 const MAX_ROWS = 64;
@@ -33,12 +34,20 @@ export class SqliteAppender {
   private readonly appendAll;
   private queue: PendingAppend[] = [];
 
-  constructor(private readonly db: Database, private readonly stream: string, private readonly idem: IdemIndex, private readonly counts: StreamCounts) {
+  /** `blocked`, `read`: blocked group reads served in the append's transaction (sqlite-blocked.ts). */
+  constructor(
+    private readonly db: Database, private readonly stream: string, private readonly idem: IdemIndex, private readonly counts: StreamCounts,
+    private readonly blocked: BlockedReads, private readonly read: (group: string, consumer: string, count: number) => Delivery[],
+  ) {
     const row = db.query<{ ms: number | null }, [string]>("SELECT max(ms) AS ms FROM events WHERE stream = ?").get(stream);
     this.lastMs = row?.ms ?? 0;
     this.insert = db.prepare<{ seq: number }, [string, number, string, string, string, string, string, number, string, string | null]>(
       "INSERT INTO events (stream, ms, eid, type, source, time, cid, ver, payload, tp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq");
-    this.appendAll = db.transaction((items: PendingAppend[]) => this.appendItems(items));
+    this.appendAll = db.transaction((items: PendingAppend[]) => {
+      const results = this.appendItems(items);
+      this.blocked.readInTx(this.read);
+      return results;
+    });
   }
 
   private nowMs(): number {
@@ -174,8 +183,10 @@ export class SqliteAppender {
     try {
       results = this.appendAll.immediate(q) as (AppendResult | IdempotencyConflictError)[];
       this.idem.commit();
+      this.blocked.committed();
     } catch (err) {
       this.idem.rollback();
+      this.blocked.rolledBack();
       for (const item of q) item.reject(err);
       return;
     }

@@ -9,7 +9,7 @@ import { MAX_SEQ, SEQ_INDEX, openDatabase, type EventRow, type SyncMode } from "
 import { IdemIndex } from "./sqlite-idem";
 import { SqliteAppender, type StreamCounts } from "./sqlite-append";
 import { SqliteTrimmer } from "./sqlite-trim";
-import { waitForAppend } from "./wakeup";
+import { BlockedReads } from "./sqlite-blocked";
 import {
   splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery, type EventStore,
   type NewEvent, type ReadPage, type ReadQuery, type StoreFactory, type StoreStats, type StoredEvent, type TrimPolicy,
@@ -41,12 +41,14 @@ class SqliteEventStore implements EventStore {
   /** When each consumer's row was last written (group NUL consumer → ms): seen_at is refreshed at most every SEEN_EVERY_MS. */
   private readonly seenWritten = new Map<string, number>();
   private newProbe?: ReturnType<Database["prepare"]>;
+  private readonly blocked: BlockedReads;
 
   constructor(private readonly db: Database, readonly stream: string, private readonly policy: TrimPolicy, private readonly idem: IdemIndex, private readonly onClose: () => void) {
+    this.blocked = new BlockedReads(stream);
     this.counts.rows = db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM events WHERE stream = ?").get(stream)!.n;
     for (const r of db.query<{ type: string; n: number }, [string]>("SELECT type, count(*) AS n FROM events WHERE stream = ? GROUP BY type").all(stream)) this.counts.perType.set(r.type, r.n);
-    this.appender = new SqliteAppender(db, stream, idem, this.counts);
     this.readGroupTx = db.transaction((g: string, c: string, n: number) => this.readGroupTxFn(g, c, n));
+    this.appender = new SqliteAppender(db, stream, idem, this.counts, this.blocked, (g, c, n) => this.readGroupTxFn(g, c, n));
     this.ownPendingTx = db.transaction((g: string, c: string, n: number, after: number) => this.ownPendingTxFn(g, c, n, after));
     this.ackTx = db.transaction((g: string, ids: string[]) => this.ackTxFn(g, ids));
     this.claimTx = db.transaction((g: string, c: string, idle: number, n: number, max: number) => this.claimTxFn(g, c, idle, n, max));
@@ -177,14 +179,13 @@ class SqliteEventStore implements EventStore {
   async readGroup(group: string, consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
     // A consumer seen within the second whose group has nothing new waits first: a read-only probe instead
     // of a write transaction that finds nothing (one per delivery, and ~28 % of the server at 1,000/s).
+    // The wait returns what the append's own transaction read for this reader (sqlite-blocked.ts), if it did.
     if (blockMs > 0 && Date.now() - (this.seenWritten.get(group + "\0" + consumer) ?? -Infinity) < SEEN_EVERY_MS && !this.hasNew(group)) {
-      await waitForAppend(this.stream, blockMs);
-      return this.readGroupTx.immediate(group, consumer, count) as Delivery[];
+      return (await this.blocked.wait(group, consumer, count, blockMs)) ?? (this.readGroupTx.immediate(group, consumer, count) as Delivery[]);
     }
     const first = this.readGroupTx.immediate(group, consumer, count) as Delivery[];
     if (first.length > 0 || blockMs <= 0) return first;
-    await waitForAppend(this.stream, blockMs);
-    return this.readGroupTx.immediate(group, consumer, count) as Delivery[];
+    return (await this.blocked.wait(group, consumer, count, blockMs)) ?? (this.readGroupTx.immediate(group, consumer, count) as Delivery[]);
   }
 
   private ownPendingTxFn = ((group: string, consumer: string, count: number, afterSeq: number): Delivery[] => {
