@@ -6,7 +6,7 @@
  * and the Elysia app unchanged.
  */
 import { writeWireAnswer } from "../../src/lib/http1/wire-answer";
-import type { WireHandler } from "../../src/core/wire";
+import type { WireClient, WireHandler, WireRequest } from "../../src/core/wire";
 import { EventErrors } from "./errors";
 import { isPublishPath } from "./hot-path";
 import { wholeBody } from "./limits";
@@ -15,7 +15,7 @@ import type { EventsConfig } from "./schema";
 
 export function createPublishWire(publishRequest: PublishRequest, cfg: EventsConfig): WireHandler {
   const { limit, name } = publishBodyLimit(cfg);
-  return (req, client) => {
+  const handler = (req: WireRequest, client: WireClient): boolean => {
     if (req.method !== "POST" || req.special || req.framing !== undefined || req.chunked) return false;
     if (req.contentLength > 0 && req.body === null) return false; // the rest of the body is still on its way
     if (!isPublishPath(req.target, 0)) return false;
@@ -27,4 +27,7 @@ export function createPublishWire(publishRequest: PublishRequest, cfg: EventsCon
     }, () => client.abort());
     return true;
   };
+  // A client's pipelined publishes are taken as they are read: their appends share a group commit and
+  // their answers one write (src/host/wire/front-pipeline.ts).
+  return Object.assign(handler, { pipelines: true });
 }

@@ -83,6 +83,14 @@ export interface WireHandler {
    * sent; its answer must not be chunked). Without it they go to the fetch handler.
    */
   readonly takesHttp10?: boolean;
+  /**
+   * Opt-in: requests a client pipelines (several on a connection before any answer) are offered as they
+   * are read, each with its own WireClient, without waiting for the earlier answers; the front writes the
+   * answers in request order, the ones ready together in one write. Such a handler answers only by
+   * write() and done() (or abort()): no switchProtocols, readBody or pause/resume. Only whole, plain
+   * HTTP/1.1 requests are pipelined; anything else waits until every earlier answer is out.
+   */
+  readonly pipelines?: boolean;
 }
 
 /** Limits of an upgraded connection, per route. */

@@ -27,6 +27,8 @@ export class RawConn {
   closed = false;
   /** Total bytes ever received. */
   received = 0;
+  /** Data events (socket reads) so far: how many writes the server's answers took, on loopback. */
+  reads = 0;
   private waiters: (() => void)[] = [];
   private out: Buffer[] = [];
   private drainWaiters: (() => void)[] = [];
@@ -51,6 +53,7 @@ export class RawConn {
 
   private onData(d: Buffer): void {
     this.received += d.length;
+    this.reads++;
     this.buf = this.buf.length === 0 ? Buffer.from(d) : Buffer.concat([this.buf, d]);
     this.wake();
   }

@@ -2,8 +2,9 @@
  * One connection of a wire port's front: HTTP/1.1 exchanges parsed from the socket bytes. A head goes to
  * the generation's WireHandler (the plugin's fast path, no Request/Response objects); what it declines,
  * /health, /metrics, upgrades and streamed bodies (for a handler without `streamsBodies`) go through the
- * tunnel to the inner Bun.serve. One exchange at a time, so pipelined answers stay in order. The socket
- * side is FrontSocket (front-socket.ts), request bodies FrontBody (front-body.ts).
+ * tunnel to the inner Bun.serve. One exchange at a time, so pipelined answers stay in order, except for a
+ * handler that takes pipelined requests (front-pipeline.ts: offered at once, answered in order). The
+ * socket side is FrontSocket (front-socket.ts), request bodies FrontBody (front-body.ts).
  */
 import type { Socket } from "bun";
 import { CRLFCRLF, MalformedHead, parseRequestHead, type RequestHead } from "../../lib/http1/head";
@@ -17,8 +18,9 @@ import type { PipePeer } from "./ws-pipe-close";
 import { MAX_BUFFERED, MAX_HEAD_BYTES, RESUME_BELOW, type FrontOptions } from "./front-options";
 import { BUN_METHODS, errorBytes, expectsContinueOnly, isHostPath, markTarget, requestIdInRawHead } from "./head-rules";
 import { FrontBody } from "./front-body";
+import { Pipeline, requestDebugLine, requestWhat, type PipelineConn } from "./front-pipeline";
 
-export class FrontConn extends FrontBody implements WireClient, TunnelClient {
+export class FrontConn extends FrontBody implements WireClient, TunnelClient, PipelineConn {
   onClose: (() => void) | null = null;
   private busy = false;
   private gen: Generation | null = null;
@@ -34,6 +36,8 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient {
   private ctxWhat = "";
   /** Set when the listener stops: finish the current exchange, then close. */
   stopping = false;
+  /** Requests offered to a pipelining handler ahead of their answers (front-pipeline.ts); null until a client pipelines. */
+  private pipe: Pipeline | null = null;
   readonly ip: string;
   /** SPIFFE ID of the TLS client certificate (set at the handshake; "" without one in the certificate). */
   peerId?: string;
@@ -58,6 +62,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient {
       if (this.exchange !== null && this.exchange.phase === 2 /* Pipe */) { if (!this.exchange.write(data)) this.pauseReading(); return; }
       if (this.bodyFramer !== null) { this.bodyIn(data); return; }
       this.hold(data);
+      if (this.pipe !== null && this.pipe.pending > 0) this.pumpHeld(); // more pipelined requests: offer them now
       return;
     }
     const b = this.buf === null ? data : Buffer.concat([this.buf, data]);
@@ -91,7 +96,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient {
       return;
     }
     this.headSince = 0;
-    if (this.peerSerial !== undefined && this.o.peers!.revokedNow(this.peerSerial)) { this.socket.terminate(); return; }
+    if (this.revoked()) { this.socket.terminate(); return; }
     if (end - start > MAX_HEAD_BYTES) return this.reject(431, "Request Header Fields Too Large", "HOST_ERR_HEADERS_TOO_LARGE", `the request head exceeds ${MAX_HEAD_BYTES} bytes`);
     let head: RequestHead;
     try {
@@ -110,6 +115,8 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient {
     this.busy = true;
     this.keepAlive = head.keepAlive && head.framing === undefined;
 
+    // More requests follow this one in hand and the handler takes pipelined ones: offer them all now.
+    if (wire !== undefined && wire.pipelines === true && whole && bodyEnd < b.length && head.keepAlive && !slot.closing && this.pipeFrom(b, start, owned, head)) return;
     // A streaming handler (wire.ts) also takes bodies still to come, and Expect: 100-continue.
     const streams = wire !== undefined && wire.streamsBodies === true;
     const offer = !head.special || (head.upgrade !== null && !head.expect && !head.chunked && head.contentLength <= 0) || (streams && expectsContinueOnly(head));
@@ -124,7 +131,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient {
       gen.inflight++;
       // The plugin handles the request inside its context (log lines carry its ids) until it answers.
       const ctx = (this.ctx = new RequestContext(head.headers));
-      if (this.o.log.isEnabled("debug")) { this.ctxStart = performance.now(); const q = head.target.indexOf("?"); this.ctxWhat = head.method + " " + (q < 0 ? head.target : head.target.slice(0, q)); }
+      if (this.o.log.isEnabled("debug")) { this.ctxStart = performance.now(); this.ctxWhat = requestWhat(head); }
       let taken = false;
       try {
         taken = runInRequest(ctx, wire, req, this);
@@ -191,12 +198,38 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient {
   }
 
   protected next(): void {
+    if (this.pipe !== null && this.pipe.pending > 0) { this.pumpHeld(); return; }
     const b = this.buf;
     if (b === null || this.busy || this.closed) return;
     // A client that pipelines without reading: answer the next request only once the last answer is flushed,
     // so what we hold for it stays bounded (its input is capped by MAX_BUFFERED).
     if (this.out !== null) { this.nextAfterFlush = true; return; }
     this.process(b, true);
+  }
+
+  // ---- pipelined requests (front-pipeline.ts; PipelineConn) -------------------------------------
+  /** Offer the requests in `b` from `at` to the pipeline and keep what is left; false when it took none (the first was declined). */
+  private pipeFrom(b: Buffer, at: number, owned: boolean, first?: RequestHead): boolean {
+    const pipe = (this.pipe ??= new Pipeline(this, this.o));
+    const stop = pipe.pump(b, at, first);
+    if (stop === at && pipe.pending === 0) return false;
+    this.buf = stop < b.length ? (owned ? b.subarray(stop) : Buffer.from(b.subarray(stop))) : null;
+    if (this.buf !== null && this.out !== null) this.nextAfterFlush = true; // the client is behind: go on once it reads
+    pipe.flush();
+    return true;
+  }
+
+  /** More of a pipeline arrived (or the client read its answers): offer what is held (hold() copied it: ours). */
+  private pumpHeld(): void { if (this.buf !== null && !this.closed) this.pipeFrom(this.buf, 0, true); }
+
+  get backpressured(): boolean { return this.out !== null; }
+  revoked(): boolean { return this.peerSerial !== undefined && this.o.peers!.revokedNow(this.peerSerial); }
+
+  /** Every pipelined request is answered: close, or go on with the next request the ordinary way. */
+  pipelineSettled(close: boolean): void {
+    if (this.closed) return;
+    if (close || this.o.slot.closing || this.stopping) { this.busy = true; this.buf = null; this.closeAfterFlush(); return; }
+    this.ready();
   }
 
   switchProtocols(peer: PipePeer, limits: PipeLimits = {}): void {
@@ -216,6 +249,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient {
   }
 
   abort(): void {
+    this.pipe?.closeAll();
     this.endContext(0);
     this.busy = false;
     const gen = this.gen;
@@ -229,11 +263,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient {
     const ctx = this.ctx;
     if (ctx === null) return;
     this.ctx = null;
-    if (this.ctxStart >= 0) {
-      const fields = { lane: "wire", request: this.ctxWhat, status: status || undefined, ms: Math.round((performance.now() - this.ctxStart) * 100) / 100 };
-      runInRequest(ctx, (log, f) => log.debug("request", f), this.o.log, fields); // in its context: the line names the request
-      this.ctxStart = -1;
-    }
+    if (this.ctxStart >= 0) { requestDebugLine(this.o.log, ctx, this.ctxWhat, this.ctxStart, status); this.ctxStart = -1; }
     ctx.end();
   }
 
@@ -257,6 +287,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient {
   get idle(): boolean { return !this.busy && this.buf === null && this.raw === null; }
 
   onSocketClose(): void {
+    this.pipe?.closeAll();
     this.endContext(0);
     if (this.closed && this.gen === null) return;
     this.closed = true;
