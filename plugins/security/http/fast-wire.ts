@@ -23,7 +23,7 @@ const refusal = () => errorAnswer(auditRefusal());
 
 export function createFastWire(fast: FastPath, audit: AuditLog, bodyLimit: number): WireHandler {
   const utf8 = new TextDecoder(); // strips a BOM like Request.text()
-  return (req, client) => {
+  const handler = (req: WireRequest, client: WireClient): boolean => {
     if (req.special || req.framing !== undefined || req.chunked) return false;
     const t = req.target;
     const q = t.indexOf("?");
@@ -44,6 +44,9 @@ export function createFastWire(fast: FastPath, audit: AuditLog, bodyLimit: numbe
     }
     return false;
   };
+  // Pipelined validations and reads are taken as they are read: they share an audit batch, and their
+  // answers one write (src/host/wire/front-pipeline.ts).
+  return Object.assign(handler, { pipelines: true });
 
   function send(req: WireRequest, client: WireClient, requestId: string, a: Answer): void {
     afterAudit(audit, a, refusal, (b) => write(req, client, requestId, b));
