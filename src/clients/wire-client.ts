@@ -94,7 +94,7 @@ class WireExchange implements Exchange {
     if (this.onAbort !== null) this.signal!.removeEventListener("abort", this.onAbort);
     complete(conn, this.keepAlive);
     this.resolve({ status: this.status, statusText: this.statusText, body });
-    return conn.closed ? null : buf.subarray(end);
+    return conn.closed || end === buf.length ? null : buf.subarray(end);
   }
 
   /** This answer cannot be read: the connection's later answers cannot be matched either. */
