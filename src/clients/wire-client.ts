@@ -1,9 +1,10 @@
 /**
  * The typed clients' HTTP/1.1 transport (instead of fetch(), ~60% of a publish's client CPU): a
- * request is written in one write (head + body; several pipelined requests in one write) on a pooled
- * keep-alive connection (wire-pool.ts) and its response read with the platform's one HTTP/1.1 codec (src/lib/http1: scanResponseHead, and
- * BodyFramer for chunked and close-delimited bodies). Whole bodies only (JSON in/out, at most
- * MAX_BODY_BYTES); streamed responses (SSE, NDJSON replays) stay on fetch (http.ts request()).
+ * request is written in one write (head + body; the pipelined requests of a tick together) on a pooled
+ * keep-alive connection (wire-pool.ts) and its response read with the platform's one HTTP/1.1 codec
+ * (src/lib/http1: scanResponseHead, and BodyFramer for chunked and close-delimited bodies). Whole bodies
+ * only (JSON in/out, at most MAX_BODY_BYTES); streamed responses (SSE, NDJSON replays) stay on fetch
+ * (http.ts request()).
  */
 import { CRLFCRLF, MAX_RESPONSE_HEAD, responseHasNoBody } from "../lib/http1/head";
 import { ResponseScan, scanResponseHead } from "../lib/http1/response-scan";

@@ -9,6 +9,7 @@ import { afterAll, expect, test } from "bun:test";
 import type { Socket } from "bun";
 import { requestJson, ServiceError } from "./http";
 import { EventClient } from "./event-client";
+import { PIPE_CONNS, PIPE_DEPTH, setPipelining } from "./wire-pool";
 import { startHost } from "../../test/support/harness";
 
 interface Req { n: number; method: string; path: string; head: string; body: string }
@@ -82,7 +83,7 @@ test("keyed POSTs of one tick go out in fewer writes than requests, and each get
   expect(Math.max(...srv.peers.map((p) => p.maxOutstanding))).toBeLessThanOrEqual(32);
 });
 
-test("a server that answers pipelined requests one at a time, in order (as the current front): all answered, matched", async () => {
+test("a server that answers pipelined requests one at a time, in order (a front without pipelining): all answered, matched", async () => {
   const queue: [Socket<Peer>, Req][] = [];
   let busy = false;
   const next = () => {
@@ -157,6 +158,18 @@ test("300 concurrent GETs: all answered in order, over at most 8 connections wit
   rs.forEach((r, i) => expect(r.path).toBe(`/d/${i}`));
   expect(srv.peers.length).toBeLessThanOrEqual(8);
   expect(Math.max(...srv.peers.map((p) => p.maxOutstanding))).toBe(32);
+});
+
+test("setPipelining: depth 1 turns pipelining off (one request in flight per connection), and it can be restored", async () => {
+  const srv = rawServer((s, reqs) => setTimeout(() => s.write(reqs.map((r) => answer(s, r)).join("")), 5));
+  const before = setPipelining({ depth: 1, connections: 16 });
+  try {
+    const rs = await Promise.all(Array.from({ length: 16 }, (_, i) => requestJson<Echo>(srv.url(`/o/${i}`), keyed(i))));
+    rs.forEach((r, i) => expect(r.path).toBe(`/o/${i}`));
+    expect(srv.peers.length).toBe(16);
+    expect(srv.peers.every((p) => p.maxOutstanding === 1)).toBe(true);
+  } finally { setPipelining(before); }
+  expect(setPipelining({})).toEqual({ connections: PIPE_CONNS, depth: PIPE_DEPTH });
 });
 
 test("pipelined requests waiting beyond 8 × 32 in flight and the wait queue: one more fails at once (coded, retryable)", async () => {
