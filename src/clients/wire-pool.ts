@@ -177,8 +177,8 @@ let flushQueued = false;
 
 function flushAll(): void {
   flushQueued = false;
-  for (const c of dirty) flush(c);
-  dirty.clear();
+  // Deleted as flushed: a connection made dirty during the loop is still visited (a Set iterates additions).
+  for (const c of dirty) { dirty.delete(c); flush(c); }
 }
 
 /** Hand the requests assigned since the last flush to the socket in one write (after any bytes it has not taken). */
