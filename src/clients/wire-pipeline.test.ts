@@ -110,6 +110,14 @@ test("a server closing after answering 2 of 5 pipelined requests: 2 answered the
   expect(rs.map((r) => r.conn)).toEqual([1, 1, 2, 2, 2]);
 });
 
+test("connection: close on the 2nd of 5 pipelined answers: the answers the server sends after it are not used, the other 3 go again on a new connection", async () => {
+  const srv = rawServer((s, reqs) => s.write(reqs.map((r) => answer(s, r, s.data.id === 1 && r.n === 2 ? "connection: close\r\n" : "")).join("")));
+  const rs = await Promise.all(Array.from({ length: 5 }, (_, i) => requestJson<Echo>(srv.url(`/cc/${i}`), keyed(i))));
+  rs.forEach((r, i) => expect(r.path).toBe(`/cc/${i}`));
+  expect(rs.map((r) => r.conn)).toEqual([1, 1, 2, 2, 2]);
+  expect(srv.peers[0].got).toBe(5);
+});
+
 test("a malformed answer mid-pipeline: that request fails, the connection is closed and the later ones fail (never given another's answer)", async () => {
   const srv = rawServer((s, reqs) => {
     const out = reqs.map((r) => (r.n === 2 ? "HTTP/1.1 2x0 Broken\r\ncontent-length: 2\r\n\r\n{}" : answer(s, r)));
