@@ -210,10 +210,11 @@ test("abort: an aborted request rejects at once (status 0) and its connection is
   expect(again.status).toBe(0);
 });
 
-test("300 concurrent requests: all answered, over at most 64 connections", async () => {
+// Non-replayable requests (POST, no Idempotency-Key): one per connection; GETs and keyed POSTs are pipelined (wire-pipeline.test.ts).
+test("300 concurrent POSTs: all answered, over at most 64 connections", async () => {
   maxActive = 0;
   const before = opened;
-  const rs = await Promise.all(Array.from({ length: 300 }, (_, i) => requestJson<{ path: string }>(url(`/delay?i=${i}`), { timeoutMs: 10_000 })));
+  const rs = await Promise.all(Array.from({ length: 300 }, (_, i) => requestJson<{ path: string }>(url(`/delay?i=${i}`), { method: "POST", body: { i }, timeoutMs: 10_000 })));
   expect(rs.length).toBe(300);
   expect(maxActive).toBeLessThanOrEqual(64);
   expect(maxActive).toBeGreaterThan(8);
@@ -224,9 +225,10 @@ test("every connection busy and the wait queue full: one more request fails at o
   const mute = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } }); // accepts, never answers
   try {
     const at = `http://127.0.0.1:${mute.port}/x`;
-    const queued = Array.from({ length: 64 + 8192 }, () => failure(requestJson(at, { timeoutMs: 400 })));
+    const post = { method: "POST", body: {}, timeoutMs: 400 }; // not pipelined: 64 connections, one request each
+    const queued = Array.from({ length: 64 + 8192 }, () => failure(requestJson(at, post)));
     const t0 = Date.now();
-    const extra = await failure(requestJson(at, { timeoutMs: 400 }));
+    const extra = await failure(requestJson(at, post));
     expect(Date.now() - t0).toBeLessThan(100);
     expect([extra.status, extra.code, extra.retryable]).toEqual([0, "CLIENT_ERR_QUEUE_FULL", true]);
     const rest = await Promise.all(queued);

@@ -1,14 +1,15 @@
 /**
  * The typed clients' HTTP/1.1 transport (instead of fetch(), ~60% of a publish's client CPU): a
- * request is written in one write (head + body) on a pooled keep-alive connection (wire-pool.ts) and
- * its response read with the platform's one HTTP/1.1 codec (src/lib/http1: scanResponseHead, and
- * BodyFramer for chunked and close-delimited bodies). Whole bodies only (JSON in/out, at most
- * MAX_BODY_BYTES); streamed responses (SSE, NDJSON replays) stay on fetch (http.ts request()).
+ * request is written in one write (head + body; the pipelined requests of a tick together) on a pooled
+ * keep-alive connection (wire-pool.ts) and its response read with the platform's one HTTP/1.1 codec
+ * (src/lib/http1: scanResponseHead, and BodyFramer for chunked and close-delimited bodies). Whole bodies
+ * only (JSON in/out, at most MAX_BODY_BYTES); streamed responses (SSE, NDJSON replays) stay on fetch
+ * (http.ts request()).
  */
 import { CRLFCRLF, MAX_RESPONSE_HEAD, responseHasNoBody } from "../lib/http1/head";
 import { ResponseScan, scanResponseHead } from "../lib/http1/response-scan";
 import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../lib/http1/framer";
-import { complete, destroy, fresh, originFor, send, unreachable, write, WireError, type Conn, type Exchange, type Origin } from "./wire-pool";
+import { complete, destroy, originFor, send, unreachable, WireError, type Conn, type Exchange, type Origin } from "./wire-pool";
 
 export { WireError };
 
@@ -35,10 +36,15 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const scan = new ResponseScan();
 
 const enum Phase { Head, Body, Done }
+const EMPTY = Buffer.alloc(0);
+
+/** Methods idempotent by definition (RFC 9110 §9.2.2), which the clients may pipeline without a key. */
+const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE"]);
 
 class WireExchange implements Exchange {
   settled = false;
   conn: Conn | null = null;
+  endAt = 0;
   private phase = Phase.Head;
   /** Head bytes so far, while the head is incomplete. */
   private head: Buffer | null = null;
@@ -54,9 +60,9 @@ class WireExchange implements Exchange {
   private onAbort: (() => void) | null = null;
 
   constructor(
-    private readonly origin: Origin,
-    private readonly text: string,
-    private readonly bytes: number,
+    readonly text: string,
+    readonly bytes: number,
+    readonly replayable: boolean,
     private readonly headOnly: boolean,
     readonly deadline: number,
     private readonly signal: AbortSignal | undefined,
@@ -67,16 +73,11 @@ class WireExchange implements Exchange {
       this.onAbort = () => {
         const conn = this.conn;
         this.fail(unreachable((signal.reason as Error)?.message ?? "The operation was aborted."));
-        if (conn !== null && conn.ex === this) destroy(conn); // mid-request: the connection cannot be reused
+        // On a connection: its answer may still come, so the answers after it could not be matched.
+        if (conn !== null && conn.q.includes(this)) destroy(conn, unreachable("the connection was closed: a request before this one on it was aborted"));
       };
       signal.addEventListener("abort", this.onAbort, { once: true });
     }
-  }
-
-  start(conn: Conn): void {
-    this.conn = conn;
-    this.got = false;
-    write(conn, this.text, this.bytes);
   }
 
   fail(err: WireError): void {
@@ -87,36 +88,39 @@ class WireExchange implements Exchange {
     this.reject(err);
   }
 
-  private finish(conn: Conn, body: string, exact: boolean): void {
+  /** The answer ends at `end` of `buf`: the bytes after it (the next answers) go back to the pool. */
+  private finish(conn: Conn, body: string, buf: Buffer, end: number): Buffer | null {
     this.settled = true;
     this.phase = Phase.Done;
     if (this.onAbort !== null) this.signal!.removeEventListener("abort", this.onAbort);
-    // Bytes past the response (a server that sent more than it framed) make the connection unusable.
-    complete(conn, this.keepAlive && exact);
+    complete(conn, this.keepAlive);
     this.resolve({ status: this.status, statusText: this.statusText, body });
+    return conn.closed || end === buf.length ? null : buf.subarray(end);
   }
 
-  private broken(conn: Conn, err: WireError): void {
+  /** This answer cannot be read: the connection's later answers cannot be matched either. */
+  private broken(conn: Conn, err: WireError): null {
     this.fail(err);
-    destroy(conn);
+    destroy(conn, unreachable(`the connection was closed: an answer before this one on it was refused (${err.message})`));
+    return null;
   }
 
-  onData(conn: Conn, data: Buffer): void {
+  onData(conn: Conn, data: Buffer): Buffer | null {
     this.got = true;
-    if (this.phase === Phase.Body) { this.body(conn, data, 0); return; }
+    if (this.phase === Phase.Body) return this.body(conn, data, 0);
     let buf = data;
-    while (this.phase === Phase.Head) {
+    for (;;) {
       if (this.head !== null) { buf = Buffer.concat([this.head, buf]); this.head = null; }
       const end = buf.indexOf(CRLFCRLF);
       if (end === -1) {
-        if (buf.length > MAX_RESPONSE_HEAD) this.broken(conn, new WireError(0, "CLIENT_ERR_BAD_RESPONSE", "response head too large"));
-        else this.head = buf;
-        return;
+        if (buf.length > MAX_RESPONSE_HEAD) return this.broken(conn, new WireError(0, "CLIENT_ERR_BAD_RESPONSE", "response head too large"));
+        this.head = Buffer.from(buf); // a copy: the socket may reuse its buffer
+        return null;
       }
-      if (!scanResponseHead(buf, 0, end, scan)) { this.broken(conn, new WireError(0, "CLIENT_ERR_BAD_RESPONSE", "malformed response head")); return; }
+      if (!scanResponseHead(buf, 0, end, scan)) return this.broken(conn, new WireError(0, "CLIENT_ERR_BAD_RESPONSE", "malformed response head"));
       const rest = end + 4;
       if (scan.status < 200) { // interim (100 Continue...): the final head follows
-        if (rest >= buf.length) return;
+        if (rest >= buf.length) return null;
         buf = buf.subarray(rest);
         continue;
       }
@@ -124,35 +128,35 @@ class WireExchange implements Exchange {
       // The reason phrase only for a refusal's message (a ServiceError without a coded body).
       if (scan.status >= 300) this.statusText = buf.toString("latin1", Math.min(scan.codeAt + 4, scan.statusLineEnd), scan.statusLineEnd);
       this.keepAlive = !scan.close;
-      if (this.headOnly || responseHasNoBody("", scan.status)) { this.finish(conn, "", rest === buf.length); return; }
+      if (this.headOnly || responseHasNoBody("", scan.status)) return this.finish(conn, "", buf, rest);
       const length = scan.contentLength;
       if (scan.chunked) (this.framer = new BodyFramer()).chunked();
       else if (length >= 0) {
-        if (length > MAX_BODY_BYTES) { this.tooLarge(conn); return; }
+        if (length > MAX_BODY_BYTES) return this.tooLarge(conn);
         // The common case: the whole body came with its head.
-        if (buf.length - rest >= length) { this.finish(conn, buf.toString("utf8", rest, rest + length), buf.length === rest + length); return; }
+        if (buf.length - rest >= length) return this.finish(conn, buf.toString("utf8", rest, rest + length), buf, rest + length);
         (this.framer = new BodyFramer()).length(length);
       } else {
         (this.framer = new BodyFramer()).untilClose();
         this.keepAlive = false;
       }
       this.phase = Phase.Body;
-      this.body(conn, buf, rest);
+      return this.body(conn, buf, rest);
     }
   }
 
-  private tooLarge(conn: Conn): void {
-    this.broken(conn, new WireError(this.status, "CLIENT_ERR_RESPONSE_TOO_LARGE", `response body over ${MAX_BODY_BYTES} bytes`));
+  private tooLarge(conn: Conn): null {
+    return this.broken(conn, new WireError(this.status, "CLIENT_ERR_RESPONSE_TOO_LARGE", `response body over ${MAX_BODY_BYTES} bytes`));
   }
 
-  private body(conn: Conn, buf: Buffer, at: number): void {
+  private body(conn: Conn, buf: Buffer, at: number): Buffer | null {
     const end = this.framer!.advance(buf, at, buf.length, (from, to) => {
       this.size += to - from;
       if (this.size <= MAX_BODY_BYTES) this.parts.push(Buffer.from(buf.subarray(from, to))); // a copy: the socket may reuse its buffer
     });
-    if (end === FRAMER_ERROR) { this.broken(conn, new WireError(0, "CLIENT_ERR_BAD_RESPONSE", this.framer!.error)); return; }
-    if (this.size > MAX_BODY_BYTES) { this.tooLarge(conn); return; }
-    if (end !== FRAMER_MORE) this.finish(conn, this.text0(), end === buf.length);
+    if (end === FRAMER_ERROR) return this.broken(conn, new WireError(0, "CLIENT_ERR_BAD_RESPONSE", this.framer!.error));
+    if (this.size > MAX_BODY_BYTES) return this.tooLarge(conn);
+    return end === FRAMER_MORE ? null : this.finish(conn, this.text0(), buf, end);
   }
 
   private text0(): string {
@@ -161,20 +165,21 @@ class WireExchange implements Exchange {
     return p.length === 1 ? p[0].toString("utf8") : Buffer.concat(p).toString("utf8");
   }
 
-  onClose(conn: Conn): void {
-    if (this.settled) return;
-    if (this.phase === Phase.Body && this.framer!.closeDelimited) { this.finish(conn, this.text0(), false); return; }
+  onClose(conn: Conn): boolean {
+    if (this.settled) return false;
+    if (this.phase === Phase.Body && this.framer!.closeDelimited) { this.finish(conn, this.text0(), EMPTY, 0); return false; }
     if (!this.got && conn.served > 0 && !this.retried) {
       // A reused keep-alive connection the server had closed (its idle timeout raced our reuse) before a
       // single byte of an answer: the server answered nothing, so sending again on a fresh connection is
       // safe (once). At worst the request was received and its answer lost: EventClient publishes carry an
-      // Idempotency-Key, so a repeat stores nothing twice (and fetch retries the same case itself).
+      // Idempotency-Key, so a repeat stores nothing twice (and fetch retries the same case itself). The same
+      // holds for pipelined requests after the answers the server sent before closing: all are replayable.
       this.retried = true;
       this.conn = null;
-      fresh(this.origin, this);
-      return;
+      return true;
     }
     this.fail(unreachable(this.got ? "the connection closed in the middle of the response" : "the connection closed before a response"));
+    return false;
   }
 }
 
@@ -191,12 +196,14 @@ export function wireRequest(url: string, r: WireRequest): Promise<WireAnswer> {
   let origin: Origin;
   try { origin = originFor(base, r.tls); } catch (err) { return Promise.reject(err); }
   let head = r.method + " " + target + " HTTP/1.1\r\nhost: " + origin.hostHeader + "\r\n";
+  let replayable = IDEMPOTENT.has(r.method);
   const h = r.headers;
   if (h !== undefined) {
     for (const name in h) {
       const v = h[name];
       if (!TOKEN.test(name) || BAD_FIELD.test(v)) return Promise.reject(new TypeError(`invalid header ${JSON.stringify(name)}: ${JSON.stringify(v)}`));
       head += name + ": " + v + "\r\n";
+      if (name.length === 15 && name.toLowerCase() === "idempotency-key") replayable = true;
     }
   }
   let bytes: number;
@@ -212,7 +219,7 @@ export function wireRequest(url: string, r: WireRequest): Promise<WireAnswer> {
   }
   if (BAD_FIELD.test(target)) return Promise.reject(new TypeError(`invalid request target: ${target}`));
   return new Promise<WireAnswer>((resolve, reject) => {
-    const ex = new WireExchange(origin, head, bytes, r.method === "HEAD", Date.now() + r.timeoutMs, r.signal, resolve, reject);
+    const ex = new WireExchange(head, bytes, replayable, r.method === "HEAD", Date.now() + r.timeoutMs, r.signal, resolve, reject);
     send(origin, ex);
   });
 }

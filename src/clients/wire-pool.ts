@@ -1,16 +1,35 @@
 /**
- * Keep-alive HTTP/1.1 connections for the typed clients (wire-client.ts), on Bun.connect: per origin
- * (and TLS material) at most MAX_CONNS connections, one request in flight on each; a request that finds
- * them all busy waits in a bounded FIFO. TLS connections verify the server against the given CA and
- * its name against the URL's host. One unref'd timer (while any connection is open or a request waits)
- * fails requests past their deadline and closes connections idle for IDLE_MS. Idle sockets are unref'd:
- * a pooled connection never keeps a client process alive (a request in flight does, as fetch's).
+ * Keep-alive HTTP/1.1 connections for the typed clients (wire-client.ts), on Bun.connect, with
+ * pipelining (RFC 9112 §9.3.2) for requests that are safe to send again (Exchange.replayable):
+ * - per origin (and TLS material) at most MAX_CONNS connections;
+ * - a replayable request goes on the first connection with fewer than `depth` requests in flight
+ *   (none carrying a non-replayable one); a new connection is opened only when all are at depth,
+ *   up to `connections` of them; then it waits in a bounded FIFO (MAX_WAITING);
+ * - a non-replayable request has a connection to itself (an idle one, a new one, or it waits);
+ * - requests assigned in the same tick go out in one write per connection (flushed in a microtask);
+ * - answers are matched to requests in order; bytes nobody asked for, a malformed or oversized answer,
+ *   a timeout or an abort close the connection and fail every request on it without a whole answer
+ *   (status 0: the caller's retry decides); a connection the server closes sends its unanswered
+ *   requests once more on a fresh connection when it had answered before (the keep-alive race).
+ * TLS connections verify the server against the given CA and its name against the URL's host. One
+ * unref'd timer (while any connection is open or a request waits) fails requests past their deadline and
+ * closes connections idle for IDLE_MS. Idle sockets are unref'd: a pooled connection never keeps a client
+ * process alive (a request in flight does, as fetch's).
  */
 import type { Socket } from "bun";
-import { isIP } from "node:net";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { unreachable, WireError, type Conn, type Exchange, type Origin } from "./wire-origin";
+
+export { originFor, unreachable, WireError, type Conn, type Exchange, type Origin } from "./wire-origin";
 
 export const MAX_CONNS = 64;
+/**
+ * Pipelining defaults. 8 connections × 32 requests cover a few hundred publishes in flight from one
+ * process: enough to fill a server's batches while a request never waits behind more than 31 others
+ * on its connection (head-of-line blocking is bounded) and a connection lost costs at most 32 retries.
+ */
+export const PIPE_CONNS = 8;
+export const PIPE_DEPTH = 32;
 /** Requests waiting for a connection, per origin; beyond this a request fails at once (CLIENT_ERR_QUEUE_FULL, status 0: retryable). */
 export const MAX_WAITING = 8192;
 /** A connection idle this long is closed (below the usual server idle timeouts, which race with reuse). */
@@ -18,48 +37,14 @@ export const IDLE_MS = 4000;
 /** Deadline granularity: a request times out between timeoutMs and timeoutMs + SWEEP_MS (as deadlineSignal). */
 const SWEEP_MS = 25;
 
-/** A transport failure: `status` 0 = no answer (retryable), else the status of an answer we could not take. */
-export class WireError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) { super(message); this.name = "WireError"; }
-}
-export const unreachable = (message: string) => new WireError(0, "CLIENT_ERR_UNREACHABLE", message);
+const pipe = { connections: PIPE_CONNS, depth: PIPE_DEPTH };
 
-/** One request/response; the pool hands it a connection and tells it what happens on it. */
-export interface Exchange {
-  /** Epoch ms; the sweeper fails the exchange (and destroys its connection) past it. */
-  readonly deadline: number;
-  settled: boolean;
-  conn: Conn | null;
-  start(conn: Conn): void;
-  onData(conn: Conn, data: Buffer): void;
-  /** The connection closed (or failed) while this exchange was on it. */
-  onClose(conn: Conn): void;
-  fail(err: WireError): void;
-}
-
-export interface Origin {
-  readonly hostname: string;
-  readonly port: number;
-  /** Host header value (host[:port] as in the URL). */
-  readonly hostHeader: string;
-  readonly tls: Record<string, unknown> | null;
-  readonly idle: Conn[];
-  readonly waiting: Exchange[];
-  /** Connections open or opening. */
-  open: number;
-}
-
-export interface Conn {
-  socket: Socket<Conn> | null;
-  readonly origin: Origin;
-  ex: Exchange | null;
-  /** Responses completed on this connection (0: fresh, never reused). */
-  served: number;
-  closed: boolean;
-  idleSince: number;
-  referenced: boolean;
-  pending: Uint8Array | null;
-  onHandshake: ((ok: boolean, why: string) => void) | null;
+/** Change the pipelining policy (all origins; depth 1 = no pipelining); returns the previous one. */
+export function setPipelining(p: { connections?: number; depth?: number }): { connections: number; depth: number } {
+  const before = { ...pipe };
+  if (p.connections !== undefined) pipe.connections = Math.max(1, Math.min(MAX_CONNS, Math.floor(p.connections)));
+  if (p.depth !== undefined) pipe.depth = Math.max(1, Math.floor(p.depth));
+  return before;
 }
 
 const conns = new Set<Conn>();
@@ -68,17 +53,19 @@ let sweeper: ReturnType<typeof setInterval> | null = null;
 
 function sweep(): void {
   const now = Date.now();
-  for (const conn of conns) {
-    const ex = conn.ex;
-    if (ex !== null) {
-      if (!ex.settled && now >= ex.deadline) { ex.fail(unreachable("The operation timed out.")); destroy(conn); }
-    } else if (now - conn.idleSince >= IDLE_MS) destroy(conn);
-  }
+  // Waiting requests first: a connection closed below hands its slot to the waiting, which must be live ones.
   for (const o of waitingOrigins) {
     const w = o.waiting;
     for (const ex of w) if (!ex.settled && now >= ex.deadline) ex.fail(unreachable("The operation timed out."));
     if (w.some((ex) => ex.settled)) w.splice(0, w.length, ...w.filter((ex) => !ex.settled));
     if (w.length === 0) waitingOrigins.delete(o);
+  }
+  for (const conn of conns) {
+    if (conn.q.length === 0) { if (now - conn.idleSince >= IDLE_MS) destroy(conn, null); continue; }
+    let late = false;
+    for (const ex of conn.q) if (!ex.settled && now >= ex.deadline) { ex.fail(unreachable("The operation timed out.")); late = true; }
+    // The late request's answer may still come: the answers after it could no longer be matched.
+    if (late) destroy(conn, unreachable("the connection was closed: a request before this one on it timed out"));
   }
   if (conns.size === 0 && waitingOrigins.size === 0 && sweeper !== null) { clearInterval(sweeper); sweeper = null; }
 }
@@ -93,8 +80,13 @@ const handlers = {
   binaryType: "buffer" as const,
   data(s: Socket<Conn>, d: Buffer) {
     const conn = s.data;
-    if (conn.ex === null) { destroy(conn); return; } // bytes nobody asked for: not a peer to reuse
-    conn.ex.onData(conn, d);
+    let buf: Buffer | null = d;
+    // One read may carry several answers: each goes to the oldest request still waiting for one.
+    while (buf !== null && buf.length > 0 && !conn.closed) {
+      const ex = conn.q[0];
+      if (ex === undefined) { destroy(conn, null); return; } // bytes nobody asked for: not a peer to reuse
+      buf = ex.onData(conn, buf);
+    }
   },
   drain(s: Socket<Conn>) {
     const conn = s.data;
@@ -116,56 +108,33 @@ const handlers = {
   },
 };
 
-const plain = new Map<string, Origin>();
-const byTls = new WeakMap<object, Map<string, Origin>>();
-
-/**
- * The pool of `origin` ("http(s)://host:port"). TLS material is keyed by identity (the clients' TLS
- * sources return the same object until a renewal), so connections made with old material are not reused.
- */
-export function originFor(origin: string, tls: { cert?: string; key?: string; ca?: string } | undefined): Origin {
-  const https = origin.charCodeAt(4) === 115;
-  let map = plain;
-  if (https && tls !== undefined) {
-    map = byTls.get(tls) ?? new Map();
-    if (map.size === 0) byTls.set(tls, map);
-  }
-  let o = map.get(origin);
-  if (o === undefined) {
-    if (!/^https?:\/\/[^/?#]+$/.test(origin)) throw new TypeError(`not an http(s) URL: ${origin}`);
-    const u = new URL(origin);
-    const hostname = u.hostname.replace(/^\[|\]$/g, "");
-    o = {
-      hostname, port: Number(u.port || (https ? 443 : 80)), hostHeader: u.host, idle: [], waiting: [], open: 0,
-      tls: https ? { ...tls, rejectUnauthorized: true, ...(isIP(hostname) ? {} : { serverName: hostname }) } : null,
-    };
-    map.set(origin, o);
-  }
-  return o;
-}
-
-/** Run `ex` on an idle connection (synchronously: the hot path), a new one, or queue it. */
+/** Put `ex` on a connection with room (synchronously: the hot path), a new one, or queue it. */
 export function send(o: Origin, ex: Exchange): void {
-  const idle = o.idle;
-  while (idle.length > 0) {
-    const c = idle.pop()!;
-    if (!c.closed) { attach(c, ex); return; }
+  let shared = 0; // connections that may carry pipelined requests
+  if (ex.replayable) {
+    for (const c of o.conns) {
+      if (c.solo || c.closed) continue;
+      if (c.q.length < pipe.depth) { assign(c, ex); return; }
+      shared++;
+    }
+  } else {
+    for (let i = o.conns.length - 1; i >= 0; i--) { const c = o.conns[i]; if (c.q.length === 0 && !c.closed) { assign(c, ex); return; } }
   }
-  if (o.open < MAX_CONNS) { fresh(o, ex); return; }
-  if (o.waiting.length >= MAX_WAITING) { ex.fail(new WireError(0, "CLIENT_ERR_QUEUE_FULL", `${MAX_WAITING} requests already wait for one of ${MAX_CONNS} connections`)); return; }
+  if (o.conns.length < MAX_CONNS && (!ex.replayable || shared < pipe.connections)) { fresh(o, [ex]); return; }
+  if (o.waiting.length >= MAX_WAITING) { ex.fail(new WireError(0, "CLIENT_ERR_QUEUE_FULL", `${MAX_WAITING} requests already wait for a connection`)); return; }
   o.waiting.push(ex);
   waitingOrigins.add(o);
   sweeping();
 }
 
-/** Run `ex` on a new connection (also: a reused one turned out closed by the server). */
-export function fresh(o: Origin, ex: Exchange): void {
-  if (o.open >= MAX_CONNS) { o.waiting.unshift(ex); waitingOrigins.add(o); sweeping(); return; }
-  o.open++;
-  const conn: Conn = { socket: null, origin: o, ex, served: 0, closed: false, idleSince: 0, referenced: true, pending: null, onHandshake: null };
-  ex.conn = conn;
-  conns.add(conn); // the sweeper bounds the connect by the exchange's deadline
+/** Open a connection for `exs` (they came off one connection, so they fit on one); or queue them first in line. */
+function fresh(o: Origin, exs: Exchange[]): void {
+  if (o.conns.length >= MAX_CONNS) { o.waiting.unshift(...exs); waitingOrigins.add(o); sweeping(); return; }
+  const conn: Conn = { socket: null, origin: o, q: [], solo: false, served: 0, closed: false, ready: false, idleSince: 0, referenced: true, out: "", outBytes: 0, pending: null, total: 0, onHandshake: null };
+  o.conns.push(conn);
+  conns.add(conn); // the sweeper bounds the connect by the requests' deadlines
   sweeping();
+  for (const ex of exs) assign(conn, ex);
   void connect(conn);
 }
 
@@ -179,85 +148,127 @@ async function connect(conn: Conn): Promise<void> {
     const why = handshake === null ? "" : await handshake;
     if (why !== "") throw new Error(`TLS handshake failed: ${why}`);
   } catch (err) {
-    const ex = conn.ex;
-    destroy(conn);
-    ex?.fail(unreachable(String((err as { code?: string }).code ?? (err as Error).message)));
+    destroy(conn, unreachable(String((err as { code?: string }).code ?? (err as Error).message)));
     return;
   }
   if (conn.closed) return;
   conn.socket.setNoDelay(true);
-  const ex = conn.ex;
-  if (ex === null || ex.settled) { conn.ex = null; release(conn); return; }
-  ex.start(conn);
+  conn.ready = true;
+  if (conn.q.length === 0) idle(conn);
+  else flush(conn);
 }
 
-function attach(conn: Conn, ex: Exchange): void {
+function assign(conn: Conn, ex: Exchange): void {
   ex.conn = conn;
-  conn.ex = ex;
-  if (!conn.referenced) { conn.referenced = true; conn.socket!.ref(); }
-  ex.start(conn);
+  conn.q.push(ex);
+  if (!ex.replayable) conn.solo = true;
+  if (!conn.referenced) { conn.referenced = true; conn.socket?.ref(); }
+  conn.total += ex.bytes;
+  ex.endAt = conn.total;
+  conn.out += ex.text;
+  conn.outBytes += ex.bytes;
+  if (!conn.ready) return;
+  dirty.add(conn);
+  if (!flushQueued) { flushQueued = true; queueMicrotask(flushAll); }
 }
 
-/** The exchange on `conn` is over: reuse the connection when it may be, else close it. */
+const dirty = new Set<Conn>();
+let flushQueued = false;
+
+function flushAll(): void {
+  flushQueued = false;
+  // Deleted as flushed: a connection made dirty during the loop is still visited (a Set iterates additions).
+  for (const c of dirty) { dirty.delete(c); flush(c); }
+}
+
+/** Hand the requests assigned since the last flush to the socket in one write (after any bytes it has not taken). */
+function flush(conn: Conn): void {
+  const data = conn.out, n = conn.outBytes;
+  if (n === 0 || conn.closed || !conn.ready) return;
+  conn.out = "";
+  conn.outBytes = 0;
+  if (conn.pending !== null) { conn.pending = Buffer.concat([conn.pending, Buffer.from(data)]); return; }
+  const w = conn.socket!.write(data);
+  if (w < n) conn.pending = Buffer.from(data).subarray(Math.max(0, w));
+}
+
+/** The answer to conn.q[0] is whole: reuse the connection when it may be, else close it. */
 export function complete(conn: Conn, reusable: boolean): void {
-  conn.ex = null;
   conn.served++;
-  // Part of the request still unsent (the server answered early): the next request's bytes would follow it.
-  if (!reusable || conn.closed || conn.pending !== null) destroy(conn);
-  else release(conn);
+  if (conn.closed) return; // answered by the close (a close-delimited body): q was already taken
+  const ex = conn.q.shift()!;
+  const unsent = conn.outBytes + (conn.pending?.byteLength ?? 0);
+  // Part of this request still unsent (the server answered early): the next request's bytes would follow it.
+  if (!reusable || conn.total - unsent < ex.endAt) { destroy(conn, null); return; }
+  if (conn.q.length === 0) { conn.solo = false; idle(conn); }
+  else fill(conn);
 }
 
-function release(conn: Conn): void {
+/** Waiting requests onto `conn` while they fit, oldest first (a non-replayable one only on an empty connection). */
+function fill(conn: Conn): void {
   const w = conn.origin.waiting;
-  while (w.length > 0) {
-    const next = w.shift()!;
-    if (!next.settled) { attach(conn, next); return; }
+  while (w.length > 0 && !conn.solo && conn.q.length < pipe.depth) {
+    const next = w[0];
+    if (next.settled) { w.shift(); continue; }
+    if (!next.replayable && conn.q.length > 0) return;
+    w.shift();
+    assign(conn, next);
   }
+}
+
+function idle(conn: Conn): void {
+  fill(conn);
+  if (conn.q.length > 0) return;
   conn.idleSince = Date.now();
   if (conn.referenced) { conn.referenced = false; conn.socket!.unref(); }
-  conn.origin.idle.push(conn);
 }
 
-/** Close `conn` now (mid-response, broken, unwanted); never reused. */
-export function destroy(conn: Conn): void {
+/**
+ * Close `conn` now (broken, unwanted, or its answers can no longer be matched): never reused. The
+ * requests on it without a whole answer fail with `err`, or (null: as if the server had closed it) are
+ * sent again when they may be.
+ */
+export function destroy(conn: Conn, err: WireError | null): void {
   if (conn.closed) return;
   conn.closed = true;
-  conn.ex = null;
   const h = conn.onHandshake;
   conn.onHandshake = null;
   h?.(false, "the connection was closed");
   conn.socket?.terminate();
-  forget(conn);
+  settle(conn, err);
 }
 
 function closed(conn: Conn): void {
   if (conn.onHandshake !== null) { const h = conn.onHandshake; conn.onHandshake = null; h(false, "the connection closed during the TLS handshake"); }
-  const ex = conn.ex;
   if (conn.closed) return;
   conn.closed = true;
-  conn.ex = null;
-  forget(conn);
-  if (ex !== null && !ex.settled) ex.onClose(conn);
+  settle(conn, null);
 }
 
-/** A connection is gone: a slot is free, so the oldest waiting request gets a new connection. */
+function settle(conn: Conn, err: WireError | null): void {
+  const q = conn.q.splice(0);
+  forget(conn);
+  const again: Exchange[] = [];
+  for (const ex of q) {
+    if (ex.settled) continue;
+    if (err !== null) ex.fail(err);
+    else if (ex.onClose(conn)) again.push(ex);
+  }
+  if (again.length > 0) fresh(conn.origin, again);
+}
+
+/** A connection is gone: a slot is free, so the oldest waiting requests get a new connection. */
 function forget(conn: Conn): void {
+  dirty.delete(conn);
   if (!conns.delete(conn)) return;
   const o = conn.origin;
-  o.open--;
-  const k = o.idle.indexOf(conn);
-  if (k !== -1) o.idle.splice(k, 1);
-  while (o.waiting.length > 0 && o.open < MAX_CONNS) {
-    const next = o.waiting.shift()!;
-    if (!next.settled) { fresh(o, next); break; }
+  const k = o.conns.indexOf(conn);
+  if (k !== -1) o.conns.splice(k, 1);
+  while (o.waiting.length > 0 && o.waiting[0].settled) o.waiting.shift();
+  if (o.waiting.length > 0 && o.conns.length < MAX_CONNS) {
+    fresh(o, []);
+    fill(o.conns[o.conns.length - 1]);
   }
-}
-
-/** Write all of `data` (one write when the socket takes it; the rest goes out on drain). */
-export function write(conn: Conn, data: string, bytes: number): void {
-  if (conn.closed || conn.socket === null) return;
-  const w = conn.socket.write(data);
-  if (w < bytes) conn.pending = Buffer.from(data).subarray(Math.max(0, w));
 }
 
 /** For tests: open connections (all origins). */

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { loadOrCreateCa, type CertificateAuthority } from "../lib/pki/ca";
 import { issueLeaf, type IssuedLeaf } from "../lib/pki/issue";
 import { requestJson, ServiceError } from "./http";
+import { openConnections } from "./wire-pool";
 
 const dir = mkdtempSync(join(tmpdir(), "wire-tls-"));
 let ca: CertificateAuthority, other: CertificateAuthority;
@@ -28,7 +29,7 @@ beforeAll(async () => {
   client = await issueLeaf(ca, { commonName: "trading_service", ttlMs: hour });
   intruder = await issueLeaf(other, { commonName: "trading_service", ttlMs: hour });
   const mtls = (l: IssuedLeaf) => ({ cert: l.chainPem, key: l.keyPem, ca: ca.rootPem, requestCert: true, rejectUnauthorized: true });
-  server = Bun.serve({ port: 0, hostname: "127.0.0.1", tls: mtls(leaf), fetch: () => { served++; return Response.json({ ok: true, served }); } });
+  server = Bun.serve({ port: 0, hostname: "127.0.0.1", tls: mtls(leaf), fetch: (req) => { served++; return Response.json({ ok: true, served, path: new URL(req.url).pathname }); } });
   misnamed = Bun.serve({ port: 0, hostname: "127.0.0.1", tls: mtls(wrongName), fetch: () => Response.json({ ok: true }) });
   plain = Bun.serve({
     port: 0, hostname: "127.0.0.1",
@@ -87,4 +88,20 @@ test("response bodies: 3 MiB over many packets is read; past 16 MiB (announced o
   }
   // The connections that carried them are gone; the next request works on a fresh one.
   expect((await requestJson<{ s: string }>(`http://127.0.0.1:${plain.port}/big`)).s.length).toBe(3 << 20);
+});
+
+test("pipelined over mTLS: 64 concurrent GETs are all answered, each with its own answer, over at most 8 connections", async () => {
+  const tls = tlsOf(client);
+  const before = openConnections();
+  const rs = await Promise.all(Array.from({ length: 64 }, (_, i) => requestJson<{ path: string }>(`https://127.0.0.1:${server.port}/p${i}`, { tls })));
+  rs.forEach((r, i) => expect(r.path).toBe(`/p${i}`));
+  expect(openConnections() - before).toBeLessThanOrEqual(8);
+});
+
+test("an answer past 16 MiB in the middle of a pipeline: the one before is read, that one refused, the one after fails (connection closed)", async () => {
+  const at = (path: string) => requestJson<{ s: string }>(`http://127.0.0.1:${plain.port}${path}`, { timeoutMs: 5000 }).then((r) => r, (e: ServiceError) => e);
+  const [a, b, c] = await Promise.all([at("/big"), at("/huge-length"), at("/big")]);
+  expect((a as { s: string }).s.length).toBe(3 << 20);
+  expect([(b as ServiceError).status, (b as ServiceError).code]).toEqual([200, "CLIENT_ERR_RESPONSE_TOO_LARGE"]);
+  expect([(c as ServiceError).status, (c as ServiceError).code, (c as ServiceError).retryable]).toEqual([0, "CLIENT_ERR_UNREACHABLE", true]);
 });
