@@ -19,6 +19,12 @@ type Behaviour = (s: Socket<Peer>, reqs: Req[]) => void;
 const servers: { stop(force: boolean): void }[] = [];
 afterAll(() => { for (const s of servers) s.stop(true); });
 
+/** These test one connection's deep pipeline: the pool spreads requests over connections first, so keep it to one. */
+async function onOneConnection(f: () => Promise<void>): Promise<void> {
+  const before = setPipelining({ connections: 1 });
+  try { await f(); } finally { setPipelining(before); }
+}
+
 /** A raw HTTP/1.1 server: `behaviour` gets the whole requests of each read, in order. */
 function rawServer(behaviour: Behaviour) {
   const peers: Peer[] = [];
@@ -83,7 +89,7 @@ test("keyed POSTs of one tick go out in fewer writes than requests, and each get
   expect(Math.max(...srv.peers.map((p) => p.maxOutstanding))).toBeLessThanOrEqual(32);
 });
 
-test("a server that answers pipelined requests one at a time, in order (a front without pipelining): all answered, matched", async () => {
+test("a server that answers pipelined requests one at a time, in order (a front without pipelining): all answered, matched", () => onOneConnection(async () => {
   const queue: [Socket<Peer>, Req][] = [];
   let busy = false;
   const next = () => {
@@ -96,9 +102,9 @@ test("a server that answers pipelined requests one at a time, in order (a front 
   const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => requestJson<Echo>(srv.url(`/q/${i}`), { timeoutMs: 5000 })));
   rs.forEach((r, i) => expect(r.path).toBe(`/q/${i}`));
   expect(srv.peers.length).toBeLessThanOrEqual(2);
-});
+}));
 
-test("a server closing after answering 2 of 5 pipelined requests: 2 answered there, the other 3 sent again on a new connection", async () => {
+test("a server closing after answering 2 of 5 pipelined requests: 2 answered there, the other 3 sent again on a new connection", () => onOneConnection(async () => {
   const srv = rawServer((s, reqs) => {
     if (s.data.id > 1) { s.write(reqs.map((r) => answer(s, r)).join("")); return; }
     s.write(reqs.slice(0, 2).map((r) => answer(s, r)).join(""));
@@ -108,17 +114,17 @@ test("a server closing after answering 2 of 5 pipelined requests: 2 answered the
   rs.forEach((r, i) => expect(r.path).toBe(`/c/${i}`));
   expect(srv.peers[0].got).toBe(5); // all five went out together on the first connection
   expect(rs.map((r) => r.conn)).toEqual([1, 1, 2, 2, 2]);
-});
+}));
 
-test("connection: close on the 2nd of 5 pipelined answers: the answers the server sends after it are not used, the other 3 go again on a new connection", async () => {
+test("connection: close on the 2nd of 5 pipelined answers: the answers the server sends after it are not used, the other 3 go again on a new connection", () => onOneConnection(async () => {
   const srv = rawServer((s, reqs) => s.write(reqs.map((r) => answer(s, r, s.data.id === 1 && r.n === 2 ? "connection: close\r\n" : "")).join("")));
   const rs = await Promise.all(Array.from({ length: 5 }, (_, i) => requestJson<Echo>(srv.url(`/cc/${i}`), keyed(i))));
   rs.forEach((r, i) => expect(r.path).toBe(`/cc/${i}`));
   expect(rs.map((r) => r.conn)).toEqual([1, 1, 2, 2, 2]);
   expect(srv.peers[0].got).toBe(5);
-});
+}));
 
-test("a malformed answer mid-pipeline: that request fails, the connection is closed and the later ones fail (never given another's answer)", async () => {
+test("a malformed answer mid-pipeline: that request fails, the connection is closed and the later ones fail (never given another's answer)", () => onOneConnection(async () => {
   const srv = rawServer((s, reqs) => {
     const out = reqs.map((r) => (r.n === 2 ? "HTTP/1.1 2x0 Broken\r\ncontent-length: 2\r\n\r\n{}" : answer(s, r)));
     s.write(out.join(""));
@@ -132,9 +138,9 @@ test("a malformed answer mid-pipeline: that request fails, the connection is clo
   expect(srv.peers[0].got).toBe(5);
   for (let i = 0; i < 50 && !srv.closed.includes(1); i++) await Bun.sleep(10);
   expect(srv.closed).toContain(1);
-});
+}));
 
-test("a timeout mid-pipeline: the late request times out, the connection is closed, the ones behind it fail at once (not at their own deadline)", async () => {
+test("a timeout mid-pipeline: the late request times out, the connection is closed, the ones behind it fail at once (not at their own deadline)", () => onOneConnection(async () => {
   const srv = rawServer((s, reqs) => { const first = reqs.find((r) => r.n === 1); if (first) s.write(answer(s, first)); }); // then silence
   const t0 = Date.now();
   const ps = Array.from({ length: 5 }, (_, i) => requestJson<Echo>(srv.url(`/t/${i}`), { timeoutMs: i === 1 ? 200 : 5000 }).then((r) => r, (e: ServiceError) => e));
@@ -146,7 +152,7 @@ test("a timeout mid-pipeline: the late request times out, the connection is clos
   expect(srv.peers[0].got).toBe(5);
   for (let i = 0; i < 50 && !srv.closed.includes(1); i++) await Bun.sleep(10);
   expect(srv.closed).toContain(1);
-});
+}));
 
 test("non-replayable requests (POST without an Idempotency-Key) are never pipelined: one in flight per connection", async () => {
   const srv = rawServer((s, reqs) => setTimeout(() => s.write(reqs.map((r) => answer(s, r)).join("")), 10));
@@ -166,6 +172,19 @@ test("300 concurrent GETs: all answered in order, over at most 8 connections wit
   rs.forEach((r, i) => expect(r.path).toBe(`/d/${i}`));
   expect(srv.peers.length).toBeLessThanOrEqual(8);
   expect(Math.max(...srv.peers.map((p) => p.maxOutstanding))).toBe(32);
+});
+
+test("spread before deepening: 8 concurrent keyed POSTs take 8 connections, one each; the 9th to 16th go one more on each", async () => {
+  // A server that answers a connection's requests one at a time still gets 8 at once.
+  const srv = rawServer((s, reqs) => setTimeout(() => s.write(reqs.map((r) => answer(s, r)).join("")), 20));
+  const first = await Promise.all(Array.from({ length: 8 }, (_, i) => requestJson<Echo>(srv.url(`/s/${i}`), keyed(i))));
+  first.forEach((r, i) => expect(r.path).toBe(`/s/${i}`));
+  expect(srv.peers.length).toBe(8);
+  expect(srv.peers.map((p) => p.maxOutstanding)).toEqual(Array(8).fill(1));
+  const more = await Promise.all(Array.from({ length: 16 }, (_, i) => requestJson<Echo>(srv.url(`/t/${i}`), keyed(i))));
+  more.forEach((r, i) => expect(r.path).toBe(`/t/${i}`));
+  expect(srv.peers.length).toBe(8);
+  expect(Math.max(...srv.peers.map((p) => p.maxOutstanding))).toBe(2);
 });
 
 test("setPipelining: depth 1 turns pipelining off (one request in flight per connection), and it can be restored", async () => {
@@ -194,7 +213,7 @@ test("pipelined requests waiting beyond 8 × 32 in flight and the wait queue: on
   expect(rest.every((e) => e.status === 0 && e.code === "CLIENT_ERR_UNREACHABLE")).toBe(true);
 });
 
-test("publishes through a proxy that drops the connection after 2 answers: all resolve, the events plugin stores each once", async () => {
+test("publishes through a proxy that drops the connection after 2 answers: all resolve, the events plugin stores each once", () => onOneConnection(async () => {
   const t = await startHost("host:\n  data_dir: ${DATA_DIR}\nplugins:\n  events:\n    port: 0\n");
   const target = new URL(t.url("events"));
   // Forwards requests as they come; forwards the first 2 answers of each client connection, then closes it.
@@ -241,4 +260,4 @@ test("publishes through a proxy that drops the connection after 2 answers: all r
     expect(page.events.map((e) => e.payload.i).sort()).toEqual([0, 1, 2, 3, 4]);
     expect(new Set(page.events.map((e) => e.id))).toEqual(new Set(results.map((r) => r.id)));
   } finally { await t.stop(); }
-});
+}));

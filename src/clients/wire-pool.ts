@@ -27,6 +27,7 @@ export const MAX_CONNS = 64;
  * Pipelining defaults. 8 connections × 32 requests cover a few hundred publishes in flight from one
  * process: enough to fill a server's batches while a request never waits behind more than 31 others
  * on its connection (head-of-line blocking is bounded) and a connection lost costs at most 32 retries.
+ * Requests are spread over the connections before any gets deeper (send()).
  */
 export const PIPE_CONNS = 8;
 export const PIPE_DEPTH = 32;
@@ -112,11 +113,17 @@ const handlers = {
 export function send(o: Origin, ex: Exchange): void {
   let shared = 0; // connections that may carry pipelined requests
   if (ex.replayable) {
+    // Spread before deepening: an idle connection first, then a new one up to pipe.connections, then the
+    // least loaded. A server that answers a connection's requests one at a time (one that does not take
+    // them pipelined) still gets pipe.connections of them at once, not one connection's queue in series.
+    let least: Conn | null = null;
     for (const c of o.conns) {
       if (c.solo || c.closed) continue;
-      if (c.q.length < pipe.depth) { assign(c, ex); return; }
       shared++;
+      if (c.q.length === 0) { assign(c, ex); return; }
+      if (c.q.length < pipe.depth && (least === null || c.q.length < least.q.length)) least = c;
     }
+    if (least !== null && (shared >= pipe.connections || o.conns.length >= MAX_CONNS)) { assign(least, ex); return; }
   } else {
     for (let i = o.conns.length - 1; i >= 0; i--) { const c = o.conns[i]; if (c.q.length === 0 && !c.closed) { assign(c, ex); return; } }
   }
