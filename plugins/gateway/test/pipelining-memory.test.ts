@@ -47,7 +47,9 @@ describe("pipelining without reading: RSS stays within 50 MB of the start", () =
       expect(warm.statuses[v.status]).toBe(2000);
       await Bun.sleep(300);
       const start = gw.memory().rss;
-      const r = await pipelineFlood(port, v.request, { total: TOTAL, writeMs: 6000, stallMs: 1500, readMs: v.read ? 15_000 : 0, rss: () => gw.memory().rss });
+      // Reading stops as soon as every answer is in; the bound only ends a stuck run. A relayed pipeline is
+      // answered one upstream round trip at a time (5.6-8k/s on this machine): 100,000 need up to ~18 s.
+      const r = await pipelineFlood(port, v.request, { total: TOTAL, writeMs: 6000, stallMs: 1500, readMs: v.read ? 45_000 : 0, rss: () => gw.memory().rss });
       console.log(`${v.name}: ${r.written} written without reading, RSS start ${MB(start)} MB, peak +${MB(r.peakNoRead - start)} MB not reading` + (v.read ? `, +${MB(r.peakReading - start)} MB reading ${r.answered} answers` : ""));
       expect(r.closedByServer).toBe(false);
       expect(r.written).toBeGreaterThan(TOTAL / 10); // the kernel took a real pipeline (here: all of it)
@@ -57,6 +59,6 @@ describe("pipelining without reading: RSS stays within 50 MB of the start", () =
         expect(r.statuses[v.status]).toBe(r.written);
         expect(r.peakReading - start).toBeLessThan(BOUND);
       }
-    }, 40_000);
+    }, 75_000);
   }
 });
