@@ -69,13 +69,13 @@ export class SecurityClient {
   }
 
   /** One request on the clients' keep-alive transport (wire-client.ts); no answer at all is status 0 (its code CLIENT_ERR_*). */
-  private async call<T>(method: string, path: string, body?: unknown, opts: { allow404?: boolean; text?: boolean } = {}): Promise<T | undefined> {
+  private async call<T>(method: string, path: string, body?: unknown, opts: { allow404?: boolean; text?: boolean; replayable?: boolean } = {}): Promise<T | undefined> {
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     const json = body !== undefined ? JSON.stringify(body) : undefined;
     let res: WireAnswer;
     try {
-      res = await wireRequest(this.baseUrl + path, { method, headers, body: json, contentType: json !== undefined ? "application/json" : undefined, timeoutMs: this.timeoutMs, tls: this.tls?.() });
+      res = await wireRequest(this.baseUrl + path, { method, headers, body: json, contentType: json !== undefined ? "application/json" : undefined, timeoutMs: this.timeoutMs, tls: this.tls?.(), replayable: opts.replayable });
     } catch (err) {
       if (err instanceof WireError) throw new SecurityClientError(err.status, err.code, `${this.baseUrl}${path}: ${err.message}`);
       throw err;
@@ -106,7 +106,8 @@ export class SecurityClient {
   }
 
   validateToken(token: string, audience?: string): Promise<TokenValidation> {
-    return this.call<TokenValidation>("POST", "/tokens/validate", { token, ...(audience ? { audience } : {}) }) as Promise<TokenValidation>;
+    // A read by POST: safe to send again, so pipelined (the security plugin takes validations pipelined).
+    return this.call<TokenValidation>("POST", "/tokens/validate", { token, ...(audience ? { audience } : {}) }, { replayable: true }) as Promise<TokenValidation>;
   }
 
   async putSecret(path: string, data: Record<string, unknown>, opts: { cas?: number } = {}): Promise<SecretVersion> {

@@ -27,6 +27,11 @@ export interface WireRequest {
   timeoutMs: number;
   signal?: AbortSignal;
   tls?: { cert?: string; key?: string; ca?: string };
+  /**
+   * The request may be sent again (a read by POST, such as a token validation): pipelined like GET and
+   * keyed requests. Without it: its method (GET/HEAD/PUT/DELETE) or an Idempotency-Key decides.
+   */
+  replayable?: boolean;
 }
 
 /** Header values go out as written: no CR/LF (a second header, or a second request), no NUL, ASCII only. */
@@ -196,7 +201,7 @@ export function wireRequest(url: string, r: WireRequest): Promise<WireAnswer> {
   let origin: Origin;
   try { origin = originFor(base, r.tls); } catch (err) { return Promise.reject(err); }
   let head = r.method + " " + target + " HTTP/1.1\r\nhost: " + origin.hostHeader + "\r\n";
-  let replayable = IDEMPOTENT.has(r.method);
+  let replayable = r.replayable === true || IDEMPOTENT.has(r.method);
   const h = r.headers;
   if (h !== undefined) {
     for (const name in h) {

@@ -9,6 +9,7 @@ import { afterAll, expect, test } from "bun:test";
 import type { Socket } from "bun";
 import { requestJson, ServiceError } from "./http";
 import { EventClient } from "./event-client";
+import { SecurityClient } from "./security-client";
 import { PIPE_CONNS, PIPE_DEPTH, setPipelining } from "./wire-pool";
 import { startHost } from "../../test/support/harness";
 
@@ -164,6 +165,15 @@ test("non-replayable requests (POST without an Idempotency-Key) are never pipeli
   expect(postConns.size).toBe(20); // each POST alone on its connection
   for (const p of srv.peers) if (postConns.has(p.id)) expect(p.maxOutstanding).toBe(1);
   expect(new Set(rs.slice(20).map((r) => r.conn)).size).toBeLessThan(20); // the GETs shared connections
+});
+
+test("SecurityClient token validations (a read by POST, marked replayable) are pipelined; other un-keyed POSTs are not", async () => {
+  const srv = rawServer((s, reqs) => setTimeout(() => s.write(reqs.map((r) => answer(s, r)).join("")), 10));
+  const client = new SecurityClient({ baseUrl: srv.url("") });
+  const rs = (await Promise.all(Array.from({ length: 40 }, (_, i) => client.validateToken(`t${i}`)))) as unknown as Echo[];
+  rs.forEach((r, i) => expect([r.path, JSON.parse(r.body).token]).toEqual(["/tokens/validate", `t${i}`]));
+  expect(new Set(rs.map((r) => r.conn)).size).toBeLessThanOrEqual(PIPE_CONNS);
+  expect(Math.max(...srv.peers.map((p) => p.maxOutstanding))).toBeGreaterThan(1);
 });
 
 test("300 concurrent GETs: all answered in order, over at most 8 connections with at most 32 in flight on each", async () => {
