@@ -14,6 +14,7 @@
  *   bun run bench gateway-js     (~1 min)
  */
 import { startHost } from "../test/support/harness";
+import { benchGatewayConfig } from "./lib/gateway-config";
 import { CRLFCRLF, parseRequestHead } from "../src/lib/http1/head";
 import { RequestContext, runInRequest } from "../src/core/request-context";
 import type { WireClient, WireHandler } from "../src/core/wire";
@@ -26,26 +27,11 @@ const ROUNDS = 5;
 
 const origin = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("ok") });
 const upstream = `http://127.0.0.1:${origin.port}`;
-const h = await startHost(`host:
-  data_dir: \${DATA_DIR}
-  log_level: info
-  metrics_enabled: true
-  redis_url: ""
-plugins:
-  gateway:
-    port: 0
-    hostname: 127.0.0.1
-    rate_limiting: { enabled: false }
-    access_log: { enabled: true, sample_rate: 1, max_per_second: 50 }
-    services:
-      - name: bench
-        path_prefix: /api
-        load_balancing: round_robin
-        instances: [{ url: "${upstream}" }]
-        health_check: { path: /api/health, interval: 5s }
-        transform:
-          request_headers: { set: { x-gateway: tradpal } }
-`, { only: ["gateway"] });
+// The config of `bench gateway` (bench/lib/gateway-config.ts), with its request-header transform.
+const h = await startHost(benchGatewayConfig({
+  dataDir: "${DATA_DIR}", port: 0, upstream,
+  serviceExtra: "        transform:\n          request_headers: { set: { x-gateway: tradpal } }\n",
+}), { only: ["gateway"] });
 await Bun.sleep(300); // the first health check
 
 // The host's internals a real socket would reach: the gateway's wire handler and its connection pool.
