@@ -20,8 +20,9 @@ import { EventErrors } from "./errors";
 import { boundedJsonParser } from "./limits";
 import type { Publisher } from "./publisher";
 import { shortcutEvent, type Violation } from "./validate";
-import { parseFilter, parseLimit, parseName, parseTypes, type Params } from "./query";
-import { Subscription } from "./subscribe";
+import { parseFilter, parseLimit, parseName, type Params } from "./query";
+import { SSE_HEADERS, sseStream, type Subscription } from "./subscribe";
+import { openSubscription, unavailable } from "./subscribe-open";
 import { ndjsonReplay, replayStreamName, startCopyReplay, type ReplayJob } from "./replay";
 import { StoreUnavailableError, type EventStore, type StoreFactory } from "./store/types";
 import type { EventMetrics } from "./metrics";
@@ -47,10 +48,6 @@ export interface AppDeps {
 
 const CREATED = { status: 201, headers: { "content-type": "application/json" } };
 
-function unavailable(err: unknown): never {
-  if (err instanceof StoreUnavailableError) throw EventErrors.EV_ERR_STORE_UNAVAILABLE(undefined, undefined, undefined, { "retry-after": "1" });
-  throw err;
-}
 
 function invalid(violations: Violation[]) {
   return EventErrors.EV_ERR_VALIDATION(`${violations[0].where} ${violations[0].message}`, violations[0].where, violations);
@@ -110,33 +107,11 @@ export function buildApp(d: AppDeps) {
       const limit = parseLimit((query as Params).limit, cfg.page_limit, 100, "query.limit");
       return { deadLetters: await store.readDeadLetters(limit).catch(unavailable) };
     })
-    .get("/events/subscribe", async ({ query, request }) => {
-      const q = query as Params;
-      const group = parseName(q.group, "query.group")!;
-      const consumer = parseName(q.consumer, "query.consumer")!;
-      const replay = parseName(q.replay, "query.replay", false);
-      const start = q.start === "all" || q.start === "0" ? "0" : "$";
-      if (d.subscriptions.size >= cfg.subscribe.max_subscribers) throw EventErrors.EV_ERR_TOO_MANY_SUBSCRIBERS();
-      // Every repeat of type=/types= counts (the parsed query keeps only one value of a repeated key).
-      const sp = new URL(request.url).searchParams;
-      const types = parseTypes({ type: sp.getAll("type"), types: sp.getAll("types") }, "query.types");
-      const target = replay ? d.factory.open(replayStreamName(cfg.stream, replay)) : store;
-      await target.ensureGroup(group, start).catch(unavailable);
-      // The type filter is the group's, fixed by its first subscription (as a JetStream consumer's filter
-      // subjects): every member receives every event of it, so no member can ack away events it cannot handle.
-      const asked = groupFilterOf(types);
-      const bound = await target.bindGroupFilter(group, asked).catch(unavailable);
-      if (bound !== asked) {
-        throw EventErrors.EV_ERR_GROUP_FILTER_MISMATCH(`group ${group} filters types ${bound === "*" ? "(all)" : bound}, this subscription asked for ${asked === "*" ? "(all)" : asked}; every member of a group must handle the same types (use another group name for another set)`, "query.types", { group: bound, asked });
-      }
-      const sub: Subscription = new Subscription(target, {
-        group, consumer, types: types ? new Set(types) : undefined, batch: cfg.subscribe.batch, visibilityMs: cfg.visibility_timeout,
-        maxDeliveries: cfg.max_deliveries, heartbeatMs: cfg.subscribe.heartbeat, blockMs: 1000, tracer: d.tracer,
-      }, metrics, log, () => { d.subscriptions.delete(sub); metrics.subscribers.set(d.subscriptions.size); });
-      d.subscriptions.add(sub);
-      metrics.subscribers.set(d.subscriptions.size);
+    .get("/events/subscribe", async ({ request }) => {
+      // On a plain-HTTP wire port most subscriptions take the raw lane instead (subscribe-wire.ts).
+      const sub = await openSubscription(d, new URL(request.url).searchParams);
       request.signal.addEventListener("abort", () => sub.close(), { once: true });
-      return new Response(sub.stream, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" } });
+      return new Response(sseStream(sub), { headers: SSE_HEADERS });
     })
     .post("/events/ack", async ({ body, request }) => {
       const b = (body ?? {}) as Params;
@@ -187,11 +162,6 @@ function parseFilterId(value: unknown, where = "query.after"): string {
   const s = String(value);
   if (!/^\d{1,15}-\d{1,19}$/.test(s)) throw EventErrors.EV_ERR_BAD_QUERY(`${where} must be a stream id like 1732530000000-0`, where);
   return s;
-}
-
-/** Canonical group filter: "*" for every type, else the sorted distinct types joined by ",". */
-function groupFilterOf(types: string[] | undefined): string {
-  return types && types.length ? [...new Set(types)].sort().join(",") : "*";
 }
 
 function round(n: number): number {

@@ -12,6 +12,7 @@ import { EventsSchema, type EventsConfig } from "./schema";
 import { buildApp } from "./app";
 import { createPublishFetch } from "./hot-path";
 import { createPublishWire } from "./publish-wire";
+import { createSubscribeWire, withSubscribe } from "./subscribe-wire";
 import { createPublishRequest } from "./publish-request";
 import { LISTENER_BODY_LIMIT, withinDepth } from "./limits";
 import { createEventMetrics } from "./metrics";
@@ -123,7 +124,7 @@ export default definePlugin({
     return {
       app,
       fetch: createPublishFetch(app, publishRequest, cfg),
-      wire: createPublishWire(publishRequest, cfg),
+      wire: withSubscribe(createPublishWire(publishRequest, cfg), createSubscribeWire({ cfg, store, factory, metrics, log: ctx.log, subscriptions, tracer })),
       docs: { routes: () => [PUBLISH_DOC] },
       async start() {
         const off = ctx.bus.on("platform.event", onPlatformEvent);

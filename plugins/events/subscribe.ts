@@ -29,6 +29,8 @@ export interface SubscribeOptions {
 }
 
 const enc = new TextEncoder();
+/** The answer's fields besides framing, x-request-id and Date (both lanes). */
+export const SSE_HEADERS: Readonly<Record<string, string>> = { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" };
 
 /** `traceparent`: the delivery span's (tracing on), sent in place of the stored one. */
 function frame(d: Delivery, traceparent?: string): string {
@@ -37,34 +39,52 @@ function frame(d: Delivery, traceparent?: string): string {
   return `id: ${e.streamId}\nevent: ${e.type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
+/**
+ * Where a subscription's SSE text goes: a ReadableStream for the fetch lane (sseStream below) or the
+ * client's socket on the raw lane (subscribe-wire.ts).
+ */
+export interface SseSink {
+  write(text: string): void;
+  /** undefined when the consumer keeps up; else resolves once it has taken what waits (or the sink ended). */
+  behind(): Promise<void> | undefined;
+  /** The subscription closed: end the response (the client reconnects and resumes its pending entries). */
+  end(): void;
+}
+
 export class Subscription {
   private closed = false;
-  private controller?: ReadableStreamDefaultController<Uint8Array>;
-  readonly stream: ReadableStream<Uint8Array>;
+  private sink?: SseSink;
+  /** Aborted on close: a blocked store read ends at once, so a reader already gone takes no new entries. */
+  private readonly abort = new AbortController();
 
-  constructor(private readonly store: EventStore, private readonly opts: SubscribeOptions, private readonly metrics: EventMetrics, private readonly log: Logger, private readonly onEnd: () => void) {
-    this.stream = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.controller = controller;
-        controller.enqueue(enc.encode(`: subscribed group=${opts.group} consumer=${opts.consumer}\nretry: 1000\n\n`));
-        void this.run();
-      },
-      cancel: () => this.close(),
-    });
+  constructor(private readonly store: EventStore, private readonly opts: SubscribeOptions, private readonly metrics: EventMetrics, private readonly log: Logger, private readonly onEnd: () => void) {}
+
+  /** Begin delivering to `sink`. */
+  start(sink: SseSink) {
+    this.sink = sink;
+    sink.write(`: subscribed group=${this.opts.group} consumer=${this.opts.consumer}\nretry: 1000\n\n`);
+    void this.run();
   }
 
   close() {
     if (this.closed) return;
     this.closed = true;
-    try { this.controller?.close(); } catch { /* already closed */ }
+    this.abort.abort();
+    this.sink?.end();
     this.onEnd();
+  }
+
+  /**
+   * Backpressure, before each read: a client that does not read stops the loop (what waits for it stays
+   * bounded: the fetch lane's stream holds at most 5 reads' chunks, the raw lane's socket queue one read's)
+   * and takes no more entries; its pending ones are reclaimed by other consumers after the visibility timeout.
+   */
+  private async caughtUp() {
+    for (let w = this.sink!.behind(); w !== undefined && !this.closed; w = this.sink!.behind()) await w;
   }
 
   /** `readAt`: when the store read that returned them began (the deliver spans' start). */
   private async send(deliveries: Delivery[], redelivery: boolean, readAt = 0) {
-    // Backpressure: a client that does not read stops the loop (its queue stays bounded: 4 reads' chunks,
-    // at most 4 × batch events); its pending entries are reclaimed by other consumers after the visibility timeout.
-    while (!this.closed && (this.controller!.desiredSize ?? 0) < -4) await Bun.sleep(10);
     const skip: string[] = [];
     const tracer = this.opts.tracer;
     const tps = tracer && deliverySpans(tracer, deliveries, { stream: this.store.stream, group: this.opts.group, consumer: this.opts.consumer, types: this.opts.types }, redelivery, readAt || nowMs(), nowMs());
@@ -78,7 +98,7 @@ export class Subscription {
       sent.push(d);
     }
     if (this.closed) return; // unsent entries stay pending and are reclaimed after the visibility timeout
-    if (out !== "") this.controller!.enqueue(enc.encode(out));
+    if (out !== "") this.sink!.write(out);
     for (const d of sent) (redelivery || d.deliveryCount > 1 ? this.metrics.redelivered : this.metrics.delivered)(d.event.type);
     this.metrics.deliverRate.add(sent.length);
     if (skip.length) await this.store.ack(this.opts.group, skip);
@@ -95,6 +115,7 @@ export class Subscription {
       let after: string | undefined;
       while (!this.closed) {
         const t0 = at();
+        await this.caughtUp();
         const own = await this.store.readOwnPending(group, consumer, batch, after);
         if (own.length === 0) break;
         await this.send(own, true, t0);
@@ -110,6 +131,7 @@ export class Subscription {
         let backlog = false;
         if (now - lastClaim >= claimEveryMs) {
           lastClaim = now;
+          await this.caughtUp();
           const t0 = at();
           const claimed = await this.store.claimIdle(group, consumer, visibilityMs, batch, maxDeliveries);
           for (const e of claimed.deadLettered) this.metrics.deadLettered(e.type);
@@ -118,11 +140,12 @@ export class Subscription {
           // A full batch means more idle entries are waiting (a dead consumer's backlog): claim again next turn.
           if (claimed.deliveries.length + claimed.deadLettered.length >= batch) { lastClaim = 0; backlog = true; }
         }
+        await this.caughtUp();
         if (this.closed) break;
         const t0 = at();
-        const fresh = await this.store.readGroup(group, consumer, batch, backlog ? 0 : Math.min(blockMs, claimEveryMs));
+        const fresh = await this.store.readGroup(group, consumer, batch, backlog ? 0 : Math.min(blockMs, claimEveryMs), this.abort.signal);
         if (fresh.length) { await this.send(fresh, false, t0); lastSend = Date.now(); }
-        else if (Date.now() - lastSend >= heartbeatMs && !this.closed) { this.controller!.enqueue(enc.encode(": heartbeat\n\n")); lastSend = Date.now(); }
+        else if (Date.now() - lastSend >= heartbeatMs && !this.closed) { this.sink!.write(": heartbeat\n\n"); lastSend = Date.now(); }
         failures = 0;
       } catch (err) {
         if (this.closed) break;
@@ -133,4 +156,17 @@ export class Subscription {
       }
     }
   }
+}
+
+/** The fetch lane's response body for `sub` (one chunk per write). */
+export function sseStream(sub: Subscription): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start: (c) => sub.start({
+      write: (text) => c.enqueue(enc.encode(text)),
+      // The queue counts chunks (high-water mark 1): more than 5 waiting is a client that stopped reading.
+      behind: () => ((c.desiredSize ?? 0) < -4 ? Bun.sleep(10) : undefined),
+      end: () => { try { c.close(); } catch { /* already closed */ } },
+    }),
+    cancel: () => sub.close(),
+  });
 }

@@ -36,6 +36,13 @@ export interface WireClient {
   /** Close the connection once what was written is flushed. */
   end(): void;
   /**
+   * A long-lived answer (an event stream) has begun: the request stops counting as in flight, so a reload
+   * need not wait for it (the plugin's stop ends it), as with a fetch-lane stream once its Response is returned.
+   */
+  release(): void;
+  /** True for a request offered pipelined (WireHandler.pipelines): its answer is held until done(), so it cannot stream. */
+  readonly pipelined?: boolean;
+  /**
    * Streaming handlers only (`WireHandler.streamsBodies`), for a request whose body did not come whole
    * (`req.body` null with `req.chunked` or `req.contentLength > 0`): start delivering it to `sink`. Until
    * this is called the front reads nothing more from the client; with `Expect: 100-continue` it sends the

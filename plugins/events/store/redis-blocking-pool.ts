@@ -15,8 +15,12 @@ const CONNECT_MS = 2000;
 const SLACK_MS = 1000;
 
 export interface BlockingReader {
-  /** XREADGROUP GROUP group consumer COUNT count BLOCK blockMs STREAMS key ">": the entries read ([] when none came). */
-  readGroup(key: string, group: string, consumer: string, count: number, blockMs: number): Promise<Entry[]>;
+  /**
+   * XREADGROUP GROUP group consumer COUNT count BLOCK blockMs STREAMS key ">": the entries read ([] when none
+   * came). `signal` aborted: its connection is closed, which ends the wait (Redis drops a blocked client's read);
+   * entries an answer already in flight carried stay in the consumer's pending list, as for any lost answer.
+   */
+  readGroup(key: string, group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Entry[]>;
   close(): void;
 }
 
@@ -37,12 +41,14 @@ export class BlockingPool implements BlockingReader {
     }
     return n;
   }
-  async readGroup(key: string, group: string, consumer: string, count: number, blockMs: number): Promise<Entry[]> {
+  async readGroup(key: string, group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Entry[]> {
+    if (signal?.aborted) return [];
     const conn = await this.acquire();
+    const off = whenAborted(signal, () => { this.all.delete(conn); conn.disconnect(); });
     try {
       const reply = (await guard(conn.xreadgroup("GROUP", group, consumer, "COUNT", count, "BLOCK", blockMs, "STREAMS", key, ">"))) as [string, Entry[]][] | null;
       return reply ? reply[0][1] : [];
-    } finally { if (this.all.has(conn)) this.idle.push(conn); }
+    } finally { off(); if (this.all.has(conn)) this.idle.push(conn); }
   }
   close() { for (const c of this.all) c.disconnect(); this.all.clear(); this.idle = []; }
 }
@@ -87,15 +93,18 @@ export class NativeBlockingPool implements BlockingReader {
     try { c.close(); } catch { /* already closed */ }
   }
 
-  async readGroup(key: string, group: string, consumer: string, count: number, blockMs: number): Promise<Entry[]> {
+  async readGroup(key: string, group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Entry[]> {
+    if (signal?.aborted) return [];
     const c = await this.acquire();
-    if (c === null) return this.fallback!.readGroup(key, group, consumer, count, blockMs);
+    if (c === null) return this.fallback!.readGroup(key, group, consumer, count, blockMs, signal);
     let reusable = false;
+    const off = whenAborted(signal, () => this.drop(c));
     try {
       const reply = await boundedNative(blockMs + SLACK_MS, c.send("XREADGROUP", ["GROUP", group, consumer, "COUNT", String(count), "BLOCK", String(blockMs), "STREAMS", key, ">"]));
       reusable = true;
       return entriesOf(reply);
     } finally {
+      off();
       if (reusable && !this.closed && this.all.has(c)) this.idle.push(c);
       else this.drop(c);
     }
@@ -108,6 +117,15 @@ export class NativeBlockingPool implements BlockingReader {
     this.all.clear();
     this.idle = [];
   }
+}
+
+const noop = () => {};
+/** Call `giveUp` if `signal` aborts; returns the listener's removal. */
+function whenAborted(signal: AbortSignal | undefined, giveUp: () => void): () => void {
+  if (signal === undefined) return noop;
+  if (signal.aborted) { giveUp(); return noop; }
+  signal.addEventListener("abort", giveUp, { once: true });
+  return () => signal.removeEventListener("abort", giveUp);
 }
 
 /** One stream's entries from an XREADGROUP reply: RESP3 answers a map { key: entries }, RESP2 [[key, entries]]. */

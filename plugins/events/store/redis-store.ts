@@ -106,9 +106,9 @@ export class RedisEventStore implements EventStore {
     return ((await guard(this.r.hget(this.k.groupFilters, group))) as string | null) ?? filter;
   }
 
-  async readGroup(group: string, consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
+  async readGroup(group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Delivery[]> {
     let entries: Entry[];
-    if (blockMs > 0) entries = await this.blocking.readGroup(this.k.stream, group, consumer, count, blockMs);
+    if (blockMs > 0) entries = await this.blocking.readGroup(this.k.stream, group, consumer, count, blockMs, signal);
     else {
       const reply = (await guard(this.r.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", this.k.stream, ">"))) as [string, Entry[]][] | null;
       entries = reply ? reply[0][1] : [];

@@ -109,8 +109,11 @@ export interface EventStore {
    * group's filter, so the caller can refuse a member asking for another one. The group must exist.
    */
   bindGroupFilter(group: string, filter: string): Promise<string>;
-  /** New entries for this consumer (moved into its pending list); waits up to blockMs when none. */
-  readGroup(group: string, consumer: string, count: number, blockMs: number): Promise<Delivery[]>;
+  /**
+   * New entries for this consumer (moved into its pending list); waits up to blockMs when none. `signal`:
+   * the reader went away, give up the wait (a store may ignore it; it then returns within blockMs).
+   */
+  readGroup(group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Delivery[]>;
   /** This consumer's own pending entries after `afterId` (a reconnecting consumer resumes with them; page with the last id). */
   readOwnPending(group: string, consumer: string, count: number, afterId?: string): Promise<Delivery[]>;
   ack(group: string, streamIds: string[]): Promise<number>;

@@ -174,8 +174,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
     this.exchange = null;
     this.onDrain = null;
     this.onClose = null;
-    const gen = this.gen;
-    if (gen !== null) { this.gen = null; this.o.finish(gen); }
+    this.finishGen();
     const reuse = keepAlive && this.keepAlive && !this.o.slot.closing && !this.stopping;
     if (this.bodyFramer !== null) {
       // Answered before the body was read whole: read on past it (then the next request), or close.
@@ -234,14 +233,17 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
 
   switchProtocols(peer: PipePeer, limits: PipeLimits = {}): void {
     this.endContext(101);
-    const gen = this.gen;
-    if (gen !== null) { this.gen = null; this.o.finish(gen); }
+    this.finishGen();
     this.onClose = null;
     this.headSince = 0;
     const early = this.buf;
     this.buf = null;
     this.startPipe(peer, limits, this.upgradeTo === "websocket", early);
   }
+
+  /** WireClient.release: a long-lived answer (an event stream) goes on, no longer in flight, as a fetch-lane stream. */
+  release(): void { this.endContext(200); this.finishGen(); }
+  private finishGen(): void { const gen = this.gen; if (gen !== null) { this.gen = null; this.o.finish(gen); } }
 
   end(): void {
     this.busy = true; // nothing more is read as HTTP
@@ -252,8 +254,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
     this.pipe?.closeAll();
     this.endContext(0);
     this.busy = false;
-    const gen = this.gen;
-    if (gen !== null) { this.gen = null; this.o.finish(gen); }
+    this.finishGen();
     this.closed = true;
     this.socket.terminate();
   }
@@ -291,8 +292,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
     this.endContext(0);
     if (this.closed && this.gen === null) return;
     this.closed = true;
-    const gen = this.gen;
-    if (gen !== null) { this.gen = null; this.o.finish(gen); }
+    this.finishGen();
     this.exchange?.cancel();
     this.exchange = null;
     const raw = this.raw;

@@ -90,6 +90,8 @@ export class QueuedAnswer implements WireClient {
   }
 
   abort(): void { if (!this.dead) this.pipeline.conn.abort(); }
+  readonly pipelined = true;
+  release(): void {} // never streamed (pipelined): settled at done()
   end(): void { this.done(false); }
   pauseReading(): void {}
   resumeReading(): void {}
