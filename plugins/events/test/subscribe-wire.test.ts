@@ -1,0 +1,186 @@
+/**
+ * GET /events/subscribe on the raw lane (subscribe-wire.ts), read as raw bytes (test/support/raw-http.ts):
+ * the stream is written by the front itself (no tunnel request, not in flight), events arrive in order as
+ * chunks, refusals are byte-for-byte the fetch lane's ("/events/subscribe/" goes to the Elysia route, which
+ * serves the same handler), a client that stops reading stops the server's reads (bounded), and on Redis a
+ * client that goes away gives up its blocked read at once (a publish right after goes to a live member).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import Redis from "ioredis";
+import { startHost, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
+import { RawConn, type RawResponse } from "../../../test/support/raw-http";
+import { tunnelStats } from "../../../src/host/wire/tunnel";
+import { dropStreamKeys } from "./support";
+
+/** The chunked SSE body of a raw-lane answer, parsed as it arrives (what was parsed is cut from conn.buf). */
+class RawSse {
+  head = "";
+  ended = false;
+  readonly blocks: string[] = [];
+  private text = "";
+  constructor(readonly c: RawConn) {}
+  pump(): void {
+    let b = this.c.buf;
+    if (this.head === "") {
+      const e = b.indexOf("\r\n\r\n");
+      if (e < 0) return;
+      this.head = b.toString("latin1", 0, e);
+      b = b.subarray(e + 4);
+    }
+    for (;;) {
+      const nl = b.indexOf("\r\n");
+      if (nl < 0) break;
+      const size = parseInt(b.toString("latin1", 0, nl), 16);
+      if (nl + 4 + size > b.length) break;
+      if (size === 0) this.ended = true;
+      this.text += b.toString("utf8", nl + 2, nl + 2 + size);
+      b = b.subarray(nl + 4 + size);
+      for (let end = this.text.indexOf("\n\n"); end >= 0; end = this.text.indexOf("\n\n")) { this.blocks.push(this.text.slice(0, end)); this.text = this.text.slice(end + 2); }
+    }
+    this.c.buf = b;
+  }
+  events(): any[] { return this.blocks.filter((x) => x.includes("\ndata: ")).map((x) => JSON.parse(x.slice(x.indexOf("\ndata: ") + 7))); }
+  async waitEvents(n: number, timeoutMs = 10_000): Promise<any[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      this.pump();
+      const ev = this.events();
+      if (ev.length >= n) return ev;
+      if (Date.now() > deadline || this.c.closed) throw new Error(`${ev.length}/${n} events within ${timeoutMs} ms`);
+      await Bun.sleep(5);
+    }
+  }
+}
+
+/** `path`: "/events/subscribe/" is the fetch lane's (the Elysia route). */
+async function subscribe(port: number, query: string, rid = `sw-${crypto.randomUUID()}`, path = "/events/subscribe"): Promise<RawSse> {
+  const c = await RawConn.open(port);
+  await c.write(`GET ${path}?${query} HTTP/1.1\r\nhost: 127.0.0.1\r\nx-request-id: ${rid}\r\n\r\n`);
+  const s = new RawSse(c);
+  await c.waitFor((b) => b.indexOf(": subscribed") !== -1, 5000, "the subscription's first chunk");
+  s.pump();
+  return s;
+}
+
+/** What must match between the lanes: the answer's status, coded body and fields (the request id by its rule). */
+function normalize(r: RawResponse, sentId: string | undefined) {
+  const id = r.header("x-request-id") ?? "";
+  return {
+    status: r.status, contentType: r.header("content-type"), retryAfter: r.header("retry-after"), connection: r.header("connection"),
+    idRule: id === sentId ? "echoed" : /^[0-9a-f-]{36}$/.test(id) ? "minted" : `other: ${id}`, body: JSON.parse(r.body.toString()),
+  };
+}
+
+for (const b of [{ name: "embedded", redis: "" }, { name: "redis", redis: SHARED_REDIS_URL }]) {
+  describe(`GET /events/subscribe on the raw lane (${b.name})`, () => {
+    let t: TestHost;
+    let port = 0;
+    const stream = `test_subwire_${process.pid}_${Date.now().toString(36)}_${b.name}`;
+    beforeAll(async () => {
+      t = await startHost(`
+host:
+  data_dir: \${DATA_DIR}
+  redis_url: "${b.redis}"
+  log_level: debug
+plugins:
+  events: { port: 0, stream: ${stream}, max_event_size: 8kb, max_batch_bytes: 1mb, visibility_timeout: 30s, subscribe: { batch: 10, max_subscribers: 6 } }
+`);
+      port = Number(new URL(t.url("events")).port);
+    });
+    afterAll(async () => { if (b.redis) await dropStreamKeys(b.redis, stream); await t?.stop(); });
+
+    const publish = async (events: unknown[]) => {
+      const r = await fetch(`${t.url("events")}/events`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ events }) });
+      expect(r.status).toBe(201);
+      return (await r.json()).streamIds as string[];
+    };
+    const laneOf = async (rid: string) => {
+      for (let i = 0; i < 40; i++) { const l = t.logs.find((x) => x.msg === "request" && x.request_id === rid); if (l) return l.lane ?? "fetch"; await Bun.sleep(25); }
+      return "no line";
+    };
+    const groupStats = async (group: string) => ((await (await fetch(`${t.url("events")}/events/stats`)).json()).groups as { name: string; pending: number }[]).find((g) => g.name === group);
+
+    test("events arrive in order as chunks, written by the front: no tunnel request, not in flight", async () => {
+      const rid = `sw-order-${crypto.randomUUID()}`;
+      const tunnelled = tunnelStats.requests;
+      const s = await subscribe(port, "group=order&consumer=c1&types=custom.order", rid);
+      expect(tunnelStats.requests).toBe(tunnelled);
+      expect(s.head).toStartWith("HTTP/1.1 200 OK\r\n");
+      for (const f of ["content-type: text/event-stream", "cache-control: no-cache", "x-accel-buffering: no", "transfer-encoding: chunked", `x-request-id: ${rid}`]) expect(s.head + "\r\n").toContain(`\r\n${f}\r\n`);
+      expect(s.blocks[0]).toBe(": subscribed group=order consumer=c1\nretry: 1000");
+      // The fetch lane's answer has the same fields (but its Date) and first chunk.
+      const f = await subscribe(port, "group=order2&consumer=c1&types=custom.order", `${rid}-fetch`, "/events/subscribe/");
+      const fields = (head: string) => head.toLowerCase().split("\r\n").slice(1).filter((l) => !l.startsWith("date:")).sort();
+      expect(fields(s.head)).toEqual(fields(f.head));
+      expect(f.blocks[0]).toBe(": subscribed group=order2 consumer=c1\nretry: 1000");
+      f.c.terminate();
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push(...(await publish(Array.from({ length: 40 }, (_, j) => ({ type: "custom.order", payload: { n: i * 40 + j, s: "é€" } })))));
+      const got = await s.waitEvents(200);
+      expect(got.map((e) => e.payload.n)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+      expect(got.map((e) => e.streamId)).toEqual(ids);
+      expect(got[0].payload.s).toBe("é€"); // a non-ASCII chunk is sized in UTF-8 bytes
+      expect(await laneOf(rid)).toBe("wire");
+      expect(await (await fetch(`${t.url("events")}/metrics`)).text()).toMatch(/tradpal_host_requests_in_flight\{plugin="events"\} 0/);
+      s.c.terminate();
+    });
+
+    test("refusals: the raw lane answers as the Elysia route does", async () => {
+      // The group's filter is bound by a first subscription; a second asking for other types is refused.
+      (await subscribe(port, "group=bound&consumer=x&types=custom.a")).c.terminate();
+      const cases = ["consumer=c", "group=g", "group=a%20b&consumer=c", "group=g&consumer=c&replay=no%20pe", `group=g&consumer=c&types=custom.${"x".repeat(130)}`, "group=bound&consumer=y&types=custom.b", "group=g&consumer=&x=1", "group=g&group=&consumer=c"];
+      for (const [i, q] of cases.entries()) {
+        const answers: ReturnType<typeof normalize>[] = [];
+        for (const [lane, path] of [["wire", "/events/subscribe"], ["fetch", "/events/subscribe/"]]) {
+          const rid = i % 2 ? `sw-ref-${lane}-${i}-${crypto.randomUUID().slice(0, 8)}` : undefined;
+          const c = await RawConn.open(port);
+          try {
+            const r = await c.request(`GET ${path}?${q} HTTP/1.1\r\nhost: 127.0.0.1\r\n${rid ? `x-request-id: ${rid}\r\n` : ""}\r\n`);
+            answers.push(normalize(r, rid));
+            expect([q, await laneOf(r.header("x-request-id")!)]).toEqual([q, lane]);
+          } finally { c.terminate(); }
+        }
+        expect([q, answers[0]]).toEqual([q, answers[1]]);
+        expect(answers[0].status).toBeGreaterThanOrEqual(400);
+      }
+    });
+
+    test("a client that stops reading stops the server's reads (bounded); resumed, it gets every event in order", async () => {
+      const s = await subscribe(port, "group=slow&consumer=c&types=custom.slow");
+      s.c.socket.pause(); // the client reads nothing more: the kernel buffers fill, then the server's socket queue
+      const N = 3000;
+      const big = "x".repeat(4000);
+      for (let i = 0; i < N; i += 200) await publish(Array.from({ length: 200 }, (_, j) => ({ type: "custom.slow", payload: { n: i + j, big } })));
+      await Bun.sleep(1500);
+      const pending = (await groupStats("slow"))!.pending;
+      console.log(`slow consumer: ${pending} of ${N} read while it was not reading`);
+      // Read only what the socket buffers hold plus one read (batch 10) waiting on the socket: far from N.
+      expect(pending).toBeLessThan(N / 2);
+      s.c.socket.resume();
+      const got = await s.waitEvents(N, 30_000);
+      expect(got.map((e) => e.payload.n)).toEqual(Array.from({ length: N }, (_, i) => i));
+      s.c.terminate();
+    }, 60_000);
+
+    test.skipIf(!b.redis)("a client gone mid-stream gives up its blocked read at once: the next event goes to a live member", async () => {
+      const redis = new Redis(b.redis);
+      try {
+        for (let i = 0; i < 3; i++) {
+          // The member that goes away blocks first: Redis hands a new entry to the older blocked read.
+          const gone = await subscribe(port, `group=gone&consumer=dead${i}&types=custom.gone`);
+          await Bun.sleep(50);
+          const live = await subscribe(port, `group=gone&consumer=live${i}&types=custom.gone`);
+          await Bun.sleep(50);
+          gone.c.terminate();
+          await Bun.sleep(30);
+          await publish([{ type: "custom.gone", payload: { i } }]);
+          const got = await live.waitEvents(1, 3000);
+          expect(got[0].payload.i).toBe(i);
+          expect(got[0].deliveryCount).toBe(1);
+          expect(await redis.xpending(stream, "gone", "-", "+", 10, `dead${i}`)).toEqual([]);
+          live.c.terminate();
+        }
+      } finally { redis.disconnect(); }
+    });
+  });
+}
