@@ -130,19 +130,27 @@ try {
 
   // Latency first, on idle servers (the throughput rounds leave queues behind on a loaded machine); the
   // sides alternate so a noisy stretch of the machine hits both.
-  const latency: Record<string, LatencyOut[]> = {};
-  const latCases: [string, () => Promise<LatencyOut>][] = [
-    ["ours, Redis store, SSE", () => sseLatency(redisEv.url, 1000, 5)],
-    ["NATS JetStream, pull consumer", () => jetstreamLatency(NATS_URL, stream, 1000, 5)],
-    ["ours, embedded store, SSE", () => sseLatency(embedded.url, 1000, 5)],
-    ["ours, Redis store, typed EventSubscriberClient", () => subscriberLatency(redisEv.url, 1000, 5)],
+  // Each case with the server whose CPU it costs (ticks from /proc over the 5 s run, per event sent).
+  const latency: Record<string, (LatencyOut & { cpuUs: number })[]> = {};
+  const latCases: [string, () => Promise<LatencyOut>, number | undefined][] = [
+    ["ours, Redis store, SSE", () => sseLatency(redisEv.url, 1000, 5), redisEv.pid],
+    ["NATS JetStream, pull consumer", () => jetstreamLatency(NATS_URL, stream, 1000, 5), natsPid],
+    ["ours, embedded store, SSE", () => sseLatency(embedded.url, 1000, 5), embedded.pid],
+    ["ours, Redis store, typed EventSubscriberClient", () => subscriberLatency(redisEv.url, 1000, 5), redisEv.pid],
+    // BENCH_BASELINE: the same consumers of the "before" servers, in the same rounds.
+    ...before.flatMap((b): [string, () => Promise<LatencyOut>, number][] => [
+      [`ours, ${b.name}, SSE`, () => sseLatency(b.url, 1000, 5), b.pid],
+      ...(b.name.startsWith("redis") ? [[`ours, ${b.name}, typed EventSubscriberClient`, () => subscriberLatency(b.url, 1000, 5), b.pid] as [string, () => Promise<LatencyOut>, number]] : []),
+    ]),
   ];
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, run] of latCases) {
+    for (const [name, run, pid] of latCases) {
       loads.push(await waitQuiet());
-      const l = await run();
+      const t0 = pid ? cpuTicks(pid) : 0;
+      const out = await run();
+      const l = { ...out, cpuUs: pid ? (((cpuTicks(pid) - t0) / TICKS_PER_SECOND) * 1e6) / out.sent : NaN };
       (latency[name] ??= []).push(l);
-      console.log(`round ${round + 1} latency ${name}: p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} ms, ${l.received}/${l.sent}`);
+      console.log(`round ${round + 1} latency ${name}: p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} ms, ${l.received}/${l.sent}, server ${l.cpuUs.toFixed(1)} µs CPU/event`);
     }
   }
   if (process.env.BENCH_ONLY === "latency") throw new QuickCheck();
@@ -207,7 +215,7 @@ try {
   const embRps = med(singles[embedded.name], (r) => r.rps);
   const latRows = latCases.map(([name]) => {
     const xs = latency[name];
-    return [name, xs.map((l) => `${l.received}/${l.sent}`).join(", "), median(xs.map((l) => l.p50)).toFixed(2), median(xs.map((l) => l.p99)).toFixed(2), xs.map((l) => l.p99.toFixed(2)).join(" / "), Math.max(...xs.map((l) => l.max)).toFixed(2)];
+    return [name, xs.map((l) => `${l.received}/${l.sent}`).join(", "), median(xs.map((l) => l.p50)).toFixed(2), median(xs.map((l) => l.p99)).toFixed(2), xs.map((l) => l.p99.toFixed(2)).join(" / "), Math.max(...xs.map((l) => l.max)).toFixed(2), median(xs.map((l) => l.cpuUs)).toFixed(1)];
   });
   const p99Of = (name: string) => median(latency[name].map((l) => l.p99));
   const r = (a: string, b: string) => ratioOf(clientSamples, a, b).toFixed(2);
@@ -238,7 +246,7 @@ ${table(["path", "events/s (median)", "server CPU µs/event", "rounds", "non-2xx
 
 **Publish → consumer latency at 1,000 events/s** (one publisher in the bench process, one publish per event not awaited before the next; latency = arrival in the consumer − before the publish, same process clock; ${ROUNDS} rounds × 5 s, sides alternating)
 
-${table(["consumer", "events received", "p50 ms (median)", "p99 ms (median)", "p99 per round", "max ms"], latRows)}
+${table(["consumer", "events received", "p50 ms (median)", "p99 ms (median)", "p99 per round", "max ms", "server CPU µs/event (publish + delivery + ack)"], latRows)}
 
 p99 ours (Redis, SSE) ${p99Of("ours, Redis store, SSE").toFixed(2)} ms vs JetStream ${p99Of("NATS JetStream, pull consumer").toFixed(2)} ms (target ≤ JetStream's: ${p99Of("ours, Redis store, SSE") <= p99Of("NATS JetStream, pull consumer") ? "met" : "not met"}).
 
