@@ -20,7 +20,8 @@ import { EventErrors } from "./errors";
 import { boundedJsonParser } from "./limits";
 import type { Publisher } from "./publisher";
 import { shortcutEvent, type Violation } from "./validate";
-import { parseFilter, parseLimit, parseName, type Params } from "./query";
+import { parseFilter, parseFilterId, parseLimit, parseName, type Params } from "./query";
+import { ackRequest } from "./ack";
 import { SSE_HEADERS, sseStream, type Subscription } from "./subscribe";
 import { openSubscription, unavailable } from "./subscribe-open";
 import { ndjsonReplay, replayStreamName, startCopyReplay, type ReplayJob } from "./replay";
@@ -113,27 +114,8 @@ export function buildApp(d: AppDeps) {
       request.signal.addEventListener("abort", () => sub.close(), { once: true });
       return new Response(sseStream(sub), { headers: SSE_HEADERS });
     })
-    .post("/events/ack", async ({ body, request }) => {
-      const b = (body ?? {}) as Params;
-      const group = parseName(b.group, "/group")!;
-      const replay = parseName(b.replay, "/replay", false);
-      const ids = b.ids;
-      if (!Array.isArray(ids) || ids.length === 0 || ids.length > 10_000) throw EventErrors.EV_ERR_BAD_QUERY("ids must be a non-empty array of stream ids (at most 10000)", "/ids");
-      const clean = ids.map((id, i) => parseFilterId(id, `/ids/${i}`));
-      const target = replay ? d.factory.open(replayStreamName(cfg.stream, replay)) : store;
-      // Under the subscriber's ack span when it sent a traceparent (event-subscriber.ts).
-      const span = d.tracer?.server(request, "events.ack", { "messaging.system": "tradpal", "messaging.operation.type": "settle", "messaging.destination.name": target.stream, "messaging.consumer.group.name": group, "messaging.batch.message_count": clean.length });
-      let acked: number;
-      try {
-        acked = await target.ack(group, clean);
-      } catch (err) {
-        span?.end({ "http.response.status_code": err instanceof StoreUnavailableError ? 503 : 500 }, err instanceof Error ? err.message : String(err));
-        unavailable(err);
-      }
-      span?.end({ "http.response.status_code": 200, "tradpal.acked": acked });
-      metrics.acked(group, acked);
-      return { acked };
-    })
+    // On a plain-HTTP wire port an ack whose body came whole takes the raw lane instead (ack.ts).
+    .post("/events/ack", ({ body, request }) => ackRequest(d, body, request.headers))
     .post("/events/replay", async ({ body, request }) => {
       const b = (body ?? {}) as Params;
       const filter = parseFilter(b, "/");
@@ -156,12 +138,6 @@ export function buildApp(d: AppDeps) {
       if (!job) throw EventErrors.EV_ERR_REPLAY_NOT_FOUND(undefined, "path.id");
       return job;
     });
-}
-
-function parseFilterId(value: unknown, where = "query.after"): string {
-  const s = String(value);
-  if (!/^\d{1,15}-\d{1,19}$/.test(s)) throw EventErrors.EV_ERR_BAD_QUERY(`${where} must be a stream id like 1732530000000-0`, where);
-  return s;
 }
 
 function round(n: number): number {

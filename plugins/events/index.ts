@@ -12,7 +12,8 @@ import { EventsSchema, type EventsConfig } from "./schema";
 import { buildApp } from "./app";
 import { createPublishFetch } from "./hot-path";
 import { createPublishWire } from "./publish-wire";
-import { createSubscribeWire, withSubscribe } from "./subscribe-wire";
+import { createSubscribeWire, eventsWire } from "./subscribe-wire";
+import { createAckWire } from "./ack";
 import { createPublishRequest } from "./publish-request";
 import { LISTENER_BODY_LIMIT, withinDepth } from "./limits";
 import { createEventMetrics } from "./metrics";
@@ -80,7 +81,8 @@ export default definePlugin({
     const replays = new Map<string, ReplayJob>();
     const tracer = tracerFor(ctx.host, ctx.id);
     const publishRequest = createPublishRequest(publisher, cfg, ctx.log, metrics, tracer);
-    const app = buildApp({ cfg, store, factory, publisher, metrics, log: ctx.log, subscriptions, replays, signal: ctx.signal, tracer });
+    const deps = { cfg, store, factory, publisher, metrics, log: ctx.log, subscriptions, replays, signal: ctx.signal, tracer };
+    const app = buildApp(deps);
 
     // Stream gauges: one stats() per scrape, shared by the gauges below.
     let statsAt = 0;
@@ -124,7 +126,7 @@ export default definePlugin({
     return {
       app,
       fetch: createPublishFetch(app, publishRequest, cfg),
-      wire: withSubscribe(createPublishWire(publishRequest, cfg), createSubscribeWire({ cfg, store, factory, metrics, log: ctx.log, subscriptions, tracer })),
+      wire: eventsWire(createPublishWire(publishRequest, cfg), createSubscribeWire(deps), createAckWire(deps)),
       docs: { routes: () => [PUBLISH_DOC] },
       async start() {
         const off = ctx.bus.on("platform.event", onPlatformEvent);

@@ -67,3 +67,10 @@ export function parseName(value: unknown, where: string, required = true): strin
   if (!NAME_RE.test(s)) throw EventErrors.EV_ERR_BAD_QUERY(`${where} must be 1-100 of A-Z a-z 0-9 _ . -`, where);
   return s;
 }
+
+/** A stream id given as a cursor or to ack (`where` names it in the refusal). */
+export function parseFilterId(value: unknown, where = "query.after"): string {
+  const s = String(value);
+  if (!/^\d{1,15}-\d{1,19}$/.test(s)) throw EventErrors.EV_ERR_BAD_QUERY(`${where} must be a stream id like 1732530000000-0`, where);
+  return s;
+}

@@ -6,14 +6,13 @@
  * unchanged: other paths ("/events/subscribe/" too), HEAD, requests with a body, HTTP/1.0, TLS ports,
  * and a subscribe pipelined behind other requests (the front holds a pipelined answer until done()).
  */
-import { writeWireAnswer, type WireAnswer } from "../../src/lib/http1/wire-answer";
+import { writeWireAnswer } from "../../src/lib/http1/wire-answer";
 import { dateLine } from "../../src/lib/http1/date";
 import { acceptRequestId } from "../../src/core/http";
-import { CodedError } from "../../src/core/errors";
-import type { Logger } from "../../src/core/log";
 import type { WireClient, WireHandler, WireRequest } from "../../src/core/wire";
 import { SSE_HEADERS, type SseSink } from "./subscribe";
 import { openSubscription, type SubscribeDeps } from "./subscribe-open";
+import { wireRefusal } from "./ack";
 
 const PATH = "/events/subscribe";
 const NON_ASCII = /[^\x00-\x7f]/;
@@ -75,13 +74,6 @@ export class WireSseSink implements SseSink {
   }
 }
 
-/** A refusal as the fetch lane answers it (src/core/http.ts httpConventions: the coded body, or a logged 500). */
-function refusal(err: unknown, requestId: string, log: Logger): WireAnswer {
-  if (err instanceof CodedError) return { status: err.status, body: JSON.stringify(err.toBody()), fields: { "content-type": "application/json", ...err.headers, "x-request-id": requestId } };
-  log.error("unhandled error", { err, requestId, path: PATH });
-  return { status: 500, body: JSON.stringify({ error: { code: "EV_ERR_INTERNAL", message: "internal error" } }), fields: { "content-type": "application/json", "x-request-id": requestId } };
-}
-
 export function createSubscribeWire(d: SubscribeDeps): WireHandler {
   return (req: WireRequest, client: WireClient): boolean => {
     if (req.method !== "GET" || req.special || req.framing !== undefined || req.chunked || req.contentLength > 0) return false;
@@ -98,13 +90,13 @@ export function createSubscribeWire(d: SubscribeDeps): WireHandler {
       client.release(); // a stream, not a request in flight: a reload does not wait for it (the plugin's stop ends it)
       sub.start(new WireSseSink(client, head, keepAlive));
     }, (err) => {
-      if (!client.closed) writeWireAnswer(client, refusal(err, requestId, d.log), keepAlive, method);
+      if (!client.closed) writeWireAnswer(client, wireRefusal(err, requestId, d.log, PATH), keepAlive, method);
     });
     return true;
   };
 }
 
-/** The plugin's raw lane: publishes (publish-wire.ts), then subscriptions; pipelined as the publish handler is. */
-export function withSubscribe(publish: WireHandler, subscribe: WireHandler): WireHandler {
-  return Object.assign((req: WireRequest, client: WireClient) => publish(req, client) || subscribe(req, client), { pipelines: publish.pipelines });
+/** The plugin's raw lane: publishes first (publish-wire.ts), then the others; pipelined as the publish handler is. */
+export function eventsWire(publish: WireHandler, ...others: WireHandler[]): WireHandler {
+  return Object.assign((req: WireRequest, client: WireClient) => publish(req, client) || others.some((h) => h(req, client)), { pipelines: publish.pipelines });
 }
