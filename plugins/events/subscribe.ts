@@ -140,7 +140,7 @@ export class Subscription {
           // A full batch means more idle entries are waiting (a dead consumer's backlog): claim again next turn.
           if (claimed.deliveries.length + claimed.deadLettered.length >= batch) { lastClaim = 0; backlog = true; }
         }
-        await this.caughtUp();
+        if (this.sink!.behind() !== undefined) await this.caughtUp(); // no await (a tick) per delivery when it keeps up
         if (this.closed) break;
         const t0 = at();
         const fresh = await this.store.readGroup(group, consumer, batch, backlog ? 0 : Math.min(blockMs, claimEveryMs), this.abort.signal);
