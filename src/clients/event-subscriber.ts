@@ -28,6 +28,7 @@ import { request, ServiceError } from "./http";
 import type { EventClient } from "./event-client";
 import { formatTraceparent, nowMs, parseTraceparent, randomHex, SPAN_KIND, type TraceContext, type Tracer } from "../lib/trace/trace";
 import { sseBlocks } from "./sse-blocks";
+import { openSseSocket } from "./sse-socket";
 
 /** An event arrived for which this subscriber has no handler: it was left unacknowledged. */
 export class UnhandledEventError extends Error {
@@ -128,12 +129,11 @@ export class EventSubscriberClient {
     let attempt = 0;
     while (this.running) {
       try {
-        const res = await request(this.subscribeUrl(), { tls: this.client.tlsNow(), signal: this.abort!.signal, headers: { accept: "text/event-stream" }, timeoutMs: 24 * 3600_000 });
-        if (!res.body) throw new Error(`subscribe answered ${res.status} without a body`);
+        const body = await this.open(this.subscribeUrl());
         this.connected = true;
         attempt = 0;
         firstAttempt();
-        await this.consume(res.body);
+        await this.consume(body);
       } catch (err) {
         if (!this.running) break;
         this.o.onError?.(err);
@@ -147,6 +147,14 @@ export class EventSubscriberClient {
       await this.flushAcks().catch(() => undefined);
       await Bun.sleep(fullJitterBackoff(attempt++, this.o.backoffBaseMs, this.o.backoffCapMs));
     }
+  }
+
+  /** Plain HTTP: a socket of its own (sse-socket.ts: no hand-off from fetch's thread per delivery); https: fetch. */
+  private async open(url: string): Promise<ReadableStream<Uint8Array>> {
+    if (url.startsWith("http://")) return openSseSocket(url, this.abort!.signal);
+    const res = await request(url, { tls: this.client.tlsNow(), signal: this.abort!.signal, headers: { accept: "text/event-stream" }, timeoutMs: 24 * 3600_000 });
+    if (!res.body) throw new Error(`subscribe answered ${res.status} without a body`);
+    return res.body;
   }
 
   private async consume(body: ReadableStream<Uint8Array>) {

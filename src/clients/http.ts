@@ -101,7 +101,7 @@ export function requestJson<T>(url: string, opts: RequestOptions = {}): Promise<
   const headers = opts.headers;
   const contentType = body === undefined || (headers !== undefined && hasContentType(headers)) ? undefined : "application/json";
   return wireRequest(url, { method: opts.method ?? (body ? "POST" : "GET"), headers, body, contentType, timeoutMs: opts.timeoutMs ?? 10_000, signal: opts.signal, tls: opts.tls }).then(
-    (a) => (a.status >= 200 && a.status < 300 ? (JSON.parse(a.body) as T) : wireRefusal(a)),
+    (a) => { if (a.status >= 200 && a.status < 300) return JSON.parse(a.body) as T; throw refusalOf(a); },
     (err) => { throw err instanceof WireError ? new ServiceError(err.status, err.code, `${url}: ${err.message}`) : err; },
   );
 }
@@ -112,9 +112,9 @@ function hasContentType(h: Record<string, string>): boolean {
 }
 
 /** The ServiceError for a whole answer that is not 2xx (its coded body when it has one). */
-function wireRefusal(a: WireAnswer): never {
+export function refusalOf(a: WireAnswer): ServiceError {
   let parsed: any;
   try { parsed = JSON.parse(a.body); } catch { /* not JSON */ }
   const e = parsed?.error;
-  throw new ServiceError(a.status, e?.code ?? `HTTP_${a.status}`, e?.message ?? a.statusText, e?.where, e?.details);
+  return new ServiceError(a.status, e?.code ?? `HTTP_${a.status}`, e?.message ?? a.statusText, e?.where, e?.details);
 }
