@@ -62,6 +62,7 @@ export class Subscription {
   /** Begin delivering to `sink`. */
   start(sink: SseSink) {
     this.sink = sink;
+    if (this.closed) { sink.end(); return; } // closed (the plugin stopping) before its answer began
     sink.write(`: subscribed group=${this.opts.group} consumer=${this.opts.consumer}\nretry: 1000\n\n`);
     void this.run();
   }

@@ -61,7 +61,7 @@ export function openSseSocket(url: string, signal: AbortSignal): Promise<Readabl
     const body = (buf: Buffer, at: number) => {
       const end = framer.advance(buf, at, buf.length, (from, to) => {
         if (refusal !== null) { if ((refusalBytes += to - from) <= MAX_REFUSAL_BYTES) refusal.push(Buffer.from(buf.subarray(from, to))); return; }
-        stream?.enqueue(buf.slice(from, to)); // a copy: the socket may reuse its buffer
+        stream?.enqueue(new Uint8Array(buf.subarray(from, to))); // a copy: the stream may hold it past this read
       });
       if (end === FRAMER_ERROR) return fail(unreachable(`malformed response body: ${framer.error}`));
       if (end !== FRAMER_MORE) return ended();
