@@ -12,7 +12,8 @@
 import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync, truncateSync } from "node:fs";
 import { dirname } from "node:path";
 import { openAppender } from "./appender";
-import { sealLine, type AuditEntry, type AuditFields } from "./chain";
+import type { AuditEntry, AuditFields } from "./chain";
+import { lineHead, LineSealer } from "./encode";
 import { headFileOf, makeHead, openHeadWriter, readHead, writeHead } from "./seal";
 import { resumeChain, type Found } from "./resume";
 import { SEAL_BROKEN } from "./verify";
@@ -101,10 +102,13 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
   let size = found.size;
   const resumed = resumeChain(file, found, readHead(headFile, opts.sealKey), INDEX_EVERY);
   let seq = resumed.seq;
+  /** The hash of the last line written (the chain as on disk: a failed batch is sealed again from here). */
   let prev = resumed.prev;
+  const sealer = new LineSealer(prev);
   if (enabled && found.fragment > 0) truncateSync(file, found.size); // so the next batch starts on a fresh line
   let written = seq; // lines on disk
-  let pending: string[] = [];
+  /** Queued lines: lineHead's text, or (fields lineHead does not take) what sealLine needs. */
+  let pending: (string | { seq: number; ts: string; fields: AuditFields })[] = [];
   const appender = openAppender(file);
   let out = Buffer.allocUnsafe(OUT_KEEP);
   let scheduled = false;
@@ -125,16 +129,22 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     waiters = undefined;
     const called = callbacks;
     callbacks = [];
-    // Each line encoded straight into one reused buffer: a joined string encoded at once cost ~3× as much.
+    // Each line chained and encoded straight into one reused buffer (encode.ts).
     const offsets: number[] = [];
     let n = written;
     let at = 0;
-    for (const line of pending) {
-      const need = at + line.length * 3 + 1; // UTF-8 takes at most 3 bytes per UTF-16 unit
-      if (need > out.length) { const bigger = Buffer.allocUnsafe(Math.max(need, out.length * 2)); out.copy(bigger, 0, 0, at); out = bigger; }
+    sealer.prev = prev;
+    for (const entry of pending) {
       if (n % INDEX_EVERY === 0) offsets.push(size + at);
-      at += out.write(line, at);
-      out[at++] = 10;
+      if (typeof entry === "string") {
+        room(at + sealer.maxBytes(entry));
+        at = sealer.line(entry, out, at);
+      } else {
+        const line = sealer.slowLine(entry.seq, entry.ts, entry.fields);
+        room(at + line.length * 3 + 1); // UTF-8 takes at most 3 bytes per UTF-16 unit
+        at += out.write(line, at);
+        out[at++] = 10;
+      }
       n++;
     }
     const bytes = out.subarray(0, at);
@@ -149,6 +159,7 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     }
     for (const o of offsets) index.push(o);
     written = n;
+    prev = sealer.prev;
     size += bytes.length;
     pending = [];
     try {
@@ -161,6 +172,14 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     }
     settle?.resolve();
     notify(called);
+  }
+
+  /** The batch buffer holds at least `need` bytes (what it has is kept). */
+  function room(need: number): void {
+    if (need <= out.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(need, out.length * 2));
+    out.copy(bigger);
+    out = bigger;
   }
 
   let headWriter = enabled ? openHeadWriter(headFile) : undefined;
@@ -183,9 +202,9 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
 
   function append(fields: AuditFields): void {
     if (!enabled) return;
-    const { line, hash } = sealLine(++seq, prev, fields, isoNow());
-    prev = hash;
-    pending.push(line);
+    const ts = isoNow();
+    // Fields lineHead does not take are copied now (as a line made now would be), chained at the flush.
+    pending.push(lineHead(++seq, ts, fields) ?? { seq, ts, fields: JSON.parse(JSON.stringify(fields)) });
     if (!scheduled) {
       scheduled = true;
       setImmediate(flush);
