@@ -15,8 +15,12 @@ import { sealLine, type AuditFields } from "./chain";
 export function lineHead(seq: number, ts: string, fields: AuditFields): string | undefined {
   const own = fields as AuditFields & { seq?: unknown; ts?: unknown; prev?: unknown; hash?: unknown };
   if (own.seq !== undefined || own.ts !== undefined || own.prev !== undefined || own.hash !== undefined) return undefined;
-  const inner = JSON.stringify(fields);
-  return '{"seq":' + seq + ',"ts":"' + ts + '"' + (inner.length > 2 ? "," + inner.slice(1, -1) : "") + ',"prev":"';
+  return headOfJson(seq, ts, JSON.stringify(fields));
+}
+
+/** lineHead for fields whose JSON (JSON.stringify's text of them, braces included) the caller has made. */
+export function headOfJson(seq: number, ts: string, json: string): string {
+  return '{"seq":' + seq + ',"ts":"' + ts + '"' + (json.length > 2 ? "," + json.slice(1, -1) : "") + ',"prev":"';
 }
 
 const HASH_KEY = Buffer.from(',"hash":"', "latin1");

@@ -13,13 +13,18 @@ import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readS
 import { dirname } from "node:path";
 import { openAppender } from "./appender";
 import type { AuditEntry, AuditFields } from "./chain";
-import { lineHead, LineSealer } from "./encode";
+import { headOfJson, lineHead, LineSealer } from "./encode";
 import { headFileOf, makeHead, openHeadWriter, readHead, writeHead } from "./seal";
 import { resumeChain, type Found } from "./resume";
 import { SEAL_BROKEN } from "./verify";
 
 export interface AuditLog {
   append(fields: AuditFields): void;
+  /**
+   * append() for a hot caller that makes its fields' JSON itself (parts of it kept): `json` must be the
+   * text JSON.stringify gives the fields (AuditFields' keys only), so the line verifies.
+   */
+  appendJson(json: string): void;
   /** Write the queued lines now (synced() waiters learn the outcome; a failure is not thrown here). */
   flush(): void;
   /** True while appended lines wait to be written. */
@@ -204,7 +209,15 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     if (!enabled) return;
     const ts = isoNow();
     // Fields lineHead does not take are copied now (as a line made now would be), chained at the flush.
-    pending.push(lineHead(++seq, ts, fields) ?? { seq, ts, fields: JSON.parse(JSON.stringify(fields)) });
+    queue(lineHead(++seq, ts, fields) ?? { seq, ts, fields: JSON.parse(JSON.stringify(fields)) });
+  }
+
+  function appendJson(json: string): void {
+    if (enabled) queue(headOfJson(++seq, isoNow(), json));
+  }
+
+  function queue(entry: (typeof pending)[number]): void {
+    pending.push(entry);
     if (!scheduled) {
       scheduled = true;
       setImmediate(flush);
@@ -232,6 +245,7 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
   return {
     file,
     append,
+    appendJson,
     flush,
     synced,
     whenSynced,
