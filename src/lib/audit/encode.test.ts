@@ -5,7 +5,7 @@
  */
 import { expect, test } from "bun:test";
 import { GENESIS, sealLine, verifyChain, type AuditFields } from "./chain";
-import { lineHead, LineSealer } from "./encode";
+import { fieldsJson, LineSealer } from "./encode";
 
 const ts = "2026-12-06T10:00:00.000Z";
 const cases: AuditFields[] = [
@@ -33,9 +33,9 @@ function viaSealer(prev: string, list: AuditFields[]): { text: string; last: str
   const out = Buffer.alloc(1 << 16);
   let at = 0;
   list.forEach((f, i) => {
-    const head = lineHead(i + 1, ts, f);
-    if (head === undefined) at += out.write(sealer.slowLine(i + 1, ts, f) + "\n", at);
-    else at = sealer.line(head, out, at);
+    const json = fieldsJson(f);
+    if (json === undefined) at += out.write(sealer.slowLine(i + 1, ts, f) + "\n", at);
+    else at = sealer.line(i + 1, ts, json, out, at);
   });
   return { text: out.toString("utf8", 0, at), last: sealer.prev };
 }
@@ -48,7 +48,7 @@ test("lines are byte for byte sealLine's, chained the same", () => {
     const lines = want.split("\n").filter(Boolean);
     expect(got.last).toBe((JSON.parse(lines[lines.length - 1]) as { hash: string }).hash);
   }
-  const plain = cases.filter((f) => lineHead(1, ts, f) !== undefined);
+  const plain = cases.filter((f) => fieldsJson(f) !== undefined);
   expect(verifyChain(viaSealer(GENESIS, plain).text)).toMatchObject({ ok: true, lines: plain.length });
 });
 
@@ -57,7 +57,7 @@ test("a long line grows the scratch buffer and still matches", () => {
   expect(viaSealer(GENESIS, long).text).toBe(viaSealLine(GENESIS, long));
 });
 
-test("lineHead leaves lines with the chain's own keys to sealLine", () => {
-  expect(lineHead(1, ts, { who: "a", action: "b", outcome: "ok" })).toBe(`{"seq":1,"ts":"${ts}","who":"a","action":"b","outcome":"ok","prev":"`);
-  expect(lineHead(1, ts, { who: "a", action: "b", outcome: "ok", ...{ hash: "x" } } as AuditFields)).toBeUndefined();
+test("fieldsJson leaves lines with the chain's own keys to sealLine", () => {
+  expect(fieldsJson({ who: "a", action: "b", outcome: "ok" })).toBe(`{"who":"a","action":"b","outcome":"ok"}`);
+  expect(fieldsJson({ who: "a", action: "b", outcome: "ok", ...{ hash: "x" } } as AuditFields)).toBeUndefined();
 });

@@ -9,20 +9,18 @@
 import { sealLine, type AuditFields } from "./chain";
 
 /**
- * The line's text up to its prev hash, as sealLine writes it; undefined for fields naming a key the line
- * sets itself (seq, ts, prev, hash: sealLine merges those, so it makes that line).
+ * The fields' JSON as a line takes it (LineSealer.line); undefined for fields naming a key the line sets
+ * itself (seq, ts, prev, hash: sealLine merges those, so it makes that line).
  */
-export function lineHead(seq: number, ts: string, fields: AuditFields): string | undefined {
+export function fieldsJson(fields: AuditFields): string | undefined {
   const own = fields as AuditFields & { seq?: unknown; ts?: unknown; prev?: unknown; hash?: unknown };
   if (own.seq !== undefined || own.ts !== undefined || own.prev !== undefined || own.hash !== undefined) return undefined;
-  return headOfJson(seq, ts, JSON.stringify(fields));
+  return JSON.stringify(fields);
 }
 
-/** lineHead for fields whose JSON (JSON.stringify's text of them, braces included) the caller has made. */
-export function headOfJson(seq: number, ts: string, json: string): string {
-  return '{"seq":' + seq + ',"ts":"' + ts + '"' + (json.length > 2 ? "," + json.slice(1, -1) : "") + ',"prev":"';
-}
-
+const SEQ_KEY = Buffer.from('{"seq":', "latin1");
+const TS_KEY = Buffer.from(',"ts":"', "latin1");
+const PREV_KEY = Buffer.from(',"prev":"', "latin1");
 const HASH_KEY = Buffer.from(',"hash":"', "latin1");
 const HEX = Buffer.from("0123456789abcdef", "latin1");
 
@@ -54,17 +52,31 @@ export class LineSealer {
     this.prevText = hash;
   }
 
-  /** Most bytes `line(head)` writes (the caller sizes the batch buffer). */
-  maxBytes(head: string): number {
-    return head.length * 3 + this.prevLen + 80;
+  /** Most bytes `line()` writes for fields JSON `json` stamped `ts` (the caller sizes the batch buffer). */
+  maxBytes(ts: string, json: string): number {
+    return (ts.length + json.length) * 3 + this.prevLen + 120;
   }
 
-  /** Append the line for `head` (lineHead's text) at `out[at]`, with its newline; returns the new end. */
-  line(head: string, out: Buffer, at: number): number {
+  /**
+   * Append line `seq` at `out[at]`, with its newline: { seq, ts, <json's keys>, prev, hash } in that order,
+   * `json` being the fields' JSON.stringify text (fieldsJson). Returns the new end.
+   */
+  line(seq: number, ts: string, json: string, out: Buffer, at: number): number {
     const start = this.prevLen + 1;
-    if (start + this.maxBytes(head) > this.scratch.length) this.grow(start + this.maxBytes(head));
+    const need = start + this.maxBytes(ts, json);
+    if (need > this.scratch.length) this.grow(need);
     const s = this.scratch;
-    let e = start + s.write(head, start);
+    let e = start + SEQ_KEY.copy(s, start);
+    e += s.write("" + seq, e, "latin1");
+    e += TS_KEY.copy(s, e);
+    e += s.write(ts, e);
+    s[e++] = 0x22; // "
+    if (json.length > 2) { // the fields' keys go on from here: their "{" becomes a comma, their "}" is dropped
+      const from = e;
+      e += s.write(json, e) - 1;
+      s[from] = 0x2c;
+    }
+    e += PREV_KEY.copy(s, e);
     e += s.copy(s, e, 0, this.prevLen); // the prev field's value
     s[e++] = 0x22; // "
     s[e++] = 0x7d; // }

@@ -13,7 +13,7 @@ import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readS
 import { dirname } from "node:path";
 import { openAppender } from "./appender";
 import type { AuditEntry, AuditFields } from "./chain";
-import { headOfJson, lineHead, LineSealer } from "./encode";
+import { fieldsJson, LineSealer } from "./encode";
 import { headFileOf, makeHead, openHeadWriter, readHead, writeHead } from "./seal";
 import { resumeChain, type Found } from "./resume";
 import { SEAL_BROKEN } from "./verify";
@@ -112,8 +112,10 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
   const sealer = new LineSealer(prev);
   if (enabled && found.fragment > 0) truncateSync(file, found.size); // so the next batch starts on a fresh line
   let written = seq; // lines on disk
-  /** Queued lines: lineHead's text, or (fields lineHead does not take) what sealLine needs. */
-  let pending: (string | { seq: number; ts: string; fields: AuditFields })[] = [];
+  /** Queued lines (line written + 1 + i at i): the fields' JSON, or (fields fieldsJson does not take) what sealLine needs. */
+  let pending: (string | { fields: AuditFields })[] = [];
+  /** Each queued line's timestamp. */
+  let stamps: string[] = [];
   const appender = openAppender(file);
   let out = Buffer.allocUnsafe(OUT_KEEP);
   let scheduled = false;
@@ -139,13 +141,14 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     let n = written;
     let at = 0;
     sealer.prev = prev;
-    for (const entry of pending) {
+    for (let i = 0; i < pending.length; i++) {
+      const entry = pending[i];
       if (n % INDEX_EVERY === 0) offsets.push(size + at);
       if (typeof entry === "string") {
-        room(at + sealer.maxBytes(entry));
-        at = sealer.line(entry, out, at);
+        room(at + sealer.maxBytes(stamps[i], entry));
+        at = sealer.line(n + 1, stamps[i], entry, out, at);
       } else {
-        const line = sealer.slowLine(entry.seq, entry.ts, entry.fields);
+        const line = sealer.slowLine(n + 1, stamps[i], entry.fields);
         room(at + line.length * 3 + 1); // UTF-8 takes at most 3 bytes per UTF-16 unit
         at += out.write(line, at);
         out[at++] = 10;
@@ -167,6 +170,7 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     prev = sealer.prev;
     size += bytes.length;
     pending = [];
+    stamps = [];
     try {
       // The seal follows the batch (not each line): a removed tail, a rewritten last line or a rolled-back seal shows.
       seal();
@@ -208,16 +212,18 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
   function append(fields: AuditFields): void {
     if (!enabled) return;
     const ts = isoNow();
-    // Fields lineHead does not take are copied now (as a line made now would be), chained at the flush.
-    queue(lineHead(++seq, ts, fields) ?? { seq, ts, fields: JSON.parse(JSON.stringify(fields)) });
+    // Fields fieldsJson does not take are copied now (as a line made now would be), chained at the flush.
+    queue(fieldsJson(fields) ?? { fields: JSON.parse(JSON.stringify(fields)) }, ts);
   }
 
   function appendJson(json: string): void {
-    if (enabled) queue(headOfJson(++seq, isoNow(), json));
+    if (enabled) queue(json, isoNow());
   }
 
-  function queue(entry: (typeof pending)[number]): void {
+  function queue(entry: (typeof pending)[number], ts: string): void {
+    seq++;
     pending.push(entry);
+    stamps.push(ts);
     if (!scheduled) {
       scheduled = true;
       setImmediate(flush);
