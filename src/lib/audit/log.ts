@@ -1,7 +1,8 @@
 /**
  * Platform library (src/lib/audit): any plugin may keep its own hash-chained audit log with it.
- * Append-only, hash-chained audit log. Lines are chained synchronously (order = call order) and written
- * in small batches (one write per tick to a descriptor kept open, appender.ts) so auditing a 20k/s
+ * Append-only, hash-chained audit log. Lines are numbered and stamped when appended (order = call order),
+ * chained and encoded when their batch is written (encode.ts; a failed batch is chained again, the same) and
+ * written in small batches (one write per tick to a descriptor kept open, appender.ts) so auditing a 20k/s
  * endpoint costs a hash, not a syscall, per call. A caller that must not answer before its line is on file (fail closed) awaits synced():
  * it resolves after the batch holding that line was written (in the OS: survives a crash of this
  * process) and rejects when that write failed; the batch then stays queued for the next try. After each batch the head (line count + last hash) is sealed beside the log (seal.ts), so a
