@@ -6,9 +6,8 @@
  * endpoint costs a hash, not a syscall, per call. A caller that must not answer before its line is on file (fail closed) awaits synced():
  * it resolves after the batch holding that line was written (in the OS: survives a crash of this
  * process) and rejects when that write failed; the batch then stays queued for the next try. After each batch the head (line count + last hash) is sealed beside the log (seal.ts), so a
- * removed tail is detected; a start checks the log against that seal (resume.ts) and resumes the chain
- * from the file's last line. Paging reads only the part of
- * the file it needs, through a sparse index of byte offsets (every INDEX_EVERY-th line).
+ * removed tail is detected; a start checks the log against that seal (resume.ts) and resumes the chain from
+ * the file's last line. Paging reads only the part of the file it needs (a sparse index of byte offsets).
  */
 import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync, truncateSync } from "node:fs";
 import { dirname } from "node:path";
