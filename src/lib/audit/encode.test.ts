@@ -57,6 +57,12 @@ test("a long line grows the scratch buffer and still matches", () => {
   expect(viaSealer(GENESIS, long).text).toBe(viaSealLine(GENESIS, long));
 });
 
+test("a line of the same byte length after the scratch buffer grew is hashed from the new buffer", () => {
+  // Same bytes (é is 2 in UTF-8), but the ASCII line's size bound outgrows the first buffer.
+  const same: AuditFields[] = [{ who: "a", action: "b", outcome: "ok", reason: "é".repeat(650) }, { who: "a", action: "b", outcome: "ok", reason: "a".repeat(1300) }];
+  expect(viaSealer(GENESIS, same).text).toBe(viaSealLine(GENESIS, same));
+});
+
 test("fieldsJson leaves lines with the chain's own keys to sealLine", () => {
   expect(fieldsJson({ who: "a", action: "b", outcome: "ok" })).toBe(`{"who":"a","action":"b","outcome":"ok"}`);
   expect(fieldsJson({ who: "a", action: "b", outcome: "ok", ...{ hash: "x" } } as AuditFields)).toBeUndefined();

@@ -32,6 +32,8 @@ const HEX = Buffer.from("0123456789abcdef", "latin1");
 export class LineSealer {
   private scratch = Buffer.allocUnsafe(4096);
   private digest = new Uint8Array(32);
+  /** The last hash input's view of scratch: lines of one length (most, on a busy endpoint) reuse it. */
+  private view: Buffer | undefined;
   /** Bytes of the last hash at the start of scratch (a newline follows). */
   private prevLen = 0;
   /** The last hash as text; undefined until asked for (it is in scratch). */
@@ -46,7 +48,7 @@ export class LineSealer {
     return (this.prevText ??= this.scratch.toString("utf8", 0, this.prevLen));
   }
   set prev(hash: string) {
-    if (hash.length * 3 + 1 > this.scratch.length) this.scratch = Buffer.allocUnsafe(hash.length * 3 + 4096);
+    if (hash.length * 3 + 1 > this.scratch.length) { this.scratch = Buffer.allocUnsafe(hash.length * 3 + 4096); this.view = undefined; }
     this.prevLen = this.scratch.write(hash, 0); // any text a damaged log's last line held, as sealLine takes it
     this.scratch[this.prevLen] = 10;
     this.prevText = hash;
@@ -81,7 +83,9 @@ export class LineSealer {
     s[e++] = 0x22; // "
     s[e++] = 0x7d; // }
     const d = this.digest;
-    Bun.SHA256.hash(s.subarray(0, e), d);
+    let v = this.view;
+    if (v === undefined || v.length !== e) this.view = v = s.subarray(0, e);
+    Bun.SHA256.hash(v, d);
     at += s.copy(out, at, start, e - 1); // the line without its closing brace
     at += HASH_KEY.copy(out, at);
     const hex = at;
@@ -110,5 +114,6 @@ export class LineSealer {
     const bigger = Buffer.allocUnsafe(Math.max(need, this.scratch.length * 2));
     this.scratch.copy(bigger, 0, 0, this.prevLen + 1); // the last hash and its newline stay
     this.scratch = bigger;
+    this.view = undefined;
   }
 }
