@@ -11,7 +11,8 @@
  */
 import CircuitBreaker from "opossum";
 import { circuitBreaker, handleAll, CountBreaker } from "cockatiel";
-import { BreakerStateMachine, DEFAULT_POLICY, FAILURE, SUCCESS } from "../plugins/breaker/state-machine";
+import { BreakerStateMachine, FAILURE, SUCCESS } from "../plugins/breaker/state-machine";
+import { DEFAULT_POLICY } from "../plugins/breaker/policy";
 import { BreakerRegistry } from "../plugins/breaker/breakers";
 import { createClassifier, DEFAULT_FAILURE_POLICY } from "../plugins/breaker/classify";
 import type { UpstreamOutcome } from "../src/contracts/bus-topics";

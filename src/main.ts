@@ -4,7 +4,8 @@
  */
 import { parseArgs } from "node:util";
 import { resolve as pathResolve } from "node:path";
-import { Host, printTable } from "./host/host";
+import { Host } from "./host/host";
+import { printTable } from "./host/table";
 import { watchConfig } from "./host/reload";
 import { loadConfig, formatErrors } from "./config/load";
 import { directoryResolver, PLUGINS_DIR } from "./host/resolve";

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { AlertTracker } from "./alerts";
 import { BreakerRegistry } from "./breakers";
 import { UNGUARDED } from "../../src/contracts/bus-topics";
-import { DEFAULT_POLICY } from "./state-machine";
+import { DEFAULT_POLICY } from "./policy";
 
 function setup() {
   let now = 1_000_000;

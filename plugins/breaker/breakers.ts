@@ -7,8 +7,9 @@ import { UNGUARDED, type PermitDecision, type UpstreamOutcome, type UpstreamOutc
 import { BreakerPermit, permitLedger, type PermitHolder as PermitHolderEntry, type PermitSink } from "./permit";
 import {
   BreakerStateMachine, CLOSED, DISABLED, FAILURE, FORCED_OPEN, HALF_OPEN, IGNORED, OPEN, STATE_NAMES,
-  type BreakerPolicy, type Outcome, type StateCode, type StateName,
+  type Outcome, type StateCode, type StateName,
 } from "./state-machine";
+import type { BreakerPolicy } from "./policy";
 import { createClassifier, DEFAULT_FAILURE_POLICY, type Classifier } from "./classify";
 
 export interface TransitionRecord {

@@ -8,7 +8,7 @@ import { currentRequest } from "../../src/core/request-context";
 import { traceRequests } from "../../src/lib/trace/fetch";
 import { definePlugin } from "../../src/core/plugin";
 import { BreakerSchema, policyFor, failurePolicy, toPolicy, type BreakerConfig } from "./schema";
-import { validatePolicy } from "./state-machine";
+import { validatePolicy } from "./policy";
 import { createClassifier } from "./classify";
 import { BreakerRegistry, type BreakerEntry, type TransitionRecord } from "./breakers";
 import { AlertTracker } from "./alerts";

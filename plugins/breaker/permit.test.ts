@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { BreakerRegistry } from "./breakers";
-import { DEFAULT_POLICY, type BreakerPolicy } from "./state-machine";
+import { DEFAULT_POLICY, type BreakerPolicy } from "./policy";
 import { permitLedger } from "./permit";
 import type { Permit, PermitDecision } from "../../src/contracts/bus-topics";
 

@@ -1,7 +1,7 @@
 /** The breaker plugin's settings (`plugins.breaker` in config.yaml), with defaults for every key. */
 import { Type, type StaticDecode as Static } from "@sinclair/typebox";
 import { Duration } from "../../src/config/units";
-import type { BreakerPolicy } from "./state-machine";
+import type { BreakerPolicy } from "./policy";
 import { TRANSPORT_ERRORS, type FailurePolicy } from "./classify";
 
 const STATUS_PATTERN = "^[1-5](xx|XX|[0-9]{2})$";

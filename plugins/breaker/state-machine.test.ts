@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import {
   BreakerStateMachine, CLOSED, OPEN, HALF_OPEN, FORCED_OPEN, DISABLED, SUCCESS, FAILURE, IGNORED,
-  DEFAULT_POLICY, STATE_NAMES, validatePolicy, type BreakerPolicy, type StateCode,
+  STATE_NAMES, type StateCode,
 } from "./state-machine";
+import { DEFAULT_POLICY, validatePolicy, type BreakerPolicy } from "./policy";
 
 /** A fake clock the tests move by hand. */
 function clock(start = 1_000_000) {

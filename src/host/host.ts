@@ -18,13 +18,14 @@ import { directoryResolver } from "./resolve";
 import { dependencyOrder } from "./order";
 import { bind, drained, type BoundServer } from "./listener";
 import type { Generation, Slot } from "./slot";
-import { renderTable, type TableRow } from "./table";
+import type { TableRow } from "./table";
 import { platformTls, bindHealthListener, applyRenewed, type PlatformTls } from "./tls";
 import { provisionGeneration, stopGeneration } from "./generation";
 import { makeSlot } from "./slot-endpoints";
 import { createHostMetrics, type HostMetrics } from "./host-metrics";
 import { retireInBackground, type Retired } from "./retire";
 import { buildPlans } from "./reload-plan";
+import { failureRecord, reportReloadFailure, type ReloadFailure, type ReloadOutcome } from "./reload-outcome";
 
 export interface HostOptions {
   file: string;
@@ -35,11 +36,6 @@ export interface HostOptions {
   /** One of several workers on the same ports (host.workers): listeners bind with SO_REUSEPORT. */
   worker?: { index: number; count: number };
 }
-
-export type ReloadOutcome =
-  | { ok: true; changed: string[] }
-  | { ok: false; stage: "config"; errors: ConfigError[] }
-  | { ok: false; stage: "apply"; plugin: string; error: string };
 
 interface RunningPlugin {
   slot: Slot;
@@ -126,7 +122,7 @@ export class Host {
     try {
       for (const block of dependencyOrder(this.config.plugins.map((b) => ({ ...b, dependsOn: b.definition.dependsOn })))) {
         const t0 = performance.now();
-        const gen = await this.provision(block);
+        const gen = await this.provisionWith(block, this.config);
         const slot = this.makeSlot(block.id, gen);
         let bound: BoundServer;
         try {
@@ -169,20 +165,9 @@ export class Host {
     return next;
   }
 
-  private fail(outcome: ReloadOutcome & { ok: false }): ReloadOutcome {
-    this.lastFailure = outcome.stage === "config"
-      ? { at: Date.now(), stage: "config", errors: outcome.errors.map((e) => ({ path: e.path, line: e.line, message: e.message })) }
-      : { at: Date.now(), stage: "apply", errors: [{ path: `plugins.${outcome.plugin}`, message: outcome.error }] };
-    this.hostMetrics.reloads.inc({ result: "failure" });
-    this.hostMetrics.lastReloadOk.set(0);
-    if (outcome.stage === "config") {
-      this.log.error("config reload refused: the running config keeps serving", {
-        file: this.opts.file,
-        errors: outcome.errors.map((e) => ({ path: e.path, line: e.line, column: e.column, message: e.message })),
-      });
-    } else {
-      this.log.error("config reload failed while building a new instance: the running config keeps serving", { plugin: outcome.plugin, error: outcome.error });
-    }
+  private fail(outcome: ReloadFailure): ReloadOutcome {
+    this.lastFailure = failureRecord(outcome);
+    reportReloadFailure(outcome, this.opts.file, this.log, this.hostMetrics);
     return outcome;
   }
 
@@ -280,10 +265,6 @@ export class Host {
     return m;
   }
 
-  private provision(block: PluginBlock): Promise<Generation> {
-    return this.provisionWith(block, this.config);
-  }
-
   private provisionWith(block: PluginBlock, config: LoadedConfig): Promise<Generation> {
     return provisionGeneration(block, config, { log: this.log, bus: this.bus, shared: this.shared, metricsFor: (id) => this.metricsFor(id), tls: this.tls, workers: this.opts.worker?.count ?? 1 });
   }
@@ -314,8 +295,4 @@ export class Host {
   private bindSlot(slot: Slot, block: PluginBlock): BoundServer {
     return bind(slot, block.listener.hostname, block.listener.port, this.log, { ...block.definition.serve, tls: this.tls?.server, peers: this.tls?.peers, reusePort: this.opts.worker !== undefined });
   }
-}
-
-export function printTable(rows: TableRow[]): void {
-  process.stderr.write(`\nTradPal infrastructure host\n${renderTable(rows)}\n\n`);
 }

@@ -17,3 +17,8 @@ export function renderTable(rows: TableRow[]): string {
   const rule = `  ${"-".repeat(widths.plugin)}  ${"-".repeat(widths.address)}  ${"-".repeat(widths.state)}  ${"-".repeat(widths.ms)}`;
   return [line(head), rule, ...rows.map(line)].join("\n");
 }
+
+/** The start-up table on stderr. */
+export function printTable(rows: TableRow[]): void {
+  process.stderr.write(`\nTradPal infrastructure host\n${renderTable(rows)}\n\n`);
+}

@@ -91,7 +91,7 @@ export function setForwardingHeaders(h: Headers, f: ForwardingInfo): void {
   h.set("x-forwarded-for", priorXff ? `${priorXff}, ${f.clientIp}` : f.clientIp);
   h.set("x-forwarded-proto", f.proto);
   if (f.host !== null) h.set("x-forwarded-host", f.host);
-  const element = `for=${forwardedFor(f.clientIp)};proto=${f.proto}${f.host !== null ? `;host="${unquoted(f.host)}"` : ""}`;
+  const element = forwardedElement(f.clientIp, f.proto, f.host);
   const priorFwd = f.trustChain ? h.get("forwarded") : null;
   h.set("forwarded", priorFwd ? `${priorFwd}, ${element}` : element);
   h.set("x-request-id", f.requestId);
@@ -118,11 +118,11 @@ export function headerBlock(h: HeaderView, f: ForwardingInfo, preserveHost: bool
   }
   const host = f.host;
   const priorXff = f.trustChain ? h.get("x-forwarded-for") : null;
-  const element = "for=" + forwardedFor(f.clientIp) + ";proto=" + f.proto + (host !== null ? ';host="' + unquoted(host) + '"' : "");
   const priorFwd = f.trustChain ? h.get("forwarded") : null;
-  const xff = priorXff ? priorXff + ", " + f.clientIp : f.clientIp;
-  const fwd = priorFwd ? priorFwd + ", " + element : element;
-  if (program !== undefined && simple === undefined) return programBlock(h, f, preserveHost, program, skipAlso, xff, fwd);
+  if (program !== undefined && simple === undefined) {
+    const element = forwardedElement(f.clientIp, f.proto, host);
+    return programBlock(h, f, preserveHost, program, skipAlso, priorXff ? priorXff + ", " + f.clientIp : f.clientIp, priorFwd ? priorFwd + ", " + element : element);
+  }
   const skip = simple?.skip;
   let out = "";
   if (h instanceof PairHeaders) {
@@ -133,12 +133,37 @@ export function headerBlock(h: HeaderView, f: ForwardingInfo, preserveHost: bool
     out = copiedLines(h, skipAlso, skip);
   }
   if (preserveHost && host !== null) out += "host: " + host + "\r\n";
-  out += "x-forwarded-for: " + xff + "\r\n";
-  out += "x-forwarded-proto: " + f.proto + "\r\n";
-  if (host !== null) out += "x-forwarded-host: " + host + "\r\n";
-  out += "forwarded: " + fwd + "\r\n";
+  out += priorXff || priorFwd ? forwardingLines(f.clientIp, f.proto, host, priorXff, priorFwd) : sameForwardingLines(f.clientIp, f.proto, host);
   out += "x-request-id: " + f.requestId + "\r\ntraceparent: " + f.traceparent + "\r\n";
   return simple !== undefined ? out + simple.tail : out;
+}
+
+/** This hop's Forwarded element (RFC 7239). */
+function forwardedElement(ip: string, proto: string, host: string | null): string {
+  return "for=" + forwardedFor(ip) + ";proto=" + proto + (host !== null ? ';host="' + unquoted(host) + '"' : "");
+}
+
+/** X-Forwarded-For/-Proto/-Host and Forwarded lines, each chain extended when the client's own is trusted and present. */
+function forwardingLines(ip: string, proto: string, host: string | null, priorXff: string | null, priorFwd: string | null): string {
+  const element = forwardedElement(ip, proto, host);
+  return "x-forwarded-for: " + (priorXff ? priorXff + ", " + ip : ip) + "\r\nx-forwarded-proto: " + proto + "\r\n" +
+    (host !== null ? "x-forwarded-host: " + host + "\r\n" : "") + "forwarded: " + (priorFwd ? priorFwd + ", " + element : element) + "\r\n";
+}
+
+/**
+ * The last chain-less forwarding lines made: a keep-alive client sends the same address and Host request
+ * after request, so they are built once per change, not a dozen strings per request.
+ */
+let lastIp = "";
+let lastProto = "";
+let lastHost: string | null = null;
+let lastLines = "";
+function sameForwardingLines(ip: string, proto: string, host: string | null): string {
+  if (ip === lastIp && host === lastHost && proto === lastProto && lastLines !== "") return lastLines;
+  lastIp = ip;
+  lastProto = proto;
+  lastHost = host;
+  return (lastLines = forwardingLines(ip, proto, host, null, null));
 }
 
 /** Whether a client's field goes into the block verbatim (not hop-by-hop, not ours, not removed by the route). */

@@ -167,26 +167,28 @@ export class RelayExchange implements PoolExchange, BodyCarrier {
     this.phase = Phase.Relay;
     this.client = client;
     this.clientKeepAlive = clientKeepAlive && !this.framer.closeDelimited;
-    client.onClose = () => this.clientGone();
     const rest = this.rest!;
     this.rest = null;
     const at = this.restAt;
     if (this.framer.done) { client.write(out.subarray(0, headLen)); this.finish(conn, at === rest.length); return; }
-    if (at === rest.length) { client.write(out.subarray(0, headLen)); return; }
-    const end = this.framer.advance(rest, at, rest.length);
-    if (end === FRAMER_ERROR) { this.over(); this.pool.destroy(conn); client.abort(); return; }
-    if (end >= 0) {
-      // The whole body came with the head (the common small response): one write to the client.
-      const total = headLen + end - at;
-      const whole = total <= out.length ? out : scratchOf(total);
-      if (whole !== out) out.copy(whole, 0, 0, headLen);
-      rest.copy(whole, headLen, at, end);
-      client.write(whole.subarray(0, total));
-      this.finish(conn, end === rest.length);
-      return;
+    if (at < rest.length) {
+      const end = this.framer.advance(rest, at, rest.length);
+      if (end === FRAMER_ERROR) { this.over(); this.pool.destroy(conn); client.abort(); return; }
+      if (end >= 0) {
+        // The whole body came with the head (the common small response): one write to the client.
+        const total = headLen + end - at;
+        const whole = total <= out.length ? out : scratchOf(total);
+        if (whole !== out) out.copy(whole, 0, 0, headLen);
+        rest.copy(whole, headLen, at, end);
+        client.write(whole.subarray(0, total));
+        this.finish(conn, end === rest.length);
+        return;
+      }
     }
+    // More body to come: a client leaving now drops the upstream connection (no closure for an answer relayed whole).
+    client.onClose = () => this.clientGone();
     client.write(out.subarray(0, headLen));
-    this.forward(conn, at === 0 ? rest : rest.subarray(at));
+    if (at < rest.length) this.forward(conn, at === 0 ? rest : rest.subarray(at));
   }
 
   /**

@@ -12,10 +12,25 @@ import { SecErrors } from "../errors";
 
 type Handler = (req: Request) => Response | Promise<Response>;
 
-/** `deliver(answer)` once every line appended so far is written (at once when nothing is queued), else `deliver(refused())`. No promise: the raw lane's per-request path. */
-export function afterAudit<T>(audit: AuditLog, answer: T, refused: () => T, deliver: (a: T) => void): void {
-  if (!audit.queued) { deliver(answer); return; }
-  audit.whenSynced((err) => deliver(err === undefined ? answer : refused()));
+/**
+ * The raw lane's gate: `gate(x)` calls `deliver(x, true)` once every line appended so far is written (at
+ * once when nothing is queued), `deliver(x, false)` when that write failed. The answers of one audit
+ * batch wait together behind one whenSynced callback: no promise or closure per request.
+ */
+export function afterAudit<T>(audit: AuditLog, deliver: (x: T, audited: boolean) => void): (x: T) => void {
+  let waiting: T[] = [];
+  const release = (err?: unknown) => {
+    const list = waiting;
+    waiting = [];
+    for (const x of list) {
+      try { deliver(x, err === undefined); } catch { /* one answer's failure must not keep the others waiting */ }
+    }
+  };
+  return (x) => {
+    if (!audit.queued) { deliver(x, true); return; }
+    if (waiting.length === 0) audit.whenSynced(release);
+    waiting.push(x);
+  };
 }
 
 /** The same rule as a value or a promise (the fetch lane answers with a Response or a promise of one). */

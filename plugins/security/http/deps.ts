@@ -72,6 +72,33 @@ export function audit(d: Deps, p: Principal | undefined, f: Omit<AuditFields, "w
   d.state.audit.append({ who: p?.id ?? "anonymous", action: f.action, target: f.target, outcome: f.outcome, request_id: f.request_id, value_hmac: f.value_hmac, versions: f.versions, reason: f.reason });
   countOp(d.ops, f.action, f.outcome);
 }
+/** Per principal id, per path: the JSON of a read's line up to its request id (bounded; the texts depend on nothing else). */
+const readLineStarts = new Map<string, Map<string, string>>();
+/** Request ids JSON.stringify writes as they are (acceptRequestId's alphabet, UUIDs). */
+const PLAIN_ID = /^[A-Za-z0-9._:\-]*$/;
+
+/**
+ * audit(d, p, { action: "secret.read", target: path, outcome: "ok", request_id, reason: "version N" }), the
+ * same line (the fields' JSON, JSON.stringify's text) made from parts kept per principal and path: the
+ * object and its serialisation were a fifth of an audited read's line (profiled).
+ */
+export function auditReadOk(d: Deps, p: Principal, path: string, requestId: string, version: number): void {
+  let byPath = readLineStarts.get(p.id);
+  if (byPath === undefined) {
+    if (readLineStarts.size >= 256) readLineStarts.clear();
+    readLineStarts.set(p.id, (byPath = new Map()));
+  }
+  let start = byPath.get(path);
+  if (start === undefined) {
+    start = JSON.stringify({ who: p.id, action: "secret.read", target: path, outcome: "ok" }).slice(0, -1) + ',"request_id":';
+    if (byPath.size >= 1024) byPath.clear();
+    byPath.set(path, start);
+  }
+  const id = PLAIN_ID.test(requestId) ? '"' + requestId + '"' : JSON.stringify(requestId);
+  d.state.audit.appendJson(start + id + ',"reason":"version ' + version + '"}');
+  countOp(d.ops, "secret.read", "ok");
+}
+
 /** Fails to compile when AuditFields gains a field audit() does not copy. */
 const auditCopiesEveryField: Record<Exclude<keyof AuditFields, "who" | "action" | "target" | "outcome" | "request_id" | "value_hmac" | "versions" | "reason">, never> = {};
 void auditCopiesEveryField;

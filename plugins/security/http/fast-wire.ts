@@ -23,6 +23,7 @@ const refusal = () => errorAnswer(auditRefusal());
 
 export function createFastWire(fast: FastPath, audit: AuditLog, bodyLimit: number): WireHandler {
   const utf8 = new TextDecoder(); // strips a BOM like Request.text()
+  const gate = afterAudit<Waiting>(audit, (w, audited) => write(w.req, w.client, w.requestId, audited ? w.a : refusal()));
   const handler = (req: WireRequest, client: WireClient): boolean => {
     if (req.special || req.framing !== undefined || req.chunked) return false;
     const t = req.target;
@@ -49,9 +50,12 @@ export function createFastWire(fast: FastPath, audit: AuditLog, bodyLimit: numbe
   return Object.assign(handler, { pipelines: true });
 
   function send(req: WireRequest, client: WireClient, requestId: string, a: Answer): void {
-    afterAudit(audit, a, refusal, (b) => write(req, client, requestId, b));
+    gate({ req, client, requestId, a });
   }
 }
+
+/** An answer waiting for its audit batch. */
+interface Waiting { req: WireRequest; client: WireClient; requestId: string; a: Answer }
 
 function callerOf(req: WireRequest, client: WireClient): Caller {
   const h = req.headers;

@@ -6,7 +6,7 @@ import { SecErrors } from "../errors";
 import { decodePathParam, validateSecretPath } from "../paths";
 import { BackendError, CasMismatchError, type SecretLookup, type SecretMetadata, type SecretRead, type SecretVersionMeta } from "../secrets/store";
 import type { Principal } from "../authz";
-import { audit, type Deps } from "./deps";
+import { audit, auditReadOk, type Deps } from "./deps";
 
 function mapStoreError(err: unknown): never {
   if (err instanceof CasMismatchError) throw SecErrors.SEC_ERR_CAS_MISMATCH(err.message, "cas", { current_version: err.current });
@@ -67,7 +67,7 @@ function readOutcome(d: Deps, p: Principal, path: string, version: number | unde
     if (got.metadata.destroyed) throw SecErrors.SEC_ERR_VERSION_DESTROYED(`${at} version ${got.metadata.version} is destroyed`, "path", { metadata: got.metadata });
     throw SecErrors.SEC_ERR_VERSION_DELETED(`${at} version ${got.metadata.version} is deleted`, "path", { metadata: got.metadata });
   }
-  audit(d, p, { action: "secret.read", target: path, outcome: "ok", request_id: requestId, reason: `version ${got.metadata.version}` });
+  auditReadOk(d, p, path, requestId, got.metadata.version);
   return got as SecretRead;
 }
 

@@ -7,6 +7,7 @@
  */
 import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../lib/http1/framer";
 import type { WireBodySink } from "../../core/wire";
+import type { RequestHead } from "../../lib/http1/head";
 import type { Exchange } from "./tunnel";
 import { FrontSocket } from "./front-socket";
 
@@ -150,6 +151,14 @@ export abstract class FrontBody extends FrontSocket {
   // ---- the tunnel's streamed body ----------------------------------------------------------------
 
   /** The slow lane's body: its bytes (this read's from `at`) into the tunnel as they come. */
+  /** The slow lane: the request (head parsed at `b`) goes through the tunnel exchange `ex`, its body after it. */
+  protected openTunnel(ex: Exchange, head: RequestHead, b: Buffer, owned: boolean): void {
+    this.exchange = ex;
+    if (head.chunked || head.contentLength > 0) { this.tunnelBody(head.chunked, head.contentLength, b, head.bodyStart, owned); return; }
+    ex.requestComplete();
+    if (head.bodyStart < b.length) this.buf = FrontSocket.rest(b, head.bodyStart, owned);
+  }
+
   protected tunnelBody(chunked: boolean, length: number, b: Buffer, at: number, owned: boolean): void {
     this.bodyFramer = chunked ? new BodyFramer().chunked() : new BodyFramer().length(length);
     if (at < b.length) this.toTunnel(b, at, owned); // the rest follows in later reads

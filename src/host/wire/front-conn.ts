@@ -11,14 +11,15 @@ import { CRLFCRLF, MalformedHead, parseRequestHead, type RequestHead } from "../
 import type { PipeLimits, WireClient, WireRequest } from "../../core/wire";
 import { HostErrors } from "../../core/errors";
 import { acceptRequestId } from "../../core/http";
-import { RequestContext, runInRequest } from "../../core/request-context";
+import { runInRequest } from "../../core/request-context";
 import type { Generation } from "../slot";
 import type { TunnelClient } from "./tunnel";
 import type { PipePeer } from "./ws-pipe-close";
 import { MAX_BUFFERED, MAX_HEAD_BYTES, RESUME_BELOW, type FrontOptions } from "./front-options";
 import { BUN_METHODS, errorBytes, expectsContinueOnly, isHostPath, markTarget, requestIdInRawHead } from "./head-rules";
 import { FrontBody } from "./front-body";
-import { Pipeline, requestDebugLine, requestWhat, type PipelineConn } from "./front-pipeline";
+import { Pipeline, type PipelineConn } from "./front-pipeline";
+import { WireRequestContext } from "./wire-context";
 
 export class FrontConn extends FrontBody implements WireClient, TunnelClient, PipelineConn {
   onClose: (() => void) | null = null;
@@ -30,10 +31,8 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
   private upgradeTo: string | null = null;
   /** When the partial head in `buf` started arriving (0: none pending). */
   headSince = 0;
-  /** The wire-lane request being handled (request-context.ts), its method and target, and when it started (debug). */
-  private ctx: RequestContext | null = null;
-  private ctxStart = -1;
-  private ctxWhat = "";
+  /** The wire-lane request being handled (wire-context.ts). */
+  private ctx: WireRequestContext | null = null;
   /** Set when the listener stops: finish the current exchange, then close. */
   stopping = false;
   /** Requests offered to a pipelining handler ahead of their answers (front-pipeline.ts); null until a client pipelines. */
@@ -89,7 +88,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
       if (b.length - start > MAX_HEAD_BYTES) return this.reject(431, "Request Header Fields Too Large", "HOST_ERR_HEADERS_TOO_LARGE", `the request head exceeds ${MAX_HEAD_BYTES} bytes`);
       if (b.indexOf("\n\n", start) !== -1) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", "header lines must end with CRLF");
       if (b.length > start) {
-        this.buf = owned ? b.subarray(start) : Buffer.from(b.subarray(start));
+        this.buf = FrontConn.rest(b, start, owned);
         if (this.headSince === 0) this.headSince = Date.now();
       }
       this.resumeReading(); // the rest of the head is needed
@@ -125,19 +124,18 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
       req.body = head.contentLength > 0 && whole ? b.subarray(bodyStart, bodyEnd) : null;
       req.clientIp = this.ip;
       this.upgradeTo = head.upgrade === null ? null : head.upgrade.toLowerCase();
-      if (whole && bodyEnd < b.length && head.framing === undefined) this.buf = owned ? b.subarray(bodyEnd) : Buffer.from(b.subarray(bodyEnd));
-      else if (!whole && head.framing === undefined) this.oweBody(head.chunked, head.contentLength, head.expect && head.minor === 1, inHand > 0 ? (owned ? b.subarray(bodyStart) : Buffer.from(b.subarray(bodyStart))) : null);
+      if (whole && bodyEnd < b.length && head.framing === undefined) this.buf = FrontConn.rest(b, bodyEnd, owned);
+      else if (!whole && head.framing === undefined) this.oweBody(head.chunked, head.contentLength, head.expect && head.minor === 1, inHand > 0 ? FrontConn.rest(b, bodyStart, owned) : null);
       this.gen = gen;
       gen.inflight++;
       // The plugin handles the request inside its context (log lines carry its ids) until it answers.
-      const ctx = (this.ctx = new RequestContext(head.headers));
-      if (this.o.log.isEnabled("debug")) { this.ctxStart = performance.now(); this.ctxWhat = requestWhat(head); }
+      const ctx = (this.ctx = new WireRequestContext(head, this.o.log));
       let taken = false;
       try {
         taken = runInRequest(ctx, wire, req, this);
       } catch (err) {
         this.o.log.error("wire handler threw", { err, request_id: ctx.id(), trace_id: ctx.trace() });
-        if (this.gen === gen) { this.gen = null; this.o.finish(gen); }
+        this.releaseGeneration();
         this.endContext(500);
         return this.reject(500, "Internal Server Error", "HOST_ERR_INTERNAL", HostErrors.specs.HOST_ERR_INTERNAL.message, head.headers.get("x-request-id"));
       }
@@ -145,8 +143,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
       this.disownBody();
       this.ctx = null;
       ctx.end();
-      this.gen = null;
-      this.o.finish(gen);
+      this.releaseGeneration();
       this.buf = null;
     }
     if (head.framing !== undefined) return this.reject(400, "Bad Request", "HOST_ERR_BAD_REQUEST", `request framing is ambiguous (${head.framing})`, head.headers.get("x-request-id"));
@@ -154,14 +151,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
     // The slow lane: the inner Bun.serve answers (the plugin's fetch handler, /health, /metrics...).
     if (!BUN_METHODS.has(head.method)) return this.reject(501, "Not Implemented", "HOST_ERR_METHOD_NOT_IMPLEMENTED", `the method "${head.method.slice(0, 32)}" is not implemented (methods are case-sensitive)`, head.headers.get("x-request-id"));
     markTarget(head);
-    const ex = this.o.tunnel.open(this, head, this.ip, this.peerId);
-    this.exchange = ex;
-    if (head.chunked || head.contentLength > 0) {
-      this.tunnelBody(head.chunked, head.contentLength, b, bodyStart, owned);
-    } else {
-      ex.requestComplete();
-      if (bodyStart < b.length) this.buf = owned ? b.subarray(bodyStart) : Buffer.from(b.subarray(bodyStart));
-    }
+    this.openTunnel(this.o.tunnel.open(this, head, this.ip, this.peerId), head, b, owned);
   }
 
   // ---- the end of an exchange (WireClient / TunnelClient) ----------------------------------------
@@ -174,7 +164,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
     this.exchange = null;
     this.onDrain = null;
     this.onClose = null;
-    this.finishGen();
+    this.releaseGeneration();
     const reuse = keepAlive && this.keepAlive && !this.o.slot.closing && !this.stopping;
     if (this.bodyFramer !== null) {
       // Answered before the body was read whole: read on past it (then the next request), or close.
@@ -212,7 +202,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
     const pipe = (this.pipe ??= new Pipeline(this, this.o));
     const stop = pipe.pump(b, at, first);
     if (stop === at && pipe.pending === 0) return false;
-    this.buf = stop < b.length ? (owned ? b.subarray(stop) : Buffer.from(b.subarray(stop))) : null;
+    this.buf = stop < b.length ? FrontConn.rest(b, stop, owned) : null;
     if (this.buf !== null && this.out !== null) this.nextAfterFlush = true; // the client is behind: go on once it reads
     pipe.flush();
     return true;
@@ -233,7 +223,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
 
   switchProtocols(peer: PipePeer, limits: PipeLimits = {}): void {
     this.endContext(101);
-    this.finishGen();
+    this.releaseGeneration();
     this.onClose = null;
     this.headSince = 0;
     const early = this.buf;
@@ -242,8 +232,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
   }
 
   /** WireClient.release: a long-lived answer (an event stream) goes on, no longer in flight, as a fetch-lane stream. */
-  release(): void { this.endContext(200); this.finishGen(); }
-  private finishGen(): void { const gen = this.gen; if (gen !== null) { this.gen = null; this.o.finish(gen); } }
+  release(): void { this.endContext(200); this.releaseGeneration(); }
 
   end(): void {
     this.busy = true; // nothing more is read as HTTP
@@ -254,9 +243,15 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
     this.pipe?.closeAll();
     this.endContext(0);
     this.busy = false;
-    this.finishGen();
+    this.releaseGeneration();
     this.closed = true;
     this.socket.terminate();
+  }
+
+  /** The request no longer holds its generation (which may retire once none does), once. */
+  private releaseGeneration(): void {
+    const gen = this.gen;
+    if (gen !== null) { this.gen = null; this.o.finish(gen); }
   }
 
   /** The wire-lane request is answered (or gone): its context ends; at debug, one line for it. */
@@ -264,8 +259,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
     const ctx = this.ctx;
     if (ctx === null) return;
     this.ctx = null;
-    if (this.ctxStart >= 0) { requestDebugLine(this.o.log, ctx, this.ctxWhat, this.ctxStart, status); this.ctxStart = -1; }
-    ctx.end();
+    ctx.close(this.o.log, status);
   }
 
   protected reject(status: number, reason: string, code: string, message: string, givenId: string | null = null): void {
@@ -292,7 +286,7 @@ export class FrontConn extends FrontBody implements WireClient, TunnelClient, Pi
     this.endContext(0);
     if (this.closed && this.gen === null) return;
     this.closed = true;
-    this.finishGen();
+    this.releaseGeneration();
     this.exchange?.cancel();
     this.exchange = null;
     const raw = this.raw;

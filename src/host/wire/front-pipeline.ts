@@ -15,13 +15,13 @@
  */
 import { CRLFCRLF, MalformedHead, parseRequestHead, type RequestHead } from "../../lib/http1/head";
 import type { PipeLimits, WireBodySink, WireClient, WireHandler } from "../../core/wire";
-import { RequestContext, runInRequest } from "../../core/request-context";
+import { runInRequest } from "../../core/request-context";
 import { acceptRequestId } from "../../core/http";
 import { HostErrors } from "../../core/errors";
 import type { Generation } from "../slot";
-import type { Logger } from "../../core/log";
 import { MAX_HEAD_BYTES, type FrontOptions } from "./front-options";
 import { errorBytes, isHostPath } from "./head-rules";
+import { WireRequestContext } from "./wire-context";
 
 /** Requests offered ahead of their answers on one connection: bounds what one client holds in flight. */
 export const MAX_PIPELINED = 32;
@@ -44,18 +44,6 @@ export interface PipelineConn {
   pipelineSettled(close: boolean): void;
 }
 
-/** "METHOD /path" of a request, for its debug line. */
-export function requestWhat(head: RequestHead): string {
-  const q = head.target.indexOf("?");
-  return head.method + " " + (q < 0 ? head.target : head.target.slice(0, q));
-}
-
-/** At log level debug, one line per wire-lane request when it ends, written in its context (the line names the request). */
-export function requestDebugLine(log: Logger, ctx: RequestContext, what: string, start: number, status: number): void {
-  const fields = { lane: "wire", request: what, status: status || undefined, ms: Math.round((performance.now() - start) * 100) / 100 };
-  runInRequest(ctx, (l, f) => l.debug("request", f), log, fields);
-}
-
 /** One pipelined request's WireClient: its answer's bytes wait until every earlier answer is written. */
 export class QueuedAnswer implements WireClient {
   onDrain: (() => void) | null = null;
@@ -66,11 +54,7 @@ export class QueuedAnswer implements WireClient {
   dead = false;
   private settled = false;
 
-  /** At log level debug: when the request started, and what it was (its line is written when it ends). */
-  debugStart = -1;
-  debugWhat = "";
-
-  constructor(private readonly pipeline: Pipeline, private readonly gen: Generation, private readonly ctx: RequestContext, private readonly o: FrontOptions) {}
+  constructor(private readonly pipeline: Pipeline, private readonly gen: Generation, private readonly ctx: WireRequestContext, private readonly o: FrontOptions) {}
 
   get closed(): boolean { return this.dead; }
   get peerId(): string | undefined { return this.pipeline.conn.peerId; }
@@ -112,8 +96,7 @@ export class QueuedAnswer implements WireClient {
   private settle(): void {
     if (this.settled) return;
     this.settled = true;
-    if (this.debugStart >= 0) requestDebugLine(this.o.log, this.ctx, this.debugWhat, this.debugStart, 0);
-    this.ctx.end();
+    this.ctx.close(this.o.log, 0);
     this.o.finish(this.gen);
   }
 }
@@ -166,9 +149,8 @@ export class Pipeline {
     if (slot.closing || wire === undefined || wire.pipelines !== true || this.conn.revoked()) return -1;
     head.body = head.contentLength > 0 ? b.subarray(head.bodyStart, bodyEnd) : null;
     head.clientIp = this.conn.ip;
-    const ctx = new RequestContext(head.headers);
+    const ctx = new WireRequestContext(head, this.o.log);
     const answer = new QueuedAnswer(this, gen, ctx, this.o);
-    if (this.o.log.isEnabled("debug")) { answer.debugStart = performance.now(); answer.debugWhat = requestWhat(head); }
     gen.inflight++;
     this.queue.push(answer); // before the call: a handler may answer at once
     let taken: boolean;

@@ -42,6 +42,11 @@ export abstract class FrontSocket {
 
   // ---- bytes in -----------------------------------------------------------------------------------
 
+  /** `b` from `at` on, to keep: a view when `b` is ours (`owned`), else a copy (the socket reuses its read buffer). */
+  protected static rest(b: Buffer, at: number, owned: boolean): Buffer {
+    return owned ? b.subarray(at) : Buffer.from(b.subarray(at));
+  }
+
   protected hold(data: Buffer): void {
     this.buf = this.buf === null ? Buffer.from(data) : Buffer.concat([this.buf, data]);
     if (this.buf.length > MAX_BUFFERED) this.pauseReading();

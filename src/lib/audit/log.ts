@@ -1,24 +1,30 @@
 /**
  * Platform library (src/lib/audit): any plugin may keep its own hash-chained audit log with it.
- * Append-only, hash-chained audit log. Lines are chained synchronously (order = call order) and written
- * in small batches (one write per tick to a descriptor kept open, appender.ts) so auditing a 20k/s
+ * Append-only, hash-chained audit log. Lines are numbered and stamped when appended (order = call order),
+ * chained and encoded when their batch is written (encode.ts; a failed batch is chained again, the same) and
+ * written in small batches (one write per tick to a descriptor kept open, appender.ts) so auditing a 20k/s
  * endpoint costs a hash, not a syscall, per call. A caller that must not answer before its line is on file (fail closed) awaits synced():
  * it resolves after the batch holding that line was written (in the OS: survives a crash of this
  * process) and rejects when that write failed; the batch then stays queued for the next try. After each batch the head (line count + last hash) is sealed beside the log (seal.ts), so a
- * removed tail is detected; a start checks the log against that seal (resume.ts) and resumes the chain
- * from the file's last line. Paging reads only the part of
- * the file it needs, through a sparse index of byte offsets (every INDEX_EVERY-th line).
+ * removed tail is detected; a start checks the log against that seal (resume.ts) and resumes the chain from
+ * the file's last line. Paging reads only the part of the file it needs (a sparse index of byte offsets).
  */
 import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, statSync, truncateSync } from "node:fs";
 import { dirname } from "node:path";
 import { openAppender } from "./appender";
-import { sealLine, type AuditEntry, type AuditFields } from "./chain";
+import type { AuditEntry, AuditFields } from "./chain";
+import { fieldsJson, LineSealer } from "./encode";
 import { headFileOf, makeHead, openHeadWriter, readHead, writeHead } from "./seal";
 import { resumeChain, type Found } from "./resume";
 import { SEAL_BROKEN } from "./verify";
 
 export interface AuditLog {
   append(fields: AuditFields): void;
+  /**
+   * append() for a hot caller that makes its fields' JSON itself (parts of it kept): `json` must be the
+   * text JSON.stringify gives the fields (AuditFields' keys only), so the line verifies.
+   */
+  appendJson(json: string): void;
   /** Write the queued lines now (synced() waiters learn the outcome; a failure is not thrown here). */
   flush(): void;
   /** True while appended lines wait to be written. */
@@ -101,10 +107,15 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
   let size = found.size;
   const resumed = resumeChain(file, found, readHead(headFile, opts.sealKey), INDEX_EVERY);
   let seq = resumed.seq;
+  /** The hash of the last line written (the chain as on disk: a failed batch is sealed again from here). */
   let prev = resumed.prev;
+  const sealer = new LineSealer(prev);
   if (enabled && found.fragment > 0) truncateSync(file, found.size); // so the next batch starts on a fresh line
   let written = seq; // lines on disk
-  let pending: string[] = [];
+  /** Queued lines (line written + 1 + i at i): the fields' JSON, or (fields fieldsJson does not take) what sealLine needs. */
+  let pending: (string | { fields: AuditFields })[] = [];
+  /** Each queued line's timestamp. */
+  let stamps: string[] = [];
   const appender = openAppender(file);
   let out = Buffer.allocUnsafe(OUT_KEEP);
   let scheduled = false;
@@ -125,16 +136,23 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     waiters = undefined;
     const called = callbacks;
     callbacks = [];
-    // Each line encoded straight into one reused buffer: a joined string encoded at once cost ~3× as much.
+    // Each line chained and encoded straight into one reused buffer (encode.ts).
     const offsets: number[] = [];
     let n = written;
     let at = 0;
-    for (const line of pending) {
-      const need = at + line.length * 3 + 1; // UTF-8 takes at most 3 bytes per UTF-16 unit
-      if (need > out.length) { const bigger = Buffer.allocUnsafe(Math.max(need, out.length * 2)); out.copy(bigger, 0, 0, at); out = bigger; }
+    sealer.prev = prev;
+    for (let i = 0; i < pending.length; i++) {
+      const entry = pending[i];
       if (n % INDEX_EVERY === 0) offsets.push(size + at);
-      at += out.write(line, at);
-      out[at++] = 10;
+      if (typeof entry === "string") {
+        room(at + sealer.maxBytes(stamps[i], entry));
+        at = sealer.line(n + 1, stamps[i], entry, out, at);
+      } else {
+        const line = sealer.slowLine(n + 1, stamps[i], entry.fields);
+        room(at + line.length * 3 + 1); // UTF-8 takes at most 3 bytes per UTF-16 unit
+        at += out.write(line, at);
+        out[at++] = 10;
+      }
       n++;
     }
     const bytes = out.subarray(0, at);
@@ -149,8 +167,10 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     }
     for (const o of offsets) index.push(o);
     written = n;
+    prev = sealer.prev;
     size += bytes.length;
     pending = [];
+    stamps = [];
     try {
       // The seal follows the batch (not each line): a removed tail, a rewritten last line or a rolled-back seal shows.
       seal();
@@ -161,6 +181,14 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
     }
     settle?.resolve();
     notify(called);
+  }
+
+  /** The batch buffer holds at least `need` bytes (what it has is kept). */
+  function room(need: number): void {
+    if (need <= out.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(need, out.length * 2));
+    out.copy(bigger);
+    out = bigger;
   }
 
   let headWriter = enabled ? openHeadWriter(headFile) : undefined;
@@ -183,9 +211,19 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
 
   function append(fields: AuditFields): void {
     if (!enabled) return;
-    const { line, hash } = sealLine(++seq, prev, fields, isoNow());
-    prev = hash;
-    pending.push(line);
+    const ts = isoNow();
+    // Fields fieldsJson does not take are copied now (as a line made now would be), chained at the flush.
+    queue(fieldsJson(fields) ?? { fields: JSON.parse(JSON.stringify(fields)) }, ts);
+  }
+
+  function appendJson(json: string): void {
+    if (enabled) queue(json, isoNow());
+  }
+
+  function queue(entry: (typeof pending)[number], ts: string): void {
+    seq++;
+    pending.push(entry);
+    stamps.push(ts);
     if (!scheduled) {
       scheduled = true;
       setImmediate(flush);
@@ -213,6 +251,7 @@ export function createAuditLog(file: string, enabled: boolean, opts: AuditLogOpt
   return {
     file,
     append,
+    appendJson,
     flush,
     synced,
     whenSynced,
