@@ -125,6 +125,19 @@ plugins:
       s.c.terminate();
     });
 
+    test("a subscribe pipelined behind a publish streams once the publish is answered", async () => {
+      const c = await RawConn.open(port);
+      const body = JSON.stringify({ type: "custom.pipe", payload: { n: 0 } });
+      // One write: the publish is taken pipelined; the subscribe waits its turn and then streams on the same connection.
+      await c.write(`POST /events HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}GET /events/subscribe?group=pipe&consumer=c&types=custom.pipe&start=all HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`);
+      expect((await c.read({ method: "POST" })).status).toBe(201);
+      const s = new RawSse(c);
+      const got = await s.waitEvents(1, 5000);
+      expect(s.head).toStartWith("HTTP/1.1 200 OK\r\n");
+      expect(got[0].payload.n).toBe(0);
+      c.terminate();
+    });
+
     test("refusals: the raw lane answers as the Elysia route does", async () => {
       // The group's filter is bound by a first subscription; a second asking for other types is refused.
       (await subscribe(port, "group=bound&consumer=x&types=custom.a")).c.terminate();
