@@ -83,6 +83,8 @@ export function createPublishRequest(publisher: Publisher, cfg: EventsConfig, lo
     let events: NewEvent[];
     let body: unknown;
     let key: string | undefined;
+    let explicitIds: boolean;
+    let digest: string | undefined;
     try {
       // Size, then depth on the raw text, then parse (limits.ts). The scan allows DEPTH_SLACK levels over
       // max_depth: a batch wrapper adds 2, and a batch event a few levels too deep is then named by index.
@@ -93,11 +95,13 @@ export function createPublishRequest(publisher: Publisher, cfg: EventsConfig, lo
       // Stored with the events: delivery, ack and dead-letter spans join this trace (tracing.ts).
       const tp = publishTraceparent(headers, span?.traceparent());
       if (tp !== undefined) for (const e of events) e.traceparent = tp;
+      explicitIds = hasExplicitIds(body);
+      digest = key ? bodyDigest(body) : undefined;
     } catch (err) {
       return refused(err, requestId, span);
     }
     const t0 = span && nowMs();
-    return publisher.publish(events, key, hasExplicitIds(body), key ? bodyDigest(body) : undefined).then((r) => {
+    return publisher.publish(events, key, explicitIds, digest).then((r) => {
       try { return stored(events, body, r, requestId, span, t0); } catch (err) { return refused(err, requestId, span); }
     }, (err) => refused(err, requestId, span));
   }
