@@ -107,7 +107,7 @@ export class Publisher {
       return Promise.reject(this.storeFailure(err));
     }
     return stored.then((result) => {
-      this.metrics.latency.observe((performance.now() - started) / 1000);
+      this.metrics.latency.observe(this.metrics.latencyCell, (performance.now() - started) / 1000);
       if (result.duplicate) this.metrics.duplicates.inc();
       else {
         for (const e of events) this.metrics.published(e.type);

@@ -35,9 +35,12 @@ export class CellCounter implements CustomMetric {
   reset() { for (const e of this.cells.values()) e.cell.value = 0; }
 }
 
-export interface HistogramCell { counts: Float64Array; sum: number; count: number }
+export interface HistogramCell { counts: Float64Array; sum: number; count: number; shown: boolean }
 
-/** A labelled histogram whose children are plain bucket arrays (cumulative only when rendered). */
+/**
+ * A labelled histogram whose children are plain bucket arrays (cumulative only when rendered). Rendered as
+ * prom-client renders its own (le first; a new cell's zero series, none after reset() until observed again).
+ */
 export class CellHistogram implements CustomMetric {
   readonly type = "histogram" as const;
   private readonly cells = new Map<string, { labels: Labels; cell: HistogramCell }>();
@@ -45,9 +48,10 @@ export class CellHistogram implements CustomMetric {
   cell(labels: Labels): HistogramCell {
     const key = JSON.stringify(labels);
     let e = this.cells.get(key);
-    if (!e) this.cells.set(key, (e = { labels, cell: { counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 } }));
+    if (!e) this.cells.set(key, (e = { labels, cell: { counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0, shown: true } }));
     return e.cell;
   }
+  /** Counted in the first bucket whose bound is ≥ v (above every bound: in +Inf only), as prom-client does. */
   observe(cell: HistogramCell, v: number): void {
     const b = this.bounds;
     let i = 0;
@@ -55,22 +59,24 @@ export class CellHistogram implements CustomMetric {
     cell.counts[i]++;
     cell.sum += v;
     cell.count++;
+    cell.shown = true;
   }
   async get() {
     const values: { labels: Labels; value: number; metricName: string }[] = [];
     for (const { labels, cell } of this.cells.values()) {
+      if (!cell.shown) continue;
       let acc = 0;
       for (let i = 0; i < this.bounds.length; i++) {
         acc += cell.counts[i];
-        values.push({ labels: { ...labels, le: String(this.bounds[i]) }, value: acc, metricName: `${this.name}_bucket` });
+        values.push({ labels: { le: String(this.bounds[i]), ...labels }, value: acc, metricName: `${this.name}_bucket` });
       }
-      values.push({ labels: { ...labels, le: "+Inf" }, value: cell.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: { le: "+Inf", ...labels }, value: cell.count, metricName: `${this.name}_bucket` });
       values.push({ labels, value: cell.sum, metricName: `${this.name}_sum` });
       values.push({ labels, value: cell.count, metricName: `${this.name}_count` });
     }
     return { name: this.name, help: this.help, type: this.type, aggregator: "sum", values };
   }
-  reset() { for (const e of this.cells.values()) { e.cell.counts.fill(0); e.cell.sum = 0; e.cell.count = 0; } }
+  reset() { for (const e of this.cells.values()) { e.cell.counts.fill(0); e.cell.sum = 0; e.cell.count = 0; e.cell.shown = false; } }
 }
 
 /** The metric named like `metric` in `registry`, registered on first use: a reloaded plugin instance keeps adding to the same one. */
