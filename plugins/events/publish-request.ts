@@ -9,7 +9,8 @@ import { REQUEST_ID_RE, acceptRequestId, currentRequest } from "../../src/core/r
 import type { Logger } from "../../src/core/log";
 import { countRefusal, parseJson, type Body } from "./limits";
 import type { EventMetrics } from "./metrics";
-import { hasExplicitIds, type Publisher } from "./publisher";
+import { hasExplicitIds, type Publisher, type PublishOutcome } from "./publisher";
+import type { NewEvent } from "./store/types";
 import type { EventsConfig } from "./schema";
 import { bodyDigest } from "./idempotency";
 import { nowMs, SPAN_KIND, type Tracer } from "../../src/lib/trace/trace";
@@ -42,49 +43,83 @@ export function publishBodyLimit(cfg: EventsConfig): { limit: number; name: stri
  * `tracer` (host.tracing on): a server span per publish, the store write as its child; the publish span's
  * traceparent is stored with the events (without a tracer: the caller's own traceparent, if it sent one).
  * `read` gives the body (limits.ts readBody on the fetch lane; the bytes that came with the head on the
- * raw lane) or throws the coded 413.
+ * raw lane) or throws the coded 413. Not async: a body that is already here is parsed and validated in
+ * the call, and the store's promise is the only one awaited (an async function's awaits cost a promise
+ * and a microtask each, per publish).
  */
 export function createPublishRequest(publisher: Publisher, cfg: EventsConfig, log: Logger, metrics: EventMetrics, tracer?: Tracer) {
-  return async function publishRequest(headers: HeaderGetter, read: () => Body | Promise<Body>): Promise<PublishAnswer> {
-    const given = headers.get("x-request-id");
-    let requestId = given !== null && REQUEST_ID_RE.test(given) ? given : undefined;
-    const span = tracer?.serverOf(headers, "events.publish", { "messaging.system": "tradpal", "messaging.destination.name": cfg.stream });
+  type Span = ReturnType<NonNullable<typeof tracer>["serverOf"]>;
+
+  function refused(err: unknown, requestId: string | undefined, span: Span | undefined): PublishAnswer {
+    const id = requestId ?? acceptRequestId(null);
+    if (err instanceof CodedError) {
+      span?.end({ "http.response.status_code": err.status }, err.status >= 500 ? err.code : undefined);
+      countRefusal(metrics, err);
+      return { status: err.status, body: JSON.stringify(err.toBody()), headers: { "content-type": "application/json", ...err.headers, "x-request-id": id } };
+    }
+    span?.end({ "http.response.status_code": 500 }, "EV_ERR_INTERNAL");
+    log.error("publish failed", { err, trace_id: span?.traceId });
+    return { status: 500, body: JSON.stringify({ error: { code: "EV_ERR_INTERNAL", message: "internal error" } }), headers: { "content-type": "application/json", "x-request-id": id } };
+  }
+
+  function stored(events: NewEvent[], body: unknown, r: PublishOutcome, requestId: string | undefined, span: Span | undefined, t0: number | undefined): PublishAnswer {
+    if (span) tracer!.span(span.child, "events.store", SPAN_KIND.internal, t0!, nowMs(), { "messaging.batch.message_count": events.length, "tradpal.duplicate": r.duplicate });
+    const ids = r.eventIds!; // a duplicate answers the first request's ids
+    if (requestId === undefined) {
+      // No X-Request-Id: the first event's id names the request, in the answer and in its log lines alike
+      // (when it passes the header's rule: a publisher-chosen id may hold any character, CR LF included).
+      const ctx = currentRequest();
+      requestId = ctx?.requestId ?? (REQUEST_ID_RE.test(ids[0]) ? ids[0] : acceptRequestId(null));
+      if (ctx !== undefined) ctx.requestId = requestId;
+    }
+    const out = events.length > 1 || isBatch(body)
+      ? JSON.stringify({ count: events.length, ids, streamIds: r.streamIds, duplicate: r.duplicate })
+      : `{"id":${JSON.stringify(ids[0])},"streamId":"${r.streamIds[0]}","duplicate":${r.duplicate}}`;
+    span?.end({ "http.response.status_code": 201, "messaging.batch.message_count": events.length, "messaging.message.id": ids[0], "event.type": events[0]?.type });
+    return { status: 201, body: out, headers: { "content-type": "application/json", "x-request-id": requestId } };
+  }
+
+  function publishBody(headers: HeaderGetter, raw: Body, requestId: string | undefined, span: Span | undefined): Promise<PublishAnswer> | PublishAnswer {
+    let events: NewEvent[];
+    let body: unknown;
+    let key: string | undefined;
+    let explicitIds: boolean;
+    let digest: string | undefined;
     try {
       // Size, then depth on the raw text, then parse (limits.ts). The scan allows DEPTH_SLACK levels over
       // max_depth: a batch wrapper adds 2, and a batch event a few levels too deep is then named by index.
-      const raw = await read();
-      const { value: body, depth } = parseJson(raw.text, cfg.max_depth + DEPTH_SLACK, cfg.max_depth);
-      const events = publisher.parseBody(body, { source: headers.get("x-event-source") ?? cfg.default_source, correlationId: headers.get("x-correlation-id") ?? requestId }, { bytes: raw.bytes, depth });
-      const key = publisher.checkIdempotencyKey(headers.get("idempotency-key"));
+      const parsed = parseJson(raw.text, cfg.max_depth + DEPTH_SLACK, cfg.max_depth);
+      body = parsed.value;
+      events = publisher.parseBody(body, { source: headers.get("x-event-source") ?? cfg.default_source, correlationId: headers.get("x-correlation-id") ?? requestId }, { bytes: raw.bytes, depth: parsed.depth });
+      key = publisher.checkIdempotencyKey(headers.get("idempotency-key"));
       // Stored with the events: delivery, ack and dead-letter spans join this trace (tracing.ts).
       const tp = publishTraceparent(headers, span?.traceparent());
       if (tp !== undefined) for (const e of events) e.traceparent = tp;
-      const t0 = span && nowMs();
-      const r = await publisher.publish(events, key, hasExplicitIds(body), key ? bodyDigest(body) : undefined);
-      if (span) tracer!.span(span.child, "events.store", SPAN_KIND.internal, t0!, nowMs(), { "messaging.batch.message_count": events.length, "tradpal.duplicate": r.duplicate });
-      const ids = r.eventIds!; // a duplicate answers the first request's ids
-      if (requestId === undefined) {
-        // No X-Request-Id: the first event's id names the request, in the answer and in its log lines alike.
-        const ctx = currentRequest();
-        requestId = ctx?.requestId ?? ids[0];
-        if (ctx !== undefined) ctx.requestId = requestId;
-      }
-      const out = events.length > 1 || isBatch(body)
-        ? JSON.stringify({ count: events.length, ids, streamIds: r.streamIds, duplicate: r.duplicate })
-        : `{"id":${JSON.stringify(ids[0])},"streamId":"${r.streamIds[0]}","duplicate":${r.duplicate}}`;
-      span?.end({ "http.response.status_code": 201, "messaging.batch.message_count": events.length, "messaging.message.id": ids[0], "event.type": events[0]?.type });
-      return { status: 201, body: out, headers: { "content-type": "application/json", "x-request-id": requestId } };
+      explicitIds = hasExplicitIds(body);
+      digest = key ? bodyDigest(body) : undefined;
     } catch (err) {
-      const id = requestId ?? acceptRequestId(null);
-      if (err instanceof CodedError) {
-        span?.end({ "http.response.status_code": err.status }, err.status >= 500 ? err.code : undefined);
-        countRefusal(metrics, err);
-        return { status: err.status, body: JSON.stringify(err.toBody()), headers: { "content-type": "application/json", ...err.headers, "x-request-id": id } };
-      }
-      span?.end({ "http.response.status_code": 500 }, "EV_ERR_INTERNAL");
-      log.error("publish failed", { err, trace_id: span?.traceId });
-      return { status: 500, body: JSON.stringify({ error: { code: "EV_ERR_INTERNAL", message: "internal error" } }), headers: { "content-type": "application/json", "x-request-id": id } };
+      return refused(err, requestId, span);
     }
+    const t0 = span && nowMs();
+    return publisher.publish(events, key, explicitIds, digest).then((r) => {
+      try { return stored(events, body, r, requestId, span, t0); } catch (err) { return refused(err, requestId, span); }
+    }, (err) => refused(err, requestId, span));
+  }
+
+  return function publishRequest(headers: HeaderGetter, read: () => Body | Promise<Body>): Promise<PublishAnswer> {
+    const given = headers.get("x-request-id");
+    const requestId = given !== null && REQUEST_ID_RE.test(given) ? given : undefined;
+    const span = tracer?.serverOf(headers, "events.publish", { "messaging.system": "tradpal", "messaging.destination.name": cfg.stream });
+    let raw: Body | Promise<Body>;
+    try {
+      raw = read();
+    } catch (err) {
+      return Promise.resolve(refused(err, requestId, span));
+    }
+    const a = raw instanceof Promise
+      ? raw.then((b) => publishBody(headers, b, requestId, span), (err) => refused(err, requestId, span))
+      : publishBody(headers, raw, requestId, span);
+    return a instanceof Promise ? a : Promise.resolve(a);
   };
 }
 

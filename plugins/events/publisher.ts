@@ -97,29 +97,37 @@ export class Publisher {
    * Idempotency-Key is deduplicated as a whole: a repeat answers the first request's ids (`eventIds`,
    * `streamIds`), a repeat with another body digest (idempotency.ts bodyDigest) is 409.
    */
-  async publish(events: NewEvent[], idempotencyKey: string | undefined, explicitIds: boolean, requestDigest?: string): Promise<PublishOutcome> {
+  publish(events: NewEvent[], idempotencyKey: string | undefined, explicitIds: boolean, requestDigest?: string): Promise<PublishOutcome> {
     const started = performance.now();
-    let result: AppendResult;
+    // One reaction on the store's promise (not an async function: its awaits cost a promise and a tick each).
+    let stored: Promise<AppendResult>;
     try {
-      result = await this.store.append(events, { idempotencyKey, requestDigest, dedupById: explicitIds, dedupWindowMs: this.cfg.dedup_window });
+      stored = this.store.append(events, { idempotencyKey, requestDigest, dedupById: explicitIds, dedupWindowMs: this.cfg.dedup_window });
     } catch (err) {
-      if (err instanceof IdempotencyConflictError) {
-        this.metrics.rejected("idempotency_conflict");
-        throw EventErrors.EV_ERR_IDEMPOTENCY_CONFLICT("Idempotency-Key already used for a different request body (within dedup_window); use a new key for a new request", "header.idempotency-key", { ids: err.original.e, streamIds: err.original.s });
+      return Promise.reject(this.storeFailure(err));
+    }
+    return stored.then((result) => {
+      this.metrics.latency.observe(this.metrics.latencyCell, (performance.now() - started) / 1000);
+      if (result.duplicate) this.metrics.duplicates.inc();
+      else {
+        for (const e of events) this.metrics.published(e.type);
+        this.metrics.publishRate.add(events.length);
       }
-      this.metrics.rejected(err instanceof StoreUnavailableError ? "store_unavailable" : "store_error");
-      if (err instanceof StoreUnavailableError) throw EventErrors.EV_ERR_STORE_UNAVAILABLE(undefined, undefined, undefined, { "retry-after": "1" });
-      throw err;
+      result.eventIds ??= events.map((e) => e.id);
+      (result as PublishOutcome).events = events; // no copy: the result object is ours
+      return result as PublishOutcome;
+    }, (err) => { throw this.storeFailure(err); });
+  }
+
+  /** A store's refusal as the publisher answers it: 409 for a reused key, 503 for an outage. */
+  private storeFailure(err: unknown): unknown {
+    if (err instanceof IdempotencyConflictError) {
+      this.metrics.rejected("idempotency_conflict");
+      return EventErrors.EV_ERR_IDEMPOTENCY_CONFLICT("Idempotency-Key already used for a different request body (within dedup_window); use a new key for a new request", "header.idempotency-key", { ids: err.original.e, streamIds: err.original.s });
     }
-    this.metrics.latency.observe((performance.now() - started) / 1000);
-    if (result.duplicate) this.metrics.duplicates.inc();
-    else {
-      for (const e of events) this.metrics.published(e.type);
-      this.metrics.publishRate.add(events.length);
-    }
-    result.eventIds ??= events.map((e) => e.id);
-    (result as PublishOutcome).events = events; // no copy: the result object is ours
-    return result as PublishOutcome;
+    this.metrics.rejected(err instanceof StoreUnavailableError ? "store_unavailable" : "store_error");
+    if (err instanceof StoreUnavailableError) return EventErrors.EV_ERR_STORE_UNAVAILABLE(undefined, undefined, undefined, { "retry-after": "1" });
+    return err;
   }
 }
 

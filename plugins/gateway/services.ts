@@ -10,7 +10,8 @@ import { RetryBudget, type RetryBudgetPolicy } from "./proxy/retry-budget";
 import { upstreamState } from "./upstream-state";
 import type { Registration } from "./instance-registry";
 import type { ServiceSettings } from "./schema";
-import type { CounterCell, GatewayMetrics, HistogramCell } from "./metrics";
+import type { GatewayMetrics } from "./metrics";
+import type { CounterCell, HistogramCell } from "../../src/core/metric-cells";
 
 export interface ServiceRuntime {
   readonly name: string;

@@ -158,7 +158,8 @@ export class SqliteAppender {
         args[b + 5] = e.time; args[b + 6] = e.correlationId; args[b + 7] = e.schemaVersion; args[b + 8] = JSON.stringify(e.payload); args[b + 9] = e.traceparent ?? null;
         this.counts.perType.set(e.type, (this.counts.perType.get(e.type) ?? 0) + 1);
       }
-      const last = Number(stmt.run(...(args as [string])).lastInsertRowid);
+      // The values as one array (bun:sqlite binds an array positionally): spreading 640 arguments cost ~0.3 µs/event.
+      const last = Number(stmt.run(args as unknown as string).lastInsertRowid);
       for (let k = 0; k < n; k++) ids[at + k] = `${ms}-${last - n + 1 + k}`;
       this.counts.rows += n;
     }

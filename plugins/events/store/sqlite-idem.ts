@@ -74,7 +74,7 @@ export class IdemIndex {
       const n = Math.min(MAX_ROWS, (all.length - at) / 4);
       let stmt = this.inserts.get(n);
       if (!stmt) this.inserts.set(n, (stmt = this.db.prepare("INSERT INTO idem_log (stream, key, rec, expires) VALUES " + new Array(n).fill("(?, ?, ?, ?)").join(", "))));
-      const last = Number(stmt.run(...(all.slice(at, at + n * 4) as [string])).lastInsertRowid);
+      const last = Number(stmt.run(all.slice(at, at + n * 4) as unknown as string).lastInsertRowid); // one array: bound positionally, no spread
       for (let k = 0; k < n; k++) this.staged.get(all[at + k * 4 + 1] as string)!.seq = last - n + 1 + k;
     }
   }

@@ -7,6 +7,7 @@
 import { Database } from "bun:sqlite";
 import { chmodSync, closeSync, mkdirSync, openSync, readdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { splitId, type StoredEvent } from "./types";
 
 /** Past every seq: "none" in seq searches. */
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
@@ -91,4 +92,15 @@ export interface EventRow {
   payload: string;
   /** traceparent of the publish (NULL when none). */
   tp: string | null;
+}
+
+export function toEvent(r: EventRow): StoredEvent {
+  const e: StoredEvent = { id: r.eid, streamId: `${r.ms}-${r.seq}`, type: r.type as StoredEvent["type"], source: r.source, time: r.time, correlationId: r.cid, schemaVersion: r.ver, payload: JSON.parse(r.payload) };
+  if (r.tp) e.traceparent = r.tp;
+  return e;
+}
+
+/** The seq of a stream id ("<ms>-<seq>"). */
+export function seqOf(streamId: string): number {
+  return splitId(streamId)[1];
 }

@@ -63,4 +63,15 @@ for (const { lane, send } of lanes) {
       await expectLine(id, lane, status);
     }
   });
+
+  test(`${lane} lane: a publisher-chosen event id that is no acceptable request id (CR LF in it) is not written as X-Request-Id: a minted one is`, async () => {
+    const id = `evil-${lane}-${crypto.randomUUID()}\r\nx-injected: 1`;
+    const r = await publish(send, JSON.stringify({ id, type: "market.data_update", payload: { symbol: "BTC/USDT", price: 1 } }));
+    expect(r.status).toBe(201);
+    expect((await r.json()).id).toBe(id);
+    expect(r.headers.get("x-injected")).toBeNull();
+    const rid = r.headers.get("x-request-id")!;
+    expect(rid).toMatch(/^[0-9a-f-]{36}$/);
+    await expectLine(rid, lane, 201);
+  });
 }

@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { AttemptDriver, type AttemptLane } from "./attempt";
 import { roundRobin, type Member } from "./balancers";
 import { RetryBudget } from "./retry-budget";
-import { CellHistogram } from "../metrics";
+import { CellHistogram } from "../../../src/core/metric-cells";
 import type { CompiledRoute } from "./compiled-route";
 import { newCall, type ProxyCore, type Refusal } from "./pipeline";
 import type { Permit } from "../../../src/contracts/bus-topics";

@@ -12,7 +12,7 @@ import type { RouteTable } from "./route-table";
 import type { CompiledRoute } from "./compiled-route";
 import type { GatewayErrorCode } from "../errors";
 import type { UpstreamClient } from "../transport/upstream-client";
-import type { CellHistogram, CounterCell } from "../metrics";
+import type { CellHistogram, CounterCell } from "../../../src/core/metric-cells";
 import type { AccessLog } from "./access-log";
 import { DecisionLog } from "./decision-log";
 import { proxyTrace, type ProxyTrace } from "./span-trace";

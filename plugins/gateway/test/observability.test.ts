@@ -29,7 +29,7 @@ test("metrics: requests by service/route/status class, latency histogram, in-fli
   expect(text).toContain('tradpal_gateway_requests_total{service="obs",route="obs",status_class="2xx"} 20');
   expect(text).toContain('tradpal_gateway_requests_total{service="obs",route="obs",status_class="5xx"} 3');
   expect(text).toContain('tradpal_gateway_requests_total{service="none",route="none",status_class="4xx"} 1');
-  expect(text).toMatch(/tradpal_gateway_upstream_latency_seconds_bucket\{service="obs",le="\+Inf"\} 23/);
+  expect(text).toMatch(/tradpal_gateway_upstream_latency_seconds_bucket\{le="\+Inf",service="obs"\} 23/);
   expect(text).toMatch(/tradpal_gateway_upstream_latency_seconds_count\{service="obs"\} 23/);
   expect(text).toContain(`tradpal_gateway_upstream_active_requests{service="obs",instance="${up.url}"} 0`);
   expect(text).toContain(`tradpal_gateway_upstream_available{service="obs",instance="${up.url}"} 1`);

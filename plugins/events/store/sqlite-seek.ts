@@ -1,0 +1,66 @@
+/**
+ * Time and id bounds of one stream of the embedded store as seq bounds, by binary search over the
+ * (stream, seq) index: reads with from/to bounds, a group created at an id, and age trimming use it.
+ */
+import type { Database } from "bun:sqlite";
+import { MAX_SEQ, SEQ_INDEX } from "./sqlite-schema";
+
+export class SeqSeeker {
+  constructor(private readonly db: Database, private readonly stream: string) {}
+
+  /**
+   * First seq of this stream whose ms is >= m (> m when strict), MAX_SEQ when none. ms never decreases
+   * along seq within a stream (nowMs()), so "the first row at or after seq x is late enough" is monotone in
+   * x: a binary search over seq through the (stream, seq) index, ~log2(seq range) probes. A (stream, ms,
+   * seq) index answered this in one probe but cost every append another b-tree insert (~1.2 µs/event,
+   * measured); these lookups run only for time and from_id/to_id bounds and age trimming.
+   */
+  firstSeqAtMs(m: number, strict: boolean): number {
+    const late = (r: { ms: number } | null | undefined): boolean => r != null && (strict ? r.ms > m : r.ms >= m);
+    const at = this.seqProbe;
+    const first = at.get(this.stream, 0);
+    if (first == null) return MAX_SEQ;
+    if (late(first)) return first.seq;
+    const last = this.last()!;
+    if (!late(last)) return MAX_SEQ;
+    // Invariant: the row at or after lo is early, the row at or after hi is late.
+    let lo = first.seq;
+    let hi = last.seq;
+    while (hi - lo > 1) {
+      const mid = lo + Math.floor((hi - lo) / 2);
+      if (late(at.get(this.stream, mid))) hi = mid;
+      else lo = mid;
+    }
+    return at.get(this.stream, hi)!.seq;
+  }
+
+  /** The first row of this stream at or after a seq (firstSeqAtMs's probe). */
+  private get seqProbe() {
+    return this.db.query<{ seq: number; ms: number }, [string, number]>(`SELECT seq, ms FROM ${SEQ_INDEX} WHERE stream = ? AND seq >= ? ORDER BY seq LIMIT 1`);
+  }
+
+  /** The stream's first row (seq, ms), null when empty. */
+  first(): { seq: number; ms: number } | null {
+    return this.db.query<{ seq: number; ms: number }, [string]>(`SELECT seq, ms FROM ${SEQ_INDEX} WHERE stream = ? ORDER BY seq LIMIT 1`).get(this.stream);
+  }
+
+  /** The stream's last row (seq, ms), null when empty. */
+  last(): { seq: number; ms: number } | null {
+    return this.db.query<{ seq: number; ms: number }, [string]>(`SELECT seq, ms FROM ${SEQ_INDEX} WHERE stream = ? ORDER BY seq DESC LIMIT 1`).get(this.stream);
+  }
+
+  /** Smallest seq bound such that seq >= bound ⇔ (ms, seq) >= (m, n) (ms never decreases along seq). */
+  lowerSeq(m: number, n: number): number {
+    const a = this.firstSeqAtMs(m, false);
+    const b = this.firstSeqAtMs(m, true);
+    return n <= a ? a : n < b ? n : b;
+  }
+
+  /** Largest seq bound such that seq <= bound ⇔ (ms, seq) <= (m, n). */
+  upperSeq(m: number, n: number): number {
+    const a = this.firstSeqAtMs(m, false);
+    if (a === MAX_SEQ) return MAX_SEQ;
+    const b = this.firstSeqAtMs(m, true);
+    return n >= b - 1 ? b - 1 : n >= a ? n : a - 1;
+  }
+}
