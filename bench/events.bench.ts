@@ -132,11 +132,13 @@ try {
   // sides alternate so a noisy stretch of the machine hits both.
   // Each case with the server whose CPU it costs (ticks from /proc over the 5 s run, per event sent).
   const latency: Record<string, (LatencyOut & { cpuUs: number })[]> = {};
+  const OWN_CLIENTS = "ours, Redis store, typed EventClient → typed EventSubscriberClient";
   const latCases: [string, () => Promise<LatencyOut>, number | undefined][] = [
     ["ours, Redis store, SSE", () => sseLatency(redisEv.url, 1000, 5), redisEv.pid],
     ["NATS JetStream, pull consumer", () => jetstreamLatency(NATS_URL, stream, 1000, 5), natsPid],
     ["ours, embedded store, SSE", () => sseLatency(embedded.url, 1000, 5), embedded.pid],
     ["ours, Redis store, typed EventSubscriberClient", () => subscriberLatency(redisEv.url, 1000, 5), redisEv.pid],
+    [OWN_CLIENTS, () => subscriberLatency(redisEv.url, 1000, 5, "client"), redisEv.pid],
     // BENCH_BASELINE: the same consumers of the "before" servers, in the same rounds.
     ...before.flatMap((b): [string, () => Promise<LatencyOut>, number][] => [
       [`ours, ${b.name}, SSE`, () => sseLatency(b.url, 1000, 5), b.pid],
@@ -248,7 +250,7 @@ ${table(["path", "events/s (median)", "server CPU µs/event", "rounds", "non-2xx
 
 ${table(["consumer", "events received", "p50 ms (median)", "p99 ms (median)", "p99 per round", "max ms", "server CPU µs/event (publish + delivery + ack)"], latRows)}
 
-p99 ours (Redis, SSE) ${p99Of("ours, Redis store, SSE").toFixed(2)} ms vs JetStream ${p99Of("NATS JetStream, pull consumer").toFixed(2)} ms (target ≤ JetStream's: ${p99Of("ours, Redis store, SSE") <= p99Of("NATS JetStream, pull consumer") ? "met" : "not met"}).
+p99 ours (Redis, SSE, fetch() publisher) ${p99Of("ours, Redis store, SSE").toFixed(2)} ms vs JetStream ${p99Of("NATS JetStream, pull consumer").toFixed(2)} ms (${p99Of("ours, Redis store, SSE") <= p99Of("NATS JetStream, pull consumer") ? "≤" : ">"} JetStream's). Each system's own clients at both ends, as JetStream's row has them (typed EventClient → typed EventSubscriberClient): ${p99Of(OWN_CLIENTS).toFixed(2)} ms (target ≤ JetStream's: ${p99Of(OWN_CLIENTS) <= p99Of("NATS JetStream, pull consumer") ? "met" : "not met"}).
 
 1-minute load average before each measured segment (other engineers' runs share the machine; the script waits up to ${Number(process.env.BENCH_WAIT_S ?? 45)} s for < 2.5 before each): ${loads.map((l) => l.toFixed(1)).join(", ")}.
 `;

@@ -1,7 +1,7 @@
 /**
  * Publish → consumer latency at a fixed rate, the same pacing loop for every side (bench/events.bench.ts):
  *   sseLatency         ours: POST /events per event, read by a raw SSE consumer-group subscription (acks batched)
- *   subscriberLatency  ours: the same publishes, read by the typed EventSubscriberClient (acks after the handler)
+ *   subscriberLatency  ours: the same publishes (or the typed EventClient's), read by the typed EventSubscriberClient (acks after the handler)
  *   jetstreamLatency   NATS JetStream: js.publish per event, read by a durable pull consumer with explicit acks
  * Each event carries its publish time (performance.now() of this process); latency = arrival − that time.
  */
@@ -78,13 +78,18 @@ export async function sseLatency(url: string, rate: number, seconds: number): Pr
   return summary(lat, rate * seconds);
 }
 
-export async function subscriberLatency(url: string, rate: number, seconds: number): Promise<LatencyOut> {
+/**
+ * Read by the typed EventSubscriberClient; published by fetch() (`publisher` "fetch"), or by the typed
+ * EventClient ("client"): our own clients at both ends, as JetStream's row uses the nats client at both.
+ */
+export async function subscriberLatency(url: string, rate: number, seconds: number, publisher: "fetch" | "client" = "fetch"): Promise<LatencyOut> {
   const lat: number[] = [];
   const sub = new EventSubscriberClient(new EventClient({ baseUrl: url, tls: false }), { group: `latsub_${Date.now()}`, consumer: "c" });
   sub.registerHandler("custom.latency", (e) => { lat.push(performance.now() - (e.payload as { t: number }).t); });
   await sub.startSubscribing();
   await Bun.sleep(200);
-  await paced(rate, seconds, postLatencyEvent(url));
+  const events = new EventClient({ baseUrl: url, tls: false });
+  await paced(rate, seconds, publisher === "fetch" ? postLatencyEvent(url) : (i) => events.publish("custom.latency", { t: performance.now(), i }));
   await settle(lat, rate * seconds);
   await sub.stop();
   return summary(lat, rate * seconds);
