@@ -5,9 +5,9 @@
  * debug line must name the lane that answered (so the comparison cannot pass with both on one lane).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startHost, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
+import { type TestHost } from "../../../test/support/harness";
 import { RawConn, type RawResponse } from "../../../test/support/raw-http";
-import { dropStreamKeys, openSse } from "./support";
+import { openSse, backends, startEvents, type EventsHost } from "./support";
 
 const J = JSON.stringify;
 const nest = (n: number): unknown => (n <= 1 ? { v: 1 } : { v: nest(n - 1) });
@@ -20,23 +20,17 @@ function normalize(r: RawResponse, sentId: string | undefined) {
   };
 }
 
-for (const b of [{ name: "embedded", redis: "" }, { name: "redis", redis: SHARED_REDIS_URL }]) {
+for (const b of backends) {
   describe(`POST /events/ack on both lanes (${b.name})`, () => {
+    let h: EventsHost;
     let t: TestHost;
     let port = 0;
-    const stream = `test_ackwire_${process.pid}_${Date.now().toString(36)}_${b.name}`;
+    let stream = "";
     beforeAll(async () => {
-      t = await startHost(`
-host:
-  data_dir: \${DATA_DIR}
-  redis_url: "${b.redis}"
-  log_level: debug
-plugins:
-  events: { port: 0, stream: ${stream}, max_event_size: 4kb, max_depth: 8 }
-`);
-      port = Number(new URL(t.url("events")).port);
+      h = await startEvents(b.redis, `ackwire_${b.name}`, { logLevel: "debug", settings: "max_event_size: 4kb, max_depth: 8" });
+      ({ t, port, stream } = h);
     });
-    afterAll(async () => { if (b.redis) await dropStreamKeys(b.redis, stream); await t?.stop(); });
+    afterAll(() => h?.stop());
 
     const laneOf = async (rid: string | null) => {
       for (let i = 0; i < 40; i++) { const l = t.logs.find((x) => x.msg === "request" && x.request_id === rid); if (l) return l.lane ?? "fetch"; await Bun.sleep(25); }

@@ -7,10 +7,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import Redis from "ioredis";
-import { startHost, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
+import { type TestHost } from "../../../test/support/harness";
 import { RawConn, type RawResponse } from "../../../test/support/raw-http";
 import { tunnelStats } from "../../../src/host/wire/tunnel";
-import { dropStreamKeys } from "./support";
+import { backends, startEvents, type EventsHost } from "./support";
 
 /** The chunked SSE body of a raw-lane answer, parsed as it arrives (what was parsed is cut from conn.buf). */
 class RawSse {
@@ -71,23 +71,17 @@ function normalize(r: RawResponse, sentId: string | undefined) {
   };
 }
 
-for (const b of [{ name: "embedded", redis: "" }, { name: "redis", redis: SHARED_REDIS_URL }]) {
+for (const b of backends) {
   describe(`GET /events/subscribe on the raw lane (${b.name})`, () => {
+    let h: EventsHost;
     let t: TestHost;
     let port = 0;
-    const stream = `test_subwire_${process.pid}_${Date.now().toString(36)}_${b.name}`;
+    let stream = "";
     beforeAll(async () => {
-      t = await startHost(`
-host:
-  data_dir: \${DATA_DIR}
-  redis_url: "${b.redis}"
-  log_level: debug
-plugins:
-  events: { port: 0, stream: ${stream}, max_event_size: 8kb, max_batch_bytes: 1mb, visibility_timeout: 30s, subscribe: { batch: 10, max_subscribers: 6 } }
-`);
-      port = Number(new URL(t.url("events")).port);
+      h = await startEvents(b.redis, `subwire_${b.name}`, { logLevel: "debug", settings: "max_event_size: 8kb, max_batch_bytes: 1mb, visibility_timeout: 30s, subscribe: { batch: 10, max_subscribers: 6 }" });
+      ({ t, port, stream } = h);
     });
-    afterAll(async () => { if (b.redis) await dropStreamKeys(b.redis, stream); await t?.stop(); });
+    afterAll(() => h?.stop());
 
     const publish = async (events: unknown[]) => {
       const r = await fetch(`${t.url("events")}/events`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ events }) });

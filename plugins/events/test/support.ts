@@ -89,16 +89,15 @@ export interface EventsHost {
   stop(): Promise<void>;
 }
 
-export async function startEvents(redis: string, tag: string): Promise<EventsHost> {
+/** A host with the events plugin alone on `redis`'s store ("" = embedded): its own stream, plus `o.settings` (flow-style YAML) and `o.logLevel`. */
+export async function startEvents(redis: string, tag: string, o: { settings?: string; logLevel?: string } = {}): Promise<EventsHost> {
   const stream = `test_limits_${process.pid}_${Date.now().toString(36)}_${tag}`;
   const t = await startHost(`
 host:
   data_dir: \${DATA_DIR}
   redis_url: "${redis}"
-plugins:
-  events:
-    port: 0
-    stream: ${stream}
+${o.logLevel ? `  log_level: ${o.logLevel}\n` : ""}plugins:
+  events: { port: 0, stream: ${stream}${o.settings ? `, ${o.settings}` : ""} }
 `);
   const base = t.url("events");
   return {

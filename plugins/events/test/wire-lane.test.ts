@@ -8,9 +8,9 @@
  * both requests taking the same lane (it fails on the code before the raw lane existed: no line says "wire").
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startHost, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
+import { type TestHost } from "../../../test/support/harness";
 import { RawConn, type RawResponse } from "../../../test/support/raw-http";
-import { chunkedBody, dropStreamKeys } from "./support";
+import { chunkedBody, backends, startEvents, type EventsHost } from "./support";
 
 interface Case { name: string; body: string; headers?: Record<string, string> }
 
@@ -82,23 +82,17 @@ function normalize(r: RawResponse, sentId: string | undefined) {
 
 const idOf = (head: string) => /x-request-id: (.*)\r\n/.exec(head)?.[1];
 
-for (const b of [{ name: "embedded", redis: "" }, { name: "redis", redis: SHARED_REDIS_URL }]) {
+for (const b of backends) {
   describe(`publish on both lanes (${b.name})`, () => {
+    let h: EventsHost;
     let t: TestHost;
     let port = 0;
-    const stream = `test_wire_${process.pid}_${Date.now().toString(36)}_${b.name}`;
+    let stream = "";
     beforeAll(async () => {
-      t = await startHost(`
-host:
-  data_dir: \${DATA_DIR}
-  redis_url: "${b.redis}"
-  log_level: debug
-plugins:
-  events: { port: 0, stream: ${stream}, max_event_size: 4kb, max_batch_bytes: 16kb, max_batch: 5, max_depth: 8 }
-`);
-      port = Number(new URL(t.url("events")).port);
+      h = await startEvents(b.redis, `wire_${b.name}`, { logLevel: "debug", settings: "max_event_size: 4kb, max_batch_bytes: 16kb, max_batch: 5, max_depth: 8" });
+      ({ t, port, stream } = h);
     });
-    afterAll(async () => { if (b.redis) await dropStreamKeys(b.redis, stream); await t?.stop(); });
+    afterAll(() => h?.stop());
 
     /** The lane of the host's debug line for the request the answer names. */
     const laneOf = async (rid: string | null) => {
