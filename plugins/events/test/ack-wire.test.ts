@@ -7,18 +7,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type TestHost } from "../../../test/support/harness";
 import { RawConn, type RawResponse } from "../../../test/support/raw-http";
-import { openSse, backends, startEvents, type EventsHost } from "./support";
+import { openSse, backends, startEvents, type EventsHost, laneAnswer } from "./support";
 
 const J = JSON.stringify;
 const nest = (n: number): unknown => (n <= 1 ? { v: 1 } : { v: nest(n - 1) });
 
-function normalize(r: RawResponse, sentId: string | undefined) {
-  const id = r.header("x-request-id") ?? "";
-  return {
-    status: r.status, contentType: r.header("content-type"), retryAfter: r.header("retry-after"), connection: r.header("connection"),
-    idRule: id === sentId ? "echoed" : /^[0-9a-f-]{36}$/.test(id) ? "minted" : `other: ${id}`, body: JSON.parse(r.body.toString()),
-  };
-}
 
 for (const b of backends) {
   describe(`POST /events/ack on both lanes (${b.name})`, () => {
@@ -72,11 +65,11 @@ for (const b of backends) {
         ["over max_event_size", () => J({ group: "acks", ids: Array.from({ length: 400 }, (_, i) => `1-${i}`) })],
       ];
       for (const [i, [name, bodyOf]] of cases.entries()) {
-        const answers: ReturnType<typeof normalize>[] = [];
+        const answers: ReturnType<typeof laneAnswer>[] = [];
         for (const lane of ["wire", "fetch"]) {
           const rid = i % 2 ? `aw-${lane}-${i}-${crypto.randomUUID().slice(0, 8)}` : undefined;
           const r = await ack(lane, bodyOf(lane), rid);
-          answers.push(normalize(r, rid));
+          answers.push(laneAnswer(r, rid));
           // An empty body is whole with any head: both sends take the raw lane.
           expect([name, await laneOf(r.header("x-request-id"))]).toEqual([name, name === "empty body" ? "wire" : lane]);
         }

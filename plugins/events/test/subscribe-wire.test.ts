@@ -8,9 +8,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import Redis from "ioredis";
 import { type TestHost } from "../../../test/support/harness";
-import { RawConn, type RawResponse } from "../../../test/support/raw-http";
+import { RawConn } from "../../../test/support/raw-http";
 import { tunnelStats } from "../../../src/host/wire/tunnel";
-import { backends, startEvents, type EventsHost } from "./support";
+import { backends, startEvents, type EventsHost, laneAnswer } from "./support";
 
 /** The chunked SSE body of a raw-lane answer, parsed as it arrives (what was parsed is cut from conn.buf). */
 class RawSse {
@@ -62,14 +62,6 @@ async function subscribe(port: number, query: string, rid = `sw-${crypto.randomU
   return s;
 }
 
-/** What must match between the lanes: the answer's status, coded body and fields (the request id by its rule). */
-function normalize(r: RawResponse, sentId: string | undefined) {
-  const id = r.header("x-request-id") ?? "";
-  return {
-    status: r.status, contentType: r.header("content-type"), retryAfter: r.header("retry-after"), connection: r.header("connection"),
-    idRule: id === sentId ? "echoed" : /^[0-9a-f-]{36}$/.test(id) ? "minted" : `other: ${id}`, body: JSON.parse(r.body.toString()),
-  };
-}
 
 for (const b of backends) {
   describe(`GET /events/subscribe on the raw lane (${b.name})`, () => {
@@ -137,13 +129,13 @@ for (const b of backends) {
       (await subscribe(port, "group=bound&consumer=x&types=custom.a")).c.terminate();
       const cases = ["consumer=c", "group=g", "group=a%20b&consumer=c", "group=g&consumer=c&replay=no%20pe", `group=g&consumer=c&types=custom.${"x".repeat(130)}`, "group=bound&consumer=y&types=custom.b", "group=g&consumer=&x=1", "group=g&group=&consumer=c"];
       for (const [i, q] of cases.entries()) {
-        const answers: ReturnType<typeof normalize>[] = [];
+        const answers: ReturnType<typeof laneAnswer>[] = [];
         for (const [lane, path] of [["wire", "/events/subscribe"], ["fetch", "/events/subscribe/"]]) {
           const rid = i % 2 ? `sw-ref-${lane}-${i}-${crypto.randomUUID().slice(0, 8)}` : undefined;
           const c = await RawConn.open(port);
           try {
             const r = await c.request(`GET ${path}?${q} HTTP/1.1\r\nhost: 127.0.0.1\r\n${rid ? `x-request-id: ${rid}\r\n` : ""}\r\n`);
-            answers.push(normalize(r, rid));
+            answers.push(laneAnswer(r, rid));
             expect([q, await laneOf(r.header("x-request-id")!)]).toEqual([q, lane]);
           } finally { c.terminate(); }
         }

@@ -1,7 +1,7 @@
 /** The events plugin's integration-test support: SSE reading, the body-limit fixtures, a Redis Cluster. */
 import { expect } from "bun:test";
 import { freePort, startHost, tempDir, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
-import { RawConn } from "../../../test/support/raw-http";
+import { RawConn, type RawResponse } from "../../../test/support/raw-http";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { sseBlocks } from "../../../src/clients/sse-blocks";
@@ -217,5 +217,14 @@ export async function startCluster(): Promise<TestCluster> {
       await Promise.all(procs.map((p) => p.exited));
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** What must match between the raw and fetch lanes' answers: status, coded JSON body and fields (the request id by its rule). */
+export function laneAnswer(r: RawResponse, sentId: string | undefined) {
+  const id = r.header("x-request-id") ?? "";
+  return {
+    status: r.status, contentType: r.header("content-type"), retryAfter: r.header("retry-after"), connection: r.header("connection"),
+    idRule: id === sentId ? "echoed" : /^[0-9a-f-]{36}$/.test(id) ? "minted" : `other: ${id}`, body: JSON.parse(r.body.toString()),
   };
 }
