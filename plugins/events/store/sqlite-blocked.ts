@@ -18,11 +18,18 @@ export class BlockedReads {
 
   constructor(private readonly stream: string) {}
 
-  /** Waits up to blockMs for an append: the deliveries its transaction read for this reader, or null (read yourself). */
-  async wait(group: string, consumer: string, count: number, blockMs: number): Promise<Delivery[] | null> {
+  /**
+   * Waits up to blockMs for an append: the deliveries its transaction read for this reader, or null (read
+   * yourself). A reader whose `signal` aborts (its client left) is taken off at once, so no later append's
+   * transaction reads entries for it that would sit pending until the visibility timeout.
+   */
+  async wait(group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Delivery[] | null> {
+    if (signal?.aborted) return null;
     const r: BlockedRead = { group, consumer, count, got: null };
     this.readers.add(r);
-    try { await waitForAppend(this.stream, blockMs); } finally { this.readers.delete(r); }
+    const drop = () => { this.readers.delete(r); };
+    signal?.addEventListener("abort", drop, { once: true });
+    try { await waitForAppend(this.stream, blockMs, signal); } finally { drop(); signal?.removeEventListener("abort", drop); }
     return r.got;
   }
 

@@ -77,16 +77,24 @@ export class SqliteGroups {
     return this.newProbe.get(this.stream, group) != null;
   }
 
-  async readGroup(group: string, consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
+  async readGroup(group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Delivery[]> {
+    if (signal?.aborted) return [];
     // A consumer seen within the second whose group has nothing new waits first: a read-only probe instead
     // of a write transaction that finds nothing (one per delivery, and ~28 % of the server at 1,000/s).
     // The wait returns what the append's own transaction read for this reader (sqlite-blocked.ts), if it did.
     if (blockMs > 0 && Date.now() - (this.seenWritten.get(group + "\0" + consumer) ?? -Infinity) < SEEN_EVERY_MS && !this.hasNew(group)) {
-      return (await this.blocked.wait(group, consumer, count, blockMs)) ?? (this.readGroupTx.immediate(group, consumer, count) as Delivery[]);
+      return this.afterWait(await this.blocked.wait(group, consumer, count, blockMs, signal), group, consumer, count, signal);
     }
     const first = this.readGroupTx.immediate(group, consumer, count) as Delivery[];
     if (first.length > 0 || blockMs <= 0) return first;
-    return (await this.blocked.wait(group, consumer, count, blockMs)) ?? (this.readGroupTx.immediate(group, consumer, count) as Delivery[]);
+    return this.afterWait(await this.blocked.wait(group, consumer, count, blockMs, signal), group, consumer, count, signal);
+  }
+
+  /** What the wait got, else a read of our own, unless the reader is gone (nothing taken for it). */
+  private afterWait(got: Delivery[] | null, group: string, consumer: string, count: number, signal: AbortSignal | undefined): Delivery[] {
+    if (got !== null) return got;
+    if (signal?.aborted) return [];
+    return this.readGroupTx.immediate(group, consumer, count) as Delivery[];
   }
 
   private ownPendingTxFn = ((group: string, consumer: string, count: number, afterSeq: number): Delivery[] => {

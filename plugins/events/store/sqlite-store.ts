@@ -75,8 +75,8 @@ class SqliteEventStore implements EventStore {
     return this.groups.bindGroupFilter(group, filter);
   }
 
-  readGroup(group: string, consumer: string, count: number, blockMs: number): Promise<Delivery[]> {
-    return this.groups.readGroup(group, consumer, count, blockMs);
+  readGroup(group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Delivery[]> {
+    return this.groups.readGroup(group, consumer, count, blockMs, signal);
   }
 
   async readOwnPending(group: string, consumer: string, count: number, afterId?: string): Promise<Delivery[]> {

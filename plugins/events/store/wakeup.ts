@@ -5,13 +5,16 @@
 
 const waiters = new Map<string, Set<() => void>>();
 
-export function waitForAppend(stream: string, timeoutMs: number): Promise<void> {
+/** Resolves on the stream's next append, after `timeoutMs`, or when `signal` aborts (the reader is gone), whichever is first. */
+export function waitForAppend(stream: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
+    if (signal?.aborted) { resolve(); return; }
     let set = waiters.get(stream);
     if (!set) waiters.set(stream, (set = new Set()));
-    const done = () => { clearTimeout(timer); set!.delete(done); resolve(); };
+    const done = () => { clearTimeout(timer); set!.delete(done); signal?.removeEventListener("abort", done); resolve(); };
     const timer = setTimeout(done, timeoutMs);
     set.add(done);
+    signal?.addEventListener("abort", done, { once: true });
   });
 }
 

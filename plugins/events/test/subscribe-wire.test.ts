@@ -160,8 +160,8 @@ for (const b of backends) {
       s.c.terminate();
     }, 60_000);
 
-    test.skipIf(!b.redis)("a client gone mid-stream gives up its blocked read at once: the next event goes to a live member", async () => {
-      const redis = new Redis(b.redis);
+    test("a client gone mid-stream gives up its blocked read at once: the next event goes to a live member", async () => {
+      const redis = b.redis ? new Redis(b.redis) : undefined;
       try {
         for (let i = 0; i < 3; i++) {
           // The member that goes away blocks first: Redis hands a new entry to the older blocked read.
@@ -175,10 +175,10 @@ for (const b of backends) {
           const got = await live.waitEvents(1, 3000);
           expect(got[0].payload.i).toBe(i);
           expect(got[0].deliveryCount).toBe(1);
-          expect(await redis.xpending(stream, "gone", "-", "+", 10, `dead${i}`)).toEqual([]);
+          if (redis) expect(await redis.xpending(stream, "gone", "-", "+", 10, `dead${i}`)).toEqual([]);
           live.c.terminate();
         }
-      } finally { redis.disconnect(); }
+      } finally { redis?.disconnect(); }
     });
   });
 }
