@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type TestHost } from "../../../test/support/harness";
 import { RawConn, type RawResponse } from "../../../test/support/raw-http";
-import { openSse, backends, startEvents, type EventsHost, laneAnswer } from "./support";
+import { openSse, backends, startEvents, type EventsHost, laneAnswer, laneOfRequest } from "./support";
 
 const J = JSON.stringify;
 const nest = (n: number): unknown => (n <= 1 ? { v: 1 } : { v: nest(n - 1) });
@@ -18,17 +18,13 @@ for (const b of backends) {
     let h: EventsHost;
     let t: TestHost;
     let port = 0;
-    let stream = "";
     beforeAll(async () => {
       h = await startEvents(b.redis, `ackwire_${b.name}`, { logLevel: "debug", settings: "max_event_size: 4kb, max_depth: 8" });
-      ({ t, port, stream } = h);
+      ({ t, port } = h);
     });
     afterAll(() => h?.stop());
 
-    const laneOf = async (rid: string | null) => {
-      for (let i = 0; i < 40; i++) { const l = t.logs.find((x) => x.msg === "request" && x.request_id === rid); if (l) return l.lane ?? "fetch"; await Bun.sleep(25); }
-      return "no line";
-    };
+    const laneOf = (rid: string | null) => laneOfRequest(t, rid);
 
     /** One ack on `lane`: "wire" sends head and body in one write, "fetch" the head first. */
     async function ack(lane: string, body: string, rid: string | undefined): Promise<RawResponse> {

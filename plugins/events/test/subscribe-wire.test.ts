@@ -10,7 +10,7 @@ import Redis from "ioredis";
 import { type TestHost } from "../../../test/support/harness";
 import { RawConn } from "../../../test/support/raw-http";
 import { tunnelStats } from "../../../src/host/wire/tunnel";
-import { backends, startEvents, type EventsHost, laneAnswer } from "./support";
+import { backends, startEvents, type EventsHost, laneAnswer, laneOfRequest } from "./support";
 
 /** The chunked SSE body of a raw-lane answer, parsed as it arrives (what was parsed is cut from conn.buf). */
 class RawSse {
@@ -80,10 +80,7 @@ for (const b of backends) {
       expect(r.status).toBe(201);
       return (await r.json()).streamIds as string[];
     };
-    const laneOf = async (rid: string) => {
-      for (let i = 0; i < 40; i++) { const l = t.logs.find((x) => x.msg === "request" && x.request_id === rid); if (l) return l.lane ?? "fetch"; await Bun.sleep(25); }
-      return "no line";
-    };
+    const laneOf = (rid: string | null) => laneOfRequest(t, rid);
     const groupStats = async (group: string) => ((await (await fetch(`${t.url("events")}/events/stats`)).json()).groups as { name: string; pending: number }[]).find((g) => g.name === group);
 
     test("events arrive in order as chunks, written by the front: no tunnel request, not in flight", async () => {

@@ -228,3 +228,13 @@ export function laneAnswer(r: RawResponse, sentId: string | undefined) {
     idRule: id === sentId ? "echoed" : /^[0-9a-f-]{36}$/.test(id) ? "minted" : `other: ${id}`, body: JSON.parse(r.body.toString()),
   };
 }
+
+/** The lane ("wire" or "fetch") the host's debug line names for request `rid`, waited for up to 1 s; "no line" when none came. */
+export async function laneOfRequest(t: TestHost, rid: string | null): Promise<string> {
+  for (let i = 0; i < 40; i++) {
+    const l = t.logs.find((x) => x.msg === "request" && x.request_id === rid);
+    if (l) return (l.lane as string | undefined) ?? "fetch";
+    await Bun.sleep(25);
+  }
+  return "no line";
+}

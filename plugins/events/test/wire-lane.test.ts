@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type TestHost } from "../../../test/support/harness";
 import { RawConn, type RawResponse } from "../../../test/support/raw-http";
-import { chunkedBody, backends, startEvents, type EventsHost } from "./support";
+import { chunkedBody, backends, startEvents, type EventsHost, laneOfRequest } from "./support";
 
 interface Case { name: string; body: string; headers?: Record<string, string> }
 
@@ -87,18 +87,13 @@ for (const b of backends) {
     let h: EventsHost;
     let t: TestHost;
     let port = 0;
-    let stream = "";
     beforeAll(async () => {
       h = await startEvents(b.redis, `wire_${b.name}`, { logLevel: "debug", settings: "max_event_size: 4kb, max_batch_bytes: 16kb, max_batch: 5, max_depth: 8" });
-      ({ t, port, stream } = h);
+      ({ t, port } = h);
     });
     afterAll(() => h?.stop());
 
-    /** The lane of the host's debug line for the request the answer names. */
-    const laneOf = async (rid: string | null) => {
-      for (let i = 0; i < 40; i++) { const l = t.logs.find((x) => x.msg === "request" && x.request_id === rid); if (l) return l.lane ?? "fetch"; await Bun.sleep(25); }
-      return "no line";
-    };
+    const laneOf = (rid: string | null) => laneOfRequest(t, rid);
 
     test("every case: the raw lane (pipelined, keep-alive) answers as the fetch lane (body after the head) does", async () => {
       const wire = CASES.map((c, i) => requestBytes(c, "wire", i));
