@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { acceptRequestId, currentRequest, noteSpan, outsideRequest, RequestContext, runInRequest } from "./request-context";
+import { acceptRequestId, currentRequest, noteMintedTrace, noteSpan, outsideRequest, RequestContext, runInRequest } from "./request-context";
 import { createLogger } from "./log";
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -37,6 +37,18 @@ describe("request context in log lines", () => {
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     expect(lines[0]).toMatchObject({ request_id: id, trace_id: TRACE, span_id: "a1b2c3d4e5f60718" });
     expect(acceptRequestId("bad id")).not.toBe(id); // outside the request: a fresh one
+  });
+
+  test("a trace minted for the request names its lines; a span noted later wins", () => {
+    const { lines, log } = capture();
+    const ctx = new RequestContext(headers({ "x-request-id": "req-m", traceparent: `00-${TRACE}-00f067aa0ba902b7-01` }));
+    const minted = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    runInRequest(ctx, () => { noteMintedTrace(minted); log.info("minted"); }, undefined, undefined);
+    expect(lines[0]).toMatchObject({ request_id: "req-m", trace_id: "0af7651916cd43dd8448eb211c80319c" });
+    const ctx2 = new RequestContext(headers({}));
+    runInRequest(ctx2, () => { noteMintedTrace(minted); noteSpan(TRACE, "a1b2c3d4e5f60718"); log.info("span"); }, undefined, undefined);
+    expect(lines[1]).toMatchObject({ trace_id: TRACE, span_id: "a1b2c3d4e5f60718" });
+    noteMintedTrace(minted); // outside any request: nothing to note, no throw
   });
 
   test("the line's own fields win; an undefined field leaves the context's", () => {

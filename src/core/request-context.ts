@@ -31,6 +31,8 @@ export class RequestContext {
   traceId: string | undefined = undefined;
   /** The span this process's work on the request runs under (ours, not the caller's). */
   spanId: string | undefined = undefined;
+  /** A traceparent minted for the request (a trace started here): its trace id is sliced from it only when asked. */
+  minted: string | undefined = undefined;
   ended = false;
   constructor(readonly headers: HeaderView) {}
 
@@ -44,6 +46,7 @@ export class RequestContext {
   /** The trace id: a span's, else the caller's traceparent's; undefined when neither. */
   trace(): string | undefined {
     if (this.traceId !== undefined) return this.traceId;
+    if (this.minted !== undefined) return (this.traceId = this.minted.slice(3, 35));
     return (this.traceId = parseTraceparent(this.headers.get("traceparent"))?.traceId);
   }
 
@@ -69,6 +72,12 @@ export function currentRequest(): RequestContext | undefined {
  */
 export function outsideRequest<R>(fn: () => R): R {
   return storage.exit(fn);
+}
+
+/** A trace starts with the current request: `traceparent` is the one minted for it (no span of ours is recorded). */
+export function noteMintedTrace(traceparent: string): void {
+  const c = currentRequest();
+  if (c !== undefined) c.minted = traceparent;
 }
 
 /** Note the trace and span the current request's work runs under (a server span just opened). */

@@ -6,7 +6,7 @@
  * Response, Headers or stream objects are made.
  */
 import { CRLFCRLF, MAX_RESPONSE_HEAD, parseResponseHead, responseHasNoBody, type ResponseHead } from "../../../src/lib/http1/head";
-import { ResponseScan, keptHeadSize, scanResponseHead, writeKeptHead } from "../../../src/lib/http1/response-scan";
+import { ResponseScan, keptHeadSize, scanResponseHead, scratchOf, writeKeptHead } from "../../../src/lib/http1/response-scan";
 import { BodyFramer, FRAMER_ERROR, FRAMER_MORE } from "../../../src/lib/http1/framer";
 import type { PipeLimits, WireClient } from "../../../src/core/wire";
 import { UpstreamError } from "./upstream-client";
@@ -22,14 +22,6 @@ const enum Phase { Head, Relay, Pipe, Done }
  */
 const scan = new ResponseScan();
 let scanOwner: RelayExchange | null = null;
-
-/** Where response heads are assembled; socket writes copy, so it is reused at once. */
-let scratch = Buffer.allocUnsafe(16 * 1024);
-
-function scratchOf(size: number): Buffer {
-  if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, scratch.length * 2));
-  return scratch;
-}
 
 /** Told once per attempt: the response status, or why there is none. Must answer (relay or discard) synchronously. */
 export interface RelayListener {

@@ -17,7 +17,19 @@ const TARGET = /^[\x21-\x7e]+$/;
 /** Control bytes other than HTAB, and DEL: never in a field value (a vertical tab before `chunked`...). */
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const DIGITS = /^\d{1,15}$/;
-const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]);
+/** The common methods: one string each, shared by every request (no slice of the head per request). */
+const KNOWN_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"];
+
+/** The request line's method: a shared string when it is a common one, else sliced and checked as a token. */
+function methodOf(text: string, sp1: number): string {
+  for (let i = 0; i < KNOWN_METHODS.length; i++) {
+    const m = KNOWN_METHODS[i];
+    if (m.length === sp1 && text.startsWith(m)) return m;
+  }
+  const method = text.slice(0, sp1);
+  if (!TOKEN.test(method)) throw new MalformedHead("method is not a token");
+  return method;
+}
 
 /** Why a request's body framing cannot be trusted (answered 400, connection closed). */
 export type FramingProblem = "both" | "duplicate-length" | "bad-length" | "bad-transfer-encoding";
@@ -70,15 +82,14 @@ export function parseRequestHead(buf: Buffer, from: number, end: number): Reques
   const sp1 = text.indexOf(" ");
   const sp2 = sp1 === -1 ? -1 : text.indexOf(" ", sp1 + 1);
   if (sp1 <= 0 || sp2 === -1 || sp2 > lineEnd) throw new MalformedHead("request line is not 'METHOD target HTTP/1.x'");
-  const method = text.slice(0, sp1);
+  const method = methodOf(text, sp1);
   const target = text.slice(sp1 + 1, sp2);
-  const version = text.slice(sp2 + 1, lineEnd);
-  if (!KNOWN_METHODS.has(method) && !TOKEN.test(method)) throw new MalformedHead("method is not a token");
   if (!TARGET.test(target)) throw new MalformedHead("request target has spaces or control characters");
+  // The version compared in place: "HTTP/1.1" or "HTTP/1.0" and nothing more before the line's end.
   let minor: number;
-  if (version === "HTTP/1.1") minor = 1;
-  else if (version === "HTTP/1.0") minor = 0;
-  else throw new MalformedHead(`unsupported protocol version "${version.slice(0, 16)}"`);
+  if (lineEnd === sp2 + 9 && text.startsWith("HTTP/1.1", sp2 + 1)) minor = 1;
+  else if (lineEnd === sp2 + 9 && text.startsWith("HTTP/1.0", sp2 + 1)) minor = 0;
+  else throw new MalformedHead(`unsupported protocol version "${text.slice(sp2 + 1, lineEnd).slice(0, 16)}"`);
 
   const pairs: string[] = [];
   let contentLength = -1;

@@ -131,6 +131,9 @@ describe("parseRequestHead", () => {
     expect(malformed("GET / HTTP/1.2\r\nHost: h\r\n\r\n")).toMatch(/version/);
     expect(malformed("GET / http/1.1\r\nHost: h\r\n\r\n")).toMatch(/version/);
     expect(malformed("GET / HTTP/1.1 \r\nHost: h\r\n\r\n")).toMatch(/version/);
+    expect(malformed("GET / HTTP/1.10\r\nHost: h\r\n\r\n")).toMatch(/version/);
+    expect(malformed("GET / HTTP/1.\r\nHost: h\r\n\r\n")).toMatch(/version/);
+    expect(malformed("GET / HTTP/1.0x\r\nHost: h\r\n\r\n")).toMatch(/version/);
     expect(malformed("GET /\r\nHost: h\r\n\r\n")).toMatch(/request line/);
     expect(malformed("GET / HTTP/1.1\nHost: h\r\n\r\n")).toBeTruthy(); // bare LF after the request line
     // two Host fields (any case)
@@ -167,6 +170,11 @@ describe("parseRequestHead", () => {
   test("lower-case and extension methods are tokens and accepted", () => {
     expect(req("PURGE /x HTTP/1.1\r\nHost: h\r\n\r\n").method).toBe("PURGE");
     expect(req("get /x HTTP/1.1\r\nHost: h\r\n\r\n").method).toBe("get");
+    // The common methods come out whole whatever their neighbours: not a prefix of a longer one, nor one of a shorter.
+    for (const m of ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS", "GETS", "POS", "PUTT", "DELET", "HEADER", "PATC", "OPTION", "Get", "pUT"]) {
+      expect(req(`${m} /x HTTP/1.0\r\n\r\n`).method).toBe(m);
+      expect(req(`${m} /x HTTP/1.1\r\nHost: h\r\n\r\n`).minor).toBe(1);
+    }
   });
 
   test("keep-alive: HTTP/1.1 default on, Connection: close off; HTTP/1.0 default off, keep-alive on", () => {

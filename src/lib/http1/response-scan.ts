@@ -179,3 +179,11 @@ export function writeKeptHead(scan: ResponseScan, src: Buffer, extra: string, ou
   out[pos++] = 13; out[pos++] = 10;
   return pos;
 }
+
+let scratch = Buffer.allocUnsafe(16 * 1024);
+
+/** Where relayed response heads are assembled, at least `size` bytes; socket writes copy, so it is reused at once. */
+export function scratchOf(size: number): Buffer {
+  if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, scratch.length * 2));
+  return scratch;
+}

@@ -1,6 +1,6 @@
 /** The one W3C traceparent rule (parse, format, random ids), used by the gateway's hop, the spans and the log context. */
 import { expect, test } from "bun:test";
-import { formatTraceparent, parseTraceparent, randomHex } from "./context";
+import { formatTraceparent, newTraceparent, parseTraceparent, randomHex } from "./context";
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 const SPAN = "00f067aa0ba902b7";
@@ -24,4 +24,21 @@ test("format is parse's inverse; random ids are lowercase hex of the asked lengt
   const seen = new Set<string>();
   for (let i = 0; i < 2000; i++) { const id = randomHex(i % 2 ? 16 : 32); expect(id).toMatch(i % 2 ? /^[0-9a-f]{16}$/ : /^[0-9a-f]{32}$/); seen.add(id); }
   expect(seen.size).toBe(2000);
+});
+
+test("a new traceparent is a valid sampled header, its trace id at [3, 35), none repeating across refills", () => {
+  const traces = new Set<string>();
+  const spans = new Set<string>();
+  for (let i = 0; i < 1000; i++) { // ~16 refills of 64
+    const tp = newTraceparent();
+    const p = parseTraceparent(tp);
+    expect(p).toBeDefined();
+    expect(p!.sampled).toBe(true);
+    expect(tp.slice(3, 35)).toBe(p!.traceId);
+    expect(formatTraceparent(p!.traceId, p!.spanId, true)).toBe(tp);
+    traces.add(p!.traceId);
+    spans.add(p!.spanId);
+  }
+  expect(traces.size).toBe(1000);
+  expect(spans.size).toBe(1000);
 });
