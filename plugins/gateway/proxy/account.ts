@@ -26,9 +26,11 @@ export function account(core: ProxyCore, call: Call, route: CompiledRoute | unde
   cells[statusClass(status)].value++;
   if (route !== undefined) o.topology?.record(callerOf(call), route.id, route.svc.name, member?.url ?? "(none)", status, performance.now() - call.t0);
   const requestId = call.requestId;
-  const traceId = core.trace?.traceIdOf?.(requestId) ?? call.ctx?.trace();
+  // Asked of the trace before done() ends its span; the context's id only for a line that is written.
+  const spanTrace = core.trace?.traceIdOf?.(requestId);
   core.trace?.done(requestId, route, status, member, attempts, code);
   if (o.accessLog.wants(status, code !== undefined)) {
+    const traceId = spanTrace ?? call.ctx?.trace();
     o.accessLog.write({
       method: call.method, path: call.path, status, service: route?.svc.name ?? "-", route: route?.id ?? "-",
       instance: member?.url, ms: Math.round((performance.now() - call.t0) * 100) / 100, request_id: requestId, trace_id: traceId, client: call.clientIp, attempts, code,

@@ -7,6 +7,8 @@ import { TARGET_FIELD, targetNeedsRaw } from "../../lib/http1/raw-target";
 
 /** The host's own endpoints: always answered by the inner Bun.serve, never offered to the plugin's wire handler. */
 export function isHostPath(target: string): boolean {
+  const c = target.charCodeAt(1); // h, m, o, d, -: any other second character is none of them
+  if (c !== 104 && c !== 109 && c !== 111 && c !== 100 && c !== 45) return false;
   return (target.startsWith("/health") && (target.length === 7 || target.charCodeAt(7) === 63 || target.charCodeAt(7) === 47))
     || (target.startsWith("/metrics") && (target.length === 8 || target.charCodeAt(8) === 63))
     || (target.startsWith("/openapi.json") && (target.length === 13 || target.charCodeAt(13) === 63))
