@@ -17,6 +17,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { parseTraceparent } from "../lib/trace/context";
+import { newUuid } from "../lib/uuid-pool";
 
 /** The one acceptance rule for a caller's X-Request-Id (gateway, events hot path, host and wire front use it). */
 export const REQUEST_ID_RE = /^[A-Za-z0-9._:\-]{1,128}$/;
@@ -40,7 +41,7 @@ export class RequestContext {
   id(): string {
     if (this.requestId !== undefined) return this.requestId;
     const given = this.headers.get("x-request-id");
-    return (this.requestId = given !== null && REQUEST_ID_RE.test(given) ? given : crypto.randomUUID());
+    return (this.requestId = given !== null && REQUEST_ID_RE.test(given) ? given : newUuid());
   }
 
   /** The trace id: a span's, else the caller's traceparent's; undefined when neither. */
@@ -95,5 +96,5 @@ export function noteSpan(traceId: string, spanId: string | undefined): void {
 export function acceptRequestId(given: string | null | undefined): string {
   if (given != null && REQUEST_ID_RE.test(given)) return given;
   const c = currentRequest();
-  return c !== undefined ? c.id() : crypto.randomUUID();
+  return c !== undefined ? c.id() : newUuid();
 }

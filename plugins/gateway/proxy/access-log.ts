@@ -36,11 +36,11 @@ export class AccessLog {
   }
 
   /** Should this request be logged? (Call before building the record.) */
-  wants(status: number, gatewayError: boolean): boolean {
+  wants(status: number, gatewayError: boolean, now = Date.now()): boolean {
     if (!this.settings.enabled) return false;
     if (status >= 500 || gatewayError) return true;
     if (this.settings.sample_rate < 1 && this.random() >= this.settings.sample_rate) return false;
-    const sec = Math.floor(Date.now() / 1000);
+    const sec = Math.floor(now / 1000);
     if (sec !== this.second) { this.second = sec; this.written = 0; }
     if (this.written >= this.settings.max_per_second) return false;
     this.written++;

@@ -23,7 +23,8 @@ export interface Discardable { discard(): void }
 /** How a lane sends one attempt and hands the answer back; the driver calls these, in this order. */
 export interface AttemptLane<A extends Discardable> {
   /** Send an attempt to `member`, its response head due by `deadline` (epoch ms); report with driver.result(). */
-  send(member: Member, deadline: number): void;
+  /** `now`: the attempt's start (epoch ms, read once by the driver). */
+  send(member: Member, deadline: number, now: number): void;
   /** The upstream's answer goes to the client (the permit is settled already). */
   answer(answer: A, status: number, member: Member, attempts: number): void;
   /** The gateway answers itself: no instance left, an attempt's failure, a full bulkhead. */
@@ -157,7 +158,7 @@ export class AttemptDriver<A extends Discardable> {
     member.state.active++;
     this.started = performance.now();
     // When this attempt must have its response head: the request's deadline, or sooner with per_try_timeout.
-    this.lane.send(member, route.perTryTimeoutMs > 0 ? Math.min(this.deadline, now + route.perTryTimeoutMs) : this.deadline);
+    this.lane.send(member, route.perTryTimeoutMs > 0 ? Math.min(this.deadline, now + route.perTryTimeoutMs) : this.deadline, now);
   }
 
   /** The attempt in flight is over: `status` (0 with `err` when no response came) and the answer to relay or discard. */
@@ -165,7 +166,9 @@ export class AttemptDriver<A extends Discardable> {
     const route = this.route;
     const member = this.member!;
     member.state.active--;
-    const latencyMs = performance.now() - this.started;
+    const endedAt = performance.now();
+    this.call.endedAt = endedAt;
+    const latencyMs = endedAt - this.started;
     const doneAt = this.now + latencyMs;
     recordAttempt(this.core, this.call, route, member, latencyMs, doneAt, status, err);
     this.lastStatus = status;

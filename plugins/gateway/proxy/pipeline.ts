@@ -73,6 +73,8 @@ export interface Call {
   readonly peerId: string | undefined;
   /** performance.now() when the request arrived. */
   readonly t0: number;
+  /** performance.now() when the last attempt ended (its head or failure came), 0 before: account() reads no clock again. */
+  endedAt: number;
   /** The edge policy's decision (principal, headers to add), once made. */
   decision: EdgeDecision | undefined;
   /**
@@ -83,7 +85,7 @@ export interface Call {
 }
 
 export function newCall(method: string, path: string, query: string, requestId: string, clientIp: string, peerId: string | undefined, t0: number): Call {
-  return { method, path, query, requestId, clientIp, peerId, t0, decision: undefined, ctx: currentRequest() };
+  return { method, path, query, requestId, clientIp, peerId, t0, endedAt: 0, decision: undefined, ctx: currentRequest() };
 }
 
 /** The options and trace hooks both lanes run the stages with (one per provisioned gateway). */

@@ -114,7 +114,7 @@ export class WireAttempts implements AttemptLane<WireAnswer>, RelayListener, Bod
     // else an answer is being relayed already: the front closes the connection after it
   }
 
-  send(member: Member, deadline: number): void {
+  send(member: Member, deadline: number, now: number): void {
     if (this.core.o.client.kind === "fetch") { this.viaFetch(member, deadline); return; }
     // https instances: TLS on the pooled connection, with the service's upstream TLS options (mTLS) when set.
     const https = member.url.charCodeAt(4) === 115;
@@ -122,7 +122,7 @@ export class WireAttempts implements AttemptLane<WireAnswer>, RelayListener, Bod
     const text = this.requestLine + (this.route.preserveHost && this.req.headers.has("host") ? "" : "host: " + pool.hostHeader + "\r\n") + this.block + "\r\n";
     // Header values are latin1 strings: bytes above 0x7f must go back as they came, not UTF-8 encoded.
     const head = this.req.ascii ? text : Buffer.from(text, "latin1");
-    const ex = new RelayExchange(this.pool, head, this.body ?? this.req.body, this.req.method, deadline, this.route.connectTimeoutMs, this, this.req.upgrade !== null, this.req.minor === 0);
+    const ex = new RelayExchange(this.pool, head, this.body ?? this.req.body, this.req.method, deadline, now, this.route.connectTimeoutMs, this, this.req.upgrade !== null, this.req.minor === 0);
     this.ex = ex;
     this.pool.send(pool, ex);
   }

@@ -51,6 +51,8 @@ export class RelayExchange implements PoolExchange, BodyCarrier {
     private readonly body: Uint8Array | RelayBody | null,
     private readonly method: string,
     public deadline: number,
+    /** When the attempt starts (epoch ms): the head timeout's span is measured from it. */
+    now: number,
     readonly connectTimeoutMs: number,
     private readonly listener: RelayListener,
     /** The request asked to switch protocols (Upgrade): a 101 is expected, not refused. */
@@ -58,7 +60,7 @@ export class RelayExchange implements PoolExchange, BodyCarrier {
     /** An HTTP/1.0 request: a chunked answer (which its client cannot read) is the upstream's fault. */
     private readonly http10 = false,
   ) {
-    this.span = Math.max(0, deadline - Date.now());
+    this.span = Math.max(0, deadline - now);
   }
 
   /** The response body is delimited by the connection closing (the client connection must close too). */
