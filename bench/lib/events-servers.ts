@@ -1,0 +1,53 @@
+/**
+ * The servers the events benchmarks run: a private redis-server (appendonly, appendfsync everysec: an
+ * acknowledged event survives its crash, as JetStream's and the embedded store's do) and events hosts
+ * (`bun src/main.ts --only events`), each pinned where the bench says. One definition for every events bench.
+ */
+import { join } from "node:path";
+import { writeFileSync } from "node:fs";
+import Redis from "ioredis";
+import { waitForUrl } from "./measure";
+
+export type Pin = (cpu: number, cmd: string[]) => string[];
+
+export interface EventsServer { name: string; url: string; pid: number; stop(): void }
+
+export const freePort = (): number => { const s = Bun.serve({ port: 0, fetch: () => new Response() }); const p = s.port!; s.stop(true); return p; };
+
+/** A redis-server of the bench's own in `dir`, pinned to `cpu`; resolves once it answers. */
+export async function startPrivateRedis(dir: string, pin: Pin, cpu: number): Promise<{ url: string; proc: ReturnType<typeof Bun.spawn> }> {
+  const port = freePort();
+  const proc = Bun.spawn(pin(cpu, ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "yes", "--appendfsync", "everysec"]), { stdout: "ignore", stderr: "ignore" });
+  const url = `redis://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try { const c = new Redis(url, { lazyConnect: true, retryStrategy: () => null }); c.on("error", () => {}); await c.connect(); c.disconnect(); break; } catch { await Bun.sleep(50); }
+  }
+  return { url, proc };
+}
+
+export interface EventsServerOptions {
+  name: string;
+  /** "" for the embedded store. */
+  redisUrl: string;
+  dir: string;
+  stream: string;
+  pin: Pin;
+  cpu: number;
+  /** A checkout to run (a BENCH_BASELINE export); this one by default. */
+  root?: string;
+  /** Extra lines of the events block (indented four spaces). */
+  extra?: string;
+}
+
+/** An events host on a free port with the bench's stream (max_batch 1000, max_len 2M), once /health answers. */
+export async function startEventsServer(o: EventsServerOptions): Promise<EventsServer> {
+  const port = freePort();
+  const id = o.name.replace(/\W+/g, "_");
+  const cfg = join(o.dir, `${id}.yaml`);
+  writeFileSync(cfg, `host:\n  data_dir: ${join(o.dir, id)}\n  redis_url: "${o.redisUrl}"\n  log_level: warn\nplugins:\n  events:\n    port: ${port}\n    hostname: 127.0.0.1\n    stream: ${o.stream}\n    max_batch: 1000\n    max_len: 2000000\n${o.extra ?? ""}`);
+  const root = o.root ?? join(import.meta.dir, "..", "..");
+  const p = Bun.spawn(o.pin(o.cpu, ["bun", "run", join(root, "src/main.ts"), "--config", cfg, "--only", "events"]), { stdout: "ignore", stderr: "inherit", env: { ...process.env, REDIS_URL: o.redisUrl } });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForUrl(`${url}/health`);
+  return { name: o.name, url, pid: p.pid, stop: () => p.kill() };
+}
