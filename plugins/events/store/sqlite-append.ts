@@ -30,8 +30,9 @@ export interface StreamCounts {
 }
 
 export class SqliteAppender {
-  private lastMs: number;
+  private lastMs = 0;
   private readonly insert;
+  private readonly tip;
   private readonly appendAll;
   private queue: PendingAppend[] = [];
 
@@ -41,15 +42,28 @@ export class SqliteAppender {
     private readonly idem: IdemIndex, private readonly counts: StreamCounts,
     private readonly blocked: BlockedReads, private readonly read: (group: string, consumer: string, count: number) => Delivery[],
   ) {
-    // ms never decreases along seq: the last row has the latest.
-    this.lastMs = db.query<{ ms: number }, []>(`SELECT ms FROM ${t} ORDER BY seq DESC LIMIT 1`).get()?.ms ?? 0;
+    this.tip = db.prepare<{ seq: number | null; ms: number | null; hw: number | null }, []>(
+      `SELECT (SELECT seq FROM ${t} ORDER BY seq DESC LIMIT 1) AS seq, (SELECT ms FROM ${t} ORDER BY seq DESC LIMIT 1) AS ms, (SELECT seq FROM seq_hw WHERE k = 0) AS hw`);
+    this.catchUp();
     this.insert = db.prepare<unknown, [number, number, string, string, string, string, string, number, string, string | null]>(
       `INSERT INTO ${t} (seq, ${EVENT_COLS}) VALUES ${ROW}`);
     this.appendAll = db.transaction((items: PendingAppend[]) => {
+      this.catchUp();
       const results = this.appendItems(items);
       this.blocked.readInTx(this.read);
       return results;
     });
+  }
+
+  /**
+   * Past the stream's last row (ms never decreases along seq: it has the latest) and the high-water seq, read
+   * under the write lock: another connection to the file may have appended or trimmed since (AUTOINCREMENT's
+   * guarantee across connections, for one probe per commit).
+   */
+  private catchUp(): void {
+    const r = this.tip.get()!;
+    if (r.ms !== null && r.ms > this.lastMs) this.lastMs = r.ms;
+    this.seqs.atLeast(Math.max(r.seq ?? 0, r.hw ?? 0));
   }
 
   private nowMs(): number {

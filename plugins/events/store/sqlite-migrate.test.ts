@@ -133,3 +133,17 @@ test("embedded: a seq is never reused once the rows that held the highest are de
   expect(await last(g.open("y"))).toBeGreaterThan(next);
   await g.close();
 });
+
+test("embedded: two connections to one file appending to one stream take increasing seqs, none twice", async () => {
+  const file = join(dir, "two.db");
+  const f1 = createEmbeddedFactory({ file, sync: "normal", trim: { maxLen: 0, maxAgeMs: 0 } });
+  const f2 = createEmbeddedFactory({ file, sync: "normal", trim: { maxLen: 0, maxAgeMs: 0 } });
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) for (const f of [f1, f2]) ids.push(...(await f.open("s").append([newEvent(), newEvent()], { dedupWindowMs: 0 })).streamIds);
+  const seqs = ids.map(seqOf);
+  expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+  expect(new Set(seqs).size).toBe(20);
+  expect((await f1.open("s").read({ limit: 100 })).events.map((e) => e.streamId)).toEqual(ids);
+  await f1.close();
+  await f2.close();
+});

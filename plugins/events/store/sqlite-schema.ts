@@ -91,6 +91,11 @@ export class SeqCounter {
     this.last = last;
   }
 
+  /** Seqs handed out elsewhere (another connection) up to `seq`. */
+  atLeast(seq: number): void {
+    if (seq > this.last) this.last = seq;
+  }
+
   /** `n` consecutive seqs; the first. */
   take(n: number): number {
     const first = this.last + 1;
