@@ -5,7 +5,7 @@
  * in sqlite-blocked.ts; the append's transaction serves them with readInTx (sqlite-append.ts).
  */
 import type { Database } from "bun:sqlite";
-import { MAX_SEQ, SEQ_INDEX, seqOf, toEvent, type EventRow } from "./sqlite-schema";
+import { MAX_SEQ, seqOf, toEvent, type EventRow } from "./sqlite-schema";
 import type { BlockedReads } from "./sqlite-blocked";
 import type { SeqSeeker } from "./sqlite-seek";
 import { splitId, type ClaimResult, type Delivery } from "./types";
@@ -22,7 +22,8 @@ export class SqliteGroups {
   private readonly seenWritten = new Map<string, number>();
   private newProbe?: ReturnType<Database["prepare"]>;
 
-  constructor(private readonly db: Database, private readonly stream: string, private readonly seek: SeqSeeker, private readonly blocked: BlockedReads) {
+  /** `t`: the stream's table (sqlite-schema.ts streamTable). */
+  constructor(private readonly db: Database, private readonly stream: string, private readonly t: string, private readonly seek: SeqSeeker, private readonly blocked: BlockedReads) {
     this.readGroupTx = db.transaction((g: string, c: string, n: number) => this.readInTx(g, c, n));
     this.ownPendingTx = db.transaction((g: string, c: string, n: number, after: number) => this.ownPendingTxFn(g, c, n, after));
     this.ackTx = db.transaction((g: string, ids: string[]) => this.ackTxFn(g, ids));
@@ -38,7 +39,7 @@ export class SqliteGroups {
     } else if (start !== "0" && start !== "0-0") {
       const [m, n] = splitId(start);
       const bound = this.seek.upperSeq(m, start.includes("-") ? n : MAX_SEQ);
-      const r = this.db.query<{ seq: number; ms: number }, [string, number]>(`SELECT seq, ms FROM ${SEQ_INDEX} WHERE stream = ? AND seq <= ? ORDER BY seq DESC LIMIT 1`).get(this.stream, bound);
+      const r = this.db.query<{ seq: number; ms: number }, [number]>(`SELECT seq, ms FROM ${this.t} WHERE seq <= ? ORDER BY seq DESC LIMIT 1`).get(bound);
       if (r) { lastSeq = r.seq; lastId = `${r.ms}-${r.seq}`; }
     }
     this.db.query("INSERT OR IGNORE INTO groups (stream, name, last_seq, last_id) VALUES (?, ?, ?, ?)").run(this.stream, group, lastSeq, lastId);
@@ -62,7 +63,7 @@ export class SqliteGroups {
       this.db.query("INSERT OR REPLACE INTO consumers (stream, grp, name, seen_at) VALUES (?, ?, ?, ?)").run(this.stream, group, consumer, now);
       this.seenWritten.set(seenKey, now);
     }
-    const rows = this.db.query<EventRow, [string, number, number]>(`SELECT * FROM ${SEQ_INDEX} WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?`).all(this.stream, g.last_seq, count);
+    const rows = this.db.query<EventRow, [number, number]>(`SELECT * FROM ${this.t} WHERE seq > ? ORDER BY seq LIMIT ?`).all(g.last_seq, count);
     if (rows.length === 0) return [];
     const add = this.db.query("INSERT OR REPLACE INTO pending (stream, grp, seq, consumer, delivered_at, count) VALUES (?, ?, ?, ?, ?, 1)");
     for (const r of rows) add.run(this.stream, group, r.seq, consumer, now);
@@ -73,7 +74,7 @@ export class SqliteGroups {
 
   /** Whether the group has an entry past its last delivered one (read-only: no transaction, no write). */
   private hasNew(group: string): boolean {
-    this.newProbe ??= this.db.prepare(`SELECT 1 AS x FROM ${SEQ_INDEX} WHERE stream = ?1 AND seq > (SELECT last_seq FROM groups WHERE stream = ?1 AND name = ?2) LIMIT 1`);
+    this.newProbe ??= this.db.prepare(`SELECT 1 AS x FROM ${this.t} WHERE seq > (SELECT last_seq FROM groups WHERE stream = ?1 AND name = ?2) LIMIT 1`);
     return this.newProbe.get(this.stream, group) != null;
   }
 
@@ -99,7 +100,7 @@ export class SqliteGroups {
 
   private ownPendingTxFn = ((group: string, consumer: string, count: number, afterSeq: number): Delivery[] => {
     const rows = this.db.query<EventRow & { count: number }, [string, string, string, number, number]>(
-      "SELECT e.*, p.count AS count FROM pending p JOIN events e ON e.seq = p.seq WHERE p.stream = ? AND p.grp = ? AND p.consumer = ? AND p.seq > ? ORDER BY p.seq LIMIT ?").all(this.stream, group, consumer, afterSeq, count);
+      `SELECT e.*, p.count AS count FROM pending p JOIN ${this.t} e ON e.seq = p.seq WHERE p.stream = ? AND p.grp = ? AND p.consumer = ? AND p.seq > ? ORDER BY p.seq LIMIT ?`).all(this.stream, group, consumer, afterSeq, count);
     const now = Date.now();
     const bump = this.db.query("UPDATE pending SET delivered_at = ?, count = count + 1 WHERE stream = ? AND grp = ? AND seq = ?");
     for (const r of rows) bump.run(now, this.stream, group, r.seq);
@@ -124,7 +125,7 @@ export class SqliteGroups {
   private claimTxFn = ((group: string, consumer: string, minIdleMs: number, count: number, maxDeliveries: number): ClaimResult => {
     const now = Date.now();
     const rows = this.db.query<Partial<EventRow> & { pseq: number; count: number }, [string, string, number, number]>(
-      "SELECT p.seq AS pseq, p.count AS count, e.* FROM pending p LEFT JOIN events e ON e.seq = p.seq WHERE p.stream = ? AND p.grp = ? AND p.delivered_at <= ? ORDER BY p.seq LIMIT ?",
+      `SELECT p.seq AS pseq, p.count AS count, e.* FROM pending p LEFT JOIN ${this.t} e ON e.seq = p.seq WHERE p.stream = ? AND p.grp = ? AND p.delivered_at <= ? ORDER BY p.seq LIMIT ?`,
     ).all(this.stream, group, now - minIdleMs, count);
     const out: ClaimResult = { deliveries: [], deadLettered: [] };
     const drop = this.db.query("DELETE FROM pending WHERE stream = ? AND grp = ? AND seq = ?");

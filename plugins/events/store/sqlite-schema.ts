@@ -1,8 +1,11 @@
 /**
- * Tables of the embedded store (one database, many streams). Stream ids are "<ms>-<seq>": seq is the
- * global rowid (AUTOINCREMENT, never reused) and ms never goes backwards within a stream, so ordering
- * by seq is ordering by id. Queries name their index (INDEXED BY): the planner otherwise picks a
- * stream-prefix index and sorts the whole stream, which is fatal at millions of rows.
+ * Tables of the embedded store (one database, many streams). Each stream's events are a table of their own
+ * (streamTable: ev_<n>, the rowid is seq), so an append writes two B-trees (the rows, the type index) and
+ * trimming deletes a rowid prefix; one shared table with (stream, seq) and (stream, type, seq) indexes cost
+ * a third B-tree and AUTOINCREMENT's sqlite_sequence write per append (older databases are moved over at
+ * open: sqlite-migrate.ts). Stream ids are "<ms>-<seq>": seq comes from one counter per database (SeqCounter,
+ * never reused) and ms never goes backwards within a stream, so ordering by seq is ordering by id. Typed
+ * reads name their index (INDEXED BY): the planner may otherwise scan the rowids and sort, fatal at millions of rows.
  */
 import { Database } from "bun:sqlite";
 import { chmodSync, closeSync, mkdirSync, openSync, readdirSync } from "node:fs";
@@ -11,19 +14,14 @@ import { splitId, type StoredEvent } from "./types";
 
 /** Past every seq: "none" in seq searches. */
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
-/** A stream's rows in seq order, through the (stream, seq) index by name (the planner must not pick another). */
-export const SEQ_INDEX = "events INDEXED BY events_stream_seq";
 
 export type SyncMode = "normal" | "full";
 
 const DDL = `
-CREATE TABLE IF NOT EXISTS events (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  stream TEXT NOT NULL, ms INTEGER NOT NULL, eid TEXT NOT NULL, type TEXT NOT NULL, source TEXT NOT NULL,
-  time TEXT NOT NULL, cid TEXT NOT NULL, ver INTEGER NOT NULL, payload TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_stream_seq ON events(stream, seq);
-CREATE INDEX IF NOT EXISTS events_stream_type ON events(stream, type, seq);
+-- streams: a stream's events live in table ev_<id> (streamTable).
+CREATE TABLE IF NOT EXISTS streams (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+-- seq_hw: the highest seq handed out, written where rows are deleted (trimming, destroy), so a seq is never reused.
+CREATE TABLE IF NOT EXISTS seq_hw (k INTEGER PRIMARY KEY CHECK (k = 0), seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS groups (stream TEXT NOT NULL, name TEXT NOT NULL, last_seq INTEGER NOT NULL, last_id TEXT NOT NULL, PRIMARY KEY (stream, name));
 CREATE TABLE IF NOT EXISTS consumers (stream TEXT NOT NULL, grp TEXT NOT NULL, name TEXT NOT NULL, seen_at INTEGER NOT NULL, PRIMARY KEY (stream, grp, name));
 CREATE TABLE IF NOT EXISTS pending (
@@ -58,12 +56,57 @@ export function openDatabase(file: string, sync: SyncMode): Database {
   // A group's type filter (fixed by its first subscription); added to databases made before it existed.
   const cols = db.query<{ name: string }, []>("PRAGMA table_info(groups)").all();
   if (!cols.some((c) => c.name === "filter")) db.exec("ALTER TABLE groups ADD COLUMN filter TEXT");
-  // Time bounds search the seq index (sqlite-store.ts firstSeqAtMs): the (stream, ms, seq) index of older databases goes.
-  db.exec("DROP INDEX IF EXISTS events_stream_ms");
-  // An event's trace context (traceparent, NULL when none); added to databases made before it existed.
-  const evCols = db.query<{ name: string }, []>("PRAGMA table_info(events)").all();
-  if (!evCols.some((c) => c.name === "tp")) db.exec("ALTER TABLE events ADD COLUMN tp TEXT");
   return db;
+}
+
+/** The columns of a stream's table after seq (one list for the DDL, the appends and the migration). */
+export const EVENT_COLS = "ms, eid, type, source, time, cid, ver, payload, tp";
+
+/** The table of a stream's events (created on first use): rowid = seq, and a (type, seq) index for typed reads. */
+export function streamTable(db: Database, stream: string): string {
+  // One transaction: a streams row never names a table that does not exist (SeqCounter reads them all).
+  return db.transaction(() => {
+    db.query("INSERT OR IGNORE INTO streams (name) VALUES (?)").run(stream);
+    const t = `ev_${db.query<{ id: number }, [string]>("SELECT id FROM streams WHERE name = ?").get(stream)!.id}`;
+    db.exec(`CREATE TABLE IF NOT EXISTS ${t} (seq INTEGER PRIMARY KEY, ms INTEGER NOT NULL, eid TEXT NOT NULL, type TEXT NOT NULL, source TEXT NOT NULL,
+      time TEXT NOT NULL, cid TEXT NOT NULL, ver INTEGER NOT NULL, payload TEXT NOT NULL, tp TEXT);
+    CREATE INDEX IF NOT EXISTS ${t}_type ON ${t}(type, seq);`);
+    return t;
+  }).immediate();
+}
+
+/**
+ * The seqs of one database, for all its streams: the next is one past the highest ever handed out (kept in
+ * memory; at open the larger of seq_hw and every stream's last row). Appends bind their seqs, so no
+ * AUTOINCREMENT bookkeeping is written per commit; a seq taken by a rolled-back transaction is skipped, never reused.
+ */
+export class SeqCounter {
+  last: number;
+
+  constructor(private readonly db: Database) {
+    let last = db.query<{ seq: number }, []>("SELECT seq FROM seq_hw WHERE k = 0").get()?.seq ?? 0;
+    for (const { id } of db.query<{ id: number }, []>("SELECT id FROM streams").all()) {
+      last = Math.max(last, db.query<{ seq: number }, []>(`SELECT seq FROM ev_${id} ORDER BY seq DESC LIMIT 1`).get()?.seq ?? 0);
+    }
+    this.last = last;
+  }
+
+  /** Seqs handed out elsewhere (another connection) up to `seq`. */
+  atLeast(seq: number): void {
+    if (seq > this.last) this.last = seq;
+  }
+
+  /** `n` consecutive seqs; the first. */
+  take(n: number): number {
+    const first = this.last + 1;
+    this.last += n;
+    return first;
+  }
+
+  /** Inside a transaction that deletes events: the high-water mark outlives the rows that held it. */
+  keep(): void {
+    this.db.query("INSERT INTO seq_hw (k, seq) VALUES (0, ?) ON CONFLICT(k) DO UPDATE SET seq = max(seq, excluded.seq)").run(this.last);
+  }
 }
 
 /**

@@ -1,24 +1,25 @@
 /**
  * Time and id bounds of one stream of the embedded store as seq bounds, by binary search over the
- * (stream, seq) index: reads with from/to bounds, a group created at an id, and age trimming use it.
+ * stream's rowids (its table, sqlite-schema.ts): reads with from/to bounds, a group created at an id, and age trimming use it.
  */
 import type { Database } from "bun:sqlite";
-import { MAX_SEQ, SEQ_INDEX } from "./sqlite-schema";
+import { MAX_SEQ } from "./sqlite-schema";
 
 export class SeqSeeker {
-  constructor(private readonly db: Database, private readonly stream: string) {}
+  /** `t`: the stream's table. */
+  constructor(private readonly db: Database, private readonly t: string) {}
 
   /**
    * First seq of this stream whose ms is >= m (> m when strict), MAX_SEQ when none. ms never decreases
    * along seq within a stream (nowMs()), so "the first row at or after seq x is late enough" is monotone in
-   * x: a binary search over seq through the (stream, seq) index, ~log2(seq range) probes. A (stream, ms,
+   * x: a binary search over the rowids, ~log2(seq range) probes. A (stream, ms,
    * seq) index answered this in one probe but cost every append another b-tree insert (~1.2 µs/event,
    * measured); these lookups run only for time and from_id/to_id bounds and age trimming.
    */
   firstSeqAtMs(m: number, strict: boolean): number {
     const late = (r: { ms: number } | null | undefined): boolean => r != null && (strict ? r.ms > m : r.ms >= m);
     const at = this.seqProbe;
-    const first = at.get(this.stream, 0);
+    const first = at.get(0);
     if (first == null) return MAX_SEQ;
     if (late(first)) return first.seq;
     const last = this.last()!;
@@ -28,25 +29,25 @@ export class SeqSeeker {
     let hi = last.seq;
     while (hi - lo > 1) {
       const mid = lo + Math.floor((hi - lo) / 2);
-      if (late(at.get(this.stream, mid))) hi = mid;
+      if (late(at.get(mid))) hi = mid;
       else lo = mid;
     }
-    return at.get(this.stream, hi)!.seq;
+    return at.get(hi)!.seq;
   }
 
   /** The first row of this stream at or after a seq (firstSeqAtMs's probe). */
   private get seqProbe() {
-    return this.db.query<{ seq: number; ms: number }, [string, number]>(`SELECT seq, ms FROM ${SEQ_INDEX} WHERE stream = ? AND seq >= ? ORDER BY seq LIMIT 1`);
+    return this.db.query<{ seq: number; ms: number }, [number]>(`SELECT seq, ms FROM ${this.t} WHERE seq >= ? ORDER BY seq LIMIT 1`);
   }
 
   /** The stream's first row (seq, ms), null when empty. */
   first(): { seq: number; ms: number } | null {
-    return this.db.query<{ seq: number; ms: number }, [string]>(`SELECT seq, ms FROM ${SEQ_INDEX} WHERE stream = ? ORDER BY seq LIMIT 1`).get(this.stream);
+    return this.db.query<{ seq: number; ms: number }, []>(`SELECT seq, ms FROM ${this.t} ORDER BY seq LIMIT 1`).get();
   }
 
   /** The stream's last row (seq, ms), null when empty. */
   last(): { seq: number; ms: number } | null {
-    return this.db.query<{ seq: number; ms: number }, [string]>(`SELECT seq, ms FROM ${SEQ_INDEX} WHERE stream = ? ORDER BY seq DESC LIMIT 1`).get(this.stream);
+    return this.db.query<{ seq: number; ms: number }, []>(`SELECT seq, ms FROM ${this.t} ORDER BY seq DESC LIMIT 1`).get();
   }
 
   /** Smallest seq bound such that seq >= bound ⇔ (ms, seq) >= (m, n) (ms never decreases along seq). */

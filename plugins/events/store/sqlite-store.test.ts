@@ -77,3 +77,23 @@ test("embedded: time bounds (searched over the seq index) are exact on a stream 
   expect((await a.read({ fromMs: times[times.length - 1] + 1, limit: 10 })).events).toEqual([]);
   await f.close();
 });
+
+test("embedded: max_len trimming is exact on a stream whose seqs are interleaved with another's and on one without gaps", async () => {
+  const f = createEmbeddedFactory({ file: join(dir, "trim-gaps.db"), sync: "normal", trim: { maxLen: 30, maxAgeMs: 0 } });
+  const a = f.open("a");
+  const b = f.open("b");
+  const ids: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    ids.push(...(await a.append([newEvent(), newEvent()], { dedupWindowMs: 0 })).streamIds);
+    await b.append(Array.from({ length: 1 + (i % 3) }, () => newEvent()), { dedupWindowMs: 0 }); // gaps in a's seqs
+  }
+  expect(await a.trim()).toBe(50);
+  expect((await a.read({ limit: 100 })).events.map((e) => e.streamId)).toEqual(ids.slice(50));
+  expect(await b.trim()).toBe(79 - 30); // 1 + (i % 3) events for i < 40
+  await b.destroy();
+  // Now a's seqs continue without gaps from b: the arithmetic cut must still be exact.
+  for (let i = 0; i < 10; i++) ids.push(...(await a.append([newEvent(), newEvent(), newEvent()], { dedupWindowMs: 0 })).streamIds);
+  expect(await a.trim()).toBe(30);
+  const st = await a.stats();
+  expect([st.length, st.firstId, st.trimmed]).toEqual([30, ids[ids.length - 30], 80]);
+});

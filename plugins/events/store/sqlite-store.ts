@@ -6,7 +6,8 @@
  * This file composes the parts: appends (sqlite-append.ts), consumer groups (sqlite-groups.ts), id and
  * time bounds (sqlite-seek.ts), trimming (sqlite-trim.ts); reads, stats and the factory are here.
  */
-import { MAX_SEQ, SEQ_INDEX, openDatabase, seqOf, toEvent, type EventRow, type SyncMode } from "./sqlite-schema";
+import { MAX_SEQ, SeqCounter, openDatabase, seqOf, streamTable, toEvent, type EventRow, type SyncMode } from "./sqlite-schema";
+import { migrateSharedEvents } from "./sqlite-migrate";
 import { IdemIndex } from "./sqlite-idem";
 import { SqliteAppender, type StreamCounts } from "./sqlite-append";
 import { SqliteTrimmer } from "./sqlite-trim";
@@ -27,14 +28,18 @@ class SqliteEventStore implements EventStore {
   private readonly seek: SeqSeeker;
   private readonly trimmer: SqliteTrimmer;
 
-  constructor(private readonly db: Database, readonly stream: string, policy: TrimPolicy, private readonly idem: IdemIndex, private readonly onClose: () => void) {
+  /** The stream's events table (sqlite-schema.ts streamTable). */
+  private readonly t: string;
+
+  constructor(private readonly db: Database, readonly stream: string, policy: TrimPolicy, private readonly seqs: SeqCounter, private readonly idem: IdemIndex, private readonly onClose: () => void) {
     const blocked = new BlockedReads(stream);
-    this.counts.rows = db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM events WHERE stream = ?").get(stream)!.n;
-    for (const r of db.query<{ type: string; n: number }, [string]>("SELECT type, count(*) AS n FROM events WHERE stream = ? GROUP BY type").all(stream)) this.counts.perType.set(r.type, r.n);
-    this.seek = new SeqSeeker(db, stream);
-    this.groups = new SqliteGroups(db, stream, this.seek, blocked);
-    this.appender = new SqliteAppender(db, stream, idem, this.counts, blocked, this.groups.readInTx);
-    this.trimmer = new SqliteTrimmer(db, stream, policy, this.counts, (m) => this.seek.firstSeqAtMs(m, false));
+    const t = (this.t = streamTable(db, stream));
+    this.counts.rows = db.query<{ n: number }, []>(`SELECT count(*) AS n FROM ${t}`).get()!.n;
+    for (const r of db.query<{ type: string; n: number }, []>(`SELECT type, count(*) AS n FROM ${t} GROUP BY type`).all()) this.counts.perType.set(r.type, r.n);
+    this.seek = new SeqSeeker(db, t);
+    this.groups = new SqliteGroups(db, stream, t, this.seek, blocked);
+    this.appender = new SqliteAppender(db, stream, t, seqs, idem, this.counts, blocked, this.groups.readInTx);
+    this.trimmer = new SqliteTrimmer(db, stream, t, seqs, policy, this.counts, (m) => this.seek.firstSeqAtMs(m, false));
   }
 
   /** Group commit: see sqlite-append.ts. */
@@ -54,13 +59,14 @@ class SqliteEventStore implements EventStore {
     if (lo > hi) return { events: [] };
     const src = q.source ? " AND source = ?" : "";
     const tail = q.source ? [q.source, q.limit + 1] : [q.limit + 1];
+    const t = this.t;
     let rows: EventRow[];
     if (!q.types || q.types.length === 0) {
-      rows = this.db.query<EventRow, (string | number)[]>(`SELECT * FROM ${SEQ_INDEX} WHERE stream = ? AND seq >= ? AND seq <= ?${src} ORDER BY seq LIMIT ?`).all(this.stream, lo, hi, ...tail);
+      rows = this.db.query<EventRow, (string | number)[]>(`SELECT * FROM ${t} WHERE seq >= ? AND seq <= ?${src} ORDER BY seq LIMIT ?`).all(lo, hi, ...tail);
     } else {
       // One ordered index range per type, merged (an IN list would make SQLite sort every match).
-      const byType = this.db.query<EventRow, (string | number)[]>(`SELECT * FROM events INDEXED BY events_stream_type WHERE stream = ? AND type = ? AND seq >= ? AND seq <= ?${src} ORDER BY seq LIMIT ?`);
-      rows = [...new Set(q.types)].flatMap((t) => byType.all(this.stream, t, lo, hi, ...tail)).sort((x, y) => x.seq - y.seq).slice(0, q.limit + 1);
+      const byType = this.db.query<EventRow, (string | number)[]>(`SELECT * FROM ${t} INDEXED BY ${t}_type WHERE type = ? AND seq >= ? AND seq <= ?${src} ORDER BY seq LIMIT ?`);
+      rows = [...new Set(q.types)].flatMap((type) => byType.all(type, lo, hi, ...tail)).sort((x, y) => x.seq - y.seq).slice(0, q.limit + 1);
     }
     const more = rows.length > q.limit;
     const events = (more ? rows.slice(0, q.limit) : rows).map(toEvent);
@@ -110,7 +116,7 @@ class SqliteEventStore implements EventStore {
       lastDeliveredId: g.last_id,
       consumers: this.db.query<{ n: number }, [string, string]>("SELECT count(*) AS n FROM consumers WHERE stream = ? AND grp = ?").get(s, g.name)!.n,
       pending: this.db.query<{ n: number }, [string, string]>("SELECT count(*) AS n FROM pending WHERE stream = ? AND grp = ?").get(s, g.name)!.n,
-      lag: this.db.query<{ n: number }, [string, number]>(`SELECT count(*) AS n FROM ${SEQ_INDEX} WHERE stream = ? AND seq > ?`).get(s, g.last_seq)!.n,
+      lag: this.db.query<{ n: number }, [number]>(`SELECT count(*) AS n FROM ${this.t} WHERE seq > ?`).get(g.last_seq)!.n,
     }));
     const deadLetters = this.db.query<{ n: number }, [string]>("SELECT count(*) AS n FROM dlq WHERE stream = ?").get(s)!.n;
     const trimmed = this.db.query<{ trimmed: number }, [string]>("SELECT trimmed FROM meta WHERE stream = ?").get(s)?.trimmed ?? 0;
@@ -126,7 +132,9 @@ class SqliteEventStore implements EventStore {
 
   async destroy(): Promise<void> {
     this.db.transaction(() => {
-      for (const t of ["events", "groups", "consumers", "pending", "dlq", "idem", "idem_log", "meta"]) this.db.query(`DELETE FROM ${t} WHERE stream = ?`).run(this.stream);
+      this.db.exec(`DELETE FROM ${this.t}`);
+      this.seqs.keep();
+      for (const t of ["groups", "consumers", "pending", "dlq", "idem", "idem_log", "meta"]) this.db.query(`DELETE FROM ${t} WHERE stream = ?`).run(this.stream);
     }).immediate();
     this.idem.clear();
     this.groups.clear();
@@ -152,6 +160,8 @@ export interface EmbeddedOptions {
 /** One database file, one store object per stream name (cached). */
 export function createEmbeddedFactory(opts: EmbeddedOptions): StoreFactory {
   const db = openDatabase(opts.file, opts.sync);
+  migrateSharedEvents(db);
+  const seqs = new SeqCounter(db);
   let checkpointer: Worker | undefined;
   if (opts.file !== ":memory:") {
     db.exec("PRAGMA wal_autocheckpoint = 0");
@@ -168,7 +178,7 @@ export function createEmbeddedFactory(opts: EmbeddedOptions): StoreFactory {
       let s = stores.get(stream);
       let idem = idems.get(stream);
       if (!idem) idems.set(stream, (idem = new IdemIndex(db, stream)));
-      if (!s) stores.set(stream, (s = new SqliteEventStore(db, stream, opts.trim, idem, () => stores.delete(stream))));
+      if (!s) stores.set(stream, (s = new SqliteEventStore(db, stream, opts.trim, seqs, idem, () => stores.delete(stream))));
       return s;
     },
     async ping() { return !closed; },

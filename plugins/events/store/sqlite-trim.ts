@@ -6,7 +6,7 @@
 import type { Database } from "bun:sqlite";
 import type { StreamCounts } from "./sqlite-append";
 import type { TrimPolicy } from "./types";
-import { MAX_SEQ, SEQ_INDEX } from "./sqlite-schema";
+import { MAX_SEQ, type SeqCounter } from "./sqlite-schema";
 
 /** Rows deleted per trimming transaction (a few ms of work). */
 const TRIM_STEP = 2000;
@@ -15,7 +15,7 @@ export class SqliteTrimmer {
   private readonly trimTx;
 
   /** `firstSeqAtMs(m)`: the first seq of the stream with ms >= m, MAX_SEQ when none (the store's binary search). */
-  constructor(private readonly db: Database, private readonly stream: string, private readonly policy: TrimPolicy, private readonly counts: StreamCounts, private readonly firstSeqAtMs: (m: number) => number) {
+  constructor(private readonly db: Database, private readonly stream: string, private readonly t: string, private readonly seqs: SeqCounter, private readonly policy: TrimPolicy, private readonly counts: StreamCounts, private readonly firstSeqAtMs: (m: number) => number) {
     this.trimTx = db.transaction((limit: number) => this.trimTxFn(limit));
   }
 
@@ -23,13 +23,14 @@ export class SqliteTrimmer {
   private trimTxFn = ((limit: number): number => {
     const s = this.stream;
     let removed = 0;
+    // NOT INDEXED: the rowid range to be deleted; the planner prefers the (type, seq) index for GROUP BY, a scan of the whole stream.
     const forget = (where: string, arg: number) => {
-      for (const r of this.db.query<{ type: string; n: number }, [string, number]>(`SELECT type, count(*) AS n FROM ${SEQ_INDEX} WHERE stream = ? AND ${where} GROUP BY type`).all(s, arg)) {
+      for (const r of this.db.query<{ type: string; n: number }, [number]>(`SELECT type, count(*) AS n FROM ${this.t} NOT INDEXED WHERE ${where} GROUP BY type`).all(arg)) {
         this.counts.perType.set(r.type, (this.counts.perType.get(r.type) ?? 0) - r.n);
       }
-      return this.db.query(`DELETE FROM ${SEQ_INDEX} WHERE stream = ? AND ${where}`).run(s, arg).changes;
+      return this.db.query(`DELETE FROM ${this.t} WHERE ${where}`).run(arg).changes;
     };
-    const nth = (k: number) => this.db.query<{ seq: number }, [string, number]>(`SELECT seq FROM ${SEQ_INDEX} WHERE stream = ? ORDER BY seq LIMIT 1 OFFSET ?`).get(s, k)?.seq;
+    const nth = (k: number) => this.db.query<{ seq: number }, [number]>(`SELECT seq FROM ${this.t} ORDER BY seq LIMIT 1 OFFSET ?`).get(k)?.seq;
     const excess = this.policy.maxLen > 0 ? Math.min(limit, this.counts.rows - this.policy.maxLen) : 0;
     if (excess > 0) {
       const cut = nth(excess - 1);
@@ -43,6 +44,7 @@ export class SqliteTrimmer {
       if (cut > 0) removed += forget("seq <= ?", cut);
     }
     this.counts.rows -= removed;
+    if (removed > 0) this.seqs.keep();
     if (removed > 0) this.db.query("INSERT INTO meta (stream, trimmed) VALUES (?, ?) ON CONFLICT(stream) DO UPDATE SET trimmed = trimmed + excluded.trimmed").run(s, removed);
     return removed;
   });
