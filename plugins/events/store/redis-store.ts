@@ -12,7 +12,7 @@ import type { NativePublisher } from "./native-publish";
 import type { BlockingReader } from "./redis-blocking-pool";
 import { RedisAppender } from "./redis-append";
 import {
-  StoreUnavailableError, splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery,
+  StoreUnavailableError, splitId, type AppendDone, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery,
   type EventStore, type NewEvent, type ReadPage, type ReadQuery, type StoreStats, type StoredEvent, type TrimPolicy,
 } from "./types";
 
@@ -57,6 +57,10 @@ export class RedisEventStore implements EventStore {
   /** Publishing: see redis-append.ts. */
   append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
     return this.appender.append(events, opts);
+  }
+
+  appendTo(events: NewEvent[], opts: AppendOptions, done: AppendDone): void {
+    this.appender.appendTo(events, opts, done);
   }
 
   async read(q: ReadQuery): Promise<ReadPage> {
