@@ -21,14 +21,39 @@ export type Entry = [string, string[] | null];
 export type Conn = Redis | Cluster;
 
 
+/** A stream entry as an event. Fields read straight off the reply's pairs: no record object per delivery. */
 function toEvent(id: string, f: string[]): StoredEvent {
-  const m: Record<string, string> = {};
-  for (let i = 0; i + 1 < f.length; i += 2) m[f[i]] = f[i + 1];
+  let eid: string | undefined, type: string | undefined, source: string | undefined, time: string | undefined;
+  let cid: string | undefined, ver: string | undefined, raw: string | undefined, tp: string | undefined;
+  // The last of a repeated field wins (as a record built from the pairs would have it).
+  for (let i = 0; i + 1 < f.length; i += 2) {
+    const v = f[i + 1];
+    switch (f[i]) {
+      case F.id: eid = v; break;
+      case F.type: type = v; break;
+      case F.source: source = v; break;
+      case F.time: time = v; break;
+      case F.cid: cid = v; break;
+      case F.ver: ver = v; break;
+      case F.payload: raw = v; break;
+      case F.tp: tp = v; break;
+    }
+  }
   let payload: any = {};
-  try { payload = JSON.parse(m[F.payload] ?? "{}"); } catch { /* written by someone else: keep the entry, empty payload */ }
-  const e: StoredEvent = { id: m[F.id] ?? id, streamId: id, type: (m[F.type] ?? "custom.unknown") as StoredEvent["type"], source: m[F.source] ?? "", time: m[F.time] ?? new Date(splitId(id)[0]).toISOString(), correlationId: m[F.cid] ?? "", schemaVersion: Number(m[F.ver] ?? 1), payload };
-  if (m[F.tp]) e.traceparent = m[F.tp];
+  try { payload = JSON.parse(raw ?? "{}"); } catch { /* written by someone else: keep the entry, empty payload */ }
+  const e: StoredEvent = { id: eid ?? id, streamId: id, type: (type ?? "custom.unknown") as StoredEvent["type"], source: source ?? "", time: time ?? new Date(splitId(id)[0]).toISOString(), correlationId: cid ?? "", schemaVersion: Number(ver ?? 1), payload };
+  if (tp) e.traceparent = tp;
   return e;
+}
+
+/** The entries that still exist (a trimmed one comes back with no fields) as first deliveries. */
+function deliveriesOf(entries: Entry[]): Delivery[] {
+  const out: Delivery[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    const f = entries[i][1];
+    if (f) out.push({ event: toEvent(entries[i][0], f), deliveryCount: 1 });
+  }
+  return out;
 }
 
 /** Connection failures and timeouts become StoreUnavailableError; Redis reply errors pass through. */
@@ -117,7 +142,7 @@ export class RedisEventStore implements EventStore {
       const reply = (await guard(this.r.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", this.k.stream, ">"))) as [string, Entry[]][] | null;
       entries = reply ? reply[0][1] : [];
     }
-    return entries.filter(([, f]) => f).map(([id, f]) => ({ event: toEvent(id, f!), deliveryCount: 1 }));
+    return deliveriesOf(entries);
   }
 
   async readOwnPending(group: string, consumer: string, count: number, afterId?: string): Promise<Delivery[]> {
