@@ -64,8 +64,12 @@ test("a read given up on is cancelled: it cannot take an entry meant for the nex
     await pool.readGroup(key, "g", "c", 10, 10); // a pooled connection exists
     await admin.client("PAUSE", 2000, "ALL");
     // BLOCK 100 + 1 s of slack: given up on while the server is paused, its command not yet run.
+    const t0 = Date.now();
     const err = await pool.readGroup(key, "g", "c", 10, 100).then(() => null, (e) => e);
     expect(err).toBeInstanceOf(StoreUnavailableError);
+    // Failed at its deadline (its connection closed), not when the pause ends.
+    expect(err.message).toBe("redis unavailable: command timed out after 1100 ms");
+    expect(Date.now() - t0).toBeLessThan(1800);
     // Both wait for the pause to end. Had the connection been kept, the abandoned read would run first on
     // it and take the entry (pending, delivered to nobody) and this read would find nothing.
     const added = admin.xadd(key, "*", "c", "3");

@@ -158,6 +158,8 @@ export class RedisEventStore implements EventStore {
 
   async ack(group: string, streamIds: string[]): Promise<number> {
     if (streamIds.length === 0) return 0;
+    // Through the native client when connected, as publishes (an ack every few ms per subscriber).
+    if (this.native?.isReady()) return Number(await this.native.send("XACK", [this.k.stream, group, ...streamIds]));
     return (await guard(this.r.xack(this.k.stream, group, ...streamIds))) as number;
   }
 
