@@ -66,6 +66,7 @@ export class NativeBlockingPool implements BlockingReader {
   private all = new Set<RedisClient>();
   private closed = false;
   private everConnected = false;
+  private readonly readers = new WeakMap<AbortSignal, Set<RedisClient>>();
   constructor(private readonly url: string, private readonly fallback?: BlockingReader) {}
 
   /** A connected idle connection, without a promise (the common case: one read per delivery). */
@@ -93,6 +94,21 @@ export class NativeBlockingPool implements BlockingReader {
     return n;
   }
 
+  /**
+   * The connections reading for `signal` now; its abort closes them (which ends their waits). One listener
+   * per signal (a subscription's), not a closure and a listener per read.
+   */
+  private readingOn(signal: AbortSignal | undefined): Set<RedisClient> | undefined {
+    if (signal === undefined) return undefined;
+    let set = this.readers.get(signal);
+    if (set === undefined) {
+      const s = (set = new Set());
+      this.readers.set(signal, s);
+      signal.addEventListener("abort", () => { for (const c of s) this.drop(c); s.clear(); }, { once: true });
+    }
+    return set;
+  }
+
   private drop(c: RedisClient) {
     this.all.delete(c);
     try { c.close(); } catch { /* already closed */ }
@@ -103,7 +119,9 @@ export class NativeBlockingPool implements BlockingReader {
     const c = this.idleOne() ?? await this.acquire();
     if (c === null) return this.fallback!.readGroup(key, group, consumer, count, blockMs, signal);
     let reusable = false;
-    const off = whenAborted(signal, () => this.drop(c));
+    const reading = this.readingOn(signal);
+    if (signal?.aborted) this.drop(c); // while it connected: the read fails at once, taking nothing
+    else reading?.add(c);
     // Bounded by closing the connection (the read fails at once, Redis drops it), not by a wrapping promise
     // with a timer and reactions per read (boundedNative: ~590 B per delivery at 1,000/s, measured).
     const ms = blockMs + SLACK_MS;
@@ -117,7 +135,7 @@ export class NativeBlockingPool implements BlockingReader {
       throw Date.now() >= due && !signal?.aborted ? timedOut(ms) : nativeFailure(err as Error);
     } finally {
       clearTimeout(timer);
-      off();
+      reading?.delete(c);
       if (reusable && !this.closed && this.all.has(c)) this.idle.push(c);
       else this.drop(c);
     }

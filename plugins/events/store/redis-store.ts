@@ -135,14 +135,10 @@ export class RedisEventStore implements EventStore {
     return ((await guard(this.r.hget(this.k.groupFilters, group))) as string | null) ?? filter;
   }
 
-  async readGroup(group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Delivery[]> {
-    let entries: Entry[];
-    if (blockMs > 0) entries = await this.blocking.readGroup(this.k.stream, group, consumer, count, blockMs, signal);
-    else {
-      const reply = (await guard(this.r.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", this.k.stream, ">"))) as [string, Entry[]][] | null;
-      entries = reply ? reply[0][1] : [];
-    }
-    return deliveriesOf(entries);
+  /** Not async: the blocking read (one per delivery at 1,000/s) is one reaction, not an async frame's promises. */
+  readGroup(group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Delivery[]> {
+    if (blockMs > 0) return this.blocking.readGroup(this.k.stream, group, consumer, count, blockMs, signal).then(deliveriesOf);
+    return guard(this.r.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", this.k.stream, ">")).then((reply) => deliveriesOf(reply ? (reply as [string, Entry[]][])[0][1] : []));
   }
 
   async readOwnPending(group: string, consumer: string, count: number, afterId?: string): Promise<Delivery[]> {
