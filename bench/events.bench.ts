@@ -62,7 +62,25 @@ const single = JSON.stringify({ type: "market.data_update", payload: { symbol: "
 const BATCH = 500;
 const batch = JSON.stringify({ events: Array.from({ length: BATCH }, (_, i) => ({ type: "market.data_update", payload: { symbol: "BTC/USDT", price: 97000 + i, volume: 1 } })) });
 
-interface Server { name: string; url: string; pid: number; stop(): void }
+interface Server { name: string; url: string; pid: number; stop(): void; gc?: GcCount }
+/** An events server's garbage collections so far, from JSC's own log (BUN_JSC_logGC=1 on its stderr). */
+interface GcCount { eden: number; full: number; pauseMs: number }
+
+/** Counts the GC lines of a server's stderr (each GC's kind and pause, "p=…ms"); its other lines pass through. */
+async function countGcs(stderr: ReadableStream<Uint8Array>, gc: GcCount): Promise<void> {
+  const dec = new TextDecoder();
+  let buf = "";
+  for await (const chunk of stderr) {
+    buf += dec.decode(chunk, { stream: true });
+    for (let nl = buf.indexOf("\n"); nl !== -1; nl = buf.indexOf("\n")) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      const m = / => (Eden|Full)Collection,.* p=([\d.]+)ms/.exec(line);
+      if (m) { if (m[1] === "Eden") gc.eden++; else gc.full++; gc.pauseMs += Number(m[2]); }
+      else if (!/^(\[GC<|Requesting GC|GC END)/.test(line)) process.stderr.write(line + "\n");
+    }
+  }
+}
 
 /** `root`: a checkout to run (a BENCH_BASELINE export for the "before" servers). */
 async function startEvents(name: string, redisUrl: string, root = join(import.meta.dir, "..")): Promise<Server> {
@@ -70,10 +88,13 @@ async function startEvents(name: string, redisUrl: string, root = join(import.me
   const id = name.replace(/\W+/g, "_");
   const cfg = join(dir, `${id}.yaml`);
   writeFileSync(cfg, `host:\n  data_dir: ${join(dir, id)}\n  redis_url: "${redisUrl}"\n  log_level: warn\nplugins:\n  events:\n    port: ${port}\n    hostname: 127.0.0.1\n    stream: ${stream}\n    max_batch: 1000\n    max_len: 2000000\n`);
-  const p = Bun.spawn(pin(1, ["bun", "run", join(root, "src/main.ts"), "--config", cfg, "--only", "events"]), { stdout: "ignore", stderr: "inherit", env: { ...process.env, REDIS_URL: redisUrl } });
+  // JSC logs each GC (a few stderr lines per collection): the latency table's GCs per 1,000 events.
+  const p = Bun.spawn(pin(1, ["bun", "run", join(root, "src/main.ts"), "--config", cfg, "--only", "events"]), { stdout: "ignore", stderr: "pipe", env: { ...process.env, REDIS_URL: redisUrl, BUN_JSC_logGC: "1" } });
+  const gc: GcCount = { eden: 0, full: 0, pauseMs: 0 };
+  void countGcs(p.stderr, gc);
   const url = `http://127.0.0.1:${port}`;
   await waitForUrl(`${url}/health`);
-  return { name, url, pid: p.pid, stop: () => p.kill() };
+  return { name, url, pid: p.pid, stop: () => p.kill(), gc };
 }
 
 async function startPeer(): Promise<Server> {
@@ -131,7 +152,8 @@ try {
   // Latency first, on idle servers (the throughput rounds leave queues behind on a loaded machine); the
   // sides alternate so a noisy stretch of the machine hits both.
   // Each case with the server whose CPU it costs (ticks from /proc over the 5 s run, per event sent).
-  const latency: Record<string, (LatencyOut & { cpuUs: number })[]> = {};
+  const latency: Record<string, (LatencyOut & { cpuUs: number; gc?: GcCount })[]> = {};
+  const gcOf = new Map<number, GcCount>(servers.flatMap((s) => (s.gc ? [[s.pid, s.gc] as [number, GcCount]] : [])));
   const OWN_CLIENTS = "ours, Redis store, typed EventClient → typed EventSubscriberClient";
   const latCases: [string, () => Promise<LatencyOut>, number | undefined][] = [
     ["ours, Redis store, SSE", () => sseLatency(redisEv.url, 1000, 5), redisEv.pid],
@@ -149,10 +171,13 @@ try {
     for (const [name, run, pid] of latCases) {
       loads.push(await waitQuiet());
       const t0 = pid ? cpuTicks(pid) : 0;
+      const g = pid !== undefined ? gcOf.get(pid) : undefined;
+      const g0 = g && { ...g };
       const out = await run();
-      const l = { ...out, cpuUs: pid ? (((cpuTicks(pid) - t0) / TICKS_PER_SECOND) * 1e6) / out.sent : NaN };
+      const gc = g && g0 && { eden: g.eden - g0.eden, full: g.full - g0.full, pauseMs: g.pauseMs - g0.pauseMs };
+      const l = { ...out, cpuUs: pid ? (((cpuTicks(pid) - t0) / TICKS_PER_SECOND) * 1e6) / out.sent : NaN, gc };
       (latency[name] ??= []).push(l);
-      console.log(`round ${round + 1} latency ${name}: p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} ms, ${l.received}/${l.sent}, server ${l.cpuUs.toFixed(1)} µs CPU/event`);
+      console.log(`round ${round + 1} latency ${name}: p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} ms, ${l.received}/${l.sent}, server ${l.cpuUs.toFixed(1)} µs CPU/event${gc ? `, ${gc.eden} eden + ${gc.full} full GCs (${gc.pauseMs.toFixed(1)} ms)` : ""}`);
     }
   }
   if (process.env.BENCH_ONLY === "latency") throw new QuickCheck();
@@ -217,7 +242,9 @@ try {
   const embRps = med(singles[embedded.name], (r) => r.rps);
   const latRows = latCases.map(([name]) => {
     const xs = latency[name];
-    return [name, xs.map((l) => `${l.received}/${l.sent}`).join(", "), median(xs.map((l) => l.p50)).toFixed(2), median(xs.map((l) => l.p99)).toFixed(2), xs.map((l) => l.p99.toFixed(2)).join(" / "), Math.max(...xs.map((l) => l.max)).toFixed(2), median(xs.map((l) => l.cpuUs)).toFixed(1)];
+    // Per 1,000 events sent: the events server's GCs (eden + full) and their summed pauses (ms).
+    const gcs = xs.every((l) => l.gc) ? `${median(xs.map((l) => ((l.gc!.eden + l.gc!.full) * 1000) / l.sent)).toFixed(1)} (${median(xs.map((l) => (l.gc!.pauseMs * 1000) / l.sent)).toFixed(1)} ms)` : "-";
+    return [name, xs.map((l) => `${l.received}/${l.sent}`).join(", "), median(xs.map((l) => l.p50)).toFixed(2), median(xs.map((l) => l.p99)).toFixed(2), xs.map((l) => l.p99.toFixed(2)).join(" / "), Math.max(...xs.map((l) => l.max)).toFixed(2), median(xs.map((l) => l.cpuUs)).toFixed(1), gcs];
   });
   const p99Of = (name: string) => median(latency[name].map((l) => l.p99));
   const r = (a: string, b: string) => ratioOf(clientSamples, a, b).toFixed(2);
@@ -248,7 +275,7 @@ ${table(["path", "events/s (median)", "server CPU µs/event", "rounds", "non-2xx
 
 **Publish → consumer latency at 1,000 events/s** (one publisher in the bench process, one publish per event not awaited before the next; latency = arrival in the consumer − before the publish, same process clock; ${ROUNDS} rounds × 5 s, sides alternating)
 
-${table(["consumer", "events received", "p50 ms (median)", "p99 ms (median)", "p99 per round", "max ms", "server CPU µs/event (publish + delivery + ack)"], latRows)}
+${table(["consumer", "events received", "p50 ms (median)", "p99 ms (median)", "p99 per round", "max ms", "server CPU µs/event (publish + delivery + ack)", "server GCs per 1,000 events (pauses)"], latRows)}
 
 p99 ours (Redis, SSE, fetch() publisher) ${p99Of("ours, Redis store, SSE").toFixed(2)} ms vs JetStream ${p99Of("NATS JetStream, pull consumer").toFixed(2)} ms (${p99Of("ours, Redis store, SSE") <= p99Of("NATS JetStream, pull consumer") ? "≤" : ">"} JetStream's). Each system's own clients at both ends, as JetStream's row has them (typed EventClient → typed EventSubscriberClient): ${p99Of(OWN_CLIENTS).toFixed(2)} ms (target ≤ JetStream's: ${p99Of(OWN_CLIENTS) <= p99Of("NATS JetStream, pull consumer") ? "met" : "not met"}).
 

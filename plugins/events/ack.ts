@@ -58,8 +58,8 @@ export function wireRefusal(err: unknown, requestId: string, log: Logger, path: 
 }
 
 const PATH = "/events/ack";
-/** As Elysia answers a handler's object. */
-const ACKED_FIELDS = (requestId: string) => ({ "content-type": "application/json;charset=utf-8", "x-request-id": requestId });
+/** The fields of an ack's answer as Elysia gives a handler's object, as one line (no object per ack). */
+const ACKED_LINES = "content-type: application/json;charset=utf-8\r\nx-request-id: ";
 
 export function createAckWire(d: AckDeps): WireHandler {
   const { cfg } = d;
@@ -81,7 +81,7 @@ export function createAckWire(d: AckDeps): WireHandler {
       return true;
     }
     ackRequest(d, body, headers).then(
-      (a) => { if (!client.closed) writeWireAnswer(client, { status: 200, body: JSON.stringify(a), fields: ACKED_FIELDS(requestId) }, keepAlive, method); },
+      (a) => { if (!client.closed) writeWireAnswer(client, { status: 200, body: JSON.stringify(a), lines: ACKED_LINES + requestId + "\r\n" }, keepAlive, method); },
       (err) => { if (!client.closed) writeWireAnswer(client, wireRefusal(err, requestId, d.log, PATH), keepAlive, method); },
     );
     return true;

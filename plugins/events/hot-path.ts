@@ -7,10 +7,8 @@
 import type { AnyElysia } from "elysia";
 import { EventErrors } from "./errors";
 import { readBody } from "./limits";
-import { publishBodyLimit, type PublishAnswer, type PublishRequest } from "./publish-request";
+import { answerFields, publishBodyLimit, type PublishRequest } from "./publish-request";
 import type { EventsConfig } from "./schema";
-
-const toResponse = (a: PublishAnswer) => new Response(a.body, { status: a.status, headers: a.headers });
 
 /** True for exactly "/events" (a query string allowed) at `from` in `s`. */
 export function isPublishPath(s: string, from: number): boolean {
@@ -24,7 +22,8 @@ export function createPublishFetch(app: AnyElysia, publishRequest: PublishReques
     if (req.method === "POST") {
       const url = req.url;
       if (isPublishPath(url, url.indexOf("/", url.indexOf("//") + 2))) {
-        return publishRequest(req.headers, () => readBody(req, limit, EventErrors.EV_ERR_BODY_TOO_LARGE, name)).then(toResponse);
+        return new Promise((resolve) => publishRequest(req.headers, () => readBody(req, limit, EventErrors.EV_ERR_BODY_TOO_LARGE, name),
+          (a) => resolve(new Response(a.body, { status: a.status, headers: answerFields(a) }))));
       }
     }
     return appFetch(req);

@@ -5,11 +5,11 @@
  * (hot-path.ts, a Request) and the host's raw HTTP/1.1 lane (publish-wire.ts, bytes).
  */
 import { CodedError } from "../../src/core/errors";
-import { REQUEST_ID_RE, acceptRequestId, currentRequest } from "../../src/core/request-context";
+import { REQUEST_ID_RE, acceptRequestId, currentRequest, runInRequest } from "../../src/core/request-context";
 import type { Logger } from "../../src/core/log";
 import { countRefusal, parseJson, type Body } from "./limits";
 import type { EventMetrics } from "./metrics";
-import { hasExplicitIds, type Publisher, type PublishOutcome } from "./publisher";
+import { hasExplicitIds, type Publisher, type PublishDone, type PublishOutcome } from "./publisher";
 import type { NewEvent } from "./store/types";
 import type { EventsConfig } from "./schema";
 import { bodyDigest } from "./idempotency";
@@ -19,13 +19,24 @@ import { publishTraceparent } from "./tracing";
 const DEPTH_SLACK = 10;
 
 export interface HeaderGetter { get(name: string): string | null }
+export type Reply = (a: PublishAnswer) => void;
 
 export interface PublishAnswer {
   status: number;
   /** JSON text. */
   body: string;
-  /** Always content-type and x-request-id; retry-after on 503, connection: close on a 413 for size. */
-  headers: Record<string, string>;
+  requestId: string;
+  /**
+   * A refusal's fields: content-type, the error's own (retry-after on 503, connection: close on a 413 for
+   * size), x-request-id. Undefined on a 201, whose fields are content-type and x-request-id only
+   * (answerFields): no object per publish where the raw lane writes them as a precomputed line.
+   */
+  headers?: Record<string, string>;
+}
+
+/** The answer's header fields, as given (refusals) or those of a 201. */
+export function answerFields(a: PublishAnswer): Record<string, string> {
+  return a.headers ?? { "content-type": "application/json", "x-request-id": a.requestId };
 }
 
 function isBatch(body: unknown): boolean {
@@ -44,8 +55,8 @@ export function publishBodyLimit(cfg: EventsConfig): { limit: number; name: stri
  * traceparent is stored with the events (without a tracer: the caller's own traceparent, if it sent one).
  * `read` gives the body (limits.ts readBody on the fetch lane; the bytes that came with the head on the
  * raw lane) or throws the coded 413. Not async: a body that is already here is parsed and validated in
- * the call, and the store's promise is the only one awaited (an async function's awaits cost a promise
- * and a microtask each, per publish).
+ * the call, and the store answers through a callback object (Job), not a promise chain: every promise,
+ * reaction closure and microtask per publish is garbage the server's eden GCs must collect.
  */
 export function createPublishRequest(publisher: Publisher, cfg: EventsConfig, log: Logger, metrics: EventMetrics, tracer?: Tracer) {
   type Span = ReturnType<NonNullable<typeof tracer>["serverOf"]>;
@@ -55,11 +66,11 @@ export function createPublishRequest(publisher: Publisher, cfg: EventsConfig, lo
     if (err instanceof CodedError) {
       span?.end({ "http.response.status_code": err.status }, err.status >= 500 ? err.code : undefined);
       countRefusal(metrics, err);
-      return { status: err.status, body: JSON.stringify(err.toBody()), headers: { "content-type": "application/json", ...err.headers, "x-request-id": id } };
+      return { status: err.status, body: JSON.stringify(err.toBody()), requestId: id, headers: { "content-type": "application/json", ...err.headers, "x-request-id": id } };
     }
     span?.end({ "http.response.status_code": 500 }, "EV_ERR_INTERNAL");
     log.error("publish failed", { err, trace_id: span?.traceId });
-    return { status: 500, body: JSON.stringify({ error: { code: "EV_ERR_INTERNAL", message: "internal error" } }), headers: { "content-type": "application/json", "x-request-id": id } };
+    return { status: 500, body: JSON.stringify({ error: { code: "EV_ERR_INTERNAL", message: "internal error" } }), requestId: id, headers: { "content-type": "application/json", "x-request-id": id } };
   }
 
   function stored(events: NewEvent[], body: unknown, r: PublishOutcome, requestId: string | undefined, span: Span | undefined, t0: number | undefined): PublishAnswer {
@@ -76,10 +87,38 @@ export function createPublishRequest(publisher: Publisher, cfg: EventsConfig, lo
       ? JSON.stringify({ count: events.length, ids, streamIds: r.streamIds, duplicate: r.duplicate })
       : `{"id":${JSON.stringify(ids[0])},"streamId":"${r.streamIds[0]}","duplicate":${r.duplicate}}`;
     span?.end({ "http.response.status_code": 201, "messaging.batch.message_count": events.length, "messaging.message.id": ids[0], "event.type": events[0]?.type });
-    return { status: 201, body: out, headers: { "content-type": "application/json", "x-request-id": requestId } };
+    return { status: 201, body: out, requestId };
   }
 
-  function publishBody(headers: HeaderGetter, raw: Body, requestId: string | undefined, span: Span | undefined): Promise<PublishAnswer> | PublishAnswer {
+  /**
+   * A publish waiting for its store (Publisher.publishTo): one object per publish instead of a promise
+   * chain. A store settles a coalesced call's publishes from one callback, which carries no request's
+   * context (or another's): each answer is made in its own request's (its request id and log lines).
+   */
+  class Job implements PublishDone {
+    private readonly ctx = currentRequest();
+    constructor(readonly events: NewEvent[], readonly body: unknown, readonly requestId: string | undefined, readonly span: Span | undefined, readonly t0: number | undefined, readonly reply: Reply) {}
+    stored(r: PublishOutcome): void {
+      if (this.ctx !== undefined && currentRequest() !== this.ctx) runInRequest(this.ctx, answerStored, this, r);
+      else answerStored(this, r);
+    }
+    failed(err: unknown): void {
+      if (this.ctx !== undefined && currentRequest() !== this.ctx) runInRequest(this.ctx, answerRefused, this, err);
+      else answerRefused(this, err);
+    }
+  }
+
+  function answerStored(job: Job, r: PublishOutcome): void {
+    let a: PublishAnswer;
+    try { a = stored(job.events, job.body, r, job.requestId, job.span, job.t0); } catch (err) { a = refused(err, job.requestId, job.span); }
+    job.reply(a);
+  }
+
+  function answerRefused(job: Job, err: unknown): void {
+    job.reply(refused(err, job.requestId, job.span));
+  }
+
+  function publishBody(headers: HeaderGetter, raw: Body, requestId: string | undefined, span: Span | undefined, reply: Reply): void {
     let events: NewEvent[];
     let body: unknown;
     let key: string | undefined;
@@ -98,15 +137,13 @@ export function createPublishRequest(publisher: Publisher, cfg: EventsConfig, lo
       explicitIds = hasExplicitIds(body);
       digest = key ? bodyDigest(body) : undefined;
     } catch (err) {
-      return refused(err, requestId, span);
+      return reply(refused(err, requestId, span));
     }
-    const t0 = span && nowMs();
-    return publisher.publish(events, key, explicitIds, digest).then((r) => {
-      try { return stored(events, body, r, requestId, span, t0); } catch (err) { return refused(err, requestId, span); }
-    }, (err) => refused(err, requestId, span));
+    publisher.publishTo(events, key, explicitIds, digest, new Job(events, body, requestId, span, span && nowMs(), reply));
   }
 
-  return function publishRequest(headers: HeaderGetter, read: () => Body | Promise<Body>): Promise<PublishAnswer> {
+  /** Answers through `reply`, once (it must not throw: a store settles a coalesced call's publishes in one loop). */
+  return function publishRequest(headers: HeaderGetter, read: () => Body | Promise<Body>, reply: Reply): void {
     const given = headers.get("x-request-id");
     const requestId = given !== null && REQUEST_ID_RE.test(given) ? given : undefined;
     const span = tracer?.serverOf(headers, "events.publish", { "messaging.system": "tradpal", "messaging.destination.name": cfg.stream });
@@ -114,12 +151,10 @@ export function createPublishRequest(publisher: Publisher, cfg: EventsConfig, lo
     try {
       raw = read();
     } catch (err) {
-      return Promise.resolve(refused(err, requestId, span));
+      return reply(refused(err, requestId, span));
     }
-    const a = raw instanceof Promise
-      ? raw.then((b) => publishBody(headers, b, requestId, span), (err) => refused(err, requestId, span))
-      : publishBody(headers, raw, requestId, span);
-    return a instanceof Promise ? a : Promise.resolve(a);
+    if (raw instanceof Promise) raw.then((b) => publishBody(headers, b, requestId, span, reply), (err) => reply(refused(err, requestId, span)));
+    else publishBody(headers, raw, requestId, span, reply);
   };
 }
 

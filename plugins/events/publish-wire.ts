@@ -13,6 +13,8 @@ import { wholeBody } from "./limits";
 import { publishBodyLimit, type PublishRequest } from "./publish-request";
 import type { EventsConfig } from "./schema";
 
+const JSON_AND_ID = "content-type: application/json\r\nx-request-id: ";
+
 export function createPublishWire(publishRequest: PublishRequest, cfg: EventsConfig): WireHandler {
   const { limit, name } = publishBodyLimit(cfg);
   const handler = (req: WireRequest, client: WireClient): boolean => {
@@ -22,9 +24,12 @@ export function createPublishWire(publishRequest: PublishRequest, cfg: EventsCon
     const { keepAlive, method } = req;
     // publishRequest calls read() before its first await, so the body's bytes (the connection's buffer,
     // reused once this returns) are decoded in time.
-    publishRequest(req.headers, () => wholeBody(req.contentLength, req.body, limit, EventErrors.EV_ERR_BODY_TOO_LARGE, name)).then((a) => {
-      if (!client.closed) writeWireAnswer(client, { status: a.status, body: a.body, fields: a.headers }, keepAlive, method);
-    }, () => client.abort());
+    publishRequest(req.headers, () => wholeBody(req.contentLength, req.body, limit, EventErrors.EV_ERR_BODY_TOO_LARGE, name), (a) => {
+      if (client.closed) return;
+      // A 201's fields as one line (the fields a refusal carries go through writeWireAnswer's checks).
+      const answer = a.headers === undefined ? { status: a.status, body: a.body, lines: JSON_AND_ID + a.requestId + "\r\n" } : { status: a.status, body: a.body, fields: a.headers };
+      try { writeWireAnswer(client, answer, keepAlive, method); } catch { client.abort(); }
+    });
     return true;
   };
   // A client's pipelined publishes are taken as they are read: their appends share a group commit and

@@ -5,7 +5,7 @@
 import { EventErrors } from "./errors";
 import { tooDeep, withinDepth } from "./limits";
 import { toNewEvent, type EventDefaults, type Violation } from "./validate";
-import { StoreUnavailableError, type AppendResult, type EventStore, type NewEvent } from "./store/types";
+import { StoreUnavailableError, type AppendDone, type AppendResult, type EventStore, type NewEvent } from "./store/types";
 import type { EventMetrics } from "./metrics";
 import type { EventsConfig } from "./schema";
 import { IdempotencyConflictError } from "./idempotency";
@@ -20,7 +20,31 @@ export interface Measured {
 }
 
 export interface PublishOutcome extends AppendResult {
-  events: NewEvent[];
+  eventIds: string[];
+}
+
+/** Where a publish's outcome goes (Publisher.publishTo): exactly one is called, neither may throw. */
+export interface PublishDone {
+  stored(r: PublishOutcome): void;
+  /** A coded refusal (409, 503) or a store error. */
+  failed(err: unknown): void;
+}
+
+/** One publish waiting for its store: the store's AppendDone (one object per publish, no promise or closures). */
+class Pending implements AppendDone {
+  constructor(private readonly p: Publisher, private readonly events: NewEvent[], private readonly started: number, private readonly done: PublishDone) {}
+  stored(result: AppendResult): void {
+    this.p.counted(this.events, result, this.started);
+    if (result.eventIds === undefined) {
+      const ids: string[] = new Array(this.events.length);
+      for (let i = 0; i < ids.length; i++) ids[i] = this.events[i].id;
+      result.eventIds = ids; // the result object is ours
+    }
+    this.done.stored(result as PublishOutcome);
+  }
+  failed(err: unknown): void {
+    this.done.failed(this.p.storeFailure(err));
+  }
 }
 
 export class Publisher {
@@ -98,29 +122,33 @@ export class Publisher {
    * `streamIds`), a repeat with another body digest (idempotency.ts bodyDigest) is 409.
    */
   publish(events: NewEvent[], idempotencyKey: string | undefined, explicitIds: boolean, requestDigest?: string): Promise<PublishOutcome> {
-    const started = performance.now();
-    // One reaction on the store's promise (not an async function: its awaits cost a promise and a tick each).
-    let stored: Promise<AppendResult>;
+    return new Promise((resolve, reject) => this.publishTo(events, idempotencyKey, explicitIds, requestDigest, { stored: resolve, failed: reject }));
+  }
+
+  /** publish() reporting to `done` (the raw lane's path: no promise per publish with a store that has appendTo). */
+  publishTo(events: NewEvent[], idempotencyKey: string | undefined, explicitIds: boolean, requestDigest: string | undefined, done: PublishDone): void {
+    const pending = new Pending(this, events, performance.now(), done);
+    const opts = { idempotencyKey, requestDigest, dedupById: explicitIds, dedupWindowMs: this.cfg.dedup_window };
     try {
-      stored = this.store.append(events, { idempotencyKey, requestDigest, dedupById: explicitIds, dedupWindowMs: this.cfg.dedup_window });
+      if (this.store.appendTo !== undefined) this.store.appendTo(events, opts, pending);
+      else this.store.append(events, opts).then((r) => pending.stored(r), (err) => pending.failed(err));
     } catch (err) {
-      return Promise.reject(this.storeFailure(err));
+      pending.failed(err);
     }
-    return stored.then((result) => {
-      this.metrics.latency.observe(this.metrics.latencyCell, (performance.now() - started) / 1000);
-      if (result.duplicate) this.metrics.duplicates.inc();
-      else {
-        for (const e of events) this.metrics.published(e.type);
-        this.metrics.publishRate.add(events.length);
-      }
-      result.eventIds ??= events.map((e) => e.id);
-      (result as PublishOutcome).events = events; // no copy: the result object is ours
-      return result as PublishOutcome;
-    }, (err) => { throw this.storeFailure(err); });
+  }
+
+  /** Metrics of a settled store write (Pending). */
+  counted(events: NewEvent[], result: AppendResult, started: number): void {
+    this.metrics.latency.observe(this.metrics.latencyCell, (performance.now() - started) / 1000);
+    if (result.duplicate) this.metrics.duplicates.inc();
+    else {
+      for (const e of events) this.metrics.published(e.type);
+      this.metrics.publishRate.add(events.length);
+    }
   }
 
   /** A store's refusal as the publisher answers it: 409 for a reused key, 503 for an outage. */
-  private storeFailure(err: unknown): unknown {
+  storeFailure(err: unknown): unknown {
     if (err instanceof IdempotencyConflictError) {
       this.metrics.rejected("idempotency_conflict");
       return EventErrors.EV_ERR_IDEMPOTENCY_CONFLICT("Idempotency-Key already used for a different request body (within dedup_window); use a new key for a new request", "header.idempotency-key", { ids: err.original.e, streamIds: err.original.s });

@@ -32,11 +32,17 @@ const enc = new TextEncoder();
 /** The answer's fields besides framing, x-request-id and Date (both lanes). */
 export const SSE_HEADERS: Readonly<Record<string, string>> = { "content-type": "text/event-stream", "cache-control": "no-cache", "x-accel-buffering": "no" };
 
-/** `traceparent`: the delivery span's (tracing on), sent in place of the stored one. */
-function frame(d: Delivery, traceparent?: string): string {
+/**
+ * `traceparent`: the delivery span's (tracing on), sent in place of the stored one. Untraced, the data is
+ * the event's JSON with deliveryCount spliced in before its closing brace: the same text as stringifying
+ * a copy with deliveryCount added last, without the copy per delivery.
+ */
+export function frame(d: Delivery, traceparent?: string): string {
   const e = d.event;
-  const data = traceparent === undefined ? { ...e, deliveryCount: d.deliveryCount } : { ...e, traceparent, deliveryCount: d.deliveryCount };
-  return `id: ${e.streamId}\nevent: ${e.type}\ndata: ${JSON.stringify(data)}\n\n`;
+  const data = traceparent === undefined
+    ? JSON.stringify(e).slice(0, -1) + ',"deliveryCount":' + d.deliveryCount + "}"
+    : JSON.stringify({ ...e, traceparent, deliveryCount: d.deliveryCount });
+  return "id: " + e.streamId + "\nevent: " + e.type + "\ndata: " + data + "\n\n";
 }
 
 /**
@@ -86,23 +92,26 @@ export class Subscription {
 
   /** `readAt`: when the store read that returned them began (the deliver spans' start). */
   private async send(deliveries: Delivery[], redelivery: boolean, readAt = 0) {
-    const skip: string[] = [];
+    let skip: string[] | undefined;
     const tracer = this.opts.tracer;
     const tps = tracer && deliverySpans(tracer, deliveries, { stream: this.store.stream, group: this.opts.group, consumer: this.opts.consumer, types: this.opts.types }, redelivery, readAt || nowMs(), nowMs());
     // One chunk per read, not per event: each chunk is a write through the stream to the socket.
     let out = "";
-    const sent: Delivery[] = [];
+    let sent = 0;
     for (let i = 0; i < deliveries.length; i++) {
       const d = deliveries[i];
-      if (this.opts.types && !this.opts.types.has(d.event.type)) { skip.push(d.event.streamId); continue; }
+      if (this.opts.types && !this.opts.types.has(d.event.type)) { (skip ??= []).push(d.event.streamId); continue; }
       out += frame(d, tps?.[i]);
-      sent.push(d);
+      sent++;
     }
     if (this.closed) return; // unsent entries stay pending and are reclaimed after the visibility timeout
     if (out !== "") this.sink!.write(out);
-    for (const d of sent) (redelivery || d.deliveryCount > 1 ? this.metrics.redelivered : this.metrics.delivered)(d.event.type);
-    this.metrics.deliverRate.add(sent.length);
-    if (skip.length) await this.store.ack(this.opts.group, skip);
+    for (const d of deliveries) {
+      if (this.opts.types && !this.opts.types.has(d.event.type)) continue;
+      (redelivery || d.deliveryCount > 1 ? this.metrics.redelivered : this.metrics.delivered)(d.event.type);
+    }
+    this.metrics.deliverRate.add(sent);
+    if (skip !== undefined) await this.store.ack(this.opts.group, skip);
   }
 
   private async run() {

@@ -28,6 +28,19 @@ export const Envelope = Type.Object(
 );
 
 const envelopeCheck = TypeCompiler.Compile(Envelope);
+/**
+ * The envelope's check without its additionalProperties rule, which TypeBox compiles as
+ * Object.getOwnPropertyNames(value).every(key => [...].includes(key)): an array, a closure and an array
+ * per key on every publish. validEnvelope applies that rule with a for-in over the known names instead
+ * (a parsed body has no non-enumerable or inherited keys); envelopeCheck still names the violations.
+ */
+const envelopeFieldsCheck = TypeCompiler.Compile(Type.Object(Envelope.properties));
+const ENVELOPE_KEYS = new Set(Object.keys(Envelope.properties));
+function validEnvelope(input: unknown): boolean {
+  if (!envelopeFieldsCheck.Check(input)) return false;
+  for (const k in input as object) if (!ENVELOPE_KEYS.has(k)) return false;
+  return true;
+}
 const payloadChecks = new Map<string, TypeCheck<any>>(Object.entries(EventSchemas).map(([t, s]) => [t, TypeCompiler.Compile(s)]));
 
 /** One violation per path (TypeBox reports "required" and "expected string" for the same missing field). */
@@ -61,7 +74,7 @@ export interface EventDefaults {
  * `unknownType` is set when the only problem is a type outside the catalog.
  */
 export function toNewEvent(input: unknown, defaults: EventDefaults, at: string, out: Violation[]): NewEvent | undefined {
-  if (!envelopeCheck.Check(input)) {
+  if (!validEnvelope(input) && !envelopeCheck.Check(input)) {
     collect(envelopeCheck, input, at, out);
     return undefined;
   }

@@ -101,9 +101,15 @@ export function requestJson<T>(url: string, opts: RequestOptions = {}): Promise<
   const headers = opts.headers;
   const contentType = body === undefined || (headers !== undefined && hasContentType(headers)) ? undefined : "application/json";
   return wireRequest(url, { method: opts.method ?? (body ? "POST" : "GET"), headers, body, contentType, timeoutMs: opts.timeoutMs ?? 10_000, signal: opts.signal, tls: opts.tls }).then(
-    (a) => { if (a.status >= 200 && a.status < 300) return JSON.parse(a.body) as T; throw refusalOf(a); },
+    jsonOf as (a: WireAnswer) => T,
     (err) => { throw err instanceof WireError ? new ServiceError(err.status, err.code, `${url}: ${err.message}`) : err; },
   );
+}
+
+/** A 2xx answer's JSON, else its refusal (module-level: no closure per request). */
+function jsonOf(a: WireAnswer): unknown {
+  if (a.status >= 200 && a.status < 300) return JSON.parse(a.body);
+  throw refusalOf(a);
 }
 
 function hasContentType(h: Record<string, string>): boolean {

@@ -60,7 +60,8 @@ class WireExchange implements Exchange {
   private status = 0;
   private statusText = "";
   private framer: BodyFramer | null = null;
-  private parts: Buffer[] = [];
+  /** Body pieces of a framed (chunked, split) body; null until one comes (most answers come whole with their head). */
+  private parts: Buffer[] | null = null;
   private size = 0;
   private onAbort: (() => void) | null = null;
 
@@ -157,7 +158,7 @@ class WireExchange implements Exchange {
   private body(conn: Conn, buf: Buffer, at: number): Buffer | null {
     const end = this.framer!.advance(buf, at, buf.length, (from, to) => {
       this.size += to - from;
-      if (this.size <= MAX_BODY_BYTES) this.parts.push(Buffer.from(buf.subarray(from, to))); // a copy: the socket may reuse its buffer
+      if (this.size <= MAX_BODY_BYTES) (this.parts ??= []).push(Buffer.from(buf.subarray(from, to))); // a copy: the socket may reuse its buffer
     });
     if (end === FRAMER_ERROR) return this.broken(conn, new WireError(0, "CLIENT_ERR_BAD_RESPONSE", this.framer!.error));
     if (this.size > MAX_BODY_BYTES) return this.tooLarge(conn);
@@ -166,8 +167,8 @@ class WireExchange implements Exchange {
 
   private text0(): string {
     const p = this.parts;
-    this.parts = [];
-    return p.length === 1 ? p[0].toString("utf8") : Buffer.concat(p).toString("utf8");
+    this.parts = null;
+    return p === null ? "" : p.length === 1 ? p[0].toString("utf8") : Buffer.concat(p).toString("utf8");
   }
 
   onClose(conn: Conn): boolean {
@@ -190,9 +191,14 @@ class WireExchange implements Exchange {
 
 /** Origin ("http://h:p") and origin-form target ("/p?q") of an absolute http(s) URL. */
 function split(url: string): [string, string] {
+  if (url === lastUrl) return lastSplit; // a client's publishes all go to one URL: no array and slices per request
   const at = url.indexOf("/", url.indexOf("//") + 2);
-  return at === -1 ? [url, "/"] : [url.slice(0, at), url.slice(at)];
+  lastSplit = at === -1 ? [url, "/"] : [url.slice(0, at), url.slice(at)];
+  lastUrl = url;
+  return lastSplit;
 }
+let lastUrl = "";
+let lastSplit: [string, string] = ["", "/"];
 
 /** Send a request and read its whole answer (any status); rejects with WireError when there is none. */
 export function wireRequest(url: string, r: WireRequest): Promise<WireAnswer> {

@@ -51,6 +51,11 @@ export class NativePublisher {
     })) as Promise<T>;
   }
 
+  /** Any other command on the same connection (XACK: a subscriber's ack), bounded and mapped alike. */
+  send<T = unknown>(command: string, args: string[]): Promise<T> {
+    return boundedNative(this.timeoutMs, this.client.send(command, args)) as Promise<T>;
+  }
+
   close() {
     this.closed = true;
     this.client.close();
@@ -58,20 +63,29 @@ export class NativePublisher {
 }
 
 /**
- * A native client's command bounded by `timeoutMs`, its failures mapped as ioredis' are: a script or
- * argument error ("ERR ...") is a bug and passes through; LOADING, BUSY, OOM, READONLY, MASTERDOWN, a
- * lost connection or the timeout (a restarting or unhealthy Redis) are an outage: StoreUnavailableError (503).
+ * A native client's command bounded by `timeoutMs`, its failures mapped as ioredis' are (nativeFailure).
  */
 export function boundedNative<T>(timeoutMs: number, op: Promise<T>): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new StoreUnavailableError(`redis unavailable: command timed out after ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => reject(timedOut(timeoutMs)), timeoutMs);
     op.then(
       (v) => { clearTimeout(timer); resolve(v); },
-      (err: Error) => {
-        clearTimeout(timer);
-        if ((err as any)?.code === "ERR_REDIS_SERVER_ERROR" && String(err.message).startsWith("ERR ")) reject(err);
-        else reject(new StoreUnavailableError(`redis unavailable: ${err?.message}`, err));
-      },
+      (err: Error) => { clearTimeout(timer); reject(nativeFailure(err)); },
     );
   });
+}
+
+/**
+ * A native client's failure as ioredis' are mapped: a script or argument error ("ERR ...") is a bug and
+ * passes through; LOADING, BUSY, OOM, READONLY, MASTERDOWN, a lost connection (a restarting or unhealthy
+ * Redis) are an outage: StoreUnavailableError (503).
+ */
+export function nativeFailure(err: Error): Error {
+  if ((err as any)?.code === "ERR_REDIS_SERVER_ERROR" && String(err.message).startsWith("ERR ")) return err;
+  return new StoreUnavailableError(`redis unavailable: ${err?.message}`, err);
+}
+
+/** A command given up on after `timeoutMs` (an outage: 503). */
+export function timedOut(timeoutMs: number): StoreUnavailableError {
+  return new StoreUnavailableError(`redis unavailable: command timed out after ${timeoutMs} ms`);
 }

@@ -9,7 +9,7 @@ import type { NativePublisher } from "./native-publish";
 import { anyTraced, publishKeyed, pushValues, valuesPerEvent, type KeyedAppend } from "./redis-keyed";
 import { decodeRecord, replayOf } from "../idempotency";
 import { guard, type Conn } from "./redis-store";
-import type { AppendOptions, AppendResult, NewEvent, TrimPolicy } from "./types";
+import type { AppendDone, AppendOptions, AppendResult, NewEvent, TrimPolicy } from "./types";
 
 /** Most events one coalesced script call carries (bounds the script's run time and argument count). */
 const MAX_COALESCED = 2000;
@@ -17,7 +17,7 @@ const MAX_COALESCED = 2000;
 export class RedisAppender {
   /** Per-type publish counts not yet flushed to the {stream}:types hash (flushed by the store's trim()). */
   private typeDeltas = new Map<string, number>();
-  private queue: { events: NewEvent[]; resolve(r: AppendResult): void; reject(err: unknown): void }[] = [];
+  private queue: { events: NewEvent[]; done: AppendDone }[] = [];
   private queued = 0;
   /** Publishes with an Idempotency-Key (no per-event dedup) of this turn, for one PUBLISH_KEYED_LUA call. */
   private keyed: KeyedAppend[] = [];
@@ -46,30 +46,32 @@ export class RedisAppender {
     for (const e of events) this.typeDeltas.set(e.type, (this.typeDeltas.get(e.type) ?? 0) + 1);
   }
 
-  /** Not async: the coalesced path hands back its own promise (no extra wrapper promise and ticks per event). */
   append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
-    if (events.length === 0) return Promise.resolve({ streamIds: [], duplicate: false });
+    return new Promise((resolve, reject) => this.appendTo(events, opts, { stored: resolve, failed: reject }));
+  }
+
+  /** The store's callback append (types.ts AppendDone): no promise per coalesced append. */
+  appendTo(events: NewEvent[], opts: AppendOptions, done: AppendDone): void {
+    if (events.length === 0) return done.stored({ streamIds: [], duplicate: false });
     if (!opts.idempotencyKey && !opts.dedupById) {
       // Coalesce: appends of one event-loop turn go to Redis as ONE script call (atomic, one round trip);
       // the per-command client cost of ioredis (~13 µs) is paid once per turn instead of once per event.
-      return new Promise((resolve, reject) => {
-        this.queue.push({ events, resolve, reject });
-        this.queued += events.length;
-        if (this.queue.length === 1) setImmediate(this.flush);
-        else if (this.queued >= MAX_COALESCED) this.flush();
-      });
+      this.queue.push({ events, done });
+      this.queued += events.length;
+      if (this.queue.length === 1) setImmediate(this.flush);
+      else if (this.queued >= MAX_COALESCED) this.flush();
+      return;
     }
     if (!opts.dedupById) {
       // Every typed-client publish: coalesced like the plain ones, each request still checked and recorded
       // under its own key, in order, inside the one script call (PUBLISH_KEYED_LUA).
-      return new Promise((resolve, reject) => {
-        this.keyed.push({ events, opts, resolve, reject });
-        this.keyedCount += events.length;
-        if (this.keyed.length === 1) setImmediate(this.flushKeyed);
-        else if (this.keyedCount >= MAX_COALESCED) this.flushKeyed();
-      });
+      this.keyed.push({ events, opts, done });
+      this.keyedCount += events.length;
+      if (this.keyed.length === 1) setImmediate(this.flushKeyed);
+      else if (this.keyedCount >= MAX_COALESCED) this.flushKeyed();
+      return;
     }
-    return this.appendDeduplicated(events, opts);
+    this.appendDeduplicated(events, opts).then((r) => done.stored(r), (err) => done.failed(err));
   }
 
   private flushKeyed = () => {
@@ -121,11 +123,11 @@ export class RedisAppender {
         let at = 0;
         for (const item of q) {
           this.count(item.events);
-          item.resolve({ streamIds: ids.slice(at, at + item.events.length), duplicate: false });
+          item.done.stored({ streamIds: ids.slice(at, at + item.events.length), duplicate: false });
           at += item.events.length;
         }
       },
-      (err) => { for (const item of q) item.reject(err); },
+      (err) => { for (const item of q) item.done.failed(err); },
     );
   };
 }

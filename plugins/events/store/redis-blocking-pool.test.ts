@@ -64,8 +64,12 @@ test("a read given up on is cancelled: it cannot take an entry meant for the nex
     await pool.readGroup(key, "g", "c", 10, 10); // a pooled connection exists
     await admin.client("PAUSE", 2000, "ALL");
     // BLOCK 100 + 1 s of slack: given up on while the server is paused, its command not yet run.
+    const t0 = Date.now();
     const err = await pool.readGroup(key, "g", "c", 10, 100).then(() => null, (e) => e);
     expect(err).toBeInstanceOf(StoreUnavailableError);
+    // Failed at its deadline (its connection closed), not when the pause ends.
+    expect(err.message).toBe("redis unavailable: command timed out after 1100 ms");
+    expect(Date.now() - t0).toBeLessThan(1800);
     // Both wait for the pause to end. Had the connection been kept, the abandoned read would run first on
     // it and take the entry (pending, delivered to nobody) and this read would find nothing.
     const added = admin.xadd(key, "*", "c", "3");
@@ -96,3 +100,23 @@ test("a native client that never connected hands reads to the fallback; once it 
     await redis.start();
   }
 }, 10_000);
+
+test("a subscription's abort ends whichever of its reads is blocked then (one listener per signal, not per read)", async () => {
+  const key = await freshStream("pool-abort");
+  const pool = new NativeBlockingPool(redis.url);
+  const ac = new AbortController();
+  try {
+    expect(await pool.readGroup(key, "g", "c", 10, 10, ac.signal)).toEqual([]); // an earlier read with the signal
+    const blocked = pool.readGroup(key, "g", "c", 10, 5000, ac.signal);
+    await Bun.sleep(100);
+    const t0 = Date.now();
+    ac.abort();
+    const err = await blocked.then(() => null, (e) => e);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(await pool.readGroup(key, "g", "c", 10, 10, ac.signal)).toEqual([]); // aborted: nothing read
+    // The abandoned read's connection is closed: an entry appended now goes to the next reader.
+    const id = await admin.xadd(key, "*", "d", "4");
+    expect(await pool.readGroup(key, "g", "c2", 10, 1000)).toEqual([[id!, ["d", "4"]]]);
+  } finally { pool.close(); }
+});

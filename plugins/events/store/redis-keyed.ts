@@ -7,9 +7,9 @@
  */
 import { decodeRecord, replayOf } from "../idempotency";
 import { EVENT_FIELDS, type StreamKeys } from "./redis-keys";
-import type { AppendOptions, AppendResult, NewEvent } from "./types";
+import type { AppendDone, AppendOptions, NewEvent } from "./types";
 
-export interface KeyedAppend { events: NewEvent[]; opts: AppendOptions; resolve(r: AppendResult): void; reject(err: unknown): void }
+export interface KeyedAppend { events: NewEvent[]; opts: AppendOptions; done: AppendDone }
 
 /**
  * Appends an event's values in EVENT_FIELDS order (the publish scripts pair them with the field names);
@@ -47,15 +47,14 @@ export function publishKeyed(q: KeyedAppend[], k: StreamKeys, [kind, arg]: [stri
         const reply = String(out[2 * i + 1]);
         if (Number(out[2 * i]) !== 2) {
           stored(item.events);
-          item.resolve({ streamIds: reply.split(","), duplicate: false });
+          item.done.stored({ streamIds: reply.split(","), duplicate: false });
           continue;
         }
-        try {
-          const rec = replayOf(decodeRecord(reply), item.opts.requestDigest); // throws IdempotencyConflictError
-          item.resolve({ streamIds: rec.s, eventIds: rec.e.length ? rec.e : undefined, duplicate: true });
-        } catch (err) { item.reject(err); }
+        let rec;
+        try { rec = replayOf(decodeRecord(reply), item.opts.requestDigest); } catch (err) { item.done.failed(err); continue; } // IdempotencyConflictError
+        item.done.stored({ streamIds: rec.s, eventIds: rec.e.length ? rec.e : undefined, duplicate: true });
       }
     },
-    (err) => { for (const item of q) item.reject(err); },
+    (err) => { for (const item of q) item.done.failed(err); },
   );
 }

@@ -12,7 +12,7 @@ import type { NativePublisher } from "./native-publish";
 import type { BlockingReader } from "./redis-blocking-pool";
 import { RedisAppender } from "./redis-append";
 import {
-  StoreUnavailableError, splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery,
+  StoreUnavailableError, splitId, type AppendDone, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery,
   type EventStore, type NewEvent, type ReadPage, type ReadQuery, type StoreStats, type StoredEvent, type TrimPolicy,
 } from "./types";
 
@@ -21,14 +21,39 @@ export type Entry = [string, string[] | null];
 export type Conn = Redis | Cluster;
 
 
+/** A stream entry as an event. Fields read straight off the reply's pairs: no record object per delivery. */
 function toEvent(id: string, f: string[]): StoredEvent {
-  const m: Record<string, string> = {};
-  for (let i = 0; i + 1 < f.length; i += 2) m[f[i]] = f[i + 1];
+  let eid: string | undefined, type: string | undefined, source: string | undefined, time: string | undefined;
+  let cid: string | undefined, ver: string | undefined, raw: string | undefined, tp: string | undefined;
+  // The last of a repeated field wins (as a record built from the pairs would have it).
+  for (let i = 0; i + 1 < f.length; i += 2) {
+    const v = f[i + 1];
+    switch (f[i]) {
+      case F.id: eid = v; break;
+      case F.type: type = v; break;
+      case F.source: source = v; break;
+      case F.time: time = v; break;
+      case F.cid: cid = v; break;
+      case F.ver: ver = v; break;
+      case F.payload: raw = v; break;
+      case F.tp: tp = v; break;
+    }
+  }
   let payload: any = {};
-  try { payload = JSON.parse(m[F.payload] ?? "{}"); } catch { /* written by someone else: keep the entry, empty payload */ }
-  const e: StoredEvent = { id: m[F.id] ?? id, streamId: id, type: (m[F.type] ?? "custom.unknown") as StoredEvent["type"], source: m[F.source] ?? "", time: m[F.time] ?? new Date(splitId(id)[0]).toISOString(), correlationId: m[F.cid] ?? "", schemaVersion: Number(m[F.ver] ?? 1), payload };
-  if (m[F.tp]) e.traceparent = m[F.tp];
+  try { payload = JSON.parse(raw ?? "{}"); } catch { /* written by someone else: keep the entry, empty payload */ }
+  const e: StoredEvent = { id: eid ?? id, streamId: id, type: (type ?? "custom.unknown") as StoredEvent["type"], source: source ?? "", time: time ?? new Date(splitId(id)[0]).toISOString(), correlationId: cid ?? "", schemaVersion: Number(ver ?? 1), payload };
+  if (tp) e.traceparent = tp;
   return e;
+}
+
+/** The entries that still exist (a trimmed one comes back with no fields) as first deliveries. */
+function deliveriesOf(entries: Entry[]): Delivery[] {
+  const out: Delivery[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    const f = entries[i][1];
+    if (f) out.push({ event: toEvent(entries[i][0], f), deliveryCount: 1 });
+  }
+  return out;
 }
 
 /** Connection failures and timeouts become StoreUnavailableError; Redis reply errors pass through. */
@@ -57,6 +82,10 @@ export class RedisEventStore implements EventStore {
   /** Publishing: see redis-append.ts. */
   append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
     return this.appender.append(events, opts);
+  }
+
+  appendTo(events: NewEvent[], opts: AppendOptions, done: AppendDone): void {
+    this.appender.appendTo(events, opts, done);
   }
 
   async read(q: ReadQuery): Promise<ReadPage> {
@@ -106,14 +135,10 @@ export class RedisEventStore implements EventStore {
     return ((await guard(this.r.hget(this.k.groupFilters, group))) as string | null) ?? filter;
   }
 
-  async readGroup(group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Delivery[]> {
-    let entries: Entry[];
-    if (blockMs > 0) entries = await this.blocking.readGroup(this.k.stream, group, consumer, count, blockMs, signal);
-    else {
-      const reply = (await guard(this.r.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", this.k.stream, ">"))) as [string, Entry[]][] | null;
-      entries = reply ? reply[0][1] : [];
-    }
-    return entries.filter(([, f]) => f).map(([id, f]) => ({ event: toEvent(id, f!), deliveryCount: 1 }));
+  /** Not async: the blocking read (one per delivery at 1,000/s) is one reaction, not an async frame's promises. */
+  readGroup(group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Delivery[]> {
+    if (blockMs > 0) return this.blocking.readGroup(this.k.stream, group, consumer, count, blockMs, signal).then(deliveriesOf);
+    return guard(this.r.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", this.k.stream, ">")).then((reply) => deliveriesOf(reply ? (reply as [string, Entry[]][])[0][1] : []));
   }
 
   async readOwnPending(group: string, consumer: string, count: number, afterId?: string): Promise<Delivery[]> {
@@ -129,6 +154,8 @@ export class RedisEventStore implements EventStore {
 
   async ack(group: string, streamIds: string[]): Promise<number> {
     if (streamIds.length === 0) return 0;
+    // Through the native client when connected, as publishes (an ack every few ms per subscriber).
+    if (this.native?.isReady()) return Number(await this.native.send("XACK", [this.k.stream, group, ...streamIds]));
     return (await guard(this.r.xack(this.k.stream, group, ...streamIds))) as number;
   }
 

@@ -35,6 +35,17 @@ export interface AppendResult {
   duplicate: boolean;
 }
 
+/**
+ * Where a callback append's outcome goes (EventStore.appendTo): exactly one of the two is called, and
+ * neither may throw (a store settles a whole coalesced call's appends in one loop). An
+ * object, not a promise: a publish's per-request state can be this object itself (no promise, no
+ * reaction closures per publish: the allocations drive the server's eden GCs, hence delivery tail latency).
+ */
+export interface AppendDone {
+  stored(r: AppendResult): void;
+  failed(err: unknown): void;
+}
+
 export interface ReadQuery {
   /** Exclusive lower bound (a cursor) or inclusive when `fromInclusive`. */
   afterId?: string;
@@ -101,6 +112,8 @@ export interface EventStore {
   readonly kind: "redis" | "embedded";
   readonly stream: string;
   append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult>;
+  /** Optional: append() reporting to `done` instead of a promise (the Redis store's hot publish path). */
+  appendTo?(events: NewEvent[], opts: AppendOptions, done: AppendDone): void;
   read(q: ReadQuery): Promise<ReadPage>;
   /** Create the group if absent. start "$" = only new events, "0" = from the beginning, or an id. */
   ensureGroup(group: string, start: string): Promise<void>;

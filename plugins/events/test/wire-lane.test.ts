@@ -157,6 +157,26 @@ for (const b of backends) {
       expect(answers[0]).toMatchObject({ status: 413, connection: "close", body: { error: { code: "EV_ERR_BODY_TOO_LARGE", where: "body" } } });
     });
 
+    test("pipelined publishes share one store call, each answered in its own request's context", async () => {
+      // Without an X-Request-Id an answer is named by its first event id, and so is its request's log line
+      // (set through its request's context): the store settles the coalesced call's publishes from one
+      // callback, which runs in no request's context.
+      const heads = Array.from({ length: 6 }, (_, i) => requestBytes(CASES[0], "wire", 200 + i));
+      for (const r of heads) r.head = r.head.replace(/x-request-id: [^\r]*\r\n/, "");
+      const c = await RawConn.open(port);
+      try {
+        await c.write(heads.map((r) => r.head + r.body).join(""));
+        const ids: (string | null)[] = [];
+        for (let i = 0; i < heads.length; i++) {
+          const a = await c.read({ method: "POST" });
+          expect(a.status).toBe(201);
+          expect(a.header("x-request-id")).toBe(JSON.parse(a.body.toString()).id);
+          ids.push(a.header("x-request-id"));
+        }
+        for (const id of ids) expect([id, await laneOf(id)]).toEqual([id, "wire"]);
+      } finally { c.terminate(); }
+    });
+
     test("pipelined with other routes and methods: answers in order, keep-alive; Connection: close ends it", async () => {
       const pub = requestBytes(CASES[0], "wire", 100);
       const reqs: [string, string][] = [
