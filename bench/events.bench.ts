@@ -20,7 +20,7 @@
  * JetStream pull consumer with explicit acks (bench/peers/nats-latency.ts). CPU µs of the servers from /proc.
  */
 import { Elysia } from "elysia";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Redis from "ioredis";
@@ -30,6 +30,7 @@ import { jetstreamLatency, sseLatency, subscriberLatency, type LatencyOut } from
 import { createBenchStream, natsServerPid, NATS_URL, type BenchStream } from "./peers/nats-stream";
 import { compareSection, ratioOf, runCase, type Case, type Sample } from "./peers/nats-compare";
 import { exportTree } from "./lib/baseline";
+import { freePort, startEventsServer, startPrivateRedis, type EventsServer, type GcCount } from "./lib/events-servers";
 
 // Child mode: the bare Elysia peer.
 const peerIdx = Bun.argv.indexOf("--peer-elysia");
@@ -54,7 +55,6 @@ async function waitQuiet(maxWaitS = Number(process.env.BENCH_WAIT_S ?? 45)): Pro
 }
 const loads: number[] = [];
 const pin = (cpu: number, cmd: string[]) => (hasCommand("taskset") ? ["taskset", "-c", String(cpu), ...cmd] : cmd);
-const freePort = () => { const s = Bun.serve({ port: 0, fetch: () => new Response() }); const p = s.port!; s.stop(true); return p; };
 
 const dir = mkdtempSync(join(tmpdir(), "tradpal-bench-events-"));
 const stream = `bench_events_${process.pid}`;
@@ -62,40 +62,11 @@ const single = JSON.stringify({ type: "market.data_update", payload: { symbol: "
 const BATCH = 500;
 const batch = JSON.stringify({ events: Array.from({ length: BATCH }, (_, i) => ({ type: "market.data_update", payload: { symbol: "BTC/USDT", price: 97000 + i, volume: 1 } })) });
 
-interface Server { name: string; url: string; pid: number; stop(): void; gc?: GcCount }
-/** An events server's garbage collections so far, from JSC's own log (BUN_JSC_logGC=1 on its stderr). */
-interface GcCount { eden: number; full: number; pauseMs: number }
+type Server = EventsServer;
 
-/** Counts the GC lines of a server's stderr (each GC's kind and pause, "p=…ms"); its other lines pass through. */
-async function countGcs(stderr: ReadableStream<Uint8Array>, gc: GcCount): Promise<void> {
-  const dec = new TextDecoder();
-  let buf = "";
-  for await (const chunk of stderr) {
-    buf += dec.decode(chunk, { stream: true });
-    for (let nl = buf.indexOf("\n"); nl !== -1; nl = buf.indexOf("\n")) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      const m = / => (Eden|Full)Collection,.* p=([\d.]+)ms/.exec(line);
-      if (m) { if (m[1] === "Eden") gc.eden++; else gc.full++; gc.pauseMs += Number(m[2]); }
-      else if (!/^(\[GC<|Requesting GC|GC END)/.test(line)) process.stderr.write(line + "\n");
-    }
-  }
-}
-
-/** `root`: a checkout to run (a BENCH_BASELINE export for the "before" servers). */
-async function startEvents(name: string, redisUrl: string, root = join(import.meta.dir, "..")): Promise<Server> {
-  const port = freePort();
-  const id = name.replace(/\W+/g, "_");
-  const cfg = join(dir, `${id}.yaml`);
-  writeFileSync(cfg, `host:\n  data_dir: ${join(dir, id)}\n  redis_url: "${redisUrl}"\n  log_level: warn\nplugins:\n  events:\n    port: ${port}\n    hostname: 127.0.0.1\n    stream: ${stream}\n    max_batch: 1000\n    max_len: 2000000\n`);
-  // JSC logs each GC (a few stderr lines per collection): the latency table's GCs per 1,000 events.
-  const p = Bun.spawn(pin(1, ["bun", "run", join(root, "src/main.ts"), "--config", cfg, "--only", "events"]), { stdout: "ignore", stderr: "pipe", env: { ...process.env, REDIS_URL: redisUrl, BUN_JSC_logGC: "1" } });
-  const gc: GcCount = { eden: 0, full: 0, pauseMs: 0 };
-  void countGcs(p.stderr, gc);
-  const url = `http://127.0.0.1:${port}`;
-  await waitForUrl(`${url}/health`);
-  return { name, url, pid: p.pid, stop: () => p.kill(), gc };
-}
+/** `root`: a checkout to run (a BENCH_BASELINE export for the "before" servers). GCs counted for the latency table. */
+const startEvents = (name: string, redisUrl: string, root?: string): Promise<Server> =>
+  startEventsServer({ name, redisUrl, dir, stream, pin, cpu: 1, root, countGc: true });
 
 async function startPeer(): Promise<Server> {
   const port = freePort();
@@ -124,13 +95,12 @@ class QuickCheck extends Error {}
 
 try {
   if (!REDIS_URL) {
-    const port = freePort();
     // Pinned to CPU 0 with wrk: CPU 1 stays the server's alone, as in the peer's rounds (unpinned, the
     // scheduler put redis-server on the server's core part of the time). Its CPU is reported separately.
-    redisProc = Bun.spawn(pin(0, ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "yes", "--appendfsync", "everysec"]), { stdout: "ignore", stderr: "ignore" });
-    REDIS_URL = `redis://127.0.0.1:${port}`;
-    console.log(`private redis-server on ${port}`);
-    for (let i = 0; i < 100; i++) { try { const c = new Redis(REDIS_URL, { lazyConnect: true, retryStrategy: () => null }); c.on("error", () => {}); await c.connect(); c.disconnect(); break; } catch { await Bun.sleep(50); } }
+    const r = await startPrivateRedis(dir, pin, 0);
+    redisProc = r.proc;
+    REDIS_URL = r.url;
+    console.log(`private redis-server at ${REDIS_URL}`);
   }
   if (!hasCommand("wrk")) throw new Error("wrk is required for this benchmark (apt-get install wrk)");
   const peer = await startPeer();

@@ -10,7 +10,26 @@ import { waitForUrl } from "./measure";
 
 export type Pin = (cpu: number, cmd: string[]) => string[];
 
-export interface EventsServer { name: string; url: string; pid: number; stop(): void }
+export interface EventsServer { name: string; url: string; pid: number; stop(): void; gc?: GcCount }
+
+/** An events server's garbage collections so far, from JSC's own log (BUN_JSC_logGC=1 on its stderr). */
+export interface GcCount { eden: number; full: number; pauseMs: number }
+
+/** Counts the GC lines of a server's stderr (each GC's kind and pause, "p=…ms"); its other lines pass through. */
+async function countGcs(stderr: ReadableStream<Uint8Array>, gc: GcCount): Promise<void> {
+  const dec = new TextDecoder();
+  let buf = "";
+  for await (const chunk of stderr) {
+    buf += dec.decode(chunk, { stream: true });
+    for (let nl = buf.indexOf("\n"); nl !== -1; nl = buf.indexOf("\n")) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      const m = / => (Eden|Full)Collection,.* p=([\d.]+)ms/.exec(line);
+      if (m) { if (m[1] === "Eden") gc.eden++; else gc.full++; gc.pauseMs += Number(m[2]); }
+      else if (!/^(\[GC<|Requesting GC|GC END)/.test(line)) process.stderr.write(line + "\n");
+    }
+  }
+}
 
 export const freePort = (): number => { const s = Bun.serve({ port: 0, fetch: () => new Response() }); const p = s.port!; s.stop(true); return p; };
 
@@ -37,6 +56,8 @@ export interface EventsServerOptions {
   root?: string;
   /** Extra lines of the events block (indented four spaces). */
   extra?: string;
+  /** Count the server's GCs (JSC logs each on its stderr): `gc` of the result. */
+  countGc?: boolean;
 }
 
 /** An events host on a free port with the bench's stream (max_batch 1000, max_len 2M), once /health answers. */
@@ -46,8 +67,11 @@ export async function startEventsServer(o: EventsServerOptions): Promise<EventsS
   const cfg = join(o.dir, `${id}.yaml`);
   writeFileSync(cfg, `host:\n  data_dir: ${join(o.dir, id)}\n  redis_url: "${o.redisUrl}"\n  log_level: warn\nplugins:\n  events:\n    port: ${port}\n    hostname: 127.0.0.1\n    stream: ${o.stream}\n    max_batch: 1000\n    max_len: 2000000\n${o.extra ?? ""}`);
   const root = o.root ?? join(import.meta.dir, "..", "..");
-  const p = Bun.spawn(o.pin(o.cpu, ["bun", "run", join(root, "src/main.ts"), "--config", cfg, "--only", "events"]), { stdout: "ignore", stderr: "inherit", env: { ...process.env, REDIS_URL: o.redisUrl } });
+  const env = { ...process.env, REDIS_URL: o.redisUrl, ...(o.countGc ? { BUN_JSC_logGC: "1" } : {}) };
+  const p = Bun.spawn(o.pin(o.cpu, ["bun", "run", join(root, "src/main.ts"), "--config", cfg, "--only", "events"]), { stdout: "ignore", stderr: o.countGc ? "pipe" : "inherit", env });
+  let gc: GcCount | undefined;
+  if (o.countGc) void countGcs(p.stderr as ReadableStream<Uint8Array>, (gc = { eden: 0, full: 0, pauseMs: 0 }));
   const url = `http://127.0.0.1:${port}`;
   await waitForUrl(`${url}/health`);
-  return { name: o.name, url, pid: p.pid, stop: () => p.kill() };
+  return { name: o.name, url, pid: p.pid, stop: () => p.kill(), gc };
 }
