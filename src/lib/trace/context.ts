@@ -20,15 +20,11 @@ export function formatTraceparent(traceId: string, spanId: string, sampled: bool
   return `00-${traceId}-${spanId}-${sampled ? "01" : "00"}`;
 }
 
-// Random hex from a pool: one crypto fill per 4 KiB of ids (the gateway mints them on every proxied request).
-const POOL = new Uint8Array(4096);
-let hex = "";
-let pos = Infinity;
+// Random hex ids, each a slice of a pool (random-text.ts): the gateway mints them on every proxied request.
+const hex16 = pooledRecords(16, 8, (text, at, random, from) => writeHex(text, at, random, from, from + 8));
+const hex32 = pooledRecords(32, 16, (text, at, random, from) => writeHex(text, at, random, from, from + 16));
 export function randomHex(chars: 16 | 32): string {
-  if (pos + chars > hex.length) { crypto.getRandomValues(POOL); hex = Buffer.from(POOL.buffer).toString("hex"); pos = 0; }
-  const s = hex.slice(pos, pos + chars);
-  pos += chars;
-  return s;
+  return chars === 16 ? hex16() : hex32();
 }
 
 /** A fresh sampled traceparent ("00-<trace id>-<span id>-01"), one slice of a pool (random-text.ts); its trace id is `tp.slice(3, 35)`. */
