@@ -22,8 +22,7 @@ export interface Discardable { discard(): void }
 
 /** How a lane sends one attempt and hands the answer back; the driver calls these, in this order. */
 export interface AttemptLane<A extends Discardable> {
-  /** Send an attempt to `member`, its response head due by `deadline` (epoch ms); report with driver.result(). */
-  /** `now`: the attempt's start (epoch ms, read once by the driver). */
+  /** Send an attempt to `member`, its response head due by `deadline` (epoch ms), started at `now` (epoch ms, read once by the driver); report with driver.result(). */
   send(member: Member, deadline: number, now: number): void;
   /** The upstream's answer goes to the client (the permit is settled already). */
   answer(answer: A, status: number, member: Member, attempts: number): void;
