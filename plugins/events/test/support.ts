@@ -2,7 +2,7 @@
 import { expect } from "bun:test";
 import { freePort, startHost, tempDir, SHARED_REDIS_URL, type TestHost } from "../../../test/support/harness";
 import { RawConn, type RawResponse } from "../../../test/support/raw-http";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { sseBlocks } from "../../../src/clients/sse-blocks";
 
@@ -174,6 +174,19 @@ export async function postChunked(port: number, path: string, body: string, chun
   } finally {
     c.terminate();
   }
+}
+
+/**
+ * How many bytes a sender may have written that the server never read: the kernel's largest receive and
+ * send buffers (loopback autotunes up to them: tcp_rmem's max is 32 MiB on some machines), plus what the
+ * attacker counts while a write waits (endless-uploads.ts counts a chunk per 200 ms stall). An upload
+ * refused at its limit shows `sent` up to limit + this, however promptly the server stopped reading.
+ */
+export function unreadAllowance(): number {
+  const max = (file: string, fallback: number) => {
+    try { return Number(readFileSync(file, "utf8").trim().split(/\s+/)[2]) || fallback; } catch { return fallback; }
+  };
+  return max("/proc/sys/net/ipv4/tcp_rmem", 6 * MB) + max("/proc/sys/net/ipv4/tcp_wmem", 4 * MB) + 4 * MB;
 }
 
 /**
