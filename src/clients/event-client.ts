@@ -16,9 +16,10 @@ import { fullJitterBackoff } from "../lib/resilience";
 import { EventType, type EventInput, type EventPayload, type EventTypeName, type PlatformEventEnvelope } from "../contracts/event-catalog";
 import { joinUrl, request, requestJson, ServiceError } from "./http";
 import { clientTls, serviceUrl, type ClientTls, type TlsSource } from "./env";
+import { PublishCoalescer, type BatchResult, type PublishResult } from "./publish-coalescer";
 
 export { EventType, ServiceError };
-export type { EventInput, EventPayload, EventTypeName, PlatformEventEnvelope };
+export type { EventInput, EventPayload, EventTypeName, PlatformEventEnvelope, BatchResult, PublishResult };
 
 export interface EventClientOptions {
   /** Default: EVENT_SERVICE_URL, else http://<BIND_ADDRESS or 127.0.0.1>:<EVENT_SERVICE_PORT or 8011> (src/clients/env.ts). */
@@ -32,6 +33,11 @@ export interface EventClientOptions {
   retryCapMs?: number;
   /** Client TLS; default from the environment (TRADPAL_TLS_*, or ENABLE_MTLS=true: the host's files); false: plain HTTP. */
   tls?: ClientTls | false;
+  /**
+   * Send the publishes made in one turn of the event loop as one atomic batch, each still answered on its
+   * own (publish-coalescer.ts). Default true; false: one request per publish.
+   */
+  coalesce?: boolean;
 }
 
 export interface PublishOptions {
@@ -45,9 +51,6 @@ export interface PublishOptions {
   traceparent?: string;
 }
 
-/** For a duplicate (`duplicate: true`): the id and position of the event the first request stored. */
-export interface PublishResult { id: string; streamId: string; duplicate: boolean }
-export interface BatchResult { count: number; ids: string[]; streamIds: string[]; duplicate: boolean }
 
 export interface EventQuery {
   types?: EventTypeName[];
@@ -93,16 +96,19 @@ export function defaultEventServiceUrl(secure = false): string {
 
 export class EventClient {
   readonly baseUrl: string;
-  private readonly o: Required<Omit<EventClientOptions, "baseUrl" | "source" | "tls">> & { source?: string };
+  private readonly o: Required<Omit<EventClientOptions, "baseUrl" | "source" | "tls" | "coalesce">> & { source?: string };
   private readonly tls?: TlsSource;
   /** POST /events's URL, joined once (every publish uses it). */
   private readonly publishUrl: string;
+  /** Concurrent publishes without a key or traceparent of their own, sent as one batch (undefined: coalesce false). */
+  private readonly coalescer: PublishCoalescer | undefined;
 
   constructor(opts: EventClientOptions = {}) {
     this.tls = clientTls(opts.tls);
     this.baseUrl = opts.baseUrl ?? defaultEventServiceUrl(this.tls !== undefined);
     this.publishUrl = this.url("/events");
     this.o = { source: opts.source, timeoutMs: opts.timeoutMs ?? 10_000, retries: opts.retries ?? 3, retryBaseMs: opts.retryBaseMs ?? 100, retryCapMs: opts.retryCapMs ?? 2000 };
+    this.coalescer = opts.coalesce === false ? undefined : new PublishCoalescer((body) => this.send(body, this.headers({})), (events) => this.sendBatch(events, {}));
   }
 
   url(path: string): string {
@@ -147,14 +153,24 @@ export class EventClient {
     if (opts.time) body.time = opts.time;
     const source = opts.source ?? this.o.source;
     if (source) body.source = source;
-    const headers = this.headers(opts);
+    // A key or a traceparent of the caller's names one request: that publish goes alone.
+    if (this.coalescer !== undefined && opts.idempotencyKey === undefined && !opts.traceparent) return this.coalescer.publish(body);
+    return this.send(body, this.headers(opts));
+  }
+
+  private send(body: EventInput, headers: Record<string, string>): Promise<PublishResult> {
     return this.withRetry(() => requestJson<PublishResult>(this.publishUrl, { tls: this.tls?.(), method: "POST", body, headers, timeoutMs: this.o.timeoutMs }));
   }
 
   /** Publish many events atomically (all stored or none). */
   publishBatch(events: EventInput[], opts: Pick<PublishOptions, "idempotencyKey" | "traceparent"> = {}): Promise<BatchResult> {
     const source = this.o.source;
-    const body = { events: source ? events.map((e) => ({ source, ...e })) : events };
+    return this.sendBatch(source ? events.map((e) => ({ source, ...e })) : events, opts);
+  }
+
+  /** One atomic POST of `events` as given; its retries carry the same Idempotency-Key. */
+  private sendBatch(events: EventInput[], opts: Pick<PublishOptions, "idempotencyKey" | "traceparent">): Promise<BatchResult> {
+    const body = { events };
     const headers = this.headers(opts);
     return this.withRetry(() => requestJson<BatchResult>(this.publishUrl, { tls: this.tls?.(), method: "POST", body, headers, timeoutMs: this.o.timeoutMs }));
   }

@@ -261,7 +261,8 @@ test("publishes through a proxy that drops the connection after 2 answers: all r
   });
   servers.push(proxy);
   try {
-    const client = new EventClient({ baseUrl: `http://127.0.0.1:${proxy.port}`, source: "pipeline-test", retries: 5, retryBaseMs: 5, tls: false });
+    // One request per publish (coalesce: false): this is about the transport's pipelined requests.
+    const client = new EventClient({ baseUrl: `http://127.0.0.1:${proxy.port}`, source: "pipeline-test", retries: 5, retryBaseMs: 5, tls: false, coalesce: false });
     const results = await Promise.all(Array.from({ length: 5 }, (_, i) => client.publish("custom.pipelined", { i })));
     expect(dropped).toBeGreaterThan(0);
     expect(results.some((r) => r.duplicate)).toBe(true); // stored before the drop, answered again from the key
