@@ -7,7 +7,9 @@
  *
  * Targets:
  *   fetch       POST /events with plain fetch() (the body prebuilt once)
- *   client      the typed EventClient (src/clients/event-client.ts), as users publish: an Idempotency-Key per call
+ *   client      the typed EventClient (src/clients/event-client.ts), as users publish: the publishes of one
+ *               turn of the event loop go as one atomic batch (its default), each answered on its own
+ *   client-apart the same with coalesce: false: one request (and Idempotency-Key) per publish
  *   nats        js.publish() awaited for its PubAck (file storage: stored when acknowledged)
  *   nats-msgid  the same with a Nats-Msg-Id per message (JetStream's dedup, the analogue of our Idempotency-Key)
  * A batch of N is one POST (atomic) for ours; for JetStream N publishes sent together and all acks awaited
@@ -17,7 +19,7 @@ import { connect, type JetStreamClient, type NatsConnection } from "nats";
 import { EventClient } from "../../src/clients/event-client";
 
 export interface Spec {
-  target: "fetch" | "client" | "nats" | "nats-msgid";
+  target: "fetch" | "client" | "client-apart" | "nats" | "nats-msgid";
   /** Base URL of the events plugin (fetch, client). */
   url?: string;
   natsUrl?: string;
@@ -62,8 +64,8 @@ async function makeOp(s: Spec): Promise<{ op: Op; close(): Promise<void> }> {
       close: async () => {},
     };
   }
-  if (s.target === "client") {
-    const client = new EventClient({ baseUrl: s.url, retries: 1, tls: false });
+  if (s.target === "client" || s.target === "client-apart") {
+    const client = new EventClient({ baseUrl: s.url, retries: 1, tls: false, coalesce: s.target === "client" });
     return {
       op: s.batch === 1 ? async () => { await client.publish(TYPE, PAYLOAD); } : async () => { await client.publishBatch(events); },
       close: async () => {},
