@@ -3,15 +3,12 @@
  * each store's test file calls `eventStoreConformance(name, makeFactory)` and must pass all of it.
  */
 import { describe, test, expect, beforeAll, afterAll } from "bun:test";
-import type { EventStore, NewEvent, StoreFactory, TrimPolicy } from "./types";
+import type { EventStore, StoreFactory, TrimPolicy } from "./types";
 import { compareIds } from "./types";
+import { idempotencyConformance } from "./conformance-idempotency";
+import { newEvent, W } from "./conformance-events";
 
-let n = 0;
-export function newEvent(type = "market.data_update", payload: Record<string, unknown> = { symbol: "BTC/USDT", price: 100 }, extra: Partial<NewEvent> = {}): NewEvent {
-  return { id: crypto.randomUUID(), type: type as NewEvent["type"], source: "conformance", time: new Date().toISOString(), correlationId: `c-${++n}`, schemaVersion: 1, payload: payload as any, ...extra };
-}
-
-const W = { dedupWindowMs: 60_000 };
+export { newEvent };
 
 export function eventStoreConformance(name: string, makeFactory: (trim: TrimPolicy) => StoreFactory | Promise<StoreFactory>) {
   describe(`EventStore conformance: ${name}`, () => {
@@ -33,6 +30,8 @@ export function eventStoreConformance(name: string, makeFactory: (trim: TrimPoli
       await factory.close();
       await trimFactory.close();
     });
+
+    idempotencyConformance(() => open());
 
     test("append returns ordered <ms>-<n> ids and read returns the events unchanged", async () => {
       const s = open();
@@ -86,36 +85,6 @@ export function eventStoreConformance(name: string, makeFactory: (trim: TrimPoli
       expect(r.streamIds.length).toBe(50);
       const page = await s.read({ limit: 100 });
       expect(page.events.map((e) => (e.payload as any).i)).toEqual(batch.map((_, i) => i));
-    });
-
-    test("idempotency key: a retried append returns the first ids and stores nothing new", async () => {
-      const s = open();
-      const first = await s.append([newEvent(), newEvent()], { ...W, idempotencyKey: "req-1" });
-      const again = await s.append([newEvent(), newEvent()], { ...W, idempotencyKey: "req-1" });
-      expect(again.duplicate).toBe(true);
-      expect(again.streamIds).toEqual(first.streamIds);
-      expect((await s.stats()).length).toBe(2);
-      const other = await s.append([newEvent()], { ...W, idempotencyKey: "req-2" });
-      expect(other.duplicate).toBe(false);
-    });
-
-    test("dedup by event id, also inside one batch", async () => {
-      const s = open();
-      const e = newEvent();
-      const a = await s.append([e], { ...W, dedupById: true });
-      const b = await s.append([e, newEvent(), e], { ...W, dedupById: true });
-      expect(b.streamIds[0]).toBe(a.streamIds[0]);
-      expect(b.streamIds[2]).toBe(a.streamIds[0]);
-      expect(b.duplicate).toBe(false);
-      expect((await s.stats()).length).toBe(2);
-    });
-
-    test("dedup window expires", async () => {
-      const s = open();
-      await s.append([newEvent()], { dedupWindowMs: 50, idempotencyKey: "short" });
-      await Bun.sleep(120);
-      const again = await s.append([newEvent()], { dedupWindowMs: 50, idempotencyKey: "short" });
-      expect(again.duplicate).toBe(false);
     });
 
     test("consumer group: '$' sees only new events; groups load-balance; separate groups each get every event", async () => {
@@ -237,28 +206,6 @@ export function eventStoreConformance(name: string, makeFactory: (trim: TrimPoli
       expect(await s.bindGroupFilter("gf", "*")).toBe("custom.a,custom.b");
       await s.ensureGroup("gf", "$"); // re-ensuring keeps the filter
       expect((await s.stats()).groups.find((g) => g.name === "gf")!.filter).toBe("custom.a,custom.b");
-    });
-
-    test("idempotency key: a repeat answers the first event ids and positions; another digest is a conflict", async () => {
-      const s = open();
-      const first = [newEvent(), newEvent()];
-      const r1 = await s.append(first, { ...W, idempotencyKey: "dig-1", requestDigest: "d1" });
-      const r2 = await s.append([newEvent(), newEvent()], { ...W, idempotencyKey: "dig-1", requestDigest: "d1" });
-      expect(r2).toEqual({ streamIds: r1.streamIds, eventIds: first.map((e) => e.id), duplicate: true });
-      const err = await s.append([newEvent()], { ...W, idempotencyKey: "dig-1", requestDigest: "d2" }).catch((e) => e);
-      expect(err?.name).toBe("IdempotencyConflictError");
-      expect(err.original.s).toEqual(r1.streamIds);
-      expect((await s.read({ limit: 10 })).events.map((e) => e.id)).toEqual(first.map((e) => e.id));
-    });
-
-    test("50 concurrent appends with one key store one request; all answer its ids", async () => {
-      const s = open();
-      const rs = await Promise.all(Array.from({ length: 50 }, () => s.append([newEvent()], { ...W, idempotencyKey: "race", requestDigest: "same" })));
-      const page = await s.read({ limit: 100 });
-      expect(page.events).toHaveLength(1);
-      for (const r of rs) expect(r.streamIds).toEqual([page.events[0].streamId]);
-      expect(rs.filter((r) => !r.duplicate)).toHaveLength(1);
-      expect(new Set(rs.map((r) => (r.eventIds ?? [])[0] ?? page.events[0].id))).toEqual(new Set([page.events[0].id]));
     });
 
     test("trimming keeps about maxLen entries and reports what it removed", async () => {
