@@ -1,4 +1,4 @@
-/** Random (version 4) UUIDs sliced from a pool (random-text.ts): the request id minted when a caller sent none. */
+/** Random (version 4) UUIDs sliced from a pool (random-text.ts): the request id minted when a caller sent none, and an event's id when its publisher gave none. */
 import { pooledRecords, writeHex } from "./random-text";
 
 /** A fresh random UUID, lower-case (as crypto.randomUUID()). */
