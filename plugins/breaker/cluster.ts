@@ -3,7 +3,7 @@
  * hash (for instances that start later); every instance applies what the others publish, so gateways
  * open and close together. Embedded mode never constructs this.
  */
-import Redis from "ioredis";
+import Redis from "../../src/lib/redis";
 import type { Logger } from "../../src/core/log";
 import { STATE_NAMES, HALF_OPEN, type StateCode } from "./state-machine";
 import type { BreakerRegistry, BreakerEntry, TransitionRecord } from "./breakers";

@@ -4,7 +4,7 @@
  * the shared pool (they survive a config reload); cluster mode (host.redis_url set) keeps them in a
  * Redis hash per service that every gateway re-reads each `sync_interval`, so all gateways see them.
  */
-import Redis from "ioredis";
+import Redis from "../../src/lib/redis";
 import type { SharedPool } from "../../src/core/shared-pool";
 import type { Logger } from "../../src/core/log";
 import type { TopologyStore } from "./topology-share";

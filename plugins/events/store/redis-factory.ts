@@ -3,7 +3,7 @@
  * or a Redis Cluster), the pool of blocking connections, Bun's native client for the hot publish call,
  * and one RedisEventStore per stream.
  */
-import Redis, { Cluster } from "ioredis";
+import Redis, { Cluster } from "../../../src/lib/redis";
 import { PUBLISH_LUA, PUBLISH_KEYED_LUA } from "./redis-keys";
 import { NativePublisher } from "./native-publish";
 import { BlockingPool, NativeBlockingPool, whenReady, type BlockingReader } from "./redis-blocking-pool";

@@ -5,8 +5,8 @@
  * timeout, a dead-letter stream after N deliveries. A Redis that is down or slow → StoreUnavailableError
  * (the HTTP layer answers 503), never a hang: no offline queue, a command timeout, no blind resend.
  */
-import type Redis from "ioredis";
-import { Cluster } from "ioredis";
+import type Redis from "../../../src/lib/redis";
+import { Cluster } from "../../../src/lib/redis";
 import { keysFor, F, type StreamKeys } from "./redis-keys";
 import type { NativePublisher } from "./native-publish";
 import type { BlockingReader } from "./redis-blocking-pool";

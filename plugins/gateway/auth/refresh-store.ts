@@ -5,7 +5,7 @@
  * SHA-256 of the current secret is stored. Memory store for embedded mode, Redis for a cluster.
  */
 import { createHash, randomBytes } from "node:crypto";
-import type Redis from "ioredis";
+import type Redis from "../../../src/lib/redis";
 
 export interface FamilyData {
   subject: string;

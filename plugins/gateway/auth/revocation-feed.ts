@@ -4,7 +4,7 @@
  * security plugin's GET /tokens/revoked at start and after every Redis reconnect (messages published
  * while we were disconnected are lost; the list fills the hole).
  */
-import Redis from "ioredis";
+import Redis from "../../../src/lib/redis";
 import type { Bus } from "../../../src/core/bus";
 import type { Logger } from "../../../src/core/log";
 

@@ -4,7 +4,7 @@
  * and the switch is logged once per transition, shown in health and in a metric. A probe brings
  * cluster mode back once Redis answers again.
  */
-import Redis from "ioredis";
+import Redis from "../../../src/lib/redis";
 import type { Logger } from "../../../src/core/log";
 import type { PluginMetrics } from "../../../src/core/metrics";
 import type { SharedPool } from "../../../src/core/shared-pool";

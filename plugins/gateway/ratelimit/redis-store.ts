@@ -9,7 +9,7 @@
  * load a hot key costs one Redis command per round trip instead of one per request, with the same
  * outcome as deciding them one by one.
  */
-import type Redis from "ioredis";
+import type Redis from "../../../src/lib/redis";
 import type { GcraPolicy, RateDecision } from "./gcra";
 
 const GCRA_BATCH_LUA = `

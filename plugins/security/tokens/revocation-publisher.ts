@@ -3,7 +3,7 @@
  * has a Redis URL, a pub/sub channel (gateways in other processes). Pub/sub is fire-and-forget, so a
  * gateway that was disconnected catches up from GET /tokens/revoked.
  */
-import Redis from "ioredis";
+import Redis from "../../../src/lib/redis";
 import type { Bus } from "../../../src/core/bus";
 import type { Logger } from "../../../src/core/log";
 import type { TokenRevoked } from "../../../src/contracts/bus-topics";

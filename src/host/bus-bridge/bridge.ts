@@ -12,7 +12,7 @@
  *   the process that has it reads the stream in a consumer group and acknowledges an entry only once the
  *   events plugin has stored it (an entry it could not store is read again).
  */
-import Redis from "ioredis";
+import Redis from "../../lib/redis";
 import type { Bus } from "../../core/bus";
 import type { BusTopics, UpstreamOutcome } from "../../contracts/bus-topics";
 import type { Logger } from "../../core/log";

@@ -5,7 +5,7 @@
  * plugin reads the stream in a consumer group and acknowledges an entry only after "events.ingest"
  * stored it. Entries a consumer took and never acknowledged (it died, or the store failed) are read again.
  */
-import Redis from "ioredis";
+import Redis from "../../lib/redis";
 import type { Bus } from "../../core/bus";
 import type { PlatformEvent } from "../../contracts/bus-topics";
 import type { Logger } from "../../core/log";
