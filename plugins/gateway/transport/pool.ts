@@ -8,6 +8,7 @@
 import type { Socket } from "bun";
 import { UpstreamError } from "./upstream-client";
 import { outsideRequest } from "../../../src/core/request-context";
+import { holdRead, inTurn, releaseRead, type HeldReads } from "../../../src/lib/turn-queue";
 
 const MAX_IDLE_PER_INSTANCE = 256;
 /** A request body up to this size goes out in the same write as its head (one syscall, not two). */
@@ -24,7 +25,7 @@ export interface Pool {
   idle: Conn[];
 }
 
-export interface Conn {
+export interface Conn extends HeldReads {
   socket: Socket<Conn> | null;
   pool: Pool;
   ex: PoolExchange | null;
@@ -64,26 +65,42 @@ export class ConnectionPool {
   private readonly conns = new Set<Conn>();
   private readonly sweeper: ReturnType<typeof setInterval>;
   closed = false;
+  private readonly bytes = (conn: Conn, d: Buffer): void => {
+    const ex = conn.ex;
+    if (ex === null) { this.destroy(conn); return; } // bytes on an idle connection: not a valid HTTP/1.1 peer
+    ex.onData(conn, d);
+  };
+  private readonly heldBytes = (conn: Conn, d: Buffer): void => {
+    try { this.bytes(conn, d); } finally { if (releaseRead(conn) && !conn.paused && !conn.closed) conn.socket?.resume(); }
+  };
+  private readonly writable = (s: Socket<Conn>): void => {
+    const conn = s.data;
+    if (conn.pending) {
+      const p = conn.pending;
+      conn.pending = null;
+      const w = s.write(p);
+      if (w < p.byteLength) { conn.pending = p.subarray(Math.max(0, w)); return; }
+    }
+    if (conn.onDrain) { const d = conn.onDrain; conn.onDrain = null; d(); }
+  };
+  private readonly gone = (conn: Conn): void => this.onClose(conn);
+  private readonly goneSocket = (s: Socket<Conn>): void => this.onClose(s.data);
+  // Response heads, drains and closes are handled at the end of the event-loop turn with the front's, in
+  // the order they came (src/lib/turn-queue.ts): a response's last bytes before its connection's close.
   private readonly handlers = {
     binaryType: "buffer" as const,
+    // A handler that throws goes the way of an error on the socket (Bun's own rule for its handlers).
+    // A response head waits for the end of the turn; the bytes of a body under way go on at once,
+    // unless a read of this connection still waits.
     data: (s: Socket<Conn>, d: Buffer) => {
       const conn = s.data;
-      const ex = conn.ex;
-      if (ex === null) { this.destroy(conn); return; } // bytes on an idle connection: not a valid HTTP/1.1 peer
-      ex.onData(conn, d);
+      if (conn.heldReads === 0 && conn.ex !== null && conn.ex.settled) { this.bytes(conn, d); return; }
+      if (holdRead(conn)) s.pause();
+      inTurn(this.heldBytes, conn, d, this.gone);
     },
-    drain: (s: Socket<Conn>) => {
-      const conn = s.data;
-      if (conn.pending) {
-        const p = conn.pending;
-        conn.pending = null;
-        const w = s.write(p);
-        if (w < p.byteLength) { conn.pending = p.subarray(Math.max(0, w)); return; }
-      }
-      if (conn.onDrain) { const d = conn.onDrain; conn.onDrain = null; d(); }
-    },
-    close: (s: Socket<Conn>) => this.onClose(s.data),
-    error: (s: Socket<Conn>) => this.onClose(s.data),
+    drain: (s: Socket<Conn>) => inTurn(this.writable, s, undefined, this.goneSocket),
+    close: (s: Socket<Conn>) => inTurn(this.gone, s.data, undefined, this.gone),
+    error: (s: Socket<Conn>) => inTurn(this.gone, s.data, undefined, this.gone),
     handshake: (s: Socket<Conn>, ok: boolean, err: Error | null) => {
       const h = s.data.onHandshake;
       s.data.onHandshake = null;
@@ -161,7 +178,7 @@ export class ConnectionPool {
   }
 
   private async connect(pool: Pool, timeoutMs: number): Promise<Conn> {
-    const conn: Conn = { socket: null, pool, ex: null, served: 0, closed: false, pending: null, onDrain: null, paused: false, onHandshake: null };
+    const conn: Conn = { socket: null, pool, ex: null, served: 0, closed: false, pending: null, onDrain: null, paused: false, onHandshake: null, heldReads: 0, heldPaused: false };
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new UpstreamError("timeout", `connect timeout after ${timeoutMs} ms`)), timeoutMs);

@@ -60,6 +60,16 @@ export abstract class FrontSocket {
     if (this.readPaused && !this.closed) { this.readPaused = false; this.socket.resume(); }
   }
 
+  /** Reads held for the end of the turn (src/lib/turn-queue.ts, front.ts). */
+  heldReads = 0;
+  heldPaused = false;
+  /** socket.end() was called: nothing more is read from it. */
+  private ended = false;
+  /** The turn's pause is over: read again, unless this connection paused reading itself or was ended. */
+  resumeHeld(): void {
+    if (!this.readPaused && !this.closed && !this.ended) this.socket.resume();
+  }
+
   // ---- bytes out (WireClient / TunnelClient) ------------------------------------------------------
 
   /** Bytes the socket did not take are copied: callers may reuse their buffer as soon as this returns. */
@@ -93,14 +103,14 @@ export abstract class FrontSocket {
       out.shift();
     }
     this.out = null;
-    if (this.endAfterFlush) { this.socket.end(); return; }
+    if (this.endAfterFlush) { this.ended = true; this.socket.end(); return; }
     const d = this.onDrain;
     if (d !== null) { this.onDrain = null; d(); }
     if (this.nextAfterFlush) { this.nextAfterFlush = false; this.next(); }
   }
 
   protected closeAfterFlush(): void {
-    if (this.out === null) this.socket.end();
+    if (this.out === null) { this.ended = true; this.socket.end(); }
     else this.endAfterFlush = true;
   }
 

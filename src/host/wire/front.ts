@@ -4,10 +4,11 @@
  * Also what the listener does across connections: the head-timeout sweep, certificate renewal, the
  * retirement of upgraded connections, and stopping.
  */
-import type { TCPSocketListener } from "bun";
+import type { Socket, TCPSocketListener } from "bun";
 import { WS_GOING_AWAY } from "../../lib/http1/ws-frames";
 import { FrontConn } from "./front-conn";
 import type { FrontOptions } from "./front-options";
+import { holdRead, inTurn, releaseRead } from "../../lib/turn-queue";
 
 export { HEAD_TIMEOUT_MS, MAX_HEAD_BYTES, type FrontOptions } from "./front-options";
 
@@ -26,8 +27,26 @@ export interface Front {
   closeUpgraded(code: number, reason: string, graceMs: number): Promise<void>;
 }
 
+const frontData = (c: FrontConn, d: Buffer) => {
+  try { c.onData(d); } finally { if (releaseRead(c)) c.resumeHeld(); }
+};
+const frontWritable = (c: FrontConn) => c.onWritable();
+
 export function listenFront(o: FrontOptions): Front {
   const conns = new Set<FrontConn>();
+  const gone = (c: FrontConn) => { conns.delete(c); c.onSocketClose(); };
+  const goneSocket = (s: Socket<FrontConn>) => gone(s.data);
+  // Idle between requests → close; a request body that stopped arriving for as long → drop (the
+  // upstream sees the upload aborted); an upgraded connection with no byte either way for as long →
+  // close; waiting on our side (a slow upstream) → keep waiting.
+  const timedOut = (s: Socket<FrontConn>) => {
+    if (s.data.idle) s.end();
+    else if (s.data.awaitingBody) s.terminate();
+    else if (s.data.rawIdleFor(s.data.rawIdleMs ?? o.idleTimeoutS * 1000)) s.data.goAway(WS_GOING_AWAY, "idle timeout");
+    // A client that stopped reading an answer for as long: drop it (it would hold an upstream connection forever).
+    else if (s.data.writeStalledFor(o.idleTimeoutS * 1000)) s.terminate();
+    else s.timeout(s.data.rawIdleMs !== undefined ? Math.max(1, Math.ceil(s.data.rawIdleMs / 1000)) : o.idleTimeoutS);
+  };
   const listen = (port: number, tls: Bun.TLSOptions | undefined, reusePort: boolean) => Bun.listen<FrontConn>({
     hostname: o.hostname,
     port,
@@ -51,21 +70,19 @@ export function listenFront(o: FrontOptions): Front {
         s.setNoDelay(true);
         s.timeout(o.idleTimeoutS);
       },
-      data(s, d) { s.data.onData(d); },
-      drain(s) { s.data.onWritable(); },
-      close(s) { conns.delete(s.data); s.data.onSocketClose(); },
-      error(s) { conns.delete(s.data); s.data.onSocketClose(); },
-      // Idle between requests → close; a request body that stopped arriving for as long → drop (the
-      // upstream sees the upload aborted); an upgraded connection with no byte either way for as long →
-      // close; waiting on our side (a slow upstream) → keep waiting.
-      timeout(s) {
-        if (s.data.idle) s.end();
-        else if (s.data.awaitingBody) s.terminate();
-        else if (s.data.rawIdleFor(s.data.rawIdleMs ?? o.idleTimeoutS * 1000)) s.data.goAway(WS_GOING_AWAY, "idle timeout");
-        // A client that stopped reading an answer for as long: drop it (it would hold an upstream connection forever).
-        else if (s.data.writeStalledFor(o.idleTimeoutS * 1000)) s.terminate();
-        else s.timeout(s.data.rawIdleMs !== undefined ? Math.max(1, Math.ceil(s.data.rawIdleMs / 1000)) : o.idleTimeoutS);
+      // A new request (the connection idle) is handled at the end of the event-loop turn with the other
+      // sockets' events, in the order they came (src/lib/turn-queue.ts); bytes of a request under way (a
+      // streamed body, a tunnel, a pipe) go on at once, unless a read of this connection still waits.
+      data(s, d) {
+        const c = s.data;
+        if (c.heldReads === 0 && !c.idle) { c.onData(d); return; }
+        if (holdRead(c)) s.pause();
+        inTurn(frontData, c, d, gone);
       },
+      drain(s) { inTurn(frontWritable, s.data, undefined, gone); },
+      close(s) { inTurn(gone, s.data, undefined, gone); },
+      error(s) { inTurn(gone, s.data, undefined, gone); },
+      timeout(s) { inTurn(timedOut, s, undefined, goneSocket); },
     },
   });
   // A TLS front binds with SO_REUSEPORT so retls() can open a second listener on the port; a plain bind
