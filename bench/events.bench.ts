@@ -17,7 +17,7 @@
  *     ours (plain fetch and the typed EventClient) and NATS JetStream (file storage, acknowledged publishes;
  *     bench/peers/nats-stream.ts): single publishes (64 in flight), batches of 100 and 500 (8 in flight).
  * Publish → consumer latency at 1,000 events/s: ours over SSE (raw and the typed subscriber) vs a durable
- * JetStream pull consumer with explicit acks (bench/peers/nats-latency.ts), each case warmed up once (1 s,
+ * JetStream pull consumer with explicit acks (bench/peers/nats-latency.ts), each case warmed up once (3 s,
  * unmeasured) first. For this section our servers and redis-server may run on both cores, as nats-server
  * does: pinned, each hop's wake-up waits for whatever else runs on its one core (the Redis round trip was
  * the largest part of our tail with redis-server on CPU 0). CPU µs of the servers from /proc.
@@ -49,6 +49,7 @@ let REDIS_URL = process.env.BENCH_REDIS_URL ?? "";
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const WARM_S = 2;
+const LAT_WARM_S = 3;
 /** Other engineers benchmark on the same 2 cores: wait (bounded) for a quieter machine before measuring. */
 async function waitQuiet(maxWaitS = Number(process.env.BENCH_WAIT_S ?? 45)): Promise<number> {
   const load = () => Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
@@ -149,7 +150,8 @@ try {
   };
   place({ server: "0,1", redis: "0,1" });
   // A fresh server (and this process's client code) compiles its paths in the first seconds: not measured.
-  for (const [, run] of latCases) await run(1);
+  // At 1,000 events/s JSC's optimizing tiers come seconds in (an FTL compile of the head parser took 42 ms).
+  for (const [, run] of latCases) await run(LAT_WARM_S);
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, run, pid] of latCases) {
       loads.push(await waitQuiet());
@@ -257,7 +259,7 @@ Ratio to the bare Elysia peer: Redis **${redisRatio.toFixed(2)}×** in rps (issu
 
 ${table(["path", "events/s (median)", "server CPU µs/event", "rounds", "non-2xx+errors"], batchRows)}
 
-**Publish → consumer latency at 1,000 events/s** (one publisher in the bench process, one publish per event not awaited before the next; latency = arrival in the consumer − before the publish, same process clock; each case warmed up once for 1 s, then ${ROUNDS} rounds × 5 s, sides alternating; our servers${redisProc ? " and redis-server" : ""} on both cores for this section, as nats-server)
+**Publish → consumer latency at 1,000 events/s** (one publisher in the bench process, one publish per event not awaited before the next; latency = arrival in the consumer − before the publish, same process clock; each case warmed up once for ${LAT_WARM_S} s, then ${ROUNDS} rounds × 5 s, sides alternating; our servers${redisProc ? " and redis-server" : ""} on both cores for this section, as nats-server)
 
 ${table(["consumer", "events received", "p50 ms (median)", "p99 ms (median)", "p99 per round", "max ms", "server CPU µs/event (publish + delivery + ack)", "server GCs per 1,000 events (pauses)"], latRows)}
 
