@@ -17,7 +17,10 @@
  *     ours (plain fetch and the typed EventClient) and NATS JetStream (file storage, acknowledged publishes;
  *     bench/peers/nats-stream.ts): single publishes (64 in flight), batches of 100 and 500 (8 in flight).
  * Publish → consumer latency at 1,000 events/s: ours over SSE (raw and the typed subscriber) vs a durable
- * JetStream pull consumer with explicit acks (bench/peers/nats-latency.ts). CPU µs of the servers from /proc.
+ * JetStream pull consumer with explicit acks (bench/peers/nats-latency.ts), each case warmed up once (3 s,
+ * unmeasured) first. For this section our servers and redis-server may run on both cores, as nats-server
+ * does: pinned, each hop's wake-up waits for whatever else runs on its one core (the Redis round trip was
+ * the largest part of our tail with redis-server on CPU 0). CPU µs of the servers from /proc.
  */
 import { Elysia } from "elysia";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -30,7 +33,7 @@ import { jetstreamLatency, sseLatency, subscriberLatency, type LatencyOut } from
 import { createBenchStream, natsServerPid, NATS_URL, type BenchStream } from "./peers/nats-stream";
 import { compareSection, ratioOf, runCase, type Case, type Sample } from "./peers/nats-compare";
 import { exportTree } from "./lib/baseline";
-import { freePort, startEventsServer, startPrivateRedis, type EventsServer, type GcCount } from "./lib/events-servers";
+import { freePort, setAffinity, startEventsServer, startPrivateRedis, type EventsServer, type GcCount } from "./lib/events-servers";
 
 // Child mode: the bare Elysia peer.
 const peerIdx = Bun.argv.indexOf("--peer-elysia");
@@ -46,6 +49,7 @@ let REDIS_URL = process.env.BENCH_REDIS_URL ?? "";
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const WARM_S = 2;
+const LAT_WARM_S = 3;
 /** Other engineers benchmark on the same 2 cores: wait (bounded) for a quieter machine before measuring. */
 async function waitQuiet(maxWaitS = Number(process.env.BENCH_WAIT_S ?? 45)): Promise<number> {
   const load = () => Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
@@ -125,25 +129,37 @@ try {
   const latency: Record<string, (LatencyOut & { cpuUs: number; gc?: GcCount })[]> = {};
   const gcOf = new Map<number, GcCount>(servers.flatMap((s) => (s.gc ? [[s.pid, s.gc] as [number, GcCount]] : [])));
   const OWN_CLIENTS = "ours, Redis store, typed EventClient → typed EventSubscriberClient";
-  const latCases: [string, () => Promise<LatencyOut>, number | undefined][] = [
-    ["ours, Redis store, SSE", () => sseLatency(redisEv.url, 1000, 5), redisEv.pid],
-    ["NATS JetStream, pull consumer", () => jetstreamLatency(NATS_URL, stream, 1000, 5), natsPid],
-    ["ours, embedded store, SSE", () => sseLatency(embedded.url, 1000, 5), embedded.pid],
-    ["ours, Redis store, typed EventSubscriberClient", () => subscriberLatency(redisEv.url, 1000, 5), redisEv.pid],
-    [OWN_CLIENTS, () => subscriberLatency(redisEv.url, 1000, 5, "client"), redisEv.pid],
+  type LatCase = [string, (seconds: number) => Promise<LatencyOut>, number | undefined];
+  const latCases: LatCase[] = [
+    ["ours, Redis store, SSE", (s) => sseLatency(redisEv.url, 1000, s), redisEv.pid],
+    ["NATS JetStream, pull consumer", (s) => jetstreamLatency(NATS_URL, stream, 1000, s), natsPid],
+    ["ours, embedded store, SSE", (s) => sseLatency(embedded.url, 1000, s), embedded.pid],
+    ["ours, Redis store, typed EventSubscriberClient", (s) => subscriberLatency(redisEv.url, 1000, s), redisEv.pid],
+    [OWN_CLIENTS, (s) => subscriberLatency(redisEv.url, 1000, s, "client"), redisEv.pid],
     // BENCH_BASELINE: the same consumers of the "before" servers, in the same rounds.
-    ...before.flatMap((b): [string, () => Promise<LatencyOut>, number][] => [
-      [`ours, ${b.name}, SSE`, () => sseLatency(b.url, 1000, 5), b.pid],
-      ...(b.name.startsWith("redis") ? [[`ours, ${b.name}, typed EventSubscriberClient`, () => subscriberLatency(b.url, 1000, 5), b.pid] as [string, () => Promise<LatencyOut>, number]] : []),
+    ...before.flatMap((b): LatCase[] => [
+      [`ours, ${b.name}, SSE`, (s) => sseLatency(b.url, 1000, s), b.pid],
+      ...(b.name.startsWith("redis") ? [[`ours, ${b.name}, typed EventSubscriberClient`, (s: number) => subscriberLatency(b.url, 1000, s), b.pid] as LatCase] : []),
     ]),
   ];
+  // Both cores for ours during this section, as nats-server has them (see the header); pinned again after.
+  const ours = [redisEv, embedded, ...before];
+  const place = (cpus: { server: string; redis: string }) => {
+    for (const s of ours) setAffinity(s.pid, cpus.server);
+    if (redisProc) setAffinity(redisProc.pid, cpus.redis);
+  };
+  place({ server: "0,1", redis: "0,1" });
+  // A fresh server (and this process's client code) compiles its paths in the first seconds: not measured.
+  // At 1,000 events/s JSC's optimizing tiers come seconds in (an FTL compile of the head parser took 42 ms).
+  for (const [, run] of latCases) await run(LAT_WARM_S);
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [name, run, pid] of latCases) {
+    // Every other round in reverse: no case always runs first (after the previous round's disk writes) or last.
+    for (const [name, run, pid] of round % 2 ? [...latCases].reverse() : latCases) {
       loads.push(await waitQuiet());
       const t0 = pid ? cpuTicks(pid) : 0;
       const g = pid !== undefined ? gcOf.get(pid) : undefined;
       const g0 = g && { ...g };
-      const out = await run();
+      const out = await run(5);
       const gc = g && g0 && { eden: g.eden - g0.eden, full: g.full - g0.full, pauseMs: g.pauseMs - g0.pauseMs };
       const l = { ...out, cpuUs: pid ? (((cpuTicks(pid) - t0) / TICKS_PER_SECOND) * 1e6) / out.sent : NaN, gc };
       (latency[name] ??= []).push(l);
@@ -151,6 +167,7 @@ try {
     }
   }
   if (process.env.BENCH_ONLY === "latency") throw new QuickCheck();
+  place({ server: "1", redis: "0" });
 
   // Acknowledged publishes from one client process: ours vs JetStream, same in-flight count.
   const cases: Case[] = [];
@@ -245,7 +262,7 @@ Ratio to the bare Elysia peer: Redis **${redisRatio.toFixed(2)}×** in rps (issu
 
 ${table(["path", "events/s (median)", "server CPU µs/event", "rounds", "non-2xx+errors"], batchRows)}
 
-**Publish → consumer latency at 1,000 events/s** (one publisher in the bench process, one publish per event not awaited before the next; latency = arrival in the consumer − before the publish, same process clock; ${ROUNDS} rounds × 5 s, sides alternating)
+**Publish → consumer latency at 1,000 events/s** (one publisher in the bench process, one publish per event not awaited before the next; latency = arrival in the consumer − before the publish, same process clock; each case warmed up once for ${LAT_WARM_S} s, then ${ROUNDS} rounds × 5 s, sides alternating; our servers${redisProc ? " and redis-server" : ""} on both cores for this section, as nats-server)
 
 ${table(["consumer", "events received", "p50 ms (median)", "p99 ms (median)", "p99 per round", "max ms", "server CPU µs/event (publish + delivery + ack)", "server GCs per 1,000 events (pauses)"], latRows)}
 

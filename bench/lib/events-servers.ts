@@ -31,6 +31,11 @@ async function countGcs(stderr: ReadableStream<Uint8Array>, gc: GcCount): Promis
   }
 }
 
+/** Moves every thread of `pid` onto `cpus` ("0,1", "1") now; nothing without taskset. */
+export function setAffinity(pid: number, cpus: string): void {
+  if (Bun.which("taskset")) Bun.spawnSync(["taskset", "-a", "-p", "-c", cpus, String(pid)], { stdout: "ignore", stderr: "ignore" });
+}
+
 export const freePort = (): number => { const s = Bun.serve({ port: 0, fetch: () => new Response() }); const p = s.port!; s.stop(true); return p; };
 
 /** A redis-server of the bench's own in `dir`, pinned to `cpu`; resolves once it answers. */

@@ -1,9 +1,9 @@
 /**
  * At-least-once delivery over Server-Sent Events, one stream per (group, consumer).
- * Loop: first this consumer's own pending entries (a reconnect resumes with them), then new entries
- * (XREADGROUP BLOCK), and every claim interval the group's entries idle past the visibility timeout
- * (another consumer died or stalled) are claimed and sent here; those delivered max_deliveries times go
- * to the dead-letter stream. Nothing is acked here: the consumer acks with POST /events/ack.
+ * First this consumer's own pending entries (a reconnect resumes with them), then two loops side by side:
+ * new entries (XREADGROUP BLOCK), and every claim interval the group's entries idle past the visibility
+ * timeout (another consumer died or stalled), claimed and sent here; those delivered max_deliveries times
+ * go to the dead-letter stream. Nothing is acked here: the consumer acks with POST /events/ack.
  * Events outside `types` are acked without being sent: `types` is the group's filter (fixed by its first
  * subscription, the same for every member: app.ts refuses another with EV_ERR_GROUP_FILTER_MISMATCH), so
  * an event skipped here concerns no member of the group.
@@ -13,6 +13,7 @@ import type { Delivery, EventStore } from "./store/types";
 import type { EventMetrics } from "./metrics";
 import { nowMs, type Tracer } from "../../src/lib/trace/trace";
 import { deadLetterSpans, deliverySpans } from "./tracing";
+import { sleep } from "../../src/lib/resilience";
 
 export interface SubscribeOptions {
   group: string;
@@ -60,6 +61,8 @@ export interface SseSink {
 export class Subscription {
   private closed = false;
   private sink?: SseSink;
+  /** When the stream last carried something (a heartbeat follows heartbeatMs of nothing). */
+  private lastSend = Date.now();
   /** Aborted on close: a blocked store read ends at once, so a reader already gone takes no new entries. */
   private readonly abort = new AbortController();
 
@@ -115,12 +118,8 @@ export class Subscription {
   }
 
   private async run() {
-    const { group, consumer, batch, visibilityMs, maxDeliveries, heartbeatMs, blockMs, tracer } = this.opts;
+    const { group, consumer, batch, visibilityMs, heartbeatMs, blockMs, tracer } = this.opts;
     const at = (): number => (tracer ? nowMs() : 0);
-    const claimEveryMs = Math.max(50, Math.min(1000, Math.floor(visibilityMs / 4)));
-    let lastClaim = Date.now();
-    let lastSend = Date.now();
-    let failures = 0;
     try {
       let after: string | undefined;
       while (!this.closed) {
@@ -135,33 +134,54 @@ export class Subscription {
     } catch (err) {
       this.log.warn("subscriber could not resume its pending entries", { group, consumer, err });
     }
+    // Claims go on beside the reads: a new entry never waits for a claim's round trips (XPENDING, XAUTOCLAIM).
+    if (!this.closed) void this.claimLoop(Math.max(50, Math.min(1000, Math.floor(visibilityMs / 4))));
+    let failures = 0;
     while (!this.closed) {
       try {
-        const now = Date.now();
-        let backlog = false;
-        if (now - lastClaim >= claimEveryMs) {
-          lastClaim = now;
-          await this.caughtUp();
-          const t0 = at();
-          const claimed = await this.store.claimIdle(group, consumer, visibilityMs, batch, maxDeliveries);
-          for (const e of claimed.deadLettered) this.metrics.deadLettered(e.type);
-          if (tracer && claimed.deadLettered.length) deadLetterSpans(tracer, claimed.deadLettered, { stream: this.store.stream, group, consumer }, maxDeliveries, t0, nowMs());
-          if (claimed.deliveries.length) { await this.send(claimed.deliveries, true, t0); lastSend = Date.now(); }
-          // A full batch means more idle entries are waiting (a dead consumer's backlog): claim again next turn.
-          if (claimed.deliveries.length + claimed.deadLettered.length >= batch) { lastClaim = 0; backlog = true; }
-        }
         if (this.sink!.behind() !== undefined) await this.caughtUp(); // no await (a tick) per delivery when it keeps up
         if (this.closed) break;
         const t0 = at();
-        const fresh = await this.store.readGroup(group, consumer, batch, backlog ? 0 : Math.min(blockMs, claimEveryMs), this.abort.signal);
-        if (fresh.length) { await this.send(fresh, false, t0); lastSend = Date.now(); }
-        else if (Date.now() - lastSend >= heartbeatMs && !this.closed) { this.sink!.write(": heartbeat\n\n"); lastSend = Date.now(); }
+        const fresh = await this.store.readGroup(group, consumer, batch, blockMs, this.abort.signal);
+        if (fresh.length) { await this.send(fresh, false, t0); this.lastSend = Date.now(); }
+        else if (Date.now() - this.lastSend >= heartbeatMs && !this.closed) { this.sink!.write(": heartbeat\n\n"); this.lastSend = Date.now(); }
         failures = 0;
       } catch (err) {
         if (this.closed) break;
         failures++;
         this.log.warn("subscription read failed", { group, consumer, err, failures });
         if (failures >= 5) { this.close(); break; } // the client reconnects (with backoff) and resumes from its pending entries
+        await Bun.sleep(Math.min(1000, 50 * 2 ** failures));
+      }
+    }
+  }
+
+  /**
+   * Every `everyMs`, the group's entries idle past the visibility timeout are claimed and sent here (dead
+   * letters past max_deliveries); a full batch claims again at once (a dead consumer's backlog).
+   */
+  private async claimLoop(everyMs: number) {
+    const { group, consumer, batch, visibilityMs, maxDeliveries, tracer } = this.opts;
+    let failures = 0;
+    let backlog = false;
+    while (!this.closed) {
+      try {
+        if (!backlog) await sleep(everyMs, this.abort.signal); // rejects once closed
+        await this.caughtUp();
+        if (this.closed) break;
+        const t0 = tracer ? nowMs() : 0;
+        const claimed = await this.store.claimIdle(group, consumer, visibilityMs, batch, maxDeliveries);
+        for (const e of claimed.deadLettered) this.metrics.deadLettered(e.type);
+        if (tracer && claimed.deadLettered.length) deadLetterSpans(tracer, claimed.deadLettered, { stream: this.store.stream, group, consumer }, maxDeliveries, t0, nowMs());
+        if (claimed.deliveries.length) { await this.send(claimed.deliveries, true, t0); this.lastSend = Date.now(); }
+        backlog = claimed.deliveries.length + claimed.deadLettered.length >= batch;
+        failures = 0;
+      } catch (err) {
+        if (this.closed) break;
+        backlog = false;
+        failures++;
+        this.log.warn("subscription claim failed", { group, consumer, err, failures });
+        if (failures >= 5) { this.close(); break; } // as for reads: the client reconnects and resumes
         await Bun.sleep(Math.min(1000, 50 * 2 ** failures));
       }
     }
