@@ -92,9 +92,10 @@ test("crash safety: every line acknowledged before a SIGKILL is in the file, and
   expect(acked.length).toBeGreaterThanOrEqual(200);
   // The kill can land inside the write of the batch after the last acknowledged one (the kernel stops a write
   // to a file at a page boundary for a fatal signal): the file may end in a cut line, never an acknowledged one.
-  const onDisk = readFileSync(file, "utf8");
-  const complete = onDisk.slice(0, onDisk.lastIndexOf("\n") + 1);
-  const cut = Buffer.byteLength(onDisk) - Buffer.byteLength(complete);
+  const onDisk = readFileSync(file);
+  const end = onDisk.lastIndexOf(10) + 1;
+  const complete = onDisk.toString("utf8", 0, end);
+  const cut = onDisk.length - end;
   const ids = new Set(complete.split("\n").filter(Boolean).map((l) => JSON.parse(l).request_id));
   for (const i of acked) for (let k = 0; k < 5; k++) expect(ids.has(`${i}-${k}`)).toBe(true);
   // A kill between a batch's write and its seal, or inside the write, is reported at the next start (recorded
