@@ -77,6 +77,14 @@ async function users(...args: string[]): Promise<{ code: number; out: string; st
   return { code: await p.exited, out: out + err, stdout: out };
 }
 
+/**
+ * Each test is real work in child processes: a host start (bounded by start()'s own 20 s), or a dozen
+ * `bun run users` (two bun processes each, argon2id hashes) and logins (argon2id verifies). ~2 s on a quiet
+ * 2-core machine, 3+ s loaded by benchmarks: bun test's default 5 s (a run without --timeout; bunfig's
+ * [test] timeout is not read by bun) is not enough.
+ */
+const PROCESS_WORK_MS = 30_000;
+
 describe("login on first start", () => {
   let password = "";
 
@@ -104,7 +112,7 @@ describe("login on first start", () => {
     const r = await trading(ok.token);
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body)).toMatchObject({ ok: true, path: "/orders" });
-  });
+  }, PROCESS_WORK_MS);
 
   test("bun run users add / list / passwd / scopes / remove: the running gateway sees each change", async () => {
     expect((await users("add", "carol", "--scopes", "trade", "--password", "carol-pw-1")).code).toBe(0);
@@ -137,7 +145,7 @@ describe("login on first start", () => {
     expect((await users("add", "bad name", "--password", "whatever-1")).code).toBe(2);
     expect((await users("add", "eve", "--scopes", "a b", "--password", "whatever-1")).code).toBe(2);
     expect((await users("add", "eve", "--password", "short")).code).toBe(2);
-  });
+  }, PROCESS_WORK_MS);
 
   test("a second start prints no login; the stored admin still logs in", async () => {
     await stop();
@@ -147,7 +155,7 @@ describe("login on first start", () => {
     const ok = await login("admin", password);
     expect(ok.status).toBe(200);
     expect((await trading(ok.token)).status).toBe(200);
-  });
+  }, PROCESS_WORK_MS);
 
   test("config users win over the store on a name clash, and the start says so", async () => {
     await stop();
@@ -159,5 +167,5 @@ describe("login on first start", () => {
     expect((await login("admin", "from-config-pw")).status).toBe(200);
     expect((await login("dave", "dave-pw-12")).status).toBe(200); // the store still serves the other names
     await stop();
-  });
+  }, PROCESS_WORK_MS);
 });

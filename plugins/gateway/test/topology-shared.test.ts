@@ -27,6 +27,13 @@ interface View { shared?: string; sources?: { id: string; edges: number }[]; edg
 const topology = async (url: string) => (await (await fetch(`${url}/topology`)).json()) as View;
 const requestsOn = (v: View, route: string) => v.edges.filter((e) => e.route === route).reduce((n, e) => n + e.requests, 0);
 
+/**
+ * Each test starts gateways (hosts, or a process with two workers: up to 20 s allowed below) and waits for a
+ * publish turn (every 2 s, `until` allows 8 s): ~3 s on a quiet machine, more when loaded; bun's default 5 s
+ * (a run without --timeout) is shorter than the waits the tests themselves allow.
+ */
+const WORK_MS = 45_000;
+
 async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 8000): Promise<T> {
   const deadline = Date.now() + ms;
   let last: T | undefined;
@@ -58,7 +65,7 @@ describe("two hosts on one Redis", () => {
     await b.stop();
     const after = await topology(a.url("gateway"));
     expect({ quotes: requestsOn(after, "quotes"), orders: requestsOn(after, "orders"), sources: after.sources?.length }).toEqual({ quotes: 5, orders: 0, sources: 1 });
-  });
+  }, WORK_MS);
 });
 
 describe("host.workers: 2 on one Redis", () => {
@@ -69,15 +76,22 @@ describe("host.workers: 2 on one Redis", () => {
   afterAll(async () => { proc?.kill("SIGTERM"); await proc?.exited; rmSync(dir, { recursive: true, force: true }); });
 
   test("GET /topology from either worker counts the requests both proxied", async () => {
-    writeFileSync(join(dir, "config.yaml"), `host:\n  data_dir: ${join(dir, "data")}\n  bind: 127.0.0.1\n  log_level: warn\n  workers: 2\n  redis_url: "${SHARED_REDIS_URL}"\nplugins:\n  gateway:\n    port: ${port}\n${gateway(p)}`);
-    proc = Bun.spawn(["bun", "run", join(import.meta.dir, "../../../src/main.ts"), "--config", join(dir, "config.yaml"), "--only", "gateway"], {
-      cwd: dir, env: { ...process.env, REDIS_URL: "", TRADPAL_PLATFORM: `topology-workers-${process.pid}` }, stdout: "ignore", stderr: "ignore",
+    writeFileSync(join(dir, "config.yaml"), `host:\n  data_dir: ${join(dir, "data")}\n  bind: 127.0.0.1\n  log_level: info\n  workers: 2\n  redis_url: "${SHARED_REDIS_URL}"\nplugins:\n  gateway:\n    port: ${port}\n    access_log: { enabled: false }\n${gateway(p)}`);
+    const spawned = Bun.spawn(["bun", "run", join(import.meta.dir, "../../../src/main.ts"), "--config", join(dir, "config.yaml"), "--only", "gateway"], {
+      cwd: dir, env: { ...process.env, REDIS_URL: "", TRADPAL_PLATFORM: `topology-workers-${process.pid}` }, stdout: "pipe", stderr: "pipe",
     });
+    proc = spawned;
+    let out = "";
+    for (const s of [spawned.stdout, spawned.stderr]) void (async () => { for await (const c of s) out += new TextDecoder().decode(c); })();
     const url = `http://127.0.0.1:${port}`;
-    // Both workers up: their fields are in the store (each publishes as it starts).
+    // Both workers up: each logged "host started" (its gateway listens: a worker publishes its field as
+    // the gateway is built, before the port is bound, so two fields alone let all the requests below go to
+    // the one worker listening yet) and its field is in the store.
+    const started = () => out.split("\n").filter((l) => l.startsWith("{") && l.includes(`"msg":"host started"`)).length;
     const redis = new Redis(SHARED_REDIS_URL);
     try {
-      await until("two workers publishing", async () => ((await redis.hlen(`${p}topology`)) === 2 ? true : undefined), 20_000);
+      await until("two workers listening and publishing", async () => (started() === 2 && (await redis.hlen(`${p}topology`)) === 2 ? true : undefined), 20_000)
+        .catch((err: Error) => { throw new Error(`${err.message}\n${out}`); });
     } finally {
       redis.disconnect();
     }
@@ -90,7 +104,7 @@ describe("host.workers: 2 on one Redis", () => {
     });
     // Both workers proxied some of them (one edge each), and every answer merged the two.
     for (const v of views) expect(v.sources!.map((s) => s.edges)).toEqual([1, 1]);
-  });
+  }, WORK_MS);
 });
 
 afterAll(() => origin.stop(true));
