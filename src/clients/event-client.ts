@@ -6,7 +6,9 @@
  *   await events.publish(EventType.ORDER_FILLED, { order_id: "o1", symbol: "BTC/USDT", side: "BUY", quantity: 1, price: 100 });
  *
  * Every publish carries an Idempotency-Key, so the built-in retries (503, no answer) never store an
- * event twice; a resolved publish means the service stored it durably (201). A retry (or a repeat with
+ * event twice; a resolved publish means the service stored it durably (201). Publishes made in one turn
+ * of the event loop go out as one atomic batch under one key, each answered on its own
+ * (publish-coalescer.ts; `coalesce: false` for one request per publish). A retry (or a repeat with
  * the same `idempotencyKey`) that the service had already stored resolves with the FIRST request's
  * ids and stream ids and `duplicate: true`. Reusing a key for a different body rejects with a
  * ServiceError { status: 409, code: "EV_ERR_IDEMPOTENCY_CONFLICT", where: "header.idempotency-key",
@@ -50,7 +52,6 @@ export interface PublishOptions {
   /** W3C trace context to publish under (stored with the event: its consumers' spans join this trace). */
   traceparent?: string;
 }
-
 
 export interface EventQuery {
   types?: EventTypeName[];
