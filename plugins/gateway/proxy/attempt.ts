@@ -160,6 +160,9 @@ export class AttemptDriver<A extends Discardable> {
     this.lane.send(member, route.perTryTimeoutMs > 0 ? Math.min(this.deadline, now + route.perTryTimeoutMs) : this.deadline, now);
   }
 
+  /** go() after a backoff: its own method, so result()'s every call makes no closure scope. */
+  private goAfter(delayMs: number): void { setTimeout(() => this.go(), delayMs); }
+
   /** The attempt in flight is over: `status` (0 with `err` when no response came) and the answer to relay or discard. */
   result(status: number, err: UpstreamErrorKind | undefined, answer: A | undefined): void {
     const route = this.route;
@@ -179,7 +182,7 @@ export class AttemptDriver<A extends Discardable> {
       const delay = fullJitterBackoff(this.attempt, route.backoffBaseMs, route.backoffCapMs);
       this.attempt++;
       this.exclude = member;
-      if (delay > 0) setTimeout(() => this.go(), delay);
+      if (delay > 0) this.goAfter(delay);
       else this.go();
       return;
     }

@@ -88,12 +88,16 @@ export class WireAttempts implements AttemptLane<WireAnswer>, RelayListener, Bod
     if (bulkhead === undefined) { this.driver.go(); return; }
     const slot = enterBulkhead(this.route);
     if (slot === true) this.start();
-    else if (slot instanceof Promise) {
-      slot.then((s) => (s === true ? this.start() : this.driver.refuse(s))).catch((err: unknown) => {
-        this.core.o.log.error("wire attempt failed", { err, request_id: this.call.requestId });
-        this.client.abort();
-      });
-    } else this.driver.refuse(slot);
+    else if (slot instanceof Promise) this.startWhen(slot);
+    else this.driver.refuse(slot);
+  }
+
+  /** A queued bulkhead slot: its own method, so run()'s every call makes no closure scope. */
+  private startWhen(slot: Promise<true | Refusal>): void {
+    slot.then((s) => (s === true ? this.start() : this.driver.refuse(s))).catch((err: unknown) => {
+      this.core.o.log.error("wire attempt failed", { err, request_id: this.call.requestId });
+      this.client.abort();
+    });
   }
 
   private start(): void {

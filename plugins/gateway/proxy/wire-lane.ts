@@ -41,6 +41,14 @@ function policyDone(core: ProxyCore, pool: ConnectionPool, req: WireRequest, cli
   attempts.run();
 }
 
+/** The edge's verdict once it comes: its own function, so the handler's every call makes no closure scope. */
+function policyLater(core: ProxyCore, pool: ConnectionPool, req: WireRequest, client: WireClient, route: CompiledRoute, call: Call, v: Promise<PolicyVerdict>): void {
+  v.then(
+    (d) => policyDone(core, pool, req, client, route, call, d),
+    (err: unknown) => { core.o.log.error("edge check failed", { err }); client.abort(); },
+  );
+}
+
 export function createWireHandler(core: ProxyCore, pool: ConnectionPool): WireHandler {
   const o = core.o;
   const wire = function wire(req: WireRequest, client: WireClient): boolean {
@@ -62,14 +70,8 @@ export function createWireHandler(core: ProxyCore, pool: ConnectionPool): WireHa
     if (isRefusal(route)) { refuseOnWire(core, req, client, call, route); return true; }
     core.trace?.route(call.requestId, call.method, call.path, route, h);
     const v = checkPolicy(core, call, req, route);
-    if (v instanceof Promise) {
-      v.then(
-        (d) => policyDone(core, pool, req, client, route, call, d),
-        (err: unknown) => { o.log.error("edge check failed", { err }); client.abort(); },
-      );
-    } else {
-      policyDone(core, pool, req, client, route, call, v);
-    }
+    if (v instanceof Promise) policyLater(core, pool, req, client, route, call, v);
+    else policyDone(core, pool, req, client, route, call, v);
     return true;
   };
   // Offered streamed bodies, Expect: 100-continue and HTTP/1.0 too (src/core/wire.ts): parsed once, relayed from here.

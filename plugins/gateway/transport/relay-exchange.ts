@@ -180,10 +180,13 @@ export class RelayExchange implements PoolExchange, BodyCarrier {
       }
     }
     // More body to come: a client leaving now drops the upstream connection (no closure for an answer relayed whole).
-    client.onClose = () => this.clientGone();
+    this.watchClient(client);
     client.write(out.subarray(0, headLen));
     if (at < rest.length) this.forward(conn, at === 0 ? rest : rest.subarray(at));
   }
+
+  /** A client leaving mid-body drops the upstream connection: its own method, so send()'s every call makes no closure scope. */
+  private watchClient(client: WireClient): void { client.onClose = () => this.clientGone(); }
 
   /**
    * The upstream switched protocols (101): send the client `head`, then both connections become one
