@@ -79,6 +79,34 @@ describe("batched decisions (one script call per round trip)", () => {
     expect(ds.filter((d) => !d.reject)).toHaveLength(600);
     expect((g.health() as any).ratelimit.mode).toBe("redis");
   });
+
+  test("policies of different numbers and many keys in the same calls: each decided by its own numbers", async () => {
+    // Three policies (two with the same numbers under different names) queued together, so one script
+    // call carries several policies' arguments and keys whose waiters differ in count.
+    const a = route("mixA", { rate: "3/min" });
+    const b = route("mixB", { rate: "7/hour" });
+    const c = route("mixC", { rate: "3/min" });
+    const g = await make(SHARED_REDIS_URL, uniquePrefix(), [a, b, c]);
+    const asks: [EdgeRoute, string][] = [];
+    for (let i = 0; i < 12; i++) for (const r of [a, b, c]) asks.push([r, `10.42.0.${i % 4}`]);
+    const ds = await Promise.all(asks.map(([r, ip]) => decide(g.check(new Request("http://gw/"), r, ip))));
+    const passed = (r: EdgeRoute, ip: string) => ds.filter((d, i) => asks[i][0] === r && asks[i][1] === ip && !d.reject).length;
+    for (let k = 0; k < 4; k++) {
+      expect(passed(a, `10.42.0.${k}`)).toBe(3);
+      expect(passed(b, `10.42.0.${k}`)).toBe(3); // 3 asked per key, all within 7/hour
+      expect(passed(c, `10.42.0.${k}`)).toBe(3);
+    }
+    // The numbers each answer carries come from its own policy: remaining counts down from limit - 1.
+    const remainingOf = (r: EdgeRoute, ip: string) => ds.filter((d, i) => asks[i][0] === r && asks[i][1] === ip && !d.reject)
+      .map((d) => Number(/;r=(\d+);/.exec(Object.fromEntries(d.responseHeaders!).ratelimit)![1]));
+    expect(remainingOf(b, "10.42.0.1")).toEqual([6, 5, 4]);
+    expect(remainingOf(a, "10.42.0.2")).toEqual([2, 1, 0]);
+    // A 4th ask on a 3/min key waits ~20 s for its slot; the 7/hour one still passes.
+    const [late, open] = await Promise.all([decide(g.check(new Request("http://gw/"), a, "10.42.0.3")), decide(g.check(new Request("http://gw/"), b, "10.42.0.3"))]);
+    expect(Number(late.reject!.headers.get("retry-after"))).toBeGreaterThanOrEqual(19);
+    expect(Number(late.reject!.headers.get("retry-after"))).toBeLessThanOrEqual(20);
+    expect(open.reject).toBeUndefined();
+  });
 });
 
 describe("Redis stopped during load", () => {
