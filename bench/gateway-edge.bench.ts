@@ -9,6 +9,7 @@
  *   B  the same route with auth_required (HS256 bearer token) + a local rate limit,
  *   C  the same with the rate limit decided in Redis (cluster mode), one subject (one hot key),
  *   D  gateway C under traffic from 1000 subjects (1000 tokens, 1000 keys: little batching).
+ * EDGE_BENCH_BASELINE=<checkout> adds D0, D run by that checkout's gateway (a paired before/after; RESULTS.md untouched).
  * Every variant sends a bearer token (A ignores it), so the bytes on the wire are the same.
  * Interleaved rounds A B C D × 3 with wrk (64 connections, 1 thread, the same request() script in every
  * variant: one token for A–C, 1000 for D) pinned to CPU 0, gateways pinned
@@ -48,7 +49,7 @@ const token = await new SignJWT({ sub: "bench-user", scope: "trade read" })
 
 // ---------- part 1: through the real gateway ----------
 
-interface Variant { key: string; label: string; edge: string; service: string; headers: Record<string, string>; tokens?: string[]; sameAs?: string }
+interface Variant { key: string; label: string; edge: string; service: string; headers: Record<string, string>; tokens?: string[]; sameAs?: string; root?: string }
 
 const redisPrefix = `tradpal:bench:edge:${process.pid}:${Date.now()}:`;
 /**
@@ -78,6 +79,13 @@ const variants: Variant[] = [
   { key: "C", label: "JWT (HS256) + Redis rate limit (cluster), 1 subject", edge: `    auth: { hs256_secret: "${SECRET}" }\n    rate_limiting: { store: redis, redis_url: "${REDIS_URL}", key_prefix: "${redisPrefix}" }\n`, service: "        auth_required: true\n        scopes: [trade]\n        rate_limit: 1000000000/min\n", headers: { authorization: `Bearer ${token}` } },
   { key: "D", label: "JWT (HS256) + Redis rate limit (cluster), 1000 subjects", edge: "", service: "", headers: {}, tokens: await Promise.all(Array.from({ length: 1000 }, (_, i) => new SignJWT({ sub: `bench-user-${i}`, scope: "trade" }).setProtectedHeader({ alg: "HS256", typ: "JWT" }).setIssuer("tradpal-gateway").setAudience("tradpal").setIssuedAt().setExpirationTime("2h").sign(new TextEncoder().encode(SECRET)))), sameAs: "C" },
 ];
+/** EDGE_BENCH_BASELINE=<checkout>: D again from another checkout (its gateway process of its own), for a paired before/after. */
+const BASELINE = process.env.EDGE_BENCH_BASELINE;
+if (BASELINE) {
+  const d = variants.find((v) => v.key === "D")!;
+  const c = variants.find((v) => v.key === "C")!;
+  variants.push({ ...d, key: "D0", label: `D from the checkout ${BASELINE}`, edge: c.edge, service: c.service, headers: c.headers, sameAs: undefined, root: BASELINE });
+}
 
 const dir = mkdtempSync(join(tmpdir(), "edge-bench-"));
 const procs: ReturnType<typeof Bun.spawn>[] = [];
@@ -103,7 +111,8 @@ for (const v of variants) {
   const port = freePort();
   const file = join(dir, `gateway-${v.key}.yaml`);
   writeFileSync(file, `host:\n  data_dir: ${join(dir, "data-" + v.key)}\n  log_level: warn\nplugins:\n  gateway:\n    port: ${port}\n    hostname: 127.0.0.1\n${v.edge}    services:\n      - name: bench\n        path_prefix: /api\n        instances:\n          - url: http://127.0.0.1:${originPort}\n        health_check: { enabled: false }\n${v.service}`);
-  const p = Bun.spawn(pin(1, ["bun", join(ROOT, "src/main.ts"), "--config", file, "--only", "gateway"]), { stdout: "ignore", stderr: "inherit", cwd: ROOT, env: { ...process.env, REDIS_URL: "" } });
+  const root = v.root ?? ROOT;
+  const p = Bun.spawn(pin(1, ["bun", join(root, "src/main.ts"), "--config", file, "--only", "gateway"]), { stdout: "ignore", stderr: "inherit", cwd: root, env: { ...process.env, REDIS_URL: "" } });
   procs.push(p);
   const url = `http://127.0.0.1:${port}/api/orders`;
   await waitForUrl(url, 15_000);
@@ -245,6 +254,7 @@ ${table(["operation", "µs/op (median)", "range"], microRows)}
 
 Our synchronous HS256 check is ${(hsJose / hsOurs).toFixed(1)}× cheaper than jose's (${hsOurs.toFixed(2)} vs ${hsJose.toFixed(2)} µs); a repeated token skips it entirely (verified-token LRU).`;
 console.log("\n" + md);
-writeSection("gateway-edge", md);
+if (BASELINE) console.log("(EDGE_BENCH_BASELINE set: a paired check, RESULTS.md left as it was)");
+else writeSection("gateway-edge", md);
 cleanup();
 process.exit(0);

@@ -57,7 +57,11 @@ export class RateLimiter {
       });
       this.client.on("error", (err) => { this.lastError = String((err as Error)?.message ?? err); });
       this.client.on("ready", () => { if (this.mode === "fallback") void this.probe(); });
-      this.redis = new RedisRateStore(this.client, opts.keyPrefix);
+      // A failed call's decisions go to the local counters (and the limiter into fallback), without a catch per decision.
+      this.redis = new RedisRateStore(this.client, opts.keyPrefix, (err, p, key) => {
+        this.enterFallback(String((err as Error)?.message ?? err));
+        return this.fallbackDecide(p, this.local.counters(p), key);
+      });
       this.mode = "redis";
     } else {
       this.mode = "local";
@@ -96,10 +100,7 @@ export class RateLimiter {
       if (this.client!.status !== "ready") {
         this.enterFallback(`redis connection ${this.client!.status}`);
       } else {
-        return this.redis!.decide(p, key).catch((err) => {
-          this.enterFallback(String(err?.message ?? err));
-          return this.fallbackDecide(p, counters, key);
-        });
+        return this.redis!.decide(p, key);
       }
     }
     if (this.mode === "fallback" && cluster) return this.fallbackDecide(p, counters, key);

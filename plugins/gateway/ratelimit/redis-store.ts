@@ -50,8 +50,11 @@ const MAX_KEYS_PER_CALL = 256;
 /** Full Redis keys remembered per policy (the subject → key string): beyond it the memo starts afresh. */
 const MAX_MEMO_KEYS = 10_000;
 
-/** The decisions waiting on one counter, in arrival order. */
-interface Pending { p: GcraPolicy; resolve: ((d: RateDecision) => void)[]; reject: ((err: unknown) => void)[] }
+/** The decisions waiting on one counter (the caller's `key` under policy `p`), in arrival order. */
+interface Pending { p: GcraPolicy; key: string; resolve: ((d: RateDecision) => void)[] }
+
+/** How a decision is made when its script call failed (the limiter's local fallback); it may throw, which rejects. */
+export type FailedDecision = (err: unknown, p: GcraPolicy, key: string) => RateDecision;
 
 type BatchCommand = (numKeys: number, keys: string[], args: string[]) => Promise<string>;
 
@@ -62,7 +65,7 @@ export class RedisRateStore {
   /** Per policy, the caller key → its Redis key (one flat string a request reuses, not a new one each time). */
   private readonly memo = new Map<GcraPolicy, Map<string, string>>();
 
-  constructor(readonly client: Redis, private readonly prefix: string) {
+  constructor(readonly client: Redis, private readonly prefix: string, private readonly failed: FailedDecision) {
     const c = client as Redis & { tradpalGcraBatch2?: BatchCommand };
     if (!c.tradpalGcraBatch2) client.defineCommand("tradpalGcraBatch2", { lua: GCRA_BATCH_LUA }); // numkeys given per call
     this.run = c.tradpalGcraBatch2!.bind(client);
@@ -81,12 +84,13 @@ export class RedisRateStore {
     return rk;
   }
 
+  /** Never rejects while `failed` answers: a failed call's decisions are made by it. */
   decide(p: GcraPolicy, key: string): Promise<RateDecision> {
     const rk = this.keyOf(p, key);
     let entry = this.queue.get(rk);
-    if (entry === undefined) this.queue.set(rk, (entry = { p, resolve: [], reject: [] }));
-    const e = entry;
-    const decided = new Promise<RateDecision>((resolve, reject) => { e.resolve.push(resolve); e.reject.push(reject); });
+    if (entry === undefined) this.queue.set(rk, (entry = { p, key, resolve: [] }));
+    const waiting = entry.resolve;
+    const decided = new Promise<RateDecision>((resolve) => { waiting.push(resolve); });
     if (!this.busy) this.flush();
     return decided;
   }
@@ -131,13 +135,22 @@ export class RedisRateStore {
         for (const e of batch.values()) distribute(e.resolve, readInt(out), readInt(out), readInt(out), readInt(out));
       },
       (err) => {
-        for (const e of batch.values()) rejectAll(e.reject, err);
+        for (const e of batch.values()) this.fail(e, err);
         // Whatever queued behind a failed call would most likely wait out the same timeout: fail it now.
         const queued = this.queue;
         this.queue = new Map();
-        for (const e of queued.values()) rejectAll(e.reject, err);
+        for (const e of queued.values()) this.fail(e, err);
       },
     ).finally(() => this.flush());
+  }
+
+  /** A failed call: each of the counter's decisions is made by `failed` (a throw there is that decision's rejection). */
+  private fail(e: Pending, err: unknown): void {
+    for (const resolve of e.resolve) {
+      let d: RateDecision | Promise<never>;
+      try { d = this.failed(err, e.p, e.key); } catch (thrown) { d = Promise.reject(thrown); }
+      resolve(d as RateDecision); // a rejected promise given to resolve() rejects the decision
+    }
   }
 }
 
@@ -168,8 +181,4 @@ function distribute(resolve: ((d: RateDecision) => void)[], allowed: number, rem
     if (j < allowed) resolve[j]({ allowed: true, remaining: Math.max(0, remainingAfter + (allowed - 1 - j)), resetMs, retryAfterMs: 0 });
     else resolve[j]({ allowed: false, remaining: 0, resetMs: Math.max(1, retryMs), retryAfterMs: Math.max(1, retryMs) });
   }
-}
-
-function rejectAll(reject: ((err: unknown) => void)[], err: unknown): void {
-  for (const r of reject) r(err);
 }
