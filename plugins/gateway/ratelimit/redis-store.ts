@@ -5,9 +5,10 @@
  *
  * Self-clocking batches: while a script call is in flight, new decisions queue; when it returns, the
  * queue goes out as the next call — one key per distinct counter with the number of requests waiting
- * on it, each decided in order inside the script. At low load every decision goes alone at once; under
+ * on it, each decided in order inside the script. At low load every decision goes alone; under
  * load a hot key costs one Redis command per round trip instead of one per request, with the same
- * outcome as deciding them one by one.
+ * outcome as deciding them one by one. The first call after a quiet spell leaves at the end of the
+ * turn's synchronous work (a microtask), with every decision asked in that turn.
  *
  * The call's shape is chosen for the client's CPU, which was most of a decision's cost with 1,000
  * subjects (profiled: building and parsing one RESP element per argument and per result): the keys are
@@ -61,7 +62,10 @@ type BatchCommand = (numKeys: number, keys: string[], args: string[]) => Promise
 export class RedisRateStore {
   private readonly run: BatchCommand;
   private queue = new Map<string, Pending>();
+  /** A call is in flight, or one is due at the end of this turn's synchronous work. */
   private busy = false;
+  /** flush(), made once (no closure per decision). */
+  private readonly flushNow = () => this.flush();
   /** Per policy, the caller key → its Redis key (one flat string a request reuses, not a new one each time). */
   private readonly memo = new Map<GcraPolicy, Map<string, string>>();
 
@@ -91,7 +95,9 @@ export class RedisRateStore {
     if (entry === undefined) this.queue.set(rk, (entry = { p, key, resolve: [] }));
     const waiting = entry.resolve;
     const decided = new Promise<RateDecision>((resolve) => { waiting.push(resolve); });
-    if (!this.busy) this.flush();
+    // The first decision of a quiet spell waits for the rest of this turn's (a turn of the host's front
+    // handles every request that came in it), so they go in one call, not one alone and the rest after it.
+    if (!this.busy) { this.busy = true; queueMicrotask(this.flushNow); }
     return decided;
   }
 
