@@ -139,7 +139,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   live.add(`gateway:edge:rl:${loginPerAccount.signature}`).add(`gateway:edge:rl:${loginPerIp.signature}`).add(`gateway:edge:rl:${loginPerAccountIp.signature}`);
   for (const k of ctx.shared.keys("gateway:edge:rl:")) if (!live.has(k)) await ctx.shared.delete(k);
 
-  function toDecision(st: RouteState, d: RateDecision, principal: AuthPrincipal | undefined): EdgeDecision {
+  function toDecision(d: RateDecision, st: RouteState, principal: AuthPrincipal | undefined): EdgeDecision {
     const p = st.policy!;
     const headers = rateLimitHeaders(headerStyle, p, d);
     if (!d.allowed) {
@@ -152,9 +152,7 @@ export async function createEdgePolicy(settings: EdgeSettings, ctx: PluginContex
   function limit(req: EdgeRequest, st: RouteState, peer: string, principal: AuthPrincipal | undefined): EdgeDecision | Promise<EdgeDecision> {
     if (!st.policy) return principal ? { principal } : NO_DECISION;
     const key = principal && keyBySubject ? principal.rateKey : "ip:" + resolver.resolve(peer, req.headers.get("x-forwarded-for"));
-    const d = limiter.decide(st.policy, st.counters!, key);
-    if (d instanceof Promise) return d.then((x) => toDecision(st, x, principal));
-    return toDecision(st, d, principal);
+    return limiter.decideAs(st.policy, st.counters!, key, toDecision, st, principal);
   }
 
   function afterAuth(req: EdgeRequest, st: RouteState, peer: string, a: AuthOutcome): EdgeDecision | Promise<EdgeDecision> {

@@ -16,7 +16,7 @@ import { gatewayError } from "../errors";
 import { UpstreamError, classifyFetchError, type UpstreamResponse } from "../transport/upstream-client";
 import { isRefusal, newCall, type Call, type ProxyCore, type Refusal } from "./pipeline";
 import { isAdminPath, screen } from "./screen";
-import { checkPolicy, type PolicyVerdict } from "./policy";
+import { checkPolicy, verdictOf, type PolicyVerdict } from "./policy";
 import { admit, enterBulkhead, settle } from "./admit";
 import { AttemptDriver, mayRetry, type AttemptLane } from "./attempt";
 import { fallbackFor } from "./refusal";
@@ -168,7 +168,7 @@ export function createProxyHandler(core: ProxyCore) {
     if (isRefusal(route)) return refusalResponse(core, call, route);
     core.trace?.route(call.requestId, call.method, call.path, route, h);
     const v = checkPolicy(core, call, req, route);
-    if (v instanceof Promise) return v.then((d) => policyDone(req, route, call, d));
+    if (v instanceof Promise) return v.then((d) => policyDone(req, route, call, verdictOf(call, d)));
     return policyDone(req, route, call, v);
   };
 }

@@ -12,25 +12,25 @@ import type { Call, ProxyCore, Refusal } from "./pipeline";
 /** The edge's verdict: proceed (decision on the call), a Response to send instead, or a refusal of ours. */
 export type PolicyVerdict = undefined | Response | Refusal;
 
-function decided(call: Call, d: EdgeDecision): PolicyVerdict {
+/** The verdict of the edge's decision `d`; a decision to proceed is kept on the call. */
+export function verdictOf(call: Call, d: EdgeDecision): PolicyVerdict {
   if (d.reject !== undefined) return d.reject;
   call.decision = d;
   return undefined;
 }
 
-/** `req`'s headers are what the edge reads; a promise when the edge has to look something up (JWKS, Redis). */
-export function checkPolicy(core: ProxyCore, call: Call, req: EdgeRequest, route: CompiledRoute): PolicyVerdict | Promise<PolicyVerdict> {
+/**
+ * `req`'s headers are what the edge reads. When the edge has to look something up (JWKS, Redis) this is
+ * its pending decision, which the lane turns into a verdict with verdictOf() once it comes (one promise
+ * step per request, not one here and one in the lane).
+ */
+export function checkPolicy(core: ProxyCore, call: Call, req: EdgeRequest, route: CompiledRoute): PolicyVerdict | Promise<EdgeDecision> {
   if (route.svc.settings.require_spiffe.length > 0) {
     const peer = spiffeRefusal(route, call.peerId);
     if (peer) return peer;
   }
   const decision = core.o.policy.check(req, route.edge, call.clientIp);
   core.trace?.edge(call.requestId, route, decision);
-  if (decision instanceof Promise) return decidedLater(call, decision);
-  return decided(call, decision);
-}
-
-/** The edge's decision once it comes: its own function, so checkPolicy's every call makes no closure scope. */
-function decidedLater(call: Call, decision: Promise<EdgeDecision>): Promise<PolicyVerdict> {
-  return decision.then((d) => decided(call, d));
+  if (decision instanceof Promise) return decision;
+  return verdictOf(call, decision);
 }

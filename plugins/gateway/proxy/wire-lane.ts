@@ -13,7 +13,8 @@ import { requestIdFrom } from "./traceparent";
 import type { CompiledRoute } from "./compiled-route";
 import { isRefusal, newCall, type Call, type ProxyCore } from "./pipeline";
 import { isAdminPath, screen } from "./screen";
-import { checkPolicy, type PolicyVerdict } from "./policy";
+import { checkPolicy, verdictOf, type PolicyVerdict } from "./policy";
+import type { EdgeDecision } from "../edge-policy/contract";
 import { admit, settle } from "./admit";
 import { account } from "./account";
 import type { ConnectionPool } from "../transport/pool";
@@ -41,10 +42,10 @@ function policyDone(core: ProxyCore, pool: ConnectionPool, req: WireRequest, cli
   attempts.run();
 }
 
-/** The edge's verdict once it comes: its own function, so the handler's every call makes no closure scope. */
-function policyLater(core: ProxyCore, pool: ConnectionPool, req: WireRequest, client: WireClient, route: CompiledRoute, call: Call, v: Promise<PolicyVerdict>): void {
+/** The edge's decision once it comes: its own function, so the handler's every call makes no closure scope. */
+function policyLater(core: ProxyCore, pool: ConnectionPool, req: WireRequest, client: WireClient, route: CompiledRoute, call: Call, v: Promise<EdgeDecision>): void {
   v.then(
-    (d) => policyDone(core, pool, req, client, route, call, d),
+    (d) => policyDone(core, pool, req, client, route, call, verdictOf(call, d)),
     (err: unknown) => { core.o.log.error("edge check failed", { err }); client.abort(); },
   );
 }

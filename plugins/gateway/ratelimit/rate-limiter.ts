@@ -10,7 +10,9 @@ import type { PluginMetrics } from "../../../src/core/metrics";
 import type { SharedPool } from "../../../src/core/shared-pool";
 import type { GcraPolicy, RateDecision } from "./gcra";
 import { LocalRateStore } from "./local-store";
-import { RedisRateStore } from "./redis-store";
+import { RedisRateStore, type DecisionMap } from "./redis-store";
+
+const asIs = (d: RateDecision): RateDecision => d;
 
 export type LimiterMode = "local" | "redis" | "fallback";
 
@@ -96,15 +98,20 @@ export class RateLimiter {
    * `cluster: false` keeps a policy local even when Redis is configured (login throttling is fine per instance).
    */
   decide(p: GcraPolicy, counters: Map<string, number>, key: string, cluster = true): RateDecision | Promise<RateDecision> {
+    return this.decideAs(p, counters, key, asIs, undefined, undefined, cluster);
+  }
+
+  /** decide(), answered as `map(decision, a, b)`: the caller's next step without a promise of its own. */
+  decideAs<T, A, B>(p: GcraPolicy, counters: Map<string, number>, key: string, map: DecisionMap<T, A, B>, a: A, b: B, cluster = true): T | Promise<T> {
     if (this.mode === "redis" && cluster) {
       if (this.client!.status !== "ready") {
         this.enterFallback(`redis connection ${this.client!.status}`);
       } else {
-        return this.redis!.decide(p, key);
+        return this.redis!.decide(p, key, map, a, b);
       }
     }
-    if (this.mode === "fallback" && cluster) return this.fallbackDecide(p, counters, key);
-    return this.local.decideIn(counters, p, key, Date.now());
+    if (this.mode === "fallback" && cluster) return map(this.fallbackDecide(p, counters, key), a, b);
+    return map(this.local.decideIn(counters, p, key, Date.now()), a, b);
   }
 
   private fallbackDecide(p: GcraPolicy, counters: Map<string, number>, key: string): RateDecision {

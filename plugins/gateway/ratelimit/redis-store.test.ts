@@ -5,7 +5,7 @@
 import { afterAll, expect, test } from "bun:test";
 import Redis from "../../../src/lib/redis";
 import { RedisRateStore } from "./redis-store";
-import { makePolicy, type RateDecision } from "./gcra";
+import { makePolicy, type GcraPolicy, type RateDecision } from "./gcra";
 import { SHARED_REDIS_URL } from "../../../test/support/harness";
 import { uniquePrefix } from "../test/support";
 
@@ -20,14 +20,16 @@ client.sendCommand = ((command: { name: string }) => {
 }) as typeof client.sendCommand;
 
 const noFallback = (err: unknown): RateDecision => { throw err; };
+/** A decision as it comes (the identity map). */
+const ask = (store: RedisRateStore, p: GcraPolicy, key: string) => store.decide(p, key, (d: RateDecision) => d, undefined, undefined);
 
 test("the decisions asked in one turn go in one script call, each answered by its own key's count", async () => {
   const store = new RedisRateStore(client, uniquePrefix(), noFallback);
   const p = makePolicy("turn", { limit: 2, periodMs: 60_000 });
-  await store.decide(p, "warm"); // the script loaded (EVALSHA → NOSCRIPT → EVAL the first time)
+  await ask(store, p, "warm"); // the script loaded (EVALSHA → NOSCRIPT → EVAL the first time)
   await Bun.sleep(5); // the store idle again (its call's finally has run)
   scriptCalls = 0;
-  const asks = Array.from({ length: 60 }, (_, i) => store.decide(p, `k${i % 20}`)); // 20 keys, 3 each
+  const asks = Array.from({ length: 60 }, (_, i) => ask(store, p, `k${i % 20}`)); // 20 keys, 3 each
   const ds = await Promise.all(asks);
   expect(scriptCalls).toBe(1);
   for (let k = 0; k < 20; k++) {
@@ -41,12 +43,12 @@ test("the decisions asked in one turn go in one script call, each answered by it
 test("decisions asked while a call is in flight go together in the next one", async () => {
   const store = new RedisRateStore(client, uniquePrefix(), noFallback);
   const p = makePolicy("wave", { limit: 1000, periodMs: 60_000 });
-  await store.decide(p, "warm");
+  await ask(store, p, "warm");
   await Bun.sleep(5);
   scriptCalls = 0;
-  const first = store.decide(p, "a");
+  const first = ask(store, p, "a");
   await Promise.resolve(); // the first call has left
-  const later = Array.from({ length: 30 }, (_, i) => store.decide(p, `b${i}`));
+  const later = Array.from({ length: 30 }, (_, i) => ask(store, p, `b${i}`));
   await Promise.all([first, ...later]);
   expect(scriptCalls).toBe(2);
 });
@@ -60,8 +62,8 @@ test("a failed call's decisions are made by the fallback; a fallback that throws
     return { allowed: true, remaining: p.limit - 1, resetMs: 0, retryAfterMs: 0, fallback: true };
   });
   const p = makePolicy("down", { limit: 5, periodMs: 1000 });
-  const ok = store.decide(p, "good");
-  const bad = store.decide(p, "bad");
+  const ok = ask(store, p, "good");
+  const bad = ask(store, p, "bad");
   expect((await ok).fallback).toBe(true);
   await expect(bad).rejects.toThrow("no fallback for this one");
   expect(made.sort()).toEqual(["bad", "good"]);

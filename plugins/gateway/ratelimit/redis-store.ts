@@ -51,8 +51,17 @@ const MAX_KEYS_PER_CALL = 256;
 /** Full Redis keys remembered per policy (the subject → key string): beyond it the memo starts afresh. */
 const MAX_MEMO_KEYS = 10_000;
 
-/** The decisions waiting on one counter (the caller's `key` under policy `p`), in arrival order. */
-interface Pending { p: GcraPolicy; key: string; resolve: ((d: RateDecision) => void)[] }
+/**
+ * What the caller wants made of a decision, and its two arguments: the answer is `map(decision, a, b)`,
+ * so a caller's own step (the edge's headers and verdict) costs no promise and closure of its own.
+ */
+export type DecisionMap<T, A, B> = (d: RateDecision, a: A, b: B) => T;
+
+/** Each waiter: resolve, map, a, b. */
+const STRIDE = 4;
+
+/** The decisions waiting on one counter (the caller's `key` under policy `p`), in arrival order, STRIDE slots each. */
+interface Pending { p: GcraPolicy; key: string; waiters: unknown[] }
 
 /** How a decision is made when its script call failed (the limiter's local fallback); it may throw, which rejects. */
 export type FailedDecision = (err: unknown, p: GcraPolicy, key: string) => RateDecision;
@@ -88,13 +97,13 @@ export class RedisRateStore {
     return rk;
   }
 
-  /** Never rejects while `failed` answers: a failed call's decisions are made by it. */
-  decide(p: GcraPolicy, key: string): Promise<RateDecision> {
+  /** `map(decision, a, b)` once decided. Never rejects while `failed` and `map` answer: a failed call's decisions are made by `failed`. */
+  decide<T, A, B>(p: GcraPolicy, key: string, map: DecisionMap<T, A, B>, a: A, b: B): Promise<T> {
     const rk = this.keyOf(p, key);
     let entry = this.queue.get(rk);
-    if (entry === undefined) this.queue.set(rk, (entry = { p, key, resolve: [] }));
-    const waiting = entry.resolve;
-    const decided = new Promise<RateDecision>((resolve) => { waiting.push(resolve); });
+    if (entry === undefined) this.queue.set(rk, (entry = { p, key, waiters: [] }));
+    const waiters = entry.waiters;
+    const decided = new Promise<T>((resolve) => { waiters.push(resolve, map, a, b); });
     // The first decision of a quiet spell waits for the rest of this turn's (a turn of the host's front
     // handles every request that came in it), so they go in one call, not one alone and the rest after it.
     if (!this.busy) { this.busy = true; queueMicrotask(this.flushNow); }
@@ -126,7 +135,7 @@ export class RedisRateStore {
     let index = -1;
     for (const e of batch.values()) {
       if (e.p !== last) index = policyIndex(args, e.p), (last = e.p);
-      spec += (spec === "" ? "" : " ") + index + " " + e.resolve.length;
+      spec += (spec === "" ? "" : " ") + index + " " + e.waiters.length / STRIDE;
     }
     args.push(spec);
     let call: Promise<string>;
@@ -138,7 +147,7 @@ export class RedisRateStore {
     call.then(
       (out) => {
         cursor = 0;
-        for (const e of batch.values()) distribute(e.resolve, readInt(out), readInt(out), readInt(out), readInt(out));
+        for (const e of batch.values()) distribute(e.waiters, readInt(out), readInt(out), readInt(out), readInt(out));
       },
       (err) => {
         for (const e of batch.values()) this.fail(e, err);
@@ -152,10 +161,11 @@ export class RedisRateStore {
 
   /** A failed call: each of the counter's decisions is made by `failed` (a throw there is that decision's rejection). */
   private fail(e: Pending, err: unknown): void {
-    for (const resolve of e.resolve) {
-      let d: RateDecision | Promise<never>;
-      try { d = this.failed(err, e.p, e.key); } catch (thrown) { d = Promise.reject(thrown); }
-      resolve(d as RateDecision); // a rejected promise given to resolve() rejects the decision
+    const w = e.waiters;
+    for (let j = 0; j < w.length; j += STRIDE) {
+      let d: RateDecision;
+      try { d = this.failed(err, e.p, e.key); } catch (thrown) { settle(w, j, Promise.reject(thrown)); continue; }
+      settle(w, j, d);
     }
   }
 }
@@ -182,9 +192,20 @@ function readInt(s: string): number {
 }
 
 /** The first `allowed` waiters pass (in arrival order), the rest are refused until the next slot. */
-function distribute(resolve: ((d: RateDecision) => void)[], allowed: number, remainingAfter: number, resetMs: number, retryMs: number): void {
-  for (let j = 0; j < resolve.length; j++) {
-    if (j < allowed) resolve[j]({ allowed: true, remaining: Math.max(0, remainingAfter + (allowed - 1 - j)), resetMs, retryAfterMs: 0 });
-    else resolve[j]({ allowed: false, remaining: 0, resetMs: Math.max(1, retryMs), retryAfterMs: Math.max(1, retryMs) });
+function distribute(w: unknown[], allowed: number, remainingAfter: number, resetMs: number, retryMs: number): void {
+  for (let j = 0, n = 0; j < w.length; j += STRIDE, n++) {
+    if (n < allowed) settle(w, j, { allowed: true, remaining: Math.max(0, remainingAfter + (allowed - 1 - n)), resetMs, retryAfterMs: 0 });
+    else settle(w, j, { allowed: false, remaining: 0, resetMs: Math.max(1, retryMs), retryAfterMs: Math.max(1, retryMs) });
+  }
+}
+
+/** Resolve the waiter at `w[j]` with its map of `d` (a rejected promise rejects it; so does a map that throws). */
+function settle(w: unknown[], j: number, d: RateDecision | Promise<never>): void {
+  const resolve = w[j] as (v: unknown) => void;
+  if (d instanceof Promise) { resolve(d); return; }
+  try {
+    resolve((w[j + 1] as DecisionMap<unknown, unknown, unknown>)(d, w[j + 2], w[j + 3]));
+  } catch (err) {
+    resolve(Promise.reject(err));
   }
 }
