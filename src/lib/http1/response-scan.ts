@@ -77,8 +77,9 @@ export function scanResponseHead(buf: Buffer, at: number, end: number, out: Resp
   out.keptBytes = 0;
   out.statusKept = false;
   out.hasDate = false;
-  let nl = buf.indexOf(10, at);
-  if (nl === -1 || nl > end) nl = end;
+  // Byte loops, not Buffer#indexOf: a head's lines are short, and each native call cost more than the scan.
+  let nl = at + 12;
+  while (nl < end && buf[nl] !== 10) nl++;
   out.statusLineEnd = nl > at && buf[nl - 1] === 13 ? nl - 1 : nl;
   let i = out.statusLineEnd + 2;
   if (buf[at + 7] === 49 && buf[out.statusLineEnd] === 13) {
@@ -90,11 +91,11 @@ export function scanResponseHead(buf: Buffer, at: number, end: number, out: Resp
   const stop = end + 2; // each kept line keeps its CRLF; the last one's is the first half of CRLFCRLF
   let lengths = 0;
   while (i < stop) {
-    let e = buf.indexOf(13, i);
-    if (e === -1 || e > end) e = end;
-    if (buf[e + 1] !== 10) return false;
     let colon = i;
-    while (colon < e && buf[colon] !== 58) colon++;
+    while (colon < end && buf[colon] !== 58 && buf[colon] !== 13) colon++;
+    let e = colon;
+    while (e < end && buf[e] !== 13) e++;
+    if (buf[e + 1] !== 10) return false;
     if (colon === e || colon === i) return false;
     const len = colon - i;
     const c = lower(buf[i]);
