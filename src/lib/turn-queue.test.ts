@@ -1,5 +1,5 @@
 import { test, expect } from "bun:test";
-import { holdRead, inTurn, pendingInTurn, releaseRead, type HeldReads } from "./turn-queue";
+import { holdRead, inTurn, pendingInTurn, releaseRead, turnEpochNow, turnMonoNow, type HeldReads } from "./turn-queue";
 
 const turnEnd = () => new Promise<void>((r) => setImmediate(r));
 const fail = (_: unknown, err: unknown) => { throw err; };
@@ -45,4 +45,23 @@ test("a socket's second read in a turn pauses it; the last handled read resumes 
   expect(h).toEqual({ heldReads: 0, heldPaused: false });
   expect(holdRead(h)).toBe(false);
   expect(releaseRead(h)).toBe(false); // one read alone never paused, never resumes
+});
+
+test("the events of one turn read one clock each (their arrival); outside a turn and in the next, the clocks move", async () => {
+  const seen: { mono: number; epoch: number }[] = [];
+  const spin = (ms: number) => { const until = performance.now() + ms; while (performance.now() < until) { /* time passes within the turn */ } };
+  const read = () => { seen.push({ mono: turnMonoNow(), epoch: turnEpochNow() }); spin(3); };
+  inTurn(read, 1, 1, fail);
+  inTurn(read, 2, 2, fail);
+  inTurn(read, 3, 3, fail);
+  await turnEnd();
+  expect(seen.map((s) => s.mono)).toEqual([seen[0].mono, seen[0].mono, seen[0].mono]);
+  expect(seen.map((s) => s.epoch)).toEqual([seen[0].epoch, seen[0].epoch, seen[0].epoch]);
+  const outside = turnMonoNow();
+  expect(outside - seen[0].mono).toBeGreaterThanOrEqual(6); // the spins of the turn have passed
+  expect(turnMonoNow()).toBeGreaterThanOrEqual(outside); // outside a turn: the clock itself
+  inTurn(read, 4, 4, fail);
+  await turnEnd();
+  expect(seen[3].mono).toBeGreaterThanOrEqual(outside);
+  expect(seen[3].epoch).toBeGreaterThan(seen[0].epoch);
 });

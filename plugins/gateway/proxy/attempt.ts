@@ -6,6 +6,7 @@
  * tries). The permit is settled once, here, however the request ends.
  */
 import { fullJitterBackoff } from "../../../src/lib/resilience";
+import { turnEpochNow, turnMonoNow } from "../../../src/lib/turn-queue";
 import type { Permit } from "../../../src/contracts/bus-topics";
 import type { UpstreamErrorKind } from "../transport/upstream-client";
 import { ejectionAllowed, observeLatency, recordOutcome } from "../upstream-state";
@@ -113,7 +114,7 @@ export class AttemptDriver<A extends Discardable> {
     private readonly lane: AttemptLane<A>,
   ) {
     this.requestId = call.requestId;
-    this.now0 = Date.now();
+    this.now0 = turnEpochNow();
     route.svc.budget.recordRequest(this.now0);
     this.deadline = this.now0 + route.timeoutMs;
   }
@@ -148,14 +149,14 @@ export class AttemptDriver<A extends Discardable> {
   private attemptNext(): void {
     if (this.gone) { this.end(); return; } // left during a retry's backoff
     const route = this.route;
-    const now = this.attempt === 0 ? this.now0 : Date.now();
+    const now = this.attempt === 0 ? this.now0 : turnEpochNow();
     const member = pick(route, now, this.exclude);
     this.core.trace?.instance(this.requestId, route, this.attempt, member, this.exclude, this.lastStatus, this.lastErr);
     if (member === undefined) { this.end(); this.lane.refuse(noInstanceRefusal(route), undefined, this.attempt + 1); return; }
     this.member = member;
     this.now = now;
     member.state.active++;
-    this.started = performance.now();
+    this.started = turnMonoNow();
     // When this attempt must have its response head: the request's deadline, or sooner with per_try_timeout.
     this.lane.send(member, route.perTryTimeoutMs > 0 ? Math.min(this.deadline, now + route.perTryTimeoutMs) : this.deadline, now);
   }
@@ -168,7 +169,7 @@ export class AttemptDriver<A extends Discardable> {
     const route = this.route;
     const member = this.member!;
     member.state.active--;
-    const endedAt = performance.now();
+    const endedAt = turnMonoNow(); // the response head's turn: when it came
     this.call.endedAt = endedAt;
     const latencyMs = endedAt - this.started;
     const doneAt = this.now + latencyMs;

@@ -21,6 +21,7 @@ import type { ConnectionPool } from "../transport/pool";
 import { sendResponse } from "./wire-response";
 import { keepsAlive, refuseOnWire, streamsBody, WireAttempts } from "./wire-attempts";
 import { queryAt } from "../../../src/lib/http1/target";
+import { turnMonoNow } from "../../../src/lib/turn-queue";
 
 /** Past the edge: the breaker's verdict, then the attempts. */
 function policyDone(core: ProxyCore, pool: ConnectionPool, req: WireRequest, client: WireClient, route: CompiledRoute, call: Call, v: PolicyVerdict): void {
@@ -53,7 +54,7 @@ function policyLater(core: ProxyCore, pool: ConnectionPool, req: WireRequest, cl
 export function createWireHandler(core: ProxyCore, pool: ConnectionPool): WireHandler {
   const o = core.o;
   const wire = function wire(req: WireRequest, client: WireClient): boolean {
-    const t0 = performance.now();
+    const t0 = turnMonoNow(); // the turn's arrival time: one clock reading for all its requests
     const target = req.target;
     if (target.charCodeAt(0) !== 47 /* / */) return false; // absolute-form or "*": the fetch lane sorts it out
     const q = queryAt(target);
