@@ -10,17 +10,18 @@ import { notifyAppend } from "./wakeup";
 import type { BlockedReads } from "./sqlite-blocked";
 import { EVENT_COLS, type SeqCounter } from "./sqlite-schema";
 import { decodeRecord, encodeRecord, IdempotencyConflictError, replayOf } from "../idempotency";
-import type { AppendOptions, AppendResult, Delivery, NewEvent } from "./types";
+import type { AppendDone, AppendOptions, AppendResult, Delivery, NewEvent } from "./types";
 
 /** Most rows one multi-row INSERT carries (10 bound values each; SQLite allows 32766). */
 const MAX_ROWS = 64;
 const ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/** Appends in one commit from which the next commit waits a turn for more (SqliteAppender.busy). */
+const BUSY_BATCH = 4;
 
 interface PendingAppend {
   events: NewEvent[];
   opts: AppendOptions;
-  resolve(r: AppendResult): void;
-  reject(err: unknown): void;
+  done: AppendDone;
 }
 
 /** A stream's row counts, kept by the appender and the trimmer (stats() must not scan the table: it runs on every scrape). */
@@ -189,15 +190,29 @@ export class SqliteAppender {
    * and each caller's promise resolves only after that commit, so a 201 is still durable.
    */
   append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ events, opts, resolve, reject });
-      if (this.queue.length === 1) setImmediate(this.flush);
-    });
+    return new Promise((resolve, reject) => this.appendTo(events, opts, { stored: resolve, failed: reject }));
   }
+
+  /** append() reporting to `done` (types.ts AppendDone): no promise or closures per publish. */
+  appendTo(events: NewEvent[], opts: AppendOptions, done: AppendDone): void {
+    this.queue.push({ events, opts, done });
+    if (this.queue.length === 1) setImmediate(this.busy ? this.flushNextTurn : this.flush);
+  }
+
+  /**
+   * The last commit carried BUSY_BATCH appends or more: publishes are arriving faster than one per turn, so
+   * this commit waits one event-loop turn more and takes the next turn's appends too. A commit's cost is
+   * mostly per commit (BEGIN/COMMIT locks, the WAL frames of page 1 and of the B-trees' right edges), so
+   * fewer, larger commits cost less per publish; the turn in between is a non-blocking poll, no timer. A
+   * trickle of publishes (batches of one) commits in its own turn, as before.
+   */
+  private busy = false;
+  private flushNextTurn = () => { setImmediate(this.flush); };
 
   private flush = () => {
     const q = this.queue;
     this.queue = [];
+    this.busy = q.length >= BUSY_BATCH;
     let results: (AppendResult | IdempotencyConflictError)[];
     try {
       results = this.appendAll.immediate(q) as (AppendResult | IdempotencyConflictError)[];
@@ -206,14 +221,24 @@ export class SqliteAppender {
     } catch (err) {
       this.idem.rollback();
       this.blocked.rolledBack();
-      for (const item of q) item.reject(err);
+      for (const item of q) settle(item.done, undefined, err);
       return;
     }
     for (let i = 0; i < q.length; i++) {
       const r = results[i];
-      if (r instanceof IdempotencyConflictError) q[i].reject(r);
-      else q[i].resolve(r);
+      if (r instanceof IdempotencyConflictError) settle(q[i].done, undefined, r);
+      else settle(q[i].done, r, undefined);
     }
     notifyAppend(this.stream);
   };
+}
+
+/** One append's outcome to its `done`; a callback that throws (a bug: it must not) costs no other append its answer. */
+function settle(done: AppendDone, r: AppendResult | undefined, err: unknown): void {
+  try {
+    if (r !== undefined) done.stored(r);
+    else done.failed(err);
+  } catch (thrown) {
+    console.error("events store: an append's callback threw", thrown);
+  }
 }
