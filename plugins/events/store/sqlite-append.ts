@@ -7,6 +7,7 @@
 import type { Database } from "bun:sqlite";
 import type { IdemIndex } from "./sqlite-idem";
 import { notifyAppend } from "./wakeup";
+import { WriteTiming } from "./group-commit";
 import type { BlockedReads } from "./sqlite-blocked";
 import { EVENT_COLS, type SeqCounter } from "./sqlite-schema";
 import { decodeRecord, encodeRecord, IdempotencyConflictError, replayOf } from "../idempotency";
@@ -15,8 +16,6 @@ import type { AppendDone, AppendOptions, AppendResult, Delivery, NewEvent } from
 /** Most rows one multi-row INSERT carries (10 bound values each; SQLite allows 32766). */
 const MAX_ROWS = 64;
 const ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-/** Appends in one commit from which the next commit waits a turn for more (SqliteAppender.busy). */
-const BUSY_BATCH = 4;
 
 interface PendingAppend {
   events: NewEvent[];
@@ -186,8 +185,8 @@ export class SqliteAppender {
   }
 
   /**
-   * Group commit: appends arriving in the same event-loop turn share one transaction (one WAL commit),
-   * and each caller's promise resolves only after that commit, so a 201 is still durable.
+   * Group commit: appends arriving in the same event-loop turn (and, under load, the next: group-commit.ts)
+   * share one transaction (one WAL commit), and each is answered only after that commit, so a 201 is durable.
    */
   append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
     return new Promise((resolve, reject) => this.appendTo(events, opts, { stored: resolve, failed: reject }));
@@ -196,23 +195,16 @@ export class SqliteAppender {
   /** append() reporting to `done` (types.ts AppendDone): no promise or closures per publish. */
   appendTo(events: NewEvent[], opts: AppendOptions, done: AppendDone): void {
     this.queue.push({ events, opts, done });
-    if (this.queue.length === 1) setImmediate(this.busy ? this.flushNextTurn : this.flush);
+    if (this.queue.length === 1) this.timing.schedule();
   }
 
-  /**
-   * The last commit carried BUSY_BATCH appends or more: publishes are arriving faster than one per turn, so
-   * this commit waits one event-loop turn more and takes the next turn's appends too. A commit's cost is
-   * mostly per commit (BEGIN/COMMIT locks, the WAL frames of page 1 and of the B-trees' right edges), so
-   * fewer, larger commits cost less per publish; the turn in between is a non-blocking poll, no timer. A
-   * trickle of publishes (batches of one) commits in its own turn, as before.
-   */
-  private busy = false;
-  private flushNextTurn = () => { setImmediate(this.flush); };
+  /** The next turn, or the one after under load (group-commit.ts). */
+  private readonly timing = new WriteTiming(() => this.flush());
 
   private flush = () => {
     const q = this.queue;
     this.queue = [];
-    this.busy = q.length >= BUSY_BATCH;
+    this.timing.took(q.length);
     let results: (AppendResult | IdempotencyConflictError)[];
     try {
       results = this.appendAll.immediate(q) as (AppendResult | IdempotencyConflictError)[];
