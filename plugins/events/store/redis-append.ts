@@ -1,12 +1,10 @@
 /**
- * The publish side of the Redis event store: the appends of one event-loop turn (under load, of two:
- * group-commit.ts) coalesced into one script call (plain ones in PUBLISH_LUA, keyed ones in
- * PUBLISH_KEYED_LUA, each key checked and recorded in order), dedup by event id one call each, through
- * Bun's native client when connected (native-publish.ts), and the per-type counts the store flushes to its
- * types hash.
+ * The publish side of the Redis event store: the appends of one event-loop turn coalesced into one script
+ * call (plain ones in PUBLISH_LUA, keyed ones in PUBLISH_KEYED_LUA, each key checked and recorded in order),
+ * dedup by event id one call each, through Bun's native client when connected (native-publish.ts), and the
+ * per-type counts the store flushes to its types hash.
  */
 import { PUBLISH_KEYED_LUA, type StreamKeys } from "./redis-keys";
-import { WriteTiming } from "./group-commit";
 import type { NativePublisher } from "./native-publish";
 import { anyTraced, publishKeyed, pushValues, valuesPerEvent, type KeyedAppend } from "./redis-keyed";
 import { decodeRecord, replayOf } from "../idempotency";
@@ -60,7 +58,7 @@ export class RedisAppender {
       // the per-command client cost of ioredis (~13 µs) is paid once per turn instead of once per event.
       this.queue.push({ events, done });
       this.queued += events.length;
-      if (this.queue.length === 1) this.timing.schedule();
+      if (this.queue.length === 1) setImmediate(this.flush);
       else if (this.queued >= MAX_COALESCED) this.flush();
       return;
     }
@@ -69,21 +67,16 @@ export class RedisAppender {
       // under its own key, in order, inside the one script call (PUBLISH_KEYED_LUA).
       this.keyed.push({ events, opts, done });
       this.keyedCount += events.length;
-      if (this.keyed.length === 1) this.keyedTiming.schedule();
+      if (this.keyed.length === 1) setImmediate(this.flushKeyed);
       else if (this.keyedCount >= MAX_COALESCED) this.flushKeyed();
       return;
     }
     this.appendDeduplicated(events, opts).then((r) => done.stored(r), (err) => done.failed(err));
   }
 
-  /** When the coalesced calls go out: the next turn, or the one after under load (group-commit.ts). */
-  private readonly timing = new WriteTiming(() => this.flush());
-  private readonly keyedTiming = new WriteTiming(() => this.flushKeyed());
-
   private flushKeyed = () => {
     const q = this.keyed;
     if (q.length === 0) return;
-    this.keyedTiming.took(q.length);
     this.keyed = [];
     this.keyedCount = 0;
     publishKeyed(q, this.k, this.trimForAppend(), (keys, argv) => this.native?.isReady()
@@ -114,7 +107,6 @@ export class RedisAppender {
   private flush = () => {
     const q = this.queue;
     if (q.length === 0) return;
-    this.timing.took(q.length);
     this.queue = [];
     this.queued = 0;
     const [kind, arg] = this.trimForAppend();
