@@ -1,8 +1,8 @@
 /**
  * Events plugin throughput and latency, beside two peers measured in the same run.
  *
- *   bun run bench events        (BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WAIT_S; BENCH_ONLY=latency|nats for a quick check, RESULTS.md
- *                                untouched; BENCH_BASELINE=<rev> adds that commit's plugin as "before" servers, BENCH_AFTER=<rev>
+ *   bun run bench events        (BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WAIT_S; BENCH_ONLY=latency|nats|single for a quick check,
+ *                                RESULTS.md untouched (single: only the wrk single-publish rounds); BENCH_BASELINE=<rev> adds that commit's plugin as "before" servers, BENCH_AFTER=<rev>
  *                                runs the servers under test from a commit too: bench/lib/baseline.ts)
  *
  * Servers run as child processes pinned to CPU 1 (taskset), the load generators on CPU 0; Redis is a private
@@ -94,8 +94,28 @@ let nats: BenchStream | undefined;
 // Killed (timeout, Ctrl-C): stop the children too.
 for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => { for (const s of servers) s.stop(); redisProc?.kill(); void nats?.delete().finally(() => process.exit(130)); setTimeout(() => process.exit(130), 2000); });
 
-/** BENCH_ONLY=latency|nats: stop after that segment (quick check; RESULTS.md untouched). */
+/** BENCH_ONLY=latency|nats: stop after that segment; single: only the wrk single-publish rounds (quick checks; RESULTS.md untouched). */
 class QuickCheck extends Error {}
+
+type M = LoadResult & { cpuUs: number; redisCpuUs: number };
+/** One round of single publishes (wrk, 64 connections) on each of `all`, in order, into `into`. */
+async function singleRound(round: number, all: Server[], into: Record<string, M[]>): Promise<void> {
+  for (const s of all) {
+    const r = await measure(s, single, 64);
+    (into[s.name] ??= []).push(r);
+    console.log(`round ${round + 1} single ${s.name}: ${Math.round(r.rps)} rps, p99 ${r.p99ms.toFixed(2)} ms, ${r.cpuUs.toFixed(1)} µs CPU/req, non2xx ${r.non2xx}, errors ${r.errors}`);
+  }
+}
+
+/** BENCH_ONLY=single: only the single-publish rounds of the full run (same servers, order and medians), printed. */
+async function singleRoundsOnly(all: Server[]): Promise<never> {
+  const runs: Record<string, M[]> = {};
+  for (let round = 0; round < ROUNDS; round++) { loads.push(await waitQuiet()); await singleRound(round, all, runs); }
+  const rps = (s: Server) => median(runs[s.name].map((r) => r.rps));
+  const cpu = (s: Server) => median(runs[s.name].map((r) => r.cpuUs));
+  for (const s of all.slice(1)) console.log(`${s.name}: ${(rps(s) / rps(all[0])).toFixed(2)}× the peer by rps, ${(cpu(all[0]) / cpu(s)).toFixed(2)}× by server CPU (${cpu(s).toFixed(1)} vs ${cpu(all[0]).toFixed(1)} µs/req); loads ${loads.map((l) => l.toFixed(1)).join(", ")}`);
+  throw new QuickCheck();
+}
 
 try {
   if (!REDIS_URL) {
@@ -119,6 +139,7 @@ try {
   servers.push(...before);
   for (const s of servers) { const r = await fetch(`${s.url}/events`, { method: "POST", headers: { "content-type": "application/json" }, body: single }); if (r.status !== 201) throw new Error(`${s.name} answered ${r.status}`); }
 
+  if (process.env.BENCH_ONLY === "single") await singleRoundsOnly(servers);
   nats = await createBenchStream(stream, 2_000_000);
   const natsPid = natsServerPid();
   const redisPids = redisProc ? [redisEv.pid, redisProc.pid] : [redisEv.pid];
@@ -199,16 +220,11 @@ try {
   }
   if (process.env.BENCH_ONLY === "nats") throw new QuickCheck();
 
-  type M = LoadResult & { cpuUs: number; redisCpuUs: number };
   const singles: Record<string, M[]> = {};
   const batches: Record<string, M[]> = {};
   for (let round = 0; round < ROUNDS; round++) {
     loads.push(await waitQuiet());
-    for (const s of servers) {
-      const r = await measure(s, single, 64);
-      (singles[s.name] ??= []).push(r);
-      console.log(`round ${round + 1} single ${s.name}: ${Math.round(r.rps)} rps, p99 ${r.p99ms.toFixed(2)} ms, ${r.cpuUs.toFixed(1)} µs CPU/req, non2xx ${r.non2xx}, errors ${r.errors}`);
-    }
+    await singleRound(round, servers, singles);
     for (const s of [redisEv, embedded]) {
       const r = await measure(s, batch, 8);
       (batches[s.name] ??= []).push(r);

@@ -22,8 +22,10 @@ export function createPublishFetch(app: AnyElysia, publishRequest: PublishReques
     if (req.method === "POST") {
       const url = req.url;
       if (isPublishPath(url, url.indexOf("/", url.indexOf("//") + 2))) {
-        return new Promise((resolve) => publishRequest(req.headers, () => readBody(req, limit, EventErrors.EV_ERR_BODY_TOO_LARGE, name),
-          (a) => resolve(new Response(a.body, { status: a.status, headers: answerFields(a) }))));
+        return new Promise((resolve) => publishRequest(req.headers, {
+          read: () => readBody(req, limit, EventErrors.EV_ERR_BODY_TOO_LARGE, name),
+          answer: (a) => resolve(new Response(a.body, { status: a.status, headers: answerFields(a) })),
+        }));
       }
     }
     return appFetch(req);

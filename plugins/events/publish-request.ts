@@ -19,7 +19,16 @@ import { publishTraceparent } from "./tracing";
 const DEPTH_SLACK = 10;
 
 export interface HeaderGetter { get(name: string): string | null }
-export type Reply = (a: PublishAnswer) => void;
+
+/**
+ * One publish request as a lane hands it over: its body (read() gives it, limits.ts readBody on the fetch
+ * lane, the bytes that came with the head on the raw lane, or throws the coded 413) and where its answer
+ * goes (answer(), called once; it must not throw). One object per request, not a closure for each.
+ */
+export interface PublishExchange {
+  read(): Body | Promise<Body>;
+  answer(a: PublishAnswer): void;
+}
 
 export interface PublishAnswer {
   status: number;
@@ -53,8 +62,7 @@ export function publishBodyLimit(cfg: EventsConfig): { limit: number; name: stri
 /**
  * `tracer` (host.tracing on): a server span per publish, the store write as its child; the publish span's
  * traceparent is stored with the events (without a tracer: the caller's own traceparent, if it sent one).
- * `read` gives the body (limits.ts readBody on the fetch lane; the bytes that came with the head on the
- * raw lane) or throws the coded 413. Not async: a body that is already here is parsed and validated in
+ * Not async: a body that is already here is parsed and validated in
  * the call, and the store answers through a callback object (Job), not a promise chain: every promise,
  * reaction closure and microtask per publish is garbage the server's eden GCs must collect.
  */
@@ -97,7 +105,7 @@ export function createPublishRequest(publisher: Publisher, cfg: EventsConfig, lo
    */
   class Job implements PublishDone {
     private readonly ctx = currentRequest();
-    constructor(readonly events: NewEvent[], readonly body: unknown, readonly requestId: string | undefined, readonly span: Span | undefined, readonly t0: number | undefined, readonly reply: Reply) {}
+    constructor(readonly events: NewEvent[], readonly body: unknown, readonly requestId: string | undefined, readonly span: Span | undefined, readonly t0: number | undefined, readonly ex: PublishExchange) {}
     stored(r: PublishOutcome): void {
       if (this.ctx !== undefined && currentRequest() !== this.ctx) runInRequest(this.ctx, answerStored, this, r);
       else answerStored(this, r);
@@ -111,14 +119,14 @@ export function createPublishRequest(publisher: Publisher, cfg: EventsConfig, lo
   function answerStored(job: Job, r: PublishOutcome): void {
     let a: PublishAnswer;
     try { a = stored(job.events, job.body, r, job.requestId, job.span, job.t0); } catch (err) { a = refused(err, job.requestId, job.span); }
-    job.reply(a);
+    job.ex.answer(a);
   }
 
   function answerRefused(job: Job, err: unknown): void {
-    job.reply(refused(err, job.requestId, job.span));
+    job.ex.answer(refused(err, job.requestId, job.span));
   }
 
-  function publishBody(headers: HeaderGetter, raw: Body, requestId: string | undefined, span: Span | undefined, reply: Reply): void {
+  function publishBody(headers: HeaderGetter, raw: Body, requestId: string | undefined, span: Span | undefined, ex: PublishExchange): void {
     let events: NewEvent[];
     let body: unknown;
     let key: string | undefined;
@@ -137,24 +145,24 @@ export function createPublishRequest(publisher: Publisher, cfg: EventsConfig, lo
       explicitIds = hasExplicitIds(body);
       digest = key ? bodyDigest(body) : undefined;
     } catch (err) {
-      return reply(refused(err, requestId, span));
+      return ex.answer(refused(err, requestId, span));
     }
-    publisher.publishTo(events, key, explicitIds, digest, new Job(events, body, requestId, span, span && nowMs(), reply));
+    publisher.publishTo(events, key, explicitIds, digest, new Job(events, body, requestId, span, span && nowMs(), ex));
   }
 
-  /** Answers through `reply`, once (it must not throw: a store settles a coalesced call's publishes in one loop). */
-  return function publishRequest(headers: HeaderGetter, read: () => Body | Promise<Body>, reply: Reply): void {
+  /** Answers through `ex.answer`, once (it must not throw: a store settles a coalesced call's publishes in one loop). */
+  return function publishRequest(headers: HeaderGetter, ex: PublishExchange): void {
     const given = headers.get("x-request-id");
     const requestId = given !== null && REQUEST_ID_RE.test(given) ? given : undefined;
     const span = tracer?.serverOf(headers, "events.publish", { "messaging.system": "tradpal", "messaging.destination.name": cfg.stream });
     let raw: Body | Promise<Body>;
     try {
-      raw = read();
+      raw = ex.read();
     } catch (err) {
-      return reply(refused(err, requestId, span));
+      return ex.answer(refused(err, requestId, span));
     }
-    if (raw instanceof Promise) raw.then((b) => publishBody(headers, b, requestId, span, reply), (err) => reply(refused(err, requestId, span)));
-    else publishBody(headers, raw, requestId, span, reply);
+    if (raw instanceof Promise) raw.then((b) => publishBody(headers, b, requestId, span, ex), (err) => ex.answer(refused(err, requestId, span)));
+    else publishBody(headers, raw, requestId, span, ex);
   };
 }
 

@@ -7,10 +7,11 @@
 import type { Database } from "bun:sqlite";
 import type { IdemIndex } from "./sqlite-idem";
 import { notifyAppend } from "./wakeup";
+import { WriteTiming } from "./group-commit";
 import type { BlockedReads } from "./sqlite-blocked";
 import { EVENT_COLS, type SeqCounter } from "./sqlite-schema";
 import { decodeRecord, encodeRecord, IdempotencyConflictError, replayOf } from "../idempotency";
-import type { AppendOptions, AppendResult, Delivery, NewEvent } from "./types";
+import type { AppendDone, AppendOptions, AppendResult, Delivery, NewEvent } from "./types";
 
 /** Most rows one multi-row INSERT carries (10 bound values each; SQLite allows 32766). */
 const MAX_ROWS = 64;
@@ -19,8 +20,7 @@ const ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 interface PendingAppend {
   events: NewEvent[];
   opts: AppendOptions;
-  resolve(r: AppendResult): void;
-  reject(err: unknown): void;
+  done: AppendDone;
 }
 
 /** A stream's row counts, kept by the appender and the trimmer (stats() must not scan the table: it runs on every scrape). */
@@ -185,19 +185,26 @@ export class SqliteAppender {
   }
 
   /**
-   * Group commit: appends arriving in the same event-loop turn share one transaction (one WAL commit),
-   * and each caller's promise resolves only after that commit, so a 201 is still durable.
+   * Group commit: appends arriving in the same event-loop turn (and, under load, the next: group-commit.ts)
+   * share one transaction (one WAL commit), and each is answered only after that commit, so a 201 is durable.
    */
   append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ events, opts, resolve, reject });
-      if (this.queue.length === 1) setImmediate(this.flush);
-    });
+    return new Promise((resolve, reject) => this.appendTo(events, opts, { stored: resolve, failed: reject }));
   }
+
+  /** append() reporting to `done` (types.ts AppendDone): no promise or closures per publish. */
+  appendTo(events: NewEvent[], opts: AppendOptions, done: AppendDone): void {
+    this.queue.push({ events, opts, done });
+    if (this.queue.length === 1) this.timing.schedule();
+  }
+
+  /** The next turn, or the one after under load (group-commit.ts). */
+  private readonly timing = new WriteTiming(() => this.flush());
 
   private flush = () => {
     const q = this.queue;
     this.queue = [];
+    this.timing.took(q.length);
     let results: (AppendResult | IdempotencyConflictError)[];
     try {
       results = this.appendAll.immediate(q) as (AppendResult | IdempotencyConflictError)[];
@@ -206,14 +213,24 @@ export class SqliteAppender {
     } catch (err) {
       this.idem.rollback();
       this.blocked.rolledBack();
-      for (const item of q) item.reject(err);
+      for (const item of q) settle(item.done, undefined, err);
       return;
     }
     for (let i = 0; i < q.length; i++) {
       const r = results[i];
-      if (r instanceof IdempotencyConflictError) q[i].reject(r);
-      else q[i].resolve(r);
+      if (r instanceof IdempotencyConflictError) settle(q[i].done, undefined, r);
+      else settle(q[i].done, r, undefined);
     }
     notifyAppend(this.stream);
   };
+}
+
+/** One append's outcome to its `done`; a callback that throws (a bug: it must not) costs no other append its answer. */
+function settle(done: AppendDone, r: AppendResult | undefined, err: unknown): void {
+  try {
+    if (r !== undefined) done.stored(r);
+    else done.failed(err);
+  } catch (thrown) {
+    console.error("events store: an append's callback threw", thrown);
+  }
 }

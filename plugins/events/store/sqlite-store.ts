@@ -16,7 +16,7 @@ import { SqliteGroups } from "./sqlite-groups";
 import { SeqSeeker } from "./sqlite-seek";
 import type { Database } from "bun:sqlite";
 import {
-  splitId, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery, type EventStore,
+  splitId, type AppendDone, type AppendOptions, type AppendResult, type ClaimResult, type DeadLetter, type Delivery, type EventStore,
   type NewEvent, type ReadPage, type ReadQuery, type StoreFactory, type StoreStats, type TrimPolicy,
 } from "./types";
 
@@ -45,6 +45,10 @@ class SqliteEventStore implements EventStore {
   /** Group commit: see sqlite-append.ts. */
   append(events: NewEvent[], opts: AppendOptions): Promise<AppendResult> {
     return this.appender.append(events, opts);
+  }
+
+  appendTo(events: NewEvent[], opts: AppendOptions, done: AppendDone): void {
+    this.appender.appendTo(events, opts, done);
   }
 
   async read(q: ReadQuery): Promise<ReadPage> {

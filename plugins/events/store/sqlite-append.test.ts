@@ -1,0 +1,84 @@
+/** The embedded store's group commit (sqlite-append.ts): callback appends, and when a commit waits a turn for more. */
+import { afterAll, expect, spyOn, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "../../../test/support/harness";
+import { newEvent } from "./conformance";
+import { createEmbeddedFactory } from "./sqlite-store";
+import type { AppendDone, AppendResult, EventStore } from "./types";
+
+const dir = tempDir("tradpal-events-append-");
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const open = () => createEmbeddedFactory({ file: join(dir, `a-${n++}.db`), sync: "normal", trim: { maxLen: 0, maxAgeMs: 0 } });
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+/** An AppendDone that records when (in `log` order) and with what it was settled. */
+function recorder(log: string[], name: string) {
+  const out: { r?: AppendResult; err?: unknown } = {};
+  const done: AppendDone = { stored(r) { out.r = r; log.push(name); }, failed(err) { out.err = err; log.push(name); } };
+  return { done, out };
+}
+
+async function settled(log: string[], count: number) {
+  for (let i = 0; i < 50 && log.length < count; i++) await turn();
+  expect(log.length).toBe(count);
+}
+
+test("embedded: appendTo answers through the callback object after the commit, and a callback that throws costs no other append its answer", async () => {
+  const f = open();
+  const s = f.open("cb") as EventStore;
+  expect(typeof s.appendTo).toBe("function");
+  const log: string[] = [];
+  const a = recorder(log, "a");
+  const boom: AppendDone = { stored() { log.push("boom"); throw new Error("a broken callback"); }, failed() { log.push("boom failed"); } };
+  const c = recorder(log, "c");
+  const thrown: unknown[] = [];
+  const spy = spyOn(console, "error").mockImplementation((_msg: unknown, err: unknown) => { thrown.push(err); });
+  try {
+    const events = [newEvent(), newEvent()];
+    s.appendTo!(events, { dedupWindowMs: 0 }, a.done);
+    s.appendTo!([newEvent()], { dedupWindowMs: 0 }, boom);
+    s.appendTo!([newEvent()], { dedupWindowMs: 0 }, c.done);
+    expect(log).toEqual([]); // nothing answered before the commit
+    await settled(log, 3);
+    await turn();
+    expect(log).toEqual(["a", "boom", "c"]);
+    expect(a.out.r!.streamIds.length).toBe(2);
+    expect(c.out.r!.streamIds.length).toBe(1);
+    expect((thrown[0] as Error)?.message).toBe("a broken callback"); // reported, not swallowed
+    // Committed: the rows are there.
+    expect((await s.read({ limit: 10 })).events.map((e) => e.id).slice(0, 2)).toEqual(events.map((e) => e.id));
+  } finally {
+    spy.mockRestore();
+    await f.close();
+  }
+});
+
+test("embedded: after a commit of several appends the next one waits one turn and takes that turn's appends too; after a lone append it does not wait", async () => {
+  const f = open();
+  const s = f.open("busy");
+  const log: string[] = [];
+  // A lone append (the last commit carried one): committed in the next turn, before an append made then.
+  s.appendTo!([newEvent()], { dedupWindowMs: 0 }, recorder(log, "lone").done);
+  setImmediate(() => s.appendTo!([newEvent()], { dedupWindowMs: 0 }, recorder(log, "after lone").done));
+  await turn();
+  expect(log).toEqual(["lone"]);
+  await settled(log, 2);
+
+  // A busy commit: four appends in one turn.
+  for (let i = 0; i < 4; i++) s.appendTo!([newEvent()], { dedupWindowMs: 0 }, recorder(log, `busy ${i}`).done);
+  await settled(log, 6);
+
+  // Now the next commit waits a turn: the append of the following turn joins it (one commit, answered together).
+  const first = recorder(log, "first");
+  s.appendTo!([newEvent()], { dedupWindowMs: 0 }, first.done);
+  let joined = false;
+  setImmediate(() => { joined = true; s.appendTo!([newEvent()], { dedupWindowMs: 0 }, recorder(log, "joined").done); });
+  await turn();
+  expect(joined).toBe(true);
+  expect(log.length).toBe(6); // not committed yet
+  await settled(log, 8);
+  expect(log.slice(6)).toEqual(["first", "joined"]);
+  await f.close();
+});
