@@ -76,7 +76,7 @@ export class RedisRateStore {
   /** flush(), made once (no closure per decision). */
   private readonly flushNow = () => this.flush();
   /** Per policy, the caller key → its Redis key (one flat string a request reuses, not a new one each time). */
-  private readonly memo = new Map<GcraPolicy, Map<string, string>>();
+  private readonly memo = new WeakMap<GcraPolicy, Map<string, string>>();
 
   constructor(readonly client: Redis, private readonly prefix: string, private readonly failed: FailedDecision) {
     const c = client as Redis & { tradpalGcraBatch2?: BatchCommand };
