@@ -75,8 +75,9 @@ function lazyByLabel(counter: Counter<string>, label: string) {
 
 export function createEventMetrics(m: PluginMetrics) {
   const published = m.counter({ name: "published_total", help: "Events stored, by type.", labelNames: ["type"], collect() { drain(this as Counter<string>, "type"); } });
-  const delivered = m.counter({ name: "delivered_total", help: "Events delivered to subscribers (first delivery), by type.", labelNames: ["type"] });
-  const redelivered = m.counter({ name: "redelivered_total", help: "Events delivered again after a visibility timeout or reconnect, by type.", labelNames: ["type"] });
+  // Delivered, like published, once per event: counted in a map, handed over when read.
+  const delivered = m.counter({ name: "delivered_total", help: "Events delivered to subscribers (first delivery), by type.", labelNames: ["type"], collect() { drain(this as Counter<string>, "type"); } });
+  const redelivered = m.counter({ name: "redelivered_total", help: "Events delivered again after a visibility timeout or reconnect, by type.", labelNames: ["type"], collect() { drain(this as Counter<string>, "type"); } });
   const deadLettered = m.counter({ name: "dead_lettered_total", help: "Events moved to the dead-letter stream after max_deliveries, by type.", labelNames: ["type"] });
   const acked = m.counter({ name: "acked_total", help: "Acknowledged deliveries, by consumer group.", labelNames: ["group"] });
   const duplicates = m.counter({ name: "duplicates_total", help: "Publishes answered from the dedup window (Idempotency-Key or event id) without storing." });
@@ -89,8 +90,8 @@ export function createEventMetrics(m: PluginMetrics) {
   const subscribers = m.gauge({ name: "subscribers", help: "Open SSE subscriptions." });
   return {
     published: lazyByLabel(published, "type"),
-    delivered: byLabel(delivered, "type"),
-    redelivered: byLabel(redelivered, "type"),
+    delivered: lazyByLabel(delivered, "type"),
+    redelivered: lazyByLabel(redelivered, "type"),
     deadLettered: byLabel(deadLettered, "type"),
     acked: byLabel(acked, "group"),
     duplicates,

@@ -93,8 +93,11 @@ export class Subscription {
     for (let w = this.sink!.behind(); w !== undefined && !this.closed; w = this.sink!.behind()) await w;
   }
 
-  /** `readAt`: when the store read that returned them began (the deliver spans' start). */
-  private async send(deliveries: Delivery[], redelivery: boolean, readAt = 0) {
+  /**
+   * `readAt`: when the store read that returned them began (the deliver spans' start). Not async: a promise
+   * (the ack of skipped entries) only when there is one to wait for.
+   */
+  private send(deliveries: Delivery[], redelivery: boolean, readAt = 0): Promise<number> | undefined {
     let skip: string[] | undefined;
     const tracer = this.opts.tracer;
     const tps = tracer && deliverySpans(tracer, deliveries, { stream: this.store.stream, group: this.opts.group, consumer: this.opts.consumer, types: this.opts.types }, redelivery, readAt || nowMs(), nowMs());
@@ -107,14 +110,14 @@ export class Subscription {
       out += frame(d, tps?.[i]);
       sent++;
     }
-    if (this.closed) return; // unsent entries stay pending and are reclaimed after the visibility timeout
+    if (this.closed) return undefined; // unsent entries stay pending and are reclaimed after the visibility timeout
     if (out !== "") this.sink!.write(out);
     for (const d of deliveries) {
       if (this.opts.types && !this.opts.types.has(d.event.type)) continue;
       (redelivery || d.deliveryCount > 1 ? this.metrics.redelivered : this.metrics.delivered)(d.event.type);
     }
     this.metrics.deliverRate.add(sent);
-    if (skip !== undefined) await this.store.ack(this.opts.group, skip);
+    return skip === undefined ? undefined : this.store.ack(this.opts.group, skip);
   }
 
   private async run() {
@@ -143,7 +146,11 @@ export class Subscription {
         if (this.closed) break;
         const t0 = at();
         const fresh = await this.store.readGroup(group, consumer, batch, blockMs, this.abort.signal);
-        if (fresh.length) { await this.send(fresh, false, t0); this.lastSend = Date.now(); }
+        if (fresh.length) {
+          const skipped = this.send(fresh, false, t0);
+          if (skipped !== undefined) await skipped;
+          this.lastSend = Date.now();
+        }
         else if (Date.now() - this.lastSend >= heartbeatMs && !this.closed) { this.sink!.write(": heartbeat\n\n"); this.lastSend = Date.now(); }
         failures = 0;
       } catch (err) {

@@ -27,7 +27,7 @@ import type { EventTypeName, PlatformEventEnvelope } from "../contracts/event-ca
 import { request, ServiceError } from "./http";
 import type { EventClient } from "./event-client";
 import { formatTraceparent, nowMs, parseTraceparent, randomHex, SPAN_KIND, type TraceContext, type Tracer } from "../lib/trace/trace";
-import { sseBlocks } from "./sse-blocks";
+import { dataOf, sseBlocks } from "./sse-blocks";
 import { openSseSocket } from "./sse-socket";
 
 /** An event arrived for which this subscriber has no handler: it was left unacknowledged. */
@@ -159,13 +159,58 @@ export class EventSubscriberClient {
 
   private async consume(body: ReadableStream<Uint8Array>) {
     for await (const block of sseBlocks(body)) {
-      let data = "";
-      for (const line of block.split("\n")) if (line.startsWith("data:")) data += line.slice(line.charAt(5) === " " ? 6 : 5);
-      if (data) await this.dispatch(JSON.parse(data));
+      const data = dataOf(block);
+      if (data === "") continue;
+      const handling = this.dispatch(JSON.parse(data));
+      if (handling !== undefined) await handling;
     }
   }
 
-  private async dispatch(event: Delivered<EventTypeName>) {
+  /** Not async: a promise only when a handler returned one (or tracing is on), so a synchronous handler costs none. */
+  private dispatch(event: Delivered<EventTypeName>): Promise<void> | undefined {
+    const list = this.handlers.get(event.type);
+    if (list !== undefined && this.o.tracer === undefined) {
+      for (let i = 0; i < list.length; i++) {
+        let r: void | Promise<void>;
+        try { r = list[i](event); } catch (err) { this.handlerFailed(err); return undefined; }
+        if (r != null && typeof (r as PromiseLike<void>).then === "function") return this.dispatchFrom(event, list, i, r as PromiseLike<void>);
+      }
+      this.handledOk(event);
+      return undefined;
+    }
+    return this.dispatchTraced(event);
+  }
+
+  /** The rest of dispatch() once a handler returned a promise. */
+  private async dispatchFrom(event: Delivered<EventTypeName>, list: EventHandler<any>[], at: number, pending: PromiseLike<void>): Promise<void> {
+    try {
+      await pending;
+      for (let i = at + 1; i < list.length; i++) await list[i](event);
+    } catch (err) {
+      this.handlerFailed(err);
+      return;
+    }
+    this.handledOk(event);
+  }
+
+  private handlerFailed(err: unknown) {
+    this.failed++;
+    this.o.onError?.(err);
+    // not acked: redelivered after the visibility timeout
+  }
+
+  /** Queues the ack of a handled event. */
+  private handledOk(event: Delivered<EventTypeName>) {
+    this.handled++;
+    this.acks.push(event.streamId);
+    if (this.acks.length >= 100) void this.flushAcks();
+    else this.ackTimer ??= setTimeout(this.flushSoon, this.o.ackIntervalMs);
+  }
+
+  private readonly flushSoon = () => void this.flushAcks();
+
+  /** With a tracer, or without a handler for the type. */
+  private async dispatchTraced(event: Delivered<EventTypeName>) {
     const list = this.handlers.get(event.type);
     if (!list) {
       // Never ack what nobody handled: it stays pending (redelivered, then dead-lettered), visibly.
@@ -196,10 +241,7 @@ export class EventSubscriberClient {
       tracer!.span(traced!, "events.process", SPAN_KIND.consumer, t0, nowMs(), attrs!, undefined, processCtx.spanId);
       this.tracedAcks.push({ ctx: processCtx, streamId: event.streamId, type: event.type });
     }
-    this.handled++;
-    this.acks.push(event.streamId);
-    if (this.acks.length >= 100) void this.flushAcks();
-    else this.ackTimer ??= setTimeout(() => void this.flushAcks(), this.o.ackIntervalMs);
+    this.handledOk(event);
   }
 
   /** Send queued acks (serialised; a failed ack is retried with the next batch, the service redelivers meanwhile). */

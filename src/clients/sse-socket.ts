@@ -58,11 +58,17 @@ export function openSseSocket(url: string, signal: AbortSignal): Promise<Readabl
       stream = null;
       try { s?.close(); } catch { /* cancelled */ }
     };
+    /** The bytes being framed now (onBytes is made once, not a closure per read). */
+    let reading: Buffer | null = null;
+    const onBytes = (from: number, to: number) => {
+      const buf = reading!;
+      if (refusal !== null) { if ((refusalBytes += to - from) <= MAX_REFUSAL_BYTES) refusal.push(Buffer.from(buf.subarray(from, to))); return; }
+      stream?.enqueue(buf.slice(from, to)); // a copy: the stream may hold it past this read
+    };
     const body = (buf: Buffer, at: number) => {
-      const end = framer.advance(buf, at, buf.length, (from, to) => {
-        if (refusal !== null) { if ((refusalBytes += to - from) <= MAX_REFUSAL_BYTES) refusal.push(Buffer.from(buf.subarray(from, to))); return; }
-        stream?.enqueue(new Uint8Array(buf.subarray(from, to))); // a copy: the stream may hold it past this read
-      });
+      reading = buf;
+      const end = framer.advance(buf, at, buf.length, onBytes);
+      reading = null;
       if (end === FRAMER_ERROR) return fail(unreachable(`malformed response body: ${framer.error}`));
       if (end !== FRAMER_MORE) return ended();
       if (stream !== null && (stream.desiredSize ?? 1) <= 0) socket?.pause(); // resumed by pull()

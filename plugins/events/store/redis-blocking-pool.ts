@@ -19,8 +19,10 @@ export interface BlockingReader {
    * XREADGROUP GROUP group consumer COUNT count BLOCK blockMs STREAMS key ">": the entries read ([] when none
    * came). `signal` aborted: its connection is closed, which ends the wait (Redis drops a blocked client's read);
    * entries an answer already in flight carried stay in the consumer's pending list, as for any lost answer.
+   * `map`: what the promise resolves with, made from the entries (no further promise for the caller's own .then).
    */
   readGroup(key: string, group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Entry[]>;
+  readGroup<T>(key: string, group: string, consumer: string, count: number, blockMs: number, signal: AbortSignal | undefined, map: (e: Entry[]) => T): Promise<T>;
   close(): void;
 }
 
@@ -41,7 +43,12 @@ export class BlockingPool implements BlockingReader {
     }
     return n;
   }
-  async readGroup(key: string, group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Entry[]> {
+  readGroup(key: string, group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Entry[]>;
+  readGroup<T>(key: string, group: string, consumer: string, count: number, blockMs: number, signal: AbortSignal | undefined, map: (e: Entry[]) => T): Promise<T>;
+  readGroup(key: string, group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal, map: (e: Entry[]) => unknown = same): Promise<unknown> {
+    return this.read(key, group, consumer, count, blockMs, signal).then(map);
+  }
+  private async read(key: string, group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Entry[]> {
     if (signal?.aborted) return [];
     const conn = await this.acquire();
     const off = whenAborted(signal, () => { this.all.delete(conn); conn.disconnect(); });
@@ -60,99 +67,169 @@ export class BlockingPool implements BlockingReader {
  * consumer's pending list (redelivered on resume or claimed after the visibility timeout).
  * Until a native connection has once succeeded, a failed connect hands the read to `fallback` (ioredis):
  * a redis_url the native client cannot use must not stop delivery (as the publish path falls back).
+ * A read (one per delivered event at 1,000/s) allocates its command's promise and one reaction: the
+ * connection's handlers are made once (NativeReader), the command's arguments once per subscription, and
+ * reads past their time are found by one sweep timer per pool instead of a timer per read.
  */
 export class NativeBlockingPool implements BlockingReader {
-  private idle: RedisClient[] = [];
-  private all = new Set<RedisClient>();
+  private idle: NativeReader[] = [];
+  private all = new Set<NativeReader>();
   private closed = false;
   private everConnected = false;
-  private readonly readers = new WeakMap<AbortSignal, Set<RedisClient>>();
+  /** Per subscription (its abort signal): the connections reading for it now, and its last command's arguments. */
+  private readonly readers = new WeakMap<AbortSignal, SignalReads>();
+  private sweeper: ReturnType<typeof setInterval> | undefined;
   constructor(private readonly url: string, private readonly fallback?: BlockingReader) {}
 
   /** A connected idle connection, without a promise (the common case: one read per delivery). */
-  private idleOne(): RedisClient | undefined {
-    for (let c = this.idle.pop(); c !== undefined; c = this.idle.pop()) {
-      if (c.connected) return c;
-      this.drop(c);
+  private idleOne(): NativeReader | undefined {
+    for (let r = this.idle.pop(); r !== undefined; r = this.idle.pop()) {
+      if (r.c.connected) return r;
+      this.drop(r);
     }
     return undefined;
   }
 
   /** A new connection; null: read through the fallback. */
-  private async acquire(): Promise<RedisClient | null> {
+  private async acquire(): Promise<NativeReader | null> {
     if (this.closed) throw new StoreUnavailableError("redis unavailable: the store is closed");
-    const n = new RedisClient(this.url, { enableOfflineQueue: false, autoReconnect: false, connectionTimeout: CONNECT_MS });
-    this.all.add(n);
+    const r = new NativeReader(new RedisClient(this.url, { enableOfflineQueue: false, autoReconnect: false, connectionTimeout: CONNECT_MS }), this);
+    this.all.add(r);
     try {
-      await boundedNative(CONNECT_MS, n.connect());
+      await boundedNative(CONNECT_MS, r.c.connect());
     } catch (err) {
-      this.drop(n);
+      this.drop(r);
       if (!this.everConnected && this.fallback !== undefined) return null;
       throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(`redis unavailable: ${(err as Error)?.message}`, err);
     }
     this.everConnected = true;
-    return n;
+    this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
+    return r;
   }
 
   /**
-   * The connections reading for `signal` now; its abort closes them (which ends their waits). One listener
-   * per signal (a subscription's), not a closure and a listener per read.
+   * What `signal` (a subscription's) reads with: its abort closes the connections reading for it (which
+   * ends their waits); one listener per signal, not a closure and a listener per read.
    */
-  private readingOn(signal: AbortSignal | undefined): Set<RedisClient> | undefined {
-    if (signal === undefined) return undefined;
-    let set = this.readers.get(signal);
-    if (set === undefined) {
-      const s = (set = new Set());
-      this.readers.set(signal, s);
-      signal.addEventListener("abort", () => { for (const c of s) this.drop(c); s.clear(); }, { once: true });
-    }
-    return set;
+  private readsOf(signal: AbortSignal): SignalReads {
+    return this.readers.get(signal) ?? this.firstReadOf(signal);
   }
 
-  private drop(c: RedisClient) {
-    this.all.delete(c);
-    try { c.close(); } catch { /* already closed */ }
+  /** Apart from readsOf: a function that makes a closure allocates its scope on every call. */
+  private firstReadOf(signal: AbortSignal): SignalReads {
+    const reading = new Set<NativeReader>();
+    const s: SignalReads = { reading, args: null };
+    this.readers.set(signal, s);
+    signal.addEventListener("abort", () => { for (const r of reading) this.drop(r); reading.clear(); }, { once: true });
+    return s;
   }
 
-  async readGroup(key: string, group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Entry[]> {
-    if (signal?.aborted) return [];
-    const c = this.idleOne() ?? await this.acquire();
-    if (c === null) return this.fallback!.readGroup(key, group, consumer, count, blockMs, signal);
-    let reusable = false;
-    const reading = this.readingOn(signal);
-    if (signal?.aborted) this.drop(c); // while it connected: the read fails at once, taking nothing
-    else reading?.add(c);
-    // Bounded by closing the connection (the read fails at once, Redis drops it), not by a wrapping promise
-    // with a timer and reactions per read (boundedNative: ~590 B per delivery at 1,000/s, measured).
-    const ms = blockMs + SLACK_MS;
-    const due = Date.now() + ms;
-    const timer = setTimeout(closeLate, ms, c);
-    try {
-      const reply = await c.send("XREADGROUP", ["GROUP", group, consumer, "COUNT", String(count), "BLOCK", String(blockMs), "STREAMS", key, ">"]);
-      reusable = true;
-      return entriesOf(reply);
-    } catch (err) {
-      throw Date.now() >= due && !signal?.aborted ? timedOut(ms) : nativeFailure(err as Error);
-    } finally {
-      clearTimeout(timer);
-      reading?.delete(c);
-      if (reusable && !this.closed && this.all.has(c)) this.idle.push(c);
-      else this.drop(c);
+  drop(r: NativeReader) {
+    this.all.delete(r);
+    try { r.c.close(); } catch { /* already closed */ }
+  }
+
+  /** A read ended: its connection goes back to the pool when its answer came and nothing closed it. */
+  released(r: NativeReader, reusable: boolean) {
+    r.reads?.reading.delete(r);
+    if (reusable && !this.closed && this.all.has(r)) this.idle.push(r);
+    else this.drop(r);
+  }
+
+  /** Reads past their time: closing the connection fails the read (and it is never reused). */
+  private sweep() {
+    const now = Date.now();
+    for (const r of this.all) if (r.due !== 0 && now >= r.due) { try { r.c.close(); } catch { /* already closed */ } }
+  }
+
+  readGroup(key: string, group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Entry[]>;
+  readGroup<T>(key: string, group: string, consumer: string, count: number, blockMs: number, signal: AbortSignal | undefined, map: (e: Entry[]) => T): Promise<T>;
+  readGroup(key: string, group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal, map: (e: Entry[]) => unknown = same): Promise<unknown> {
+    if (signal?.aborted) return Promise.resolve(map([]));
+    const r = this.idleOne();
+    if (r !== undefined) return this.readOn(r, key, group, consumer, count, blockMs, signal, map);
+    return this.readOnNew(key, group, consumer, count, blockMs, signal, map);
+  }
+
+  /** On a new connection (or the fallback); apart from readGroup, whose scope would otherwise be made per read for this closure. */
+  private readOnNew(key: string, group: string, consumer: string, count: number, blockMs: number, signal: AbortSignal | undefined, map: (e: Entry[]) => unknown): Promise<unknown> {
+    return this.acquire().then((n) => n === null
+      ? this.fallback!.readGroup(key, group, consumer, count, blockMs, signal, map)
+      : this.readOn(n, key, group, consumer, count, blockMs, signal, map));
+  }
+
+  private readOn(r: NativeReader, key: string, group: string, consumer: string, count: number, blockMs: number, signal: AbortSignal | undefined, map: (e: Entry[]) => unknown): Promise<unknown> {
+    let args: string[];
+    if (signal === undefined) args = readArgs(key, group, consumer, count, blockMs);
+    else {
+      const s = (r.reads = this.readsOf(signal));
+      const a = s.args;
+      // The same subscription reads with the same arguments every time: made once.
+      args = a !== null && a[8] === key && a[1] === group && a[2] === consumer && s.count === count && s.blockMs === blockMs ? a : (s.args = readArgs(key, group, consumer, count, blockMs));
+      s.count = count;
+      s.blockMs = blockMs;
+      if (signal.aborted) this.drop(r); // while it connected: the read fails at once, taking nothing
+      else s.reading.add(r);
     }
+    r.ms = blockMs + SLACK_MS;
+    r.due = Date.now() + r.ms;
+    r.signal = signal;
+    r.map = map;
+    return r.c.send("XREADGROUP", args).then(r.answered, r.failed);
   }
 
   close() {
     this.closed = true;
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
     this.fallback?.close();
-    for (const c of this.all) { try { c.close(); } catch { /* already closed */ } }
+    for (const r of this.all) { try { r.c.close(); } catch { /* already closed */ } }
     this.all.clear();
     this.idle = [];
   }
 }
 
-/** A blocked read past its time: closing its connection fails it (and it is never reused). */
-function closeLate(c: RedisClient): void {
-  try { c.close(); } catch { /* already closed */ }
+interface SignalReads { reading: Set<NativeReader>; args: string[] | null; count?: number; blockMs?: number }
+
+/** How often a pool looks for reads past their time (a late read fails between its time and this much after). */
+const SWEEP_MS = 100;
+
+/** One pooled connection and the read it is doing, with its answer's handlers made once. */
+class NativeReader {
+  /** When the read under way is past its time (0: idle). */
+  due = 0;
+  ms = 0;
+  signal: AbortSignal | undefined = undefined;
+  reads: SignalReads | undefined = undefined;
+  map: (e: Entry[]) => unknown = same;
+  constructor(readonly c: RedisClient, private readonly pool: NativeBlockingPool) {}
+
+  readonly answered = (reply: unknown): unknown => {
+    const map = this.end(true);
+    return map(entriesOf(reply));
+  };
+
+  readonly failed = (err: unknown): never => {
+    const late = Date.now() >= this.due && !this.signal?.aborted;
+    const ms = this.ms;
+    this.end(false);
+    throw late ? timedOut(ms) : nativeFailure(err as Error);
+  };
+
+  private end(reusable: boolean): (e: Entry[]) => unknown {
+    const map = this.map;
+    this.due = 0;
+    this.signal = undefined;
+    this.map = same;
+    this.pool.released(this, reusable);
+    this.reads = undefined;
+    return map;
+  }
+}
+
+const same = (e: Entry[]): Entry[] => e;
+
+function readArgs(key: string, group: string, consumer: string, count: number, blockMs: number): string[] {
+  return ["GROUP", group, consumer, "COUNT", String(count), "BLOCK", String(blockMs), "STREAMS", key, ">"];
 }
 
 const noop = () => {};

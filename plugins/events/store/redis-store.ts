@@ -137,7 +137,7 @@ export class RedisEventStore implements EventStore {
 
   /** Not async: the blocking read (one per delivery at 1,000/s) is one reaction, not an async frame's promises. */
   readGroup(group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Delivery[]> {
-    if (blockMs > 0) return this.blocking.readGroup(this.k.stream, group, consumer, count, blockMs, signal).then(deliveriesOf);
+    if (blockMs > 0) return this.blocking.readGroup(this.k.stream, group, consumer, count, blockMs, signal, deliveriesOf);
     return guard(this.r.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", this.k.stream, ">")).then((reply) => deliveriesOf(reply ? (reply as [string, Entry[]][])[0][1] : []));
   }
 

@@ -52,3 +52,41 @@ test("reads made in a transaction that rolled back are never handed over; a gone
   b.rolledBack();
   notifyAppend("blocked-unit");
 });
+
+test("a wait given its own read: woken unserved it reads then, past its time it reads once, aborted it reads nothing", async () => {
+  const b = new BlockedReads("blocked-own-read");
+  const d: Delivery[] = [{ event: newEvent() as never, deliveryCount: 1 }];
+  const reads: string[] = [];
+  const own = (g: string, c: string, n: number) => { reads.push(`${g}/${c}/${n}`); return d; };
+  const ac = new AbortController();
+  // Woken by an append that read nothing for it: its own read, made at the wake-up.
+  const woken = b.wait("g", "c", 5, 10_000, ac.signal, own);
+  notifyAppend("blocked-own-read");
+  expect(await woken).toBe(d);
+  expect(reads).toEqual(["g/c/5"]);
+  // The same subscription's next wait (its reader reused): past its time it reads once, not at the 10 s of the first.
+  const t0 = Date.now();
+  expect(await b.wait("g", "c", 7, 150, ac.signal, own)).toBe(d);
+  expect(Date.now() - t0).toBeLessThan(2000);
+  expect(reads).toEqual(["g/c/5", "g/c/7"]);
+  // Served by the append's transaction: what it read, no read of its own.
+  const served = b.wait("g", "c", 5, 10_000, ac.signal, own);
+  b.readInTx(() => d);
+  b.committed();
+  notifyAppend("blocked-own-read");
+  expect(await served).toBe(d);
+  expect(reads.length).toBe(2);
+  // A read of its own that fails rejects the wait (and nothing else).
+  const failing = b.wait("g", "c", 5, 10_000, ac.signal, () => { throw new Error("SQLITE_BUSY"); });
+  notifyAppend("blocked-own-read");
+  expect(await failing.then(() => null, (e: Error) => e.message)).toBe("SQLITE_BUSY");
+  // Aborted while waiting: [] at once, and a later append's transaction reads nothing for it.
+  const gone = b.wait("g", "c", 5, 10_000, ac.signal, own);
+  ac.abort();
+  expect(await gone).toEqual([]);
+  let readFor = 0;
+  b.readInTx(() => { readFor++; return d; });
+  b.committed();
+  expect(readFor).toBe(0);
+  expect(reads.length).toBe(2);
+});

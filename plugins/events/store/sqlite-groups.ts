@@ -18,8 +18,8 @@ export class SqliteGroups {
   private readonly ownPendingTx;
   private readonly ackTx;
   private readonly claimTx;
-  /** When each consumer's row was last written (group NUL consumer → ms): seen_at is refreshed at most every SEEN_EVERY_MS. */
-  private readonly seenWritten = new Map<string, number>();
+  /** When each consumer's row was last written (group → consumer → ms): seen_at is refreshed at most every SEEN_EVERY_MS. */
+  private readonly seenWritten = new Map<string, Map<string, number>>();
   private newProbe?: ReturnType<Database["prepare"]>;
 
   /** `t`: the stream's table (sqlite-schema.ts streamTable). */
@@ -58,19 +58,26 @@ export class SqliteGroups {
     const g = this.db.query<{ last_seq: number }, [string, string]>("SELECT last_seq FROM groups WHERE stream = ? AND name = ?").get(this.stream, group);
     if (!g) throw new Error(`NOGROUP no such group ${group}`);
     const now = Date.now();
-    const seenKey = group + "\0" + consumer;
-    if (now - (this.seenWritten.get(seenKey) ?? -Infinity) >= SEEN_EVERY_MS) {
+    if (now - this.seenAt(group, consumer) >= SEEN_EVERY_MS) {
       this.db.query("INSERT OR REPLACE INTO consumers (stream, grp, name, seen_at) VALUES (?, ?, ?, ?)").run(this.stream, group, consumer, now);
-      this.seenWritten.set(seenKey, now);
+      let m = this.seenWritten.get(group);
+      if (m === undefined) this.seenWritten.set(group, (m = new Map()));
+      m.set(consumer, now);
     }
     const rows = this.db.query<EventRow, [number, number]>(`SELECT * FROM ${this.t} WHERE seq > ? ORDER BY seq LIMIT ?`).all(g.last_seq, count);
     if (rows.length === 0) return [];
     const add = this.db.query("INSERT OR REPLACE INTO pending (stream, grp, seq, consumer, delivered_at, count) VALUES (?, ?, ?, ?, ?, 1)");
     for (const r of rows) add.run(this.stream, group, r.seq, consumer, now);
-    const last = rows[rows.length - 1];
-    this.db.query("UPDATE groups SET last_seq = ?, last_id = ? WHERE stream = ? AND name = ?").run(last.seq, `${last.ms}-${last.seq}`, this.stream, group);
-    return rows.map((r) => ({ event: toEvent(r), deliveryCount: 1 }));
+    const out: Delivery[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) out[i] = { event: toEvent(rows[i]), deliveryCount: 1 };
+    this.db.query("UPDATE groups SET last_seq = ?, last_id = ? WHERE stream = ? AND name = ?").run(rows[rows.length - 1].seq, out[out.length - 1].event.streamId, this.stream, group);
+    return out;
   };
+
+  /** When the consumer's row was last written by this object (-Infinity: never). */
+  private seenAt(group: string, consumer: string): number {
+    return this.seenWritten.get(group)?.get(consumer) ?? -Infinity;
+  }
 
   /** Whether the group has an entry past its last delivered one (read-only: no transaction, no write). */
   private hasNew(group: string): boolean {
@@ -78,25 +85,30 @@ export class SqliteGroups {
     return this.newProbe.get(this.stream, group) != null;
   }
 
-  async readGroup(group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Delivery[]> {
-    if (signal?.aborted) return [];
-    // A consumer seen within the second whose group has nothing new waits first: a read-only probe instead
-    // of a write transaction that finds nothing (one per delivery, and ~28 % of the server at 1,000/s).
-    // The wait returns what the append's own transaction read for this reader (sqlite-blocked.ts), if it did.
-    if (blockMs > 0 && Date.now() - (this.seenWritten.get(group + "\0" + consumer) ?? -Infinity) < SEEN_EVERY_MS && !this.hasNew(group)) {
-      return this.afterWait(await this.blocked.wait(group, consumer, count, blockMs, signal), group, consumer, count, signal);
+  /**
+   * Not async, and no closure: one promise per read (a delivery at 1,000/s), the wait's. A read that throws
+   * (the group gone, the database failing) rejects, as an async function's would.
+   */
+  readGroup(group: string, consumer: string, count: number, blockMs: number, signal?: AbortSignal): Promise<Delivery[]> {
+    if (signal?.aborted) return Promise.resolve([]);
+    try {
+      // A consumer seen within the second whose group has nothing new waits first: a read-only probe instead
+      // of a write transaction that finds nothing (one per delivery, and ~28 % of the server at 1,000/s).
+      // The wait returns what the append's own transaction read for this reader (sqlite-blocked.ts), else
+      // the read it makes for itself then.
+      if (blockMs > 0 && Date.now() - this.seenAt(group, consumer) < SEEN_EVERY_MS && !this.hasNew(group)) {
+        return this.blocked.wait(group, consumer, count, blockMs, signal, this.readNow) as Promise<Delivery[]>;
+      }
+      const first = this.readNow(group, consumer, count);
+      if (first.length > 0 || blockMs <= 0) return Promise.resolve(first);
+      return this.blocked.wait(group, consumer, count, blockMs, signal, this.readNow) as Promise<Delivery[]>;
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const first = this.readGroupTx.immediate(group, consumer, count) as Delivery[];
-    if (first.length > 0 || blockMs <= 0) return first;
-    return this.afterWait(await this.blocked.wait(group, consumer, count, blockMs, signal), group, consumer, count, signal);
   }
 
-  /** What the wait got, else a read of our own, unless the reader is gone (nothing taken for it). */
-  private afterWait(got: Delivery[] | null, group: string, consumer: string, count: number, signal: AbortSignal | undefined): Delivery[] {
-    if (got !== null) return got;
-    if (signal?.aborted) return [];
-    return this.readGroupTx.immediate(group, consumer, count) as Delivery[];
-  }
+  /** A group read in a write transaction of its own. */
+  private readonly readNow = (group: string, consumer: string, count: number): Delivery[] => this.readGroupTx.immediate(group, consumer, count) as Delivery[];
 
   private ownPendingTxFn = ((group: string, consumer: string, count: number, afterSeq: number): Delivery[] => {
     const rows = this.db.query<EventRow & { count: number }, [string, string, string, number, number]>(

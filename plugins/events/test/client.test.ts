@@ -152,6 +152,35 @@ describe("EventSubscriberClient edge cases", () => {
     expect(unhandled[0]).toMatchObject({ code: "EV_CLIENT_NO_HANDLER", type: "custom.other", streamId: "1-1" });
   });
 
+  test("handlers run in order, each after the previous one settled; an event is acked only when every handler succeeded, sync or async", async () => {
+    const frame = (id: string, n: number) => `id: ${id}\nevent: custom.mine\ndata: ${JSON.stringify({ id: `e-${id}`, streamId: id, type: "custom.mine", payload: { n }, deliveryCount: 1 })}\n\n`;
+    // n: 0 all succeed, 1 the sync handler throws, 2 the async one rejects, 3 the last (sync) one throws.
+    let calls = 0;
+    // The frames once; later reconnects are refused (not counted as handler errors below).
+    const svc = scriptedService(() => calls++ === 0
+      ? new Response([0, 1, 2, 3, 0].map((n, i) => frame(`1-${i + 1}`, n)).join(""), { headers: { "content-type": "text/event-stream" } })
+      : Response.json({ error: { code: "EV_ERR_STORE_UNAVAILABLE", message: "down" } }, { status: 503 }));
+    const errors: string[] = [];
+    const order: string[] = [];
+    const sub = new EventSubscriberClient(svc.client, { group: "g", consumer: "c", backoffBaseMs: 20, backoffCapMs: 20, onError: (e) => { if (!(e instanceof ServiceError)) errors.push((e as Error).message); } });
+    sub.registerHandler("custom.mine" as any, (e) => { order.push(`a${e.streamId}`); if ((e.payload as any).n === 1) throw new Error(`sync ${e.streamId}`); });
+    sub.registerHandler("custom.mine" as any, async (e) => {
+      await Bun.sleep(5);
+      order.push(`b${e.streamId}`);
+      if ((e.payload as any).n === 2) throw new Error(`async ${e.streamId}`);
+    });
+    sub.registerHandler("custom.mine" as any, (e) => { order.push(`c${e.streamId}`); if ((e.payload as any).n === 3) throw new Error(`last ${e.streamId}`); });
+    await sub.startSubscribing();
+    const deadline = Date.now() + 3000;
+    while (sub.handled + sub.failed < 5 && Date.now() < deadline) await Bun.sleep(10);
+    await sub.stop();
+    svc.server.stop(true);
+    expect(order).toEqual(["a1-1", "b1-1", "c1-1", "a1-2", "a1-3", "b1-3", "a1-4", "b1-4", "c1-4", "a1-5", "b1-5", "c1-5"]);
+    expect(new Set(svc.log.acked)).toEqual(new Set(["1-1", "1-5"]));
+    expect([sub.handled, sub.failed]).toEqual([2, 3]);
+    expect(errors).toEqual(["sync 1-2", "async 1-3", "last 1-4"]);
+  });
+
   test("a refusal (409 group filter) rejects startSubscribing and is not retried", async () => {
     const svc = scriptedService(() => Response.json({ error: { code: "EV_ERR_GROUP_FILTER_MISMATCH", message: "other filter", where: "query.types" } }, { status: 409 }));
     const sub = new EventSubscriberClient(svc.client, { group: "g", consumer: "c", backoffBaseMs: 10, backoffCapMs: 10 });
