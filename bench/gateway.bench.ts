@@ -7,7 +7,7 @@
  *   bun run bench gateway            (~4 min)
  *
  * Layout on the 2-core machine: every proxy pinned to core 1 (taskset), the load generator (wrk) and
- * the origin on core 0. Interleaved rounds (A B C D E × 3): 2 s warm-up, 5 s measured with wrk at
+ * the origin on core 0. Interleaved rounds (A B C D E × 5, every other one in reverse order; GW_BENCH_ROUNDS): 2 s warm-up, 5 s measured with wrk at
  * 64 connections; CPU µs per request of the proxy process from /proc/<pid>/stat (utime+stime).
  * Then one pass at 1 connection (the latency one hop adds) and one autocannon pass (the project's tool).
  */
@@ -20,7 +20,8 @@ import { autocannonLoad, treeCpuTicks as cpuTicks, threadCpuTicks, hasCommand, m
 import { table, writeSection } from "./lib/results";
 
 const loadStart = loadavg().map((x) => x.toFixed(1)).join(" ");
-const ROUNDS = 3;
+/** The host's speed drifts (the same in-process loop ran 1.75× slower a minute later): more, shorter-apart rounds. */
+const ROUNDS = Number(process.env.GW_BENCH_ROUNDS ?? 5);
 const WARM_S = 2;
 const RUN_S = 5;
 const CONNS = 64;
@@ -169,8 +170,13 @@ const startServeProbe = () => startProbe("bun-pooled-probe.ts", "bare Bun.serve 
 const variants = (process.env.GW_BENCH_CLIENTS ?? "fetch,pooled").split(",").filter(Boolean) as ("fetch" | "pooled")[];
 try {
   for (const v of variants) targets.push(await startGateway(`gateway (${v === "fetch" ? "fetch()" : "pooled client"})`, v));
+  // nginx next to the pooled gateway, so each round's pair is measured seconds apart (see PAIRED below).
+  for (const start of [startNginx]) {
+    const t = await start().catch((err) => { console.error(`peer failed to start: ${err}`); return undefined; });
+    if (t) targets.push(t);
+  }
   if (variants.includes("pooled")) targets.push(await startGateway("gateway (pooled, workers: 2, unpinned)", "pooled", 2));
-  for (const start of [startNginx, startHaproxy, startFastify, startRawProbe, startServeProbe]) {
+  for (const start of [startHaproxy, startFastify, startRawProbe, startServeProbe]) {
     const t = await start().catch((err) => { console.error(`peer failed to start: ${err}`); return undefined; });
     if (t) targets.push(t);
   }
@@ -184,7 +190,8 @@ try {
   const byThread = new Map<string, { main: number; jit: number; other: number }[]>([...BY_THREAD].map((n) => [n, []]));
   const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]));
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const t of targets) {
+    // Every other round in reverse order: a drift of the host's speed during a round favours no side.
+    for (const t of round % 2 === 1 ? targets : [...targets].reverse()) {
       await load(t.url, CONNS, WARM_S);
       const c0 = cpuTicks(t.pid);
       const th0 = BY_THREAD.has(t.name) ? threadCpuTicks(t.pid) : undefined;
@@ -243,11 +250,17 @@ try {
   const info = machineInfo();
   const gwNames = targets.filter((t) => t.name.startsWith("gateway")).map((t) => t.name);
   const best = gwNames.map((n) => ({ n, ratio: med(n, "rps") / nginxRps, cpuRatio: nginxCpu / minCpu(n) })).sort((a, b) => b.cpuRatio - a.cpuRatio)[0];
+  // PAIRED: the pooled gateway and nginx are measured next to each other in every round; the median of the
+  // per-round ratios is the figure least moved by the host's drift between rounds.
+  const pooledName = "gateway (pooled client)";
+  const paired = nginxName && samples.has(pooledName) ? samples.get(pooledName)!.map((g, i) => ({ cpu: samples.get(nginxName)![i].cpuUs / g.cpuUs, rps: g.rps / samples.get(nginxName)![i].rps })) : [];
+  const pairedLine = paired.length === 0 ? "" : `Per-round pairs (the pooled gateway and nginx measured next to each other, order alternating): CPU ${paired.map((p) => p.cpu.toFixed(2)).join(" / ")} → **${median(paired.map((p) => p.cpu)).toFixed(2)}× nginx** (median), rps ${paired.map((p) => p.rps.toFixed(2)).join(" / ")} → **${median(paired.map((p) => p.rps)).toFixed(2)}×**.`;
+  console.log(pairedLine);
   writeSection("gateway", `## Gateway proxy path vs nginx, haproxy, fastify
 
 Command: \`bun run bench gateway\` (bench/gateway.bench.ts). Every proxy forwards \`GET /api/bench\` to the same origin
 (Bun.serve, 114-byte JSON, bench/peers/origin.ts). Layout: ${canPin ? `each proxy pinned to CPU ${PROXY_CPU}; wrk (1 thread) and the origin on CPU ${LOAD_CPU}` : "no taskset: unpinned"}.
-${ROUNDS} interleaved rounds, ${WARM_S} s warm-up + ${RUN_S} s measured each; medians. CPU µs/req = utime+stime of the proxy process
+${ROUNDS} interleaved rounds (every other one in reverse order), ${WARM_S} s warm-up + ${RUN_S} s measured each; medians. CPU µs/req = utime+stime of the proxy process
 from /proc over the measured run ÷ requests (the direct row shows the origin's own cost). Peers: nginx ${info.nginx.replace(/^nginx version: /, "")}
 (master_process off, keepalive 64, bench/peers/nginx.conf.tmpl), ${info.haproxy.split(" - ")[0]} (nbthread 1, http-reuse always,
 bench/peers/haproxy.cfg.tmpl), fastify + @fastify/http-proxy on Node ${info.node} (bench/peers/fastify-proxy.mjs). Tools: ${info.wrk}; autocannon 3 s pass.
@@ -260,6 +273,7 @@ lane but sends each attempt through fetch() and writes the Response out.
 ${md}
 
 Best gateway variant (by CPU per request): **${best ? `${best.n}: ${minCpu(best.n).toFixed(1)} vs nginx ${nginxCpu.toFixed(1)} µs/req = ${best.cpuRatio.toFixed(2)}× nginx CPU-bound` : "n/a"}**${best ? ` (rps median ratio in this run ${best.ratio.toFixed(2)}×)` : ""}; target ≥ 0.8×, goal ≥ 1.0×.
+${pairedLine}
 Every proxy is pinned to one core and saturated, so its throughput is bounded by its CPU per request: the
 CPU-bound ratio (nginx's least-disturbed CPU µs/req over X's) is the steadier figure on this shared machine;
 the rps ratio moves with whatever else runs during a round. Two bare probes show the floors: bench/peers/bun-raw-probe.ts
