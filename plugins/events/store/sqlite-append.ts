@@ -9,6 +9,7 @@ import type { IdemIndex } from "./sqlite-idem";
 import { notifyAppend } from "./wakeup";
 import { WriteTiming } from "./group-commit";
 import type { BlockedReads } from "./sqlite-blocked";
+import type { FreshRows } from "./sqlite-fresh";
 import { EVENT_COLS, type SeqCounter } from "./sqlite-schema";
 import { decodeRecord, encodeRecord, IdempotencyConflictError, replayOf } from "../idempotency";
 import type { AppendDone, AppendOptions, AppendResult, Delivery, NewEvent } from "./types";
@@ -36,11 +37,16 @@ export class SqliteAppender {
   private readonly appendAll;
   private queue: PendingAppend[] = [];
 
-  /** `t`: the stream's table, `seqs`: the database's seq counter (sqlite-schema.ts); `blocked`, `read`: blocked group reads served in the append's transaction (sqlite-blocked.ts). */
+  /**
+   * `t`: the stream's table, `seqs`: the database's seq counter (sqlite-schema.ts); `blocked`, `read`: blocked
+   * group reads served in the append's transaction (sqlite-blocked.ts), from the rows it inserted, kept in
+   * `fresh` while it is open (sqlite-fresh.ts).
+   */
   constructor(
     private readonly db: Database, private readonly stream: string, private readonly t: string, private readonly seqs: SeqCounter,
     private readonly idem: IdemIndex, private readonly counts: StreamCounts,
     private readonly blocked: BlockedReads, private readonly read: (group: string, consumer: string, count: number) => Delivery[],
+    private readonly fresh: FreshRows,
   ) {
     this.tip = db.prepare<{ seq: number | null; ms: number | null; hw: number | null }, []>(
       `SELECT (SELECT seq FROM ${t} ORDER BY seq DESC LIMIT 1) AS seq, (SELECT ms FROM ${t} ORDER BY seq DESC LIMIT 1) AS ms, (SELECT seq FROM seq_hw WHERE k = 0) AS hw`);
@@ -48,22 +54,27 @@ export class SqliteAppender {
     this.insert = db.prepare<unknown, [number, number, string, string, string, string, string, number, string, string | null]>(
       `INSERT INTO ${t} (seq, ${EVENT_COLS}) VALUES ${ROW}`);
     this.appendAll = db.transaction((items: PendingAppend[]) => {
-      this.catchUp();
-      const results = this.appendItems(items);
-      this.blocked.readInTx(this.read);
-      return results;
+      this.fresh.open(this.catchUp());
+      try {
+        const results = this.appendItems(items);
+        this.blocked.readInTx(this.read);
+        return results;
+      } finally {
+        this.fresh.close();
+      }
     });
   }
 
   /**
    * Past the stream's last row (ms never decreases along seq: it has the latest) and the high-water seq, read
    * under the write lock: another connection to the file may have appended or trimmed since (AUTOINCREMENT's
-   * guarantee across connections, for one probe per commit).
+   * guarantee across connections, for one probe per commit). Returns the stream's last seq (0: empty).
    */
-  private catchUp(): void {
+  private catchUp(): number {
     const r = this.tip.get()!;
     if (r.ms !== null && r.ms > this.lastMs) this.lastMs = r.ms;
     this.seqs.atLeast(Math.max(r.seq ?? 0, r.hw ?? 0));
+    return r.seq ?? 0;
   }
 
   private nowMs(): number {
@@ -102,8 +113,10 @@ export class SqliteAppender {
       const seen = this.idem.get(`e:${e.id}`, now);
       if (seen !== undefined) { ids[i] = seen; continue; }
       const seq = this.seqs.take(1);
-      this.insert.run(seq, ms, e.id, e.type, e.source, e.time, e.correlationId, e.schemaVersion, JSON.stringify(e.payload), e.traceparent ?? null);
+      const payload = JSON.stringify(e.payload);
+      this.insert.run(seq, ms, e.id, e.type, e.source, e.time, e.correlationId, e.schemaVersion, payload, e.traceparent ?? null);
       ids[i] = `${ms}-${seq}`;
+      this.fresh.add(seq, ids[i], e, payload);
       fresh++;
       this.counts.rows++;
       this.counts.perType.set(e.type, (this.counts.perType.get(e.type) ?? 0) + 1);
@@ -178,7 +191,10 @@ export class SqliteAppender {
       }
       // The values as one array (bun:sqlite binds an array positionally): spreading 640 arguments cost ~0.3 µs/event.
       stmt.run(args as unknown as string);
-      for (let k = 0; k < n; k++) ids[at + k] = `${ms}-${first + k}`;
+      for (let k = 0; k < n; k++) {
+        ids[at + k] = `${ms}-${first + k}`;
+        this.fresh.add(first + k, ids[at + k], events[at + k], args[k * 10 + 8] as string);
+      }
       this.counts.rows += n;
     }
     return ids;

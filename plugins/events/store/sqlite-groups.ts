@@ -7,6 +7,7 @@
 import type { Database } from "bun:sqlite";
 import { MAX_SEQ, seqOf, toEvent, type EventRow } from "./sqlite-schema";
 import type { BlockedReads } from "./sqlite-blocked";
+import type { FreshRows } from "./sqlite-fresh";
 import type { SeqSeeker } from "./sqlite-seek";
 import { splitId, type ClaimResult, type Delivery } from "./types";
 
@@ -22,8 +23,20 @@ export class SqliteGroups {
   private readonly seenWritten = new Map<string, Map<string, number>>();
   private newProbe?: ReturnType<Database["prepare"]>;
 
-  /** `t`: the stream's table (sqlite-schema.ts streamTable). */
-  constructor(private readonly db: Database, private readonly stream: string, private readonly t: string, private readonly seek: SeqSeeker, private readonly blocked: BlockedReads) {
+  /** readInTx's statements (one group read per delivery). */
+  private readonly position;
+  private readonly seen;
+  private readonly rowsAfter;
+  private readonly addPending;
+  private readonly move;
+
+  /** `t`: the stream's table (sqlite-schema.ts streamTable); `fresh`: the rows of the open append transaction (sqlite-append.ts fills it). */
+  constructor(private readonly db: Database, private readonly stream: string, private readonly t: string, private readonly seek: SeqSeeker, private readonly blocked: BlockedReads, private readonly fresh: FreshRows) {
+    this.position = db.prepare<{ last_seq: number }, [string, string]>("SELECT last_seq FROM groups WHERE stream = ? AND name = ?");
+    this.seen = db.prepare<unknown, [string, string, string, number]>("INSERT OR REPLACE INTO consumers (stream, grp, name, seen_at) VALUES (?, ?, ?, ?)");
+    this.rowsAfter = db.prepare<EventRow, [number, number]>(`SELECT * FROM ${t} WHERE seq > ? ORDER BY seq LIMIT ?`);
+    this.addPending = db.prepare<unknown, [string, string, number, string, number]>("INSERT OR REPLACE INTO pending (stream, grp, seq, consumer, delivered_at, count) VALUES (?, ?, ?, ?, ?, 1)");
+    this.move = db.prepare<unknown, [number, string, string, string]>("UPDATE groups SET last_seq = ?, last_id = ? WHERE stream = ? AND name = ?");
     this.readGroupTx = db.transaction((g: string, c: string, n: number) => this.readInTx(g, c, n));
     this.ownPendingTx = db.transaction((g: string, c: string, n: number, after: number) => this.ownPendingTxFn(g, c, n, after));
     this.ackTx = db.transaction((g: string, ids: string[]) => this.ackTxFn(g, ids));
@@ -53,24 +66,41 @@ export class SqliteGroups {
     return r.filter ?? filter;
   }
 
-  /** A group read inside a write transaction already open (its own, or the append's: sqlite-blocked.ts). */
+  /**
+   * A group read inside a write transaction already open (its own, or the append's: sqlite-blocked.ts).
+   * A group caught up with the rows before the append's transaction is served from the rows it inserted
+   * (sqlite-fresh.ts), else it reads them back; either way its pending entries and position move here, in
+   * this transaction. Prepared statements: a db.query() lookup hashes its SQL text on every call.
+   */
   readInTx = (group: string, consumer: string, count: number): Delivery[] => {
-    const g = this.db.query<{ last_seq: number }, [string, string]>("SELECT last_seq FROM groups WHERE stream = ? AND name = ?").get(this.stream, group);
+    const g = this.position.get(this.stream, group);
     if (!g) throw new Error(`NOGROUP no such group ${group}`);
     const now = Date.now();
     if (now - this.seenAt(group, consumer) >= SEEN_EVERY_MS) {
-      this.db.query("INSERT OR REPLACE INTO consumers (stream, grp, name, seen_at) VALUES (?, ?, ?, ?)").run(this.stream, group, consumer, now);
+      this.seen.run(this.stream, group, consumer, now);
       let m = this.seenWritten.get(group);
       if (m === undefined) this.seenWritten.set(group, (m = new Map()));
       m.set(consumer, now);
     }
-    const rows = this.db.query<EventRow, [number, number]>(`SELECT * FROM ${this.t} WHERE seq > ? ORDER BY seq LIMIT ?`).all(g.last_seq, count);
+    const fresh = this.fresh;
+    const from = fresh.firstAfter(g.last_seq);
+    if (from >= 0) {
+      const end = Math.min(fresh.length, from + count);
+      if (end === from) return [];
+      const out: Delivery[] = new Array(end - from);
+      for (let i = from; i < end; i++) {
+        this.addPending.run(this.stream, group, fresh.seq(i), consumer, now);
+        out[i - from] = fresh.delivery(i);
+      }
+      this.move.run(fresh.seq(end - 1), fresh.streamId(end - 1), this.stream, group);
+      return out;
+    }
+    const rows = this.rowsAfter.all(g.last_seq, count);
     if (rows.length === 0) return [];
-    const add = this.db.query("INSERT OR REPLACE INTO pending (stream, grp, seq, consumer, delivered_at, count) VALUES (?, ?, ?, ?, ?, 1)");
-    for (const r of rows) add.run(this.stream, group, r.seq, consumer, now);
+    for (const r of rows) this.addPending.run(this.stream, group, r.seq, consumer, now);
     const out: Delivery[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) out[i] = { event: toEvent(rows[i]), deliveryCount: 1 };
-    this.db.query("UPDATE groups SET last_seq = ?, last_id = ? WHERE stream = ? AND name = ?").run(rows[rows.length - 1].seq, out[out.length - 1].event.streamId, this.stream, group);
+    this.move.run(rows[rows.length - 1].seq, out[out.length - 1].event.streamId, this.stream, group);
     return out;
   };
 

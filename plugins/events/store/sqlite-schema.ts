@@ -138,8 +138,16 @@ export interface EventRow {
 }
 
 export function toEvent(r: EventRow): StoredEvent {
-  const e: StoredEvent = { id: r.eid, streamId: `${r.ms}-${r.seq}`, type: r.type as StoredEvent["type"], source: r.source, time: r.time, correlationId: r.cid, schemaVersion: r.ver, payload: JSON.parse(r.payload) };
-  if (r.tp) e.traceparent = r.tp;
+  return storedEvent(r.eid, `${r.ms}-${r.seq}`, r.type, r.source, r.time, r.cid, r.ver, JSON.parse(r.payload), r.tp);
+}
+
+/**
+ * A stored event from its columns: the one definition of its shape and key order (a delivery's SSE data is
+ * its JSON), for rows read back (toEvent) and rows served from memory by their append (sqlite-fresh.ts).
+ */
+export function storedEvent(id: string, streamId: string, type: string, source: string, time: string, cid: string, ver: number, payload: unknown, tp: string | null | undefined): StoredEvent {
+  const e: StoredEvent = { id, streamId, type: type as StoredEvent["type"], source, time, correlationId: cid, schemaVersion: ver, payload: payload as StoredEvent["payload"] };
+  if (tp) e.traceparent = tp;
   return e;
 }
 

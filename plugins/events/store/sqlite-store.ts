@@ -13,6 +13,7 @@ import { SqliteAppender, type StreamCounts } from "./sqlite-append";
 import { SqliteTrimmer } from "./sqlite-trim";
 import { BlockedReads } from "./sqlite-blocked";
 import { SqliteGroups } from "./sqlite-groups";
+import { FreshRows } from "./sqlite-fresh";
 import { SeqSeeker } from "./sqlite-seek";
 import type { Database } from "bun:sqlite";
 import {
@@ -37,8 +38,9 @@ class SqliteEventStore implements EventStore {
     this.counts.rows = db.query<{ n: number }, []>(`SELECT count(*) AS n FROM ${t}`).get()!.n;
     for (const r of db.query<{ type: string; n: number }, []>(`SELECT type, count(*) AS n FROM ${t} GROUP BY type`).all()) this.counts.perType.set(r.type, r.n);
     this.seek = new SeqSeeker(db, t);
-    this.groups = new SqliteGroups(db, stream, t, this.seek, blocked);
-    this.appender = new SqliteAppender(db, stream, t, seqs, idem, this.counts, blocked, this.groups.readInTx);
+    const fresh = new FreshRows();
+    this.groups = new SqliteGroups(db, stream, t, this.seek, blocked, fresh);
+    this.appender = new SqliteAppender(db, stream, t, seqs, idem, this.counts, blocked, this.groups.readInTx, fresh);
     this.trimmer = new SqliteTrimmer(db, stream, t, seqs, policy, this.counts, (m) => this.seek.firstSeqAtMs(m, false));
   }
 
