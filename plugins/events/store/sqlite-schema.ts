@@ -17,6 +17,18 @@ export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
 export type SyncMode = "normal" | "full";
 
+/**
+ * A group's delivered, unacknowledged entries. WITHOUT ROWID: the primary key is the table's one B-tree (a
+ * rowid table kept it in a second one), so each delivery's INSERT and each ack's DELETE dirty one page
+ * (one 4 KiB WAL frame) less. Databases made with the rowid table are moved over at open (sqlite-migrate.ts).
+ */
+export function pendingTable(name: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${name} (
+  stream TEXT NOT NULL, grp TEXT NOT NULL, seq INTEGER NOT NULL, consumer TEXT NOT NULL,
+  delivered_at INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (stream, grp, seq)
+) WITHOUT ROWID;`;
+}
+
 const DDL = `
 -- streams: a stream's events live in table ev_<id> (streamTable).
 CREATE TABLE IF NOT EXISTS streams (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
@@ -24,10 +36,7 @@ CREATE TABLE IF NOT EXISTS streams (id INTEGER PRIMARY KEY, name TEXT NOT NULL U
 CREATE TABLE IF NOT EXISTS seq_hw (k INTEGER PRIMARY KEY CHECK (k = 0), seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS groups (stream TEXT NOT NULL, name TEXT NOT NULL, last_seq INTEGER NOT NULL, last_id TEXT NOT NULL, PRIMARY KEY (stream, name));
 CREATE TABLE IF NOT EXISTS consumers (stream TEXT NOT NULL, grp TEXT NOT NULL, name TEXT NOT NULL, seen_at INTEGER NOT NULL, PRIMARY KEY (stream, grp, name));
-CREATE TABLE IF NOT EXISTS pending (
-  stream TEXT NOT NULL, grp TEXT NOT NULL, seq INTEGER NOT NULL, consumer TEXT NOT NULL,
-  delivered_at INTEGER NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (stream, grp, seq)
-);
+${pendingTable("pending")}
 CREATE INDEX IF NOT EXISTS pending_idle ON pending(stream, grp, delivered_at);
 CREATE TABLE IF NOT EXISTS dlq (id INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, grp TEXT NOT NULL, deliveries INTEGER NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS dlq_stream ON dlq(stream, id);

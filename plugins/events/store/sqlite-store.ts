@@ -7,7 +7,7 @@
  * time bounds (sqlite-seek.ts), trimming (sqlite-trim.ts); reads, stats and the factory are here.
  */
 import { MAX_SEQ, SeqCounter, openDatabase, seqOf, streamTable, toEvent, type EventRow, type SyncMode } from "./sqlite-schema";
-import { migrateSharedEvents } from "./sqlite-migrate";
+import { migratePendingWithoutRowid, migrateSharedEvents } from "./sqlite-migrate";
 import { IdemIndex } from "./sqlite-idem";
 import { SqliteAppender, type StreamCounts } from "./sqlite-append";
 import { SqliteTrimmer } from "./sqlite-trim";
@@ -167,6 +167,7 @@ export interface EmbeddedOptions {
 export function createEmbeddedFactory(opts: EmbeddedOptions): StoreFactory {
   const db = openDatabase(opts.file, opts.sync);
   migrateSharedEvents(db);
+  migratePendingWithoutRowid(db);
   const seqs = new SeqCounter(db);
   let checkpointer: Worker | undefined;
   if (opts.file !== ":memory:") {
