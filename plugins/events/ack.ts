@@ -34,7 +34,8 @@ export async function ackRequest(d: AckDeps, body: unknown, headers: { get(name:
   const replay = parseName(b.replay, "/replay", false);
   const ids = b.ids;
   if (!Array.isArray(ids) || ids.length === 0 || ids.length > 10_000) throw EventErrors.EV_ERR_BAD_QUERY("ids must be a non-empty array of stream ids (at most 10000)", "/ids");
-  const clean = ids.map((id, i) => parseFilterId(id, `/ids/${i}`));
+  const clean: string[] = new Array(ids.length);
+  for (let i = 0; i < ids.length; i++) clean[i] = parseFilterId(ids[i], "/ids", i);
   const target = replay ? d.factory.open(replayStreamName(d.cfg.stream, replay)) : d.store;
   // Under the subscriber's ack span when it sent a traceparent (event-subscriber.ts).
   const span = d.tracer?.serverOf(headers, "events.ack", { "messaging.system": "tradpal", "messaging.operation.type": "settle", "messaging.destination.name": target.stream, "messaging.consumer.group.name": group, "messaging.batch.message_count": clean.length });

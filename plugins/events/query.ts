@@ -69,8 +69,11 @@ export function parseName(value: unknown, where: string, required = true): strin
 }
 
 /** A stream id given as a cursor or to ack (`where` names it in the refusal). */
-export function parseFilterId(value: unknown, where = "query.after"): string {
+export function parseFilterId(value: unknown, where = "query.after", index?: number): string {
   const s = String(value);
-  if (!/^\d{1,15}-\d{1,19}$/.test(s)) throw EventErrors.EV_ERR_BAD_QUERY(`${where} must be a stream id like 1732530000000-0`, where);
+  if (!/^\d{1,15}-\d{1,19}$/.test(s)) {
+    const at = index === undefined ? where : `${where}/${index}`; // made on refusal only: an ack checks every id
+    throw EventErrors.EV_ERR_BAD_QUERY(`${at} must be a stream id like 1732530000000-0`, at);
+  }
   return s;
 }

@@ -98,5 +98,11 @@ export function createSubscribeWire(d: SubscribeDeps): WireHandler {
 
 /** The plugin's raw lane: publishes first (publish-wire.ts), then the others; pipelined as the publish handler is. */
 export function eventsWire(publish: WireHandler, ...others: WireHandler[]): WireHandler {
-  return Object.assign((req: WireRequest, client: WireClient) => publish(req, client) || others.some((h) => h(req, client)), { pipelines: publish.pipelines });
+  // A loop, not others.some(closure): a subscriber's acks come this way, one closure and scope each.
+  const handler = (req: WireRequest, client: WireClient): boolean => {
+    if (publish(req, client)) return true;
+    for (let i = 0; i < others.length; i++) if (others[i](req, client)) return true;
+    return false;
+  };
+  return Object.assign(handler, { pipelines: publish.pipelines });
 }

@@ -82,3 +82,28 @@ test("embedded: after a commit of several appends the next one waits one turn an
   expect(log.slice(6)).toEqual(["first", "joined"]);
   await f.close();
 });
+
+test("embedded: an append made by a commit's callback goes to the next commit; a key repeated within one commit is answered from its first use", async () => {
+  const f = open();
+  const s = f.open("reentrant");
+  const log: string[] = [];
+  const inner = recorder(log, "inner");
+  const outer: AppendDone = {
+    stored() { log.push("outer"); s.appendTo!([newEvent()], { dedupWindowMs: 0 }, inner.done); },
+    failed() { log.push("outer failed"); },
+  };
+  s.appendTo!([newEvent()], { dedupWindowMs: 0 }, outer);
+  await settled(log, 2);
+  expect(log).toEqual(["outer", "inner"]);
+  expect(inner.out.r!.streamIds.length).toBe(1);
+
+  // Keys A, B, A, C in one commit: the second A replays the first; B and C are stored.
+  const keyed = (key: string, name: string) => { const r = recorder(log, name); s.appendTo!([newEvent()], { dedupWindowMs: 60_000, idempotencyKey: key, requestDigest: "d" }, r.done); return r; };
+  const [a1, b, a2, c] = [keyed("A", "a1"), keyed("B", "b"), keyed("A", "a2"), keyed("C", "c")];
+  await settled(log, 6);
+  expect([a1.out.r!.duplicate, b.out.r!.duplicate, a2.out.r!.duplicate, c.out.r!.duplicate]).toEqual([false, false, true, false]);
+  expect(a2.out.r!.streamIds).toEqual(a1.out.r!.streamIds);
+  expect(new Set([a1, b, c].map((x) => x.out.r!.streamIds[0])).size).toBe(3);
+  expect((await s.stats()).length).toBe(5);
+  await f.close();
+});

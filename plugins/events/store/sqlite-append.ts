@@ -36,6 +36,8 @@ export class SqliteAppender {
   private readonly tip;
   private readonly appendAll;
   private queue: PendingAppend[] = [];
+  /** The queue's other array: a commit takes the queue and leaves this one in its place (no array per commit). */
+  private spare: PendingAppend[] = [];
 
   /**
    * `t`: the stream's table, `seqs`: the database's seq counter (sqlite-schema.ts); `blocked`, `read`: blocked
@@ -145,14 +147,17 @@ export class SqliteAppender {
       let j = i;
       const run: NewEvent[] = [];
       const members: number[] = [];
-      const keys = new Set<string>();
+      // The run's keys: the first alone, a Set only from the second on (one publish per commit is the common case).
+      let firstKey: string | undefined;
+      let keys: Set<string> | undefined;
       for (; j < items.length && !items[j].opts.dedupById; j++) {
         const key = items[j].opts.idempotencyKey;
         if (key) {
-          if (keys.has(key)) break;
+          if (key === firstKey || keys?.has(key)) break;
           const r = this.replayKey(items[j].opts, now);
           if (r !== undefined) { out[j] = r; continue; }
-          keys.add(key);
+          if (firstKey === undefined) firstKey = key;
+          else (keys ??= new Set()).add(key);
         }
         for (const e of items[j].events) run.push(e);
         members.push(j);
@@ -219,7 +224,16 @@ export class SqliteAppender {
 
   private flush = () => {
     const q = this.queue;
-    this.queue = [];
+    this.queue = this.spare; // appends made by the callbacks below go to the next commit
+    this.spare = q;
+    try {
+      this.commit(q);
+    } finally {
+      q.length = 0;
+    }
+  };
+
+  private commit(q: PendingAppend[]): void {
     this.timing.took(q.length);
     let results: (AppendResult | IdempotencyConflictError)[];
     try {
@@ -238,7 +252,7 @@ export class SqliteAppender {
       else settle(q[i].done, r, undefined);
     }
     notifyAppend(this.stream);
-  };
+  }
 }
 
 /** One append's outcome to its `done`; a callback that throws (a bug: it must not) costs no other append its answer. */

@@ -25,8 +25,8 @@ export class IdemIndex {
   private live = new Map<string, Entry>();
   /** Records of the running transaction: kept whole until it commits. */
   private staged = new Map<string, { rec: string; expires: number; seq: number }>();
-  /** Rows of the running transaction not yet written (written by write(), before it commits). */
-  private rows: (string | number)[] = [];
+  /** Rows of the running transaction not yet written (written by write(), before it commits); one array, emptied, not replaced. */
+  private readonly rows: (string | number)[] = [];
   /** Multi-row INSERT statements by row count (built on first use). */
   private readonly inserts = new Map<number, Statement>();
   private readonly bySeq: Statement<{ rec: string }, [number]>;
@@ -69,27 +69,37 @@ export class IdemIndex {
    */
   write(): void {
     const all = this.rows;
-    this.rows = [];
-    for (let at = 0; at < all.length; at += MAX_ROWS * 4) {
-      const n = Math.min(MAX_ROWS, (all.length - at) / 4);
-      let stmt = this.inserts.get(n);
-      if (!stmt) this.inserts.set(n, (stmt = this.db.prepare("INSERT INTO idem_log (stream, key, rec, expires) VALUES " + new Array(n).fill("(?, ?, ?, ?)").join(", "))));
-      const last = Number(stmt.run(all.slice(at, at + n * 4) as unknown as string).lastInsertRowid); // one array: bound positionally, no spread
-      for (let k = 0; k < n; k++) this.staged.get(all[at + k * 4 + 1] as string)!.seq = last - n + 1 + k;
+    try {
+      for (let at = 0; at < all.length; at += MAX_ROWS * 4) {
+        const n = Math.min(MAX_ROWS, (all.length - at) / 4);
+        let stmt = this.inserts.get(n);
+        if (!stmt) this.inserts.set(n, (stmt = this.db.prepare("INSERT INTO idem_log (stream, key, rec, expires) VALUES " + new Array(n).fill("(?, ?, ?, ?)").join(", "))));
+        // One array, bound positionally (no spread); the whole list when one statement takes it all (no copy).
+        const values = at === 0 && n * 4 === all.length ? all : all.slice(at, at + n * 4);
+        const last = Number(stmt.run(values as unknown as string).lastInsertRowid);
+        for (let k = 0; k < n; k++) this.staged.get(all[at + k * 4 + 1] as string)!.seq = last - n + 1 + k;
+      }
+    } finally {
+      all.length = 0;
     }
   }
 
   /** The transaction committed: its records are live (re-inserted, so map order stays write order). */
   commit(): void {
     if (this.staged.size === 0) return;
-    for (const [k, s] of this.staged) { this.live.delete(k); this.live.set(k, { seq: s.seq, expires: s.expires }); }
+    this.staged.forEach(this.makeLive); // no iterator and entry arrays per commit
     this.staged.clear();
   }
+
+  private readonly makeLive = (s: { seq: number; expires: number }, k: string): void => {
+    this.live.delete(k);
+    this.live.set(k, { seq: s.seq, expires: s.expires });
+  };
 
   /** The transaction rolled back: its records never existed. */
   rollback(): void {
     this.staged.clear();
-    this.rows = [];
+    this.rows.length = 0;
   }
 
   /** Drop expired records from memory (oldest first; write order is about expiry order) and from the tables. */
