@@ -35,11 +35,23 @@ function sortedCopy(v: any): any {
   let inOrder = true;
   for (let i = 1; i < keys.length; i++) if (keys[i - 1] > keys[i]) { inOrder = false; break; }
   // Already in order with no nested objects: the object itself serialises canonically (no copy).
-  if (inOrder && keys.every((k) => v[k] === null || typeof v[k] !== "object")) return v;
+  if (inOrder && flat(v, keys)) return v;
   if (!inOrder) keys.sort();
   const o: Record<string, unknown> = {};
   for (const k of keys) o[k] = sortedCopy(v[k]);
   return o;
+}
+
+/**
+ * No value of `v` under `keys` is an object. A loop apart from sortedCopy: a closure there (keys.every)
+ * made every call, at every level of every keyed publish, allocate a scope object.
+ */
+function flat(v: any, keys: string[]): boolean {
+  for (let i = 0; i < keys.length; i++) {
+    const x = v[keys[i]];
+    if (x !== null && typeof x === "object") return false;
+  }
+  return true;
 }
 
 /** The events of a POST /events body (one event, `{events: [...]}` or an array) as written. */

@@ -1,11 +1,11 @@
-/** published_total, delivered_total, redelivered_total: counted per event without prom-client's per-inc label hashing, exact when read. */
+/** published_total, delivered_total, redelivered_total (by type), acked_total (by group): counted without prom-client's per-inc label hashing, exact when read. */
 import { expect, test } from "bun:test";
 import { createPluginMetrics } from "../../src/core/metrics";
 import { createEventMetrics } from "./metrics";
 
-for (const counter of ["published", "delivered", "redelivered"] as const)
-test(`${counter} counts are exact at every read, add up across reads and across a reloaded instance, and stay bounded per type`, async () => {
-  const value = (text: string, type: string) => Number(new RegExp(`tradpal_events_${counter}_total\\{type="${type.replace(".", "\\.")}"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
+for (const [counter, label] of [["published", "type"], ["delivered", "type"], ["redelivered", "type"], ["acked", "group"]] as const)
+test(`${counter} counts are exact at every read, add up across reads and across a reloaded instance, and stay bounded per ${label}`, async () => {
+  const value = (text: string, type: string) => Number(new RegExp(`tradpal_events_${counter}_total\\{${label}="${type.replace(".", "\\.")}"\\} (\\d+)`).exec(text)?.[1] ?? NaN);
   const pm = createPluginMetrics("events");
   const m = createEventMetrics(pm);
   for (let i = 0; i < 3; i++) m[counter]("market.data_update");

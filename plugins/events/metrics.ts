@@ -79,7 +79,8 @@ export function createEventMetrics(m: PluginMetrics) {
   const delivered = m.counter({ name: "delivered_total", help: "Events delivered to subscribers (first delivery), by type.", labelNames: ["type"], collect() { drain(this as Counter<string>, "type"); } });
   const redelivered = m.counter({ name: "redelivered_total", help: "Events delivered again after a visibility timeout or reconnect, by type.", labelNames: ["type"], collect() { drain(this as Counter<string>, "type"); } });
   const deadLettered = m.counter({ name: "dead_lettered_total", help: "Events moved to the dead-letter stream after max_deliveries, by type.", labelNames: ["type"] });
-  const acked = m.counter({ name: "acked_total", help: "Acknowledged deliveries, by consumer group.", labelNames: ["group"] });
+  // Acked, once per ack request (a subscriber's every few ms): counted in a map as well, handed over when read.
+  const acked = m.counter({ name: "acked_total", help: "Acknowledged deliveries, by consumer group.", labelNames: ["group"], collect() { drain(this as Counter<string>, "group"); } });
   const duplicates = m.counter({ name: "duplicates_total", help: "Publishes answered from the dedup window (Idempotency-Key or event id) without storing." });
   const rejected = m.counter({ name: "rejected_total", help: "Publishes refused, by reason.", labelNames: ["reason"] });
   const trimmed = m.counter({ name: "trimmed_total", help: "Events removed by trimming (max_len / max_age) in the embedded store." });
@@ -93,7 +94,7 @@ export function createEventMetrics(m: PluginMetrics) {
     delivered: lazyByLabel(delivered, "type"),
     redelivered: lazyByLabel(redelivered, "type"),
     deadLettered: byLabel(deadLettered, "type"),
-    acked: byLabel(acked, "group"),
+    acked: lazyByLabel(acked, "group"),
     duplicates,
     rejected: byLabel(rejected, "reason"),
     trimmed,
