@@ -38,7 +38,11 @@ export function migrateSharedEvents(db: Database): void {
  * takes its name and its idle index. Another connection that moved it first is seen under the write lock.
  */
 export function migratePendingWithoutRowid(db: Database): void {
-  const old = () => db.query<{ wr: number }, []>("SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = 'pending'").get()?.wr === 0;
+  // The table's CREATE text, not pragma_table_list (SQLite 3.37+: Bun on macOS may use an older system SQLite).
+  const old = () => {
+    const sql = db.query<{ sql: string }, []>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'pending'").get()?.sql;
+    return sql !== undefined && !/\)\s*WITHOUT\s+ROWID\s*$/i.test(sql);
+  };
   if (!old()) return;
   db.transaction(() => {
     if (!old()) return;
