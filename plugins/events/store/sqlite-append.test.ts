@@ -59,27 +59,54 @@ test("embedded: after a commit of several appends the next one waits one turn an
   const f = open();
   const s = f.open("busy");
   const log: string[] = [];
+  // The turn each append is answered in: appends of one commit are answered in the same turn, in order.
+  let tick = 0;
+  let ticking = true;
+  const ticker = () => { tick++; if (ticking) setImmediate(ticker); };
+  setImmediate(ticker);
+  const at = new Map<string, number>();
+  const timed = (name: string): AppendDone => {
+    const r = recorder(log, name).done;
+    return { stored(x) { at.set(name, tick); r.stored(x); }, failed(e) { at.set(name, tick); r.failed(e); } };
+  };
   // A lone append (the last commit carried one): committed in the next turn, before an append made then.
-  s.appendTo!([newEvent()], { dedupWindowMs: 0 }, recorder(log, "lone").done);
-  setImmediate(() => s.appendTo!([newEvent()], { dedupWindowMs: 0 }, recorder(log, "after lone").done));
-  await turn();
-  expect(log).toEqual(["lone"]);
+  const t0 = tick;
+  s.appendTo!([newEvent()], { dedupWindowMs: 0 }, timed("lone"));
+  setImmediate(() => s.appendTo!([newEvent()], { dedupWindowMs: 0 }, timed("after lone")));
   await settled(log, 2);
+  expect(log).toEqual(["lone", "after lone"]);
+  expect(at.get("lone")! - t0).toBeLessThanOrEqual(2); // committed in the next turn, answered in the one after
+  expect(at.get("after lone")).toBeGreaterThan(at.get("lone")!); // its own commit
 
   // A busy commit: four appends in one turn.
   for (let i = 0; i < 4; i++) s.appendTo!([newEvent()], { dedupWindowMs: 0 }, recorder(log, `busy ${i}`).done);
   await settled(log, 6);
 
   // Now the next commit waits a turn: the append of the following turn joins it (one commit, answered together).
-  const first = recorder(log, "first");
-  s.appendTo!([newEvent()], { dedupWindowMs: 0 }, first.done);
+  s.appendTo!([newEvent()], { dedupWindowMs: 0 }, timed("first"));
   let joined = false;
-  setImmediate(() => { joined = true; s.appendTo!([newEvent()], { dedupWindowMs: 0 }, recorder(log, "joined").done); });
+  setImmediate(() => { joined = true; s.appendTo!([newEvent()], { dedupWindowMs: 0 }, timed("joined")); });
   await turn();
   expect(joined).toBe(true);
   expect(log.length).toBe(6); // not committed yet
   await settled(log, 8);
   expect(log.slice(6)).toEqual(["first", "joined"]);
+  expect(at.get("joined")).toBe(at.get("first")!); // one commit
+  ticking = false;
+  await f.close();
+});
+
+test("embedded: a blocked subscriber's delivery is handed over before the publishers of its commit are answered", async () => {
+  const f = open();
+  const s = f.open("order") as EventStore;
+  await s.ensureGroup("g", "$");
+  const log: string[] = [];
+  const read = s.readGroup("g", "c", 10, 5000).then((d) => { log.push(`delivered ${d.length}`); });
+  await turn(); // the reader waits
+  s.appendTo!([newEvent()], { dedupWindowMs: 0 }, recorder(log, "answered").done);
+  await read;
+  await settled(log, 2);
+  expect(log).toEqual(["delivered 1", "answered"]);
   await f.close();
 });
 

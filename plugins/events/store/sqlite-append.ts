@@ -248,12 +248,20 @@ export class SqliteAppender {
       for (const item of q) settle(item.done, undefined, err);
       return;
     }
-    for (let i = 0; i < q.length; i++) {
-      const r = results[i];
-      if (r instanceof IdempotencyConflictError) settle(q[i].done, undefined, r);
-      else settle(q[i].done, r, undefined);
-    }
+    // The subscribers first: the deliveries this transaction read for them are written in this turn's
+    // microtasks; the publishers' answers in the next turn, behind them (a socket write is ~50 µs here,
+    // measured: answering first made every delivery wait for it). Both come after the COMMIT.
     notifyAppend(this.stream);
+    setImmediate(answerAll, q.slice(), results);
+  }
+}
+
+/** The appends of a committed transaction, each answered with its result (or its idempotency conflict). */
+function answerAll(q: PendingAppend[], results: (AppendResult | IdempotencyConflictError)[]): void {
+  for (let i = 0; i < q.length; i++) {
+    const r = results[i];
+    if (r instanceof IdempotencyConflictError) settle(q[i].done, undefined, r);
+    else settle(q[i].done, r, undefined);
   }
 }
 
