@@ -238,19 +238,23 @@ export class SqliteAppender {
   private commit(q: PendingAppend[]): void {
     this.timing.took(q.length);
     let results: (AppendResult | IdempotencyConflictError)[];
+    let handed = false;
     try {
       results = this.appendAll.immediate(q) as (AppendResult | IdempotencyConflictError)[];
       this.idem.commit();
-      this.blocked.committed();
+      handed = this.blocked.committed();
     } catch (err) {
       this.idem.rollback();
       this.blocked.rolledBack();
       for (const item of q) settle(item.done, undefined, err);
       return;
     }
-    // The subscribers first: the deliveries this transaction read for them are written in this turn's
-    // microtasks; the publishers' answers in the next turn, behind them (a socket write is ~50 µs here,
-    // measured: answering first made every delivery wait for it). Both come after the COMMIT.
+    // When the transaction read deliveries for waiting subscribers, they come first: written in this
+    // turn's microtasks, the publishers answered in the next turn, behind them (a socket write is ~50 µs
+    // here, measured: answering first made every delivery wait for it). Without such deliveries the
+    // answers go at once (deferring them cost a publish-only load up to 20 % of its rps, measured).
+    // Either way nothing is delivered or answered before the COMMIT.
+    if (!handed) { answerAll(q, results); notifyAppend(this.stream); return; }
     notifyAppend(this.stream);
     setImmediate(answerAll, q.slice(), results);
   }

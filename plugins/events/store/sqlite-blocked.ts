@@ -98,11 +98,12 @@ export class BlockedReads {
     }
   }
 
-  /** The transaction committed: the readers get their deliveries (before notifyAppend wakes them). */
-  committed(): void {
-    if (this.inTx.size === 0) return;
+  /** The transaction committed: the readers get their deliveries (before notifyAppend wakes them). Whether any got some. */
+  committed(): boolean {
+    if (this.inTx.size === 0) return false;
     this.inTx.forEach(handOver); // no iterator and entry arrays per commit
     this.inTx.clear();
+    return true;
   }
 
   /** The transaction rolled back: its reads never happened. */
