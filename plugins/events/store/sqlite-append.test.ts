@@ -69,30 +69,43 @@ test("embedded: after a commit of several appends the next one waits one turn an
     const r = recorder(log, name).done;
     return { stored(x) { at.set(name, tick); r.stored(x); }, failed(e) { at.set(name, tick); r.failed(e); } };
   };
-  // A lone append (the last commit carried one): committed in the next turn, before an append made then.
-  const t0 = tick;
-  s.appendTo!([newEvent()], { dedupWindowMs: 0 }, timed("lone"));
-  setImmediate(() => s.appendTo!([newEvent()], { dedupWindowMs: 0 }, timed("after lone")));
-  await settled(log, 2);
-  expect(log).toEqual(["lone", "after lone"]);
-  expect(at.get("lone")! - t0).toBeLessThanOrEqual(2); // committed in the next turn, answered in the one after
-  expect(at.get("after lone")).toBeGreaterThan(at.get("lone")!); // its own commit
+  try {
+    // A lone append (the last commit carried one): committed in the next turn, before an append made then.
+    const t0 = tick;
+    s.appendTo!([newEvent()], { dedupWindowMs: 0 }, timed("lone"));
+    setImmediate(() => s.appendTo!([newEvent()], { dedupWindowMs: 0 }, timed("after lone")));
+    await settled(log, 2);
+    expect(log).toEqual(["lone", "after lone"]);
+    expect(at.get("lone")! - t0).toBeLessThanOrEqual(2); // committed in the next turn: a lone commit does not wait
+    expect(at.get("after lone")).toBeGreaterThan(at.get("lone")!); // its own commit
 
-  // A busy commit: four appends in one turn.
-  for (let i = 0; i < 4; i++) s.appendTo!([newEvent()], { dedupWindowMs: 0 }, recorder(log, `busy ${i}`).done);
-  await settled(log, 6);
+    // A busy commit: four appends in one turn.
+    for (let i = 0; i < 4; i++) s.appendTo!([newEvent()], { dedupWindowMs: 0 }, recorder(log, `busy ${i}`).done);
+    await settled(log, 6);
 
-  // Now the next commit waits a turn: the append of the following turn joins it (one commit, answered together).
-  s.appendTo!([newEvent()], { dedupWindowMs: 0 }, timed("first"));
-  let joined = false;
-  setImmediate(() => { joined = true; s.appendTo!([newEvent()], { dedupWindowMs: 0 }, timed("joined")); });
-  await turn();
-  expect(joined).toBe(true);
-  expect(log.length).toBe(6); // not committed yet
-  await settled(log, 8);
-  expect(log.slice(6)).toEqual(["first", "joined"]);
-  expect(at.get("joined")).toBe(at.get("first")!); // one commit
-  ticking = false;
+    // Now the next commit waits a turn: the append of the following turn joins it (one commit, answered together).
+    s.appendTo!([newEvent()], { dedupWindowMs: 0 }, timed("first"));
+    let joined = false;
+    setImmediate(() => { joined = true; s.appendTo!([newEvent()], { dedupWindowMs: 0 }, timed("joined")); });
+    await turn();
+    expect(joined).toBe(true);
+    expect(log.length).toBe(6); // not committed yet
+    await settled(log, 8);
+    expect(log.slice(6)).toEqual(["first", "joined"]);
+    expect(at.get("joined")).toBe(at.get("first")!); // one commit
+  } finally {
+    ticking = false; // the ticker stops even when an expectation failed
+    await f.close();
+  }
+});
+
+test("embedded: a commit that delivered nothing answers its publishers in its own turn", async () => {
+  const f = open();
+  const s = f.open("prompt");
+  const log: string[] = [];
+  s.appendTo!([newEvent()], { dedupWindowMs: 0 }, recorder(log, "answered").done);
+  await turn(); // the commit's turn
+  expect(log).toEqual(["answered"]);
   await f.close();
 });
 
