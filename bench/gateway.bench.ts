@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { autocannonLoad, treeCpuTicks as cpuTicks, threadCpuTicks, hasCommand, machineInfo, median, TICKS_PER_SECOND, waitForUrl, wrkLoad, type LoadResult } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
+import { cpuSplitTable, threadLine } from "./lib/cpu-split";
 
 const loadStart = loadavg().map((x) => x.toFixed(1)).join(" ");
 /** The host's speed drifts (the same in-process loop ran 1.75× slower a minute later): more, shorter-apart rounds. */
@@ -93,14 +94,6 @@ async function startGateway(name: string, client: "fetch" | "pooled", workers = 
   const text = await probe.text();
   if (probe.status !== 200 || text.length !== 114) throw new Error(`gateway probe failed: ${probe.status} ${text}`);
   return { name, url, pid: p.pid, cpuOf: "proxy", stop: () => stopProc(p) };
-}
-
-/** "name: JS thread X, JIT Y, helpers Z µs/req" for each process measured by thread. */
-function threadLine(byThread: Map<string, { main: number; jit: number; other: number }[]>): string {
-  return [...byThread].filter(([, xs]) => xs.length > 0).map(([name, xs]) => {
-    const m = (k: "main" | "jit" | "other") => median(xs.map((x) => x[k])).toFixed(1);
-    return `${name}: JS thread ${m("main")}, JIT ${m("jit")}, helpers ${m("other")} µs/req`;
-  }).join("; ");
 }
 
 /** The workers row's cost per request against one worker, and what it implies for machines with more cores. */
@@ -208,6 +201,10 @@ try {
     }
   }
 
+  // Where each saturated proxy's CPU goes (perf, by DSO): the kernel's share per request is the same for all.
+  const SPLIT = new Set(["gateway (pooled client)", "nginx (1 process, keepalive 64)", "haproxy (nbthread 1)", "bare Bun.listen relay probe (floor)"]);
+  const splitMd = await cpuSplitTable(targets.filter((t) => SPLIT.has(t.name)).map((t) => ({ name: t.name, url: t.url, pid: t.pid, cpuUs: median(samples.get(t.name)!.map((s) => s.cpuUs)) })), (url, s) => load(url, CONNS, s), dir);
+
   // One connection: the latency one hop adds, without queueing.
   const single = new Map<string, LoadResult>();
   for (const t of targets) {
@@ -282,6 +279,13 @@ bench/peers/bun-pooled-probe.ts (Bun.serve + the same pool: the floor of a Bun.s
 
 CPU per request by thread (median of the rounds; the JS thread runs the event loop, the JS and the syscalls; the rest is
 the JIT compiler and the GC/allocator helper threads): ${threadLine(byThread)}.
+
+Where the CPU goes (perf cpu-clock samples by DSO over 3 s of the same load, after the rounds; µs/req from the rounds' median
+CPU). Each proxy moves the same four TCP segments per request (4.0–4.2 in /proc/net/snmp on 2026-12-06), so the kernel's
+µs/req comes out alike; "everything else" is what each one's own code costs, and the bare probe's is Bun's floor (event loop, sockets, the calls
+into JS) with no gateway work at all.
+
+${splitMd}
 
 Workers: the "workers: 2" row is \`host.workers: 2\` (a supervisor and two gateway processes on the port, SO_REUSEPORT), not
 pinned: on this 2-core machine wrk and the origin share its cores, so its rps says little; its CPU µs/req (all
