@@ -203,7 +203,7 @@ try {
 
   // Where each saturated proxy's CPU goes (perf, by DSO): the kernel's share per request is the same for all.
   const SPLIT = new Set(["gateway (pooled client)", "nginx (1 process, keepalive 64)", "haproxy (nbthread 1)", "bare Bun.listen relay probe (floor)"]);
-  const splitMd = await cpuSplitTable(targets.filter((t) => SPLIT.has(t.name)).map((t) => ({ name: t.name, url: t.url, pid: t.pid, cpuUs: median(samples.get(t.name)!.map((s) => s.cpuUs)) })), (url, s) => load(url, CONNS, s), dir);
+  const splitMd = await cpuSplitTable(targets.filter((t) => SPLIT.has(t.name)).map((t) => ({ name: t.name, url: t.url, pid: t.pid, cpuUs: Math.min(...samples.get(t.name)!.map((s) => s.cpuUs)) })), (url, s) => load(url, CONNS, s), dir);
 
   // One connection: the latency one hop adds, without queueing.
   const single = new Map<string, LoadResult>();
@@ -280,8 +280,8 @@ bench/peers/bun-pooled-probe.ts (Bun.serve + the same pool: the floor of a Bun.s
 CPU per request by thread (median of the rounds; the JS thread runs the event loop, the JS and the syscalls; the rest is
 the JIT compiler and the GC/allocator helper threads): ${threadLine(byThread)}.
 
-Where the CPU goes (perf cpu-clock samples by DSO over 3 s of the same load, after the rounds; µs/req from the rounds' median
-CPU). Each proxy moves the same four TCP segments per request (4.0–4.2 in /proc/net/snmp on 2026-12-06), so the kernel's
+Where the CPU goes (perf cpu-clock samples by DSO over 3 s of the same load, after the rounds; µs/req from each one's
+least-disturbed round, as the CPU-bound column). Each proxy moves the same four TCP segments per request (4.0–4.2 in /proc/net/snmp on 2026-12-06), so the kernel's
 µs/req comes out alike; "everything else" is what each one's own code costs, and the bare probe's is Bun's floor (event loop, sockets, the calls
 into JS) with no gateway work at all.
 
