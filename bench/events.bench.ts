@@ -103,7 +103,7 @@ async function singleRound(round: number, all: Server[], into: Record<string, M[
   for (const s of all) {
     const r = await measure(s, single, 64);
     (into[s.name] ??= []).push(r);
-    console.log(`round ${round + 1} single ${s.name}: ${Math.round(r.rps)} rps, p99 ${r.p99ms.toFixed(2)} ms, ${r.cpuUs.toFixed(1)} µs CPU/req, non2xx ${r.non2xx}, errors ${r.errors}`);
+    console.log(`round ${round + 1} single ${s.name}: ${Math.round(r.rps)} rps, p99 ${r.p99ms.toFixed(2)} ms, ${r.cpuUs.toFixed(1)} µs CPU/req${Number.isNaN(r.redisCpuUs) || s.name.startsWith("embedded") || s === all[0] ? "" : ` (redis-server ${r.redisCpuUs.toFixed(1)})`}, non2xx ${r.non2xx}, errors ${r.errors}`);
   }
 }
 
