@@ -9,15 +9,10 @@ import type { Answer, NativePublisher } from "./native-publish";
 import { anyTraced, publishKeyed, pushValues, valuesPerEvent, type KeyedAppend } from "./redis-keyed";
 import { decodeRecord, replayOf } from "../idempotency";
 import { guard, type Conn } from "./redis-store";
-import { StoreUnavailableError, type AppendDone, type AppendOptions, type AppendResult, type NewEvent, type TrimPolicy } from "./types";
+import type { AppendDone, AppendOptions, AppendResult, NewEvent, TrimPolicy } from "./types";
 
 /** Most events one coalesced script call carries (bounds the script's run time and argument count). */
 const MAX_COALESCED = 2000;
-/**
- * Plain script calls in flight at most; appends beyond wait for the next call, sent as one of them is
- * answered. Under load a call then carries what arrived during the others' round trips, not one turn's few.
- */
-const MAX_IN_FLIGHT = 3;
 
 interface Queued { events: NewEvent[]; done: AppendDone }
 
@@ -26,7 +21,6 @@ export class RedisAppender {
   private typeDeltas = new Map<string, number>();
   private queue: Queued[] = [];
   private queued = 0;
-  private inFlight = 0;
   /** Publishes with an Idempotency-Key (no per-event dedup) of this turn, for one PUBLISH_KEYED_LUA call. */
   private keyed: KeyedAppend[] = [];
   private keyedCount = 0;
@@ -67,8 +61,8 @@ export class RedisAppender {
       // the per-command client cost of ioredis (~13 µs) is paid once per turn instead of once per event.
       this.queue.push({ events, done });
       this.queued += events.length;
-      if (this.queued >= MAX_COALESCED) this.flush();
-      else if (this.queue.length === 1 && this.inFlight < MAX_IN_FLIGHT) setImmediate(this.flush);
+      if (this.queue.length === 1) setImmediate(this.flush);
+      else if (this.queued >= MAX_COALESCED) this.flush();
       return;
     }
     if (!opts.dedupById) {
@@ -113,21 +107,6 @@ export class RedisAppender {
     return { streamIds: reply.split(","), duplicate: dup === 1 };
   }
 
-  /**
-   * A plain call was answered (`err` undefined) or failed: the appends waiting for it go as the next call
-   * (before this one's publishers are answered). Never sent, they fail with an outage (503) rather than
-   * wait a command timeout of their own behind a Redis that did not answer.
-   */
-  settled(err: unknown): void {
-    this.inFlight--;
-    if (this.queue.length === 0 || this.inFlight >= MAX_IN_FLIGHT) return;
-    if (!(err instanceof StoreUnavailableError)) return this.flush();
-    const q = this.queue;
-    this.queue = [];
-    this.queued = 0;
-    for (const item of q) item.done.failed(err);
-  }
-
   private flush = () => {
     const q = this.queue;
     if (q.length === 0) return;
@@ -140,13 +119,8 @@ export class RedisAppender {
     const args: string[] = ["", "2", this.k.stream, this.k.idemPrefix + "none", "0", "0", "0", kind, arg, valuesPerEvent(traced), ""];
     for (const item of q) for (const e of item.events) pushValues(args, e, traced);
     const answer = new Coalesced(this, q);
-    this.inFlight++;
-    try {
-      if (this.native?.isReady()) this.native.call(args, answer);
-      else settleLater(guard((this.r as any).tradpalPublish(...args.slice(1)) as Promise<[number, string]>), answer);
-    } catch (err) {
-      answer.failed(err); // counted out of the calls in flight again
-    }
+    if (this.native?.isReady()) this.native.call(args, answer);
+    else settleLater(guard((this.r as any).tradpalPublish(...args.slice(1)) as Promise<[number, string]>), answer);
   };
 }
 
@@ -155,7 +129,6 @@ class Coalesced implements Answer<[number, string]> {
   constructor(private readonly appender: RedisAppender, private readonly q: Queued[]) {}
 
   stored([, joined]: [number, string]): void {
-    this.appender.settled(undefined);
     const ids = joined.split(",");
     let at = 0;
     for (const item of this.q) {
@@ -166,7 +139,6 @@ class Coalesced implements Answer<[number, string]> {
   }
 
   failed(err: unknown): void {
-    this.appender.settled(err);
     for (const item of this.q) item.done.failed(err);
   }
 }
