@@ -80,13 +80,26 @@ async function startPeer(): Promise<Server> {
   return { name: "bare Elysia JSON POST (peer)", url, pid: p.pid, stop: () => p.kill() };
 }
 
-async function measure(s: Server, body: string, connections: number): Promise<LoadResult & { cpuUs: number; redisCpuUs: number }> {
+/** redis-server's forks so far and whether an AOF rewrite runs (its child on redis-server's CPU, with wrk; copy-on-write faults in the parent). */
+async function redisRewrites(): Promise<{ forks: number; rewriting: boolean }> {
+  if (!redisProc) return { forks: 0, rewriting: false };
+  const r = new Redis(REDIS_URL);
+  try {
+    const info = await r.info();
+    return { forks: Number(/total_forks:(\d+)/.exec(info)?.[1] ?? 0), rewriting: /aof_rewrite_in_progress:1/.test(info) };
+  } finally { r.disconnect(); }
+}
+
+async function measure(s: Server, body: string, connections: number): Promise<LoadResult & { cpuUs: number; redisCpuUs: number; aofRewrite: boolean }> {
   await wrkLoad({ url: `${s.url}/events`, method: "POST", body, connections, durationS: WARM_S, cpu: 0 });
+  const a = await redisRewrites();
   const t0 = cpuTicks(s.pid);
   const r0 = redisProc ? cpuTicks(redisProc.pid) : 0;
   const r = await wrkLoad({ url: `${s.url}/events`, method: "POST", body, connections, durationS: DURATION_S, cpu: 0 });
   const per = (ticks: number) => ((ticks / TICKS_PER_SECOND) * 1e6) / Math.max(1, r.requests);
-  return { ...r, cpuUs: per(cpuTicks(s.pid) - t0), redisCpuUs: redisProc ? per(cpuTicks(redisProc.pid) - r0) : NaN };
+  const cpuUs = per(cpuTicks(s.pid) - t0), redisCpuUs = redisProc ? per(cpuTicks(redisProc.pid) - r0) : NaN;
+  const b = await redisRewrites();
+  return { ...r, cpuUs, redisCpuUs, aofRewrite: a.rewriting || b.rewriting || b.forks > a.forks };
 }
 
 const servers: Server[] = [];
@@ -97,13 +110,13 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => { for (c
 /** BENCH_ONLY=latency|nats: stop after that segment; single: only the wrk single-publish rounds (quick checks; RESULTS.md untouched). */
 class QuickCheck extends Error {}
 
-type M = LoadResult & { cpuUs: number; redisCpuUs: number };
+type M = LoadResult & { cpuUs: number; redisCpuUs: number; aofRewrite: boolean };
 /** One round of single publishes (wrk, 64 connections) on each of `all`, in order, into `into`. */
 async function singleRound(round: number, all: Server[], into: Record<string, M[]>): Promise<void> {
   for (const s of all) {
     const r = await measure(s, single, 64);
     (into[s.name] ??= []).push(r);
-    console.log(`round ${round + 1} single ${s.name}: ${Math.round(r.rps)} rps, p99 ${r.p99ms.toFixed(2)} ms, ${r.cpuUs.toFixed(1)} µs CPU/req${Number.isNaN(r.redisCpuUs) || s.name.startsWith("embedded") || s === all[0] ? "" : ` (redis-server ${r.redisCpuUs.toFixed(1)})`}, non2xx ${r.non2xx}, errors ${r.errors}`);
+    console.log(`round ${round + 1} single ${s.name}: ${Math.round(r.rps)} rps, p99 ${r.p99ms.toFixed(2)} ms, ${r.cpuUs.toFixed(1)} µs CPU/req${Number.isNaN(r.redisCpuUs) || s.name.startsWith("embedded") || s === all[0] ? "" : ` (redis-server ${r.redisCpuUs.toFixed(1)})`}${r.aofRewrite ? " [during a redis-server AOF rewrite]" : ""}, non2xx ${r.non2xx}, errors ${r.errors}`);
   }
 }
 
