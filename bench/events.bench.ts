@@ -1,7 +1,7 @@
 /**
  * Events plugin throughput and latency, beside two peers measured in the same run.
  *
- *   bun run bench events        (BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WAIT_S; BENCH_ONLY=latency|nats|single for a quick check,
+ *   bun run bench events        (BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WAIT_S, BENCH_AOF_REWRITE=0; BENCH_ONLY=latency|nats|single for a quick check,
  *                                RESULTS.md untouched (single: only the wrk single-publish rounds); BENCH_BASELINE=<rev> adds that commit's plugin as "before" servers, BENCH_AFTER=<rev>
  *                                runs the servers under test from a commit too: bench/lib/baseline.ts)
  *
@@ -137,7 +137,11 @@ try {
     const r = await startPrivateRedis(dir, pin, 0);
     redisProc = r.proc;
     REDIS_URL = r.url;
-    console.log(`private redis-server at ${REDIS_URL}`);
+    // BENCH_AOF_REWRITE=0: no automatic AOF rewrites (the log is still appended and fsynced every second).
+    // A rewrite forks a child that runs on CPU 0 with wrk and costs the parent copy-on-write faults; with
+    // the stream filled by earlier sections they ran through most Redis rounds.
+    if (process.env.BENCH_AOF_REWRITE === "0") { const c = new Redis(REDIS_URL); await c.config("SET", "auto-aof-rewrite-percentage", "0"); c.disconnect(); }
+    console.log(`private redis-server at ${REDIS_URL}${process.env.BENCH_AOF_REWRITE === "0" ? " (automatic AOF rewrites off)" : ""}`);
   }
   if (!hasCommand("wrk")) throw new Error("wrk is required for this benchmark (apt-get install wrk)");
   const peer = await startPeer();
