@@ -5,7 +5,7 @@
  * per-type counts the store flushes to its types hash.
  */
 import { PUBLISH_KEYED_LUA, type StreamKeys } from "./redis-keys";
-import type { Answer, NativePublisher } from "./native-publish";
+import type { NativePublisher } from "./native-publish";
 import { anyTraced, publishKeyed, pushValues, valuesPerEvent, type KeyedAppend } from "./redis-keyed";
 import { decodeRecord, replayOf } from "../idempotency";
 import { guard, type Conn } from "./redis-store";
@@ -14,12 +14,10 @@ import type { AppendDone, AppendOptions, AppendResult, NewEvent, TrimPolicy } fr
 /** Most events one coalesced script call carries (bounds the script's run time and argument count). */
 const MAX_COALESCED = 2000;
 
-interface Queued { events: NewEvent[]; done: AppendDone }
-
 export class RedisAppender {
   /** Per-type publish counts not yet flushed to the {stream}:types hash (flushed by the store's trim()). */
   private typeDeltas = new Map<string, number>();
-  private queue: Queued[] = [];
+  private queue: { events: NewEvent[]; done: AppendDone }[] = [];
   private queued = 0;
   /** Publishes with an Idempotency-Key (no per-event dedup) of this turn, for one PUBLISH_KEYED_LUA call. */
   private keyed: KeyedAppend[] = [];
@@ -44,8 +42,7 @@ export class RedisAppender {
     return ["", ""];
   }
 
-  /** Counts a stored call's events per type (Coalesced, the keyed and by-id paths). */
-  count(events: NewEvent[]) {
+  private count(events: NewEvent[]) {
     for (const e of events) this.typeDeltas.set(e.type, (this.typeDeltas.get(e.type) ?? 0) + 1);
   }
 
@@ -115,35 +112,27 @@ export class RedisAppender {
     const [kind, arg] = this.trimForAppend();
     let traced = false;
     for (const item of q) if (anyTraced(item.events)) { traced = true; break; }
-    // The script call's whole argument list at once: ["" (the sha's slot), numkeys, keys, argv].
-    const args: string[] = ["", "2", this.k.stream, this.k.idemPrefix + "none", "0", "0", "0", kind, arg, valuesPerEvent(traced), ""];
-    for (const item of q) for (const e of item.events) pushValues(args, e, traced);
-    const answer = new Coalesced(this, q);
-    if (this.native?.isReady()) this.native.call(args, answer);
-    else settleLater(guard((this.r as any).tradpalPublish(...args.slice(1)) as Promise<[number, string]>), answer);
+    const argv: string[] = ["0", "0", "0", kind, arg, valuesPerEvent(traced), ""];
+    for (const item of q) for (const e of item.events) pushValues(argv, e, traced);
+    const call = this.native?.isReady()
+      ? this.native.run([this.k.stream, this.k.idemPrefix + "none"], argv)
+      : guard((this.r as any).tradpalPublish(2, this.k.stream, this.k.idemPrefix + "none", argv) as Promise<[number, string]>);
+    call.then(
+      ([, joined]) => {
+        const ids = joined.split(",");
+        let at = 0;
+        for (const item of q) {
+          this.count(item.events);
+          item.done.stored({ streamIds: ids.slice(at, at + item.events.length), duplicate: false });
+          at += item.events.length;
+        }
+      },
+      (err) => { for (const item of q) item.done.failed(err); },
+    );
   };
 }
 
-/** One coalesced call's appends, each answered its own stream ids from the call's reply (one object per call). */
-class Coalesced implements Answer<[number, string]> {
-  constructor(private readonly appender: RedisAppender, private readonly q: Queued[]) {}
-
-  stored([, joined]: [number, string]): void {
-    const ids = joined.split(",");
-    let at = 0;
-    for (const item of this.q) {
-      this.appender.count(item.events);
-      item.done.stored({ streamIds: item.events.length === 1 ? [ids[at]] : ids.slice(at, at + item.events.length), duplicate: false });
-      at += item.events.length;
-    }
-  }
-
-  failed(err: unknown): void {
-    for (const item of this.q) item.done.failed(err);
-  }
-}
-
 /** `p` settles `done`. Apart from appendTo: a closure there would cost every append (every keyed publish) a scope object. */
-function settleLater<T>(p: Promise<T>, done: { stored(r: T): void; failed(err: unknown): void }): void {
+function settleLater(p: Promise<AppendResult>, done: AppendDone): void {
   p.then((r) => done.stored(r), (err) => done.failed(err));
 }

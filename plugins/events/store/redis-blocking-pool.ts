@@ -7,7 +7,7 @@
  */
 import { RedisClient } from "bun";
 import { guard, type Conn, type Entry } from "./redis-store";
-import { boundedNative, nativeFailure, timedOut, SWEEP_MS } from "./native-publish";
+import { boundedNative, nativeFailure, timedOut } from "./native-publish";
 import { StoreUnavailableError } from "./types";
 
 const CONNECT_MS = 2000;
@@ -189,6 +189,9 @@ export class NativeBlockingPool implements BlockingReader {
 }
 
 interface SignalReads { reading: Set<NativeReader>; args: string[] | null; count?: number; blockMs?: number }
+
+/** How often a pool looks for reads past their time (a late read fails between its time and this much after). */
+const SWEEP_MS = 100;
 
 /** One pooled connection and the read it is doing, with its answer's handlers made once. */
 class NativeReader {
