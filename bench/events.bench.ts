@@ -1,7 +1,7 @@
 /**
  * Events plugin throughput and latency, beside two peers measured in the same run.
  *
- *   bun run bench events        (BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WAIT_S; BENCH_ONLY=latency|nats|single for a quick check,
+ *   bun run bench events        (BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WAIT_S, BENCH_AOF_REWRITE=0; BENCH_ONLY=latency|nats|single for a quick check,
  *                                RESULTS.md untouched (single: only the wrk single-publish rounds); BENCH_BASELINE=<rev> adds that commit's plugin as "before" servers, BENCH_AFTER=<rev>
  *                                runs the servers under test from a commit too: bench/lib/baseline.ts)
  *
@@ -80,13 +80,26 @@ async function startPeer(): Promise<Server> {
   return { name: "bare Elysia JSON POST (peer)", url, pid: p.pid, stop: () => p.kill() };
 }
 
-async function measure(s: Server, body: string, connections: number): Promise<LoadResult & { cpuUs: number; redisCpuUs: number }> {
+/** redis-server's forks so far and whether an AOF rewrite runs (its child on redis-server's CPU, with wrk; copy-on-write faults in the parent). */
+async function redisRewrites(): Promise<{ forks: number; rewriting: boolean }> {
+  if (!redisProc) return { forks: 0, rewriting: false };
+  const r = new Redis(REDIS_URL);
+  try {
+    const info = await r.info();
+    return { forks: Number(/total_forks:(\d+)/.exec(info)?.[1] ?? 0), rewriting: /aof_rewrite_in_progress:1/.test(info) };
+  } finally { r.disconnect(); }
+}
+
+async function measure(s: Server, body: string, connections: number): Promise<LoadResult & { cpuUs: number; redisCpuUs: number; aofRewrite: boolean }> {
   await wrkLoad({ url: `${s.url}/events`, method: "POST", body, connections, durationS: WARM_S, cpu: 0 });
+  const a = await redisRewrites();
   const t0 = cpuTicks(s.pid);
   const r0 = redisProc ? cpuTicks(redisProc.pid) : 0;
   const r = await wrkLoad({ url: `${s.url}/events`, method: "POST", body, connections, durationS: DURATION_S, cpu: 0 });
   const per = (ticks: number) => ((ticks / TICKS_PER_SECOND) * 1e6) / Math.max(1, r.requests);
-  return { ...r, cpuUs: per(cpuTicks(s.pid) - t0), redisCpuUs: redisProc ? per(cpuTicks(redisProc.pid) - r0) : NaN };
+  const cpuUs = per(cpuTicks(s.pid) - t0), redisCpuUs = redisProc ? per(cpuTicks(redisProc.pid) - r0) : NaN;
+  const b = await redisRewrites();
+  return { ...r, cpuUs, redisCpuUs, aofRewrite: a.rewriting || b.rewriting || b.forks > a.forks };
 }
 
 const servers: Server[] = [];
@@ -97,13 +110,13 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => { for (c
 /** BENCH_ONLY=latency|nats: stop after that segment; single: only the wrk single-publish rounds (quick checks; RESULTS.md untouched). */
 class QuickCheck extends Error {}
 
-type M = LoadResult & { cpuUs: number; redisCpuUs: number };
+type M = LoadResult & { cpuUs: number; redisCpuUs: number; aofRewrite: boolean };
 /** One round of single publishes (wrk, 64 connections) on each of `all`, in order, into `into`. */
 async function singleRound(round: number, all: Server[], into: Record<string, M[]>): Promise<void> {
   for (const s of all) {
     const r = await measure(s, single, 64);
     (into[s.name] ??= []).push(r);
-    console.log(`round ${round + 1} single ${s.name}: ${Math.round(r.rps)} rps, p99 ${r.p99ms.toFixed(2)} ms, ${r.cpuUs.toFixed(1)} µs CPU/req, non2xx ${r.non2xx}, errors ${r.errors}`);
+    console.log(`round ${round + 1} single ${s.name}: ${Math.round(r.rps)} rps, p99 ${r.p99ms.toFixed(2)} ms, ${r.cpuUs.toFixed(1)} µs CPU/req${Number.isNaN(r.redisCpuUs) || s.name.startsWith("embedded") || s === all[0] ? "" : ` (redis-server ${r.redisCpuUs.toFixed(1)})`}${r.aofRewrite ? " [during a redis-server AOF rewrite]" : ""}, non2xx ${r.non2xx}, errors ${r.errors}`);
   }
 }
 
@@ -124,7 +137,11 @@ try {
     const r = await startPrivateRedis(dir, pin, 0);
     redisProc = r.proc;
     REDIS_URL = r.url;
-    console.log(`private redis-server at ${REDIS_URL}`);
+    // BENCH_AOF_REWRITE=0: no automatic AOF rewrites (the log is still appended and fsynced every second).
+    // A rewrite forks a child that runs on CPU 0 with wrk and costs the parent copy-on-write faults; with
+    // the stream filled by earlier sections they ran through most Redis rounds.
+    if (process.env.BENCH_AOF_REWRITE === "0") { const c = new Redis(REDIS_URL); await c.config("SET", "auto-aof-rewrite-percentage", "0"); c.disconnect(); }
+    console.log(`private redis-server at ${REDIS_URL}${process.env.BENCH_AOF_REWRITE === "0" ? " (automatic AOF rewrites off)" : ""}`);
   }
   if (!hasCommand("wrk")) throw new Error("wrk is required for this benchmark (apt-get install wrk)");
   const peer = await startPeer();

@@ -219,6 +219,16 @@ export function eventStoreConformance(name: string, makeFactory: (trim: TrimPoli
       expect(st.trimmed).toBe(1000 - st.length);
     });
 
+    test("keyed appends (an Idempotency-Key each) are trimmed as plain ones are", async () => {
+      const s = open(trimFactory);
+      const before = (await s.stats()).length;
+      for (let i = 0; i < 10; i++) await s.append(Array.from({ length: 100 }, () => newEvent()), { ...W, idempotencyKey: `trim-${crypto.randomUUID()}`, requestDigest: "d" });
+      await s.trim();
+      const st = await s.stats();
+      expect(st.length).toBeGreaterThanOrEqual(50);
+      expect(st.length).toBeLessThan(before + 1000);
+    });
+
     test("trace context: an event's traceparent is stored and comes back on every read path; an event without one has none", async () => {
       const s = open();
       await s.ensureGroup("g", "0");

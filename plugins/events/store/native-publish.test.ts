@@ -72,6 +72,28 @@ test("a script error is passed through, not reported as an outage", async () => 
   expect(err).not.toBeInstanceOf(StoreUnavailableError);
 });
 
+test("a command that never answers fails as an outage at its timeout; the client keeps working after", async () => {
+  const quick = new NativePublisher(redis.url, PUBLISH_LUA, 300);
+  const admin = new Redis(redis.url);
+  try {
+    expect(await waitReady(quick)).toBe(true);
+    await quick.run([stream, `{${stream}}:idem:none`], argv("e6w")); // the script is cached: the late answer is a reply
+    await admin.client("PAUSE", 2000, "ALL");
+    const t0 = Date.now();
+    const err = await quick.run([stream, `{${stream}}:idem:none`], argv("e6")).then(() => null, (e) => e);
+    // Failed at its own time, not when the pause ended.
+    expect(Date.now() - t0).toBeLessThan(1800);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(err.message).toBe("redis unavailable: command timed out after 300 ms");
+    await admin.ping(); // answered when the pause ends
+    const [dup] = await quick.run([stream, `{${stream}}:idem:none`], argv("e7"));
+    expect(dup).toBe(0);
+  } finally {
+    quick.close();
+    admin.disconnect();
+  }
+}, 10_000);
+
 test("Redis down → StoreUnavailableError at once; ready again after Redis is back", async () => {
   await redis.stop();
   const started = performance.now();

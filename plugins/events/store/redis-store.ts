@@ -1,6 +1,6 @@
 /**
  * Redis Streams EventStore (selected when host.redis_url is set; built by redis-factory.ts). Publish
- * (redis-append.ts): XADD with approximate MAXLEN/MINID trimming, the appends of one event-loop turn
+ * (redis-append.ts): XADDs, then one approximate MAXLEN/MINID trim, the appends of one event-loop turn
  * coalesced into one script call; dedup through a Lua script on same-slot keys (redis-keys.ts). Consume: XREADGROUP, XACK, XPENDING, XCLAIM/XAUTOCLAIM past a visibility
  * timeout, a dead-letter stream after N deliveries. A Redis that is down or slow → StoreUnavailableError
  * (the HTTP layer answers 503), never a hang: no offline queue, a command timeout, no blind resend.
