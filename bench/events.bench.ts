@@ -1,7 +1,7 @@
 /**
  * Events plugin throughput and latency, beside two peers measured in the same run.
  *
- *   bun run bench events        (BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WAIT_S, BENCH_AOF_REWRITE=0; BENCH_ONLY=latency|nats|single for a quick check,
+ *   bun run bench events        (BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WAIT_S, BENCH_AOF_REWRITE=auto; BENCH_ONLY=latency|nats|single for a quick check,
  *                                RESULTS.md untouched (single: only the wrk single-publish rounds); BENCH_BASELINE=<rev> adds that commit's plugin as "before" servers, BENCH_AFTER=<rev>
  *                                runs the servers under test from a commit too: bench/lib/baseline.ts)
  *
@@ -33,7 +33,7 @@ import { jetstreamLatency, sseLatency, subscriberLatency, type LatencyOut } from
 import { createBenchStream, natsServerPid, NATS_URL, type BenchStream } from "./peers/nats-stream";
 import { compareSection, ratioOf, runCase, type Case, type Sample } from "./peers/nats-compare";
 import { exportTree } from "./lib/baseline";
-import { freePort, setAffinity, startEventsServer, startPrivateRedis, type EventsServer, type GcCount } from "./lib/events-servers";
+import { aofRewrites, compactAof, freePort, setAffinity, startEventsServer, startPrivateRedis, type EventsServer, type GcCount } from "./lib/events-servers";
 
 // Child mode: the bare Elysia peer.
 const peerIdx = Bun.argv.indexOf("--peer-elysia");
@@ -47,6 +47,9 @@ if (peerIdx > 0) {
 let redisProc: ReturnType<typeof Bun.spawn> | undefined;
 let REDIS_URL = process.env.BENCH_REDIS_URL ?? "";
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** The private redis-server's AOF is compacted between measured rounds (compactAof); BENCH_AOF_REWRITE=auto leaves it to Redis. */
+const AOF_MANUAL = process.env.BENCH_AOF_REWRITE !== "auto";
+const NO_REWRITES = { forks: 0, rewriting: false };
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const WARM_S = 2;
 const LAT_WARM_S = 3;
@@ -80,25 +83,16 @@ async function startPeer(): Promise<Server> {
   return { name: "bare Elysia JSON POST (peer)", url, pid: p.pid, stop: () => p.kill() };
 }
 
-/** redis-server's forks so far and whether an AOF rewrite runs (its child on redis-server's CPU, with wrk; copy-on-write faults in the parent). */
-async function redisRewrites(): Promise<{ forks: number; rewriting: boolean }> {
-  if (!redisProc) return { forks: 0, rewriting: false };
-  const r = new Redis(REDIS_URL);
-  try {
-    const info = await r.info();
-    return { forks: Number(/total_forks:(\d+)/.exec(info)?.[1] ?? 0), rewriting: /aof_rewrite_in_progress:1/.test(info) };
-  } finally { r.disconnect(); }
-}
-
 async function measure(s: Server, body: string, connections: number): Promise<LoadResult & { cpuUs: number; redisCpuUs: number; aofRewrite: boolean }> {
+  if (redisProc) await compactAof(REDIS_URL, AOF_MANUAL);
   await wrkLoad({ url: `${s.url}/events`, method: "POST", body, connections, durationS: WARM_S, cpu: 0 });
-  const a = await redisRewrites();
+  const a = redisProc ? await aofRewrites(REDIS_URL) : NO_REWRITES;
   const t0 = cpuTicks(s.pid);
   const r0 = redisProc ? cpuTicks(redisProc.pid) : 0;
   const r = await wrkLoad({ url: `${s.url}/events`, method: "POST", body, connections, durationS: DURATION_S, cpu: 0 });
   const per = (ticks: number) => ((ticks / TICKS_PER_SECOND) * 1e6) / Math.max(1, r.requests);
   const cpuUs = per(cpuTicks(s.pid) - t0), redisCpuUs = redisProc ? per(cpuTicks(redisProc.pid) - r0) : NaN;
-  const b = await redisRewrites();
+  const b = redisProc ? await aofRewrites(REDIS_URL) : NO_REWRITES;
   return { ...r, cpuUs, redisCpuUs, aofRewrite: a.rewriting || b.rewriting || b.forks > a.forks };
 }
 
@@ -137,11 +131,9 @@ try {
     const r = await startPrivateRedis(dir, pin, 0);
     redisProc = r.proc;
     REDIS_URL = r.url;
-    // BENCH_AOF_REWRITE=0: no automatic AOF rewrites (the log is still appended and fsynced every second).
-    // A rewrite forks a child that runs on CPU 0 with wrk and costs the parent copy-on-write faults; with
-    // the stream filled by earlier sections they ran through most Redis rounds.
-    if (process.env.BENCH_AOF_REWRITE === "0") { const c = new Redis(REDIS_URL); await c.config("SET", "auto-aof-rewrite-percentage", "0"); c.disconnect(); }
-    console.log(`private redis-server at ${REDIS_URL}${process.env.BENCH_AOF_REWRITE === "0" ? " (automatic AOF rewrites off)" : ""}`);
+    // Its AOF is compacted between measured rounds, not inside them (compactAof; BENCH_AOF_REWRITE=auto: Redis' own timing).
+    if (AOF_MANUAL) await compactAof(REDIS_URL, true);
+    console.log(`private redis-server at ${REDIS_URL}${AOF_MANUAL ? " (AOF rewrites between rounds)" : ""}`);
   }
   if (!hasCommand("wrk")) throw new Error("wrk is required for this benchmark (apt-get install wrk)");
   const peer = await startPeer();
@@ -274,7 +266,7 @@ try {
   const p99Of = (name: string) => median(latency[name].map((l) => l.p99));
   const r = (a: string, b: string) => ratioOf(clientSamples, a, b).toFixed(2);
   const md = `
-Command: \`${["BENCH_BASELINE", "BENCH_AFTER", "BENCH_WAIT_S"].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]} `).join("")}bun run bench events\`${process.env.BENCH_AFTER ? ` (servers under test from commit ${process.env.BENCH_AFTER}, exported with git archive)` : ""} · servers pinned to CPU 1 (\`taskset -c 1\`), load generators on CPU 0, ${ROUNDS} interleaved rounds of ${DURATION_S} s after ${WARM_S} s warm-up, medians. Redis: ${redisProc ? "a private redis-server started by the bench (appendonly yes, appendfsync everysec: an acknowledged event survives a redis-server crash; pinned to CPU 0 with the load so CPU 1 is the server's alone)" : REDIS_URL}. NATS: ${NATS_URL} (nats-server ${natsPid ? "of this machine, shared, not pinned: Go on both cores" : "not local"}), a stream of this run only (file storage, 1 replica, max_msgs 2M, deleted at the end). Body: one market.data_update event (${single.length} bytes).
+Command: \`${["BENCH_BASELINE", "BENCH_AFTER", "BENCH_WAIT_S"].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]} `).join("")}bun run bench events\`${process.env.BENCH_AFTER ? ` (servers under test from commit ${process.env.BENCH_AFTER}, exported with git archive)` : ""} · servers pinned to CPU 1 (\`taskset -c 1\`), load generators on CPU 0, ${ROUNDS} interleaved rounds of ${DURATION_S} s after ${WARM_S} s warm-up, medians. Redis: ${redisProc ? "a private redis-server started by the bench (appendonly yes, appendfsync everysec: an acknowledged event survives a redis-server crash; pinned to CPU 0 with the load so CPU 1 is the server's alone; " + (AOF_MANUAL ? "its AOF compacted with BGREWRITEAOF, waited for, before each wrk measurement once it grew 16 MB, automatic rewrites off so that none runs inside a round (its child shares CPU 0 with wrk)" : "AOF rewrites left to Redis (BENCH_AOF_REWRITE=auto)") + ")" : REDIS_URL}. NATS: ${NATS_URL} (nats-server ${natsPid ? "of this machine, shared, not pinned: Go on both cores" : "not local"}), a stream of this run only (file storage, 1 replica, max_msgs 2M, deleted at the end). Body: one market.data_update event (${single.length} bytes).
 
 **Acknowledged durable publishes: ours vs NATS JetStream from the same client process** (bench/peers/nats-load.ts on CPU 0; 64 single publishes in flight, 8 batches in flight; per op = one event or one batch; a JetStream "batch" is N publishes sent at once and all N acks awaited, nats.js has no atomic batch; ours is one atomic POST). Server CPU: ours + its redis-server, or nats-server.
 
