@@ -22,7 +22,6 @@
  * does: pinned, each hop's wake-up waits for whatever else runs on its one core (the Redis round trip was
  * the largest part of our tail with redis-server on CPU 0). CPU µs of the servers from /proc.
  */
-import { Elysia } from "elysia";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,14 +33,6 @@ import { createBenchStream, natsServerPid, NATS_URL, type BenchStream } from "./
 import { compareSection, ratioOf, runCase, type Case, type Sample } from "./peers/nats-compare";
 import { exportTree } from "./lib/baseline";
 import { aofRewrites, compactAof, freePort, setAffinity, startEventsServer, startPrivateRedis, type EventsServer, type GcCount } from "./lib/events-servers";
-
-// Child mode: the bare Elysia peer.
-const peerIdx = Bun.argv.indexOf("--peer-elysia");
-if (peerIdx > 0) {
-  const port = Number(Bun.argv[peerIdx + 1]);
-  new Elysia().post("/events", ({ body }) => new Response(JSON.stringify({ ok: true, type: (body as any)?.type }), { status: 201, headers: { "content-type": "application/json" } })).listen({ port, hostname: "127.0.0.1" });
-  await new Promise(() => {});
-}
 
 // A private redis-server (no other engineer's traffic in it), unless BENCH_REDIS_URL names one.
 let redisProc: ReturnType<typeof Bun.spawn> | undefined;
@@ -77,7 +68,7 @@ const startEvents = (name: string, redisUrl: string, root?: string): Promise<Ser
 
 async function startPeer(): Promise<Server> {
   const port = freePort();
-  const p = Bun.spawn(pin(1, ["bun", "run", import.meta.path, "--peer-elysia", String(port)]), { stdout: "ignore", stderr: "inherit" });
+  const p = Bun.spawn(pin(1, ["bun", "run", join(import.meta.dir, "peers", "elysia-events-peer.ts"), String(port)]), { stdout: "ignore", stderr: "inherit" });
   const url = `http://127.0.0.1:${port}`;
   await waitForUrl(url);
   return { name: "bare Elysia JSON POST (peer)", url, pid: p.pid, stop: () => p.kill() };
