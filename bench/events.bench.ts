@@ -75,7 +75,7 @@ async function startPeer(): Promise<Server> {
 }
 
 async function measure(s: Server, body: string, connections: number): Promise<LoadResult & { cpuUs: number; redisCpuUs: number; aofRewrite: boolean }> {
-  if (redisProc) await compactAof(REDIS_URL, AOF_MANUAL);
+  if (redisProc && AOF_MANUAL) await compactAof(REDIS_URL);
   await wrkLoad({ url: `${s.url}/events`, method: "POST", body, connections, durationS: WARM_S, cpu: 0 });
   const a = redisProc ? await aofRewrites(REDIS_URL) : NO_REWRITES;
   const t0 = cpuTicks(s.pid);
@@ -123,7 +123,7 @@ try {
     redisProc = r.proc;
     REDIS_URL = r.url;
     // Its AOF is compacted between measured rounds, not inside them (compactAof; BENCH_AOF_REWRITE=auto: Redis' own timing).
-    if (AOF_MANUAL) await compactAof(REDIS_URL, true);
+    if (AOF_MANUAL) await compactAof(REDIS_URL);
     console.log(`private redis-server at ${REDIS_URL}${AOF_MANUAL ? " (AOF rewrites between rounds)" : ""}`);
   }
   if (!hasCommand("wrk")) throw new Error("wrk is required for this benchmark (apt-get install wrk)");

@@ -59,16 +59,16 @@ export async function aofRewrites(url: string): Promise<{ forks: number; rewriti
 }
 
 /**
- * Compact redis-server's AOF now, between measured rounds, and wait for the rewrite to end; with
- * `manual`, also turn its automatic rewrites off, so that none starts inside a round. A rewrite forks a
+ * Compact redis-server's AOF now, between measured rounds, and wait for the rewrite to end; its automatic
+ * rewrites are turned off, so that none starts inside a round. A rewrite forks a
  * child that shares CPU 0 with wrk and costs the parent copy-on-write faults: with the stream filled by
  * earlier sections, automatic ones ran through most Redis rounds. The log is still appended and fsynced
  * every second, and still compacted: here, once it grew 16 MB past its last rewrite.
  */
-export async function compactAof(url: string, manual: boolean): Promise<void> {
+export async function compactAof(url: string): Promise<void> {
   const r = new Redis(url);
   try {
-    if (manual) await r.config("SET", "auto-aof-rewrite-percentage", "0");
+    await r.config("SET", "auto-aof-rewrite-percentage", "0");
     const info = await r.info("persistence");
     const size = (k: string) => Number(new RegExp(`${k}:(\\d+)`).exec(info)?.[1] ?? 0);
     if (!/aof_rewrite_in_progress:1/.test(info) && size("aof_current_size") > size("aof_base_size") + 16 * 1024 * 1024) await r.bgrewriteaof().catch(() => undefined);
