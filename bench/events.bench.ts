@@ -26,12 +26,14 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Redis from "ioredis";
-import { wrkLoad, cpuTicks, TICKS_PER_SECOND, median, waitForUrl, hasCommand, type LoadResult } from "./lib/measure";
+import { wrkLoad, cpuTicks, TICKS_PER_SECOND, median, waitForUrl, hasCommand } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
 import { jetstreamLatency, sseLatency, subscriberLatency, type LatencyOut } from "./peers/nats-latency";
 import { createBenchStream, natsServerPid, NATS_URL, type BenchStream } from "./peers/nats-stream";
 import { compareSection, ratioOf, runCase, type Case, type Sample } from "./peers/nats-compare";
 import { exportTree } from "./lib/baseline";
+import { coreTicks, idleShare } from "./lib/core-idle";
+import { loadBoundRounds, singleSection, type SingleRun } from "./lib/events-single";
 import { aofRewrites, compactAof, freePort, setAffinity, startEventsServer, startPrivateRedis, type EventsServer, type GcCount } from "./lib/events-servers";
 
 // A private redis-server (no other engineer's traffic in it), unless BENCH_REDIS_URL names one.
@@ -74,17 +76,19 @@ async function startPeer(): Promise<Server> {
   return { name: "bare Elysia JSON POST (peer)", url, pid: p.pid, stop: () => p.kill() };
 }
 
-async function measure(s: Server, body: string, connections: number): Promise<LoadResult & { cpuUs: number; redisCpuUs: number; aofRewrite: boolean }> {
+async function measure(s: Server, body: string, connections: number): Promise<M> {
   if (redisProc && AOF_MANUAL) await compactAof(REDIS_URL);
   await wrkLoad({ url: `${s.url}/events`, method: "POST", body, connections, durationS: WARM_S, cpu: 0 });
   const a = redisProc ? await aofRewrites(REDIS_URL) : NO_REWRITES;
   const t0 = cpuTicks(s.pid);
   const r0 = redisProc ? cpuTicks(redisProc.pid) : 0;
+  const c0 = coreTicks();
   const r = await wrkLoad({ url: `${s.url}/events`, method: "POST", body, connections, durationS: DURATION_S, cpu: 0 });
+  const c1 = coreTicks();
   const per = (ticks: number) => ((ticks / TICKS_PER_SECOND) * 1e6) / Math.max(1, r.requests);
   const cpuUs = per(cpuTicks(s.pid) - t0), redisCpuUs = redisProc ? per(cpuTicks(redisProc.pid) - r0) : NaN;
   const b = redisProc ? await aofRewrites(REDIS_URL) : NO_REWRITES;
-  return { ...r, cpuUs, redisCpuUs, aofRewrite: a.rewriting || b.rewriting || b.forks > a.forks };
+  return { ...r, cpuUs, redisCpuUs, aofRewrite: a.rewriting || b.rewriting || b.forks > a.forks, serverIdle: idleShare(c0, c1, 1), loadIdle: idleShare(c0, c1, 0) };
 }
 
 const servers: Server[] = [];
@@ -95,13 +99,14 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => { for (c
 /** BENCH_ONLY=latency|nats: stop after that segment; single: only the wrk single-publish rounds (quick checks; RESULTS.md untouched). */
 class QuickCheck extends Error {}
 
-type M = LoadResult & { cpuUs: number; redisCpuUs: number; aofRewrite: boolean };
+/** One wrk measurement: its load result, CPU per request, and how idle the server's core (1) and the load core (0) were. */
+type M = SingleRun;
 /** One round of single publishes (wrk, 64 connections) on each of `all`, in order, into `into`. */
 async function singleRound(round: number, all: Server[], into: Record<string, M[]>): Promise<void> {
   for (const s of all) {
     const r = await measure(s, single, 64);
     (into[s.name] ??= []).push(r);
-    console.log(`round ${round + 1} single ${s.name}: ${Math.round(r.rps)} rps, p99 ${r.p99ms.toFixed(2)} ms, ${r.cpuUs.toFixed(1)} µs CPU/req${Number.isNaN(r.redisCpuUs) || s.name.startsWith("embedded") || s === all[0] ? "" : ` (redis-server ${r.redisCpuUs.toFixed(1)})`}${r.aofRewrite ? " [during a redis-server AOF rewrite]" : ""}, non2xx ${r.non2xx}, errors ${r.errors}`);
+    console.log(`round ${round + 1} single ${s.name}: ${Math.round(r.rps)} rps, p99 ${r.p99ms.toFixed(2)} ms, ${r.cpuUs.toFixed(1)} µs CPU/req${Number.isNaN(r.redisCpuUs) || s.name.startsWith("embedded") || s === all[0] ? "" : ` (redis-server ${r.redisCpuUs.toFixed(1)})`}${r.aofRewrite ? " [during a redis-server AOF rewrite]" : ""}, idle % server core / load core ${Math.round(r.serverIdle * 100)} / ${Math.round(r.loadIdle * 100)}, non2xx ${r.non2xx}, errors ${r.errors}`);
   }
 }
 
@@ -111,7 +116,7 @@ async function singleRoundsOnly(all: Server[]): Promise<never> {
   for (let round = 0; round < ROUNDS; round++) { loads.push(await waitQuiet()); await singleRound(round, all, runs); }
   const rps = (s: Server) => median(runs[s.name].map((r) => r.rps));
   const cpu = (s: Server) => median(runs[s.name].map((r) => r.cpuUs));
-  for (const s of all.slice(1)) console.log(`${s.name}: ${(rps(s) / rps(all[0])).toFixed(2)}× the peer by rps, ${(cpu(all[0]) / cpu(s)).toFixed(2)}× by server CPU (${cpu(s).toFixed(1)} vs ${cpu(all[0]).toFixed(1)} µs/req); loads ${loads.map((l) => l.toFixed(1)).join(", ")}`);
+  for (const s of all.slice(1)) console.log(`${s.name}: ${(rps(s) / rps(all[0])).toFixed(2)}× the peer by rps, ${(cpu(all[0]) / cpu(s)).toFixed(2)}× by server CPU (${cpu(s).toFixed(1)} vs ${cpu(all[0]).toFixed(1)} µs/req), load-bound in ${loadBoundRounds(runs[s.name])} of ${runs[s.name].length} rounds; loads ${loads.map((l) => l.toFixed(1)).join(", ")}`);
   throw new QuickCheck();
 }
 
@@ -236,18 +241,10 @@ try {
   }
 
   const med = (xs: M[], f: (r: M) => number) => median(xs.map(f));
-  const peerRps = med(singles[peer.name], (r) => r.rps);
-  const rows = servers.map((s) => {
-    const rps = med(singles[s.name], (r) => r.rps);
-    return [s.name === peer.name ? s.name : `POST /events single, ${s.name} store`, Math.round(rps), (rps / peerRps).toFixed(2), med(singles[s.name], (r) => r.p99ms).toFixed(2), med(singles[s.name], (r) => r.cpuUs).toFixed(1), s === redisEv ? med(singles[s.name], (r) => r.redisCpuUs).toFixed(1) : "-", singles[s.name].map((r) => Math.round(r.rps)).join(" / "), singles[s.name].reduce((a, r) => a + r.non2xx + r.errors, 0)];
-  });
   const batchRows = [redisEv, embedded].map((s) => {
     const eps = med(batches[s.name], (r) => r.rps * BATCH);
     return [`POST /events batch of ${BATCH}, ${s.name} store (8 conns)`, Math.round(eps), (med(batches[s.name], (r) => r.cpuUs) / BATCH).toFixed(2), batches[s.name].map((r) => Math.round(r.rps * BATCH)).join(" / "), batches[s.name].reduce((a, r) => a + r.non2xx + r.errors, 0)];
   });
-  const redisRatio = med(singles[redisEv.name], (r) => r.rps) / peerRps;
-  const cpuRatio = (name: string) => med(singles[peer.name], (r) => r.cpuUs) / med(singles[name], (r) => r.cpuUs);
-  const embRps = med(singles[embedded.name], (r) => r.rps);
   const latRows = latCases.map(([name]) => {
     const xs = latency[name];
     // Per 1,000 events sent: the events server's GCs (eden + full) and their summed pauses (ms).
@@ -273,9 +270,7 @@ ${before.length ? `Before/after in this run (${baseline!.label}: the plugin befo
 
 **Single-event publish vs a bare Elysia JSON POST handler (wrk, 1 thread, 64 connections; peer in the same run)**
 
-${table(["server", "rps (median)", "ratio to peer", "p99 ms", "CPU µs/req (server)", "CPU µs/req (redis-server)", "rounds", "non-2xx+errors"], rows)}
-
-Ratio to the bare Elysia peer: Redis **${redisRatio.toFixed(2)}×** in rps (issue 20 target ≥ 0.9×), embedded **${(embRps / peerRps).toFixed(2)}×** (target ≥ 0.8×); by server CPU per request (steadier on a shared machine) ${cpuRatio(redisEv.name).toFixed(2)}× / ${cpuRatio(embedded.name).toFixed(2)}×. The Redis case also costs redis-server CPU (column above, on CPU 0 with wrk), not counted in the server's.
+${singleSection(servers, peer, redisEv, embedded, singles)}
 
 **Batch publishing, wrk (atomic per batch)**
 
