@@ -19,6 +19,8 @@ import { join } from "node:path";
 import { autocannonLoad, treeCpuTicks as cpuTicks, threadCpuTicks, hasCommand, machineInfo, median, TICKS_PER_SECOND, waitForUrl, wrkLoad, type LoadResult } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
 import { cpuSplitTable, threadLine } from "./lib/cpu-split";
+import { scalingLine } from "./lib/gateway-scaling";
+import { coreTicks, idleCell, idleShare, loadBound } from "./lib/core-idle";
 
 const loadStart = loadavg().map((x) => x.toFixed(1)).join(" ");
 /** The host's speed drifts (the same in-process loop ran 1.75× slower a minute later): more, shorter-apart rounds. */
@@ -96,20 +98,6 @@ async function startGateway(name: string, client: "fetch" | "pooled", workers = 
   return { name, url, pid: p.pid, cpuOf: "proxy", stop: () => stopProc(p) };
 }
 
-/** The workers row's cost per request against one worker, and what it implies for machines with more cores. */
-function scaling(med: (n: string, k: "rps" | "cpuUs") => number, minCpu: (n: string) => number): string {
-  const one = "gateway (pooled client)";
-  const two = "gateway (pooled, workers: 2, unpinned)";
-  if (!targets.some((t) => t.name === two)) return "";
-  const c1 = minCpu(one);
-  const c2 = minCpu(two);
-  const perCore = med(one, "rps");
-  const cost = c2 / c1;
-  // A cheaper request with two workers is noise, not a gain: the estimate never counts on one.
-  const k = Math.max(1, cost);
-  return `CPU per request: ${c2.toFixed(1)} µs with 2 workers vs ${c1.toFixed(1)} µs with 1 (${cost >= 1 ? "+" : ""}${((cost - 1) * 100).toFixed(0)} %). With one core per worker and the load elsewhere, a 4-core machine would reach about ${Math.round((4 * perCore) / k / 1000)}k rps and an 8-core one ${Math.round((8 * perCore) / k / 1000)}k (this run's pinned 1-worker rps × cores ÷ the scaling cost, at least 1; an estimate, not a measurement). Load average at the start and end of this run: ${loadStart} → ${loadavg().map((x) => x.toFixed(1)).join(" ")} (another process's load shows up in every row's rps).`;
-}
-
 // ---- peers --------------------------------------------------------------------------------------
 function template(file: string, vars: Record<string, string | number>): string {
   let t = readFileSync(join(PEERS, file), "utf8");
@@ -177,7 +165,8 @@ try {
   const load = (url: string, conns: number, seconds: number): Promise<LoadResult> =>
     useWrk ? wrkLoad({ url, connections: conns, durationS: seconds, cpu: canPin ? LOAD_CPU : undefined, threads: 1 }) : autocannonLoad({ url, connections: conns, durationS: seconds });
 
-  interface Sample { rps: number; p50: number; p99: number; cpuUs: number; errors: number }
+  /** idle, loadIdle: the idle share of the proxy's core and of the load core (wrk, origin) in the measured run. */
+  interface Sample { rps: number; p50: number; p99: number; cpuUs: number; errors: number; idle: number; loadIdle: number }
   // Where a Bun process's CPU goes, by thread (the JS thread, the JIT, GC and allocator helpers).
   const BY_THREAD = new Set(["gateway (pooled client)", "bare Bun.listen relay probe (floor)"]);
   const byThread = new Map<string, { main: number; jit: number; other: number }[]>([...BY_THREAD].map((n) => [n, []]));
@@ -187,16 +176,18 @@ try {
     for (const t of round % 2 === 1 ? targets : [...targets].reverse()) {
       await load(t.url, CONNS, WARM_S);
       const c0 = cpuTicks(t.pid);
+      const k0 = coreTicks();
       const th0 = BY_THREAD.has(t.name) ? threadCpuTicks(t.pid) : undefined;
       const r = await load(t.url, CONNS, RUN_S);
       const c1 = cpuTicks(t.pid);
+      const k1 = coreTicks();
       if (th0 !== undefined) {
         const th1 = threadCpuTicks(t.pid);
         const us = (a: number, b: number) => ((b - a) / TICKS_PER_SECOND) * 1e6 / Math.max(1, r.requests);
         byThread.get(t.name)!.push({ main: us(th0.main, th1.main), jit: us(th0.jit, th1.jit), other: us(th0.other, th1.other) });
       }
       const cpuUs = ((c1 - c0) / TICKS_PER_SECOND) * 1e6 / Math.max(1, r.requests);
-      samples.get(t.name)!.push({ rps: r.rps, p50: r.p50ms, p99: r.p99ms, cpuUs, errors: r.errors + r.non2xx });
+      samples.get(t.name)!.push({ rps: r.rps, p50: r.p50ms, p99: r.p99ms, cpuUs, errors: r.errors + r.non2xx, idle: idleShare(k0, k1, PROXY_CPU), loadIdle: idleShare(k0, k1, LOAD_CPU) });
       console.log(`round ${round} ${t.name.padEnd(34)} ${r.rps.toFixed(0).padStart(7)} rps  p50 ${r.p50ms.toFixed(3)} ms  p99 ${r.p99ms.toFixed(3)} ms  ${cpuUs.toFixed(1)} µs/req (${t.cpuOf})  errors ${r.errors + r.non2xx}`);
     }
   }
@@ -224,6 +215,7 @@ try {
     const xs = samples.get(name)!.map((s) => s.rps);
     return `${Math.round(Math.min(...xs))}–${Math.round(Math.max(...xs))}`;
   };
+  const loadBoundRounds = (name: string) => samples.get(name)!.filter((x) => loadBound(x.idle, x.loadIdle)).length;
   const minCpu = (name: string) => Math.min(...samples.get(name)!.map((s) => s.cpuUs));
   const nginxCpu = nginxName ? minCpu(nginxName) : NaN;
   const rows = targets.map((t) => [
@@ -236,11 +228,12 @@ try {
     `${med(t.name, "cpuUs").toFixed(1)}${t.cpuOf === "origin" ? " (origin)" : ""}`,
     minCpu(t.name).toFixed(1),
     t.cpuOf === "origin" || Number.isNaN(nginxCpu) ? "n/a" : `${(nginxCpu / minCpu(t.name)).toFixed(2)}×`,
+    t.cpuOf === "origin" ? "n/a" : idleCell(med(t.name, "idle"), med(t.name, "loadIdle")) + (loadBoundRounds(t.name) * 2 > ROUNDS ? " load-bound" : ""),
     single.get(t.name)!.p50ms.toFixed(3),
     Math.round(ac.get(t.name)!.rps),
     samples.get(t.name)!.reduce((a, s) => a + s.errors, 0),
   ]);
-  const head = ["path", `rps (${useWrk ? "wrk" : "autocannon"}, ${CONNS} conns, median of ${ROUNDS})`, "rps spread", "× nginx", "p50 ms", "p99 ms", "CPU µs/req", "CPU µs/req (min)", "CPU-bound × nginx", "p50 ms @1 conn", "rps (autocannon, 3 s)", "errors"];
+  const head = ["path", `rps (${useWrk ? "wrk" : "autocannon"}, ${CONNS} conns, median of ${ROUNDS})`, "rps spread", "× nginx", "p50 ms", "p99 ms", "CPU µs/req", "CPU µs/req (min)", "CPU-bound × nginx", "idle % proxy core / load core", "p50 ms @1 conn", "rps (autocannon, 3 s)", "errors"];
   const md = table(head, rows);
   console.log(`\n${md}\n`);
 
@@ -271,7 +264,9 @@ ${md}
 
 Best gateway variant (by CPU per request): **${best ? `${best.n}: ${minCpu(best.n).toFixed(1)} vs nginx ${nginxCpu.toFixed(1)} µs/req = ${best.cpuRatio.toFixed(2)}× nginx CPU-bound` : "n/a"}**${best ? ` (rps median ratio in this run ${best.ratio.toFixed(2)}×)` : ""}; target ≥ 0.8×, goal ≥ 1.0×.
 ${pairedLine}
-Every proxy is pinned to one core and saturated, so its throughput is bounded by its CPU per request: the
+Each proxy is pinned to one core; the idle column (medians; /proc/stat) says whether it saturated it. A row marked
+load-bound had its core idle while the load core (wrk and the origin) was saturated in most rounds: its rps is the load
+side's limit, not the proxy's, and only its CPU per request compares. The
 CPU-bound ratio (nginx's least-disturbed CPU µs/req over X's) is the steadier figure on this shared machine;
 the rps ratio moves with whatever else runs during a round. Two bare probes show the floors: bench/peers/bun-raw-probe.ts
 (Bun.listen relaying bytes to a keep-alive Bun.connect pool, nothing else: the floor of the wire lane) and
@@ -289,7 +284,7 @@ ${splitMd}
 
 Workers: the "workers: 2" row is \`host.workers: 2\` (a supervisor and two gateway processes on the port, SO_REUSEPORT), not
 pinned: on this 2-core machine wrk and the origin share its cores, so its rps says little; its CPU µs/req (all
-processes of the tree) against the 1-worker row is the scaling cost. ${scaling(med, minCpu)}
+processes of the tree) against the 1-worker row is the scaling cost. ${scalingLine(med, minCpu, targets.map((t) => t.name), loadStart)}
 `);
 } finally {
   for (const t of targets) await t.stop().catch(() => undefined);
