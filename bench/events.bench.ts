@@ -33,7 +33,7 @@ import { createBenchStream, natsServerPid, NATS_URL, type BenchStream } from "./
 import { compareSection, ratioOf, runCase, type Case, type Sample } from "./peers/nats-compare";
 import { exportTree } from "./lib/baseline";
 import { coreTicks, idleShare } from "./lib/core-idle";
-import { loadBoundRounds, singleSection, type SingleRun } from "./lib/events-single";
+import { loadBoundRounds, roundLine, singleSection, type SingleRun } from "./lib/events-single";
 import { aofRewrites, compactAof, freePort, setAffinity, startEventsServer, startPrivateRedis, type EventsServer, type GcCount } from "./lib/events-servers";
 
 // A private redis-server (no other engineer's traffic in it), unless BENCH_REDIS_URL names one.
@@ -54,6 +54,8 @@ async function waitQuiet(maxWaitS = Number(process.env.BENCH_WAIT_S ?? 45)): Pro
   return load();
 }
 const loads: number[] = [];
+/** The machine's shared nats-server: its CPU inside each single-publish round is logged (it runs on both cores). */
+const NATS_PID = natsServerPid();
 const pin = (cpu: number, cmd: string[]) => (hasCommand("taskset") ? ["taskset", "-c", String(cpu), ...cmd] : cmd);
 
 const dir = mkdtempSync(join(tmpdir(), "tradpal-bench-events-"));
@@ -83,12 +85,13 @@ async function measure(s: Server, body: string, connections: number): Promise<M>
   const t0 = cpuTicks(s.pid);
   const r0 = redisProc ? cpuTicks(redisProc.pid) : 0;
   const c0 = coreTicks();
+  const n0 = NATS_PID ? cpuTicks(NATS_PID) : NaN;
   const r = await wrkLoad({ url: `${s.url}/events`, method: "POST", body, connections, durationS: DURATION_S, cpu: 0 });
   const c1 = coreTicks();
   const per = (ticks: number) => ((ticks / TICKS_PER_SECOND) * 1e6) / Math.max(1, r.requests);
   const cpuUs = per(cpuTicks(s.pid) - t0), redisCpuUs = redisProc ? per(cpuTicks(redisProc.pid) - r0) : NaN;
   const b = redisProc ? await aofRewrites(REDIS_URL) : NO_REWRITES;
-  return { ...r, cpuUs, redisCpuUs, aofRewrite: a.rewriting || b.rewriting || b.forks > a.forks, serverIdle: idleShare(c0, c1, 1), loadIdle: idleShare(c0, c1, 0) };
+  return { ...r, cpuUs, redisCpuUs, aofRewrite: a.rewriting || b.rewriting || b.forks > a.forks, serverIdle: idleShare(c0, c1, 1), loadIdle: idleShare(c0, c1, 0), natsCpuMs: NATS_PID ? (cpuTicks(NATS_PID) - n0) * (1000 / TICKS_PER_SECOND) : NaN };
 }
 
 const servers: Server[] = [];
@@ -99,14 +102,13 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => { for (c
 /** BENCH_ONLY=latency|nats: stop after that segment; single: only the wrk single-publish rounds (quick checks; RESULTS.md untouched). */
 class QuickCheck extends Error {}
 
-/** One wrk measurement: its load result, CPU per request, and how idle the server's core (1) and the load core (0) were. */
 type M = SingleRun;
 /** One round of single publishes (wrk, 64 connections) on each of `all`, in order, into `into`. */
 async function singleRound(round: number, all: Server[], into: Record<string, M[]>): Promise<void> {
   for (const s of all) {
     const r = await measure(s, single, 64);
     (into[s.name] ??= []).push(r);
-    console.log(`round ${round + 1} single ${s.name}: ${Math.round(r.rps)} rps, p99 ${r.p99ms.toFixed(2)} ms, ${r.cpuUs.toFixed(1)} µs CPU/req${Number.isNaN(r.redisCpuUs) || s.name.startsWith("embedded") || s === all[0] ? "" : ` (redis-server ${r.redisCpuUs.toFixed(1)})`}${r.aofRewrite ? " [during a redis-server AOF rewrite]" : ""}, idle % server core / load core ${Math.round(r.serverIdle * 100)} / ${Math.round(r.loadIdle * 100)}, non2xx ${r.non2xx}, errors ${r.errors}`);
+    console.log(roundLine(`round ${round + 1} single ${s.name}`, r, s === all[0] || s.name.startsWith("embedded")));
   }
 }
 

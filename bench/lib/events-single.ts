@@ -8,8 +8,19 @@ import { table } from "./results";
 import { median, type LoadResult } from "./measure";
 import { idleCell, loadBound } from "./core-idle";
 
-/** One wrk measurement of a server (events.bench.ts measure()). */
-export type SingleRun = LoadResult & { cpuUs: number; redisCpuUs: number; aofRewrite: boolean; serverIdle: number; loadIdle: number };
+/**
+ * One wrk measurement of a server (events.bench.ts measure()): CPU per request of the server and of its
+ * redis-server, how idle the server's core (1) and the load core (0) were, and the CPU the machine's shared
+ * nats-server took meanwhile (ms; it runs on both cores, so work it does then lands beside the server).
+ */
+export type SingleRun = LoadResult & { cpuUs: number; redisCpuUs: number; aofRewrite: boolean; serverIdle: number; loadIdle: number; natsCpuMs: number };
+
+/** The progress line of one measurement; `noRedis`: a server without a redis-server of its own. */
+export function roundLine(label: string, r: SingleRun, noRedis: boolean): string {
+  const redis = noRedis || Number.isNaN(r.redisCpuUs) ? "" : ` (redis-server ${r.redisCpuUs.toFixed(1)})`;
+  const nats = Number.isNaN(r.natsCpuMs) ? "" : `, nats-server ${Math.round(r.natsCpuMs)} ms CPU`;
+  return `${label}: ${Math.round(r.rps)} rps, p99 ${r.p99ms.toFixed(2)} ms, ${r.cpuUs.toFixed(1)} µs CPU/req${redis}${r.aofRewrite ? " [during a redis-server AOF rewrite]" : ""}, idle % server core / load core ${Math.round(r.serverIdle * 100)} / ${Math.round(r.loadIdle * 100)}${nats}, non2xx ${r.non2xx}, errors ${r.errors}`;
+}
 
 interface Named { name: string }
 
