@@ -228,7 +228,7 @@ try {
     `${med(t.name, "cpuUs").toFixed(1)}${t.cpuOf === "origin" ? " (origin)" : ""}`,
     minCpu(t.name).toFixed(1),
     t.cpuOf === "origin" || Number.isNaN(nginxCpu) ? "n/a" : `${(nginxCpu / minCpu(t.name)).toFixed(2)}×`,
-    t.cpuOf === "origin" ? "n/a" : idleCell(med(t.name, "idle"), med(t.name, "loadIdle")) + (loadBoundRounds(t.name) * 2 > ROUNDS ? " load-bound" : ""),
+    t.cpuOf === "origin" || !canPin ? "n/a" : idleCell(med(t.name, "idle"), med(t.name, "loadIdle")) + (loadBoundRounds(t.name) * 2 > ROUNDS ? " load-bound" : ""),
     single.get(t.name)!.p50ms.toFixed(3),
     Math.round(ac.get(t.name)!.rps),
     samples.get(t.name)!.reduce((a, s) => a + s.errors, 0),
