@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { wrkLoad, autocannonLoad, hasCommand, median, waitForUrl, cpuTicks, TICKS_PER_SECOND, IS_LINUX, type LoadResult } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
+import { freePort as freeTestPort } from "../test/support/free-port";
 
 const peerIdx = Bun.argv.indexOf("--peer-elysia");
 if (peerIdx > 0) {
@@ -35,7 +36,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const BATCH = 100;
 const pin = (cpu: number, cmd: string[]) => (hasCommand("taskset") ? ["taskset", "-c", String(cpu), ...cmd] : cmd);
-const freePort = () => { const s = Bun.serve({ port: 0, fetch: () => new Response() }); const p = s.port!; s.stop(true); return p; };
+const freePort = () => freeTestPort("0.0.0.0");
 
 const alert = (i = 0) => ({
   output: "12:00:00.000000000: Warning Shell in trading container (process=bash user=root container_id=abc123)",

@@ -17,6 +17,7 @@ import { benchGatewayConfig } from "./lib/gateway-config";
 import { exportTree } from "./lib/baseline";
 import { cpuTicks, hasCommand, median, TICKS_PER_SECOND, waitForUrl, wrkLoad, machineInfo } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
+import { freePort } from "../test/support/free-port";
 
 const BASELINE = process.env.GW_AB_BASELINE ?? "HEAD";
 const ROUNDS = Number(process.env.GW_AB_ROUNDS ?? 8);
@@ -32,7 +33,6 @@ function spawn(cpu: number, cmd: string[], cwd = ROOT) {
   procs.push(p);
   return p;
 }
-const freePort = () => { const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() }); const p = s.port!; s.stop(true); return p; };
 
 interface Build { name: string; url: string; pid: number; cpu: number[]; rps: number[] }
 

@@ -18,6 +18,7 @@ import { cpuTicks, hasCommand, machineInfo, median, TICKS_PER_SECOND, waitForUrl
 import { table, writeSection } from "./lib/results";
 import { loadOrCreateCa } from "../src/lib/pki/ca";
 import { issueLeaf } from "../src/lib/pki/issue";
+import { freePort } from "../test/support/free-port";
 
 const ROUNDS = 3, WARM_S = 2, RUN_S = 5, CONNS = 64, PROXY_CPU = 1, LOAD_CPU = 0;
 const ROOT = join(import.meta.dir, "..");
@@ -26,7 +27,6 @@ const dir = mkdtempSync(join(tmpdir(), "gw-tls-bench-"));
 const canPin = hasCommand("taskset");
 if (!hasCommand("wrk") || !hasCommand("nginx")) throw new Error("bench gateway-tls needs wrk and nginx (apt-get install wrk nginx)");
 
-const freePort = () => { const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() }); const p = s.port!; s.stop(true); return p; };
 const pinned = (cpu: number, cmd: string[]) => (canPin ? ["taskset", "-c", String(cpu), ...cmd] : cmd);
 const procs: ReturnType<typeof Bun.spawn>[] = [];
 const spawn = (cmd: string[]) => { const p = Bun.spawn(cmd, { stdout: "ignore", stderr: "ignore" }); procs.push(p); return p; };

@@ -21,6 +21,7 @@ import { table, writeSection } from "./lib/results";
 import { cpuSplitTable, threadLine } from "./lib/cpu-split";
 import { scalingLine } from "./lib/gateway-scaling";
 import { coreTicks, idleCell, idleShare, loadBound } from "./lib/core-idle";
+import { freePort } from "../test/support/free-port";
 
 const loadStart = loadavg().map((x) => x.toFixed(1)).join(" ");
 /** The host's speed drifts (the same in-process loop ran 1.75× slower a minute later): more, shorter-apart rounds. */
@@ -36,12 +37,6 @@ const dir = mkdtempSync(join(tmpdir(), "gw-bench-"));
 const canPin = hasCommand("taskset");
 const useWrk = hasCommand("wrk");
 
-function freePort(): number {
-  const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
-  const p = s.port!;
-  s.stop(true);
-  return p;
-}
 
 const pinned = (cpu: number, cmd: string[]) => (canPin ? ["taskset", "-c", String(cpu), ...cmd] : cmd);
 

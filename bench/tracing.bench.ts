@@ -20,6 +20,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { autocannonLoad, cpuTicks, hasCommand, median, TICKS_PER_SECOND, waitForUrl, wrkLoad, type LoadResult } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
+import { freePort } from "../test/support/free-port";
 
 const ROUNDS = Number(process.env.TRACING_BENCH_ROUNDS ?? 9), WARM_S = 2, RUN_S = 5, CONNS = 64, PROXY_CPU = 1, LOAD_CPU = 0;
 /** The commit that brought tracing into the gateway, and the one that added the call graph. */
@@ -43,12 +44,6 @@ const useWrk = hasCommand("wrk");
 const pinned = (cpu: number, cmd: string[]) => (canPin ? ["taskset", "-c", String(cpu), ...cmd] : cmd);
 const procs: ReturnType<typeof Bun.spawn>[] = [];
 const spawn = (cmd: string[], cwd = ROOT) => { const p = Bun.spawn(cmd, { cwd, stdout: "ignore", stderr: "ignore" }); procs.push(p); return p; };
-function freePort(): number {
-  const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
-  const p = s.port!;
-  s.stop(true);
-  return p;
-}
 
 const originPort = freePort();
 spawn(pinned(LOAD_CPU, ["bun", "run", join(import.meta.dir, "peers/origin.ts"), String(originPort)]));

@@ -10,12 +10,8 @@ type Proc = ReturnType<typeof Bun.spawn>;
 const live = new Set<Proc>();
 const dirs: string[] = [];
 
-export function freePort(): number {
-  const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
-  const p = s.port!;
-  s.stop(true);
-  return p;
-}
+import { freePort } from "../../test/support/free-port";
+export { freePort };
 
 
 /** Spawn and track; output goes to a log file (an unread pipe would block a chatty child). */

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { writeFileSync } from "node:fs";
 import Redis from "ioredis";
 import { waitForUrl } from "./measure";
+import { freePort as freeTestPort } from "../../test/support/free-port";
 
 export type Pin = (cpu: number, cmd: string[]) => string[];
 
@@ -36,7 +37,7 @@ export function setAffinity(pid: number, cpus: string): void {
   if (Bun.which("taskset")) Bun.spawnSync(["taskset", "-a", "-p", "-c", cpus, String(pid)], { stdout: "ignore", stderr: "ignore" });
 }
 
-export const freePort = (): number => { const s = Bun.serve({ port: 0, fetch: () => new Response() }); const p = s.port!; s.stop(true); return p; };
+export const freePort = (): number => freeTestPort("0.0.0.0");
 
 /** A redis-server of the bench's own in `dir`, pinned to `cpu`; resolves once it answers. */
 export async function startPrivateRedis(dir: string, pin: Pin, cpu: number): Promise<{ url: string; proc: ReturnType<typeof Bun.spawn> }> {

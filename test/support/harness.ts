@@ -66,13 +66,8 @@ export async function startHost(yaml: string, opts: { plugins?: Record<string, A
   };
 }
 
-/** A port nobody listens on right now (bind to 0, read it, close). */
-export function freePort(): number {
-  const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
-  const port = s.port!;
-  s.stop(true);
-  return port;
-}
+import { freePort } from "./free-port";
+export { freePort };
 
 export interface PrivateRedis {
   url: string;
