@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { autocannonLoad, treeCpuTicks as cpuTicks, threadCpuTicks, hasCommand, machineInfo, median, TICKS_PER_SECOND, waitForUrl, wrkLoad, type LoadResult } from "./lib/measure";
 import { table, writeSection } from "./lib/results";
 import { cpuSplitTable, threadLine } from "./lib/cpu-split";
-import { scalingLine } from "./lib/gateway-scaling";
+import { ONE_WORKER, scalingLine, TWO_WORKERS } from "./lib/gateway-scaling";
 import { coreTicks, idleCell, idleShare, loadBound } from "./lib/core-idle";
 import { freePort } from "../test/support/free-port";
 
@@ -145,13 +145,13 @@ const startServeProbe = () => startProbe("bun-pooled-probe.ts", "bare Bun.serve 
 
 const variants = (process.env.GW_BENCH_CLIENTS ?? "fetch,pooled").split(",").filter(Boolean) as ("fetch" | "pooled")[];
 try {
-  for (const v of variants) targets.push(await startGateway(`gateway (${v === "fetch" ? "fetch()" : "pooled client"})`, v));
+  for (const v of variants) targets.push(await startGateway(v === "fetch" ? "gateway (fetch())" : ONE_WORKER, v));
   // nginx next to the pooled gateway, so each round's pair is measured seconds apart (see PAIRED below).
   for (const start of [startNginx]) {
     const t = await start().catch((err) => { console.error(`peer failed to start: ${err}`); return undefined; });
     if (t) targets.push(t);
   }
-  if (variants.includes("pooled")) targets.push(await startGateway("gateway (pooled, workers: 2, unpinned)", "pooled", 2));
+  if (variants.includes("pooled")) targets.push(await startGateway(TWO_WORKERS, "pooled", 2));
   for (const start of [startHaproxy, startFastify, startRawProbe, startServeProbe]) {
     const t = await start().catch((err) => { console.error(`peer failed to start: ${err}`); return undefined; });
     if (t) targets.push(t);
@@ -163,7 +163,7 @@ try {
   /** idle, loadIdle: the idle share of the proxy's core and of the load core (wrk, origin) in the measured run. */
   interface Sample { rps: number; p50: number; p99: number; cpuUs: number; errors: number; idle: number; loadIdle: number }
   // Where a Bun process's CPU goes, by thread (the JS thread, the JIT, GC and allocator helpers).
-  const BY_THREAD = new Set(["gateway (pooled client)", "bare Bun.listen relay probe (floor)"]);
+  const BY_THREAD = new Set([ONE_WORKER, "bare Bun.listen relay probe (floor)"]);
   const byThread = new Map<string, { main: number; jit: number; other: number }[]>([...BY_THREAD].map((n) => [n, []]));
   const samples = new Map<string, Sample[]>(targets.map((t) => [t.name, []]));
   for (let round = 1; round <= ROUNDS; round++) {
@@ -188,7 +188,7 @@ try {
   }
 
   // Where each saturated proxy's CPU goes (perf, by DSO): the kernel's share per request is the same for all.
-  const SPLIT = new Set(["gateway (pooled client)", "nginx (1 process, keepalive 64)", "haproxy (nbthread 1)", "bare Bun.listen relay probe (floor)"]);
+  const SPLIT = new Set([ONE_WORKER, "nginx (1 process, keepalive 64)", "haproxy (nbthread 1)", "bare Bun.listen relay probe (floor)"]);
   const splitMd = await cpuSplitTable(targets.filter((t) => SPLIT.has(t.name)).map((t) => ({ name: t.name, url: t.url, pid: t.pid, cpuUs: Math.min(...samples.get(t.name)!.map((s) => s.cpuUs)) })), (url, s) => load(url, CONNS, s), dir);
 
   // One connection: the latency one hop adds, without queueing.
@@ -237,7 +237,7 @@ try {
   const best = gwNames.map((n) => ({ n, ratio: med(n, "rps") / nginxRps, cpuRatio: nginxCpu / minCpu(n) })).sort((a, b) => b.cpuRatio - a.cpuRatio)[0];
   // PAIRED: the pooled gateway and nginx are measured next to each other in every round; the median of the
   // per-round ratios is the figure least moved by the host's drift between rounds.
-  const pooledName = "gateway (pooled client)";
+  const pooledName = ONE_WORKER;
   const paired = nginxName && samples.has(pooledName) ? samples.get(pooledName)!.map((g, i) => ({ cpu: samples.get(nginxName)![i].cpuUs / g.cpuUs, rps: g.rps / samples.get(nginxName)![i].rps })) : [];
   const pairedLine = paired.length === 0 ? "" : `Per-round pairs (the pooled gateway and nginx measured next to each other, order alternating): CPU ${paired.map((p) => p.cpu.toFixed(2)).join(" / ")} → **${median(paired.map((p) => p.cpu)).toFixed(2)}× nginx** (median), rps ${paired.map((p) => p.rps.toFixed(2)).join(" / ")} → **${median(paired.map((p) => p.rps)).toFixed(2)}×**.`;
   console.log(pairedLine);

@@ -4,6 +4,7 @@
  */
 import { loadavg } from "node:os";
 
+/** The row names of the pinned 1-worker gateway and of the 2-worker one (bench/gateway.bench.ts names its rows with them). */
 export const ONE_WORKER = "gateway (pooled client)";
 export const TWO_WORKERS = "gateway (pooled, workers: 2, unpinned)";
 
